@@ -1,0 +1,413 @@
+//! The validated plan: what the rest of the workspace consumes.
+//!
+//! Everything here has already passed every rule of the plan format that does not need the
+//! dependency graph. Variables are substituted, host groups are expanded (with duplicates
+//! removed in first-seen order), and plan-wide defaults are applied, remembering where each
+//! effective value came from so `plan show` can say "inherited from [plan]".
+//!
+//! Spans are kept as [`Span`] (a file id plus a byte range) rather than `toml::Spanned`, so
+//! the model is independent of the TOML library and diagnostics can point into included files.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use miette::{NamedSource, SourceSpan};
+
+/// Identifies one file of a plan: the main file is always `FileId(0)`, includes follow in the
+/// order they were first read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u32);
+
+impl FileId {
+    /// The plan file itself (as opposed to an included file).
+    pub const MAIN: FileId = FileId(0);
+}
+
+/// A byte range in one file of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    /// Which file the range is in.
+    pub file: FileId,
+    /// Byte offset of the first byte.
+    pub start: usize,
+    /// Length in bytes (may be 0 for a point).
+    pub len: usize,
+}
+
+impl Span {
+    /// A span in `file` covering `range`.
+    pub fn new(file: FileId, range: std::ops::Range<usize>) -> Self {
+        Span {
+            file,
+            start: range.start,
+            len: range.end.saturating_sub(range.start),
+        }
+    }
+
+    /// The span as miette wants it (the file is carried separately by the diagnostic).
+    pub fn source_span(self) -> SourceSpan {
+        SourceSpan::new(self.start.into(), self.len)
+    }
+}
+
+impl From<Span> for SourceSpan {
+    fn from(span: Span) -> Self {
+        span.source_span()
+    }
+}
+
+/// One source file of a plan: its display name (as given on the command line or resolved
+/// relative to the including file) and its full text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The name diagnostics print (a path as the user would recognise it).
+    pub name: String,
+    /// The file's text, shared with every diagnostic that points into it.
+    pub text: Arc<str>,
+}
+
+/// All files a plan was read from, indexed by [`FileId`].
+#[derive(Debug, Clone, Default)]
+pub struct SourceFiles {
+    files: Vec<SourceFile>,
+}
+
+impl SourceFiles {
+    /// Adds a file and returns its id.
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> FileId {
+        let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        self.files.push(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        });
+        id
+    }
+
+    /// The file with this id.
+    ///
+    /// # Panics
+    /// When the id was not handed out by this table (a programming error).
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    /// How many files the table holds.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when no file was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The file with this id, or `None` when the id is not from this table.
+    pub fn try_get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id.0 as usize)
+    }
+
+    /// All files in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(u32::try_from(i).unwrap_or(u32::MAX)), f))
+    }
+
+    /// A miette source for diagnostics labelled in `id`.
+    pub fn named_source(&self, id: FileId) -> NamedSource<Arc<str>> {
+        let file = self.get(id);
+        NamedSource::new(file.name.clone(), Arc::clone(&file.text)).with_language("toml")
+    }
+
+    /// 1-based line and column (in characters) of a byte offset in `id`.
+    pub fn line_col(&self, id: FileId, offset: usize) -> (usize, usize) {
+        let text = &self.get(id).text;
+        let offset = offset.min(text.len());
+        let before = &text[..floor_char_boundary(text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        (line, column)
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// A value together with the span it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    /// The value (after variable substitution for strings).
+    pub value: T,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// Which BK-JOB API family a plan's requests use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Api {
+    /// ESB `job/fast_push_file` (the default).
+    #[default]
+    V2,
+    /// `jobv3/fast_transfer_file` on ESB or the API gateway.
+    V3,
+}
+
+impl Api {
+    /// `"v2"` or `"v3"`, as written in plans and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::V2 => "v2",
+            Api::V3 => "v3",
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// v3 `transfer_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TransferMode {
+    /// Missing target directories are created (JOB's default, `transfer_mode = 2`).
+    Force,
+    /// The push fails on hosts where the target directory is missing (`transfer_mode = 1`).
+    Strict,
+}
+
+impl TransferMode {
+    /// The number JOB's v3 API uses.
+    pub fn code(self) -> i32 {
+        match self {
+            TransferMode::Strict => 1,
+            TransferMode::Force => 2,
+        }
+    }
+
+    /// `"force"` or `"strict"`, as written in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMode::Force => "force",
+            TransferMode::Strict => "strict",
+        }
+    }
+}
+
+/// A static host: BK-JOB's `{bk_cloud_id, ip}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostAddr {
+    /// The BK-Net (cloud area) id; `0` is the default area.
+    pub cloud_id: u64,
+    /// IPv4 or IPv6 address.
+    pub ip: IpAddr,
+}
+
+impl fmt::Display for HostAddr {
+    /// `cloud:ip`, with IPv6 in brackets (`0:[::1]`), the form plans use.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{}:{ip}", self.cloud_id),
+            IpAddr::V6(ip) => write!(f, "{}:[{ip}]", self.cloud_id),
+        }
+    }
+}
+
+/// A CMDB topology node (`bk_obj_id:bk_inst_id`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopoNode {
+    /// `module`, `set`, `biz` or a custom mainline object id.
+    pub node_type: String,
+    /// The instance id.
+    pub id: i64,
+}
+
+impl fmt::Display for TopoNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.node_type, self.id)
+    }
+}
+
+/// A resolved set of hosts: what one `hosts = ...` expands to after following group references.
+///
+/// Each list is de-duplicated in first-seen order, which is the order requests list them in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostSet {
+    /// Static hosts.
+    pub ips: Vec<HostAddr>,
+    /// CMDB dynamic group ids.
+    pub dynamic_groups: Vec<String>,
+    /// CMDB topology nodes.
+    pub topo_nodes: Vec<TopoNode>,
+}
+
+impl HostSet {
+    /// True when no selector of any kind is present.
+    pub fn is_empty(&self) -> bool {
+        self.ips.is_empty() && self.dynamic_groups.is_empty() && self.topo_nodes.is_empty()
+    }
+}
+
+/// How a push names hosts, as written (a group name or a host string), for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRef {
+    /// A `[hosts.NAME]` group.
+    Group(Located<String>),
+    /// A literal `ip` or `cloud:ip` host string.
+    Host(Located<HostAddr>),
+}
+
+/// A host group after expansion of nested `groups`.
+#[derive(Debug, Clone)]
+pub struct HostGroup {
+    /// The group name.
+    pub name: String,
+    /// The span of the `[hosts.NAME]` header key.
+    pub span: Span,
+    /// Every selector the group reaches, nested groups included.
+    pub hosts: HostSet,
+}
+
+/// Where an effective setting of a push came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written on the push itself.
+    Push,
+    /// Inherited from `[plan]`.
+    Plan,
+}
+
+/// An effective setting and its origin (for `show`'s "inherited from [plan]").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    /// The value in effect for this push.
+    pub value: T,
+    /// Whether the push set it or inherited it.
+    pub origin: Origin,
+    /// The span of the key's value where it was written (on the push or in `[plan]`).
+    pub span: Span,
+}
+
+/// One entry of a source's `files`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// The path after variable substitution, exactly as it will be sent to JOB.
+    pub path: String,
+    /// The span of the string in the plan.
+    pub span: Span,
+}
+
+impl FileEntry {
+    /// True when the entry names a directory (trailing `/` or `\`).
+    pub fn is_directory(&self) -> bool {
+        self.path.ends_with('/') || self.path.ends_with('\\')
+    }
+}
+
+/// One `from` table of a push.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The hosts as written.
+    pub host_refs: Vec<HostRef>,
+    /// The hosts after expansion.
+    pub hosts: HostSet,
+    /// The files to read on those hosts.
+    pub files: Vec<FileEntry>,
+    /// The execution account alias on the source hosts.
+    pub account: Setting<String>,
+    /// The span of the whole `from` table.
+    pub span: Span,
+}
+
+/// The `to` table of a push.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The hosts as written.
+    pub host_refs: Vec<HostRef>,
+    /// The hosts after expansion.
+    pub hosts: HostSet,
+    /// The target directory, after variable substitution.
+    pub path: Located<String>,
+    /// The execution account alias on the target hosts.
+    pub account: Setting<String>,
+    /// The span of the whole `to` table.
+    pub span: Span,
+}
+
+/// One `[[push]]`: one JOB call.
+#[derive(Debug, Clone)]
+pub struct Push {
+    /// Unique name.
+    pub name: Located<String>,
+    /// Position in the file (0-based), the tie-breaker for every ordering.
+    pub index: usize,
+    /// The span of the whole `[[push]]` table.
+    pub span: Span,
+    /// Where the files come from (at least one source).
+    pub sources: Vec<Source>,
+    /// Where they go.
+    pub target: Target,
+    /// Explicit ordering: names of pushes this one runs after.
+    pub after: Vec<Located<String>>,
+    /// Effective timeout in seconds, when the push or the plan sets one (JOB's default otherwise).
+    pub timeout: Option<Setting<u32>>,
+    /// Effective upload speed limit in MB/s (absent = unlimited).
+    pub upload_speed_limit: Option<Setting<u32>>,
+    /// Effective download speed limit in MB/s (absent = unlimited).
+    pub download_speed_limit: Option<Setting<u32>>,
+    /// v3 transfer mode, when set.
+    pub transfer_mode: Option<Located<TransferMode>>,
+    /// Extra attempts for the hosts that failed (0..=5).
+    pub retries: u8,
+    /// `false` keeps the push in the plan but out of the run.
+    pub enabled: bool,
+}
+
+/// A validated plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `[plan] name`.
+    pub name: Located<String>,
+    /// `[plan] description`.
+    pub description: Option<String>,
+    /// `[plan] bk_biz_id`.
+    pub bk_biz_id: Located<i64>,
+    /// `[plan] api` (or `--api`, applied by the caller through [`crate::ParseOptions`]).
+    pub api: Api,
+    /// `[plan] task_prefix`.
+    pub task_prefix: Option<String>,
+    /// The effective variables (plan values with `--var` overrides applied), sorted by name.
+    pub vars: BTreeMap<String, String>,
+    /// Every host group, expanded, sorted by name.
+    pub groups: BTreeMap<String, HostGroup>,
+    /// The pushes in file order.
+    pub pushes: Vec<Push>,
+    /// The files the plan was read from (main file first), for diagnostics.
+    pub sources: SourceFiles,
+}
+
+impl Plan {
+    /// The push with this name.
+    pub fn push(&self, name: &str) -> Option<&Push> {
+        self.pushes.iter().find(|p| p.name.value == name)
+    }
+
+    /// The JOB task name of a push: `[task_prefix]<plan>/<push>`.
+    pub fn task_name(&self, push: &Push) -> String {
+        format!(
+            "{}{}/{}",
+            self.task_prefix.as_deref().unwrap_or(""),
+            self.name.value,
+            push.name.value
+        )
+    }
+}

@@ -1,0 +1,114 @@
+//! `${name}` substitution in push strings; `$${` writes a literal `${`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// What went wrong with one `${...}` reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VarIssue {
+    /// `${name}` with no such variable.
+    Undefined(String),
+    /// `${` without a closing `}`.
+    Unterminated,
+    /// `${...}` whose name is not `[A-Za-z_][A-Za-z0-9_-]*`.
+    BadName(String),
+}
+
+/// The result of substituting one string.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Substituted {
+    /// The text with every reference replaced (valid only when `issues` is empty).
+    pub(crate) text: String,
+    /// Names referenced (defined or not), in order.
+    pub(crate) used: Vec<String>,
+    /// Problems, each with its byte range in the input string (the whole `${...}`).
+    pub(crate) issues: Vec<(Range<usize>, VarIssue)>,
+}
+
+/// True for a name `${...}` may reference.
+pub(crate) fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Replaces every `${name}` in `input` with its value from `vars`.
+pub(crate) fn substitute(input: &str, vars: &BTreeMap<String, String>) -> Substituted {
+    let mut out = Substituted {
+        text: String::with_capacity(input.len()),
+        ..Substituted::default()
+    };
+    let mut rest = input;
+    let mut offset = 0;
+    while let Some(i) = rest.find('$') {
+        out.text.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if after.starts_with("$${") {
+            out.text.push_str("${");
+            rest = &after[3..];
+            offset += i + 3;
+        } else if let Some(body) = after.strip_prefix("${") {
+            let start = offset + i;
+            match body.find('}') {
+                Some(end) => {
+                    let name = &body[..end];
+                    let range = start..start + 2 + end + 1;
+                    if !is_var_name(name) {
+                        out.issues.push((range, VarIssue::BadName(name.to_owned())));
+                    } else {
+                        out.used.push(name.to_owned());
+                        match vars.get(name) {
+                            Some(value) => out.text.push_str(value),
+                            None => out
+                                .issues
+                                .push((range, VarIssue::Undefined(name.to_owned()))),
+                        }
+                    }
+                    rest = &body[end + 1..];
+                    offset = start + 2 + end + 1;
+                }
+                None => {
+                    out.issues
+                        .push((start..offset + rest.len(), VarIssue::Unterminated));
+                    return out;
+                }
+            }
+        } else {
+            out.text.push('$');
+            rest = &after[1..];
+            offset += i + 1;
+        }
+    }
+    out.text.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> BTreeMap<String, String> {
+        [("version".to_owned(), "1.4.2".to_owned())].into()
+    }
+
+    #[test]
+    fn substitutes_and_escapes() {
+        let s = substitute("/a/app-${version}.tgz $$ $${x} ${version}", &vars());
+        assert!(s.issues.is_empty());
+        assert_eq!(s.text, "/a/app-1.4.2.tgz $$ ${x} 1.4.2");
+        assert_eq!(s.used, ["version", "version"]);
+    }
+
+    #[test]
+    fn reports_each_issue_with_its_range() {
+        let s = substitute("/${nope}/${bad name}/${open", &vars());
+        assert_eq!(
+            s.issues,
+            vec![
+                (1..8, VarIssue::Undefined("nope".into())),
+                (9..20, VarIssue::BadName("bad name".into())),
+                (21..27, VarIssue::Unterminated),
+            ]
+        );
+    }
+}
