@@ -1,0 +1,37 @@
+//! The BlueKing JOB file-distribution API as data: request and response bodies for the v2
+//! (`job/`) and v3 (`jobv3/`, API gateway) families, the response envelope, the job and host
+//! status enums with JOB's labels, and the error codes a client meets.
+//!
+//! The types follow what the real server does (not only what its docs say): responses are
+//! parsed leniently (a missing field and `null` mean the same, unknown status values are kept),
+//! requests serialise to exactly the bodies JOB accepts. Nothing here does I/O; the HTTP client
+//! lives behind the `client` feature so the simulator and the planner share these types without
+//! pulling in reqwest.
+
+mod codes;
+mod common;
+mod envelope;
+mod lenient;
+mod status;
+mod v2;
+mod v3;
+
+pub use codes::{ErrorClass, classify_code, code};
+pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
+pub use envelope::{Envelope, GatewayErrorBody};
+pub use status::{HostStatus, RunStatus};
+pub use v2::{
+    FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
+    OperateJobInstanceRequest, OperationCode, ServerV2, StatusBlockV2, StepInstanceLogV2,
+    StepInstanceStatusV2, StepIpStatusV2, StepResultGroupV2,
+};
+pub use v3::{
+    AccountV3, BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, FileLogV3, FileSourceV3,
+    FileTaskLogV3, JobInstanceStatusV3, JobInstanceV3, ServerV3, StepInstanceStatusV3,
+    StepIpResultV3,
+};
+
+/// Unescapes the HTML entities JOB's v2 log API writes (`&amp;`, `&lt;`, `&gt;`, `&quot;`, ...).
+pub fn unescape_log(content: &str) -> String {
+    html_escape::decode_html_entities(content).into_owned()
+}

@@ -1,0 +1,226 @@
+//! Job, step and host statuses (`RunStatusEnum`, `ExecuteObjectTaskStatusEnum`).
+//!
+//! Both are open enums: a value this crate does not know is kept as `Unknown(n)` so a newer JOB
+//! never breaks parsing, and an unknown job status counts as not finished.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $label:literal, )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A value this version does not know.
+            Unknown(i32),
+        }
+
+        impl $name {
+            /// The number on the wire.
+            pub fn code(self) -> i32 {
+                match self {
+                    $( $name::$variant => $value, )*
+                    $name::Unknown(n) => n,
+                }
+            }
+
+            /// The status for a number on the wire.
+            pub fn from_code(code: i32) -> Self {
+                match code {
+                    $( $value => $name::$variant, )*
+                    n => $name::Unknown(n),
+                }
+            }
+
+            /// JOB's English label.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $label, )*
+                    $name::Unknown(_) => "Unknown",
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            /// `"<code> <label>"`, e.g. `320 File pull failed`.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{} {}", self.code(), self.label())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_i32(self.code())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Ok($name::from_code(i32::deserialize(deserializer)?))
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// Job and step status (`RunStatusEnum`).
+    RunStatus {
+        /// 1: created, not started.
+        Blank = 1 => "Pending",
+        /// 2.
+        Running = 2 => "Running",
+        /// 3.
+        Success = 3 => "Success",
+        /// 4: at least one host failed (there is no partial success).
+        Fail = 4 => "Failed",
+        /// 5.
+        Skipped = 5 => "Skipped",
+        /// 6.
+        IgnoreError = 6 => "Ignore Error",
+        /// 7: waiting for a user.
+        WaitingUser = 7 => "Waiting",
+        /// 8.
+        Terminated = 8 => "Terminated",
+        /// 9.
+        AbnormalState = 9 => "Abnormal",
+        /// 10: termination in progress.
+        Stopping = 10 => "Terminating",
+        /// 11: terminated.
+        StopSuccess = 11 => "Terminate Success",
+        /// 13.
+        ConfirmTerminated = 13 => "Termination Confirmed",
+        /// 14.
+        Abandoned = 14 => "Abandoned",
+        /// 15: between rolling batches.
+        RollingWaiting = 15 => "Rolling Waiting",
+    }
+}
+
+impl RunStatus {
+    /// In JOB's finished set (what `is_finished` / `finished` report).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Success
+                | RunStatus::Fail
+                | RunStatus::Skipped
+                | RunStatus::IgnoreError
+                | RunStatus::Terminated
+                | RunStatus::AbnormalState
+                | RunStatus::StopSuccess
+                | RunStatus::ConfirmTerminated
+                | RunStatus::Abandoned
+        )
+    }
+}
+
+open_enum! {
+    /// Per-host status of a file step (`ExecuteObjectTaskStatusEnum`).
+    HostStatus {
+        /// 0.
+        UnknownError = 0 => "Unknown Error",
+        /// 1.
+        AgentError = 1 => "Abnormal Agent",
+        /// 2.
+        InvalidExecuteObject = 2 => "Invalid Execute Object",
+        /// 3: succeeded in an earlier execution.
+        LastSuccess = 3 => "Successful Last Time",
+        /// 5.
+        Waiting = 5 => "Waiting",
+        /// 7.
+        Running = 7 => "Running",
+        /// 9.
+        Success = 9 => "Success",
+        /// 11: generic failure.
+        Failed = 11 => "Failed",
+        /// 12.
+        SubmitFailed = 12 => "Task send failed",
+        /// 13.
+        TaskTimeout = 13 => "Task Timeout",
+        /// 15: JOB gave up waiting for results.
+        LogError = 15 => "Error in Log",
+        /// 16.
+        GseScriptTimeout = 16 => "Script Log Timeout",
+        /// 17.
+        GseFileTimeout = 17 => "File Log Timeout",
+        /// 18.
+        AgentNotInstalled = 18 => "Agent not installed",
+        /// 202.
+        CopyFileFailed = 202 => "File Transmission Failed",
+        /// 203.
+        CopyFileSourceNotExist = 203 => "Source File Not Exists",
+        /// 301.
+        FileErrorUnclassified = 301 => "Unclassified File Failure",
+        /// 303: GSE code 120.
+        GseTimeout = 303 => "File Transmission Timeout",
+        /// 310: GSE code 117.
+        GseAgentError = 310 => "Abnormal Agent",
+        /// 311: GSE code 122, the account does not exist on the host.
+        GseUserError = 311 => "User not exist",
+        /// 312.
+        GseUserPwdError = 312 => "User password incorrect",
+        /// 320: typically a missing source file.
+        GseFileError = 320 => "File pull failed",
+        /// 321.
+        GseFileSizeExceed = 321 => "File size exceeds limit",
+        /// 329.
+        GseFileTaskError = 329 => "File Transmission Error",
+        /// 399.
+        GseTaskError = 399 => "Execution Error",
+        /// 403.
+        GseTaskTerminateSuccess = 403 => "Force Terminated",
+        /// 404.
+        GseTaskTerminateFailed = 404 => "Force Terminate Failed",
+        /// 500.
+        Unknown500 = 500 => "Unknown",
+    }
+}
+
+impl HostStatus {
+    /// Any status other than waiting or running.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, HostStatus::Waiting | HostStatus::Running)
+    }
+
+    /// 9, or 3 (succeeded last time).
+    pub fn is_success(self) -> bool {
+        matches!(self, HostStatus::Success | HostStatus::LastSuccess)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_values_round_trip() {
+        let status: RunStatus = serde_json::from_str("42").expect("number");
+        assert_eq!(status, RunStatus::Unknown(42));
+        assert!(!status.is_finished());
+        assert_eq!(serde_json::to_string(&status).expect("serialise"), "42");
+    }
+
+    #[test]
+    fn finished_set_matches_job() {
+        let finished: Vec<i32> = (0..20)
+            .filter(|n| RunStatus::from_code(*n).is_finished())
+            .collect();
+        assert_eq!(finished, vec![3, 4, 5, 6, 8, 9, 11, 13, 14]);
+    }
+
+    #[test]
+    fn host_labels() {
+        assert_eq!(
+            HostStatus::from_code(320).to_string(),
+            "320 File pull failed"
+        );
+        assert!(HostStatus::from_code(3).is_success());
+        assert!(!HostStatus::from_code(7).is_finished());
+        assert!(HostStatus::from_code(999).is_finished());
+    }
+}

@@ -1,0 +1,319 @@
+//! v3 (`jobv3/` on ESB, `/api/v3/` on the API gateway): `fast_transfer_file`,
+//! `get_job_instance_status`, `batch_get_job_instance_ip_log`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::{DynamicGroup, IpHost, TopoNodeRef};
+use crate::lenient::null_default;
+use crate::status::{HostStatus, RunStatus};
+
+/// The v3 `server` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerV3 {
+    /// CMDB host ids (win over `ip_list` when non-empty).
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub host_id_list: Vec<i64>,
+    /// Static hosts.
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ip_list: Vec<IpHost>,
+    /// Dynamic groups.
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub dynamic_group_list: Vec<DynamicGroup>,
+    /// Topology nodes.
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub topo_node_list: Vec<TopoNodeRef>,
+}
+
+/// `file_source.account`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountV3 {
+    /// Account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Account alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+}
+
+/// One entry of `file_source_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSourceV3 {
+    /// Absolute paths on the source hosts.
+    #[serde(default, deserialize_with = "null_default")]
+    pub file_list: Vec<String>,
+    /// 1 = server file (the default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_type: Option<i32>,
+    /// Source account.
+    #[serde(default)]
+    pub account: AccountV3,
+    /// Source hosts.
+    #[serde(default)]
+    pub server: ServerV3,
+}
+
+/// `fast_transfer_file` request body (credentials are never part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FastTransferFileRequest {
+    /// `biz` or `biz_set`.
+    pub bk_scope_type: String,
+    /// The business (set) id as a string.
+    pub bk_scope_id: String,
+    /// Job name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_name: Option<String>,
+    /// Target account id (wins over the alias when > 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<i64>,
+    /// Target account alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_alias: Option<String>,
+    /// Target directory.
+    pub file_target_path: String,
+    /// Rename at the target (single-file sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_target_name: Option<String>,
+    /// Sources.
+    pub file_source_list: Vec<FileSourceV3>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// MB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_speed_limit: Option<u32>,
+    /// MB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_speed_limit: Option<u32>,
+    /// 1 = strict, 2 = force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_mode: Option<i32>,
+    /// Target hosts.
+    pub target_server: ServerV3,
+    /// Called once when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// `false` creates the job without starting it (two-phase submission, JOB 3.12+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_task: Option<bool>,
+}
+
+/// `data` of v3 `get_job_instance_status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInstanceStatusV3 {
+    /// The job status is in the finished set.
+    #[serde(default, deserialize_with = "null_default")]
+    pub finished: bool,
+    /// The job.
+    #[serde(default)]
+    pub job_instance: Option<JobInstanceV3>,
+    /// The steps.
+    #[serde(default, deserialize_with = "null_default")]
+    pub step_instance_list: Vec<StepInstanceStatusV3>,
+}
+
+/// v3 `job_instance`. Times are epoch milliseconds; `total_time` is milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInstanceV3 {
+    /// Id.
+    pub job_instance_id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Job status.
+    pub status: RunStatus,
+    /// Creation time.
+    #[serde(default)]
+    pub create_time: Option<i64>,
+    /// Start time.
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    /// End time.
+    #[serde(default)]
+    pub end_time: Option<i64>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub total_time: Option<i64>,
+    /// Business.
+    #[serde(default)]
+    pub bk_biz_id: Option<i64>,
+    /// Scope type.
+    #[serde(default)]
+    pub bk_scope_type: Option<String>,
+    /// Scope id.
+    #[serde(default)]
+    pub bk_scope_id: Option<String>,
+}
+
+/// v3 step status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepInstanceStatusV3 {
+    /// Id.
+    pub step_instance_id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// 2 = file.
+    #[serde(default, rename = "type")]
+    pub step_type: Option<i32>,
+    /// Step status.
+    pub status: RunStatus,
+    /// Execution counter.
+    #[serde(default)]
+    pub execute_count: Option<i32>,
+    /// Creation time.
+    #[serde(default)]
+    pub create_time: Option<i64>,
+    /// Start time.
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    /// End time.
+    #[serde(default)]
+    pub end_time: Option<i64>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub total_time: Option<i64>,
+    /// Target hosts, only with `return_ip_result=true` (null otherwise).
+    #[serde(default)]
+    pub step_ip_result_list: Option<Vec<StepIpResultV3>>,
+}
+
+/// v3 per-host result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepIpResultV3 {
+    /// CMDB host id.
+    #[serde(default)]
+    pub bk_host_id: Option<i64>,
+    /// Address.
+    #[serde(default, deserialize_with = "null_default")]
+    pub ip: String,
+    /// BK-Net.
+    #[serde(default, deserialize_with = "null_default")]
+    pub bk_cloud_id: i64,
+    /// Host status.
+    pub status: HostStatus,
+    /// Script tag (null for files).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Script exit code (null for files).
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// Raw GSE code.
+    #[serde(default)]
+    pub error_code: Option<i64>,
+    /// Start time (ms).
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    /// End time (ms).
+    #[serde(default)]
+    pub end_time: Option<i64>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub total_time: Option<i64>,
+}
+
+/// `batch_get_job_instance_ip_log` request body (at most 500 hosts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchIpLogRequest {
+    /// Scope type.
+    pub bk_scope_type: String,
+    /// Scope id.
+    pub bk_scope_id: String,
+    /// Job.
+    pub job_instance_id: i64,
+    /// Step.
+    pub step_instance_id: i64,
+    /// Host ids (win over `ip_list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id_list: Option<Vec<i64>>,
+    /// Hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_list: Option<Vec<IpHost>>,
+}
+
+/// `data` of `batch_get_job_instance_ip_log`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchIpLogV3 {
+    /// Job.
+    #[serde(default)]
+    pub job_instance_id: Option<i64>,
+    /// Step.
+    #[serde(default)]
+    pub step_instance_id: Option<i64>,
+    /// 2 = file.
+    #[serde(default)]
+    pub log_type: Option<i32>,
+    /// Null for file steps.
+    #[serde(default)]
+    pub script_task_logs: Option<serde_json::Value>,
+    /// One entry per requested host.
+    #[serde(default, deserialize_with = "null_default")]
+    pub file_task_logs: Vec<FileTaskLogV3>,
+}
+
+/// One host's file logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileTaskLogV3 {
+    /// CMDB host id.
+    #[serde(default)]
+    pub bk_host_id: Option<i64>,
+    /// BK-Net.
+    #[serde(default, deserialize_with = "null_default")]
+    pub bk_cloud_id: i64,
+    /// Address.
+    #[serde(default, deserialize_with = "null_default")]
+    pub ip: String,
+    /// Per-file entries.
+    #[serde(default, deserialize_with = "null_default")]
+    pub file_logs: Vec<FileLogV3>,
+}
+
+/// One file's log entry (`mode` 0 upload, 1 download).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileLogV3 {
+    /// 0 upload (source side), 1 download (target side).
+    #[serde(default, deserialize_with = "null_default")]
+    pub mode: i32,
+    /// Source host.
+    #[serde(default)]
+    pub src_ip: Option<IpHost>,
+    /// Source path.
+    #[serde(default)]
+    pub src_path: Option<String>,
+    /// Target host (downloads only).
+    #[serde(default)]
+    pub dest_ip: Option<IpHost>,
+    /// Target path (downloads only).
+    #[serde(default)]
+    pub dest_path: Option<String>,
+    /// `FileDistStatusEnum`: 1 waiting, 2 uploading, 3 downloading, 4 finished, 5 failed.
+    #[serde(default)]
+    pub status: Option<i32>,
+    /// Log lines.
+    #[serde(default)]
+    pub log_content: Option<String>,
+    /// Display size, e.g. `"9.0 Bytes"`.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Display speed, e.g. `"1 KB/s"`.
+    #[serde(default)]
+    pub speed: Option<String>,
+    /// Display progress, e.g. `"100%"`.
+    #[serde(default)]
+    pub process: Option<String>,
+}

@@ -1,0 +1,301 @@
+//! The command line, as clap types. Flags and their meaning are a contract (docs: `design/cli.md`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative file distribution for BlueKing JOB.
+///
+/// Plans are TOML files kept in git. `plan check` validates them, `plan show` prints the dry run a
+/// reviewer reads, `plan apply` runs them against BK-JOB stage by stage.
+#[derive(Debug, Parser)]
+#[command(name = "plan", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success (check: valid, warnings allowed)
+  1    the plan is invalid; nothing was sent
+  2    command-line usage error
+  3    apply ran and at least one push failed
+  4    apply could not start (lock held, endpoint unreachable, credentials missing, journal mismatch)
+  130  interrupted
+
+Credentials come only from the environment: BK_APP_CODE, BK_APP_SECRET and one of
+BK_USERNAME, BK_TOKEN, BK_ACCESS_TOKEN.";
+
+/// Flags every command accepts.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct GlobalArgs {
+    /// Print less: only errors and the final result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Print more detail (repeat for debug logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Never draw progress bars (plain lines instead).
+    #[arg(long, global = true)]
+    pub(crate) no_progress: bool,
+    /// When to use colours and fancy diagnostics (`NO_COLOR` is honoured by `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// Colours and fancy diagnostics on a terminal without `NO_COLOR`.
+    Auto,
+    /// Always.
+    Always,
+    /// Never: plain `file:line:col` diagnostics.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Parse, validate and order plans; print every problem found.
+    Check(CheckArgs),
+    /// The dry run a reviewer reads: stages, pushes, why each waits, resolved hosts, request bodies.
+    Show(ShowArgs),
+    /// The dependency graph, stages as clusters, inferred edges marked.
+    Graph(GraphArgs),
+    /// What a change to a plan changes: pushes added, removed, changed; stage moves; edges.
+    Diff(DiffArgs),
+    /// Run a plan: submit each push to BK-JOB, stage by stage, and follow every job to its end.
+    Apply(Box<ApplyArgs>),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the JSON Schema of the plan format (for editors).
+    Schema(SchemaArgs),
+}
+
+/// `--var NAME=VALUE`, shared by every command that reads a plan.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct VarArgs {
+    /// Override a `[vars]` value (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub(crate) vars: Vec<(String, String)>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got `{s}`")),
+    }
+}
+
+/// `--api v2|v3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ApiChoice {
+    /// ESB `job/fast_push_file`.
+    V2,
+    /// `jobv3/fast_transfer_file` (ESB or API gateway).
+    V3,
+}
+
+impl ApiChoice {
+    pub(crate) fn to_api(self) -> plan_parser::Api {
+        match self {
+            ApiChoice::V2 => plan_parser::Api::V2,
+            ApiChoice::V3 => plan_parser::Api::V3,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Plan files to check.
+    #[arg(required = true, value_name = "PLAN")]
+    pub(crate) plans: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Override `[plan] api` (v3-only keys are rejected under v2).
+    #[arg(long, value_enum)]
+    pub(crate) api: Option<ApiChoice>,
+    /// Output format of the diagnostics.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub(crate) format: CheckFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CheckFormat {
+    /// Human-readable diagnostics on stderr.
+    Text,
+    /// `{"valid": bool, "diagnostics": [...]}` on stdout.
+    Json,
+    /// GitHub Actions annotations (`::error file=..,line=..::`) on stdout.
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: PathBuf,
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Override `[plan] api`: which request bodies to print.
+    #[arg(long, value_enum)]
+    pub(crate) api: Option<ApiChoice>,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub(crate) format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShowFormat {
+    /// For a terminal.
+    Text,
+    /// The versioned JSON document.
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GraphArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: PathBuf,
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub(crate) format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphFormat {
+    /// Graphviz.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+    /// Nodes, edges and stages as JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The old plan file (or, with `--base`, the plan file to compare with its git version).
+    #[arg(value_name = "OLD")]
+    pub(crate) old: PathBuf,
+    /// The new plan file.
+    #[arg(value_name = "NEW", required_unless_present = "base", conflicts_with = "base")]
+    pub(crate) new: Option<PathBuf>,
+    /// Compare PLAN (and its includes) with their versions at this git revision.
+    #[arg(long, value_name = "GIT_REV")]
+    pub(crate) base: Option<String>,
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Override `[plan] api` on both sides.
+    #[arg(long, value_enum)]
+    pub(crate) api: Option<ApiChoice>,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub(crate) format: ShowFormat,
+    /// Exit 1 when there are changes (0 when there are none), like `diff`.
+    #[arg(long)]
+    pub(crate) exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: PathBuf,
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Validate, connect and show what would be submitted, but submit nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Run against the embedded BK-JOB simulator serving the sandbox at DIR (no credentials needed).
+    #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
+    pub(crate) sandbox: Option<PathBuf>,
+    /// Base URL of a real ESB (`https://paas.example.com`) or API gateway (`.../api/bk-job/<stage>`).
+    #[arg(long, value_name = "URL", env = "BK_JOB_ENDPOINT")]
+    pub(crate) endpoint: Option<String>,
+    /// Treat the endpoint as the BlueKing API gateway (implied by a URL containing `/api/bk-job/`).
+    #[arg(long)]
+    pub(crate) gateway: bool,
+    /// Override `[plan] api`.
+    #[arg(long, value_enum)]
+    pub(crate) api: Option<ApiChoice>,
+    /// Most JOB jobs in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) parallelism: u32,
+    /// `stages` waits for a whole stage; `eager` starts a push once its own dependencies succeeded.
+    #[arg(long, value_enum, default_value_t = ScheduleChoice::Stages)]
+    pub(crate) schedule: ScheduleChoice,
+    /// After a failure: `never` starts nothing new; `independent` runs what does not depend on it.
+    #[arg(long = "continue", value_enum, default_value_t = ContinueChoice::Never)]
+    pub(crate) continue_policy: ContinueChoice,
+    /// Continue the last unfinished run of this plan from its journal.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// First polling interval in milliseconds (then adaptive backoff).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub(crate) poll_interval: u64,
+    /// Seconds past a push's timeout after which an unfinished job is terminated.
+    #[arg(long, value_name = "S", default_value_t = 360)]
+    pub(crate) deadline_margin: u64,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// Where journals and locks live.
+    #[arg(long, value_name = "DIR", env = "PLAN_STATE_DIR", default_value = ".plan")]
+    pub(crate) state_dir: PathBuf,
+    /// Progress and report format.
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub(crate) format: ApplyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScheduleChoice {
+    /// Stage N+1 starts when every push of stage N succeeded.
+    Stages,
+    /// A push starts when its own dependencies succeeded, longest remaining path first.
+    Eager,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ContinueChoice {
+    /// After a failure start nothing new (running jobs are followed to their end).
+    Never,
+    /// Keep running pushes that do not depend on a failed one.
+    Independent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ApplyFormat {
+    /// Progress and a report for people.
+    Text,
+    /// NDJSON events on stdout.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to generate a script for.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

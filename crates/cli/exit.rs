@@ -1,0 +1,39 @@
+//! Exit codes: the contract in `design/cli.md`, in one place.
+
+use std::process::ExitCode;
+
+/// How a command ended, as the process exit code scripts rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    /// 0: success (`check`: valid, warnings allowed).
+    Success,
+    /// 1: the plan is invalid; nothing was sent. (`diff --exit-code`: there are changes.)
+    Invalid,
+    /// 2: command-line usage error.
+    Usage,
+    /// 3: `apply` ran and at least one push failed.
+    PushFailed,
+    /// 4: `apply` could not start.
+    CannotStart,
+    /// 130: interrupted.
+    Interrupted,
+}
+
+impl ExitStatus {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Invalid => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::PushFailed => 3,
+            ExitStatus::CannotStart => 4,
+            ExitStatus::Interrupted => 130,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status.code())
+    }
+}

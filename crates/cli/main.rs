@@ -1,0 +1,58 @@
+//! `plan`: declarative file distribution for BlueKing JOB.
+//!
+//! This crate is only the command line: clap types, one module per command, rendering and the
+//! mapping to exit codes. Parsing, ordering, execution and the simulator live in library crates.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod commands;
+mod diagnostics;
+mod exit;
+mod printer;
+
+use args::{Cli, Command};
+use exit::ExitStatus;
+use printer::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::from_args(&cli.global);
+    init_tracing(&printer);
+    let result = match &cli.command {
+        Command::Check(args) => commands::check::run(args, &printer),
+        Command::Show(args) => commands::show::run(args, &printer),
+        Command::Graph(args) => commands::graph::run(args, &printer),
+        Command::Diff(args) => commands::diff::run(args, &printer),
+        Command::Apply(args) => commands::apply::run(args, &printer),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Schema(args) => commands::schema::run(args),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(error) => {
+            diagnostics::print_error(&printer, &error);
+            ExitStatus::CannotStart.into()
+        }
+    }
+}
+
+/// Logs go to stderr and only with `-v` (info) or `-vv` (debug); `RUST_LOG` overrides.
+/// Nothing logged anywhere may contain a credential: the client redacts before logging.
+fn init_tracing(printer: &Printer) {
+    let default = match printer.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(printer.fancy)
+        .with_target(false)
+        .try_init();
+}
