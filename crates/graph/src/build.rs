@@ -1,0 +1,649 @@
+//! From a validated [`Plan`] to a [`PlanGraph`]: explicit and inferred edges, cycles, stages,
+//! write conflicts.
+//!
+//! Nothing here compares every pair of pushes. Targets are indexed by normalised directory and
+//! by (directory, host selector); a reading entry looks up each of its ancestor directories,
+//! so inference costs about `entries x path depth x min(candidates, source selectors)`.
+//! Conflicts are found by grouping deliveries by (host selector, directory, name) and checking
+//! only neighbours in topological order within a group.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use plan_parser::{Plan, PlanErrors, Problem, Push, Span};
+
+use crate::graph::{Edge, EdgeKind, Node, PlanGraph, Stage};
+use crate::hosts::{HostKey, keys, written_name};
+use crate::path::{EntryKind, NormEntry, target_dir};
+
+/// Stable diagnostic codes of this crate.
+pub(crate) mod codes {
+    pub(crate) const CYCLE: &str = "plan::graph::cycle";
+    pub(crate) const SELF_DEPENDENCY: &str = "plan::graph::self_dependency";
+    pub(crate) const WRITE_CONFLICT: &str = "plan::graph::write_conflict";
+    pub(crate) const UNKNOWN_DEPENDENCY: &str = "plan::graph::unknown_dependency";
+    pub(crate) const READS_DISABLED: &str = "plan::graph::reads_disabled";
+}
+
+/// Orders the pushes of a plan.
+///
+/// # Errors
+/// [`PlanErrors`] with one problem per cycle (`plan::graph::cycle`, the whole path, a label at
+/// each edge's origin), per push that depends on itself (`plan::graph::self_dependency`) and
+/// per pair of unordered pushes that can write the same file (`plan::graph::write_conflict`).
+/// Warnings found along the way are included with the errors, or kept in
+/// [`PlanGraph::warnings`] when the plan is valid.
+pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
+    let pushes = &plan.pushes;
+    let n = pushes.len();
+    let mut problems = Vec::new();
+
+    let mut by_name = BTreeMap::new();
+    for (i, push) in pushes.iter().enumerate() {
+        by_name.entry(push.name.value.clone()).or_insert(i);
+    }
+
+    let targets: Vec<String> = pushes
+        .iter()
+        .map(|p| target_dir(&p.target.path.value))
+        .collect();
+    let entries: Vec<Vec<Vec<NormEntry>>> = pushes
+        .iter()
+        .map(|p| {
+            p.sources
+                .iter()
+                .map(|s| s.files.iter().map(|f| NormEntry::new(&f.path)).collect())
+                .collect()
+        })
+        .collect();
+
+    // (dependent, dependency) -> edge; explicit first so it wins over inference.
+    let mut edge_map: BTreeMap<(usize, usize), EdgeKind> = BTreeMap::new();
+    let mut self_dependent = vec![false; n];
+    for (b, push) in pushes.iter().enumerate() {
+        for after in &push.after {
+            match by_name.get(&after.value) {
+                Some(&a) if a == b => {
+                    if !std::mem::replace(&mut self_dependent[b], true) {
+                        problems.push(
+                            Problem::error(
+                                codes::SELF_DEPENDENCY,
+                                format!("push `{}` depends on itself", push.name.value),
+                            )
+                            .with_label(after.span, "a push cannot run after itself")
+                            .with_help("remove this entry from `after`"),
+                        );
+                    }
+                }
+                Some(&a) => {
+                    edge_map
+                        .entry((b, a))
+                        .or_insert(EdgeKind::Explicit { span: after.span });
+                }
+                None => problems.push(
+                    Problem::error(
+                        codes::UNKNOWN_DEPENDENCY,
+                        format!(
+                            "push `{}` runs after unknown push `{}`",
+                            push.name.value, after.value
+                        ),
+                    )
+                    .with_label(after.span, "no push with this name"),
+                ),
+            }
+        }
+    }
+
+    for found in infer(plan, &targets, &entries) {
+        let (a, b) = (found.dependency, found.dependent);
+        let reader = &pushes[b];
+        let source = &reader.sources[found.source];
+        let file = &source.files[found.file];
+        let via = written_name(plan, &source.host_refs, found.key);
+        if a == b {
+            if !std::mem::replace(&mut self_dependent[b], true) {
+                problems.push(
+                    Problem::error(
+                        codes::SELF_DEPENDENCY,
+                        format!("push `{}` depends on itself", reader.name.value),
+                    )
+                    .with_label(
+                        file.span,
+                        format!(
+                            "reads {} on {via}, which `{}` delivers itself",
+                            file.path, reader.name.value
+                        ),
+                    )
+                    .with_label(reader.target.path.span, "delivered here")
+                    .with_help(
+                        "read from hosts the push does not deliver to, or deliver outside the \
+                         directories it reads",
+                    ),
+                );
+            }
+            continue;
+        }
+        let reason = format!(
+            "reads {} on {via}, which {} delivers",
+            file.path, pushes[a].name.value
+        );
+        edge_map.entry((b, a)).or_insert(EdgeKind::Inferred {
+            reason,
+            read_span: file.span,
+            path_span: pushes[a].target.path.span,
+            file: file.path.clone(),
+            via,
+        });
+    }
+
+    // Edges, ordered by dependent then dependency (file positions).
+    let mut edges = Vec::with_capacity(edge_map.len());
+    let mut incoming = vec![Vec::new(); n];
+    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut ends = Vec::with_capacity(edge_map.len());
+    for ((b, a), kind) in edge_map {
+        let id = edges.len();
+        if let EdgeKind::Inferred { read_span, .. } = &kind
+            && !pushes[a].enabled
+            && pushes[b].enabled
+        {
+            problems.push(reads_disabled(&pushes[a], &pushes[b], *read_span));
+        }
+        edges.push(Edge {
+            dependency: pushes[a].name.value.clone(),
+            dependent: pushes[b].name.value.clone(),
+            kind,
+        });
+        ends.push((a, b));
+        incoming[b].push(id);
+        outgoing[a].push(id);
+    }
+    for out in &mut outgoing {
+        out.sort_by_key(|&e| ends[e].1);
+    }
+
+    let mut graph = DiGraph::<usize, usize>::with_capacity(n, edges.len());
+    for i in 0..n {
+        graph.add_node(i);
+    }
+    for (id, &(a, b)) in ends.iter().enumerate() {
+        graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), id);
+    }
+
+    let cycles = find_cycles(plan, &graph, &edges, &ends, &outgoing);
+    let has_errors = !cycles.is_empty()
+        || problems
+            .iter()
+            .any(|p| p.severity() == plan_parser::Severity::Error);
+    problems.extend(cycles);
+    if has_errors {
+        return Err(PlanErrors::new(plan.sources.clone(), problems));
+    }
+
+    // Acyclic from here on.
+    let order = topological_order(n, &incoming, &outgoing, &ends);
+    let mut stage = vec![1usize; n];
+    for &u in &order {
+        stage[u] = incoming[u]
+            .iter()
+            .map(|&e| stage[ends[e].0] + 1)
+            .max()
+            .unwrap_or(1);
+    }
+    let mut remaining = vec![1usize; n];
+    for &u in order.iter().rev() {
+        remaining[u] = outgoing[u]
+            .iter()
+            .map(|&e| remaining[ends[e].1] + 1)
+            .max()
+            .unwrap_or(1);
+    }
+
+    let stage_count = stage.iter().copied().max().unwrap_or(0);
+    let mut stages: Vec<Stage> = (1..=stage_count)
+        .map(|number| Stage {
+            number,
+            pushes: Vec::new(),
+        })
+        .collect();
+    for (i, push) in pushes.iter().enumerate() {
+        stages[stage[i] - 1].pushes.push(push.name.value.clone());
+    }
+
+    problems.extend(find_conflicts(
+        plan, &targets, &entries, &stage, &outgoing, &ends,
+    ));
+    if problems
+        .iter()
+        .any(|p| p.severity() == plan_parser::Severity::Error)
+    {
+        return Err(PlanErrors::new(plan.sources.clone(), problems));
+    }
+    problems.sort_by_key(|p| p.primary_span());
+
+    let nodes = pushes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Node {
+            name: p.name.value.clone(),
+            enabled: p.enabled,
+            stage: stage[i],
+            remaining: remaining[i],
+            incoming: std::mem::take(&mut incoming[i]),
+            outgoing: std::mem::take(&mut outgoing[i]),
+        })
+        .collect();
+    Ok(PlanGraph {
+        nodes,
+        by_name,
+        edges,
+        stages,
+        graph,
+        warnings: problems,
+    })
+}
+
+fn reads_disabled(dependency: &Push, dependent: &Push, read_span: Span) -> Problem {
+    Problem::warning(
+        codes::READS_DISABLED,
+        format!(
+            "push `{}` reads what disabled push `{}` delivers",
+            dependent.name.value, dependency.name.value
+        ),
+    )
+    .with_label(read_span, "read here")
+    .with_label(dependency.name.span, "disabled push")
+    .with_help(format!(
+        "`{}` will not wait for work that is skipped; make sure the file is already there, or \
+         enable `{}`",
+        dependent.name.value, dependency.name.value
+    ))
+}
+
+/// One inferred read: `dependent`'s `sources[source].files[file]` reads on `key` what
+/// `dependency` delivers.
+struct Inferred<'a> {
+    dependency: usize,
+    dependent: usize,
+    source: usize,
+    file: usize,
+    key: HostKey<'a>,
+}
+
+/// Every (dependency, dependent) pair with the first read that links them, dependents in file
+/// order, each dependent's reads in the order they are written. Self reads are included (the
+/// caller reports them).
+fn infer<'a>(
+    plan: &'a Plan,
+    targets: &'a [String],
+    entries: &[Vec<Vec<NormEntry>>],
+) -> Vec<Inferred<'a>> {
+    let pushes = &plan.pushes;
+    let mut by_dir: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_dir_key: HashMap<(&str, HostKey<'a>), Vec<usize>> = HashMap::new();
+    let target_keys: Vec<Vec<HostKey<'a>>> = pushes
+        .iter()
+        .map(|p| keys(&p.target.hosts).collect())
+        .collect();
+    let target_sets: Vec<HashSet<HostKey<'a>>> = target_keys
+        .iter()
+        .map(|k| k.iter().copied().collect())
+        .collect();
+    for (a, dir) in targets.iter().enumerate() {
+        by_dir.entry(dir.as_str()).or_default().push(a);
+        for &key in &target_keys[a] {
+            by_dir_key.entry((dir.as_str(), key)).or_default().push(a);
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut seen: HashSet<usize> = HashSet::new();
+    for (b, push) in pushes.iter().enumerate() {
+        seen.clear();
+        for (si, source) in push.sources.iter().enumerate() {
+            let source_keys: Vec<HostKey<'a>> = keys(&source.hosts).collect();
+            let source_set: HashSet<HostKey<'a>> = source_keys.iter().copied().collect();
+            for (fi, entry) in entries[b][si].iter().enumerate() {
+                for dir in entry.reading_dirs() {
+                    let Some(candidates) = by_dir.get(dir) else {
+                        continue;
+                    };
+                    if candidates.len() <= source_keys.len() {
+                        for &a in candidates {
+                            if seen.contains(&a) {
+                                continue;
+                            }
+                            let shared = if target_keys[a].len() < source_keys.len() {
+                                target_keys[a]
+                                    .iter()
+                                    .find(|k| source_set.contains(k))
+                                    .copied()
+                            } else {
+                                source_keys
+                                    .iter()
+                                    .find(|k| target_sets[a].contains(k))
+                                    .copied()
+                            };
+                            if let Some(key) = shared {
+                                seen.insert(a);
+                                out.push(Inferred {
+                                    dependency: a,
+                                    dependent: b,
+                                    source: si,
+                                    file: fi,
+                                    key,
+                                });
+                            }
+                        }
+                    } else {
+                        for &key in &source_keys {
+                            if let Some(list) = by_dir_key.get(&(dir, key)) {
+                                for &a in list {
+                                    if seen.insert(a) {
+                                        out.push(Inferred {
+                                            dependency: a,
+                                            dependent: b,
+                                            source: si,
+                                            file: fi,
+                                            key,
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A topological order (Kahn), ties broken by file position so it is deterministic.
+fn topological_order(
+    n: usize,
+    incoming: &[Vec<usize>],
+    outgoing: &[Vec<usize>],
+    ends: &[(usize, usize)],
+) -> Vec<usize> {
+    let mut indegree: Vec<usize> = incoming.iter().map(Vec::len).collect();
+    let mut queue: VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(u) = queue.pop_front() {
+        order.push(u);
+        for &e in &outgoing[u] {
+            let v = ends[e].1;
+            indegree[v] -= 1;
+            if indegree[v] == 0 {
+                queue.push_back(v);
+            }
+        }
+    }
+    order
+}
+
+/// One problem per strongly connected component with more than one push: the shortest cycle
+/// through its first push (in file order), in "depends on" direction.
+fn find_cycles(
+    plan: &Plan,
+    graph: &DiGraph<usize, usize>,
+    edges: &[Edge],
+    ends: &[(usize, usize)],
+    outgoing: &[Vec<usize>],
+) -> Vec<Problem> {
+    let n = plan.pushes.len();
+    let mut components: Vec<Vec<usize>> = petgraph::algo::tarjan_scc(graph)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .map(|c| {
+            let mut c: Vec<usize> = c.into_iter().map(NodeIndex::index).collect();
+            c.sort_unstable();
+            c
+        })
+        .collect();
+    components.sort();
+
+    let mut member = vec![false; n];
+    let mut problems = Vec::new();
+    for component in components {
+        for &u in &component {
+            member[u] = true;
+        }
+        let start = component[0];
+        // BFS along "runs before" edges until one leads back to `start`.
+        let mut parent: HashMap<usize, usize> = HashMap::new(); // node -> edge id used to reach it
+        let mut queue = VecDeque::from([start]);
+        let mut closing = None;
+        'bfs: while let Some(u) = queue.pop_front() {
+            for &e in &outgoing[u] {
+                let v = ends[e].1;
+                if v == start {
+                    closing = Some(e);
+                    break 'bfs;
+                }
+                if member[v] && !parent.contains_key(&v) {
+                    parent.insert(v, e);
+                    queue.push_back(v);
+                }
+            }
+        }
+        for &u in &component {
+            member[u] = false;
+        }
+        let Some(closing) = closing else {
+            continue; // cannot happen in a strongly connected component
+        };
+        // Edges in execution order: start -> ... -> start.
+        let mut path = vec![closing];
+        let mut at = ends[closing].0;
+        while at != start {
+            let Some(&e) = parent.get(&at) else { break };
+            path.push(e);
+            at = ends[e].0;
+        }
+        path.reverse();
+        problems.push(cycle_problem(plan, edges, ends, &path));
+    }
+    problems
+}
+
+/// `path`: edge ids in execution order forming a cycle. Reported in "depends on" order.
+fn cycle_problem(plan: &Plan, edges: &[Edge], ends: &[(usize, usize)], path: &[usize]) -> Problem {
+    let name = |i: usize| plan.pushes[i].name.value.as_str();
+    let depends: Vec<usize> = path.iter().rev().copied().collect();
+    let first = ends[depends[0]].1;
+    let mut text = format!("`{}", name(first));
+    for &e in &depends {
+        text.push_str(" -> ");
+        text.push_str(name(ends[e].0));
+    }
+    text.push('`');
+    let mut problem = Problem::error(
+        codes::CYCLE,
+        format!("push `{}` has circular dependency {text}", name(first)),
+    );
+    let mut explicit = 0;
+    for &e in &depends {
+        let (a, b) = ends[e];
+        let label = match &edges[e].kind {
+            EdgeKind::Explicit { .. } => {
+                explicit += 1;
+                format!("`{}` runs after `{}`", name(b), name(a))
+            }
+            EdgeKind::Inferred { via, .. } => {
+                format!(
+                    "`{}` reads this on {via}, which `{}` delivers",
+                    name(b),
+                    name(a)
+                )
+            }
+        };
+        problem = problem.with_label(edges[e].origin(), label);
+    }
+    let help = if explicit == depends.len() {
+        "break the cycle by removing one of these `after` entries"
+    } else if explicit == 0 {
+        "break the cycle by changing a path or the hosts, so that no push reads what a push \
+         waiting for it delivers"
+    } else {
+        "break the cycle by removing one of these `after` entries, or by changing a path so that \
+         no push reads what a push waiting for it delivers"
+    };
+    problem.with_help(help)
+}
+
+/// Two enabled pushes with no path between them that deliver the same name into the same
+/// directory on a shared host selector.
+fn find_conflicts(
+    plan: &Plan,
+    targets: &[String],
+    entries: &[Vec<Vec<NormEntry>>],
+    stage: &[usize],
+    outgoing: &[Vec<usize>],
+    ends: &[(usize, usize)],
+) -> Vec<Problem> {
+    let pushes = &plan.pushes;
+    type Key<'k> = (HostKey<'k>, &'k str, &'k str);
+    // Insertion-ordered groups: (key, [(push, source, file)]).
+    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut groups: Vec<(Key<'_>, Vec<(usize, usize, usize)>)> = Vec::new();
+    for (a, push) in pushes.iter().enumerate() {
+        if !push.enabled {
+            continue;
+        }
+        let target_keys: Vec<HostKey<'_>> = keys(&push.target.hosts).collect();
+        for (si, source_entries) in entries[a].iter().enumerate() {
+            for (fi, entry) in source_entries.iter().enumerate() {
+                if entry.name.is_empty() {
+                    continue;
+                }
+                for &key in &target_keys {
+                    let k = (key, targets[a].as_str(), entry.name.as_str());
+                    let g = *index.entry(k).or_insert_with(|| {
+                        groups.push((k, Vec::new()));
+                        groups.len() - 1
+                    });
+                    let list = &mut groups[g].1;
+                    // Several entries of one push with one name are the parser's to report.
+                    if list.last().is_none_or(|&(p, _, _)| p != a) {
+                        list.push((a, si, fi));
+                    }
+                }
+            }
+        }
+    }
+
+    let mut reach = Reach::new(pushes.len());
+    let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    let mut problems = Vec::new();
+    for (key, mut writers) in groups {
+        if writers.len() < 2 {
+            continue;
+        }
+        writers.sort_by_key(|&(p, _, _)| (stage[p], p));
+        for pair in writers.windows(2) {
+            let (a, asi, afi) = pair[0];
+            let (b, bsi, bfi) = pair[1];
+            if reported.contains(&(a, b)) || reach.reaches(a, b, stage, outgoing, ends) {
+                continue;
+            }
+            reported.insert((a, b));
+            problems.push(conflict_problem(
+                plan,
+                key,
+                (a, asi, afi),
+                (b, bsi, bfi),
+                entries,
+            ));
+        }
+    }
+    problems
+}
+
+fn conflict_problem(
+    plan: &Plan,
+    key: (HostKey<'_>, &str, &str),
+    first: (usize, usize, usize),
+    second: (usize, usize, usize),
+    entries: &[Vec<Vec<NormEntry>>],
+) -> Problem {
+    let (host, dir, name) = key;
+    let pa = &plan.pushes[first.0];
+    let pb = &plan.pushes[second.0];
+    let fa = &pa.sources[first.1].files[first.2];
+    let fb = &pb.sources[second.1].files[second.2];
+    let host = written_name(plan, &pb.target.host_refs, host);
+    let what = match entries[second.0][second.1][second.2].kind {
+        EntryKind::Directory => format!("{dir}{name}/"),
+        EntryKind::File | EntryKind::Pattern => format!("{dir}{name}"),
+    };
+    Problem::error(
+        codes::WRITE_CONFLICT,
+        format!(
+            "pushes `{}` and `{}` both write {what} on {host}, and nothing orders them",
+            pa.name.value, pb.name.value
+        ),
+    )
+    .with_label(fb.span, format!("`{}` delivers this", pb.name.value))
+    .with_label(fa.span, format!("`{}` delivers this too", pa.name.value))
+    .with_help(format!(
+        "add `after = [\"{}\"]` to push `{}` (or the reverse) so one runs first, or deliver \
+         into different directories",
+        pa.name.value, pb.name.value
+    ))
+}
+
+/// Reachability queries that only walk nodes in stages before the target's.
+struct Reach {
+    stamp: Vec<u32>,
+    epoch: u32,
+    stack: Vec<usize>,
+}
+
+impl Reach {
+    fn new(n: usize) -> Self {
+        Reach {
+            stamp: vec![0; n],
+            epoch: 0,
+            stack: Vec::new(),
+        }
+    }
+
+    fn reaches(
+        &mut self,
+        from: usize,
+        to: usize,
+        stage: &[usize],
+        outgoing: &[Vec<usize>],
+        ends: &[(usize, usize)],
+    ) -> bool {
+        if stage[from] >= stage[to] {
+            return false; // every edge climbs at least one stage
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.stamp.fill(0);
+            self.epoch = 1;
+        }
+        self.stack.clear();
+        self.stack.push(from);
+        self.stamp[from] = self.epoch;
+        while let Some(u) = self.stack.pop() {
+            for &e in &outgoing[u] {
+                let v = ends[e].1;
+                if v == to {
+                    return true;
+                }
+                if stage[v] < stage[to] && self.stamp[v] != self.epoch {
+                    self.stamp[v] = self.epoch;
+                    self.stack.push(v);
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;

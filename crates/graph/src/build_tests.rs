@@ -1,0 +1,595 @@
+use super::*;
+use crate::testutil::plan;
+
+fn stages(g: &PlanGraph) -> Vec<Vec<&str>> {
+    g.stages()
+        .iter()
+        .map(|s| s.pushes.iter().map(String::as_str).collect())
+        .collect()
+}
+
+fn codes_of(errors: &PlanErrors) -> Vec<&'static str> {
+    errors.problems().iter().map(Problem::code).collect()
+}
+
+/// The example of the plan-format contract, by hand.
+fn release() -> Plan {
+    plan()
+        .group("build", &["10.0.0.5"])
+        .group("relay", &["0:10.0.1.1", "0:10.0.1.2"])
+        .group("web", &["dyn:blo8gojho0skft7pr5q0", "module:1000", "set:7"])
+        .group(
+            "edge",
+            &[
+                "dyn:blo8gojho0skft7pr5q0",
+                "module:1000",
+                "set:7",
+                "0:10.0.1.1",
+                "0:10.0.1.2",
+            ],
+        )
+        .push(
+            "artifact-to-relays",
+            &[(&["build"], &["/data/release/app-1.4.2.tar.gz"])],
+            (&["relay"], "/data/stage/"),
+            &[],
+        )
+        .push(
+            "relays-to-web",
+            &[(&["relay"], &["/data/stage/app-1.4.2.tar.gz"])],
+            (&["web", "0:10.0.9.9"], "/opt/app/releases/"),
+            &[],
+        )
+        .push(
+            "configs",
+            &[
+                (&["build"], &["/etc/app/REGEX:^app-.*\\.conf$"]),
+                (&["build"], &["/etc/app/extra/"]),
+            ],
+            (&["edge"], "/etc/app/"),
+            &["relays-to-web"],
+        )
+        .build()
+}
+
+#[test]
+fn contract_example_orders_by_file_flow_and_after() {
+    let g = build(&release()).expect("valid");
+    assert_eq!(
+        stages(&g),
+        vec![
+            vec!["artifact-to-relays"],
+            vec!["relays-to-web"],
+            vec!["configs"]
+        ]
+    );
+    let deps: Vec<_> = g.dependencies_of("relays-to-web").collect();
+    assert_eq!(deps.len(), 1);
+    assert_eq!(deps[0].dependency, "artifact-to-relays");
+    assert_eq!(
+        deps[0].reason(),
+        Some("reads /data/stage/app-1.4.2.tar.gz on relay, which artifact-to-relays delivers")
+    );
+    let deps: Vec<_> = g.dependencies_of("configs").collect();
+    assert_eq!(deps.len(), 1);
+    assert!(!deps[0].is_inferred());
+    assert_eq!(g.longest_remaining_path("artifact-to-relays"), Some(3));
+    assert_eq!(g.longest_remaining_path("configs"), Some(1));
+    assert_eq!(g.stage_of("configs"), Some(3));
+    assert!(g.warnings().is_empty());
+    assert!(g.has_path("artifact-to-relays", "configs"));
+    assert!(!g.has_path("configs", "artifact-to-relays"));
+}
+
+/// (what B reads, B's source hosts, A's target hosts, A's path, edge expected)
+#[test]
+fn inference_table() {
+    let cases: &[(&str, &str, &str, &str, bool)] = &[
+        (
+            "/data/stage/a.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            true,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage",
+            true,
+        ),
+        (
+            "/data//stage/a.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage///",
+            true,
+        ),
+        (
+            "/data/stage/deep/a.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            true,
+        ),
+        ("/data/stage/", "10.0.0.1", "10.0.0.1", "/data/stage", true),
+        (
+            "/data/stage/REGEX:^a.*$",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            true,
+        ),
+        ("/data/stage/*.tgz", "10.0.0.1", "10.0.0.1", "/data/", true),
+        (
+            "/data/stage2/a.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
+        ("/data/a.tgz", "10.0.0.1", "10.0.0.1", "/data/stage/", false),
+        ("/data/", "10.0.0.1", "10.0.0.1", "/data/stage/", false),
+        (
+            "/data/stage/a.tgz",
+            "10.0.0.2",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "1:10.0.0.1",
+            "0:10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "dyn:g1",
+            "dyn:g1",
+            "/data/stage/",
+            true,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "dyn:g1",
+            "dyn:g2",
+            "/data/stage/",
+            false,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "dyn:g1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "module:7",
+            "module:7",
+            "/data/stage/",
+            true,
+        ),
+        (
+            "/data/stage/a.tgz",
+            "module:7",
+            "set:7",
+            "/data/stage/",
+            false,
+        ),
+        ("C:\\data\\a.txt", "10.0.0.1", "10.0.0.1", "c:/data", true),
+        ("/a.tgz", "10.0.0.1", "10.0.0.1", "/", true),
+    ];
+    for &(read, from, to, path, expected) in cases {
+        let p = plan()
+            .push("a", &[(&["10.9.9.9"], &["/src/a.tgz"])], (&[to], path), &[])
+            .push("b", &[(&[from], &[read])], (&["10.8.8.8"], "/out/"), &[])
+            .build();
+        let g = build(&p).expect("valid");
+        assert_eq!(
+            g.edges().len(),
+            usize::from(expected),
+            "{read} on {from} after {path} on {to}"
+        );
+    }
+}
+
+#[test]
+fn reason_names_the_host_as_written() {
+    let p = plan()
+        .group("relay", &["10.0.1.1", "10.0.1.2"])
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/x/a"])],
+            (&["10.0.1.2"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["relay"], &["/stage/a"])],
+            (&["10.8.8.8"], "/out/"),
+            &[],
+        )
+        .push(
+            "c",
+            &[(&["10.0.1.2"], &["/stage/a"])],
+            (&["10.8.8.8"], "/out2/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    let reasons: Vec<_> = g.edges().iter().filter_map(Edge::reason).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "reads /stage/a on relay, which a delivers",
+            "reads /stage/a on 0:10.0.1.2, which a delivers"
+        ]
+    );
+}
+
+#[test]
+fn explicit_wins_and_edges_are_not_duplicated() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/x/a", "/x/b"])],
+            (&["10.0.0.1"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/stage/a", "/stage/b"])],
+            (&["10.0.0.2"], "/o/"),
+            &["a", "a"],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    assert_eq!(g.edges().len(), 1);
+    assert!(matches!(g.edges()[0].kind, EdgeKind::Explicit { .. }));
+}
+
+#[test]
+fn stages_are_longest_path_levels_in_file_order() {
+    // d has no deps, c after a, b after c and d, e after a.
+    let p = plan()
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/x/1"])],
+            (&["10.0.0.9"], "/b/"),
+            &["c", "d"],
+        )
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/2"])],
+            (&["10.0.0.9"], "/a/"),
+            &[],
+        )
+        .push(
+            "e",
+            &[(&["10.0.0.1"], &["/x/3"])],
+            (&["10.0.0.9"], "/e/"),
+            &["a"],
+        )
+        .push(
+            "c",
+            &[(&["10.0.0.1"], &["/x/4"])],
+            (&["10.0.0.9"], "/c/"),
+            &["a"],
+        )
+        .push(
+            "d",
+            &[(&["10.0.0.1"], &["/x/5"])],
+            (&["10.0.0.9"], "/d/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    assert_eq!(stages(&g), vec![vec!["a", "d"], vec!["e", "c"], vec!["b"]]);
+    let deps: Vec<_> = g
+        .dependencies_of("b")
+        .map(|e| e.dependency.as_str())
+        .collect();
+    assert_eq!(deps, vec!["c", "d"]);
+    let dependents: Vec<_> = g.dependents_of("a").map(|e| e.dependent.as_str()).collect();
+    assert_eq!(dependents, vec!["e", "c"]);
+    assert_eq!(g.longest_remaining_path("a"), Some(3));
+    assert_eq!(g.longest_remaining_path("d"), Some(2));
+    assert_eq!(g.longest_remaining_path("nope"), None);
+}
+
+#[test]
+fn explicit_cycle_is_reported_as_a_path_with_a_label_per_edge() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/1"])],
+            (&["10.0.0.9"], "/a/"),
+            &["c"],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/x/2"])],
+            (&["10.0.0.9"], "/b/"),
+            &["a"],
+        )
+        .push(
+            "c",
+            &[(&["10.0.0.1"], &["/x/3"])],
+            (&["10.0.0.9"], "/c/"),
+            &["b"],
+        )
+        .push(
+            "d",
+            &[(&["10.0.0.1"], &["/x/4"])],
+            (&["10.0.0.9"], "/d/"),
+            &["c"],
+        )
+        .build();
+    let err = build(&p).expect_err("cycle");
+    assert_eq!(codes_of(&err), vec![codes::CYCLE]);
+    let problem = &err.problems()[0];
+    assert_eq!(
+        problem.message(),
+        "push `a` has circular dependency `a -> c -> b -> a`"
+    );
+    let labels: Vec<_> = problem.labels().iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        labels,
+        vec![
+            "`a` runs after `c`",
+            "`c` runs after `b`",
+            "`b` runs after `a`"
+        ]
+    );
+    // Each label sits on the `after` entry that makes the edge.
+    assert_eq!(problem.labels()[0].0, p.pushes[0].after[0].span);
+    assert_eq!(problem.labels()[1].0, p.pushes[2].after[0].span);
+    assert_eq!(problem.labels()[2].0, p.pushes[1].after[0].span);
+}
+
+#[test]
+fn mixed_cycle_labels_the_inferred_read() {
+    // b reads what a delivers; a runs after b.
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/1"])],
+            (&["10.0.0.2"], "/stage/"),
+            &["b"],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/stage/1"])],
+            (&["10.0.0.3"], "/out/"),
+            &[],
+        )
+        .build();
+    let err = build(&p).expect_err("cycle");
+    let problem = &err.problems()[0];
+    assert_eq!(
+        problem.message(),
+        "push `a` has circular dependency `a -> b -> a`"
+    );
+    assert_eq!(problem.labels()[0].0, p.pushes[0].after[0].span);
+    assert_eq!(problem.labels()[1].0, p.pushes[1].sources[0].files[0].span);
+    assert_eq!(
+        problem.labels()[1].1,
+        "`b` reads this on 0:10.0.0.2, which `a` delivers"
+    );
+}
+
+#[test]
+fn inferred_self_dependency() {
+    let p = plan()
+        .group("relay", &["10.0.1.1", "10.0.1.2"])
+        .push(
+            "a",
+            &[(&["relay"], &["/stage/x"])],
+            (&["relay"], "/stage/"),
+            &[],
+        )
+        .build();
+    let err = build(&p).expect_err("self");
+    assert_eq!(codes_of(&err), vec![codes::SELF_DEPENDENCY]);
+    assert_eq!(err.problems()[0].message(), "push `a` depends on itself");
+    assert_eq!(
+        err.problems()[0].primary_span(),
+        Some(p.pushes[0].sources[0].files[0].span)
+    );
+}
+
+#[test]
+fn two_cycles_are_two_problems() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/1"])],
+            (&["10.0.0.9"], "/a/"),
+            &["b"],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/x/2"])],
+            (&["10.0.0.9"], "/b/"),
+            &["a"],
+        )
+        .push(
+            "c",
+            &[(&["10.0.0.1"], &["/x/3"])],
+            (&["10.0.0.9"], "/c/"),
+            &["d"],
+        )
+        .push(
+            "d",
+            &[(&["10.0.0.1"], &["/x/4"])],
+            (&["10.0.0.9"], "/d/"),
+            &["c"],
+        )
+        .build();
+    let err = build(&p).expect_err("cycles");
+    assert_eq!(codes_of(&err), vec![codes::CYCLE, codes::CYCLE]);
+}
+
+#[test]
+fn unordered_writers_of_one_file_conflict() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.tgz"])],
+            (&["10.0.0.9", "10.0.0.8"], "/stage"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &[],
+        )
+        .build();
+    let err = build(&p).expect_err("conflict");
+    assert_eq!(codes_of(&err), vec![codes::WRITE_CONFLICT]);
+    let problem = &err.problems()[0];
+    assert_eq!(
+        problem.message(),
+        "pushes `a` and `b` both write /stage/app.tgz on 0:10.0.0.8, and nothing orders them"
+    );
+    let spans: Vec<_> = problem.labels().iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        spans,
+        vec![
+            p.pushes[1].sources[0].files[0].span,
+            p.pushes[0].sources[0].files[0].span
+        ]
+    );
+    assert!(
+        problem
+            .help()
+            .is_some_and(|h| h.contains("after = [\"a\"]"))
+    );
+}
+
+#[test]
+fn ordered_or_disjoint_writers_do_not_conflict() {
+    let ordered = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &[],
+        )
+        .push(
+            "m",
+            &[(&["10.0.0.1"], &["/x/m"])],
+            (&["10.0.0.7"], "/m/"),
+            &["a"],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &["m"],
+        )
+        .build();
+    build(&ordered).expect("ordered through m");
+    let other_dir = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app.tgz"])],
+            (&["10.0.0.8"], "/stage/sub/"),
+            &[],
+        )
+        .build();
+    build(&other_dir).expect("different directories");
+    let other_host = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app.tgz"])],
+            (&["10.0.0.7"], "/stage/"),
+            &[],
+        )
+        .build();
+    build(&other_host).expect("different hosts");
+}
+
+#[test]
+fn directory_and_file_of_one_name_conflict() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app/"])],
+            (&["dyn:g"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app"])],
+            (&["dyn:g"], "/stage/"),
+            &[],
+        )
+        .build();
+    let err = build(&p).expect_err("conflict");
+    assert_eq!(
+        err.problems()[0].message(),
+        "pushes `a` and `b` both write /stage/app on dyn:g, and nothing orders them"
+    );
+}
+
+#[test]
+fn disabled_pushes_stay_in_the_graph_but_do_not_conflict() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &[],
+        )
+        .with_last(|p| p.enabled = false)
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app.tgz"])],
+            (&["10.0.0.8"], "/stage/"),
+            &[],
+        )
+        .push(
+            "c",
+            &[(&["10.0.0.8"], &["/stage/app.tgz"])],
+            (&["10.0.0.5"], "/out/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("a is disabled: no conflict");
+    assert!(g.is_skipped("a"));
+    assert!(!g.is_skipped("b"));
+    assert_eq!(stages(&g), vec![vec!["a", "b"], vec!["c"]]);
+    let deps: Vec<_> = g
+        .dependencies_of("c")
+        .map(|e| e.dependency.as_str())
+        .collect();
+    assert_eq!(deps, vec!["a", "b"]);
+    let warnings: Vec<_> = g.warnings().iter().map(Problem::code).collect();
+    assert_eq!(warnings, vec![codes::READS_DISABLED]);
+}
+
+#[test]
+fn output_is_deterministic() {
+    let a = build(&release()).expect("valid");
+    let b = build(&release()).expect("valid");
+    assert_eq!(a.edges(), b.edges());
+    assert_eq!(a.stages(), b.stages());
+}

@@ -1,0 +1,26 @@
+//! Orders the pushes of a plan and turns each push into its BK-JOB request.
+//!
+//! [`build`] takes a validated [`plan_parser::Plan`] and returns a [`PlanGraph`]: one node per
+//! push, an edge for every `after` entry and for every inferred file flow (a push that reads
+//! what another delivers runs after it), and stages (longest-path levels, file order within a
+//! stage). Cycles and write conflicts between unordered pushes are reported as
+//! [`plan_parser::Problem`]s with labels at the spans that cause them.
+//!
+//! [`request_for`] is the only place a JOB request body is built: `plan show` prints it and
+//! `plan apply` sends it. [`render`] draws the graph as Graphviz dot, Mermaid or JSON.
+
+#![warn(missing_docs)]
+
+mod build;
+mod graph;
+mod hosts;
+mod path;
+
+pub use build::build;
+pub use graph::{Edge, EdgeKind, PlanGraph, Stage};
+mod request;
+
+pub use request::{JobRequest, request_for, request_for_hosts};
+
+#[cfg(test)]
+mod testutil;

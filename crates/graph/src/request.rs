@@ -1,0 +1,190 @@
+//! From a push to the JOB request body: the only place a body is built.
+//!
+//! `plan show` prints what these functions return and `plan apply` sends it, so the two can
+//! never disagree. Credentials are not part of a body; the client adds them.
+
+use plan_bkjob::{
+    AccountV3, DynamicGroup, FastPushFileRequest, FastTransferFileRequest, FileSourceV2,
+    FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef, scope_for_biz,
+};
+use plan_parser::{Api, HostAddr, HostSet, Plan, Push};
+use serde::{Serialize, Serializer};
+
+/// One JOB call: a v2 `fast_push_file` or a v3 `fast_transfer_file` body.
+///
+/// Serialises to exactly the JSON body sent (no wrapper, no credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobRequest {
+    /// ESB `job/fast_push_file`.
+    V2(FastPushFileRequest),
+    /// `jobv3/fast_transfer_file`.
+    V3(FastTransferFileRequest),
+}
+
+impl JobRequest {
+    /// The API family of the body.
+    pub fn api(&self) -> Api {
+        match self {
+            JobRequest::V2(_) => Api::V2,
+            JobRequest::V3(_) => Api::V3,
+        }
+    }
+
+    /// The JOB task name the body carries.
+    pub fn task_name(&self) -> Option<&str> {
+        match self {
+            JobRequest::V2(r) => r.task_name.as_deref(),
+            JobRequest::V3(r) => r.task_name.as_deref(),
+        }
+    }
+
+    /// The body as a JSON value (field order as sent).
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serialising plain data structs cannot fail; `Null` keeps this infallible anyway.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Serialize for JobRequest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JobRequest::V2(r) => r.serialize(serializer),
+            JobRequest::V3(r) => r.serialize(serializer),
+        }
+    }
+}
+
+/// The request for `push`, in the plan's API family.
+///
+/// Host groups expand to `ip_list` (de-duplicated, first-seen order, as the parser resolved
+/// them), dynamic groups and topo nodes, always in the `target_server` form (for the targets
+/// and, in v2, inside each `file_source`). Timeout and speed limits are the effective values
+/// (the push's, else `[plan]`'s); absent values are left out so JOB applies its defaults.
+pub fn request_for(plan: &Plan, push: &Push) -> JobRequest {
+    build(plan, push, &push.target.hosts)
+}
+
+/// The request for `push` sent only to `only_targets`: a retry for the hosts that failed.
+///
+/// The targets become exactly these static hosts (de-duplicated, in the given order), without
+/// the push's dynamic groups or topo nodes: the hosts JOB resolved from those are reported back
+/// by address, and only the failed ones must receive the files again. Everything else (sources,
+/// account, path, limits, task name) is the same as [`request_for`].
+pub fn request_for_hosts(plan: &Plan, push: &Push, only_targets: &[HostAddr]) -> JobRequest {
+    let mut ips: Vec<HostAddr> = Vec::with_capacity(only_targets.len());
+    for &host in only_targets {
+        if !ips.contains(&host) {
+            ips.push(host);
+        }
+    }
+    let hosts = HostSet {
+        ips,
+        dynamic_groups: Vec::new(),
+        topo_nodes: Vec::new(),
+    };
+    build(plan, push, &hosts)
+}
+
+fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
+    let task_name = Some(plan.task_name(push));
+    let timeout = push.timeout.as_ref().map(|s| s.value);
+    let upload_speed_limit = push.upload_speed_limit.as_ref().map(|s| s.value);
+    let download_speed_limit = push.download_speed_limit.as_ref().map(|s| s.value);
+    match plan.api {
+        plan_parser::Api::V2 => JobRequest::V2(FastPushFileRequest {
+            bk_biz_id: plan.bk_biz_id.value,
+            bk_scope_type: None,
+            bk_scope_id: None,
+            task_name,
+            account: push.target.account.value.clone(),
+            file_target_path: push.target.path.value.clone(),
+            file_source: push
+                .sources
+                .iter()
+                .map(|s| FileSourceV2 {
+                    files: s.files.iter().map(|f| f.path.clone()).collect(),
+                    account: s.account.value.clone(),
+                    target_server: Some(server_v2(&s.hosts)),
+                    ip_list: None,
+                    custom_query_id: None,
+                })
+                .collect(),
+            target_server: Some(server_v2(targets)),
+            ip_list: None,
+            custom_query_id: None,
+            timeout,
+            upload_speed_limit,
+            download_speed_limit,
+            bk_callback_url: None,
+        }),
+        plan_parser::Api::V3 => JobRequest::V3(FastTransferFileRequest {
+            bk_scope_type: scope_for_biz(plan.bk_biz_id.value).as_str().to_owned(),
+            bk_scope_id: plan.bk_biz_id.value.to_string(),
+            task_name,
+            account_id: None,
+            account_alias: Some(push.target.account.value.clone()),
+            file_target_path: push.target.path.value.clone(),
+            file_target_name: None,
+            file_source_list: push
+                .sources
+                .iter()
+                .map(|s| FileSourceV3 {
+                    file_list: s.files.iter().map(|f| f.path.clone()).collect(),
+                    file_type: None,
+                    account: AccountV3 {
+                        id: None,
+                        alias: Some(s.account.value.clone()),
+                    },
+                    server: server_v3(&s.hosts),
+                })
+                .collect(),
+            timeout,
+            upload_speed_limit,
+            download_speed_limit,
+            transfer_mode: push.transfer_mode.as_ref().map(|m| m.value.code()),
+            target_server: server_v3(targets),
+            callback_url: None,
+            start_task: None,
+        }),
+    }
+}
+
+fn ip_host(addr: &HostAddr) -> IpHost {
+    // Cloud ids are small in practice; an absurd one saturates instead of wrapping.
+    IpHost::new(
+        i64::try_from(addr.cloud_id).unwrap_or(i64::MAX),
+        addr.ip.to_string(),
+    )
+}
+
+fn topo(hosts: &HostSet) -> Vec<TopoNodeRef> {
+    hosts
+        .topo_nodes
+        .iter()
+        .map(|t| TopoNodeRef {
+            id: t.id,
+            node_type: t.node_type.clone(),
+        })
+        .collect()
+}
+
+fn server_v2(hosts: &HostSet) -> ServerV2 {
+    ServerV2 {
+        ip_list: hosts.ips.iter().map(ip_host).collect(),
+        dynamic_group_id_list: hosts.dynamic_groups.clone(),
+        topo_node_list: topo(hosts),
+    }
+}
+
+fn server_v3(hosts: &HostSet) -> ServerV3 {
+    ServerV3 {
+        host_id_list: Vec::new(),
+        ip_list: hosts.ips.iter().map(ip_host).collect(),
+        dynamic_group_list: hosts
+            .dynamic_groups
+            .iter()
+            .map(|id| DynamicGroup { id: id.clone() })
+            .collect(),
+        topo_node_list: topo(hosts),
+    }
+}
