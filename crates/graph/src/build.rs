@@ -504,9 +504,11 @@ fn find_conflicts(
 ) -> Vec<Problem> {
     let pushes = &plan.pushes;
     type Key<'k> = (HostKey<'k>, &'k str, &'k str);
+    // A writer: (push, source, file) positions.
+    type Writer = (usize, usize, usize);
     // Insertion-ordered groups: (key, [(push, source, file)]).
     let mut index: HashMap<Key<'_>, usize> = HashMap::new();
-    let mut groups: Vec<(Key<'_>, Vec<(usize, usize, usize)>)> = Vec::new();
+    let mut groups: Vec<(Key<'_>, Vec<Writer>)> = Vec::new();
     for (a, push) in pushes.iter().enumerate() {
         if !push.enabled {
             continue;

@@ -7,7 +7,8 @@
 //! [`plan_parser::Problem`]s with labels at the spans that cause them.
 //!
 //! [`request_for`] is the only place a JOB request body is built: `plan show` prints it and
-//! `plan apply` sends it. [`render`] draws the graph as Graphviz dot, Mermaid or JSON.
+//! `plan apply` sends it. [`dot`], [`mermaid`], [`graph_json`] and [`show_json`] render the graph and the
+//! dry-run document byte-stably.
 
 #![warn(missing_docs)]
 
@@ -18,8 +19,12 @@ mod path;
 
 pub use build::build;
 pub use graph::{Edge, EdgeKind, PlanGraph, Stage};
+mod render;
 mod request;
 
+pub use render::{
+    FORMAT_VERSION, dot, graph_json, mermaid, problem_json, show_json, written_hosts,
+};
 pub use request::{JobRequest, request_for, request_for_hosts};
 
 #[cfg(test)]

@@ -188,3 +188,151 @@ fn server_v3(hosts: &HostSet) -> ServerV3 {
         topo_node_list: topo(hosts),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use plan_parser::{Located, Origin, Setting, TransferMode};
+    use serde_json::json;
+
+    use super::*;
+    use crate::testutil::plan;
+
+    fn fixture() -> crate::testutil::TestPlan {
+        plan()
+            .group("build", &["10.0.0.5"])
+            .group("relay", &["0:10.0.1.1", "0:10.0.1.2"])
+            .group(
+                "web",
+                &["dyn:blo8gojho0skft7pr5q0", "module:1000", "0:10.0.1.2"],
+            )
+            .push(
+                "to-web",
+                &[
+                    (&["relay", "10.0.1.1"], &["/data/stage/app.tgz"]),
+                    (&["build"], &["/etc/app/extra/"]),
+                ],
+                (&["web", "relay", "0:10.0.9.9"], "/opt/app/"),
+                &[],
+            )
+            .with_last(|p| {
+                p.timeout = Some(Setting {
+                    value: 600,
+                    origin: Origin::Plan,
+                    span: p.span,
+                });
+                p.download_speed_limit = Some(Setting {
+                    value: 20,
+                    origin: Origin::Push,
+                    span: p.span,
+                });
+            })
+    }
+
+    #[test]
+    fn v2_body_uses_target_server_forms_everywhere() {
+        let plan = fixture().build();
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(
+            body,
+            json!({
+                "bk_biz_id": 2,
+                "task_name": "test/to-web",
+                "account": "root",
+                "file_target_path": "/opt/app/",
+                "file_source": [
+                    {
+                        "files": ["/data/stage/app.tgz"],
+                        "account": "root",
+                        "target_server": {"ip_list": [
+                            {"bk_cloud_id": 0, "ip": "10.0.1.1"},
+                            {"bk_cloud_id": 0, "ip": "10.0.1.2"}
+                        ]}
+                    },
+                    {
+                        "files": ["/etc/app/extra/"],
+                        "account": "root",
+                        "target_server": {"ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.5"}]}
+                    }
+                ],
+                "target_server": {
+                    "ip_list": [
+                        {"bk_cloud_id": 0, "ip": "10.0.1.2"},
+                        {"bk_cloud_id": 0, "ip": "10.0.1.1"},
+                        {"bk_cloud_id": 0, "ip": "10.0.9.9"}
+                    ],
+                    "dynamic_group_id_list": ["blo8gojho0skft7pr5q0"],
+                    "topo_node_list": [{"id": 1000, "node_type": "module"}]
+                },
+                "timeout": 600,
+                "download_speed_limit": 20
+            })
+        );
+        // Field order is part of "byte for byte": serialise and compare text too.
+        let text = serde_json::to_string(&request_for(&plan, &plan.pushes[0])).expect("json");
+        assert!(text.starts_with(r#"{"bk_biz_id":2,"task_name":"test/to-web","account":"root""#));
+    }
+
+    #[test]
+    fn v3_body_has_scope_aliases_and_transfer_mode() {
+        let mut plan = fixture()
+            .v3()
+            .with_last(|p| {
+                p.transfer_mode = Some(Located {
+                    value: TransferMode::Strict,
+                    span: p.span,
+                });
+            })
+            .build();
+        plan.task_prefix = Some("ops-".into());
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(body["bk_scope_type"], "biz");
+        assert_eq!(body["bk_scope_id"], "2");
+        assert_eq!(body["task_name"], "ops-test/to-web");
+        assert_eq!(body["account_alias"], "root");
+        assert_eq!(body["transfer_mode"], 1);
+        assert_eq!(body.get("bk_biz_id"), None);
+        assert_eq!(
+            body["file_source_list"][0],
+            json!({
+                "file_list": ["/data/stage/app.tgz"],
+                "account": {"alias": "root"},
+                "server": {"ip_list": [
+                    {"bk_cloud_id": 0, "ip": "10.0.1.1"},
+                    {"bk_cloud_id": 0, "ip": "10.0.1.2"}
+                ]}
+            })
+        );
+        assert_eq!(
+            body["target_server"]["dynamic_group_list"],
+            json!([{"id": "blo8gojho0skft7pr5q0"}])
+        );
+
+        plan.bk_biz_id.value = 8_000_001;
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(body["bk_scope_type"], "biz_set");
+        assert_eq!(body["bk_scope_id"], "8000001");
+    }
+
+    #[test]
+    fn retry_targets_only_the_given_hosts() {
+        let plan = fixture().build();
+        let push = &plan.pushes[0];
+        let failed = [
+            push.target.hosts.ips[2],
+            push.target.hosts.ips[0],
+            push.target.hosts.ips[2],
+        ];
+        let body = request_for_hosts(&plan, push, &failed).to_json();
+        assert_eq!(
+            body["target_server"],
+            json!({"ip_list": [
+                {"bk_cloud_id": 0, "ip": "10.0.9.9"},
+                {"bk_cloud_id": 0, "ip": "10.0.1.2"}
+            ]})
+        );
+        assert_eq!(
+            body["file_source"],
+            request_for(&plan, push).to_json()["file_source"]
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! Byte-stable renderings of a [`PlanGraph`]: Graphviz dot, Mermaid, and JSON documents.
+//!
+//! Stages are clusters (dot) or subgraphs (Mermaid); inferred edges are dashed (dot) or dotted
+//! (`-.->`, Mermaid); skipped pushes are greyed out. Nodes and edges are written in stage, then
+//! file order, so the output can be snapshot-tested and diffed.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use plan_parser::{HostRef, HostSet, Origin, Plan, Problem, Push, Setting};
+use serde_json::{Value, json};
+
+use crate::graph::{EdgeKind, PlanGraph};
+use crate::request::request_for;
+
+/// The version of the JSON documents below; bumped only on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Push name -> file position, first definition wins.
+fn positions(plan: &Plan) -> HashMap<&str, usize> {
+    let mut map = HashMap::with_capacity(plan.pushes.len());
+    for (i, p) in plan.pushes.iter().enumerate() {
+        map.entry(p.name.value.as_str()).or_insert(i);
+    }
+    map
+}
+
+/// A quoted dot string.
+fn dot_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Graphviz dot: one cluster per stage, inferred edges dashed and labelled with their reason,
+/// skipped pushes grey and dashed.
+pub fn dot(plan: &Plan, graph: &PlanGraph) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", dot_quote(&plan.name.value));
+    out.push_str("  rankdir=LR;\n");
+    out.push_str("  node [shape=box, fontname=\"Helvetica\"];\n");
+    out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    for stage in graph.stages() {
+        let _ = writeln!(out, "  subgraph cluster_stage_{} {{", stage.number);
+        let _ = writeln!(
+            out,
+            "    label={};",
+            dot_quote(&format!("stage {}", stage.number))
+        );
+        out.push_str("    style=rounded;\n");
+        for name in &stage.pushes {
+            if graph.is_skipped(name) {
+                let _ = writeln!(
+                    out,
+                    "    {} [label={}, style=dashed, color=gray, fontcolor=gray];",
+                    dot_quote(name),
+                    dot_quote(&format!("{name}\n(skipped)"))
+                );
+            } else {
+                let _ = writeln!(out, "    {};", dot_quote(name));
+            }
+        }
+        out.push_str("  }\n");
+    }
+    for edge in ordered_edges(graph) {
+        match &edge.kind {
+            EdgeKind::Explicit { .. } => {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {};",
+                    dot_quote(&edge.dependency),
+                    dot_quote(&edge.dependent)
+                );
+            }
+            EdgeKind::Inferred { reason, .. } => {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {} [style=dashed, label={}];",
+                    dot_quote(&edge.dependency),
+                    dot_quote(&edge.dependent),
+                    dot_quote(reason)
+                );
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Edges in the order their dependents appear in stages.
+fn ordered_edges(graph: &PlanGraph) -> impl Iterator<Item = &crate::Edge> {
+    graph
+        .stages()
+        .iter()
+        .flat_map(|s| s.pushes.iter())
+        .flat_map(|name| graph.dependencies_of(name))
+}
+
+/// A Mermaid flowchart: a subgraph per stage, `-->` for `after`, `-.->` for inferred file
+/// flow, skipped pushes in a grey class. Node ids are `p<N>` (file position) so any push name
+/// is safe; labels are quoted.
+pub fn mermaid(plan: &Plan, graph: &PlanGraph) -> String {
+    let positions = positions(plan);
+    let id = |name: &str| {
+        positions
+            .get(name)
+            .map_or_else(|| "unknown".to_owned(), |i| format!("p{i}"))
+    };
+    let mut out = String::from("flowchart LR\n");
+    for stage in graph.stages() {
+        let _ = writeln!(
+            out,
+            "  subgraph s{}[\"stage {}\"]",
+            stage.number, stage.number
+        );
+        out.push_str("    direction TB\n");
+        for name in &stage.pushes {
+            let label = mermaid_text(name);
+            if graph.is_skipped(name) {
+                let _ = writeln!(out, "    {}[\"{label} (skipped)\"]:::skipped", id(name));
+            } else {
+                let _ = writeln!(out, "    {}[\"{label}\"]", id(name));
+            }
+        }
+        out.push_str("  end\n");
+    }
+    for edge in ordered_edges(graph) {
+        let arrow = if edge.is_inferred() { "-.->" } else { "-->" };
+        let _ = writeln!(
+            out,
+            "  {} {arrow} {}",
+            id(&edge.dependency),
+            id(&edge.dependent)
+        );
+    }
+    if plan.pushes.iter().any(|p| !p.enabled) {
+        out.push_str("  classDef skipped stroke-dasharray: 5 5,color:#888;\n");
+    }
+    out
+}
+
+/// Text safe inside a quoted Mermaid label.
+fn mermaid_text(s: &str) -> String {
+    s.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+}
+
+/// `plan graph --format json`: stages, nodes and edges.
+pub fn graph_json(plan: &Plan, graph: &PlanGraph) -> Value {
+    let nodes: Vec<Value> = plan
+        .pushes
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name.value,
+                "stage": graph.stage_of(&p.name.value),
+                "enabled": p.enabled,
+                "longest_remaining_path": graph.longest_remaining_path(&p.name.value),
+            })
+        })
+        .collect();
+    let edges: Vec<Value> = graph
+        .edges()
+        .iter()
+        .map(|e| match &e.kind {
+            EdgeKind::Explicit { .. } => json!({
+                "from": e.dependency, "to": e.dependent, "kind": "explicit",
+            }),
+            EdgeKind::Inferred { reason, .. } => json!({
+                "from": e.dependency, "to": e.dependent, "kind": "inferred", "reason": reason,
+            }),
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "plan": plan.name.value,
+        "stages": stages_json(graph),
+        "nodes": nodes,
+        "edges": edges,
+    })
+}
+
+fn stages_json(graph: &PlanGraph) -> Vec<Value> {
+    graph
+        .stages()
+        .iter()
+        .map(|s| json!({"stage": s.number, "pushes": s.pushes}))
+        .collect()
+}
+
+/// The hosts as written, for display: group names and host strings.
+pub fn written_hosts(refs: &[HostRef]) -> Vec<String> {
+    refs.iter()
+        .map(|r| match r {
+            HostRef::Group(g) => g.value.clone(),
+            HostRef::Host(h) => h.value.to_string(),
+        })
+        .collect()
+}
+
+fn resolved_json(hosts: &HostSet) -> Value {
+    json!({
+        "ips": hosts.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "dynamic_groups": hosts.dynamic_groups,
+        "topo_nodes": hosts.topo_nodes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+fn origin_str(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Push => "push",
+        Origin::Plan => "plan",
+    }
+}
+
+fn setting_json<T: serde::Serialize>(setting: Option<&Setting<T>>) -> Value {
+    match setting {
+        Some(s) => json!({"value": s.value, "origin": origin_str(s.origin)}),
+        None => Value::Null,
+    }
+}
+
+/// One problem as machine-readable output spells it (the `check --format json` shape).
+pub fn problem_json(plan: &Plan, problem: &Problem) -> Value {
+    let position = problem
+        .primary_span()
+        .filter(|s| plan.sources.iter().any(|(id, _)| id == s.file));
+    let (file, line, column) = match position {
+        Some(span) => {
+            let (line, column) = plan.sources.line_col(span.file, span.start);
+            (
+                Value::from(plan.sources.get(span.file).name.clone()),
+                Value::from(line),
+                Value::from(column),
+            )
+        }
+        None => (Value::Null, Value::Null, Value::Null),
+    };
+    json!({
+        "severity": problem.severity().as_str(),
+        "code": problem.code(),
+        "message": problem.message(),
+        "file": file,
+        "line": line,
+        "column": column,
+        "help": problem.help(),
+    })
+}
+
+fn push_json(plan: &Plan, graph: &PlanGraph, push: &Push) -> Value {
+    let name = &push.name.value;
+    let deps: Vec<&crate::Edge> = graph.dependencies_of(name).collect();
+    let sources: Vec<Value> = push
+        .sources
+        .iter()
+        .map(|s| {
+            json!({
+                "hosts": written_hosts(&s.host_refs),
+                "resolved": resolved_json(&s.hosts),
+                "files": s.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
+                "account": setting_json(Some(&s.account)),
+            })
+        })
+        .collect();
+    json!({
+        "name": name,
+        "stage": graph.stage_of(name),
+        "enabled": push.enabled,
+        "depends_on": deps.iter().map(|e| e.dependency.clone()).collect::<Vec<_>>(),
+        "after": deps.iter().filter(|e| !e.is_inferred()).map(|e| e.dependency.clone()).collect::<Vec<_>>(),
+        "inferred": deps
+            .iter()
+            .filter_map(|e| e.reason().map(|r| json!({"after": e.dependency, "reason": r})))
+            .collect::<Vec<_>>(),
+        "sources": sources,
+        "target": {
+            "hosts": written_hosts(&push.target.host_refs),
+            "resolved": resolved_json(&push.target.hosts),
+            "path": push.target.path.value,
+            "account": setting_json(Some(&push.target.account)),
+        },
+        "settings": {
+            "timeout": setting_json(push.timeout.as_ref()),
+            "upload_speed_limit": setting_json(push.upload_speed_limit.as_ref()),
+            "download_speed_limit": setting_json(push.download_speed_limit.as_ref()),
+            "transfer_mode": push.transfer_mode.as_ref().map(|m| m.value.as_str()),
+            "retries": push.retries,
+        },
+        "longest_remaining_path": graph.longest_remaining_path(name),
+        "request": request_for(plan, push).to_json(),
+    })
+}
+
+/// `plan show --format json`: the versioned document of `design/cli.md`.
+///
+/// `warnings` are the parser's; the graph's own warnings are added. Pushes are listed in stage
+/// order, file order within a stage.
+pub fn show_json(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> Value {
+    let mut all: Vec<Problem> = warnings.iter().chain(graph.warnings()).cloned().collect();
+    plan_parser::sort_problems(&mut all);
+    let positions = positions(plan);
+    let pushes: Vec<Value> = graph
+        .stages()
+        .iter()
+        .flat_map(|s| s.pushes.iter())
+        .filter_map(|name| positions.get(name.as_str()).map(|&i| &plan.pushes[i]))
+        .map(|p| push_json(plan, graph, p))
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "plan": plan.name.value,
+        "description": plan.description,
+        "api": plan.api.as_str(),
+        "bk_biz_id": plan.bk_biz_id.value,
+        "stages": stages_json(graph),
+        "warnings": all.iter().map(|p| problem_json(plan, p)).collect::<Vec<_>>(),
+        "pushes": pushes,
+    })
+}
