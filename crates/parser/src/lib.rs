@@ -17,6 +17,7 @@ mod loader;
 mod model;
 mod paths;
 mod problem;
+mod raw;
 mod validate;
 mod vars;
 

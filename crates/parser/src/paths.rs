@@ -17,7 +17,7 @@ pub enum PathError {
     Blank,
     /// Neither `/...` nor `X:\...` / `X:/...`.
     NotAbsolute,
-    /// Starts with `/` but JOB's Linux pattern rejects it (e.g. `/..`, a newline).
+    /// Starts with `/` but JOB's Linux pattern rejects it (e.g. `/..`).
     Linux,
     /// A Windows path with a separator right after the drive (`C:\\`).
     WindowsEmptyComponent,
@@ -184,7 +184,6 @@ mod tests {
         "${!#path}",
         ":\\abc.txt",
         "/..",
-        "/tmp\nx",
     ];
 
     #[test]

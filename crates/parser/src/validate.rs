@@ -1,23 +1,1295 @@
-//! Walks the spanned TOML tree into the model, collecting every problem.
+//! The second layer: raw structs of every file -> the validated [`Plan`], checking every rule
+//! of the format that does not need the dependency graph and collecting all problems.
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 
-use crate::model::SourceFiles;
-use crate::{ParseOptions, Parsed, PlanErrors, Problem, SourceLoader};
+use regex::Regex;
+use toml::de::DeTable;
 
+use crate::hosts::{looks_like_host, parse_host};
+use crate::model::{
+    Api, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan, Push,
+    Setting, Source, SourceFiles, Span, Target,
+};
+use crate::paths::{PathError, is_windows, regex_part, split_file_name, validate_job_path};
+use crate::problem::{Problem, Severity, sort_problems};
+use crate::raw::{
+    FileKind, RawFile, RawGroup, RawHosts, RawPlan, RawPush, Walker, did_you_mean_help,
+};
+use crate::vars::{VarIssue, is_var_name, substitute};
+use crate::{ParseOptions, Parsed, PlanErrors, SourceLoader};
+
+/// Reads, walks and validates a plan and its includes.
 pub(crate) fn parse(
     path: &Path,
     loader: &dyn SourceLoader,
-    _options: &ParseOptions,
+    options: &ParseOptions,
 ) -> Result<Parsed, PlanErrors> {
     let mut sources = SourceFiles::default();
-    let text = loader.load(path).unwrap_or_default();
-    sources.add(path.display().to_string(), text);
-    Err(PlanErrors::new(
-        sources,
-        vec![Problem::error(
-            "plan::parser::unimplemented",
-            "not implemented yet",
-        )],
-    ))
+    let mut problems = Vec::new();
+    let main_name = path.display().to_string();
+    let text = match loader.load(path) {
+        Ok(text) => text,
+        Err(err) => {
+            sources.add(main_name.clone(), "");
+            let problem = Problem::error(
+                "plan::parser::unreadable",
+                format!("cannot read `{main_name}`: {err}"),
+            );
+            return Err(PlanErrors::new(sources, vec![problem]));
+        }
+    };
+    let main = sources.add(main_name, text);
+    let mut syntax_ok = true;
+    let Some(main_raw) = read_file(&sources, main, FileKind::Main, &mut problems) else {
+        return Err(PlanErrors::new(sources, problems));
+    };
+    let mut files = vec![main_raw];
+
+    let base = path.parent().unwrap_or(Path::new(""));
+    let main_path = normalize(path);
+    let mut seen: Vec<(PathBuf, Span)> = Vec::new();
+    let includes = files[0].include.clone();
+    for include in includes {
+        if include.value.trim().is_empty() {
+            problems.push(
+                Problem::error("plan::parser::include_unreadable", "empty include path")
+                    .with_label(include.span, "name a file relative to this plan"),
+            );
+            continue;
+        }
+        let resolved = normalize(&base.join(&include.value));
+        if resolved == main_path {
+            problems.push(
+                Problem::error("plan::parser::include_self", "a plan cannot include itself")
+                    .with_label(include.span, "this is the plan file"),
+            );
+            continue;
+        }
+        if let Some((_, first)) = seen.iter().find(|(p, _)| *p == resolved) {
+            problems.push(
+                Problem::error(
+                    "plan::parser::duplicate_include",
+                    format!("`{}` is included twice", include.value),
+                )
+                .with_label(include.span, "included again here")
+                .with_label(*first, "first included here"),
+            );
+            continue;
+        }
+        seen.push((resolved.clone(), include.span));
+        match loader.load(&resolved) {
+            Ok(text) => {
+                let id = sources.add(resolved.display().to_string(), text);
+                match read_file(&sources, id, FileKind::Include, &mut problems) {
+                    Some(raw) => files.push(raw),
+                    None => syntax_ok = false,
+                }
+            }
+            Err(err) => problems.push(
+                Problem::error(
+                    "plan::parser::include_unreadable",
+                    format!("cannot read included file `{}`: {err}", resolved.display()),
+                )
+                .with_label(include.span, "included here"),
+            ),
+        }
+    }
+    if !syntax_ok {
+        // Names defined in a file that did not parse would show up as "unknown" everywhere.
+        return Err(PlanErrors::new(sources, problems));
+    }
+
+    let mut builder = Builder {
+        sources: &sources,
+        problems,
+        options,
+        vars: BTreeMap::new(),
+        var_defs: BTreeMap::new(),
+        used_vars: HashSet::new(),
+        groups: BTreeMap::new(),
+        group_raw: BTreeMap::new(),
+        used_groups: HashSet::new(),
+    };
+    let plan = builder.build(&files);
+    let mut problems = builder.problems;
+    sort_problems(&mut problems);
+    match plan {
+        Some(mut plan) if !problems.iter().any(|p| p.severity() == Severity::Error) => {
+            plan.sources = sources;
+            Ok(Parsed {
+                plan,
+                warnings: problems,
+            })
+        }
+        _ => Err(PlanErrors::new(sources, problems)),
+    }
+}
+
+/// Parses one file's TOML and walks it; `None` when the TOML itself is broken.
+fn read_file(
+    sources: &SourceFiles,
+    id: FileId,
+    kind: FileKind,
+    problems: &mut Vec<Problem>,
+) -> Option<RawFile> {
+    let text = std::sync::Arc::clone(&sources.get(id).text);
+    let (tree, errors) = DeTable::parse_recoverable(&text);
+    if !errors.is_empty() {
+        for error in errors {
+            problems.push(toml_problem(id, &text, &error));
+        }
+        return None;
+    }
+    let mut walker = Walker { file: id, problems };
+    Some(walker.file(tree.get_ref(), kind))
+}
+
+/// A TOML syntax error in the same shape as every other problem.
+fn toml_problem(file: FileId, text: &str, error: &toml::de::Error) -> Problem {
+    let message = error.message().trim().to_owned();
+    let mut problem = Problem::error(
+        "plan::parser::toml_syntax",
+        format!("invalid TOML: {message}"),
+    );
+    let span = error.span().unwrap_or(text.len()..text.len());
+    problem = problem.with_label(Span::new(file, span), "here");
+    problem
+}
+
+/// Lexically resolves `.` and `..` so the same file included twice is recognised.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() || out.as_os_str().is_empty() && !path.is_absolute() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn is_plan_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn is_group_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Adds `more` to `set`, keeping first-seen order without duplicates.
+fn union(set: &mut HostSet, more: &HostSet) {
+    for ip in &more.ips {
+        if !set.ips.contains(ip) {
+            set.ips.push(*ip);
+        }
+    }
+    for group in &more.dynamic_groups {
+        if !set.dynamic_groups.contains(group) {
+            set.dynamic_groups.push(group.clone());
+        }
+    }
+    for node in &more.topo_nodes {
+        if !set.topo_nodes.contains(node) {
+            set.topo_nodes.push(node.clone());
+        }
+    }
+}
+
+/// A group after its own entries were checked, before nested `groups` are expanded.
+#[derive(Debug)]
+struct GroupState {
+    own: HostSet,
+    broken: bool,
+    expanded: Option<HostSet>,
+}
+
+struct Builder<'a> {
+    sources: &'a SourceFiles,
+    problems: Vec<Problem>,
+    options: &'a ParseOptions,
+    /// Effective values (plan, then `--var` overrides).
+    vars: BTreeMap<String, String>,
+    /// Where each plan-defined var is written.
+    var_defs: BTreeMap<String, Span>,
+    used_vars: HashSet<String>,
+    groups: BTreeMap<String, GroupState>,
+    group_raw: BTreeMap<String, &'a RawGroup>,
+    used_groups: HashSet<String>,
+}
+
+impl<'a> Builder<'a> {
+    fn error(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn build(&mut self, files: &'a [RawFile]) -> Option<Plan> {
+        let raw_plan = files.first().and_then(|f| f.plan.as_ref());
+        self.collect_vars(files);
+        self.collect_groups(files);
+        let settings = raw_plan.map(|p| self.plan_settings(p));
+        let pushes = self.pushes(
+            files.first().map_or(&[][..], |f| &f.pushes[..]),
+            settings.as_ref(),
+        );
+        self.unused_warnings();
+
+        let settings = settings?;
+        let groups = std::mem::take(&mut self.groups)
+            .into_iter()
+            .filter_map(|(name, state)| {
+                let raw = self.group_raw.get(&name)?;
+                Some((
+                    name.clone(),
+                    HostGroup {
+                        name,
+                        span: raw.name.span,
+                        hosts: state.expanded.unwrap_or(state.own),
+                    },
+                ))
+            })
+            .collect();
+        Some(Plan {
+            name: settings.name?,
+            description: settings.description,
+            bk_biz_id: settings.bk_biz_id?,
+            api: settings.api,
+            task_prefix: settings.task_prefix,
+            vars: self.vars.clone(),
+            groups,
+            pushes,
+            sources: SourceFiles::default(),
+        })
+    }
+
+    // ---- vars ---------------------------------------------------------------------------
+
+    fn collect_vars(&mut self, files: &[RawFile]) {
+        for file in files {
+            for (name, value) in &file.vars {
+                if let Some(first) = self.var_defs.get(&name.value) {
+                    let first = *first;
+                    self.error(
+                        Problem::error(
+                            "plan::parser::duplicate_var",
+                            format!("variable `{}` is defined twice", name.value),
+                        )
+                        .with_label(name.span, "defined again here")
+                        .with_label(first, "first defined here"),
+                    );
+                    continue;
+                }
+                if !is_var_name(&name.value) {
+                    self.error(
+                        Problem::error(
+                            "plan::parser::invalid_var_name",
+                            format!("`{}` is not a valid variable name", name.value),
+                        )
+                        .with_label(name.span, "expected [A-Za-z_][A-Za-z0-9_-]*"),
+                    );
+                    continue;
+                }
+                self.var_defs.insert(name.value.clone(), name.span);
+                self.vars.insert(name.value.clone(), value.value.clone());
+            }
+        }
+        for (name, value) in &self.options.vars {
+            self.vars.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// Substitutes `${var}` in a string, reporting every bad reference at its own span.
+    fn subst(&mut self, s: &Located<String>) -> Option<String> {
+        let result = substitute(&s.value, &self.vars);
+        for name in &result.used {
+            self.used_vars.insert(name.clone());
+        }
+        if result.issues.is_empty() {
+            return Some(result.text);
+        }
+        for (range, issue) in result.issues {
+            let span = self.inner_span(s, range);
+            let problem = match issue {
+                VarIssue::Undefined(name) => {
+                    let help = did_you_mean_help(&name, self.vars.keys().map(String::as_str))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "define it under [vars] or pass `--var {name}=VALUE`; write `$${{` for a literal `${{`"
+                            )
+                        });
+                    Problem::error(
+                        "plan::parser::undefined_var",
+                        format!("undefined variable `{name}`"),
+                    )
+                    .with_label(span, "not defined in [vars] or by --var")
+                    .with_help(help)
+                }
+                VarIssue::Unterminated => Problem::error(
+                    "plan::parser::unterminated_var",
+                    "`${` without a closing `}`",
+                )
+                .with_label(span, "unterminated")
+                .with_help("write `$${` for a literal `${`"),
+                VarIssue::BadName(name) => Problem::error(
+                    "plan::parser::invalid_var_name",
+                    format!("`{name}` is not a valid variable name"),
+                )
+                .with_label(span, "expected [A-Za-z_][A-Za-z0-9_-]*")
+                .with_help("write `$${` for a literal `${`"),
+            };
+            self.error(problem);
+        }
+        None
+    }
+
+    /// The span of `range` (bytes of the decoded string) inside the string literal, found by
+    /// looking for the same text in the source; the whole string when escapes hide it.
+    fn inner_span(&self, s: &Located<String>, range: std::ops::Range<usize>) -> Span {
+        let Some(needle) = s.value.get(range.clone()) else {
+            return s.span;
+        };
+        let nth = s.value[..range.start].matches(needle).count();
+        let text = &self.sources.get(s.span.file).text;
+        let Some(raw) = text.get(s.span.start..s.span.start + s.span.len) else {
+            return s.span;
+        };
+        raw.match_indices(needle).nth(nth).map_or(s.span, |(i, _)| {
+            Span::new(
+                s.span.file,
+                s.span.start + i..s.span.start + i + needle.len(),
+            )
+        })
+    }
+
+    // ---- host groups --------------------------------------------------------------------
+
+    fn collect_groups(&mut self, files: &'a [RawFile]) {
+        for file in files {
+            for group in &file.groups {
+                let name = &group.name;
+                if let Some(first) = self.group_raw.get(&name.value) {
+                    let first = first.name.span;
+                    self.error(
+                        Problem::error(
+                            "plan::parser::duplicate_group",
+                            format!("host group `{}` is defined twice", name.value),
+                        )
+                        .with_label(name.span, "defined again here")
+                        .with_label(first, "first defined here"),
+                    );
+                    continue;
+                }
+                if !is_group_name(&name.value) || looks_like_host(&name.value) {
+                    let help = if is_group_name(&name.value) {
+                        "a name of digits and dots would read as an IP address in `hosts`"
+                    } else {
+                        "group names use letters, digits, `_`, `.` and `-`"
+                    };
+                    self.error(
+                        Problem::error(
+                            "plan::parser::invalid_group_name",
+                            format!("`{}` is not a valid host group name", name.value),
+                        )
+                        .with_label(name.span, "invalid name")
+                        .with_help(help),
+                    );
+                }
+                let own = self.group_own(group);
+                self.group_raw.insert(name.value.clone(), group);
+                self.groups.insert(name.value.clone(), own);
+            }
+        }
+        self.expand_groups();
+        let empty: Vec<(String, Span)> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| !g.broken && g.expanded.as_ref().is_some_and(HostSet::is_empty))
+            .filter_map(|(name, _)| Some((name.clone(), self.group_raw.get(name)?.name.span)))
+            .collect();
+        for (name, span) in empty {
+            self.error(
+                Problem::error(
+                    "plan::parser::empty_group",
+                    format!("host group `{name}` selects no hosts"),
+                )
+                .with_label(span, "empty after expanding `groups`")
+                .with_help(
+                    "give it `ips`, `dynamic_groups`, `topo_nodes` or `groups` that name hosts",
+                ),
+            );
+        }
+    }
+
+    /// Checks a group's own `ips` and `dynamic_groups`.
+    fn group_own(&mut self, group: &RawGroup) -> GroupState {
+        let mut own = HostSet::default();
+        let mut broken = group.had_errors;
+        for ip in &group.ips {
+            match self.host(ip) {
+                Some(host) => {
+                    if !own.ips.contains(&host) {
+                        own.ips.push(host);
+                    }
+                }
+                None => broken = true,
+            }
+        }
+        for dynamic in &group.dynamic_groups {
+            if dynamic.value.trim().is_empty() || dynamic.value.contains(char::is_whitespace) {
+                self.error(
+                    Problem::error(
+                        "plan::parser::invalid_dynamic_group",
+                        format!("invalid dynamic group id `{}`", dynamic.value),
+                    )
+                    .with_label(dynamic.span, "a CMDB dynamic group id has no spaces"),
+                );
+                broken = true;
+            } else if !own.dynamic_groups.contains(&dynamic.value) {
+                own.dynamic_groups.push(dynamic.value.clone());
+            }
+        }
+        for node in &group.topo_nodes {
+            if !own.topo_nodes.contains(&node.value) {
+                own.topo_nodes.push(node.value.clone());
+            }
+        }
+        GroupState {
+            own,
+            broken,
+            expanded: None,
+        }
+    }
+
+    /// Parses a host string, reporting it when invalid.
+    fn host(&mut self, s: &Located<String>) -> Option<HostAddr> {
+        match parse_host(&s.value) {
+            Ok(host) => Some(host),
+            Err(why) => {
+                self.error(
+                    Problem::error(
+                        "plan::parser::invalid_host",
+                        format!("invalid host `{}`", s.value),
+                    )
+                    .with_label(s.span, why)
+                    .with_help(
+                        "a host is `ip` (cloud 0) or `cloud:ip`; IPv6 is written `cloud:[addr]`",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Expands nested `groups` without recursion (deep chains must not overflow the stack),
+    /// reporting unknown references and cycles.
+    fn expand_groups(&mut self) {
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        let mut visiting: HashSet<String> = HashSet::new();
+        let mut reported_cycles: HashSet<Vec<String>> = HashSet::new();
+        for root in names {
+            if self.groups.get(&root).is_none_or(|g| g.expanded.is_some()) {
+                continue;
+            }
+            // (group, index of the next `groups` entry to follow)
+            let mut stack: Vec<(String, usize)> = vec![(root.clone(), 0)];
+            visiting.insert(root);
+            while let Some((name, index)) = stack.last().cloned() {
+                let Some(raw) = self.group_raw.get(&name).copied() else {
+                    stack.pop();
+                    continue;
+                };
+                if let Some(reference) = raw.groups.get(index) {
+                    if let Some(top) = stack.last_mut() {
+                        top.1 += 1;
+                    }
+                    let target = &reference.value;
+                    if !self.groups.contains_key(target) {
+                        let help =
+                            did_you_mean_help(target, self.groups.keys().map(String::as_str));
+                        self.error(
+                            Problem::error(
+                                "plan::parser::unknown_group",
+                                format!("unknown host group `{target}`"),
+                            )
+                            .with_label(reference.span, "no [hosts] group with this name")
+                            .with_help_opt(help),
+                        );
+                        self.mark_broken(&name);
+                    } else if visiting.contains(target) {
+                        self.report_group_cycle(&stack, target, &mut reported_cycles);
+                        self.mark_broken(&name);
+                    } else if self
+                        .groups
+                        .get(target)
+                        .is_some_and(|g| g.expanded.is_none())
+                    {
+                        visiting.insert(target.clone());
+                        stack.push((target.clone(), 0));
+                    }
+                    self.used_groups.insert(target.clone());
+                } else {
+                    let mut set = self
+                        .groups
+                        .get(&name)
+                        .map(|g| g.own.clone())
+                        .unwrap_or_default();
+                    let mut broken = false;
+                    for reference in &raw.groups {
+                        if let Some(child) = self.groups.get(&reference.value) {
+                            broken |= child.broken;
+                            if let Some(expanded) = &child.expanded {
+                                union(&mut set, expanded);
+                            }
+                        }
+                    }
+                    if let Some(state) = self.groups.get_mut(&name) {
+                        state.broken |= broken;
+                        state.expanded = Some(set);
+                    }
+                    visiting.remove(&name);
+                    stack.pop();
+                }
+            }
+        }
+    }
+
+    fn mark_broken(&mut self, name: &str) {
+        if let Some(state) = self.groups.get_mut(name) {
+            state.broken = true;
+        }
+    }
+
+    fn report_group_cycle(
+        &mut self,
+        stack: &[(String, usize)],
+        target: &str,
+        reported: &mut HashSet<Vec<String>>,
+    ) {
+        let Some(start) = stack.iter().position(|(n, _)| n == target) else {
+            return;
+        };
+        let members = &stack[start..];
+        let mut key: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
+        key.sort();
+        if !reported.insert(key) {
+            return;
+        }
+        let mut path: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+        path.push(target);
+        let mut problem = Problem::error(
+            "plan::parser::group_cycle",
+            format!(
+                "host group `{target}` includes itself: `{}`",
+                path.join(" -> ")
+            ),
+        );
+        for (i, (name, index)) in members.iter().enumerate() {
+            let next = path.get(i + 1).copied().unwrap_or(target);
+            if let Some(reference) = self
+                .group_raw
+                .get(name)
+                .and_then(|raw| raw.groups.get(index.saturating_sub(1)))
+            {
+                problem = problem.with_label(reference.span, format!("`{name}` includes `{next}`"));
+            }
+        }
+        self.error(problem.with_help("remove one of these `groups` entries to break the cycle"));
+    }
+
+    /// Resolves a `hosts = ...` value of a push.
+    fn resolve_hosts(&mut self, hosts: &RawHosts) -> (Vec<HostRef>, HostSet, bool) {
+        let mut refs = Vec::new();
+        let mut set = HostSet::default();
+        let mut broken = false;
+        for name in &hosts.names {
+            if looks_like_host(&name.value) {
+                match self.host(name) {
+                    Some(host) => {
+                        refs.push(HostRef::Host(Located {
+                            value: host,
+                            span: name.span,
+                        }));
+                        if !set.ips.contains(&host) {
+                            set.ips.push(host);
+                        }
+                    }
+                    None => broken = true,
+                }
+                continue;
+            }
+            self.used_groups.insert(name.value.clone());
+            match self.groups.get(&name.value) {
+                Some(group) => {
+                    broken |= group.broken;
+                    let expanded = group.expanded.clone().unwrap_or_else(|| group.own.clone());
+                    union(&mut set, &expanded);
+                    refs.push(HostRef::Group(name.clone()));
+                }
+                None => {
+                    broken = true;
+                    let help =
+                        did_you_mean_help(&name.value, self.groups.keys().map(String::as_str))
+                            .or_else(|| {
+                                Some(
+                                "define it as [hosts.NAME], or write a host as `ip` or `cloud:ip`"
+                                    .to_owned(),
+                            )
+                            });
+                    self.error(
+                        Problem::error(
+                            "plan::parser::unknown_group",
+                            format!("unknown host group `{}`", name.value),
+                        )
+                        .with_label(name.span, "no [hosts] group with this name")
+                        .with_help_opt(help),
+                    );
+                }
+            }
+        }
+        (refs, set, broken)
+    }
+
+    // ---- [plan] ---------------------------------------------------------------------------
+
+    fn plan_settings(&mut self, raw: &RawPlan) -> PlanSettings {
+        let name = raw.name.clone().filter(|name| {
+            let ok = is_plan_name(&name.value);
+            if !ok {
+                self.invalid_name(name, "plan");
+            }
+            ok
+        });
+        let bk_biz_id = raw.bk_biz_id.clone().filter(|id| {
+            let ok = id.value >= 1;
+            if !ok {
+                self.error(
+                    Problem::error("plan::parser::out_of_range", "`bk_biz_id` must be >= 1")
+                        .with_label(id.span, format!("found {}", id.value)),
+                );
+            }
+            ok
+        });
+        let account = raw.account.as_ref().and_then(|a| {
+            let value = self.subst(a)?;
+            self.check_account(&value, a.span).then(|| Setting {
+                value,
+                origin: Origin::Plan,
+                span: a.span,
+            })
+        });
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .and_then(|t| self.timeout(t))
+            .map(|value| Setting {
+                value,
+                origin: Origin::Plan,
+                span: raw.timeout.as_ref().map_or(raw.span, |t| t.span),
+            });
+        let upload = raw
+            .upload_speed_limit
+            .as_ref()
+            .and_then(|v| {
+                self.speed(v, "upload_speed_limit")
+                    .map(|value| (value, v.span))
+            })
+            .map(|(value, span)| Setting {
+                value,
+                origin: Origin::Plan,
+                span,
+            });
+        let download = raw
+            .download_speed_limit
+            .as_ref()
+            .and_then(|v| {
+                self.speed(v, "download_speed_limit")
+                    .map(|value| (value, v.span))
+            })
+            .map(|(value, span)| Setting {
+                value,
+                origin: Origin::Plan,
+                span,
+            });
+        PlanSettings {
+            span: raw.span,
+            name,
+            description: raw.description.clone(),
+            bk_biz_id,
+            api: self
+                .options
+                .api
+                .or(raw.api.as_ref().map(|a| a.value))
+                .unwrap_or_default(),
+            task_prefix: raw.task_prefix.as_ref().map(|t| t.value.clone()),
+            account,
+            timeout,
+            upload,
+            download,
+        }
+    }
+
+    fn invalid_name(&mut self, name: &Located<String>, what: &str) {
+        let why = if name.value.is_empty() {
+            "empty".to_owned()
+        } else if name.value.len() > 64 {
+            format!("{} characters, at most 64 allowed", name.value.len())
+        } else {
+            "only letters, digits, `_`, `.` and `-` are allowed".to_owned()
+        };
+        self.error(
+            Problem::error(
+                "plan::parser::invalid_name",
+                format!("invalid {what} name `{}`", name.value),
+            )
+            .with_label(name.span, why)
+            .with_help("names match [A-Za-z0-9_.-]{1,64}; they become part of JOB task names"),
+        );
+    }
+
+    fn check_account(&mut self, value: &str, span: Span) -> bool {
+        if value.trim().is_empty() {
+            self.error(
+                Problem::error("plan::parser::empty_account", "the account is empty")
+                    .with_label(span, "an execution account alias, e.g. \"root\""),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn timeout(&mut self, t: &Located<i64>) -> Option<u32> {
+        if (60..=86400).contains(&t.value) {
+            u32::try_from(t.value).ok()
+        } else {
+            self.error(
+                Problem::error(
+                    "plan::parser::out_of_range",
+                    "`timeout` must be between 60 and 86400 seconds",
+                )
+                .with_label(t.span, format!("found {}", t.value)),
+            );
+            None
+        }
+    }
+
+    fn speed(&mut self, v: &Located<i64>, key: &str) -> Option<u32> {
+        if v.value >= 1 {
+            if let Ok(value) = u32::try_from(v.value) {
+                return Some(value);
+            }
+            self.error(
+                Problem::error(
+                    "plan::parser::out_of_range",
+                    format!("`{key}` is too large"),
+                )
+                .with_label(v.span, format!("at most {} MB/s", u32::MAX)),
+            );
+            return None;
+        }
+        self.error(
+            Problem::error(
+                "plan::parser::out_of_range",
+                format!("`{key}` must be at least 1 (MB/s)"),
+            )
+            .with_label(v.span, format!("found {}", v.value))
+            .with_help("leave the key out for no limit"),
+        );
+        None
+    }
+
+    // ---- pushes ---------------------------------------------------------------------------
+
+    fn pushes(&mut self, raw: &[RawPush], settings: Option<&PlanSettings>) -> Vec<Push> {
+        let mut names: HashMap<String, Span> = HashMap::new();
+        for push in raw {
+            let Some(name) = &push.name else { continue };
+            if !is_plan_name(&name.value) {
+                self.invalid_name(name, "push");
+            }
+            if let Some(first) = names.get(&name.value) {
+                let first = *first;
+                self.error(
+                    Problem::error(
+                        "plan::parser::duplicate_push",
+                        format!("push name `{}` is used twice", name.value),
+                    )
+                    .with_label(name.span, "used again here")
+                    .with_label(first, "first used here"),
+                );
+            } else {
+                names.insert(name.value.clone(), name.span);
+            }
+        }
+        let all_names: BTreeSet<String> = names.keys().cloned().collect();
+        raw.iter()
+            .enumerate()
+            .filter_map(|(index, push)| self.push(index, push, settings, &all_names))
+            .collect()
+    }
+
+    fn push(
+        &mut self,
+        index: usize,
+        raw: &RawPush,
+        settings: Option<&PlanSettings>,
+        all_names: &BTreeSet<String>,
+    ) -> Option<Push> {
+        let api = settings.map_or(Api::V2, |s| s.api);
+        let push_name = raw.name.as_ref().map_or("?", |n| n.value.as_str());
+
+        for after in &raw.after {
+            if Some(&after.value) == raw.name.as_ref().map(|n| &n.value) {
+                self.error(
+                    Problem::error(
+                        "plan::parser::self_dependency",
+                        format!("push `{push_name}` lists itself in `after`"),
+                    )
+                    .with_label(after.span, "a push cannot run after itself"),
+                );
+            } else if !all_names.contains(&after.value) {
+                let help = did_you_mean_help(&after.value, all_names.iter().map(String::as_str));
+                self.error(
+                    Problem::error(
+                        "plan::parser::unknown_push",
+                        format!("`after` names unknown push `{}`", after.value),
+                    )
+                    .with_label(after.span, "no push with this name")
+                    .with_help_opt(help),
+                );
+            }
+        }
+
+        let timeout = match &raw.timeout {
+            Some(t) => self.timeout(t).map(|value| Setting {
+                value,
+                origin: Origin::Push,
+                span: t.span,
+            }),
+            None => settings.and_then(|s| s.timeout.clone()),
+        };
+        let upload = match &raw.upload_speed_limit {
+            Some(v) => self.speed(v, "upload_speed_limit").map(|value| Setting {
+                value,
+                origin: Origin::Push,
+                span: v.span,
+            }),
+            None => settings.and_then(|s| s.upload.clone()),
+        };
+        let download = match &raw.download_speed_limit {
+            Some(v) => self.speed(v, "download_speed_limit").map(|value| Setting {
+                value,
+                origin: Origin::Push,
+                span: v.span,
+            }),
+            None => settings.and_then(|s| s.download.clone()),
+        };
+        let retries = match &raw.retries {
+            Some(r) if (0..=5).contains(&r.value) => u8::try_from(r.value).unwrap_or(0),
+            Some(r) => {
+                self.error(
+                    Problem::error(
+                        "plan::parser::out_of_range",
+                        "`retries` must be between 0 and 5",
+                    )
+                    .with_label(r.span, format!("found {}", r.value)),
+                );
+                0
+            }
+            None => 0,
+        };
+        if let (Some(mode), Api::V2) = (&raw.transfer_mode, api) {
+            let key = raw.transfer_mode_key.unwrap_or(mode.span);
+            self.error(
+                Problem::error(
+                    "plan::parser::v3_only",
+                    "`transfer_mode` is only available with api = \"v3\"",
+                )
+                .with_label(key, "v3-only key in a v2 plan")
+                .with_help(
+                    "set `api = \"v3\"` in [plan] (or pass `--api v3`), or remove `transfer_mode`: v2 always creates missing directories",
+                ),
+            );
+        }
+
+        let plan_account = settings.and_then(|s| s.account.clone());
+        let mut missing_account: Vec<Span> = Vec::new();
+
+        // Target first: the source checks need its path.
+        let target = raw.target.as_ref().and_then(|t| {
+            let (host_refs, hosts, broken) = match &t.hosts {
+                Some(h) => self.resolve_hosts(h),
+                None => (Vec::new(), HostSet::default(), true),
+            };
+            if !broken && hosts.is_empty() {
+                if let Some(h) = &t.hosts {
+                    self.no_hosts(h.span, "target");
+                }
+            }
+            let path = t.path.as_ref().and_then(|p| {
+                let value = self.subst(p)?;
+                self.check_target_path(p, &value).then(|| Located {
+                    value,
+                    span: p.span,
+                })
+            });
+            let account = self.account(t.account.as_ref(), plan_account.as_ref());
+            if account.is_none() && t.account.is_none() {
+                missing_account.push(t.span);
+            }
+            Some(Target {
+                host_refs,
+                hosts,
+                path: path?,
+                account: account?,
+                span: t.span,
+            })
+        });
+
+        let mut sources = Vec::new();
+        let mut deliveries: HashMap<String, Span> = HashMap::new();
+        let target_dir = raw
+            .target
+            .as_ref()
+            .and_then(|t| t.path.as_ref())
+            .map_or(String::new(), |p| p.value.clone());
+        for s in raw.sources.iter().flatten() {
+            let (host_refs, hosts, broken) = match &s.hosts {
+                Some(h) => self.resolve_hosts(h),
+                None => (Vec::new(), HostSet::default(), true),
+            };
+            if !broken && hosts.is_empty() {
+                if let Some(h) = &s.hosts {
+                    self.no_hosts(h.span, "source");
+                }
+            }
+            let mut files = Vec::new();
+            for entry in s.files.iter().flatten() {
+                let Some(path) = self.subst(entry) else {
+                    continue;
+                };
+                if !self.check_source_path(entry, &path) {
+                    continue;
+                }
+                if let Some(name) = delivered_name(&path) {
+                    if let Some(first) = deliveries.get(&name) {
+                        let first = *first;
+                        self.error(
+                            Problem::error(
+                                "plan::parser::duplicate_delivery",
+                                format!(
+                                    "push `{push_name}` delivers `{name}` into `{target_dir}` twice"
+                                ),
+                            )
+                            .with_label(entry.span, "delivers it again")
+                            .with_label(first, "first delivered here")
+                            .with_help(
+                                "JOB overwrites same-name files (and older JOB versions hang on it): drop one entry or push it to another directory",
+                            ),
+                        );
+                    } else {
+                        deliveries.insert(name, entry.span);
+                    }
+                }
+                files.push(FileEntry {
+                    path,
+                    span: entry.span,
+                });
+            }
+            self.overwrite_warning(raw, s.hosts.as_ref(), &hosts, &files);
+            let account = self.account(s.account.as_ref(), plan_account.as_ref());
+            if account.is_none() && s.account.is_none() {
+                missing_account.push(s.span);
+            }
+            if let (Some(account), Some(_)) = (account, &s.files) {
+                sources.push(Source {
+                    host_refs,
+                    hosts,
+                    files,
+                    account,
+                    span: s.span,
+                });
+            }
+        }
+
+        if !missing_account.is_empty() {
+            let at = raw.name.as_ref().map_or(raw.span, |n| n.span);
+            let mut problem = Problem::error(
+                "plan::parser::missing_account",
+                format!("push `{push_name}` has no execution account"),
+            )
+            .with_label(at, "no account for this push");
+            for span in missing_account {
+                problem = problem.with_label(span, "needs an `account`");
+            }
+            self.error(problem.with_help(
+                "set `account` in [plan] (the default for every push) or on the push's `from` and `to`",
+            ));
+        }
+
+        let after = raw.after.clone();
+        Some(Push {
+            name: raw.name.clone()?,
+            index,
+            span: raw.span,
+            sources: raw.sources.as_ref().map(|_| sources)?,
+            target: target?,
+            after,
+            timeout,
+            upload_speed_limit: upload,
+            download_speed_limit: download,
+            transfer_mode: raw.transfer_mode.clone(),
+            retries,
+            enabled: raw.enabled.unwrap_or(true),
+        })
+    }
+
+    fn account(
+        &mut self,
+        own: Option<&Located<String>>,
+        plan: Option<&Setting<String>>,
+    ) -> Option<Setting<String>> {
+        match own {
+            Some(a) => {
+                let value = self.subst(a)?;
+                self.check_account(&value, a.span).then(|| Setting {
+                    value,
+                    origin: Origin::Push,
+                    span: a.span,
+                })
+            }
+            None => plan.cloned(),
+        }
+    }
+
+    fn no_hosts(&mut self, span: Span, what: &str) {
+        self.error(
+            Problem::error(
+                "plan::parser::no_hosts",
+                format!("the {what} selects no host"),
+            )
+            .with_label(span, "no hosts here")
+            .with_help("name a [hosts] group or write hosts as `ip` / `cloud:ip`"),
+        );
+    }
+
+    /// One source entry delivers a copy per source host; without `[FILESRCIP]` in the target
+    /// path they overwrite each other.
+    fn overwrite_warning(
+        &mut self,
+        raw: &RawPush,
+        written: Option<&RawHosts>,
+        hosts: &HostSet,
+        files: &[FileEntry],
+    ) {
+        let (Some(written), Some(path)) =
+            (written, raw.target.as_ref().and_then(|t| t.path.as_ref()))
+        else {
+            return;
+        };
+        if files.is_empty() || path.value.contains("[FILESRCIP]") {
+            return;
+        }
+        let dynamic = !hosts.dynamic_groups.is_empty() || !hosts.topo_nodes.is_empty();
+        if hosts.ips.len() < 2 && !dynamic {
+            return;
+        }
+        let label = if hosts.ips.len() >= 2 {
+            format!("{} source hosts", hosts.ips.len())
+        } else {
+            "may select several hosts".to_owned()
+        };
+        self.problems.push(
+            Problem::warning(
+                "plan::parser::overwriting_copies",
+                "every source host delivers the same files into one directory; the copies overwrite each other",
+            )
+            .with_label(written.span, label)
+            .with_label(path.span, "no [FILESRCIP] in the target path")
+            .with_help(
+                "add `[FILESRCIP]` to `to.path` (e.g. \"/data/stage/[FILESRCIP]/\") to keep one copy per source host, or read from a single host; each copy also costs traffic",
+            ),
+        );
+    }
+
+    fn path_error(&mut self, entry: &Located<String>, value: &str, err: &PathError) {
+        let shown = if *value == entry.value {
+            String::new()
+        } else {
+            format!(" (after substitution: `{value}`)")
+        };
+        self.error(
+            Problem::error(
+                "plan::parser::invalid_path",
+                format!("BK-JOB would reject the path `{}`{shown}", entry.value),
+            )
+            .with_label(entry.span, err.to_string())
+            .with_help("paths are absolute: `/data/app.tar.gz` on Linux, `C:\\data\\app.zip` or `C:/data/app.zip` on Windows"),
+        );
+    }
+
+    fn check_source_path(&mut self, entry: &Located<String>, value: &str) -> bool {
+        if let Err(err) = validate_job_path(value) {
+            self.path_error(entry, value, &err);
+            return false;
+        }
+        let Some((at, pattern)) = regex_part(value) else {
+            return true;
+        };
+        let span = self.inner_span(entry, {
+            let start = entry.value.find("REGEX:").unwrap_or(0);
+            start..entry.value.len()
+        });
+        let before = &value[..at];
+        if !(before.ends_with('/') || before.ends_with('\\')) {
+            self.error(
+                Problem::error(
+                    "plan::parser::invalid_regex",
+                    "`REGEX:` must start the file name",
+                )
+                .with_label(span, "not right after a `/`")
+                .with_help("write the directory, then `REGEX:` and the pattern: \"/etc/app/REGEX:^app-.*\\\\.conf$\""),
+            );
+            return false;
+        }
+        if !is_windows(value) && pattern.contains('/') {
+            self.error(
+                Problem::error(
+                    "plan::parser::invalid_regex",
+                    "`REGEX:` applies to the file name only; the pattern may not contain `/`",
+                )
+                .with_label(span, "the pattern spans directories")
+                .with_help("put the directories before `REGEX:`"),
+            );
+            return false;
+        }
+        if pattern.is_empty() {
+            self.error(
+                Problem::error("plan::parser::invalid_regex", "empty `REGEX:` pattern")
+                    .with_label(span, "nothing after `REGEX:`"),
+            );
+            return false;
+        }
+        if let Err(err) = Regex::new(pattern) {
+            let text = err.to_string();
+            let why = text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(&text)
+                .to_owned();
+            self.error(
+                Problem::error(
+                    "plan::parser::invalid_regex",
+                    format!("the pattern `{pattern}` does not compile"),
+                )
+                .with_label(span, why)
+                .with_help("`REGEX:` takes a regular expression for the file name, e.g. `REGEX:^app-.*\\.conf$`"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn check_target_path(&mut self, entry: &Located<String>, value: &str) -> bool {
+        if let Err(err) = validate_job_path(value) {
+            self.path_error(entry, value, &err);
+            return false;
+        }
+        if value.contains("REGEX:") || value.contains('*') {
+            self.error(
+                Problem::error(
+                    "plan::parser::invalid_target_path",
+                    "the target path is a directory: `REGEX:` and `*` only apply to source files",
+                )
+                .with_label(entry.span, "a pattern in the target directory")
+                .with_help("JOB would create a directory with this literal name"),
+            );
+            return false;
+        }
+        true
+    }
+
+    // ---- warnings -------------------------------------------------------------------------
+
+    fn unused_warnings(&mut self) {
+        let unused_vars: Vec<(String, Span)> = self
+            .var_defs
+            .iter()
+            // Included files are shared inventories: only the plan's own definitions count.
+            .filter(|(name, span)| span.file == FileId::MAIN && !self.used_vars.contains(*name))
+            .map(|(n, s)| (n.clone(), *s))
+            .collect();
+        for (name, span) in unused_vars {
+            self.problems.push(
+                Problem::warning(
+                    "plan::parser::unused_var",
+                    format!("variable `{name}` is never used"),
+                )
+                .with_label(span, "defined here")
+                .with_help(format!("use it as `${{{name}}}` in a push, or remove it")),
+            );
+        }
+        let unused_groups: Vec<(String, Span)> = self
+            .group_raw
+            .iter()
+            .filter(|(name, g)| {
+                g.name.span.file == FileId::MAIN && !self.used_groups.contains(*name)
+            })
+            .map(|(n, g)| (n.clone(), g.name.span))
+            .collect();
+        for (name, span) in unused_groups {
+            self.problems.push(
+                Problem::warning(
+                    "plan::parser::unused_group",
+                    format!("host group `{name}` is never used"),
+                )
+                .with_label(span, "defined here")
+                .with_help("no push or other group refers to it"),
+            );
+        }
+    }
+}
+
+/// `[plan]` after its own checks; `None` fields were invalid (and reported).
+struct PlanSettings {
+    #[allow(dead_code, reason = "kept for future plan-level labels")]
+    span: Span,
+    name: Option<Located<String>>,
+    description: Option<String>,
+    bk_biz_id: Option<Located<i64>>,
+    api: Api,
+    task_prefix: Option<String>,
+    account: Option<Setting<String>>,
+    timeout: Option<Setting<u32>>,
+    upload: Option<Setting<u32>>,
+    download: Option<Setting<u32>>,
+}
+
+/// What a source entry puts into the target directory: its file name (a pattern stands for
+/// itself), or `dirname/` for a directory. `None` for the root directory.
+fn delivered_name(path: &str) -> Option<String> {
+    let trimmed = path.trim_end_matches(['/', '\\']);
+    if trimmed.len() != path.len() {
+        let (_, name) = split_file_name(trimmed);
+        return (!name.is_empty() && !is_windows_drive(trimmed)).then(|| format!("{name}/"));
+    }
+    let (_, name) = split_file_name(path);
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+fn is_windows_drive(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }

@@ -1,0 +1,858 @@
+//! The first layer: the spanned TOML tree of one file, walked by hand into owned raw structs
+//! that mirror the format, with every key and type checked.
+//!
+//! Walking the tree (instead of deriving `Deserialize` with `deny_unknown_fields`) lets one
+//! run report every unknown key, wrong type and credential at once, each with a "did you mean"
+//! where one fits; serde would stop at the first.
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::model::{Api, FileId, Located, Span, TopoNode, TransferMode};
+use crate::problem::Problem;
+
+pub(crate) const CREDENTIALS_HELP: &str = "credentials come from the environment \
+     (BK_APP_CODE, BK_APP_SECRET, BK_USERNAME/BK_TOKEN/BK_ACCESS_TOKEN), not the plan";
+
+/// Everything one file of a plan says.
+#[derive(Debug, Default)]
+pub(crate) struct RawFile {
+    pub(crate) include: Vec<Located<String>>,
+    pub(crate) plan: Option<RawPlan>,
+    pub(crate) vars: Vec<(Located<String>, Located<String>)>,
+    pub(crate) groups: Vec<RawGroup>,
+    pub(crate) pushes: Vec<RawPush>,
+    /// The span of the first `[[push]]` (or `push = ...`), when present.
+    pub(crate) push_key: Option<Span>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawPlan {
+    pub(crate) span: Span,
+    pub(crate) name: Option<Located<String>>,
+    pub(crate) description: Option<String>,
+    pub(crate) bk_biz_id: Option<Located<i64>>,
+    pub(crate) account: Option<Located<String>>,
+    pub(crate) timeout: Option<Located<i64>>,
+    pub(crate) upload_speed_limit: Option<Located<i64>>,
+    pub(crate) download_speed_limit: Option<Located<i64>>,
+    pub(crate) api: Option<Located<Api>>,
+    pub(crate) task_prefix: Option<Located<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawGroup {
+    pub(crate) name: Located<String>,
+    pub(crate) ips: Vec<Located<String>>,
+    pub(crate) dynamic_groups: Vec<Located<String>>,
+    pub(crate) topo_nodes: Vec<Located<TopoNode>>,
+    pub(crate) groups: Vec<Located<String>>,
+    /// Some entry could not be read: the group may look emptier than it is.
+    pub(crate) had_errors: bool,
+}
+
+/// A `hosts = ...` value: the names as written and the span of the whole value.
+#[derive(Debug, Clone)]
+pub(crate) struct RawHosts {
+    pub(crate) names: Vec<Located<String>>,
+    pub(crate) span: Span,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawSource {
+    pub(crate) span: Span,
+    pub(crate) hosts: Option<RawHosts>,
+    pub(crate) files: Option<Vec<Located<String>>>,
+    pub(crate) account: Option<Located<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawTarget {
+    pub(crate) span: Span,
+    pub(crate) hosts: Option<RawHosts>,
+    pub(crate) path: Option<Located<String>>,
+    pub(crate) account: Option<Located<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawPush {
+    pub(crate) span: Span,
+    pub(crate) name: Option<Located<String>>,
+    /// `None` when `from` is missing or unreadable (`from_error` says which).
+    pub(crate) sources: Option<Vec<RawSource>>,
+    pub(crate) target: Option<RawTarget>,
+    pub(crate) after: Vec<Located<String>>,
+    pub(crate) timeout: Option<Located<i64>>,
+    pub(crate) upload_speed_limit: Option<Located<i64>>,
+    pub(crate) download_speed_limit: Option<Located<i64>>,
+    pub(crate) transfer_mode: Option<Located<TransferMode>>,
+    /// The span of the `transfer_mode` key, for the v3-only error.
+    pub(crate) transfer_mode_key: Option<Span>,
+    pub(crate) retries: Option<Located<i64>>,
+    pub(crate) enabled: Option<bool>,
+    /// A key was unreadable: later "missing" errors would only repeat it.
+    pub(crate) had_errors: bool,
+}
+
+/// Which keys a file may hold at its top level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// The plan file.
+    Main,
+    /// A file named in `include`: only `[hosts]` and `[vars]`.
+    Include,
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+const TOP_KEYS: &[&str] = &["version", "include", "plan", "vars", "hosts", "push"];
+const PLAN_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "bk_biz_id",
+    "account",
+    "timeout",
+    "upload_speed_limit",
+    "download_speed_limit",
+    "api",
+    "task_prefix",
+];
+const GROUP_KEYS: &[&str] = &["ips", "dynamic_groups", "topo_nodes", "groups"];
+const TOPO_KEYS: &[&str] = &["node_type", "id"];
+const PUSH_KEYS: &[&str] = &[
+    "name",
+    "from",
+    "to",
+    "after",
+    "timeout",
+    "upload_speed_limit",
+    "download_speed_limit",
+    "transfer_mode",
+    "retries",
+    "enabled",
+];
+const SOURCE_KEYS: &[&str] = &["hosts", "files", "account"];
+const TARGET_KEYS: &[&str] = &["hosts", "path", "account"];
+
+/// True for key names that are, or look like, credentials.
+pub(crate) fn looks_like_credential(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    const EXACT: &[&str] = &[
+        "bk_app_secret",
+        "bk_app_code",
+        "bk_token",
+        "bk_username",
+        "access_token",
+        "app_code",
+        "app_secret",
+        "username",
+        "password",
+    ];
+    const PARTS: &[&str] = &[
+        "secret",
+        "token",
+        "password",
+        "passwd",
+        "credential",
+        "api_key",
+        "apikey",
+        "private_key",
+    ];
+    EXACT.contains(&key.as_str()) || PARTS.iter().any(|p| key.contains(p))
+}
+
+/// The closest candidate to `word`, when one is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Formats the help line of a did-you-mean.
+pub(crate) fn did_you_mean_help<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    did_you_mean(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+fn describe(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// Walks one file's tree, collecting problems.
+pub(crate) struct Walker<'p> {
+    pub(crate) file: FileId,
+    pub(crate) problems: &'p mut Vec<Problem>,
+}
+
+impl Walker<'_> {
+    fn span(&self, range: std::ops::Range<usize>) -> Span {
+        Span::new(self.file, range)
+    }
+
+    fn push(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    /// An unknown key: a credential error when it looks like one, else a did-you-mean.
+    fn unknown_key(
+        &mut self,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        known: &[&str],
+        place: &str,
+    ) {
+        let name: &str = key.get_ref();
+        let span = self.span(key.span());
+        if looks_like_credential(name) {
+            self.push(
+                Problem::error(
+                    "plan::parser::credential_in_plan",
+                    format!("credentials are not accepted in a plan (`{name}` in {place})"),
+                )
+                .with_label(span, "remove this key")
+                .with_help(CREDENTIALS_HELP),
+            );
+        } else {
+            self.push(
+                Problem::error(
+                    "plan::parser::unknown_key",
+                    format!("unknown key `{name}` in {place}"),
+                )
+                .with_label(span, "unknown key")
+                .with_help_opt(
+                    did_you_mean_help(name, known.iter().copied()).or_else(|| {
+                        Some(format!(
+                            "known keys here: {}",
+                            known
+                                .iter()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }),
+                ),
+            );
+        }
+    }
+
+    /// Reports each required key missing from `table`.
+    fn require(&mut self, table: &DeTable<'_>, keys: &[&str], span: Span, place: &str) {
+        for key in keys {
+            if !table.contains_key(*key) {
+                self.push(
+                    Problem::error(
+                        "plan::parser::missing_key",
+                        format!("{place} is missing `{key}`"),
+                    )
+                    .with_label(span, format!("`{key}` is required here")),
+                );
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, value: &Value<'_>, expected: &str, what: &str) {
+        let span = self.span(value.span());
+        let what = match what.strip_suffix("[]") {
+            Some(key) => format!("each entry of `{key}`"),
+            None => format!("`{what}`"),
+        };
+        self.push(
+            Problem::error(
+                "plan::parser::wrong_type",
+                format!(
+                    "{what} must be {expected}, found {}",
+                    describe(value.get_ref())
+                ),
+            )
+            .with_label(span, format!("expected {expected}")),
+        );
+    }
+
+    fn string(&mut self, value: &Value<'_>, what: &str) -> Option<Located<String>> {
+        match value.get_ref() {
+            DeValue::String(s) => Some(Located {
+                value: s.to_string(),
+                span: self.span(value.span()),
+            }),
+            _ => {
+                self.wrong_type(value, "a string", what);
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, value: &Value<'_>, what: &str) -> Option<Located<i64>> {
+        match value.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => Some(Located {
+                    value: n,
+                    span: self.span(value.span()),
+                }),
+                Err(_) => {
+                    let span = self.span(value.span());
+                    self.push(
+                        Problem::error(
+                            "plan::parser::out_of_range",
+                            format!("`{what}` is too large"),
+                        )
+                        .with_label(span, "does not fit in a 64-bit integer"),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(value, "an integer", what);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, value: &Value<'_>, what: &str) -> Option<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(value, "a boolean (`true` or `false`)", what);
+                None
+            }
+        }
+    }
+
+    /// An array of strings; wrong elements are reported and skipped.
+    fn string_list(&mut self, value: &Value<'_>, what: &str) -> Option<Vec<Located<String>>> {
+        match value.get_ref() {
+            DeValue::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|item| self.string(item, &format!("{what}[]")))
+                    .collect(),
+            ),
+            _ => {
+                self.wrong_type(value, "an array of strings", what);
+                None
+            }
+        }
+    }
+
+    /// Reads one file's top level.
+    pub(crate) fn file(&mut self, root: &DeTable<'_>, kind: FileKind) -> RawFile {
+        let mut raw = RawFile::default();
+        for (key, value) in root.iter() {
+            let name: &str = key.get_ref();
+            if kind == FileKind::Include && !matches!(name, "hosts" | "vars") {
+                if looks_like_credential(name) || !TOP_KEYS.contains(&name) {
+                    self.unknown_key(key, &["hosts", "vars"], "an included file");
+                } else {
+                    let span = self.span(key.span());
+                    self.push(
+                        Problem::error(
+                            "plan::parser::include_forbidden_key",
+                            format!("`{name}` is not allowed in an included file"),
+                        )
+                        .with_label(span, "only [hosts] and [vars] may be here")
+                        .with_help("move it to the plan file"),
+                    );
+                }
+                continue;
+            }
+            match name {
+                "version" => {
+                    if let Some(v) = self.integer(value, "version") {
+                        if v.value != 1 {
+                            self.push(
+                                Problem::error(
+                                    "plan::parser::unsupported_version",
+                                    format!("unsupported format version {}", v.value),
+                                )
+                                .with_label(v.span, "only version 1 exists"),
+                            );
+                        }
+                    }
+                }
+                "include" => raw.include = self.string_list(value, "include").unwrap_or_default(),
+                "plan" => raw.plan = self.plan(value),
+                "vars" => raw.vars = self.vars(value),
+                "hosts" => raw.groups = self.hosts(value),
+                "push" => {
+                    raw.push_key = Some(self.span(value.span()));
+                    raw.pushes = self.pushes(value);
+                }
+                _ => self.unknown_key(key, TOP_KEYS, "the top level"),
+            }
+        }
+        if kind == FileKind::Main {
+            let start = self.span(0..0);
+            if !root.contains_key("plan") {
+                self.push(
+                    Problem::error("plan::parser::missing_plan", "the plan has no [plan] table")
+                        .with_label(start, "expected [plan] in this file")
+                        .with_help("add `[plan]` with at least `name` and `bk_biz_id`"),
+                );
+            }
+            if !root.contains_key("push") {
+                self.push(
+                    Problem::error("plan::parser::no_push", "the plan has no [[push]]")
+                        .with_label(start, "expected at least one [[push]] in this file")
+                        .with_help("each [[push]] is one file distribution (one JOB call)"),
+                );
+            }
+        }
+        raw
+    }
+
+    fn table<'v, 'i>(&mut self, value: &'v Value<'i>, what: &str) -> Option<&'v DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.wrong_type(value, "a table", what);
+                None
+            }
+        }
+    }
+
+    fn plan(&mut self, value: &Value<'_>) -> Option<RawPlan> {
+        let table = self.table(value, "plan")?;
+        let mut plan = RawPlan {
+            span: self.span(value.span()),
+            name: None,
+            description: None,
+            bk_biz_id: None,
+            account: None,
+            timeout: None,
+            upload_speed_limit: None,
+            download_speed_limit: None,
+            api: None,
+            task_prefix: None,
+        };
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "name" => plan.name = self.string(value, "name"),
+                "description" => {
+                    plan.description = self.string(value, "description").map(|s| s.value);
+                }
+                "bk_biz_id" => plan.bk_biz_id = self.integer(value, "bk_biz_id"),
+                "account" => plan.account = self.string(value, "account"),
+                "timeout" => plan.timeout = self.integer(value, "timeout"),
+                "upload_speed_limit" => {
+                    plan.upload_speed_limit = self.integer(value, "upload_speed_limit");
+                }
+                "download_speed_limit" => {
+                    plan.download_speed_limit = self.integer(value, "download_speed_limit");
+                }
+                "api" => {
+                    if let Some(s) = self.string(value, "api") {
+                        match s.value.as_str() {
+                            "v2" => {
+                                plan.api = Some(Located {
+                                    value: Api::V2,
+                                    span: s.span,
+                                })
+                            }
+                            "v3" => {
+                                plan.api = Some(Located {
+                                    value: Api::V3,
+                                    span: s.span,
+                                })
+                            }
+                            other => self.push(
+                                Problem::error(
+                                    "plan::parser::invalid_api",
+                                    format!("unknown api `{other}`"),
+                                )
+                                .with_label(s.span, "expected \"v2\" or \"v3\"")
+                                .with_help(
+                                    "\"v2\" uses fast_push_file, \"v3\" uses fast_transfer_file",
+                                ),
+                            ),
+                        }
+                    }
+                }
+                "task_prefix" => plan.task_prefix = self.string(value, "task_prefix"),
+                _ => self.unknown_key(key, PLAN_KEYS, "[plan]"),
+            }
+        }
+        self.require(table, &["name", "bk_biz_id"], plan.span, "[plan]");
+        Some(plan)
+    }
+
+    fn vars(&mut self, value: &Value<'_>) -> Vec<(Located<String>, Located<String>)> {
+        let Some(table) = self.table(value, "vars") else {
+            return Vec::new();
+        };
+        let mut vars = Vec::new();
+        for (key, value) in table.iter() {
+            let name = Located {
+                value: key.get_ref().to_string(),
+                span: self.span(key.span()),
+            };
+            if looks_like_credential(&name.value) {
+                self.push(
+                    Problem::error(
+                        "plan::parser::credential_in_plan",
+                        format!(
+                            "credentials are not accepted in a plan (`{}` in [vars])",
+                            name.value
+                        ),
+                    )
+                    .with_label(name.span, "remove this variable")
+                    .with_help(CREDENTIALS_HELP),
+                );
+                continue;
+            }
+            if let Some(v) = self.string(value, &format!("vars.{}", name.value)) {
+                vars.push((name, v));
+            }
+        }
+        vars
+    }
+
+    fn hosts(&mut self, value: &Value<'_>) -> Vec<RawGroup> {
+        let Some(table) = self.table(value, "hosts") else {
+            return Vec::new();
+        };
+        let mut groups = Vec::new();
+        for (key, value) in table.iter() {
+            let name = Located {
+                value: key.get_ref().to_string(),
+                span: self.span(key.span()),
+            };
+            let what = format!("hosts.{}", name.value);
+            let Some(body) = self.table(value, &what) else {
+                continue;
+            };
+            let mut group = RawGroup {
+                name,
+                ips: Vec::new(),
+                dynamic_groups: Vec::new(),
+                topo_nodes: Vec::new(),
+                groups: Vec::new(),
+                had_errors: false,
+            };
+            let before = self.problems.len();
+            for (key, value) in body.iter() {
+                match key.get_ref().as_ref() {
+                    "ips" => group.ips = self.string_list(value, "ips").unwrap_or_default(),
+                    "dynamic_groups" => {
+                        group.dynamic_groups = self
+                            .string_list(value, "dynamic_groups")
+                            .unwrap_or_default();
+                    }
+                    "groups" => {
+                        group.groups = self.string_list(value, "groups").unwrap_or_default();
+                    }
+                    "topo_nodes" => group.topo_nodes = self.topo_nodes(value),
+                    _ => self.unknown_key(key, GROUP_KEYS, &format!("[{what}]")),
+                }
+            }
+            group.had_errors = self.problems.len() > before;
+            groups.push(group);
+        }
+        groups
+    }
+
+    fn topo_nodes(&mut self, value: &Value<'_>) -> Vec<Located<TopoNode>> {
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(value, "an array", "topo_nodes");
+            return Vec::new();
+        };
+        let mut nodes = Vec::new();
+        for item in items.iter() {
+            let span = self.span(item.span());
+            match item.get_ref() {
+                DeValue::String(s) => match parse_topo_node(s) {
+                    Ok(node) => nodes.push(Located { value: node, span }),
+                    Err(why) => self.push(
+                        Problem::error(
+                            "plan::parser::invalid_topo_node",
+                            format!("invalid topology node `{s}`"),
+                        )
+                        .with_label(span, why)
+                        .with_help("write `node_type:id`, e.g. \"module:1000\" or \"set:7\""),
+                    ),
+                },
+                DeValue::Table(t) => {
+                    let mut node_type = None;
+                    let mut id = None;
+                    for (key, value) in t.iter() {
+                        match key.get_ref().as_ref() {
+                            "node_type" => node_type = self.string(value, "node_type"),
+                            "id" => id = self.integer(value, "id"),
+                            _ => self.unknown_key(key, TOPO_KEYS, "a topology node"),
+                        }
+                    }
+                    match (node_type, id) {
+                        (Some(t), Some(id)) => {
+                            if let Err(why) = check_node_type(&t.value) {
+                                self.push(
+                                    Problem::error(
+                                        "plan::parser::invalid_topo_node",
+                                        format!("invalid topology node type `{}`", t.value),
+                                    )
+                                    .with_label(t.span, why),
+                                );
+                            } else if id.value < 0 {
+                                self.push(
+                                    Problem::error(
+                                        "plan::parser::invalid_topo_node",
+                                        "a topology node id must be >= 0",
+                                    )
+                                    .with_label(id.span, "negative id"),
+                                );
+                            } else {
+                                nodes.push(Located {
+                                    value: TopoNode {
+                                        node_type: t.value,
+                                        id: id.value,
+                                    },
+                                    span,
+                                });
+                            }
+                        }
+                        (t, id) => {
+                            let missing = match (t.is_none(), id.is_none()) {
+                                (true, true) => "`node_type` and `id`",
+                                (true, false) => "`node_type`",
+                                _ => "`id`",
+                            };
+                            self.push(
+                                Problem::error(
+                                    "plan::parser::missing_key",
+                                    format!("topology node is missing {missing}"),
+                                )
+                                .with_label(span, "in this table"),
+                            );
+                        }
+                    }
+                }
+                _ => self.wrong_type(item, "a string or a table", "topo_nodes[]"),
+            }
+        }
+        nodes
+    }
+
+    fn pushes(&mut self, value: &Value<'_>) -> Vec<RawPush> {
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(value, "an array of tables (`[[push]]`)", "push");
+            return Vec::new();
+        };
+        let mut pushes = Vec::new();
+        for item in items.iter() {
+            let Some(table) = self.table(item, "push") else {
+                continue;
+            };
+            let before = self.problems.len();
+            let mut push = RawPush {
+                span: self.span(item.span()),
+                name: None,
+                sources: None,
+                target: None,
+                after: Vec::new(),
+                timeout: None,
+                upload_speed_limit: None,
+                download_speed_limit: None,
+                transfer_mode: None,
+                transfer_mode_key: None,
+                retries: None,
+                enabled: None,
+                had_errors: false,
+            };
+            for (key, value) in table.iter() {
+                match key.get_ref().as_ref() {
+                    "name" => push.name = self.string(value, "name"),
+                    "from" => push.sources = self.sources(value),
+                    "to" => push.target = self.target(value),
+                    "after" => push.after = self.string_list(value, "after").unwrap_or_default(),
+                    "timeout" => push.timeout = self.integer(value, "timeout"),
+                    "upload_speed_limit" => {
+                        push.upload_speed_limit = self.integer(value, "upload_speed_limit");
+                    }
+                    "download_speed_limit" => {
+                        push.download_speed_limit = self.integer(value, "download_speed_limit");
+                    }
+                    "retries" => push.retries = self.integer(value, "retries"),
+                    "enabled" => push.enabled = self.boolean(value, "enabled"),
+                    "transfer_mode" => {
+                        push.transfer_mode_key = Some(self.span(key.span()));
+                        if let Some(s) = self.string(value, "transfer_mode") {
+                            match s.value.as_str() {
+                                "force" => {
+                                    push.transfer_mode = Some(Located {
+                                        value: TransferMode::Force,
+                                        span: s.span,
+                                    });
+                                }
+                                "strict" => {
+                                    push.transfer_mode = Some(Located {
+                                        value: TransferMode::Strict,
+                                        span: s.span,
+                                    });
+                                }
+                                other => self.push(
+                                    Problem::error(
+                                        "plan::parser::invalid_transfer_mode",
+                                        format!("unknown transfer mode `{other}`"),
+                                    )
+                                    .with_label(s.span, "expected \"force\" or \"strict\"")
+                                    .with_help_opt(did_you_mean_help(other, ["force", "strict"])),
+                                ),
+                            }
+                        }
+                    }
+                    _ => self.unknown_key(key, PUSH_KEYS, "[[push]]"),
+                }
+            }
+            let place = match &push.name {
+                Some(name) => format!("push `{}`", name.value),
+                None => "[[push]]".to_owned(),
+            };
+            self.require(table, &["name", "from", "to"], push.span, &place);
+            push.had_errors = self.problems.len() > before;
+            pushes.push(push);
+        }
+        pushes
+    }
+
+    fn hosts_value(&mut self, value: &Value<'_>) -> Option<RawHosts> {
+        let span = self.span(value.span());
+        match value.get_ref() {
+            DeValue::String(s) => Some(RawHosts {
+                names: vec![Located {
+                    value: s.to_string(),
+                    span,
+                }],
+                span,
+            }),
+            DeValue::Array(_) => Some(RawHosts {
+                names: self.string_list(value, "hosts")?,
+                span,
+            }),
+            _ => {
+                self.wrong_type(
+                    value,
+                    "a group name, a host string or an array of them",
+                    "hosts",
+                );
+                None
+            }
+        }
+    }
+
+    fn sources(&mut self, value: &Value<'_>) -> Option<Vec<RawSource>> {
+        match value.get_ref() {
+            DeValue::Table(t) => Some(vec![self.source(t, self.span(value.span()))]),
+            DeValue::Array(items) => {
+                if items.is_empty() {
+                    let span = self.span(value.span());
+                    self.push(
+                        Problem::error("plan::parser::empty_from", "`from` lists no source")
+                            .with_label(span, "empty array")
+                            .with_help("add a table such as `{ hosts = \"build\", files = [\"/data/app.tar.gz\"] }`"),
+                    );
+                    return None;
+                }
+                let mut sources = Vec::new();
+                for item in items.iter() {
+                    if let Some(t) = self.table(item, "from[]") {
+                        sources.push(self.source(t, self.span(item.span())));
+                    }
+                }
+                Some(sources)
+            }
+            _ => {
+                self.wrong_type(value, "a table or an array of tables", "from");
+                None
+            }
+        }
+    }
+
+    fn source(&mut self, table: &DeTable<'_>, span: Span) -> RawSource {
+        let mut source = RawSource {
+            span,
+            hosts: None,
+            files: None,
+            account: None,
+        };
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "hosts" => source.hosts = self.hosts_value(value),
+                "files" => {
+                    source.files = self.string_list(value, "files");
+                    if source.files.as_ref().is_some_and(Vec::is_empty) {
+                        let span = self.span(value.span());
+                        self.push(
+                            Problem::error("plan::parser::empty_files", "`files` is empty")
+                                .with_label(span, "list at least one file or directory"),
+                        );
+                    }
+                }
+                "account" => source.account = self.string(value, "account"),
+                _ => self.unknown_key(key, SOURCE_KEYS, "`from`"),
+            }
+        }
+        self.require(table, &["hosts", "files"], span, "`from`");
+        source
+    }
+
+    fn target(&mut self, value: &Value<'_>) -> Option<RawTarget> {
+        let table = self.table(value, "to")?;
+        let mut target = RawTarget {
+            span: self.span(value.span()),
+            hosts: None,
+            path: None,
+            account: None,
+        };
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "hosts" => target.hosts = self.hosts_value(value),
+                "path" => target.path = self.string(value, "path"),
+                "account" => target.account = self.string(value, "account"),
+                _ => self.unknown_key(key, TARGET_KEYS, "`to`"),
+            }
+        }
+        self.require(table, &["hosts", "path"], target.span, "`to`");
+        Some(target)
+    }
+}
+
+fn check_node_type(node_type: &str) -> Result<(), &'static str> {
+    if node_type.is_empty() {
+        Err("the node type is empty")
+    } else if !node_type
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Err("a node type is a CMDB object id such as `module` or `set`")
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses `"node_type:id"`.
+fn parse_topo_node(s: &str) -> Result<TopoNode, &'static str> {
+    let Some((node_type, id)) = s.split_once(':') else {
+        return Err("missing `:` between node type and id");
+    };
+    check_node_type(node_type)?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err("the id after `:` must be an integer >= 0");
+    }
+    let id = id.parse::<i64>().map_err(|_| "the id is too large")?;
+    Ok(TopoNode {
+        node_type: node_type.to_owned(),
+        id,
+    })
+}
