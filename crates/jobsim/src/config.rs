@@ -1,0 +1,211 @@
+//! `ROOT/jobsim.toml`: the world around the sandbox hosts (see the crate README for the
+//! full reference). Every section is optional; an absent file means "accept everything".
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The parsed `jobsim.toml`. `Config::default()` is what an absent file means.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Timing, limits and behaviour switches.
+    #[serde(default)]
+    pub sim: SimSettings,
+    /// Businesses. When empty, every `bk_biz_id >= 1` exists and holds every host.
+    #[serde(default, rename = "business")]
+    pub businesses: Vec<Business>,
+    /// Per-host facts (pinned host ids, agent state, missing OS accounts).
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<HostConfig>,
+    /// Registered apps. When empty, any non-empty app code and secret is accepted and every
+    /// app may use `bk_username`.
+    #[serde(default, rename = "app")]
+    pub apps: Vec<App>,
+    /// Injected faults on API calls, applied in order.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultRule>,
+}
+
+/// `[sim]`: timings and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSettings {
+    /// Delay between submission (status 1) and START (job 2, hosts 5), in ms.
+    pub start_delay_ms: u64,
+    /// Delay between a host entering 5 (waiting) and 7 (running), in ms.
+    pub host_wait_ms: u64,
+    /// Delay between a terminate request (job 10) and the job reaching 11, in ms.
+    pub stop_delay_ms: u64,
+    /// Platform speed cap in MB/s applied on top of the request's limits; 0 = none.
+    pub speed_mb: u64,
+    /// `job.execute.limit.file-task.max-tasks`.
+    pub file_task_limit: u64,
+    /// The largest accepted `timeout` in seconds.
+    pub max_timeout: u64,
+    /// Callback transport: `"json-then-form"` (3.11+, default) or `"form"` (<= 3.10).
+    pub callback_mode: String,
+    /// If non-empty, callback URLs must start with one of these base URLs.
+    pub callback_whitelist: Vec<String>,
+    /// Language of default job names: `"en"` (default) or `"zh"`.
+    pub language: String,
+    /// Seed for `rate` faults.
+    pub seed: u64,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        Self {
+            start_delay_ms: 200,
+            host_wait_ms: 100,
+            stop_delay_ms: 100,
+            speed_mb: 0,
+            file_task_limit: 100_000,
+            max_timeout: 259_200,
+            callback_mode: "json-then-form".into(),
+            callback_whitelist: Vec::new(),
+            language: "en".into(),
+            seed: 0,
+        }
+    }
+}
+
+/// `[[business]]`: one CMDB business (or business set, for ids 8000000-9999999).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Business {
+    /// `bk_biz_id` / `bk_scope_id`.
+    pub id: u64,
+    /// Display name used in `1244002` messages.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `"cloud:ip"` or `"ip"` strings. Absent = every sandbox host is in the business.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// OS accounts. Absent = any alias is accepted (and any id, named after its alias).
+    #[serde(default)]
+    pub accounts: Option<Vec<Account>>,
+    /// Dynamic group id -> host strings.
+    #[serde(default)]
+    pub dynamic_groups: BTreeMap<String, Vec<String>>,
+    /// Topology nodes and their hosts.
+    #[serde(default)]
+    pub topo_nodes: Vec<TopoNode>,
+}
+
+/// An OS account of a business.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// `account_id`.
+    pub id: u64,
+    /// The alias clients name (v2 `account`, v3 `account_alias`).
+    pub alias: String,
+    /// The OS user name; defaults to the alias.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A CMDB topology node (`bk_obj_id` + `bk_inst_id`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopoNode {
+    /// `node_type`, e.g. `module`.
+    pub node_type: String,
+    /// `id` (bk_inst_id).
+    pub id: i64,
+    /// Host strings.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// `[[host]]`: facts about one sandbox host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// `"cloud:ip"` or `"ip"` (cloud 0).
+    pub host: String,
+    /// Pinned `bk_host_id`.
+    #[serde(default)]
+    pub host_id: Option<u64>,
+    /// `"alive"` (default), `"down"` (GSE 117 -> host 310) or `"not_installed"` (host 18).
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Account aliases that do not exist on this host (GSE 122 -> host 311).
+    #[serde(default)]
+    pub missing_accounts: Vec<String>,
+    /// A job touching this host as a target never finishes on it (until terminate/timeout).
+    #[serde(default)]
+    pub stuck: bool,
+}
+
+/// `[[app]]`: a registered app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// `bk_app_code`.
+    pub code: String,
+    /// `bk_app_secret`.
+    pub secret: String,
+    /// Whether the app may authenticate the user with a bare `bk_username`.
+    #[serde(default = "yes")]
+    pub allow_username: bool,
+    /// Gateway resources (API names) the app was granted; absent = all.
+    #[serde(default)]
+    pub gateway_apis: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[fault]]`: an injected failure on matching API calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// API name (`fast_push_file`, `get_job_instance_status`, ...) or `"*"`.
+    #[serde(default = "star")]
+    pub api: String,
+    /// What happens: `http_503`, `http_502`, `http_500`, `http_429` (gateway 429 /
+    /// ESB 1306429 at HTTP 200), `esb_1306429`, `drop` (close without answer), `slow`
+    /// (answer after `delay_ms`), `job_error` (a JOB error `code`), `stuck` (the submitted
+    /// job never finishes until terminated or timed out).
+    pub kind: String,
+    /// Affect the next `count` matching calls.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Or affect each matching call with this probability (seeded by `[sim] seed`).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// For `slow`.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// For `job_error`: the JOB code to answer with (default 1240002).
+    #[serde(default)]
+    pub code: Option<i64>,
+}
+
+fn star() -> String {
+    "*".into()
+}
+
+impl Config {
+    /// Parses a `jobsim.toml` text.
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Loads `ROOT/jobsim.toml`, or the default when the file does not exist.
+    pub fn load(root: &Path) -> Result<Self, Error> {
+        let path = root.join("jobsim.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_toml(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Error::Io(format!("{}: {e}", path.display()))),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `plan-jobsim`: a BlueKing JOB simulator for the file-distribution API.
+//!
+//! It serves JOB's ESB paths (`/api/c/compapi/v2/job/...`, `/api/c/compapi/v2/jobv3/...`)
+//! and the API-gateway paths (`/api/bk-job/{stage}/api/v3/...`) with JOB's validation
+//! order, codes, envelopes and status model, and really moves files between sandbox hosts:
+//! `ROOT/hosts/<bk_cloud_id>/<ip>/` is the root filesystem of one host. `ROOT/jobsim.toml`
+//! (optional, see [`Config`]) describes businesses, accounts, apps, timings and faults.
+//! Every call is appended to `ROOT/.jobsim/requests.jsonl` without credentials.
+//!
+//! Time comes from tokio's clock, so tests can run jobs on a paused clock; reported
+//! timestamps are the wall clock at start plus tokio's elapsed time.
+
+mod coerce;
+mod config;
+mod engine;
+mod error;
+mod front;
+mod paths;
+mod query;
+mod server;
+mod submit;
+mod transfer;
+mod world;
+
+pub use config::{Account, App, Business, Config, FaultRule, HostConfig, SimSettings, TopoNode};
+pub use error::Error;
+pub use paths::is_valid_absolute_path;
+pub use server::{JobSim, RecordedRequest, RunningSim, SimOptions, SimState, router};

@@ -1,0 +1,604 @@
+//! The HTTP server: routing of both front doors, fault injection, the request log, and the
+//! running-server handle.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::coerce::Params;
+use crate::config::{Config, FaultRule};
+use crate::engine::{Engine, Timings};
+use crate::error::Error;
+use crate::front::{
+    Answer, Front, JobReply, esb_auth, esb_error, esb_not_found, gateway_auth, gateway_error, wrap,
+};
+use crate::query;
+use crate::submit::{SubmitCtx, parse_v2, parse_v3};
+use crate::world::World;
+
+/// Programmatic settings on top of (or instead of) `ROOT/jobsim.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Use this configuration instead of reading `ROOT/jobsim.toml`.
+    pub config: Option<Config>,
+    /// Do not write `ROOT/.jobsim/requests.jsonl` (calls are still kept in memory).
+    pub no_request_file: bool,
+    /// Refuse new jobs with `1244032` once this many are running.
+    pub max_running_jobs: Option<usize>,
+}
+
+/// One API call as recorded in `ROOT/.jobsim/requests.jsonl` (credentials removed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// Wall-clock time of the answer (RFC 3339).
+    pub time: String,
+    /// HTTP method.
+    pub method: String,
+    /// Request path (no query string).
+    pub path: String,
+    /// `"esb"` or `"gateway"`.
+    pub front: String,
+    /// API name, e.g. `fast_push_file`; empty for unknown paths.
+    pub api: String,
+    /// Parameters (JSON body or query) with credentials removed.
+    pub body: Value,
+    /// HTTP status answered; 0 when the connection was dropped on purpose.
+    pub http_status: u16,
+    /// The `code` of the answer body, when it had one.
+    pub code: Option<i64>,
+    /// The job created by this call, if any.
+    pub job_instance_id: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Faults {
+    rules: Vec<(FaultRule, Option<u64>)>,
+    rng: rand::rngs::StdRng,
+}
+
+impl Faults {
+    fn take(&mut self, api: &str) -> Option<FaultRule> {
+        let mut hit = None;
+        for (rule, remaining) in &mut self.rules {
+            if rule.api != "*" && rule.api != api {
+                continue;
+            }
+            let fire = match (remaining.as_mut(), rule.rate) {
+                (Some(0), _) => false,
+                (Some(n), _) => {
+                    *n -= 1;
+                    true
+                }
+                (None, Some(rate)) => self.rng.random::<f64>() < rate,
+                (None, None) => true,
+            };
+            if fire {
+                hit = Some(rule.clone());
+                break;
+            }
+        }
+        hit
+    }
+}
+
+/// Shared state behind the router.
+#[derive(Debug)]
+pub struct SimState {
+    engine: Arc<Engine>,
+    faults: Mutex<Faults>,
+    log: Mutex<Vec<RecordedRequest>>,
+    log_file: Option<PathBuf>,
+    max_running_jobs: Option<usize>,
+}
+
+impl SimState {
+    /// Builds the state for a sandbox root: reads `ROOT/jobsim.toml` unless
+    /// `options.config` is given, and creates `ROOT/hosts` and `ROOT/.jobsim`.
+    pub fn new(root: impl Into<PathBuf>, options: SimOptions) -> Result<Arc<Self>, Error> {
+        let root = root.into();
+        let config = match options.config {
+            Some(c) => c,
+            None => Config::load(&root)?,
+        };
+        std::fs::create_dir_all(root.join("hosts"))
+            .map_err(|e| Error::Io(format!("{}: {e}", root.display())))?;
+        let log_file = if options.no_request_file {
+            None
+        } else {
+            let dir = root.join(".jobsim");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+            Some(dir.join("requests.jsonl"))
+        };
+        let sim = &config.sim;
+        let timings = Timings {
+            start_delay: Duration::from_millis(sim.start_delay_ms),
+            host_wait: Duration::from_millis(sim.host_wait_ms),
+            stop_delay: Duration::from_millis(sim.stop_delay_ms),
+            speed_mb: (sim.speed_mb > 0).then_some(sim.speed_mb),
+            form_callback: sim.callback_mode == "form",
+        };
+        let faults = Faults {
+            rules: config.faults.iter().map(|f| (f.clone(), f.count)).collect(),
+            rng: rand::rngs::StdRng::seed_from_u64(sim.seed),
+        };
+        let world = Arc::new(World::new(root, config));
+        Ok(Arc::new(Self {
+            engine: Arc::new(Engine::new(world, timings)),
+            faults: Mutex::new(faults),
+            log: Mutex::new(Vec::new()),
+            log_file,
+            max_running_jobs: options.max_running_jobs,
+        }))
+    }
+
+    /// Adds a fault rule at run time (same meaning as a `[[fault]]` table).
+    pub fn inject(&self, rule: FaultRule) {
+        if let Ok(mut f) = self.faults.lock() {
+            let n = rule.count;
+            f.rules.push((rule, n));
+        }
+    }
+
+    /// Every call answered so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, rec: RecordedRequest) {
+        if let Some(path) = &self.log_file
+            && let Ok(line) = serde_json::to_string(&rec)
+        {
+            use std::io::Write as _;
+            // Appends are one short line each; a blocking write keeps lines whole and ordered.
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        if let Ok(mut l) = self.log.lock() {
+            l.push(rec);
+        }
+    }
+}
+
+/// The simulator's router (both front doors), for serving or in-process tests.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ver {
+    V2,
+    V3,
+}
+
+const V2_APIS: [&str; 4] = [
+    "fast_push_file",
+    "get_job_instance_status",
+    "get_job_instance_log",
+    "operate_job_instance",
+];
+const V3_APIS: [&str; 5] = [
+    "fast_transfer_file",
+    "get_job_instance_status",
+    "get_job_instance_ip_log",
+    "batch_get_job_instance_ip_log",
+    "operate_job_instance",
+];
+
+fn gateway_method(api: &str) -> Method {
+    match api {
+        "get_job_instance_status" | "get_job_instance_ip_log" => Method::GET,
+        _ => Method::POST,
+    }
+}
+
+/// Parses a path into (front, version, api); `Err(front)` for an unknown path.
+fn route(path: &str) -> Result<(Front, Ver, String), Option<Front>> {
+    let trimmed = path.trim_end_matches('/');
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    // ["", "api", "c", "compapi", ("v2",)? group, api]
+    if parts.len() >= 5 && parts[1] == "api" && parts[2] == "c" && parts[3] == "compapi" {
+        let rest: &[&str] = if parts[4] == "v2" {
+            &parts[5..]
+        } else {
+            &parts[4..]
+        };
+        if let [group, api] = rest {
+            let api = (*api).to_string();
+            if *group == "job" && V2_APIS.contains(&api.as_str()) {
+                return Ok((Front::Esb, Ver::V2, api));
+            }
+            if *group == "jobv3" && V3_APIS.contains(&api.as_str()) {
+                return Ok((Front::Esb, Ver::V3, api));
+            }
+        }
+        return Err(Some(Front::Esb));
+    }
+    // ["", "api", "bk-job", stage, "api", "v3", api]
+    if parts.len() >= 3 && parts[1] == "api" && parts[2] == "bk-job" {
+        if let [_, _, _, _stage, "api", "v3", api] = parts.as_slice()
+            && V3_APIS.contains(api)
+        {
+            return Ok((Front::Gateway, Ver::V3, (*api).to_string()));
+        }
+        return Err(Some(Front::Gateway));
+    }
+    Err(None)
+}
+
+const SECRET_KEYS: [&str; 5] = [
+    "bk_app_secret",
+    "bk_token",
+    "access_token",
+    "bk_access_token",
+    "app_secret",
+];
+
+fn sanitize(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !SECRET_KEYS.contains(&k.as_str()) && k.as_str() != "bk_signature")
+                .map(|(k, v)| (k.clone(), sanitize(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(sanitize).collect()),
+        other => other.clone(),
+    }
+}
+
+fn query_params(uri: &Uri) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(q) = uri.query() {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            m.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+    }
+    m
+}
+
+fn api_not_found() -> Answer {
+    gateway_error(
+        StatusCode::NOT_FOUND,
+        1_640_401,
+        "API_NOT_FOUND",
+        "API not found",
+    )
+}
+
+fn dropped() -> Response {
+    // The body fails before any byte is sent, so the connection is closed without an answer.
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("dropped"))
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+async fn dispatch(
+    State(st): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let is_get = method == Method::GET;
+    let mut rec = RecordedRequest {
+        time: chrono::Local::now().to_rfc3339(),
+        method: method.to_string(),
+        path: path.clone(),
+        front: String::new(),
+        api: String::new(),
+        body: Value::Null,
+        http_status: 0,
+        code: None,
+        job_instance_id: None,
+    };
+    let (front, ver, api) = match route(&path) {
+        Ok(r) => r,
+        Err(front) => {
+            rec.front = if front == Some(Front::Gateway) {
+                "gateway"
+            } else {
+                "esb"
+            }
+            .into();
+            let ans = match front {
+                Some(Front::Gateway) => api_not_found(),
+                Some(Front::Esb) => esb_not_found(),
+                None => Answer {
+                    status: StatusCode::NOT_FOUND,
+                    body: None,
+                    headers: vec![],
+                },
+            };
+            return finish(&st, rec, ans);
+        }
+    };
+    rec.front = if front == Front::Gateway {
+        "gateway"
+    } else {
+        "esb"
+    }
+    .into();
+    rec.api = api.clone();
+    if front == Front::Gateway && method != gateway_method(&api) {
+        return finish(&st, rec, api_not_found());
+    }
+    if front == Front::Esb && method != Method::GET && method != Method::POST {
+        return finish(&st, rec, esb_not_found());
+    }
+    // Parameters: query for GET; JSON (or, on ESB, form fields) for POST.
+    let params = if is_get {
+        Ok(query_params(&uri))
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        let t = text.trim();
+        if t.starts_with('{') {
+            serde_json::from_str::<Map<String, Value>>(t).map_err(|_| ())
+        } else if front == Front::Esb {
+            Ok(url::form_urlencoded::parse(t.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect())
+        } else if t.is_empty() {
+            Ok(Map::new())
+        } else {
+            Err(())
+        }
+    };
+    let params = match params {
+        Ok(p) => Params(p),
+        Err(()) => {
+            rec.body = Value::String("<unparseable>".into());
+            let ans = match front {
+                Front::Esb => esb_error(
+                    1_306_000,
+                    "Request JSON string is wrong in format, which cannot be analyzed.",
+                ),
+                Front::Gateway => wrap(front, JobReply::err(1_240_003, "Bad Request")),
+            };
+            return finish(&st, rec, ans);
+        }
+    };
+    rec.body = sanitize(&Value::Object(params.0.clone()));
+
+    let fault = st.faults.lock().ok().and_then(|mut f| f.take(&api));
+    if let Some(f) = &fault {
+        match f.kind.as_str() {
+            "drop" => {
+                st.record(rec);
+                return dropped();
+            }
+            "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms.unwrap_or(2000))).await,
+            "http_500" | "http_502" | "http_503" => {
+                let (status, code, name) = match f.kind.as_str() {
+                    "http_500" => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        1_650_001,
+                        "INTERNAL_SERVER_ERROR",
+                    ),
+                    "http_502" => (StatusCode::BAD_GATEWAY, 1_650_200, "BAD_GATEWAY"),
+                    _ => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        1_650_300,
+                        "SERVICE_UNAVAILABLE",
+                    ),
+                };
+                let ans = match front {
+                    Front::Gateway => gateway_error(status, code, name, name),
+                    Front::Esb => Answer {
+                        status,
+                        body: Some(
+                            json!({"result": false, "data": null, "message": "Request is abnormal, please contact the component developer"}),
+                        ),
+                        headers: vec![],
+                    },
+                };
+                return finish(&st, rec, ans);
+            }
+            _ => {}
+        }
+    }
+
+    let config = st.engine.world.config();
+    let caller = match front {
+        Front::Esb => esb_auth(config, &headers, &params),
+        Front::Gateway => gateway_auth(config, &headers, &api),
+    };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(ans) => return finish(&st, rec, ans),
+    };
+
+    let mut stuck = false;
+    if let Some(f) = &fault {
+        match (f.kind.as_str(), front) {
+            ("http_429", Front::Gateway) => {
+                let mut ans = gateway_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    1_642_902,
+                    "RATE_LIMIT_RESTRICTION",
+                    "App has exceeded the resource request rate limit",
+                );
+                ans.headers.extend([
+                    ("x-bkapi-ratelimit-limit", "10".to_string()),
+                    ("x-bkapi-ratelimit-remaining", "0".to_string()),
+                    ("x-bkapi-ratelimit-reset", "1".to_string()),
+                    ("x-bkapi-ratelimit-plugin", "bk-rate-limit".to_string()),
+                ]);
+                return finish(&st, rec, ans);
+            }
+            ("http_429" | "esb_1306429", _) => {
+                let msg = format!(
+                    "Access frequency limit, Access frequency of APP [{}] to component [{path}] exceeds the limit; the frequency limit is [10/second], please try again later",
+                    caller.app_code
+                );
+                let ans = match front {
+                    Front::Esb => esb_error(1_306_429, &msg),
+                    Front::Gateway => wrap(front, JobReply::err(1_306_429, msg)),
+                };
+                return finish(&st, rec, ans);
+            }
+            ("job_error", _) => {
+                let code = f.code.unwrap_or(1_240_002);
+                let msg = if code == 1_240_001 {
+                    "Service Unavailable"
+                } else {
+                    "Internal Server Error"
+                };
+                return finish(&st, rec, wrap(front, JobReply::err(code, msg)));
+            }
+            ("stuck", _) => stuck = true,
+            _ => {}
+        }
+    }
+
+    let engine = &st.engine;
+    let reply = match (ver, api.as_str()) {
+        (Ver::V2, "fast_push_file") | (Ver::V3, "fast_transfer_file") => {
+            let ctx = SubmitCtx {
+                world: &engine.world,
+                caller: &caller,
+                now: engine.clock.now(),
+                running_jobs: engine.running_jobs(),
+                max_running_jobs: st.max_running_jobs,
+            };
+            let parsed = if ver == Ver::V2 {
+                parse_v2(&params, &ctx)
+            } else {
+                parse_v3(&params, &ctx)
+            };
+            match parsed {
+                Err(e) => e,
+                Ok(spec) => {
+                    let job = engine.submit(spec, stuck);
+                    rec.job_instance_id = Some(job.id);
+                    if ver == Ver::V2 {
+                        JobReply::Ok(
+                            json!({"job_instance_id": job.id, "job_instance_name": job.spec.name}),
+                        )
+                    } else {
+                        JobReply::Ok(
+                            json!({"job_instance_id": job.id, "job_instance_name": job.spec.name, "step_instance_id": job.step_id}),
+                        )
+                    }
+                }
+            }
+        }
+        (Ver::V2, "get_job_instance_status") => query::v2_status(engine, &params, front, is_get),
+        (Ver::V3, "get_job_instance_status") => query::v3_status(engine, &params, front, is_get),
+        (Ver::V2, "get_job_instance_log") => query::v2_log(engine, &params, front, is_get),
+        (Ver::V3, "get_job_instance_ip_log") => query::v3_ip_log(engine, &params, front, is_get),
+        (Ver::V3, "batch_get_job_instance_ip_log") => {
+            query::v3_batch_log(engine, &params, front, is_get)
+        }
+        (_, "operate_job_instance") => query::operate(engine, &params, ver == Ver::V3),
+        _ => return finish(&st, rec, esb_not_found()),
+    };
+    finish(&st, rec, wrap(front, reply))
+}
+
+fn finish(st: &SimState, mut rec: RecordedRequest, ans: Answer) -> Response {
+    rec.http_status = ans.status.as_u16();
+    rec.code = ans.code();
+    rec.time = chrono::Local::now().to_rfc3339();
+    st.record(rec);
+    ans.into_response()
+}
+
+/// Entry point for starting a simulator on a socket.
+#[derive(Debug)]
+pub struct JobSim;
+
+impl JobSim {
+    /// Serves the sandbox at `root` on `listen` (`127.0.0.1:0` picks a free port), reading
+    /// `ROOT/jobsim.toml` if present.
+    pub async fn start(root: impl Into<PathBuf>, listen: SocketAddr) -> Result<RunningSim, Error> {
+        Self::start_with(root, listen, SimOptions::default()).await
+    }
+
+    /// Like [`JobSim::start`], with programmatic options.
+    pub async fn start_with(
+        root: impl Into<PathBuf>,
+        listen: SocketAddr,
+        options: SimOptions,
+    ) -> Result<RunningSim, Error> {
+        let state = SimState::new(root, options)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::Bind {
+                addr: listen,
+                message: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| Error::Bind {
+            addr: listen,
+            message: e.to_string(),
+        })?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(RunningSim {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+}
+
+/// A simulator serving on a socket. Dropping it leaves the server running until the
+/// runtime ends; call [`RunningSim::shutdown`] to stop it cleanly.
+#[derive(Debug)]
+pub struct RunningSim {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// The bound address (with the real port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// Every call answered so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+    /// The shared state (for [`SimState::inject`]).
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}

@@ -1,0 +1,769 @@
+//! Submission: v2 `fast_push_file` and v3 `fast_transfer_file` requests read leniently and
+//! validated in JOB's order (bk-job-api.md §2.2, §3.1, §3.3), giving JOB's first error.
+
+use std::net::Ipv4Addr;
+
+use serde_json::Value;
+
+use crate::coerce::{BadType, Params, i64_list, object_list, string_list};
+use crate::front::{Caller, JobReply};
+use crate::paths::is_valid_absolute_path;
+use crate::world::{HostRef, ResolvedAccount, Scope, World};
+
+pub(crate) const BAD_REQUEST: i64 = 1_240_003;
+const MISSING_PARAM: i64 = 1_241_004;
+const ILLEGAL_PARAM: i64 = 1_241_005;
+pub(crate) const MISSING_OR_ILLEGAL: i64 = 1_241_007;
+pub(crate) const APP_NOT_EXIST: i64 = 1_243_049;
+const HOST_INVALID: i64 = 1_244_002;
+const ACCOUNT_NOT_EXIST: i64 = 1_244_003;
+const FILE_TASKS_EXCEED: i64 = 1_244_021;
+const INVALID_ROLLING: i64 = 1_244_026;
+const TARGET_EMPTY: i64 = 1_244_028;
+const SOURCE_EMPTY: i64 = 1_244_029;
+const HOST_NOT_EXIST: i64 = 1_244_030;
+const RUNNING_QUOTA: i64 = 1_244_032;
+
+/// Which API a job came from (decides response and log shapes nowhere else than here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ApiVersion {
+    V2,
+    V3,
+}
+
+/// A host selector as the request named it.
+#[derive(Debug, Clone)]
+enum Sel {
+    Ip(i64, String),
+    Id(i64),
+    Group(String),
+    Topo(String, i64),
+}
+
+/// One file source of a validated job.
+#[derive(Debug, Clone)]
+pub(crate) struct JobSource {
+    pub(crate) files: Vec<String>,
+    pub(crate) account: ResolvedAccount,
+    pub(crate) hosts: Vec<HostRef>,
+}
+
+/// A validated, resolved job ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct JobSpec {
+    #[allow(
+        dead_code,
+        reason = "kept for diagnostics and future per-version behaviour"
+    )]
+    pub(crate) version: ApiVersion,
+    pub(crate) scope: Scope,
+    pub(crate) name: String,
+    pub(crate) caller: Caller,
+    pub(crate) target_path: String,
+    pub(crate) target_name: Option<String>,
+    pub(crate) target_account: ResolvedAccount,
+    pub(crate) targets: Vec<HostRef>,
+    pub(crate) sources: Vec<JobSource>,
+    pub(crate) timeout_s: u64,
+    pub(crate) upload_limit: Option<u64>,
+    pub(crate) download_limit: Option<u64>,
+    pub(crate) strict: bool,
+    pub(crate) callback: Option<String>,
+    pub(crate) start_task: bool,
+}
+
+type Check<T> = Result<T, JobReply>;
+
+fn bad() -> JobReply {
+    JobReply::err(BAD_REQUEST, "Bad Request")
+}
+fn bad_t<T>(r: Result<T, BadType>) -> Check<T> {
+    r.map_err(|_| bad())
+}
+fn missing(name: &str) -> JobReply {
+    JobReply::err(MISSING_PARAM, format!("Missing request parameter [{name}]"))
+}
+fn illegal(name: &str) -> JobReply {
+    JobReply::err(ILLEGAL_PARAM, format!("Invalid request parameter [{name}]"))
+}
+pub(crate) fn missing_or_illegal(name: &str) -> JobReply {
+    JobReply::err(
+        MISSING_OR_ILLEGAL,
+        format!("Missing or invalid request parameter [{name}]"),
+    )
+}
+
+/// Bean validation of the scope fields (§2.4), then existence (§2.2 step 1).
+pub(crate) fn scope_of(p: &Params) -> Check<Scope> {
+    let scope_type = bad_t(p.string("bk_scope_type"))?.unwrap_or_default();
+    let scope_id = bad_t(p.string("bk_scope_id"))?.unwrap_or_default();
+    let biz_id = bad_t(p.i64("bk_biz_id"))?;
+    let scope = if !scope_type.is_empty() || !scope_id.is_empty() {
+        if scope_type != "biz" && scope_type != "biz_set" {
+            return Err(JobReply::err(BAD_REQUEST, "Invalid bk_scope_type"));
+        }
+        if scope_id.trim().is_empty() {
+            return Err(JobReply::err(BAD_REQUEST, "Invalid bk_scope_id"));
+        }
+        // A non-numeric scope id names no business.
+        let id = scope_id.trim().parse::<u64>().unwrap_or(0);
+        Scope {
+            kind: scope_type,
+            id,
+        }
+    } else {
+        match biz_id {
+            None => return Err(JobReply::err(BAD_REQUEST, "Invalid bk_scope_type")),
+            Some(id) if id < 1 => return Err(JobReply::err(BAD_REQUEST, "Invalid bk_biz_id")),
+            Some(id) => Scope::from_biz_id(id.unsigned_abs()),
+        }
+    };
+    Ok(scope)
+}
+
+pub(crate) fn check_scope_exists(world: &World, scope: &Scope) -> Check<()> {
+    if world.scope_exists(scope) {
+        Ok(())
+    } else {
+        Err(JobReply::err(
+            APP_NOT_EXIST,
+            "Business/Business Set not exist or archived",
+        ))
+    }
+}
+
+fn timeout_of(p: &Params, world: &World, v3: bool) -> Check<u64> {
+    let max = world.config().sim.max_timeout;
+    match bad_t(p.i64("timeout"))? {
+        None => Ok(7200),
+        Some(t) if t < 1 && v3 => Err(JobReply::err(
+            BAD_REQUEST,
+            "Job timeout must be greater or equal than 1",
+        )),
+        Some(t) if t < 1 || t.unsigned_abs() > max => Err(JobReply::err(
+            BAD_REQUEST,
+            format!("Job timeout must be between 1 and {max}"),
+        )),
+        Some(t) => Ok(t.unsigned_abs()),
+    }
+}
+
+fn callback_of(p: &Params, key: &str, world: &World) -> Check<Option<String>> {
+    let Some(url) = bad_t(p.string(key))? else {
+        return Ok(None);
+    };
+    if url.trim().is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        JobReply::err(
+            BAD_REQUEST,
+            "Callback url is invalid or not in the allowed list, please contact the platform administrator to add it",
+        )
+    };
+    let parsed = url::Url::parse(url.trim()).map_err(|_| invalid())?;
+    let ok_scheme = matches!(parsed.scheme(), "http" | "https");
+    if !ok_scheme
+        || parsed.host_str().is_none_or(str::is_empty)
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err(invalid());
+    }
+    let wl = &world.config().sim.callback_whitelist;
+    if !wl.is_empty() && !wl.iter().any(|base| url.trim().starts_with(base.as_str())) {
+        return Err(invalid());
+    }
+    Ok(Some(url.trim().to_string()))
+}
+
+fn speed_of(p: &Params, key: &str) -> Check<Option<u64>> {
+    Ok(bad_t(p.i64(key))?.filter(|v| *v > 0).map(i64::unsigned_abs))
+}
+
+fn default_name(world: &World, now: chrono::DateTime<chrono::Local>) -> String {
+    let prefix = if world.config().sim.language == "zh" {
+        "快速分发文件"
+    } else {
+        "File Transfer"
+    };
+    format!("{prefix}_{}", now.format("%Y%m%d%H%M%S%3f"))
+}
+
+fn ip_sels(list: &[Params], v3_validate: bool) -> Check<Vec<Sel>> {
+    let mut out = Vec::new();
+    for ip in list {
+        let cloud = bad_t(ip.i64("bk_cloud_id"))?;
+        let addr = bad_t(ip.string("ip"))?;
+        if v3_validate {
+            match cloud {
+                Some(c) if c >= 0 => {}
+                _ => return Err(JobReply::err(BAD_REQUEST, "Invalid BK-Net")),
+            }
+            match &addr {
+                Some(a) if a.parse::<Ipv4Addr>().is_ok() => {}
+                _ => return Err(JobReply::err(BAD_REQUEST, "Invalid IP")),
+            }
+        }
+        out.push(Sel::Ip(cloud.unwrap_or(0), addr.unwrap_or_default()));
+    }
+    Ok(out)
+}
+
+/// v2 `target_server` / `server` object (plain string group ids).
+fn v2_server(s: &Params) -> Check<Vec<Sel>> {
+    let mut sels = ip_sels(
+        &bad_t(object_list(s, "ip_list"))?.unwrap_or_default(),
+        false,
+    )?;
+    for g in bad_t(string_list(s, "dynamic_group_id_list"))?.unwrap_or_default() {
+        sels.push(Sel::Group(g));
+    }
+    for t in bad_t(object_list(s, "topo_node_list"))?.unwrap_or_default() {
+        let id = bad_t(t.i64("id"))?.unwrap_or(0);
+        let ty = bad_t(t.string("node_type"))?.unwrap_or_default();
+        sels.push(Sel::Topo(ty, id));
+    }
+    Ok(sels)
+}
+
+/// v3 `server` object, with nested bean validation; `None` when every list is empty.
+fn v3_server(s: &Params) -> Check<Vec<Sel>> {
+    let ids = bad_t(i64_list(s, "host_id_list"))?.unwrap_or_default();
+    let ips = ip_sels(&bad_t(object_list(s, "ip_list"))?.unwrap_or_default(), true)?;
+    let mut sels: Vec<Sel> = if ids.is_empty() {
+        ips
+    } else {
+        ids.into_iter().map(Sel::Id).collect()
+    };
+    for g in bad_t(object_list(s, "dynamic_group_list"))?.unwrap_or_default() {
+        match bad_t(g.string("id"))? {
+            Some(id) => sels.push(Sel::Group(id)),
+            None => {
+                return Err(JobReply::err(
+                    BAD_REQUEST,
+                    "DynamicGroup ID cannot be empty",
+                ));
+            }
+        }
+    }
+    for t in bad_t(object_list(s, "topo_node_list"))?.unwrap_or_default() {
+        let Some(id) = bad_t(t.i64("id"))? else {
+            return Err(JobReply::err(BAD_REQUEST, "Topo node ID can not be empty"));
+        };
+        let Some(ty) = bad_t(t.string("node_type"))? else {
+            return Err(JobReply::err(
+                BAD_REQUEST,
+                "Topo node type can not be empty",
+            ));
+        };
+        sels.push(Sel::Topo(ty, id));
+    }
+    Ok(sels)
+}
+
+/// Host resolution across the whole job: non-existent hosts first (1244030), then hosts
+/// outside the business (1244002), as TaskInstanceExecuteObjectProcessor does.
+struct Resolver<'a> {
+    world: &'a World,
+    scope: &'a Scope,
+    missing: Vec<String>,
+    invalid: Vec<String>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&mut self, sels: &[Sel]) -> Vec<HostRef> {
+        let mut out: Vec<HostRef> = Vec::new();
+        let mut push = |h: HostRef, out: &mut Vec<HostRef>| {
+            if !out.contains(&h) {
+                out.push(h);
+            }
+        };
+        for sel in sels {
+            let pairs: Vec<(u64, String)> = match sel {
+                Sel::Ip(c, ip) => {
+                    if *c < 0 {
+                        self.missing.push(format!("(ip:{c}:{ip})"));
+                        continue;
+                    }
+                    vec![(c.unsigned_abs(), ip.clone())]
+                }
+                Sel::Id(id) => {
+                    match u64::try_from(*id)
+                        .ok()
+                        .and_then(|id| self.world.host_by_id(id))
+                    {
+                        Some(h) => self.check_biz(h, &mut out, &mut push),
+                        None => self.missing.push(format!("(host_id:{id})")),
+                    }
+                    continue;
+                }
+                Sel::Group(g) => self.world.dynamic_group(self.scope, g),
+                Sel::Topo(t, id) => self.world.topo_node(self.scope, t, *id),
+            };
+            for (c, ip) in pairs {
+                match self.world.host_by_ip(c, &ip) {
+                    Some(h) => self.check_biz(h, &mut out, &mut push),
+                    None => self.missing.push(format!("(ip:{c}:{ip})")),
+                }
+            }
+        }
+        out
+    }
+
+    fn check_biz(
+        &mut self,
+        h: HostRef,
+        out: &mut Vec<HostRef>,
+        push: &mut impl FnMut(HostRef, &mut Vec<HostRef>),
+    ) {
+        if self.world.in_business(self.scope, &h) {
+            push(h, out);
+        } else {
+            let s = h.cloud_ip();
+            if !self.invalid.contains(&s) {
+                self.invalid.push(s);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Check<()> {
+        self.missing.dedup();
+        if !self.missing.is_empty() {
+            return Err(JobReply::err(
+                HOST_NOT_EXIST,
+                format!(
+                    "Execute object referenced by the job does not exist. Number of non-existent execution objects: {}, execution object list: [{}]",
+                    self.missing.len(),
+                    self.missing.join(",")
+                ),
+            ));
+        }
+        if !self.invalid.is_empty() {
+            return Err(JobReply::err(
+                HOST_INVALID,
+                format!(
+                    "Hosts invalid. Please check whether the source or target host exists under the business [{}] of CMDB. Besides, please contact JOB administrator to add them to ip whitelist if you have to use hosts between businesses. Invalid {} hosts:{}",
+                    self.world.biz_name(self.scope),
+                    self.invalid.len(),
+                    self.invalid.join(",")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct RawSource {
+    files: Vec<String>,
+    account: AccountRef,
+    sels: Vec<Sel>,
+}
+
+#[derive(Debug, Clone)]
+enum AccountRef {
+    Alias(String),
+    Id(u64),
+}
+
+fn account_not_exist(a: &AccountRef) -> JobReply {
+    let name = match a {
+        AccountRef::Alias(s) => s.clone(),
+        AccountRef::Id(id) => format!("ID={id}"),
+    };
+    JobReply::err(
+        ACCOUNT_NOT_EXIST,
+        format!("Account [{name}] does not exist"),
+    )
+}
+
+fn resolve_account(world: &World, scope: &Scope, a: &AccountRef) -> Check<ResolvedAccount> {
+    let r = match a {
+        AccountRef::Alias(s) => world.account_by_alias(scope, s),
+        AccountRef::Id(id) => world.account_by_id(scope, *id),
+    };
+    r.ok_or_else(|| account_not_exist(a))
+}
+
+/// Context shared by both versions' submission.
+pub(crate) struct SubmitCtx<'a> {
+    pub(crate) world: &'a World,
+    pub(crate) caller: &'a Caller,
+    pub(crate) now: chrono::DateTime<chrono::Local>,
+    pub(crate) running_jobs: usize,
+    pub(crate) max_running_jobs: Option<usize>,
+}
+
+/// v2 `fast_push_file`.
+pub(crate) fn parse_v2(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
+    let world = ctx.world;
+    // 0. Type coercion of every field (Jackson), then bean validation.
+    let target_path = bad_t(p.string("file_target_path"))?;
+    let account = bad_t(p.string("account"))?;
+    let file_source = bad_t(object_list(p, "file_source"))?;
+    let ip_list = bad_t(object_list(p, "ip_list"))?;
+    let custom = bad_t(string_list(p, "custom_query_id"))?;
+    let target_server = bad_t(p.object("target_server"))?;
+    let task_name = bad_t(p.string("task_name"))?;
+    let upload = speed_of(p, "upload_speed_limit")?;
+    let download = speed_of(p, "download_speed_limit")?;
+    let scope = scope_of(p)?;
+    let timeout_s = timeout_of(p, world, false)?;
+    let callback = callback_of(p, "bk_callback_url", world)?;
+    // 1. Scope.
+    check_scope_exists(world, &scope)?;
+    // 2. Target path (not trimmed in v2).
+    let target_path = target_path.unwrap_or_default();
+    if !is_valid_absolute_path(&target_path) {
+        return Err(missing_or_illegal("file_target_path"));
+    }
+    // 3. Account.
+    let account = account.unwrap_or_default();
+    if account.trim().is_empty() {
+        return Err(missing("account"));
+    }
+    // 4. Sources.
+    let file_source = file_source.unwrap_or_default();
+    if file_source.is_empty() {
+        return Err(missing("file_source"));
+    }
+    let mut raw_sources = Vec::new();
+    for src in &file_source {
+        let files = bad_t(string_list(src, "files"))?.unwrap_or_default();
+        if files.is_empty() {
+            return Err(missing("file_source.files"));
+        }
+        if files.iter().any(|f| !is_valid_absolute_path(f)) {
+            return Err(illegal("file_source.files"));
+        }
+        let acc = bad_t(src.string("account"))?.unwrap_or_default();
+        if acc.is_empty() {
+            return Err(missing("file_source.account"));
+        }
+        let sels = v2_selectors(src)?;
+        let Some(sels) = sels else {
+            return Err(missing(
+                "file_source.ip_list|file_source.custom_query_id|file_source.target_servers",
+            ));
+        };
+        raw_sources.push(RawSource {
+            files,
+            account: AccountRef::Alias(acc),
+            sels,
+        });
+    }
+    // 5. Targets.
+    let target_sels = match &target_server {
+        Some(ts) => v2_server(ts)?,
+        None => {
+            let ips = ip_list.unwrap_or_default();
+            let groups = custom.unwrap_or_default();
+            if ips.is_empty() && groups.is_empty() {
+                return Err(missing("ip_list|custom_query_id|target_servers"));
+            }
+            let mut s = ip_sels(&ips, false)?;
+            s.extend(groups.into_iter().map(Sel::Group));
+            s
+        }
+    };
+    let name = task_name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_name(world, ctx.now));
+    finish(
+        ctx,
+        Finish {
+            version: ApiVersion::V2,
+            scope,
+            name,
+            target_path,
+            target_name: None,
+            target_account: AccountRef::Alias(account),
+            target_sels,
+            raw_sources,
+            timeout_s,
+            upload,
+            download,
+            strict: false,
+            callback,
+            start_task: true,
+            source_id_quirk: false,
+        },
+    )
+}
+
+/// v2 per-source selectors: `target_server` wins; else `ip_list` and `custom_query_id`.
+fn v2_selectors(src: &Params) -> Check<Option<Vec<Sel>>> {
+    let ts = bad_t(src.object("target_server"))?;
+    if let Some(ts) = ts {
+        return v2_server(&ts).map(Some);
+    }
+    let ips = bad_t(object_list(src, "ip_list"))?.unwrap_or_default();
+    let groups = bad_t(string_list(src, "custom_query_id"))?.unwrap_or_default();
+    if ips.is_empty() && groups.is_empty() {
+        return Ok(None);
+    }
+    let mut s = ip_sels(&ips, false)?;
+    s.extend(groups.into_iter().map(Sel::Group));
+    Ok(Some(s))
+}
+
+fn server_is_empty(s: &Params) -> bool {
+    [
+        "host_id_list",
+        "ip_list",
+        "dynamic_group_list",
+        "topo_node_list",
+    ]
+    .iter()
+    .all(|k| s.get(k).and_then(Value::as_array).is_none_or(Vec::is_empty))
+}
+
+/// v3 `fast_transfer_file`.
+pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
+    let world = ctx.world;
+    // 0. Types.
+    let task_name = bad_t(p.string("task_name"))?;
+    let account_id = bad_t(p.i64("account_id"))?;
+    let account_alias = bad_t(p.string("account_alias"))?;
+    let target_path = bad_t(p.string("file_target_path"))?;
+    let target_name = bad_t(p.string("file_target_name"))?;
+    let sources = bad_t(object_list(p, "file_source_list"))?;
+    let upload = speed_of(p, "upload_speed_limit")?;
+    let download = speed_of(p, "download_speed_limit")?;
+    let transfer_mode = bad_t(p.i64("transfer_mode"))?;
+    let target_server = bad_t(p.object("target_server"))?;
+    let start_task = bad_t(p.bool("start_task"))?.unwrap_or(true);
+    // 1. Bean validation: scope, timeout, nested servers, callback, rolling.
+    let scope = scope_of(p)?;
+    let timeout_s = timeout_of(p, world, true)?;
+    let target_sels = match &target_server {
+        Some(ts) => Some(v3_server(ts)?),
+        None => None,
+    };
+    let mut source_servers = Vec::new();
+    for src in sources.iter().flatten() {
+        match bad_t(src.object("server"))? {
+            Some(s) => source_servers.push(Some((v3_server(&s)?, server_is_empty(&s)))),
+            None => source_servers.push(None),
+        }
+    }
+    let callback = callback_of(p, "callback_url", world)?;
+    // 2. Scope.
+    check_scope_exists(world, &scope)?;
+    // 3. Target path (trimmed in v3).
+    let target_path = target_path.unwrap_or_default().trim().to_string();
+    if !is_valid_absolute_path(&target_path) {
+        return Err(missing_or_illegal("file_target_path"));
+    }
+    // 4. Account presence.
+    let target_account = match (
+        account_id.filter(|i| *i > 0),
+        account_alias.filter(|a| !a.trim().is_empty()),
+    ) {
+        (Some(id), _) => AccountRef::Id(id.unsigned_abs()),
+        (None, Some(alias)) => AccountRef::Alias(alias),
+        (None, None) => return Err(missing("account_id|account_alias")),
+    };
+    // 5. Target server.
+    let target_sels = match (&target_server, target_sels) {
+        (Some(ts), Some(sels)) if !server_is_empty(ts) => sels,
+        _ => return Err(missing("target_server")),
+    };
+    // 6. Sources.
+    let sources = sources.unwrap_or_default();
+    if sources.is_empty() {
+        return Err(missing("file_source_list"));
+    }
+    let mut raw_sources = Vec::new();
+    for (src, server) in sources.iter().zip(source_servers) {
+        let files: Vec<String> = bad_t(string_list(src, "file_list"))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.trim().to_string())
+            .collect();
+        if files.is_empty() {
+            return Err(missing("file_source.file_list"));
+        }
+        let file_type = bad_t(src.i64("file_type"))?.unwrap_or(1);
+        if !(1..=4).contains(&file_type) {
+            return Err(illegal("file_source.file_type"));
+        }
+        if file_type != 1 {
+            // Only server files exist in the sandbox; other source types are not simulated.
+            if file_type == 3
+                && bad_t(src.i64("file_source_id"))?.is_none()
+                && bad_t(src.string("file_source_code"))?.is_none_or(|c| c.is_empty())
+            {
+                return Err(missing(
+                    "file_source.file_source_id/file_source.file_source_code",
+                ));
+            }
+            return Err(illegal("file_source.file_type"));
+        }
+        if files.iter().any(|f| !is_valid_absolute_path(f)) {
+            return Err(illegal("file_source.file_list"));
+        }
+        let Some(acc) = bad_t(src.object("account"))? else {
+            return Err(missing("file_source.account"));
+        };
+        let acc_id = bad_t(acc.i64("id"))?.filter(|i| *i >= 1);
+        let acc_alias = bad_t(acc.string("alias"))?.filter(|a| !a.trim().is_empty());
+        let account = match (acc_id, acc_alias) {
+            (Some(id), _) => AccountRef::Id(id.unsigned_abs()),
+            (None, Some(a)) => AccountRef::Alias(a),
+            (None, None) => {
+                return Err(missing(
+                    "file_source.account.account_id|file_source.account.account_alias",
+                ));
+            }
+        };
+        let sels = match server {
+            Some((sels, false)) => sels,
+            _ => return Err(missing("file_source.server")),
+        };
+        raw_sources.push(RawSource {
+            files,
+            account,
+            sels,
+        });
+    }
+    // 7. Rolling execution is not simulated: refuse it deterministically.
+    if p.has("rolling_config") {
+        return Err(JobReply::err(INVALID_ROLLING, "Invalid rolling strategy"));
+    }
+    let name = task_name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_name(world, ctx.now));
+    finish(
+        ctx,
+        Finish {
+            version: ApiVersion::V3,
+            scope,
+            name,
+            target_path,
+            target_name: target_name.filter(|n| !n.trim().is_empty()),
+            target_account,
+            target_sels,
+            raw_sources,
+            timeout_s,
+            upload,
+            download,
+            strict: transfer_mode == Some(1),
+            callback,
+            start_task,
+            source_id_quirk: true,
+        },
+    )
+}
+
+struct Finish {
+    version: ApiVersion,
+    scope: Scope,
+    name: String,
+    target_path: String,
+    target_name: Option<String>,
+    target_account: AccountRef,
+    target_sels: Vec<Sel>,
+    raw_sources: Vec<RawSource>,
+    timeout_s: u64,
+    upload: Option<u64>,
+    download: Option<u64>,
+    strict: bool,
+    callback: Option<String>,
+    start_task: bool,
+    source_id_quirk: bool,
+}
+
+/// The engine checks shared by v2 and v3 (§3.3 steps 8-13).
+fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
+    let world = ctx.world;
+    // 8. Running-job quota (off unless configured).
+    if let Some(max) = ctx.max_running_jobs
+        && ctx.running_jobs >= max
+    {
+        return Err(JobReply::err(
+            RUNNING_QUOTA,
+            "The total number of jobs currently executed exceeds the resource scope quota limit",
+        ));
+    }
+    // 10. Accounts: target first, then each source.
+    let target_account = resolve_account(world, &f.scope, &f.target_account)?;
+    let mut source_accounts = Vec::new();
+    for s in &f.raw_sources {
+        let acc = match (&s.account, f.source_id_quirk) {
+            // JOB re-reads the target account for a source given by id (§3.3 step 10).
+            (AccountRef::Id(_), true) => target_account.clone(),
+            (a, _) => resolve_account(world, &f.scope, a)?,
+        };
+        source_accounts.push(acc);
+    }
+    // 11. Hosts.
+    let mut resolver = Resolver {
+        world,
+        scope: &f.scope,
+        missing: Vec::new(),
+        invalid: Vec::new(),
+    };
+    let targets = resolver.resolve(&f.target_sels);
+    let source_hosts: Vec<Vec<HostRef>> = f
+        .raw_sources
+        .iter()
+        .map(|s| resolver.resolve(&s.sels))
+        .collect();
+    resolver.finish()?;
+    // 12. Non-empty.
+    if targets.is_empty() {
+        return Err(JobReply::err(
+            TARGET_EMPTY,
+            format!("Step [{}] target execute object is empty", f.name),
+        ));
+    }
+    if source_hosts.iter().any(Vec::is_empty) {
+        return Err(JobReply::err(
+            SOURCE_EMPTY,
+            format!("Step [{}] source execute object is empty", f.name),
+        ));
+    }
+    // 13. File-task limit.
+    let per_target: u64 = f
+        .raw_sources
+        .iter()
+        .zip(&source_hosts)
+        .map(|(s, h)| (s.files.len() as u64).saturating_mul(h.len() as u64))
+        .fold(0u64, u64::saturating_add);
+    let limit = world.config().sim.file_task_limit;
+    if per_target.saturating_mul(targets.len() as u64) > limit {
+        return Err(JobReply::err(
+            FILE_TASKS_EXCEED,
+            format!("The number of file tasks exceeds the limit:{limit}"),
+        ));
+    }
+    let sources = f
+        .raw_sources
+        .into_iter()
+        .zip(source_accounts)
+        .zip(source_hosts)
+        .map(|((s, account), hosts)| JobSource {
+            files: s.files,
+            account,
+            hosts,
+        })
+        .collect();
+    Ok(JobSpec {
+        version: f.version,
+        scope: f.scope,
+        name: f.name,
+        caller: ctx.caller.clone(),
+        target_path: f.target_path,
+        target_name: f.target_name,
+        target_account,
+        targets,
+        sources,
+        timeout_s: f.timeout_s,
+        upload_limit: f.upload,
+        download_limit: f.download,
+        strict: f.strict,
+        callback: f.callback,
+        start_task: f.start_task,
+    })
+}

@@ -1,0 +1,1 @@
+//! jobsim integration tests
