@@ -8,6 +8,8 @@
 //! lives behind the `client` feature so the simulator and the planner share these types without
 //! pulling in reqwest.
 
+#[cfg(feature = "client")]
+mod client;
 mod codes;
 mod common;
 mod envelope;
@@ -16,6 +18,12 @@ mod status;
 mod v2;
 mod v3;
 
+#[cfg(feature = "client")]
+pub use client::{
+    ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
+    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, Flavor, MissingCredentials, RetryPolicy,
+    TransportKind, UserAuth,
+};
 pub use codes::{ErrorClass, classify_code, code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
 pub use envelope::{Envelope, GatewayErrorBody};

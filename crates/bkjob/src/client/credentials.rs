@@ -1,0 +1,187 @@
+//! Credentials: read from the environment only, sent only in requests, never shown.
+
+use std::fmt;
+
+/// The variables credentials are read from.
+pub const ENV_APP_CODE: &str = "BK_APP_CODE";
+/// See [`ENV_APP_CODE`].
+pub const ENV_APP_SECRET: &str = "BK_APP_SECRET";
+/// See [`ENV_APP_CODE`].
+pub const ENV_USERNAME: &str = "BK_USERNAME";
+/// See [`ENV_APP_CODE`].
+pub const ENV_TOKEN: &str = "BK_TOKEN";
+/// See [`ENV_APP_CODE`].
+pub const ENV_ACCESS_TOKEN: &str = "BK_ACCESS_TOKEN";
+
+/// How the user is identified to ESB / the API gateway.
+#[derive(Clone, PartialEq, Eq)]
+pub enum UserAuth {
+    /// `bk_username` (only for apps on the skip-user-auth whitelist).
+    Username(String),
+    /// `bk_token` (a login cookie).
+    Token(String),
+    /// `access_token` (OAuth).
+    AccessToken(String),
+}
+
+/// App code, app secret and a user credential.
+///
+/// `Debug` and `Display` never show a secret: only the app code and which kind of user
+/// credential is present. The values leave the process only inside the
+/// `X-Bkapi-Authorization` header (and, for ESB v2, the request body).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    app_code: String,
+    app_secret: String,
+    user: UserAuth,
+}
+
+/// Which credential variables are missing from the environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("credentials missing: set {}", .missing.join(", "))]
+pub struct MissingCredentials {
+    /// Variable names (or `BK_USERNAME|BK_TOKEN|BK_ACCESS_TOKEN` when no user credential is set).
+    pub missing: Vec<String>,
+}
+
+impl Credentials {
+    /// Credentials from explicit values.
+    pub fn new(app_code: impl Into<String>, app_secret: impl Into<String>, user: UserAuth) -> Self {
+        Credentials {
+            app_code: app_code.into(),
+            app_secret: app_secret.into(),
+            user,
+        }
+    }
+
+    /// Reads `BK_APP_CODE`, `BK_APP_SECRET` and one of `BK_ACCESS_TOKEN`, `BK_TOKEN`,
+    /// `BK_USERNAME` (in that order of preference) from the process environment.
+    pub fn from_env() -> Result<Self, MissingCredentials> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Credentials::from_env`], with a custom variable lookup (for tests).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, MissingCredentials> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let app_code = get(ENV_APP_CODE);
+        let app_secret = get(ENV_APP_SECRET);
+        let user = get(ENV_ACCESS_TOKEN)
+            .map(UserAuth::AccessToken)
+            .or_else(|| get(ENV_TOKEN).map(UserAuth::Token))
+            .or_else(|| get(ENV_USERNAME).map(UserAuth::Username));
+        let mut missing = Vec::new();
+        if app_code.is_none() {
+            missing.push(ENV_APP_CODE.to_owned());
+        }
+        if app_secret.is_none() {
+            missing.push(ENV_APP_SECRET.to_owned());
+        }
+        if user.is_none() {
+            missing.push(format!(
+                "one of {ENV_USERNAME}, {ENV_TOKEN}, {ENV_ACCESS_TOKEN}"
+            ));
+        }
+        match (app_code, app_secret, user) {
+            (Some(app_code), Some(app_secret), Some(user)) => Ok(Credentials {
+                app_code,
+                app_secret,
+                user,
+            }),
+            _ => Err(MissingCredentials { missing }),
+        }
+    }
+
+    /// The app code (not a secret; shown in diagnostics).
+    pub fn app_code(&self) -> &str {
+        &self.app_code
+    }
+
+    /// The key/value pairs of the credential, as ESB and the gateway name them.
+    pub(crate) fn pairs(&self) -> [(&'static str, &str); 3] {
+        let user = match &self.user {
+            UserAuth::Username(v) => ("bk_username", v.as_str()),
+            UserAuth::Token(v) => ("bk_token", v.as_str()),
+            UserAuth::AccessToken(v) => ("access_token", v.as_str()),
+        };
+        [
+            ("bk_app_code", self.app_code.as_str()),
+            ("bk_app_secret", self.app_secret.as_str()),
+            user,
+        ]
+    }
+
+    /// The `X-Bkapi-Authorization` header value: a JSON object string.
+    pub(crate) fn header_value(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .pairs()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// True when `text` contains any secret value (used to keep error excerpts clean).
+    pub(crate) fn appears_in(&self, text: &str) -> bool {
+        self.pairs()
+            .iter()
+            .skip(1)
+            .any(|(_, v)| v.len() >= 4 && text.contains(v))
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.user {
+            UserAuth::Username(_) => "bk_username",
+            UserAuth::Token(_) => "bk_token",
+            UserAuth::AccessToken(_) => "access_token",
+        };
+        f.debug_struct("Credentials")
+            .field("app_code", &self.app_code)
+            .field("app_secret", &"<redacted>")
+            .field(kind, &"<redacted>")
+            .finish()
+    }
+}
+
+impl fmt::Debug for UserAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserAuth::Username(_) => f.write_str("Username(<redacted>)"),
+            UserAuth::Token(_) => f.write_str("Token(<redacted>)"),
+            UserAuth::AccessToken(_) => f.write_str("AccessToken(<redacted>)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_variables_are_named() {
+        let err = Credentials::from_lookup(|n| (n == ENV_APP_CODE).then(|| "app".to_owned()))
+            .expect_err("incomplete");
+        assert_eq!(err.missing[0], "BK_APP_SECRET");
+        assert!(
+            err.to_string()
+                .contains("one of BK_USERNAME, BK_TOKEN, BK_ACCESS_TOKEN")
+        );
+    }
+
+    #[test]
+    fn debug_redacts_every_secret() {
+        let creds = Credentials::new("app", "s3cr3t-value", UserAuth::Token("tok-9876".into()));
+        let shown = format!("{creds:?} {:?}", UserAuth::Username("alice".into()));
+        assert!(!shown.contains("s3cr3t"));
+        assert!(!shown.contains("tok-9876"));
+        assert!(!shown.contains("alice"));
+        assert!(shown.contains("app"));
+        let header: serde_json::Value =
+            serde_json::from_str(&creds.header_value()).expect("header is JSON");
+        assert_eq!(header["bk_token"], "tok-9876");
+        assert_eq!(header["bk_app_secret"], "s3cr3t-value");
+    }
+}

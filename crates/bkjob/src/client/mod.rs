@@ -1,0 +1,585 @@
+//! The HTTP client for JOB's file-distribution APIs over ESB or the BlueKing API gateway.
+//!
+//! One [`Client`] per run, built once with its timeouts. Every call returns the parsed `data`
+//! or an [`ApiError`] already classified per bk-job-api.md §13. Retries happen here, with
+//! exponential backoff and jitter ([`RetryPolicy`]), and only for the retryable classes.
+//!
+//! **Submissions are special.** `fast_push_file` / `fast_transfer_file` create a job; sending
+//! one twice pushes the files twice. A submission is re-sent only when the failure proves JOB
+//! did not act on it (connect refused, rate limited, 503, `1240001`). When the response was
+//! lost after the request went out (timeout, reset, 502/504, `1306201`, an unreadable 200), the
+//! call fails with an error for which [`ApiError::submission_outcome_unknown`] is true, and the
+//! caller must not submit again on its own:
+//!
+//! * v2 has no API to look a job up by name, so the executor reports the push as "outcome
+//!   unknown", journals it, and `plan apply --resume` refuses to run that push again until the
+//!   user has checked JOB's history for the push's task name (see `docs/apply.md`).
+//! * v3 can do better with two-phase submission (`start_task=false`, then
+//!   `operate_job_instance` code 2): a job created but never started is harmless, so the create
+//!   may be repeated and only the start must be reconciled. [`Client::submit_v3`] sends the body
+//!   it is given; the executor's submission seam decides whether `start_task` is set.
+//!
+//! Credentials never appear in logs, errors or `Debug` output: they are held by
+//! [`Credentials`] (whose `Debug` redacts) and written only into outgoing requests.
+
+mod credentials;
+mod error;
+mod retry;
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+pub use credentials::{
+    Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE, ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME,
+    MissingCredentials, UserAuth,
+};
+pub use error::{ApiError, ConfigError, TransportKind};
+pub use retry::RetryPolicy;
+
+use crate::envelope::{Envelope, GatewayErrorBody};
+use crate::v2::{
+    FastPushFileRequest, JobExecuteData, JobInstanceStatusV2, OperateJobInstanceRequest,
+    StepInstanceLogV2,
+};
+use crate::v3::{BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, JobInstanceStatusV3};
+
+/// Which front door the base URL is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// ESB: `<base>/api/c/compapi/v2/job/<api>/` and `<base>/api/c/compapi/v2/jobv3/<api>/`.
+    Esb,
+    /// API gateway: `<base>/api/v3/<api>` where base is `.../api/bk-job/<stage>`.
+    Gateway,
+}
+
+/// A base URL and its flavour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    base: url::Url,
+    flavor: Flavor,
+}
+
+impl Endpoint {
+    /// Parses a base URL. The flavour is the gateway when `gateway` is set or the path contains
+    /// `/api/bk-job/`, ESB otherwise. Credentials in the URL (`user:pass@`) are refused, since
+    /// the URL is printed in messages.
+    pub fn parse(url: &str, gateway: bool) -> Result<Self, ConfigError> {
+        let bad = |reason: &str| ConfigError::Endpoint {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let parsed = url::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if parsed.host_str().is_none() {
+            return Err(bad("there is no host"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(bad(
+                "credentials do not belong in the URL; use BK_APP_CODE / BK_APP_SECRET",
+            ));
+        }
+        let flavor = if gateway || parsed.path().contains("/api/bk-job/") {
+            Flavor::Gateway
+        } else {
+            Flavor::Esb
+        };
+        let mut base = parsed;
+        base.set_query(None);
+        base.set_fragment(None);
+        Ok(Endpoint { base, flavor })
+    }
+
+    /// The flavour.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The base URL as text (no credentials, ever).
+    pub fn as_str(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// `host:port` of the endpoint (for a reachability probe).
+    pub fn socket_authority(&self) -> Option<(String, u16)> {
+        Some((
+            self.base.host_str()?.to_owned(),
+            self.base.port_or_known_default()?,
+        ))
+    }
+
+    fn url(&self, family: Family, api: &str) -> String {
+        let base = self.base.as_str().trim_end_matches('/');
+        match (self.flavor, family) {
+            (Flavor::Gateway, Family::V3) => format!("{base}/api/v3/{api}"),
+            // The gateway publishes no v2 resources; the ESB path is the only one that exists.
+            (_, Family::V2) => format!("{base}/api/c/compapi/v2/job/{api}/"),
+            (Flavor::Esb, Family::V3) => format!("{base}/api/c/compapi/v2/jobv3/{api}/"),
+        }
+    }
+}
+
+/// The API family of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V2,
+    V3,
+}
+
+/// Whether a call may be repeated freely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Creates a job: re-sent only when JOB certainly did not act on it.
+    Submit,
+    /// Reads or an operation JOB rejects when repeated (`operate_job_instance`).
+    Idempotent,
+}
+
+/// Timeouts and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientConfig {
+    /// TCP/TLS connect timeout: short, so an unreachable endpoint is reported quickly.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Retries of retryable failures.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(5),
+            // The gateway's own backend timeout is 60 s; a little more lets its 504 arrive.
+            request_timeout: Duration::from_secs(70),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A JOB API client. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    credentials: Credentials,
+    config: ClientConfig,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds the client (one connection pool, rustls).
+    pub fn new(
+        endpoint: Endpoint,
+        credentials: Credentials,
+        config: ClientConfig,
+    ) -> Result<Self, ConfigError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let mut auth = HeaderValue::from_str(&credentials.header_value()).map_err(|_| {
+            ConfigError::Http("credentials contain characters not allowed in an HTTP header".into())
+        })?;
+        auth.set_sensitive(true);
+        headers.insert("X-Bkapi-Authorization", auth);
+        headers.insert("Blueking-Language", HeaderValue::from_static("en"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("plan/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Http(e.to_string()))?;
+        Ok(Client {
+            http,
+            endpoint,
+            credentials,
+            config,
+        })
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Opens (and closes) a TCP connection to the endpoint within the connect timeout: a cheap
+    /// "is anything listening there" check before a run starts.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        let fail = |kind, message: String| ApiError::Transport {
+            api: "connect".into(),
+            url: self.endpoint.as_str().to_owned(),
+            kind,
+            message,
+        };
+        let (host, port) = self
+            .endpoint
+            .socket_authority()
+            .ok_or_else(|| fail(TransportKind::Connect, "no host or port".into()))?;
+        match tokio::time::timeout(
+            self.config.connect_timeout,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(fail(TransportKind::Connect, e.to_string())),
+            Err(_) => Err(fail(
+                TransportKind::Connect,
+                format!("no connection within {:?}", self.config.connect_timeout),
+            )),
+        }
+    }
+
+    /// v2 `fast_push_file`. See the module docs for what happens when the response is lost.
+    pub async fn submit_v2(
+        &self,
+        request: &FastPushFileRequest,
+    ) -> Result<JobExecuteData, ApiError> {
+        self.call(
+            Family::V2,
+            "fast_push_file",
+            Kind::Submit,
+            to_body(request)?,
+            false,
+        )
+        .await
+    }
+
+    /// v3 `fast_transfer_file`, exactly the body given (set `start_task` for two-phase).
+    pub async fn submit_v3(
+        &self,
+        request: &FastTransferFileRequest,
+    ) -> Result<JobExecuteData, ApiError> {
+        self.call(
+            Family::V3,
+            "fast_transfer_file",
+            Kind::Submit,
+            to_body(request)?,
+            false,
+        )
+        .await
+    }
+
+    /// v2 `get_job_instance_status`.
+    pub async fn status_v2(
+        &self,
+        bk_biz_id: i64,
+        job_instance_id: i64,
+    ) -> Result<JobInstanceStatusV2, ApiError> {
+        let body = serde_json::json!({"bk_biz_id": bk_biz_id, "job_instance_id": job_instance_id});
+        self.call(
+            Family::V2,
+            "get_job_instance_status",
+            Kind::Idempotent,
+            body,
+            false,
+        )
+        .await
+    }
+
+    /// v2 `get_job_instance_log` (`log_content` is HTML-escaped: see [`crate::unescape_log`]).
+    pub async fn log_v2(
+        &self,
+        bk_biz_id: i64,
+        job_instance_id: i64,
+    ) -> Result<Vec<StepInstanceLogV2>, ApiError> {
+        let body = serde_json::json!({"bk_biz_id": bk_biz_id, "job_instance_id": job_instance_id});
+        self.call(
+            Family::V2,
+            "get_job_instance_log",
+            Kind::Idempotent,
+            body,
+            false,
+        )
+        .await
+    }
+
+    /// v3 `get_job_instance_status` (GET with a query through the gateway, POST through ESB).
+    pub async fn status_v3(
+        &self,
+        bk_scope_type: &str,
+        bk_scope_id: &str,
+        job_instance_id: i64,
+        return_ip_result: bool,
+    ) -> Result<JobInstanceStatusV3, ApiError> {
+        let body = serde_json::json!({
+            "bk_scope_type": bk_scope_type,
+            "bk_scope_id": bk_scope_id,
+            "job_instance_id": job_instance_id,
+            "return_ip_result": return_ip_result,
+        });
+        self.call(
+            Family::V3,
+            "get_job_instance_status",
+            Kind::Idempotent,
+            body,
+            true,
+        )
+        .await
+    }
+
+    /// v3 `batch_get_job_instance_ip_log` (at most 500 hosts per call).
+    pub async fn batch_ip_log_v3(
+        &self,
+        request: &BatchIpLogRequest,
+    ) -> Result<BatchIpLogV3, ApiError> {
+        self.call(
+            Family::V3,
+            "batch_get_job_instance_ip_log",
+            Kind::Idempotent,
+            to_body(request)?,
+            false,
+        )
+        .await
+    }
+
+    /// `operate_job_instance` on the v2 (`job/`) path.
+    pub async fn operate_v2(
+        &self,
+        request: &OperateJobInstanceRequest,
+    ) -> Result<JobExecuteData, ApiError> {
+        // Repeating a terminate is harmless (JOB answers 1241003), so it is retried like a read.
+        self.call(
+            Family::V2,
+            "operate_job_instance",
+            Kind::Idempotent,
+            to_body(request)?,
+            false,
+        )
+        .await
+    }
+
+    /// `operate_job_instance` on the v3 path.
+    pub async fn operate_v3(
+        &self,
+        request: &OperateJobInstanceRequest,
+    ) -> Result<JobExecuteData, ApiError> {
+        self.call(
+            Family::V3,
+            "operate_job_instance",
+            Kind::Idempotent,
+            to_body(request)?,
+            false,
+        )
+        .await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        api: &str,
+        kind: Kind,
+        body: serde_json::Value,
+        get_on_gateway: bool,
+    ) -> Result<T, ApiError> {
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            let result = self.once(family, api, &body, get_on_gateway).await;
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            attempt += 1;
+            let retry = match kind {
+                Kind::Submit => error.submission_is_safe_to_retry(),
+                Kind::Idempotent => error.is_retryable(),
+            };
+            let delay = self.config.retry.delay(attempt - 1, error.retry_after());
+            if !retry
+                || attempt >= self.config.retry.max_attempts
+                || started.elapsed() + delay > self.config.retry.max_total
+            {
+                return Err(error);
+            }
+            tracing::debug!(api, attempt, ?delay, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn once<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        api: &str,
+        body: &serde_json::Value,
+        get_on_gateway: bool,
+    ) -> Result<T, ApiError> {
+        let url = self.endpoint.url(family, api);
+        let request = if get_on_gateway && self.endpoint.flavor == Flavor::Gateway {
+            let mut u = url::Url::parse(&url).map_err(|e| ApiError::Decode {
+                api: api.to_owned(),
+                message: e.to_string(),
+            })?;
+            if let Some(map) = body.as_object() {
+                let mut pairs = u.query_pairs_mut();
+                for (k, v) in map {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    pairs.append_pair(k, &text);
+                }
+            }
+            self.http.get(u)
+        } else {
+            let mut body = body.clone();
+            // ESB's v2 components read credentials from the body as well (the seed document
+            // sends both); the header alone is enough for jobv3 and the gateway.
+            if family == Family::V2
+                && self.endpoint.flavor == Flavor::Esb
+                && let Some(map) = body.as_object_mut()
+            {
+                for (k, v) in self.credentials.pairs() {
+                    map.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+                }
+            }
+            self.http.post(&url).json(&body)
+        };
+        let transport = |e: reqwest::Error| {
+            let kind = if e.is_connect() {
+                TransportKind::Connect
+            } else if e.is_timeout() {
+                TransportKind::Timeout
+            } else {
+                TransportKind::Other
+            };
+            ApiError::Transport {
+                api: api.to_owned(),
+                url: url.clone(),
+                kind,
+                message: error_chain(&e),
+            }
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            let parsed: Option<GatewayErrorBody> = serde_json::from_slice(&bytes).ok();
+            let (code, code_name, message) = match parsed {
+                Some(b) if b.code != 0 || !b.code_name.is_empty() => (
+                    (b.code != 0).then_some(b.code),
+                    (!b.code_name.is_empty()).then_some(b.code_name),
+                    b.message,
+                ),
+                _ => (None, None, self.excerpt(&bytes)),
+            };
+            return Err(ApiError::Http {
+                api: api.to_owned(),
+                status: status.as_u16(),
+                code,
+                code_name,
+                message: self.scrub(message),
+                retry_after,
+            });
+        }
+        let envelope: Envelope<serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+                api: api.to_owned(),
+                message: format!("{e}: {}", self.excerpt(&bytes)),
+            })?;
+        if !envelope.result || envelope.code != 0 {
+            return Err(ApiError::Api {
+                api: api.to_owned(),
+                // ESB defaults a missing code to 1306000 when result is false.
+                code: if envelope.code == 0 {
+                    1_306_000
+                } else {
+                    envelope.code
+                },
+                message: self.scrub(envelope.message.unwrap_or_default()),
+                permission: envelope.permission.map(Box::new),
+            });
+        }
+        let data = envelope.data.unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(data).map_err(|e| ApiError::Decode {
+            api: api.to_owned(),
+            message: format!("`data`: {e}"),
+        })
+    }
+
+    fn excerpt(&self, bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let mut out: String = text.chars().take(200).collect();
+        if text.chars().count() > 200 {
+            out.push_str("...");
+        }
+        self.scrub(out)
+    }
+
+    /// Error texts come from the server; never let one echo a secret back to the user.
+    fn scrub(&self, text: String) -> String {
+        if self.credentials.appears_in(&text) {
+            "<response text withheld: it contained a credential>".to_owned()
+        } else {
+            text
+        }
+    }
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::Decode {
+        api: "request".into(),
+        message: e.to_string(),
+    })
+}
+
+fn error_chain(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `Retry-After: <seconds>` or the gateway's `X-Bkapi-RateLimit-Reset` (seconds until reset,
+/// or an epoch timestamp in seconds on some deployments).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| -> Option<u64> {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| v.ceil() as u64)
+    };
+    if let Some(s) = number("retry-after") {
+        return Some(Duration::from_secs(s));
+    }
+    let reset = number("x-bkapi-ratelimit-reset")?;
+    if reset > 1_000_000_000 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        Some(Duration::from_secs(reset.saturating_sub(now)))
+    } else {
+        Some(Duration::from_secs(reset))
+    }
+}
+
+#[cfg(test)]
+mod tests;

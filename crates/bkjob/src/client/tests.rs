@@ -1,0 +1,307 @@
+//! The client against wiremock: URLs, auth, envelope handling, retry classes.
+
+use std::time::Duration;
+
+use wiremock::matchers::{body_partial_json, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use super::*;
+use crate::v2::{FileSourceV2, ServerV2};
+use crate::{IpHost, RunStatus};
+
+fn creds() -> Credentials {
+    Credentials::new("app", "secret-xyz", UserAuth::Username("admin".into()))
+}
+
+fn fast() -> ClientConfig {
+    ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(500),
+        retry: RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_total: Duration::from_secs(5),
+        },
+    }
+}
+
+fn client(server: &MockServer, gateway: bool) -> Client {
+    let base = if gateway {
+        format!("{}/api/bk-job/prod", server.uri())
+    } else {
+        server.uri()
+    };
+    Client::new(Endpoint::parse(&base, false).expect("url"), creds(), fast()).expect("client")
+}
+
+fn push_request() -> FastPushFileRequest {
+    FastPushFileRequest {
+        bk_biz_id: 2,
+        bk_scope_type: None,
+        bk_scope_id: None,
+        task_name: Some("p/a".into()),
+        account: "root".into(),
+        file_target_path: "/data/".into(),
+        file_source: vec![FileSourceV2 {
+            files: vec!["/src/a.txt".into()],
+            account: "root".into(),
+            target_server: Some(ServerV2 {
+                ip_list: vec![IpHost::new(0, "10.0.0.1")],
+                ..ServerV2::default()
+            }),
+            ip_list: None,
+            custom_query_id: None,
+        }],
+        target_server: Some(ServerV2 {
+            ip_list: vec![IpHost::new(0, "10.0.0.2")],
+            ..ServerV2::default()
+        }),
+        ip_list: None,
+        custom_query_id: None,
+        timeout: None,
+        upload_speed_limit: None,
+        download_speed_limit: None,
+        bk_callback_url: None,
+    }
+}
+
+fn ok(data: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "result": true, "code": 0, "message": "", "data": data, "request_id": "r"
+    }))
+}
+
+#[tokio::test]
+async fn v2_submit_sends_credentials_in_header_and_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .and(body_partial_json(serde_json::json!({
+            "bk_app_code": "app", "bk_app_secret": "secret-xyz", "bk_username": "admin",
+            "bk_biz_id": 2, "task_name": "p/a"
+        })))
+        .respond_with(ok(
+            serde_json::json!({"job_instance_id": 10, "job_instance_name": "p/a"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let data = client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect("submitted");
+    assert_eq!(data.job_instance_id, 10);
+    let requests = server.received_requests().await.unwrap_or_default();
+    let auth = requests[0]
+        .headers
+        .get("X-Bkapi-Authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let auth: serde_json::Value = serde_json::from_str(auth).expect("auth header is JSON");
+    assert_eq!(
+        auth,
+        serde_json::json!({"bk_app_code": "app", "bk_app_secret": "secret-xyz", "bk_username": "admin"})
+    );
+}
+
+#[tokio::test]
+async fn submission_is_retried_after_503_but_not_after_502() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ok(serde_json::json!({"job_instance_id": 11})))
+        .mount(&server)
+        .await;
+    let c = client(&server, false);
+    let data = c.submit_v2(&push_request()).await.expect("absorbed");
+    assert_eq!(data.job_instance_id, 11);
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect_err("502");
+    assert!(err.submission_outcome_unknown(), "{err}");
+}
+
+#[tokio::test]
+async fn lost_response_to_a_submission_is_not_resent() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(
+            ok(serde_json::json!({"job_instance_id": 12})).set_delay(Duration::from_secs(2)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect_err("timeout");
+    assert!(
+        matches!(
+            err,
+            ApiError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.submission_outcome_unknown());
+}
+
+#[tokio::test]
+async fn esb_rate_limit_is_retried_and_job_errors_are_not() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": false, "code": 1306429, "message": "Access frequency limit", "data": null
+        })))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(ok(serde_json::json!({
+            "is_finished": true,
+            "job_instance": {"job_instance_id": 5, "status": 3, "end_time": null},
+            "blocks": [{"step_instances": [{"step_instance_id": 6, "status": 3,
+                "step_ip_status": [{"ip": "10.0.0.2", "bk_cloud_id": 0, "status": 9}]}]}]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_log/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": false, "code": 1244006, "message": "Task instance does not exist"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server, false);
+    let status = c.status_v2(2, 5).await.expect("status");
+    assert!(status.is_finished);
+    assert_eq!(
+        status.job_instance.map(|j| j.status),
+        Some(RunStatus::Success)
+    );
+    let err = c.log_v2(2, 5).await.expect_err("not found");
+    assert_eq!(err.code(), Some(1_244_006));
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn gateway_uses_v3_paths_get_queries_and_honours_429() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/bk-job/prod/api/v3/get_job_instance_status"))
+        .and(query_param("job_instance_id", "7"))
+        .and(query_param("return_ip_result", "true"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-Bkapi-RateLimit-Reset", "0")
+                .set_body_json(serde_json::json!({
+                    "code_name": "RATE_LIMIT_RESTRICTION", "code": 1642902,
+                    "message": "too many", "result": false, "data": null
+                })),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/bk-job/prod/api/v3/get_job_instance_status"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": true, "code": 0, "job_request_id": "j",
+            "data": {"finished": false, "job_instance": {"job_instance_id": 7, "status": 2},
+                     "step_instance_list": [{"step_instance_id": 8, "status": 2, "step_ip_result_list": null}]}
+        })))
+        .mount(&server)
+        .await;
+    let c = client(&server, true);
+    assert_eq!(c.endpoint().flavor(), Flavor::Gateway);
+    let status = c.status_v3("biz", "2", 7, true).await.expect("status");
+    assert!(!status.finished);
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 2);
+    // The gateway reads credentials only from the header; they never go into the query.
+    let r: &Request = &requests[0];
+    assert!(!r.url.as_str().contains("secret"));
+}
+
+#[tokio::test]
+async fn gateway_auth_error_is_classified_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/bk-job/prod/api/v3/fast_transfer_file"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "code_name": "INVALID_ARGS", "code": 1640001,
+            "message": "Parameters error [reason=\"app code cannot be empty\"]",
+            "result": false, "data": null
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server, true);
+    let request: FastTransferFileRequest = serde_json::from_value(serde_json::json!({
+        "bk_scope_type": "biz", "bk_scope_id": "2", "file_target_path": "/d/",
+        "file_source_list": [], "target_server": {}
+    }))
+    .expect("request");
+    let err = c.submit_v3(&request).await.expect_err("auth");
+    assert_eq!(err.class(), crate::ErrorClass::Auth);
+    assert!(err.to_string().contains("INVALID_ARGS"), "{err}");
+    assert!(!err.submission_outcome_unknown());
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_fails_fast_as_connect_error() {
+    // A port nothing listens on: bind, learn the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let c = Client::new(
+        Endpoint::parse(&format!("http://127.0.0.1:{port}"), false).expect("url"),
+        creds(),
+        fast(),
+    )
+    .expect("client");
+    let err = c.probe().await.expect_err("nothing listens");
+    assert!(matches!(
+        err,
+        ApiError::Transport {
+            kind: TransportKind::Connect,
+            ..
+        }
+    ));
+    let err = c.submit_v2(&push_request()).await.expect_err("refused");
+    assert!(err.submission_is_safe_to_retry());
+    assert!(!err.to_string().contains("secret"));
+}
+
+#[test]
+fn endpoint_flavour_and_urls() {
+    let esb = Endpoint::parse("https://paas.example.com/", false).expect("esb");
+    assert_eq!(esb.flavor(), Flavor::Esb);
+    assert_eq!(
+        esb.url(Family::V3, "fast_transfer_file"),
+        "https://paas.example.com/api/c/compapi/v2/jobv3/fast_transfer_file/"
+    );
+    let gw = Endpoint::parse("https://bkapi.example.com/api/bk-job/prod", false).expect("gw");
+    assert_eq!(gw.flavor(), Flavor::Gateway);
+    assert_eq!(
+        gw.url(Family::V3, "operate_job_instance"),
+        "https://bkapi.example.com/api/bk-job/prod/api/v3/operate_job_instance"
+    );
+    assert!(Endpoint::parse("https://u:p@example.com", false).is_err());
+    assert!(Endpoint::parse("ftp://example.com", false).is_err());
+}
