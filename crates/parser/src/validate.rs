@@ -165,7 +165,8 @@ fn normalize(path: &Path) -> PathBuf {
         match component {
             Component::CurDir => {}
             Component::ParentDir => {
-                if !out.pop() || out.as_os_str().is_empty() && !path.is_absolute() {
+                let at_parent = matches!(out.components().next_back(), Some(Component::ParentDir));
+                if at_parent || !out.pop() {
                     out.push("..");
                 }
             }
