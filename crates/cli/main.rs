@@ -12,6 +12,7 @@ mod commands;
 mod diagnostics;
 mod exit;
 mod printer;
+mod render;
 
 use args::{Cli, Command};
 use exit::ExitStatus;

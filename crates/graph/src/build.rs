@@ -1,6 +1,12 @@
 //! From a validated [`Plan`] to a [`PlanGraph`]: explicit and inferred edges, cycles, stages,
 //! write conflicts.
 //!
+//! Inference follows "Ordering: explicit and inferred" in the plan format: B runs after A when
+//! a source of B shares a host selector with A's target and one of its `files` entries lies at
+//! or under A's `to.path`. One addition a reader expects: a *directory* entry (`/archive/`) is
+//! read with everything below it, so it also depends on pushes that deliver deeper
+//! (`/archive/cache/`). Patterns (`REGEX:`, `*`) match file names in one directory only.
+//!
 //! Nothing here compares every pair of pushes. Targets are indexed by normalised directory and
 //! by (directory, host selector); a reading entry looks up each of its ancestor directories,
 //! so inference costs about `entries x path depth x min(candidates, source selectors)`.
@@ -281,6 +287,9 @@ fn infer<'a>(
     let pushes = &plan.pushes;
     let mut by_dir: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut by_dir_key: HashMap<(&str, HostKey<'a>), Vec<usize>> = HashMap::new();
+    // Ordered by selector then directory: the targets below a directory on one selector are
+    // one range.
+    let mut by_key_dir: BTreeMap<(HostKey<'a>, &str), Vec<usize>> = BTreeMap::new();
     let target_keys: Vec<Vec<HostKey<'a>>> = pushes
         .iter()
         .map(|p| keys(&p.target.hosts).collect())
@@ -293,6 +302,7 @@ fn infer<'a>(
         by_dir.entry(dir.as_str()).or_default().push(a);
         for &key in &target_keys[a] {
             by_dir_key.entry((dir.as_str(), key)).or_default().push(a);
+            by_key_dir.entry((key, dir.as_str())).or_default().push(a);
         }
     }
 
@@ -348,6 +358,30 @@ fn infer<'a>(
                                             key,
                                         });
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+                if entry.kind == EntryKind::Directory {
+                    // A directory is read with everything below it, so a push that delivers
+                    // into a deeper directory on a shared selector also feeds this read.
+                    let below = entry.location.as_str();
+                    for &key in &source_keys {
+                        let range = by_key_dir
+                            .range((key, below)..)
+                            .take_while(|((k, d), _)| *k == key && d.starts_with(below))
+                            .filter(|((_, d), _)| d.len() > below.len());
+                        for (_, list) in range {
+                            for &a in list {
+                                if seen.insert(a) {
+                                    out.push(Inferred {
+                                        dependency: a,
+                                        dependent: b,
+                                        source: si,
+                                        file: fi,
+                                        key,
+                                    });
                                 }
                             }
                         }

@@ -130,7 +130,17 @@ fn inference_table() {
             false,
         ),
         ("/data/a.tgz", "10.0.0.1", "10.0.0.1", "/data/stage/", false),
-        ("/data/", "10.0.0.1", "10.0.0.1", "/data/stage/", false),
+        ("/data/", "10.0.0.1", "10.0.0.1", "/data/stage/", true),
+        ("/data/", "10.0.0.2", "10.0.0.1", "/data/stage/", false),
+        ("/dat/", "10.0.0.1", "10.0.0.1", "/data/stage/", false),
+        ("/data/st", "10.0.0.1", "10.0.0.1", "/data/stage/", false),
+        (
+            "/data/REGEX:.*",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
         (
             "/data/stage/a.tgz",
             "10.0.0.2",

@@ -1,0 +1,283 @@
+//! `plan show --format markdown`: a pull-request comment.
+//!
+//! Layout: a stable marker line (so a bot can find and update its comment), a heading, the
+//! one-line summary, warnings, a Mermaid stage diagram, then per stage a table and the request
+//! bodies folded in `<details>`. The comment stays under [`LIMIT`] characters (GitHub refuses
+//! longer comments): when the full text would not fit, request bodies are dropped first, then
+//! the diagram shrinks to one node per stage, then tables end early, always after a whole row,
+//! with a line that says what was left out. Nothing is cut in the middle of a table.
+
+use std::fmt::Write as _;
+
+use plan_graph::{EdgeKind, PlanGraph, request_for};
+use plan_parser::{Plan, Problem, Push, Severity};
+
+use super::{count, endpoint, push_index, settings, stage_pushes, summary, written};
+
+/// GitHub's limit is 65,536; stay well below it.
+pub(crate) const LIMIT: usize = 60_000;
+/// Room kept for the closing lines that say what was summarised.
+const RESERVE: usize = 1_000;
+/// Full diagrams are drawn up to this many pushes; bigger plans get one node per stage.
+const DIAGRAM_PUSHES: usize = 80;
+/// Static hosts spelled out in a table cell.
+const HOSTS_SHOWN: usize = 4;
+/// Warnings listed before "and N more".
+const WARNINGS_SHOWN: usize = 30;
+
+/// The whole comment.
+pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "<!-- plan:show {} -->", plan.name.value);
+    let _ = writeln!(out, "### `plan show`: {}\n", text(&plan.name.value));
+    let _ = writeln!(
+        out,
+        "**{}** · api {} · business {}",
+        summary(plan, graph),
+        plan.api,
+        plan.bk_biz_id.value
+    );
+    if let Some(description) = &plan.description {
+        let _ = writeln!(out, "\n{}", text(description));
+    }
+
+    let mut all: Vec<&Problem> = warnings.iter().chain(graph.warnings()).collect();
+    all.sort_by_key(|p| p.primary_span());
+    if !all.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> [!WARNING]\n> {}:",
+            count(all.len(), "warning", "warnings")
+        );
+        for problem in all.iter().take(WARNINGS_SHOWN) {
+            let _ = writeln!(out, "> - {}", warning_line(plan, problem));
+        }
+        if all.len() > WARNINGS_SHOWN {
+            let _ = writeln!(out, "> - and {} more", all.len() - WARNINGS_SHOWN);
+        }
+    }
+
+    let index = push_index(plan);
+    let diagram = diagram(plan, graph);
+    let _ = writeln!(out, "\n```mermaid\n{diagram}```");
+
+    // Stages: whole (table + bodies), else table only, else as many whole rows as fit.
+    let mut bodies_left_out = 0usize;
+    let mut stages_left_out = Vec::new();
+    for stage in graph.stages() {
+        let pushes = stage_pushes(plan, &index, &stage.pushes);
+        let heading = format!(
+            "\n#### Stage {} ({})\n\n",
+            stage.number,
+            count(pushes.len(), "push", "pushes")
+        );
+        let table = table(graph, &pushes);
+        let bodies = bodies(plan, stage.number, &pushes);
+        let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
+        if !stages_left_out.is_empty() || heading.len() + TABLE_HEAD.len() >= room {
+            stages_left_out.push((stage.number, pushes.len()));
+            continue;
+        }
+        out.push_str(&heading);
+        if table.len() + bodies.len() < room - heading.len() {
+            out.push_str(&table);
+            out.push_str(&bodies);
+        } else if table.len() < room - heading.len() {
+            out.push_str(&table);
+            bodies_left_out += pushes.len();
+        } else {
+            let room = room - heading.len();
+            let mut shown = 0;
+            out.push_str(TABLE_HEAD);
+            let mut used = TABLE_HEAD.len();
+            for push in &pushes {
+                let row = row(graph, push);
+                if used + row.len() + 200 > room {
+                    break;
+                }
+                used += row.len();
+                out.push_str(&row);
+                shown += 1;
+            }
+            let _ = writeln!(
+                out,
+                "\n_…and {} more in this stage, not shown to keep this comment short._",
+                count(pushes.len() - shown, "push", "pushes")
+            );
+            bodies_left_out += pushes.len();
+        }
+    }
+    if !stages_left_out.is_empty() {
+        let pushes: usize = stages_left_out.iter().map(|&(_, n)| n).sum();
+        let first = stages_left_out.first().map_or(0, |s| s.0);
+        let last = stages_left_out.last().map_or(0, |s| s.0);
+        let range = if first == last {
+            format!("stage {first}")
+        } else {
+            format!("stages {first}–{last}")
+        };
+        let _ = writeln!(
+            out,
+            "\n_{range} ({}) not shown to keep this comment short._",
+            count(pushes, "push", "pushes")
+        );
+    }
+    if bodies_left_out > 0 || !stages_left_out.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n_Request bodies of {} left out; `plan show --format json` prints them all._",
+            count(
+                bodies_left_out + stages_left_out.iter().map(|&(_, n)| n).sum::<usize>(),
+                "push",
+                "pushes"
+            )
+        );
+    }
+    out
+}
+
+fn warning_line(plan: &Plan, problem: &Problem) -> String {
+    let severity = match problem.severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let place = problem
+        .primary_span()
+        .filter(|s| plan.sources.iter().any(|(id, _)| id == s.file))
+        .map(|s| {
+            let (line, column) = plan.sources.line_col(s.file, s.start);
+            format!(" ({}:{line}:{column})", plan.sources.get(s.file).name)
+        })
+        .unwrap_or_default();
+    format!(
+        "{severity} `{}`: {}{}",
+        problem.code(),
+        text(problem.message()),
+        text(&place)
+    )
+}
+
+/// The full diagram for small plans, one node per stage for big ones.
+fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
+    if plan.pushes.len() <= DIAGRAM_PUSHES {
+        return plan_graph::mermaid(plan, graph);
+    }
+    let mut out = String::from("flowchart LR\n");
+    for stage in graph.stages() {
+        let _ = writeln!(
+            out,
+            "  s{}[\"stage {}: {}\"]",
+            stage.number,
+            stage.number,
+            count(stage.pushes.len(), "push", "pushes")
+        );
+    }
+    for pair in graph.stages().windows(2) {
+        let _ = writeln!(out, "  s{} --> s{}", pair[0].number, pair[1].number);
+    }
+    out
+}
+
+const TABLE_HEAD: &str = "| push | from | to | waits for | settings |\n|---|---|---|---|---|\n";
+
+fn table(graph: &PlanGraph, pushes: &[&Push]) -> String {
+    let mut out = String::from(TABLE_HEAD);
+    for push in pushes {
+        out.push_str(&row(graph, push));
+    }
+    out
+}
+
+fn row(graph: &PlanGraph, push: &Push) -> String {
+    let name = &push.name.value;
+    let mut cells = Vec::with_capacity(5);
+    cells.push(if push.enabled {
+        code(name)
+    } else {
+        format!("{} _(skipped)_", code(name))
+    });
+    cells.push(
+        push.sources
+            .iter()
+            .map(|s| {
+                let files: Vec<String> = s.files.iter().map(|f| code(&f.path)).collect();
+                format!(
+                    "{}: {}",
+                    hosts_cell(&s.host_refs, &s.hosts),
+                    files.join(" ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("<br>"),
+    );
+    cells.push(format!(
+        "{}: {}",
+        hosts_cell(&push.target.host_refs, &push.target.hosts),
+        code(&push.target.path.value)
+    ));
+    let waits: Vec<String> = graph
+        .dependencies_of(name)
+        .map(|e| match &e.kind {
+            EdgeKind::Explicit { .. } => format!("{} (after)", code(&e.dependency)),
+            EdgeKind::Inferred { file, via, .. } => {
+                format!(
+                    "{} (reads {} on {})",
+                    code(&e.dependency),
+                    code(file),
+                    text(via)
+                )
+            }
+        })
+        .collect();
+    cells.push(if waits.is_empty() {
+        "—".to_owned()
+    } else {
+        waits.join("<br>")
+    });
+    cells.push(text(&settings(push)));
+    format!("| {} |\n", cells.join(" | "))
+}
+
+fn hosts_cell(refs: &[plan_parser::HostRef], hosts: &plan_parser::HostSet) -> String {
+    let resolved = super::resolved(hosts, HOSTS_SHOWN);
+    format!("{} ({})", text(&written(refs)), text(&resolved))
+}
+
+fn bodies(plan: &Plan, stage: usize, pushes: &[&Push]) -> String {
+    let mut out = format!(
+        "\n<details><summary>Request bodies, stage {stage} ({})</summary>\n\n",
+        endpoint(plan)
+    );
+    for push in pushes {
+        let body = serde_json::to_string_pretty(&request_for(plan, push)).unwrap_or_default();
+        let _ = writeln!(out, "{}\n\n```json\n{body}\n```\n", code(&push.name.value));
+    }
+    out.push_str("</details>\n");
+    out
+}
+
+/// Inline code, safe inside a table cell.
+fn code(s: &str) -> String {
+    let s = s.replace('|', "\\|");
+    if s.contains('`') {
+        format!("`` {s} ``")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+/// Plain text, safe inside a table cell and against HTML.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
+}

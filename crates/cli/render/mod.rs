@@ -1,0 +1,140 @@
+//! Human renderings of a plan's dry run (`plan show` text and Markdown). The JSON documents,
+//! dot and Mermaid come from `plan-graph` so every consumer sees the same data.
+
+pub(crate) mod markdown;
+pub(crate) mod text;
+
+use std::collections::{BTreeSet, HashMap};
+
+use plan_graph::PlanGraph;
+use plan_parser::{HostAddr, HostRef, HostSet, Origin, Plan, Push, Setting, TopoNode};
+
+/// `3 pushes in 2 stages to 41 hosts + 2 dynamic groups / topo nodes` (targets of the pushes
+/// that run; skipped pushes are counted separately).
+pub(crate) fn summary(plan: &Plan, graph: &PlanGraph) -> String {
+    let mut ips: BTreeSet<HostAddr> = BTreeSet::new();
+    let mut dynamic: BTreeSet<&str> = BTreeSet::new();
+    let mut topo: BTreeSet<&TopoNode> = BTreeSet::new();
+    for push in plan.pushes.iter().filter(|p| p.enabled) {
+        ips.extend(push.target.hosts.ips.iter().copied());
+        dynamic.extend(push.target.hosts.dynamic_groups.iter().map(String::as_str));
+        topo.extend(push.target.hosts.topo_nodes.iter());
+    }
+    let pushes = plan.pushes.len();
+    let skipped = plan.pushes.iter().filter(|p| !p.enabled).count();
+    let stages = graph.stages().len();
+    let mut out = format!("{}", count(pushes, "push", "pushes"));
+    if skipped > 0 {
+        out.push_str(&format!(" ({skipped} skipped)"));
+    }
+    out.push_str(&format!(
+        " in {} to {}",
+        count(stages, "stage", "stages"),
+        count(ips.len(), "host", "hosts")
+    ));
+    let selectors = dynamic.len() + topo.len();
+    if selectors > 0 {
+        out.push_str(&format!(" + {selectors} dynamic groups / topo nodes"));
+    }
+    out
+}
+
+/// The pushes of one stage, in file order.
+pub(crate) fn stage_pushes<'p>(
+    plan: &'p Plan,
+    index: &HashMap<&str, usize>,
+    names: &[String],
+) -> Vec<&'p Push> {
+    names
+        .iter()
+        .filter_map(|n| index.get(n.as_str()).map(|&i| &plan.pushes[i]))
+        .collect()
+}
+
+/// Push name -> position in the plan.
+pub(crate) fn push_index(plan: &Plan) -> HashMap<&str, usize> {
+    let mut map = HashMap::with_capacity(plan.pushes.len());
+    for (i, p) in plan.pushes.iter().enumerate() {
+        map.entry(p.name.value.as_str()).or_insert(i);
+    }
+    map
+}
+
+/// `1 push`, `2 pushes`.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// The hosts as written: `relay, 0:10.0.9.9`.
+pub(crate) fn written(refs: &[HostRef]) -> String {
+    plan_graph::written_hosts(refs).join(", ")
+}
+
+/// What the hosts resolve to, at most `limit` static hosts spelled out:
+/// `0:10.0.1.1, 0:10.0.1.2, dynamic group blo8..., topo module:1000`.
+pub(crate) fn resolved(hosts: &HostSet, limit: usize) -> String {
+    let mut parts: Vec<String> = hosts
+        .ips
+        .iter()
+        .take(limit)
+        .map(ToString::to_string)
+        .collect();
+    if hosts.ips.len() > limit {
+        parts.push(format!("and {} more", hosts.ips.len() - limit));
+    }
+    parts.extend(
+        hosts
+            .dynamic_groups
+            .iter()
+            .map(|g| format!("dynamic group {g}")),
+    );
+    parts.extend(hosts.topo_nodes.iter().map(|t| format!("topo {t}")));
+    parts.join(", ")
+}
+
+fn origin_note(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Plan => " (from [plan])",
+        Origin::Push => "",
+    }
+}
+
+/// `timeout 600s (from [plan]), download 20 MB/s, upload 50 MB/s (from [plan]), retries 2`.
+pub(crate) fn settings(push: &Push) -> String {
+    let mut parts = Vec::new();
+    let mut add = |what: &str, setting: Option<&Setting<u32>>, unit: &str| {
+        if let Some(s) = setting {
+            parts.push(format!("{what} {}{unit}{}", s.value, origin_note(s.origin)));
+        }
+    };
+    add("timeout", push.timeout.as_ref(), "s");
+    add("upload", push.upload_speed_limit.as_ref(), " MB/s");
+    add("download", push.download_speed_limit.as_ref(), " MB/s");
+    if push.timeout.is_none() {
+        parts.insert(0, "timeout 7200s (JOB default)".to_owned());
+    }
+    if let Some(mode) = &push.transfer_mode {
+        parts.push(format!("transfer_mode {}", mode.value.as_str()));
+    }
+    if push.retries > 0 {
+        parts.push(format!("retries {}", push.retries));
+    }
+    parts.join(", ")
+}
+
+/// `root (from [plan])`.
+pub(crate) fn account(setting: &Setting<String>) -> String {
+    format!("{}{}", setting.value, origin_note(setting.origin))
+}
+
+/// The API call a body goes to.
+pub(crate) fn endpoint(plan: &Plan) -> &'static str {
+    match plan.api {
+        plan_parser::Api::V2 => "job/fast_push_file",
+        plan_parser::Api::V3 => "jobv3/fast_transfer_file",
+    }
+}

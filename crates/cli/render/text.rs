@@ -1,0 +1,75 @@
+//! `plan show` for a terminal: stages, each push with its sources, targets, resolved hosts,
+//! effective settings, why it waits, and the exact request body.
+
+use std::fmt::Write as _;
+
+use plan_graph::{EdgeKind, PlanGraph, request_for};
+use plan_parser::Plan;
+
+use super::{account, endpoint, push_index, resolved, settings, stage_pushes, summary, written};
+
+/// How many static hosts a line spells out before saying "and N more".
+const HOSTS_SHOWN: usize = 12;
+
+/// The whole text rendering (warnings are printed separately, on stderr).
+pub(crate) fn render(plan: &Plan, graph: &PlanGraph) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan {} (api {}, business {}): {}",
+        plan.name.value,
+        plan.api,
+        plan.bk_biz_id.value,
+        summary(plan, graph)
+    );
+    if let Some(description) = &plan.description {
+        let _ = writeln!(out, "{description}");
+    }
+    let index = push_index(plan);
+    for stage in graph.stages() {
+        let _ = writeln!(out, "\nstage {}", stage.number);
+        for push in stage_pushes(plan, &index, &stage.pushes) {
+            let name = &push.name.value;
+            if push.enabled {
+                let _ = writeln!(out, "  {name}");
+            } else {
+                let _ = writeln!(out, "  {name} (skipped: enabled = false)");
+            }
+            for edge in graph.dependencies_of(name) {
+                match &edge.kind {
+                    EdgeKind::Explicit { .. } => {
+                        let _ = writeln!(out, "    waits for {} (after)", edge.dependency);
+                    }
+                    EdgeKind::Inferred { reason, .. } => {
+                        let _ = writeln!(out, "    waits for {}: {reason}", edge.dependency);
+                    }
+                }
+            }
+            for source in &push.sources {
+                let _ = writeln!(
+                    out,
+                    "    from {} = {}",
+                    written(&source.host_refs),
+                    resolved(&source.hosts, HOSTS_SHOWN)
+                );
+                for file in &source.files {
+                    let _ = writeln!(out, "         {}", file.path);
+                }
+                let _ = writeln!(out, "         as {}", account(&source.account));
+            }
+            let _ = writeln!(
+                out,
+                "    to   {} = {}",
+                written(&push.target.host_refs),
+                resolved(&push.target.hosts, HOSTS_SHOWN)
+            );
+            let _ = writeln!(out, "         {}", push.target.path.value);
+            let _ = writeln!(out, "         as {}", account(&push.target.account));
+            let _ = writeln!(out, "    with {}", settings(push));
+            let body = request_for(plan, push);
+            let json = serde_json::to_string(&body).unwrap_or_default();
+            let _ = writeln!(out, "    request {} {json}", endpoint(plan));
+        }
+    }
+    out
+}
