@@ -371,16 +371,16 @@ impl Walker<'_> {
             }
             match name {
                 "version" => {
-                    if let Some(v) = self.integer(value, "version") {
-                        if v.value != 1 {
-                            self.push(
-                                Problem::error(
-                                    "plan::parser::unsupported_version",
-                                    format!("unsupported format version {}", v.value),
-                                )
-                                .with_label(v.span, "only version 1 exists"),
-                            );
-                        }
+                    if let Some(v) = self.integer(value, "version")
+                        && v.value != 1
+                    {
+                        self.push(
+                            Problem::error(
+                                "plan::parser::unsupported_version",
+                                format!("unsupported format version {}", v.value),
+                            )
+                            .with_label(v.span, "only version 1 exists"),
+                        );
                     }
                 }
                 "include" => raw.include = self.string_list(value, "include").unwrap_or_default(),

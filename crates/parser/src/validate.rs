@@ -684,7 +684,7 @@ impl<'a> Builder<'a> {
         });
         let account = raw.account.as_ref().and_then(|a| {
             let value = self.subst(a)?;
-            self.check_account(&value, a.span).then(|| Setting {
+            self.check_account(&value, a.span).then_some(Setting {
                 value,
                 origin: Origin::Plan,
                 span: a.span,
@@ -933,14 +933,15 @@ impl<'a> Builder<'a> {
                 Some(h) => self.resolve_hosts(h),
                 None => (Vec::new(), HostSet::default(), true),
             };
-            if !broken && hosts.is_empty() {
-                if let Some(h) = &t.hosts {
-                    self.no_hosts(h.span, "target");
-                }
+            if !broken
+                && hosts.is_empty()
+                && let Some(h) = &t.hosts
+            {
+                self.no_hosts(h.span, "target");
             }
             let path = t.path.as_ref().and_then(|p| {
                 let value = self.subst(p)?;
-                self.check_target_path(p, &value).then(|| Located {
+                self.check_target_path(p, &value).then_some(Located {
                     value,
                     span: p.span,
                 })
@@ -970,10 +971,11 @@ impl<'a> Builder<'a> {
                 Some(h) => self.resolve_hosts(h),
                 None => (Vec::new(), HostSet::default(), true),
             };
-            if !broken && hosts.is_empty() {
-                if let Some(h) = &s.hosts {
-                    self.no_hosts(h.span, "source");
-                }
+            if !broken
+                && hosts.is_empty()
+                && let Some(h) = &s.hosts
+            {
+                self.no_hosts(h.span, "source");
             }
             let mut files = Vec::new();
             for entry in s.files.iter().flatten() {
@@ -1064,7 +1066,7 @@ impl<'a> Builder<'a> {
         match own {
             Some(a) => {
                 let value = self.subst(a)?;
-                self.check_account(&value, a.span).then(|| Setting {
+                self.check_account(&value, a.span).then_some(Setting {
                     value,
                     origin: Origin::Push,
                     span: a.span,

@@ -43,9 +43,9 @@ pub(crate) fn substitute(input: &str, vars: &BTreeMap<String, String>) -> Substi
     while let Some(i) = rest.find('$') {
         out.text.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(escaped) = after.strip_prefix("$${") {
             out.text.push_str("${");
-            rest = &after[3..];
+            rest = escaped;
             offset += i + 3;
         } else if let Some(body) = after.strip_prefix("${") {
             let start = offset + i;
