@@ -29,3 +29,6 @@ pub use request::{JobRequest, request_for, request_for_hosts};
 
 #[cfg(test)]
 mod testutil;
+
+#[cfg(test)]
+mod props;
