@@ -1,9 +1,129 @@
-//! `plan check`.
+//! `plan check PLAN...`: parse, validate and order each plan; print every problem.
+//!
+//! Exit 0 when every plan is valid (warnings allowed), 1 when any plan has an error.
 
-use crate::args::CheckArgs;
+use plan_parser::{ParseOptions, Problem, Severity, SourceFiles, parse_file};
+use serde::Serialize;
+
+use crate::args::{CheckArgs, CheckFormat};
+use crate::diagnostics::{self, JsonDiagnostic};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
-pub(crate) fn run(_args: &CheckArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("`plan check` is not available in this build yet")
+/// The outcome for one plan file: its sources and every problem, parser and graph.
+struct Checked {
+    name: String,
+    sources: SourceFiles,
+    problems: Vec<Problem>,
+}
+
+impl Checked {
+    fn errors(&self) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| p.severity() == Severity::Error)
+            .count()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport {
+    valid: bool,
+    diagnostics: Vec<JsonDiagnostic>,
+}
+
+fn check_one(path: &std::path::Path, options: &ParseOptions) -> Checked {
+    let name = path.display().to_string();
+    match parse_file(path, options) {
+        Ok(parsed) => {
+            let mut problems = parsed.warnings;
+            // The graph rules (ordering, cycles, write conflicts) only run on a valid model.
+            match plan_graph::build(&parsed.plan) {
+                Ok(graph) => problems.extend(graph.warnings().iter().cloned()),
+                Err(errors) => problems.extend(errors.problems().iter().cloned()),
+            }
+            plan_parser::sort_problems(&mut problems);
+            Checked {
+                name,
+                sources: parsed.plan.sources,
+                problems,
+            }
+        }
+        Err(errors) => Checked {
+            name,
+            sources: errors.sources().clone(),
+            problems: errors.problems().to_vec(),
+        },
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command's output: JSON/annotations on stdout, diagnostics on stderr"
+)]
+pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let options = ParseOptions {
+        vars: args.vars.vars.clone(),
+        api: args.api.map(|a| a.to_api()),
+    };
+    let results: Vec<Checked> = args
+        .plans
+        .iter()
+        .map(|path| check_one(path, &options))
+        .collect();
+    let valid = results.iter().all(|r| r.errors() == 0);
+
+    match args.format {
+        CheckFormat::Text => {
+            for result in &results {
+                diagnostics::print_problems(printer, &result.sources, &result.problems);
+                let errors = result.errors();
+                let warnings = result.problems.len() - errors;
+                let summary = if errors > 0 {
+                    let mut s = format!(
+                        "`{}` is invalid: {}",
+                        result.name,
+                        diagnostics::count(errors, "error")
+                    );
+                    if warnings > 0 {
+                        s.push_str(&format!(", {}", diagnostics::count(warnings, "warning")));
+                    }
+                    s
+                } else if warnings > 0 {
+                    format!(
+                        "`{}` is valid ({})",
+                        result.name,
+                        diagnostics::count(warnings, "warning")
+                    )
+                } else {
+                    format!("`{}` is valid", result.name)
+                };
+                if !printer.quiet || errors > 0 {
+                    eprintln!("{summary}");
+                }
+            }
+        }
+        CheckFormat::Json => {
+            let report = JsonReport {
+                valid,
+                diagnostics: results
+                    .iter()
+                    .flat_map(|r| diagnostics::to_json(&r.sources, &r.problems))
+                    .collect(),
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        CheckFormat::Github => {
+            for result in &results {
+                let json = diagnostics::to_json(&result.sources, &result.problems);
+                print!("{}", diagnostics::github_annotations(&json));
+            }
+        }
+    }
+    Ok(if valid {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Invalid
+    })
 }
