@@ -186,7 +186,11 @@ pub(crate) struct DiffArgs {
     #[arg(value_name = "OLD")]
     pub(crate) old: PathBuf,
     /// The new plan file.
-    #[arg(value_name = "NEW", required_unless_present = "base", conflicts_with = "base")]
+    #[arg(
+        value_name = "NEW",
+        required_unless_present = "base",
+        conflicts_with = "base"
+    )]
     pub(crate) new: Option<PathBuf>,
     /// Compare PLAN (and its includes) with their versions at this git revision.
     #[arg(long, value_name = "GIT_REV")]
@@ -247,7 +251,12 @@ pub(crate) struct ApplyArgs {
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
     /// Where journals and locks live.
-    #[arg(long, value_name = "DIR", env = "PLAN_STATE_DIR", default_value = ".plan")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PLAN_STATE_DIR",
+        default_value = ".plan"
+    )]
     pub(crate) state_dir: PathBuf,
     /// Progress and report format.
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
