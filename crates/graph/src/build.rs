@@ -608,7 +608,8 @@ fn conflict_problem(
     let pb = &plan.pushes[second.0];
     let fa = &pa.sources[first.1].files[first.2];
     let fb = &pb.sources[second.1].files[second.2];
-    let host = written_name(plan, &pb.target.host_refs, host);
+    let via_a = written_name(plan, &pa.target.host_refs, host);
+    let via_b = written_name(plan, &pb.target.host_refs, host);
     let what = match entries[second.0][second.1][second.2].kind {
         EntryKind::Directory => format!("{dir}{name}/"),
         EntryKind::File | EntryKind::Pattern => format!("{dir}{name}"),
@@ -620,8 +621,14 @@ fn conflict_problem(
             pa.name.value, pb.name.value
         ),
     )
-    .with_label(fb.span, format!("`{}` delivers this", pb.name.value))
-    .with_label(fa.span, format!("`{}` delivers this too", pa.name.value))
+    .with_label(
+        fb.span,
+        format!("`{}` delivers this to {via_b}", pb.name.value),
+    )
+    .with_label(
+        fa.span,
+        format!("`{}` delivers this to {via_a}", pa.name.value),
+    )
     .with_help(format!(
         "add `after = [\"{}\"]` to push `{}` (or the reverse) so one runs first, or deliver \
          into different directories",

@@ -556,7 +556,7 @@ fn directory_and_file_of_one_name_conflict() {
     let err = build(&p).expect_err("conflict");
     assert_eq!(
         err.problems()[0].message(),
-        "pushes `a` and `b` both write /stage/app on dyn:g, and nothing orders them"
+        "pushes `a` and `b` both write /stage/app on dynamic group g, and nothing orders them"
     );
 }
 
