@@ -127,3 +127,60 @@ pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitSta
         ExitStatus::Invalid
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn fixtures(kind: &str) -> Vec<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/plans")
+            .join(kind);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("fixtures")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn valid_plans_check_clean_including_graph_rules() {
+        let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+        let mut paths = fixtures("valid");
+        paths.extend(["release.toml", "logs.toml", "windows.toml"].map(|p| plans.join(p)));
+        for path in paths {
+            let checked = check_one(&path, &ParseOptions::default());
+            assert_eq!(checked.errors(), 0, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn invalid_plans_report_their_code_with_a_line() {
+        for path in fixtures("invalid") {
+            let text = std::fs::read_to_string(&path).expect("fixture");
+            let code = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+                .expect("expect line")
+                .trim()
+                .to_owned();
+            let checked = check_one(&path, &ParseOptions::default());
+            assert!(checked.errors() > 0, "{} should be invalid", path.display());
+            let json = diagnostics::to_json(&checked.sources, &checked.problems);
+            let d = json
+                .iter()
+                .find(|d| d.code == code)
+                .unwrap_or_else(|| panic!("{}: no {code}", path.display()));
+            assert!(
+                d.line.is_some_and(|l| l >= 1),
+                "{}: no line",
+                path.display()
+            );
+        }
+    }
+}

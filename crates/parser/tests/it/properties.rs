@@ -42,7 +42,7 @@ fn check(text: &str) {
                 miette::GraphicalTheme::unicode_nocolor(),
             );
             handler.render_report(&mut out, &errors).expect("render");
-            assert!(!errors.problems().is_empty());
+            assert!(errors.has_errors(), "a failed parse must hold an error");
         }
     }
 }
