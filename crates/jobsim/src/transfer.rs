@@ -182,11 +182,10 @@ pub(crate) async fn copy_file(
             out.write_all(&buf[..n]).await?;
             done += n as u64;
             throttle.consumed(n as u64).await;
-            let pct = if total == 0 {
-                100
-            } else {
-                (done.saturating_mul(100) / total).min(100) as u8
-            };
+            let pct = done
+                .saturating_mul(100)
+                .checked_div(total)
+                .map_or(100, |p| p.min(100) as u8);
             if pct / 10 > last / 10 && pct < 100 {
                 progress(pct);
             }
@@ -250,7 +249,7 @@ pub(crate) fn human_speed(kb: u64) -> String {
     let s = kb.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

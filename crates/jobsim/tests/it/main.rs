@@ -1,1 +1,9 @@
-//! jobsim integration tests
+//! Integration tests of the simulator: validation tables, the status machine on a paused
+//! clock, real transfers, concurrency, both front doors' auth and faults, and the binary.
+
+mod auth;
+mod concurrency;
+mod state;
+mod support;
+mod transfer;
+mod validation;
