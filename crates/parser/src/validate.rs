@@ -413,13 +413,26 @@ impl<'a> Builder<'a> {
             }
         }
         self.expand_groups();
-        let empty: Vec<(String, Span)> = self
+        let empty: BTreeSet<String> = self
             .groups
             .iter()
             .filter(|(_, g)| !g.broken && g.expanded.as_ref().is_some_and(HostSet::is_empty))
-            .filter_map(|(name, _)| Some((name.clone(), self.group_raw.get(name)?.name.span)))
+            .map(|(name, _)| name.clone())
             .collect();
-        for (name, span) in empty {
+        // Report only the groups that are empty themselves, not those empty because a group
+        // they include is (that one is reported); pushes using any of them stay quiet too.
+        let reported: Vec<(String, Span)> = empty
+            .iter()
+            .filter_map(|name| {
+                let raw = self.group_raw.get(name)?;
+                let cascade = raw.groups.iter().any(|r| empty.contains(&r.value));
+                (!cascade).then(|| (name.clone(), raw.name.span))
+            })
+            .collect();
+        for name in &empty {
+            self.mark_broken(name);
+        }
+        for (name, span) in reported {
             self.error(
                 Problem::error(
                     "plan::parser::empty_group",
@@ -735,6 +748,7 @@ impl<'a> Builder<'a> {
                 .unwrap_or_default(),
             task_prefix: raw.task_prefix.as_ref().map(|t| t.value.clone()),
             account,
+            account_written: raw.account.is_some(),
             timeout,
             upload,
             download,
@@ -925,6 +939,9 @@ impl<'a> Builder<'a> {
         }
 
         let plan_account = settings.and_then(|s| s.account.clone());
+        // Without [plan], or with a [plan] account that was itself wrong, "no account" would
+        // only repeat an error already reported.
+        let account_reported = settings.is_none_or(|s| s.account_written && s.account.is_none());
         let mut missing_account: Vec<Span> = Vec::new();
 
         // Target first: the source checks need its path.
@@ -1026,7 +1043,7 @@ impl<'a> Builder<'a> {
             }
         }
 
-        if !missing_account.is_empty() {
+        if !missing_account.is_empty() && !account_reported {
             let at = raw.name.as_ref().map_or(raw.span, |n| n.span);
             let mut problem = Problem::error(
                 "plan::parser::missing_account",
@@ -1275,6 +1292,8 @@ struct PlanSettings {
     api: Api,
     task_prefix: Option<String>,
     account: Option<Setting<String>>,
+    /// `[plan] account` is written (valid or not).
+    account_written: bool,
     timeout: Option<Setting<u32>>,
     upload: Option<Setting<u32>>,
     download: Option<Setting<u32>>,
