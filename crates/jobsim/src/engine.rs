@@ -28,7 +28,7 @@ const JOB_STOP_SUCCESS: i32 = 11;
 
 /// Whether a job/step status is final.
 pub(crate) fn is_finished(status: i32) -> bool {
-    matches!(status, 3 | 4 | 5 | 6 | 8 | 9 | 11 | 13 | 14)
+    plan_bkjob::RunStatus::from_code(status).is_finished()
 }
 
 // Host statuses (ExecuteObjectTaskStatusEnum) and the GSE codes that go with them.
@@ -254,7 +254,10 @@ impl Engine {
             job.stop.notify_one();
             Ok(())
         } else {
-            Err(JobReply::err(1_241_003, "Unsupported operation"))
+            Err(JobReply::err(
+                plan_bkjob::code::UNSUPPORTED_OPERATION,
+                "Unsupported operation",
+            ))
         }
     }
 
@@ -273,7 +276,7 @@ impl Engine {
             Ok(())
         } else {
             Err(JobReply::err(
-                1_241_015,
+                plan_bkjob::code::UNSUPPORTED_OPERATION_REPEAT_START_JOB,
                 format!(
                     "Unsupported operation,do not repeat start the job,job_instance_id={}",
                     job.id

@@ -10,7 +10,7 @@ use crate::front::{Front, JobReply};
 use crate::submit::{BAD_REQUEST, check_scope_exists, missing_or_illegal, scope_of};
 use crate::world::{HostRef, Scope};
 
-const TASK_INSTANCE_NOT_EXIST: i64 = 1_244_006;
+const TASK_INSTANCE_NOT_EXIST: i64 = plan_bkjob::code::TASK_INSTANCE_NOT_EXIST;
 
 type Check<T> = Result<T, JobReply>;
 
@@ -392,7 +392,12 @@ pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool) -> JobReply {
     if let Err(e) = check_scope_exists(&engine.world, &scope) {
         return e;
     }
-    let invalid = || JobReply::err(1_241_002, "Invalid request parameters");
+    let invalid = || {
+        JobReply::err(
+            plan_bkjob::code::ILLEGAL_PARAM,
+            "Invalid request parameters",
+        )
+    };
     let id = match p.i64("job_instance_id") {
         Ok(Some(id)) if id > 0 => id.unsigned_abs(),
         Ok(_) => return invalid(),

@@ -10,19 +10,22 @@ use crate::front::{Caller, JobReply};
 use crate::paths::is_valid_absolute_path;
 use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
-pub(crate) const BAD_REQUEST: i64 = 1_240_003;
-const MISSING_PARAM: i64 = 1_241_004;
-const ILLEGAL_PARAM: i64 = 1_241_005;
-pub(crate) const MISSING_OR_ILLEGAL: i64 = 1_241_007;
-pub(crate) const APP_NOT_EXIST: i64 = 1_243_049;
-const HOST_INVALID: i64 = 1_244_002;
-const ACCOUNT_NOT_EXIST: i64 = 1_244_003;
-const FILE_TASKS_EXCEED: i64 = 1_244_021;
+use plan_bkjob::code;
+
+pub(crate) const BAD_REQUEST: i64 = code::BAD_REQUEST;
+const MISSING_PARAM: i64 = code::MISSING_PARAM_WITH_PARAM_NAME;
+const ILLEGAL_PARAM: i64 = code::ILLEGAL_PARAM_WITH_PARAM_NAME;
+const MISSING_OR_ILLEGAL: i64 = code::MISSING_OR_ILLEGAL_PARAM_WITH_PARAM_NAME;
+const APP_NOT_EXIST: i64 = code::APP_NOT_EXIST;
+const HOST_INVALID: i64 = code::HOST_INVALID;
+const ACCOUNT_NOT_EXIST: i64 = code::ACCOUNT_NOT_EXIST;
+const FILE_TASKS_EXCEED: i64 = code::FILE_TASKS_EXCEEDS_LIMIT;
+/// `INVALID_ROLLING_EXPR` (not among plan-bkjob's named codes).
 const INVALID_ROLLING: i64 = 1_244_026;
-const TARGET_EMPTY: i64 = 1_244_028;
-const SOURCE_EMPTY: i64 = 1_244_029;
-const HOST_NOT_EXIST: i64 = 1_244_030;
-const RUNNING_QUOTA: i64 = 1_244_032;
+const TARGET_EMPTY: i64 = code::STEP_TARGET_EXECUTE_OBJECT_EMPTY;
+const SOURCE_EMPTY: i64 = code::STEP_SOURCE_EXECUTE_OBJECT_EMPTY;
+const HOST_NOT_EXIST: i64 = code::EXECUTE_OBJECT_NOT_EXIST;
+const RUNNING_QUOTA: i64 = code::RUNNING_JOB_EXCEED_RESOURCE_SCOPE_QUOTA;
 
 /// Which API a job came from (decides response and log shapes nowhere else than here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,3 +8,4 @@ mod state;
 mod support;
 mod transfer;
 mod validation;
+mod wire;
