@@ -22,8 +22,6 @@ pub(crate) struct RawFile {
     pub(crate) vars: Vec<(Located<String>, Located<String>)>,
     pub(crate) groups: Vec<RawGroup>,
     pub(crate) pushes: Vec<RawPush>,
-    /// The span of the first `[[push]]` (or `push = ...`), when present.
-    pub(crate) push_key: Option<Span>,
 }
 
 #[derive(Debug)]
@@ -78,7 +76,7 @@ pub(crate) struct RawTarget {
 pub(crate) struct RawPush {
     pub(crate) span: Span,
     pub(crate) name: Option<Located<String>>,
-    /// `None` when `from` is missing or unreadable (`from_error` says which).
+    /// `None` when `from` is missing or unreadable (already reported).
     pub(crate) sources: Option<Vec<RawSource>>,
     pub(crate) target: Option<RawTarget>,
     pub(crate) after: Vec<Located<String>>,
@@ -90,8 +88,6 @@ pub(crate) struct RawPush {
     pub(crate) transfer_mode_key: Option<Span>,
     pub(crate) retries: Option<Located<i64>>,
     pub(crate) enabled: Option<bool>,
-    /// A key was unreadable: later "missing" errors would only repeat it.
-    pub(crate) had_errors: bool,
 }
 
 /// Which keys a file may hold at its top level.
@@ -387,10 +383,7 @@ impl Walker<'_> {
                 "plan" => raw.plan = self.plan(value),
                 "vars" => raw.vars = self.vars(value),
                 "hosts" => raw.groups = self.hosts(value),
-                "push" => {
-                    raw.push_key = Some(self.span(value.span()));
-                    raw.pushes = self.pushes(value);
-                }
+                "push" => raw.pushes = self.pushes(value),
                 _ => self.unknown_key(key, TOP_KEYS, "the top level"),
             }
         }
@@ -654,7 +647,6 @@ impl Walker<'_> {
             let Some(table) = self.table(item, "push") else {
                 continue;
             };
-            let before = self.problems.len();
             let mut push = RawPush {
                 span: self.span(item.span()),
                 name: None,
@@ -668,7 +660,6 @@ impl Walker<'_> {
                 transfer_mode_key: None,
                 retries: None,
                 enabled: None,
-                had_errors: false,
             };
             for (key, value) in table.iter() {
                 match key.get_ref().as_ref() {
@@ -720,7 +711,6 @@ impl Walker<'_> {
                 None => "[[push]]".to_owned(),
             };
             self.require(table, &["name", "from", "to"], push.span, &place);
-            push.had_errors = self.problems.len() > before;
             pushes.push(push);
         }
         pushes
