@@ -1,1 +1,31 @@
-//! stub
+//! Runs a validated, ordered plan against BK-JOB.
+//!
+//! [`apply`] takes the plan, its graph, a [`JobApi`] (normally [`BkJobApi`] over
+//! `plan_bkjob::Client`), [`Settings`], an injected [`Interrupt`] and a channel for [`Event`]s.
+//! It takes the plan's [lock](PlanLock), writes the [journal](Journal) line by line (each line
+//! on disk before the action it records), runs the pushes stage by stage (or eagerly) with at
+//! most `parallelism` jobs in flight, follows every job to its end, and returns a
+//! [`RunReport`]. It never prints and never listens for signals: the caller renders events and
+//! decides what an interrupt is. `ARCHITECTURE.md` describes the design.
+
+#![warn(missing_docs)]
+
+mod api;
+mod interrupt;
+mod journal;
+mod lock;
+mod options;
+mod push;
+mod report;
+mod run;
+
+pub use api::{Api2, BkJobApi, HostLog, HostState, JobApi, JobRef, Snapshot};
+pub use interrupt::Interrupt;
+pub use journal::{
+    JOURNAL_FORMAT_VERSION, Journal, JournalError, PushHistory, Record, RunHistory, latest_run,
+    new_run_id, runs_dir, sha256_hex,
+};
+pub use lock::{LockError, LockHolder, PlanLock};
+pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy, Schedule};
+pub use report::{Event, HostResult, PushReport, PushStatus, RunReport};
+pub use run::{InDoubtPush, Settings, StartError, apply};

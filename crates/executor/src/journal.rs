@@ -1,0 +1,605 @@
+//! The run journal: append-only JSON lines, each fsync'd before the action it records.
+//!
+//! `STATE/runs/<plan>/<run-id>.jsonl`. The first line is `run_started` with
+//! `format_version`; then, per push, `push_submitting` (the intent, with the sha256 of the exact
+//! body, written *before* the request leaves), `push_submitted` (the JOB instance id, right after
+//! the answer), `push_attempt_finished` (per-host results), `push_finished` (the push's outcome);
+//! finally `run_finished`. A resumed run appends `run_resumed` and continues in the same file,
+//! so one file tells the whole story of one run.
+//!
+//! Because every line is on disk before the next action, a process killed at any instant
+//! leaves a journal from which [`RunHistory`] can tell, per push: done, in flight (with its
+//! job id: re-attach), in doubt (intent written, no answer recorded: JOB may have created the
+//! job), failed (with per-host results), or never started. No credential is ever written here.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::JobRef;
+use crate::report::{HostResult, PushStatus};
+
+/// The journal format this version writes and reads.
+pub const JOURNAL_FORMAT_VERSION: u32 = 1;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Record {
+    /// First line of a run.
+    RunStarted {
+        /// [`JOURNAL_FORMAT_VERSION`].
+        format_version: u32,
+        /// Run id (the file stem).
+        run_id: String,
+        /// Plan name.
+        plan: String,
+        /// The plan file as given.
+        plan_file: String,
+        /// `v2` / `v3`.
+        api: String,
+        /// Who ran it (`$USER`).
+        user: String,
+        /// Where.
+        host: String,
+        /// Process id.
+        pid: u32,
+        /// RFC 3339.
+        at: String,
+        /// sha256 of every push's full request body, by push name: a changed plan is
+        /// recognised push by push.
+        pushes: BTreeMap<String, String>,
+    },
+    /// A later process continues the run (`--resume`).
+    RunResumed {
+        /// Who.
+        user: String,
+        /// Where.
+        host: String,
+        /// Process id.
+        pid: u32,
+        /// When.
+        at: String,
+    },
+    /// About to submit: written and fsync'd before the request is sent.
+    PushSubmitting {
+        /// Push.
+        push: String,
+        /// Attempt (1-based, counted over the whole run).
+        attempt: u32,
+        /// sha256 of the exact body sent (credentials excluded).
+        request_sha256: String,
+        /// The task name JOB will show (to find the job by hand if the answer is lost).
+        task_name: Option<String>,
+        /// Static target hosts of this body (`cloud:ip`); a retry names only the failed ones.
+        targets: Vec<String>,
+        /// When.
+        at: String,
+    },
+    /// JOB accepted the submission.
+    PushSubmitted {
+        /// Push.
+        push: String,
+        /// Attempt.
+        attempt: u32,
+        /// The job, enough to follow it again.
+        job: JobRef,
+        /// When.
+        at: String,
+    },
+    /// JOB refused, or the answer was lost.
+    PushSubmitFailed {
+        /// Push.
+        push: String,
+        /// Attempt.
+        attempt: u32,
+        /// Code, when there was one.
+        code: Option<i64>,
+        /// Message.
+        message: String,
+        /// True when JOB may have created the job anyway.
+        outcome_unknown: bool,
+        /// When.
+        at: String,
+    },
+    /// `operate_job_instance` code 1 was sent.
+    PushTerminateRequested {
+        /// Push.
+        push: String,
+        /// The job.
+        job_instance_id: i64,
+        /// `deadline` or `interrupt`.
+        reason: String,
+        /// When.
+        at: String,
+    },
+    /// A job reached a finished status.
+    PushAttemptFinished {
+        /// Push.
+        push: String,
+        /// Attempt.
+        attempt: u32,
+        /// The job.
+        job_instance_id: i64,
+        /// JOB job status number.
+        job_status: i32,
+        /// Every target host's result.
+        hosts: Vec<HostResult>,
+        /// When.
+        at: String,
+    },
+    /// The push's outcome in this segment.
+    PushFinished {
+        /// Push.
+        push: String,
+        /// Outcome.
+        status: PushStatus,
+        /// When.
+        at: String,
+    },
+    /// The segment ended.
+    RunFinished {
+        /// `succeeded`, `failed` or `interrupted`.
+        status: String,
+        /// When.
+        at: String,
+    },
+}
+
+/// An open journal, appended to by the coordinator and the push tasks.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    run_id: String,
+    file: Mutex<std::fs::File>,
+}
+
+/// A journal could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error("journal `{}`: {message}", path.display())]
+pub struct JournalError {
+    /// The file.
+    pub path: PathBuf,
+    /// What failed.
+    pub message: String,
+}
+
+impl Journal {
+    /// Creates `STATE/runs/<plan>/<run_id>.jsonl` (fails if it exists).
+    pub fn create(state_dir: &Path, plan: &str, run_id: &str) -> Result<Self, JournalError> {
+        let dir = runs_dir(state_dir, plan);
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let err = |e: std::io::Error| JournalError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(err)?;
+        Ok(Journal {
+            path: path.clone(),
+            run_id: run_id.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Opens an existing journal to continue it.
+    pub fn append_to(path: &Path) -> Result<Self, JournalError> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| JournalError {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        let run_id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Journal {
+            path: path.to_owned(),
+            run_id,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Appends one line and waits until it is on disk.
+    pub fn write(&self, record: &Record) -> Result<(), JournalError> {
+        let err = |message: String| JournalError {
+            path: self.path.clone(),
+            message,
+        };
+        let mut line = serde_json::to_string(record).map_err(|e| err(e.to_string()))?;
+        line.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| err("a writer panicked".into()))?;
+        // One write per line keeps lines whole; sync_data makes "written" mean "on disk", so the
+        // journal never claims less than what happened (a crash loses at most the line being
+        // written, which was then not yet acted on).
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| err(e.to_string()))
+    }
+}
+
+/// `STATE/runs/<plan>/`.
+pub fn runs_dir(state_dir: &Path, plan: &str) -> PathBuf {
+    state_dir.join("runs").join(safe_name(plan))
+}
+
+/// A plan name as a single path component.
+pub(crate) fn safe_name(plan: &str) -> String {
+    let s: String = plan
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// What the journal says about one push.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PushHistory {
+    /// Highest attempt number written.
+    pub last_attempt: u32,
+    /// Submissions JOB accepted.
+    pub submitted: u32,
+    /// The outcome of the last segment that settled it.
+    pub status: Option<PushStatus>,
+    /// Submitted and not known finished: follow this job again.
+    pub in_flight: Option<JobRef>,
+    /// The intent was written but no answer recorded (or the answer was lost): the attempt
+    /// number, the task name and when.
+    pub in_doubt: Option<(u32, Option<String>, String)>,
+    /// Per-host results of the last finished attempt.
+    pub last_hosts: Vec<HostResult>,
+}
+
+impl PushHistory {
+    /// Succeeded in an earlier segment.
+    pub fn succeeded(&self) -> bool {
+        self.in_flight.is_none()
+            && self.in_doubt.is_none()
+            && matches!(
+                self.status,
+                Some(PushStatus::Succeeded | PushStatus::AlreadySucceeded)
+            )
+    }
+}
+
+/// A journal read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunHistory {
+    /// The file.
+    pub path: PathBuf,
+    /// Run id.
+    pub run_id: String,
+    /// `run_started.pushes`: push name -> request sha256.
+    pub push_hashes: BTreeMap<String, String>,
+    /// When it started.
+    pub started_at: String,
+    /// Who started it.
+    pub user: String,
+    /// The status of the last `run_finished`, if the last segment ended cleanly.
+    pub finished: Option<String>,
+    /// Per push.
+    pub pushes: BTreeMap<String, PushHistory>,
+    /// Lines that could not be read (a torn last line after a crash is normal).
+    pub unreadable_lines: usize,
+}
+
+impl RunHistory {
+    /// Reads a journal.
+    pub fn read(path: &Path) -> Result<Self, JournalError> {
+        let text = std::fs::read_to_string(path).map_err(|e| JournalError {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut history = RunHistory {
+            path: path.to_owned(),
+            run_id: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            push_hashes: BTreeMap::new(),
+            started_at: String::new(),
+            user: String::new(),
+            finished: None,
+            pushes: BTreeMap::new(),
+            unreadable_lines: 0,
+        };
+        let mut first = true;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(record) = serde_json::from_str::<Record>(line) else {
+                history.unreadable_lines += 1;
+                continue;
+            };
+            if first {
+                first = false;
+                match &record {
+                    Record::RunStarted { format_version, .. }
+                        if *format_version == JOURNAL_FORMAT_VERSION => {}
+                    Record::RunStarted { format_version, .. } => {
+                        return Err(JournalError {
+                            path: path.to_owned(),
+                            message: format!(
+                                "written in journal format {format_version}; this version reads format {JOURNAL_FORMAT_VERSION}"
+                            ),
+                        });
+                    }
+                    _ => {
+                        return Err(JournalError {
+                            path: path.to_owned(),
+                            message: "does not start with `run_started`".into(),
+                        });
+                    }
+                }
+            }
+            history.apply(record);
+        }
+        if first {
+            return Err(JournalError {
+                path: path.to_owned(),
+                message: "is empty".into(),
+            });
+        }
+        Ok(history)
+    }
+
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::RunStarted {
+                run_id,
+                pushes,
+                at,
+                user,
+                ..
+            } => {
+                self.run_id = run_id;
+                self.push_hashes = pushes;
+                self.started_at = at;
+                self.user = user;
+            }
+            Record::RunResumed { .. } => self.finished = None,
+            Record::PushSubmitting {
+                push,
+                attempt,
+                task_name,
+                at,
+                ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                p.last_attempt = p.last_attempt.max(attempt);
+                p.in_doubt = Some((attempt, task_name, at));
+                p.status = None;
+            }
+            Record::PushSubmitted { push, job, .. } => {
+                let p = self.pushes.entry(push).or_default();
+                p.in_doubt = None;
+                p.submitted += 1;
+                p.in_flight = Some(job);
+            }
+            Record::PushSubmitFailed {
+                push,
+                outcome_unknown,
+                ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                if !outcome_unknown {
+                    p.in_doubt = None;
+                }
+            }
+            Record::PushTerminateRequested { .. } => {}
+            Record::PushAttemptFinished { push, hosts, .. } => {
+                let p = self.pushes.entry(push).or_default();
+                p.in_flight = None;
+                p.last_hosts = hosts;
+            }
+            Record::PushFinished { push, status, .. } => {
+                let p = self.pushes.entry(push).or_default();
+                p.status = Some(status);
+            }
+            Record::RunFinished { status, .. } => self.finished = Some(status),
+        }
+    }
+
+    /// True when the run ended with every push done.
+    pub fn is_complete(&self) -> bool {
+        self.finished.as_deref() == Some("succeeded")
+    }
+
+    /// Pushes whose jobs may still be running in JOB (submitted, not known finished).
+    pub fn in_flight(&self) -> Vec<&str> {
+        self.pushes
+            .iter()
+            .filter(|(_, p)| p.in_flight.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Pushes whose submission's outcome is unknown.
+    pub fn in_doubt(&self) -> Vec<&str> {
+        self.pushes
+            .iter()
+            .filter(|(_, p)| p.in_doubt.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Pushes that succeeded.
+    pub fn succeeded(&self) -> Vec<&str> {
+        self.pushes
+            .iter()
+            .filter(|(_, p)| p.succeeded())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
+/// The most recent journal of `plan` (by run id, which sorts by start time), if any.
+pub fn latest_run(state_dir: &Path, plan: &str) -> Result<Option<RunHistory>, JournalError> {
+    let dir = runs_dir(state_dir, plan);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(JournalError {
+                path: dir,
+                message: e.to_string(),
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    match files.pop() {
+        Some(path) => RunHistory::read(&path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A new run id: UTC start time (sortable) and the process id.
+pub fn new_run_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    )
+}
+
+/// Now, RFC 3339.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// sha256 hex of a body.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Api2;
+
+    fn job(id: i64) -> JobRef {
+        JobRef {
+            api: Api2::V2,
+            bk_biz_id: 2,
+            job_instance_id: id,
+            step_instance_id: None,
+        }
+    }
+
+    #[test]
+    fn history_tells_done_in_flight_in_doubt_and_failed_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "rel/1", "r1").expect("create");
+        let at = now();
+        let w = |r: Record| journal.write(&r).expect("write");
+        w(Record::RunStarted {
+            format_version: JOURNAL_FORMAT_VERSION,
+            run_id: "r1".into(),
+            plan: "rel/1".into(),
+            plan_file: "p.toml".into(),
+            api: "v2".into(),
+            user: "u".into(),
+            host: "h".into(),
+            pid: 1,
+            at: at.clone(),
+            pushes: BTreeMap::from([("a".into(), "x".into())]),
+        });
+        let submitting = |push: &str| Record::PushSubmitting {
+            push: push.into(),
+            attempt: 1,
+            request_sha256: "x".into(),
+            task_name: Some(format!("rel/{push}")),
+            targets: vec![],
+            at: at.clone(),
+        };
+        for p in ["done", "flying", "doubt", "failed"] {
+            w(submitting(p));
+        }
+        for (p, id) in [("done", 1), ("flying", 2), ("failed", 4)] {
+            w(Record::PushSubmitted {
+                push: p.into(),
+                attempt: 1,
+                job: job(id),
+                at: at.clone(),
+            });
+        }
+        for (p, id, ok) in [("done", 1, true), ("failed", 4, false)] {
+            w(Record::PushAttemptFinished {
+                push: p.into(),
+                attempt: 1,
+                job_instance_id: id,
+                job_status: if ok { 3 } else { 4 },
+                hosts: vec![],
+                at: at.clone(),
+            });
+            w(Record::PushFinished {
+                push: p.into(),
+                status: if ok {
+                    PushStatus::Succeeded
+                } else {
+                    PushStatus::Failed
+                },
+                at: at.clone(),
+            });
+        }
+        // A torn last line, as a crash mid-write leaves.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(journal.path())
+            .and_then(|mut f| f.write_all(b"{\"type\":\"push_sub"))
+            .expect("torn");
+        let history = latest_run(dir.path(), "rel/1")
+            .expect("read")
+            .expect("one run");
+        assert_eq!(history.run_id, "r1");
+        assert_eq!(history.succeeded(), vec!["done"]);
+        assert_eq!(history.in_flight(), vec!["flying"]);
+        assert_eq!(history.in_doubt(), vec!["doubt"]);
+        assert_eq!(history.pushes["failed"].status, Some(PushStatus::Failed));
+        assert_eq!(history.pushes["flying"].in_flight, Some(job(2)));
+        assert_eq!(history.unreadable_lines, 1);
+        assert!(!history.is_complete());
+        assert!(
+            journal
+                .path()
+                .starts_with(dir.path().join("runs").join("rel_1"))
+        );
+    }
+}

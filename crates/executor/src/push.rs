@@ -1,0 +1,508 @@
+//! One push, from submission to its final per-host results: submit, follow with adaptive
+//! polling, terminate at the deadline, fetch logs of failed hosts, retry only those hosts.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plan_bkjob::{ApiError, RunStatus, code};
+use plan_graph::JobRequest;
+use plan_parser::{HostAddr, Plan};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+
+use crate::api::{HostState, JobApi, JobRef, Snapshot};
+use crate::interrupt::Interrupt;
+use crate::journal::{Journal, Record, now, sha256_hex};
+use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, PollPolicy};
+use crate::report::{Event, HostResult, PushReport, PushStatus};
+
+/// Shared by every push task of a run.
+pub(crate) struct Ctx<A> {
+    pub(crate) api: Arc<A>,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) events: UnboundedSender<Event>,
+    pub(crate) interrupt: Interrupt,
+    pub(crate) poll: PollPolicy,
+}
+
+impl<A> Ctx<A> {
+    fn emit(&self, event: Event) {
+        // A caller that stopped listening does not stop the run.
+        let _ = self.events.send(event);
+    }
+}
+
+/// Where a push task begins.
+#[derive(Debug, Clone)]
+pub(crate) enum Start {
+    /// Submit the full request.
+    Fresh,
+    /// Follow a job an earlier segment submitted (never re-submitted).
+    Attach(JobRef),
+    /// Submit only to these hosts (the failed ones of an earlier attempt).
+    Hosts(Vec<HostAddr>),
+}
+
+/// What the coordinator hands a task.
+#[derive(Debug, Clone)]
+pub(crate) struct Task {
+    pub(crate) name: String,
+    pub(crate) stage: usize,
+    pub(crate) start: Start,
+    /// The attempt number of the first submission in this segment.
+    pub(crate) first_attempt: u32,
+}
+
+/// How following a job ended.
+struct Followed {
+    last: Option<Snapshot>,
+    finished: bool,
+    terminated: Option<&'static str>,
+    error: Option<ApiError>,
+}
+
+pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
+    let started = Instant::now();
+    let mut report = PushReport::idle(&task.name, task.stage, PushStatus::Failed);
+    let Some(push) = ctx.plan.push(&task.name) else {
+        report.error = Some("the push is not in the plan".into());
+        return report;
+    };
+    let timeout = push
+        .timeout
+        .as_ref()
+        .map_or(JOB_DEFAULT_TIMEOUT_SECS, |t| t.value);
+    let retries = u32::from(push.retries);
+    let bk_biz_id = ctx.plan.bk_biz_id.value;
+
+    let mut start = task.start.clone();
+    let mut attempt = task.first_attempt;
+    // Jobs followed in this segment (an attached job counts): at most 1 + retries.
+    let mut jobs: u32 = 0;
+    // Per host, the latest result over the attempts of this segment.
+    let mut hosts: BTreeMap<String, HostResult> = BTreeMap::new();
+
+    let status = loop {
+        // 1. Get a job: attach, or journal the intent and submit.
+        let mut job = match std::mem::replace(&mut start, Start::Fresh) {
+            Start::Attach(job) => {
+                ctx.emit(Event::PushReattached {
+                    push: task.name.clone(),
+                    stage: task.stage,
+                    job_instance_id: job.job_instance_id,
+                });
+                job
+            }
+            other => {
+                let request = match &other {
+                    Start::Hosts(h) if !h.is_empty() => {
+                        plan_graph::request_for_hosts(&ctx.plan, push, h)
+                    }
+                    _ => plan_graph::request_for(&ctx.plan, push),
+                };
+                match submit(&ctx, &task, attempt, &request, bk_biz_id).await {
+                    Ok(job) => job,
+                    Err((status, error)) => {
+                        report.error_code = error.code();
+                        report.error = Some(error.to_string());
+                        break status;
+                    }
+                }
+            }
+        };
+        report.job_instance_id = Some(job.job_instance_id);
+        jobs += 1;
+
+        // 2. Follow it to its end.
+        let followed = follow(&ctx, &task, &mut job, timeout).await;
+        if let Some(error) = &followed.error {
+            report.error_code = error.code();
+            report.error = Some(format!(
+                "following JOB instance {}: {error}",
+                job.job_instance_id
+            ));
+        }
+        let Some(snapshot) = followed.last.filter(|_| followed.finished) else {
+            // Not followed to its end: the journal keeps it in flight, so `--resume` attaches.
+            if report.error.is_none() {
+                report.error = Some(format!(
+                    "JOB instance {} was not seen finishing; `--resume` follows it again",
+                    job.job_instance_id
+                ));
+            }
+            break match followed.terminated {
+                Some("deadline") => PushStatus::TimedOut,
+                _ if ctx.interrupt.is_stopping() => PushStatus::Interrupted,
+                _ => PushStatus::Failed,
+            };
+        };
+
+        // 3. Per-host results, logs of the failed ones.
+        let results = host_results(&ctx, &job, &snapshot).await;
+        let _ = ctx.journal.write(&Record::PushAttemptFinished {
+            push: task.name.clone(),
+            attempt,
+            job_instance_id: job.job_instance_id,
+            job_status: snapshot.status.code(),
+            hosts: results.clone(),
+            at: now(),
+        });
+        for r in results {
+            hosts.insert(r.host.clone(), r);
+        }
+        let failed: Vec<&HostResult> = hosts.values().filter(|h| !h.is_success()).collect();
+        if snapshot.status == RunStatus::Success && failed.is_empty() {
+            break PushStatus::Succeeded;
+        }
+        if let Some(reason) = followed.terminated {
+            report.error = Some(match reason {
+                "deadline" => format!(
+                    "still running {}s after its timeout of {timeout}s: terminated",
+                    ctx.poll.deadline_margin.as_secs()
+                ),
+                _ => "terminated on a second interrupt".to_owned(),
+            });
+            break if reason == "deadline" {
+                PushStatus::TimedOut
+            } else {
+                PushStatus::Interrupted
+            };
+        }
+        if failed.is_empty() {
+            report.error = Some(format!(
+                "JOB reported the job as {} without a failed host",
+                snapshot.status
+            ));
+        }
+
+        // 4. Retry the failed hosts, if the push allows it and the run is not stopping.
+        if jobs > retries || ctx.interrupt.is_stopping() {
+            break PushStatus::Failed;
+        }
+        let addrs: Option<Vec<HostAddr>> = failed.iter().map(|h| parse_host(&h.host)).collect();
+        let failed_names: Vec<String> = failed.iter().map(|h| h.host.clone()).collect();
+        attempt += 1;
+        ctx.emit(Event::PushRetrying {
+            push: task.name.clone(),
+            attempt,
+            hosts: failed_names,
+        });
+        start = match addrs {
+            Some(a) if !a.is_empty() => Start::Hosts(a),
+            _ => Start::Fresh,
+        };
+    };
+
+    report.status = status;
+    report.attempts = attempt - task.first_attempt + 1;
+    report.hosts_total = hosts.len();
+    report.hosts_ok = hosts.values().filter(|h| h.is_success()).count();
+    report.failed_hosts = hosts.into_values().filter(|h| !h.is_success()).collect();
+    report.duration = started.elapsed();
+    let _ = ctx.journal.write(&Record::PushFinished {
+        push: task.name.clone(),
+        status,
+        at: now(),
+    });
+    report
+}
+
+/// Journals the intent, submits once, journals the answer.
+async fn submit<A: JobApi>(
+    ctx: &Ctx<A>,
+    task: &Task,
+    attempt: u32,
+    request: &JobRequest,
+    bk_biz_id: i64,
+) -> Result<JobRef, (PushStatus, ApiError)> {
+    let body = serde_json::to_vec(request).unwrap_or_default();
+    let targets = static_targets(request);
+    let intent = Record::PushSubmitting {
+        push: task.name.clone(),
+        attempt,
+        request_sha256: sha256_hex(&body),
+        task_name: request.task_name().map(str::to_owned),
+        targets: targets.clone(),
+        at: now(),
+    };
+    if let Err(e) = ctx.journal.write(&intent) {
+        // Nothing was sent: refusing to act without a record keeps the journal truthful.
+        return Err((
+            PushStatus::Rejected,
+            ApiError::Decode {
+                api: "journal".into(),
+                message: e.to_string(),
+            },
+        ));
+    }
+    ctx.emit(Event::PushSubmitting {
+        push: task.name.clone(),
+        stage: task.stage,
+        attempt,
+        hosts: targets.len(),
+    });
+    match ctx.api.submit(request, bk_biz_id).await {
+        Ok(job) => {
+            let _ = ctx.journal.write(&Record::PushSubmitted {
+                push: task.name.clone(),
+                attempt,
+                job,
+                at: now(),
+            });
+            ctx.emit(Event::PushSubmitted {
+                push: task.name.clone(),
+                stage: task.stage,
+                attempt,
+                job_instance_id: job.job_instance_id,
+            });
+            Ok(job)
+        }
+        Err(error) => {
+            let unknown = error.submission_outcome_unknown();
+            let _ = ctx.journal.write(&Record::PushSubmitFailed {
+                push: task.name.clone(),
+                attempt,
+                code: error.code(),
+                message: error.to_string(),
+                outcome_unknown: unknown,
+                at: now(),
+            });
+            Err((
+                if unknown {
+                    PushStatus::OutcomeUnknown
+                } else {
+                    PushStatus::Rejected
+                },
+                error,
+            ))
+        }
+    }
+}
+
+/// Polls until JOB says finished; terminates at the deadline or on a second interrupt.
+async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout: u32) -> Followed {
+    let poll = ctx.poll;
+    let deadline = Instant::now() + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin;
+    let mut interval = poll.first;
+    let mut terminate_sent: Option<(&'static str, Instant)> = None;
+    let mut last: Option<Snapshot> = None;
+    let mut last_error: Option<ApiError>;
+    let mut shown: Option<(i32, usize, usize)> = None;
+    loop {
+        let hard = ctx.interrupt.hard().clone();
+        tokio::select! {
+            () = tokio::time::sleep(interval) => interval = poll.next(interval),
+            () = hard.cancelled(), if terminate_sent.is_none() => {}
+        }
+        let now_i = Instant::now();
+        let reason = if ctx.interrupt.is_terminating() {
+            Some("interrupt")
+        } else if now_i >= deadline {
+            Some("deadline")
+        } else {
+            None
+        };
+        let already_finished = last.as_ref().is_some_and(|s| s.finished);
+        if let (None, Some(reason), false) = (terminate_sent, reason, already_finished) {
+            let _ = ctx.journal.write(&Record::PushTerminateRequested {
+                push: task.name.clone(),
+                job_instance_id: job.job_instance_id,
+                reason: reason.to_owned(),
+                at: now(),
+            });
+            ctx.emit(Event::PushTerminating {
+                push: task.name.clone(),
+                job_instance_id: job.job_instance_id,
+                reason: reason.to_owned(),
+            });
+            match ctx.api.terminate(job).await {
+                Ok(()) => {
+                    terminate_sent = Some((reason, now_i));
+                    interval = poll.first;
+                }
+                // 1241003: not running (still pending, or finished meanwhile); the next poll
+                // tells which, and a pending job is asked again.
+                Err(e) if e.code() == Some(code::UNSUPPORTED_OPERATION) => {}
+                Err(e) => {
+                    tracing::warn!(push = %task.name, error = %e, "terminate failed");
+                    terminate_sent = Some((reason, now_i));
+                }
+            }
+        }
+        match ctx.api.status(job).await {
+            Ok(snapshot) => {
+                last_error = None;
+                if job.step_instance_id.is_none() {
+                    job.step_instance_id = snapshot.step_instance_id;
+                }
+                let done = snapshot
+                    .hosts
+                    .iter()
+                    .filter(|h| h.status.is_finished())
+                    .count();
+                let key = (snapshot.status.code(), done, snapshot.hosts.len());
+                if shown != Some(key) {
+                    shown = Some(key);
+                    ctx.emit(Event::PushProgress {
+                        push: task.name.clone(),
+                        stage: task.stage,
+                        job_instance_id: job.job_instance_id,
+                        job_status: key.0,
+                        hosts_done: done,
+                        hosts_total: key.2,
+                    });
+                }
+                let finished = snapshot.finished;
+                last = Some(snapshot);
+                if finished {
+                    return Followed {
+                        last,
+                        finished: true,
+                        terminated: terminate_sent.map(|t| t.0),
+                        error: None,
+                    };
+                }
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(push = %task.name, error = %e, "poll failed; will poll again");
+                last_error = Some(e);
+            }
+            Err(e) => {
+                return Followed {
+                    last,
+                    finished: false,
+                    terminated: terminate_sent.map(|t| t.0),
+                    error: Some(e),
+                };
+            }
+        }
+        let gave_up = match terminate_sent {
+            Some((_, at)) => now_i.duration_since(at) > poll.after_terminate,
+            // JOB unreachable well past the deadline: stop waiting for it.
+            None => last_error.is_some() && now_i > deadline + poll.after_terminate,
+        };
+        if gave_up {
+            return Followed {
+                last,
+                finished: false,
+                terminated: terminate_sent.map(|t| t.0),
+                error: last_error,
+            };
+        }
+    }
+}
+
+async fn host_results<A: JobApi>(
+    ctx: &Ctx<A>,
+    job: &JobRef,
+    snapshot: &Snapshot,
+) -> Vec<HostResult> {
+    let failed: Vec<HostState> = snapshot
+        .hosts
+        .iter()
+        .filter(|h| !h.status.is_success())
+        .cloned()
+        .collect();
+    let logs = if failed.is_empty() {
+        BTreeMap::new()
+    } else {
+        match ctx.api.host_logs(job, &failed).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch the logs of failed hosts");
+                BTreeMap::new()
+            }
+        }
+    };
+    snapshot
+        .hosts
+        .iter()
+        .map(|h| {
+            let key = h.key();
+            let log = logs.get(&key);
+            HostResult {
+                status: h.status.code(),
+                label: h.status.label().to_owned(),
+                error_code: h.error_code.or_else(|| log.and_then(|l| l.error_code)),
+                log_excerpt: if h.status.is_success() {
+                    None
+                } else {
+                    log.map(|l| excerpt(&l.content)).filter(|s| !s.is_empty())
+                },
+                host: key,
+            }
+        })
+        .collect()
+}
+
+/// The last few lines of a log, at most ~800 characters.
+pub(crate) fn excerpt(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(5)..];
+    let text = tail.join("\n");
+    let count = text.chars().count();
+    if count > 800 {
+        let skip = count - 800;
+        format!("...{}", text.chars().skip(skip).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn static_targets(request: &JobRequest) -> Vec<String> {
+    let list = match request {
+        JobRequest::V2(r) => r
+            .target_server
+            .as_ref()
+            .map(|s| s.ip_list.clone())
+            .unwrap_or_default(),
+        JobRequest::V3(r) => r.target_server.ip_list.clone(),
+    };
+    list.iter().map(ToString::to_string).collect()
+}
+
+/// `cloud:ip` / `cloud:[v6]` back to an address.
+pub(crate) fn parse_host(text: &str) -> Option<HostAddr> {
+    let (cloud, ip) = text.split_once(':')?;
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    Some(HostAddr {
+        cloud_id: cloud.parse().ok()?,
+        ip: ip.parse::<IpAddr>().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_keeps_the_end() {
+        let log = (1..=20)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(excerpt(&log), "line 16\nline 17\nline 18\nline 19\nline 20");
+        let long = "x".repeat(2000);
+        assert_eq!(excerpt(&long).chars().count(), 803);
+    }
+
+    #[test]
+    fn hosts_parse_back() {
+        assert_eq!(
+            parse_host("0:10.0.0.1").map(|h| h.to_string()),
+            Some("0:10.0.0.1".into())
+        );
+        assert_eq!(
+            parse_host("2:[::1]").map(|h| h.to_string()),
+            Some("2:[::1]".into())
+        );
+        assert!(parse_host("nonsense").is_none());
+    }
+}

@@ -1,0 +1,682 @@
+//! The coordinator: decides what starts when; the push tasks do the work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use plan_graph::PlanGraph;
+use plan_parser::Plan;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::api::JobApi;
+use crate::interrupt::Interrupt;
+use crate::journal::{
+    JOURNAL_FORMAT_VERSION, Journal, JournalError, Record, RunHistory, latest_run, new_run_id, now,
+    sha256_hex,
+};
+use crate::lock::{LockError, PlanLock, current_user, host_name};
+use crate::options::{ContinuePolicy, Options, Schedule};
+use crate::push::{self, Ctx, Start, Task, parse_host};
+use crate::report::{Event, PushReport, PushStatus, RunReport};
+
+/// Where and how a run happens.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Scheduling, failure and polling policy.
+    pub options: Options,
+    /// Journals and locks live here (`runs/`, `locks/`).
+    pub state_dir: PathBuf,
+    /// Continue the last unfinished run instead of starting one.
+    pub resume: bool,
+    /// The plan file as the user named it (journaled).
+    pub plan_file: String,
+}
+
+/// A push whose submission's outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InDoubtPush {
+    /// Push.
+    pub name: String,
+    /// The task name JOB shows for it.
+    pub task_name: Option<String>,
+    /// When the submission was sent.
+    pub at: String,
+}
+
+/// The run could not start (exit 4 in the CLI).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Another apply holds the plan's lock.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The journal could not be read or written.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Without `--resume`, the last run may still have jobs running in JOB.
+    #[error("plan `{plan}` has an unfinished run `{run_id}` with jobs that may still be running in JOB: {}", pushes.join(", "))]
+    UnfinishedRun {
+        /// Plan.
+        plan: String,
+        /// The run.
+        run_id: String,
+        /// Its journal.
+        journal: PathBuf,
+        /// Pushes in flight or in doubt.
+        pushes: Vec<String>,
+    },
+    /// `--resume` found nothing to continue.
+    #[error("plan `{plan}` has no unfinished run to resume")]
+    NothingToResume {
+        /// Plan.
+        plan: String,
+        /// The last run, when there is one (it completed).
+        last_run: Option<String>,
+    },
+    /// `--resume` on a plan whose pushes changed since the run started.
+    #[error(
+        "plan `{plan}` changed since run `{run_id}` started: {}",
+        describe_changes(changed, added, removed)
+    )]
+    PlanChanged {
+        /// Plan.
+        plan: String,
+        /// The run.
+        run_id: String,
+        /// Pushes whose request body differs.
+        changed: Vec<String>,
+        /// Pushes not in the run.
+        added: Vec<String>,
+        /// Pushes of the run no longer in the plan.
+        removed: Vec<String>,
+    },
+    /// `--resume` on a run where a submission's outcome is unknown.
+    #[error("run `{run_id}` of plan `{plan}` sent {} whose outcome is unknown: {}", if pushes.len() == 1 { "a submission" } else { "submissions" }, pushes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))]
+    InDoubt {
+        /// Plan.
+        plan: String,
+        /// The run.
+        run_id: String,
+        /// Its journal.
+        journal: PathBuf,
+        /// The pushes.
+        pushes: Vec<InDoubtPush>,
+    },
+}
+
+fn describe_changes(changed: &[String], added: &[String], removed: &[String]) -> String {
+    let mut parts = Vec::new();
+    let list = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !changed.is_empty() {
+        parts.push(format!("changed {}", list(changed)));
+    }
+    if !added.is_empty() {
+        parts.push(format!("added {}", list(added)));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("removed {}", list(removed)));
+    }
+    parts.join("; ")
+}
+
+impl StartError {
+    /// What the user can do about it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            StartError::Lock(LockError::Held { path, .. }) => Some(format!(
+                "wait for that apply to finish; if it is not running any more, delete `{}`",
+                path.display()
+            )),
+            StartError::UnfinishedRun { journal, .. } => Some(format!(
+                "run the same command with `--resume` to follow those jobs and finish the run; to abandon the run instead (after checking JOB), rename `{}` to `{}.abandoned`",
+                journal.display(),
+                journal.display()
+            )),
+            StartError::NothingToResume { .. } => {
+                Some("run without `--resume` to start a new run".into())
+            }
+            StartError::PlanChanged { .. } => Some(
+                "undo the changes to resume, or run without `--resume` to start a new run of the changed plan".into(),
+            ),
+            StartError::InDoubt {
+                pushes, journal, ..
+            } => {
+                let names: Vec<String> = pushes
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "`{}` (task name `{}`, sent {})",
+                            p.name,
+                            p.task_name.as_deref().unwrap_or("?"),
+                            p.at
+                        )
+                    })
+                    .collect();
+                Some(format!(
+                    "JOB may have created these jobs although no answer was recorded: {}. Look them up in JOB's job history; a re-submission would push the files twice, so `plan` does not do it on its own. Once checked, rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
+                    names.join("; "),
+                    journal.display(),
+                    journal.display()
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs a plan: takes the lock, opens (or continues) the journal, runs every push, writes
+/// the end of the journal, releases the lock. Events go to `events` as they happen.
+///
+/// The graph must be the one [`plan_graph::build`] returned for this plan (it is acyclic;
+/// a cycle would leave pushes waiting forever, which validation rules out).
+pub async fn apply<A: JobApi>(
+    api: A,
+    plan: Arc<Plan>,
+    graph: Arc<PlanGraph>,
+    settings: Settings,
+    interrupt: Interrupt,
+    events: UnboundedSender<Event>,
+) -> Result<RunReport, StartError> {
+    let plan_name = plan.name.value.clone();
+    let lock = PlanLock::acquire(&settings.state_dir, &plan_name)?;
+    if let Some(previous) = &lock.taken_over_from {
+        let _ = events.send(Event::Warning {
+            message: format!(
+                "took over the lock of plan `{plan_name}` left by {previous}, whose process is gone"
+            ),
+        });
+    }
+    let hashes: BTreeMap<String, String> = plan
+        .pushes
+        .iter()
+        .map(|p| {
+            let body = serde_json::to_vec(&plan_graph::request_for(&plan, p)).unwrap_or_default();
+            (p.name.value.clone(), sha256_hex(&body))
+        })
+        .collect();
+    let last = latest_run(&settings.state_dir, &plan_name)?.filter(|h| !h.is_complete());
+
+    let (journal, history) = if settings.resume {
+        let Some(history) = last else {
+            let last_run = latest_run(&settings.state_dir, &plan_name)?.map(|h| h.run_id);
+            return Err(StartError::NothingToResume {
+                plan: plan_name,
+                last_run,
+            });
+        };
+        check_unchanged(&plan_name, &history, &hashes)?;
+        let in_doubt: Vec<InDoubtPush> = history
+            .pushes
+            .iter()
+            .filter_map(|(name, p)| {
+                p.in_doubt.as_ref().map(|(_, task_name, at)| InDoubtPush {
+                    name: name.clone(),
+                    task_name: task_name.clone(),
+                    at: at.clone(),
+                })
+            })
+            .collect();
+        if !in_doubt.is_empty() {
+            return Err(StartError::InDoubt {
+                plan: plan_name,
+                run_id: history.run_id.clone(),
+                journal: history.path.clone(),
+                pushes: in_doubt,
+            });
+        }
+        let journal = Journal::append_to(&history.path)?;
+        journal.write(&Record::RunResumed {
+            user: current_user(),
+            host: host_name(),
+            pid: std::process::id(),
+            at: now(),
+        })?;
+        (journal, Some(history))
+    } else {
+        if let Some(history) = last {
+            let mut busy: Vec<String> = history
+                .in_flight()
+                .into_iter()
+                .chain(history.in_doubt())
+                .map(str::to_owned)
+                .collect();
+            busy.sort();
+            busy.dedup();
+            if !busy.is_empty() {
+                return Err(StartError::UnfinishedRun {
+                    plan: plan_name,
+                    run_id: history.run_id.clone(),
+                    journal: history.path.clone(),
+                    pushes: busy,
+                });
+            }
+            let _ = events.send(Event::Warning {
+                message: format!(
+                    "the last run of plan `{plan_name}` (`{}`) did not complete ({} of {} pushes succeeded); starting a new run. `plan apply --resume` continues the last run instead",
+                    history.run_id,
+                    history.succeeded().len(),
+                    history.push_hashes.len()
+                ),
+            });
+        }
+        let run_id = new_run_id();
+        let journal = Journal::create(&settings.state_dir, &plan_name, &run_id)?;
+        journal.write(&Record::RunStarted {
+            format_version: JOURNAL_FORMAT_VERSION,
+            run_id: run_id.clone(),
+            plan: plan_name.clone(),
+            plan_file: settings.plan_file.clone(),
+            api: plan.api.as_str().to_owned(),
+            user: current_user(),
+            host: host_name(),
+            pid: std::process::id(),
+            at: now(),
+            pushes: hashes,
+        })?;
+        (journal, None)
+    };
+
+    let journal = Arc::new(journal);
+    let ctx = Arc::new(Ctx {
+        api: Arc::new(api),
+        plan: Arc::clone(&plan),
+        journal: Arc::clone(&journal),
+        events: events.clone(),
+        interrupt: interrupt.clone(),
+        poll: settings.options.poll,
+    });
+    let report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
+        .run()
+        .await;
+    let status = if report.interrupted > 0 {
+        "interrupted"
+    } else if report.succeeded() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    let _ = journal.write(&Record::RunFinished {
+        status: status.into(),
+        at: now(),
+    });
+    let _ = events.send(Event::RunFinished {
+        report: report.clone(),
+    });
+    drop(lock);
+    Ok(report)
+}
+
+fn check_unchanged(
+    plan: &str,
+    history: &RunHistory,
+    now_hashes: &BTreeMap<String, String>,
+) -> Result<(), StartError> {
+    let mut changed = Vec::new();
+    let mut removed = Vec::new();
+    for (name, hash) in &history.push_hashes {
+        match now_hashes.get(name) {
+            Some(h) if h == hash => {}
+            Some(_) => changed.push(name.clone()),
+            None => removed.push(name.clone()),
+        }
+    }
+    let added: Vec<String> = now_hashes
+        .keys()
+        .filter(|n| !history.push_hashes.contains_key(*n))
+        .cloned()
+        .collect();
+    if changed.is_empty() && added.is_empty() && removed.is_empty() {
+        Ok(())
+    } else {
+        Err(StartError::PlanChanged {
+            plan: plan.to_owned(),
+            run_id: history.run_id.clone(),
+            changed,
+            added,
+            removed,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Waiting(Start, u32),
+    Running,
+    Done(PushStatus),
+}
+
+struct Coordinator<A> {
+    ctx: Arc<Ctx<A>>,
+    graph: Arc<PlanGraph>,
+    options: Options,
+    /// Push names in stage order, file order within a stage.
+    order: Vec<(String, usize)>,
+    states: BTreeMap<String, State>,
+    reports: BTreeMap<String, PushReport>,
+    resumed: bool,
+    already_done: Vec<String>,
+    reattached: Vec<String>,
+}
+
+impl<A: JobApi> Coordinator<A> {
+    fn new(
+        ctx: Arc<Ctx<A>>,
+        graph: Arc<PlanGraph>,
+        options: Options,
+        history: Option<&RunHistory>,
+    ) -> Self {
+        let order: Vec<(String, usize)> = graph
+            .stages()
+            .iter()
+            .flat_map(|s| s.pushes.iter().map(move |p| (p.clone(), s.number)))
+            .collect();
+        let mut states = BTreeMap::new();
+        let mut reports = BTreeMap::new();
+        let mut already_done = Vec::new();
+        let mut reattached = Vec::new();
+        for (name, stage) in &order {
+            let past = history.and_then(|h| h.pushes.get(name));
+            let retries = ctx.plan.push(name).map_or(0, |p| p.retries);
+            let state = match past {
+                Some(p) if p.succeeded() => {
+                    already_done.push(name.clone());
+                    let mut r = PushReport::idle(name, *stage, PushStatus::AlreadySucceeded);
+                    r.hosts_total = p.last_hosts.len();
+                    r.hosts_ok = p.last_hosts.iter().filter(|h| h.is_success()).count();
+                    reports.insert(name.clone(), r);
+                    State::Done(PushStatus::AlreadySucceeded)
+                }
+                Some(p) if p.in_flight.is_some() => {
+                    reattached.push(name.clone());
+                    let job = p.in_flight.unwrap_or_else(|| unreachable!());
+                    State::Waiting(Start::Attach(job), p.last_attempt.max(1))
+                }
+                Some(p) => {
+                    let failed: Option<Vec<_>> = p
+                        .last_hosts
+                        .iter()
+                        .filter(|h| !h.is_success())
+                        .map(|h| parse_host(&h.host))
+                        .collect();
+                    let start = match failed {
+                        Some(hosts)
+                            if retries > 0
+                                && !hosts.is_empty()
+                                && p.status == Some(PushStatus::Failed) =>
+                        {
+                            Start::Hosts(hosts)
+                        }
+                        _ => Start::Fresh,
+                    };
+                    State::Waiting(start, p.last_attempt + 1)
+                }
+                None => State::Waiting(Start::Fresh, 1),
+            };
+            states.insert(name.clone(), state);
+        }
+        Coordinator {
+            ctx,
+            graph,
+            options,
+            order,
+            states,
+            reports,
+            resumed: history.is_some(),
+            already_done,
+            reattached,
+        }
+    }
+
+    fn deps(&self, name: &str) -> Vec<String> {
+        self.graph
+            .dependencies_of(name)
+            .map(|e| e.dependency.clone())
+            .collect()
+    }
+
+    fn status(&self, name: &str) -> Option<PushStatus> {
+        match self.states.get(name) {
+            Some(State::Done(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// Settles pushes that will never run (blocked) and disabled ones whose dependencies are
+    /// done, repeatedly, since one settles the next.
+    fn settle(&mut self) {
+        loop {
+            let mut changed = false;
+            for (name, stage) in self.order.clone() {
+                if !matches!(self.states.get(&name), Some(State::Waiting(..))) {
+                    continue;
+                }
+                let deps = self.deps(&name);
+                let blocked = deps
+                    .iter()
+                    .any(|d| self.status(d).is_some_and(|s| !s.is_ok()));
+                let disabled = self.graph.is_skipped(&name);
+                let deps_ok = deps
+                    .iter()
+                    .all(|d| self.status(d).is_some_and(PushStatus::is_ok));
+                let status = if blocked {
+                    Some(PushStatus::Blocked)
+                } else if disabled && deps_ok {
+                    Some(PushStatus::Disabled)
+                } else {
+                    None
+                };
+                if let Some(status) = status {
+                    self.finish(PushReport::idle(&name, stage, status));
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    fn finish(&mut self, report: PushReport) {
+        self.states
+            .insert(report.name.clone(), State::Done(report.status));
+        let _ = self.ctx.events.send(Event::PushFinished {
+            report: report.clone(),
+        });
+        self.reports.insert(report.name.clone(), report);
+    }
+
+    /// Pushes that may start now, best first.
+    fn ready(&self, failed: bool) -> Vec<(String, usize)> {
+        let stop_new = failed && self.options.continue_policy == ContinuePolicy::Never;
+        let mut ready: Vec<(String, usize)> = Vec::new();
+        for (index, (name, stage)) in self.order.iter().enumerate() {
+            let Some(State::Waiting(start, _)) = self.states.get(name) else {
+                continue;
+            };
+            // A job already in JOB is followed regardless of policy: it runs either way.
+            if matches!(start, Start::Attach(_)) {
+                ready.push((name.clone(), index));
+                continue;
+            }
+            if stop_new || self.graph.is_skipped(name) {
+                continue;
+            }
+            let deps_ok = self
+                .deps(name)
+                .iter()
+                .all(|d| self.status(d).is_some_and(PushStatus::is_ok));
+            if !deps_ok {
+                continue;
+            }
+            let allowed = match self.options.schedule {
+                Schedule::Eager => true,
+                Schedule::Stages => self.order.iter().all(|(other, other_stage)| {
+                    *other_stage >= *stage || matches!(self.states.get(other), Some(State::Done(_)))
+                }),
+            };
+            if allowed {
+                ready.push((name.clone(), index));
+            }
+        }
+        if self.options.schedule == Schedule::Eager {
+            ready.sort_by_key(|(name, index)| {
+                let attach = matches!(
+                    self.states.get(name),
+                    Some(State::Waiting(Start::Attach(_), _))
+                );
+                (
+                    !attach,
+                    std::cmp::Reverse(self.graph.longest_remaining_path(name).unwrap_or(0)),
+                    *index,
+                )
+            });
+        } else {
+            ready.sort_by_key(|(name, index)| {
+                let attach = matches!(
+                    self.states.get(name),
+                    Some(State::Waiting(Start::Attach(_), _))
+                );
+                (!attach, *index)
+            });
+        }
+        ready
+            .into_iter()
+            .map(|(n, _)| {
+                let stage = self.graph.stage_of(&n).unwrap_or(0);
+                (n, stage)
+            })
+            .collect()
+    }
+
+    async fn run(mut self) -> RunReport {
+        let started = Instant::now();
+        let stages = self.graph.stages().len();
+        let _ = self.ctx.events.send(Event::RunStarted {
+            run_id: self.ctx.journal.run_id().to_owned(),
+            plan: self.ctx.plan.name.value.clone(),
+            journal: self.ctx.journal.path().display().to_string(),
+            resumed: self.resumed,
+            pushes: self.order.len(),
+            stages,
+            already_done: self.already_done.clone(),
+            reattached: self.reattached.clone(),
+        });
+        let parallelism = self.options.parallelism.max(1);
+        let mut tasks: JoinSet<PushReport> = JoinSet::new();
+        let mut running: BTreeMap<tokio::task::Id, (String, usize)> = BTreeMap::new();
+        let mut failed = false;
+        let mut stop_seen = false;
+        let mut terminate_seen = false;
+        let soft = self.ctx.interrupt.soft().clone();
+        let hard = self.ctx.interrupt.hard().clone();
+        loop {
+            self.settle();
+            let stopping = self.ctx.interrupt.is_stopping();
+            for (name, stage) in self.ready(failed) {
+                if running.len() >= parallelism {
+                    break;
+                }
+                let Some(State::Waiting(start, first_attempt)) = self.states.get(&name).cloned()
+                else {
+                    continue;
+                };
+                // After an interrupt only jobs already in JOB are followed.
+                if stopping && !matches!(start, Start::Attach(_)) {
+                    continue;
+                }
+                self.states.insert(name.clone(), State::Running);
+                let task = Task {
+                    name: name.clone(),
+                    stage,
+                    start,
+                    first_attempt,
+                };
+                let handle = tasks.spawn(push::run(Arc::clone(&self.ctx), task));
+                running.insert(handle.id(), (name, stage));
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                joined = tasks.join_next_with_id() => {
+                    let report = match joined {
+                        Some(Ok((id, report))) => {
+                            running.remove(&id);
+                            report
+                        }
+                        Some(Err(e)) => {
+                            let (name, stage) = running.remove(&e.id()).unwrap_or_default();
+                            let mut r = PushReport::idle(&name, stage, PushStatus::Failed);
+                            r.error = Some(format!("internal error: {e}"));
+                            r
+                        }
+                        None => break,
+                    };
+                    if !report.status.is_ok() {
+                        failed = true;
+                    }
+                    self.finish(report);
+                }
+                () = soft.cancelled(), if !stop_seen => {
+                    stop_seen = true;
+                    let _ = self.ctx.events.send(Event::Interrupted { level: 1 });
+                }
+                () = hard.cancelled(), if !terminate_seen => {
+                    terminate_seen = true;
+                    let _ = self.ctx.events.send(Event::Interrupted { level: 2 });
+                }
+            }
+        }
+        // Whatever is still waiting never ran.
+        let waiting: Vec<(String, usize)> = self
+            .order
+            .iter()
+            .filter(|(n, _)| matches!(self.states.get(n), Some(State::Waiting(..))))
+            .cloned()
+            .collect();
+        let not_ok: BTreeSet<String> = self
+            .states
+            .iter()
+            .filter(|(_, s)| matches!(s, State::Done(st) if !st.is_ok()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for (name, stage) in waiting {
+            let blocked = self.deps(&name).iter().any(|d| not_ok.contains(d));
+            let status = if blocked {
+                PushStatus::Blocked
+            } else {
+                PushStatus::NotStarted
+            };
+            self.finish(PushReport::idle(&name, stage, status));
+        }
+        let interrupted = if self.ctx.interrupt.is_terminating() {
+            2
+        } else if self.ctx.interrupt.is_stopping() {
+            1
+        } else {
+            0
+        };
+        let pushes = self
+            .order
+            .iter()
+            .filter_map(|(n, _)| self.reports.get(n).cloned())
+            .collect();
+        RunReport {
+            run_id: self.ctx.journal.run_id().to_owned(),
+            plan: self.ctx.plan.name.value.clone(),
+            journal: self.ctx.journal.path().display().to_string(),
+            resumed: self.resumed,
+            pushes,
+            interrupted,
+            duration: started.elapsed(),
+        }
+    }
+}

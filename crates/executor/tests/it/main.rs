@@ -1,0 +1,6 @@
+//! The executor against `jobsim` over HTTP (real client, real transfers between sandbox
+//! directories): ordering, failures, retries, deadlines, interrupts, journal and resume.
+
+mod apply;
+mod resume;
+mod support;

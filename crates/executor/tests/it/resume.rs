@@ -1,0 +1,167 @@
+//! Journal, resume and lock: nothing done twice, nothing lost.
+
+use plan_executor::{Event, Interrupt, PlanLock, PushStatus, StartError};
+
+use crate::support::*;
+
+const BRANCHES: &str = r#"
+[plan]
+name = "branches"
+bk_biz_id = 2
+account = "root"
+
+[[push]]
+name = "a1"
+from = { hosts = "10.0.0.1", files = ["/data/a.txt"] }
+to = { hosts = "10.0.1.1", path = "/data/a/" }
+
+[[push]]
+name = "b1"
+from = { hosts = "10.0.0.1", files = ["/data/b.txt"] }
+to = { hosts = "10.0.1.2", path = "/data/b/" }
+
+[[push]]
+name = "a2"
+from = { hosts = "10.0.1.1", files = ["/data/a/a.txt"] }
+to = { hosts = "10.0.2.1", path = "/opt/a/" }
+"#;
+
+#[tokio::test]
+async fn resume_skips_what_succeeded_and_reruns_what_failed() {
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/a.txt", b"a");
+    let plan = plan(BRANCHES);
+    let first = run(&world, &plan, fast_options(), false).await;
+    assert_eq!(first.push("a1").status, PushStatus::Succeeded);
+    assert_eq!(first.push("b1").status, PushStatus::Failed);
+    assert_eq!(first.push("a2").status, PushStatus::NotStarted);
+
+    world.write("10.0.0.1", "/data/b.txt", b"b");
+    let second = run(&world, &plan, fast_options(), true).await;
+    let report = second.report();
+    assert!(report.resumed);
+    assert_eq!(
+        report.run_id,
+        first.report().run_id,
+        "resume continues the same run"
+    );
+    assert_eq!(second.push("a1").status, PushStatus::AlreadySucceeded);
+    assert_eq!(second.push("b1").status, PushStatus::Succeeded);
+    assert_eq!(second.push("a2").status, PushStatus::Succeeded);
+    assert!(report.succeeded());
+    assert_eq!(world.submissions_of("branches/a1"), 1);
+    assert_eq!(world.submissions_of("branches/b1"), 2);
+    assert_eq!(world.submissions_of("branches/a2"), 1);
+    assert!(second.events.iter().any(
+        |e| matches!(e, Event::RunStarted { already_done, .. } if already_done == &vec!["a1".to_owned()])
+    ));
+
+    // Nothing left to resume.
+    let third = run(&world, &plan, fast_options(), true).await;
+    assert!(matches!(
+        third.result,
+        Err(StartError::NothingToResume { .. })
+    ));
+}
+
+#[tokio::test]
+async fn resume_refuses_a_changed_plan_and_names_the_pushes() {
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/a.txt", b"a");
+    let first = run(&world, &plan(BRANCHES), fast_options(), false).await;
+    assert!(!first.report().succeeded());
+    let edited = BRANCHES.replace("/data/b.txt", "/data/b2.txt");
+    let second = run(&world, &plan(&edited), fast_options(), true).await;
+    match &second.result {
+        Err(StartError::PlanChanged {
+            changed,
+            added,
+            removed,
+            ..
+        }) => {
+            assert_eq!(changed, &vec!["b1".to_owned()]);
+            assert!(added.is_empty() && removed.is_empty());
+        }
+        other => panic!("{:?}", other.as_ref().map(|r| &r.pushes)),
+    }
+    // Nothing was sent by the refused resume.
+    assert_eq!(world.calls("fast_push_file").len(), 2);
+    // A fresh run of the edited plan is allowed (with a warning about the unfinished run).
+    let fresh = run(&world, &plan(&edited), fast_options(), false).await;
+    assert!(
+        fresh
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Warning { message } if message.contains("--resume")))
+    );
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_job_is_reattached_not_resubmitted() {
+    let world = World::new("[sim]\nstart_delay_ms = 1000\n").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"slow");
+    let plan = plan(TWO_STAGES);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let api = world.api();
+    let state = world.state_dir();
+    let (p, g) = (plan.0.clone(), plan.1.clone());
+    let handle = tokio::spawn(async move {
+        plan_executor::apply(
+            api,
+            p,
+            g,
+            settings(&state, fast_options(), false),
+            Interrupt::new(),
+            tx,
+        )
+        .await
+    });
+    // "Kill" the process right after the job id is journaled: the future is dropped mid-poll.
+    while let Some(event) = rx.recv().await {
+        if matches!(event, Event::PushSubmitted { .. }) {
+            handle.abort();
+            break;
+        }
+    }
+    let _ = handle.await;
+
+    // Without --resume: refused, the job may still be running.
+    let fresh = run(&world, &plan, fast_options(), false).await;
+    match &fresh.result {
+        Err(e @ StartError::UnfinishedRun { pushes, .. }) => {
+            assert_eq!(pushes, &vec!["to-relays".to_owned()]);
+            assert!(e.help().unwrap_or_default().contains("--resume"));
+        }
+        other => panic!("{:?}", other.as_ref().map(|r| &r.pushes)),
+    }
+
+    let resumed = run(&world, &plan, fast_options(), true).await;
+    assert!(resumed.report().succeeded(), "{:#?}", resumed.report());
+    assert!(
+        resumed
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PushReattached { push, .. } if push == "to-relays"))
+    );
+    assert_eq!(world.submissions_of("rel/to-relays"), 1);
+    assert_eq!(world.submissions_of("rel/to-web"), 1);
+    assert_eq!(
+        world.read("10.0.2.1", "/opt/app/app.tar.gz").as_deref(),
+        Some(&b"slow"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_second_apply_of_the_same_plan_is_refused_while_the_lock_is_held() {
+    let world = World::new("").await;
+    let held = PlanLock::acquire(&world.state_dir(), "rel").expect("lock");
+    let out = run(&world, &plan(TWO_STAGES), fast_options(), false).await;
+    match &out.result {
+        Err(StartError::Lock(e)) => {
+            assert!(e.to_string().contains(&std::process::id().to_string()))
+        }
+        other => panic!("{:?}", other.as_ref().map(|r| &r.pushes)),
+    }
+    assert!(world.sim.requests().is_empty());
+    drop(held);
+}
