@@ -1,1 +1,2 @@
 //! end-to-end tests
+mod show;

@@ -20,6 +20,10 @@ pub(crate) const LIMIT: usize = 60_000;
 const RESERVE: usize = 1_000;
 /// Full diagrams are drawn up to this many pushes; bigger plans get one node per stage.
 const DIAGRAM_PUSHES: usize = 80;
+/// Stages drawn one node each in a summarised diagram; the rest share one node.
+const DIAGRAM_STAGES: usize = 30;
+/// The least room a stage is given in a summarised comment.
+const MIN_STAGE_ROOM: usize = 800;
 /// Static hosts spelled out in a table cell.
 const HOSTS_SHOWN: usize = 4;
 /// Warnings listed before "and N more".
@@ -61,50 +65,76 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
     let diagram = diagram(plan, graph);
     let _ = writeln!(out, "\n```mermaid\n{diagram}```");
 
-    // Stages: whole (table + bodies), else table only, else as many whole rows as fit.
+    // Everything if it fits; else every table without request bodies; else each remaining
+    // stage gets an equal share of the room left, filled with whole rows.
+    let stages: Vec<(usize, Vec<&Push>)> = graph
+        .stages()
+        .iter()
+        .map(|s| (s.number, stage_pushes(plan, &index, &s.pushes)))
+        .collect();
+    let headings: Vec<String> = stages
+        .iter()
+        .map(|(number, pushes)| {
+            format!(
+                "\n#### Stage {number} ({})\n\n",
+                count(pushes.len(), "push", "pushes")
+            )
+        })
+        .collect();
+    let tables: Vec<String> = stages.iter().map(|(_, p)| table(graph, p)).collect();
+    let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
+    let tables_len: usize = headings.iter().chain(&tables).map(String::len).sum();
     let mut bodies_left_out = 0usize;
-    let mut stages_left_out = Vec::new();
-    for stage in graph.stages() {
-        let pushes = stage_pushes(plan, &index, &stage.pushes);
-        let heading = format!(
-            "\n#### Stage {} ({})\n\n",
-            stage.number,
-            count(pushes.len(), "push", "pushes")
-        );
-        let table = table(graph, &pushes);
-        let bodies = bodies(plan, stage.number, &pushes);
-        let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
-        if !stages_left_out.is_empty() || heading.len() + TABLE_HEAD.len() >= room {
-            stages_left_out.push((stage.number, pushes.len()));
-            continue;
+    let mut stages_left_out: Vec<(usize, usize)> = Vec::new();
+    if tables_len < room {
+        let bodies: Vec<String> = stages
+            .iter()
+            .map(|(number, p)| bodies(plan, *number, p))
+            .collect();
+        let with_bodies = tables_len + bodies.iter().map(String::len).sum::<usize>() < room;
+        for (i, (_, pushes)) in stages.iter().enumerate() {
+            out.push_str(&headings[i]);
+            out.push_str(&tables[i]);
+            if with_bodies {
+                out.push_str(&bodies[i]);
+            } else {
+                bodies_left_out += pushes.len();
+            }
         }
-        out.push_str(&heading);
-        if table.len() + bodies.len() < room - heading.len() {
-            out.push_str(&table);
-            out.push_str(&bodies);
-        } else if table.len() < room - heading.len() {
-            out.push_str(&table);
+    } else {
+        // A stage needs room for its heading and a few rows; stages past that are summarised.
+        let shown_stages = (room / MIN_STAGE_ROOM).clamp(1, stages.len());
+        for (i, (number, pushes)) in stages.iter().enumerate() {
             bodies_left_out += pushes.len();
-        } else {
-            let room = room - heading.len();
-            let mut shown = 0;
+            if i >= shown_stages {
+                stages_left_out.push((*number, pushes.len()));
+                continue;
+            }
+            let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
+            let share = room / (shown_stages - i);
+            out.push_str(&headings[i]);
+            if headings[i].len() + tables[i].len() < share {
+                out.push_str(&tables[i]);
+                continue;
+            }
             out.push_str(TABLE_HEAD);
-            let mut used = TABLE_HEAD.len();
-            for push in &pushes {
+            let mut used = headings[i].len() + TABLE_HEAD.len();
+            let mut shown = 0;
+            for push in pushes {
                 let row = row(graph, push);
-                if used + row.len() + 200 > room {
+                if used + row.len() + 200 > share {
                     break;
                 }
                 used += row.len();
                 out.push_str(&row);
                 shown += 1;
             }
+            let rest = pushes.len() - shown;
             let _ = writeln!(
                 out,
-                "\n_…and {} more in this stage, not shown to keep this comment short._",
-                count(pushes.len() - shown, "push", "pushes")
+                "\n_…and {rest} more {} in this stage, not shown to keep this comment short._",
+                if rest == 1 { "push" } else { "pushes" }
             );
-            bodies_left_out += pushes.len();
         }
     }
     if !stages_left_out.is_empty() {
@@ -126,11 +156,7 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
         let _ = writeln!(
             out,
             "\n_Request bodies of {} left out; `plan show --format json` prints them all._",
-            count(
-                bodies_left_out + stages_left_out.iter().map(|&(_, n)| n).sum::<usize>(),
-                "push",
-                "pushes"
-            )
+            count(bodies_left_out, "push", "pushes")
         );
     }
     out
@@ -163,7 +189,9 @@ fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
         return plan_graph::mermaid(plan, graph);
     }
     let mut out = String::from("flowchart LR\n");
-    for stage in graph.stages() {
+    let stages = graph.stages();
+    let drawn = stages.len().min(DIAGRAM_STAGES);
+    for stage in &stages[..drawn] {
         let _ = writeln!(
             out,
             "  s{}[\"stage {}: {}\"]",
@@ -172,7 +200,19 @@ fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
             count(stage.pushes.len(), "push", "pushes")
         );
     }
-    for pair in graph.stages().windows(2) {
+    if let (Some(first), Some(last)) = (stages.get(drawn), stages.last()) {
+        let pushes: usize = stages[drawn..].iter().map(|s| s.pushes.len()).sum();
+        let _ = writeln!(
+            out,
+            "  s{}[\"stages {}–{}: {}\"]",
+            first.number,
+            first.number,
+            last.number,
+            count(pushes, "push", "pushes")
+        );
+    }
+    let nodes = (drawn + 1).min(stages.len());
+    for pair in stages[..nodes].windows(2) {
         let _ = writeln!(out, "  s{} --> s{}", pair[0].number, pair[1].number);
     }
     out
@@ -239,6 +279,13 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
 }
 
 fn hosts_cell(refs: &[plan_parser::HostRef], hosts: &plan_parser::HostSet) -> String {
+    let literal = refs
+        .iter()
+        .all(|r| matches!(r, plan_parser::HostRef::Host(_)));
+    if literal && refs.len() <= HOSTS_SHOWN {
+        // Host strings resolve to themselves.
+        return text(&written(refs));
+    }
     let resolved = super::resolved(hosts, HOSTS_SHOWN);
     format!("{} ({})", text(&written(refs)), text(&resolved))
 }

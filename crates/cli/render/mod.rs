@@ -23,7 +23,7 @@ pub(crate) fn summary(plan: &Plan, graph: &PlanGraph) -> String {
     let pushes = plan.pushes.len();
     let skipped = plan.pushes.iter().filter(|p| !p.enabled).count();
     let stages = graph.stages().len();
-    let mut out = format!("{}", count(pushes, "push", "pushes"));
+    let mut out = count(pushes, "push", "pushes");
     if skipped > 0 {
         out.push_str(&format!(" ({skipped} skipped)"));
     }

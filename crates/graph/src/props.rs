@@ -7,10 +7,10 @@ use proptest::prelude::*;
 use crate::testutil::plan;
 use crate::{PlanGraph, build};
 
-/// A random plan: `n` pushes, push `i` delivers into `/d<i>/` on its own host; an edge
+/// A random plan: push `i` delivers into `/d<i>/` on its own host; an edge
 /// `(dep, dependent, inferred)` becomes an `after` entry or a read of `/d<dep>/x<dep>` on
-/// `dep`'s target host. Pushes are written in the order `order`.
-fn make_plan(n: usize, edges: &[(usize, usize, bool)], order: &[usize]) -> plan_parser::Plan {
+/// `dep`'s target host. Pushes `0..order.len()` are written in the order `order`.
+fn make_plan(edges: &[(usize, usize, bool)], order: &[usize]) -> plan_parser::Plan {
     let name = |i: usize| format!("p{i}");
     let mut p = plan();
     for &i in order {
@@ -96,7 +96,7 @@ proptest! {
     #[test]
     fn dags_order_every_edge(input in graph_strategy(true)) {
         let (n, edges, order) = input;
-        let plan = make_plan(n, &edges, &order);
+        let plan = make_plan(&edges, &order);
         let g = build(&plan).expect("a DAG is valid");
 
         // Every edge of the input is in the graph, and goes to a later stage.
@@ -156,7 +156,7 @@ proptest! {
     #[test]
     fn cycles_are_always_found_with_a_valid_path(input in graph_strategy(false)) {
         let (n, edges, order) = input;
-        let plan = make_plan(n, &edges, &order);
+        let plan = make_plan(&edges, &order);
         let cyclic = has_cycle(n, &edges);
         match build(&plan) {
             Ok(_) => prop_assert!(!cyclic, "a cycle went unnoticed"),
