@@ -28,6 +28,12 @@ pub use model::*;
 pub use paths::{PathError, validate_job_path};
 pub use problem::{AttachedProblem, PlanErrors, Problem, Severity, reports, sort_problems};
 
+/// The JSON Schema (draft 2020-12) of the plan format, for editors (`plan schema` prints it).
+///
+/// It describes the shape (keys, types, ranges, name patterns); rules that need more than one
+/// value (references, cycles, paths after substitution) are only checked by the parser.
+pub const JSON_SCHEMA: &str = include_str!("../schema/plan.schema.json");
+
 /// Options that change how a plan is read.
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {

@@ -846,3 +846,95 @@ fn parse_topo_node(s: &str) -> Result<TopoNode, &'static str> {
         id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(schema: &serde_json::Value, pointer: &str) -> Vec<String> {
+        let mut keys: Vec<String> = schema
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_object)
+            .unwrap_or_else(|| panic!("{pointer} in the schema"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        v.sort();
+        v
+    }
+
+    /// The schema editors use and the keys the parser accepts are the same.
+    #[test]
+    fn json_schema_matches_the_known_keys() {
+        let schema: serde_json::Value =
+            serde_json::from_str(crate::JSON_SCHEMA).expect("valid JSON");
+        assert_eq!(keys(&schema, "/properties"), sorted(TOP_KEYS));
+        assert_eq!(
+            keys(&schema, "/properties/plan/properties"),
+            sorted(PLAN_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, "/properties/hosts/additionalProperties/properties"),
+            sorted(GROUP_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, "/properties/push/items/properties"),
+            sorted(PUSH_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, "/properties/push/items/properties/to/properties"),
+            sorted(TARGET_KEYS)
+        );
+        assert_eq!(
+            keys(
+                &schema,
+                "/properties/push/items/properties/from/oneOf/0/properties"
+            ),
+            sorted(SOURCE_KEYS)
+        );
+    }
+
+    #[test]
+    fn credential_keys() {
+        for key in [
+            "bk_app_secret",
+            "BK_APP_CODE",
+            "bk_token",
+            "bk_username",
+            "access_token",
+            "my_api_key",
+            "db_password",
+        ] {
+            assert!(looks_like_credential(key), "{key}");
+        }
+        for key in [
+            "account",
+            "timeout",
+            "name",
+            "files",
+            "tokens_dir_is_not_a_key",
+        ] {
+            // `tokens_dir...` contains "token": deliberately treated as a credential.
+            assert_eq!(looks_like_credential(key), key.contains("token"), "{key}");
+        }
+    }
+
+    #[test]
+    fn did_you_mean_finds_close_keys_only() {
+        assert_eq!(
+            did_you_mean("timout", PUSH_KEYS.iter().copied()),
+            Some("timeout")
+        );
+        assert_eq!(
+            did_you_mean("acount", PLAN_KEYS.iter().copied()),
+            Some("account")
+        );
+        assert_eq!(did_you_mean("zzz", PUSH_KEYS.iter().copied()), None);
+    }
+}
