@@ -13,11 +13,16 @@
 #![warn(missing_docs)]
 
 mod build;
+mod diff;
 mod graph;
 mod hosts;
 mod path;
 
 pub use build::build;
+pub use diff::{
+    Attention, Cause, Change, ChangedPush, DiffSide, EdgeChange, FieldChange, GroupChange,
+    HostsDelta, PlanDiff, PushEntry, Renamed, StageMove, VarChange, diff, diff_json, fields_json,
+};
 pub use graph::{Edge, EdgeKind, PlanGraph, Stage};
 mod render;
 mod request;
