@@ -827,3 +827,23 @@ async fn query_and_operate_validation() {
         r.body
     );
 }
+
+#[test]
+fn shipped_scenarios_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("scenarios dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let text = std::fs::read_to_string(&p).expect("read");
+            plan_jobsim::Config::from_toml(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+    assert!(
+        plan_jobsim::Config::from_toml("[sim]\nno_such_key = 1\n").is_err(),
+        "unknown keys are errors"
+    );
+}
