@@ -57,10 +57,20 @@ fn check_one(path: &std::path::Path, options: &ParseOptions) -> Checked {
     }
 }
 
+/// Writes the command's data to stdout; a closed pipe (`plan check --format json | head`) is
+/// not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 #[allow(
-    clippy::print_stdout,
     clippy::print_stderr,
-    reason = "a command's output: JSON/annotations on stdout, diagnostics on stderr"
+    reason = "the summary line goes to stderr with the diagnostics"
 )]
 pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let options = ParseOptions {
@@ -112,13 +122,17 @@ pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitSta
                     .flat_map(|r| diagnostics::to_json(&r.sources, &r.problems))
                     .collect(),
             };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            let mut text = serde_json::to_string_pretty(&report)?;
+            text.push('\n');
+            write_stdout(&text)?;
         }
         CheckFormat::Github => {
+            let mut text = String::new();
             for result in &results {
                 let json = diagnostics::to_json(&result.sources, &result.problems);
-                print!("{}", diagnostics::github_annotations(&json));
+                text.push_str(&diagnostics::github_annotations(&json));
             }
+            write_stdout(&text)?;
         }
     }
     Ok(if valid {
