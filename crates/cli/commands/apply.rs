@@ -1,9 +1,295 @@
-//! `plan apply`.
+//! `plan apply`: run a plan against BK-JOB (or the embedded simulator) and say exactly what
+//! happened.
+//!
+//! Everything that decides and does lives in `plan-executor`; this module picks the target
+//! (`--sandbox` starts `jobsim` on loopback with fixed dummy credentials; `--endpoint` needs the
+//! credential variables), checks the endpoint answers, asks for confirmation on a terminal
+//! against a real endpoint, wires Ctrl-C / SIGTERM to the executor's interrupt, renders events
+//! (progress bars, plain lines or NDJSON) and the final report, and maps the outcome to the
+//! exit codes of `design/cli.md`.
 
-use crate::args::ApplyArgs;
+mod progress;
+mod report;
+
+use std::io::{BufRead as _, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, Flavor, UserAuth};
+use plan_executor::{
+    BkJobApi, ContinuePolicy, Event, Interrupt, Options, PollPolicy, RunReport, Schedule,
+    Settings, StartError,
+};
+use plan_graph::PlanGraph;
+use plan_parser::{Api, Plan};
+
+use crate::args::{ApplyArgs, ApplyFormat, ContinueChoice, ScheduleChoice};
+use crate::commands::show;
+use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
-pub(crate) fn run(_args: &ApplyArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("`plan apply` is not available in this build yet")
+/// The NDJSON event stream's version (first line).
+const EVENTS_FORMAT_VERSION: u32 = 1;
+
+pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let Some(loaded) = show::load(&args.plan, &args.vars, args.api, printer) else {
+        return Ok(ExitStatus::Invalid);
+    };
+    print_problems(printer, &loaded.parsed.plan.sources, &loaded.warnings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let plan = Arc::new(loaded.parsed.plan);
+    let graph = Arc::new(loaded.graph);
+    runtime.block_on(apply(args, printer, plan, graph))
+}
+
+/// Where the run goes.
+enum Target {
+    Sandbox(plan_jobsim::RunningSim),
+    Endpoint,
+}
+
+async fn apply(
+    args: &ApplyArgs,
+    printer: &Printer,
+    plan: Arc<Plan>,
+    graph: Arc<PlanGraph>,
+) -> anyhow::Result<ExitStatus> {
+    let out = report::Out::new(*printer, args.format == ApplyFormat::Json);
+
+    // 1. The target and a client for it.
+    let (target, endpoint, credentials) = match (&args.sandbox, &args.endpoint) {
+        (Some(dir), _) => {
+            if !dir.is_dir() {
+                out.cannot_start(&format!("sandbox `{}` is not a directory", dir.display()), Some("a sandbox is a directory with `hosts/<bk_cloud_id>/<ip>/` inside: see `examples/quickstart/sandbox`"));
+                return Ok(ExitStatus::CannotStart);
+            }
+            let sim = match plan_jobsim::JobSim::start(dir, ([127, 0, 0, 1], 0).into()).await {
+                Ok(sim) => sim,
+                Err(e) => {
+                    out.cannot_start(&format!("cannot start the simulator for `{}`: {e}", dir.display()), None);
+                    return Ok(ExitStatus::CannotStart);
+                }
+            };
+            let endpoint = Endpoint::parse(&sim.base_url(), false)?;
+            // The embedded simulator accepts any app unless its jobsim.toml registers apps:
+            // fixed dummy credentials keep real ones out of the sandbox entirely.
+            let credentials = Credentials::new(
+                "plan-sandbox",
+                "sandbox",
+                UserAuth::Username("sandbox".into()),
+            );
+            (Target::Sandbox(sim), endpoint, credentials)
+        }
+        (None, Some(url)) => {
+            let endpoint = match Endpoint::parse(url, args.gateway) {
+                Ok(e) => e,
+                Err(e) => {
+                    out.cannot_start(&e.to_string(), None);
+                    return Ok(ExitStatus::CannotStart);
+                }
+            };
+            let credentials = match Credentials::from_env() {
+                Ok(c) => c,
+                Err(e) => {
+                    out.cannot_start(
+                        &e.to_string(),
+                        Some("credentials come only from the environment: BK_APP_CODE, BK_APP_SECRET and one of BK_USERNAME, BK_TOKEN, BK_ACCESS_TOKEN"),
+                    );
+                    return Ok(ExitStatus::CannotStart);
+                }
+            };
+            (Target::Endpoint, endpoint, credentials)
+        }
+        (None, None) => {
+            out.cannot_start(
+                "no target: nothing to apply the plan to",
+                Some("pass `--sandbox DIR` to run against the embedded simulator, or `--endpoint URL` (or BK_JOB_ENDPOINT) for a real BK-JOB"),
+            );
+            return Ok(ExitStatus::CannotStart);
+        }
+    };
+    if endpoint.flavor() == Flavor::Gateway && plan.api == Api::V2 {
+        out.cannot_start(
+            "the BlueKing API gateway publishes only JOB's v3 API, and this plan uses v2",
+            Some("set `api = \"v3\"` in [plan] or pass `--api v3`, or use the ESB endpoint"),
+        );
+        return Ok(ExitStatus::CannotStart);
+    }
+    let client = Client::new(
+        endpoint.clone(),
+        credentials,
+        ClientConfig {
+            connect_timeout: Duration::from_secs(3),
+            ..ClientConfig::default()
+        },
+    )?;
+    // An unreachable endpoint is reported before anything else happens, quickly.
+    if let Err(e) = client.probe().await {
+        out.cannot_start(
+            &format!("endpoint `{}` is unreachable: {e}", endpoint.as_str()),
+            Some("check the URL, the network and any proxy"),
+        );
+        return Ok(ExitStatus::CannotStart);
+    }
+    let sandbox = matches!(target, Target::Sandbox(_));
+    out.started(&plan, &graph, endpoint.as_str(), sandbox, args.dry_run);
+
+    // 2. Dry run, confirmation.
+    if args.dry_run {
+        out.dry_run(&plan, &graph);
+        shutdown(target).await;
+        return Ok(ExitStatus::Success);
+    }
+    if !sandbox && printer.interactive && !args.yes && args.format == ApplyFormat::Text {
+        out.summary_for_confirmation(&plan, &graph, endpoint.as_str());
+        if !confirm(&format!("apply plan `{}` to {}?", plan.name.value, endpoint.as_str())) {
+            out.cannot_start("not applied: not confirmed", Some("pass `--yes` to skip the question"));
+            return Ok(ExitStatus::CannotStart);
+        }
+    }
+
+    // 3. Run, with signals wired to the interrupt and events rendered as they come.
+    let interrupt = Interrupt::new();
+    let signals = tokio::spawn(listen_for_signals(interrupt.clone()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let renderer = tokio::spawn(progress::render(rx, out.clone()));
+    let settings = Settings {
+        options: options(args),
+        state_dir: args.state_dir.clone(),
+        resume: args.resume,
+        plan_file: args.plan.display().to_string(),
+    };
+    let result = plan_executor::apply(
+        BkJobApi::new(client),
+        Arc::clone(&plan),
+        graph,
+        settings,
+        interrupt,
+        tx,
+    )
+    .await;
+    let _ = renderer.await;
+    signals.abort();
+    shutdown(target).await;
+
+    // 4. Report and exit code.
+    match result {
+        Ok(report) => {
+            out.report(&plan, &report);
+            Ok(exit_status(&report))
+        }
+        Err(error) => {
+            out.start_error(&error);
+            Ok(ExitStatus::CannotStart)
+        }
+    }
+}
+
+fn exit_status(report: &RunReport) -> ExitStatus {
+    if report.interrupted > 0 {
+        ExitStatus::Interrupted
+    } else if report.succeeded() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::PushFailed
+    }
+}
+
+fn options(args: &ApplyArgs) -> Options {
+    let first = Duration::from_millis(args.poll_interval.max(1));
+    Options {
+        parallelism: usize::try_from(args.parallelism).unwrap_or(1).max(1),
+        schedule: match args.schedule {
+            ScheduleChoice::Stages => Schedule::Stages,
+            ScheduleChoice::Eager => Schedule::Eager,
+        },
+        continue_policy: match args.continue_policy {
+            ContinueChoice::Never => ContinuePolicy::Never,
+            ContinueChoice::Independent => ContinuePolicy::Independent,
+        },
+        poll: PollPolicy {
+            first,
+            max: Duration::from_secs(10).max(first),
+            deadline_margin: Duration::from_secs(args.deadline_margin),
+            after_terminate: Duration::from_secs(120),
+        },
+    }
+}
+
+async fn shutdown(target: Target) {
+    if let Target::Sandbox(sim) = target {
+        sim.shutdown().await;
+    }
+}
+
+/// First Ctrl-C or SIGTERM: stop starting pushes. Second Ctrl-C: terminate running jobs.
+async fn listen_for_signals(interrupt: Interrupt) {
+    #[cfg(unix)]
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        #[cfg(unix)]
+        let sigterm = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let sigterm = std::future::pending::<()>();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                if r.is_err() {
+                    return;
+                }
+                interrupt.escalate();
+            }
+            () = sigterm => interrupt.stop(),
+        }
+    }
+}
+
+/// `[y/N]` on the terminal.
+fn confirm(question: &str) -> bool {
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+impl report::Out {
+    fn start_error(&self, error: &StartError) {
+        self.cannot_start(&error.to_string(), error.help().as_deref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let mut report = RunReport {
+            run_id: "r".into(),
+            plan: "p".into(),
+            journal: "j".into(),
+            resumed: false,
+            pushes: vec![],
+            interrupted: 0,
+            duration: Duration::ZERO,
+        };
+        assert_eq!(exit_status(&report), ExitStatus::Success);
+        report.interrupted = 1;
+        assert_eq!(exit_status(&report), ExitStatus::Interrupted);
+    }
 }

@@ -1,0 +1,323 @@
+//! Output of `apply` that is not live progress: the start line, dry run, confirmation
+//! summary, the final report and its diagnostics, start errors. NDJSON with `--format json`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+use plan_executor::{PushReport, PushStatus, RunReport};
+use plan_graph::PlanGraph;
+use plan_parser::{Plan, Problem, Push};
+
+use crate::diagnostics::render_problems;
+use crate::printer::Printer;
+
+use super::EVENTS_FORMAT_VERSION;
+
+/// Where and how `apply` writes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Out {
+    pub(super) printer: Printer,
+    pub(super) json: bool,
+}
+
+impl Out {
+    pub(super) fn new(printer: Printer, json: bool) -> Self {
+        Out { printer, json }
+    }
+
+    /// A line on stdout (the report, NDJSON). A closed pipe is not an error.
+    pub(super) fn stdout(&self, line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Text on stderr (progress, notices, diagnostics).
+    pub(super) fn stderr(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{text}");
+        if !text.ends_with('\n') {
+            let _ = writeln!(err);
+        }
+    }
+
+    pub(super) fn json_line(&self, value: &serde_json::Value) {
+        self.stdout(&value.to_string());
+    }
+
+    pub(super) fn cannot_start(&self, message: &str, help: Option<&str>) {
+        if self.json {
+            self.json_line(&serde_json::json!({
+                "event": "error", "format_version": EVENTS_FORMAT_VERSION,
+                "message": message, "help": help,
+            }));
+        }
+        let mut text = format!("error: {message}");
+        if let Some(help) = help {
+            let _ = write!(text, "\n  help: {help}");
+        }
+        self.stderr(&text);
+    }
+
+    pub(super) fn started(
+        &self,
+        plan: &Plan,
+        graph: &PlanGraph,
+        endpoint: &str,
+        sandbox: bool,
+        dry_run: bool,
+    ) {
+        if self.json {
+            self.json_line(&serde_json::json!({
+                "event": "apply_started",
+                "format_version": EVENTS_FORMAT_VERSION,
+                "plan": plan.name.value,
+                "api": plan.api.as_str(),
+                "target": if sandbox { "sandbox" } else { "endpoint" },
+                "endpoint": endpoint,
+                "dry_run": dry_run,
+                "pushes": plan.pushes.len(),
+                "stages": graph.stages().len(),
+            }));
+        } else if !self.printer.quiet {
+            self.stderr(&format!(
+                "{} plan `{}` ({} in {}, api {}) {} {endpoint}",
+                if dry_run { "dry run of" } else { "applying" },
+                plan.name.value,
+                count(plan.pushes.len(), "push", "pushes"),
+                count(graph.stages().len(), "stage", "stages"),
+                plan.api,
+                if sandbox { "on the sandbox simulator at" } else { "against" },
+            ));
+        }
+    }
+
+    pub(super) fn dry_run(&self, plan: &Plan, graph: &PlanGraph) {
+        if self.json {
+            let stages: Vec<serde_json::Value> = graph
+                .stages()
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "stage": s.number,
+                        "pushes": s.pushes.iter().filter_map(|n| plan.push(n)).map(|p| serde_json::json!({
+                            "name": p.name.value,
+                            "enabled": p.enabled,
+                            "request": plan_graph::request_for(plan, p).to_json(),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            self.json_line(&serde_json::json!({"event": "dry_run", "stages": stages}));
+            return;
+        }
+        let mut text = String::new();
+        for stage in graph.stages() {
+            let _ = writeln!(text, "stage {}", stage.number);
+            for push in stage.pushes.iter().filter_map(|n| plan.push(n)) {
+                let _ = writeln!(
+                    text,
+                    "  {}{}  ->  {} ({}), task `{}`",
+                    push.name.value,
+                    if push.enabled { "" } else { " (disabled)" },
+                    push.target.path.value,
+                    hosts_of(push),
+                    plan.task_name(push)
+                );
+            }
+        }
+        let _ = write!(text, "dry run: nothing was submitted");
+        self.stdout(&text);
+    }
+
+    pub(super) fn summary_for_confirmation(&self, plan: &Plan, graph: &PlanGraph, endpoint: &str) {
+        let mut text = format!(
+            "plan `{}` (business {}) will be applied to {endpoint}:\n",
+            plan.name.value, plan.bk_biz_id.value
+        );
+        for stage in graph.stages() {
+            let pushes: Vec<String> = stage
+                .pushes
+                .iter()
+                .filter_map(|n| plan.push(n))
+                .filter(|p| p.enabled)
+                .map(|p| format!("{} ({})", p.name.value, hosts_of(p)))
+                .collect();
+            let _ = writeln!(text, "  stage {}: {}", stage.number, pushes.join(", "));
+        }
+        self.stderr(&text);
+    }
+
+    pub(super) fn report(&self, plan: &Plan, report: &RunReport) {
+        if self.json {
+            // The `run_finished` event already carried the whole report.
+            return;
+        }
+        let mut text = String::new();
+        let name_width = report
+            .pushes
+            .iter()
+            .map(|p| p.name.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            text,
+            "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}  {:>9}",
+            "stage", "push", "status", "job", "hosts ok/bad", "duration"
+        );
+        for p in &report.pushes {
+            let job = p
+                .job_instance_id
+                .map_or_else(|| "-".to_owned(), |id| id.to_string());
+            let hosts = if p.hosts_total == 0 && p.failed_hosts.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{}/{}", p.hosts_ok, p.failed_hosts.len())
+            };
+            let duration = if p.attempts == 0 {
+                "-".to_owned()
+            } else {
+                human_duration(p.duration)
+            };
+            let _ = writeln!(
+                text,
+                "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}  {:>9}",
+                p.stage,
+                p.name,
+                p.status.label(),
+                job,
+                hosts,
+                duration
+            );
+        }
+        let _ = write!(text, "{}", summary_line(report));
+        self.stdout(&text);
+
+        // One diagnostic per push that ran and failed, labelled at the push in the plan.
+        let problems: Vec<Problem> = report
+            .failures()
+            .filter_map(|r| plan.push(&r.name).map(|push| failure_problem(plan, push, r)))
+            .collect();
+        if !problems.is_empty() {
+            self.stderr(&render_problems(&plan.sources, &problems, self.printer.fancy));
+        }
+        if !self.printer.quiet {
+            self.stderr(&format!("journal: {}", report.journal));
+        }
+    }
+}
+
+fn summary_line(report: &RunReport) -> String {
+    let mut counts: Vec<(PushStatus, usize)> = Vec::new();
+    for p in &report.pushes {
+        match counts.iter_mut().find(|(s, _)| *s == p.status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((p.status, 1)),
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.label()))
+        .collect();
+    let verdict = if report.interrupted > 0 {
+        "interrupted"
+    } else if report.succeeded() {
+        "done"
+    } else {
+        "failed"
+    };
+    let mut line = format!(
+        "{verdict}: {} ({}) in {}",
+        count(report.pushes.len(), "push", "pushes"),
+        parts.join(", "),
+        human_duration(report.duration)
+    );
+    if !report.succeeded() {
+        line.push_str(
+            "\nfix the cause and rerun with `--resume` to redo only what did not succeed",
+        );
+    }
+    line
+}
+
+fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
+    let job = r
+        .job_instance_id
+        .map(|id| format!(" (JOB instance {id})"))
+        .unwrap_or_default();
+    let message = match r.status {
+        PushStatus::Failed if !r.failed_hosts.is_empty() => format!(
+            "push `{}` failed on {} of {} hosts{job}",
+            r.name,
+            r.failed_hosts.len(),
+            r.hosts_total
+        ),
+        PushStatus::Rejected => format!("push `{}` was refused by JOB{job}", r.name),
+        PushStatus::OutcomeUnknown => format!(
+            "push `{}`: the submission's answer was lost; JOB may or may not have created the job",
+            r.name
+        ),
+        PushStatus::TimedOut => format!("push `{}` timed out and was terminated{job}", r.name),
+        PushStatus::Interrupted => format!("push `{}` was interrupted{job}", r.name),
+        _ => format!("push `{}` {}{job}", r.name, r.status.label()),
+    };
+    let mut help = String::new();
+    for h in &r.failed_hosts {
+        let _ = write!(help, "host {}: status {} {}", h.host, h.status, h.label);
+        if let Some(code) = h.error_code {
+            let _ = write!(help, ", error code {code}");
+        }
+        help.push('\n');
+        if let Some(log) = &h.log_excerpt {
+            for line in log.lines() {
+                let _ = writeln!(help, "    | {line}");
+            }
+        }
+    }
+    if let Some(error) = &r.error {
+        let _ = writeln!(help, "{error}");
+    }
+    if r.status == PushStatus::OutcomeUnknown {
+        let _ = writeln!(
+            help,
+            "look for task `{}` in JOB's job history before running this push again",
+            plan.task_name(push)
+        );
+    }
+    let label = match r.status {
+        PushStatus::Rejected => "JOB refused this push",
+        PushStatus::TimedOut => "this push timed out",
+        _ => "this push failed",
+    };
+    Problem::error("plan::apply::push_failed", message)
+        .with_label(push.name.span, label)
+        .with_help(help.trim_end().to_owned())
+}
+
+fn hosts_of(push: &Push) -> String {
+    let t = &push.target.hosts;
+    let mut parts = vec![count(t.ips.len(), "host", "hosts")];
+    if !t.dynamic_groups.is_empty() {
+        parts.push(count(t.dynamic_groups.len(), "dynamic group", "dynamic groups"));
+    }
+    if !t.topo_nodes.is_empty() {
+        parts.push(count(t.topo_nodes.len(), "topo node", "topo nodes"));
+    }
+    parts.join(" + ")
+}
+
+pub(super) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub(super) fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
