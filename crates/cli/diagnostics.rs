@@ -106,9 +106,14 @@ fn escape_property(s: &str) -> String {
 pub(crate) fn render_problems(sources: &SourceFiles, problems: &[Problem], fancy: bool) -> String {
     let mut out = String::new();
     if fancy {
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode());
+        // miette's own handler: colours, unicode, and wrapping at the terminal's width.
+        let handler = miette::MietteHandlerOpts::new()
+            .color(true)
+            .unicode(true)
+            .terminal_links(false)
+            .build();
         for report in plan_parser::reports(sources, problems) {
-            let _ = handler.render_report(&mut out, report.as_ref());
+            let _ = writeln!(out, "{:?}", Rendered(&handler, report.as_ref()));
         }
     } else {
         let mut sorted = problems.to_vec();
@@ -118,6 +123,15 @@ pub(crate) fn render_problems(sources: &SourceFiles, problems: &[Problem], fancy
         }
     }
     out
+}
+
+/// Renders one diagnostic through a [`miette::ReportHandler`] via `Debug`, the trait's entry.
+struct Rendered<'a>(&'a miette::MietteHandler, &'a dyn miette::Diagnostic);
+
+impl std::fmt::Debug for Rendered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        miette::ReportHandler::debug(self.0, self.1, f)
+    }
 }
 
 fn render_plain(out: &mut String, sources: &SourceFiles, p: &Problem) {
