@@ -362,7 +362,10 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
             })
             .collect();
     });
-    let deadline = Instant::now() + Duration::from_secs(job.spec.timeout_s);
+    // A configured maximum can be absurdly large; such a deadline simply never comes.
+    let deadline = Instant::now()
+        .checked_add(Duration::from_secs(job.spec.timeout_s))
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
 
     // Expand sources on their hosts (blocking directory reads off the async threads).
     let plans = {

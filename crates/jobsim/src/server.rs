@@ -35,6 +35,9 @@ pub struct SimOptions {
     pub no_request_file: bool,
     /// Refuse new jobs with `1244032` once this many are running.
     pub max_running_jobs: Option<usize>,
+    /// Accept calls that carry no credentials at all (as user `admin`); calls that do carry
+    /// credentials are still checked. For embedding where no credentials exist.
+    pub allow_anonymous: bool,
 }
 
 /// One API call as recorded in `ROOT/.jobsim/requests.jsonl` (credentials removed).
@@ -99,6 +102,7 @@ pub struct SimState {
     log: Mutex<Vec<RecordedRequest>>,
     log_file: Option<PathBuf>,
     max_running_jobs: Option<usize>,
+    allow_anonymous: bool,
 }
 
 impl SimState {
@@ -139,6 +143,7 @@ impl SimState {
             log: Mutex::new(Vec::new()),
             log_file,
             max_running_jobs: options.max_running_jobs,
+            allow_anonymous: options.allow_anonymous,
         }))
     }
 
@@ -170,14 +175,27 @@ impl SimState {
             }
         }
         if let Ok(mut l) = self.log.lock() {
+            // Bound memory for long-running servers; the file keeps everything.
+            if l.len() >= MAX_KEPT_REQUESTS {
+                l.drain(..MAX_KEPT_REQUESTS / 2);
+            }
             l.push(rec);
         }
     }
 }
 
+/// How many recorded calls [`SimState::requests`] keeps in memory (the newest ones).
+const MAX_KEPT_REQUESTS: usize = 200_000;
+
+/// The API gateway's request body limit (`1641301` beyond it).
+const MAX_BODY: usize = 40 * 1024 * 1024;
+
 /// The simulator's router (both front doors), for serving or in-process tests.
 pub fn router(state: Arc<SimState>) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    Router::new()
+        .fallback(dispatch)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,7 +434,22 @@ async fn dispatch(
     }
 
     let config = st.engine.world.config();
+    let anonymous = st.allow_anonymous
+        && !headers.contains_key("x-bkapi-authorization")
+        && ![
+            "bk_app_code",
+            "app_code",
+            "bk_token",
+            "access_token",
+            "bk_username",
+        ]
+        .iter()
+        .any(|k| params.has(k));
     let caller = match front {
+        _ if anonymous => Ok(crate::front::Caller {
+            app_code: "anonymous".into(),
+            username: "admin".into(),
+        }),
         Front::Esb => esb_auth(config, &headers, &params),
         Front::Gateway => gateway_auth(config, &headers, &api),
     };

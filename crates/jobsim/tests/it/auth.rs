@@ -342,3 +342,90 @@ async fn request_log_has_no_credentials() {
     assert_eq!(rec["job_instance_id"], json!(id));
     assert_eq!(sim.state.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn malformed_bodies_and_form_fields() {
+    let sim = Sim::new();
+    let esb = "/api/c/compapi/v2/jobv3/get_job_instance_status/";
+    let r = sim
+        .call_text(
+            Method::POST,
+            esb,
+            &[("x-bkapi-authorization", crate::support::CREDS)],
+            Some("{oops".into()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["code"], json!(1_306_000));
+    assert_eq!(
+        r.body["message"],
+        json!("Request JSON string is wrong in format, which cannot be analyzed.")
+    );
+    // Form fields (ESB reads them when the body is not JSON), credentials included.
+    let r = sim
+        .call_text(
+            Method::POST,
+            esb,
+            &[],
+            Some(
+                "bk_app_code=a&bk_app_secret=s&bk_username=u&bk_biz_id=2&job_instance_id=5".into(),
+            ),
+        )
+        .await;
+    assert_eq!(r.body["code"], json!(1_244_006), "{}", r.body);
+    // The gateway answers a malformed body with JOB's Bad Request.
+    let r = sim
+        .call_text(
+            Method::POST,
+            "/api/bk-job/prod/api/v3/operate_job_instance",
+            &[("x-bkapi-authorization", crate::support::CREDS)],
+            Some("{oops".into()),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::OK, json!(1_240_003))
+    );
+}
+
+#[tokio::test]
+async fn anonymous_embedding_mode() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let state = plan_jobsim::SimState::new(
+        dir.path(),
+        plan_jobsim::SimOptions {
+            allow_anonymous: true,
+            ..Default::default()
+        },
+    )
+    .expect("state");
+    let sim = Sim { dir, state };
+    let q = json!({"bk_biz_id": 2, "job_instance_id": 5});
+    let r = sim
+        .call(
+            Method::POST,
+            "/api/c/compapi/v2/job/get_job_instance_status/",
+            &[],
+            Some(&q),
+        )
+        .await;
+    assert_eq!(
+        r.body["code"],
+        json!(1_244_006),
+        "no credentials accepted: {}",
+        r.body
+    );
+    let r = sim
+        .call(
+            Method::POST,
+            "/api/c/compapi/v2/job/get_job_instance_status/",
+            &[("x-bkapi-authorization", r#"{"bk_app_code":"x"}"#)],
+            Some(&q),
+        )
+        .await;
+    assert_eq!(
+        r.body["code"],
+        json!(1_306_000),
+        "credentials that are present are still checked"
+    );
+}

@@ -73,12 +73,23 @@ impl Sim {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Reply {
+        self.call_text(method, uri, headers, body.map(Value::to_string))
+            .await
+    }
+
+    pub(crate) async fn call_text(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .body(body.map_or_else(Body::empty, Body::from))
             .expect("request");
         let resp = router(self.state.clone())
             .oneshot(req)
