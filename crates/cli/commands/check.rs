@@ -197,4 +197,71 @@ mod tests {
             );
         }
     }
+
+    /// What `plan check` prints when piped: one `file:line:col` line per problem.
+    #[test]
+    fn plain_output_snapshot() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let checked = check_one(
+            Path::new("tests/fixtures/plans/invalid/many_problems.toml"),
+            &ParseOptions::default(),
+        );
+        // Tests run in the package root, so the relative path above resolves.
+        assert!(
+            root.join("tests/fixtures/plans/invalid/many_problems.toml")
+                .exists()
+        );
+        let text = diagnostics::render_problems(&checked.sources, &checked.problems, false);
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn json_output_snapshot() {
+        let checked = check_one(
+            Path::new("tests/fixtures/plans/invalid/duplicate_group_across_files.toml"),
+            &ParseOptions::default(),
+        );
+        let report = JsonReport {
+            valid: checked.errors() == 0,
+            diagnostics: diagnostics::to_json(&checked.sources, &checked.problems),
+        };
+        insta::assert_json_snapshot!(report);
+    }
+
+    #[test]
+    fn graph_problems_are_reported_by_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cycle.toml");
+        std::fs::write(
+            &path,
+            r#"[plan]
+name = "cycle"
+bk_biz_id = 1
+account = "root"
+
+[[push]]
+name = "a"
+after = ["b"]
+from = { hosts = "10.0.0.1", files = ["/a"] }
+to = { hosts = "10.0.0.2", path = "/t/" }
+
+[[push]]
+name = "b"
+after = ["a"]
+from = { hosts = "10.0.0.1", files = ["/b"] }
+to = { hosts = "10.0.0.2", path = "/u/" }
+"#,
+        )
+        .expect("write");
+        let checked = check_one(&path, &ParseOptions::default());
+        assert!(checked.errors() > 0);
+        assert!(
+            checked
+                .problems
+                .iter()
+                .any(|p| p.code().starts_with("plan::graph::")),
+            "{:?}",
+            checked.problems
+        );
+    }
 }
