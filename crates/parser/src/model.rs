@@ -286,7 +286,7 @@ pub enum Origin {
     Plan,
 }
 
-/// An effective setting and its origin (for `show`'s "inherited from [plan]").
+/// An effective setting and its origin (for `show`'s "inherited from \[plan\]").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting<T> {
     /// The value in effect for this push.
