@@ -624,15 +624,16 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
             Err((status, code, detail)) => {
                 failure.get_or_insert((*status, *code));
                 for e in &plan.entries {
+                    let dest = format!("{target_dir}{}", crate::paths::parse_source(e).name);
                     push_log(
                         &job,
                         idx,
                         &plan.host,
                         e,
-                        &format!("{target_dir}{}", crate::paths::parse_source(e).name),
+                        &dest,
                         None,
                         FILE_FAILED,
-                        &log_line(&clock, &target_dir, None, FILE_FAILED, None, None, detail),
+                        &log_line(&clock, &dest, None, FILE_FAILED, None, None, detail),
                     );
                 }
                 continue;
@@ -774,8 +775,6 @@ async fn deliver(
         copy_dir(&item.abs, &dest, throttle).await
     } else {
         let size = item.size;
-        let name = dest.display().to_string();
-        let _ = name;
         copy_file(&item.abs, &dest, throttle, |pct| {
             job.with(|s| {
                 if let Some(f) = s.hosts.get_mut(idx).and_then(|h| h.files.get_mut(log_idx)) {

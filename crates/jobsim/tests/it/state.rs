@@ -273,3 +273,25 @@ async fn running_job_quota() {
     let r = sim.esb("jobv3/fast_transfer_file", v3_body()).await;
     assert_eq!(r["code"], json!(1_244_032));
 }
+
+#[tokio::test(start_paused = true)]
+async fn failed_pull_is_explained_in_the_target_log() {
+    let sim = Sim::new();
+    let id = job_id(&sim.esb("job/fast_push_file", v2_body()).await);
+    sim.wait(id).await;
+    let log = sim
+        .esb(
+            "job/get_job_instance_log",
+            json!({"bk_biz_id": 2, "job_instance_id": id}),
+        )
+        .await;
+    let group = &log["data"][0]["step_results"][0];
+    assert_eq!(group["ip_status"], json!(320));
+    let content = group["ip_logs"][0]["log_content"]
+        .as_str()
+        .expect("content");
+    assert!(
+        content.contains("FileName: /tmp/out/a.bin Status: 5 StatusDesc: failed Detail: Source file /data/a.bin does not exist"),
+        "{content}"
+    );
+}
