@@ -20,6 +20,10 @@ use crate::raw::{
 use crate::vars::{VarIssue, is_var_name, substitute};
 use crate::{ParseOptions, Parsed, PlanErrors, SourceLoader};
 
+/// The largest speed limit BK-JOB can carry: it shifts MB/s into KB/s (`<< 10`) in a Java
+/// `int`, which overflows from 2^21 MB/s on.
+const MAX_SPEED_MB: u32 = (1 << 21) - 1;
+
 /// Reads, walks and validates a plan and its includes.
 pub(crate) fn parse(
     path: &Path,
@@ -801,7 +805,7 @@ impl<'a> Builder<'a> {
 
     fn speed(&mut self, v: &Located<i64>, key: &str) -> Option<u32> {
         if v.value >= 1 {
-            if let Ok(value) = u32::try_from(v.value) {
+            if let Some(value) = u32::try_from(v.value).ok().filter(|v| *v <= MAX_SPEED_MB) {
                 return Some(value);
             }
             self.error(
@@ -809,7 +813,10 @@ impl<'a> Builder<'a> {
                     "plan::parser::out_of_range",
                     format!("`{key}` is too large"),
                 )
-                .with_label(v.span, format!("at most {} MB/s", u32::MAX)),
+                .with_label(v.span, format!("at most {MAX_SPEED_MB} MB/s"))
+                .with_help(
+                    "BK-JOB converts the limit to KB/s in a 32-bit integer; leave the key out for no limit",
+                ),
             );
             return None;
         }
