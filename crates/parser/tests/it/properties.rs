@@ -145,3 +145,134 @@ fn deep_group_chains_do_not_overflow() {
     let parsed = parse_str("deep.toml", &text, &ParseOptions::default()).expect("valid");
     assert_eq!(parsed.plan.groups["g0"].hosts.ips.len(), 1);
 }
+
+/// A random plan that follows every rule of the format.
+#[derive(Debug, Clone)]
+struct ValidPlan {
+    groups: Vec<(String, Vec<String>)>,
+    pushes: Vec<(Vec<usize>, Vec<String>, String, Option<u32>, bool)>,
+    api_v3: bool,
+}
+
+fn host_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (any::<[u8; 4]>()).prop_map(|o| format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])),
+        (0u32..100, any::<[u8; 4]>())
+            .prop_map(|(c, o)| format!("{c}:{}.{}.{}.{}", o[0], o[1], o[2], o[3])),
+        (0u32..100, any::<[u16; 8]>())
+            .prop_map(|(c, s)| { format!("{c}:[{}]", std::net::Ipv6Addr::from(s)) }),
+    ]
+}
+
+fn segment() -> impl Strategy<Value = String> {
+    "[a-z0-9_][a-z0-9_.-]{0,8}".prop_filter("no dot-only names", |s| !s.starts_with('.'))
+}
+
+fn valid_plan() -> impl Strategy<Value = ValidPlan> {
+    let groups = prop::collection::btree_map(
+        "[a-z][a-z0-9_-]{0,7}",
+        prop::collection::vec(host_string(), 1..4),
+        1..5,
+    )
+    .prop_map(|m| m.into_iter().collect::<Vec<_>>());
+    let push = (
+        prop::collection::vec(any::<prop::sample::Index>(), 1..3),
+        prop::collection::vec(prop::collection::vec(segment(), 1..4), 1..4),
+        prop::collection::vec(segment(), 0..3),
+        prop::option::of(60u32..=86400),
+        any::<bool>(),
+    );
+    (groups, prop::collection::vec(push, 1..5), any::<bool>()).prop_map(
+        |(groups, pushes, api_v3)| ValidPlan {
+            pushes: pushes
+                .into_iter()
+                .map(|(hosts, files, target, timeout, per_host)| {
+                    let hosts = hosts.iter().map(|i| i.index(groups.len())).collect();
+                    // a distinct file name per entry: no two entries deliver the same name
+                    let files = files
+                        .iter()
+                        .enumerate()
+                        .map(|(i, segs)| format!("/{}-f{i}", segs.join("/")))
+                        .collect();
+                    let mut target = format!("/{}", target.join("/"));
+                    if per_host {
+                        target.push_str("/[FILESRCIP]/");
+                    }
+                    (hosts, files, target, timeout, per_host)
+                })
+                .collect(),
+            groups,
+            api_v3,
+        },
+    )
+}
+
+impl ValidPlan {
+    fn to_toml(&self) -> String {
+        let mut out = String::from(
+            "version = 1\n\n[plan]\nname = \"generated\"\nbk_biz_id = 7\naccount = \"${user}\"\n",
+        );
+        if self.api_v3 {
+            out.push_str("api = \"v3\"\n");
+        }
+        out.push_str("\n[vars]\nuser = \"root\"\n");
+        for (name, ips) in &self.groups {
+            let ips: Vec<String> = ips.iter().map(|h| format!("{h:?}")).collect();
+            out.push_str(&format!("\n[hosts.{name}]\nips = [{}]\n", ips.join(", ")));
+        }
+        for (i, (hosts, files, target, timeout, _)) in self.pushes.iter().enumerate() {
+            let hosts: Vec<String> = hosts
+                .iter()
+                .map(|g| format!("{:?}", self.groups[*g].0))
+                .collect();
+            let files: Vec<String> = files.iter().map(|f| format!("{f:?}")).collect();
+            out.push_str(&format!(
+                "\n[[push]]\nname = \"push-{i}\"\nfrom = {{ hosts = [{}], files = [{}] }}\nto = {{ hosts = {:?}, path = {target:?} }}\n",
+                hosts.join(", "),
+                files.join(", "),
+                self.groups[0].0,
+            ));
+            if let Some(t) = timeout {
+                out.push_str(&format!("timeout = {t}\n"));
+            }
+            if i > 0 {
+                out.push_str(&format!("after = [\"push-{}\"]\n", i - 1));
+            }
+            if self.api_v3 {
+                out.push_str("transfer_mode = \"strict\"\n");
+            }
+        }
+        out
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Any plan written by the rules is valid, and the model holds what it says.
+    #[test]
+    fn plans_written_by_the_rules_are_valid(plan in valid_plan()) {
+        let text = plan.to_toml();
+        let parsed = match parse_str("generated.toml", &text, &ParseOptions::default()) {
+            Ok(parsed) => parsed,
+            Err(errors) => {
+                let codes: Vec<_> = errors.problems().iter().map(|p| (p.code(), p.message().to_owned())).collect();
+                return Err(TestCaseError::fail(format!("{codes:?}\n{text}")));
+            }
+        };
+        prop_assert_eq!(parsed.plan.pushes.len(), plan.pushes.len());
+        prop_assert_eq!(parsed.plan.groups.len(), plan.groups.len());
+        for (push, (_, files, target, timeout, _)) in parsed.plan.pushes.iter().zip(&plan.pushes) {
+            prop_assert_eq!(&push.target.path.value, target);
+            prop_assert_eq!(push.sources[0].files.len(), files.len());
+            prop_assert_eq!(push.timeout.as_ref().map(|t| t.value), *timeout);
+            prop_assert_eq!(&push.sources[0].account.value, "root");
+        }
+        for w in &parsed.warnings {
+            prop_assert!(
+                matches!(w.code(), "plan::parser::unused_group" | "plan::parser::overwriting_copies"),
+                "unexpected warning {}", w.code()
+            );
+        }
+    }
+}
