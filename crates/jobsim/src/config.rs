@@ -54,6 +54,8 @@ pub struct SimSettings {
     pub language: String,
     /// Seed for `rate` faults.
     pub seed: u64,
+    /// Running-job quota: new jobs get `1244032` while this many are unfinished; 0 = off.
+    pub max_running_jobs: usize,
 }
 
 impl Default for SimSettings {
@@ -69,6 +71,7 @@ impl Default for SimSettings {
             callback_whitelist: Vec::new(),
             language: "en".into(),
             seed: 0,
+            max_running_jobs: 0,
         }
     }
 }

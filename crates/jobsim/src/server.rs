@@ -136,13 +136,16 @@ impl SimState {
             rules: config.faults.iter().map(|f| (f.clone(), f.count)).collect(),
             rng: rand::rngs::StdRng::seed_from_u64(sim.seed),
         };
+        let sim_quota = sim.max_running_jobs;
         let world = Arc::new(World::new(root, config));
         Ok(Arc::new(Self {
             engine: Arc::new(Engine::new(world, timings)),
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
             log_file,
-            max_running_jobs: options.max_running_jobs,
+            max_running_jobs: options
+                .max_running_jobs
+                .or((sim_quota > 0).then_some(sim_quota)),
             allow_anonymous: options.allow_anonymous,
         }))
     }

@@ -295,3 +295,17 @@ async fn failed_pull_is_explained_in_the_target_log() {
         "{content}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn running_job_quota_from_config_frees_up_when_jobs_end() {
+    let sim = Sim::with_config("[sim]\nmax_running_jobs = 1\n");
+    sim.write("10.0.0.1", "/data/a.bin", b"x");
+    let first = job_id(&sim.esb("jobv3/fast_transfer_file", v3_body()).await);
+    let r = sim.esb("jobv3/fast_transfer_file", v3_body()).await;
+    assert_eq!(r["code"], json!(1_244_032));
+    sim.wait(first).await;
+    assert_eq!(
+        sim.esb("jobv3/fast_transfer_file", v3_body()).await["code"],
+        json!(0)
+    );
+}
