@@ -1,2 +1,5 @@
 //! end-to-end tests
+mod apply;
+mod apply_resume;
+mod diff;
 mod show;

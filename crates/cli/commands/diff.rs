@@ -1,9 +1,788 @@
-//! `plan diff`.
+//! `plan diff OLD NEW` and `plan diff PLAN --base GIT_REV`: what a change to a plan changes.
+//!
+//! Both versions are parsed and ordered like `plan show` does, then compared by what they make
+//! JOB do (`plan_graph::diff`). With `--base`, the old version of the plan and of every file
+//! it includes is read from git (`git show REV:path`), so a change to an included inventory is
+//! seen exactly as it will be after the merge. A plan that did not exist at REV is "every push
+//! added".
+//!
+//! Exit 0 whether or not there are changes (1 when a version is invalid); `--exit-code` makes
+//! it 1 when there are changes, like `git diff --exit-code`.
 
-use crate::args::DiffArgs;
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use plan_graph::{
+    Attention, Change, ChangedPush, DiffSide, FieldChange, PlanDiff, PlanGraph, PushEntry,
+};
+use plan_parser::{FsLoader, ParseOptions, Parsed, Plan, Problem, SourceLoader};
+
+use crate::args::{ApiChoice, DiffArgs, ShowFormat};
+use crate::diagnostics::{print_error, print_plan_errors, print_problems};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
+use crate::render::count;
+use crate::render::markdown::{DIAGRAM_PUSHES, LIMIT, code, diagram, text};
 
-pub(crate) fn run(_args: &DiffArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("`plan diff` is not available in this build yet")
+use super::show::write_stdout;
+
+pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let options = ParseOptions {
+        vars: args.vars.vars.clone(),
+        api: args.api.map(ApiChoice::to_api),
+    };
+    let (old, new, labels) = match (&args.new, &args.base) {
+        (Some(new_path), _) => {
+            let Some(old) = load(&args.old, &FsLoader, &options, printer, "old") else {
+                return Ok(ExitStatus::Invalid);
+            };
+            let Some(new) = load(new_path, &FsLoader, &options, printer, "new") else {
+                return Ok(ExitStatus::Invalid);
+            };
+            let labels = Labels {
+                old: args.old.display().to_string(),
+                new: new_path.display().to_string(),
+            };
+            (Some(old), new, labels)
+        }
+        (None, Some(rev)) => {
+            let git = GitLoader::new(rev)?;
+            let labels = Labels {
+                old: format!("{rev}:{}", git.repo_path(&args.old).unwrap_or_default()),
+                new: args.old.display().to_string(),
+            };
+            let old = if git.exists(&args.old)? {
+                let Some(old) = load(&args.old, &git, &options, printer, rev) else {
+                    return Ok(ExitStatus::Invalid);
+                };
+                Some(old)
+            } else {
+                None
+            };
+            let Some(new) = load(&args.old, &FsLoader, &options, printer, "new") else {
+                return Ok(ExitStatus::Invalid);
+            };
+            (old, new, labels)
+        }
+        (None, None) => anyhow::bail!("give NEW or --base GIT_REV"),
+    };
+    let diff = plan_graph::diff(old.as_ref().map(Version::side), new.side());
+    let output = match args.format {
+        ShowFormat::Text => render_text(&diff, &labels),
+        ShowFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&plan_graph::diff_json(&diff))?;
+            text.push('\n');
+            text
+        }
+        ShowFormat::Markdown => render_markdown(&diff, &new.parsed.plan, &new.graph, &labels),
+    };
+    write_stdout(&output)?;
+    Ok(if args.exit_code && diff.has_changes() {
+        ExitStatus::Invalid
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// What the two versions are called in headings: file names, or `REV:path`.
+struct Labels {
+    old: String,
+    new: String,
+}
+
+/// One parsed and ordered version of the plan.
+struct Version {
+    parsed: Parsed,
+    graph: PlanGraph,
+}
+
+impl Version {
+    fn side(&self) -> DiffSide<'_> {
+        DiffSide {
+            plan: &self.parsed.plan,
+            graph: &self.graph,
+            warnings: &self.parsed.warnings,
+        }
+    }
+}
+
+/// Parses and orders one version; on failure prints its problems, says which version it
+/// was, and returns `None` (exit 1).
+fn load(
+    path: &Path,
+    loader: &dyn SourceLoader,
+    options: &ParseOptions,
+    printer: &Printer,
+    which: &str,
+) -> Option<Version> {
+    let invalid = |printer: &Printer| {
+        print_error(
+            printer,
+            &anyhow::anyhow!(
+                "the {which} version of {} is invalid; fix it to see a diff",
+                path.display()
+            ),
+        );
+    };
+    let parsed = match plan_parser::parse_with(path, loader, options) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            print_plan_errors(printer, &errors);
+            invalid(printer);
+            return None;
+        }
+    };
+    match plan_graph::build(&parsed.plan) {
+        Ok(graph) => Some(Version { parsed, graph }),
+        Err(errors) => {
+            let mut problems: Vec<Problem> = parsed.warnings.clone();
+            problems.extend(errors.problems().iter().cloned());
+            print_problems(printer, errors.sources(), &problems);
+            invalid(printer);
+            None
+        }
+    }
+}
+
+/// Reads files as they were at a git revision: `git show REV:path`, with paths taken
+/// relative to the repository root (`git rev-parse --show-toplevel`).
+struct GitLoader {
+    root: PathBuf,
+    cwd: PathBuf,
+    rev: String,
+}
+
+impl GitLoader {
+    fn new(rev: &str) -> anyhow::Result<Self> {
+        let cwd = std::env::current_dir()?;
+        let cwd = cwd.canonicalize().unwrap_or(cwd);
+        let top = git(&cwd, &["rev-parse", "--show-toplevel"])
+            .map_err(|e| anyhow::anyhow!("--base needs a git repository: {e}"))?;
+        let root = PathBuf::from(top.trim_end_matches(['\n', '\r']));
+        let root = root.canonicalize().unwrap_or(root);
+        git(
+            &root,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{rev}^{{commit}}"),
+            ],
+        )
+        .map_err(|_| anyhow::anyhow!("`{rev}` is not a git revision of {}", root.display()))?;
+        Ok(GitLoader {
+            root,
+            cwd,
+            rev: rev.to_owned(),
+        })
+    }
+
+    /// `path` (relative to the current directory, `..` allowed) relative to the repository
+    /// root, with `/` separators; `None` outside the repository.
+    fn repo_path(&self, path: &Path) -> Option<String> {
+        let joined = self.cwd.join(path);
+        let mut parts: Vec<String> = Vec::new();
+        for component in joined.components() {
+            match component {
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+        let root: Vec<String> = self
+            .root
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        parts
+            .strip_prefix(root.as_slice())
+            .map(|rest| rest.join("/"))
+    }
+
+    /// True when the file exists at the revision.
+    fn exists(&self, path: &Path) -> anyhow::Result<bool> {
+        match self.load(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(anyhow::anyhow!(
+                "reading {} at {}: {e}",
+                path.display(),
+                self.rev
+            )),
+        }
+    }
+}
+
+impl SourceLoader for GitLoader {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        let rel = self.repo_path(path).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} is outside the git repository", path.display()),
+            )
+        })?;
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["show", &format!("{}:{rel}", self.rev)])
+            .output()?;
+        if output.status.success() {
+            return String::from_utf8(output.stdout).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{rel} at {} is not UTF-8", self.rev),
+                )
+            });
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let kind =
+            if stderr.contains("does not exist") || stderr.contains("exists on disk, but not in") {
+                std::io::ErrorKind::NotFound
+            } else {
+                std::io::ErrorKind::Other
+            };
+        Err(std::io::Error::new(
+            kind,
+            format!("not found at {}: {}", self.rev, stderr.trim()),
+        ))
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("git").arg("-C").arg(dir).args(args).output()?;
+    if !output.status.success() {
+        anyhow::bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+fn render_text(diff: &PlanDiff, labels: &Labels) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan diff: {} ({} -> {})",
+        diff.new_name, labels.old, labels.new
+    );
+    let _ = writeln!(out, "{}", diff.summary());
+    if !diff.attention.is_empty() {
+        out.push_str("\nNeeds attention:\n");
+        for item in &diff.attention {
+            let _ = writeln!(out, "  ! {}", item.message());
+        }
+    }
+    if !diff.added.is_empty() {
+        out.push_str("\nAdded:\n");
+        for p in &diff.added {
+            let _ = writeln!(out, "  + {}", entry_line(p));
+        }
+    }
+    if !diff.removed.is_empty() {
+        out.push_str("\nRemoved:\n");
+        for p in &diff.removed {
+            let _ = writeln!(out, "  - {}", entry_line(p));
+        }
+    }
+    if !diff.renamed.is_empty() {
+        out.push_str("\nRenamed (same request apart from the task name):\n");
+        for r in &diff.renamed {
+            let _ = writeln!(out, "  {} -> {}", r.old, r.new);
+            for f in &r.fields {
+                let _ = writeln!(out, "      {f}");
+            }
+        }
+    }
+    if !diff.changed.is_empty() {
+        out.push_str("\nChanged:\n");
+        for c in &diff.changed {
+            let _ = writeln!(out, "  ~ {}{}", c.name, causes_text(c));
+            for f in &c.fields {
+                let _ = writeln!(out, "      {f}");
+            }
+        }
+    }
+    if !diff.stage_moves.is_empty() {
+        out.push_str("\nStage moves:\n");
+        for m in &diff.stage_moves {
+            let _ = writeln!(out, "  {}: stage {} -> {}", m.push, m.old, m.new);
+        }
+    }
+    if !diff.edges_added.is_empty() || !diff.edges_removed.is_empty() {
+        out.push_str("\nEdges:\n");
+        for e in &diff.edges_added {
+            let _ = writeln!(out, "  + {}", e.describe());
+        }
+        for e in &diff.edges_removed {
+            let _ = writeln!(out, "  - {}", e.describe());
+        }
+    }
+    let plan_lines = plan_lines(diff);
+    if !plan_lines.is_empty() {
+        out.push_str("\nPlan, variables and host groups:\n");
+        for line in plan_lines {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// `configs (stage 3) -> edge (web, relay): 2 hosts + 3 dynamic groups / topo nodes, skipped`.
+fn entry_line(p: &PushEntry) -> String {
+    let mut line = format!("{} (stage {}) -> {}", p.name, p.stage, targets_text(p));
+    if !p.enabled {
+        line.push_str(", skipped");
+    }
+    line
+}
+
+fn targets_text(p: &PushEntry) -> String {
+    let selectors = p.targets.dynamic_groups.len() + p.targets.topo_nodes.len();
+    let mut s = count(p.targets.ips.len(), "host", "hosts");
+    if selectors > 0 {
+        s.push_str(&format!(
+            " + {}",
+            count(
+                selectors,
+                "dynamic group / topo node",
+                "dynamic groups / topo nodes"
+            )
+        ));
+    }
+    s
+}
+
+fn causes_text(c: &ChangedPush) -> String {
+    if c.causes.is_empty() {
+        String::new()
+    } else {
+        let causes: Vec<String> = c.causes.iter().map(ToString::to_string).collect();
+        format!(" (via {})", causes.join(", "))
+    }
+}
+
+/// Plan settings, variables and groups, one line each.
+fn plan_lines(diff: &PlanDiff) -> Vec<String> {
+    let mut lines: Vec<String> = diff.settings.iter().map(ToString::to_string).collect();
+    let quoted = |v: &Option<String>| match v {
+        Some(v) => format!("{v:?}"),
+        None => "(unset)".to_owned(),
+    };
+    for v in &diff.vars {
+        lines.push(format!(
+            "var {}: {} -> {}",
+            v.name,
+            quoted(&v.old),
+            quoted(&v.new)
+        ));
+    }
+    for g in &diff.groups {
+        let state = match (g.existed, g.exists) {
+            (false, _) => " (new)",
+            (_, false) => " (removed)",
+            _ => "",
+        };
+        let file = g
+            .file
+            .as_deref()
+            .map(|f| format!(" in {f}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "group {}{state}{file}: {}",
+            g.name,
+            g.hosts.items().join(", ")
+        ));
+    }
+    lines
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+/// Members of one list spelled out in a table cell before "and N more".
+const ITEMS_SHOWN: usize = 6;
+/// Rows of the push table in the compact form.
+const ROWS_COMPACT: usize = 60;
+/// Attention items listed before "and N more".
+const ATTENTION_SHOWN: usize = 30;
+
+/// How much of the comment to write: everything, without the folded details and the diagram,
+/// or only the summary and what needs attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Full,
+    Compact,
+    Summary,
+}
+
+/// The pull-request comment: a marker line, the summary, what needs attention, a table of
+/// the pushes that changed, the stage diagram, and the details folded. It stays under
+/// [`LIMIT`] characters by dropping the details and the diagram first, then everything but
+/// the summary, never cutting a table in the middle.
+fn render_markdown(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph, labels: &Labels) -> String {
+    for level in [Level::Full, Level::Compact] {
+        let out = markdown_at(diff, plan, graph, labels, level);
+        if out.len() < LIMIT {
+            return out;
+        }
+    }
+    markdown_at(diff, plan, graph, labels, Level::Summary)
+}
+
+fn markdown_at(
+    diff: &PlanDiff,
+    plan: &Plan,
+    graph: &PlanGraph,
+    labels: &Labels,
+    level: Level,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "<!-- plan:diff {} -->", diff.new_name);
+    let _ = writeln!(out, "### `plan diff`: {}\n", text(&diff.new_name));
+    let _ = writeln!(
+        out,
+        "**{}** · {} → {}",
+        text(&diff.summary()),
+        code(&labels.old),
+        code(&labels.new)
+    );
+
+    if !diff.attention.is_empty() {
+        let serious = diff.attention.iter().any(|a| {
+            matches!(
+                a,
+                Attention::Removed { .. } | Attention::LostOrdering { .. }
+            )
+        });
+        let _ = writeln!(
+            out,
+            "\n> [!{}]\n> **Needs attention** ({}):",
+            if serious { "CAUTION" } else { "WARNING" },
+            diff.attention.len()
+        );
+        for item in diff.attention.iter().take(ATTENTION_SHOWN) {
+            let _ = writeln!(out, "> - {}", inline(&item.message()));
+        }
+        if diff.attention.len() > ATTENTION_SHOWN {
+            let _ = writeln!(
+                out,
+                "> - and {} more",
+                diff.attention.len() - ATTENTION_SHOWN
+            );
+        }
+    }
+
+    if level == Level::Summary {
+        let _ = writeln!(
+            out,
+            "\n_The full diff is too long for a comment: `plan diff --format json` prints all of it._"
+        );
+        return out;
+    }
+
+    let rows = push_rows(diff, graph);
+    if !rows.is_empty() {
+        out.push_str("\n| | push | stage | what changes |\n|---|---|---|---|\n");
+        let shown = if level == Level::Compact {
+            ROWS_COMPACT
+        } else {
+            rows.len()
+        };
+        for row in rows.iter().take(shown) {
+            out.push_str(row);
+        }
+        if rows.len() > shown {
+            let _ = writeln!(
+                out,
+                "\n_…and {} more, not shown to keep this comment short._",
+                rows.len() - shown
+            );
+        }
+    }
+    if !diff.edges_added.is_empty() || !diff.edges_removed.is_empty() {
+        out.push_str("\n**Ordering**\n\n");
+        let edges = diff
+            .edges_added
+            .iter()
+            .map(|e| ("+", e))
+            .chain(diff.edges_removed.iter().map(|e| ("−", e)));
+        let total = diff.edges_added.len() + diff.edges_removed.len();
+        let shown = if level == Level::Compact {
+            ROWS_COMPACT
+        } else {
+            total
+        };
+        for (sign, e) in edges.take(shown) {
+            let _ = writeln!(
+                out,
+                "- {sign} {} → {} ({})",
+                code(&e.dependency),
+                code(&e.dependent),
+                text(e.reason.as_deref().unwrap_or("after"))
+            );
+        }
+        if total > shown {
+            let _ = writeln!(out, "- and {} more", total - shown);
+        }
+    }
+
+    let plan_lines = plan_lines(diff);
+    if !plan_lines.is_empty() {
+        out.push_str("\n**Plan, variables and host groups**\n\n");
+        for line in plan_lines.iter().take(if level == Level::Compact {
+            ROWS_COMPACT
+        } else {
+            plan_lines.len()
+        }) {
+            let _ = writeln!(out, "- {}", text(&cap_line(line)).replace(" -&gt; ", " → "));
+        }
+    }
+
+    if level == Level::Full {
+        let _ = writeln!(out, "\n```mermaid\n{}```", diff_diagram(diff, plan, graph));
+        details(&mut out, diff);
+    } else {
+        let _ = writeln!(
+            out,
+            "\n_The stage diagram and request bodies are left out to keep this comment short; `plan diff --format json` prints everything._"
+        );
+    }
+    out
+}
+
+/// One table row per added, removed, renamed and changed push, in that order.
+fn push_rows(diff: &PlanDiff, graph: &PlanGraph) -> Vec<String> {
+    let mut rows = Vec::new();
+    for p in &diff.added {
+        rows.push(format!(
+            "| ➕ added | {} | {} | to {}{} |\n",
+            code(&p.name),
+            p.stage,
+            text(&targets_text(p)),
+            if p.enabled { "" } else { " _(skipped)_" }
+        ));
+    }
+    for p in &diff.removed {
+        rows.push(format!(
+            "| ➖ removed | {} | {} | was sent to {} |\n",
+            code(&p.name),
+            p.stage,
+            text(&targets_text(p))
+        ));
+    }
+    for r in &diff.renamed {
+        let fields: Vec<String> = r.fields.iter().map(field_cell).collect();
+        rows.push(format!(
+            "| ✏️ renamed | {} → {} | {} | same request{} |\n",
+            code(&r.old),
+            code(&r.new),
+            stage_cell(diff, graph, &r.new),
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", fields.join("<br>"))
+            }
+        ));
+    }
+    for c in &diff.changed {
+        let mut cells: Vec<String> = c.fields.iter().map(field_cell).collect();
+        if !c.causes.is_empty() {
+            let causes: Vec<String> = c.causes.iter().map(ToString::to_string).collect();
+            cells.push(format!("_via {}_", inline(&causes.join(", "))));
+        }
+        rows.push(format!(
+            "| 🔄 changed | {} | {} | {} |\n",
+            code(&c.name),
+            stage_cell(diff, graph, &c.name),
+            cells.join("<br>")
+        ));
+    }
+    for m in &diff.stage_moves {
+        let listed = diff.changed.iter().any(|c| c.name == m.push)
+            || diff.renamed.iter().any(|r| r.new == m.push);
+        if !listed {
+            rows.push(format!(
+                "| ↕️ moved | {} | **{} → {}** | runs in another stage; its request is unchanged |\n",
+                code(&m.push),
+                m.old,
+                m.new
+            ));
+        }
+    }
+    rows
+}
+
+/// `2`, or `2 → 3` when the push moved.
+fn stage_cell(diff: &PlanDiff, graph: &PlanGraph, name: &str) -> String {
+    match diff.stage_moves.iter().find(|m| m.push == name) {
+        Some(m) => format!("**{} → {}**", m.old, m.new),
+        None => graph
+            .stage_of(name)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// One field change in a table cell, long lists capped.
+fn field_cell(f: &FieldChange) -> String {
+    let body = match &f.change {
+        Change::Value { .. } | Change::Order => {
+            let full = f.to_string();
+            let rest = full.split_once(": ").map_or(full.as_str(), |(_, r)| r);
+            text(&cap(rest, 120))
+        }
+        Change::Items { added, removed } => {
+            let items: Vec<String> = added
+                .iter()
+                .map(|a| format!("+{a}"))
+                .chain(removed.iter().map(|r| format!("−{r}")))
+                .collect();
+            let mut shown: Vec<String> = items.iter().take(ITEMS_SHOWN).map(|i| code(i)).collect();
+            if items.len() > ITEMS_SHOWN {
+                shown.push(format!("and {} more", items.len() - ITEMS_SHOWN));
+            }
+            shown.join(" ")
+        }
+    };
+    format!("{}: {body}", code(&f.path))
+}
+
+/// A group line's item list capped to keep the comment short.
+fn cap_line(line: &str) -> String {
+    cap(line, 300)
+}
+
+fn cap(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Markdown-safe text that keeps `code` spans written with backticks.
+fn inline(s: &str) -> String {
+    s.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { code(part) } else { text(part) })
+        .collect()
+}
+
+/// The new version's stage diagram with added and changed pushes coloured, and removed pushes
+/// drawn apart. Big plans get show's one-node-per-stage diagram, uncoloured.
+fn diff_diagram(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph) -> String {
+    let mut out = diagram(plan, graph);
+    if plan.pushes.len() > DIAGRAM_PUSHES {
+        return out;
+    }
+    let id = |name: &str| plan.pushes.iter().position(|p| p.name.value == name);
+    let mut classes: Vec<(&str, Vec<String>)> = vec![
+        (
+            "added",
+            diff.added
+                .iter()
+                .filter_map(|p| id(&p.name))
+                .map(|i| format!("p{i}"))
+                .collect(),
+        ),
+        (
+            "changed",
+            diff.changed
+                .iter()
+                .map(|c| c.name.as_str())
+                .chain(diff.renamed.iter().map(|r| r.new.as_str()))
+                .filter_map(id)
+                .map(|i| format!("p{i}"))
+                .collect(),
+        ),
+    ];
+    if !diff.removed.is_empty() {
+        out.push_str("  subgraph removed[\"removed\"]\n    direction TB\n");
+        for (i, p) in diff.removed.iter().enumerate() {
+            let _ = writeln!(out, "    r{i}[\"{}\"]", p.name.replace('"', "#quot;"));
+        }
+        out.push_str("  end\n");
+        classes.push((
+            "removed",
+            (0..diff.removed.len()).map(|i| format!("r{i}")).collect(),
+        ));
+    }
+    for (class, ids) in &classes {
+        if !ids.is_empty() {
+            let _ = writeln!(out, "  class {} {class}", ids.join(","));
+        }
+    }
+    out.push_str("  classDef added fill:#e6ffec,stroke:#1a7f37;\n");
+    out.push_str("  classDef changed fill:#fff8c5,stroke:#9a6700;\n");
+    out.push_str("  classDef removed fill:#ffebe9,stroke:#cf222e,stroke-dasharray: 5 5;\n");
+    out
+}
+
+/// Folded details: each changed push's fields as a `diff` block, then the request bodies of
+/// added and removed pushes.
+fn details(out: &mut String, diff: &PlanDiff) {
+    if !diff.changed.is_empty() || diff.renamed.iter().any(|r| !r.fields.is_empty()) {
+        out.push_str("\n<details><summary>Changed fields</summary>\n\n```diff\n");
+        for r in diff.renamed.iter().filter(|r| !r.fields.is_empty()) {
+            let _ = writeln!(out, "  {} (renamed from {})", r.new, r.old);
+            for f in &r.fields {
+                diff_lines(out, f);
+            }
+        }
+        for c in &diff.changed {
+            let _ = writeln!(out, "  {}{}", c.name, causes_text(c).replace('`', ""));
+            for f in &c.fields {
+                diff_lines(out, f);
+            }
+        }
+        out.push_str("```\n</details>\n");
+    }
+    for (title, entries) in [("Added", &diff.added), ("Removed", &diff.removed)] {
+        if entries.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{title} pushes: request bodies</summary>\n"
+        );
+        for p in entries.iter() {
+            let body = serde_json::to_string_pretty(&p.request).unwrap_or_default();
+            let _ = writeln!(out, "{}\n\n```json\n{body}\n```\n", code(&p.name));
+        }
+        out.push_str("</details>\n");
+    }
+}
+
+/// A field change as `-`/`+` lines GitHub colours.
+fn diff_lines(out: &mut String, f: &FieldChange) {
+    let json = |v: &Option<serde_json::Value>| match v {
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+        None => "(unset)".to_owned(),
+    };
+    match &f.change {
+        Change::Value { old, new } => {
+            let _ = writeln!(out, "-     {}: {}", f.path, json(old));
+            let _ = writeln!(out, "+     {}: {}", f.path, json(new));
+        }
+        Change::Items { added, removed } => {
+            for r in removed {
+                let _ = writeln!(out, "-     {}: {r}", f.path);
+            }
+            for a in added {
+                let _ = writeln!(out, "+     {}: {a}", f.path);
+            }
+        }
+        Change::Order => {
+            let _ = writeln!(out, "!     {}: same members, new order", f.path);
+        }
+    }
 }

@@ -19,7 +19,7 @@ pub(crate) const LIMIT: usize = 60_000;
 /// Room kept for the closing lines that say what was summarised.
 const RESERVE: usize = 1_000;
 /// Full diagrams are drawn up to this many pushes; bigger plans get one node per stage.
-const DIAGRAM_PUSHES: usize = 80;
+pub(crate) const DIAGRAM_PUSHES: usize = 80;
 /// Stages drawn one node each in a summarised diagram; the rest share one node.
 const DIAGRAM_STAGES: usize = 30;
 /// The least room a stage is given in a summarised comment.
@@ -184,7 +184,7 @@ fn warning_line(plan: &Plan, problem: &Problem) -> String {
 }
 
 /// The full diagram for small plans, one node per stage for big ones.
-fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
+pub(crate) fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
     if plan.pushes.len() <= DIAGRAM_PUSHES {
         return plan_graph::mermaid(plan, graph);
     }
@@ -304,7 +304,7 @@ fn bodies(plan: &Plan, stage: usize, pushes: &[&Push]) -> String {
 }
 
 /// Inline code, safe inside a table cell.
-fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     let s = s.replace('|', "\\|");
     if s.contains('`') {
         format!("`` {s} ``")
@@ -314,7 +314,7 @@ fn code(s: &str) -> String {
 }
 
 /// Plain text, safe inside a table cell and against HTML.
-fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
