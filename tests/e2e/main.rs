@@ -1,5 +1,3 @@
 //! end-to-end tests
-mod apply;
-mod apply_resume;
 mod diff;
 mod show;
