@@ -146,11 +146,14 @@ fn deep_group_chains_do_not_overflow() {
     assert_eq!(parsed.plan.groups["g0"].hosts.ips.len(), 1);
 }
 
+/// A generated push: source group indexes, files, target path, timeout, `[FILESRCIP]` used.
+type GenPush = (Vec<usize>, Vec<String>, String, Option<u32>, bool);
+
 /// A random plan that follows every rule of the format.
 #[derive(Debug, Clone)]
 struct ValidPlan {
     groups: Vec<(String, Vec<String>)>,
-    pushes: Vec<(Vec<usize>, Vec<String>, String, Option<u32>, bool)>,
+    pushes: Vec<GenPush>,
     api_v3: bool,
 }
 
