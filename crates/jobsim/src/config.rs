@@ -174,8 +174,9 @@ pub struct FaultRule {
     pub api: String,
     /// What happens: `http_503`, `http_502`, `http_500`, `http_429` (gateway 429 /
     /// ESB 1306429 at HTTP 200), `esb_1306429`, `drop` (close without answer), `slow`
-    /// (answer after `delay_ms`), `job_error` (a JOB error `code`), `stuck` (the submitted
-    /// job never finishes until terminated or timed out).
+    /// (process, then answer after `delay_ms`), `drop_after` (process, then close without
+    /// answer), `job_error` (a JOB error `code`), `stuck` (the submitted job never finishes
+    /// until terminated or timed out).
     pub kind: String,
     /// Affect the next `count` matching calls.
     #[serde(default)]

@@ -310,6 +310,15 @@ fn dropped() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
+/// What a request came to, before it is recorded and answered.
+struct Handled {
+    rec: RecordedRequest,
+    /// `None`: close the connection without an answer.
+    ans: Option<Answer>,
+    /// `slow`: the call was processed, the answer is held back this long.
+    delay: Option<Duration>,
+}
+
 async fn dispatch(
     State(st): State<Arc<SimState>>,
     method: Method,
@@ -317,6 +326,29 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let h = handle(&st, method, uri, headers, body).await;
+    let mut rec = h.rec;
+    rec.time = chrono::Local::now().to_rfc3339();
+    rec.code = h.ans.as_ref().and_then(Answer::code);
+    rec.http_status = h.ans.as_ref().map_or(0, |a| a.status.as_u16());
+    // Recorded before any delay, so a client that gives up still leaves a trace.
+    st.record(rec);
+    if let Some(d) = h.delay {
+        tokio::time::sleep(d).await;
+    }
+    match h.ans {
+        Some(ans) => ans.into_response(),
+        None => dropped(),
+    }
+}
+
+async fn handle(
+    st: &SimState,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Handled {
     let path = uri.path().to_string();
     let is_get = method == Method::GET;
     let mut rec = RecordedRequest {
@@ -348,7 +380,7 @@ async fn dispatch(
                     headers: vec![],
                 },
             };
-            return finish(&st, rec, ans);
+            return done(rec, ans);
         }
     };
     rec.front = if front == Front::Gateway {
@@ -359,10 +391,10 @@ async fn dispatch(
     .into();
     rec.api = api.clone();
     if front == Front::Gateway && method != gateway_method(&api) {
-        return finish(&st, rec, api_not_found());
+        return done(rec, api_not_found());
     }
     if front == Front::Esb && method != Method::GET && method != Method::POST {
-        return finish(&st, rec, esb_not_found());
+        return done(rec, esb_not_found());
     }
     // Parameters: query for GET; JSON (or, on ESB, form fields) for POST.
     let params = if is_get {
@@ -393,19 +425,24 @@ async fn dispatch(
                 ),
                 Front::Gateway => wrap(front, JobReply::err(1_240_003, "Bad Request")),
             };
-            return finish(&st, rec, ans);
+            return done(rec, ans);
         }
     };
     rec.body = sanitize(&Value::Object(params.0.clone()));
 
     let fault = st.faults.lock().ok().and_then(|mut f| f.take(&api));
+    let mut delay = None;
+    let drop_after = fault.as_ref().is_some_and(|f| f.kind == "drop_after");
     if let Some(f) = &fault {
         match f.kind.as_str() {
             "drop" => {
-                st.record(rec);
-                return dropped();
+                return Handled {
+                    rec,
+                    ans: None,
+                    delay: None,
+                };
             }
-            "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms.unwrap_or(2000))).await,
+            "slow" => delay = Some(Duration::from_millis(f.delay_ms.unwrap_or(2000))),
             "http_500" | "http_502" | "http_503" => {
                 let (status, code, name) = match f.kind.as_str() {
                     "http_500" => (
@@ -430,7 +467,7 @@ async fn dispatch(
                         headers: vec![],
                     },
                 };
-                return finish(&st, rec, ans);
+                return done(rec, ans);
             }
             _ => {}
         }
@@ -458,7 +495,7 @@ async fn dispatch(
     };
     let caller = match caller {
         Ok(c) => c,
-        Err(ans) => return finish(&st, rec, ans),
+        Err(ans) => return done(rec, ans),
     };
 
     let mut stuck = false;
@@ -477,7 +514,7 @@ async fn dispatch(
                     ("x-bkapi-ratelimit-reset", "1".to_string()),
                     ("x-bkapi-ratelimit-plugin", "bk-rate-limit".to_string()),
                 ]);
-                return finish(&st, rec, ans);
+                return done(rec, ans);
             }
             ("http_429" | "esb_1306429", _) => {
                 let msg = format!(
@@ -488,7 +525,7 @@ async fn dispatch(
                     Front::Esb => esb_error(1_306_429, &msg),
                     Front::Gateway => wrap(front, JobReply::err(1_306_429, msg)),
                 };
-                return finish(&st, rec, ans);
+                return done(rec, ans);
             }
             ("job_error", _) => {
                 let code = f.code.unwrap_or(1_240_002);
@@ -497,7 +534,7 @@ async fn dispatch(
                 } else {
                     "Internal Server Error"
                 };
-                return finish(&st, rec, wrap(front, JobReply::err(code, msg)));
+                return done(rec, wrap(front, JobReply::err(code, msg)));
             }
             ("stuck", _) => stuck = true,
             _ => {}
@@ -544,17 +581,29 @@ async fn dispatch(
             query::v3_batch_log(engine, &params, front, is_get)
         }
         (_, "operate_job_instance") => query::operate(engine, &params, ver == Ver::V3),
-        _ => return finish(&st, rec, esb_not_found()),
+        _ => return done(rec, esb_not_found()),
     };
-    finish(&st, rec, wrap(front, reply))
+    let ans = wrap(front, reply);
+    if drop_after {
+        // Processed (a job may have been created), but the answer is lost.
+        let mut h = done(rec, ans);
+        h.rec.code = None;
+        h.ans = None;
+        return h;
+    }
+    Handled {
+        rec,
+        ans: Some(ans),
+        delay,
+    }
 }
 
-fn finish(st: &SimState, mut rec: RecordedRequest, ans: Answer) -> Response {
-    rec.http_status = ans.status.as_u16();
-    rec.code = ans.code();
-    rec.time = chrono::Local::now().to_rfc3339();
-    st.record(rec);
-    ans.into_response()
+fn done(rec: RecordedRequest, ans: Answer) -> Handled {
+    Handled {
+        rec,
+        ans: Some(ans),
+        delay: None,
+    }
 }
 
 /// Entry point for starting a simulator on a socket.

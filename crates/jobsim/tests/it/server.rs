@@ -245,3 +245,53 @@ async fn callback_once_at_the_end_with_form_retry() {
     assert_eq!(seen[1].1, expected);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn lost_answers_leave_the_job_created() {
+    let dir = sandbox();
+    let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start");
+    let url = format!("{}/api/c/compapi/v2/job/fast_push_file/", sim.base_url());
+    let rule = |kind: &str, delay_ms: Option<u64>| FaultRule {
+        api: "fast_push_file".into(),
+        kind: kind.into(),
+        count: Some(1),
+        rate: None,
+        delay_ms,
+        code: None,
+    };
+    // A slow answer the client gives up on: the job exists all the same.
+    sim.state().inject(rule("slow", Some(2_000)));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let r = client
+        .post(&url)
+        .header("x-bkapi-authorization", CREDS)
+        .json(&v2_body())
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()));
+    // The answer is processed but lost on the wire.
+    sim.state().inject(rule("drop_after", None));
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-bkapi-authorization", CREDS)
+        .json(&v2_body())
+        .send()
+        .await;
+    let failed = match r {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed);
+    let created: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.job_instance_id)
+        .collect();
+    assert_eq!(created.len(), 2, "{:?}", sim.requests());
+    sim.shutdown().await;
+}
