@@ -295,7 +295,11 @@ pub(crate) struct CompletionsArgs {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct SchemaArgs {}
+pub(crate) struct SchemaArgs {
+    /// Print the schema of an included file (only `[hosts]` and `[vars]`) instead.
+    #[arg(long)]
+    pub(crate) include_file: bool,
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,3 +1,4 @@
 //! end-to-end tests
 mod diff;
+mod schema;
 mod show;
