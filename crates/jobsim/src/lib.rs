@@ -10,6 +10,8 @@
 //! Time comes from tokio's clock, so tests can run jobs on a paused clock; reported
 //! timestamps are the wall clock at start plus tokio's elapsed time.
 
+#![warn(missing_docs)]
+
 mod coerce;
 mod config;
 mod engine;
