@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, Flavor, UserAuth};
 use plan_executor::{
-    BkJobApi, ContinuePolicy, Event, Interrupt, Options, PollPolicy, RunReport, Schedule,
-    Settings, StartError,
+    BkJobApi, ContinuePolicy, Event, Interrupt, Options, PollPolicy, RunReport, Schedule, Settings,
+    StartError,
 };
 use plan_graph::PlanGraph;
 use plan_parser::{Api, Plan};
@@ -70,7 +70,10 @@ async fn apply(
             let sim = match plan_jobsim::JobSim::start(dir, ([127, 0, 0, 1], 0).into()).await {
                 Ok(sim) => sim,
                 Err(e) => {
-                    out.cannot_start(&format!("cannot start the simulator for `{}`: {e}", dir.display()), None);
+                    out.cannot_start(
+                        &format!("cannot start the simulator for `{}`: {e}", dir.display()),
+                        None,
+                    );
                     return Ok(ExitStatus::CannotStart);
                 }
             };
@@ -146,8 +149,15 @@ async fn apply(
     }
     if !sandbox && printer.interactive && !args.yes && args.format == ApplyFormat::Text {
         out.summary_for_confirmation(&plan, &graph, endpoint.as_str());
-        if !confirm(&format!("apply plan `{}` to {}?", plan.name.value, endpoint.as_str())) {
-            out.cannot_start("not applied: not confirmed", Some("pass `--yes` to skip the question"));
+        if !confirm(&format!(
+            "apply plan `{}` to {}?",
+            plan.name.value,
+            endpoint.as_str()
+        )) {
+            out.cannot_start(
+                "not applied: not confirmed",
+                Some("pass `--yes` to skip the question"),
+            );
             return Ok(ExitStatus::CannotStart);
         }
     }
@@ -156,7 +166,7 @@ async fn apply(
     let interrupt = Interrupt::new();
     let signals = tokio::spawn(listen_for_signals(interrupt.clone()));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let renderer = tokio::spawn(progress::render(rx, out.clone()));
+    let renderer = tokio::spawn(progress::render(rx, out));
     let settings = Settings {
         options: options(args),
         state_dir: args.state_dir.clone(),
@@ -229,8 +239,7 @@ async fn shutdown(target: Target) {
 /// First Ctrl-C or SIGTERM: stop starting pushes. Second Ctrl-C: terminate running jobs.
 async fn listen_for_signals(interrupt: Interrupt) {
     #[cfg(unix)]
-    let mut term =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         #[cfg(unix)]
         let sigterm = async {

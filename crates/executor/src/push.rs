@@ -291,11 +291,14 @@ async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout:
     let mut last: Option<Snapshot> = None;
     let mut last_error: Option<ApiError>;
     let mut shown: Option<(i32, usize, usize)> = None;
+    // The second interrupt wakes the poll loop once; after that, terminate is (re)tried on
+    // the normal ticks (a pending job refuses it with 1241003 until it starts).
+    let mut woken_by_terminate = false;
+    let hard = ctx.interrupt.hard().clone();
     loop {
-        let hard = ctx.interrupt.hard().clone();
         tokio::select! {
             () = tokio::time::sleep(interval) => interval = poll.next(interval),
-            () = hard.cancelled(), if terminate_sent.is_none() => {}
+            () = hard.cancelled(), if !woken_by_terminate => woken_by_terminate = true,
         }
         let now_i = Instant::now();
         let reason = if ctx.interrupt.is_terminating() {

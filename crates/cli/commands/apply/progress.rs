@@ -78,23 +78,18 @@ impl View {
                 already_done,
                 reattached,
                 ..
-            } => {
-                if *resumed && !quiet {
-                    let mut text = format!("resuming run {run_id}");
-                    if !already_done.is_empty() {
-                        text.push_str(&format!(
-                            "; already done: {}",
-                            already_done.join(", ")
-                        ));
-                    }
-                    if !reattached.is_empty() {
-                        text.push_str(&format!(
-                            "; following jobs already in JOB: {}",
-                            reattached.join(", ")
-                        ));
-                    }
-                    self.line(&text);
+            } if *resumed && !quiet => {
+                let mut text = format!("resuming run {run_id}");
+                if !already_done.is_empty() {
+                    text.push_str(&format!("; already done: {}", already_done.join(", ")));
                 }
+                if !reattached.is_empty() {
+                    text.push_str(&format!(
+                        "; following jobs already in JOB: {}",
+                        reattached.join(", ")
+                    ));
+                }
+                self.line(&text);
             }
             Event::Warning { message } => self.line(&format!("warning: {message}")),
             Event::PushSubmitting {
@@ -153,9 +148,8 @@ impl View {
                 hosts_total,
             } => {
                 let status = plan_bkjob::RunStatus::from_code(*job_status).label();
-                let text = format!(
-                    "JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}"
-                );
+                let text =
+                    format!("JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}");
                 if let Some(bar) = self.bar(push, *stage) {
                     bar.set_message(text);
                 } else if !quiet && self.out.printer.verbose > 0 {
@@ -180,13 +174,11 @@ impl View {
                 push,
                 attempt,
                 hosts,
-            } => {
-                if !quiet {
-                    self.line(&format!(
-                        "{push}: {} failed; attempt {attempt} pushes to them again",
-                        hosts.join(", ")
-                    ));
-                }
+            } if !quiet => {
+                self.line(&format!(
+                    "{push}: {} failed; attempt {attempt} pushes to them again",
+                    hosts.join(", ")
+                ));
             }
             Event::PushFinished { report } => {
                 if let Some(bar) = self.bars.remove(&report.name) {

@@ -88,7 +88,11 @@ impl Out {
                 count(plan.pushes.len(), "push", "pushes"),
                 count(graph.stages().len(), "stage", "stages"),
                 plan.api,
-                if sandbox { "on the sandbox simulator at" } else { "against" },
+                if sandbox {
+                    "on the sandbox simulator at"
+                } else {
+                    "against"
+                },
             ));
         }
     }
@@ -198,10 +202,17 @@ impl Out {
         // One diagnostic per push that ran and failed, labelled at the push in the plan.
         let problems: Vec<Problem> = report
             .failures()
-            .filter_map(|r| plan.push(&r.name).map(|push| failure_problem(plan, push, r)))
+            .filter_map(|r| {
+                plan.push(&r.name)
+                    .map(|push| failure_problem(plan, push, r))
+            })
             .collect();
         if !problems.is_empty() {
-            self.stderr(&render_problems(&plan.sources, &problems, self.printer.fancy));
+            self.stderr(&render_problems(
+                &plan.sources,
+                &problems,
+                self.printer.fancy,
+            ));
         }
         if !self.printer.quiet {
             self.stderr(&format!("journal: {}", report.journal));
@@ -300,7 +311,11 @@ fn hosts_of(push: &Push) -> String {
     let t = &push.target.hosts;
     let mut parts = vec![count(t.ips.len(), "host", "hosts")];
     if !t.dynamic_groups.is_empty() {
-        parts.push(count(t.dynamic_groups.len(), "dynamic group", "dynamic groups"));
+        parts.push(count(
+            t.dynamic_groups.len(),
+            "dynamic group",
+            "dynamic groups",
+        ));
     }
     if !t.topo_nodes.is_empty() {
         parts.push(count(t.topo_nodes.len(), "topo node", "topo nodes"));

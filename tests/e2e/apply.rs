@@ -1,0 +1,414 @@
+//! `plan apply`, the built binary, against the simulator over HTTP: files land byte for byte,
+//! failures are reported with the push, the host and the JOB status, exit codes follow
+//! cli.md. Journal, resume, lock and signals are in `apply_resume.rs`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub(crate) const TWO_STAGES: &str = r#"
+[plan]
+name = "e2e"
+bk_biz_id = 2
+account = "root"
+
+[hosts.src]
+ips = ["10.0.0.1"]
+[hosts.relay]
+ips = ["10.0.1.1"]
+[hosts.web]
+ips = ["10.0.2.1", "10.0.2.2"]
+
+[[push]]
+name = "to-relays"
+from = { hosts = "src", files = ["/data/release/app.tar.gz"] }
+to = { hosts = "relay", path = "/data/stage/" }
+
+[[push]]
+name = "to-web"
+from = { hosts = "relay", files = ["/data/stage/app.tar.gz"] }
+to = { hosts = "web", path = "/opt/app/" }
+"#;
+
+pub(crate) const HOSTS: &[&str] = &["10.0.0.1", "10.0.1.1", "10.0.1.2", "10.0.2.1", "10.0.2.2"];
+
+/// A temp dir with `plan.toml`, `sandbox/` and `state/`.
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub(crate) fn new(plan: &str, jobsim_toml: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for ip in HOSTS {
+            std::fs::create_dir_all(dir.path().join("sandbox/hosts/0").join(ip)).expect("mkdir");
+        }
+        std::fs::write(dir.path().join("sandbox/jobsim.toml"), jobsim_toml).expect("jobsim.toml");
+        std::fs::write(dir.path().join("plan.toml"), plan).expect("plan");
+        Fixture { dir }
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub(crate) fn host_file(&self, ip: &str, path: &str) -> PathBuf {
+        self.path("sandbox/hosts/0")
+            .join(ip)
+            .join(path.trim_start_matches('/'))
+    }
+
+    pub(crate) fn write(&self, ip: &str, path: &str, bytes: &[u8]) {
+        let p = self.host_file(ip, path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, bytes).expect("write");
+    }
+
+    pub(crate) fn read(&self, ip: &str, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.host_file(ip, path)).ok()
+    }
+
+    /// `plan` in the fixture dir, progress off, no colours, state under `state/`.
+    pub(crate) fn plan(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plan"));
+        cmd.current_dir(self.dir.path())
+            .env("PLAN_NO_PROGRESS", "1")
+            .env("NO_COLOR", "1")
+            .env("PLAN_STATE_DIR", self.path("state"))
+            .env_remove("BK_JOB_ENDPOINT")
+            .env_remove("BK_APP_CODE")
+            .env_remove("BK_APP_SECRET")
+            .env_remove("BK_USERNAME")
+            .env_remove("BK_TOKEN")
+            .env_remove("BK_ACCESS_TOKEN");
+        cmd
+    }
+
+    /// `plan apply plan.toml --sandbox sandbox ARGS...`.
+    pub(crate) fn apply_sandbox(&self, args: &[&str]) -> Output {
+        self.plan()
+            .args([
+                "apply",
+                "plan.toml",
+                "--sandbox",
+                "sandbox",
+                "--poll-interval",
+                "100",
+            ])
+            .args(args)
+            .output()
+            .expect("run plan")
+    }
+
+    /// The simulator's request log of the sandbox.
+    pub(crate) fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("sandbox/.jobsim/requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Accepted submissions (by task name).
+    pub(crate) fn submissions(&self, task: &str) -> usize {
+        count_submissions(&self.requests(), task)
+    }
+}
+
+pub(crate) fn count_submissions(requests: &[serde_json::Value], task: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| {
+            r["api"] == "fast_push_file"
+                && !r["job_instance_id"].is_null()
+                && r["body"]["task_name"] == task
+        })
+        .count()
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub(crate) fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn happy_path_delivers_every_byte() {
+    let f = Fixture::new(TWO_STAGES, "");
+    let payload: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(7) % 253) as u8)
+        .collect();
+    f.write("10.0.0.1", "/data/release/app.tar.gz", &payload);
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    for ip in ["10.0.2.1", "10.0.2.2"] {
+        assert_eq!(
+            f.read(ip, "/opt/app/app.tar.gz").as_deref(),
+            Some(&payload[..]),
+            "{ip}"
+        );
+    }
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("to-relays") && report.contains("succeeded"),
+        "{report}"
+    );
+    assert!(report.contains("done: 2 pushes (2 succeeded)"), "{report}");
+    assert_eq!(f.submissions("e2e/to-relays"), 1);
+    assert_eq!(f.submissions("e2e/to-web"), 1);
+}
+
+#[test]
+fn json_format_is_ndjson_with_a_version_first() {
+    let f = Fixture::new(TWO_STAGES, "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&["--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events[0]["event"], "apply_started");
+    assert_eq!(events[0]["format_version"], 1);
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(kinds.contains(&"push_submitted"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    let last = events.last().expect("events");
+    assert_eq!(last["report"]["pushes"][1]["hosts_ok"], 2);
+}
+
+#[test]
+fn missing_source_file_fails_with_320_exit_3_and_stage_two_never_starts() {
+    let f = Fixture::new(TWO_STAGES, "");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    // The diagnostic points at the push in the plan and names host, status and label.
+    assert!(stderr.contains("plan.toml:"), "{stderr}");
+    assert!(
+        stderr.contains("push `to-relays` failed on 1 of 1 hosts"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("host 0:10.0.1.1: status 320 File pull failed"),
+        "{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("blocked"), "{stdout}");
+    assert_eq!(f.submissions("e2e/to-web"), 0);
+}
+
+#[test]
+fn unknown_target_host_is_refused_at_submission() {
+    let plan = TWO_STAGES.replace(r#"ips = ["10.0.1.1"]"#, r#"ips = ["10.0.1.1", "10.0.9.9"]"#);
+    let f = Fixture::new(&plan, "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("push `to-relays` was refused by JOB"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1244030"), "{stderr}");
+    assert!(stderr.contains("10.0.9.9"), "{stderr}");
+}
+
+#[test]
+fn transient_faults_are_absorbed() {
+    let f = Fixture::new(
+        TWO_STAGES,
+        "[[fault]]\napi = \"fast_push_file\"\nkind = \"http_503\"\ncount = 2\n\
+         [[fault]]\napi = \"get_job_instance_status\"\nkind = \"http_502\"\ncount = 3\n\
+         [[fault]]\napi = \"get_job_instance_status\"\nkind = \"http_429\"\ncount = 2\n",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"through the storm");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        f.read("10.0.2.1", "/opt/app/app.tar.gz").as_deref(),
+        Some(&b"through the storm"[..])
+    );
+    assert_eq!(f.submissions("e2e/to-relays"), 1);
+    let faults = f
+        .requests()
+        .iter()
+        .filter(|r| r["http_status"] != 200)
+        .count();
+    assert!(faults >= 5, "faults were not injected");
+}
+
+#[test]
+fn continue_independent_runs_the_unaffected_branch() {
+    let plan = r#"
+[plan]
+name = "branches"
+bk_biz_id = 2
+account = "root"
+
+[[push]]
+name = "good"
+from = { hosts = "10.0.0.1", files = ["/data/a.txt"] }
+to = { hosts = "10.0.1.1", path = "/data/a/" }
+
+[[push]]
+name = "bad"
+from = { hosts = "10.0.0.1", files = ["/data/missing.txt"] }
+to = { hosts = "10.0.1.2", path = "/data/b/" }
+
+[[push]]
+name = "after-good"
+from = { hosts = "10.0.1.1", files = ["/data/a/a.txt"] }
+to = { hosts = "10.0.2.1", path = "/opt/a/" }
+"#;
+    let f = Fixture::new(plan, "");
+    f.write("10.0.0.1", "/data/a.txt", b"independent");
+    let out = f.apply_sandbox(&["--continue", "independent"]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert_eq!(
+        f.read("10.0.2.1", "/opt/a/a.txt").as_deref(),
+        Some(&b"independent"[..])
+    );
+
+    let f = Fixture::new(plan, "");
+    f.write("10.0.0.1", "/data/a.txt", b"independent");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        f.read("10.0.2.1", "/opt/a/a.txt").is_none(),
+        "--continue never started stage 2"
+    );
+    assert!(text(&out.stdout).contains("not started"));
+}
+
+#[test]
+fn dry_run_submits_nothing() {
+    let f = Fixture::new(TWO_STAGES, "");
+    let out = f.apply_sandbox(&["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("nothing was submitted"));
+    assert_eq!(f.submissions("e2e/to-relays"), 0);
+    assert!(!f.path("state/runs").exists());
+}
+
+#[test]
+fn endpoint_without_credentials_or_unreachable_cannot_start() {
+    let f = Fixture::new(TWO_STAGES, "");
+    let out = f
+        .plan()
+        .args(["apply", "plan.toml", "--endpoint", "http://127.0.0.1:9"])
+        .env("BK_APP_CODE", "app")
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 4);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("BK_APP_SECRET") && stderr.contains("BK_USERNAME"),
+        "{stderr}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let started = std::time::Instant::now();
+    let out = f
+        .plan()
+        .args([
+            "apply",
+            "plan.toml",
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .env("BK_APP_CODE", "app")
+        .env("BK_APP_SECRET", "topsecret")
+        .env("BK_USERNAME", "admin")
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 4);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("topsecret"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn invalid_plan_exits_1_and_sends_nothing() {
+    let f = Fixture::new("[plan]\nname = \"x\"\n", "");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(f.requests().is_empty());
+}
+
+/// The quickstart works on a copy of the repository's example, the way the README runs it.
+#[test]
+fn quickstart_applies_on_a_copy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&root, dir.path());
+    // Start from the committed state even if the example was run in this checkout.
+    for ip in ["10.0.1.1", "10.0.1.2"] {
+        let _ = std::fs::remove_dir_all(dir.path().join("sandbox/hosts/0").join(ip).join("data"));
+    }
+    for ip in ["10.0.2.1", "10.0.2.2", "10.0.2.3"] {
+        let _ = std::fs::remove_dir_all(dir.path().join("sandbox/hosts/0").join(ip).join("opt"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+        .current_dir(dir.path())
+        .env("PLAN_NO_PROGRESS", "1")
+        .env("NO_COLOR", "1")
+        .args([
+            "apply",
+            "plan.toml",
+            "--sandbox",
+            "sandbox",
+            "--state-dir",
+            "state",
+        ])
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let source = std::fs::read(
+        dir.path()
+            .join("sandbox/hosts/0/10.0.0.1/data/release/app-1.0.0.tar.gz"),
+    )
+    .expect("source");
+    for ip in ["10.0.2.1", "10.0.2.2", "10.0.2.3"] {
+        let got = std::fs::read(
+            dir.path()
+                .join("sandbox/hosts/0")
+                .join(ip)
+                .join("opt/app/releases/app-1.0.0.tar.gz"),
+        )
+        .expect("delivered");
+        assert_eq!(got, source, "{ip}");
+        assert!(
+            dir.path()
+                .join("sandbox/hosts/0")
+                .join(ip)
+                .join("opt/app/conf/app.conf")
+                .is_file()
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name == ".jobsim" || name == ".run" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
