@@ -208,28 +208,48 @@ pub(crate) async fn copy_file(
     result
 }
 
-/// Copies a directory tree into `dest` (which becomes the directory itself).
+/// Copies a directory tree into `dest` (which becomes the directory itself). The tree is
+/// listed before anything is written, so a target inside the source cannot recurse.
 pub(crate) async fn copy_dir(
     src: &Path,
     dest: &Path,
     throttle: &mut Throttle,
 ) -> std::io::Result<()> {
+    let root = src.to_path_buf();
+    let (dirs, files) = tokio::task::spawn_blocking(move || list_tree(&root))
+        .await
+        .map_err(std::io::Error::other)??;
     tokio::fs::create_dir_all(dest).await?;
-    let mut stack = vec![(src.to_path_buf(), dest.to_path_buf())];
-    while let Some((s, d)) = stack.pop() {
-        let mut rd = tokio::fs::read_dir(&s).await?;
-        while let Some(e) = rd.next_entry().await? {
-            let ft = e.file_type().await?;
-            let target = d.join(e.file_name());
+    for rel in dirs {
+        tokio::fs::create_dir_all(dest.join(rel)).await?;
+    }
+    for rel in files {
+        copy_file(&src.join(&rel), &dest.join(&rel), throttle, |_| {}).await?;
+    }
+    Ok(())
+}
+
+/// Relative paths of every directory and regular file under `root` (symlinks skipped).
+fn list_tree(root: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for e in std::fs::read_dir(root.join(&rel))? {
+            let e = e?;
+            let ft = e.file_type()?;
+            let child = rel.join(e.file_name());
             if ft.is_dir() {
-                tokio::fs::create_dir_all(&target).await?;
-                stack.push((e.path(), target));
+                dirs.push(child.clone());
+                stack.push(child);
             } else if ft.is_file() {
-                copy_file(&e.path(), &target, throttle, |_| {}).await?;
+                files.push(child);
             }
         }
     }
-    Ok(())
+    dirs.sort();
+    files.sort();
+    Ok((dirs, files))
 }
 
 /// JOB's display form of a size.

@@ -274,3 +274,21 @@ async fn logs_in_both_shapes() {
     assert_eq!(tl[1]["file_logs"][0]["mode"], json!(0));
     assert_eq!(tl[1]["file_logs"][0]["dest_ip"], Value::Null);
 }
+
+#[tokio::test(start_paused = true)]
+async fn directory_into_itself_on_the_same_host_terminates() {
+    let sim = Sim::new();
+    sim.write("10.0.0.1", "/data/x/a.txt", b"a");
+    let mut b = v3_with(json!(["/data/"]), "/data/x/");
+    b["target_server"] = json!({"ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]});
+    let done = run_v3(&sim, b).await;
+    assert_eq!(host_status(&done, 0), 9);
+    assert_eq!(
+        sim.read("10.0.0.1", "/data/x/data/x/a.txt").as_deref(),
+        Some(&b"a"[..])
+    );
+    assert!(
+        !sim.host_path("10.0.0.1", "/data/x/data/x/data").exists(),
+        "copied once, not recursively"
+    );
+}
