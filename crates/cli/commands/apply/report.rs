@@ -275,16 +275,45 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
         _ => format!("push `{}` {}{job}", r.name, r.status.label()),
     };
     let mut help = String::new();
+    // Hosts that failed the same way are listed together (every host is named, up to a
+    // limit): a thousand identical failures are one cause, not a thousand.
+    let mut groups: Vec<(i32, &str, Option<i64>, String, Vec<&str>)> = Vec::new();
     for h in &r.failed_hosts {
-        let _ = write!(help, "host {}: status {} {}", h.host, h.status, h.label);
-        if let Some(code) = h.error_code {
+        let log = h
+            .log_excerpt
+            .as_deref()
+            .map(strip_timestamps)
+            .unwrap_or_default();
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == h.status && g.2 == h.error_code && g.3 == log)
+        {
+            Some(g) => g.4.push(&h.host),
+            None => groups.push((h.status, &h.label, h.error_code, log, vec![&h.host])),
+        }
+    }
+    for (status, label, error_code, log, hosts) in &groups {
+        const SHOWN: usize = 20;
+        let mut names = hosts
+            .iter()
+            .take(SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if hosts.len() > SHOWN {
+            let _ = write!(names, " and {} more", hosts.len() - SHOWN);
+        }
+        let _ = write!(
+            help,
+            "{} {names}: status {status} {label}",
+            if hosts.len() == 1 { "host" } else { "hosts" }
+        );
+        if let Some(code) = error_code {
             let _ = write!(help, ", error code {code}");
         }
         help.push('\n');
-        if let Some(log) = &h.log_excerpt {
-            for line in log.lines() {
-                let _ = writeln!(help, "    | {line}");
-            }
+        for line in log.lines() {
+            let _ = writeln!(help, "  | {line}");
         }
     }
     if let Some(error) = &r.error {
@@ -307,6 +336,26 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
         .with_help(help.trim_end().to_owned())
 }
 
+/// Log lines without JOB's `[yyyy-MM-dd HH:mm:ss] ` prefix (it differs per host and adds
+/// nothing to a failure report).
+fn strip_timestamps(log: &str) -> String {
+    log.lines()
+        .map(|line| {
+            let bytes = line.as_bytes();
+            let stamped = bytes.len() > 22
+                && bytes[0] == b'['
+                && bytes[20] == b']'
+                && bytes[1..5].iter().all(u8::is_ascii_digit);
+            if stamped {
+                line[21..].trim_start()
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn hosts_of(push: &Push) -> String {
     let t = &push.target.hosts;
     let mut parts = vec![count(t.ips.len(), "host", "hosts")];
@@ -325,6 +374,19 @@ fn hosts_of(push: &Push) -> String {
 
 pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_stripped_from_log_lines() {
+        assert_eq!(
+            strip_timestamps("[2026-11-28 17:45:24] FileName: /a Status: 5\nplain"),
+            "FileName: /a Status: 5\nplain"
+        );
+    }
 }
 
 pub(super) fn human_duration(d: Duration) -> String {
