@@ -592,6 +592,9 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
         // A stuck GSE task: nothing is ever reported for this host.
         std::future::pending::<()>().await;
     }
+    if world.take_flaky(&host) {
+        return set(HOST_AGENT_ERROR, GSE_AGENT_ABNORMAL);
+    }
     match world.agent(&host) {
         Agent::Down => return set(HOST_AGENT_ERROR, GSE_AGENT_ABNORMAL),
         Agent::NotInstalled => return set(HOST_AGENT_NOT_INSTALLED, -1),

@@ -74,6 +74,8 @@ pub(crate) struct World {
     root: PathBuf,
     config: Config,
     registry: Mutex<Registry>,
+    /// Jobs left that see a `flaky_jobs` host's agent as abnormal.
+    flaky: Mutex<BTreeMap<(u64, String), u64>>,
 }
 
 /// Parses `"cloud:ip"`, `"ip"`, or `"cloud:[v6]"`.
@@ -107,10 +109,17 @@ impl World {
                 reg.by_id.insert(id, key);
             }
         }
+        let flaky = config
+            .hosts
+            .iter()
+            .filter(|h| h.flaky_jobs > 0)
+            .filter_map(|h| parse_host_str(&h.host).map(|k| (k, h.flaky_jobs)))
+            .collect();
         let world = Self {
             root,
             config,
             registry: Mutex::new(reg),
+            flaky: Mutex::new(flaky),
         };
         world.rescan();
         world
@@ -308,6 +317,21 @@ impl World {
             Some("down") => Agent::Down,
             Some("not_installed") => Agent::NotInstalled,
             _ => Agent::Alive,
+        }
+    }
+
+    /// For a `flaky_jobs` host: whether this job still sees its agent as abnormal (each call
+    /// uses up one job).
+    pub(crate) fn take_flaky(&self, host: &HostRef) -> bool {
+        let Ok(mut f) = self.flaky.lock() else {
+            return false;
+        };
+        match f.get_mut(&(host.cloud, host.ip.clone())) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
         }
     }
 

@@ -309,3 +309,21 @@ async fn running_job_quota_from_config_frees_up_when_jobs_end() {
         json!(0)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn flaky_host_fails_the_first_jobs_only() {
+    let sim = Sim::with_config("[[host]]\nhost = \"0:10.0.0.2\"\nflaky_jobs = 1\n");
+    sim.write("10.0.0.1", "/data/a.bin", b"x");
+    let first = sim
+        .wait(job_id(
+            &sim.esb("jobv3/fast_transfer_file", v3_body()).await,
+        ))
+        .await;
+    assert_eq!(host_status(&first, 0), (310, 117));
+    let second = sim
+        .wait(job_id(
+            &sim.esb("jobv3/fast_transfer_file", v3_body()).await,
+        ))
+        .await;
+    assert_eq!(host_status(&second, 0), (9, 0));
+}
