@@ -92,3 +92,219 @@ fn completions_know_the_review_commands() {
         assert!(bash.contains(word), "bash completion lacks {word}");
     }
 }
+
+/// Validates `value` against `schema`, appending `path: problem` for each violation.
+///
+/// Supports exactly the keywords the plan schema uses; any other keyword fails the test, so a
+/// schema change can never be skipped silently here.
+fn validate(
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let Value::Object(rules) = schema else {
+        if schema == &Value::Bool(false) {
+            errors.push(format!("{path}: not allowed"));
+        }
+        return;
+    };
+    for (keyword, rule) in rules {
+        match keyword.as_str() {
+            "$schema" | "$id" | "title" | "description" | "default" | "examples" => {}
+            "type" => {
+                let ok = |t: &str| match t {
+                    "object" => value.is_object(),
+                    "array" => value.is_array(),
+                    "string" => value.is_string(),
+                    "integer" => value.is_i64() || value.is_u64(),
+                    "number" => value.is_number(),
+                    "boolean" => value.is_boolean(),
+                    other => panic!("unknown type {other}"),
+                };
+                let fits = match rule {
+                    Value::String(t) => ok(t),
+                    Value::Array(ts) => ts.iter().filter_map(Value::as_str).any(ok),
+                    other => panic!("type {other}"),
+                };
+                if !fits {
+                    errors.push(format!("{path}: expected {rule}, found {value}"));
+                }
+            }
+            "const" if value != rule => errors.push(format!("{path}: expected {rule}")),
+            "enum" if !rule.as_array().expect("enum").contains(value) => {
+                errors.push(format!("{path}: {value} not in {rule}"));
+            }
+            "const" | "enum" => {}
+            "pattern" | "minLength" => {
+                if let Some(s) = value.as_str() {
+                    if keyword == "minLength" {
+                        if (s.chars().count() as u64) < rule.as_u64().expect("minLength") {
+                            errors.push(format!("{path}: too short"));
+                        }
+                    } else {
+                        let re = regex::Regex::new(rule.as_str().expect("pattern")).expect("regex");
+                        if !re.is_match(s) {
+                            errors.push(format!("{path}: {s:?} does not match {rule}"));
+                        }
+                    }
+                }
+            }
+            "minimum" | "maximum" => {
+                if let (Some(n), Some(limit)) = (value.as_f64(), rule.as_f64()) {
+                    let bad = if keyword == "minimum" {
+                        n < limit
+                    } else {
+                        n > limit
+                    };
+                    if bad {
+                        errors.push(format!("{path}: {n} beyond {keyword} {limit}"));
+                    }
+                }
+            }
+            "minItems" => {
+                if let Some(items) = value.as_array()
+                    && (items.len() as u64) < rule.as_u64().expect("minItems")
+                {
+                    errors.push(format!("{path}: too few items"));
+                }
+            }
+            "items" => {
+                for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+                    validate(rule, item, &format!("{path}[{i}]"), errors);
+                }
+            }
+            "required" => {
+                if let Some(map) = value.as_object() {
+                    for key in rule
+                        .as_array()
+                        .expect("required")
+                        .iter()
+                        .filter_map(Value::as_str)
+                    {
+                        if !map.contains_key(key) {
+                            errors.push(format!("{path}: missing `{key}`"));
+                        }
+                    }
+                }
+            }
+            "properties" | "additionalProperties" | "propertyNames" => {
+                let Some(map) = value.as_object() else {
+                    continue;
+                };
+                let known = rules.get("properties").and_then(Value::as_object);
+                for (key, item) in map {
+                    let child = format!("{path}.{key}");
+                    match keyword.as_str() {
+                        "properties" => {
+                            if let Some(s) = known.and_then(|k| k.get(key)) {
+                                validate(s, item, &child, errors);
+                            }
+                        }
+                        "additionalProperties" => {
+                            if !known.is_some_and(|k| k.contains_key(key)) {
+                                validate(rule, item, &child, errors);
+                            }
+                        }
+                        _ => validate(rule, &Value::from(key.as_str()), &child, errors),
+                    }
+                }
+            }
+            "oneOf" => {
+                let passing = rule
+                    .as_array()
+                    .expect("oneOf")
+                    .iter()
+                    .filter(|s| {
+                        let mut e = Vec::new();
+                        validate(s, value, path, &mut e);
+                        e.is_empty()
+                    })
+                    .count();
+                if passing != 1 {
+                    errors.push(format!("{path}: matches {passing} of oneOf"));
+                }
+            }
+            other => panic!("the test validator does not know the keyword `{other}`"),
+        }
+    }
+}
+
+fn schema_errors(schema: &serde_json::Value, toml_text: &str) -> Vec<String> {
+    let value: serde_json::Value = toml::from_str(toml_text).expect("TOML");
+    let mut errors = Vec::new();
+    validate(schema, &value, "$", &mut errors);
+    errors
+}
+
+#[test]
+fn every_example_plan_and_inventory_validates_against_the_schema() {
+    let plan_schema: serde_json::Value =
+        serde_json::from_str(&plan_stdout(&["schema"])).expect("json");
+    let include_schema: serde_json::Value =
+        serde_json::from_str(&plan_stdout(&["schema", "--include-file"])).expect("json");
+    let mut checked = 0;
+    for dir in [
+        "plans",
+        "plans/inventory",
+        "examples/quickstart",
+        "tests/fixtures/plans/valid",
+        "tests/fixtures/plans/valid/inventory",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let schema = if dir.ends_with("inventory") {
+                &include_schema
+            } else {
+                &plan_schema
+            };
+            let text = std::fs::read_to_string(&path).expect("read");
+            let errors = schema_errors(schema, &text);
+            assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} files checked");
+}
+
+#[test]
+fn the_schema_rejects_what_the_parser_rejects() {
+    let schema: serde_json::Value = serde_json::from_str(&plan_stdout(&["schema"])).expect("json");
+    let good = "[plan]\nname = \"p\"\nbk_biz_id = 2\n\n[[push]]\nname = \"a\"\nfrom = { hosts = \"0:10.0.0.1\", files = [\"/a\"] }\nto = { hosts = \"0:10.0.0.2\", path = \"/b/\" }\n";
+    assert_eq!(schema_errors(&schema, good), Vec::<String>::new());
+    for (bad, why) in [
+        (
+            good.replace("bk_biz_id = 2", "bk_biz_id = 2\ntimout = 60"),
+            "unknown key",
+        ),
+        (
+            good.replace("bk_biz_id = 2", "bk_biz_id = \"2\""),
+            "wrong type",
+        ),
+        (
+            good.replace("bk_biz_id = 2", "bk_biz_id = 2\ntimeout = 5"),
+            "out of range",
+        ),
+        (good.replace("name = \"a\"", "name = \"a b\""), "bad name"),
+        (
+            good.replace("[plan]\n", "[plan]\nbk_app_secret = \"x\"\n"),
+            "credential",
+        ),
+        (
+            good.replace("[[push]]\nname = \"a\"\n", "[[push]]\n"),
+            "missing name",
+        ),
+    ] {
+        assert!(
+            !schema_errors(&schema, &bad).is_empty(),
+            "{why} was accepted:\n{bad}"
+        );
+    }
+}
