@@ -355,6 +355,29 @@ fn base_reads_the_plan_and_its_includes_from_git() {
     assert!(text.contains("HEAD:plans/release.toml"), "{text}");
     assert!(text.contains("+ motd (stage 1)"), "{text}");
 
+    // From outside the repository, with an absolute path.
+    let absolute = root.join("plans/release.toml");
+    let out = plan_in(
+        Path::new("/"),
+        &[
+            "diff",
+            absolute.to_str().expect("utf-8 path"),
+            "--base",
+            "HEAD",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("+ motd (stage 1)"),
+        "{}",
+        stdout(&out)
+    );
+
     // Committed: no changes against HEAD, but changes against the first commit.
     git(root, &["commit", "-q", "-am", "change"]);
     let out = plan_in(

@@ -47,7 +47,7 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             (Some(old), new, labels)
         }
         (None, Some(rev)) => {
-            let git = GitLoader::new(rev)?;
+            let git = GitLoader::new(rev, &args.old)?;
             let labels = Labels {
                 old: format!("{rev}:{}", git.repo_path(&args.old).unwrap_or_default()),
                 new: args.old.display().to_string(),
@@ -154,10 +154,17 @@ struct GitLoader {
 }
 
 impl GitLoader {
-    fn new(rev: &str) -> anyhow::Result<Self> {
+    /// The repository is the one holding `plan` (so `plan diff /elsewhere/plan.toml --base
+    /// main` works from any directory).
+    fn new(rev: &str, plan: &Path) -> anyhow::Result<Self> {
         let cwd = std::env::current_dir()?;
         let cwd = cwd.canonicalize().unwrap_or(cwd);
-        let top = git(&cwd, &["rev-parse", "--show-toplevel"])
+        let dir = cwd
+            .join(plan)
+            .parent()
+            .filter(|d| d.is_dir())
+            .map_or_else(|| cwd.clone(), Path::to_path_buf);
+        let top = git(&dir, &["rev-parse", "--show-toplevel"])
             .map_err(|e| anyhow::anyhow!("--base needs a git repository: {e}"))?;
         let root = PathBuf::from(top.trim_end_matches(['\n', '\r']));
         let root = root.canonicalize().unwrap_or(root);
@@ -182,6 +189,12 @@ impl GitLoader {
     /// root, with `/` separators; `None` outside the repository.
     fn repo_path(&self, path: &Path) -> Option<String> {
         let joined = self.cwd.join(path);
+        // Resolve symlinks through the directory when it still exists (the file itself may
+        // be gone from the work tree); lexical clean-up below handles the rest.
+        let joined = match (joined.parent().map(Path::canonicalize), joined.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => joined,
+        };
         let mut parts: Vec<String> = Vec::new();
         for component in joined.components() {
             match component {
