@@ -3,6 +3,7 @@
 
 mod auth;
 mod concurrency;
+mod python;
 mod server;
 mod state;
 mod support;
