@@ -376,3 +376,64 @@ async fn second_interrupt_terminates_running_jobs() {
     assert!(journal.contains("push_terminate_requested"));
     assert!(journal.contains("\"status\":\"interrupted\""));
 }
+
+#[tokio::test]
+async fn v3_through_the_gateway_and_esb_reports_hosts_and_logs() {
+    let v3 = TWO_STAGES.replace("account = \"root\"", "account = \"root\"\napi = \"v3\"");
+    for gateway in [true, false] {
+        let world = World::new("").await;
+        let plan = plan(&v3);
+        let base = if gateway {
+            format!("{}/api/bk-job/prod", world.sim.base_url())
+        } else {
+            world.sim.base_url()
+        };
+        // First without the source file: per-host 320 with a log from the batch log API.
+        let out = run_with(
+            world.api_at(&base),
+            &plan,
+            settings(&world.state_dir(), fast_options(), false),
+            Interrupt::new(),
+        )
+        .await;
+        let failed = out.push("to-relays");
+        assert_eq!(failed.status, PushStatus::Failed, "gateway={gateway}");
+        assert_eq!(failed.failed_hosts[0].status, 320);
+        assert!(failed.failed_hosts[0].error_code.is_some());
+        assert!(
+            failed.failed_hosts[0]
+                .log_excerpt
+                .as_deref()
+                .unwrap_or_default()
+                .contains("app.tar.gz"),
+            "{failed:#?}"
+        );
+        assert!(!world.calls("batch_get_job_instance_ip_log").is_empty());
+        assert!(world.calls("fast_push_file").is_empty());
+        // Then with it, resumed.
+        world.write("10.0.0.1", "/data/release/app.tar.gz", b"v3 bytes");
+        let out = run_with(
+            world.api_at(&base),
+            &plan,
+            settings(&world.state_dir(), fast_options(), true),
+            Interrupt::new(),
+        )
+        .await;
+        assert!(out.report().succeeded(), "{:#?}", out.report());
+        assert_eq!(
+            world.read("10.0.2.1", "/opt/app/app.tar.gz").as_deref(),
+            Some(&b"v3 bytes"[..])
+        );
+        let fronts: Vec<String> = world
+            .calls("fast_transfer_file")
+            .iter()
+            .map(|r| r.front.clone())
+            .collect();
+        assert!(
+            fronts
+                .iter()
+                .all(|f| f == if gateway { "gateway" } else { "esb" }),
+            "{fronts:?}"
+        );
+    }
+}

@@ -3,4 +3,5 @@
 
 mod apply;
 mod resume;
+mod schedule;
 mod support;

@@ -57,8 +57,13 @@ impl World {
     }
 
     pub(crate) fn api(&self) -> BkJobApi {
+        self.api_at(&self.sim.base_url())
+    }
+
+    /// A client for `base` (e.g. the gateway root `<sim>/api/bk-job/prod`).
+    pub(crate) fn api_at(&self, base: &str) -> BkJobApi {
         let client = Client::new(
-            Endpoint::parse(&self.sim.base_url(), false).expect("endpoint"),
+            Endpoint::parse(base, false).expect("endpoint"),
             Credentials::new("app", "secret", UserAuth::Username("admin".into())),
             ClientConfig {
                 connect_timeout: Duration::from_secs(2),

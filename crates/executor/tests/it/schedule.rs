@@ -1,0 +1,329 @@
+//! The coordinator with a scripted JOB (no network, paused clock): parallelism, stages vs
+//! eager, longest path first, disabled pushes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use plan_bkjob::{ApiError, HostStatus, RunStatus};
+use plan_executor::{
+    Api2, HostLog, HostState, Interrupt, JobApi, JobRef, Options, PushStatus, Schedule, Snapshot,
+};
+use plan_graph::JobRequest;
+
+use crate::support::{fast_options, plan, run_with, settings};
+
+/// A JOB whose jobs finish after a scripted number of polls.
+#[derive(Default)]
+struct Fake {
+    state: Mutex<FakeState>,
+    /// Polls until finished, by push name (default 1).
+    polls: BTreeMap<String, u32>,
+    /// Pushes whose job fails.
+    failing: Vec<String>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    next: i64,
+    jobs: BTreeMap<i64, (String, u32, bool)>,
+    running: usize,
+    max_running: usize,
+    log: Vec<String>,
+}
+
+impl Fake {
+    fn new(polls: &[(&str, u32)], failing: &[&str]) -> Arc<Fake> {
+        Arc::new(Fake {
+            polls: polls.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect(),
+            failing: failing.iter().map(|s| (*s).to_owned()).collect(),
+            ..Fake::default()
+        })
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.state.lock().expect("lock").log.clone()
+    }
+
+    fn max_running(&self) -> usize {
+        self.state.lock().expect("lock").max_running
+    }
+}
+
+fn push_name(request: &JobRequest) -> String {
+    request
+        .task_name()
+        .and_then(|t| t.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The fake as a `JobApi` (a local type, so the trait can be implemented for it).
+struct FakeApi(Arc<Fake>);
+
+impl JobApi for FakeApi {
+    async fn submit(&self, request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
+        let name = push_name(request);
+        let mut s = self.0.state.lock().expect("lock");
+        s.next += 1;
+        let id = s.next;
+        let polls = self.0.polls.get(&name).copied().unwrap_or(1);
+        s.jobs.insert(id, (name.clone(), polls, false));
+        s.running += 1;
+        s.max_running = s.max_running.max(s.running);
+        s.log.push(format!("submit {name}"));
+        Ok(JobRef {
+            api: Api2::V2,
+            bk_biz_id,
+            job_instance_id: id,
+            step_instance_id: None,
+        })
+    }
+
+    async fn status(&self, job: &JobRef) -> Result<Snapshot, ApiError> {
+        let mut s = self.0.state.lock().expect("lock");
+        let Some((name, left, done)) = s.jobs.get_mut(&job.job_instance_id) else {
+            return Err(ApiError::Api {
+                api: "get_job_instance_status".into(),
+                code: 1_244_006,
+                message: "Task instance does not exist".into(),
+                permission: None,
+            });
+        };
+        *left = left.saturating_sub(1);
+        let finished = *left == 0;
+        let name = name.clone();
+        let first_time = finished && !*done;
+        if finished {
+            *done = true;
+        }
+        if first_time {
+            s.running -= 1;
+            s.log.push(format!("finish {name}"));
+        }
+        let ok = !self.0.failing.contains(&name);
+        let host = if !finished {
+            HostStatus::Running
+        } else if ok {
+            HostStatus::Success
+        } else {
+            HostStatus::GseFileError
+        };
+        Ok(Snapshot {
+            finished,
+            status: match (finished, ok) {
+                (false, _) => RunStatus::Running,
+                (true, true) => RunStatus::Success,
+                (true, false) => RunStatus::Fail,
+            },
+            step_instance_id: Some(job.job_instance_id + 1000),
+            hosts: vec![HostState {
+                bk_cloud_id: 0,
+                ip: "10.0.9.1".into(),
+                status: host,
+                error_code: None,
+            }],
+        })
+    }
+
+    async fn host_logs(
+        &self,
+        _job: &JobRef,
+        _hosts: &[HostState],
+    ) -> Result<BTreeMap<String, HostLog>, ApiError> {
+        Ok(BTreeMap::new())
+    }
+
+    async fn terminate(&self, _job: &JobRef) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+fn push(name: &str, after: &[&str], extra: &str) -> String {
+    let after = if after.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "after = [{}]\n",
+            after
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "[[push]]\nname = \"{name}\"\nfrom = {{ hosts = \"10.0.0.1\", files = [\"/src/{name}.txt\"] }}\nto = {{ hosts = \"10.0.9.1\", path = \"/dst/{name}/\" }}\n{after}{extra}\n"
+    )
+}
+
+fn plan_of(pushes: &[String]) -> String {
+    format!(
+        "[plan]\nname = \"sched\"\nbk_biz_id = 2\naccount = \"root\"\n\n{}",
+        pushes.concat()
+    )
+}
+
+fn index(log: &[String], entry: &str) -> usize {
+    log.iter()
+        .position(|l| l == entry)
+        .unwrap_or_else(|| panic!("{entry} not in {log:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallelism_bounds_the_jobs_in_flight() {
+    let text = plan_of(
+        &(1..=5)
+            .map(|i| push(&format!("p{i}"), &[], ""))
+            .collect::<Vec<_>>(),
+    );
+    let fake = Fake::new(
+        &[("p1", 3), ("p2", 5), ("p3", 2), ("p4", 4), ("p5", 1)],
+        &[],
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let options = Options {
+        parallelism: 2,
+        ..fast_options()
+    };
+    let out = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(dir.path(), options, false),
+        Interrupt::new(),
+    )
+    .await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert_eq!(fake.max_running(), 2);
+    assert_eq!(
+        fake.log()
+            .iter()
+            .filter(|l| l.starts_with("submit"))
+            .count(),
+        5
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stages_wait_for_the_whole_stage_and_eager_does_not() {
+    // slow and fast are stage 1; after-fast (stage 2) depends only on fast.
+    let text = plan_of(&[
+        push("slow", &[], ""),
+        push("fast", &[], ""),
+        push("after-fast", &["fast"], ""),
+    ]);
+    let scripted = [("slow", 20), ("fast", 1), ("after-fast", 1)];
+    let dir = tempfile::tempdir().expect("tmp");
+
+    let fake = Fake::new(&scripted, &[]);
+    let staged = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(&dir.path().join("a"), fast_options(), false),
+        Interrupt::new(),
+    )
+    .await;
+    assert!(staged.report().succeeded());
+    let log = fake.log();
+    assert!(
+        index(&log, "submit after-fast") > index(&log, "finish slow"),
+        "{log:?}"
+    );
+
+    let fake = Fake::new(&scripted, &[]);
+    let options = Options {
+        schedule: Schedule::Eager,
+        ..fast_options()
+    };
+    let eager = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(&dir.path().join("b"), options, false),
+        Interrupt::new(),
+    )
+    .await;
+    assert!(eager.report().succeeded());
+    let log = fake.log();
+    assert!(
+        index(&log, "submit after-fast") < index(&log, "finish slow"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eager_starts_the_longest_remaining_chain_first() {
+    // `short` comes first in the file, but `head` starts a chain of three.
+    let text = plan_of(&[
+        push("short", &[], ""),
+        push("head", &[], ""),
+        push("middle", &["head"], ""),
+        push("tail", &["middle"], ""),
+    ]);
+    let fake = Fake::new(&[], &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let options = Options {
+        schedule: Schedule::Eager,
+        parallelism: 1,
+        ..fast_options()
+    };
+    let out = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(dir.path(), options, false),
+        Interrupt::new(),
+    )
+    .await;
+    assert!(out.report().succeeded());
+    let submits: Vec<String> = fake
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("submit"))
+        .collect();
+    assert_eq!(submits[0], "submit head", "{submits:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn disabled_pushes_are_skipped_and_do_not_block_their_dependents() {
+    let text = plan_of(&[
+        push("first", &[], ""),
+        push("off", &["first"], "enabled = false\n"),
+        push("last", &["off"], ""),
+    ]);
+    let fake = Fake::new(&[], &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(dir.path(), fast_options(), false),
+        Interrupt::new(),
+    )
+    .await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert_eq!(out.push("off").status, PushStatus::Disabled);
+    assert_eq!(out.push("last").status, PushStatus::Succeeded);
+    assert!(!fake.log().contains(&"submit off".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_blocks_dependents_and_never_starts_the_rest() {
+    let text = plan_of(&[
+        push("bad", &[], ""),
+        push("other", &[], ""),
+        push("needs-bad", &["bad"], ""),
+        push("needs-other", &["other"], ""),
+    ]);
+    let fake = Fake::new(&[("other", 5)], &["bad"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(dir.path(), fast_options(), false),
+        Interrupt::new(),
+    )
+    .await;
+    assert_eq!(out.push("bad").status, PushStatus::Failed);
+    assert_eq!(out.push("bad").failed_hosts[0].status, 320);
+    // `other` was already running: followed to its end.
+    assert_eq!(out.push("other").status, PushStatus::Succeeded);
+    assert_eq!(out.push("needs-bad").status, PushStatus::Blocked);
+    assert_eq!(out.push("needs-other").status, PushStatus::NotStarted);
+}
