@@ -305,9 +305,14 @@ fn render_text(diff: &PlanDiff, labels: &Labels) -> String {
         }
     }
     if !diff.renamed.is_empty() {
-        out.push_str("\nRenamed (same request apart from the task name):\n");
+        out.push_str("\nRenamed:\n");
         for r in &diff.renamed {
-            let _ = writeln!(out, "  {} -> {}", r.old, r.new);
+            let what = if r.fields.is_empty() {
+                " (same request apart from the task name)".to_owned()
+            } else {
+                format!(" (same definition{})", causes_text_of(&r.causes))
+            };
+            let _ = writeln!(out, "  {} -> {}{what}", r.old, r.new);
             for f in &r.fields {
                 let _ = writeln!(out, "      {f}");
             }
@@ -373,11 +378,19 @@ fn targets_text(p: &PushEntry) -> String {
 }
 
 fn causes_text(c: &ChangedPush) -> String {
-    if c.causes.is_empty() {
+    match causes_text_of(&c.causes) {
+        s if s.is_empty() => s,
+        s => format!(" ({})", s.trim_start_matches(", ")),
+    }
+}
+
+/// `, via group `web` (inventory.toml), variable `version``; empty without causes.
+fn causes_text_of(causes: &[plan_graph::Cause]) -> String {
+    if causes.is_empty() {
         String::new()
     } else {
-        let causes: Vec<String> = c.causes.iter().map(ToString::to_string).collect();
-        format!(" (via {})", causes.join(", "))
+        let causes: Vec<String> = causes.iter().map(ToString::to_string).collect();
+        format!(", via {}", causes.join(", "))
     }
 }
 
@@ -591,17 +604,20 @@ fn push_rows(diff: &PlanDiff, graph: &PlanGraph) -> Vec<String> {
         ));
     }
     for r in &diff.renamed {
-        let fields: Vec<String> = r.fields.iter().map(field_cell).collect();
+        let mut cells: Vec<String> = r.fields.iter().map(field_cell).collect();
+        if cells.is_empty() {
+            cells.push("same request".to_owned());
+        }
+        if !r.causes.is_empty() {
+            let causes: Vec<String> = r.causes.iter().map(ToString::to_string).collect();
+            cells.push(format!("_via {}_", inline(&causes.join(", "))));
+        }
         rows.push(format!(
-            "| ✏️ renamed | {} → {} | {} | same request{} |\n",
+            "| ✏️ renamed | {} → {} | {} | {} |\n",
             code(&r.old),
             code(&r.new),
             stage_cell(diff, graph, &r.new),
-            if fields.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", fields.join("<br>"))
-            }
+            cells.join("<br>")
         ));
     }
     for c in &diff.changed {
@@ -649,7 +665,7 @@ fn field_cell(f: &FieldChange) -> String {
         Change::Value { .. } | Change::Order => {
             let full = f.to_string();
             let rest = full.split_once(": ").map_or(full.as_str(), |(_, r)| r);
-            text(&cap(rest, 120))
+            text(&cap(rest, 120)).replace(" -&gt; ", " → ")
         }
         Change::Items { added, removed } => {
             let items: Vec<String> = added

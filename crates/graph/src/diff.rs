@@ -19,7 +19,7 @@ use plan_parser::{HostAddr, HostRef, HostSet, Plan, Problem, Push};
 use serde_json::{Map, Value, json};
 
 use crate::graph::{EdgeKind, PlanGraph};
-use crate::render::FORMAT_VERSION;
+use crate::render::{FORMAT_VERSION, written_hosts};
 use crate::request::request_for;
 
 /// One version of a plan, as `plan show` would see it.
@@ -221,15 +221,22 @@ pub struct PushEntry {
     pub request: Value,
 }
 
-/// A push that kept its request body (task name aside) under a new name.
+/// A push under a new name: its request body is the same apart from the task name, or its
+/// definition as written is the same (its body may then differ through a changed group or
+/// variable).
 #[derive(Debug, Clone)]
 pub struct Renamed {
     /// The old name.
     pub old: String,
     /// The new name.
     pub new: String,
-    /// Changes outside the request body (`enabled`, `retries`, `after`), if any.
+    /// Every changed field apart from the task name (which carries the push name), with
+    /// `enabled`, `retries` and `after`; empty for a pure rename.
     pub fields: Vec<FieldChange>,
+    /// How its resolved targets changed.
+    pub targets: HostsDelta,
+    /// Groups and variables that explain the field changes.
+    pub causes: Vec<Cause>,
 }
 
 /// Why a push's body changed although the push itself may not have been edited.
@@ -692,23 +699,49 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
             None => true,
         }
     });
+    // Second pass: the same definition as written (hosts as named, files, path, accounts,
+    // settings) under a new name. Its body may still differ, through a changed group or
+    // variable; the fields say how.
+    removed.retain(|r| {
+        let key = written_key(r);
+        match added.iter().position(|a| written_key(a) == key) {
+            Some(i) => {
+                let a = added.remove(i);
+                names.insert(r.name.value.clone(), a.name.value.clone());
+                renamed_pairs.push((r, a));
+                false
+            }
+            None => true,
+        }
+    });
     renamed_pairs.sort_by_key(|(_, a)| a.index);
     out.removed = removed.iter().map(|p| old_ix.entry(p)).collect();
     out.added = added.iter().map(|p| new_ix.entry(p)).collect();
-    for (o, n) in &renamed_pairs {
-        out.renamed.push(Renamed {
-            old: o.name.value.clone(),
-            new: n.name.value.clone(),
-            fields: unsent_fields(o, n, &names),
-        });
-    }
 
-    // Changed pushes: same name in both.
     let changed_vars: Vec<&VarChange> = out
         .vars
         .iter()
         .filter(|v| v.old.is_some() && v.new.is_some())
         .collect();
+    for (o, n) in &renamed_pairs {
+        let mut fields = Vec::new();
+        diff_values(
+            String::new(),
+            Some(&without_task_name(&old_ix.body(&o.name.value))),
+            Some(&without_task_name(&new_ix.body(&n.name.value))),
+            &mut fields,
+        );
+        fields.extend(unsent_fields(o, n, &names));
+        out.renamed.push(Renamed {
+            old: o.name.value.clone(),
+            new: n.name.value.clone(),
+            targets: HostsDelta::between(&o.target.hosts, &n.target.hosts),
+            causes: causes(o, n, &out.groups, &changed_vars, &fields),
+            fields,
+        });
+    }
+
+    // Changed pushes: same name in both.
     for n in &new.plan.pushes {
         let Some(o) = old.plan.push(&n.name.value) else {
             continue;
@@ -791,6 +824,36 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
 
     out.attention = attention(&out, &old_ix, &new_ix);
     out
+}
+
+/// A push as written, apart from its name and `after`: hosts as named, files, target path,
+/// accounts and settings.
+fn written_key(push: &Push) -> String {
+    let sources: Vec<(Vec<String>, Vec<&str>, &str)> = push
+        .sources
+        .iter()
+        .map(|s| {
+            (
+                written_hosts(&s.host_refs),
+                s.files.iter().map(|f| f.path.as_str()).collect(),
+                s.account.value.as_str(),
+            )
+        })
+        .collect();
+    let t = &push.target;
+    format!(
+        "{:?}",
+        (
+            sources,
+            (written_hosts(&t.host_refs), &t.path.value, &t.account.value),
+            push.timeout.as_ref().map(|s| s.value),
+            push.upload_speed_limit.as_ref().map(|s| s.value),
+            push.download_speed_limit.as_ref().map(|s| s.value),
+            push.transfer_mode.as_ref().map(|m| m.value),
+            push.retries,
+            push.enabled,
+        )
+    )
 }
 
 fn edge_reason(kind: &EdgeKind) -> Option<String> {
@@ -1137,11 +1200,16 @@ fn attention(diff: &PlanDiff, old: &Indexed<'_>, new: &Indexed<'_>) -> Vec<Atten
             });
         }
     }
-    for c in &diff.changed {
-        if c.targets.widened() {
+    let moved = diff
+        .renamed
+        .iter()
+        .map(|r| (&r.new, &r.targets))
+        .chain(diff.changed.iter().map(|c| (&c.name, &c.targets)));
+    for (name, targets) in moved {
+        if targets.widened() {
             out.push(Attention::Widened {
-                push: c.name.clone(),
-                hosts: c.targets.clone(),
+                push: name.clone(),
+                hosts: targets.clone(),
             });
         }
     }
@@ -1212,6 +1280,8 @@ pub fn diff_json(diff: &PlanDiff) -> Value {
         "removed": diff.removed.iter().map(entry).collect::<Vec<_>>(),
         "renamed": diff.renamed.iter().map(|r| json!({
             "old": r.old, "new": r.new, "fields": fields_json(&r.fields),
+            "targets": r.targets.to_json(),
+            "causes": r.causes.iter().map(cause_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "changed": diff.changed.iter().map(|c| json!({
             "name": c.name,

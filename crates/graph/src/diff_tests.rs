@@ -334,3 +334,42 @@ fn list_items_read_as_hosts_selectors_and_order() {
         ]
     );
 }
+
+#[test]
+fn a_renamed_push_whose_group_changed_is_still_a_rename() {
+    let new = BASE
+        .replace(r#"name = "configs""#, r#"name = "app-configs""#)
+        .replace(
+            r#"ips = ["0:10.0.3.1", "0:10.0.3.2"]"#,
+            r#"ips = ["0:10.0.3.1", "0:10.0.3.2", "0:10.0.3.9"]"#,
+        );
+    let d = run(BASE, &new);
+    assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");
+    let r = &d.renamed[0];
+    assert_eq!((r.old.as_str(), r.new.as_str()), ("configs", "app-configs"));
+    let fields: Vec<String> = r.fields.iter().map(ToString::to_string).collect();
+    assert_eq!(fields, ["target_server.ip_list: +0:10.0.3.9"]);
+    assert_eq!(
+        r.causes,
+        [Cause::Group {
+            name: "web".into(),
+            file: Some("plan.toml".into())
+        }]
+    );
+    assert!(d.attention.contains(&Attention::Widened {
+        push: "app-configs".into(),
+        hosts: r.targets.clone()
+    }));
+    assert_eq!(d.changed.len(), 1, "to-web changed too: {:?}", d.changed);
+}
+
+#[test]
+fn a_renamed_push_with_a_new_target_is_removed_and_added() {
+    let new = BASE
+        .replace(r#"name = "configs""#, r#"name = "app-configs""#)
+        .replace(r#"path = "/etc/app/""#, r#"path = "/etc/app2/""#);
+    let d = run(BASE, &new);
+    assert!(d.renamed.is_empty());
+    assert_eq!(d.added[0].name, "app-configs");
+    assert_eq!(d.removed[0].name, "configs");
+}
