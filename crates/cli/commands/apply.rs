@@ -147,7 +147,7 @@ async fn apply(
         shutdown(target).await;
         return Ok(ExitStatus::Success);
     }
-    if !sandbox && printer.interactive && !args.yes && args.format == ApplyFormat::Text {
+    if !sandbox && printer.interactive && !args.yes {
         out.summary_for_confirmation(&plan, &graph, endpoint.as_str());
         if !confirm(&format!(
             "apply plan `{}` to {}?",
@@ -237,6 +237,7 @@ async fn shutdown(target: Target) {
 }
 
 /// First Ctrl-C or SIGTERM: stop starting pushes. Second Ctrl-C: terminate running jobs.
+/// Third: exit at once.
 async fn listen_for_signals(interrupt: Interrupt) {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -256,6 +257,11 @@ async fn listen_for_signals(interrupt: Interrupt) {
             r = tokio::signal::ctrl_c() => {
                 if r.is_err() {
                     return;
+                }
+                if interrupt.is_terminating() {
+                    // A third Ctrl-C: leave now. The journal already holds every submitted
+                    // job as in flight, so `--resume` follows them.
+                    std::process::exit(i32::from(ExitStatus::Interrupted.code()));
                 }
                 interrupt.escalate();
             }

@@ -183,6 +183,11 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(err)?;
+        // Make the new file's directory entry durable too (best effort: not every platform
+        // can open a directory for syncing).
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
         Ok(Journal {
             path: path.clone(),
             run_id: run_id.to_owned(),
