@@ -101,6 +101,7 @@ pub struct SimState {
     faults: Mutex<Faults>,
     log: Mutex<Vec<RecordedRequest>>,
     log_file: Option<PathBuf>,
+    file_lock: Mutex<()>,
     max_running_jobs: Option<usize>,
     allow_anonymous: bool,
 }
@@ -143,6 +144,7 @@ impl SimState {
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
             log_file,
+            file_lock: Mutex::new(()),
             max_running_jobs: options
                 .max_running_jobs
                 .or((sim_quota > 0).then_some(sim_quota)),
@@ -168,13 +170,14 @@ impl SimState {
             && let Ok(line) = serde_json::to_string(&rec)
         {
             use std::io::Write as _;
-            // Appends are one short line each; a blocking write keeps lines whole and ordered.
+            // One write of one whole line, under a lock: concurrent calls never interleave.
+            let _guard = self.file_lock.lock();
             if let Ok(mut f) = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
             {
-                let _ = writeln!(f, "{line}");
+                let _ = f.write_all(format!("{line}\n").as_bytes());
             }
         }
         if let Ok(mut l) = self.log.lock() {

@@ -39,3 +39,40 @@ async fn two_hundred_concurrent_jobs() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_keep_the_request_log_whole() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    let sim = Sim::with_config("[sim]\nstart_delay_ms = 0\nhost_wait_ms = 0\n");
+    sim.write("10.0.0.1", "/data/a.bin", b"x");
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let state = sim.state.clone();
+        let mut b = v3_body();
+        b["file_target_path"] = json!(format!("/c/{i}"));
+        set.spawn(async move {
+            let req = Request::post("/api/c/compapi/v2/jobv3/fast_transfer_file/")
+                .header("x-bkapi-authorization", crate::support::CREDS)
+                .body(Body::from(b.to_string()))
+                .expect("request");
+            plan_jobsim::router(state)
+                .oneshot(req)
+                .await
+                .expect("infallible")
+                .status()
+        });
+    }
+    while let Some(status) = set.join_next().await {
+        assert_eq!(status.expect("task"), axum::http::StatusCode::OK);
+    }
+    let text = std::fs::read_to_string(sim.dir.path().join(".jobsim/requests.jsonl")).expect("log");
+    let ids: BTreeSet<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole JSON line"))
+        .filter_map(|v| v["job_instance_id"].as_u64())
+        .collect();
+    assert_eq!(ids.len(), 100);
+}
