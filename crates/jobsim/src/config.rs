@@ -200,6 +200,20 @@ fn star() -> String {
     "*".into()
 }
 
+impl FaultRule {
+    /// A fault of `kind` on the next `count` calls to `api` (`"*"` for any API).
+    pub fn next(api: &str, kind: &str, count: u64) -> Self {
+        Self {
+            api: api.into(),
+            kind: kind.into(),
+            count: Some(count),
+            rate: None,
+            delay_ms: None,
+            code: None,
+        }
+    }
+}
+
 impl Config {
     /// Parses a `jobsim.toml` text.
     pub fn from_toml(text: &str) -> Result<Self, Error> {

@@ -147,14 +147,8 @@ async fn library_server_ipv6_host_and_dropped_connection() {
         b"payload"
     );
 
-    sim.state().inject(FaultRule {
-        api: "get_job_instance_status".into(),
-        kind: "drop".into(),
-        count: Some(1),
-        rate: None,
-        delay_ms: None,
-        code: None,
-    });
+    sim.state()
+        .inject(FaultRule::next("get_job_instance_status", "drop", 1));
     let dropped = client
         .get(format!(
             "{base}/api/c/compapi/v2/jobv3/get_job_instance_status/"
