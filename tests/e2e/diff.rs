@@ -438,7 +438,7 @@ fn base_without_the_plan_is_all_added_and_bad_revisions_are_refused() {
         root,
         &["diff", "plans/release.toml", "--base", "no-such-rev"],
     );
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no-such-rev"),
         "{}",

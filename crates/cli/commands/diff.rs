@@ -47,7 +47,14 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             (Some(old), new, labels)
         }
         (None, Some(rev)) => {
-            let git = GitLoader::new(rev, &args.old)?;
+            // No repository or an unknown revision is a usage error (exit 2), like clap's.
+            let git = match GitLoader::new(rev, &args.old) {
+                Ok(git) => git,
+                Err(error) => {
+                    print_error(printer, &error);
+                    return Ok(ExitStatus::Usage);
+                }
+            };
             let labels = Labels {
                 old: format!("{rev}:{}", git.repo_path(&args.old).unwrap_or_default()),
                 new: args.old.display().to_string(),
@@ -65,7 +72,10 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             };
             (old, new, labels)
         }
-        (None, None) => anyhow::bail!("give NEW or --base GIT_REV"),
+        (None, None) => {
+            print_error(printer, &anyhow::anyhow!("give NEW or --base GIT_REV"));
+            return Ok(ExitStatus::Usage);
+        }
     };
     let diff = plan_graph::diff(old.as_ref().map(Version::side), new.side());
     let output = match args.format {
