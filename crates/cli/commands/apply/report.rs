@@ -253,6 +253,9 @@ fn summary_line(report: &RunReport) -> String {
     line
 }
 
+/// Hosts that failed alike: status, label, error code, log (timestamps stripped), hosts.
+type FailureGroup<'a> = (i32, &'a str, Option<i64>, String, Vec<&'a str>);
+
 fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     let job = r
         .job_instance_id
@@ -277,7 +280,7 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     let mut help = String::new();
     // Hosts that failed the same way are listed together (every host is named, up to a
     // limit): a thousand identical failures are one cause, not a thousand.
-    let mut groups: Vec<(i32, &str, Option<i64>, String, Vec<&str>)> = Vec::new();
+    let mut groups: Vec<FailureGroup<'_>> = Vec::new();
     for h in &r.failed_hosts {
         let log = h
             .log_excerpt
@@ -376,6 +379,16 @@ pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+pub(super) fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,15 +399,5 @@ mod tests {
             strip_timestamps("[2026-11-28 17:45:24] FileName: /a Status: 5\nplain"),
             "FileName: /a Status: 5\nplain"
         );
-    }
-}
-
-pub(super) fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
     }
 }
