@@ -13,7 +13,9 @@
 //! Conflicts are found by grouping deliveries by (host selector, directory, name) and checking
 //! only neighbours in topological order within a group.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::fxhash::{FxHashMap, FxHashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use plan_parser::{Plan, PlanErrors, Problem, Push, Span};
@@ -63,8 +65,10 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         })
         .collect();
 
-    // (dependent, dependency) -> edge; explicit first so it wins over inference.
-    let mut edge_map: BTreeMap<(usize, usize), EdgeKind> = BTreeMap::new();
+    // ((dependent, dependency), edge). Explicit edges are collected first and the sort below is
+    // stable, so an explicit edge wins over an inferred one between the same pushes. (A Vec
+    // sorted once is several times faster than a map here: the values are large.)
+    let mut edge_list: Vec<((usize, usize), EdgeKind)> = Vec::new();
     let mut self_dependent = vec![false; n];
     for (b, push) in pushes.iter().enumerate() {
         for after in &push.after {
@@ -82,9 +86,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
                     }
                 }
                 Some(&a) => {
-                    edge_map
-                        .entry((b, a))
-                        .or_insert(EdgeKind::Explicit { span: after.span });
+                    edge_list.push(((b, a), EdgeKind::Explicit { span: after.span }));
                 }
                 None => problems.push(
                     Problem::error(
@@ -133,21 +135,26 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
             "reads {} on {via}, which {} delivers",
             file.path, pushes[a].name.value
         );
-        edge_map.entry((b, a)).or_insert(EdgeKind::Inferred {
-            reason,
-            read_span: file.span,
-            path_span: pushes[a].target.path.span,
-            file: file.path.clone(),
-            via,
-        });
+        edge_list.push((
+            (b, a),
+            EdgeKind::Inferred {
+                reason,
+                read_span: file.span,
+                path_span: pushes[a].target.path.span,
+                file: file.path.clone(),
+                via,
+            },
+        ));
     }
+    edge_list.sort_by_key(|&(key, _)| key);
+    edge_list.dedup_by_key(|&mut (key, _)| key);
 
     // Edges, ordered by dependent then dependency (file positions).
-    let mut edges = Vec::with_capacity(edge_map.len());
+    let mut edges = Vec::with_capacity(edge_list.len());
     let mut incoming = vec![Vec::new(); n];
     let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut ends = Vec::with_capacity(edge_map.len());
-    for ((b, a), kind) in edge_map {
+    let mut ends = Vec::with_capacity(edge_list.len());
+    for ((b, a), kind) in edge_list {
         let id = edges.len();
         if let EdgeKind::Inferred { read_span, .. } = &kind
             && !pushes[a].enabled
@@ -285,79 +292,89 @@ fn infer<'a>(
     entries: &[Vec<Vec<NormEntry>>],
 ) -> Vec<Inferred<'a>> {
     let pushes = &plan.pushes;
-    let mut by_dir: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut by_dir_key: HashMap<(&str, HostKey<'a>), Vec<usize>> = HashMap::new();
-    // Ordered by selector then directory: the targets below a directory on one selector are
-    // one range.
-    let mut by_key_dir: BTreeMap<(HostKey<'a>, &str), Vec<usize>> = BTreeMap::new();
+    let mut by_dir: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+    let mut by_dir_key: FxHashMap<(&str, HostKey<'a>), Vec<usize>> = FxHashMap::default();
     let target_keys: Vec<Vec<HostKey<'a>>> = pushes
         .iter()
         .map(|p| keys(&p.target.hosts).collect())
         .collect();
-    let target_sets: Vec<HashSet<HostKey<'a>>> = target_keys
+    // Sorted copies for overlap checks by binary search.
+    let target_sorted: Vec<Vec<HostKey<'a>>> = target_keys
         .iter()
-        .map(|k| k.iter().copied().collect())
+        .map(|k| {
+            let mut k = k.clone();
+            k.sort_unstable();
+            k
+        })
         .collect();
     for (a, dir) in targets.iter().enumerate() {
         by_dir.entry(dir.as_str()).or_default().push(a);
         for &key in &target_keys[a] {
             by_dir_key.entry((dir.as_str(), key)).or_default().push(a);
-            by_key_dir.entry((key, dir.as_str())).or_default().push(a);
         }
+    }
+    // Only directory reads look below their own directory: sorted by selector then directory,
+    // the targets below a directory on one selector are one contiguous run.
+    let any_directory = entries
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.kind == EntryKind::Directory);
+    let mut by_key_dir: Vec<(HostKey<'a>, &str, usize)> = Vec::new();
+    if any_directory {
+        for (a, dir) in targets.iter().enumerate() {
+            by_key_dir.extend(target_keys[a].iter().map(|&k| (k, dir.as_str(), a)));
+        }
+        by_key_dir.sort_unstable();
     }
 
     let mut out = Vec::new();
-    let mut seen: HashSet<usize> = HashSet::new();
+    // `seen[a] == b + 1`: `b` already depends on `a`.
+    let mut seen = vec![0usize; pushes.len()];
     for (b, push) in pushes.iter().enumerate() {
-        seen.clear();
+        let mut record = |a: usize, si: usize, fi: usize, key: HostKey<'a>| {
+            if seen[a] != b + 1 {
+                seen[a] = b + 1;
+                out.push(Inferred {
+                    dependency: a,
+                    dependent: b,
+                    source: si,
+                    file: fi,
+                    key,
+                });
+            }
+        };
         for (si, source) in push.sources.iter().enumerate() {
             let source_keys: Vec<HostKey<'a>> = keys(&source.hosts).collect();
-            let source_set: HashSet<HostKey<'a>> = source_keys.iter().copied().collect();
+            let mut source_sorted = source_keys.clone();
+            source_sorted.sort_unstable();
             for (fi, entry) in entries[b][si].iter().enumerate() {
                 for dir in entry.reading_dirs() {
                     let Some(candidates) = by_dir.get(dir) else {
                         continue;
                     };
                     if candidates.len() <= source_keys.len() {
+                        // Few pushes deliver here: check each for a shared selector.
                         for &a in candidates {
-                            if seen.contains(&a) {
-                                continue;
-                            }
                             let shared = if target_keys[a].len() < source_keys.len() {
                                 target_keys[a]
                                     .iter()
-                                    .find(|k| source_set.contains(k))
-                                    .copied()
+                                    .find(|k| source_sorted.binary_search(k).is_ok())
                             } else {
                                 source_keys
                                     .iter()
-                                    .find(|k| target_sets[a].contains(k))
-                                    .copied()
+                                    .find(|k| target_sorted[a].binary_search(k).is_ok())
                             };
-                            if let Some(key) = shared {
-                                seen.insert(a);
-                                out.push(Inferred {
-                                    dependency: a,
-                                    dependent: b,
-                                    source: si,
-                                    file: fi,
-                                    key,
-                                });
+                            if let Some(&key) = shared {
+                                record(a, si, fi, key);
                             }
                         }
                     } else {
+                        // Many pushes deliver here: look up each selector of the source.
                         for &key in &source_keys {
                             if let Some(list) = by_dir_key.get(&(dir, key)) {
                                 for &a in list {
-                                    if seen.insert(a) {
-                                        out.push(Inferred {
-                                            dependency: a,
-                                            dependent: b,
-                                            source: si,
-                                            file: fi,
-                                            key,
-                                        });
-                                    }
+                                    record(a, si, fi, key);
                                 }
                             }
                         }
@@ -366,24 +383,15 @@ fn infer<'a>(
                 if entry.kind == EntryKind::Directory {
                     // A directory is read with everything below it, so a push that delivers
                     // into a deeper directory on a shared selector also feeds this read.
-                    let below = entry.location.as_str();
+                    let below = entry.location();
                     for &key in &source_keys {
-                        let range = by_key_dir
-                            .range((key, below)..)
-                            .take_while(|((k, d), _)| *k == key && d.starts_with(below))
-                            .filter(|((_, d), _)| d.len() > below.len());
-                        for (_, list) in range {
-                            for &a in list {
-                                if seen.insert(a) {
-                                    out.push(Inferred {
-                                        dependency: a,
-                                        dependent: b,
-                                        source: si,
-                                        file: fi,
-                                        key,
-                                    });
-                                }
-                            }
+                        let start = by_key_dir.partition_point(|&(k, d, _)| (k, d) < (key, below));
+                        for &(_, _, a) in by_key_dir[start..]
+                            .iter()
+                            .take_while(|(k, d, _)| *k == key && d.starts_with(below))
+                            .filter(|(_, d, _)| d.len() > below.len())
+                        {
+                            record(a, si, fi, key);
                         }
                     }
                 }
@@ -445,7 +453,7 @@ fn find_cycles(
         }
         let start = component[0];
         // BFS along "runs before" edges until one leads back to `start`.
-        let mut parent: HashMap<usize, usize> = HashMap::new(); // node -> edge id used to reach it
+        let mut parent: FxHashMap<usize, usize> = FxHashMap::default(); // node -> edge id used to reach it
         let mut queue = VecDeque::from([start]);
         let mut closing = None;
         'bfs: while let Some(u) = queue.pop_front() {
@@ -541,7 +549,7 @@ fn find_conflicts(
     // A writer: (push, source, file) positions.
     type Writer = (usize, usize, usize);
     // Insertion-ordered groups: (key, [(push, source, file)]).
-    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut index: FxHashMap<Key<'_>, usize> = FxHashMap::default();
     let mut groups: Vec<(Key<'_>, Vec<Writer>)> = Vec::new();
     for (a, push) in pushes.iter().enumerate() {
         if !push.enabled {
@@ -550,11 +558,11 @@ fn find_conflicts(
         let target_keys: Vec<HostKey<'_>> = keys(&push.target.hosts).collect();
         for (si, source_entries) in entries[a].iter().enumerate() {
             for (fi, entry) in source_entries.iter().enumerate() {
-                if entry.name.is_empty() {
+                if entry.name().is_empty() {
                     continue;
                 }
                 for &key in &target_keys {
-                    let k = (key, targets[a].as_str(), entry.name.as_str());
+                    let k = (key, targets[a].as_str(), entry.name());
                     let g = *index.entry(k).or_insert_with(|| {
                         groups.push((k, Vec::new()));
                         groups.len() - 1
@@ -570,7 +578,7 @@ fn find_conflicts(
     }
 
     let mut reach = Reach::new(pushes.len());
-    let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    let mut reported: FxHashSet<(usize, usize)> = FxHashSet::default();
     let mut problems = Vec::new();
     for (key, mut writers) in groups {
         if writers.len() < 2 {

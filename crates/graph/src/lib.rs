@@ -14,6 +14,7 @@
 
 mod build;
 mod diff;
+mod fxhash;
 mod graph;
 mod hosts;
 mod path;

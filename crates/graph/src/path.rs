@@ -49,19 +49,21 @@ fn is_windows(path: &str) -> bool {
         && (bytes[2] == b'\\' || bytes[2] == b'/')
 }
 
-/// One `files` entry, normalised: the directory it lives in and the name it delivers.
+/// One `files` entry, normalised: where it reads and the name it delivers.
+///
+/// One allocation per entry: the normalised path, with the name and location as ranges of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NormEntry {
-    /// Normalised directory part, ending with `/`.
-    pub(crate) dir: String,
+    /// The normalised path (`REGEX:` entries keep their expression as written).
+    norm: String,
     /// The name delivered into the target directory: a file name, a directory name (without
     /// its trailing separator) or the pattern text after the directory (`REGEX:...`, `*.log`).
-    pub(crate) name: String,
+    name: std::ops::Range<usize>,
+    /// The location read: the file, the directory (ending with `/`), or for a pattern the
+    /// directory it matches in.
+    location_end: usize,
     /// What kind of entry this is.
     pub(crate) kind: EntryKind,
-    /// The full normalised location read: the file, the directory (ending with `/`), or for a
-    /// pattern the directory it matches in.
-    pub(crate) location: String,
 }
 
 /// The three shapes of a source entry JOB distinguishes.
@@ -81,36 +83,60 @@ impl NormEntry {
     pub(crate) fn new(path: &str) -> NormEntry {
         let norm = normalise(path);
         if let Some(at) = norm.find("REGEX:") {
-            let (dir, name) = norm.split_at(at);
-            let dir = ensure_dir(dir);
+            // The directory part is everything before the marker (it ends with `/` in any
+            // path the parser accepts; a bare `REGEX:` reads in no directory at all).
+            let location_end = norm[..at].rfind('/').map_or(0, |i| i + 1);
             return NormEntry {
-                location: dir.clone(),
-                dir,
-                name: name.to_owned(),
+                name: at..norm.len(),
+                location_end,
                 kind: EntryKind::Pattern,
+                norm,
             };
         }
         if let Some(stripped) = norm.strip_suffix('/') {
-            let (dir, name) = split_last(stripped);
+            let start = stripped.rfind('/').map_or(0, |i| i + 1);
             return NormEntry {
-                location: norm.clone(),
-                dir,
-                name: name.to_owned(),
+                name: start..stripped.len(),
+                location_end: norm.len(),
                 kind: EntryKind::Directory,
+                norm,
             };
         }
-        let (dir, name) = split_last(&norm);
-        let kind = if name.contains('*') {
+        let start = norm.rfind('/').map_or(0, |i| i + 1);
+        let kind = if norm[start..].contains('*') {
             EntryKind::Pattern
         } else {
             EntryKind::File
         };
+        let location_end = match kind {
+            EntryKind::Pattern => start,
+            EntryKind::File | EntryKind::Directory => norm.len(),
+        };
         NormEntry {
-            dir,
-            name: name.to_owned(),
+            name: start..norm.len(),
+            location_end,
             kind,
-            location: norm.clone(),
+            norm,
         }
+    }
+
+    /// The name delivered into the target directory.
+    pub(crate) fn name(&self) -> &str {
+        &self.norm[self.name.clone()]
+    }
+
+    /// The directory the entry lives in (ending with `/`).
+    #[cfg(test)]
+    fn dir(&self) -> &str {
+        match self.kind {
+            EntryKind::Pattern => &self.norm[..self.location_end],
+            EntryKind::File | EntryKind::Directory => &self.norm[..self.name.start],
+        }
+    }
+
+    /// The full normalised location read.
+    pub(crate) fn location(&self) -> &str {
+        &self.norm[..self.location_end]
     }
 
     /// The directories a push could have delivered into for this entry to read its output:
@@ -118,26 +144,11 @@ impl NormEntry {
     /// (`/data/stage/`) and a pattern (`/data/stage/REGEX:...`) include their own directory;
     /// a file includes the directory it lives in.
     pub(crate) fn reading_dirs(&self) -> impl Iterator<Item = &str> {
-        self.location
+        let location = self.location();
+        location
             .char_indices()
             .filter(|&(_, c)| c == '/')
-            .map(|(i, _)| &self.location[..=i])
-    }
-}
-
-fn ensure_dir(dir: &str) -> String {
-    if dir.ends_with('/') || dir.is_empty() {
-        dir.to_owned()
-    } else {
-        format!("{dir}/")
-    }
-}
-
-/// `"/a/b/c"` -> (`"/a/b/"`, `"c"`).
-fn split_last(path: &str) -> (String, &str) {
-    match path.rfind('/') {
-        Some(i) => (path[..=i].to_owned(), &path[i + 1..]),
-        None => (String::new(), path),
+            .map(move |(i, _)| &location[..=i])
     }
 }
 
@@ -159,25 +170,25 @@ mod tests {
     fn entries_split_into_dir_and_name() {
         let e = NormEntry::new("/data/stage/app.tar.gz");
         assert_eq!(
-            (e.dir.as_str(), e.name.as_str()),
+            (e.dir(), e.name()),
             ("/data/stage/", "app.tar.gz")
         );
         assert_eq!(e.kind, EntryKind::File);
 
         let e = NormEntry::new("/etc/app/extra/");
-        assert_eq!((e.dir.as_str(), e.name.as_str()), ("/etc/app/", "extra"));
+        assert_eq!((e.dir(), e.name()), ("/etc/app/", "extra"));
         assert_eq!(e.kind, EntryKind::Directory);
 
         let e = NormEntry::new("/etc/app/REGEX:^a/b.*$");
         assert_eq!(
-            (e.dir.as_str(), e.name.as_str()),
+            (e.dir(), e.name()),
             ("/etc/app/", "REGEX:^a/b.*$")
         );
         assert_eq!(e.kind, EntryKind::Pattern);
 
         let e = NormEntry::new("/logs/log*.log");
         assert_eq!(e.kind, EntryKind::Pattern);
-        assert_eq!(e.dir, "/logs/");
+        assert_eq!(e.dir(), "/logs/");
     }
 
     #[test]

@@ -244,7 +244,15 @@ pub fn problem_json(plan: &Plan, problem: &Problem) -> Value {
                 Value::from(column),
             )
         }
-        None => (Value::Null, Value::Null, Value::Null),
+        // Like `check --format json`: a problem without a label belongs to the plan file.
+        None => (
+            plan.sources
+                .iter()
+                .next()
+                .map_or(Value::Null, |(_, f)| Value::from(f.name.clone())),
+            Value::Null,
+            Value::Null,
+        ),
     };
     json!({
         "severity": problem.severity().as_str(),
