@@ -482,3 +482,30 @@ fn a_huge_diff_stays_under_the_comment_limit_and_keeps_its_summary() {
         assert!(line.ends_with(" |"), "cut row: {line}");
     }
 }
+
+/// The CI example only uses commands and flags that exist.
+#[test]
+fn ci_example_uses_real_flags() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow =
+        std::fs::read_to_string(root.join("examples/ci/plan-review.yml")).expect("workflow");
+    let mut checked = 0;
+    for line in workflow.lines() {
+        let line = line.trim().trim_start_matches("run: ");
+        let Some(rest) = line.strip_prefix("plan ") else {
+            continue;
+        };
+        let command = rest.split_whitespace().next().expect("a subcommand");
+        let help = plan_in(root, &[command, "--help"]);
+        assert_eq!(help.status.code(), Some(0), "plan {command} --help");
+        let help = stdout(&help);
+        for flag in rest.split_whitespace().filter(|w| w.starts_with("--")) {
+            assert!(
+                help.contains(flag),
+                "`plan {command}` has no {flag}: {line}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} flags found in the workflow");
+}
