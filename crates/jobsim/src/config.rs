@@ -143,6 +143,10 @@ pub struct HostConfig {
     /// A job touching this host as a target never finishes on it (until terminate/timeout).
     #[serde(default)]
     pub stuck: bool,
+    /// GSE never reports on this host, not even its own timeout: JOB's safety net ends it
+    /// as 15 (LOG_ERROR) five minutes after the job's timeout.
+    #[serde(default)]
+    pub silent: bool,
     /// The agent is abnormal (310 / GSE 117) for the first N jobs that target this host,
     /// then healthy: a transient failure that a retry gets past.
     #[serde(default)]

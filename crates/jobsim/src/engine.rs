@@ -37,6 +37,7 @@ const HOST_RUNNING: i32 = 7;
 const HOST_SUCCESS: i32 = 9;
 const HOST_FAILED: i32 = 11;
 const HOST_AGENT_NOT_INSTALLED: i32 = 18;
+const HOST_LOG_ERROR: i32 = 15;
 const HOST_GSE_TIMEOUT: i32 = 303;
 const HOST_AGENT_ERROR: i32 = 310;
 const HOST_USER_ERROR: i32 = 311;
@@ -432,35 +433,64 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
             }
         }
     }
-    match outcome {
-        Outcome::Done => {}
-        Outcome::TimedOut => {
-            set.abort_all();
-            let now = clock.now_ms();
-            job.with(|s| {
-                for h in &mut s.hosts {
-                    if h.status == HOST_WAITING || h.status == HOST_RUNNING {
+    if outcome == Outcome::TimedOut {
+        // GSE's own timeout: hosts it still reports on end as 303. Silent hosts (GSE never
+        // reports) wait for JOB's safety net, 5 minutes after the timeout, and become 15.
+        let silent: Vec<bool> = targets.iter().map(|h| world.host_silent(h)).collect();
+        let now = clock.now_ms();
+        let waiting_for_silent = job.with(|s| {
+            let mut left = false;
+            for (h, quiet) in s.hosts.iter_mut().zip(&silent) {
+                if h.status == HOST_WAITING || h.status == HOST_RUNNING {
+                    if *quiet {
+                        left = true;
+                    } else {
                         h.status = HOST_GSE_TIMEOUT;
                         h.error_code = GSE_TIMEOUT;
                         h.end_ms = Some(now);
                     }
                 }
-            });
-        }
-        Outcome::Stopped => {
-            tokio::time::sleep(engine.timings.stop_delay).await;
-            set.abort_all();
-            let now = clock.now_ms();
-            job.with(|s| {
-                for h in &mut s.hosts {
-                    if h.status == HOST_WAITING || h.status == HOST_RUNNING {
-                        h.status = HOST_TERMINATED;
-                        h.error_code = GSE_TERMINATED;
-                        h.end_ms = Some(now);
+            }
+            left
+        });
+        if waiting_for_silent {
+            let net = deadline + Duration::from_secs(300);
+            let stopped = tokio::select! {
+                () = tokio::time::sleep_until(net) => false,
+                () = job.stop.notified() => true,
+            };
+            if stopped {
+                outcome = Outcome::Stopped;
+            } else {
+                let now = clock.now_ms();
+                job.with(|s| {
+                    for h in &mut s.hosts {
+                        if h.status == HOST_WAITING || h.status == HOST_RUNNING {
+                            h.status = HOST_LOG_ERROR;
+                            h.error_code = -1;
+                            h.end_ms = Some(now);
+                        }
                     }
-                }
-            });
+                });
+            }
         }
+        if outcome == Outcome::TimedOut {
+            set.abort_all();
+        }
+    }
+    if outcome == Outcome::Stopped {
+        tokio::time::sleep(engine.timings.stop_delay).await;
+        set.abort_all();
+        let now = clock.now_ms();
+        job.with(|s| {
+            for h in &mut s.hosts {
+                if h.status == HOST_WAITING || h.status == HOST_RUNNING {
+                    h.status = HOST_TERMINATED;
+                    h.error_code = GSE_TERMINATED;
+                    h.end_ms = Some(now);
+                }
+            }
+        });
     }
     let end = clock.now_ms();
     let final_status = job.with(|s| {
@@ -588,7 +618,7 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
         return;
     }
     set(HOST_RUNNING, GSE_RUNNING);
-    if job.stuck || world.host_stuck(&host) {
+    if job.stuck || world.host_stuck(&host) || world.host_silent(&host) {
         // A stuck GSE task: nothing is ever reported for this host.
         std::future::pending::<()>().await;
     }

@@ -343,6 +343,10 @@ impl World {
     pub(crate) fn host_stuck(&self, host: &HostRef) -> bool {
         self.host_config(host).is_some_and(|h| h.stuck)
     }
+
+    pub(crate) fn host_silent(&self, host: &HostRef) -> bool {
+        self.host_config(host).is_some_and(|h| h.silent)
+    }
 }
 
 /// A stable id for an alias when no accounts are configured (so v3 responses carry one).

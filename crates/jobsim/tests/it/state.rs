@@ -327,3 +327,27 @@ async fn flaky_host_fails_the_first_jobs_only() {
         .await;
     assert_eq!(host_status(&second, 0), (9, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn silent_host_ends_as_15_five_minutes_after_the_timeout() {
+    let sim = Sim::with_config("[[host]]\nhost = \"0:10.0.0.3\"\nsilent = true\n");
+    sim.write("10.0.0.1", "/data/a.bin", &vec![1u8; 4 * MB]);
+    let mut body = v3_body();
+    body["timeout"] = json!(10);
+    body["download_speed_limit"] = json!(1);
+    body["target_server"] = json!({"host_id_list": [1002, 1003]});
+    let t0 = Instant::now();
+    let id = job_id(&sim.esb("jobv3/fast_transfer_file", body).await);
+    sleep(Duration::from_secs(60)).await;
+    let s = sim.v3_status(id).await;
+    assert_eq!(host_status(&s, 0), (9, 0), "the healthy host finished");
+    assert_eq!(host_status(&s, 1).0, 7, "still waiting after the timeout");
+    let done = sim.wait(id).await;
+    assert_eq!(host_status(&done, 1), (15, -1));
+    assert_eq!(job_status(&done), 4);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(310) && waited < Duration::from_secs(312),
+        "{waited:?}"
+    );
+}
