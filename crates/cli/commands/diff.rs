@@ -444,8 +444,10 @@ fn plan_lines(diff: &PlanDiff) -> Vec<String> {
 
 /// Members of one list spelled out in a table cell before "and N more".
 const ITEMS_SHOWN: usize = 6;
-/// Rows of the push table in the compact form.
-const ROWS_COMPACT: usize = 60;
+/// Rows of the push table (and lines of the other lists) in the compact forms, tried in turn.
+const ROWS_COMPACT: [usize; 3] = [100, 30, 10];
+/// Field changes listed in one table row before "and N more".
+const FIELDS_SHOWN: usize = 8;
 /// Attention items listed before "and N more".
 const ATTENTION_SHOWN: usize = 30;
 
@@ -454,8 +456,19 @@ const ATTENTION_SHOWN: usize = 30;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
     Full,
-    Compact,
+    /// No diagram or details; at most this many rows per list.
+    Compact(usize),
     Summary,
+}
+
+impl Level {
+    /// How many of `total` rows to show.
+    fn rows(self, total: usize) -> usize {
+        match self {
+            Level::Compact(rows) => rows.min(total),
+            Level::Full | Level::Summary => total,
+        }
+    }
 }
 
 /// The pull-request comment: a marker line, the summary, what needs attention, a table of
@@ -463,7 +476,8 @@ enum Level {
 /// [`LIMIT`] characters by dropping the details and the diagram first, then everything but
 /// the summary, never cutting a table in the middle.
 fn render_markdown(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph, labels: &Labels) -> String {
-    for level in [Level::Full, Level::Compact] {
+    let levels = std::iter::once(Level::Full).chain(ROWS_COMPACT.map(Level::Compact));
+    for level in levels {
         let out = markdown_at(diff, plan, graph, labels, level);
         if out.len() < LIMIT {
             return out;
@@ -526,11 +540,7 @@ fn markdown_at(
     let rows = push_rows(diff, graph);
     if !rows.is_empty() {
         out.push_str("\n| | push | stage | what changes |\n|---|---|---|---|\n");
-        let shown = if level == Level::Compact {
-            ROWS_COMPACT
-        } else {
-            rows.len()
-        };
+        let shown = level.rows(rows.len());
         for row in rows.iter().take(shown) {
             out.push_str(row);
         }
@@ -550,11 +560,7 @@ fn markdown_at(
             .map(|e| ("+", e))
             .chain(diff.edges_removed.iter().map(|e| ("−", e)));
         let total = diff.edges_added.len() + diff.edges_removed.len();
-        let shown = if level == Level::Compact {
-            ROWS_COMPACT
-        } else {
-            total
-        };
+        let shown = level.rows(total);
         for (sign, e) in edges.take(shown) {
             let _ = writeln!(
                 out,
@@ -572,12 +578,12 @@ fn markdown_at(
     let plan_lines = plan_lines(diff);
     if !plan_lines.is_empty() {
         out.push_str("\n**Plan, variables and host groups**\n\n");
-        for line in plan_lines.iter().take(if level == Level::Compact {
-            ROWS_COMPACT
-        } else {
-            plan_lines.len()
-        }) {
+        let shown = level.rows(plan_lines.len());
+        for line in plan_lines.iter().take(shown) {
             let _ = writeln!(out, "- {}", text(&cap_line(line)).replace(" -&gt; ", " → "));
+        }
+        if plan_lines.len() > shown {
+            let _ = writeln!(out, "- and {} more", plan_lines.len() - shown);
         }
     }
 
@@ -614,7 +620,7 @@ fn push_rows(diff: &PlanDiff, graph: &PlanGraph) -> Vec<String> {
         ));
     }
     for r in &diff.renamed {
-        let mut cells: Vec<String> = r.fields.iter().map(field_cell).collect();
+        let mut cells = field_cells(&r.fields);
         if cells.is_empty() {
             cells.push("same request".to_owned());
         }
@@ -631,7 +637,7 @@ fn push_rows(diff: &PlanDiff, graph: &PlanGraph) -> Vec<String> {
         ));
     }
     for c in &diff.changed {
-        let mut cells: Vec<String> = c.fields.iter().map(field_cell).collect();
+        let mut cells = field_cells(&c.fields);
         if !c.causes.is_empty() {
             let causes: Vec<String> = c.causes.iter().map(ToString::to_string).collect();
             cells.push(format!("_via {}_", inline(&causes.join(", "))));
@@ -667,6 +673,15 @@ fn stage_cell(diff: &PlanDiff, graph: &PlanGraph, name: &str) -> String {
             .map(|s| s.to_string())
             .unwrap_or_default(),
     }
+}
+
+/// The field changes of one row, at most [`FIELDS_SHOWN`].
+fn field_cells(fields: &[FieldChange]) -> Vec<String> {
+    let mut cells: Vec<String> = fields.iter().take(FIELDS_SHOWN).map(field_cell).collect();
+    if fields.len() > FIELDS_SHOWN {
+        cells.push(format!("and {} more fields", fields.len() - FIELDS_SHOWN));
+    }
+    cells
 }
 
 /// One field change in a table cell, long lists capped.
