@@ -6,8 +6,10 @@ use crate::model::HostAddr;
 
 /// True when a `hosts` string is meant as a host rather than a group name: it has a `:` or a
 /// `[`, or it is made of digits and dots only. Group names of that last shape are refused, so
-/// the two never overlap.
+/// the two never overlap. Surrounding spaces are ignored here, so that ` 10.0.0.1` is
+/// reported as a host with spaces rather than as an unknown group.
 pub(crate) fn looks_like_host(s: &str) -> bool {
+    let s = s.trim();
     s.contains([':', '[', ']'])
         || (!s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
@@ -125,5 +127,9 @@ mod tests {
         assert!(looks_like_host("0:[::1]"));
         assert!(!looks_like_host("web"));
         assert!(!looks_like_host("web-1.prod"));
+        // spaces make it an invalid host, not an unknown group
+        assert!(looks_like_host(" 10.0.0.1"));
+        assert!(looks_like_host("10.0.0.1 "));
+        assert!(!looks_like_host(" web"));
     }
 }

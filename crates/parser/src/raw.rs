@@ -153,6 +153,12 @@ pub(crate) fn looks_like_credential(key: &str) -> bool {
         "api_key",
         "apikey",
         "private_key",
+        // BlueKing's login ticket, the gateway's header, cloud-style key pairs
+        "ticket",
+        "authorization",
+        "access_key",
+        "accesskey",
+        "cookie",
     ];
     EXACT.contains(&key.as_str()) || PARTS.iter().any(|p| key.contains(p))
 }
@@ -389,14 +395,23 @@ impl Walker<'_> {
         }
         if kind == FileKind::Main {
             let start = self.span(0..0);
-            if !root.contains_key("plan") {
+            // A misspelled `[[psuh]]` or `[paln]` is already reported with a "did you mean";
+            // saying the table is missing as well would only repeat it, at line 1.
+            let misspelled = |wanted: &str| {
+                root.iter().any(|(key, _)| {
+                    let key: &str = key.get_ref();
+                    !TOP_KEYS.contains(&key)
+                        && did_you_mean(key, TOP_KEYS.iter().copied()) == Some(wanted)
+                })
+            };
+            if !root.contains_key("plan") && !misspelled("plan") {
                 self.push(
                     Problem::error("plan::parser::missing_plan", "the plan has no [plan] table")
                         .with_label(start, "expected [plan] in this file")
                         .with_help("add `[plan]` with at least `name` and `bk_biz_id`"),
                 );
             }
-            if !root.contains_key("push") {
+            if !root.contains_key("push") && !misspelled("push") {
                 self.push(
                     Problem::error("plan::parser::no_push", "the plan has no [[push]]")
                         .with_label(start, "expected at least one [[push]] in this file")
@@ -910,6 +925,11 @@ mod tests {
             "access_token",
             "my_api_key",
             "db_password",
+            "bk_ticket",
+            "authorization",
+            "access_key",
+            "aws_secret_access_key",
+            "session_cookie",
         ] {
             assert!(looks_like_credential(key), "{key}");
         }

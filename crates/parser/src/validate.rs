@@ -194,6 +194,38 @@ fn is_group_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// A group's own selectors and those of the groups it includes, merged in the order the file
+/// writes them: when `groups = [...]` comes before `ips = [...]` (or `dynamic_groups`,
+/// `topo_nodes`), the included hosts are seen first. That is the "first-seen" order requests
+/// list hosts in.
+fn in_written_order(raw: &RawGroup, own: HostSet, nested: HostSet) -> HostSet {
+    let groups_at = raw.groups.first().map(|g| (g.span.file, g.span.start));
+    let nested_first = |own_at: Option<(FileId, usize)>| matches!((groups_at, own_at), (Some(g), Some(o)) if g < o);
+    let mut first = HostSet::default();
+    let mut second = HostSet::default();
+    if nested_first(raw.ips.first().map(|s| (s.span.file, s.span.start))) {
+        (first.ips, second.ips) = (nested.ips, own.ips);
+    } else {
+        (first.ips, second.ips) = (own.ips, nested.ips);
+    }
+    if nested_first(
+        raw.dynamic_groups
+            .first()
+            .map(|s| (s.span.file, s.span.start)),
+    ) {
+        (first.dynamic_groups, second.dynamic_groups) = (nested.dynamic_groups, own.dynamic_groups);
+    } else {
+        (first.dynamic_groups, second.dynamic_groups) = (own.dynamic_groups, nested.dynamic_groups);
+    }
+    if nested_first(raw.topo_nodes.first().map(|s| (s.span.file, s.span.start))) {
+        (first.topo_nodes, second.topo_nodes) = (nested.topo_nodes, own.topo_nodes);
+    } else {
+        (first.topo_nodes, second.topo_nodes) = (own.topo_nodes, nested.topo_nodes);
+    }
+    union(&mut first, &second);
+    first
+}
+
 /// Adds `more` to `set`, keeping first-seen order without duplicates.
 fn union(set: &mut HostSet, more: &HostSet) {
     for ip in &more.ips {
@@ -496,11 +528,13 @@ impl<'a> Builder<'a> {
             Ok(host) => Some(host),
             Err(why) => {
                 self.error(
+                    // The reason goes into the message too: JSON and GitHub output carry no
+                    // labels.
                     Problem::error(
                         "plan::parser::invalid_host",
-                        format!("invalid host `{}`", s.value),
+                        format!("invalid host `{}`: {why}", s.value),
                     )
-                    .with_label(s.span, why)
+                    .with_label(s.span, "not a host BK-JOB accepts")
                     .with_help(
                         "a host is `ip` (cloud 0) or `cloud:ip`; IPv6 is written `cloud:[addr]`",
                     ),
@@ -558,20 +592,22 @@ impl<'a> Builder<'a> {
                     }
                     self.used_groups.insert(target.clone());
                 } else {
-                    let mut set = self
+                    let own = self
                         .groups
                         .get(&name)
                         .map(|g| g.own.clone())
                         .unwrap_or_default();
+                    let mut nested = HostSet::default();
                     let mut broken = false;
                     for reference in &raw.groups {
                         if let Some(child) = self.groups.get(&reference.value) {
                             broken |= child.broken;
                             if let Some(expanded) = &child.expanded {
-                                union(&mut set, expanded);
+                                union(&mut nested, expanded);
                             }
                         }
                     }
+                    let set = in_written_order(raw, own, nested);
                     if let Some(state) = self.groups.get_mut(&name) {
                         state.broken |= broken;
                         state.expanded = Some(set);
@@ -657,9 +693,15 @@ impl<'a> Builder<'a> {
                 }
                 None => {
                     broken = true;
-                    let help =
+                    let help = if name.value.contains("${") {
+                        Some(
+                            "`${...}` is not substituted in `hosts`: write the group name or the host itself"
+                                .to_owned(),
+                        )
+                    } else {
                         did_you_mean_help(&name.value, self.groups.keys().map(String::as_str))
-                            .or_else(|| {
+                    }
+                    .or_else(|| {
                                 Some(
                                 "define it as [hosts.NAME], or write a host as `ip` or `cloud:ip`"
                                     .to_owned(),
@@ -984,17 +1026,25 @@ impl<'a> Builder<'a> {
         });
 
         let mut sources = Vec::new();
-        let mut deliveries: HashMap<String, Span> = HashMap::new();
+        // Delivered name -> (entry span, index of its source) of every entry delivering it.
+        let mut deliveries: HashMap<String, Vec<(Span, usize)>> = HashMap::new();
+        // With `[FILESRCIP]` in the target path each source host writes into its own
+        // directory, so sources on different hosts do not collide.
+        let per_source_host = target
+            .as_ref()
+            .is_some_and(|t| t.path.value.contains("[FILESRCIP]"));
+        let mut source_hosts: Vec<HostSet> = Vec::new();
         let target_dir = raw
             .target
             .as_ref()
             .and_then(|t| t.path.as_ref())
             .map_or(String::new(), |p| p.value.clone());
-        for s in raw.sources.iter().flatten() {
+        for (source_index, s) in raw.sources.iter().flatten().enumerate() {
             let (host_refs, hosts, broken) = match &s.hosts {
                 Some(h) => self.resolve_hosts(h),
                 None => (Vec::new(), HostSet::default(), true),
             };
+            source_hosts.push(hosts.clone());
             if !broken
                 && hosts.is_empty()
                 && let Some(h) = &s.hosts
@@ -1010,8 +1060,19 @@ impl<'a> Builder<'a> {
                     continue;
                 }
                 if let Some(name) = delivered_name(&path) {
-                    if let Some(first) = deliveries.get(&name) {
-                        let first = *first;
+                    let clash = deliveries.get(&name).and_then(|earlier| {
+                        earlier
+                            .iter()
+                            .find(|(_, other)| {
+                                !(per_source_host
+                                    && *other != source_index
+                                    && source_hosts
+                                        .get(*other)
+                                        .is_some_and(|other| distinct_static_hosts(other, &hosts)))
+                            })
+                            .map(|(span, _)| *span)
+                    });
+                    if let Some(first) = clash {
                         self.error(
                             Problem::error(
                                 "plan::parser::duplicate_delivery",
@@ -1026,7 +1087,10 @@ impl<'a> Builder<'a> {
                             ),
                         );
                     } else {
-                        deliveries.insert(name, entry.span);
+                        deliveries
+                            .entry(name)
+                            .or_default()
+                            .push((entry.span, source_index));
                     }
                 }
                 files.push(FileEntry {
@@ -1156,13 +1220,28 @@ impl<'a> Builder<'a> {
         } else {
             format!(" (after substitution: `{value}`)")
         };
+        // The reason goes into the message too: JSON and GitHub output carry no labels.
+        let help = match err {
+            PathError::WindowsChar(_) => {
+                "Windows file and directory names may not contain `: ? \" < > |` (only the text after `REGEX:` may)"
+            }
+            PathError::WindowsEmptyComponent => {
+                "write a single separator after the drive: `C:\\data\\app.zip` or `C:/data/app.zip`"
+            }
+            _ => {
+                "paths are absolute: `/data/app.tar.gz` on Linux, `C:\\data\\app.zip` or `C:/data/app.zip` on Windows"
+            }
+        };
         self.error(
             Problem::error(
                 "plan::parser::invalid_path",
-                format!("BK-JOB would reject the path `{}`{shown}", entry.value),
+                format!(
+                    "BK-JOB would reject the path `{}`{shown}: {err}",
+                    entry.value
+                ),
             )
-            .with_label(entry.span, err.to_string())
-            .with_help("paths are absolute: `/data/app.tar.gz` on Linux, `C:\\data\\app.zip` or `C:/data/app.zip` on Windows"),
+            .with_label(entry.span, "rejected by BK-JOB's path rule")
+            .with_help(help),
         );
     }
 
@@ -1316,6 +1395,14 @@ fn delivered_name(path: &str) -> Option<String> {
     }
     let (_, name) = split_file_name(path);
     (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// True when both sets name only static hosts and share none: with `[FILESRCIP]` in the
+/// target path their copies land in different directories. Dynamic groups and topology
+/// nodes may hold any host, so they never count as distinct.
+fn distinct_static_hosts(a: &HostSet, b: &HostSet) -> bool {
+    let only_static = |h: &HostSet| h.dynamic_groups.is_empty() && h.topo_nodes.is_empty();
+    only_static(a) && only_static(b) && !a.ips.iter().any(|ip| b.ips.contains(ip))
 }
 
 fn is_windows_drive(s: &str) -> bool {

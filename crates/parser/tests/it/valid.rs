@@ -102,3 +102,48 @@ fn var_overrides_and_api_override() {
     );
     assert_eq!(parsed.plan.vars["version"], "2.0.0");
 }
+
+#[test]
+fn group_hosts_follow_the_written_order() {
+    let path = root().join("tests/fixtures/plans/valid/group_order.toml");
+    let parsed = parse_file(&path, &ParseOptions::default()).expect("valid");
+    let shown = |push: &str| {
+        let hosts = &parsed.plan.push(push).expect("push").target.hosts;
+        (
+            hosts.ips.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            hosts.dynamic_groups.clone(),
+        )
+    };
+    // `groups = ["web"]` comes before `ips` and `dynamic_groups` in [hosts.edge]
+    assert_eq!(
+        shown("to-edge"),
+        (
+            vec![
+                "0:10.0.1.1".to_owned(),
+                "0:10.0.1.2".to_owned(),
+                "0:10.0.9.9".to_owned()
+            ],
+            vec!["dg-web".to_owned(), "dg-edge".to_owned()]
+        )
+    );
+    // [hosts.core] writes its own `ips` first
+    assert_eq!(
+        shown("to-core"),
+        (
+            vec![
+                "0:10.0.9.9".to_owned(),
+                "0:10.0.1.1".to_owned(),
+                "0:10.0.1.2".to_owned()
+            ],
+            vec!["dg-web".to_owned()]
+        )
+    );
+}
+
+#[test]
+fn filesrcip_keeps_same_name_copies_from_different_hosts_apart() {
+    let path = root().join("tests/fixtures/plans/valid/filesrcip_sources.toml");
+    let parsed = parse_file(&path, &ParseOptions::default())
+        .unwrap_or_else(|e| panic!("should be valid:\n{}", render(&e)));
+    assert_eq!(parsed.plan.pushes[0].sources.len(), 2);
+}
