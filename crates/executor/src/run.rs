@@ -410,7 +410,14 @@ impl<A: JobApi> Coordinator<A> {
                         Some(hosts)
                             if retries > 0
                                 && !hosts.is_empty()
-                                && p.status == Some(PushStatus::Failed) =>
+                                && matches!(
+                                    p.status,
+                                    Some(
+                                        PushStatus::Failed
+                                            | PushStatus::TimedOut
+                                            | PushStatus::Interrupted
+                                    )
+                                ) =>
                         {
                             Start::Hosts(hosts)
                         }

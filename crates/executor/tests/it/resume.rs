@@ -165,3 +165,46 @@ async fn a_second_apply_of_the_same_plan_is_refused_while_the_lock_is_held() {
     assert!(world.sim.requests().is_empty());
     drop(held);
 }
+
+#[tokio::test]
+async fn resume_of_a_push_with_retries_pushes_only_to_its_failed_hosts() {
+    let world = World::new("").await;
+    world.write("10.0.1.1", "/data/stage/app.tar.gz", b"ok");
+    // A file where 10.0.2.2's target directory must be: that host fails every attempt.
+    world.write("10.0.2.2", "/opt/app", b"not a directory");
+    let text = r#"
+[plan]
+name = "retry"
+bk_biz_id = 2
+account = "root"
+
+[[push]]
+name = "spread"
+from = { hosts = "10.0.1.1", files = ["/data/stage/app.tar.gz"] }
+to = { hosts = ["10.0.2.1", "10.0.2.2"], path = "/opt/app/" }
+retries = 1
+"#;
+    let plan = plan(text);
+    let first = run(&world, &plan, fast_options(), false).await;
+    let push = first.push("spread");
+    assert_eq!(push.status, PushStatus::Failed);
+    assert_eq!(push.attempts, 2);
+    assert_eq!(push.hosts_ok, 1);
+    assert_eq!(push.failed_hosts.len(), 1);
+
+    std::fs::remove_file(world.host_path("10.0.2.2", "/opt/app")).expect("repair");
+    let second = run(&world, &plan, fast_options(), true).await;
+    assert!(second.report().succeeded(), "{:#?}", second.report());
+    let submits = world.calls("fast_push_file");
+    assert_eq!(submits.len(), 3);
+    let last_targets = &submits[2].body["target_server"]["ip_list"];
+    assert_eq!(
+        last_targets.as_array().map(Vec::len),
+        Some(1),
+        "{last_targets}"
+    );
+    assert_eq!(last_targets[0]["ip"], "10.0.2.2");
+    // The journal numbers attempts over the whole run.
+    let journal = std::fs::read_to_string(&second.report().journal).expect("journal");
+    assert!(journal.contains("\"attempt\":3"), "{journal}");
+}
