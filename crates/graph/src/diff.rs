@@ -466,7 +466,8 @@ pub struct PlanDiff {
     pub new_stages: usize,
     /// The union of the targets of the pushes that run, before and after.
     pub targets: HostsDelta,
-    /// What a reviewer should look at first, most serious first.
+    /// What a reviewer should look at first, most serious first: removed pushes, lost
+    /// orderings, disabled pushes, widened targets, new warnings.
     pub attention: Vec<Attention>,
 }
 
@@ -1183,6 +1184,16 @@ fn attention(diff: &PlanDiff, old: &Indexed<'_>, new: &Indexed<'_>) -> Vec<Atten
             });
         }
     }
+    for e in &diff.edges_removed {
+        let both = new.push(&e.dependency).is_some() && new.push(&e.dependent).is_some();
+        if both && !new.side.graph.has_path(&e.dependency, &e.dependent) {
+            out.push(Attention::LostOrdering {
+                dependency: e.dependency.clone(),
+                dependent: e.dependent.clone(),
+                was: e.reason.clone().unwrap_or_else(|| "after".to_owned()),
+            });
+        }
+    }
     for c in &diff.changed {
         let now_off = c.fields.iter().any(|f| {
             f.path == "enabled"
@@ -1210,16 +1221,6 @@ fn attention(diff: &PlanDiff, old: &Indexed<'_>, new: &Indexed<'_>) -> Vec<Atten
             out.push(Attention::Widened {
                 push: name.clone(),
                 hosts: targets.clone(),
-            });
-        }
-    }
-    for e in &diff.edges_removed {
-        let both = new.push(&e.dependency).is_some() && new.push(&e.dependent).is_some();
-        if both && !new.side.graph.has_path(&e.dependency, &e.dependent) {
-            out.push(Attention::LostOrdering {
-                dependency: e.dependency.clone(),
-                dependent: e.dependent.clone(),
-                was: e.reason.clone().unwrap_or_else(|| "after".to_owned()),
             });
         }
     }
