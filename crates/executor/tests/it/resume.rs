@@ -208,3 +208,33 @@ retries = 1
     let journal = std::fs::read_to_string(&second.report().journal).expect("journal");
     assert!(journal.contains("\"attempt\":3"), "{journal}");
 }
+
+#[tokio::test]
+async fn a_lost_submission_answer_is_not_resent_and_blocks_a_blind_resume() {
+    let world =
+        World::new("[[fault]]\napi = \"fast_push_file\"\nkind = \"drop\"\ncount = 1\n").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let plan = plan(TWO_STAGES);
+    let first = run(&world, &plan, fast_options(), false).await;
+    let push = first.push("to-relays");
+    assert_eq!(push.status, PushStatus::OutcomeUnknown, "{push:#?}");
+    assert_eq!(first.push("to-web").status, PushStatus::Blocked);
+    // Sent once, never again: the client does not re-send a submission whose answer is lost.
+    assert_eq!(world.calls("fast_push_file").len(), 1);
+
+    let resumed = run(&world, &plan, fast_options(), true).await;
+    match &resumed.result {
+        Err(e @ StartError::InDoubt { pushes, .. }) => {
+            assert_eq!(pushes[0].name, "to-relays");
+            assert_eq!(pushes[0].task_name.as_deref(), Some("rel/to-relays"));
+            assert!(e.help().unwrap_or_default().contains("job history"));
+        }
+        other => panic!("{:?}", other.as_ref().map(|r| &r.pushes)),
+    }
+    let fresh = run(&world, &plan, fast_options(), false).await;
+    assert!(matches!(
+        fresh.result,
+        Err(StartError::UnfinishedRun { .. })
+    ));
+    assert_eq!(world.calls("fast_push_file").len(), 1);
+}
