@@ -509,3 +509,27 @@ fn ci_example_uses_real_flags() {
     }
     assert!(checked >= 5, "only {checked} flags found in the workflow");
 }
+
+/// Every example plan compared with itself: no changes, in every format.
+#[test]
+fn every_example_plan_has_no_changes_against_itself() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["release", "logs", "windows", "fanout"] {
+        let path = format!("plans/{name}.toml");
+        for format in ["text", "json", "markdown"] {
+            let out = plan_in(
+                root,
+                &["diff", &path, &path, "--format", format, "--exit-code"],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{path} ({format}): {}{}",
+                stdout(&out),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = stdout(&out);
+            assert!(text.contains("no changes"), "{path} ({format}): {text}");
+        }
+    }
+}
