@@ -771,13 +771,17 @@ fn diff_diagram(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph) -> String {
         ));
     }
     for (class, ids) in &classes {
-        if !ids.is_empty() {
-            let _ = writeln!(out, "  class {} {class}", ids.join(","));
+        if ids.is_empty() {
+            continue;
         }
+        let style = match *class {
+            "added" => "fill:#e6ffec,stroke:#1a7f37",
+            "changed" => "fill:#fff8c5,stroke:#9a6700",
+            _ => "fill:#ffebe9,stroke:#cf222e,stroke-dasharray: 5 5",
+        };
+        let _ = writeln!(out, "  class {} {class}", ids.join(","));
+        let _ = writeln!(out, "  classDef {class} {style};");
     }
-    out.push_str("  classDef added fill:#e6ffec,stroke:#1a7f37;\n");
-    out.push_str("  classDef changed fill:#fff8c5,stroke:#9a6700;\n");
-    out.push_str("  classDef removed fill:#ffebe9,stroke:#cf222e,stroke-dasharray: 5 5;\n");
     out
 }
 
