@@ -7,8 +7,13 @@
 //! [`plan_parser::Problem`]s with labels at the spans that cause them.
 //!
 //! [`request_for`] is the only place a JOB request body is built: `plan show` prints it and
-//! `plan apply` sends it. [`dot`], [`mermaid`], [`graph_json`] and [`show_json`] render the graph and the
-//! dry-run document byte-stably.
+//! `plan apply` sends it ([`request_for_hosts`] narrows it to the hosts a retry re-pushes to).
+//! [`dot`], [`mermaid`], [`graph_json`] and [`show_json`] render the graph and the dry-run
+//! document byte-stably. [`diff()`] compares two plans push by push.
+//!
+//! Disabled pushes (`enabled = false`) stay in the graph with their edges and stages, marked by
+//! [`PlanGraph::is_skipped`]; a run treats one as done as soon as its own dependencies are, so
+//! its dependents never wait for skipped work but keep their order relative to everything else.
 
 #![warn(missing_docs)]
 
@@ -18,6 +23,8 @@ mod fxhash;
 mod graph;
 mod hosts;
 mod path;
+mod render;
+mod request;
 
 pub use build::build;
 pub use diff::{
@@ -25,9 +32,6 @@ pub use diff::{
     HostsDelta, PlanDiff, PushEntry, Renamed, StageMove, VarChange, diff, diff_json, fields_json,
 };
 pub use graph::{Edge, EdgeKind, PlanGraph, Stage};
-mod render;
-mod request;
-
 pub use render::{
     FORMAT_VERSION, dot, graph_json, mermaid, problem_json, show_json, written_hosts,
 };
