@@ -503,6 +503,14 @@ impl<A: JobApi> Coordinator<A> {
     /// Pushes that may start now, best first.
     fn ready(&self, failed: bool) -> Vec<(String, usize)> {
         let stop_new = failed && self.options.continue_policy == ContinuePolicy::Never;
+        // The first stage with a push not done yet: in `stages` mode nothing later may start.
+        let open_stage = self
+            .order
+            .iter()
+            .filter(|(n, _)| !matches!(self.states.get(n), Some(State::Done(_))))
+            .map(|(_, stage)| *stage)
+            .min()
+            .unwrap_or(usize::MAX);
         let mut ready: Vec<(String, usize)> = Vec::new();
         for (index, (name, stage)) in self.order.iter().enumerate() {
             let Some(State::Waiting(start, _)) = self.states.get(name) else {
@@ -525,9 +533,7 @@ impl<A: JobApi> Coordinator<A> {
             }
             let allowed = match self.options.schedule {
                 Schedule::Eager => true,
-                Schedule::Stages => self.order.iter().all(|(other, other_stage)| {
-                    *other_stage >= *stage || matches!(self.states.get(other), Some(State::Done(_)))
-                }),
+                Schedule::Stages => *stage <= open_stage,
             };
             if allowed {
                 ready.push((name.clone(), index));
