@@ -657,6 +657,16 @@ impl Walker<'_> {
             self.wrong_type(value, "an array of tables (`[[push]]`)", "push");
             return Vec::new();
         };
+        if items.is_empty() {
+            // `push = []` is the array of tables written inline, with nothing in it.
+            let span = self.span(value.span());
+            self.push(
+                Problem::error("plan::parser::no_push", "the plan has no [[push]]")
+                    .with_label(span, "an empty list of pushes")
+                    .with_help("each [[push]] is one file distribution (one JOB call)"),
+            );
+            return Vec::new();
+        }
         let mut pushes = Vec::new();
         for item in items.iter() {
             let Some(table) = self.table(item, "push") else {
