@@ -373,7 +373,7 @@ impl RunHistory {
         if first {
             return Err(JournalError {
                 path: path.to_owned(),
-                message: "is empty".into(),
+                message: EMPTY.into(),
             });
         }
         Ok(history)
@@ -469,6 +469,9 @@ impl RunHistory {
     }
 }
 
+/// The message of a journal without a single readable line.
+const EMPTY: &str = "is empty";
+
 /// The most recent journal of `plan` (by run id, which sorts by start time), if any.
 pub fn latest_run(state_dir: &Path, plan: &str) -> Result<Option<RunHistory>, JournalError> {
     let dir = runs_dir(state_dir, plan);
@@ -488,10 +491,16 @@ pub fn latest_run(state_dir: &Path, plan: &str) -> Result<Option<RunHistory>, Jo
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
-    match files.pop() {
-        Some(path) => RunHistory::read(&path).map(Some),
-        None => Ok(None),
+    // A journal without one whole line is a run killed while writing its first line: nothing
+    // was acted on, so it is passed over.
+    while let Some(path) = files.pop() {
+        match RunHistory::read(&path) {
+            Ok(history) => return Ok(Some(history)),
+            Err(e) if e.message == EMPTY => continue,
+            Err(e) => return Err(e),
+        }
     }
+    Ok(None)
 }
 
 /// A new run id: UTC start time (sortable) and the process id.
