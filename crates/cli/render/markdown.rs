@@ -103,7 +103,7 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
         }
     } else {
         // A stage needs room for its heading and a few rows; stages past that are summarised.
-        let shown_stages = (room / MIN_STAGE_ROOM).clamp(1, stages.len());
+        let shown_stages = (room / MIN_STAGE_ROOM).clamp(1, stages.len().max(1));
         for (i, (number, pushes)) in stages.iter().enumerate() {
             bodies_left_out += pushes.len();
             if i >= shown_stages {
