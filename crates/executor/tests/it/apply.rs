@@ -242,8 +242,8 @@ async fn continue_independent_runs_the_unaffected_branch() {
 
 #[tokio::test]
 async fn retries_repush_only_to_the_failed_hosts() {
-    // 10.0.2.2 lacks the account on the first try only: the fault is on the host, so make the
-    // push fail on it by a missing source for one host instead: the relay 10.0.1.2 has no file.
+    // 10.0.2.2 fails the first attempt (a file stands where its target directory must be)
+    // and is repaired when the retry is announced.
     let world = World::new("").await;
     world.write("10.0.1.1", "/data/stage/app.tar.gz", b"ok");
     let text = r#"
@@ -259,7 +259,6 @@ to = { hosts = ["10.0.2.1", "10.0.2.2"], path = "/opt/app/" }
 retries = 2
 "#;
     let (plan, graph) = plan(text);
-    // Make 10.0.2.2 fail the first attempt: a file where the target directory must be.
     world.write("10.0.2.2", "/opt/app", b"not a directory");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let api = world.api();
