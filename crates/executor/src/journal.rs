@@ -538,6 +538,23 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_tagged_json_objects() {
+        let line = serde_json::to_value(Record::PushSubmitted {
+            push: "a".into(),
+            attempt: 2,
+            job: job(7),
+            at: "t".into(),
+        })
+        .expect("json");
+        assert_eq!(
+            line,
+            serde_json::json!({"type": "push_submitted", "push": "a", "attempt": 2,
+                "job": {"api": "v2", "bk_biz_id": 2, "job_instance_id": 7, "step_instance_id": null},
+                "at": "t"})
+        );
+    }
+
+    #[test]
     fn history_tells_done_in_flight_in_doubt_and_failed_apart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let journal = Journal::create(dir.path(), "rel/1", "r1").expect("create");
