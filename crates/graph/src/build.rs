@@ -13,12 +13,13 @@
 //! Conflicts are found by grouping deliveries by (host selector, directory, name) and checking
 //! only neighbours in topological order within a group.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::fxhash::{FxHashMap, FxHashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use plan_parser::{Plan, PlanErrors, Problem, Push, Span};
+use plan_parser::{HostSet, Plan, PlanErrors, Problem, Push, Span};
 
 use crate::graph::{Edge, EdgeKind, Node, PlanGraph, Stage};
 use crate::hosts::{HostKey, keys, written_name};
@@ -545,7 +546,7 @@ fn find_conflicts(
     ends: &[(usize, usize)],
 ) -> Vec<Problem> {
     let pushes = &plan.pushes;
-    type Key<'k> = (HostKey<'k>, &'k str, &'k str);
+    type Key<'k> = (HostKey<'k>, Cow<'k, str>, &'k str);
     // A writer: (push, source, file) positions.
     type Writer = (usize, usize, usize);
     // Insertion-ordered groups: (key, [(push, source, file)]).
@@ -557,20 +558,23 @@ fn find_conflicts(
         }
         let target_keys: Vec<HostKey<'_>> = keys(&push.target.hosts).collect();
         for (si, source_entries) in entries[a].iter().enumerate() {
+            let dirs = source_dirs(&targets[a], &push.sources[si].hosts);
             for (fi, entry) in source_entries.iter().enumerate() {
                 if entry.name().is_empty() {
                     continue;
                 }
                 for &key in &target_keys {
-                    let k = (key, targets[a].as_str(), entry.name());
-                    let g = *index.entry(k).or_insert_with(|| {
-                        groups.push((k, Vec::new()));
-                        groups.len() - 1
-                    });
-                    let list = &mut groups[g].1;
-                    // Several entries of one push with one name are the parser's to report.
-                    if list.last().is_none_or(|&(p, _, _)| p != a) {
-                        list.push((a, si, fi));
+                    for dir in &dirs {
+                        let k = (key, dir.clone(), entry.name());
+                        let g = *index.entry(k.clone()).or_insert_with(|| {
+                            groups.push((k, Vec::new()));
+                            groups.len() - 1
+                        });
+                        let list = &mut groups[g].1;
+                        // Several entries of one push with one name are the parser's to report.
+                        if list.last().is_none_or(|&(p, _, _)| p != a) {
+                            list.push((a, si, fi));
+                        }
                     }
                 }
             }
@@ -594,7 +598,7 @@ fn find_conflicts(
             reported.insert((a, b));
             problems.push(conflict_problem(
                 plan,
-                key,
+                (key.0, &key.1, key.2),
                 (a, asi, afi),
                 (b, bsi, bfi),
                 entries,
@@ -602,6 +606,28 @@ fn find_conflicts(
         }
     }
     problems
+}
+
+/// The directories a source's files land in. With `[FILESRCIP]` in the target path JOB writes
+/// each source host's copy under `<cloud>_<ip>` (`:` replaced by `_`), so two pushes reading
+/// different static hosts do not write the same file. Sources with dynamic groups or topo
+/// nodes may hold any host: their copies keep the literal directory.
+fn source_dirs<'t>(target: &'t str, sources: &HostSet) -> Vec<Cow<'t, str>> {
+    if !target.contains("[FILESRCIP]") {
+        return vec![Cow::Borrowed(target)];
+    }
+    let mut dirs: Vec<Cow<'t, str>> = sources
+        .ips
+        .iter()
+        .map(|host| {
+            let id = format!("{}_{}", host.cloud_id, host.ip).replace(':', "_");
+            Cow::Owned(target.replace("[FILESRCIP]", &id))
+        })
+        .collect();
+    if !sources.dynamic_groups.is_empty() || !sources.topo_nodes.is_empty() {
+        dirs.push(Cow::Borrowed(target));
+    }
+    dirs
 }
 
 fn conflict_problem(

@@ -561,6 +561,50 @@ fn directory_and_file_of_one_name_conflict() {
 }
 
 #[test]
+fn filesrcip_keeps_copies_from_different_source_hosts_apart() {
+    let collect = |b_source: &'static str| {
+        plan()
+            .push(
+                "a",
+                &[(&["10.0.0.1"], &["/var/log/app.log"])],
+                (&["10.0.0.9"], "/logs/[FILESRCIP]/"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&[b_source], &["/var/log/app.log"])],
+                (&["10.0.0.9"], "/logs/[FILESRCIP]/"),
+                &[],
+            )
+            .build()
+    };
+    // each source host writes under its own directory
+    build(&collect("10.0.0.2")).expect("different source hosts");
+    // the same source host writes the same file twice
+    let err = build(&collect("10.0.0.1")).expect_err("conflict");
+    assert_eq!(
+        err.problems()[0].message(),
+        "pushes `a` and `b` both write /logs/0_10.0.0.1/app.log on 0:10.0.0.9, and nothing orders them"
+    );
+    // a dynamic source may hold any host: still a conflict with another dynamic source
+    let dynamic = plan()
+        .push(
+            "a",
+            &[(&["dyn:g"], &["/var/log/app.log"])],
+            (&["10.0.0.9"], "/logs/[FILESRCIP]/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["dyn:g"], &["/var/log/app.log"])],
+            (&["10.0.0.9"], "/logs/[FILESRCIP]/"),
+            &[],
+        )
+        .build();
+    build(&dynamic).expect_err("dynamic sources");
+}
+
+#[test]
 fn disabled_pushes_stay_in_the_graph_but_do_not_conflict() {
     let p = plan()
         .push(
