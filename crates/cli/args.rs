@@ -86,7 +86,20 @@ pub(crate) struct VarArgs {
 fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
-            Ok((name.trim().to_owned(), value.to_owned()))
+            let name = name.trim();
+            // The plan's own rule for variable names: any other name could never be used.
+            let mut chars = name.chars();
+            let valid = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if valid {
+                Ok((name.to_owned(), value.to_owned()))
+            } else {
+                Err(format!(
+                    "`{name}` is not a variable name (letters, digits, `_` and `-`, not starting with a digit)"
+                ))
+            }
         }
         _ => Err(format!("expected NAME=VALUE, got `{s}`")),
     }
@@ -305,7 +318,19 @@ pub(crate) struct SchemaArgs {
 mod tests {
     use clap::CommandFactory;
 
-    use super::Cli;
+    use super::{Cli, parse_var};
+
+    #[test]
+    fn var_names_follow_the_plan_rule() {
+        assert_eq!(
+            parse_var("version=1.4=x"),
+            Ok(("version".to_owned(), "1.4=x".to_owned()))
+        );
+        assert_eq!(parse_var("_a-b2="), Ok(("_a-b2".to_owned(), String::new())));
+        for bad in ["1bad=x", "a b=x", "=x", "novalue", "${x}=y"] {
+            assert!(parse_var(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

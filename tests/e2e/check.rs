@@ -338,6 +338,7 @@ fn usage_errors_exit_2() {
         &["check"][..],
         &["check", "valid/topo_nodes.toml", "--format", "yaml"],
         &["check", "valid/topo_nodes.toml", "--var", "novalue"],
+        &["check", "valid/topo_nodes.toml", "--var", "1bad=x"],
         &["check", "valid/topo_nodes.toml", "--no-such-flag"],
     ] {
         let out = plan(args);
