@@ -308,10 +308,21 @@ fn infer<'a>(
             k
         })
         .collect();
+    // A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`) delivers
+    // into a directory only known at run time: index it under the part before the macro and
+    // let it feed only reads deeper than that part.
+    let mut macro_target = vec![false; pushes.len()];
     for (a, dir) in targets.iter().enumerate() {
-        by_dir.entry(dir.as_str()).or_default().push(a);
+        let index_dir = match macro_prefix(dir) {
+            Some(prefix) => {
+                macro_target[a] = true;
+                prefix
+            }
+            None => dir.as_str(),
+        };
+        by_dir.entry(index_dir).or_default().push(a);
         for &key in &target_keys[a] {
-            by_dir_key.entry((dir.as_str(), key)).or_default().push(a);
+            by_dir_key.entry((index_dir, key)).or_default().push(a);
         }
     }
     // Only directory reads look below their own directory: sorted by selector then directory,
@@ -354,9 +365,13 @@ fn infer<'a>(
                     let Some(candidates) = by_dir.get(dir) else {
                         continue;
                     };
+                    let deeper = entry.location()[dir.len()..].contains('/');
                     if candidates.len() <= source_keys.len() {
                         // Few pushes deliver here: check each for a shared selector.
                         for &a in candidates {
+                            if macro_target[a] && !deeper {
+                                continue;
+                            }
                             let shared = if target_keys[a].len() < source_keys.len() {
                                 target_keys[a]
                                     .iter()
@@ -375,7 +390,9 @@ fn infer<'a>(
                         for &key in &source_keys {
                             if let Some(list) = by_dir_key.get(&(dir, key)) {
                                 for &a in list {
-                                    record(a, si, fi, key);
+                                    if !macro_target[a] || deeper {
+                                        record(a, si, fi, key);
+                                    }
                                 }
                             }
                         }
@@ -400,6 +417,29 @@ fn infer<'a>(
         }
     }
     out
+}
+
+/// True when two host sets share a selector.
+fn overlap(x: &HostSet, y: &HostSet) -> bool {
+    let mut sorted: Vec<HostKey<'_>> = keys(x).collect();
+    sorted.sort_unstable();
+    keys(y).any(|k| sorted.binary_search(&k).is_ok())
+}
+
+/// The part of a normalised target directory before its first JOB macro component
+/// (`[FILESRCIP]`, `[DATE:...]`, `[DATEFMT:...]`), if it has one.
+fn macro_prefix(dir: &str) -> Option<&str> {
+    let mut start = 0;
+    for (i, c) in dir.char_indices() {
+        if c == '/' {
+            let component = &dir[start..i];
+            if component.contains('[') && component.contains(']') {
+                return Some(&dir[..start]);
+            }
+            start = i + 1;
+        }
+    }
+    None
 }
 
 /// A topological order (Kahn), ties broken by file position so it is deterministic.
@@ -593,6 +633,16 @@ fn find_conflicts(
             let (a, asi, afi) = pair[0];
             let (b, bsi, bfi) = pair[1];
             if reported.contains(&(a, b)) || reach.reaches(a, b, stage, outgoing, ends) {
+                continue;
+            }
+            // `[FILESRCIP]` gives every source host its own directory: copies from different
+            // source hosts never meet.
+            if key.1.contains("[FILESRCIP]")
+                && !overlap(
+                    &plan.pushes[a].sources[asi].hosts,
+                    &plan.pushes[b].sources[bsi].hosts,
+                )
+            {
                 continue;
             }
             reported.insert((a, b));

@@ -192,6 +192,43 @@ fn inference_table() {
         ),
         ("C:\\data\\a.txt", "10.0.0.1", "10.0.0.1", "c:/data", true),
         ("/a.tgz", "10.0.0.1", "10.0.0.1", "/", true),
+        // A macro in the target: only reads below the part before it.
+        (
+            "/logs/0_10.0.0.9/a.log",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/logs/[FILESRCIP]/",
+            true,
+        ),
+        (
+            "/logs/0_10.0.0.9/",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/logs/[FILESRCIP]",
+            true,
+        ),
+        (
+            "/logs/x/REGEX:.*",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/logs/[DATE:yyyy-MM-dd]/",
+            true,
+        ),
+        (
+            "/logs/a.log",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/logs/[FILESRCIP]/",
+            false,
+        ),
+        ("/logs/", "10.0.0.1", "10.0.0.1", "/logs/[FILESRCIP]/", true),
+        (
+            "/other/x/a.log",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/logs/[FILESRCIP]/",
+            false,
+        ),
     ];
     for &(read, from, to, path, expected) in cases {
         let p = plan()
@@ -535,6 +572,41 @@ fn ordered_or_disjoint_writers_do_not_conflict() {
         )
         .build();
     build(&other_host).expect("different hosts");
+}
+
+#[test]
+fn filesrcip_targets_conflict_only_for_shared_source_hosts() {
+    let separate = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.log"])],
+            (&["10.0.0.8"], "/logs/[FILESRCIP]/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.2"], &["/y/app.log"])],
+            (&["10.0.0.8"], "/logs/[FILESRCIP]/"),
+            &[],
+        )
+        .build();
+    build(&separate).expect("each source host has its own directory");
+    let shared = plan()
+        .push(
+            "a",
+            &[(&["10.0.0.1"], &["/x/app.log"])],
+            (&["10.0.0.8"], "/logs/[FILESRCIP]/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/y/app.log"])],
+            (&["10.0.0.8"], "/logs/[FILESRCIP]/"),
+            &[],
+        )
+        .build();
+    let err = build(&shared).expect_err("same source host, same directory");
+    assert_eq!(codes_of(&err), vec![codes::WRITE_CONFLICT]);
 }
 
 #[test]
