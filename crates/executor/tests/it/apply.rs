@@ -243,8 +243,8 @@ async fn continue_independent_runs_the_unaffected_branch() {
 #[tokio::test]
 async fn retries_repush_only_to_the_failed_hosts() {
     // 10.0.2.2 fails the first attempt (a file stands where its target directory must be)
-    // and is repaired when the retry is announced.
-    let world = World::new("").await;
+    // and is repaired when the retry is announced (the simulator's start delay leaves time).
+    let world = World::new("[sim]\nstart_delay_ms = 1000\n").await;
     world.write("10.0.1.1", "/data/stage/app.tar.gz", b"ok");
     let text = r#"
 [plan]
