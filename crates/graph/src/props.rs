@@ -189,3 +189,90 @@ proptest! {
         }
     }
 }
+
+/// One random writer: target hosts (indexes into a small pool), target directory, file name,
+/// and `after` entries (indexes of earlier pushes).
+type Writer = (Vec<usize>, usize, usize, Vec<usize>);
+
+fn writers_strategy() -> impl Strategy<Value = Vec<Writer>> {
+    (2usize..10).prop_flat_map(|n| {
+        (0..n)
+            .map(|i| {
+                (
+                    proptest::collection::vec(0usize..3, 1..3),
+                    0usize..2,
+                    0usize..3,
+                    proptest::collection::vec(0..i.max(1), 0..(if i == 0 { 1 } else { 3 })),
+                )
+                    .prop_map(move |(hosts, dir, name, after)| {
+                        let after = if i == 0 { Vec::new() } else { after };
+                        (hosts, dir, name, after)
+                    })
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+proptest! {
+    /// Write conflicts are reported exactly when some two pushes that nothing orders deliver
+    /// one name into one directory on a shared host, and every reported pair is such a pair.
+    #[test]
+    fn conflicts_match_a_brute_force_check(writers in writers_strategy()) {
+        let n = writers.len();
+        let host = |h: usize| format!("10.0.0.{}", h + 1);
+        let mut p = plan();
+        for (i, (hosts, dir, name, after)) in writers.iter().enumerate() {
+            let hosts: Vec<String> = hosts.iter().map(|&h| host(h)).collect();
+            let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let file = format!("/src{i}/f{name}");
+            let after: Vec<String> = after.iter().map(|a| format!("p{a}")).collect();
+            let after_refs: Vec<&str> = after.iter().map(String::as_str).collect();
+            p = p.push(
+                &format!("p{i}"),
+                &[(&["10.255.0.1"], &[file.as_str()])],
+                (&host_refs, &format!("/d{dir}/")),
+                &after_refs,
+            );
+        }
+        let plan = p.build();
+
+        // reach[a][b]: b runs after a.
+        let mut reach = vec![vec![false; n]; n];
+        for (b, (_, _, _, after)) in writers.iter().enumerate() {
+            for &a in after {
+                reach[a][b] = true;
+            }
+        }
+        for k in 0..n {
+            for a in 0..n {
+                for b in 0..n {
+                    if reach[a][k] && reach[k][b] {
+                        reach[a][b] = true;
+                    }
+                }
+            }
+        }
+        let conflicting = |a: usize, b: usize| {
+            let (ha, da, na, _) = &writers[a];
+            let (hb, db, nb, _) = &writers[b];
+            da == db && na == nb && ha.iter().any(|h| hb.contains(h)) && !reach[a][b] && !reach[b][a]
+        };
+        let any = (0..n).any(|a| (a + 1..n).any(|b| conflicting(a, b)));
+        match build(&plan) {
+            Ok(_) => prop_assert!(!any, "a conflict went unnoticed"),
+            Err(errors) => {
+                prop_assert!(any, "no conflict, but: {:?}", errors.problems());
+                for problem in errors.problems() {
+                    prop_assert_eq!(problem.code(), "plan::graph::write_conflict");
+                    let names: Vec<usize> = problem
+                        .message()
+                        .split('`')
+                        .filter_map(|s| s.strip_prefix('p').and_then(|i| i.parse().ok()))
+                        .collect();
+                    prop_assert_eq!(names.len(), 2);
+                    prop_assert!(conflicting(names[0], names[1]), "{}", problem.message());
+                }
+            }
+        }
+    }
+}
