@@ -257,15 +257,22 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
     ));
     let waits: Vec<String> = graph
         .dependencies_of(name)
-        .map(|e| match &e.kind {
-            EdgeKind::Explicit { .. } => format!("{} (after)", code(&e.dependency)),
-            EdgeKind::Inferred { file, via, .. } => {
-                format!(
-                    "{} (reads {} on {})",
-                    code(&e.dependency),
-                    code(file),
-                    text(via)
-                )
+        .map(|e| {
+            let why = match &e.kind {
+                EdgeKind::Explicit { .. } => format!("{} (after)", code(&e.dependency)),
+                EdgeKind::Inferred { file, via, .. } => {
+                    format!(
+                        "{} (reads {} on {})",
+                        code(&e.dependency),
+                        code(file),
+                        text(via)
+                    )
+                }
+            };
+            if graph.is_skipped(&e.dependency) {
+                format!("{why} _(skipped)_")
+            } else {
+                why
             }
         })
         .collect();

@@ -36,12 +36,20 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph) -> String {
                 let _ = writeln!(out, "  {name} (skipped: enabled = false)");
             }
             for edge in graph.dependencies_of(name) {
+                // A skipped dependency is passed through: nothing to wait for but its own
+                // dependencies.
+                let skipped = if graph.is_skipped(&edge.dependency) {
+                    " [skipped: nothing to wait for]"
+                } else {
+                    ""
+                };
                 match &edge.kind {
                     EdgeKind::Explicit { .. } => {
-                        let _ = writeln!(out, "    waits for {} (after)", edge.dependency);
+                        let _ = writeln!(out, "    waits for {} (after){skipped}", edge.dependency);
                     }
                     EdgeKind::Inferred { reason, .. } => {
-                        let _ = writeln!(out, "    waits for {}: {reason}", edge.dependency);
+                        let _ =
+                            writeln!(out, "    waits for {}: {reason}{skipped}", edge.dependency);
                     }
                 }
             }
