@@ -158,6 +158,12 @@ fn toml_problem(file: FileId, text: &str, error: &toml::de::Error) -> Problem {
         format!("invalid TOML: {message}"),
     );
     let span = error.span().unwrap_or(text.len()..text.len());
+    // The usual cause: a Windows path in a double-quoted string, where `\` starts an escape.
+    if message.contains("escape") || message.contains("unicode") {
+        problem = problem.with_help(
+            "in a double-quoted TOML string `\\` starts an escape: write Windows paths in single quotes ('C:\\data\\app.zip'), or double each backslash",
+        );
+    }
     problem = problem.with_label(Span::new(file, span), "here");
     problem
 }
