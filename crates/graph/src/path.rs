@@ -169,10 +169,7 @@ mod tests {
     #[test]
     fn entries_split_into_dir_and_name() {
         let e = NormEntry::new("/data/stage/app.tar.gz");
-        assert_eq!(
-            (e.dir(), e.name()),
-            ("/data/stage/", "app.tar.gz")
-        );
+        assert_eq!((e.dir(), e.name()), ("/data/stage/", "app.tar.gz"));
         assert_eq!(e.kind, EntryKind::File);
 
         let e = NormEntry::new("/etc/app/extra/");
@@ -180,10 +177,7 @@ mod tests {
         assert_eq!(e.kind, EntryKind::Directory);
 
         let e = NormEntry::new("/etc/app/REGEX:^a/b.*$");
-        assert_eq!(
-            (e.dir(), e.name()),
-            ("/etc/app/", "REGEX:^a/b.*$")
-        );
+        assert_eq!((e.dir(), e.name()), ("/etc/app/", "REGEX:^a/b.*$"));
         assert_eq!(e.kind, EntryKind::Pattern);
 
         let e = NormEntry::new("/logs/log*.log");
