@@ -60,8 +60,15 @@ fn include_file_schema_allows_only_hosts_and_vars() {
     assert_eq!(doc["additionalProperties"], false);
     assert!(doc.get("required").is_none());
     let plan: serde_json::Value = serde_json::from_str(&plan_stdout(&["schema"])).expect("json");
-    // Derived, not rewritten: the group definition is the plan schema's own.
-    assert_eq!(doc["properties"]["hosts"], plan["properties"]["hosts"]);
+    // Generated from the same types: the group and variable definitions are the plan schema's.
+    for key in ["hosts", "vars"] {
+        assert_eq!(doc["properties"][key], plan["properties"][key], "{key}");
+    }
+    let defs = doc["$defs"].as_object().expect("$defs");
+    assert!(defs.contains_key("HostGroup"), "{defs:?}");
+    for (name, def) in defs {
+        assert_eq!(def, &plan["$defs"][name], "$defs/{name}");
+    }
     assert_eq!(plan["required"], serde_json::json!(["plan", "push"]));
 }
 
@@ -96,14 +103,18 @@ fn completions_know_the_review_commands() {
 /// Validates `value` against `schema`, appending `path: problem` for each violation.
 ///
 /// Supports exactly the keywords the plan schema uses; any other keyword fails the test, so a
-/// schema change can never be skipped silently here.
+/// schema change can never be skipped silently here. `root` is the whole document, for `$ref`.
 fn validate(
+    root: &serde_json::Value,
     schema: &serde_json::Value,
     value: &serde_json::Value,
     path: &str,
     errors: &mut Vec<String>,
 ) {
     use serde_json::Value;
+    let validate = |schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>| {
+        validate(root, schema, value, path, errors);
+    };
     let Value::Object(rules) = schema else {
         if schema == &Value::Bool(false) {
             errors.push(format!("{path}: not allowed"));
@@ -113,6 +124,18 @@ fn validate(
     for (keyword, rule) in rules {
         match keyword.as_str() {
             "$schema" | "$id" | "title" | "description" | "default" | "examples" => {}
+            // Definitions are checked where a `$ref` uses them.
+            "$defs" => {}
+            "$ref" => {
+                let pointer = rule
+                    .as_str()
+                    .and_then(|r| r.strip_prefix('#'))
+                    .unwrap_or_else(|| panic!("only local $ref: {rule}"));
+                let target = root
+                    .pointer(pointer)
+                    .unwrap_or_else(|| panic!("dangling $ref {rule}"));
+                validate(target, value, path, errors);
+            }
             "type" => {
                 let ok = |t: &str| match t {
                     "object" => value.is_object(),
@@ -189,11 +212,18 @@ fn validate(
                     }
                 }
             }
-            "properties" | "additionalProperties" | "propertyNames" => {
+            "properties" | "patternProperties" | "additionalProperties" | "propertyNames" => {
                 let Some(map) = value.as_object() else {
                     continue;
                 };
                 let known = rules.get("properties").and_then(Value::as_object);
+                let patterns: Vec<(regex::Regex, &Value)> = rules
+                    .get("patternProperties")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(p, s)| (regex::Regex::new(p).expect("pattern regex"), s))
+                    .collect();
                 for (key, item) in map {
                     let child = format!("{path}.{key}");
                     match keyword.as_str() {
@@ -202,8 +232,14 @@ fn validate(
                                 validate(s, item, &child, errors);
                             }
                         }
+                        "patternProperties" => {
+                            for (_, s) in patterns.iter().filter(|(re, _)| re.is_match(key)) {
+                                validate(s, item, &child, errors);
+                            }
+                        }
                         "additionalProperties" => {
-                            if !known.is_some_and(|k| k.contains_key(key)) {
+                            let named = known.is_some_and(|k| k.contains_key(key));
+                            if !named && !patterns.iter().any(|(re, _)| re.is_match(key)) {
                                 validate(rule, item, &child, errors);
                             }
                         }
@@ -211,10 +247,10 @@ fn validate(
                     }
                 }
             }
-            "oneOf" => {
+            "oneOf" | "anyOf" => {
                 let passing = rule
                     .as_array()
-                    .expect("oneOf")
+                    .expect("oneOf/anyOf")
                     .iter()
                     .filter(|s| {
                         let mut e = Vec::new();
@@ -222,8 +258,13 @@ fn validate(
                         e.is_empty()
                     })
                     .count();
-                if passing != 1 {
-                    errors.push(format!("{path}: matches {passing} of oneOf"));
+                let fits = if keyword == "oneOf" {
+                    passing == 1
+                } else {
+                    passing >= 1
+                };
+                if !fits {
+                    errors.push(format!("{path}: matches {passing} of {keyword}"));
                 }
             }
             other => panic!("the test validator does not know the keyword `{other}`"),
@@ -234,7 +275,7 @@ fn validate(
 fn schema_errors(schema: &serde_json::Value, toml_text: &str) -> Vec<String> {
     let value: serde_json::Value = toml::from_str(toml_text).expect("TOML");
     let mut errors = Vec::new();
-    validate(schema, &value, "$", &mut errors);
+    validate(schema, schema, &value, "$", &mut errors);
     errors
 }
 
@@ -301,6 +342,42 @@ fn the_schema_rejects_what_the_parser_rejects() {
             good.replace("[[push]]\nname = \"a\"\n", "[[push]]\n"),
             "missing name",
         ),
+        (
+            good.replace("bk_biz_id = 2", "bk_biz_id = 2\napi = \"v4\""),
+            "unknown api",
+        ),
+        (
+            good.replace("to = {", "transfer_mode = \"lax\"\nto = {"),
+            "unknown transfer mode",
+        ),
+        (
+            good.replace(
+                "from = { hosts = \"0:10.0.0.1\", files = [\"/a\"] }",
+                "from = []",
+            ),
+            "no source",
+        ),
+        (
+            good.replace("files = [\"/a\"]", "files = [\"/a\"], acount = \"root\""),
+            "unknown key in a source",
+        ),
+        (
+            format!("{good}[hosts.web]\nipz = [\"10.0.0.1\"]\n"),
+            "unknown key in a group",
+        ),
+        (
+            format!("{good}[hosts.\"a b\"]\nips = [\"10.0.0.1\"]\n"),
+            "bad group name",
+        ),
+        (
+            format!("{good}[hosts.web]\ntopo_nodes = [\"module\"]\n"),
+            "bad topology node",
+        ),
+        (
+            format!("{good}[hosts.web]\ntopo_nodes = [{{ node_type = \"set\", id = -1 }}]\n"),
+            "negative topology node id",
+        ),
+        (format!("{good}[vars]\n1x = \"y\"\n"), "bad variable name"),
     ] {
         assert!(
             !schema_errors(&schema, &bad).is_empty(),

@@ -9,6 +9,9 @@
 //!
 //! Rules that need the dependency graph (ordering, cycles between pushes, write conflicts)
 //! live in `plan-graph`, which reports through the same [`Problem`] type.
+//!
+//! With the `schema` feature, `plan_schema()` and `include_schema()` return the JSON Schema of
+//! the format (for editors), generated from types that the tests keep in step with the parser.
 
 #![warn(missing_docs)]
 
@@ -18,6 +21,11 @@ mod model;
 mod paths;
 mod problem;
 mod raw;
+// Without the feature, the tests still build it (schemars is a dev-dependency): the parser's
+// key lists are checked against it in every test run.
+#[cfg(any(feature = "schema", test))]
+#[cfg_attr(not(feature = "schema"), allow(unreachable_pub))]
+mod schema;
 mod validate;
 mod vars;
 
@@ -27,12 +35,8 @@ pub use loader::{FsLoader, SourceLoader};
 pub use model::*;
 pub use paths::{PathError, validate_job_path};
 pub use problem::{AttachedProblem, PlanErrors, Problem, Severity, reports, sort_problems};
-
-/// The JSON Schema (draft 2020-12) of the plan format, for editors (`plan schema` prints it).
-///
-/// It describes the shape (keys, types, ranges, name patterns); rules that need more than one
-/// value (references, cycles, paths after substitution) are only checked by the parser.
-pub const JSON_SCHEMA: &str = include_str!("../schema/plan.schema.json");
+#[cfg(feature = "schema")]
+pub use schema::{include_schema, plan_schema};
 
 /// Options that change how a plan is read.
 #[derive(Debug, Clone, Default)]
