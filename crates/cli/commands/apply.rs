@@ -77,7 +77,13 @@ async fn apply(
                     return Ok(ExitStatus::CannotStart);
                 }
             };
-            let endpoint = Endpoint::parse(&sim.base_url(), false)?;
+            // `--gateway` goes through the simulator's API-gateway front door instead of ESB.
+            let base = if args.gateway {
+                format!("{}/api/bk-job/prod", sim.base_url())
+            } else {
+                sim.base_url()
+            };
+            let endpoint = Endpoint::parse(&base, args.gateway)?;
             // The embedded simulator accepts any app unless its jobsim.toml registers apps:
             // fixed dummy credentials keep real ones out of the sandbox entirely.
             let credentials = Credentials::new(
@@ -139,6 +145,29 @@ async fn apply(
         return Ok(ExitStatus::CannotStart);
     }
     let sandbox = matches!(target, Target::Sandbox(_));
+    // Credentials refused by ESB or the gateway are a reason not to start, found before the
+    // lock, the journal or any submission (one status query for a job that cannot exist).
+    if !sandbox
+        && let Err(e) = client
+            .check_credentials(plan.bk_biz_id.value, plan.api == Api::V2)
+            .await
+    {
+        let refused = !matches!(e, plan_bkjob::ApiError::Transport { .. });
+        out.cannot_start(
+            &if refused {
+                format!("`{}` refused the credentials: {e}", endpoint.as_str())
+            } else {
+                format!("endpoint `{}` is unreachable: {e}", endpoint.as_str())
+            },
+            Some(if refused {
+                "check BK_APP_CODE, BK_APP_SECRET and the user credential (BK_USERNAME, BK_TOKEN or BK_ACCESS_TOKEN); through the API gateway the app also needs a grant for JOB's resources"
+            } else {
+                "check the URL, the network and any proxy"
+            }),
+        );
+        shutdown(target).await;
+        return Ok(ExitStatus::CannotStart);
+    }
     out.started(&plan, &graph, endpoint.as_str(), sandbox, args.dry_run);
 
     // 2. Dry run, confirmation.

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use plan_bkjob::{
     ApiError, BatchIpLogRequest, Client, HostStatus, IpHost, OperateJobInstanceRequest,
-    OperationCode, RunStatus, scope_for_biz,
+    OperationCode, RunStatus, StartAnswer, scope_for_biz,
 };
 use plan_graph::JobRequest;
 use plan_parser::Api;
@@ -24,6 +26,27 @@ pub struct JobRef {
     pub job_instance_id: i64,
     /// v3 returns it at submission; v2 learns it from the status.
     pub step_instance_id: Option<i64>,
+    /// Created with `start_task=false` and not yet known started: [`JobApi::start`] is due.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub start_pending: bool,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// How a START of a two-phase job ([`JobApi::start`]) went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// JOB started the job on our request (or had, on an earlier request whose answer was lost).
+    Started,
+    /// The job was already running before the first START: this JOB ignores
+    /// `start_task=false`, and later submissions use one phase.
+    StartedByServer,
 }
 
 /// [`plan_parser::Api`], serialisable (the journal stores it).
@@ -109,18 +132,62 @@ pub trait JobApi: Send + Sync + 'static {
 
     /// `operate_job_instance` code 1.
     fn terminate(&self, job: &JobRef) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// True when [`JobApi::submit`] will create this request's job without starting it
+    /// (`start_task=false`): the returned job has `start_pending`, and nothing runs before
+    /// [`JobApi::start`]. One-phase by default.
+    fn two_phase(&self, request: &JobRequest) -> bool {
+        let _ = request;
+        false
+    }
+
+    /// `operate_job_instance` code 2 for a job created with `start_task=false`. `again` is set
+    /// when an earlier process may already have started it (a re-attached job): "already
+    /// started" is then expected and proves nothing about the server.
+    fn start(
+        &self,
+        job: &JobRef,
+        again: bool,
+    ) -> impl Future<Output = Result<StartOutcome, ApiError>> + Send {
+        let _ = (job, again);
+        std::future::ready(Ok(StartOutcome::Started))
+    }
 }
 
 /// [`JobApi`] over [`plan_bkjob::Client`] (ESB or gateway, v2 or v3 by the job's family).
+///
+/// v3 submissions are two-phase by default: `fast_transfer_file` with `start_task=false`,
+/// then (after the executor journaled the job id) `operate_job_instance` code 2. When JOB
+/// shows it ignores `start_task` (the job was running before the first START: JOB before
+/// 3.12), later submissions of this run are one-phase.
 #[derive(Debug, Clone)]
 pub struct BkJobApi {
     client: Client,
+    two_phase: bool,
+    /// Cleared when the server turned out to ignore `start_task=false`.
+    start_task_supported: Arc<AtomicBool>,
 }
 
 impl BkJobApi {
-    /// Wraps a client.
+    /// Wraps a client (two-phase v3 submission on).
     pub fn new(client: Client) -> Self {
-        BkJobApi { client }
+        BkJobApi {
+            client,
+            two_phase: true,
+            start_task_supported: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Turns two-phase v3 submission on or off (off: `start_task` is never sent).
+    #[must_use]
+    pub fn with_two_phase(mut self, on: bool) -> Self {
+        self.two_phase = on;
+        self
+    }
+
+    /// False once the server has shown it ignores `start_task=false`.
+    pub fn start_task_supported(&self) -> bool {
+        self.start_task_supported.load(Ordering::Relaxed)
     }
 
     /// The client.
@@ -130,12 +197,22 @@ impl BkJobApi {
 }
 
 impl JobApi for BkJobApi {
+    fn two_phase(&self, request: &JobRequest) -> bool {
+        matches!(request, JobRequest::V3(_)) && self.two_phase && self.start_task_supported()
+    }
+
     async fn submit(&self, request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
-        // Submission seam: v2 has one phase; a v3 two-phase path (start_task=false, then
-        // operate_job_instance code 2) would be chosen here, making a lost create response
-        // safe to repeat. See the crate's ARCHITECTURE.md.
+        // The submission seam: v2 has one phase; v3 creates the job unstarted
+        // (start_task=false), so a lost answer leaves a job that never runs, and the
+        // executor journals the id before `start` lets it run. See ARCHITECTURE.md.
+        let two_phase = self.two_phase(request);
         let (api, data) = match request {
             JobRequest::V2(r) => (Api2::V2, self.client.submit_v2(r).await?),
+            JobRequest::V3(r) if two_phase => {
+                let mut body = r.clone();
+                body.start_task = Some(false);
+                (Api2::V3, self.client.submit_v3(&body).await?)
+            }
             JobRequest::V3(r) => (Api2::V3, self.client.submit_v3(r).await?),
         };
         Ok(JobRef {
@@ -143,7 +220,32 @@ impl JobApi for BkJobApi {
             bk_biz_id,
             job_instance_id: data.job_instance_id,
             step_instance_id: data.step_instance_id,
+            start_pending: two_phase,
         })
+    }
+
+    async fn start(&self, job: &JobRef, again: bool) -> Result<StartOutcome, ApiError> {
+        let scope = scope_for_biz(job.bk_biz_id);
+        let answer = self
+            .client
+            .start_v3(
+                scope.as_str(),
+                &job.bk_biz_id.to_string(),
+                job.job_instance_id,
+            )
+            .await;
+        match answer {
+            Ok(StartAnswer::Started | StartAnswer::AlreadyStarted) => Ok(StartOutcome::Started),
+            Ok(StartAnswer::StartedByServer) if again => Ok(StartOutcome::Started),
+            // The job ran before anyone asked: this JOB ignores start_task. Nothing is lost
+            // (the job is running once, as a one-phase submission would have), but later
+            // submissions gain nothing from two phases.
+            Ok(StartAnswer::StartedByServer) => {
+                self.start_task_supported.store(false, Ordering::Relaxed);
+                Ok(StartOutcome::StartedByServer)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn status(&self, job: &JobRef) -> Result<Snapshot, ApiError> {

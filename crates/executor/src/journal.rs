@@ -77,6 +77,9 @@ pub enum Record {
         task_name: Option<String>,
         /// Static target hosts of this body (`cloud:ip`); a retry names only the failed ones.
         targets: Vec<String>,
+        /// Sent with `start_task=false`: a job JOB created from it does not run before START.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        two_phase: bool,
         /// When.
         at: String,
     },
@@ -88,6 +91,18 @@ pub enum Record {
         attempt: u32,
         /// The job, enough to follow it again.
         job: JobRef,
+        /// When.
+        at: String,
+    },
+    /// A job created with `start_task=false` was started (`operate_job_instance` code 2).
+    PushStarted {
+        /// Push.
+        push: String,
+        /// The job.
+        job_instance_id: i64,
+        /// JOB had started it by itself (it ignores `start_task`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_server: bool,
         /// When.
         at: String,
     },
@@ -284,6 +299,9 @@ pub struct PushHistory {
     /// The intent was written but no answer recorded (or the answer was lost): the attempt
     /// number, the task name and when.
     pub in_doubt: Option<(u32, Option<String>, String)>,
+    /// The submission in doubt was sent with `start_task=false`: a job JOB may have created
+    /// from it waits unstarted and transferred nothing.
+    pub in_doubt_unstarted: bool,
     /// Per-host results of the last finished attempt.
     pub last_hosts: Vec<HostResult>,
 }
@@ -398,12 +416,14 @@ impl RunHistory {
                 push,
                 attempt,
                 task_name,
+                two_phase,
                 at,
                 ..
             } => {
                 let p = self.pushes.entry(push).or_default();
                 p.last_attempt = p.last_attempt.max(attempt);
                 p.in_doubt = Some((attempt, task_name, at));
+                p.in_doubt_unstarted = two_phase;
                 p.status = None;
             }
             Record::PushSubmitted { push, job, .. } => {
@@ -420,6 +440,20 @@ impl RunHistory {
                 let p = self.pushes.entry(push).or_default();
                 if !outcome_unknown {
                     p.in_doubt = None;
+                }
+            }
+            Record::PushStarted {
+                push,
+                job_instance_id,
+                ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                if let Some(job) = p
+                    .in_flight
+                    .as_mut()
+                    .filter(|j| j.job_instance_id == job_instance_id)
+                {
+                    job.start_pending = false;
                 }
             }
             Record::PushTerminateRequested { .. } => {}
@@ -530,6 +564,7 @@ mod tests {
 
     fn job(id: i64) -> JobRef {
         JobRef {
+            start_pending: false,
             api: Api2::V2,
             bk_biz_id: 2,
             job_instance_id: id,
@@ -578,6 +613,7 @@ mod tests {
             request_sha256: "x".into(),
             task_name: Some(format!("rel/{push}")),
             targets: vec![],
+            two_phase: false,
             at: at.clone(),
         };
         for p in ["done", "flying", "doubt", "failed"] {

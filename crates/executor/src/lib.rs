@@ -19,7 +19,7 @@ mod push;
 mod report;
 mod run;
 
-pub use api::{Api2, BkJobApi, HostLog, HostState, JobApi, JobRef, Snapshot};
+pub use api::{Api2, BkJobApi, HostLog, HostState, JobApi, JobRef, Snapshot, StartOutcome};
 pub use interrupt::Interrupt;
 pub use journal::{
     JOURNAL_FORMAT_VERSION, Journal, JournalError, PushHistory, Record, RunHistory, latest_run,

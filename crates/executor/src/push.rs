@@ -12,7 +12,7 @@ use plan_parser::{HostAddr, Plan};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use crate::api::{HostState, JobApi, JobRef, Snapshot};
+use crate::api::{HostState, JobApi, JobRef, Snapshot, StartOutcome};
 use crate::interrupt::Interrupt;
 use crate::journal::{Journal, Record, now, sha256_hex};
 use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, PollPolicy};
@@ -88,12 +88,22 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     let status = loop {
         // 1. Get a job: attach, or journal the intent and submit.
         let mut job = match std::mem::replace(&mut start, Start::Fresh) {
-            Start::Attach(job) => {
+            Start::Attach(mut job) => {
                 ctx.emit(Event::PushReattached {
                     push: task.name.clone(),
                     stage: task.stage,
                     job_instance_id: job.job_instance_id,
                 });
+                // Created unstarted and not known started (the process ended in between, or
+                // START failed): start it now. A second START is refused harmlessly.
+                if job.start_pending
+                    && let Err(error) = start_job(&ctx, &task, &mut job, true).await
+                {
+                    report.job_instance_id = Some(job.job_instance_id);
+                    report.error_code = error.code();
+                    report.error = Some(start_failed(&job, &error));
+                    break PushStatus::Failed;
+                }
                 job
             }
             other => {
@@ -104,10 +114,25 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                     _ => plan_graph::request_for(&ctx.plan, push),
                 };
                 match submit(&ctx, &task, attempt, &request, bk_biz_id).await {
-                    Ok(job) => job,
+                    Ok(mut job) => {
+                        if job.start_pending
+                            && let Err(error) = start_job(&ctx, &task, &mut job, false).await
+                        {
+                            report.job_instance_id = Some(job.job_instance_id);
+                            report.error_code = error.code();
+                            report.error = Some(start_failed(&job, &error));
+                            break PushStatus::Failed;
+                        }
+                        job
+                    }
                     Err((status, error)) => {
                         report.error_code = error.code();
-                        report.error = Some(error.to_string());
+                        report.error = Some(match (status, ctx.api.two_phase(&request)) {
+                            (PushStatus::OutcomeUnknown, true) => format!(
+                                "{error}; the job was sent with start_task=false, so if JOB created it, it waits unstarted and nothing was transferred"
+                            ),
+                            _ => error.to_string(),
+                        });
                         break status;
                     }
                 }
@@ -226,6 +251,7 @@ async fn submit<A: JobApi>(
         request_sha256: sha256_hex(&body),
         task_name: request.task_name().map(str::to_owned),
         targets: targets.clone(),
+        two_phase: ctx.api.two_phase(request),
         at: now(),
     };
     if let Err(e) = ctx.journal.write(&intent) {
@@ -280,6 +306,42 @@ async fn submit<A: JobApi>(
             ))
         }
     }
+}
+
+/// Starts a job created with `start_task=false` (its id is journaled already) and journals
+/// that it runs. Falls back to one phase, with a warning, when JOB shows it ignores
+/// `start_task`.
+async fn start_job<A: JobApi>(
+    ctx: &Ctx<A>,
+    task: &Task,
+    job: &mut JobRef,
+    again: bool,
+) -> Result<(), ApiError> {
+    let outcome = ctx.api.start(job, again).await?;
+    job.start_pending = false;
+    let by_server = outcome == StartOutcome::StartedByServer;
+    let _ = ctx.journal.write(&Record::PushStarted {
+        push: task.name.clone(),
+        job_instance_id: job.job_instance_id,
+        by_server,
+        at: now(),
+    });
+    if by_server {
+        ctx.emit(Event::Warning {
+            message: format!(
+                "JOB started instance {} of push `{}` before it was asked to: this JOB ignores start_task=false (it predates 3.12), so the rest of the run submits in one phase; a lost submission answer will need checking by hand, as with v2",
+                job.job_instance_id, task.name
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn start_failed(job: &JobRef, error: &ApiError) -> String {
+    format!(
+        "JOB instance {} was created (start_task=false) but could not be started: {error}; it waits unstarted, and `--resume` starts it",
+        job.job_instance_id
+    )
 }
 
 /// Polls until JOB says finished; terminates at the deadline or on a second interrupt.

@@ -43,6 +43,9 @@ pub struct InDoubtPush {
     pub task_name: Option<String>,
     /// When the submission was sent.
     pub at: String,
+    /// Sent with `start_task=false` (v3 two-phase): a job JOB may have created waits
+    /// unstarted, so nothing was transferred.
+    pub unstarted: bool,
 }
 
 /// The run could not start (exit 4 in the CLI).
@@ -160,6 +163,15 @@ impl StartError {
                         )
                     })
                     .collect();
+                if pushes.iter().all(|p| p.unstarted) {
+                    // Two-phase (v3): whatever JOB created was never started.
+                    return Some(format!(
+                        "JOB may have created these jobs although no answer was recorded: {}. They were sent with start_task=false, so such a job waits unstarted in JOB's history and transferred nothing; `plan` still does not submit again on its own, since that would leave two jobs for one push. Rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again); an unstarted job left in JOB never runs",
+                        names.join("; "),
+                        journal.display(),
+                        journal.display()
+                    ));
+                }
                 Some(format!(
                     "JOB may have created these jobs although no answer was recorded: {}. Look them up in JOB's job history; a re-submission would push the files twice, so `plan` does not do it on its own. Once checked, rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
                     names.join("; "),
@@ -221,6 +233,7 @@ pub async fn apply<A: JobApi>(
                     name: name.clone(),
                     task_name: task_name.clone(),
                     at: at.clone(),
+                    unstarted: p.in_doubt_unstarted,
                 })
             })
             .collect();

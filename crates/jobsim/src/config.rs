@@ -56,6 +56,9 @@ pub struct SimSettings {
     pub seed: u64,
     /// Running-job quota: new jobs get `1244032` while this many are unfinished; 0 = off.
     pub max_running_jobs: usize,
+    /// Behave like JOB before 3.12: `start_task=false` is ignored (every job starts at
+    /// creation) and `operate_job_instance` code 2 answers `1241015` (false).
+    pub ignore_start_task: bool,
 }
 
 impl Default for SimSettings {
@@ -72,6 +75,7 @@ impl Default for SimSettings {
             language: "en".into(),
             seed: 0,
             max_running_jobs: 0,
+            ignore_start_task: false,
         }
     }
 }

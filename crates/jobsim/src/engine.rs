@@ -173,6 +173,8 @@ pub(crate) struct Timings {
     pub(crate) stop_delay: Duration,
     pub(crate) speed_mb: Option<u64>,
     pub(crate) form_callback: bool,
+    /// JOB before 3.12: `start_task=false` is ignored, START is refused.
+    pub(crate) ignore_start_task: bool,
 }
 
 /// All jobs of one simulator.
@@ -264,14 +266,16 @@ impl Engine {
 
     /// `operate_job_instance` code 2.
     pub(crate) fn start(&self, job: &Job) -> Result<(), JobReply> {
-        let ok = job.with(|s| {
-            if s.status == JOB_BLANK && !s.start_requested {
-                s.start_requested = true;
-                true
-            } else {
-                false
-            }
-        });
+        // A JOB that ignores `start_task` started the job itself: a START is a repeat.
+        let ok = !self.timings.ignore_start_task
+            && job.with(|s| {
+                if s.status == JOB_BLANK && !s.start_requested {
+                    s.start_requested = true;
+                    true
+                } else {
+                    false
+                }
+            });
         if ok {
             job.start.notify_one();
             Ok(())
@@ -331,7 +335,7 @@ fn log_line(
 }
 
 async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
-    if job.spec.start_task {
+    if job.spec.start_task || engine.timings.ignore_start_task {
         tokio::time::sleep(engine.timings.start_delay).await;
     } else {
         job.start.notified().await;

@@ -132,6 +132,7 @@ impl SimState {
             stop_delay: Duration::from_millis(sim.stop_delay_ms),
             speed_mb: (sim.speed_mb > 0).then_some(sim.speed_mb),
             form_callback: sim.callback_mode == "form",
+            ignore_start_task: sim.ignore_start_task,
         };
         let faults = Faults {
             rules: config.faults.iter().map(|f| (f.clone(), f.count)).collect(),

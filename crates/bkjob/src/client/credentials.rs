@@ -29,6 +29,10 @@ pub enum UserAuth {
 /// `Debug` and `Display` never show a secret: only the app code and which kind of user
 /// credential is present. The values leave the process only inside the
 /// `X-Bkapi-Authorization` header (and, for ESB v2, the request body).
+///
+/// An OAuth `access_token` identifies the app as well as the user, so it may come alone
+/// ([`Credentials::access_token_only`]): the header is then `{"access_token": "..."}`, the
+/// form BlueKing's own gateway client sends (bk-job-api.md §1.2).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     app_code: String,
@@ -54,8 +58,19 @@ impl Credentials {
         }
     }
 
+    /// Only an OAuth access token (no app code or secret).
+    pub fn access_token_only(token: impl Into<String>) -> Self {
+        Credentials {
+            app_code: String::new(),
+            app_secret: String::new(),
+            user: UserAuth::AccessToken(token.into()),
+        }
+    }
+
     /// Reads `BK_APP_CODE`, `BK_APP_SECRET` and one of `BK_ACCESS_TOKEN`, `BK_TOKEN`,
     /// `BK_USERNAME` (in that order of preference) from the process environment.
+    /// `BK_ACCESS_TOKEN` alone (neither app variable set) is enough: see
+    /// [`Credentials::access_token_only`].
     pub fn from_env() -> Result<Self, MissingCredentials> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -71,6 +86,9 @@ impl Credentials {
             .map(UserAuth::AccessToken)
             .or_else(|| get(ENV_TOKEN).map(UserAuth::Token))
             .or_else(|| get(ENV_USERNAME).map(UserAuth::Username));
+        if let (None, None, Some(UserAuth::AccessToken(token))) = (&app_code, &app_secret, &user) {
+            return Ok(Credentials::access_token_only(token.clone()));
+        }
         let mut missing = Vec::new();
         if app_code.is_none() {
             missing.push(ENV_APP_CODE.to_owned());
@@ -98,18 +116,21 @@ impl Credentials {
         &self.app_code
     }
 
-    /// The key/value pairs of the credential, as ESB and the gateway name them.
-    pub(crate) fn pairs(&self) -> [(&'static str, &str); 3] {
+    /// The key/value pairs of the credential, as ESB and the gateway name them (the app pair
+    /// left out for an access token alone).
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, &str)> {
         let user = match &self.user {
             UserAuth::Username(v) => ("bk_username", v.as_str()),
             UserAuth::Token(v) => ("bk_token", v.as_str()),
             UserAuth::AccessToken(v) => ("access_token", v.as_str()),
         };
-        [
-            ("bk_app_code", self.app_code.as_str()),
-            ("bk_app_secret", self.app_secret.as_str()),
-            user,
-        ]
+        let mut pairs = Vec::with_capacity(3);
+        if !self.app_code.is_empty() || !self.app_secret.is_empty() {
+            pairs.push(("bk_app_code", self.app_code.as_str()));
+            pairs.push(("bk_app_secret", self.app_secret.as_str()));
+        }
+        pairs.push(user);
+        pairs
     }
 
     /// The `X-Bkapi-Authorization` header value: a JSON object string.
@@ -126,7 +147,7 @@ impl Credentials {
     pub(crate) fn appears_in(&self, text: &str) -> bool {
         self.pairs()
             .iter()
-            .skip(1)
+            .filter(|(k, _)| *k != "bk_app_code")
             .any(|(_, v)| v.len() >= 4 && text.contains(v))
     }
 }
@@ -169,6 +190,40 @@ mod tests {
             err.to_string()
                 .contains("one of BK_USERNAME, BK_TOKEN, BK_ACCESS_TOKEN")
         );
+    }
+
+    #[test]
+    fn an_access_token_may_come_alone() {
+        let creds =
+            Credentials::from_lookup(|n| (n == ENV_ACCESS_TOKEN).then(|| "oauth-123".to_owned()))
+                .expect("a token alone is enough");
+        let header: serde_json::Value =
+            serde_json::from_str(&creds.header_value()).expect("header is JSON");
+        assert_eq!(header, serde_json::json!({"access_token": "oauth-123"}));
+        assert!(!format!("{creds:?}").contains("oauth-123"));
+        assert!(creds.appears_in("echo oauth-123"));
+        // With the app pair, the token joins it.
+        let creds = Credentials::from_lookup(|n| match n {
+            ENV_APP_CODE => Some("app".into()),
+            ENV_APP_SECRET => Some("sec-456".into()),
+            ENV_ACCESS_TOKEN => Some("oauth-123".into()),
+            _ => None,
+        })
+        .expect("complete");
+        let header: serde_json::Value =
+            serde_json::from_str(&creds.header_value()).expect("header is JSON");
+        assert_eq!(
+            header,
+            serde_json::json!({"bk_app_code": "app", "bk_app_secret": "sec-456", "access_token": "oauth-123"})
+        );
+        // An app code without its secret is still incomplete, token or not.
+        let err = Credentials::from_lookup(|n| match n {
+            ENV_APP_CODE => Some("app".into()),
+            ENV_ACCESS_TOKEN => Some("oauth-123".into()),
+            _ => None,
+        })
+        .expect_err("secret missing");
+        assert_eq!(err.missing, vec!["BK_APP_SECRET".to_owned()]);
     }
 
     #[test]

@@ -47,6 +47,18 @@ use crate::v2::{
 };
 use crate::v3::{BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, JobInstanceStatusV3};
 
+/// The answer to a START ([`Client::start_v3`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAnswer {
+    /// JOB accepted the START.
+    Started,
+    /// `1241015` after an earlier START whose answer was lost: that START was taken.
+    AlreadyStarted,
+    /// `1241015` to the first START JOB saw: the job was running before we asked, so this JOB
+    /// ignores `start_task=false` (it predates 3.12) and starts every job at creation.
+    StartedByServer,
+}
+
 /// Which front door the base URL is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -380,6 +392,76 @@ impl Client {
         .await
     }
 
+    /// v3 `operate_job_instance` code 2: starts a job created with `start_task=false`.
+    ///
+    /// A lost answer is re-sent like any operation (JOB refuses a second START with
+    /// `1241015`), so the answer says whether `1241015` can be our own earlier START
+    /// ([`StartAnswer::AlreadyStarted`]) or can only mean that JOB started the job by itself
+    /// ([`StartAnswer::StartedByServer`]: a JOB before 3.12, which ignores `start_task`).
+    pub async fn start_v3(
+        &self,
+        bk_scope_type: &str,
+        bk_scope_id: &str,
+        job_instance_id: i64,
+    ) -> Result<StartAnswer, ApiError> {
+        let request = OperateJobInstanceRequest {
+            bk_biz_id: None,
+            bk_scope_type: Some(bk_scope_type.to_owned()),
+            bk_scope_id: Some(bk_scope_id.to_owned()),
+            job_instance_id,
+            operation_code: crate::v2::OperationCode::Start.code(),
+        };
+        let (result, earlier_may_have_acted) = self
+            .call_tracked::<JobExecuteData>(
+                Family::V3,
+                "operate_job_instance",
+                Kind::Idempotent,
+                to_body(&request)?,
+                false,
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(StartAnswer::Started),
+            Err(e) if e.code() == Some(crate::code::UNSUPPORTED_OPERATION_REPEAT_START_JOB) => {
+                Ok(if earlier_may_have_acted {
+                    StartAnswer::AlreadyStarted
+                } else {
+                    StartAnswer::StartedByServer
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks that the front door accepts the credentials, before anything is submitted: one
+    /// status query (v3, or v2 when `v2` is set) for a job id that cannot exist. ESB and the
+    /// gateway check credentials before JOB sees the call, so an auth failure comes back as
+    /// such, and JOB's "Task instance does not exist" (or any other JOB answer) means the
+    /// credentials passed. Returns the error only when it is an authentication or app
+    /// permission failure ([`ErrorClass::Auth`](crate::ErrorClass::Auth)) or the endpoint
+    /// cannot be reached.
+    pub async fn check_credentials(&self, bk_biz_id: i64, v2: bool) -> Result<(), ApiError> {
+        // JOB ids are positive longs; the largest one is never handed out.
+        let id = i64::MAX;
+        let result = if v2 {
+            self.status_v2(bk_biz_id, id).await.map(|_| ())
+        } else {
+            let scope = crate::scope_for_biz(bk_biz_id);
+            self.status_v3(scope.as_str(), &bk_biz_id.to_string(), id, false)
+                .await
+                .map(|_| ())
+        };
+        match result {
+            Err(e)
+                if e.class() == crate::ErrorClass::Auth
+                    || matches!(e, ApiError::Transport { .. }) =>
+            {
+                Err(e)
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         family: Family,
@@ -388,12 +470,28 @@ impl Client {
         body: serde_json::Value,
         get_on_gateway: bool,
     ) -> Result<T, ApiError> {
+        self.call_tracked(family, api, kind, body, get_on_gateway)
+            .await
+            .0
+    }
+
+    /// As `call`, also telling whether an earlier attempt may have reached JOB and been acted
+    /// on (its answer was lost), which makes a "repeated operation" answer our own doing.
+    async fn call_tracked<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        api: &str,
+        kind: Kind,
+        body: serde_json::Value,
+        get_on_gateway: bool,
+    ) -> (Result<T, ApiError>, bool) {
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        let mut may_have_acted = false;
         loop {
             let result = self.once(family, api, &body, get_on_gateway).await;
             let error = match result {
-                Ok(value) => return Ok(value),
+                Ok(value) => return (Ok(value), may_have_acted),
                 Err(error) => error,
             };
             attempt += 1;
@@ -406,8 +504,9 @@ impl Client {
                 || attempt >= self.config.retry.max_attempts
                 || started.elapsed() + delay > self.config.retry.max_total
             {
-                return Err(error);
+                return (Err(error), may_have_acted);
             }
+            may_have_acted |= error.submission_outcome_unknown();
             tracing::debug!(api, attempt, ?delay, error = %error, "retrying");
             tokio::time::sleep(delay).await;
         }

@@ -76,6 +76,7 @@ impl JobApi for FakeApi {
             bk_biz_id,
             job_instance_id: id,
             step_instance_id: None,
+            start_pending: false,
         })
     }
 
