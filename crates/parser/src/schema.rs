@@ -229,7 +229,7 @@ struct HostGroup {
     /// CMDB topology nodes: `"node_type:id"` or `{ node_type, id }`.
     topo_nodes: Option<Vec<TopoNode>>,
     /// Other groups whose hosts this one includes.
-    groups: Option<Vec<String>>,
+    groups: Option<Vec<GroupName>>,
 }
 
 /// A CMDB topology node (bk_obj_id and bk_inst_id).
@@ -264,7 +264,7 @@ struct Push {
     /// Where the files go.
     to: Target,
     /// Names of pushes this one runs after (ordering the file flow does not imply).
-    after: Option<Vec<String>>,
+    after: Option<Vec<Name>>,
     timeout: Option<Timeout>,
     upload_speed_limit: Option<SpeedLimit>,
     download_speed_limit: Option<SpeedLimit>,
@@ -628,6 +628,107 @@ mod tests {
                 "{mode}"
             );
         }
+    }
+
+    /// Every key the schema requires is one the parser reports missing, and a plan holding
+    /// only the required keys (plus an account, which a push needs from somewhere) is valid.
+    #[test]
+    fn required_keys_agree_with_the_parser() {
+        const SECTIONS: &[(&str, &[&str])] = &[
+            (
+                "[plan]",
+                &["name = \"p\"", "bk_biz_id = 2", "account = \"root\""],
+            ),
+            ("[hosts.web]", &[]),
+            (
+                "[[hosts.web.topo_nodes]]",
+                &["node_type = \"set\"", "id = 7"],
+            ),
+            ("[[push]]", &["name = \"a\""]),
+            (
+                "[push.from]",
+                &["hosts = \"0:10.0.0.1\"", "files = [\"/a\"]"],
+            ),
+            ("[push.to]", &["hosts = \"web\"", "path = \"/b/\""]),
+        ];
+        // The text without the table `skip_table` (and its subtables), or without the line
+        // `key = ...` (or the subtable `key`) of the table `header`.
+        let text = |skip_table: &str, header: &str, key: &str| {
+            let mut out = String::new();
+            for (h, lines) in SECTIONS {
+                let name = h.trim_matches(['[', ']']);
+                if !skip_table.is_empty()
+                    && (name == skip_table || name.starts_with(&format!("{skip_table}.")))
+                {
+                    continue;
+                }
+                if *h != header && name == format!("{}.{key}", header.trim_matches(['[', ']'])) {
+                    continue;
+                }
+                out.push_str(h);
+                out.push('\n');
+                for line in *lines {
+                    if *h == header && line.starts_with(&format!("{key} =")) {
+                        continue;
+                    }
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            out
+        };
+        let errors = |text: String| match parse_str("plan.toml", &text, &ParseOptions::default()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .problems()
+                .iter()
+                .filter(|p| p.severity() == Severity::Error)
+                .map(|p| p.code())
+                .collect(),
+        };
+        assert_eq!(errors(text("", "", "")), Vec::<&str>::new());
+
+        let schema = plan_schema();
+        let required = |rule: &Value| -> Vec<String> {
+            rule["required"]
+                .as_array()
+                .expect("required")
+                .iter()
+                .map(|k| k.as_str().expect("key").to_owned())
+                .collect()
+        };
+        let mut checked = 0;
+        for key in required(&schema) {
+            let code = match key.as_str() {
+                "plan" => "plan::parser::missing_plan",
+                "push" => "plan::parser::no_push",
+                other => panic!("a new required top-level key `{other}`"),
+            };
+            let found = errors(text(&key, "", ""));
+            assert!(found.contains(&code), "without {key}: {found:?}");
+            checked += 1;
+        }
+        let topo_table = def(&schema, "TopoNode")["anyOf"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["type"] == "object"))
+            .expect("the table form");
+        for (rule, header) in [
+            (def(&schema, "PlanTable"), "[plan]"),
+            (topo_table, "[[hosts.web.topo_nodes]]"),
+            (def(&schema, "Push"), "[[push]]"),
+            (def(&schema, "Source"), "[push.from]"),
+            (def(&schema, "Target"), "[push.to]"),
+        ] {
+            for key in required(rule) {
+                let found = errors(text("", header, &key));
+                assert!(
+                    found.contains(&"plan::parser::missing_key"),
+                    "{header} without {key}: {found:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 13);
     }
 
     /// For each sample, the schema's pattern matches exactly when the parser accepts it.
