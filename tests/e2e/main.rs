@@ -1,6 +1,7 @@
 //! end-to-end tests
 mod apply;
 mod apply_resume;
+mod apply_v3;
 mod check;
 mod diff;
 mod schema;
