@@ -135,7 +135,8 @@ pub trait JobApi: Send + Sync + 'static {
 
     /// True when [`JobApi::submit`] will create this request's job without starting it
     /// (`start_task=false`): the returned job has `start_pending`, and nothing runs before
-    /// [`JobApi::start`]. One-phase by default.
+    /// [`JobApi::start`]. One-phase by default; a wrapper around [`BkJobApi`] must forward
+    /// this and [`JobApi::start`].
     fn two_phase(&self, request: &JobRequest) -> bool {
         let _ = request;
         false

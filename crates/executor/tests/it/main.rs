@@ -5,3 +5,4 @@ mod apply;
 mod resume;
 mod schedule;
 mod support;
+mod two_phase;

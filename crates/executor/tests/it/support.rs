@@ -253,4 +253,16 @@ impl JobApi for LongJobTimeout {
     async fn terminate(&self, job: &plan_executor::JobRef) -> Result<(), plan_bkjob::ApiError> {
         self.0.terminate(job).await
     }
+
+    fn two_phase(&self, request: &JobRequest) -> bool {
+        self.0.two_phase(request)
+    }
+
+    async fn start(
+        &self,
+        job: &plan_executor::JobRef,
+        again: bool,
+    ) -> Result<plan_executor::StartOutcome, plan_bkjob::ApiError> {
+        self.0.start(job, again).await
+    }
 }

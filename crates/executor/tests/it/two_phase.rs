@@ -1,0 +1,140 @@
+//! v3 two-phase submission against the simulator: `start_task=false`, the job id journaled,
+//! then START; a START that failed is done by `--resume`; a JOB that ignores `start_task`.
+
+use plan_executor::{Event, PushStatus, Record, RunHistory};
+
+use crate::support::*;
+
+fn v3() -> String {
+    TWO_STAGES.replace("account = \"root\"", "account = \"root\"\napi = \"v3\"")
+}
+
+fn journal(path: &str) -> Vec<Record> {
+    std::fs::read_to_string(path)
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_job_id_is_journaled_before_the_job_is_started() {
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"two phases");
+    let plan = plan(&v3());
+    let out = run(&world, &plan, fast_options(), false).await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert_eq!(
+        world.read("10.0.2.2", "/opt/app/app.tar.gz").as_deref(),
+        Some(&b"two phases"[..])
+    );
+    let records = journal(&out.report().journal);
+    let of_relays: Vec<&Record> = records
+        .iter()
+        .filter(|r| match r {
+            Record::PushSubmitting { push, .. }
+            | Record::PushSubmitted { push, .. }
+            | Record::PushStarted { push, .. }
+            | Record::PushAttemptFinished { push, .. } => push == "to-relays",
+            _ => false,
+        })
+        .collect();
+    assert!(
+        matches!(
+            of_relays.as_slice(),
+            [
+                Record::PushSubmitting { two_phase: true, .. },
+                Record::PushSubmitted { job, .. },
+                Record::PushStarted { by_server: false, .. },
+                Record::PushAttemptFinished { .. },
+            ] if job.start_pending
+        ),
+        "{of_relays:#?}"
+    );
+    // On the wire: created unstarted, then one START per job.
+    for call in world.calls("fast_transfer_file") {
+        assert_eq!(call.body["start_task"], false);
+    }
+    let starts = world.calls("operate_job_instance");
+    assert_eq!(starts.len(), 2);
+    assert!(
+        starts
+            .iter()
+            .all(|r| r.body["operation_code"] == 2 && r.code == Some(0))
+    );
+}
+
+#[tokio::test]
+async fn a_job_left_unstarted_is_started_by_resume_never_created_again() {
+    // START is refused once (not retryable): the job exists, unstarted, its id journaled.
+    let world = World::new(
+        "[[fault]]\napi = \"operate_job_instance\"\nkind = \"job_error\"\ncode = 1240003\ncount = 1\n",
+    )
+    .await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"later");
+    let plan = plan(&v3());
+    let out = run(&world, &plan, fast_options(), false).await;
+    let relays = out.push("to-relays");
+    assert_eq!(relays.status, PushStatus::Failed, "{relays:#?}");
+    let error = relays.error.as_deref().unwrap_or_default();
+    assert!(error.contains("could not be started"), "{error}");
+    assert!(world.read("10.0.1.1", "/data/stage/app.tar.gz").is_none());
+    let history = RunHistory::read(std::path::Path::new(&out.report().journal)).expect("read");
+    let flying = history.pushes["to-relays"].in_flight.expect("in flight");
+    assert!(flying.start_pending);
+
+    let out = run(&world, &plan, fast_options(), true).await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::PushReattached { push, .. } if push == "to-relays"))
+    );
+    assert_eq!(world.submissions_of("rel/to-relays"), 1);
+    assert_eq!(
+        world.read("10.0.2.1", "/opt/app/app.tar.gz").as_deref(),
+        Some(&b"later"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_ignores_start_task_turns_the_run_one_phase_with_a_warning() {
+    let world = World::new("[sim]\nignore_start_task = true\n").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"old job");
+    let plan = plan(&v3());
+    let api = world.api();
+    let out = run_with(
+        api.clone(),
+        &plan,
+        settings(&world.state_dir(), fast_options(), false),
+        plan_executor::Interrupt::new(),
+    )
+    .await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert!(!api.start_task_supported());
+    let warned = out.events.iter().any(
+        |e| matches!(e, Event::Warning { message } if message.contains("ignores start_task=false")),
+    );
+    assert!(warned, "{:#?}", out.events);
+    let bodies: Vec<serde_json::Value> = world
+        .calls("fast_transfer_file")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies[0]["start_task"], false);
+    assert!(bodies[1].get("start_task").is_none());
+    assert_eq!(world.calls("operate_job_instance").len(), 1);
+}
+
+#[tokio::test]
+async fn v2_stays_one_phase() {
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"v2");
+    let plan = plan(TWO_STAGES);
+    let out = run(&world, &plan, fast_options(), false).await;
+    assert!(out.report().succeeded());
+    assert!(world.calls("operate_job_instance").is_empty());
+    let text = std::fs::read_to_string(&out.report().journal).expect("journal");
+    assert!(!text.contains("two_phase") && !text.contains("start_pending"));
+    assert!(!text.contains("push_started"));
+}
