@@ -305,3 +305,142 @@ fn endpoint_flavour_and_urls() {
     assert!(Endpoint::parse("https://u:p@example.com", false).is_err());
     assert!(Endpoint::parse("ftp://example.com", false).is_err());
 }
+
+fn job_error(code: i64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "result": false, "code": code, "message": message, "request_id": "r"
+    }))
+}
+
+#[tokio::test]
+async fn start_tells_a_lost_start_from_a_job_that_started_by_itself() {
+    let repeat = "Unsupported operation,do not repeat start the job,job_instance_id=7";
+    // The first START's answer is lost (timeout); the re-sent one is refused as a repeat:
+    // that repeat is our own first START.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/bk-job/prod/api/v3/operate_job_instance"))
+        .and(body_partial_json(
+            serde_json::json!({"job_instance_id": 7, "operation_code": 2, "bk_scope_id": "2"}),
+        ))
+        .respond_with(
+            ok(serde_json::json!({"job_instance_id": 7})).set_delay(Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/bk-job/prod/api/v3/operate_job_instance"))
+        .respond_with(job_error(1_241_015, repeat))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let answer = client(&server, true).start_v3("biz", "2", 7).await;
+    assert_eq!(answer.expect("start"), StartAnswer::AlreadyStarted);
+
+    // Refused as a repeat on the very first START: JOB started it without being asked.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/jobv3/operate_job_instance/"))
+        .respond_with(job_error(1_241_015, repeat))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let answer = client(&server, false).start_v3("biz", "2", 7).await;
+    assert_eq!(answer.expect("start"), StartAnswer::StartedByServer);
+
+    // Accepted; any other refusal is an error.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/jobv3/operate_job_instance/"))
+        .respond_with(ok(serde_json::json!({"job_instance_id": 7})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/jobv3/operate_job_instance/"))
+        .respond_with(job_error(1_244_006, "Task instance does not exist"))
+        .mount(&server)
+        .await;
+    let c = client(&server, false);
+    assert_eq!(
+        c.start_v3("biz", "2", 7).await.expect("start"),
+        StartAnswer::Started
+    );
+    let err = c.start_v3("biz", "2", 8).await.expect_err("no such job");
+    assert_eq!(err.code(), Some(1_244_006));
+}
+
+#[tokio::test]
+async fn credentials_check_passes_on_any_job_answer_and_fails_on_auth() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/bk-job/prod/api/v3/get_job_instance_status"))
+        .and(query_param("job_instance_id", i64::MAX.to_string()))
+        .respond_with(job_error(1_244_006, "Task instance does not exist"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    client(&server, true)
+        .check_credentials(2, false)
+        .await
+        .expect("JOB answered: the credentials passed");
+
+    let server = MockServer::start().await;
+    Mock::given(path("/api/bk-job/prod/api/v3/get_job_instance_status"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "code_name": "INVALID_ARGS", "code": 1640001,
+            "message": "Parameters error [reason=\"bk_app_code or bk_app_secret is incorrect\"]",
+            "result": false, "data": null
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, true)
+        .check_credentials(2, false)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("bk_app_code or bk_app_secret is incorrect"),
+        "{err}"
+    );
+
+    // ESB v2 reports auth failures at HTTP 200 with 1306000.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(job_error(
+            1_306_000,
+            "APP Code [bk_app_code] cannot be empty",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .check_credentials(2, true)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Some(1_306_000));
+}
+
+#[tokio::test]
+async fn an_access_token_alone_is_the_whole_header() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/bk-job/prod/api/v3/get_job_instance_status"))
+        .respond_with(job_error(1_244_006, "Task instance does not exist"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = Client::new(
+        Endpoint::parse(&format!("{}/api/bk-job/prod", server.uri()), false).expect("url"),
+        Credentials::access_token_only("oauth-abc"),
+        fast(),
+    )
+    .expect("client");
+    c.check_credentials(2, false).await.expect("passes");
+    let requests = server.received_requests().await.unwrap_or_default();
+    let header = requests[0]
+        .headers
+        .get("x-bkapi-authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let header: serde_json::Value = serde_json::from_str(&header).expect("json");
+    assert_eq!(header, serde_json::json!({"access_token": "oauth-abc"}));
+}
