@@ -220,7 +220,15 @@ impl ValidPlan {
         }
         out.push_str("\n[vars]\nuser = \"root\"\n");
         for (name, ips) in &self.groups {
-            let ips: Vec<String> = ips.iter().map(|h| format!("{h:?}")).collect();
+            let ips: Vec<String> = ips
+                .iter()
+                // JOB's v3 API takes IPv4 static hosts only (an IPv6 one is an error there).
+                .map(|h| match h.split_once(":[") {
+                    Some((cloud, _)) if self.api_v3 => format!("{cloud}:10.6.6.6"),
+                    _ => h.clone(),
+                })
+                .map(|h| format!("{h:?}"))
+                .collect();
             out.push_str(&format!("\n[hosts.{name}]\nips = [{}]\n", ips.join(", ")));
         }
         for (i, (hosts, files, target, timeout, _)) in self.pushes.iter().enumerate() {
