@@ -633,3 +633,88 @@ fn show_prints_v3_bodies_and_v2_refuses_v3_only_keys() {
     }
     assert!(f.requests().is_empty());
 }
+
+#[test]
+fn transient_faults_are_absorbed_through_esb_and_gateway() {
+    for gateway in [false, true] {
+        let f = Fixture::new(
+            &v3(TWO_STAGES),
+            "[[fault]]\napi = \"fast_transfer_file\"\nkind = \"http_503\"\ncount = 2\n\
+             [[fault]]\napi = \"get_job_instance_status\"\nkind = \"http_502\"\ncount = 3\n\
+             [[fault]]\napi = \"operate_job_instance\"\nkind = \"http_503\"\ncount = 1\n\
+             [[fault]]\napi = \"batch_get_job_instance_ip_log\"\nkind = \"http_502\"\ncount = 1\n",
+        );
+        f.write("10.0.0.1", "/data/release/app.tar.gz", b"through the storm");
+        let args: &[&str] = if gateway { &["--gateway"] } else { &[] };
+        let out = f.apply_sandbox(args);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(
+            f.read("10.0.2.1", "/opt/app/app.tar.gz").as_deref(),
+            Some(&b"through the storm"[..])
+        );
+        let requests = f.requests();
+        assert_eq!(created(&requests, "e2e/to-relays").len(), 1);
+        assert_eq!(created(&requests, "e2e/to-web").len(), 1);
+        let faults = requests.iter().filter(|r| r["http_status"] != 200).count();
+        assert!(faults >= 6, "faults were not injected: {faults}");
+        assert_only_v3(&requests, if gateway { "gateway" } else { "esb" });
+    }
+}
+
+#[test]
+fn json_events_and_dry_run_through_the_gateway() {
+    let f = Fixture::new(&v3(TWO_STAGES), "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&["--gateway", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("nothing was submitted"));
+    assert!(calls(&f.requests(), "fast_transfer_file").is_empty());
+
+    let out = f.apply_sandbox(&["--gateway", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events[0]["event"], "apply_started");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(kinds.contains(&"push_submitted"), "{kinds:?}");
+    assert!(!kinds.contains(&"warning"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    assert_eq!(
+        events.last().expect("events")["report"]["pushes"][1]["hosts_ok"],
+        2
+    );
+}
+
+#[test]
+fn an_ipv6_static_host_is_refused_at_check_time_under_v3() {
+    let plan = TWO_STAGES.replace(
+        r#"ips = ["10.0.1.1"]"#,
+        r#"ips = ["10.0.1.1", "0:[fd00::7]"]"#,
+    );
+    let f = Fixture::new(&plan, "");
+    // Fine for v2 ...
+    let out = f
+        .plan()
+        .args(["check", "plan.toml"])
+        .output()
+        .expect("check");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // ... an error at the host string for v3, on check and apply alike.
+    for args in [
+        vec!["check", "plan.toml", "--api", "v3"],
+        vec!["apply", "plan.toml", "--sandbox", "sandbox", "--api", "v3"],
+    ] {
+        let out = f.plan().args(&args).output().expect("run");
+        assert_eq!(code(&out), 1, "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("IPv6 host `0:[fd00::7]` cannot be sent with api = \"v3\""),
+            "{stderr}"
+        );
+        assert!(stderr.contains("plan.toml:"), "{stderr}");
+        assert!(stderr.contains("dynamic group"), "{stderr}");
+    }
+    assert!(f.requests().is_empty());
+}
