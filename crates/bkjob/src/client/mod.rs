@@ -14,10 +14,13 @@
 //! * v2 has no API to look a job up by name, so the executor reports the push as "outcome
 //!   unknown", journals it, and `plan apply --resume` refuses to run that push again until the
 //!   user has checked JOB's history for the push's task name (see `docs/apply.md`).
-//! * v3 can do better with two-phase submission (`start_task=false`, then
-//!   `operate_job_instance` code 2): a job created but never started is harmless, so the create
-//!   may be repeated and only the start must be reconciled. [`Client::submit_v3`] sends the body
-//!   it is given; the executor's submission seam decides whether `start_task` is set.
+//! * v3 does better with two-phase submission (`start_task=false`, then
+//!   `operate_job_instance` code 2): a job created but never started transfers nothing.
+//!   [`Client::submit_v3`] sends the body it is given (the executor sets `start_task`);
+//!   [`Client::start_v3`] sends the START and tells a repeat of our own START (its answer was
+//!   lost) from a job JOB started by itself (a JOB that ignores `start_task`).
+//!
+//! [`Client::check_credentials`] lets a caller find refused credentials before submitting.
 //!
 //! Credentials never appear in logs, errors or `Debug` output: they are held by
 //! [`Credentials`] (whose `Debug` redacts) and written only into outgoing requests.
