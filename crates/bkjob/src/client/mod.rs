@@ -400,7 +400,9 @@ impl Client {
     /// A lost answer is re-sent like any operation (JOB refuses a second START with
     /// `1241015`), so the answer says whether `1241015` can be our own earlier START
     /// ([`StartAnswer::AlreadyStarted`]) or can only mean that JOB started the job by itself
-    /// ([`StartAnswer::StartedByServer`]: a JOB before 3.12, which ignores `start_task`).
+    /// ([`StartAnswer::StartedByServer`]: a JOB before 3.12, which ignores `start_task`; its
+    /// "Invalid request parameters" `1241002` to an operation code it does not know means the
+    /// same).
     pub async fn start_v3(
         &self,
         bk_scope_type: &str,
@@ -431,6 +433,11 @@ impl Client {
                 } else {
                     StartAnswer::StartedByServer
                 })
+            }
+            // "Invalid request parameters" to a START of a job JOB just created: a JOB that
+            // does not know operation code 2 either, so it ignored start_task too.
+            Err(e) if e.code() == Some(crate::code::ILLEGAL_PARAM) && !earlier_may_have_acted => {
+                Ok(StartAnswer::StartedByServer)
             }
             Err(e) => Err(e),
         }

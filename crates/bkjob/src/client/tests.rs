@@ -347,6 +347,16 @@ async fn start_tells_a_lost_start_from_a_job_that_started_by_itself() {
     let answer = client(&server, false).start_v3("biz", "2", 7).await;
     assert_eq!(answer.expect("start"), StartAnswer::StartedByServer);
 
+    // A JOB that does not know operation code 2 at all.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/jobv3/operate_job_instance/"))
+        .respond_with(job_error(1_241_002, "Invalid request parameters"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let answer = client(&server, false).start_v3("biz", "2", 7).await;
+    assert_eq!(answer.expect("start"), StartAnswer::StartedByServer);
+
     // Accepted; any other refusal is an error.
     let server = MockServer::start().await;
     Mock::given(path("/api/c/compapi/v2/jobv3/operate_job_instance/"))
