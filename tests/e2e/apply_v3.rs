@@ -718,3 +718,31 @@ fn an_ipv6_static_host_is_refused_at_check_time_under_v3() {
     }
     assert!(f.requests().is_empty());
 }
+
+#[test]
+fn a_gateway_permission_refusal_is_reported_with_its_status_and_code_name() {
+    // The app may query but was not granted `fast_transfer_file` on the gateway.
+    let f = Fixture::new(
+        &v3(TWO_STAGES),
+        "[[app]]\ncode = \"plan-app\"\nsecret = \"right-secret\"\n\
+         gateway_apis = [\"get_job_instance_status\", \"batch_get_job_instance_ip_log\", \"operate_job_instance\"]\n",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let server = Server::start(&f);
+    let out = apply_endpoint(&f, &server.gateway(), CREDS, &[]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("push `to-relays` was refused by JOB"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("HTTP 403 (code 1640301 APP_NO_PERMISSION)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("resource=fast_transfer_file"), "{stderr}");
+    let requests = f.requests();
+    let submits = calls(&requests, "fast_transfer_file");
+    assert_eq!(submits.len(), 1, "a 403 is not retried");
+    assert_eq!(submits[0]["http_status"], 403);
+}
