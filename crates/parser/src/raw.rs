@@ -720,9 +720,11 @@ impl Walker<'_> {
                                 other => self.push(
                                     Problem::error(
                                         "plan::parser::invalid_transfer_mode",
-                                        format!("unknown transfer mode `{other}`"),
+                                        format!(
+                                            "unknown transfer mode `{other}`: expected \"force\" or \"strict\""
+                                        ),
                                     )
-                                    .with_label(s.span, "expected \"force\" or \"strict\"")
+                                    .with_label(s.span, "unknown mode")
                                     .with_help_opt(did_you_mean_help(other, ["force", "strict"])),
                                 ),
                             }
