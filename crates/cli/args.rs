@@ -236,7 +236,8 @@ pub(crate) struct ApplyArgs {
     /// Base URL of a real ESB (`https://paas.example.com`) or API gateway (`.../api/bk-job/<stage>`).
     #[arg(long, value_name = "URL", env = "BK_JOB_ENDPOINT")]
     pub(crate) endpoint: Option<String>,
-    /// Treat the endpoint as the BlueKing API gateway (implied by a URL containing `/api/bk-job/`).
+    /// Treat the endpoint as the BlueKing API gateway (implied by a URL containing `/api/bk-job/`);
+    /// with `--sandbox`, use the simulator's gateway front door.
     #[arg(long)]
     pub(crate) gateway: bool,
     /// Override `[plan] api`.
