@@ -31,6 +31,8 @@ pub(crate) struct RawPlan {
     pub(crate) description: Option<String>,
     pub(crate) bk_biz_id: Option<Located<i64>>,
     pub(crate) account: Option<Located<String>>,
+    /// `account` is written, even when its value could not be read (already reported).
+    pub(crate) account_key: bool,
     pub(crate) timeout: Option<Located<i64>>,
     pub(crate) upload_speed_limit: Option<Located<i64>>,
     pub(crate) download_speed_limit: Option<Located<i64>>,
@@ -62,6 +64,8 @@ pub(crate) struct RawSource {
     pub(crate) hosts: Option<RawHosts>,
     pub(crate) files: Option<Vec<Located<String>>>,
     pub(crate) account: Option<Located<String>>,
+    /// `account` is written, even when its value could not be read (already reported).
+    pub(crate) account_key: bool,
 }
 
 #[derive(Debug)]
@@ -70,6 +74,8 @@ pub(crate) struct RawTarget {
     pub(crate) hosts: Option<RawHosts>,
     pub(crate) path: Option<Located<String>>,
     pub(crate) account: Option<Located<String>>,
+    /// `account` is written, even when its value could not be read (already reported).
+    pub(crate) account_key: bool,
 }
 
 #[derive(Debug)]
@@ -440,6 +446,7 @@ impl Walker<'_> {
             description: None,
             bk_biz_id: None,
             account: None,
+            account_key: false,
             timeout: None,
             upload_speed_limit: None,
             download_speed_limit: None,
@@ -453,7 +460,10 @@ impl Walker<'_> {
                     plan.description = self.string(value, "description").map(|s| s.value);
                 }
                 "bk_biz_id" => plan.bk_biz_id = self.integer(value, "bk_biz_id"),
-                "account" => plan.account = self.string(value, "account"),
+                "account" => {
+                    plan.account_key = true;
+                    plan.account = self.string(value, "account");
+                }
                 "timeout" => plan.timeout = self.integer(value, "timeout"),
                 "upload_speed_limit" => {
                     plan.upload_speed_limit = self.integer(value, "upload_speed_limit");
@@ -802,6 +812,7 @@ impl Walker<'_> {
             hosts: None,
             files: None,
             account: None,
+            account_key: false,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -816,7 +827,10 @@ impl Walker<'_> {
                         );
                     }
                 }
-                "account" => source.account = self.string(value, "account"),
+                "account" => {
+                    source.account_key = true;
+                    source.account = self.string(value, "account");
+                }
                 _ => self.unknown_key(key, SOURCE_KEYS, "`from`"),
             }
         }
@@ -831,12 +845,16 @@ impl Walker<'_> {
             hosts: None,
             path: None,
             account: None,
+            account_key: false,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "hosts" => target.hosts = self.hosts_value(value),
                 "path" => target.path = self.string(value, "path"),
-                "account" => target.account = self.string(value, "account"),
+                "account" => {
+                    target.account_key = true;
+                    target.account = self.string(value, "account");
+                }
                 _ => self.unknown_key(key, TARGET_KEYS, "`to`"),
             }
         }

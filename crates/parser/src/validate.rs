@@ -860,7 +860,7 @@ impl<'a> Builder<'a> {
                 .unwrap_or_default(),
             task_prefix: raw.task_prefix.as_ref().map(|t| t.value.clone()),
             account,
-            account_written: raw.account.is_some(),
+            account_written: raw.account_key,
             timeout,
             upload,
             download,
@@ -1082,7 +1082,7 @@ impl<'a> Builder<'a> {
                 })
             });
             let account = self.account(t.account.as_ref(), plan_account.as_ref());
-            if account.is_none() && t.account.is_none() {
+            if account.is_none() && !t.account_key {
                 missing_account.push(t.span);
             }
             Some(Target {
@@ -1172,7 +1172,7 @@ impl<'a> Builder<'a> {
             }
             self.overwrite_warning(raw, s.hosts.as_ref(), &hosts, &files);
             let account = self.account(s.account.as_ref(), plan_account.as_ref());
-            if account.is_none() && s.account.is_none() {
+            if account.is_none() && !s.account_key {
                 missing_account.push(s.span);
             }
             if let (Some(account), Some(_)) = (account, &s.files) {
