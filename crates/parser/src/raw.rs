@@ -260,8 +260,23 @@ impl Walker<'_> {
 
     /// Reports each required key missing from `table`.
     fn require(&mut self, table: &DeTable<'_>, keys: &[&str], span: Span, place: &str) {
+        let known = [
+            TOP_KEYS,
+            PLAN_KEYS,
+            GROUP_KEYS,
+            TOPO_KEYS,
+            PUSH_KEYS,
+            SOURCE_KEYS,
+            TARGET_KEYS,
+        ];
         for key in keys {
-            if !table.contains_key(*key) {
+            // A misspelling of the key (`file = [...]`) is already reported as an unknown key
+            // with "did you mean `files`?": saying the key is missing too would only repeat it.
+            let misspelled = table.iter().any(|(k, _)| {
+                let k: &str = k.get_ref();
+                !known.iter().any(|list| list.contains(&k)) && did_you_mean(k, [*key]).is_some()
+            });
+            if !table.contains_key(*key) && !misspelled {
                 self.push(
                     Problem::error(
                         "plan::parser::missing_key",
