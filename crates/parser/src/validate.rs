@@ -141,8 +141,15 @@ fn read_file(
     let text = std::sync::Arc::clone(&sources.get(id).text);
     let (tree, errors) = DeTable::parse_recoverable(&text);
     if !errors.is_empty() {
+        // The parser recovers after an error and often trips again on the rest of the same
+        // line (an unclosed `[` reports a missing `,`, `]` and `}`): one error per line is
+        // what the user has to fix.
+        let mut lines_seen = BTreeSet::new();
         for error in errors {
-            problems.push(toml_problem(id, &text, &error));
+            let line = error.span().map(|span| sources.line_col(id, span.start).0);
+            if line.is_none_or(|line| lines_seen.insert(line)) {
+                problems.push(toml_problem(id, &text, &error));
+            }
         }
         return None;
     }
