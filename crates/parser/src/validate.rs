@@ -1324,7 +1324,29 @@ impl<'a> Builder<'a> {
         );
     }
 
+    /// A tab or newline in a path is almost always a TOML escape written by accident
+    /// (`"D:\new\temp"` holds a newline and a tab). JOB accepts such names, so this warns.
+    fn control_character_warning(&mut self, entry: &Located<String>, value: &str) {
+        let Some(c) = value.chars().find(|c| c.is_control()) else {
+            return;
+        };
+        self.problems.push(
+            Problem::warning(
+                "plan::parser::control_character",
+                format!(
+                    "the path {:?} contains the control character U+{:04X}",
+                    value, c as u32
+                ),
+            )
+            .with_label(entry.span, "control character in this path")
+            .with_help(
+                "in a double-quoted TOML string `\\n`, `\\t`, `\\r` and `\\b` are escapes: write Windows paths in single quotes ('D:\\new\\temp'), or double each backslash",
+            ),
+        );
+    }
+
     fn check_source_path(&mut self, entry: &Located<String>, value: &str) -> bool {
+        self.control_character_warning(entry, value);
         if let Err(err) = validate_job_path(value) {
             self.path_error(entry, value, &err);
             return false;
@@ -1388,6 +1410,7 @@ impl<'a> Builder<'a> {
     }
 
     fn check_target_path(&mut self, entry: &Located<String>, value: &str) -> bool {
+        self.control_character_warning(entry, value);
         if let Err(err) = validate_job_path(value) {
             self.path_error(entry, value, &err);
             return false;
