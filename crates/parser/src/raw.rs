@@ -588,6 +588,25 @@ impl Walker<'_> {
                         group.groups = self.string_list(value, "groups").unwrap_or_default();
                     }
                     "topo_nodes" => group.topo_nodes = self.topo_nodes(value),
+                    sub if matches!(value.get_ref(), DeValue::Table(_))
+                        && did_you_mean(sub, GROUP_KEYS.iter().copied()).is_none()
+                        && !looks_like_credential(sub) =>
+                    {
+                        // `[hosts.web.prod]` nests a table `prod` in group `web`; the user
+                        // meant a group named `web.prod`.
+                        let full = format!("{}.{sub}", group.name.value);
+                        let span = self.span(key.span());
+                        self.push(
+                            Problem::error(
+                                "plan::parser::unknown_key",
+                                format!("unknown key `{sub}` in [{what}]"),
+                            )
+                            .with_label(span, "a dot in a table name nests tables")
+                            .with_help(format!(
+                                "for a group named `{full}`, quote the name: [hosts.\"{full}\"]"
+                            )),
+                        );
+                    }
                     _ => self.unknown_key(key, GROUP_KEYS, &format!("[{what}]")),
                 }
             }
