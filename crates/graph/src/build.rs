@@ -110,6 +110,16 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         let file = &source.files[found.file];
         let via = written_name(plan, &source.host_refs, found.key);
         if a == b {
+            // Reading under its own target directory is only reading its own output when the
+            // entry meets what the push delivers there: `/data/pkg/app.tgz` pushed into
+            // `/data/` on the same host lands at `/data/app.tgz` and reads nothing it writes.
+            if !reads_own_delivery(
+                &targets[b],
+                &entries[b],
+                &entries[b][found.source][found.file],
+            ) {
+                continue;
+            }
             if !std::mem::replace(&mut self_dependent[b], true) {
                 problems.push(
                     Problem::error(
@@ -656,6 +666,30 @@ fn find_conflicts(
         }
     }
     problems
+}
+
+/// True when `read` (an entry of a push whose target directory is `target`) reads a path the
+/// same push delivers: the very file, a directory holding it, or something inside a
+/// directory it delivers. Patterns deliver any name straight into the target directory.
+fn reads_own_delivery(target: &str, delivered: &[Vec<NormEntry>], read: &NormEntry) -> bool {
+    let location = read.location();
+    let inside = |dir: &str, path: &str| dir.ends_with('/') && path.starts_with(dir);
+    delivered.iter().flatten().any(|d| match d.kind {
+        EntryKind::File => {
+            let landed = format!("{target}{}", d.name());
+            location == landed || inside(location, &landed)
+        }
+        EntryKind::Directory => {
+            let landed = format!("{target}{}/", d.name());
+            inside(&landed, location) || inside(location, &landed)
+        }
+        EntryKind::Pattern => {
+            let in_target = location
+                .strip_prefix(target)
+                .is_some_and(|rest| !rest.trim_end_matches('/').contains('/'));
+            in_target || inside(location, target)
+        }
+    })
 }
 
 /// The directories a source's files land in. With `[FILESRCIP]` in the target path JOB writes

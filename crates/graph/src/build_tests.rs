@@ -430,6 +430,44 @@ fn mixed_cycle_labels_the_inferred_read() {
 }
 
 #[test]
+fn a_push_reading_beside_what_it_delivers_is_not_self_dependent() {
+    // fan-out that includes the source host: it reads /data/pkg/app.tgz and delivers
+    // /data/app.tgz, which it never reads
+    let p = plan()
+        .group("all", &["10.0.0.1", "10.0.0.2"])
+        .push(
+            "spread",
+            &[(&["10.0.0.1"], &["/data/pkg/app.tgz"])],
+            (&["all"], "/data/"),
+            &[],
+        )
+        .build();
+    build(&p).expect("reads beside its own delivery");
+    // reading the directory it delivers into is reading its own output
+    let whole = plan()
+        .push(
+            "spread",
+            &[(&["10.0.0.1"], &["/data/", "/src/app.tgz"])],
+            (&["10.0.0.1", "10.0.0.2"], "/data/"),
+            &[],
+        )
+        .build();
+    let err = build(&whole).expect_err("self");
+    assert_eq!(codes_of(&err), vec![codes::SELF_DEPENDENCY]);
+    // so is reading inside a directory it delivers
+    let nested = plan()
+        .push(
+            "spread",
+            &[(&["10.0.0.1"], &["/src/conf/", "/data/conf/app.conf"])],
+            (&["10.0.0.1"], "/data/"),
+            &[],
+        )
+        .build();
+    let err = build(&nested).expect_err("self");
+    assert_eq!(codes_of(&err), vec![codes::SELF_DEPENDENCY]);
+}
+
+#[test]
 fn inferred_self_dependency() {
     let p = plan()
         .group("relay", &["10.0.1.1", "10.0.1.2"])
