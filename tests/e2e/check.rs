@@ -103,6 +103,7 @@ fn valid_plans_exit_0_with_warnings_allowed() {
         ("valid/warnings_only.toml", &[]),
         ("valid/subtables_and_dotted_keys.toml", &[]),
         ("valid/job_path_examples.toml", &[]),
+        ("valid/fanout_including_source.toml", &[]),
         (
             "valid/needs_var_override.toml",
             &["--var", "extra=more", "--var", "version=2.0"],
