@@ -22,8 +22,8 @@ use crate::args::{ApiChoice, DiffArgs, ShowFormat};
 use crate::diagnostics::{print_error, print_plan_errors, print_problems};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
-use crate::render::count;
 use crate::render::markdown::{DIAGRAM_PUSHES, LIMIT, code, diagram, text};
+use crate::render::{count, scope};
 
 use super::show::write_stdout;
 
@@ -43,6 +43,7 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             let labels = Labels {
                 old: args.old.display().to_string(),
                 new: new_path.display().to_string(),
+                scope: None,
             };
             (Some(old), new, labels)
         }
@@ -58,6 +59,7 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             let labels = Labels {
                 old: format!("{rev}:{}", git.repo_path(&args.old).unwrap_or_default()),
                 new: args.old.display().to_string(),
+                scope: None,
             };
             let old = if git.exists(&args.old)? {
                 let Some(old) = load(&args.old, &git, &options, printer, rev) else {
@@ -76,6 +78,10 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             print_error(printer, &anyhow::anyhow!("give NEW or --base GIT_REV"));
             return Ok(ExitStatus::Usage);
         }
+    };
+    let labels = Labels {
+        scope: scope_change(old.as_ref().map(|v| &v.parsed.plan), &new.parsed.plan),
+        ..labels
     };
     let diff = plan_graph::diff(old.as_ref().map(Version::side), new.side());
     let output = match args.format {
@@ -99,6 +105,17 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
 struct Labels {
     old: String,
     new: String,
+    /// `business 9000000 -> business set 9000000`, when the JOB scope changes kind.
+    scope: Option<String>,
+}
+
+/// The scope line when a version runs in a business set and the other does not (a changed
+/// `bk_biz_id` or `api` can make JOB read the same id as a business set), or a set changes.
+fn scope_change(old: Option<&Plan>, new: &Plan) -> Option<String> {
+    let old = old?;
+    let (was, is) = (scope(old), scope(new));
+    (was != is && (was.contains(" set ") || is.contains(" set ")))
+        .then(|| format!("scope: {was} -> {is}"))
 }
 
 /// One parsed and ordered version of the plan.
@@ -352,7 +369,7 @@ fn render_text(diff: &PlanDiff, labels: &Labels) -> String {
             let _ = writeln!(out, "  - {}", e.describe());
         }
     }
-    let plan_lines = plan_lines(diff);
+    let plan_lines = plan_lines(diff, labels);
     if !plan_lines.is_empty() {
         out.push_str("\nPlan, variables and host groups:\n");
         for line in plan_lines {
@@ -405,8 +422,9 @@ fn causes_text_of(causes: &[plan_graph::Cause]) -> String {
 }
 
 /// Plan settings, variables and groups, one line each.
-fn plan_lines(diff: &PlanDiff) -> Vec<String> {
+fn plan_lines(diff: &PlanDiff, labels: &Labels) -> Vec<String> {
     let mut lines: Vec<String> = diff.settings.iter().map(ToString::to_string).collect();
+    lines.extend(labels.scope.clone());
     let quoted = |v: &Option<String>| match v {
         Some(v) => format!("{v:?}"),
         None => "(unset)".to_owned(),
@@ -575,7 +593,7 @@ fn markdown_at(
         }
     }
 
-    let plan_lines = plan_lines(diff);
+    let plan_lines = plan_lines(diff, labels);
     if !plan_lines.is_empty() {
         out.push_str("\n**Plan, variables and host groups**\n\n");
         let shown = level.rows(plan_lines.len());
@@ -842,5 +860,50 @@ fn diff_lines(out: &mut String, f: &FieldChange) {
         Change::Order => {
             let _ = writeln!(out, "!     {}: same members, new order", f.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::tests::{load, scoped};
+
+    fn version(toml: &str) -> Version {
+        let (parsed, graph) = load(toml);
+        Version { parsed, graph }
+    }
+
+    fn text_diff(old: &Version, new: &Version) -> String {
+        let labels = Labels {
+            old: "old.toml".into(),
+            new: "new.toml".into(),
+            scope: scope_change(Some(&old.parsed.plan), &new.parsed.plan),
+        };
+        render_text(&plan_graph::diff(Some(old.side()), new.side()), &labels)
+    }
+
+    #[test]
+    fn a_move_into_a_business_set_names_the_scope() {
+        let old = version(&scoped(2, "v3"));
+        let new = version(&scoped(9_000_000, "v3"));
+        let out = text_diff(&old, &new);
+        assert!(
+            out.contains("  scope: business 2 -> business set 9000000\n"),
+            "{out}"
+        );
+        // The same id under v2 is a business; v3 reads it as a set.
+        let old = version(&scoped(9_000_000, "v2"));
+        let out = text_diff(&old, &new);
+        assert!(
+            out.contains("  scope: business 9000000 -> business set 9000000\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_change_between_businesses_needs_no_scope_line() {
+        let out = text_diff(&version(&scoped(2, "v3")), &version(&scoped(3, "v3")));
+        assert!(!out.contains("scope:"), "{out}");
+        assert!(out.contains("plan.bk_biz_id: 2 -> 3"), "{out}");
     }
 }

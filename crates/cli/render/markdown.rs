@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use plan_graph::{EdgeKind, PlanGraph, request_for};
 use plan_parser::{Plan, Problem, Push, Severity};
 
-use super::{count, endpoint, push_index, settings, stage_pushes, summary, written};
+use super::{count, endpoint, push_index, scope, settings, stage_pushes, summary, written};
 
 /// GitHub's limit is 65,536; stay well below it.
 pub(crate) const LIMIT: usize = 60_000;
@@ -36,10 +36,10 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
     let _ = writeln!(out, "### `plan show`: {}\n", text(&plan.name.value));
     let _ = writeln!(
         out,
-        "**{}** · api {} · business {}",
+        "**{}** · api {} · {}",
         summary(plan, graph),
         plan.api,
-        plan.bk_biz_id.value
+        scope(plan)
     );
     if let Some(description) = &plan.description {
         let _ = writeln!(out, "\n{}", text(description));

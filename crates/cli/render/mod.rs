@@ -131,10 +131,100 @@ pub(crate) fn account(setting: &Setting<String>) -> String {
     format!("{}{}", setting.value, origin_note(setting.origin))
 }
 
+/// The JOB scope a plan runs in, as people say it: `business 2`, or `business set 9000000`
+/// for a v3 plan whose id is in JOB's business-set range (the body's `bk_scope_type` is then
+/// `biz_set`). A v2 body has no scope type: JOB takes the id as a business.
+pub(crate) fn scope(plan: &Plan) -> String {
+    scope_of(plan.api, plan.bk_biz_id.value)
+}
+
+/// [`scope`] for an API version and id.
+pub(crate) fn scope_of(api: plan_parser::Api, bk_biz_id: i64) -> String {
+    let set = api == plan_parser::Api::V3
+        && plan_bkjob::scope_for_biz(bk_biz_id) == plan_bkjob::ScopeType::BizSet;
+    if set {
+        format!("business set {bk_biz_id}")
+    } else {
+        format!("business {bk_biz_id}")
+    }
+}
+
 /// The API call a body goes to.
 pub(crate) fn endpoint(plan: &Plan) -> &'static str {
     match plan.api {
         plan_parser::Api::V2 => "job/fast_push_file",
         plan_parser::Api::V3 => "jobv3/fast_transfer_file",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use plan_graph::PlanGraph;
+    use plan_parser::{ParseOptions, Parsed};
+
+    /// Parses and orders a plan written inline; panics on an invalid one (a test bug).
+    pub(crate) fn load(toml: &str) -> (Parsed, PlanGraph) {
+        let parsed = plan_parser::parse_str("plan.toml", toml, &ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{:?}", e.problems()));
+        let graph =
+            plan_graph::build(&parsed.plan).unwrap_or_else(|e| panic!("{:?}", e.problems()));
+        (parsed, graph)
+    }
+
+    /// A one-push plan with `bk_biz_id` and `api` as given.
+    pub(crate) fn scoped(bk_biz_id: i64, api: &str) -> String {
+        format!(
+            r#"
+[plan]
+name = "scoped"
+bk_biz_id = {bk_biz_id}
+account = "root"
+api = "{api}"
+
+[[push]]
+name = "one"
+from = {{ hosts = "10.0.0.1", files = ["/data/a.tgz"] }}
+to = {{ hosts = "10.0.0.2", path = "/data/in/" }}
+"#
+        )
+    }
+
+    #[test]
+    fn a_v3_plan_in_the_business_set_range_says_business_set() {
+        let (parsed, graph) = load(&scoped(9_000_000, "v3"));
+        let text = super::text::render(&parsed.plan, &graph);
+        assert!(
+            text.lines()
+                .next()
+                .is_some_and(|l| l.contains("(api v3, business set 9000000)")),
+            "{text}"
+        );
+        let markdown = super::markdown::render(&parsed.plan, &graph, &[]);
+        assert!(
+            markdown.contains("· api v3 · business set 9000000\n"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn an_ordinary_business_and_v2_stay_business() {
+        for (id, api) in [
+            (2, "v3"),
+            (7_999_999, "v3"),
+            (10_000_000, "v3"),
+            (9_000_000, "v2"),
+        ] {
+            let (parsed, graph) = load(&scoped(id, api));
+            let text = super::text::render(&parsed.plan, &graph);
+            assert!(
+                text.contains(&format!("(api {api}, business {id})")),
+                "{text}"
+            );
+            let markdown = super::markdown::render(&parsed.plan, &graph, &[]);
+            assert!(
+                markdown.contains(&format!("· business {id}\n")),
+                "{markdown}"
+            );
+        }
     }
 }

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use plan_graph::{EdgeKind, PlanGraph, request_for};
 use plan_parser::Plan;
 
-use super::{account, endpoint, push_index, resolved, settings, stage_pushes, summary, written};
+use super::{
+    account, endpoint, push_index, resolved, scope, settings, stage_pushes, summary, written,
+};
 
 /// How many static hosts a line spells out before saying "and N more".
 const HOSTS_SHOWN: usize = 12;
@@ -16,10 +18,10 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "plan {} (api {}, business {}): {}",
+        "plan {} (api {}, {}): {}",
         plan.name.value,
         plan.api,
-        plan.bk_biz_id.value,
+        scope(plan),
         summary(plan, graph)
     );
     if let Some(description) = &plan.description {
