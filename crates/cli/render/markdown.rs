@@ -259,7 +259,17 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
         .dependencies_of(name)
         .map(|e| {
             let why = match &e.kind {
-                EdgeKind::Explicit { .. } => format!("{} (after)", code(&e.dependency)),
+                EdgeKind::Explicit { also: None, .. } => {
+                    format!("{} (after)", code(&e.dependency))
+                }
+                EdgeKind::Explicit {
+                    also: Some(flow), ..
+                } => format!(
+                    "{} (after; also reads {} on {})",
+                    code(&e.dependency),
+                    code(&flow.file),
+                    text(&flow.via)
+                ),
                 EdgeKind::Inferred { file, via, .. } => {
                     format!(
                         "{} (reads {} on {})",

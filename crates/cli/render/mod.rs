@@ -228,3 +228,43 @@ to = {{ hosts = "10.0.0.2", path = "/data/in/" }}
         }
     }
 }
+
+#[cfg(test)]
+mod both_reasons {
+    use super::tests::load;
+
+    const PLAN: &str = r#"
+[plan]
+name = "both"
+bk_biz_id = 2
+account = "root"
+
+[[push]]
+name = "a"
+from = { hosts = "10.0.0.9", files = ["/x/app.tgz"] }
+to = { hosts = "10.0.0.1", path = "/stage/" }
+
+[[push]]
+name = "b"
+after = ["a"]
+from = { hosts = "10.0.0.1", files = ["/stage/app.tgz"] }
+to = { hosts = "10.0.0.2", path = "/o/" }
+"#;
+
+    #[test]
+    fn an_after_that_also_reads_shows_both_reasons() {
+        let (parsed, graph) = load(PLAN);
+        let text = super::text::render(&parsed.plan, &graph);
+        assert!(
+            text.contains(
+                "    waits for a (after; also reads /stage/app.tgz on 0:10.0.0.1, which a delivers)\n"
+            ),
+            "{text}"
+        );
+        let markdown = super::markdown::render(&parsed.plan, &graph, &[]);
+        assert!(
+            markdown.contains("`a` (after; also reads `/stage/app.tgz` on 0:10.0.0.1)"),
+            "{markdown}"
+        );
+    }
+}

@@ -46,8 +46,17 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph) -> String {
                     ""
                 };
                 match &edge.kind {
-                    EdgeKind::Explicit { .. } => {
+                    EdgeKind::Explicit { also: None, .. } => {
                         let _ = writeln!(out, "    waits for {} (after){skipped}", edge.dependency);
+                    }
+                    EdgeKind::Explicit {
+                        also: Some(flow), ..
+                    } => {
+                        let _ = writeln!(
+                            out,
+                            "    waits for {} (after; also {}){skipped}",
+                            edge.dependency, flow.reason
+                        );
                     }
                     EdgeKind::Inferred { reason, .. } => {
                         let _ =

@@ -21,7 +21,7 @@ use crate::fxhash::{FxHashMap, FxHashSet};
 use petgraph::graph::{DiGraph, NodeIndex};
 use plan_parser::{HostSet, Plan, PlanErrors, Problem, Push, Span};
 
-use crate::graph::{Edge, EdgeKind, Node, PlanGraph, Stage};
+use crate::graph::{Edge, EdgeKind, FileFlow, Node, PlanGraph, Stage};
 use crate::hosts::{HostKey, keys, written_name};
 use crate::path::{EntryKind, NormEntry, target_dir};
 
@@ -87,7 +87,13 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
                     }
                 }
                 Some(&a) => {
-                    edge_list.push(((b, a), EdgeKind::Explicit { span: after.span }));
+                    edge_list.push((
+                        (b, a),
+                        EdgeKind::Explicit {
+                            span: after.span,
+                            also: None,
+                        },
+                    ));
                 }
                 None => problems.push(
                     Problem::error(
@@ -157,8 +163,41 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
             },
         ));
     }
+    // Stable: an explicit edge comes before the inferred one between the same pushes. One edge
+    // is kept; an inferred flow between pushes already ordered by `after` rides along on it.
     edge_list.sort_by_key(|&(key, _)| key);
-    edge_list.dedup_by_key(|&mut (key, _)| key);
+    let mut merged: Vec<((usize, usize), EdgeKind)> = Vec::with_capacity(edge_list.len());
+    for (key, kind) in edge_list {
+        let Some((last_key, last_kind)) = merged.last_mut().filter(|(k, _)| *k == key) else {
+            merged.push((key, kind));
+            continue;
+        };
+        debug_assert_eq!(*last_key, key);
+        // A second `after` entry naming the same push, or a second inferred read: the first
+        // one stands.
+        if let (
+            EdgeKind::Explicit {
+                also: also @ None, ..
+            },
+            EdgeKind::Inferred {
+                reason,
+                read_span,
+                path_span,
+                file,
+                via,
+            },
+        ) = (last_kind, kind)
+        {
+            *also = Some(Box::new(FileFlow {
+                reason,
+                read_span,
+                path_span,
+                file,
+                via,
+            }));
+        }
+    }
+    let edge_list = merged;
 
     // Edges, ordered by dependent then dependency (file positions).
     let mut edges = Vec::with_capacity(edge_list.len());
@@ -167,11 +206,15 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
     let mut ends = Vec::with_capacity(edge_list.len());
     for ((b, a), kind) in edge_list {
         let id = edges.len();
-        if let EdgeKind::Inferred { read_span, .. } = &kind
+        let read_span = match &kind {
+            EdgeKind::Inferred { read_span, .. } => Some(*read_span),
+            EdgeKind::Explicit { also, .. } => also.as_deref().map(|f| f.read_span),
+        };
+        if let Some(read_span) = read_span
             && !pushes[a].enabled
             && pushes[b].enabled
         {
-            problems.push(reads_disabled(&pushes[a], &pushes[b], *read_span));
+            problems.push(reads_disabled(&pushes[a], &pushes[b], read_span));
         }
         edges.push(Edge {
             dependency: pushes[a].name.value.clone(),

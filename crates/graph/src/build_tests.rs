@@ -297,6 +297,71 @@ fn explicit_wins_and_edges_are_not_duplicated() {
     let g = build(&p).expect("valid");
     assert_eq!(g.edges().len(), 1);
     assert!(matches!(g.edges()[0].kind, EdgeKind::Explicit { .. }));
+    // The file flow is not lost: the explicit edge carries the first read.
+    assert!(g.edges()[0].is_explicit_and_inferred());
+    assert_eq!(
+        g.edges()[0].file_flow_reason(),
+        Some("reads /stage/a on 0:10.0.0.1, which a delivers")
+    );
+    assert_eq!(g.edges()[0].reason(), None);
+    let doc = crate::show_json(&p, &g, &[]);
+    let b = &doc["pushes"][1];
+    assert_eq!(b["depends_on"], serde_json::json!(["a"]));
+    assert_eq!(b["after"], serde_json::json!(["a"]));
+    assert_eq!(
+        b["inferred"],
+        serde_json::json!([{"after": "a", "reason": "reads /stage/a on 0:10.0.0.1, which a delivers"}])
+    );
+}
+
+#[test]
+fn an_after_without_a_file_flow_has_no_inferred_reason() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/x/a"])],
+            (&["10.0.0.1"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.3"], &["/stage/a"])],
+            (&["10.0.0.2"], "/o/"),
+            &["a"],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    assert!(!g.edges()[0].is_explicit_and_inferred());
+    assert_eq!(g.edges()[0].file_flow_reason(), None);
+    let doc = crate::show_json(&p, &g, &[]);
+    assert_eq!(doc["pushes"][1]["inferred"], serde_json::json!([]));
+}
+
+#[test]
+fn an_after_on_a_disabled_push_it_reads_from_warns() {
+    let mut p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/x/a"])],
+            (&["10.0.0.1"], "/stage/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/stage/a"])],
+            (&["10.0.0.2"], "/o/"),
+            &["a"],
+        )
+        .build();
+    p.pushes[0].enabled = false;
+    let g = build(&p).expect("valid");
+    assert!(
+        g.warnings()
+            .iter()
+            .any(|w| w.code() == codes::READS_DISABLED),
+        "{:?}",
+        g.warnings()
+    );
 }
 
 #[test]

@@ -12,6 +12,9 @@ pub enum EdgeKind {
     Explicit {
         /// The `after` entry.
         span: Span,
+        /// The file flow inferred between the same two pushes, when the dependent also reads
+        /// what the dependency delivers: kept so a reviewer sees both reasons.
+        also: Option<Box<FileFlow>>,
     },
     /// The dependent reads what the dependency delivers.
     Inferred {
@@ -29,10 +32,27 @@ pub enum EdgeKind {
     },
 }
 
+/// A file flow found on an edge that is explicit too: the dependent reads what the dependency
+/// delivers (the same facts as [`EdgeKind::Inferred`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFlow {
+    /// For people: `reads /data/stage/app.tar.gz on relay, which artifact delivers`.
+    pub reason: String,
+    /// The dependent's `files` entry whose read was inferred.
+    pub read_span: Span,
+    /// The dependency's `to.path`.
+    pub path_span: Span,
+    /// The file entry as written (after variable substitution).
+    pub file: String,
+    /// The hosts the two pushes share, named as the reading source writes them.
+    pub via: String,
+}
+
 /// An edge: `dependent` runs after `dependency`.
 ///
-/// When a push both lists another in `after` and reads what it delivers, the edge is
-/// [`EdgeKind::Explicit`]: the author said so, and the inference adds nothing to the order.
+/// When a push both lists another in `after` and reads what it delivers, there is one edge,
+/// [`EdgeKind::Explicit`] (the author said so), and the file flow is kept in its `also`
+/// ([`Edge::file_flow_reason`]), so both reasons can be shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
     /// The push that runs first.
@@ -57,10 +77,24 @@ impl Edge {
         }
     }
 
+    /// The file-flow reason of the edge, inferred or found on an explicit edge too: `Some` for
+    /// every edge whose dependent reads what its dependency delivers.
+    pub fn file_flow_reason(&self) -> Option<&str> {
+        match &self.kind {
+            EdgeKind::Inferred { reason, .. } => Some(reason),
+            EdgeKind::Explicit { also, .. } => also.as_deref().map(|f| f.reason.as_str()),
+        }
+    }
+
+    /// True for an explicit edge whose dependent also reads what the dependency delivers.
+    pub fn is_explicit_and_inferred(&self) -> bool {
+        matches!(&self.kind, EdgeKind::Explicit { also: Some(_), .. })
+    }
+
     /// The span the edge comes from: the `after` entry or the `files` entry that reads.
     pub fn origin(&self) -> Span {
         match &self.kind {
-            EdgeKind::Explicit { span } => *span,
+            EdgeKind::Explicit { span, .. } => *span,
             EdgeKind::Inferred { read_span, .. } => *read_span,
         }
     }

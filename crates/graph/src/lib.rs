@@ -31,7 +31,7 @@ pub use diff::{
     Attention, Cause, Change, ChangedPush, DiffSide, EdgeChange, FieldChange, GroupChange,
     HostsDelta, PlanDiff, PushEntry, Renamed, StageMove, VarChange, diff, diff_json, fields_json,
 };
-pub use graph::{Edge, EdgeKind, PlanGraph, Stage};
+pub use graph::{Edge, EdgeKind, FileFlow, PlanGraph, Stage};
 pub use render::{
     FORMAT_VERSION, dot, graph_json, mermaid, problem_json, show_json, written_hosts,
 };

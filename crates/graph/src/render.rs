@@ -73,12 +73,23 @@ pub fn dot(plan: &Plan, graph: &PlanGraph) -> String {
     }
     for edge in ordered_edges(graph) {
         match &edge.kind {
-            EdgeKind::Explicit { .. } => {
+            EdgeKind::Explicit { also: None, .. } => {
                 let _ = writeln!(
                     out,
                     "  {} -> {};",
                     dot_quote(&edge.dependency),
                     dot_quote(&edge.dependent)
+                );
+            }
+            EdgeKind::Explicit {
+                also: Some(flow), ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {} [label={}];",
+                    dot_quote(&edge.dependency),
+                    dot_quote(&edge.dependent),
+                    dot_quote(&format!("after; also {}", flow.reason))
                 );
             }
             EdgeKind::Inferred { reason, .. } => {
@@ -173,8 +184,14 @@ pub fn graph_json(plan: &Plan, graph: &PlanGraph) -> Value {
         .edges()
         .iter()
         .map(|e| match &e.kind {
-            EdgeKind::Explicit { .. } => json!({
+            EdgeKind::Explicit { also: None, .. } => json!({
                 "from": e.dependency, "to": e.dependent, "kind": "explicit",
+            }),
+            EdgeKind::Explicit {
+                also: Some(flow), ..
+            } => json!({
+                "from": e.dependency, "to": e.dependent, "kind": "explicit",
+                "reason": flow.reason,
             }),
             EdgeKind::Inferred { reason, .. } => json!({
                 "from": e.dependency, "to": e.dependent, "kind": "inferred", "reason": reason,
@@ -288,7 +305,10 @@ fn push_json(plan: &Plan, graph: &PlanGraph, push: &Push) -> Value {
         "after": deps.iter().filter(|e| !e.is_inferred()).map(|e| e.dependency.clone()).collect::<Vec<_>>(),
         "inferred": deps
             .iter()
-            .filter_map(|e| e.reason().map(|r| json!({"after": e.dependency, "reason": r})))
+            .filter_map(|e| {
+                e.file_flow_reason()
+                    .map(|r| json!({"after": e.dependency, "reason": r}))
+            })
             .collect::<Vec<_>>(),
         "sources": sources,
         "target": {
