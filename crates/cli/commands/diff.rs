@@ -22,7 +22,7 @@ use crate::args::{ApiChoice, DiffArgs, ShowFormat};
 use crate::diagnostics::{print_error, print_plan_errors, print_problems};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
-use crate::render::markdown::{DIAGRAM_PUSHES, LIMIT, code, diagram, text};
+use crate::render::markdown::{DIAGRAM_PUSHES, LIMIT, code, diagram, fenced, text, visible_breaks};
 use crate::render::{count, scope};
 
 use super::show::write_stdout;
@@ -606,7 +606,11 @@ fn markdown_at(
     }
 
     if level == Level::Full {
-        let _ = writeln!(out, "\n```mermaid\n{}```", diff_diagram(diff, plan, graph));
+        let _ = write!(
+            out,
+            "\n{}",
+            fenced("mermaid", &diff_diagram(diff, plan, graph))
+        );
         details(&mut out, diff);
     } else {
         let _ = writeln!(
@@ -742,11 +746,28 @@ fn cap(s: &str, max: usize) -> String {
 }
 
 /// Markdown-safe text that keeps `code` spans written with backticks.
+///
+/// A span is a backtick, text without one, and a backtick; a backtick that opens nothing (an
+/// empty pair, or one in a path the message quotes) stays literal text, escaped.
 fn inline(s: &str) -> String {
-    s.split('`')
-        .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { code(part) } else { text(part) })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&text(&rest[..open]));
+        let after = &rest[open + 1..];
+        match after.find('`') {
+            Some(close) if close > 0 => {
+                out.push_str(&code(&after[..close]));
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push_str(&text("`"));
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&text(rest));
+    out
 }
 
 /// The new version's stage diagram with added and changed pushes coloured, and removed pushes
@@ -807,20 +828,25 @@ fn diff_diagram(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph) -> String {
 /// added and removed pushes.
 fn details(out: &mut String, diff: &PlanDiff) {
     if !diff.changed.is_empty() || diff.renamed.iter().any(|r| !r.fields.is_empty()) {
-        out.push_str("\n<details><summary>Changed fields</summary>\n\n```diff\n");
+        let mut block = String::new();
         for r in diff.renamed.iter().filter(|r| !r.fields.is_empty()) {
-            let _ = writeln!(out, "  {} (renamed from {})", r.new, r.old);
+            let _ = writeln!(block, "  {} (renamed from {})", r.new, r.old);
             for f in &r.fields {
-                diff_lines(out, f);
+                diff_lines(&mut block, f);
             }
         }
         for c in &diff.changed {
-            let _ = writeln!(out, "  {}{}", c.name, causes_text(c).replace('`', ""));
+            let causes = visible_breaks(&causes_text(c).replace('`', ""));
+            let _ = writeln!(block, "  {}{causes}", c.name);
             for f in &c.fields {
-                diff_lines(out, f);
+                diff_lines(&mut block, f);
             }
         }
-        out.push_str("```\n</details>\n");
+        let _ = write!(
+            out,
+            "\n<details><summary>Changed fields</summary>\n\n{}</details>\n",
+            fenced("diff", &block)
+        );
     }
     for (title, entries) in [("Added", &diff.added), ("Removed", &diff.removed)] {
         if entries.is_empty() {
@@ -832,7 +858,7 @@ fn details(out: &mut String, diff: &PlanDiff) {
         );
         for p in entries.iter() {
             let body = serde_json::to_string_pretty(&p.request).unwrap_or_default();
-            let _ = writeln!(out, "{}\n\n```json\n{body}\n```\n", code(&p.name));
+            let _ = writeln!(out, "{}\n\n{}", code(&p.name), fenced("json", &body));
         }
         out.push_str("</details>\n");
     }
@@ -849,12 +875,14 @@ fn diff_lines(out: &mut String, f: &FieldChange) {
             let _ = writeln!(out, "-     {}: {}", f.path, json(old));
             let _ = writeln!(out, "+     {}: {}", f.path, json(new));
         }
+        // A member is one line whatever it holds: a newline in a path would start a line the
+        // block colours as something else.
         Change::Items { added, removed } => {
             for r in removed {
-                let _ = writeln!(out, "-     {}: {r}", f.path);
+                let _ = writeln!(out, "-     {}: {}", f.path, visible_breaks(r));
             }
             for a in added {
-                let _ = writeln!(out, "+     {}: {a}", f.path);
+                let _ = writeln!(out, "+     {}: {}", f.path, visible_breaks(a));
             }
         }
         Change::Order => {
@@ -905,5 +933,66 @@ mod tests {
         let out = text_diff(&version(&scoped(2, "v3")), &version(&scoped(3, "v3")));
         assert!(!out.contains("scope:"), "{out}");
         assert!(out.contains("plan.bk_biz_id: 2 -> 3"), "{out}");
+    }
+
+    #[test]
+    fn hostile_paths_keep_the_comment_intact() {
+        use crate::render::markdown::tests::{HOSTILE, code_spans, fenced_blocks, table_rows};
+        let old = version(HOSTILE);
+        let new_text = HOSTILE
+            .replace("/x/app|v1.tgz", "/x/app|v2\\n```\\n+ok.tgz")
+            .replace(
+                "[[push]]",
+                "[[push]]\nname = \"gone\"\nfrom = { hosts = \"10.0.0.9\", files = [\"/y/z.tgz\"] }\nto = { hosts = \"10.0.0.8\", path = \"/q/`x`|\\n/\" }\n\n[[push]]",
+            );
+        let new = version(&new_text);
+        // Both directions: one adds a push, the other removes it.
+        for (old, new) in [(&old, &new), (&new, &old)] {
+            let labels = Labels {
+                old: "old.toml".into(),
+                new: "new.toml".into(),
+                scope: None,
+            };
+            let diff = plan_graph::diff(Some(old.side()), new.side());
+            let doc = render_markdown(&diff, &new.parsed.plan, &new.graph, &labels);
+            let rows = table_rows(&doc);
+            assert!(rows.len() >= 4, "{doc}");
+            let blocks = fenced_blocks(&doc);
+            let infos: Vec<&str> = blocks.iter().map(|(i, _)| i.as_str()).collect();
+            assert_eq!(infos, ["mermaid", "diff", "json"], "{doc}");
+            for line in blocks[1].1.lines() {
+                assert!(
+                    line.starts_with(['-', '+', '!', ' ']),
+                    "a line the diff block does not colour as ours: {line:?}\n{doc}"
+                );
+            }
+            assert!(
+                blocks[1].1.contains("/x/app|v2\\n```\\n+ok.tgz"),
+                "{}",
+                blocks[1].1
+            );
+            let body: serde_json::Value = serde_json::from_str(&blocks[2].1).expect("json");
+            assert_eq!(body["file_target_path"], "/q/`x`|\n/");
+            let changed = rows
+                .iter()
+                .find(|r| r[0].contains("changed"))
+                .unwrap_or_else(|| panic!("{doc}"));
+            assert!(
+                code_spans(&changed[3])
+                    .iter()
+                    .any(|s| s.contains("/x/app|v2\\n```\\n+ok.tgz")),
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn inline_keeps_code_spans_and_escapes_stray_backticks() {
+        assert_eq!(inline("push `a` reads `/x/b`"), "push `a` reads `/x/b`");
+        assert_eq!(
+            inline("the path \"/x/```y\" has"),
+            "the path \"/x/\\`\\`\\`y\" has"
+        );
+        assert_eq!(inline("a | b"), "a \\| b");
     }
 }

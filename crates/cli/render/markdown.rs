@@ -63,7 +63,7 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
 
     let index = push_index(plan);
     let diagram = diagram(plan, graph);
-    let _ = writeln!(out, "\n```mermaid\n{diagram}```");
+    let _ = write!(out, "\n{}", fenced("mermaid", &diagram));
 
     // Everything if it fits; else every table without request bodies; else each remaining
     // stage gets an equal share of the room left, filled with whole rows.
@@ -314,34 +314,252 @@ fn bodies(plan: &Plan, stage: usize, pushes: &[&Push]) -> String {
     );
     for push in pushes {
         let body = serde_json::to_string_pretty(&request_for(plan, push)).unwrap_or_default();
-        let _ = writeln!(out, "{}\n\n```json\n{body}\n```\n", code(&push.name.value));
+        let _ = writeln!(
+            out,
+            "{}\n\n{}",
+            code(&push.name.value),
+            fenced("json", &body)
+        );
     }
     out.push_str("</details>\n");
     out
 }
 
-/// Inline code, safe inside a table cell.
+/// Inline code, safe inside a table cell: `|` escaped (GFM reads `\|` as a pipe inside a
+/// cell, code spans included), line breaks shown as a visible `\n` (a code span cannot hold a
+/// `<br>`, and a raw newline would end the table row), and delimited by a backtick run longer
+/// than any inside (CommonMark), padded when the text starts or ends with a backtick.
 pub(crate) fn code(s: &str) -> String {
-    let s = s.replace('|', "\\|");
-    if s.contains('`') {
-        format!("`` {s} ``")
+    let s = visible_breaks(s).replace('|', "\\|");
+    let ticks = "`".repeat(longest_backtick_run(&s) + 1);
+    if s.starts_with('`') || s.ends_with('`') || (s.starts_with(' ') && s.ends_with(' ')) {
+        format!("{ticks} {s} {ticks}")
     } else {
-        format!("`{s}`")
+        format!("{ticks}{s}{ticks}")
     }
 }
 
-/// Plain text, safe inside a table cell and against HTML.
+/// Plain text, safe inside a table cell and against HTML: `|`, backticks and HTML's `<`, `>`,
+/// `&` escaped, line breaks as `<br>`.
 pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '|' => out.push_str("\\|"),
+            '`' => out.push_str("\\`"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '\n' => out.push_str("<br>"),
+            '\r' => {}
             c => out.push(c),
         }
     }
     out
+}
+
+/// A fenced code block whose fence is longer than any backtick run in `body` (CommonMark:
+/// a block closes only at a fence at least as long as its opening one), so no text inside can
+/// close it early.
+pub(crate) fn fenced(info: &str, body: &str) -> String {
+    let fence = "`".repeat(longest_backtick_run(body).max(2) + 1);
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    format!("{fence}{info}\n{body}\n{fence}\n")
+}
+
+/// Line breaks as a visible `\n` / `\r`, for text that must stay on one line (a code span,
+/// a line of a `diff` block).
+pub(crate) fn visible_breaks(s: &str) -> String {
+    if !s.contains(['\n', '\r']) {
+        return s.to_owned();
+    }
+    s.replace('\n', "\\n").replace('\r', "\\r")
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::render::tests::load;
+
+    /// Paths, accounts, group ids and a description that hold what Markdown, tables and HTML
+    /// treat specially.
+    pub(crate) const HOSTILE: &str = r#"
+[plan]
+name = "md"
+bk_biz_id = 2
+account = "ro|ot"
+description = "line one\n```\n<b>bold</b> & | `x`"
+
+[hosts.web]
+dynamic_groups = ["dg|1<x>&y"]
+
+[[push]]
+name = "a"
+from = { hosts = "10.0.0.9", files = ["/x/app|v1.tgz", "/x/new\nline.tgz", "/x/```tick.tgz"] }
+to = { hosts = "web", path = "/stage/`` |/" }
+"#;
+
+    /// The fenced code blocks of a document as CommonMark reads them: (info, body). A block
+    /// closes at a backtick fence at least as long as the one that opened it.
+    pub(crate) fn fenced_blocks(doc: &str) -> Vec<(String, String)> {
+        let mut blocks = Vec::new();
+        let mut open: Option<(usize, String, String)> = None;
+        for line in doc.lines() {
+            let ticks = line.chars().take_while(|&c| c == '`').count();
+            match &mut open {
+                None if ticks >= 3 => open = Some((ticks, line[ticks..].to_owned(), String::new())),
+                Some((n, _, _)) if ticks >= *n && line[ticks..].trim().is_empty() => {
+                    let (_, info, body) = open.take().unwrap_or_default();
+                    blocks.push((info, body));
+                }
+                Some((_, _, body)) => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                None => {}
+            }
+        }
+        assert!(open.is_none(), "a code block is never closed");
+        blocks
+    }
+
+    /// The rows of every table, split into cells as GFM does (on `|` not escaped), after
+    /// checking that each table's rows have as many cells as its header.
+    pub(crate) fn table_rows(doc: &str) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        let mut columns: Option<usize> = None;
+        for line in doc.lines() {
+            if !line.starts_with('|') {
+                // A table ends at a line that is not a row; a broken row would leave its rest
+                // here, as a line that is neither blank nor prose we write.
+                columns = None;
+                continue;
+            }
+            let mut cells = Vec::new();
+            let mut cell = String::new();
+            let mut chars = line[1..].chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' if chars.peek() == Some(&'|') => {
+                        cell.push('|');
+                        chars.next();
+                    }
+                    '|' => cells.push(std::mem::take(&mut cell).trim().to_owned()),
+                    c => cell.push(c),
+                }
+            }
+            let n = *columns.get_or_insert(cells.len());
+            assert_eq!(cells.len(), n, "row with a wrong cell count: {line}");
+            rows.push(cells);
+        }
+        rows
+    }
+
+    /// The code spans of a cell, decoded as CommonMark does.
+    pub(crate) fn code_spans(cell: &str) -> Vec<String> {
+        let chars: Vec<char> = cell.chars().collect();
+        let run = |i: usize| chars[i..].iter().take_while(|&&c| c == '`').count();
+        let mut spans = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] != '`' {
+                i += 1;
+                continue;
+            }
+            let n = run(i);
+            let mut j = i + n;
+            let mut closed = None;
+            while j < chars.len() {
+                if chars[j] == '`' {
+                    let m = run(j);
+                    if m == n {
+                        closed = Some(j);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            match closed {
+                Some(j) => {
+                    let mut s: String = chars[i + n..j].iter().collect();
+                    if s.starts_with(' ') && s.ends_with(' ') && s.trim() != "" {
+                        s = s[1..s.len() - 1].to_owned();
+                    }
+                    spans.push(s);
+                    i = j + n;
+                }
+                None => i += n,
+            }
+        }
+        spans
+    }
+
+    #[test]
+    fn hostile_strings_keep_tables_code_and_html_intact() {
+        let (parsed, graph) = load(HOSTILE);
+        let doc = render(&parsed.plan, &graph, &parsed.warnings);
+
+        let rows = table_rows(&doc);
+        assert_eq!(rows.len(), 3, "{doc}"); // header, delimiter, push `a`
+        let from = code_spans(&rows[2][1]);
+        assert_eq!(
+            from,
+            ["/x/app|v1.tgz", "/x/new\\nline.tgz", "/x/```tick.tgz"],
+            "{doc}"
+        );
+        assert_eq!(code_spans(&rows[2][2]), ["/stage/`` |/"], "{doc}");
+        assert!(
+            rows[2][2].contains("dynamic group dg|1&lt;x&gt;&amp;y"),
+            "{doc}"
+        );
+
+        let blocks = fenced_blocks(&doc);
+        let infos: Vec<&str> = blocks.iter().map(|(i, _)| i.as_str()).collect();
+        assert_eq!(infos, ["mermaid", "json"], "{doc}");
+        let body: serde_json::Value = serde_json::from_str(&blocks[1].1).expect("json body");
+        assert_eq!(body["file_target_path"], "/stage/`` |/");
+
+        // The description is text, not HTML or code.
+        assert!(!doc.contains("<b>"), "{doc}");
+        assert!(doc.contains("&lt;b&gt;bold&lt;/b&gt; &amp;"), "{doc}");
+        assert!(!doc.contains("\n```\n<b"), "{doc}");
+    }
+
+    #[test]
+    fn a_body_holding_a_fence_gets_a_longer_one() {
+        let block = fenced("json", "{\"a\": \"x\n````\ny\"}\n");
+        assert!(block.starts_with("`````json\n"), "{block}");
+        assert_eq!(fenced_blocks(&block)[0].1, "{\"a\": \"x\n````\ny\"}\n");
+        assert_eq!(fenced("json", "{}"), "```json\n{}\n```\n");
+    }
+
+    #[test]
+    fn code_spans_survive_backticks_pipes_and_breaks() {
+        for s in ["plain", "a`b", "``x``", "`", " a ", "a|b", "a\nb", "x ```"] {
+            let cell = code(s);
+            let want = visible_breaks(s);
+            assert_eq!(
+                code_spans(&cell.replace("\\|", "|")),
+                [want],
+                "{s:?} -> {cell}"
+            );
+            assert!(!cell.contains('\n'));
+        }
+    }
 }

@@ -34,6 +34,7 @@ fn dot_quote(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
             c => out.push(c),
         }
     }
@@ -161,9 +162,19 @@ pub fn mermaid(plan: &Plan, graph: &PlanGraph) -> String {
 
 /// Text safe inside a quoted Mermaid label.
 fn mermaid_text(s: &str) -> String {
-    s.replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            // `#` first: an entity code is `#name;`, so a literal `#` must not start one.
+            '#' => out.push_str("#35;"),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `plan graph --format json`: stages, nodes and edges.
@@ -354,4 +365,69 @@ pub fn show_json(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> Value 
         "warnings": all.iter().map(|p| problem_json(plan, p)).collect::<Vec<_>>(),
         "pushes": pushes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::plan;
+
+    /// The quoted strings of one dot line are closed on that line: every `"` not escaped
+    /// pairs up.
+    fn dot_quotes_balanced(line: &str) -> bool {
+        let mut open = false;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if open => {
+                    chars.next();
+                }
+                '"' => open = !open,
+                _ => {}
+            }
+        }
+        !open
+    }
+
+    #[test]
+    fn dot_and_mermaid_quote_whatever_names_and_paths_hold() {
+        let p = plan()
+            .push(
+                "a\"<x>#1",
+                &[(&["10.9.9.9"], &["/x/a"])],
+                (&["10.0.0.1"], "/st\"a\\ge/"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&["10.0.0.1"], &["/st\"a\\ge/q\"\\\n.tgz"])],
+                (&["10.0.0.2"], "/o/"),
+                &[],
+            )
+            .build();
+        let g = crate::build(&p).expect("valid");
+        assert_eq!(g.edges().len(), 1);
+
+        let dot = dot(&p, &g);
+        for line in dot.lines() {
+            assert!(dot_quotes_balanced(line), "{line}\n{dot}");
+        }
+        assert!(
+            dot.contains(
+                r#"label="reads /st\"a\\ge/q\"\\\n.tgz on 0:10.0.0.1, which a\"<x>#1 delivers""#
+            ),
+            "{dot}"
+        );
+        // Lines: header 4, two clusters of 4 + 1 node each, one edge, the closing brace.
+        assert_eq!(dot.lines().count(), 4 + 2 * 5 + 1 + 1, "{dot}");
+
+        let mermaid = mermaid(&p, &g);
+        assert!(
+            mermaid.contains("p0[\"a#quot;#lt;x#gt;#35;1\"]"),
+            "{mermaid}"
+        );
+        for line in mermaid.lines() {
+            assert!(line.matches('"').count() % 2 == 0, "{line}");
+        }
+    }
 }
