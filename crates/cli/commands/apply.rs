@@ -255,6 +255,7 @@ fn options(args: &ApplyArgs) -> Options {
             max: Duration::from_secs(10).max(first),
             deadline_margin: Duration::from_secs(args.deadline_margin),
             after_terminate: Duration::from_secs(120),
+            start_grace: Duration::from_secs(60),
         },
     }
 }

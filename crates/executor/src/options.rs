@@ -36,6 +36,10 @@ pub struct PollPolicy {
     /// After a terminate request, how long to keep following before giving up on the job
     /// (it is then reported as not followed to its end, and `--resume` attaches to it again).
     pub after_terminate: Duration,
+    /// How long a job we started (`operate_job_instance` code 2 accepted) may still show
+    /// status 1 before START is sent once more; a job still in status 1 one more `start_grace`
+    /// later is given up (reported failed, left to `--resume`), never polled forever.
+    pub start_grace: Duration,
 }
 
 impl Default for PollPolicy {
@@ -45,6 +49,7 @@ impl Default for PollPolicy {
             max: Duration::from_secs(10),
             deadline_margin: Duration::from_secs(360),
             after_terminate: Duration::from_secs(120),
+            start_grace: Duration::from_secs(60),
         }
     }
 }

@@ -62,6 +62,8 @@ struct Followed {
     finished: bool,
     terminated: Option<&'static str>,
     error: Option<ApiError>,
+    /// Why following stopped early, when no API error says it.
+    note: Option<String>,
 }
 
 pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
@@ -86,6 +88,11 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     let mut hosts: BTreeMap<String, HostResult> = BTreeMap::new();
 
     let status = loop {
+        // The deadline counts from submission (or attachment), so time spent creating and
+        // starting the job counts against it too.
+        let submitted_at = Instant::now();
+        // When our START was accepted: a job still in status 1 long after is started again.
+        let mut started_at: Option<Instant> = None;
         // 1. Get a job: attach, or journal the intent and submit.
         let mut job = match std::mem::replace(&mut start, Start::Fresh) {
             Start::Attach(mut job) => {
@@ -96,13 +103,14 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                 });
                 // Created unstarted and not known started (the process ended in between, or
                 // START failed): start it now. A second START is refused harmlessly.
-                if job.start_pending
-                    && let Err(error) = start_job(&ctx, &task, &mut job, true).await
-                {
-                    report.job_instance_id = Some(job.job_instance_id);
-                    report.error_code = error.code();
-                    report.error = Some(start_failed(&job, &error));
-                    break PushStatus::Failed;
+                if job.start_pending {
+                    if let Err(error) = start_job(&ctx, &task, &mut job, true).await {
+                        report.job_instance_id = Some(job.job_instance_id);
+                        report.error_code = error.code();
+                        report.error = Some(start_failed(&job, &error));
+                        break PushStatus::Failed;
+                    }
+                    started_at = Some(Instant::now());
                 }
                 job
             }
@@ -115,13 +123,14 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                 };
                 match submit(&ctx, &task, attempt, &request, bk_biz_id).await {
                     Ok(mut job) => {
-                        if job.start_pending
-                            && let Err(error) = start_job(&ctx, &task, &mut job, false).await
-                        {
-                            report.job_instance_id = Some(job.job_instance_id);
-                            report.error_code = error.code();
-                            report.error = Some(start_failed(&job, &error));
-                            break PushStatus::Failed;
+                        if job.start_pending {
+                            if let Err(error) = start_job(&ctx, &task, &mut job, false).await {
+                                report.job_instance_id = Some(job.job_instance_id);
+                                report.error_code = error.code();
+                                report.error = Some(start_failed(&job, &error));
+                                break PushStatus::Failed;
+                            }
+                            started_at = Some(Instant::now());
                         }
                         job
                     }
@@ -142,7 +151,7 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
         jobs += 1;
 
         // 2. Follow it to its end.
-        let followed = follow(&ctx, &task, &mut job, timeout).await;
+        let followed = follow(&ctx, &task, &mut job, timeout, submitted_at, started_at).await;
         if let Some(error) = &followed.error {
             report.error_code = error.code();
             report.error = Some(format!(
@@ -152,6 +161,9 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
         }
         let Some(snapshot) = followed.last.filter(|_| followed.finished) else {
             // Not followed to its end: the journal keeps it in flight, so `--resume` attaches.
+            if report.error.is_none() {
+                report.error = followed.note.clone();
+            }
             if report.error.is_none() {
                 report.error = Some(format!(
                     "JOB instance {} was not seen finishing; `--resume` follows it again",
@@ -344,12 +356,30 @@ fn start_failed(job: &JobRef, error: &ApiError) -> String {
     )
 }
 
-/// Polls until JOB says finished; terminates at the deadline or on a second interrupt.
-async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout: u32) -> Followed {
+/// Polls until JOB says finished; terminates at the deadline (`timeout` + margin from
+/// `submitted_at`) or on a second interrupt. A job we started (`started_at`) that still shows
+/// status 1 `start_grace` later is started once more, and given up one more grace later.
+/// Every way out is bounded: past the deadline, a job that cannot be terminated (JOB refuses
+/// to terminate a job in status 1) or cannot be reached is given up `after_terminate` later.
+async fn follow<A: JobApi>(
+    ctx: &Ctx<A>,
+    task: &Task,
+    job: &mut JobRef,
+    timeout: u32,
+    submitted_at: Instant,
+    started_at: Option<Instant>,
+) -> Followed {
     let poll = ctx.poll;
-    let deadline = Instant::now() + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin;
+    let deadline = submitted_at + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin;
     let mut interval = poll.first;
     let mut terminate_sent: Option<(&'static str, Instant)> = None;
+    // The first terminate attempt, accepted or not: the give-up clock starts there.
+    let mut terminate_tried: Option<Instant> = None;
+    let mut terminate_reason: Option<&'static str> = None;
+    // Status 1 after our START: since when we wait for it to leave 1, and whether START was
+    // already sent again.
+    let mut pending_since = started_at;
+    let mut restarted = false;
     let mut last: Option<Snapshot> = None;
     let mut last_error: Option<ApiError>;
     let mut shown: Option<(i32, usize, usize)> = None;
@@ -372,6 +402,8 @@ async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout:
         };
         let already_finished = last.as_ref().is_some_and(|s| s.finished);
         if let (None, Some(reason), false) = (terminate_sent, reason, already_finished) {
+            terminate_tried.get_or_insert(now_i);
+            terminate_reason.get_or_insert(reason);
             let _ = ctx.journal.write(&Record::PushTerminateRequested {
                 push: task.name.clone(),
                 job_instance_id: job.job_instance_id,
@@ -421,6 +453,7 @@ async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout:
                     });
                 }
                 let finished = snapshot.finished;
+                let pending = !finished && snapshot.status == RunStatus::Blank;
                 last = Some(snapshot);
                 if finished {
                     return Followed {
@@ -428,7 +461,44 @@ async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout:
                         finished: true,
                         terminated: terminate_sent.map(|t| t.0),
                         error: None,
+                        note: None,
                     };
+                }
+                if !pending {
+                    pending_since = None;
+                } else if let Some(since) = pending_since
+                    && terminate_tried.is_none()
+                    && now_i.duration_since(since) >= poll.start_grace
+                {
+                    if restarted {
+                        return Followed {
+                            last,
+                            finished: false,
+                            terminated: None,
+                            error: None,
+                            note: Some(format!(
+                                "JOB instance {} stayed in status 1 (not started) {}s after START was accepted, twice: it waits unstarted in JOB, and `--resume` follows it again",
+                                job.job_instance_id,
+                                poll.start_grace.as_secs()
+                            )),
+                        };
+                    }
+                    restarted = true;
+                    pending_since = Some(now_i);
+                    ctx.emit(Event::Warning {
+                        message: format!(
+                            "JOB instance {} of push `{}` is still in status 1 (not started) {}s after JOB accepted its START: sending START again",
+                            job.job_instance_id,
+                            task.name,
+                            poll.start_grace.as_secs()
+                        ),
+                    });
+                    // A job that left status 1 meanwhile refuses with 1241015, which `again`
+                    // reads as started; any other failure is seen on the next polls.
+                    if let Err(e) = ctx.api.start(job, true).await {
+                        tracing::warn!(push = %task.name, error = %e, "START sent again failed");
+                    }
+                    interval = poll.first;
                 }
             }
             Err(e) if e.is_retryable() => {
@@ -441,20 +511,32 @@ async fn follow<A: JobApi>(ctx: &Ctx<A>, task: &Task, job: &mut JobRef, timeout:
                     finished: false,
                     terminated: terminate_sent.map(|t| t.0),
                     error: Some(e),
+                    note: None,
                 };
             }
         }
-        let gave_up = match terminate_sent {
-            Some((_, at)) => now_i.duration_since(at) > poll.after_terminate,
-            // JOB unreachable well past the deadline: stop waiting for it.
+        // Once terminating, the wait is bounded whether or not JOB took the terminate (it
+        // refuses one for a job in status 1, so "retry on the next tick" alone could last
+        // forever); JOB unreachable well past the deadline is given up too.
+        let gave_up = match terminate_tried {
+            Some(at) => now_i.duration_since(at) > poll.after_terminate,
             None => last_error.is_some() && now_i > deadline + poll.after_terminate,
         };
         if gave_up {
+            let note = (terminate_sent.is_none()
+                && last.as_ref().is_some_and(|s| s.status == RunStatus::Blank))
+            .then(|| {
+                format!(
+                    "JOB instance {} was still in status 1 (not started) at its deadline and JOB refused to terminate it; `--resume` follows it again",
+                    job.job_instance_id
+                )
+            });
             return Followed {
                 last,
                 finished: false,
-                terminated: terminate_sent.map(|t| t.0),
+                terminated: terminate_sent.map(|t| t.0).or(terminate_reason),
                 error: last_error,
+                note,
             };
         }
     }

@@ -188,7 +188,8 @@ pub struct FaultRule {
     /// ESB 1306429 at HTTP 200), `esb_1306429`, `drop` (close without answer), `slow`
     /// (process, then answer after `delay_ms`), `drop_after` (process, then close without
     /// answer), `job_error` (a JOB error `code`), `stuck` (the submitted job never finishes
-    /// until terminated or timed out).
+    /// until terminated or timed out), `start_lost` (a START is answered as accepted but the
+    /// job stays in status 1).
     pub kind: String,
     /// Affect the next `count` matching calls.
     #[serde(default)]

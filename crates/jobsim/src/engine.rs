@@ -291,6 +291,16 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The `start_lost` fault: answers a START as [`Engine::start`] would, but the job is
+    /// never started (it stays in status 1, and a later START is accepted).
+    pub(crate) fn acknowledge_start(&self, job: &Job) -> Result<(), JobReply> {
+        let pending = !self.timings.ignore_start_task
+            && job.with(|s| s.status == JOB_BLANK && !s.start_requested);
+        if pending { Ok(()) } else { self.start(job) }
+    }
+}
+
 /// What a source host delivers, expanded once per job at START.
 #[derive(Debug)]
 struct SourcePlan {

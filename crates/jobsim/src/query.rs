@@ -383,8 +383,10 @@ pub(crate) fn v3_batch_log(engine: &Engine, p: &Params, front: Front, is_get: bo
     }))
 }
 
-/// `operate_job_instance` (v2 and v3).
-pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool) -> JobReply {
+/// `operate_job_instance` (v2 and v3). Without `deliver_start`, a START is acknowledged but
+/// never reaches the engine (the `start_lost` fault: JOB's asynchronous START event lost, so
+/// the job stays in status 1).
+pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool, deliver_start: bool) -> JobReply {
     let scope = match scope_of(p) {
         Ok(s) => s,
         Err(e) => return e,
@@ -413,8 +415,10 @@ pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool) -> JobReply {
     };
     let r = if code == 1 {
         engine.terminate(&job)
-    } else {
+    } else if deliver_start {
         engine.start(&job)
+    } else {
+        engine.acknowledge_start(&job)
     };
     match r {
         Err(e) => e,

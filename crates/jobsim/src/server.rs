@@ -503,6 +503,7 @@ async fn handle(
     };
 
     let mut stuck = false;
+    let mut start_lost = false;
     if let Some(f) = &fault {
         match (f.kind.as_str(), front) {
             ("http_429", Front::Gateway) => {
@@ -541,6 +542,7 @@ async fn handle(
                 return done(rec, wrap(front, JobReply::err(code, msg)));
             }
             ("stuck", _) => stuck = true,
+            ("start_lost", _) => start_lost = true,
             _ => {}
         }
     }
@@ -584,7 +586,7 @@ async fn handle(
         (Ver::V3, "batch_get_job_instance_ip_log") => {
             query::v3_batch_log(engine, &params, front, is_get)
         }
-        (_, "operate_job_instance") => query::operate(engine, &params, ver == Ver::V3),
+        (_, "operate_job_instance") => query::operate(engine, &params, ver == Ver::V3, !start_lost),
         _ => return done(rec, esb_not_found()),
     };
     let ans = wrap(front, reply);

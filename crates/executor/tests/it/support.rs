@@ -117,6 +117,7 @@ pub(crate) fn fast_options() -> Options {
             max: Duration::from_millis(200),
             deadline_margin: Duration::from_secs(360),
             after_terminate: Duration::from_secs(10),
+            start_grace: Duration::from_secs(60),
         },
         ..Options::default()
     }

@@ -138,3 +138,92 @@ async fn v2_stays_one_phase() {
     assert!(!text.contains("two_phase") && !text.contains("start_pending"));
     assert!(!text.contains("push_started"));
 }
+
+fn grace_options(start_grace_ms: u64) -> plan_executor::Options {
+    let mut options = fast_options();
+    options.poll.start_grace = std::time::Duration::from_millis(start_grace_ms);
+    options
+}
+
+/// Ends a run that would otherwise poll forever, failing the test instead of hanging it.
+async fn bounded(out: impl std::future::Future<Output = Outcome>) -> Outcome {
+    tokio::time::timeout(std::time::Duration::from_secs(60), out)
+        .await
+        .expect("the run polled a job forever")
+}
+
+#[tokio::test]
+async fn a_job_still_pending_after_its_start_was_accepted_is_started_again() {
+    // JOB answers the first START but never acts on it: the job stays in status 1.
+    let world =
+        World::new("[[fault]]\napi = \"operate_job_instance\"\nkind = \"start_lost\"\ncount = 1\n")
+            .await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"again");
+    let plan = plan(&v3());
+    let out = bounded(run(&world, &plan, grace_options(300), false)).await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Warning { message }
+            if message.contains("still in status 1") && message.contains("sending START again"))),
+        "{:#?}",
+        out.events
+    );
+    let first = out.push("to-relays").job_instance_id.expect("job");
+    let starts: Vec<_> = world
+        .calls("operate_job_instance")
+        .into_iter()
+        .filter(|r| r.body["job_instance_id"] == first)
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    assert!(starts.iter().all(|r| r.code == Some(0)));
+    assert_eq!(world.submissions_of("rel/to-relays"), 1);
+}
+
+#[tokio::test]
+async fn a_job_that_never_leaves_status_1_is_given_up_with_a_clear_message() {
+    let world =
+        World::new("[[fault]]\napi = \"operate_job_instance\"\nkind = \"start_lost\"\n").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"never");
+    let plan = plan(&v3());
+    let out = bounded(run(&world, &plan, grace_options(200), false)).await;
+    let relays = out.push("to-relays");
+    assert_eq!(relays.status, PushStatus::Failed, "{relays:#?}");
+    let error = relays.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("stayed in status 1") && error.contains("--resume"),
+        "{error}"
+    );
+    assert_eq!(out.push("to-web").status, PushStatus::Blocked);
+    assert_eq!(world.submissions_of("rel/to-relays"), 1);
+}
+
+#[tokio::test]
+async fn the_deadline_ends_a_job_stuck_in_status_1_that_refuses_terminate() {
+    // START is never applied and the grace is long: only the deadline can end the push, and
+    // JOB refuses to terminate a job in status 1 (1241003) however often it is asked.
+    let world =
+        World::new("[[fault]]\napi = \"operate_job_instance\"\nkind = \"start_lost\"\n").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"deadline");
+    let mut plan = plan(&v3());
+    let p = std::sync::Arc::get_mut(&mut plan.0).expect("unique");
+    for push in &mut p.pushes {
+        push.timeout = Some(plan_parser::Setting {
+            value: 1,
+            origin: plan_parser::Origin::Push,
+            span: push.span,
+        });
+    }
+    let mut options = grace_options(3_600_000);
+    options.poll.deadline_margin = std::time::Duration::from_millis(300);
+    options.poll.after_terminate = std::time::Duration::from_millis(500);
+    let out = bounded(run(&world, &plan, options, false)).await;
+    let relays = out.push("to-relays");
+    assert_eq!(relays.status, PushStatus::TimedOut, "{relays:#?}");
+    let error = relays.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("status 1") && error.contains("refused to terminate"),
+        "{error}"
+    );
+}

@@ -76,3 +76,43 @@ async fn concurrent_calls_keep_the_request_log_whole() {
         .collect();
     assert_eq!(ids.len(), 100);
 }
+
+/// Many two-phase jobs at once, each started the moment its creation is answered (START
+/// racing the engine task that was just spawned for it): every one runs to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_phase_jobs_started_at_once_all_run() {
+    let sim = std::sync::Arc::new(Sim::with_config(
+        "[sim]\nstart_delay_ms = 0\nhost_wait_ms = 0\n",
+    ));
+    sim.write("10.0.0.1", "/data/a.bin", b"two phases");
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let sim = sim.clone();
+        set.spawn(async move {
+            let mut b = v3_body();
+            b["file_target_path"] = json!(format!("/two/{i}"));
+            b["start_task"] = json!(false);
+            let id = job_id(&sim.esb("jobv3/fast_transfer_file", b).await);
+            let started = sim
+                .esb(
+                    "jobv3/operate_job_instance",
+                    json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id, "operation_code": 2}),
+                )
+                .await;
+            assert_eq!(started["code"], json!(0), "{started}");
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let s = sim.v3_status(id).await;
+                if s["data"]["finished"] == json!(true) {
+                    return (id, s["data"]["job_instance"]["status"].clone());
+                }
+                assert!(tokio::time::Instant::now() < deadline, "job {id} never finished: {s}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        let (id, status) = joined.expect("task");
+        assert_eq!(status, json!(3), "job {id}");
+    }
+}
