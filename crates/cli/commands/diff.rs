@@ -22,7 +22,7 @@ use crate::args::{ApiChoice, DiffArgs, ShowFormat};
 use crate::diagnostics::{print_error, print_plan_errors, print_problems};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
-use crate::render::markdown::{DIAGRAM_PUSHES, LIMIT, code, diagram, fenced, text, visible_breaks};
+use crate::render::markdown::{LIMIT, code, diagram, fenced, push_diagram, text, visible_breaks};
 use crate::render::{count, scope};
 
 use super::show::write_stdout;
@@ -773,10 +773,9 @@ fn inline(s: &str) -> String {
 /// The new version's stage diagram with added and changed pushes coloured, and removed pushes
 /// drawn apart. Big plans get show's one-node-per-stage diagram, uncoloured.
 fn diff_diagram(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph) -> String {
-    let mut out = diagram(plan, graph);
-    if plan.pushes.len() > DIAGRAM_PUSHES {
-        return out;
-    }
+    let Some(mut out) = push_diagram(plan, graph) else {
+        return diagram(plan, graph);
+    };
     let id = |name: &str| plan.pushes.iter().position(|p| p.name.value == name);
     let mut classes: Vec<(&str, Vec<String>)> = vec![
         (
@@ -994,5 +993,37 @@ mod tests {
             "the path \"/x/\\`\\`\\`y\" has"
         );
         assert_eq!(inline("a | b"), "a \\| b");
+    }
+
+    /// Three layers of 20 pushes, each after the whole layer before: 800 edges.
+    pub(crate) fn dense_layers(extra: &str) -> String {
+        let mut toml =
+            String::from("[plan]\nname = \"dense\"\nbk_biz_id = 2\naccount = \"root\"\n");
+        for i in 0..60 {
+            let after: Vec<String> = (if i < 20 {
+                0..0
+            } else {
+                (i / 20 - 1) * 20..(i / 20) * 20
+            })
+            .map(|j| format!("\"n{j}\""))
+            .collect();
+            toml.push_str(&format!(
+                "[[push]]\nname = \"n{i}\"\nafter = [{}]\nfrom = {{ hosts = \"10.9.9.9\", files = [\"/x/a{extra}\"] }}\nto = {{ hosts = \"10.0.0.1\", path = \"/t{i}/\" }}\n",
+                after.join(", ")
+            ));
+        }
+        toml
+    }
+
+    #[test]
+    fn a_diagram_summarised_per_stage_gets_no_push_classes() {
+        let old = version(&dense_layers(""));
+        let new = version(&dense_layers("b"));
+        let diff = plan_graph::diff(Some(old.side()), new.side());
+        assert_eq!(diff.changed.len(), 60);
+        let diagram = diff_diagram(&diff, &new.parsed.plan, &new.graph);
+        assert!(diagram.contains("one node per stage"), "{diagram}");
+        assert!(!diagram.contains("class "), "{diagram}");
+        assert!(!diagram.contains("p0"), "{diagram}");
     }
 }

@@ -19,7 +19,7 @@ pub(crate) const LIMIT: usize = 60_000;
 /// Room kept for the closing lines that say what was summarised.
 const RESERVE: usize = 1_000;
 /// Full diagrams are drawn up to this many pushes; bigger plans get one node per stage.
-pub(crate) const DIAGRAM_PUSHES: usize = 80;
+const DIAGRAM_PUSHES: usize = 80;
 /// Stages drawn one node each in a summarised diagram; the rest share one node.
 const DIAGRAM_STAGES: usize = 30;
 /// The least room a stage is given in a summarised comment.
@@ -183,12 +183,38 @@ fn warning_line(plan: &Plan, problem: &Problem) -> String {
     )
 }
 
-/// The full diagram for small plans, one node per stage for big ones.
-pub(crate) fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
-    if plan.pushes.len() <= DIAGRAM_PUSHES {
-        return plan_graph::mermaid(plan, graph);
+/// The diagram with a node per push, for plans small enough to draw one (at most
+/// [`DIAGRAM_PUSHES`] pushes, and edges Mermaid can draw once transitively reduced).
+pub(crate) fn push_diagram(plan: &Plan, graph: &PlanGraph) -> Option<String> {
+    drawn(plan, graph).ok()
+}
+
+/// The diagram with a node per push, or the `%%` comment that says why there is none.
+fn drawn(plan: &Plan, graph: &PlanGraph) -> Result<String, Option<String>> {
+    if plan.pushes.len() > DIAGRAM_PUSHES {
+        return Err(None);
     }
+    let diagram = plan_graph::mermaid_diagram(plan, graph);
+    if diagram.per_stage {
+        let comment = diagram.text.lines().find(|l| l.starts_with("%%"));
+        Err(comment.map(str::to_owned))
+    } else {
+        Ok(diagram.text)
+    }
+}
+
+/// The full diagram for small plans, one node per stage for big ones (and for small ones
+/// with more edges than Mermaid draws, saying so).
+pub(crate) fn diagram(plan: &Plan, graph: &PlanGraph) -> String {
     let mut out = String::from("flowchart LR\n");
+    match drawn(plan, graph) {
+        Ok(diagram) => return diagram,
+        Err(Some(comment)) => {
+            out.push_str(&comment);
+            out.push('\n');
+        }
+        Err(None) => {}
+    }
     let stages = graph.stages();
     let drawn = stages.len().min(DIAGRAM_STAGES);
     for stage in &stages[..drawn] {

@@ -33,7 +33,8 @@ pub use diff::{
 };
 pub use graph::{Edge, EdgeKind, FileFlow, PlanGraph, Stage};
 pub use render::{
-    FORMAT_VERSION, dot, graph_json, mermaid, problem_json, show_json, written_hosts,
+    FORMAT_VERSION, MERMAID_MAX_EDGES, MermaidDiagram, dot, graph_json, mermaid, mermaid_diagram,
+    problem_json, show_json, written_hosts,
 };
 pub use request::{JobRequest, request_for, request_for_hosts};
 

@@ -117,10 +117,54 @@ fn ordered_edges(graph: &PlanGraph) -> impl Iterator<Item = &crate::Edge> {
         .flat_map(|name| graph.dependencies_of(name))
 }
 
+/// The most edges Mermaid draws with its default configuration (`maxEdges`); a bigger diagram
+/// does not render at all.
+pub const MERMAID_MAX_EDGES: usize = 500;
+
+/// The transitive reduction is computed for plans up to this many pushes (its reachability
+/// sets take `pushes² / 8` bytes); bigger dense plans are drawn one node per stage directly.
+const REDUCTION_MAX_PUSHES: usize = 20_000;
+
+/// Stage nodes drawn in a per-stage diagram; more stages share nodes (`stages 1–4`).
+const MERMAID_MAX_STAGE_NODES: usize = 400;
+
+/// A Mermaid diagram and how it was drawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MermaidDiagram {
+    /// The flowchart.
+    pub text: String,
+    /// True when even the transitive reduction has more than [`MERMAID_MAX_EDGES`] edges and
+    /// the diagram has one node per stage (node ids `s<N>`, no push nodes).
+    pub per_stage: bool,
+}
+
 /// A Mermaid flowchart: a subgraph per stage, `-->` for `after`, `-.->` for inferred file
 /// flow, skipped pushes in a grey class. Node ids are `p<N>` (file position) so any push name
-/// is safe; labels are quoted.
+/// is safe; labels are quoted. See [`mermaid_diagram`] for plans with many edges.
 pub fn mermaid(plan: &Plan, graph: &PlanGraph) -> String {
+    mermaid_diagram(plan, graph).text
+}
+
+/// [`mermaid`], drawable by Mermaid whatever the plan: with more than [`MERMAID_MAX_EDGES`]
+/// edges the diagram draws the transitive reduction (an edge `a -> c` is left out when a path
+/// `a -> ... -> c` exists, so the order shown is the same), and when that is still too many,
+/// one node per stage. A `%%` comment line says which.
+pub fn mermaid_diagram(plan: &Plan, graph: &PlanGraph) -> MermaidDiagram {
+    let total = graph.edges().len();
+    let keep = if total > MERMAID_MAX_EDGES && graph.nodes.len() <= REDUCTION_MAX_PUSHES {
+        Some(transitive_reduction(graph))
+    } else {
+        None
+    };
+    let kept = keep
+        .as_ref()
+        .map_or(total, |k| k.iter().filter(|&&k| k).count());
+    if kept > MERMAID_MAX_EDGES {
+        return MermaidDiagram {
+            text: mermaid_per_stage(graph, total, keep.is_some().then_some(kept)),
+            per_stage: true,
+        };
+    }
     let positions = positions(plan);
     let id = |name: &str| {
         positions
@@ -128,6 +172,13 @@ pub fn mermaid(plan: &Plan, graph: &PlanGraph) -> String {
             .map_or_else(|| "unknown".to_owned(), |i| format!("p{i}"))
     };
     let mut out = String::from("flowchart LR\n");
+    if kept < total {
+        let _ = writeln!(
+            out,
+            "%% {kept} of {total} edges drawn: the transitive reduction (an edge a -> c is left \
+             out when a path a -> ... -> c exists)"
+        );
+    }
     for stage in graph.stages() {
         let _ = writeln!(
             out,
@@ -145,7 +196,11 @@ pub fn mermaid(plan: &Plan, graph: &PlanGraph) -> String {
         }
         out.push_str("  end\n");
     }
-    for edge in ordered_edges(graph) {
+    for id_edge in ordered_edge_ids(graph) {
+        if keep.as_ref().is_some_and(|k| !k[id_edge]) {
+            continue;
+        }
+        let edge = &graph.edges[id_edge];
         let arrow = if edge.is_inferred() { "-.->" } else { "-->" };
         let _ = writeln!(
             out,
@@ -157,7 +212,102 @@ pub fn mermaid(plan: &Plan, graph: &PlanGraph) -> String {
     if plan.pushes.iter().any(|p| !p.enabled) {
         out.push_str("  classDef skipped stroke-dasharray: 5 5,color:#888;\n");
     }
+    MermaidDiagram {
+        text: out,
+        per_stage: false,
+    }
+}
+
+/// Edge ids in the order their dependents appear in stages.
+fn ordered_edge_ids(graph: &PlanGraph) -> impl Iterator<Item = usize> + '_ {
+    graph
+        .stages()
+        .iter()
+        .flat_map(|s| s.pushes.iter())
+        .filter_map(|name| graph.by_name.get(name))
+        .flat_map(|&i| graph.nodes[i].incoming.iter().copied())
+}
+
+/// One node per stage (runs of stages sharing a node when there are very many), each stage
+/// after the one before it: every push past stage 1 waits for some push of the stage before,
+/// so this chain is the transitive reduction of the stages' order.
+fn mermaid_per_stage(graph: &PlanGraph, total: usize, reduced: Option<usize>) -> String {
+    let mut out = String::from("flowchart LR\n");
+    let why = match reduced {
+        Some(kept) => format!("{total} edges ({kept} in the transitive reduction)"),
+        None => format!("{total} edges"),
+    };
+    let _ = writeln!(
+        out,
+        "%% {why}: more than Mermaid draws ({MERMAID_MAX_EDGES}), summarised as one node per stage"
+    );
+    let stages = graph.stages();
+    let per_node = stages.len().div_ceil(MERMAID_MAX_STAGE_NODES).max(1);
+    let groups: Vec<&[crate::Stage]> = stages.chunks(per_node).collect();
+    for group in &groups {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let pushes: usize = group.iter().map(|s| s.pushes.len()).sum();
+        let what = if pushes == 1 { "push" } else { "pushes" };
+        if first.number == last.number {
+            let _ = writeln!(
+                out,
+                "  s{}[\"stage {}: {pushes} {what}\"]",
+                first.number, first.number
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  s{}[\"stages {}–{}: {pushes} {what}\"]",
+                first.number, first.number, last.number
+            );
+        }
+    }
+    for pair in groups.windows(2) {
+        let _ = writeln!(out, "  s{} --> s{}", pair[0][0].number, pair[1][0].number);
+    }
     out
+}
+
+/// `keep[edge id]`: false for an edge `a -> c` implied by a longer path `a -> ... -> c`.
+///
+/// Nodes are visited from the last stage back; a node's successors in stage order, each kept
+/// only when no earlier successor already reaches it (every edge climbs at least one stage, so
+/// a successor that reaches another comes first). Reachability sets are bitsets:
+/// `O(edges x pushes / 64)` time.
+fn transitive_reduction(graph: &PlanGraph) -> Vec<bool> {
+    let n = graph.nodes.len();
+    let words = n.div_ceil(64);
+    let mut reach: Vec<Vec<u64>> = vec![Vec::new(); n];
+    let mut keep = vec![false; graph.edges.len()];
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(graph.nodes[i].stage));
+    let mut successors: Vec<(usize, usize, usize)> = Vec::new();
+    for u in order {
+        successors.clear();
+        // Edge ids are the petgraph edge indices (added in id order).
+        successors.extend(graph.nodes[u].outgoing.iter().filter_map(|&e| {
+            let (_, v) = graph
+                .graph
+                .edge_endpoints(petgraph::graph::EdgeIndex::new(e))?;
+            Some((graph.nodes[v.index()].stage, v.index(), e))
+        }));
+        successors.sort_unstable();
+        let mut covered = vec![0u64; words];
+        for &(_, v, e) in &successors {
+            if covered[v / 64] & (1 << (v % 64)) != 0 {
+                continue;
+            }
+            keep[e] = true;
+            covered[v / 64] |= 1 << (v % 64);
+            for (c, r) in covered.iter_mut().zip(&reach[v]) {
+                *c |= r;
+            }
+        }
+        reach[u] = covered;
+    }
+    keep
 }
 
 /// Text safe inside a quoted Mermaid label.
@@ -429,5 +579,130 @@ mod tests {
         for line in mermaid.lines() {
             assert!(line.matches('"').count() % 2 == 0, "{line}");
         }
+    }
+
+    /// `layers` layers of `width` pushes; each push runs after every push of every earlier
+    /// layer (`all`) or of the layer just before it.
+    fn layered(layers: usize, width: usize, all: bool) -> plan_parser::Plan {
+        let mut p = plan();
+        for l in 0..layers {
+            for w in 0..width {
+                let first = if all { 0 } else { l.saturating_sub(1) * width };
+                let after: Vec<String> = (first..l * width).map(|i| format!("n{i}")).collect();
+                let after: Vec<&str> = after.iter().map(String::as_str).collect();
+                let name = format!("n{}", l * width + w);
+                let target = format!("/t{}/", l * width + w);
+                p = p.push(
+                    &name,
+                    &[(&["10.9.9.9"], &["/x/a"])],
+                    (&["10.0.0.1"], &target),
+                    &after,
+                );
+            }
+        }
+        p.build()
+    }
+
+    fn edge_lines(mermaid: &str) -> usize {
+        mermaid.lines().filter(|l| l.contains("-->")).count()
+    }
+
+    #[test]
+    fn mermaid_over_500_edges_draws_the_transitive_reduction() {
+        // 40 pushes, each after all before it: 780 edges, a chain of 39 once reduced.
+        let p = layered(40, 1, true);
+        let g = crate::build(&p).expect("valid");
+        assert_eq!(g.edges().len(), 780);
+        let d = mermaid_diagram(&p, &g);
+        assert!(!d.per_stage);
+        assert_eq!(edge_lines(&d.text), 39, "{}", d.text);
+        assert!(d.text.contains("  p0 --> p1\n") && d.text.contains("  p38 --> p39\n"));
+        assert!(!d.text.contains("  p0 --> p2\n"));
+        assert!(
+            d.text
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("%% 39 of 780 edges drawn")),
+            "{}",
+            d.text
+        );
+    }
+
+    #[test]
+    fn mermaid_at_500_edges_or_fewer_draws_every_edge() {
+        // 32 pushes, each after all before it: 496 edges, all drawn.
+        let p = layered(32, 1, true);
+        let g = crate::build(&p).expect("valid");
+        let d = mermaid_diagram(&p, &g);
+        assert_eq!(edge_lines(&d.text), 496);
+        assert!(!d.text.contains("%%"));
+    }
+
+    #[test]
+    fn mermaid_summarises_per_stage_when_the_reduction_is_too_big() {
+        // Three layers of 20, each push after the whole layer before: 800 edges, none implied.
+        let p = layered(3, 20, false);
+        let g = crate::build(&p).expect("valid");
+        assert_eq!(g.edges().len(), 800);
+        let d = mermaid_diagram(&p, &g);
+        assert!(d.per_stage);
+        assert_eq!(
+            d.text,
+            "flowchart LR\n\
+             %% 800 edges (800 in the transitive reduction): more than Mermaid draws (500), \
+             summarised as one node per stage\n  \
+             s1[\"stage 1: 20 pushes\"]\n  s2[\"stage 2: 20 pushes\"]\n  \
+             s3[\"stage 3: 20 pushes\"]\n  s1 --> s2\n  s2 --> s3\n"
+        );
+    }
+
+    #[test]
+    fn transitive_reduction_keeps_exactly_the_edges_no_longer_path_implies() {
+        // a -> b -> c, a -> c (implied), d -> c (not implied), a -> d: a -> c is still implied.
+        let p = plan()
+            .push(
+                "a",
+                &[(&["10.9.9.9"], &["/x/a"])],
+                (&["10.0.0.1"], "/ta/"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&["10.9.9.9"], &["/x/a"])],
+                (&["10.0.0.1"], "/tb/"),
+                &["a"],
+            )
+            .push(
+                "d",
+                &[(&["10.9.9.9"], &["/x/a"])],
+                (&["10.0.0.1"], "/td/"),
+                &["a"],
+            )
+            .push(
+                "c",
+                &[(&["10.9.9.9"], &["/x/a"])],
+                (&["10.0.0.1"], "/tc/"),
+                &["a", "b", "d"],
+            )
+            .build();
+        let g = crate::build(&p).expect("valid");
+        let keep = transitive_reduction(&g);
+        let kept: Vec<(String, String)> = g
+            .edges()
+            .iter()
+            .zip(&keep)
+            .filter(|&(_, &k)| k)
+            .map(|(e, _)| (e.dependency.clone(), e.dependent.clone()))
+            .collect();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            kept,
+            [
+                pair("a", "b"),
+                pair("a", "d"),
+                pair("b", "c"),
+                pair("d", "c")
+            ]
+        );
     }
 }
