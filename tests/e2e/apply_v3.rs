@@ -597,10 +597,23 @@ fn show_prints_v3_bodies_and_v2_refuses_v3_only_keys() {
     assert_eq!(request["account_alias"], "root");
     assert_eq!(request["transfer_mode"], 1);
     assert_eq!(request["file_source_list"][0]["account"]["alias"], "root");
-    assert!(
-        request.get("start_task").is_none(),
-        "show prints the plan's body"
+    assert_eq!(
+        request["start_task"], false,
+        "show prints the two-phase body apply sends"
     );
+    // Byte for byte what apply sends (the simulator's request log holds no credentials).
+    let sent_by = Fixture::new(STRICT, "");
+    sent_by.apply_sandbox(&[]);
+    let requests = sent_by.requests();
+    let sent: Vec<&Value> = calls(&requests, "fast_transfer_file")
+        .into_iter()
+        .map(|r| &r["body"])
+        .collect();
+    let same_push: Vec<&Value> = sent
+        .into_iter()
+        .filter(|b| b["task_name"] == request["task_name"])
+        .collect();
+    assert_eq!(same_push, vec![request]);
 
     // `--api v3` on a v2 plan does the same.
     let g = Fixture::new(TWO_STAGES, "");

@@ -113,7 +113,9 @@ pub struct HostLog {
 /// What the executor needs from JOB.
 pub trait JobApi: Send + Sync + 'static {
     /// Submits a push (exactly once per call: the implementation must not re-send a
-    /// submission whose outcome is unknown).
+    /// submission whose outcome is unknown). The executor passes the body it journaled: the
+    /// body of `plan_graph::request_for` (v3: `start_task: false`), or its
+    /// [`JobRequest::one_phase`] form when [`JobApi::two_phase`] is false.
     fn submit(
         &self,
         request: &JobRequest,
@@ -133,10 +135,11 @@ pub trait JobApi: Send + Sync + 'static {
     /// `operate_job_instance` code 1.
     fn terminate(&self, job: &JobRef) -> impl Future<Output = Result<(), ApiError>> + Send;
 
-    /// True when [`JobApi::submit`] will create this request's job without starting it
+    /// True when this request's job should be created without starting it
     /// (`start_task=false`): the returned job has `start_pending`, and nothing runs before
-    /// [`JobApi::start`]. One-phase by default; a wrapper around [`BkJobApi`] must forward
-    /// this and [`JobApi::start`].
+    /// [`JobApi::start`]. When false, the executor submits [`JobRequest::one_phase`].
+    /// One-phase by default; a wrapper around [`BkJobApi`] must forward this and
+    /// [`JobApi::start`].
     fn two_phase(&self, request: &JobRequest) -> bool {
         let _ = request;
         false
@@ -203,17 +206,21 @@ impl JobApi for BkJobApi {
     }
 
     async fn submit(&self, request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
-        // The submission seam: v2 has one phase; v3 creates the job unstarted
-        // (start_task=false), so a lost answer leaves a job that never runs, and the
-        // executor journals the id before `start` lets it run. See ARCHITECTURE.md.
-        let two_phase = self.two_phase(request);
+        // The submission seam: v2 has one phase; a v3 body from `plan_graph` carries
+        // start_task=false, so JOB creates the job unstarted, a lost answer leaves a job that
+        // never runs, and the executor journals the id before `start` lets it run. The body
+        // is sent as given (the executor already made it one-phase when this JOB ignores
+        // start_task), unless two phases are switched off here. See ARCHITECTURE.md.
+        let one_phase;
+        let request = if self.two_phase {
+            request
+        } else {
+            one_phase = request.one_phase();
+            &one_phase
+        };
+        let start_pending = request.creates_unstarted();
         let (api, data) = match request {
             JobRequest::V2(r) => (Api2::V2, self.client.submit_v2(r).await?),
-            JobRequest::V3(r) if two_phase => {
-                let mut body = r.clone();
-                body.start_task = Some(false);
-                (Api2::V3, self.client.submit_v3(&body).await?)
-            }
             JobRequest::V3(r) => (Api2::V3, self.client.submit_v3(r).await?),
         };
         Ok(JobRef {
@@ -221,7 +228,7 @@ impl JobApi for BkJobApi {
             bk_biz_id,
             job_instance_id: data.job_instance_id,
             step_instance_id: data.step_instance_id,
-            start_pending: two_phase,
+            start_pending,
         })
     }
 

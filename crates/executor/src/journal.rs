@@ -71,8 +71,9 @@ pub enum Record {
         push: String,
         /// Attempt (1-based, counted over the whole run).
         attempt: u32,
-        /// sha256 of the exact body sent (credentials excluded; a two-phase v3 body is hashed
-        /// as the plan builds it, before `start_task=false` is added on the way out).
+        /// sha256 of the exact body sent (credentials excluded): the plan's body (v3 with
+        /// `start_task: false`), or its one-phase form without `start_task` once JOB has shown
+        /// it ignores `start_task`.
         request_sha256: String,
         /// The task name JOB will show (to find the job by hand if the answer is lost).
         task_name: Option<String>,

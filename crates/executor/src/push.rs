@@ -255,6 +255,16 @@ async fn submit<A: JobApi>(
     request: &JobRequest,
     bk_biz_id: i64,
 ) -> Result<JobRef, (PushStatus, ApiError)> {
+    // The body as sent: `plan show`'s body (v3: start_task=false), or its one-phase form
+    // for a JOB that ignores start_task. The journal hashes exactly what goes out.
+    let two_phase = ctx.api.two_phase(request);
+    let one_phase;
+    let request = if two_phase {
+        request
+    } else {
+        one_phase = request.one_phase();
+        &one_phase
+    };
     let body = serde_json::to_vec(request).unwrap_or_default();
     let targets = static_targets(request);
     let intent = Record::PushSubmitting {
@@ -263,7 +273,7 @@ async fn submit<A: JobApi>(
         request_sha256: sha256_hex(&body),
         task_name: request.task_name().map(str::to_owned),
         targets: targets.clone(),
-        two_phase: ctx.api.two_phase(request),
+        two_phase: request.creates_unstarted(),
         at: now(),
     };
     if let Err(e) = ctx.journal.write(&intent) {

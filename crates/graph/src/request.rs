@@ -38,6 +38,27 @@ impl JobRequest {
         }
     }
 
+    /// The same body for one-phase submission: a v3 body without `start_task` (JOB starts the
+    /// job at creation), for a JOB that ignores `start_task` (before 3.12). A v2 body has no
+    /// such field and is returned unchanged. This is the one deliberate difference between a
+    /// body `plan show` prints and one `plan apply` may send.
+    #[must_use]
+    pub fn one_phase(&self) -> JobRequest {
+        match self {
+            JobRequest::V2(r) => JobRequest::V2(r.clone()),
+            JobRequest::V3(r) => JobRequest::V3(FastTransferFileRequest {
+                start_task: None,
+                ..r.clone()
+            }),
+        }
+    }
+
+    /// True for a v3 body that creates its job unstarted (`start_task: false`): nothing runs
+    /// before `operate_job_instance` code 2.
+    pub fn creates_unstarted(&self) -> bool {
+        matches!(self, JobRequest::V3(r) if r.start_task == Some(false))
+    }
+
     /// The body as a JSON value (field order as sent).
     pub fn to_json(&self) -> serde_json::Value {
         // Serialising plain data structs cannot fail; `Null` keeps this infallible anyway.
@@ -144,7 +165,9 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             transfer_mode: push.transfer_mode.as_ref().map(|m| m.value.code()),
             target_server: server_v3(targets),
             callback_url: None,
-            start_task: None,
+            // Two-phase submission: JOB creates the job unstarted, `apply` journals its id and
+            // then starts it (see docs/apply.md). Built here so `plan show` prints it.
+            start_task: Some(false),
         }),
     }
 }
@@ -291,6 +314,18 @@ mod tests {
         assert_eq!(body["account_alias"], "root");
         assert_eq!(body["transfer_mode"], 1);
         assert_eq!(body.get("bk_biz_id"), None);
+        assert_eq!(body["start_task"], false, "two-phase: created unstarted");
+        let request = request_for(&plan, &plan.pushes[0]);
+        assert!(request.creates_unstarted());
+        let one_phase = request.one_phase();
+        assert!(!one_phase.creates_unstarted());
+        assert_eq!(one_phase.to_json().get("start_task"), None);
+        let mut without = body.clone();
+        without
+            .as_object_mut()
+            .expect("object")
+            .remove("start_task");
+        assert_eq!(one_phase.to_json(), without, "only start_task differs");
         assert_eq!(
             body["file_source_list"][0],
             json!({
