@@ -26,6 +26,69 @@ pub(crate) struct Ctx<A> {
     pub(crate) events: UnboundedSender<Event>,
     pub(crate) interrupt: Interrupt,
     pub(crate) poll: PollPolicy,
+    /// First submissions go out in the order the coordinator started their pushes.
+    pub(crate) turns: Turns,
+}
+
+/// Submission order: each push task the coordinator starts gets the next ticket, and its
+/// first submission waits until every earlier ticket's first submission was answered (or the
+/// earlier task needed none). Tasks run concurrently, so without this the order of
+/// `fast_*` calls within a stage (and of their events) would be whichever task got to the
+/// network first, not file order (stages) or longest path then file order (eager).
+pub(crate) struct Turns {
+    /// The lowest ticket not done yet, and the done tickets above it.
+    state: std::sync::Mutex<(u64, std::collections::BTreeSet<u64>)>,
+    next: tokio::sync::watch::Sender<u64>,
+}
+
+impl Turns {
+    pub(crate) fn new() -> Turns {
+        Turns {
+            state: std::sync::Mutex::new((0, std::collections::BTreeSet::new())),
+            next: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Waits until every ticket before `ticket` is done.
+    async fn wait(&self, ticket: u64) {
+        let mut rx = self.next.subscribe();
+        // The sender lives as long as the context that owns both; an error cannot happen.
+        let _ = rx.wait_for(|next| *next >= ticket).await;
+    }
+
+    fn done(&self, ticket: u64) {
+        let mut state = match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let (next, done) = &mut *state;
+        done.insert(ticket);
+        while done.remove(next) {
+            *next += 1;
+        }
+        self.next.send_replace(*next);
+    }
+}
+
+/// A task's ticket, given back once its first submission was answered, or when the task
+/// ends without one (dropped, so a panic or early return never blocks later pushes).
+struct Turn<'a> {
+    turns: &'a Turns,
+    ticket: Option<u64>,
+}
+
+impl Turn<'_> {
+    fn release(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.turns.done(ticket);
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl<A> Ctx<A> {
@@ -54,6 +117,8 @@ pub(crate) struct Task {
     pub(crate) start: Start,
     /// The attempt number of the first submission in this segment.
     pub(crate) first_attempt: u32,
+    /// Place in the submission order ([`Turns`]).
+    pub(crate) ticket: u64,
 }
 
 /// How following a job ended.
@@ -80,6 +145,10 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     let retries = u32::from(push.retries);
     let bk_biz_id = ctx.plan.bk_biz_id.value;
 
+    let mut turn = Turn {
+        turns: &ctx.turns,
+        ticket: Some(task.ticket),
+    };
     let mut start = task.start.clone();
     let mut attempt = task.first_attempt;
     // Jobs followed in this segment (an attached job counts): at most 1 + retries.
@@ -96,6 +165,8 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
         // 1. Get a job: attach, or journal the intent and submit.
         let mut job = match std::mem::replace(&mut start, Start::Fresh) {
             Start::Attach(mut job) => {
+                // Nothing is submitted: later pushes need not wait for this one.
+                turn.release();
                 ctx.emit(Event::PushReattached {
                     push: task.name.clone(),
                     stage: task.stage,
@@ -121,7 +192,12 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                     }
                     _ => plan_graph::request_for(&ctx.plan, push),
                 };
-                match submit(&ctx, &task, attempt, &request, bk_biz_id).await {
+                if let Some(ticket) = turn.ticket {
+                    ctx.turns.wait(ticket).await;
+                }
+                let submitted = submit(&ctx, &task, attempt, &request, bk_biz_id).await;
+                turn.release();
+                match submitted {
                     Ok(mut job) => {
                         if job.start_pending {
                             if let Err(error) = start_job(&ctx, &task, &mut job, false).await {

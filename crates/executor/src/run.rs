@@ -305,6 +305,7 @@ pub async fn apply<A: JobApi>(
         events: events.clone(),
         interrupt: interrupt.clone(),
         poll: settings.options.poll,
+        turns: push::Turns::new(),
     });
     let report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
         .run()
@@ -601,6 +602,8 @@ impl<A: JobApi> Coordinator<A> {
         let mut failed = false;
         let mut stop_seen = false;
         let mut terminate_seen = false;
+        // Tickets in the order pushes start: their first submissions go out in this order.
+        let mut tickets: u64 = 0;
         let soft = self.ctx.interrupt.soft().clone();
         let hard = self.ctx.interrupt.hard().clone();
         loop {
@@ -624,7 +627,9 @@ impl<A: JobApi> Coordinator<A> {
                     stage,
                     start,
                     first_attempt,
+                    ticket: tickets,
                 };
+                tickets += 1;
                 let handle = tasks.spawn(push::run(Arc::clone(&self.ctx), task));
                 running.insert(handle.id(), (name, stage));
             }

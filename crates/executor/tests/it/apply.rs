@@ -436,3 +436,37 @@ async fn v3_through_the_gateway_and_esb_reports_hosts_and_logs() {
         );
     }
 }
+
+/// Six pushes of one stage against the simulator: its request log shows the submissions in
+/// file order, whether they run one at a time or all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_reaches_jobsim_in_file_order() {
+    let names = ["f-six", "e-five", "d-four", "c-three", "b-two", "a-one"];
+    let mut text = String::from(
+        "[plan]\nname = \"order\"\nbk_biz_id = 2\naccount = \"root\"\napi = \"v3\"\n\n[hosts.src]\nips = [\"10.0.0.1\"]\n[hosts.web]\nips = [\"10.0.2.1\"]\n",
+    );
+    for n in names {
+        text.push_str(&format!(
+            "\n[[push]]\nname = \"{n}\"\nfrom = {{ hosts = \"src\", files = [\"/data/{n}.txt\"] }}\nto = {{ hosts = \"web\", path = \"/data/{n}/\" }}\n"
+        ));
+    }
+    for parallelism in [8, 1] {
+        let world = World::new("").await;
+        for n in names {
+            world.write("10.0.0.1", &format!("/data/{n}.txt"), n.as_bytes());
+        }
+        let options = Options {
+            parallelism,
+            ..fast_options()
+        };
+        let out = run(&world, &plan(&text), options, false).await;
+        assert!(out.report().succeeded(), "{:#?}", out.report());
+        let order: Vec<String> = world
+            .calls("fast_transfer_file")
+            .iter()
+            .map(|r| r.body["task_name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let expected: Vec<String> = names.iter().map(|n| format!("order/{n}")).collect();
+        assert_eq!(order, expected, "parallelism {parallelism}");
+    }
+}

@@ -20,6 +20,8 @@ struct Fake {
     polls: BTreeMap<String, u32>,
     /// Pushes whose job fails.
     failing: Vec<String>,
+    /// How long JOB takes to answer a push's submission (ms); it is logged when answered.
+    submit_delay_ms: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -63,6 +65,9 @@ struct FakeApi(Arc<Fake>);
 impl JobApi for FakeApi {
     async fn submit(&self, request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
         let name = push_name(request);
+        if let Some(ms) = self.0.submit_delay_ms.get(&name) {
+            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+        }
         let mut s = self.0.state.lock().expect("lock");
         s.next += 1;
         let id = s.next;
@@ -327,4 +332,98 @@ async fn a_failure_blocks_dependents_and_never_starts_the_rest() {
     assert_eq!(out.push("other").status, PushStatus::Succeeded);
     assert_eq!(out.push("needs-bad").status, PushStatus::Blocked);
     assert_eq!(out.push("needs-other").status, PushStatus::NotStarted);
+}
+
+fn submissions(log: &[String]) -> Vec<&str> {
+    log.iter()
+        .filter_map(|l| l.strip_prefix("submit "))
+        .collect()
+}
+
+fn submitting_events(events: &[plan_executor::Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            plan_executor::Event::PushSubmitting { push, .. } => Some(push.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_is_submitted_in_file_order_even_when_all_start_at_once() {
+    // Names out of alphabetical order, and JOB slower to answer the earlier ones: only
+    // waiting for each answer keeps the calls in file order.
+    let names = ["zeta", "alpha", "mid", "beta"];
+    let text = plan_of(&names.iter().map(|n| push(n, &[], "")).collect::<Vec<_>>());
+    let fake = Arc::new(Fake {
+        submit_delay_ms: [("zeta", 300), ("alpha", 200), ("mid", 100)]
+            .iter()
+            .map(|(n, ms)| ((*n).to_owned(), *ms))
+            .collect(),
+        // Long enough that all four are in flight together when nothing limits them.
+        polls: names.iter().map(|n| ((*n).to_owned(), 20)).collect(),
+        ..Fake::default()
+    });
+    for parallelism in [8, 1] {
+        fake.state.lock().expect("lock").log.clear();
+        let dir = tempfile::tempdir().expect("tmp");
+        let options = Options {
+            parallelism,
+            ..fast_options()
+        };
+        let out = run_with(
+            FakeApi(Arc::clone(&fake)),
+            &plan(&text),
+            settings(dir.path(), options, false),
+            Interrupt::new(),
+        )
+        .await;
+        assert!(out.report().succeeded(), "{:#?}", out.report());
+        assert_eq!(submissions(&fake.log()), names, "parallelism {parallelism}");
+        assert_eq!(
+            submitting_events(&out.events),
+            names,
+            "parallelism {parallelism}"
+        );
+    }
+    assert_eq!(
+        fake.max_running(),
+        4,
+        "all four ran at once with parallelism 8"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eager_submits_the_longest_remaining_path_first_then_file_order() {
+    let text = plan_of(&[
+        push("short", &[], ""),
+        push("other", &[], ""),
+        push("long1", &[], ""),
+        push("long2", &["long1"], ""),
+    ]);
+    let fake = Arc::new(Fake {
+        submit_delay_ms: [("long1", 200), ("short", 100)]
+            .iter()
+            .map(|(n, ms)| ((*n).to_owned(), *ms))
+            .collect(),
+        ..Fake::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let options = Options {
+        schedule: Schedule::Eager,
+        ..fast_options()
+    };
+    let out = run_with(
+        FakeApi(Arc::clone(&fake)),
+        &plan(&text),
+        settings(dir.path(), options, false),
+        Interrupt::new(),
+    )
+    .await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert_eq!(
+        submissions(&fake.log()),
+        ["long1", "short", "other", "long2"]
+    );
 }
