@@ -243,7 +243,13 @@ impl JobApi for BkJobApi {
             )
             .await;
         match answer {
-            Ok(StartAnswer::Started | StartAnswer::AlreadyStarted) => Ok(StartOutcome::Started),
+            // A START JOB accepted proves it honours start_task (a JOB before 3.12 has no job
+            // in status 1 to start): undo a detection that an unrelated 1241015 misled.
+            Ok(StartAnswer::Started) => {
+                self.start_task_supported.store(true, Ordering::Relaxed);
+                Ok(StartOutcome::Started)
+            }
+            Ok(StartAnswer::AlreadyStarted) => Ok(StartOutcome::Started),
             Ok(StartAnswer::StartedByServer) if again => Ok(StartOutcome::Started),
             // The job ran before anyone asked: this JOB ignores start_task. Nothing is lost
             // (the job is running once, as a one-phase submission would have), but later

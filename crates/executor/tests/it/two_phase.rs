@@ -253,3 +253,40 @@ async fn the_deadline_ends_a_job_stuck_in_status_1_that_refuses_terminate() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_misread_started_by_server_does_not_leave_the_job_pending() {
+    // The first START is answered 1241015 without JOB acting on it: it reads as "this JOB
+    // ignores start_task", yet the job waits in status 1. It is started again, runs, and the
+    // accepted START shows that two phases work after all.
+    let world = World::new(
+        "[[fault]]\napi = \"operate_job_instance\"\nkind = \"job_error\"\ncode = 1241015\ncount = 1\n",
+    )
+    .await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"misread");
+    let plan = plan(&v3());
+    let api = world.api();
+    let out = bounded(run_with(
+        api.clone(),
+        &plan,
+        settings(&world.state_dir(), grace_options(300), false),
+        plan_executor::Interrupt::new(),
+    ))
+    .await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert_eq!(
+        world.read("10.0.2.2", "/opt/app/app.tar.gz").as_deref(),
+        Some(&b"misread"[..])
+    );
+    assert!(api.start_task_supported());
+    let bodies: Vec<serde_json::Value> = world
+        .calls("fast_transfer_file")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert!(
+        bodies.iter().all(|b| b["start_task"] == false),
+        "{bodies:#?}"
+    );
+}
