@@ -24,10 +24,16 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
     let output = match args.format {
         ShowFormat::Text => render::text::render(plan, &graph),
         ShowFormat::Json => {
-            let doc = plan_graph::show_json(plan, &graph, &parsed.warnings);
-            let mut text = serde_json::to_string_pretty(&doc)?;
-            text.push('\n');
-            text
+            // Written as it is made: a dense plan's document is large.
+            print_problems(printer, &plan.sources, &warnings);
+            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let written = plan_graph::write_show_json(plan, &graph, &parsed.warnings, &mut stdout)
+                .and_then(|()| stdout.write_all(b"\n"))
+                .and_then(|()| stdout.flush());
+            return match written {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
+                other => other.map(|()| ExitStatus::Success).map_err(Into::into),
+            };
         }
         ShowFormat::Markdown => render::markdown::render(plan, &graph, &parsed.warnings),
     };

@@ -34,7 +34,7 @@ pub use diff::{
 pub use graph::{Edge, EdgeKind, FileFlow, PlanGraph, Stage};
 pub use render::{
     FORMAT_VERSION, MERMAID_MAX_EDGES, MermaidDiagram, dot, graph_json, mermaid, mermaid_diagram,
-    problem_json, show_json, written_hosts,
+    problem_json, show_json, write_show_json, written_hosts,
 };
 pub use request::{JobRequest, request_for, request_for_hosts};
 

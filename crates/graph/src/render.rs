@@ -410,12 +410,54 @@ fn setting_json<T: serde::Serialize>(setting: Option<&Setting<T>>) -> Value {
 
 /// One problem as machine-readable output spells it (the `check --format json` shape).
 pub fn problem_json(plan: &Plan, problem: &Problem) -> Value {
+    problem_json_with(plan, problem, &mut |file, offset| {
+        plan.sources.line_col(file, offset)
+    })
+}
+
+/// Line starts of each source file, built once, so placing many problems does not scan the
+/// file from its start for each one (`SourceFiles::line_col` does).
+#[derive(Default)]
+struct LineIndex {
+    starts: HashMap<plan_parser::FileId, Vec<usize>>,
+}
+
+impl LineIndex {
+    /// The same answer as `SourceFiles::line_col`: 1-based line and column in characters.
+    fn line_col(
+        &mut self,
+        plan: &Plan,
+        file: plan_parser::FileId,
+        offset: usize,
+    ) -> (usize, usize) {
+        let text = &plan.sources.get(file).text;
+        let starts = self.starts.entry(file).or_insert_with(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let mut offset = offset.min(text.len());
+        while offset > 0 && !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line start at or before the offset.
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        let column = text[starts[line - 1]..offset].chars().count() + 1;
+        (line, column)
+    }
+}
+
+fn problem_json_with(
+    plan: &Plan,
+    problem: &Problem,
+    line_col: &mut dyn FnMut(plan_parser::FileId, usize) -> (usize, usize),
+) -> Value {
     let position = problem
         .primary_span()
         .filter(|s| plan.sources.iter().any(|(id, _)| id == s.file));
     let (file, line, column) = match position {
         Some(span) => {
-            let (line, column) = plan.sources.line_col(span.file, span.start);
+            let (line, column) = line_col(span.file, span.start);
             (
                 Value::from(plan.sources.get(span.file).name.clone()),
                 Value::from(line),
@@ -493,18 +535,10 @@ fn push_json(plan: &Plan, graph: &PlanGraph, push: &Push) -> Value {
 /// `plan show --format json`: the versioned document of `design/cli.md`.
 ///
 /// `warnings` are the parser's; the graph's own warnings are added. Pushes are listed in stage
-/// order, file order within a stage.
+/// order, file order within a stage. [`write_show_json`] writes the same document without
+/// holding all of it in memory.
 pub fn show_json(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> Value {
-    let mut all: Vec<Problem> = warnings.iter().chain(graph.warnings()).cloned().collect();
-    plan_parser::sort_problems(&mut all);
-    let positions = positions(plan);
-    let pushes: Vec<Value> = graph
-        .stages()
-        .iter()
-        .flat_map(|s| s.pushes.iter())
-        .filter_map(|name| positions.get(name.as_str()).map(|&i| &plan.pushes[i]))
-        .map(|p| push_json(plan, graph, p))
-        .collect();
+    let doc = ShowDoc::new(plan, graph, warnings);
     json!({
         "format_version": FORMAT_VERSION,
         "plan": plan.name.value,
@@ -512,9 +546,94 @@ pub fn show_json(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> Value 
         "api": plan.api.as_str(),
         "bk_biz_id": plan.bk_biz_id.value,
         "stages": stages_json(graph),
-        "warnings": all.iter().map(|p| problem_json(plan, p)).collect::<Vec<_>>(),
-        "pushes": pushes,
+        "warnings": doc.warnings(),
+        "pushes": doc.pushes().collect::<Vec<_>>(),
     })
+}
+
+/// Writes [`show_json`] pretty-printed (exactly `serde_json::to_string_pretty` of it, without
+/// the final newline), one push at a time: a dense plan's document holds every dependency of
+/// every push, and building it whole as a `Value` first takes several times its size.
+///
+/// # Errors
+/// Whatever writing to `out` returns.
+pub fn write_show_json(
+    plan: &Plan,
+    graph: &PlanGraph,
+    warnings: &[Problem],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+
+    /// The pushes, serialised as they are made.
+    struct Pushes<'d, 'p>(&'d ShowDoc<'p>);
+    impl serde::Serialize for Pushes<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(None)?;
+            for push in self.0.pushes() {
+                seq.serialize_element(&push)?;
+            }
+            seq.end()
+        }
+    }
+
+    let doc = ShowDoc::new(plan, graph, warnings);
+    let mut serializer = serde_json::Serializer::pretty(out);
+    let write = |serializer: &mut serde_json::Serializer<_, _>| -> serde_json::Result<()> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("format_version", &FORMAT_VERSION)?;
+        map.serialize_entry("plan", &plan.name.value)?;
+        map.serialize_entry("description", &plan.description)?;
+        map.serialize_entry("api", plan.api.as_str())?;
+        map.serialize_entry("bk_biz_id", &plan.bk_biz_id.value)?;
+        map.serialize_entry("stages", &stages_json(graph))?;
+        map.serialize_entry("warnings", &doc.warnings())?;
+        map.serialize_entry("pushes", &Pushes(&doc))?;
+        SerializeMap::end(map)
+    };
+    write(&mut serializer).map_err(std::io::Error::from)
+}
+
+/// What both forms of the show document share.
+struct ShowDoc<'p> {
+    plan: &'p Plan,
+    graph: &'p PlanGraph,
+    warnings: Vec<Problem>,
+}
+
+impl<'p> ShowDoc<'p> {
+    fn new(plan: &'p Plan, graph: &'p PlanGraph, warnings: &[Problem]) -> Self {
+        let mut all: Vec<Problem> = warnings.iter().chain(graph.warnings()).cloned().collect();
+        plan_parser::sort_problems(&mut all);
+        ShowDoc {
+            plan,
+            graph,
+            warnings: all,
+        }
+    }
+
+    fn warnings(&self) -> Vec<Value> {
+        let mut lines = LineIndex::default();
+        self.warnings
+            .iter()
+            .map(|p| {
+                problem_json_with(self.plan, p, &mut |file, offset| {
+                    lines.line_col(self.plan, file, offset)
+                })
+            })
+            .collect()
+    }
+
+    /// Each push's object, in stage order, file order within a stage.
+    fn pushes(&self) -> impl Iterator<Item = Value> + '_ {
+        let graph = self.graph;
+        graph
+            .stages()
+            .iter()
+            .flat_map(|s| s.pushes.iter())
+            .filter_map(move |name| graph.by_name.get(name.as_str()))
+            .map(move |&i| push_json(self.plan, graph, &self.plan.pushes[i]))
+    }
 }
 
 #[cfg(test)]
@@ -704,5 +823,54 @@ mod tests {
                 pair("d", "c")
             ]
         );
+    }
+
+    #[test]
+    fn streamed_show_json_is_the_document_byte_for_byte() {
+        let mut p = plan()
+            .push(
+                "a",
+                &[(&["10.9.9.9"], &["/x/a"])],
+                (&["10.0.0.1"], "/stage/"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&["10.0.0.1"], &["/stage/a"])],
+                (&["10.0.0.2"], "/o/"),
+                &["a"],
+            )
+            .push(
+                "c",
+                &[(&["10.0.0.2"], &["/o/a"])],
+                (&["10.0.0.3"], "/p/"),
+                &[],
+            )
+            .build();
+        p.pushes[0].enabled = false;
+        p.description = Some("d\u{e9}scription".into());
+        let g = crate::build(&p).expect("valid");
+        assert!(!g.warnings().is_empty());
+        let whole = serde_json::to_string_pretty(&show_json(&p, &g, &[])).expect("json");
+        let mut streamed = Vec::new();
+        write_show_json(&p, &g, &[], &mut streamed).expect("write");
+        assert_eq!(String::from_utf8(streamed).expect("utf-8"), whole);
+    }
+
+    #[test]
+    fn the_line_index_places_offsets_like_line_col() {
+        let mut sources = plan_parser::SourceFiles::default();
+        let text = "ab\n\u{e9}t\u{e9}\n\n[x]\r\nz";
+        let id = sources.add("t.toml", text.to_owned());
+        let mut p = plan().build();
+        p.sources = sources;
+        let mut index = LineIndex::default();
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                index.line_col(&p, id, offset),
+                p.sources.line_col(id, offset),
+                "offset {offset}"
+            );
+        }
     }
 }
