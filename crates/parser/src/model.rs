@@ -66,6 +66,9 @@ pub struct SourceFile {
     pub name: String,
     /// The file's text, shared with every diagnostic that points into it.
     pub text: Arc<str>,
+    /// Byte offset of the start of each line, so locating a diagnostic does not rescan the
+    /// file (a plan with thousands of warnings would otherwise be quadratic to print).
+    line_starts: Arc<[usize]>,
 }
 
 /// All files a plan was read from, indexed by [`FileId`].
@@ -78,9 +81,14 @@ impl SourceFiles {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        let text: Arc<str> = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         self.files.push(SourceFile {
             name: name.into(),
-            text: text.into(),
+            text,
+            line_starts,
         });
         id
     }
@@ -124,13 +132,17 @@ impl SourceFiles {
 
     /// 1-based line and column (in characters) of a byte offset in `id`.
     pub fn line_col(&self, id: FileId, offset: usize) -> (usize, usize) {
-        let text = &self.get(id).text;
-        let offset = offset.min(text.len());
-        let before = &text[..floor_char_boundary(text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        let file = self.get(id);
+        let text = &file.text;
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        // The last line start at or before the offset (there is always one: 0).
+        let line_index = file
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1);
+        let line_start = file.line_starts.get(line_index).copied().unwrap_or(0);
+        let column = text[line_start..offset].chars().count() + 1;
+        (line_index + 1, column)
     }
 }
 
@@ -409,5 +421,26 @@ impl Plan {
             self.name.value,
             push.name.value
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        let mut files = SourceFiles::default();
+        let id = files.add("p.toml", "a = 1\nnamé = \"x\"\n\nlast");
+        assert_eq!(files.line_col(id, 0), (1, 1));
+        assert_eq!(files.line_col(id, 5), (1, 6), "the newline ends line 1");
+        assert_eq!(files.line_col(id, 6), (2, 1));
+        // `é` is two bytes: the `=` after it is the 6th character of line 2.
+        assert_eq!(files.line_col(id, 12), (2, 6));
+        // An offset inside a multi-byte character points at that character.
+        assert_eq!(files.line_col(id, 10), (2, 4));
+        assert_eq!(files.line_col(id, 18), (3, 1));
+        assert_eq!(files.line_col(id, 19), (4, 1));
+        assert_eq!(files.line_col(id, 1000), (4, 5), "past the end clamps");
     }
 }
