@@ -563,7 +563,7 @@ async fn follow<A: JobApi>(
                             terminated: None,
                             error: None,
                             note: Some(format!(
-                                "JOB instance {} stayed in status 1 (not started) {}s after START was accepted, twice: it waits unstarted in JOB, and `--resume` follows it again",
+                                "JOB instance {} stayed in status 1 (not started) {}s after START was accepted, twice: it waits unstarted in JOB (check it there; `--resume` follows it again, up to its deadline)",
                                 job.job_instance_id,
                                 poll.start_grace.as_secs()
                             )),
