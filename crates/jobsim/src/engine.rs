@@ -305,9 +305,19 @@ impl Engine {
 #[derive(Debug)]
 struct SourcePlan {
     host: HostRef,
-    /// `Err((host status, gse code, detail))` when the source side fails.
-    items: Result<Vec<Item>, (i32, i64, String)>,
+    /// `Err((host status, gse code, detail))` when the whole source host fails (agent,
+    /// account); otherwise one expansion per file entry, in request order.
+    items: Result<Vec<EntryPlan>, (i32, i64, String)>,
     entries: Vec<String>,
+}
+
+/// One `file_list` entry on one source host. GSE reports every file of a task on its own,
+/// so a missing entry fails only its own file: the other entries are still delivered and
+/// their logs carry their own details (the target host still ends as 320).
+#[derive(Debug)]
+struct EntryPlan {
+    entry: String,
+    items: Result<Vec<Item>, (i32, i64, String)>,
 }
 
 fn log_line(
@@ -393,23 +403,26 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
     let plans = Arc::new(plans);
     job.with(|s| {
         for p in plans.iter() {
-            let (status, content, entries): (i32, String, Vec<(String, Option<u64>)>) =
-                match &p.items {
-                    Ok(items) => (
-                        FILE_WAITING,
-                        String::new(),
-                        items
+            let entries: Vec<(String, Option<u64>, i32, String)> = match &p.items {
+                Ok(plans) => plans
+                    .iter()
+                    .flat_map(|ep| match &ep.items {
+                        Ok(items) => items
                             .iter()
-                            .map(|i| (i.display.clone(), Some(i.size)))
-                            .collect(),
-                    ),
-                    Err((_, _, detail)) => (
-                        FILE_FAILED,
-                        detail.clone(),
-                        p.entries.iter().map(|e| (e.clone(), None)).collect(),
-                    ),
-                };
-            for (path, size) in entries {
+                            .map(|i| (i.display.clone(), Some(i.size), FILE_WAITING, String::new()))
+                            .collect::<Vec<_>>(),
+                        Err((_, _, detail)) => {
+                            vec![(ep.entry.clone(), None, FILE_FAILED, detail.clone())]
+                        }
+                    })
+                    .collect(),
+                Err((_, _, detail)) => p
+                    .entries
+                    .iter()
+                    .map(|e| (e.clone(), None, FILE_FAILED, detail.clone()))
+                    .collect(),
+            };
+            for (path, size, status, content) in entries {
                 let line = log_line(&clock, &path, size, status, None, None, &content);
                 s.uploads.push(FileLog {
                     mode: 0,
@@ -514,9 +527,21 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
             _ if all_ok => JOB_SUCCESS,
             _ => JOB_FAIL,
         };
-        let uploads_ok = status == JOB_SUCCESS;
+        // An upload succeeded when some target received that file; a failure elsewhere in
+        // the job (another entry missing, another host down) does not fail it.
+        let delivered: Vec<(HostRef, String)> = s
+            .hosts
+            .iter()
+            .flat_map(|h| h.files.iter())
+            .filter(|f| f.status == FILE_FINISHED)
+            .map(|f| (f.src.clone(), f.src_path.clone()))
+            .collect();
         for u in &mut s.uploads {
             if u.status == FILE_WAITING || u.status == FILE_UPLOADING {
+                let uploads_ok = status == JOB_SUCCESS
+                    || delivered
+                        .iter()
+                        .any(|(h, p)| *h == u.src && *p == u.src_path);
                 u.status = if uploads_ok { FILE_FINISHED } else { FILE_FAILED };
                 u.process = Some(if uploads_ok { "100%".into() } else { "--".into() });
                 let size = u.size.clone().unwrap_or_default();
@@ -579,20 +604,15 @@ fn plan_sources(world: &World, job: &Job) -> Vec<SourcePlan> {
                 Agent::Alive => {
                     let root = world.host_root(host.cloud, &host.ip);
                     let rename = job.spec.target_name.as_deref();
-                    let mut all = Vec::new();
-                    let mut err = None;
-                    for f in &src.files {
-                        match expand(&root, f, rename) {
-                            Ok(items) => all.extend(items),
-                            Err(detail) => {
-                                err.get_or_insert((HOST_FILE_ERROR, GSE_FILE_NOT_FOUND, detail));
-                            }
-                        }
-                    }
-                    match err {
-                        Some(e) => Err(e),
-                        None => Ok(all),
-                    }
+                    Ok(src
+                        .files
+                        .iter()
+                        .map(|f| EntryPlan {
+                            entry: f.clone(),
+                            items: expand(&root, f, rename)
+                                .map_err(|detail| (HOST_FILE_ERROR, GSE_FILE_NOT_FOUND, detail)),
+                        })
+                        .collect())
                 }
             };
             out.push(SourcePlan {
@@ -666,26 +686,39 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
             &plan.host.ip,
             now,
         ));
-        let items = match &plan.items {
-            Ok(items) => items.clone(),
+        let failed_entry = |e: &str, detail: &str| {
+            let dest = format!("{target_dir}{}", crate::paths::parse_source(e).name);
+            push_log(
+                &job,
+                idx,
+                &plan.host,
+                e,
+                &dest,
+                None,
+                FILE_FAILED,
+                &log_line(&clock, &dest, None, FILE_FAILED, None, None, detail),
+            );
+        };
+        let entries = match &plan.items {
+            Ok(entries) => entries,
             Err((status, code, detail)) => {
                 failure.get_or_insert((*status, *code));
                 for e in &plan.entries {
-                    let dest = format!("{target_dir}{}", crate::paths::parse_source(e).name);
-                    push_log(
-                        &job,
-                        idx,
-                        &plan.host,
-                        e,
-                        &dest,
-                        None,
-                        FILE_FAILED,
-                        &log_line(&clock, &dest, None, FILE_FAILED, None, None, detail),
-                    );
+                    failed_entry(e, detail);
                 }
                 continue;
             }
         };
+        let mut items = Vec::new();
+        for ep in entries {
+            match &ep.items {
+                Ok(found) => items.extend(found.iter().cloned()),
+                Err((status, code, detail)) => {
+                    failure.get_or_insert((*status, *code));
+                    failed_entry(&ep.entry, detail);
+                }
+            }
+        }
         let dest_dir_abs = host_path(&host_root, &target_dir);
         for item in items {
             let dest_display = if item.is_dir {

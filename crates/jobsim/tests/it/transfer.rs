@@ -292,3 +292,78 @@ async fn directory_into_itself_on_the_same_host_terminates() {
         "copied once, not recursively"
     );
 }
+
+/// GSE reports each file of a task on its own: one missing entry fails only its own file
+/// (and so the host, 320), while the entries that exist are still delivered, and every
+/// log line carries its own file's detail (v2 log HTML-escaped, v3 upload side too).
+#[tokio::test(start_paused = true)]
+async fn a_missing_entry_fails_only_its_own_file() {
+    let sim = Sim::new();
+    sim.write("10.0.0.1", "/data/x&y<z>.txt", b"here");
+    let mut body = v2_body();
+    body["file_source"][0]["files"] = json!(["/data/x&y<z>.txt", "/data/missing.bin"]);
+    let id = job_id(&sim.esb("job/fast_push_file", body).await);
+    let done = sim.wait(id).await;
+    assert_eq!(host_status(&done, 0), 320, "{done}");
+    assert_eq!(
+        sim.read("10.0.0.2", "/tmp/out/x&y<z>.txt").as_deref(),
+        Some(&b"here"[..])
+    );
+    let log = sim
+        .esb(
+            "job/get_job_instance_log",
+            json!({"bk_biz_id": 2, "job_instance_id": id}),
+        )
+        .await;
+    let content = log["data"][0]["step_results"][0]["ip_logs"][0]["log_content"]
+        .as_str()
+        .expect("content")
+        .to_string();
+    let lines: Vec<&str> = content.lines().collect();
+    let table = [
+        (
+            "FileName: /tmp/out/missing.bin Status: 5 StatusDesc: failed Detail: Source file /data/missing.bin does not exist",
+            true,
+        ),
+        (
+            "FileName: /tmp/out/x&amp;y&lt;z&gt;.txt FileSize: 4.0 Bytes Status: 4 StatusDesc: finished",
+            true,
+        ),
+        ("x&amp;y&lt;z&gt;.txt Status: 5", false),
+        ("x&amp;y&lt;z&gt;.txt FileSize: 4.0 Bytes Status: 5", false),
+    ];
+    for (needle, present) in table {
+        assert_eq!(
+            lines.iter().any(|l| l.contains(needle)),
+            present,
+            "{needle}: {content}"
+        );
+    }
+    let step = done["data"]["step_instance_list"][0]["step_instance_id"].clone();
+    let up = sim
+        .esb(
+            "jobv3/batch_get_job_instance_ip_log",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                   "step_instance_id": step, "host_id_list": [1001]}),
+        )
+        .await;
+    let uploads = &up["data"]["file_task_logs"][0]["file_logs"];
+    let by_path = |p: &str| {
+        uploads
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["src_path"] == json!(p))
+            .map(|f| (f["mode"].clone(), f["status"].clone()))
+    };
+    assert_eq!(
+        by_path("/data/x&y<z>.txt"),
+        Some((json!(0), json!(4))),
+        "{up}"
+    );
+    assert_eq!(
+        by_path("/data/missing.bin"),
+        Some((json!(0), json!(5))),
+        "{up}"
+    );
+}
