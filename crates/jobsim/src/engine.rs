@@ -440,6 +440,84 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
         }
     });
 
+    // START writes every target's download entries up front (§6.6 step 2): WAITING with
+    // "--" figures, or FAILED on a target whose agent is not installed. A host GSE never
+    // reports on (stuck, silent) keeps them, so its log still lists what it was to get.
+    let start_now = clock.now();
+    let initial: Vec<(HostRef, String, String)> = plans
+        .iter()
+        .flat_map(|p| {
+            let target_dir = standardized_dir(&resolve_target_macros(
+                &job.spec.target_path,
+                p.host.cloud,
+                &p.host.ip,
+                start_now,
+            ));
+            let by_name = |e: &str| {
+                (
+                    p.host.clone(),
+                    e.to_string(),
+                    format!("{target_dir}{}", crate::paths::parse_source(e).name),
+                )
+            };
+            match &p.items {
+                Ok(entries) => entries
+                    .iter()
+                    .flat_map(|ep| match &ep.items {
+                        Ok(items) => items
+                            .iter()
+                            .map(|i| {
+                                let dest = if i.is_dir {
+                                    format!("{target_dir}{}/", i.dest_name)
+                                } else {
+                                    format!("{target_dir}{}", i.dest_name)
+                                };
+                                (p.host.clone(), i.display.clone(), dest)
+                            })
+                            .collect::<Vec<_>>(),
+                        Err(_) => vec![by_name(&ep.entry)],
+                    })
+                    .collect::<Vec<_>>(),
+                Err(_) => p.entries.iter().map(|e| by_name(e)).collect(),
+            }
+        })
+        .collect();
+    job.with(|s| {
+        for h in &mut s.hosts {
+            let not_installed = h.status == HOST_AGENT_NOT_INSTALLED;
+            for (src, src_path, dest_path) in &initial {
+                let (status, content) = if not_installed {
+                    (
+                        FILE_FAILED,
+                        log_line(
+                            &clock,
+                            dest_path,
+                            None,
+                            FILE_FAILED,
+                            None,
+                            None,
+                            "Agent is not installed",
+                        ),
+                    )
+                } else {
+                    (FILE_WAITING, String::new())
+                };
+                h.files.push(FileLog {
+                    mode: 1,
+                    src: src.clone(),
+                    src_path: src_path.clone(),
+                    dest: Some(h.host.clone()),
+                    dest_path: Some(dest_path.clone()),
+                    status,
+                    content,
+                    size: Some("--".into()),
+                    speed: Some("--".into()),
+                    process: Some("--".into()),
+                });
+            }
+        }
+    });
+
     let stopped = tokio::select! {
         () = tokio::time::sleep(engine.timings.host_wait) => false,
         () = job.stop.notified() => true,
@@ -656,16 +734,42 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
         // A stuck GSE task: nothing is ever reported for this host.
         std::future::pending::<()>().await;
     }
+    let fail_all = |status: i32, code: i64, detail: &str| {
+        job.with(|s| {
+            if let Some(h) = s.hosts.get_mut(idx) {
+                for f in h.files.iter_mut().filter(|f| f.status == FILE_WAITING) {
+                    f.status = FILE_FAILED;
+                    let dest = f.dest_path.clone().unwrap_or_default();
+                    f.content.push_str(&log_line(
+                        &clock,
+                        &dest,
+                        None,
+                        FILE_FAILED,
+                        None,
+                        None,
+                        detail,
+                    ));
+                }
+            }
+        });
+        set(status, code);
+    };
     if world.take_flaky(&host) {
-        return set(HOST_AGENT_ERROR, GSE_AGENT_ABNORMAL);
+        return fail_all(HOST_AGENT_ERROR, GSE_AGENT_ABNORMAL, "Agent is abnormal");
     }
     match world.agent(&host) {
-        Agent::Down => return set(HOST_AGENT_ERROR, GSE_AGENT_ABNORMAL),
-        Agent::NotInstalled => return set(HOST_AGENT_NOT_INSTALLED, -1),
+        Agent::Down => return fail_all(HOST_AGENT_ERROR, GSE_AGENT_ABNORMAL, "Agent is abnormal"),
+        Agent::NotInstalled => {
+            return fail_all(HOST_AGENT_NOT_INSTALLED, -1, "Agent is not installed");
+        }
         Agent::Alive => {}
     }
     if world.account_missing_on(&host, &job.spec.target_account.alias) {
-        return set(HOST_USER_ERROR, GSE_USER_NOT_EXIST);
+        let detail = format!(
+            "User {} does not exist on the target host",
+            job.spec.target_account.alias
+        );
+        return fail_all(HOST_USER_ERROR, GSE_USER_NOT_EXIST, &detail);
     }
     let speed = [
         job.spec.upload_limit,
@@ -807,6 +911,19 @@ fn push_log(
             return 0;
         };
         let dest = h.host.clone();
+        // The entry START wrote for this file, if it is still waiting.
+        if let Some(i) = h.files.iter().position(|f| {
+            f.mode == 1 && f.status == FILE_WAITING && f.src == *src && f.src_path == src_path
+        }) {
+            if let Some(f) = h.files.get_mut(i) {
+                f.dest_path = Some(dest_path.to_string());
+                f.status = status;
+                f.content.push_str(line);
+                f.size = size.or_else(|| Some("--".into()));
+                f.process = Some("0%".into());
+            }
+            return i;
+        }
         h.files.push(FileLog {
             mode: 1,
             src: src.clone(),

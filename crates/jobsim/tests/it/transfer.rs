@@ -367,3 +367,62 @@ async fn a_missing_entry_fails_only_its_own_file() {
         "{up}"
     );
 }
+
+/// START writes every target's download entries (§6.6 step 2), so a target's log lists its
+/// files whatever GSE later reports: a stuck host keeps them WAITING with "--" figures until
+/// it is terminated, an agent that is down or not installed fails them with the reason.
+#[tokio::test(start_paused = true)]
+async fn every_target_log_lists_its_files_from_start() {
+    let sim = Sim::with_config(
+        "[[host]]\nhost = \"0:10.0.0.2\"\nstuck = true\n\
+         [[host]]\nhost = \"0:10.0.0.3\"\nagent = \"down\"\n\
+         [[host]]\nhost = \"0:10.0.0.4\"\nagent = \"not_installed\"\n",
+    );
+    sim.write("10.0.0.1", "/data/a.bin", b"abc");
+    let mut body = v3_with(json!(["/data/a.bin"]), "/tmp/out");
+    body["target_server"] = json!({"host_id_list": [1002, 1003, 1004]});
+    let r = sim.esb("jobv3/fast_transfer_file", body).await;
+    let id = job_id(&r);
+    let step = r["data"]["step_instance_id"].clone();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let logs = |host: u64| {
+        sim.esb(
+            "jobv3/batch_get_job_instance_ip_log",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                   "step_instance_id": step, "host_id_list": [host]}),
+        )
+    };
+    let table = [
+        (1002, 1, "", "--"),
+        (1003, 5, "Detail: Agent is abnormal", "--"),
+        (1004, 5, "Detail: Agent is not installed", "--"),
+    ];
+    for (host, status, detail, size) in table {
+        let r = logs(host).await;
+        let f = &r["data"]["file_task_logs"][0]["file_logs"][0];
+        assert_eq!(f["mode"], json!(1), "{host}: {r}");
+        assert_eq!(f["status"], json!(status), "{host}: {r}");
+        assert_eq!(f["dest_path"], json!("/tmp/out/a.bin"), "{host}: {r}");
+        assert_eq!(f["size"], json!(size), "{host}: {r}");
+        let content = f["log_content"].as_str().unwrap_or_default();
+        assert!(content.contains(detail), "{host}: {content}");
+        if detail.is_empty() {
+            assert_eq!(content, "", "{host}");
+        }
+    }
+    let stop = sim
+        .esb(
+            "jobv3/operate_job_instance",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id, "operation_code": 1}),
+        )
+        .await;
+    assert_eq!(stop["code"], json!(0), "{stop}");
+    let done = sim.wait(id).await;
+    assert_eq!(host_status(&done, 0), 403, "{done}");
+    let r = logs(1002).await;
+    assert_eq!(
+        r["data"]["file_task_logs"][0]["file_logs"][0]["dest_path"],
+        json!("/tmp/out/a.bin"),
+        "{r}"
+    );
+}
