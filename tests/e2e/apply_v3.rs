@@ -759,3 +759,29 @@ fn a_gateway_permission_refusal_is_reported_with_its_status_and_code_name() {
     assert_eq!(submits.len(), 1, "a 403 is not retried");
     assert_eq!(submits[0]["http_status"], 403);
 }
+
+#[test]
+fn an_endpoint_that_is_not_bk_job_cannot_start_instead_of_rejecting_every_push() {
+    let f = Fixture::new(&v3(TWO_STAGES), "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let server = Server::start(&f);
+    // `--gateway` with the server's bare base URL (the gateway lives under
+    // /api/bk-job/<stage>), and an ESB URL with a stray path: both answer HTTP 404.
+    let cases: [(String, &[&str]); 2] = [
+        (server.url.clone(), &["--gateway"]),
+        (format!("{}/esb", server.url), &[]),
+    ];
+    for (url, args) in cases {
+        let out = apply_endpoint(&f, &url, CREDS, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 4, "{url}: {stderr}");
+        assert!(
+            stderr.contains("does not answer as BK-JOB") && stderr.contains("/api/bk-job/<stage>"),
+            "{url}: {stderr}"
+        );
+        assert!(!stderr.contains("refused by JOB"), "{stderr}");
+    }
+    let requests = f.requests();
+    assert!(calls(&requests, "fast_transfer_file").is_empty());
+    assert!(!f.path("state/runs").exists(), "no run was started");
+}

@@ -152,19 +152,26 @@ async fn apply(
             .check_credentials(plan.bk_biz_id.value, plan.api == Api::V2)
             .await
     {
-        let refused = !matches!(e, plan_bkjob::ApiError::Transport { .. });
-        out.cannot_start(
-            &if refused {
-                format!("`{}` refused the credentials: {e}", endpoint.as_str())
-            } else {
-                format!("endpoint `{}` is unreachable: {e}", endpoint.as_str())
-            },
-            Some(if refused {
-                "check BK_APP_CODE, BK_APP_SECRET and the user credential (BK_USERNAME, BK_TOKEN or BK_ACCESS_TOKEN); through the API gateway the app also needs a grant for JOB's resources"
-            } else {
-                "check the URL, the network and any proxy"
-            }),
-        );
+        let (message, help) = if e.is_not_bk_job() {
+            (
+                format!(
+                    "`{}` does not answer as BK-JOB's ESB or API gateway: {e}",
+                    endpoint.as_str()
+                ),
+                "check the URL: ESB's base URL (`https://paas.example.com`), or the gateway's ending in `/api/bk-job/<stage>` (`--gateway` alone does not add that path)",
+            )
+        } else if matches!(e, plan_bkjob::ApiError::Transport { .. }) {
+            (
+                format!("endpoint `{}` is unreachable: {e}", endpoint.as_str()),
+                "check the URL, the network and any proxy",
+            )
+        } else {
+            (
+                format!("`{}` refused the credentials: {e}", endpoint.as_str()),
+                "check BK_APP_CODE, BK_APP_SECRET and the user credential (BK_USERNAME, BK_TOKEN or BK_ACCESS_TOKEN); through the API gateway the app also needs a grant for JOB's resources",
+            )
+        };
+        out.cannot_start(&message, Some(help));
         shutdown(target).await;
         return Ok(ExitStatus::CannotStart);
     }

@@ -106,6 +106,18 @@ impl ApiError {
         }
     }
 
+    /// The answer says the URL is not BK-JOB's: an HTTP 404 or 405 (ESB's "The content does
+    /// not exist" without a code, the gateway's `1640401` API_NOT_FOUND, any other web
+    /// server's page) or a body that is not JOB's JSON envelope. JOB itself answers its own
+    /// errors, "Task instance does not exist" included, inside an envelope.
+    pub fn is_not_bk_job(&self) -> bool {
+        match self {
+            ApiError::Http { status, .. } => matches!(status, 404 | 405),
+            ApiError::Decode { .. } => true,
+            ApiError::Transport { .. } | ApiError::Api { .. } => false,
+        }
+    }
+
     /// Worth retrying an idempotent call (a query): connect errors, timeouts, broken
     /// connections, 429, 502-504, `1306429`, `1306201`, `1240001` and the gateway's rate-limit
     /// and upstream codes.

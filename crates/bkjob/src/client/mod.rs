@@ -447,9 +447,11 @@ impl Client {
     /// status query (v3, or v2 when `v2` is set) for a job id that cannot exist. ESB and the
     /// gateway check credentials before JOB sees the call, so an auth failure comes back as
     /// such, and JOB's "Task instance does not exist" (or any other JOB answer) means the
-    /// credentials passed. Returns the error only when it is an authentication or app
-    /// permission failure ([`ErrorClass::Auth`](crate::ErrorClass::Auth)) or the endpoint
-    /// cannot be reached.
+    /// credentials passed. Returns the error when it is an authentication or app permission
+    /// failure ([`ErrorClass::Auth`](crate::ErrorClass::Auth)), when the endpoint cannot be
+    /// reached, or when what answered is not JOB behind ESB or the gateway (see
+    /// [`ApiError::is_not_bk_job`]): a wrong base URL must stop the run here, not turn every
+    /// push into a rejection.
     pub async fn check_credentials(&self, bk_biz_id: i64, v2: bool) -> Result<(), ApiError> {
         // JOB ids are positive longs; the largest one is never handed out.
         let id = i64::MAX;
@@ -464,6 +466,7 @@ impl Client {
         match result {
             Err(e)
                 if e.class() == crate::ErrorClass::Auth
+                    || e.is_not_bk_job()
                     || matches!(e, ApiError::Transport { .. }) =>
             {
                 Err(e)
