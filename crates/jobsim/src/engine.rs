@@ -597,6 +597,34 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
             }
         });
     }
+    // GSE ends the files of a host it timed out or terminated: entries still open fail
+    // with a closing line, so a finished job's log shows no file as still downloading.
+    job.with(|s| {
+        for h in &mut s.hosts {
+            let detail = match h.status {
+                HOST_GSE_TIMEOUT => "File transmission timeout",
+                HOST_TERMINATED => "Force terminated",
+                _ => continue,
+            };
+            for f in h
+                .files
+                .iter_mut()
+                .filter(|f| matches!(f.status, FILE_WAITING | FILE_UPLOADING | FILE_DOWNLOADING))
+            {
+                f.status = FILE_FAILED;
+                let path = f.dest_path.clone().unwrap_or_default();
+                f.content.push_str(&log_line(
+                    &clock,
+                    &path,
+                    None,
+                    FILE_FAILED,
+                    None,
+                    None,
+                    detail,
+                ));
+            }
+        }
+    });
     let end = clock.now_ms();
     let final_status = job.with(|s| {
         let all_ok = s.hosts.iter().all(|h| h.status == HOST_SUCCESS);

@@ -426,3 +426,55 @@ async fn every_target_log_lists_its_files_from_start() {
         "{r}"
     );
 }
+
+/// A host GSE timed out (303) or terminated (403) ends with its open file entries failed
+/// and a closing line saying why: a finished job's log shows no file still downloading.
+#[tokio::test(start_paused = true)]
+async fn timed_out_and_terminated_hosts_close_their_file_entries() {
+    let sim = Sim::new();
+    sim.write("10.0.0.1", "/data/a.bin", &vec![1u8; 4 * 1024 * 1024]);
+    let mut body = v3_with(json!(["/data/a.bin"]), "/tmp/out");
+    body["upload_speed_limit"] = json!(1);
+    body["timeout"] = json!(2);
+    let timed = sim.esb("jobv3/fast_transfer_file", body.clone()).await;
+    body["timeout"] = json!(100);
+    let stopped = sim.esb("jobv3/fast_transfer_file", body).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stop = sim
+        .esb(
+            "jobv3/operate_job_instance",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2",
+                   "job_instance_id": job_id(&stopped), "operation_code": 1}),
+        )
+        .await;
+    assert_eq!(stop["code"], json!(0), "{stop}");
+    let table = [
+        (&timed, 303, "Detail: File transmission timeout"),
+        (&stopped, 403, "Detail: Force terminated"),
+    ];
+    for (reply, host, detail) in table {
+        let id = job_id(reply);
+        let done = sim.wait(id).await;
+        assert_eq!(host_status(&done, 0), host, "{done}");
+        let log = sim
+            .esb(
+                "jobv3/get_job_instance_ip_log",
+                json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                       "step_instance_id": reply["data"]["step_instance_id"], "bk_host_id": 1002}),
+            )
+            .await;
+        let f = &log["data"]["file_logs"][0];
+        assert_eq!(f["mode"], json!(1), "{log}");
+        assert_eq!(f["status"], json!(5), "{log}");
+        let last = f["log_content"]
+            .as_str()
+            .and_then(|c| c.lines().last())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            last.contains("FileName: /tmp/out/a.bin Status: 5 StatusDesc: failed")
+                && last.ends_with(detail),
+            "{host}: {last}"
+        );
+    }
+}
