@@ -412,3 +412,34 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_lost_submission_answer_never_points_at_a_resume_that_refuses() {
+    let f = Fixture::new(
+        TWO_STAGES,
+        "[[fault]]\napi = \"fast_push_file\"\nkind = \"drop_after\"\ncount = 1\n",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("outcome unknown"), "{stdout}");
+    assert!(!stdout.contains("rerun with `--resume`"), "{stdout}");
+    assert!(stdout.contains("`--resume` refuses this run"), "{stdout}");
+    // --resume refuses (the job may exist); a plain apply refuses too and, since --resume
+    // cannot help, says to check the task in JOB and abandon the run instead.
+    let resumed = f.apply_sandbox(&["--resume"]);
+    assert_eq!(code(&resumed), 4, "{}", text(&resumed.stderr));
+    let again = f.apply_sandbox(&[]);
+    assert_eq!(code(&again), 4, "{}", text(&again.stderr));
+    let stderr = text(&again.stderr);
+    assert!(
+        !stderr.contains("run the same command with `--resume`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("task `e2e/to-relays`"), "{stderr}");
+    assert!(stderr.contains(".jsonl.abandoned"), "{stderr}");
+    // JOB created the job once; nothing was sent again.
+    assert_eq!(f.submissions("e2e/to-relays"), 1);
+    assert_eq!(f.submissions("e2e/to-web"), 0);
+}

@@ -69,6 +69,9 @@ pub enum StartError {
         journal: PathBuf,
         /// Pushes in flight or in doubt.
         pushes: Vec<String>,
+        /// Those of `pushes` whose submission is in doubt: `--resume` refuses them too, so
+        /// the way on is checking JOB and abandoning the run, not `--resume`.
+        in_doubt: Vec<InDoubtPush>,
     },
     /// `--resume` found nothing to continue.
     #[error("plan `{plan}` has no unfinished run to resume")]
@@ -109,6 +112,22 @@ pub enum StartError {
     },
 }
 
+/// The pushes of a journaled run whose submission is in doubt.
+fn in_doubt_pushes(history: &RunHistory) -> Vec<InDoubtPush> {
+    history
+        .pushes
+        .iter()
+        .filter_map(|(name, p)| {
+            p.in_doubt.as_ref().map(|(_, task_name, at)| InDoubtPush {
+                name: name.clone(),
+                task_name: task_name.clone(),
+                at: at.clone(),
+                unstarted: p.in_doubt_unstarted,
+            })
+        })
+        .collect()
+}
+
 fn describe_changes(changed: &[String], added: &[String], removed: &[String]) -> String {
     let mut parts = Vec::new();
     let list = |names: &[String]| {
@@ -137,6 +156,27 @@ impl StartError {
             StartError::Lock(LockError::Held { path, .. }) => Some(format!(
                 "wait for that apply to finish; if it is not running any more, delete `{}`",
                 path.display()
+            )),
+            StartError::UnfinishedRun {
+                journal, in_doubt, ..
+            } if !in_doubt.is_empty() => Some(format!(
+                "JOB may have created jobs for {} although no answer was recorded, and `--resume` does not continue a run with a submission in doubt: look {} up in JOB's job history (and let any job of this run still running there finish), then rename `{}` to `{}.abandoned` and run again",
+                in_doubt
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                in_doubt
+                    .iter()
+                    .map(|p| format!(
+                        "task `{}` (sent {})",
+                        p.task_name.as_deref().unwrap_or("?"),
+                        p.at
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                journal.display(),
+                journal.display()
             )),
             StartError::UnfinishedRun { journal, .. } => Some(format!(
                 "run the same command with `--resume` to follow those jobs and finish the run; to abandon the run instead (after checking JOB), rename `{}` to `{}.abandoned`",
@@ -225,18 +265,7 @@ pub async fn apply<A: JobApi>(
             });
         };
         check_unchanged(&plan_name, &history, &hashes)?;
-        let in_doubt: Vec<InDoubtPush> = history
-            .pushes
-            .iter()
-            .filter_map(|(name, p)| {
-                p.in_doubt.as_ref().map(|(_, task_name, at)| InDoubtPush {
-                    name: name.clone(),
-                    task_name: task_name.clone(),
-                    at: at.clone(),
-                    unstarted: p.in_doubt_unstarted,
-                })
-            })
-            .collect();
+        let in_doubt = in_doubt_pushes(&history);
         if !in_doubt.is_empty() {
             return Err(StartError::InDoubt {
                 plan: plan_name,
@@ -264,11 +293,13 @@ pub async fn apply<A: JobApi>(
             busy.sort();
             busy.dedup();
             if !busy.is_empty() {
+                let in_doubt = in_doubt_pushes(&history);
                 return Err(StartError::UnfinishedRun {
                     plan: plan_name,
                     run_id: history.run_id.clone(),
                     journal: history.path.clone(),
                     pushes: busy,
+                    in_doubt,
                 });
             }
             let _ = events.send(Event::Warning {

@@ -245,7 +245,17 @@ fn summary_line(report: &RunReport) -> String {
         parts.join(", "),
         human_duration(report.duration)
     );
-    if !report.succeeded() {
+    if report
+        .pushes
+        .iter()
+        .any(|p| p.status == PushStatus::OutcomeUnknown)
+    {
+        // `--resume` refuses a run with a submission in doubt: pointing at it would send the
+        // user in a circle.
+        line.push_str(
+            "\na submission's answer was lost: check JOB's job history for the task named above before anything else (`--resume` refuses this run; its diagnostic says how to go on)",
+        );
+    } else if !report.succeeded() {
         line.push_str(
             "\nfix the cause and rerun with `--resume` to redo only what did not succeed",
         );
