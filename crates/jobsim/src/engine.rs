@@ -457,7 +457,7 @@ async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
                 (
                     p.host.clone(),
                     e.to_string(),
-                    format!("{target_dir}{}", crate::paths::parse_source(e).name),
+                    entry_dest(&target_dir, e, job.spec.target_name.as_deref()),
                 )
             };
             match &p.items {
@@ -819,7 +819,7 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
             now,
         ));
         let failed_entry = |e: &str, detail: &str| {
-            let dest = format!("{target_dir}{}", crate::paths::parse_source(e).name);
+            let dest = entry_dest(&target_dir, e, job.spec.target_name.as_deref());
             push_log(
                 &job,
                 idx,
@@ -920,6 +920,22 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
     match failure {
         None => set(HOST_SUCCESS, 0),
         Some((st, code)) => set(st, code),
+    }
+}
+
+/// Where a source entry lands when it could not be expanded: `<target>/<name>` for a
+/// file (or `file_target_name`), `<target>/<dir>/` for a directory, and the pattern itself
+/// (`<target>/REGEX:<re>`, `<target>/log*.log`) for a pattern, as JOB shows it before GSE
+/// expands anything.
+fn entry_dest(target_dir: &str, entry: &str, rename: Option<&str>) -> String {
+    let spec = crate::paths::parse_source(entry);
+    match &spec.kind {
+        crate::paths::SourceKind::Regex(re) => format!("{target_dir}REGEX:{re}"),
+        crate::paths::SourceKind::Dir => format!("{target_dir}{}/", spec.name),
+        crate::paths::SourceKind::File => {
+            format!("{target_dir}{}", rename.unwrap_or(&spec.name))
+        }
+        crate::paths::SourceKind::Wildcard(_) => format!("{target_dir}{}", spec.name),
     }
 }
 

@@ -478,3 +478,49 @@ async fn timed_out_and_terminated_hosts_close_their_file_entries() {
         );
     }
 }
+
+/// An entry that cannot be expanded is logged at the place JOB shows for it before GSE
+/// expands anything: the file (or `file_target_name`), the directory with its trailing
+/// separator, or the pattern itself.
+#[tokio::test(start_paused = true)]
+async fn unexpandable_entries_are_logged_at_their_destination() {
+    let table = [
+        (
+            "/data/REGEX:^zzz$",
+            None,
+            "FileName: /r/REGEX:^zzz$ Status: 5",
+        ),
+        ("/data/log*.zip", None, "FileName: /r/log*.zip Status: 5"),
+        ("/data/nodir/", None, "Directory: /r/nodir/ Status: 5"),
+        ("/data/none.bin", None, "FileName: /r/none.bin Status: 5"),
+        (
+            "/data/none.bin",
+            Some("new.bin"),
+            "FileName: /r/new.bin Status: 5",
+        ),
+    ];
+    for (entry, rename, line) in table {
+        let sim = Sim::new();
+        std::fs::create_dir_all(sim.host_path("10.0.0.1", "/data")).expect("mkdir");
+        let mut body = v3_with(json!([entry]), "/r");
+        if let Some(n) = rename {
+            body["file_target_name"] = json!(n);
+        }
+        let r = sim.esb("jobv3/fast_transfer_file", body).await;
+        let id = job_id(&r);
+        let done = sim.wait(id).await;
+        assert_eq!(host_status(&done, 0), 320, "{entry}: {done}");
+        let log = sim
+            .esb(
+                "jobv3/get_job_instance_ip_log",
+                json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                       "step_instance_id": r["data"]["step_instance_id"], "bk_host_id": 1002}),
+            )
+            .await;
+        let content = log["data"]["file_logs"][0]["log_content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(content.contains(line), "{entry}: {content}");
+    }
+}
