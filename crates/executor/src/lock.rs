@@ -165,7 +165,32 @@ pub(crate) fn current_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+        .ok()
+        .filter(|u| !u.is_empty())
+        // Cron jobs, containers and CI runners often have no USER: the lock and the journal
+        // should still say who, so look the real uid up as `id -un` would.
+        .or_else(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            user_from_uid(&status, &passwd)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The user name of the real uid in a `/proc/self/status` text, from an `/etc/passwd` text;
+/// `uid N` when the uid has no entry.
+fn user_from_uid(status: &str, passwd: &str) -> Option<String> {
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?;
+    let name = passwd.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    });
+    Some(name.unwrap_or_else(|| format!("uid {uid}")))
 }
 
 /// The machine's host name (`/etc/hostname`, `$HOSTNAME`), or `localhost`.
@@ -207,6 +232,18 @@ fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_without_user_variables_is_named_by_uid() {
+        let status = "Name:\tplan\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\n";
+        let passwd = "root:x:0:0:root:/root:/bin/bash\ndeploy:x:1000:1000::/home/deploy:/bin/sh\n";
+        assert_eq!(user_from_uid(status, passwd).as_deref(), Some("deploy"));
+        assert_eq!(
+            user_from_uid(status, "root:x:0:0::/:/bin/sh\n").as_deref(),
+            Some("uid 1000")
+        );
+        assert_eq!(user_from_uid("Name:\tplan\n", passwd), None);
+    }
 
     #[test]
     fn second_acquire_is_refused_and_names_the_holder() {
