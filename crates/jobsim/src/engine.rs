@@ -1016,7 +1016,7 @@ async fn deliver(
         copy_dir(&item.abs, &dest, throttle).await
     } else {
         let size = item.size;
-        copy_file(&item.abs, &dest, throttle, |pct| {
+        copy_file(&item.abs, &dest, throttle, |pct, kb| {
             job.with(|s| {
                 if let Some(f) = s.hosts.get_mut(idx).and_then(|h| h.files.get_mut(log_idx)) {
                     let path = f.dest_path.clone().unwrap_or_default();
@@ -1025,11 +1025,12 @@ async fn deliver(
                         &path,
                         Some(size),
                         FILE_DOWNLOADING,
-                        None,
+                        Some(kb),
                         Some(pct),
                         "",
                     ));
                     f.process = Some(format!("{pct}%"));
+                    f.speed = Some(human_speed(kb));
                 }
             });
         })

@@ -154,12 +154,13 @@ impl Throttle {
 }
 
 /// Copies one file through a temporary name, so readers never see half a file and the
-/// last writer of a name wins. `progress` is called with the percentage done.
+/// last writer of a name wins. `progress` is called with the percentage done and the
+/// speed so far in KB/s (GSE reports both on every progress line).
 pub(crate) async fn copy_file(
     src: &Path,
     dest: &Path,
     throttle: &mut Throttle,
-    mut progress: impl FnMut(u8),
+    mut progress: impl FnMut(u8, u64),
 ) -> std::io::Result<()> {
     let mut input = tokio::fs::File::open(src).await?;
     let total = input.metadata().await?.len();
@@ -187,7 +188,7 @@ pub(crate) async fn copy_file(
                 .checked_div(total)
                 .map_or(100, |p| p.min(100) as u8);
             if pct / 10 > last / 10 && pct < 100 {
-                progress(pct);
+                progress(pct, throttle.kb_per_sec());
             }
             last = pct;
         }
@@ -224,7 +225,7 @@ pub(crate) async fn copy_dir(
         tokio::fs::create_dir_all(dest.join(rel)).await?;
     }
     for rel in files {
-        copy_file(&src.join(&rel), &dest.join(&rel), throttle, |_| {}).await?;
+        copy_file(&src.join(&rel), &dest.join(&rel), throttle, |_, _| {}).await?;
     }
     Ok(())
 }

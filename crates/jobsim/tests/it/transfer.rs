@@ -524,3 +524,40 @@ async fn unexpandable_entries_are_logged_at_their_destination() {
         assert!(content.contains(line), "{entry}: {content}");
     }
 }
+
+/// Every progress line carries the speed so far (§6.6 step 3: progress and speed are
+/// logged together), here the 1 MB/s limit: `Speed: 1,024 KB/s`.
+#[tokio::test(start_paused = true)]
+async fn progress_lines_carry_the_speed() {
+    let sim = Sim::new();
+    sim.write("10.0.0.1", "/data/a.bin", &vec![3u8; 4 * 1024 * 1024]);
+    let mut b = v3_body();
+    b["download_speed_limit"] = json!(1);
+    let r = sim.esb("jobv3/fast_transfer_file", b).await;
+    let id = job_id(&r);
+    sim.wait(id).await;
+    let log = sim
+        .esb(
+            "jobv3/get_job_instance_ip_log",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                   "step_instance_id": r["data"]["step_instance_id"], "bk_host_id": 1002}),
+        )
+        .await;
+    let content = log["data"]["file_logs"][0]["log_content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let progress: Vec<&str> = content
+        .lines()
+        .filter(|l| l.contains("StatusDesc: downloading") && !l.contains("Progress: 0%"))
+        .collect();
+    assert!(progress.len() >= 5, "{content}");
+    for l in progress {
+        assert!(
+            l.contains(
+                "FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: "
+            ),
+            "{l}"
+        );
+    }
+}
