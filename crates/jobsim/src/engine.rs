@@ -191,8 +191,12 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub(crate) fn new(world: Arc<World>, timings: Timings) -> Self {
+        // JOB's callback client (Apache HttpClient) follows no redirect on a POST (a 3xx is
+        // just a non-200 reply) and uses no proxy from the environment.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {

@@ -289,3 +289,77 @@ async fn lost_answers_leave_the_job_created() {
     assert_eq!(created.len(), 2, "{:?}", sim.requests());
     sim.shutdown().await;
 }
+
+/// A redirect is a non-200 reply like any other: JOB does not follow it on a POST, it
+/// retries once with a form content type at the same URL. A proxy set in the environment
+/// is not used either.
+#[tokio::test]
+async fn callback_does_not_follow_redirects() {
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = |path: &'static str, status: StatusCode| {
+        let seen = seen.clone();
+        move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let ct = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().expect("lock").push((path.to_string(), ct));
+                (status, [("location", "/elsewhere")])
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/cb", axum::routing::post(record("/cb", StatusCode::FOUND)))
+        .route(
+            "/elsewhere",
+            axum::routing::any(record("/elsewhere", StatusCode::OK)),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let cb_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = sandbox();
+    let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start");
+    let client = reqwest::Client::new();
+    let mut body = v2_body();
+    body["bk_callback_url"] = json!(format!("http://{cb_addr}/cb"));
+    let r: Value = client
+        .post(format!(
+            "{}/api/c/compapi/v2/job/fast_push_file/",
+            sim.base_url()
+        ))
+        .header("x-bkapi-authorization", CREDS)
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let id = r["data"]["job_instance_id"].as_u64().expect("id");
+    poll_v3(&client, &sim.base_url(), id).await;
+    for _ in 0..200 {
+        if seen.lock().expect("lock").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let seen = seen.lock().expect("lock").clone();
+    let expected = [
+        ("/cb".to_string(), "application/json".to_string()),
+        (
+            "/cb".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+    ];
+    assert_eq!(seen, expected);
+    sim.shutdown().await;
+}
