@@ -337,3 +337,51 @@ fn a_plan_edited_between_a_failed_run_and_the_resume_is_refused() {
         Some(&b"fixed"[..])
     );
 }
+
+#[test]
+fn killed_during_a_retry_then_resumed_reports_every_target_host() {
+    // to-relays goes to two hosts; 10.0.1.2 fails its first job, so attempt 2 targets it
+    // alone. Killed while attempt 2 runs (start_delay keeps it running), resumed: the
+    // re-attached retry finishes, and the push's report covers both hosts, not only the one
+    // the retry reached.
+    let plan = TWO_STAGES
+        .replace(r#"ips = ["10.0.1.1"]"#, r#"ips = ["10.0.1.1", "10.0.1.2"]"#)
+        .replace(
+            "to = { hosts = \"relay\", path = \"/data/stage/\" }",
+            "to = { hosts = \"relay\", path = \"/data/stage/\" }\nretries = 1",
+        );
+    let f = Fixture::new(
+        &plan,
+        "[sim]\nstart_delay_ms = 1500\n[[host]]\nhost = \"0:10.0.1.2\"\nflaky_jobs = 1\n",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"retried");
+    let server = Server::start(&f);
+
+    let child = spawn(&f, &server, &["--format", "json"]);
+    wait_for_journal(&f, "e2e", &["push_submitted", "to-relays", "\"attempt\":2"]);
+    kill9(child);
+
+    let out = run(&f, &server, &["--resume", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let last = text(&out.stdout)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .expect("run_finished");
+    let pushes = last["report"]["pushes"].as_array().expect("pushes");
+    let relays = pushes
+        .iter()
+        .find(|p| p["name"] == "to-relays")
+        .expect("to-relays");
+    assert_eq!(relays["status"], "succeeded", "{relays}");
+    assert_eq!(relays["hosts_total"], 2, "{relays}");
+    assert_eq!(relays["hosts_ok"], 2, "{relays}");
+    // Attempt 1 (both hosts) and attempt 2 (the failed one), each submitted once.
+    assert_eq!(server.submissions("e2e/to-relays"), 2);
+    for ip in ["10.0.1.1", "10.0.1.2"] {
+        assert_eq!(
+            f.read(ip, "/data/stage/app.tar.gz").as_deref(),
+            Some(&b"retried"[..])
+        );
+    }
+}

@@ -304,7 +304,8 @@ pub struct PushHistory {
     /// The submission in doubt was sent with `start_task=false`: a job JOB may have created
     /// from it waits unstarted and transferred nothing.
     pub in_doubt_unstarted: bool,
-    /// Per-host results of the last finished attempt.
+    /// Per host, its result in the latest finished attempt that reached it (a retry reaches
+    /// only the hosts that failed, so this covers every target host that was followed).
     pub last_hosts: Vec<HostResult>,
 }
 
@@ -462,7 +463,14 @@ impl RunHistory {
             Record::PushAttemptFinished { push, hosts, .. } => {
                 let p = self.pushes.entry(push).or_default();
                 p.in_flight = None;
-                p.last_hosts = hosts;
+                // A retry reaches only the hosts that failed: keep each host's latest result
+                // over the run's attempts, so the push's whole target set stays known.
+                for h in hosts {
+                    match p.last_hosts.iter_mut().find(|k| k.host == h.host) {
+                        Some(known) => *known = h,
+                        None => p.last_hosts.push(h),
+                    }
+                }
             }
             Record::PushFinished { push, status, .. } => {
                 let p = self.pushes.entry(push).or_default();

@@ -119,6 +119,9 @@ pub(crate) struct Task {
     pub(crate) first_attempt: u32,
     /// Place in the submission order ([`Turns`]).
     pub(crate) ticket: u64,
+    /// Host results of an earlier segment this one continues (a re-attached job, a retry of
+    /// the failed hosts), so the outcome covers every target host.
+    pub(crate) known_hosts: Vec<HostResult>,
 }
 
 /// How following a job ended.
@@ -153,8 +156,12 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     let mut attempt = task.first_attempt;
     // Jobs followed in this segment (an attached job counts): at most 1 + retries.
     let mut jobs: u32 = 0;
-    // Per host, the latest result over the attempts of this segment.
-    let mut hosts: BTreeMap<String, HostResult> = BTreeMap::new();
+    // Per host, the latest result over the attempts of this segment and those it continues.
+    let mut hosts: BTreeMap<String, HostResult> = task
+        .known_hosts
+        .iter()
+        .map(|h| (h.host.clone(), h.clone()))
+        .collect();
 
     let status = loop {
         // The deadline counts from submission (or attachment), so time spent creating and

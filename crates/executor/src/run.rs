@@ -19,7 +19,7 @@ use crate::journal::{
 use crate::lock::{LockError, PlanLock, current_user, host_name};
 use crate::options::{ContinuePolicy, Options, Schedule};
 use crate::push::{self, Ctx, Start, Task, parse_host};
-use crate::report::{Event, PushReport, PushStatus, RunReport};
+use crate::report::{Event, HostResult, PushReport, PushStatus, RunReport};
 
 /// Where and how a run happens.
 #[derive(Debug, Clone)]
@@ -409,6 +409,9 @@ struct Coordinator<A> {
     resumed: bool,
     already_done: Vec<String>,
     reattached: Vec<String>,
+    /// Per push continued from an earlier segment, its hosts' results there: the report
+    /// covers every target host, not only those a retry or a re-attached job reached.
+    known_hosts: BTreeMap<String, Vec<HostResult>>,
 }
 
 impl<A: JobApi> Coordinator<A> {
@@ -427,6 +430,7 @@ impl<A: JobApi> Coordinator<A> {
         let mut reports = BTreeMap::new();
         let mut already_done = Vec::new();
         let mut reattached = Vec::new();
+        let mut known_hosts = BTreeMap::new();
         for (name, stage) in &order {
             let past = history.and_then(|h| h.pushes.get(name));
             let retries = ctx.plan.push(name).map_or(0, |p| p.retries);
@@ -441,6 +445,7 @@ impl<A: JobApi> Coordinator<A> {
                 }
                 Some(p) if p.in_flight.is_some() => {
                     reattached.push(name.clone());
+                    known_hosts.insert(name.clone(), p.last_hosts.clone());
                     let job = p.in_flight.unwrap_or_else(|| unreachable!());
                     State::Waiting(Start::Attach(job), p.last_attempt.max(1))
                 }
@@ -468,6 +473,9 @@ impl<A: JobApi> Coordinator<A> {
                         }
                         _ => Start::Fresh,
                     };
+                    if matches!(start, Start::Hosts(_)) {
+                        known_hosts.insert(name.clone(), p.last_hosts.clone());
+                    }
                     State::Waiting(start, p.last_attempt + 1)
                 }
                 None => State::Waiting(Start::Fresh, 1),
@@ -484,6 +492,7 @@ impl<A: JobApi> Coordinator<A> {
             resumed: history.is_some(),
             already_done,
             reattached,
+            known_hosts,
         }
     }
 
@@ -659,6 +668,7 @@ impl<A: JobApi> Coordinator<A> {
                     start,
                     first_attempt,
                     ticket: tickets,
+                    known_hosts: self.known_hosts.remove(&name).unwrap_or_default(),
                 };
                 tickets += 1;
                 let handle = tasks.spawn(push::run(Arc::clone(&self.ctx), task));
