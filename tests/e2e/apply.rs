@@ -443,3 +443,41 @@ fn a_lost_submission_answer_never_points_at_a_resume_that_refuses() {
     assert_eq!(f.submissions("e2e/to-relays"), 1);
     assert_eq!(f.submissions("e2e/to-web"), 0);
 }
+
+#[test]
+fn continue_never_submits_nothing_after_a_rejection_in_the_same_stage() {
+    // Stage 1: `to-relays` is refused (unknown host) and `side` is independent of it. The
+    // stage's pushes start together but submit in file order, so `side`'s turn comes after
+    // the refusal is known: with `--continue never` (the default) it is not submitted.
+    let plan = format!(
+        "{}\n[[push]]\nname = \"side\"\nfrom = {{ hosts = \"src\", files = [\"/data/release/app.tar.gz\"] }}\nto = {{ hosts = \"10.0.1.2\", path = \"/side/\" }}\n",
+        TWO_STAGES.replace(r#"ips = ["10.0.1.1"]"#, r#"ips = ["10.0.1.1", "10.0.9.9"]"#)
+    );
+    let f = Fixture::new(&plan, "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let side = stdout
+        .lines()
+        .find(|l| l.contains(" side "))
+        .unwrap_or_default();
+    assert!(side.contains("not started"), "{stdout}");
+    let web = stdout
+        .lines()
+        .find(|l| l.contains("to-web"))
+        .unwrap_or_default();
+    assert!(web.contains("blocked"), "{stdout}");
+    assert_eq!(f.submissions("e2e/side"), 0);
+
+    // `--continue independent` submits it.
+    let f = Fixture::new(&plan, "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&["--continue", "independent"]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert_eq!(f.submissions("e2e/side"), 1);
+    assert_eq!(
+        f.read("10.0.1.2", "/side/app.tar.gz").as_deref(),
+        Some(&b"x"[..])
+    );
+}

@@ -28,6 +28,12 @@ pub(crate) struct Ctx<A> {
     pub(crate) poll: PollPolicy,
     /// First submissions go out in the order the coordinator started their pushes.
     pub(crate) turns: Turns,
+    /// `--continue never`: once a push failed, pushes still waiting for their turn to submit
+    /// are not submitted.
+    pub(crate) stop_new_on_failure: bool,
+    /// A push of this run did not succeed (set before its turn is given back, so a push
+    /// waiting behind a rejected submission sees it).
+    pub(crate) failure_seen: std::sync::atomic::AtomicBool,
 }
 
 /// Submission order: each push task the coordinator starts gets the next ticket, and its
@@ -201,8 +207,21 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                 };
                 if let Some(ticket) = turn.ticket {
                     ctx.turns.wait(ticket).await;
+                    // This push's first submission: a stage's pushes start together and wait
+                    // their turn, so what happened meanwhile decides whether it goes out.
+                    // After a failure (`--continue never`) or an interrupt nothing new starts.
+                    let failed_before = ctx.stop_new_on_failure
+                        && ctx.failure_seen.load(std::sync::atomic::Ordering::SeqCst);
+                    if failed_before || ctx.interrupt.is_stopping() {
+                        turn.release();
+                        break PushStatus::NotStarted;
+                    }
                 }
                 let submitted = submit(&ctx, &task, attempt, &request, bk_biz_id).await;
+                if submitted.is_err() {
+                    ctx.failure_seen
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 turn.release();
                 match submitted {
                     Ok(mut job) => {
@@ -316,6 +335,10 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
         };
     };
 
+    if !status.is_ok() {
+        ctx.failure_seen
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     report.status = status;
     report.attempts = attempt - task.first_attempt + 1;
     report.hosts_total = hosts.len();

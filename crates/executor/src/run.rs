@@ -337,6 +337,8 @@ pub async fn apply<A: JobApi>(
         interrupt: interrupt.clone(),
         poll: settings.options.poll,
         turns: push::Turns::new(),
+        stop_new_on_failure: settings.options.continue_policy == ContinuePolicy::Never,
+        failure_seen: std::sync::atomic::AtomicBool::new(false),
     });
     let report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
         .run()
@@ -520,9 +522,12 @@ impl<A: JobApi> Coordinator<A> {
                     continue;
                 }
                 let deps = self.deps(&name);
-                let blocked = deps
-                    .iter()
-                    .any(|d| self.status(d).is_some_and(|s| !s.is_ok()));
+                // A dependency that never started (the run stopped first) does not block:
+                // this push did not start for the same reason.
+                let blocked = deps.iter().any(|d| {
+                    self.status(d)
+                        .is_some_and(|s| !s.is_ok() && s != PushStatus::NotStarted)
+                });
                 let disabled = self.graph.is_skipped(&name);
                 let deps_ok = deps
                     .iter()
@@ -717,7 +722,9 @@ impl<A: JobApi> Coordinator<A> {
         let not_ok: BTreeSet<String> = self
             .states
             .iter()
-            .filter(|(_, s)| matches!(s, State::Done(st) if !st.is_ok()))
+            .filter(|(_, s)| {
+                matches!(s, State::Done(st) if !st.is_ok() && *st != PushStatus::NotStarted)
+            })
             .map(|(n, _)| n.clone())
             .collect();
         for (name, stage) in waiting {
