@@ -481,3 +481,24 @@ fn continue_never_submits_nothing_after_a_rejection_in_the_same_stage() {
         Some(&b"x"[..])
     );
 }
+
+#[test]
+fn a_retry_is_announced_with_its_stage_and_the_failed_hosts() {
+    let plan = TWO_STAGES.replace(
+        "to = { hosts = \"relay\", path = \"/data/stage/\" }",
+        "to = { hosts = \"relay\", path = \"/data/stage/\" }\nretries = 1",
+    );
+    let f = Fixture::new(&plan, "[[host]]\nhost = \"0:10.0.1.1\"\nflaky_jobs = 1\n");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[stage 1] to-relays: failed on 0:10.0.1.1; attempt 2 pushes to it again"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[stage 1] to-relays: retrying (attempt 2) on 1 host\n"),
+        "{stderr}"
+    );
+}

@@ -100,7 +100,10 @@ impl View {
             } => {
                 self.stages.insert(push.clone(), *stage);
                 let what = if *attempt > 1 {
-                    format!("retrying (attempt {attempt}) on {hosts} hosts")
+                    format!(
+                        "retrying (attempt {attempt}) on {hosts} host{}",
+                        if *hosts == 1 { "" } else { "s" }
+                    )
                 } else {
                     "submitting".to_owned()
                 };
@@ -175,9 +178,15 @@ impl View {
                 attempt,
                 hosts,
             } if !quiet => {
+                let stage = self
+                    .stages
+                    .get(push)
+                    .map(|s| format!("[stage {s}] "))
+                    .unwrap_or_default();
                 self.line(&format!(
-                    "{push}: {} failed; attempt {attempt} pushes to them again",
-                    hosts.join(", ")
+                    "{stage}{push}: failed on {}; attempt {attempt} pushes to {} again",
+                    hosts.join(", "),
+                    if hosts.len() == 1 { "it" } else { "them" }
                 ));
             }
             Event::PushFinished { report } => {
