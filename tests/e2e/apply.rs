@@ -463,6 +463,8 @@ fn continue_never_submits_nothing_after_a_rejection_in_the_same_stage() {
         .find(|l| l.contains(" side "))
         .unwrap_or_default();
     assert!(side.contains("not started"), "{stdout}");
+    // It never ran: no job, no duration.
+    assert!(side.trim_end().ends_with(" -"), "{stdout}");
     let web = stdout
         .lines()
         .find(|l| l.contains("to-web"))

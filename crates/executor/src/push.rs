@@ -341,10 +341,18 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     }
     report.status = status;
     report.attempts = attempt - task.first_attempt + 1;
+    if status == PushStatus::NotStarted {
+        // Held back before its first submission: it did not run (nothing to time).
+        report.attempts = 0;
+    }
     report.hosts_total = hosts.len();
     report.hosts_ok = hosts.values().filter(|h| h.is_success()).count();
     report.failed_hosts = hosts.into_values().filter(|h| !h.is_success()).collect();
-    report.duration = started.elapsed();
+    report.duration = if report.attempts == 0 {
+        std::time::Duration::ZERO
+    } else {
+        started.elapsed()
+    };
     let _ = ctx.journal.write(&Record::PushFinished {
         push: task.name.clone(),
         status,
