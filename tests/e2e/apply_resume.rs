@@ -175,6 +175,22 @@ fn killed_at_several_points_then_resumed_submits_each_push_once() {
     );
     assert_eq!(server.submissions("e2e/to-relays"), 1);
     assert_eq!(server.submissions("e2e/to-web"), 1);
+    // The report names the job that did an already-done push, as it did when it ran.
+    let relays_job = server
+        .requests()
+        .iter()
+        .find(|r| r["api"] == "fast_push_file" && r["body"]["task_name"] == "e2e/to-relays")
+        .and_then(|r| r["job_instance_id"].as_i64())
+        .expect("to-relays job");
+    let stdout = text(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("to-relays"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("already done") && row.contains(&relays_job.to_string()),
+        "{stdout}"
+    );
     assert_eq!(
         f.read("10.0.2.2", "/opt/app/app.tar.gz").as_deref(),
         Some(&b"resumable"[..])

@@ -307,6 +307,8 @@ pub struct PushHistory {
     /// Per host, its result in the latest finished attempt that reached it (a retry reaches
     /// only the hosts that failed, so this covers every target host that was followed).
     pub last_hosts: Vec<HostResult>,
+    /// The JOB instance of the latest finished attempt (shown for a push already done).
+    pub last_job: Option<i64>,
 }
 
 impl PushHistory {
@@ -460,9 +462,15 @@ impl RunHistory {
                 }
             }
             Record::PushTerminateRequested { .. } => {}
-            Record::PushAttemptFinished { push, hosts, .. } => {
+            Record::PushAttemptFinished {
+                push,
+                hosts,
+                job_instance_id,
+                ..
+            } => {
                 let p = self.pushes.entry(push).or_default();
                 p.in_flight = None;
+                p.last_job = Some(job_instance_id);
                 // A retry reaches only the hosts that failed: keep each host's latest result
                 // over the run's attempts, so the push's whole target set stays known.
                 for h in hosts {
