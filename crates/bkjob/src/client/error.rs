@@ -108,13 +108,16 @@ impl ApiError {
 
     /// The answer says the URL is not BK-JOB's: an HTTP 404 or 405 (ESB's "The content does
     /// not exist" without a code, the gateway's `1640401` API_NOT_FOUND, any other web
-    /// server's page) or a body that is not JOB's JSON envelope. JOB itself answers its own
+    /// server's page), ESB's `1306404` (no such component), or a body that is not JOB's JSON
+    /// envelope. JOB itself answers its own
     /// errors, "Task instance does not exist" included, inside an envelope.
     pub fn is_not_bk_job(&self) -> bool {
         match self {
             ApiError::Http { status, .. } => matches!(status, 404 | 405),
             ApiError::Decode { .. } => true,
-            ApiError::Transport { .. } | ApiError::Api { .. } => false,
+            // ESB's "component not found": this ESB has no such JOB API (e.g. no `jobv3/`).
+            ApiError::Api { code, .. } => *code == 1_306_404,
+            ApiError::Transport { .. } => false,
         }
     }
 

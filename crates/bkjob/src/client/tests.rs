@@ -454,3 +454,28 @@ async fn an_access_token_alone_is_the_whole_header() {
     let header: serde_json::Value = serde_json::from_str(&header).expect("json");
     assert_eq!(header, serde_json::json!({"access_token": "oauth-abc"}));
 }
+
+#[tokio::test]
+async fn credentials_check_fails_when_what_answers_is_not_bk_job() {
+    // ESB without the jobv3 component, a 404 page, an HTML page: the run could not succeed,
+    // so the check reports it instead of letting every push be refused.
+    let cases = [
+        job_error(1_306_404, "component not found"),
+        ResponseTemplate::new(404).set_body_json(serde_json::json!({
+            "result": false, "data": null, "message": "The content does not exist"
+        })),
+        ResponseTemplate::new(200).set_body_string("<html>login</html>"),
+    ];
+    for template in cases {
+        let server = MockServer::start().await;
+        Mock::given(path("/api/c/compapi/v2/jobv3/get_job_instance_status/"))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let err = client(&server, false)
+            .check_credentials(2, false)
+            .await
+            .expect_err("not BK-JOB");
+        assert!(err.is_not_bk_job(), "{err}");
+    }
+}
