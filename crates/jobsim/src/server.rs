@@ -377,12 +377,9 @@ async fn handle(
             .into();
             let ans = match front {
                 Some(Front::Gateway) => api_not_found(),
-                Some(Front::Esb) => esb_not_found(),
-                None => Answer {
-                    status: StatusCode::NOT_FOUND,
-                    body: None,
-                    headers: vec![],
-                },
+                // A path under neither front door gets ESB's 404 body too: a client pointed at
+                // the wrong base URL then still sees a JSON answer that says what happened.
+                Some(Front::Esb) | None => esb_not_found(),
             };
             return done(rec, ans);
         }

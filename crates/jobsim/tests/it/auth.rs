@@ -144,6 +144,20 @@ async fn esb_envelope_and_unknown_paths() {
         r.body,
         json!({"result": false, "data": null, "message": "The content does not exist"})
     );
+    // A path under neither front door (e.g. a base URL missing its gateway prefix) gets the
+    // same JSON 404, not an empty page.
+    for path in [
+        "/api/v3/fast_transfer_file",
+        "/foo/api/c/compapi/v2/job/fast_push_file/",
+    ] {
+        let r = sim.call(Method::POST, path, &[], None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            r.body,
+            json!({"result": false, "data": null, "message": "The content does not exist"}),
+            "{path}"
+        );
+    }
     // Without the version segment and without the trailing slash.
     let r = sim
         .call(
