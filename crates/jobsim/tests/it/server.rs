@@ -52,6 +52,51 @@ async fn poll_v3(client: &reqwest::Client, base: &str, id: u64) -> Value {
     panic!("job {id} did not finish");
 }
 
+/// Serves `receiver` on a loopback port, runs one v2 job whose `bk_callback_url` is its `/cb`,
+/// follows the job to its end, then waits until `deliveries()` counts two callbacks (2 s at
+/// most) and a little longer, so an unexpected third delivery would be seen too.
+async fn run_job_with_callback(
+    receiver: axum::Router,
+    deliveries: impl Fn() -> usize,
+) -> (tempfile::TempDir, plan_jobsim::RunningSim, u64) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let cb_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let dir = sandbox();
+    let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start");
+    let client = reqwest::Client::new();
+    let mut body = v2_body();
+    body["bk_callback_url"] = json!(format!("http://{cb_addr}/cb"));
+    let r: Value = client
+        .post(format!(
+            "{}/api/c/compapi/v2/job/fast_push_file/",
+            sim.base_url()
+        ))
+        .header("x-bkapi-authorization", CREDS)
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let id = r["data"]["job_instance_id"].as_u64().expect("id");
+    poll_v3(&client, &sim.base_url(), id).await;
+    for _ in 0..200 {
+        if deliveries() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (dir, sim, id)
+}
+
 #[test]
 fn binary_prints_address_serves_and_stops_on_sigterm() {
     let dir = sandbox();
@@ -191,41 +236,9 @@ async fn callback_once_at_the_end_with_form_retry() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let cb_addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let dir = sandbox();
-    let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("start");
-    let client = reqwest::Client::new();
-    let mut body = v2_body();
-    body["bk_callback_url"] = json!(format!("http://{cb_addr}/cb"));
-    let r: Value = client
-        .post(format!(
-            "{}/api/c/compapi/v2/job/fast_push_file/",
-            sim.base_url()
-        ))
-        .header("x-bkapi-authorization", CREDS)
-        .json(&body)
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    let id = r["data"]["job_instance_id"].as_u64().expect("id");
-    poll_v3(&client, &sim.base_url(), id).await;
-    for _ in 0..200 {
-        if seen.lock().expect("lock").len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let seen_count = seen.clone();
+    let (_dir, sim, id) =
+        run_job_with_callback(app, move || seen_count.lock().expect("lock").len()).await;
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(
         seen.len(),
@@ -317,41 +330,9 @@ async fn callback_does_not_follow_redirects() {
             "/elsewhere",
             axum::routing::any(record("/elsewhere", StatusCode::OK)),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let cb_addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let dir = sandbox();
-    let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("start");
-    let client = reqwest::Client::new();
-    let mut body = v2_body();
-    body["bk_callback_url"] = json!(format!("http://{cb_addr}/cb"));
-    let r: Value = client
-        .post(format!(
-            "{}/api/c/compapi/v2/job/fast_push_file/",
-            sim.base_url()
-        ))
-        .header("x-bkapi-authorization", CREDS)
-        .json(&body)
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    let id = r["data"]["job_instance_id"].as_u64().expect("id");
-    poll_v3(&client, &sim.base_url(), id).await;
-    for _ in 0..200 {
-        if seen.lock().expect("lock").len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let seen_count = seen.clone();
+    let (_dir, sim, _id) =
+        run_job_with_callback(app, move || seen_count.lock().expect("lock").len()).await;
     let seen = seen.lock().expect("lock").clone();
     let expected = [
         ("/cb".to_string(), "application/json".to_string()),
