@@ -2,6 +2,7 @@
 //! eager, longest path first, disabled pushes.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use plan_bkjob::{ApiError, HostStatus, RunStatus};
@@ -10,7 +11,18 @@ use plan_executor::{
 };
 use plan_graph::JobRequest;
 
-use crate::support::{fast_options, plan, run_with, settings};
+use crate::support::{Outcome, fast_options, plan, run_with, settings};
+
+/// One run of the plan `text` against the scripted JOB, keeping its state under `state_dir`.
+async fn run_fake(fake: &Arc<Fake>, text: &str, state_dir: &Path, options: Options) -> Outcome {
+    run_with(
+        FakeApi(Arc::clone(fake)),
+        &plan(text),
+        settings(state_dir, options, false),
+        Interrupt::new(),
+    )
+    .await
+}
 
 /// A JOB whose jobs finish after a scripted number of polls.
 #[derive(Default)]
@@ -191,13 +203,7 @@ async fn parallelism_bounds_the_jobs_in_flight() {
         parallelism: 2,
         ..fast_options()
     };
-    let out = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(dir.path(), options, false),
-        Interrupt::new(),
-    )
-    .await;
+    let out = run_fake(&fake, &text, dir.path(), options).await;
     assert!(out.report().succeeded(), "{:#?}", out.report());
     assert_eq!(fake.max_running(), 2);
     assert_eq!(
@@ -221,13 +227,7 @@ async fn stages_wait_for_the_whole_stage_and_eager_does_not() {
     let dir = tempfile::tempdir().expect("tmp");
 
     let fake = Fake::new(&scripted, &[]);
-    let staged = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(&dir.path().join("a"), fast_options(), false),
-        Interrupt::new(),
-    )
-    .await;
+    let staged = run_fake(&fake, &text, &dir.path().join("a"), fast_options()).await;
     assert!(staged.report().succeeded());
     let log = fake.log();
     assert!(
@@ -240,13 +240,7 @@ async fn stages_wait_for_the_whole_stage_and_eager_does_not() {
         schedule: Schedule::Eager,
         ..fast_options()
     };
-    let eager = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(&dir.path().join("b"), options, false),
-        Interrupt::new(),
-    )
-    .await;
+    let eager = run_fake(&fake, &text, &dir.path().join("b"), options).await;
     assert!(eager.report().succeeded());
     let log = fake.log();
     assert!(
@@ -271,13 +265,7 @@ async fn eager_starts_the_longest_remaining_chain_first() {
         parallelism: 1,
         ..fast_options()
     };
-    let out = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(dir.path(), options, false),
-        Interrupt::new(),
-    )
-    .await;
+    let out = run_fake(&fake, &text, dir.path(), options).await;
     assert!(out.report().succeeded());
     let submits: Vec<String> = fake
         .log()
@@ -296,13 +284,7 @@ async fn disabled_pushes_are_skipped_and_do_not_block_their_dependents() {
     ]);
     let fake = Fake::new(&[], &[]);
     let dir = tempfile::tempdir().expect("tmp");
-    let out = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(dir.path(), fast_options(), false),
-        Interrupt::new(),
-    )
-    .await;
+    let out = run_fake(&fake, &text, dir.path(), fast_options()).await;
     assert!(out.report().succeeded(), "{:#?}", out.report());
     assert_eq!(out.push("off").status, PushStatus::Disabled);
     assert_eq!(out.push("last").status, PushStatus::Succeeded);
@@ -319,13 +301,7 @@ async fn a_failure_blocks_dependents_and_never_starts_the_rest() {
     ]);
     let fake = Fake::new(&[("other", 5)], &["bad"]);
     let dir = tempfile::tempdir().expect("tmp");
-    let out = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(dir.path(), fast_options(), false),
-        Interrupt::new(),
-    )
-    .await;
+    let out = run_fake(&fake, &text, dir.path(), fast_options()).await;
     assert_eq!(out.push("bad").status, PushStatus::Failed);
     assert_eq!(out.push("bad").failed_hosts[0].status, 320);
     // `other` was already running: followed to its end.
@@ -372,13 +348,7 @@ async fn a_stage_is_submitted_in_file_order_even_when_all_start_at_once() {
             parallelism,
             ..fast_options()
         };
-        let out = run_with(
-            FakeApi(Arc::clone(&fake)),
-            &plan(&text),
-            settings(dir.path(), options, false),
-            Interrupt::new(),
-        )
-        .await;
+        let out = run_fake(&fake, &text, dir.path(), options).await;
         assert!(out.report().succeeded(), "{:#?}", out.report());
         assert_eq!(submissions(&fake.log()), names, "parallelism {parallelism}");
         assert_eq!(
@@ -414,13 +384,7 @@ async fn eager_submits_the_longest_remaining_path_first_then_file_order() {
         schedule: Schedule::Eager,
         ..fast_options()
     };
-    let out = run_with(
-        FakeApi(Arc::clone(&fake)),
-        &plan(&text),
-        settings(dir.path(), options, false),
-        Interrupt::new(),
-    )
-    .await;
+    let out = run_fake(&fake, &text, dir.path(), options).await;
     assert!(out.report().succeeded(), "{:#?}", out.report());
     assert_eq!(
         submissions(&fake.log()),
