@@ -261,6 +261,19 @@ pub(crate) struct ApplyArgs {
     /// Seconds past a push's timeout after which an unfinished job is terminated.
     #[arg(long, value_name = "S", default_value_t = 360)]
     pub(crate) deadline_margin: u64,
+    /// Seconds to wait for one answer from JOB before the request counts as lost (a lost
+    /// submission is never sent again blindly; a lost query is repeated).
+    #[arg(long, value_name = "S", default_value_t = 70, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) http_timeout: u64,
+    /// Also trust the CA certificate(s) in this PEM file (a private CA of an on-premise
+    /// BlueKing); the public roots stay trusted.
+    #[arg(long, value_name = "FILE", env = "BK_JOB_CA_CERT")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Do not verify the endpoint's TLS certificate at all. Anyone on the network path can
+    /// then read the credentials and change what JOB is asked to do; a warning says so on
+    /// every run. Prefer `--ca-cert`.
+    #[arg(long)]
+    pub(crate) insecure_skip_tls_verify: bool,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,

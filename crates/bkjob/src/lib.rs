@@ -22,7 +22,7 @@ mod v3;
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
     ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, Flavor, MissingCredentials, RetryPolicy,
-    StartAnswer, TransportKind, UserAuth,
+    StartAnswer, TlsConfig, TransportKind, UserAuth,
 };
 pub use codes::{ErrorClass, classify_code, code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};

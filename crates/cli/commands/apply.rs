@@ -15,7 +15,7 @@ use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, Flavor, UserAuth};
+use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, Flavor, TlsConfig, UserAuth};
 use plan_executor::{
     BkJobApi, ContinuePolicy, Event, Interrupt, Options, PollPolicy, RunReport, Schedule, Settings,
     StartError,
@@ -128,14 +128,33 @@ async fn apply(
         );
         return Ok(ExitStatus::CannotStart);
     }
-    let client = Client::new(
+    let Some(tls) = tls_config(args, &out) else {
+        shutdown(target).await;
+        return Ok(ExitStatus::CannotStart);
+    };
+    let client = match Client::with_tls(
         endpoint.clone(),
         credentials,
         ClientConfig {
             connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(args.http_timeout),
             ..ClientConfig::default()
         },
-    )?;
+        &tls,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            let help = args.ca_cert.as_ref().map(|p| {
+                format!(
+                    "`{}` (from --ca-cert or BK_JOB_CA_CERT) must hold the CA's certificate in PEM form",
+                    p.display()
+                )
+            });
+            out.cannot_start(&e.to_string(), help.as_deref());
+            shutdown(target).await;
+            return Ok(ExitStatus::CannotStart);
+        }
+    };
     // An unreachable endpoint is reported before anything else happens, quickly.
     if let Err(e) = client.probe().await {
         out.cannot_start(
@@ -152,7 +171,15 @@ async fn apply(
             .check_credentials(plan.bk_biz_id.value, plan.api == Api::V2)
             .await
     {
-        let (message, help) = if e.is_not_bk_job() {
+        let (message, help) = if e.is_certificate_error() {
+            (
+                format!(
+                    "the TLS certificate of `{}` is not trusted: {e}",
+                    endpoint.as_str()
+                ),
+                "if the endpoint's certificate comes from your organisation's own CA, pass `--ca-cert FILE` (or set BK_JOB_CA_CERT) with that CA's certificate in PEM form; `--insecure-skip-tls-verify` turns checking off entirely (unsafe)",
+            )
+        } else if e.is_not_bk_job() {
             (
                 format!(
                     "`{}` does not answer as BK-JOB's ESB or API gateway: {e}",
@@ -233,6 +260,34 @@ async fn apply(
             Ok(ExitStatus::CannotStart)
         }
     }
+}
+
+/// The TLS settings of the flags: an extra CA read from `--ca-cert`, or no verification at
+/// all with a warning that cannot be missed. `None` when the CA file cannot be read (the
+/// reason is printed).
+fn tls_config(args: &ApplyArgs, out: &report::Out) -> Option<TlsConfig> {
+    let mut tls = TlsConfig::default();
+    if args.insecure_skip_tls_verify {
+        // On every run, whatever the verbosity: this flag must never go unnoticed in a log.
+        out.stderr(
+            "warning: TLS certificate verification is OFF (--insecure-skip-tls-verify): the endpoint's identity is not checked, so anyone on the network path can read the credentials and alter requests\n  help: trust the endpoint's CA with `--ca-cert FILE` (or BK_JOB_CA_CERT) instead",
+        );
+        tls.insecure_skip_verify = true;
+        return Some(tls);
+    }
+    if let Some(path) = &args.ca_cert {
+        match fs_err::read(path) {
+            Ok(pem) => tls.extra_ca_pem.push(pem),
+            Err(e) => {
+                out.cannot_start(
+                    &format!("cannot read the CA certificate: {e}"),
+                    Some("--ca-cert (or BK_JOB_CA_CERT) names a PEM file with the CA certificate(s) to trust"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(tls)
 }
 
 fn exit_status(report: &RunReport) -> ExitStatus {

@@ -189,7 +189,9 @@ pub struct FaultRule {
     /// (process, then answer after `delay_ms`), `drop_after` (process, then close without
     /// answer), `job_error` (a JOB error `code`), `stuck` (the submitted job never finishes
     /// until terminated or timed out), `start_lost` (a START is answered as accepted but the
-    /// job stays in status 1).
+    /// job stays in status 1), `http_429_bare` (a gateway 429 without rate-limit headers),
+    /// `http_504` (processed, then a front end's 504), `malformed` (processed, then HTTP 200
+    /// with half of the JSON body).
     pub kind: String,
     /// Affect the next `count` matching calls.
     #[serde(default)]

@@ -321,6 +321,9 @@ struct Handled {
     ans: Option<Answer>,
     /// `slow`: the call was processed, the answer is held back this long.
     delay: Option<Duration>,
+    /// A body sent as is instead of the answer's JSON (content type, text): the cut-off
+    /// JSON of `malformed`, the HTML page of a proxy's 504 in front of ESB.
+    raw: Option<(&'static str, String)>,
 }
 
 async fn dispatch(
@@ -341,10 +344,31 @@ async fn dispatch(
         tokio::time::sleep(d).await;
     }
     match h.ans {
+        Some(ans) if h.raw.is_some() => raw_response(ans, h.raw),
         Some(ans) => ans.into_response(),
         None => dropped(),
     }
 }
+
+/// The answer's status and headers with a body given as text.
+fn raw_response(ans: Answer, raw: Option<(&'static str, String)>) -> Response {
+    let (content_type, text) = raw.unwrap_or_default();
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = ans.status;
+    for (k, v) in ans.headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+/// nginx's page when the upstream (ESB) did not answer in time.
+const NGINX_504: &str = "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 async fn handle(
     st: &SimState,
@@ -441,6 +465,7 @@ async fn handle(
                     rec,
                     ans: None,
                     delay: None,
+                    raw: None,
                 };
             }
             "slow" => delay = Some(Duration::from_millis(f.delay_ms.unwrap_or(2000))),
@@ -518,7 +543,20 @@ async fn handle(
                 ]);
                 return done(rec, ans);
             }
-            ("http_429" | "esb_1306429", _) => {
+            // A 429 without any X-Bkapi-RateLimit-* header (a deployment whose strategy does
+            // not send them, or the 1642904 concurrency limit): the client picks its own wait.
+            ("http_429_bare", Front::Gateway) => {
+                let mut ans = gateway_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    1_642_902,
+                    "RATE_LIMIT_RESTRICTION",
+                    "App has exceeded the resource request rate limit",
+                );
+                ans.headers
+                    .retain(|(k, _)| !k.starts_with("x-bkapi-ratelimit"));
+                return done(rec, ans);
+            }
+            ("http_429" | "http_429_bare" | "esb_1306429", _) => {
                 let msg = format!(
                     "Access frequency limit, Access frequency of APP [{}] to component [{path}] exceeds the limit; the frequency limit is [10/second], please try again later",
                     caller.app_code
@@ -587,6 +625,41 @@ async fn handle(
         _ => return done(rec, esb_not_found()),
     };
     let ans = wrap(front, reply);
+    match fault.as_ref().map(|f| f.kind.as_str()) {
+        // The front end gave up waiting for JOB, which went on and did the work (a job
+        // submitted this way exists): the gateway's 504 body, or nginx's page in front of ESB.
+        Some("http_504") => {
+            let ans = match front {
+                Front::Gateway => gateway_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    1_650_401,
+                    "GATEWAY_TIMEOUT",
+                    "Request backend service timeout",
+                ),
+                Front::Esb => Answer {
+                    status: StatusCode::GATEWAY_TIMEOUT,
+                    body: None,
+                    headers: vec![],
+                },
+            };
+            let esb = front == Front::Esb;
+            let mut h = done(rec, ans);
+            if esb {
+                h.raw = Some(("text/html", NGINX_504.to_owned()));
+            }
+            return h;
+        }
+        // The answer arrives cut short: HTTP 200 with half of JOB's JSON (the call was
+        // processed; a submission created its job).
+        Some("malformed") => {
+            let text = ans.body.as_ref().map(Value::to_string).unwrap_or_default();
+            let half: String = text.chars().take(text.chars().count() / 2).collect();
+            let mut h = done(rec, ans);
+            h.raw = Some(("application/json", half));
+            return h;
+        }
+        _ => {}
+    }
     if drop_after {
         // Processed (a job may have been created), but the answer is lost.
         let mut h = done(rec, ans);
@@ -598,6 +671,7 @@ async fn handle(
         rec,
         ans: Some(ans),
         delay,
+        raw: None,
     }
 }
 
@@ -606,6 +680,7 @@ fn done(rec: RecordedRequest, ans: Answer) -> Handled {
         rec,
         ans: Some(ans),
         delay: None,
+        raw: None,
     }
 }
 
@@ -638,20 +713,56 @@ impl JobSim {
             message: e.to_string(),
         })?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (refuse_tx, refuse_rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+        let task = tokio::spawn(serve(listener, addr, state.clone(), rx, refuse_rx));
         Ok(RunningSim {
             addr,
             state,
             shutdown: Some(tx),
+            refuse: refuse_tx,
             task,
         })
+    }
+}
+
+/// Serves until shut down; a refusal closes the listener (and, gracefully, every
+/// connection), leaves the port closed for its duration, then binds the same address again
+/// with the same state.
+async fn serve(
+    mut listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+    mut refusals: tokio::sync::mpsc::UnboundedReceiver<Duration>,
+) {
+    loop {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .into_future();
+        let mut server = std::pin::pin!(server);
+        let pause = tokio::select! {
+            _ = &mut server => return,
+            _ = &mut shutdown => None,
+            Some(pause) = refusals.recv() => Some(pause),
+        };
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        let Some(pause) = pause else { return };
+        // Nothing listens now: connection attempts are refused.
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = &mut shutdown => return,
+        }
+        listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                // The port is free again within moments (SO_REUSEADDR); keep trying.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
     }
 }
 
@@ -662,6 +773,7 @@ pub struct RunningSim {
     addr: SocketAddr,
     state: Arc<SimState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    refuse: tokio::sync::mpsc::UnboundedSender<Duration>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -682,6 +794,13 @@ impl RunningSim {
     pub fn state(&self) -> &Arc<SimState> {
         &self.state
     }
+    /// Connection refused for `pause`: the listener is closed (open connections end once
+    /// their request in flight is answered), nothing listens on the port, then the same state
+    /// is served again on the same address. Jobs keep running meanwhile. Returns at once.
+    pub fn refuse_for(&self, pause: Duration) {
+        let _ = self.refuse.send(pause);
+    }
+
     /// Stops accepting connections and waits for in-flight requests to finish.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

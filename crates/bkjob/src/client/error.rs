@@ -92,6 +92,8 @@ impl ApiError {
     /// The class of the error (§13).
     pub fn class(&self) -> ErrorClass {
         match self {
+            // Retrying a handshake the certificate failed only repeats the failure.
+            ApiError::Transport { .. } if self.is_certificate_error() => ErrorClass::Other,
             ApiError::Transport { .. } => ErrorClass::Retryable,
             ApiError::Http { status, code, .. } => match (status, code) {
                 (429 | 502..=504, _) => ErrorClass::Retryable,
@@ -137,7 +139,9 @@ impl ApiError {
     /// [`ApiError::submission_outcome_unknown`]).
     pub fn submission_is_safe_to_retry(&self) -> bool {
         match self {
-            ApiError::Transport { kind, .. } => *kind == TransportKind::Connect,
+            ApiError::Transport { kind, .. } => {
+                *kind == TransportKind::Connect && !self.is_certificate_error()
+            }
             ApiError::Http { status, code, .. } => {
                 matches!(status, 429 | 503)
                     || matches!(code, Some(c) if (1_642_900..=1_642_999).contains(c) || *c == 1_650_300)
@@ -164,6 +168,23 @@ impl ApiError {
             }
             // A 200 whose body we could not read: JOB may well have created the job.
             ApiError::Decode { .. } => true,
+        }
+    }
+
+    /// The TLS handshake failed because the server's certificate was not accepted (unknown
+    /// or private CA, self-signed, expired, issued for another name): retrying cannot help;
+    /// trusting the right CA can.
+    pub fn is_certificate_error(&self) -> bool {
+        match self {
+            ApiError::Transport { message, .. } => {
+                let m = message.to_ascii_lowercase();
+                m.contains("invalid peer certificate")
+                    || m.contains("certificate verify failed")
+                    || m.contains("unknownissuer")
+                    || m.contains("self-signed certificate")
+                    || m.contains("self signed certificate")
+            }
+            _ => false,
         }
     }
 
@@ -216,6 +237,9 @@ pub enum ConfigError {
     /// The HTTP client could not be created (TLS setup).
     #[error("cannot create the HTTP client: {0}")]
     Http(String),
+    /// A CA certificate given to trust is unusable.
+    #[error("cannot use the CA certificate: {0}")]
+    Tls(String),
 }
 
 #[cfg(test)]
