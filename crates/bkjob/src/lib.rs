@@ -35,7 +35,7 @@ pub use v2::{
 };
 pub use v3::{
     AccountV3, BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, FileLogV3, FileSourceV3,
-    FileTaskLogV3, JobInstanceStatusV3, JobInstanceV3, ServerV3, StepInstanceStatusV3,
+    FileTaskLogV3, IpLogV3, JobInstanceStatusV3, JobInstanceV3, ServerV3, StepInstanceStatusV3,
     StepIpResultV3,
 };
 

@@ -317,3 +317,28 @@ pub struct FileLogV3 {
     #[serde(default)]
     pub process: Option<String>,
 }
+
+/// `data` of `get_job_instance_ip_log` (one host; §7.4). For a file step, `file_logs` holds the
+/// host's downloads and every source's uploads; `size`/`speed`/`process` are not filled here,
+/// but each entry's `log_content` carries JOB's progress lines (§7.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IpLogV3 {
+    /// 1 script, 2 file.
+    #[serde(default)]
+    pub log_type: Option<i32>,
+    /// CMDB host id.
+    #[serde(default)]
+    pub bk_host_id: Option<i64>,
+    /// BK-Net.
+    #[serde(default)]
+    pub bk_cloud_id: Option<i64>,
+    /// Address.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Script output (null for file steps).
+    #[serde(default)]
+    pub log_content: Option<String>,
+    /// Per-file entries.
+    #[serde(default, deserialize_with = "null_default")]
+    pub file_logs: Vec<FileLogV3>,
+}

@@ -172,7 +172,13 @@ pub(crate) async fn copy_file(
     ));
     let result = async {
         let mut out = tokio::fs::File::create(&tmp).await?;
-        let mut buf = vec![0u8; CHUNK];
+        // A paced copy moves at most ~1/128 s of bytes per read, so progress is reported as
+        // it happens (GSE logs every change of the percentage, §6.6/§7.6) rather than once
+        // per 64 KiB, which at 1 MB/s would be a 60 ms step.
+        let chunk = throttle
+            .bytes_per_sec
+            .map_or(CHUNK, |bps| ((bps / 128.0) as usize).clamp(4 * 1024, CHUNK));
+        let mut buf = vec![0u8; chunk];
         let mut done = 0u64;
         let mut last = 0u8;
         loop {
@@ -187,7 +193,8 @@ pub(crate) async fn copy_file(
                 .saturating_mul(100)
                 .checked_div(total)
                 .map_or(100, |p| p.min(100) as u8);
-            if pct / 10 > last / 10 && pct < 100 {
+            // One line per change of the percentage, as JOB writes them (§7.6).
+            if pct > last && pct < 100 {
                 progress(pct, throttle.kb_per_sec());
             }
             last = pct;

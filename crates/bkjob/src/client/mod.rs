@@ -43,12 +43,15 @@ pub use credentials::{
 pub use error::{ApiError, ConfigError, TransportKind};
 pub use retry::RetryPolicy;
 
+use crate::common::IpHost;
 use crate::envelope::{Envelope, GatewayErrorBody};
 use crate::v2::{
     FastPushFileRequest, JobExecuteData, JobInstanceStatusV2, OperateJobInstanceRequest,
     StepInstanceLogV2,
 };
-use crate::v3::{BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, JobInstanceStatusV3};
+use crate::v3::{
+    BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, IpLogV3, JobInstanceStatusV3,
+};
 
 /// The answer to a START ([`Client::start_v3`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,6 +383,34 @@ impl Client {
         self.call(
             Family::V3,
             "get_job_instance_status",
+            Kind::Idempotent,
+            body,
+            true,
+        )
+        .await
+    }
+
+    /// v3 `get_job_instance_ip_log` for one host by BK-Net and address (GET with a query
+    /// through the gateway, POST through ESB).
+    pub async fn ip_log_v3(
+        &self,
+        bk_scope_type: &str,
+        bk_scope_id: &str,
+        job_instance_id: i64,
+        step_instance_id: i64,
+        host: &IpHost,
+    ) -> Result<IpLogV3, ApiError> {
+        let body = serde_json::json!({
+            "bk_scope_type": bk_scope_type,
+            "bk_scope_id": bk_scope_id,
+            "job_instance_id": job_instance_id,
+            "step_instance_id": step_instance_id,
+            "bk_cloud_id": host.bk_cloud_id,
+            "ip": host.ip,
+        });
+        self.call(
+            Family::V3,
+            "get_job_instance_ip_log",
             Kind::Idempotent,
             body,
             true,
