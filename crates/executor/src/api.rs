@@ -15,6 +15,8 @@ use plan_bkjob::{
 use plan_graph::JobRequest;
 use plan_parser::Api;
 
+use crate::progress::{self, Estimate};
+
 /// A job JOB created for a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobRef {
@@ -134,6 +136,21 @@ pub trait JobApi: Send + Sync + 'static {
 
     /// `operate_job_instance` code 1.
     fn terminate(&self, job: &JobRef) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// How long the transfers of a running job still need, from JOB's file logs (size,
+    /// speed and progress of each file) of `hosts`, the job's unfinished hosts. The poll
+    /// loop sleeps until the estimated end instead of probing on its backoff. `Ok(None)`:
+    /// the logs tell nothing usable (and the default: no log is read); the loop then keeps
+    /// its backoff. Every call counts against the job's polling budget, so an implementation
+    /// reads as little as it can (one host's log on v3).
+    fn estimate(
+        &self,
+        job: &JobRef,
+        hosts: &[HostState],
+    ) -> impl Future<Output = Result<Option<Estimate>, ApiError>> + Send {
+        let _ = (job, hosts);
+        std::future::ready(Ok(None))
+    }
 
     /// True when this request's job should be created without starting it
     /// (`start_task=false`): the returned job has `start_pending`, and nothing runs before
@@ -401,6 +418,78 @@ impl JobApi for BkJobApi {
             }
         }
         Ok(out)
+    }
+
+    async fn estimate(
+        &self,
+        job: &JobRef,
+        hosts: &[HostState],
+    ) -> Result<Option<Estimate>, ApiError> {
+        match job.api {
+            Api2::V2 => {
+                // v2 has one log call for the whole job: every host's lines.
+                let steps = self
+                    .client
+                    .log_v2(job.bk_biz_id, job.job_instance_id)
+                    .await?;
+                let wanted: Vec<String> = hosts.iter().map(HostState::key).collect();
+                let per_host: Vec<Vec<progress::FileObs>> = steps
+                    .iter()
+                    .flat_map(|s| s.step_results.iter())
+                    .flat_map(|g| g.ip_logs.iter())
+                    .filter(|l| {
+                        wanted.contains(&IpHost::new(l.bk_cloud_id, l.ip.clone()).to_string())
+                    })
+                    .map(|l| {
+                        progress::files_from_log(&plan_bkjob::unescape_log(
+                            l.log_content.as_deref().unwrap_or_default(),
+                        ))
+                    })
+                    .collect();
+                Ok(progress::estimate(per_host.iter().map(Vec::as_slice)))
+            }
+            Api2::V3 => {
+                let Some(step) = job.step_instance_id else {
+                    return Ok(None);
+                };
+                // One host stands for the push: its targets share the speed limits and the
+                // files, and a host that lags is caught by the poll at the estimated end.
+                // The single-host API keeps the batch log API for failure reports.
+                let Some(host) = hosts
+                    .iter()
+                    .find(|h| h.status == HostStatus::Running)
+                    .or_else(|| hosts.first())
+                else {
+                    return Ok(None);
+                };
+                let scope = scope_for_biz(job.bk_biz_id);
+                let log = self
+                    .client
+                    .ip_log_v3(
+                        scope.as_str(),
+                        &job.bk_biz_id.to_string(),
+                        job.job_instance_id,
+                        step,
+                        &IpHost::new(host.bk_cloud_id, host.ip.clone()),
+                    )
+                    .await?;
+                let files: Vec<progress::FileObs> = log
+                    .file_logs
+                    .iter()
+                    .filter(|f| f.mode == 1)
+                    .map(|f| {
+                        progress::file_from_v3(
+                            f.status,
+                            f.size.as_deref(),
+                            f.speed.as_deref(),
+                            f.process.as_deref(),
+                            f.log_content.as_deref(),
+                        )
+                    })
+                    .collect();
+                Ok(progress::estimate([files.as_slice()]))
+            }
+        }
     }
 
     async fn terminate(&self, job: &JobRef) -> Result<(), ApiError> {

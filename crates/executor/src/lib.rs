@@ -15,6 +15,7 @@ mod interrupt;
 mod journal;
 mod lock;
 mod options;
+mod progress;
 mod push;
 mod report;
 mod run;
@@ -27,5 +28,6 @@ pub use journal::{
 };
 pub use lock::{LockError, LockHolder, PlanLock};
 pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy, Schedule};
+pub use progress::Estimate;
 pub use report::{Event, HostResult, PushReport, PushStatus, RunReport};
 pub use run::{InDoubtPush, Settings, StartError, apply};

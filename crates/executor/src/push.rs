@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::api::{HostState, JobApi, JobRef, Snapshot, StartOutcome};
 use crate::interrupt::Interrupt;
 use crate::journal::{Journal, Record, now, sha256_hex};
-use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, PollPolicy};
+use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, Pacer, PollPolicy};
 use crate::report::{Event, HostResult, PushReport, PushStatus};
 
 /// Shared by every push task of a run.
@@ -480,7 +480,8 @@ fn start_failed(job: &JobRef, error: &ApiError) -> String {
     )
 }
 
-/// Polls until JOB says finished; terminates at the deadline (`timeout` + margin from
+/// Polls until JOB says finished, paced by [`Pacer`]: on a backoff until hosts transfer,
+/// then until the end JOB's file logs let it estimate (see [`PollPolicy`]). Terminates at the deadline (`timeout` + margin from
 /// `submitted_at`) or on a second interrupt. A job we started (`started_at`) that still shows
 /// status 1 `start_grace` later is started once more, and given up one more grace later.
 /// Every way out is bounded: past the deadline, a job that cannot be terminated (JOB refuses
@@ -495,7 +496,8 @@ async fn follow<A: JobApi>(
 ) -> Followed {
     let poll = ctx.poll;
     let deadline = submitted_at + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin;
-    let mut interval = poll.first;
+    let mut pacer = Pacer::new(poll);
+    let mut wait = pacer.first_wait();
     let mut terminate_sent: Option<(&'static str, Instant)> = None;
     // The first terminate attempt, accepted or not: the give-up clock starts there.
     let mut terminate_tried: Option<Instant> = None;
@@ -510,10 +512,11 @@ async fn follow<A: JobApi>(
     // The second interrupt wakes the poll loop once; after that, terminate is (re)tried on
     // the normal ticks (a pending job refuses it with 1241003 until it starts).
     let mut woken_by_terminate = false;
+    let mut estimate: Option<crate::progress::Estimate> = None;
     let hard = ctx.interrupt.hard().clone();
     loop {
         tokio::select! {
-            () = tokio::time::sleep(interval) => interval = poll.next(interval),
+            () = tokio::time::sleep(wait) => {}
             () = hard.cancelled(), if !woken_by_terminate => woken_by_terminate = true,
         }
         let now_i = Instant::now();
@@ -542,7 +545,7 @@ async fn follow<A: JobApi>(
             match ctx.api.terminate(job).await {
                 Ok(()) => {
                     terminate_sent = Some((reason, now_i));
-                    interval = poll.first;
+                    pacer.reset();
                 }
                 // 1241003: not running (still pending, or finished meanwhile); the next poll
                 // tells which, and a pending job is asked again.
@@ -578,6 +581,29 @@ async fn follow<A: JobApi>(
                 }
                 let finished = snapshot.finished;
                 let pending = !finished && snapshot.status == RunStatus::Blank;
+                // Hosts transferring and no terminate under way: what the logs say about the
+                // end decides the next wait (only when the last estimate has passed).
+                let transferring: Vec<HostState> = snapshot
+                    .hosts
+                    .iter()
+                    .filter(|h| !h.status.is_finished())
+                    .cloned()
+                    .collect();
+                estimate = None;
+                if !finished
+                    && terminate_tried.is_none()
+                    && transferring
+                        .iter()
+                        .any(|h| h.status == plan_bkjob::HostStatus::Running)
+                    && pacer.wants_estimate(now_i)
+                {
+                    match ctx.api.estimate(job, &transferring).await {
+                        Ok(e) => estimate = e,
+                        Err(e) => {
+                            tracing::debug!(push = %task.name, error = %e, "progress log unavailable; polling on the backoff");
+                        }
+                    }
+                }
                 last = Some(snapshot);
                 if finished {
                     return Followed {
@@ -622,7 +648,7 @@ async fn follow<A: JobApi>(
                     if let Err(e) = ctx.api.start(job, true).await {
                         tracing::warn!(push = %task.name, error = %e, "START sent again failed");
                     }
-                    interval = poll.first;
+                    pacer.reset();
                 }
             }
             Err(e) if e.is_retryable() => {
@@ -646,6 +672,8 @@ async fn follow<A: JobApi>(
             Some(at) => now_i.duration_since(at) > poll.after_terminate,
             None => last_error.is_some() && now_i > deadline + poll.after_terminate,
         };
+        // The estimate counts from when the log was read.
+        wait = pacer.after_poll(Instant::now(), estimate.take());
         if gave_up {
             let note = (terminate_sent.is_none()
                 && last.as_ref().is_some_and(|s| s.status == RunStatus::Blank))

@@ -1,0 +1,350 @@
+//! What JOB's file logs say about a running transfer: per file its size, speed and progress
+//! (§6.6, §7.5, §7.6 of the API reference), turned into the time the transfers still need.
+//!
+//! JOB writes a progress line each time a file's percentage changes:
+//! `[time] FileName: /p FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: 45%`.
+//! The polling policy ([`crate::options::PollPolicy`]) sleeps until the estimated end instead of
+//! probing blindly; nothing here decides whether a job succeeded.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The time a running job's transfers still need, read from JOB's file logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// Until the last listed file of the slowest host has arrived (zero: every file the logs
+    /// list has arrived, and JOB is closing the job).
+    pub remaining: Duration,
+    /// False when some unfinished file could not be sized (not started, no speed yet): the
+    /// end may then come later than `remaining`.
+    pub complete: bool,
+}
+
+/// One download as the logs show it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct FileObs {
+    /// Bytes, from the display size.
+    pub(crate) size: Option<f64>,
+    /// Bytes per second, from the display speed.
+    pub(crate) speed: Option<f64>,
+    /// 0..=100.
+    pub(crate) percent: Option<f64>,
+    /// Still to transfer (waiting, uploading or downloading).
+    pub(crate) open: bool,
+    /// Bytes are moving (a speed or a percentage above 0 was reported).
+    pub(crate) active: bool,
+}
+
+/// One host's estimate: active files run side by side (the slowest decides), waiting ones
+/// follow at the host's speed. `None` when no open file could be sized at all.
+fn host_remaining(files: &[FileObs]) -> (Option<f64>, bool) {
+    let host_speed = files
+        .iter()
+        .filter_map(|f| f.speed)
+        .filter(|s| *s > 0.0)
+        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+    let mut active: Option<f64> = None;
+    let mut queued = 0.0;
+    let mut known = false;
+    let mut complete = true;
+    for f in files.iter().filter(|f| f.open) {
+        let speed = f.speed.filter(|s| *s > 0.0).or(host_speed);
+        match (f.size, speed) {
+            (Some(size), Some(speed)) => {
+                let left = size * (100.0 - f.percent.unwrap_or(0.0).clamp(0.0, 100.0)) / 100.0;
+                let secs = left / speed;
+                known = true;
+                if f.active {
+                    active = Some(active.map_or(secs, |a: f64| a.max(secs)));
+                } else {
+                    queued += secs;
+                }
+            }
+            _ => complete = false,
+        }
+    }
+    let open = files.iter().any(|f| f.open);
+    if !open {
+        return (Some(0.0), true);
+    }
+    if !known {
+        return (None, false);
+    }
+    (Some(active.unwrap_or(0.0) + queued), complete)
+}
+
+/// The job's estimate from its hosts' files: the slowest host decides.
+pub(crate) fn estimate<'a>(hosts: impl IntoIterator<Item = &'a [FileObs]>) -> Option<Estimate> {
+    let mut worst: Option<f64> = None;
+    let mut complete = true;
+    let mut any = false;
+    for files in hosts {
+        any = true;
+        let (secs, host_complete) = host_remaining(files);
+        complete &= host_complete;
+        if let Some(s) = secs {
+            worst = Some(worst.map_or(s, |w| w.max(s)));
+        }
+    }
+    if !any {
+        return None;
+    }
+    let secs = worst?;
+    // A nonsensical figure (a speed of 1 byte/s, a size in petabytes) gives no estimate
+    // rather than a sleep of years; the caller caps every sleep anyway.
+    if !secs.is_finite() || secs > 1e7 {
+        return None;
+    }
+    Some(Estimate {
+        remaining: Duration::from_secs_f64(secs.max(0.0)),
+        complete,
+    })
+}
+
+/// `"4.0 MB"`, `"9.0 Bytes"`, `"1.2 GB"` (binary units, as JOB displays them) to bytes.
+pub(crate) fn parse_size(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+        .unwrap_or(text.len());
+    let number: f64 = text[..split].replace(',', "").parse().ok()?;
+    let unit = text[split..].trim().to_ascii_uppercase();
+    let scale = match unit.as_str() {
+        "" | "B" | "BYTE" | "BYTES" => 1.0,
+        "KB" | "K" | "KIB" => 1024.0,
+        "MB" | "M" | "MIB" => 1024.0 * 1024.0,
+        "GB" | "G" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" | "T" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(number * scale)
+}
+
+/// `"1,024 KB/s"` (or `"12 MB/s"`) to bytes per second.
+pub(crate) fn parse_speed(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let per_second = text
+        .strip_suffix("/s")
+        .or_else(|| text.strip_suffix("/S"))?;
+    parse_size(per_second).filter(|s| *s > 0.0)
+}
+
+/// `"45%"` to 45.
+pub(crate) fn parse_percent(text: &str) -> Option<f64> {
+    text.trim()
+        .strip_suffix('%')?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p: &f64| (0.0..=100.0).contains(p))
+}
+
+/// The parts of one progress line (§7.6), each omitted by JOB when empty.
+#[derive(Debug, Default, PartialEq)]
+struct Line<'a> {
+    name: Option<&'a str>,
+    size: Option<&'a str>,
+    status: Option<&'a str>,
+    speed: Option<&'a str>,
+    progress: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
+const MARKERS: [&str; 8] = [
+    "FileName: ",
+    "Directory: ",
+    " FileSize: ",
+    " Status: ",
+    " StatusDesc: ",
+    " Speed: ",
+    " Progress: ",
+    " Detail: ",
+];
+
+fn parse_line(line: &str) -> Line<'_> {
+    // Drop the `[yyyy-MM-dd HH:mm:ss] ` stamp.
+    let raw = match line.strip_prefix('[').and_then(|l| l.split_once("] ")) {
+        Some((_, rest)) => rest,
+        None => line,
+    };
+    // Each part starts at its marker; parts come in a fixed order, so each is searched for
+    // after the previous one (a file name holding " Status: " cannot shift the later parts
+    // of a well-formed line, as the name comes first).
+    let mut found: Vec<(usize, usize, usize)> = Vec::new();
+    let mut from = 0;
+    for (i, marker) in MARKERS.iter().enumerate() {
+        if let Some(pos) = raw.get(from..).and_then(|r| r.find(marker)) {
+            let at = from + pos;
+            found.push((i, at, at + marker.len()));
+            from = at + marker.len();
+        }
+    }
+    let mut out = Line::default();
+    for (k, &(i, _, start)) in found.iter().enumerate() {
+        let end = found.get(k + 1).map_or(raw.len(), |n| n.1);
+        let value = raw.get(start..end).map(str::trim).filter(|v| !v.is_empty());
+        match i {
+            0 | 1 => out.name = value,
+            2 => out.size = value,
+            3 => out.status = value,
+            5 => out.speed = value,
+            6 => out.progress = value,
+            7 => out.detail = value,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The downloads of one host from its log text (v2 `log_content`, or one v3 entry's
+/// `log_content`): the last line of each file decides.
+pub(crate) fn files_from_log(content: &str) -> Vec<FileObs> {
+    let mut by_name: BTreeMap<String, FileObs> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for line in content.lines() {
+        let parsed = parse_line(line);
+        let Some(name) = parsed.name else { continue };
+        let entry = by_name.entry(name.to_owned()).or_insert_with(|| {
+            order.push(name.to_owned());
+            FileObs::default()
+        });
+        apply_line(entry, &parsed);
+    }
+    order
+        .into_iter()
+        .filter_map(|n| by_name.remove(&n))
+        .collect()
+}
+
+fn apply_line(file: &mut FileObs, line: &Line<'_>) {
+    if let Some(size) = line.size.and_then(parse_size) {
+        file.size = Some(size);
+    }
+    let speed = line.speed.and_then(parse_speed);
+    if speed.is_some() {
+        file.speed = speed;
+    }
+    let percent = line.progress.and_then(parse_percent);
+    if percent.is_some() {
+        file.percent = percent;
+    }
+    // A line with a detail closes the file (success or the reason it failed); 100% is done.
+    let closed = line.detail.is_some() || percent.is_some_and(|p| p >= 100.0);
+    file.open = !closed;
+    file.active = !closed && (speed.is_some() || percent.is_some_and(|p| p > 0.0));
+}
+
+/// A v3 entry: `status` (`FileDistStatusEnum`) says open or not; the figures come from the
+/// display strings when JOB filled them (batch API), else from the last line of its log.
+pub(crate) fn file_from_v3(
+    status: Option<i32>,
+    size: Option<&str>,
+    speed: Option<&str>,
+    process: Option<&str>,
+    log: Option<&str>,
+) -> FileObs {
+    let mut file = log
+        .map(files_from_log)
+        .and_then(|mut f| f.pop())
+        .unwrap_or_default();
+    if let Some(s) = size.and_then(parse_size) {
+        file.size = Some(s);
+    }
+    if let Some(s) = speed.and_then(parse_speed) {
+        file.speed = Some(s);
+    }
+    if let Some(p) = process.and_then(parse_percent) {
+        file.percent = Some(p);
+    }
+    if let Some(status) = status {
+        // 0 pulling, 1 waiting, 2 uploading, 3 downloading; 4 finished, 5 failed.
+        file.open = (0..=3).contains(&status);
+        file.active = file.open && status >= 2;
+    }
+    file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: f64 = 1024.0 * 1024.0;
+
+    #[test]
+    fn display_figures_parse() {
+        assert_eq!(parse_size("4.0 MB"), Some(4.0 * MB));
+        assert_eq!(parse_size("9.0 Bytes"), Some(9.0));
+        assert_eq!(parse_size("512.0 KB"), Some(512.0 * 1024.0));
+        assert_eq!(parse_size("--"), None);
+        assert_eq!(parse_speed("1,024 KB/s"), Some(MB));
+        assert_eq!(parse_speed("0 KB/s"), None);
+        assert_eq!(parse_speed("--"), None);
+        assert_eq!(parse_percent("45%"), Some(45.0));
+        assert_eq!(parse_percent("--"), None);
+        assert_eq!(parse_percent("250%"), None);
+    }
+
+    #[test]
+    fn the_last_line_of_each_file_decides() {
+        let log = "[2026-01-01 12:00:00] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Progress: 0%\n\
+                   [2026-01-01 12:00:01] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: 25%\n\
+                   [2026-01-01 12:00:01] FileName: /opt/b.bin FileSize: 1.0 MB Status: 4 StatusDesc: success Speed: 1,024 KB/s Progress: 100% Detail: success\n";
+        let files = files_from_log(log);
+        assert_eq!(files.len(), 2);
+        assert!(files[0].open && files[0].active);
+        assert_eq!(files[0].percent, Some(25.0));
+        assert!(!files[1].open);
+        let e = estimate([files.as_slice()]).expect("estimate");
+        assert_eq!(e.remaining, Duration::from_secs(3));
+        assert!(e.complete);
+    }
+
+    #[test]
+    fn a_failed_file_is_closed_and_a_file_name_with_markers_parses() {
+        let log = "[2026-01-01 12:00:00] FileName: /opt/x Status: y.bin FileSize: 2.0 MB Status: 5 StatusDesc: failed Speed: 1,024 KB/s Progress: 0% Detail: Transfer failed\n";
+        let files = files_from_log(log);
+        assert_eq!(files.len(), 1);
+        assert!(!files[0].open);
+        assert_eq!(
+            estimate([files.as_slice()]).map(|e| e.remaining),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn the_slowest_host_decides_and_unsized_files_make_it_incomplete() {
+        let fast = [file_from_v3(
+            Some(3),
+            Some("1.0 MB"),
+            Some("1,024 KB/s"),
+            Some("50%"),
+            None,
+        )];
+        let slow = [
+            file_from_v3(
+                Some(3),
+                Some("2.0 MB"),
+                Some("1,024 KB/s"),
+                Some("50%"),
+                None,
+            ),
+            // Queued behind it at the host's speed.
+            file_from_v3(Some(1), Some("1.0 MB"), Some("--"), Some("--"), None),
+        ];
+        let e = estimate([fast.as_slice(), slow.as_slice()]).expect("estimate");
+        assert_eq!(e.remaining, Duration::from_secs(2));
+        assert!(e.complete);
+        let waiting = [file_from_v3(
+            Some(1),
+            Some("--"),
+            Some("--"),
+            Some("--"),
+            None,
+        )];
+        let e = estimate([fast.as_slice(), waiting.as_slice()]).expect("estimate");
+        assert_eq!(e.remaining, Duration::from_millis(500));
+        assert!(!e.complete);
+        assert_eq!(estimate([waiting.as_slice()]), None);
+        assert_eq!(estimate(std::iter::empty::<&[FileObs]>()), None);
+    }
+}
