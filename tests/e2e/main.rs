@@ -4,5 +4,6 @@ mod apply_resume;
 mod apply_v3;
 mod check;
 mod diff;
+mod faults;
 mod schema;
 mod show;

@@ -569,12 +569,7 @@ async fn handle(
             }
             ("job_error", _) => {
                 let code = f.code.unwrap_or(1_240_002);
-                let msg = if code == 1_240_001 {
-                    "Service Unavailable"
-                } else {
-                    "Internal Server Error"
-                };
-                return done(rec, wrap(front, JobReply::err(code, msg)));
+                return done(rec, wrap(front, JobReply::err(code, job_error_message(code))));
             }
             ("stuck", _) => stuck = true,
             ("start_lost", _) => start_lost = true,
@@ -672,6 +667,33 @@ async fn handle(
         ans: Some(ans),
         delay,
         raw: None,
+    }
+}
+
+/// JOB's English message for an error code of bk-job-api.md §9 (parameters filled with
+/// plausible values), for `job_error` faults.
+fn job_error_message(code: i64) -> &'static str {
+    match code {
+        1_240_001 => "Service Unavailable",
+        1_240_003 => "Bad Request",
+        1_241_002 => "Invalid request parameters",
+        1_241_004 => "Missing request parameter [account]",
+        1_243_049 => "Business/Business Set not exist or archived",
+        1_244_003 => "Account [root] does not exist",
+        1_244_004 => "No permission to use this account[root]",
+        1_244_006 => "Task instance does not exist",
+        1_244_021 => "The number of file tasks exceeds the limit:100000",
+        1_244_025 => "Task abandoned",
+        1_244_032 => {
+            "The total number of jobs currently executed exceeds the resource scope quota limit"
+        }
+        1_244_033 => "The total number of jobs currently executed exceeds the bk app quota limit",
+        1_244_034 => "The total number of jobs currently executed exceeds the system quota limit",
+        1_238_001 | 9_900_403 => {
+            "User (admin) permission not allowed, please confirm and apply permission in IAM and try again"
+        }
+        1_210_001 => "GSE is not available",
+        _ => "Internal Server Error",
     }
 }
 

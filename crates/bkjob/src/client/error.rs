@@ -222,6 +222,44 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// What a user can do about an error `code` JOB, ESB or the gateway answered (after the
+    /// client's own retries), by the code's class (bk-job-api.md §9, §13); `None` when the
+    /// code says nothing a user can act on.
+    pub fn advice_for_code(value: i64) -> Option<&'static str> {
+        use crate::codes::code::*;
+        Some(match value {
+            BK_PERMISSION_DENIED | PERMISSION_DENIED | ACCOUNT_NO_PERMISSION => {
+                "the user lacks a permission in JOB (IAM): apply for the permission the message names, then rerun with `--resume`"
+            }
+            FILE_TASKS_EXCEEDS_LIMIT => {
+                "one job may hold at most JOB's file-task limit (source hosts x files x target hosts): split the push into smaller ones"
+            }
+            RUNNING_JOB_EXCEED_RESOURCE_SCOPE_QUOTA
+            | RUNNING_JOB_EXCEED_APP_QUOTA
+            | RUNNING_JOB_EXCEED_SYSTEM_QUOTA => {
+                "JOB's running-job quota is full: rerun with `--resume` when jobs have finished, or lower `--parallelism`"
+            }
+            TASK_ABANDONED => "JOB abandoned the job: rerun with `--resume`",
+            _ => match classify_code(value) {
+                ErrorClass::Auth => {
+                    "ESB or the API gateway refused the call: check BK_APP_CODE, BK_APP_SECRET, the user credential and the app's grants"
+                }
+                ErrorClass::Validation => {
+                    "JOB finds the request invalid, so sending it again cannot succeed: fix the push (`plan show` prints the exact body sent)"
+                }
+                ErrorClass::NotFoundOrPermission => {
+                    "something the push names is unknown to JOB in this business (host, account, business or job): check the plan against CMDB and JOB's accounts"
+                }
+                ErrorClass::Retryable => {
+                    "JOB stayed unavailable or rate-limited through every retry: rerun with `--resume` later"
+                }
+                ErrorClass::Capacity | ErrorClass::Internal | ErrorClass::Other => return None,
+            },
+        })
+    }
+}
+
 /// The client could not be built or the endpoint is not a usable URL.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

@@ -332,6 +332,9 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     if let Some(error) = &r.error {
         let _ = writeln!(help, "{error}");
     }
+    if let Some(advice) = r.error_code.and_then(plan_bkjob::ApiError::advice_for_code) {
+        let _ = writeln!(help, "{advice}");
+    }
     if r.status == PushStatus::OutcomeUnknown {
         let _ = writeln!(
             help,
