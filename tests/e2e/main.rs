@@ -6,4 +6,5 @@ mod check;
 mod diff;
 mod faults;
 mod schema;
+mod secrets;
 mod show;
