@@ -8,3 +8,4 @@ mod faults;
 mod schema;
 mod secrets;
 mod show;
+mod tls;

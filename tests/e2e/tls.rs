@@ -1,0 +1,244 @@
+//! TLS against a real TLS endpoint on 127.0.0.1: a certificate from a private CA made in the
+//! test (as on-premise BlueKing deployments use), terminating in front of `jobsim`.
+//! Verification is on by default: `apply` cannot start (exit 4) and says the certificate is
+//! not trusted and how to trust it. `--ca-cert` (or `BK_JOB_CA_CERT`) trusts the private CA;
+//! `--insecure-skip-tls-verify` works and warns on every run, even with `-q`.
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::apply::{Fixture, TWO_STAGES, code, text};
+
+/// A CA certificate (PEM) and a server certificate it signed for `127.0.0.1`.
+struct Pki {
+    ca_pem: String,
+    leaf: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+fn pki(name: &str) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, name);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+    let key = KeyPair::generate().expect("leaf key");
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("leaf params");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "jobsim.test");
+    let leaf_cert = leaf.signed_by(&key, &ca_cert, &ca_key).expect("leaf cert");
+    Pki {
+        ca_pem: ca_cert.pem(),
+        leaf: leaf_cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    }
+}
+
+/// `jobsim` behind a TLS terminator on loopback, both in one runtime.
+struct TlsSim {
+    runtime: tokio::runtime::Runtime,
+    sim: Option<plan_jobsim::RunningSim>,
+    addr: SocketAddr,
+}
+
+impl TlsSim {
+    fn start(f: &Fixture, pki: &Pki) -> TlsSim {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sim = runtime
+            .block_on(plan_jobsim::JobSim::start(
+                f.path("sandbox"),
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("jobsim");
+        let backend = sim.addr();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![pki.leaf.clone()], pki.key.clone_key())
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that does not trust the certificate ends the handshake here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        TlsSim {
+            runtime,
+            sim: Some(sim),
+            addr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn requests(&self) -> usize {
+        self.sim.as_ref().map_or(0, |s| s.requests().len())
+    }
+}
+
+impl Drop for TlsSim {
+    fn drop(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.runtime.block_on(sim.shutdown());
+        }
+    }
+}
+
+const SECRET: &str = "CANARY-tls-secret-0d15ea5e";
+
+fn apply(f: &Fixture, url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = f.plan();
+    cmd.args([
+        "apply",
+        "plan.toml",
+        "--endpoint",
+        url,
+        "--yes",
+        "--poll-interval",
+        "100",
+    ])
+    .args(args)
+    .env("BK_APP_CODE", "plan-app")
+    .env("BK_APP_SECRET", SECRET)
+    .env("BK_USERNAME", "admin")
+    .env_remove("BK_JOB_CA_CERT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run plan")
+}
+
+fn fixture() -> Fixture {
+    let f = Fixture::new(TWO_STAGES, "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"over tls");
+    f
+}
+
+fn delivered(f: &Fixture) -> bool {
+    ["10.0.2.1", "10.0.2.2"]
+        .iter()
+        .all(|ip| f.read(ip, "/opt/app/app.tar.gz").as_deref() == Some(&b"over tls"[..]))
+}
+
+const WARNING: &str = "warning: TLS certificate verification is OFF";
+
+#[test]
+fn an_untrusted_certificate_cannot_start_and_names_ca_cert() {
+    let pki = pki("plan test CA");
+    let f = fixture();
+    let server = TlsSim::start(&f, &pki);
+    for rust_log in [None, Some("trace")] {
+        let env: Vec<(&str, &str)> = rust_log.map(|l| ("RUST_LOG", l)).into_iter().collect();
+        let out = apply(&f, &server.url(), &[], &env);
+        assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("is not trusted"), "{stderr}");
+        assert!(stderr.contains("--ca-cert"), "{stderr}");
+        assert!(stderr.contains("BK_JOB_CA_CERT"), "{stderr}");
+        assert!(!stderr.contains(WARNING), "{stderr}");
+        assert!(!stderr.contains(SECRET) && !text(&out.stdout).contains(SECRET));
+    }
+    // Nothing got through the handshake, nothing was started.
+    assert_eq!(server.requests(), 0);
+    assert!(!delivered(&f));
+    assert!(!f.path("state/runs").exists());
+}
+
+#[test]
+fn ca_cert_trusts_the_private_ca_by_flag_and_by_environment() {
+    let pki = pki("plan test CA");
+    let f = fixture();
+    let server = TlsSim::start(&f, &pki);
+    let ca = f.path("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).expect("ca.pem");
+    let ca = ca.display().to_string();
+    let out = apply(&f, &server.url(), &["--ca-cert", &ca], &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(delivered(&f));
+    assert!(!text(&out.stderr).contains(WARNING));
+    let calls = server.requests();
+    assert!(calls >= 4, "{calls}");
+
+    let f = fixture();
+    let server = TlsSim::start(&f, &pki);
+    std::fs::write(f.path("ca.pem"), &pki.ca_pem).expect("ca.pem");
+    let out = apply(&f, &server.url(), &[], &[("BK_JOB_CA_CERT", "ca.pem")]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(delivered(&f));
+}
+
+#[test]
+fn another_ca_or_a_file_that_is_no_certificate_is_refused() {
+    let pki = pki("plan test CA");
+    let f = fixture();
+    let server = TlsSim::start(&f, &pki);
+    let other = self::pki("some other CA");
+    std::fs::write(f.path("other.pem"), &other.ca_pem).expect("other.pem");
+    let out = apply(&f, &server.url(), &["--ca-cert", "other.pem"], &[]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not trusted"));
+
+    std::fs::write(f.path("junk.pem"), "not a certificate\n").expect("junk");
+    let out = apply(&f, &server.url(), &["--ca-cert", "junk.pem"], &[]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot use the CA certificate"), "{stderr}");
+    assert!(stderr.contains("junk.pem"), "{stderr}");
+
+    let out = apply(&f, &server.url(), &["--ca-cert", "missing.pem"], &[]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("missing.pem"));
+    assert_eq!(server.requests(), 0);
+}
+
+#[test]
+fn insecure_skip_tls_verify_works_and_warns_on_every_run() {
+    let pki = pki("plan test CA");
+    for quiet in [false, true] {
+        let f = fixture();
+        let server = TlsSim::start(&f, &pki);
+        let mut args = vec!["--insecure-skip-tls-verify"];
+        if quiet {
+            args.push("-q");
+        }
+        let out = apply(&f, &server.url(), &args, &[]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert!(delivered(&f));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(WARNING), "quiet={quiet}: {stderr}");
+        assert!(stderr.contains("--ca-cert"), "{stderr}");
+        assert!(server.requests() >= 4);
+    }
+}
