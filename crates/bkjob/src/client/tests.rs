@@ -479,3 +479,156 @@ async fn credentials_check_fails_when_what_answers_is_not_bk_job() {
         assert!(err.is_not_bk_job(), "{err}");
     }
 }
+
+fn finished_v2() -> ResponseTemplate {
+    ok(serde_json::json!({
+        "is_finished": true,
+        "job_instance": {"job_instance_id": 5, "status": 3},
+        "blocks": []
+    }))
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_server_side_errors_and_submissions_are_not() {
+    // A bare 500, the gateway-style 500 body and JOB's 1240002, then the answer.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": false, "code": 1240002, "message": "Internal Server Error"
+        })))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(finished_v2())
+        .mount(&server)
+        .await;
+    let status = client(&server, false)
+        .status_v2(2, 5)
+        .await
+        .expect("absorbed");
+    assert!(status.is_finished);
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": false, "code": 1240002, "message": "Internal Server Error"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect_err("not re-sent");
+    assert!(err.submission_outcome_unknown(), "{err}");
+}
+
+#[tokio::test]
+async fn an_answer_cut_short_is_a_broken_transfer() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string("{\"result\": true, \"code\": 0, \"da"),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(finished_v2())
+        .mount(&server)
+        .await;
+    let c = client(&server, false);
+    assert!(c.status_v2(2, 5).await.expect("asked again").is_finished);
+
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"result\": true, \"co"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect_err("cut short");
+    assert!(
+        matches!(
+            err,
+            ApiError::Transport {
+                kind: TransportKind::Other,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("cut short"), "{err}");
+    assert!(err.submission_outcome_unknown());
+    // A whole answer that is simply not JOB's JSON is still "not BK-JOB", not a transfer error.
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/get_job_instance_status/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>login</html>"))
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .status_v2(2, 5)
+        .await
+        .expect_err("not json");
+    assert!(err.is_not_bk_job(), "{err:?}");
+}
+
+#[test]
+fn certificate_errors_are_not_retried_and_advice_follows_the_class() {
+    let tls = ApiError::Transport {
+        api: "get_job_instance_status".into(),
+        url: "https://job.example.com/".into(),
+        kind: TransportKind::Connect,
+        message: "client error (Connect): invalid peer certificate: UnknownIssuer".into(),
+    };
+    assert!(tls.is_certificate_error());
+    assert!(!tls.is_retryable());
+    assert!(!tls.submission_is_safe_to_retry());
+    let refused = ApiError::Transport {
+        api: "fast_push_file".into(),
+        url: "https://job.example.com/".into(),
+        kind: TransportKind::Connect,
+        message: "tcp connect error: Connection refused (os error 111)".into(),
+    };
+    assert!(!refused.is_certificate_error());
+    assert!(refused.submission_is_safe_to_retry());
+
+    for (code, needle) in [
+        (1_240_003, "invalid"),
+        (1_244_030, "CMDB"),
+        (9_900_403, "IAM"),
+        (1_244_032, "quota"),
+        (1_244_021, "split"),
+        (1_306_000, "BK_APP_SECRET"),
+        (1_240_001, "--resume"),
+    ] {
+        let advice = ApiError::advice_for_code(code).unwrap_or_default();
+        assert!(advice.contains(needle), "{code}: {advice}");
+    }
+    assert_eq!(ApiError::advice_for_code(1_240_002), None);
+}
+
+#[test]
+fn a_ca_file_without_a_certificate_is_refused() {
+    let endpoint = Endpoint::parse("https://job.example.com", false).expect("url");
+    let tls = TlsConfig {
+        extra_ca_pem: vec![b"not a certificate".to_vec()],
+        insecure_skip_verify: false,
+    };
+    let err = Client::with_tls(endpoint.clone(), creds(), fast(), &tls).expect_err("refused");
+    assert!(matches!(err, ConfigError::Tls(_)), "{err:?}");
+    let insecure = TlsConfig {
+        insecure_skip_verify: true,
+        ..TlsConfig::default()
+    };
+    assert!(Client::with_tls(endpoint, creds(), fast(), &insecure).is_ok());
+}
