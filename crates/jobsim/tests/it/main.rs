@@ -3,6 +3,7 @@
 
 mod auth;
 mod concurrency;
+mod faults;
 mod python;
 mod server;
 mod state;

@@ -1,0 +1,165 @@
+//! The fault kinds that answer after JOB did the work (`http_504`, `malformed`), the 429
+//! without rate-limit headers, and a refused connection (`RunningSim::refuse_for`).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use plan_jobsim::{FaultRule, JobSim, router};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+use crate::support::{CREDS, Sim, v2_body, v3_body};
+
+/// One raw call through the router: status, content type, body text.
+async fn raw(sim: &Sim, uri: &str, body: &Value) -> (StatusCode, String, String) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("x-bkapi-authorization", CREDS)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let resp = router(sim.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn http_504_and_malformed_answer_after_the_job_was_created() {
+    let sim = Sim::new();
+    sim.write("10.0.0.1", "/data/a.bin", b"x");
+    let state = &sim.state;
+    state.inject(FaultRule::next("fast_transfer_file", "http_504", 1));
+    let (status, _, body) = raw(
+        &sim,
+        "/api/bk-job/prod/api/v3/fast_transfer_file",
+        &v3_body(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let body: Value = serde_json::from_str(&body).expect("gateway json");
+    assert_eq!(body["code"], 1_650_401);
+    assert_eq!(body["result"], false);
+
+    state.inject(FaultRule::next("fast_push_file", "http_504", 1));
+    let (status, content_type, body) =
+        raw(&sim, "/api/c/compapi/v2/job/fast_push_file/", &v2_body()).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(body.contains("504 Gateway Time-out"), "{body}");
+
+    state.inject(FaultRule::next("fast_push_file", "malformed", 1));
+    let (status, _, body) = raw(&sim, "/api/c/compapi/v2/job/fast_push_file/", &v2_body()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with('{'), "{body}");
+    let err = serde_json::from_str::<Value>(&body).expect_err("cut short");
+    assert!(err.is_eof(), "{err}");
+
+    // Each of the three calls created its job; the log says so.
+    let created: Vec<_> = state
+        .requests()
+        .into_iter()
+        .filter(|r| r.job_instance_id.is_some())
+        .map(|r| (r.api, r.http_status))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            ("fast_transfer_file".to_owned(), 504),
+            ("fast_push_file".to_owned(), 504),
+            ("fast_push_file".to_owned(), 200),
+        ]
+    );
+    // The next call is answered normally.
+    let (status, _, body) = raw(&sim, "/api/c/compapi/v2/job/fast_push_file/", &v2_body()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json")["code"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_bare_429_has_no_rate_limit_headers() {
+    let sim = Sim::with_config(
+        "[[fault]]\napi = \"fast_transfer_file\"\nkind = \"http_429_bare\"\ncount = 2\n",
+    );
+    let r = sim
+        .gw(Method::POST, "fast_transfer_file", Some(v3_body()))
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body["code"], 1_642_902);
+    assert!(
+        r.headers
+            .keys()
+            .all(|k| !k.as_str().starts_with("x-bkapi-ratelimit")),
+        "{:?}",
+        r.headers
+    );
+    // On ESB it is ESB's rate limit, at HTTP 200.
+    let r = sim.esb("jobv3/fast_transfer_file", v3_body()).await;
+    assert_eq!(r["code"], 1_306_429);
+}
+
+#[tokio::test]
+async fn refused_for_a_while_then_the_same_state_on_the_same_port() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("hosts/0/10.0.0.1/data")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("hosts/0/10.0.0.2")).expect("mkdir");
+    std::fs::write(dir.path().join("hosts/0/10.0.0.1/data/a.bin"), b"x").expect("write");
+    let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start");
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/c/compapi/v2/job/fast_push_file/", sim.base_url());
+    let submit = || {
+        client
+            .post(&url)
+            .header("x-bkapi-authorization", CREDS)
+            .json(&v2_body())
+            .send()
+    };
+    let first: Value = submit().await.expect("up").json().await.expect("json");
+    assert_eq!(first["code"], 0);
+
+    sim.refuse_for(Duration::from_millis(600));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::net::TcpStream::connect(sim.addr()).await;
+    assert!(refused.is_err(), "the port is closed while refusing");
+
+    let mut back = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(r) = submit().await {
+            back = Some(r.json::<Value>().await.expect("json"));
+            break;
+        }
+    }
+    let second = back.expect("serving again");
+    // Same state: ids go on from where they were (a job and its step take one each).
+    let id = |v: &Value| v["data"]["job_instance_id"].as_u64().expect("id");
+    assert!(id(&second) > id(&first));
+    assert_eq!(
+        sim.requests().len(),
+        2,
+        "a refused connection is never recorded"
+    );
+    sim.shutdown().await;
+}
