@@ -569,7 +569,10 @@ async fn handle(
             }
             ("job_error", _) => {
                 let code = f.code.unwrap_or(1_240_002);
-                return done(rec, wrap(front, JobReply::err(code, job_error_message(code))));
+                return done(
+                    rec,
+                    wrap(front, JobReply::err(code, job_error_message(code))),
+                );
             }
             ("stuck", _) => stuck = true,
             ("start_lost", _) => start_lost = true,
