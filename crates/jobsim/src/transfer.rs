@@ -143,6 +143,15 @@ impl Throttle {
         }
     }
 
+    /// Waits until `extra` bytes beyond those consumed so far are due.
+    async fn until(&self, extra: u64) {
+        if let Some(bps) = self.bytes_per_sec {
+            let due =
+                std::time::Duration::from_secs_f64(self.done.saturating_add(extra) as f64 / bps);
+            tokio::time::sleep_until(self.start + due).await;
+        }
+    }
+
     /// Bytes per second actually achieved, for the log.
     pub(crate) fn kb_per_sec(&self) -> u64 {
         if let Some(bps) = self.bytes_per_sec {
@@ -172,13 +181,7 @@ pub(crate) async fn copy_file(
     ));
     let result = async {
         let mut out = tokio::fs::File::create(&tmp).await?;
-        // A paced copy moves at most ~1/128 s of bytes per read, so progress is reported as
-        // it happens (GSE logs every change of the percentage, §6.6/§7.6) rather than once
-        // per 64 KiB, which at 1 MB/s would be a 60 ms step.
-        let chunk = throttle
-            .bytes_per_sec
-            .map_or(CHUNK, |bps| ((bps / 128.0) as usize).clamp(4 * 1024, CHUNK));
-        let mut buf = vec![0u8; chunk];
+        let mut buf = vec![0u8; CHUNK];
         let mut done = 0u64;
         let mut last = 0u8;
         loop {
@@ -187,17 +190,37 @@ pub(crate) async fn copy_file(
                 break;
             }
             out.write_all(&buf[..n]).await?;
+            let before = done;
             done += n as u64;
-            throttle.consumed(n as u64).await;
-            let pct = done
-                .saturating_mul(100)
-                .checked_div(total)
-                .map_or(100, |p| p.min(100) as u8);
-            // One line per change of the percentage, as JOB writes them (§7.6).
-            if pct > last && pct < 100 {
-                progress(pct, throttle.kb_per_sec());
+            if throttle.bytes_per_sec.is_some() {
+                // Paced: each whole percent is reported when the paced transfer passes it
+                // (JOB writes a line per change of the percentage, §6.6/§7.6), not once per
+                // chunk read, which at 1 MB/s would be a 60 ms step.
+                loop {
+                    let next = last + 1;
+                    if next >= 100 {
+                        break;
+                    }
+                    let at = total.saturating_mul(u64::from(next)).div_ceil(100);
+                    if at > done {
+                        break;
+                    }
+                    throttle.until(at.saturating_sub(before)).await;
+                    progress(next, throttle.kb_per_sec());
+                    last = next;
+                }
+                throttle.consumed(n as u64).await;
+            } else {
+                throttle.consumed(n as u64).await;
+                let pct = done
+                    .saturating_mul(100)
+                    .checked_div(total)
+                    .map_or(100, |p| p.min(100) as u8);
+                if pct > last && pct < 100 {
+                    progress(pct, throttle.kb_per_sec());
+                }
+                last = pct;
             }
-            last = pct;
         }
         out.flush().await?;
         drop(out);
