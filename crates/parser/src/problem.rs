@@ -184,11 +184,17 @@ impl AttachedProblem {
         let primary_file = problem.primary_span().filter(valid).map(|s| s.file);
         let mut labels = Vec::new();
         let mut others: Vec<(FileId, Vec<LabeledSpan>)> = Vec::new();
+        let mut unshown = Vec::new();
         for (index, (span, text)) in problem.labels.iter().enumerate() {
             if !valid(span) {
                 continue;
             }
             let span = clamp(*span, sources);
+            if too_far_right(span, sources) {
+                let (line, column) = sources.line_col(span.file, span.start);
+                unshown.push(format!("{}:{line}:{column}", sources.get(span.file).name));
+                continue;
+            }
             let text = (!text.is_empty()).then(|| text.clone());
             let label = if index == 0 {
                 LabeledSpan::new_primary_with_span(text, span.source_span())
@@ -215,16 +221,53 @@ impl AttachedProblem {
                 related: Vec::new(),
             })
             .collect();
+        let mut message = problem.message.clone();
+        if !unshown.is_empty() {
+            message.push_str(&format!(
+                " (at {}, too far into the line to show)",
+                unshown.join(", ")
+            ));
+        }
         AttachedProblem {
             code: problem.code,
             severity: miette_severity(problem.severity),
-            message: problem.message.clone(),
+            message,
             help: problem.help.clone(),
             source: primary_file.map(|f| sources.named_source(f)),
             labels,
             related,
         }
     }
+}
+
+/// The furthest column miette's graphical handler can underline: it pads to a label with a
+/// formatting width, which Rust caps at `u16::MAX`, and panics past it. Kept well below, since
+/// the handler counts a tab as several columns and a wide character as two.
+const MAX_LABEL_COLUMN: usize = 60_000;
+
+/// True when `span` starts so far into its line that rendering its underline would panic
+/// (a plan with a 100 KB line): such a label is left out and its position told in the message.
+fn too_far_right(span: Span, sources: &SourceFiles) -> bool {
+    let text = &sources.get(span.file).text;
+    let (_, column) = sources.line_col(span.file, span.start);
+    // A character is at most 4 columns wide (a tab); below this nothing can overflow.
+    if column.saturating_mul(4) < MAX_LABEL_COLUMN {
+        return false;
+    }
+    let start = (0..=span.start.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let visual: usize = text[line_start..start]
+        .chars()
+        .map(|c| match c {
+            '\t' => 4,
+            c if c.is_ascii() => 1,
+            _ => 2,
+        })
+        .sum();
+    visual >= MAX_LABEL_COLUMN
 }
 
 /// Keeps a span inside its file so a bad span can never make rendering fail.
@@ -379,4 +422,90 @@ pub fn reports(sources: &SourceFiles, problems: &[Problem]) -> Vec<miette::Repor
         .iter()
         .map(|p| miette::Report::new(p.attach(sources)))
         .collect()
+}
+
+/// A character that renders as nothing or reorders the text around it: bidirectional controls
+/// (the "Trojan Source" marks), zero-width characters and the byte-order mark. A name or path
+/// holding one reads differently in a review than what JOB receives.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The unicode name of an invisible or control character, for messages.
+pub(crate) fn char_name(c: char) -> &'static str {
+    match c {
+        '\0' => "NUL",
+        '\u{061C}' => "ARABIC LETTER MARK",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2060}' => "WORD JOINER",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE",
+        c if c.is_control() => "a control character",
+        _ => "an invisible character",
+    }
+}
+
+/// A user's value longer than this many characters is cut in messages; a plan may hold a
+/// 10 MB string and the message must stay readable.
+const SHOWN_CHARS: usize = 128;
+
+/// A user's value as a message shows it: invisible and control characters written as
+/// `\u{202E}` (so the message reads as the bytes are); a value over 128 characters is cut
+/// to its first 64, with the full length added.
+pub(crate) fn shown(value: &str) -> String {
+    let long = value.chars().nth(SHOWN_CHARS).is_some();
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if long && i == SHOWN_CHARS / 2 {
+            out.push_str(&format!("… ({} characters)", value.chars().count()));
+            break;
+        }
+        if is_invisible(c) || c.is_control() {
+            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn shown_escapes_invisible_characters_and_cuts_long_values() {
+        assert_eq!(shown("web"), "web");
+        assert_eq!(shown("ab\u{202E}cd"), "ab\\u{202E}cd");
+        assert_eq!(shown("a\0b"), "a\\u{0000}b");
+        let name = "x".repeat(65);
+        assert_eq!(shown(&name), name);
+        let long = "x".repeat(200);
+        assert_eq!(
+            shown(&long),
+            format!("{}… (200 characters)", "x".repeat(64))
+        );
+        assert!(is_invisible('\u{200B}') && !is_invisible('é'));
+        assert_eq!(char_name('\u{202E}'), "RIGHT-TO-LEFT OVERRIDE");
+    }
 }

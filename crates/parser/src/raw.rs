@@ -9,7 +9,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::model::{Api, FileId, Located, Span, TopoNode, TransferMode};
-use crate::problem::Problem;
+use crate::problem::{Problem, shown};
 
 pub(crate) const CREDENTIALS_HELP: &str = "credentials come from the environment \
      (BK_APP_CODE, BK_APP_SECRET, BK_USERNAME/BK_TOKEN/BK_ACCESS_TOKEN), not the plan";
@@ -174,6 +174,11 @@ pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Every key, name and variable a plan can mean is far shorter; comparing a 10 MB word
+    // against each candidate would take seconds for a suggestion that cannot be right.
+    if word.len() > 1024 {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -239,7 +244,7 @@ impl Walker<'_> {
             self.push(
                 Problem::error(
                     "plan::parser::unknown_key",
-                    format!("unknown key `{name}` in {place}"),
+                    format!("unknown key `{}` in {place}", shown(name)),
                 )
                 .with_label(span, "unknown key")
                 .with_help_opt(

@@ -8,12 +8,13 @@ use regex::Regex;
 use toml::de::DeTable;
 
 use crate::hosts::{looks_like_host, parse_host};
+use crate::loader::NotUtf8;
 use crate::model::{
     Api, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan, Push,
     Setting, Source, SourceFiles, Span, Target,
 };
 use crate::paths::{PathError, is_windows, regex_part, split_file_name, validate_job_path};
-use crate::problem::{Problem, Severity, sort_problems};
+use crate::problem::{Problem, Severity, char_name, is_invisible, shown, sort_problems};
 use crate::raw::{
     FileKind, RawFile, RawGroup, RawHosts, RawPlan, RawPush, Walker, did_you_mean_help,
 };
@@ -35,6 +36,10 @@ pub(crate) fn parse(
     let main_name = path.display().to_string();
     let text = match loader.load(path) {
         Ok(text) => text,
+        Err(err) if not_utf8(&err).is_some() => {
+            let problem = not_utf8_problem(&mut sources, main_name, &err, None);
+            return Err(PlanErrors::new(sources, problem.into_iter().collect()));
+        }
         Err(err) => {
             sources.add(main_name.clone(), "");
             let problem = Problem::error(
@@ -90,6 +95,16 @@ pub(crate) fn parse(
                     Some(raw) => files.push(raw),
                     None => syntax_ok = false,
                 }
+            }
+            Err(err) if not_utf8(&err).is_some() => {
+                let name = resolved.display().to_string();
+                problems.extend(not_utf8_problem(
+                    &mut sources,
+                    name,
+                    &err,
+                    Some(include.span),
+                ));
+                syntax_ok = false;
             }
             Err(err) => problems.push(
                 Problem::error(
@@ -398,6 +413,12 @@ impl<'a> Builder<'a> {
                 )
                 .with_label(span, "expected [A-Za-z_][A-Za-z0-9_-]*")
                 .with_help("write `$${` for a literal `${`"),
+                VarIssue::TooLong(len) => Problem::error(
+                    "plan::parser::value_too_long",
+                    format!("this value is longer than {len} bytes once variables are substituted"),
+                )
+                .with_label(span, "expands past the limit here")
+                .with_help("a path or account this long is no file JOB can name; check the variables it uses"),
             };
             self.error(problem);
         }
@@ -447,12 +468,14 @@ impl<'a> Builder<'a> {
                     } else {
                         "group names use letters, digits, `_`, `.` and `-`"
                     };
+                    let label =
+                        invisible_label(&name.value).unwrap_or_else(|| "invalid name".to_owned());
                     self.error(
                         Problem::error(
                             "plan::parser::invalid_group_name",
-                            format!("`{}` is not a valid host group name", name.value),
+                            format!("`{}` is not a valid host group name", shown(&name.value)),
                         )
-                        .with_label(name.span, "invalid name")
+                        .with_label(name.span, label)
                         .with_help(help),
                     );
                 }
@@ -875,7 +898,9 @@ impl<'a> Builder<'a> {
     }
 
     fn invalid_name(&mut self, name: &Located<String>, what: &str) {
-        let why = if name.value.is_empty() {
+        let why = if let Some(label) = invisible_label(&name.value) {
+            label
+        } else if name.value.is_empty() {
             "empty".to_owned()
         } else if name.value.len() > 64 {
             format!("{} characters, at most 64 allowed", name.value.len())
@@ -885,7 +910,7 @@ impl<'a> Builder<'a> {
         self.error(
             Problem::error(
                 "plan::parser::invalid_name",
-                format!("invalid {what} name `{}`", name.value),
+                format!("invalid {what} name `{}`", shown(&name.value)),
             )
             .with_label(name.span, why)
             .with_help("names match [A-Za-z0-9_.-]{1,64}; they become part of JOB task names"),
@@ -893,6 +918,21 @@ impl<'a> Builder<'a> {
     }
 
     fn check_account(&mut self, value: &str, span: Span) -> bool {
+        if value.contains('\0') || value.chars().any(is_invisible) {
+            let label = invisible_label(value).unwrap_or_else(|| "NUL (U+0000) here".to_owned());
+            self.error(
+                Problem::error(
+                    "plan::parser::invalid_account",
+                    format!(
+                        "the account `{}` contains an invisible character",
+                        shown(value)
+                    ),
+                )
+                .with_label(span, label)
+                .with_help("an account alias is a plain name such as \"root\""),
+            );
+            return false;
+        }
         if value.trim().is_empty() {
             self.error(
                 Problem::error("plan::parser::empty_account", "the account is empty")
@@ -1327,6 +1367,33 @@ impl<'a> Builder<'a> {
     /// A tab or newline in a path is almost always a TOML escape written by accident
     /// (`"D:\new\temp"` holds a newline and a tab). JOB accepts such names, so this warns.
     fn control_character_warning(&mut self, entry: &Located<String>, value: &str) {
+        // No file system takes a NUL in a name (C strings end at it): JOB and GSE would cut
+        // the path short or fail, so this is an error, not a warning.
+        if value.contains('\0') {
+            self.error(
+                Problem::error(
+                    "plan::parser::nul_character",
+                    format!("the path `{}` contains a NUL character", shown(value)),
+                )
+                .with_label(entry.span, "NUL (U+0000) in this path")
+                .with_help(
+                    "no file system accepts NUL in a file name; remove the `\\u0000` escape",
+                ),
+            );
+            return;
+        }
+        if let Some(label) = invisible_label(value) {
+            self.problems.push(
+                Problem::warning(
+                    "plan::parser::invisible_character",
+                    format!("the path `{}` contains an invisible character", shown(value)),
+                )
+                .with_label(entry.span, label)
+                .with_help(
+                    "bidirectional and zero-width characters make a path read differently in a review than what JOB receives; remove it, or write it as a `\\u` escape if it is really meant",
+                ),
+            );
+        }
         let Some(c) = value.chars().find(|c| c.is_control()) else {
             return;
         };
@@ -1510,4 +1577,47 @@ fn distinct_static_hosts(a: &HostSet, b: &HostSet) -> bool {
 fn is_windows_drive(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+}
+
+/// "contains U+202E RIGHT-TO-LEFT OVERRIDE, ..." for the first invisible or NUL character of
+/// `value`: names and paths show up in reviews, so one that renders differently than it is
+/// must say why.
+fn invisible_label(value: &str) -> Option<String> {
+    let c = value.chars().find(|&c| c == '\0' || is_invisible(c))?;
+    Some(format!(
+        "contains U+{:04X} {}, which does not show when the plan is read",
+        c as u32,
+        char_name(c)
+    ))
+}
+
+fn not_utf8(err: &std::io::Error) -> Option<&NotUtf8> {
+    err.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>())
+}
+
+/// A file that is not UTF-8, added to `sources` (decoded lossily) so the error can point at the
+/// first bad byte, with the `include` entry that named it as a second label.
+fn not_utf8_problem(
+    sources: &mut SourceFiles,
+    name: String,
+    err: &std::io::Error,
+    included_at: Option<Span>,
+) -> Option<Problem> {
+    let bad = not_utf8(err)?;
+    let id = sources.add(name.clone(), bad.text.as_str());
+    let mut problem = Problem::error(
+        "plan::parser::not_utf8",
+        format!("`{name}` is not UTF-8 text"),
+    )
+    .with_label(
+        Span::new(id, bad.offset..bad.offset + 1),
+        "invalid UTF-8 starts here",
+    )
+    .with_help(
+        "plans are UTF-8 TOML; re-save the file as UTF-8 (`iconv -f GBK -t UTF-8` for a GBK file)",
+    );
+    if let Some(at) = included_at {
+        problem = problem.with_label(at, "included here");
+    }
+    Some(problem)
 }

@@ -12,7 +12,15 @@ pub(crate) enum VarIssue {
     Unterminated,
     /// `${...}` whose name is not `[A-Za-z_][A-Za-z0-9_-]*`.
     BadName(String),
+    /// The text grew past [`MAX_EXPANDED`] bytes (the limit is carried); the rest is not
+    /// substituted.
+    TooLong(usize),
 }
+
+/// The longest text a substitution may produce. A path names one file (Linux allows 4 KiB);
+/// without a limit, a 1 MB var used a thousand times in one string would build a gigabyte
+/// before any rule looked at it.
+pub(crate) const MAX_EXPANDED: usize = 1 << 20;
 
 /// The result of substituting one string.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +66,10 @@ pub(crate) fn substitute(input: &str, vars: &BTreeMap<String, String>) -> Substi
                     } else {
                         out.used.push(name.to_owned());
                         match vars.get(name) {
+                            Some(value) if out.text.len() + value.len() > MAX_EXPANDED => {
+                                out.issues.push((range, VarIssue::TooLong(MAX_EXPANDED)));
+                                return out;
+                            }
                             Some(value) => out.text.push_str(value),
                             None => out
                                 .issues
@@ -97,6 +109,14 @@ mod tests {
         assert!(s.issues.is_empty());
         assert_eq!(s.text, "/a/app-1.4.2.tgz $$ ${x} 1.4.2");
         assert_eq!(s.used, ["version", "version"]);
+    }
+
+    #[test]
+    fn stops_at_the_expansion_limit() {
+        let vars = [("v".to_owned(), "x".repeat(MAX_EXPANDED / 4 + 1))].into();
+        let s = substitute("/${v}${v}${v}${v}${v}", &vars);
+        assert_eq!(s.issues, vec![(13..17, VarIssue::TooLong(MAX_EXPANDED))]);
+        assert!(s.text.len() <= MAX_EXPANDED);
     }
 
     #[test]
