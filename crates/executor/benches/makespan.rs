@@ -104,7 +104,7 @@ fn main() {
         .filter(|a| !a.is_empty());
     let client_rt = support::client_runtime();
     println!(
-        "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6} {:>6} {:>11} {:>14}",
+        "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6} {:>6} {:>11} {:>14} {:>12}",
         "scenario",
         "schedule",
         "pushes",
@@ -114,7 +114,8 @@ fn main() {
         "eff",
         "effcfg",
         "calls/job",
-        "late ms avg/max"
+        "late ms avg/max",
+        "cpu s c/sim"
     );
     let mut rows = Vec::new();
     for (k, sc) in scenarios().into_iter().enumerate() {
@@ -123,6 +124,7 @@ fn main() {
         }
         for schedule in [Schedule::Eager, Schedule::Stages] {
             let targets = sc.pushes.len() + 1;
+            let cpu_before = (support::thread_cpu("client"), support::thread_cpu("jobsim"));
             let sandbox = support::Sandbox::new(targets, 0, 0);
             let plan_name = format!("mk{k}-{}", schedule_name(schedule));
             let run = support::run(
@@ -132,6 +134,15 @@ fn main() {
                 sc.api,
                 &sc.pushes,
                 support::options(schedule, sc.parallelism, 100),
+            );
+            let cpu = |now: Option<Duration>, before: Option<Duration>| {
+                now.zip(before)
+                    .map_or("-".to_owned(), |(a, b)| secs(a.saturating_sub(b)))
+            };
+            let cpu = format!(
+                "{}/{}",
+                cpu(support::thread_cpu("client"), cpu_before.0),
+                cpu(support::thread_cpu("jobsim"), cpu_before.1)
             );
             let measured: BTreeMap<String, Duration> = run
                 .jobs
@@ -161,7 +172,7 @@ fn main() {
             let eff = b.as_secs_f64() / run.makespan.as_secs_f64();
             let effc = bc.as_secs_f64() / run.makespan.as_secs_f64();
             let row = format!(
-                "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6.3} {:>6.3} {:>11} {:>14}",
+                "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6.3} {:>6.3} {:>11} {:>14} {:>12}",
                 sc.name,
                 schedule_name(schedule),
                 sc.pushes.len(),
@@ -176,6 +187,7 @@ fn main() {
                     per_job.iter().max().copied().unwrap_or(0)
                 ),
                 format!("{}/{}", late_avg.as_millis(), late_max.as_millis()),
+                cpu,
             );
             println!("{row}");
             rows.push((sc.name, schedule, eff));
