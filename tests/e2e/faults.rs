@@ -63,9 +63,27 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         if let Some(sim) = self.sim.take() {
+            tally(&sim.requests());
             self.runtime.block_on(sim.shutdown());
         }
     }
+}
+
+/// One line per simulator for the matrix's figures, seen with
+/// `cargo test --test e2e faults -- --nocapture`: the calls it answered (every one of them
+/// checked by the row's assertions) and how many an injected fault hit.
+#[allow(
+    clippy::print_stderr,
+    reason = "the matrix's figures, read with --nocapture"
+)]
+fn tally(requests: &[RecordedRequest]) {
+    let faulted = requests.iter().filter(|r| r.fault.is_some()).count();
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("?");
+    eprintln!(
+        "matrix-figures {test}: calls={} faulted={faulted}",
+        requests.len()
+    );
 }
 
 pub(crate) const CREDS: &[(&str, &str)] = &[

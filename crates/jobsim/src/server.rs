@@ -61,6 +61,9 @@ pub struct RecordedRequest {
     pub code: Option<i64>,
     /// The job created by this call, if any.
     pub job_instance_id: Option<u64>,
+    /// The `[[fault]]` kind applied to this call, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 #[derive(Debug)]
@@ -389,6 +392,7 @@ async fn handle(
         http_status: 0,
         code: None,
         job_instance_id: None,
+        fault: None,
     };
     let (front, ver, api) = match route(&path) {
         Ok(r) => r,
@@ -456,6 +460,7 @@ async fn handle(
     rec.body = sanitize(&Value::Object(params.0.clone()));
 
     let fault = st.faults.lock().ok().and_then(|mut f| f.take(&api));
+    rec.fault = fault.as_ref().map(|f| f.kind.clone());
     let mut delay = None;
     let drop_after = fault.as_ref().is_some_and(|f| f.kind == "drop_after");
     if let Some(f) = &fault {
