@@ -184,10 +184,20 @@ fn ca_cert_trusts_the_private_ca_by_flag_and_by_environment() {
     let ca = f.path("ca.pem");
     std::fs::write(&ca, &pki.ca_pem).expect("ca.pem");
     let ca = ca.display().to_string();
-    let out = apply(&f, &server.url(), &["--ca-cert", &ca], &[]);
+    // With every library's trace on: the TLS session and the requests inside it are logged,
+    // the credentials are not.
+    let out = apply(
+        &f,
+        &server.url(),
+        &["--ca-cert", &ca],
+        &[("RUST_LOG", "trace")],
+    );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(delivered(&f));
-    assert!(!text(&out.stderr).contains(WARNING));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains(WARNING));
+    assert!(stderr.contains("TRACE"), "{stderr}");
+    assert!(!stderr.contains(SECRET) && !text(&out.stdout).contains(SECRET));
     let calls = server.requests();
     assert!(calls >= 4, "{calls}");
 
