@@ -538,6 +538,21 @@ fn row05_connection_reset_repeats_queries_but_never_a_submission() {
     let said = both(&out);
     assert!(said.contains("e2e/to-relays"), "{said}");
     assert!(took < BOUND, "{took:?}");
+    drop(sim);
+
+    // The same after JOB created the job (v2: it runs): still sent once, one job.
+    let f = fixture(
+        TWO_STAGES,
+        "[[fault]]\napi = \"fast_push_file\"\nkind = \"drop_after\"\ncount = 1\n",
+    );
+    let sim = Sim::start(&f);
+    let (out, _) = apply(&f, &sim.url, &[]);
+    assert_eq!(code(&out), 3, "{}", both(&out));
+    let requests = sim.requests();
+    assert_eq!(sent(&requests, "e2e/to-relays"), 1, "never re-sent");
+    assert_eq!(created(&requests, "e2e/to-relays"), 1);
+    assert_eq!(push_status(&journal(&f), "to-relays"), ["outcome_unknown"]);
+    assert!(both(&out).contains("look for task `e2e/to-relays`"));
 }
 
 // Row 6: an answer that never comes (the client's timeout, made short with --http-timeout).
