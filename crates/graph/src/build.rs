@@ -14,6 +14,7 @@
 //! only neighbours in topological order within a group.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::fxhash::{FxHashMap, FxHashSet};
@@ -327,6 +328,9 @@ fn reads_disabled(dependency: &Push, dependent: &Push, read_span: Span) -> Probl
     ))
 }
 
+/// The end of a linked list in [`infer`]'s indexes.
+const NONE: usize = usize::MAX;
+
 /// One inferred read: `dependent`'s `sources[source].files[file]` reads on `key` what
 /// `dependency` delivers.
 struct Inferred<'a> {
@@ -346,21 +350,30 @@ fn infer<'a>(
     entries: &[Vec<Vec<NormEntry>>],
 ) -> Vec<Inferred<'a>> {
     let pushes = &plan.pushes;
-    let mut by_dir: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
-    let mut by_dir_key: FxHashMap<(&str, HostKey<'a>), Vec<usize>> = FxHashMap::default();
-    let target_keys: Vec<Vec<HostKey<'a>>> = pushes
-        .iter()
-        .map(|p| keys(&p.target.hosts).collect())
-        .collect();
-    // Sorted copies for overlap checks by binary search.
-    let target_sorted: Vec<Vec<HostKey<'a>>> = target_keys
-        .iter()
-        .map(|k| {
-            let mut k = k.clone();
-            k.sort_unstable();
-            k
-        })
-        .collect();
+    // Every target's selectors in one buffer (`key_range[a]` is push `a`'s slice), once as
+    // written and once sorted for overlap checks by binary search: two allocations in all
+    // instead of two per push.
+    let mut all_keys: Vec<HostKey<'a>> = Vec::new();
+    let mut all_sorted: Vec<HostKey<'a>> = Vec::new();
+    let mut key_range: Vec<std::ops::Range<usize>> = Vec::with_capacity(pushes.len());
+    for push in pushes {
+        let start = all_keys.len();
+        all_keys.extend(keys(&push.target.hosts));
+        all_sorted.extend_from_slice(&all_keys[start..]);
+        all_sorted[start..].sort_unstable();
+        key_range.push(start..all_keys.len());
+    }
+    let target_keys = |a: usize| &all_keys[key_range[a].clone()];
+    let target_sorted = |a: usize| &all_sorted[key_range[a].clone()];
+    // The pushes delivering into each directory, and into each (directory, selector), as
+    // linked lists through one vector of `(push, next)`: most lists hold one push, and a
+    // vector per list was most of the cost of indexing. The order within a list does not
+    // matter: each (dependency, dependent) pair is recorded once, with its first read.
+    let mut links: Vec<(usize, usize)> = Vec::with_capacity(pushes.len() + all_keys.len());
+    let mut by_dir: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
+    by_dir.reserve(pushes.len());
+    let mut by_dir_key: FxHashMap<(&str, HostKey<'a>), usize> = FxHashMap::default();
+    by_dir_key.reserve(all_keys.len());
     // A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`) delivers
     // into a directory only known at run time: index it under the part before the macro and
     // let it feed only reads deeper than that part.
@@ -373,27 +386,52 @@ fn infer<'a>(
             }
             None => dir.as_str(),
         };
-        by_dir.entry(index_dir).or_default().push(a);
-        for &key in &target_keys[a] {
-            by_dir_key.entry((index_dir, key)).or_default().push(a);
+        let (head, len) = by_dir.entry(index_dir).or_insert((NONE, 0));
+        links.push((a, *head));
+        *head = links.len() - 1;
+        *len += 1;
+        for &key in target_keys(a) {
+            let head = by_dir_key.entry((index_dir, key)).or_insert(NONE);
+            links.push((a, *head));
+            *head = links.len() - 1;
         }
     }
+    let list = |head: usize| {
+        std::iter::successors((head != NONE).then(|| links[head]), |&(_, next)| {
+            (next != NONE).then(|| links[next])
+        })
+        .map(|(a, _)| a)
+    };
     // Only directory reads look below their own directory: sorted by selector then directory,
-    // the targets below a directory on one selector are one contiguous run.
-    let any_directory = entries
-        .iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.kind == EntryKind::Directory);
+    // the targets below a directory on one selector are one contiguous run. Only the selectors
+    // that such reads use are needed.
+    let mut directory_keys: FxHashSet<HostKey<'a>> = FxHashSet::default();
+    for (push, push_entries) in pushes.iter().zip(entries) {
+        for (source, source_entries) in push.sources.iter().zip(push_entries) {
+            if source_entries
+                .iter()
+                .any(|e| e.kind == EntryKind::Directory)
+            {
+                directory_keys.extend(keys(&source.hosts));
+            }
+        }
+    }
     let mut by_key_dir: Vec<(HostKey<'a>, &str, usize)> = Vec::new();
-    if any_directory {
+    if !directory_keys.is_empty() {
         for (a, dir) in targets.iter().enumerate() {
-            by_key_dir.extend(target_keys[a].iter().map(|&k| (k, dir.as_str(), a)));
+            by_key_dir.extend(
+                target_keys(a)
+                    .iter()
+                    .filter(|k| directory_keys.contains(k))
+                    .map(|&k| (k, dir.as_str(), a)),
+            );
         }
         by_key_dir.sort_unstable();
     }
 
     let mut out = Vec::new();
+    let mut source_keys: Vec<HostKey<'a>> = Vec::new();
+    let mut source_sorted: Vec<HostKey<'a>> = Vec::new();
     // `seen[a] == b + 1`: `b` already depends on `a`.
     let mut seen = vec![0usize; pushes.len()];
     for (b, push) in pushes.iter().enumerate() {
@@ -410,29 +448,31 @@ fn infer<'a>(
             }
         };
         for (si, source) in push.sources.iter().enumerate() {
-            let source_keys: Vec<HostKey<'a>> = keys(&source.hosts).collect();
-            let mut source_sorted = source_keys.clone();
+            source_keys.clear();
+            source_keys.extend(keys(&source.hosts));
+            source_sorted.clear();
+            source_sorted.extend_from_slice(&source_keys);
             source_sorted.sort_unstable();
             for (fi, entry) in entries[b][si].iter().enumerate() {
                 for dir in entry.reading_dirs() {
-                    let Some(candidates) = by_dir.get(dir) else {
+                    let Some(&(head, count)) = by_dir.get(dir) else {
                         continue;
                     };
                     let deeper = entry.location()[dir.len()..].contains('/');
-                    if candidates.len() <= source_keys.len() {
+                    if count <= source_keys.len() {
                         // Few pushes deliver here: check each for a shared selector.
-                        for &a in candidates {
+                        for a in list(head) {
                             if macro_target[a] && !deeper {
                                 continue;
                             }
-                            let shared = if target_keys[a].len() < source_keys.len() {
-                                target_keys[a]
+                            let shared = if target_keys(a).len() < source_keys.len() {
+                                target_keys(a)
                                     .iter()
                                     .find(|k| source_sorted.binary_search(k).is_ok())
                             } else {
                                 source_keys
                                     .iter()
-                                    .find(|k| target_sorted[a].binary_search(k).is_ok())
+                                    .find(|k| target_sorted(a).binary_search(k).is_ok())
                             };
                             if let Some(&key) = shared {
                                 record(a, si, fi, key);
@@ -441,8 +481,8 @@ fn infer<'a>(
                     } else {
                         // Many pushes deliver here: look up each selector of the source.
                         for &key in &source_keys {
-                            if let Some(list) = by_dir_key.get(&(dir, key)) {
-                                for &a in list {
+                            if let Some(&head) = by_dir_key.get(&(dir, key)) {
+                                for a in list(head) {
                                     if !macro_target[a] || deeper {
                                         record(a, si, fi, key);
                                     }
@@ -639,34 +679,57 @@ fn find_conflicts(
     ends: &[(usize, usize)],
 ) -> Vec<Problem> {
     let pushes = &plan.pushes;
-    type Key<'k> = (HostKey<'k>, Cow<'k, str>, &'k str);
+    // The directories each source's files land in, computed first so that the grouping keys
+    // below borrow them: keys are then plain references, hashed and compared without copying.
+    let dirs: Vec<Vec<Vec<Cow<'_, str>>>> = pushes
+        .iter()
+        .enumerate()
+        .map(|(a, push)| {
+            if !push.enabled {
+                return Vec::new();
+            }
+            push.sources
+                .iter()
+                .map(|source| source_dirs(&targets[a], &source.hosts))
+                .collect()
+        })
+        .collect();
+    type Key<'k> = (HostKey<'k>, &'k str, &'k str);
     // A writer: (push, source, file) positions.
     type Writer = (usize, usize, usize);
-    // Insertion-ordered groups: (key, [(push, source, file)]).
+    // Insertion-ordered groups: (key, first writer, the writers after it). Almost every group
+    // has one writer, so the rest only allocates for the few that can conflict.
     let mut index: FxHashMap<Key<'_>, usize> = FxHashMap::default();
-    let mut groups: Vec<(Key<'_>, Vec<Writer>)> = Vec::new();
+    index.reserve(pushes.len() * 4);
+    let mut groups: Vec<(Key<'_>, Writer, Vec<Writer>)> = Vec::new();
+    let mut target_keys: Vec<HostKey<'_>> = Vec::new();
     for (a, push) in pushes.iter().enumerate() {
         if !push.enabled {
             continue;
         }
-        let target_keys: Vec<HostKey<'_>> = keys(&push.target.hosts).collect();
+        target_keys.clear();
+        target_keys.extend(keys(&push.target.hosts));
         for (si, source_entries) in entries[a].iter().enumerate() {
-            let dirs = source_dirs(&targets[a], &push.sources[si].hosts);
             for (fi, entry) in source_entries.iter().enumerate() {
                 if entry.name().is_empty() {
                     continue;
                 }
                 for &key in &target_keys {
-                    for dir in &dirs {
-                        let k = (key, dir.clone(), entry.name());
-                        let g = *index.entry(k.clone()).or_insert_with(|| {
-                            groups.push((k, Vec::new()));
-                            groups.len() - 1
-                        });
-                        let list = &mut groups[g].1;
-                        // Several entries of one push with one name are the parser's to report.
-                        if list.last().is_none_or(|&(p, _, _)| p != a) {
-                            list.push((a, si, fi));
+                    for dir in &dirs[a][si] {
+                        let k = (key, dir.as_ref(), entry.name());
+                        match index.entry(k) {
+                            Entry::Vacant(slot) => {
+                                slot.insert(groups.len());
+                                groups.push((k, (a, si, fi), Vec::new()));
+                            }
+                            Entry::Occupied(slot) => {
+                                let (_, first, rest) = &mut groups[*slot.get()];
+                                // Several entries of one push with one name are the parser's
+                                // to report.
+                                if rest.last().unwrap_or(first).0 != a {
+                                    rest.push((a, si, fi));
+                                }
+                            }
                         }
                     }
                 }
@@ -677,10 +740,12 @@ fn find_conflicts(
     let mut reach = Reach::new(pushes.len());
     let mut reported: FxHashSet<(usize, usize)> = FxHashSet::default();
     let mut problems = Vec::new();
-    for (key, mut writers) in groups {
-        if writers.len() < 2 {
+    for (key, first, rest) in groups {
+        if rest.is_empty() {
             continue;
         }
+        let mut writers = rest;
+        writers.insert(0, first);
         writers.sort_by_key(|&(p, _, _)| (stage[p], p));
         for pair in writers.windows(2) {
             let (a, asi, afi) = pair[0];
@@ -701,7 +766,7 @@ fn find_conflicts(
             reported.insert((a, b));
             problems.push(conflict_problem(
                 plan,
-                (key.0, &key.1, key.2),
+                key,
                 (a, asi, afi),
                 (b, bsi, bfi),
                 entries,

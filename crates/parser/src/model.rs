@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use miette::{NamedSource, SourceSpan};
 
@@ -67,8 +67,25 @@ pub struct SourceFile {
     /// The file's text, shared with every diagnostic that points into it.
     pub text: Arc<str>,
     /// Byte offset of the start of each line, so locating a diagnostic does not rescan the
-    /// file (a plan with thousands of warnings would otherwise be quadratic to print).
-    line_starts: Arc<[usize]>,
+    /// file (a plan with thousands of warnings would otherwise be quadratic to print). Built
+    /// on the first lookup: checking a valid plan never needs it.
+    line_starts: Arc<OnceLock<Box<[usize]>>>,
+}
+
+impl SourceFile {
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(
+                    self.text
+                        .bytes()
+                        .enumerate()
+                        .filter(|&(_, b)| b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
+                .collect()
+        })
+    }
 }
 
 /// All files a plan was read from, indexed by [`FileId`].
@@ -81,14 +98,10 @@ impl SourceFiles {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
-        let text: Arc<str> = text.into();
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
         self.files.push(SourceFile {
             name: name.into(),
-            text,
-            line_starts,
+            text: text.into(),
+            line_starts: Arc::default(),
         });
         id
     }
@@ -136,11 +149,11 @@ impl SourceFiles {
         let text = &file.text;
         let offset = floor_char_boundary(text, offset.min(text.len()));
         // The last line start at or before the offset (there is always one: 0).
-        let line_index = file
-            .line_starts
+        let line_starts = file.line_starts();
+        let line_index = line_starts
             .partition_point(|&start| start <= offset)
             .saturating_sub(1);
-        let line_start = file.line_starts.get(line_index).copied().unwrap_or(0);
+        let line_start = line_starts.get(line_index).copied().unwrap_or(0);
         let column = text[line_start..offset].chars().count() + 1;
         (line_index + 1, column)
     }

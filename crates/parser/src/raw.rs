@@ -274,6 +274,9 @@ impl Walker<'_> {
             SOURCE_KEYS,
             TARGET_KEYS,
         ];
+        if keys.iter().all(|key| table.contains_key(*key)) {
+            return;
+        }
         for key in keys {
             // A misspelling of the key (`file = [...]`) is already reported as an unknown key
             // with "did you mean `files`?": saying the key is missing too would only repeat it.
@@ -363,12 +366,21 @@ impl Walker<'_> {
     /// An array of strings; wrong elements are reported and skipped.
     fn string_list(&mut self, value: &Value<'_>, what: &str) -> Option<Vec<Located<String>>> {
         match value.get_ref() {
-            DeValue::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(|item| self.string(item, &format!("{what}[]")))
-                    .collect(),
-            ),
+            DeValue::Array(items) => {
+                let mut strings = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    // The entry's description is only formatted for an error: lists are read
+                    // for every host group and push.
+                    match item.get_ref() {
+                        DeValue::String(s) => strings.push(Located {
+                            value: s.to_string(),
+                            span: self.span(item.span()),
+                        }),
+                        _ => self.wrong_type(item, "a string", &format!("{what}[]")),
+                    }
+                }
+                Some(strings)
+            }
             _ => {
                 self.wrong_type(value, "an array of strings", what);
                 None
@@ -568,8 +580,13 @@ impl Walker<'_> {
                 value: key.get_ref().to_string(),
                 span: self.span(key.span()),
             };
-            let what = format!("hosts.{}", name.value);
-            let Some(body) = self.table(value, &what) else {
+            let Some(body) = (match value.get_ref() {
+                DeValue::Table(t) => Some(t),
+                _ => {
+                    self.wrong_type(value, "a table", &format!("hosts.{}", name.value));
+                    None
+                }
+            }) else {
                 continue;
             };
             let mut group = RawGroup {
@@ -599,6 +616,7 @@ impl Walker<'_> {
                     {
                         // `[hosts.web.prod]` nests a table `prod` in group `web`; the user
                         // meant a group named `web.prod`.
+                        let what = format!("hosts.{}", group.name.value);
                         let full = format!("{}.{sub}", group.name.value);
                         let span = self.span(key.span());
                         self.push(
@@ -612,7 +630,10 @@ impl Walker<'_> {
                             )),
                         );
                     }
-                    _ => self.unknown_key(key, GROUP_KEYS, &format!("[{what}]")),
+                    _ => {
+                        let place = format!("[hosts.{}]", group.name.value);
+                        self.unknown_key(key, GROUP_KEYS, &place);
+                    }
                 }
             }
             group.had_errors = self.problems.len() > before;
@@ -782,11 +803,14 @@ impl Walker<'_> {
                     _ => self.unknown_key(key, PUSH_KEYS, "[[push]]"),
                 }
             }
-            let place = match &push.name {
-                Some(name) => format!("push `{}`", name.value),
-                None => "[[push]]".to_owned(),
-            };
-            self.require(table, &["name", "from", "to"], push.span, &place);
+            const REQUIRED: [&str; 3] = ["name", "from", "to"];
+            if !REQUIRED.iter().all(|key| table.contains_key(*key)) {
+                let place = match &push.name {
+                    Some(name) => format!("push `{}`", name.value),
+                    None => "[[push]]".to_owned(),
+                };
+                self.require(table, &REQUIRED, push.span, &place);
+            }
             pushes.push(push);
         }
         pushes

@@ -130,6 +130,7 @@ pub(crate) fn parse(
         groups: BTreeMap::new(),
         group_raw: BTreeMap::new(),
         used_groups: HashSet::new(),
+        patterns: HashMap::new(),
     };
     let plan = builder.build(&files);
     let mut problems = builder.problems;
@@ -256,6 +257,11 @@ fn in_written_order(raw: &RawGroup, own: HostSet, nested: HostSet) -> HostSet {
 
 /// Adds `more` to `set`, keeping first-seen order without duplicates.
 fn union(set: &mut HostSet, more: &HostSet) {
+    if set.is_empty() {
+        // Every set here is already de-duplicated: one copy instead of a search per entry.
+        set.clone_from(more);
+        return;
+    }
     for ip in &more.ips {
         if !set.ips.contains(ip) {
             set.ips.push(*ip);
@@ -293,6 +299,8 @@ struct Builder<'a> {
     groups: BTreeMap<String, GroupState>,
     group_raw: BTreeMap<String, &'a RawGroup>,
     used_groups: HashSet<String>,
+    /// `REGEX:` patterns already compiled: `Err` holds why one does not compile.
+    patterns: HashMap<String, Result<(), String>>,
 }
 
 impl<'a> Builder<'a> {
@@ -377,9 +385,13 @@ impl<'a> Builder<'a> {
 
     /// Substitutes `${var}` in a string, reporting every bad reference at its own span.
     fn subst(&mut self, s: &Located<String>) -> Option<String> {
-        let result = substitute(&s.value, &self.vars);
-        for name in &result.used {
-            self.used_vars.insert(name.clone());
+        if !s.value.contains('$') {
+            // Nothing to substitute (most strings of a plan).
+            return Some(s.value.clone());
+        }
+        let mut result = substitute(&s.value, &self.vars);
+        for name in std::mem::take(&mut result.used) {
+            self.used_vars.insert(name);
         }
         if result.issues.is_empty() {
             return Some(result.text);
@@ -779,12 +791,13 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             }
-            self.used_groups.insert(name.value.clone());
+            if !self.used_groups.contains(&name.value) {
+                self.used_groups.insert(name.value.clone());
+            }
             match self.groups.get(&name.value) {
                 Some(group) => {
                     broken |= group.broken;
-                    let expanded = group.expanded.clone().unwrap_or_else(|| group.own.clone());
-                    union(&mut set, &expanded);
+                    union(&mut set, group.expanded.as_ref().unwrap_or(&group.own));
                     refs.push(HostRef::Group(name.clone()));
                 }
                 None => {
@@ -1154,7 +1167,7 @@ impl<'a> Builder<'a> {
             .target
             .as_ref()
             .and_then(|t| t.path.as_ref())
-            .map_or(String::new(), |p| p.value.clone());
+            .map_or("", |p| p.value.as_str());
         for (source_index, s) in raw.sources.iter().flatten().enumerate() {
             let (host_refs, hosts, broken) = match &s.hosts {
                 Some(h) => self.resolve_hosts(h),
@@ -1163,14 +1176,17 @@ impl<'a> Builder<'a> {
             if let (Some(h), Api::V3) = (&s.hosts, api) {
                 self.v3_ipv6_hosts(h);
             }
-            source_hosts.push(hosts.clone());
+            // Only read to compare one source with another.
+            if raw.sources.as_ref().is_some_and(|s| s.len() > 1) {
+                source_hosts.push(hosts.clone());
+            }
             if !broken
                 && hosts.is_empty()
                 && let Some(h) = &s.hosts
             {
                 self.no_hosts(h.span, "source");
             }
-            let mut files = Vec::new();
+            let mut files = Vec::with_capacity(s.files.as_ref().map_or(0, Vec::len));
             for entry in s.files.iter().flatten() {
                 let Some(path) = self.subst(entry) else {
                     continue;
@@ -1455,14 +1471,24 @@ impl<'a> Builder<'a> {
             );
             return false;
         }
-        if let Err(err) = Regex::new(pattern) {
-            let text = err.to_string();
-            let why = text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("error: "))
-                .unwrap_or(&text)
-                .to_owned();
+        // Plans repeat the same few patterns across many pushes; compiling one costs far more
+        // than reading a push, so each distinct pattern is compiled once.
+        let compiled = match self.patterns.get(pattern) {
+            Some(result) => result.clone(),
+            None => {
+                let result = Regex::new(pattern).map(drop).map_err(|err| {
+                    let text = err.to_string();
+                    text.lines()
+                        .rev()
+                        .find_map(|l| l.strip_prefix("error: "))
+                        .unwrap_or(&text)
+                        .to_owned()
+                });
+                self.patterns.insert(pattern.to_owned(), result.clone());
+                result
+            }
+        };
+        if let Err(why) = compiled {
             self.error(
                 Problem::error(
                     "plan::parser::invalid_regex",
