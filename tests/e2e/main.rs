@@ -5,6 +5,7 @@ mod apply_v3;
 mod check;
 mod diff;
 mod faults;
+mod load;
 mod schema;
 mod secrets;
 mod show;
