@@ -251,4 +251,27 @@ fn insecure_skip_tls_verify_works_and_warns_on_every_run() {
         assert!(stderr.contains("--ca-cert"), "{stderr}");
         assert!(server.requests() >= 4);
     }
+
+    // NDJSON: the version line first, then the warning as an event.
+    let f = fixture();
+    let server = TlsSim::start(&f, &pki);
+    let out = apply(
+        &f,
+        &server.url(),
+        &["--insecure-skip-tls-verify", "--format", "json"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson"))
+        .collect();
+    assert_eq!(events[0]["event"], "apply_started");
+    assert_eq!(events[1]["event"], "warning");
+    assert!(
+        events[1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("TLS certificate verification is OFF"))
+    );
+    assert!(text(&out.stderr).contains(WARNING));
 }

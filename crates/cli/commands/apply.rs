@@ -203,6 +203,13 @@ async fn apply(
         return Ok(ExitStatus::CannotStart);
     }
     out.started(&plan, &graph, endpoint.as_str(), sandbox, args.dry_run);
+    if args.insecure_skip_tls_verify && out.json {
+        // The stream a CI job archives says it too (stderr already did, before the first line).
+        out.json_line(&serde_json::json!({
+            "event": "warning",
+            "message": "TLS certificate verification is OFF (--insecure-skip-tls-verify): the endpoint's identity was not checked",
+        }));
+    }
 
     // 2. Dry run, confirmation.
     if args.dry_run {
