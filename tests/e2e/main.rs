@@ -6,6 +6,7 @@ mod check;
 mod diff;
 mod faults;
 mod load;
+mod mutation;
 mod schema;
 mod secrets;
 mod show;
