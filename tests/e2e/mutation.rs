@@ -343,3 +343,77 @@ fn copy_tomls(path: &Path, to: &Path, root: &Path) {
 fn report(how: &str, tried: usize) {
     eprintln!("mutation ({how}): {tried} mutated plans tried");
 }
+
+/// The hostile values of `crates/parser/tests/it/hostile.rs` through the built binary: each
+/// is exit 1 with its diagnostic at `file:line:col`, and nothing panics (a label past column
+/// 65,535 used to crash the renderer).
+#[test]
+fn hostile_plans_through_plan_check_exit_1_at_the_right_place() {
+    let head = "[plan]\nname = \"h\"\nbk_biz_id = 1\naccount = \"root\"\n";
+    let push = "[[push]]\nname = \"a\"\nfrom = { hosts = \"10.0.0.1\", files = [\"/a\"] }\nto = { hosts = \"10.0.0.2\", path = \"/b/\" }\n";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "far-column",
+            format!("{head}{push}after = [{}\"zz\"]\n", " ".repeat(100_000)).into_bytes(),
+            ":9:100010",
+        ),
+        (
+            "nul-path",
+            format!("{head}{}", push.replace("\"/a\"", "\"/a\\u0000\"")).into_bytes(),
+            ":7:39",
+        ),
+        (
+            "bidi-name",
+            format!(
+                "{head}{}",
+                push.replace("name = \"a\"", "name = \"a\u{202E}b\"")
+            )
+            .into_bytes(),
+            ":6:8",
+        ),
+        (
+            "not-utf8",
+            [
+                format!("{head}{push}description = \"").as_bytes(),
+                b"\xc4\xe3\"\n",
+            ]
+            .concat(),
+            ":9:16",
+        ),
+        (
+            "huge-int",
+            format!("{head}timeout = 99999999999999999999\n{push}").into_bytes(),
+            ":5:11",
+        ),
+        (
+            "deep-nesting",
+            format!(
+                "{head}x = {}{}\n{push}",
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            )
+            .into_bytes(),
+            ":5:",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes, at) in cases {
+        let file = format!("{name}.toml");
+        std::fs::write(dir.path().join(&file), &bytes).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+            .current_dir(dir.path())
+            .args(["check", &file])
+            .env("NO_COLOR", "1")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .expect("run plan check");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let short: String = stderr.chars().take(3000).collect();
+        assert_eq!(out.status.code(), Some(1), "{name}: {short}");
+        assert!(!stderr.contains("panicked"), "{name}: {short}");
+        assert!(
+            stderr.contains(&format!("{file}{at}")),
+            "{name}: no `{file}{at}` in {short}"
+        );
+    }
+}
