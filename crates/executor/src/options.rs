@@ -165,6 +165,12 @@ impl Pacer {
         wait
     }
 
+    /// Reads no more logs for this job (JOB refused the log call): the backoff alone.
+    pub(crate) fn without_estimates(&mut self) {
+        self.drained = true;
+        self.eta = None;
+    }
+
     /// Starts over (after a terminate or a START sent again): the estimate no longer applies.
     pub(crate) fn reset(&mut self) {
         *self = Pacer::new(self.policy);
@@ -323,6 +329,9 @@ mod tests {
         assert_eq!(pacer.after_poll(now, None), policy.first * 2);
         pacer.reset();
         assert!(pacer.wants_estimate(now));
+        pacer.without_estimates();
+        assert!(!pacer.wants_estimate(now));
+        pacer.reset();
         // An estimate is slept out in one wait, capped at `max`.
         let soon = Estimate {
             remaining: Duration::from_secs(2),

@@ -599,6 +599,12 @@ async fn follow<A: JobApi>(
                 {
                     match ctx.api.estimate(job, &transferring).await {
                         Ok(e) => estimate = e,
+                        // A refusal (no permission for the log API, an old JOB without
+                        // it) will not change: this job is followed on the backoff alone.
+                        Err(e) if !e.is_retryable() => {
+                            tracing::debug!(push = %task.name, error = %e, "progress log refused; polling on the backoff");
+                            pacer.without_estimates();
+                        }
                         Err(e) => {
                             tracing::debug!(push = %task.name, error = %e, "progress log unavailable; polling on the backoff");
                         }
