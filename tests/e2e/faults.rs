@@ -469,6 +469,29 @@ fn row04_connection_refused_mid_run_is_ridden_out() {
     assert!(widest >= 1.9, "no call was answered for {widest}s only");
     assert_run_finished(&journal(&f), "succeeded");
     assert!(took < BOUND, "{took:?}");
+    drop(sim);
+
+    // Refused when the submission goes out: the credentials check is answered late (it is
+    // in flight when the listener closes), so the submission that follows meets a closed
+    // port. A refused connection proves nothing was sent: the submission is re-sent.
+    let f = fixture(
+        TWO_STAGES,
+        "[[fault]]\napi = \"get_job_instance_status\"\nkind = \"slow\"\ndelay_ms = 400\ncount = 1\n",
+    );
+    let sim = Sim::start(&f);
+    let url = sim.url.clone();
+    let checked = |r: &[RecordedRequest]| r.iter().any(|r| r.api == "get_job_instance_status");
+    let (out, took) = apply_during(&f, &sim, &url, &[], checked, |s| {
+        s.running().refuse_for(Duration::from_millis(1500))
+    });
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let requests = sim.requests();
+    assert_delivered_once(&f, &requests);
+    let check = chrono_free::Stamp::parse(&requests[0].time).seconds;
+    let submit = calls(&requests, "fast_push_file")[0];
+    let gap = chrono_free::Stamp::parse(&submit.time).seconds - check;
+    assert!(gap >= 1.4, "the submission got through after {gap}s only");
+    assert!(took < BOUND, "{took:?}");
 }
 
 /// RFC 3339 times in the request log, without a date library.
