@@ -4,6 +4,7 @@
 mod auth;
 mod concurrency;
 mod faults;
+mod fuzz;
 mod python;
 mod server;
 mod state;
