@@ -53,7 +53,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         by_name.entry(push.name.value.clone()).or_insert(i);
     }
 
-    let targets: Vec<String> = pushes
+    let targets: Vec<Cow<'_, str>> = pushes
         .iter()
         .map(|p| target_dir(&p.target.path.value))
         .collect();
@@ -70,7 +70,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
     // ((dependent, dependency), edge). Explicit edges are collected first and the sort below is
     // stable, so an explicit edge wins over an inferred one between the same pushes. (A Vec
     // sorted once is several times faster than a map here: the values are large.)
-    let mut edge_list: Vec<((usize, usize), EdgeKind)> = Vec::new();
+    let mut edge_list: Vec<((usize, usize), EdgeKind)> = Vec::with_capacity(n);
     let mut self_dependent = vec![false; n];
     for (b, push) in pushes.iter().enumerate() {
         for after in &push.after {
@@ -346,7 +346,7 @@ struct Inferred<'a> {
 /// caller reports them).
 fn infer<'a>(
     plan: &'a Plan,
-    targets: &'a [String],
+    targets: &'a [Cow<'a, str>],
     entries: &[Vec<Vec<NormEntry>>],
 ) -> Vec<Inferred<'a>> {
     let pushes = &plan.pushes;
@@ -384,7 +384,7 @@ fn infer<'a>(
                 macro_target[a] = true;
                 prefix
             }
-            None => dir.as_str(),
+            None => dir.as_ref(),
         };
         let (head, len) = by_dir.entry(index_dir).or_insert((NONE, 0));
         links.push((a, *head));
@@ -423,13 +423,13 @@ fn infer<'a>(
                 target_keys(a)
                     .iter()
                     .filter(|k| directory_keys.contains(k))
-                    .map(|&k| (k, dir.as_str(), a)),
+                    .map(|&k| (k, dir.as_ref(), a)),
             );
         }
         by_key_dir.sort_unstable();
     }
 
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(pushes.len());
     let mut source_keys: Vec<HostKey<'a>> = Vec::new();
     let mut source_sorted: Vec<HostKey<'a>> = Vec::new();
     // `seen[a] == b + 1`: `b` already depends on `a`.
@@ -672,7 +672,7 @@ fn cycle_problem(plan: &Plan, edges: &[Edge], ends: &[(usize, usize)], path: &[u
 /// directory on a shared host selector.
 fn find_conflicts(
     plan: &Plan,
-    targets: &[String],
+    targets: &[Cow<'_, str>],
     entries: &[Vec<Vec<NormEntry>>],
     stage: &[usize],
     outgoing: &[Vec<usize>],
@@ -701,7 +701,7 @@ fn find_conflicts(
     // has one writer, so the rest only allocates for the few that can conflict.
     let mut index: FxHashMap<Key<'_>, usize> = FxHashMap::default();
     index.reserve(pushes.len() * 4);
-    let mut groups: Vec<(Key<'_>, Writer, Vec<Writer>)> = Vec::new();
+    let mut groups: Vec<(Key<'_>, Writer, Vec<Writer>)> = Vec::with_capacity(pushes.len() * 4);
     let mut target_keys: Vec<HostKey<'_>> = Vec::new();
     for (a, push) in pushes.iter().enumerate() {
         if !push.enabled {
@@ -808,14 +808,27 @@ fn source_dirs<'t>(target: &'t str, sources: &HostSet) -> Vec<Cow<'t, str>> {
     if !target.contains("[FILESRCIP]") {
         return vec![Cow::Borrowed(target)];
     }
-    let mut dirs: Vec<Cow<'t, str>> = sources
-        .ips
-        .iter()
-        .map(|host| {
-            let id = format!("{}_{}", host.cloud_id, host.ip).replace(':', "_");
-            Cow::Owned(target.replace("[FILESRCIP]", &id))
-        })
-        .collect();
+    use std::fmt::Write as _;
+    // The target split once at each macro; every host's directory is the pieces joined by its
+    // `<cloud>_<ip>`, written straight into one string.
+    let pieces: Vec<&str> = target.split("[FILESRCIP]").collect();
+    let mut dirs: Vec<Cow<'t, str>> = Vec::with_capacity(sources.ips.len() + 1);
+    for host in &sources.ips {
+        let mut dir = String::with_capacity(target.len() + 32);
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
+                let start = dir.len();
+                let _ = write!(dir, "{}_{}", host.cloud_id, host.ip);
+                if dir[start..].contains(':') {
+                    let id = dir[start..].replace(':', "_");
+                    dir.truncate(start);
+                    dir.push_str(&id);
+                }
+            }
+            dir.push_str(piece);
+        }
+        dirs.push(Cow::Owned(dir));
+    }
     if !sources.dynamic_groups.is_empty() || !sources.topo_nodes.is_empty() {
         dirs.push(Cow::Borrowed(target));
     }

@@ -6,9 +6,15 @@
 //! invent edges the author never meant. The strings sent to JOB are never changed; this is only
 //! for comparisons.
 
-/// Normalises a path for comparison (see the module docs).
-pub(crate) fn normalise(path: &str) -> String {
+use std::borrow::Cow;
+
+/// Normalises a path for comparison (see the module docs). Most paths already are: they are
+/// borrowed, not copied.
+pub(crate) fn normalise(path: &str) -> Cow<'_, str> {
     let windows = is_windows(path);
+    if !windows && !path.contains("//") {
+        return Cow::Borrowed(path);
+    }
     let mut out = String::with_capacity(path.len());
     let mut previous_separator = false;
     for (i, c) in path.chars().enumerate() {
@@ -27,15 +33,15 @@ pub(crate) fn normalise(path: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A target directory, normalised and ending with `/` (JOB treats the target as a directory
 /// whether or not it ends with a separator).
-pub(crate) fn target_dir(path: &str) -> String {
+pub(crate) fn target_dir(path: &str) -> Cow<'_, str> {
     let mut dir = normalise(path);
     if !dir.ends_with('/') {
-        dir.push('/');
+        dir.to_mut().push('/');
     }
     dir
 }
@@ -51,11 +57,12 @@ fn is_windows(path: &str) -> bool {
 
 /// One `files` entry, normalised: where it reads and the name it delivers.
 ///
-/// One allocation per entry: the normalised path, with the name and location as ranges of it.
+/// At most one allocation per entry (none when the path is already normal): the normalised path,
+/// with the name and location as ranges of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NormEntry {
+pub(crate) struct NormEntry<'p> {
     /// The normalised path (`REGEX:` entries keep their expression as written).
-    norm: String,
+    norm: Cow<'p, str>,
     /// The name delivered into the target directory: a file name, a directory name (without
     /// its trailing separator) or the pattern text after the directory (`REGEX:...`, `*.log`).
     name: std::ops::Range<usize>,
@@ -77,12 +84,13 @@ pub(crate) enum EntryKind {
     Pattern,
 }
 
-impl NormEntry {
+impl<'p> NormEntry<'p> {
     /// Splits a source path. `REGEX:` applies to the file-name part, so everything from the
     /// marker on is the name even when the expression contains a `/`.
-    pub(crate) fn new(path: &str) -> NormEntry {
+    pub(crate) fn new(path: &'p str) -> NormEntry<'p> {
         let norm = normalise(path);
-        if let Some(at) = norm.find("REGEX:") {
+        // `contains(':')` first: a plain path skips the substring search.
+        if let Some(at) = norm.contains(':').then(|| norm.find("REGEX:")).flatten() {
             // The directory part is everything before the marker (it ends with `/` in any
             // path the parser accepts; a bare `REGEX:` reads in no directory at all).
             let location_end = norm[..at].rfind('/').map_or(0, |i| i + 1);

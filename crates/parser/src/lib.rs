@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+mod fxhash;
 mod hosts;
 mod loader;
 mod model;

@@ -1,12 +1,13 @@
 //! The second layer: raw structs of every file -> the validated [`Plan`], checking every rule
 //! of the format that does not need the dependency graph and collecting all problems.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use regex::Regex;
 use toml::de::DeTable;
 
+use crate::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::hosts::{looks_like_host, parse_host};
 use crate::loader::NotUtf8;
 use crate::model::{
@@ -126,11 +127,11 @@ pub(crate) fn parse(
         options,
         vars: BTreeMap::new(),
         var_defs: BTreeMap::new(),
-        used_vars: HashSet::new(),
+        used_vars: HashSet::default(),
         groups: BTreeMap::new(),
         group_raw: BTreeMap::new(),
-        used_groups: HashSet::new(),
-        patterns: HashMap::new(),
+        used_groups: HashSet::default(),
+        patterns: HashMap::default(),
     };
     let plan = builder.build(&files);
     let mut problems = builder.problems;
@@ -389,9 +390,11 @@ impl<'a> Builder<'a> {
             // Nothing to substitute (most strings of a plan).
             return Some(s.value.clone());
         }
-        let mut result = substitute(&s.value, &self.vars);
-        for name in std::mem::take(&mut result.used) {
-            self.used_vars.insert(name);
+        let result = substitute(&s.value, &self.vars);
+        for &name in &result.used {
+            if !self.used_vars.contains(name) {
+                self.used_vars.insert(name.to_owned());
+            }
         }
         if result.issues.is_empty() {
             return Some(result.text);
@@ -596,10 +599,21 @@ impl<'a> Builder<'a> {
     /// reporting unknown references and cycles.
     fn expand_groups(&mut self) {
         let names: Vec<String> = self.groups.keys().cloned().collect();
-        let mut visiting: HashSet<String> = HashSet::new();
-        let mut reported_cycles: HashSet<Vec<String>> = HashSet::new();
+        let mut visiting: HashSet<String> = HashSet::default();
+        let mut reported_cycles: HashSet<Vec<String>> = HashSet::default();
         for root in names {
             if self.groups.get(&root).is_none_or(|g| g.expanded.is_some()) {
+                continue;
+            }
+            // Most groups include no other group: they are their own hosts, no walk needed.
+            if self
+                .group_raw
+                .get(&root)
+                .is_some_and(|raw| raw.groups.is_empty())
+            {
+                if let Some(state) = self.groups.get_mut(&root) {
+                    state.expanded = Some(state.own.clone());
+                }
                 continue;
             }
             // (group, index of the next `groups` entry to follow)
@@ -716,7 +730,7 @@ impl<'a> Builder<'a> {
     fn v3_ipv6_hosts(&mut self, hosts: &RawHosts) {
         const CODE: &str = "plan::parser::ipv6_host_in_v3";
         let mut found: Vec<(Span, String)> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for name in &hosts.names {
             if looks_like_host(&name.value) {
                 if parse_host(&name.value).is_ok_and(|h| h.ip.is_ipv6()) {
@@ -1002,7 +1016,7 @@ impl<'a> Builder<'a> {
     // ---- pushes ---------------------------------------------------------------------------
 
     fn pushes(&mut self, raw: &[RawPush], settings: Option<&PlanSettings>) -> Vec<Push> {
-        let mut names: HashMap<String, Span> = HashMap::new();
+        let mut names: HashMap<String, Span> = HashMap::default();
         for push in raw {
             let Some(name) = &push.name else { continue };
             if !is_plan_name(&name.value) {
@@ -1022,10 +1036,9 @@ impl<'a> Builder<'a> {
                 names.insert(name.value.clone(), name.span);
             }
         }
-        let all_names: BTreeSet<String> = names.keys().cloned().collect();
         raw.iter()
             .enumerate()
-            .filter_map(|(index, push)| self.push(index, push, settings, &all_names))
+            .filter_map(|(index, push)| self.push(index, push, settings, &names))
             .collect()
     }
 
@@ -1034,7 +1047,7 @@ impl<'a> Builder<'a> {
         index: usize,
         raw: &RawPush,
         settings: Option<&PlanSettings>,
-        all_names: &BTreeSet<String>,
+        all_names: &HashMap<String, Span>,
     ) -> Option<Push> {
         let api = settings.map_or(Api::V2, |s| s.api);
         let push_name = raw.name.as_ref().map_or("?", |n| n.value.as_str());
@@ -1048,8 +1061,12 @@ impl<'a> Builder<'a> {
                     )
                     .with_label(after.span, "a push cannot run after itself"),
                 );
-            } else if !all_names.contains(&after.value) {
-                let help = did_you_mean_help(&after.value, all_names.iter().map(String::as_str));
+            } else if !all_names.contains_key(&after.value) {
+                // Candidates in name order, so that the suggestion among equally close names
+                // does not depend on hashing.
+                let mut sorted: Vec<&str> = all_names.keys().map(String::as_str).collect();
+                sorted.sort_unstable();
+                let help = did_you_mean_help(&after.value, sorted);
                 self.error(
                     Problem::error(
                         "plan::parser::unknown_push",
@@ -1156,7 +1173,7 @@ impl<'a> Builder<'a> {
 
         let mut sources = Vec::new();
         // Delivered name -> (entry span, index of its source) of every entry delivering it.
-        let mut deliveries: HashMap<String, Vec<(Span, usize)>> = HashMap::new();
+        let mut deliveries: HashMap<String, Vec<(Span, usize)>> = HashMap::default();
         // With `[FILESRCIP]` in the target path each source host writes into its own
         // directory, so sources on different hosts do not collide.
         let per_source_host = target
@@ -1383,6 +1400,10 @@ impl<'a> Builder<'a> {
     /// A tab or newline in a path is almost always a TOML escape written by accident
     /// (`"D:\new\temp"` holds a newline and a tab). JOB accepts such names, so this warns.
     fn control_character_warning(&mut self, entry: &Located<String>, value: &str) {
+        // Printable ASCII, almost every path, holds none of the characters checked below.
+        if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return;
+        }
         // No file system takes a NUL in a name (C strings end at it): JOB and GSE would cut
         // the path short or fail, so this is an error, not a warning.
         if value.contains('\0') {

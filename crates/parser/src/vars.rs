@@ -24,11 +24,11 @@ pub(crate) const MAX_EXPANDED: usize = 1 << 20;
 
 /// The result of substituting one string.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Substituted {
+pub(crate) struct Substituted<'a> {
     /// The text with every reference replaced (valid only when `issues` is empty).
     pub(crate) text: String,
     /// Names referenced (defined or not), in order.
-    pub(crate) used: Vec<String>,
+    pub(crate) used: Vec<&'a str>,
     /// Problems, each with its byte range in the input string (the whole `${...}`).
     pub(crate) issues: Vec<(Range<usize>, VarIssue)>,
 }
@@ -41,7 +41,7 @@ pub(crate) fn is_var_name(name: &str) -> bool {
 }
 
 /// Replaces every `${name}` in `input` with its value from `vars`.
-pub(crate) fn substitute(input: &str, vars: &BTreeMap<String, String>) -> Substituted {
+pub(crate) fn substitute<'a>(input: &'a str, vars: &BTreeMap<String, String>) -> Substituted<'a> {
     let mut out = Substituted {
         text: String::with_capacity(input.len()),
         ..Substituted::default()
@@ -64,7 +64,7 @@ pub(crate) fn substitute(input: &str, vars: &BTreeMap<String, String>) -> Substi
                     if !is_var_name(name) {
                         out.issues.push((range, VarIssue::BadName(name.to_owned())));
                     } else {
-                        out.used.push(name.to_owned());
+                        out.used.push(name);
                         match vars.get(name) {
                             Some(value) if out.text.len() + value.len() > MAX_EXPANDED => {
                                 out.issues.push((range, VarIssue::TooLong(MAX_EXPANDED)));
