@@ -522,6 +522,9 @@ fn overlap(x: &HostSet, y: &HostSet) -> bool {
 /// The part of a normalised target directory before its first JOB macro component
 /// (`[FILESRCIP]`, `[DATE:...]`, `[DATEFMT:...]`), if it has one.
 fn macro_prefix(dir: &str) -> Option<&str> {
+    if !dir.contains('[') {
+        return None;
+    }
     let mut start = 0;
     for (i, c) in dir.char_indices() {
         if c == '/' {
