@@ -57,10 +57,17 @@ impl JobApi for NoEstimate {
 }
 
 fn main() {
+    // `-- calls` or `-- throughput` runs one part.
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let part = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let client_rt = support::client_runtime();
-    calls_per_job(&client_rt);
-    throughput(&client_rt, 2000, 64, 100);
-    throughput(&client_rt, 2000, 64, 20);
+    if part("calls") {
+        calls_per_job(&client_rt);
+    }
+    if part("throughput") {
+        throughput(&client_rt, 2000, 64, 100);
+        throughput(&client_rt, 2000, 64, 20);
+    }
 }
 
 fn calls_per_job(client_rt: &tokio::runtime::Runtime) {
@@ -115,6 +122,17 @@ fn calls_per_job(client_rt: &tokio::runtime::Runtime) {
                     .first()
                     .copied()
                     .unwrap_or_default();
+                if std::env::var_os("PLAN_BENCH_VERBOSE").is_some() {
+                    // Each call, ms after JOB started the job.
+                    let seq: Vec<String> = mine
+                        .iter()
+                        .filter_map(|r| {
+                            let at = support::epoch_ms(&r.time)? - job.start_ms;
+                            Some(format!("{}@{at}", short(&r.api)))
+                        })
+                        .collect();
+                    println!("    {}", seq.join(" "));
+                }
                 println!(
                     "{:<6} {:<13} {:>8} {:>7} {:>8} {:>10} {:>10}",
                     api,
@@ -203,4 +221,12 @@ fn throughput(client_rt: &tokio::runtime::Runtime, n: usize, parallelism: usize,
     );
     println!();
     sandbox.stop();
+}
+
+fn short(api: &str) -> &'static str {
+    match api {
+        "get_job_instance_status" => "status",
+        "get_job_instance_ip_log" | "get_job_instance_log" => "log",
+        _ => "other",
+    }
 }

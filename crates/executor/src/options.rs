@@ -51,9 +51,10 @@ pub enum ContinuePolicy {
 ///
 /// The estimate errs late rather than early (the last reported percentage is a floor, and
 /// the line was written before it was read), so a job is usually seen finished at the first
-/// poll after its estimate: a job of 10 s costs 3 or 4 calls (status, log, status; one more
-/// status when its hosts were still waiting at the first poll), and the end is seen within
-/// about 1 % of its duration plus a few ms. Without usable logs (no speed reported, an API
+/// poll after its estimate: a job of 10 s costs 3 to 6 calls (status, log, status at the
+/// least; one more status when the job was still queued at the first poll, one more status
+/// and log when the first log read came before the first progress line), and the end is
+/// seen within about 1 % of its duration plus a few ms. Without usable logs (no speed reported, an API
 /// that reads none) the loop is the plain backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
