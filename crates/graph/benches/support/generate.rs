@@ -119,7 +119,9 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                     }
                     let index = t * 8 + h;
                     if t % 97 == 3 && h == 0 {
-                        let _ = write!(out, "\"0:[fd00::{:x}]\"", index + 1);
+                        // Two groups: one group holds 16 bits.
+                        let id = index + 1;
+                        let _ = write!(out, "\"0:[fd00::{:x}:{:x}]\"", id >> 16, id & 0xffff);
                     } else if t % 13 == 4 {
                         let _ = write!(out, "\"2:{}\"", ipv4(20 + index / 62_500, index));
                     } else {

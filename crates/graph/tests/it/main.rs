@@ -2,6 +2,7 @@
 //! and the diagnostics users see for cycles and write conflicts.
 
 mod diagnostics;
+mod generated;
 mod plans;
 
 use std::path::{Path, PathBuf};

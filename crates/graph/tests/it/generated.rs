@@ -1,0 +1,34 @@
+//! The plan generator the benchmarks and the `gen` example share makes plans that check clean
+//! at every size: a benchmark of an invalid plan would measure the error path.
+
+#[path = "../../benches/support/generate.rs"]
+mod generate;
+
+use plan_parser::{ParseOptions, parse_str};
+
+#[test]
+fn generated_plans_check_clean_and_are_mostly_ordered_by_file_flow() {
+    for (pushes, seed) in [(1, 0), (7, 3), (400, 1), (2_003, 9)] {
+        let text = generate::generate(pushes, seed);
+        let parsed = parse_str("gen.toml", &text, &ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{pushes} pushes: {:?}", e.problems()));
+        // A plan of a push or two leaves a group or a variable unused: a warning, not an error.
+        if pushes >= 4 {
+            assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        }
+        assert_eq!(parsed.plan.pushes.len(), pushes);
+        let graph = plan_graph::build(&parsed.plan)
+            .unwrap_or_else(|e| panic!("{pushes} pushes: {:?}", e.problems()));
+        assert!(graph.warnings().is_empty());
+        if pushes >= 400 {
+            let inferred = graph
+                .edges()
+                .iter()
+                .filter(|e| matches!(e.kind, plan_graph::EdgeKind::Inferred { .. }))
+                .count();
+            assert!(inferred * 10 >= pushes * 7, "{inferred} inferred edges");
+            assert!(graph.edges().len() > inferred, "some explicit `after`");
+        }
+    }
+    assert_eq!(generate::generate(300, 5), generate::generate(300, 5));
+}
