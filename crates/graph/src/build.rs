@@ -373,11 +373,11 @@ fn infer<'a>(
     let mut by_dir: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
     by_dir.reserve(pushes.len());
     let mut by_dir_key: FxHashMap<(&str, HostKey<'a>), usize> = FxHashMap::default();
-    by_dir_key.reserve(all_keys.len());
     // A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`) delivers
     // into a directory only known at run time: index it under the part before the macro and
     // let it feed only reads deeper than that part.
     let mut macro_target = vec![false; pushes.len()];
+    let mut index_dirs: Vec<&str> = Vec::with_capacity(pushes.len());
     for (a, dir) in targets.iter().enumerate() {
         let index_dir = match macro_prefix(dir) {
             Some(prefix) => {
@@ -386,10 +386,19 @@ fn infer<'a>(
             }
             None => dir.as_ref(),
         };
+        index_dirs.push(index_dir);
         let (head, len) = by_dir.entry(index_dir).or_insert((NONE, 0));
         links.push((a, *head));
         *head = links.len() - 1;
         *len += 1;
+    }
+    // The (directory, selector) lists are only read for directories more pushes deliver into
+    // than a reading source has selectors, so never for a directory of one push (a source has
+    // at least one selector; with none, neither lookup finds anything).
+    for (a, &index_dir) in index_dirs.iter().enumerate() {
+        if by_dir.get(index_dir).is_some_and(|&(_, len)| len < 2) {
+            continue;
+        }
         for &key in target_keys(a) {
             let head = by_dir_key.entry((index_dir, key)).or_insert(NONE);
             links.push((a, *head));
@@ -703,8 +712,30 @@ fn find_conflicts(
     // Insertion-ordered groups: (key, first writer, the writers after it). Almost every group
     // has one writer, so the rest only allocates for the few that can conflict.
     let mut index: FxHashMap<Key<'_>, usize> = FxHashMap::default();
-    index.reserve(pushes.len() * 4);
-    let mut groups: Vec<(Key<'_>, Writer, Vec<Writer>)> = Vec::with_capacity(pushes.len() * 4);
+    let mut groups: Vec<(Key<'_>, Writer, Vec<Writer>)> = Vec::new();
+    // First, which (directory, name) two pushes write at all: only those can hold a conflict,
+    // and in most plans there are few, so the groups by selector are only built for them.
+    const SHARED: usize = usize::MAX;
+    let mut writer_of: FxHashMap<(&str, &str), usize> = FxHashMap::default();
+    writer_of.reserve(pushes.len() * 2);
+    for (a, push) in pushes.iter().enumerate() {
+        if !push.enabled {
+            continue;
+        }
+        for (si, source_entries) in entries[a].iter().enumerate() {
+            for entry in source_entries {
+                if entry.name().is_empty() {
+                    continue;
+                }
+                for dir in &dirs[a][si] {
+                    let first = writer_of.entry((dir.as_ref(), entry.name())).or_insert(a);
+                    if *first != a {
+                        *first = SHARED;
+                    }
+                }
+            }
+        }
+    }
     let mut target_keys: Vec<HostKey<'_>> = Vec::new();
     for (a, push) in pushes.iter().enumerate() {
         if !push.enabled {
@@ -719,6 +750,9 @@ fn find_conflicts(
                 }
                 for &key in &target_keys {
                     for dir in &dirs[a][si] {
+                        if writer_of.get(&(dir.as_ref(), entry.name())) != Some(&SHARED) {
+                            continue;
+                        }
                         let k = (key, dir.as_ref(), entry.name());
                         match index.entry(k) {
                             Entry::Vacant(slot) => {
