@@ -104,7 +104,7 @@ fn main() {
         .filter(|a| !a.is_empty());
     let client_rt = support::client_runtime();
     println!(
-        "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6} {:>6} {:>11} {:>14} {:>12}",
+        "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6} {:>6} {:>11} {:>14} {:>12} {:>8}",
         "scenario",
         "schedule",
         "pushes",
@@ -115,7 +115,8 @@ fn main() {
         "effcfg",
         "calls/job",
         "late ms avg/max",
-        "cpu s c/sim"
+        "cpu s c/sim",
+        "subgap"
     );
     let mut rows = Vec::new();
     for (k, sc) in scenarios().into_iter().enumerate() {
@@ -172,7 +173,7 @@ fn main() {
             let eff = b.as_secs_f64() / run.makespan.as_secs_f64();
             let effc = bc.as_secs_f64() / run.makespan.as_secs_f64();
             let row = format!(
-                "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6.3} {:>6.3} {:>11} {:>14} {:>12}",
+                "{:<18} {:<7} {:>6} {:>9} {:>9} {:>9} {:>6.3} {:>6.3} {:>11} {:>14} {:>12} {:>8}",
                 sc.name,
                 schedule_name(schedule),
                 sc.pushes.len(),
@@ -188,6 +189,8 @@ fn main() {
                 ),
                 format!("{}/{}", late_avg.as_millis(), late_max.as_millis()),
                 cpu,
+                support::submission_gap(&run)
+                    .map_or("-".to_owned(), |g| format!("{}ms", g.as_millis())),
             );
             println!("{row}");
             rows.push((sc.name, schedule, eff));

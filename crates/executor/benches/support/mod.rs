@@ -504,3 +504,19 @@ pub fn client_runtime() -> tokio::runtime::Runtime {
 pub fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
+
+/// The median time between consecutive job submissions the simulator answered (the
+/// executor sends a stage's first submissions one at a time, in order).
+pub fn submission_gap(run: &Run) -> Option<Duration> {
+    let mut times: Vec<i64> = run
+        .requests
+        .iter()
+        .filter(|r| r.api == "fast_transfer_file" || r.api == "fast_push_file")
+        .filter_map(|r| epoch_ms(&r.time))
+        .collect();
+    times.sort_unstable();
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    let mid = gaps.get(gaps.len() / 2)?;
+    Some(Duration::from_millis(u64::try_from(*mid).unwrap_or(0)))
+}
