@@ -128,14 +128,24 @@ fn main() {
             let cpu_before = (support::thread_cpu("client"), support::thread_cpu("jobsim"));
             let sandbox = support::Sandbox::new(targets, 0, 0);
             let plan_name = format!("mk{k}-{}", schedule_name(schedule));
-            let run = support::run(
-                &sandbox,
-                &client_rt,
-                &plan_name,
-                sc.api,
-                &sc.pushes,
-                support::options(schedule, sc.parallelism, 100),
-            );
+            let options = support::options(schedule, sc.parallelism, 100);
+            // `PLAN_BENCH_BACKOFF_ONLY=1`: no log is read, the plain doubling backoff (the
+            // policy before estimates), for comparison.
+            let run = if std::env::var_os("PLAN_BENCH_BACKOFF_ONLY").is_some() {
+                support::run_with(
+                    &sandbox,
+                    &client_rt,
+                    &plan_name,
+                    sc.api,
+                    &sc.pushes,
+                    options,
+                    |c| support::NoEstimate(plan_executor::BkJobApi::new(c)),
+                )
+            } else {
+                support::run(
+                    &sandbox, &client_rt, &plan_name, sc.api, &sc.pushes, options,
+                )
+            };
             let cpu = |now: Option<Duration>, before: Option<Duration>| {
                 now.zip(before)
                     .map_or("-".to_owned(), |(a, b)| secs(a.saturating_sub(b)))

@@ -18,43 +18,11 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use plan_bkjob::{ApiError, Client};
-use plan_executor::{
-    BkJobApi, HostLog, HostState, JobApi, JobRef, Schedule, Snapshot, StartOutcome,
-};
-use plan_graph::JobRequest;
+use plan_bkjob::Client;
+use plan_executor::{BkJobApi, Schedule};
 use support::{MIB, PushSpec, detection_lateness, follow_calls, secs, target};
-
-/// [`BkJobApi`] that reads no log while following: the plain backoff, for comparison.
-struct NoEstimate(BkJobApi);
-
-impl JobApi for NoEstimate {
-    async fn submit(&self, request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
-        self.0.submit(request, bk_biz_id).await
-    }
-    async fn status(&self, job: &JobRef) -> Result<Snapshot, ApiError> {
-        self.0.status(job).await
-    }
-    async fn host_logs(
-        &self,
-        job: &JobRef,
-        hosts: &[HostState],
-    ) -> Result<BTreeMap<String, HostLog>, ApiError> {
-        self.0.host_logs(job, hosts).await
-    }
-    async fn terminate(&self, job: &JobRef) -> Result<(), ApiError> {
-        self.0.terminate(job).await
-    }
-    fn two_phase(&self, request: &JobRequest) -> bool {
-        self.0.two_phase(request)
-    }
-    async fn start(&self, job: &JobRef, again: bool) -> Result<StartOutcome, ApiError> {
-        self.0.start(job, again).await
-    }
-}
 
 fn main() {
     // `-- calls` or `-- throughput` runs one part.
@@ -108,7 +76,7 @@ fn calls_per_job(client_rt: &tokio::runtime::Runtime) {
                         api,
                         std::slice::from_ref(&push),
                         options,
-                        |c: Client| NoEstimate(BkJobApi::new(c)),
+                        |c: Client| support::NoEstimate(BkJobApi::new(c)),
                     )
                 };
                 let calls = follow_calls(&run.requests);

@@ -14,10 +14,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, RetryPolicy, UserAuth};
+use plan_bkjob::{ApiError, Client, ClientConfig, Credentials, Endpoint, RetryPolicy, UserAuth};
 use plan_executor::{
-    BkJobApi, Interrupt, JobApi, Options, PollPolicy, RunReport, Schedule, Settings,
+    BkJobApi, HostLog, HostState, Interrupt, JobApi, JobRef, Options, PollPolicy, RunReport,
+    Schedule, Settings, Snapshot, StartOutcome,
 };
+use plan_graph::JobRequest;
 use plan_jobsim::{Config, JobSim, RecordedRequest, RunningSim, SimOptions};
 
 /// One MiB: jobsim's `MB/s` speed limits count binary megabytes.
@@ -519,4 +521,32 @@ pub fn submission_gap(run: &Run) -> Option<Duration> {
     gaps.sort_unstable();
     let mid = gaps.get(gaps.len() / 2)?;
     Some(Duration::from_millis(u64::try_from(*mid).unwrap_or(0)))
+}
+
+/// [`BkJobApi`] that reads no log while following: the plain backoff, for comparison.
+pub struct NoEstimate(pub BkJobApi);
+
+impl JobApi for NoEstimate {
+    async fn submit(&self, request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
+        self.0.submit(request, bk_biz_id).await
+    }
+    async fn status(&self, job: &JobRef) -> Result<Snapshot, ApiError> {
+        self.0.status(job).await
+    }
+    async fn host_logs(
+        &self,
+        job: &JobRef,
+        hosts: &[HostState],
+    ) -> Result<BTreeMap<String, HostLog>, ApiError> {
+        self.0.host_logs(job, hosts).await
+    }
+    async fn terminate(&self, job: &JobRef) -> Result<(), ApiError> {
+        self.0.terminate(job).await
+    }
+    fn two_phase(&self, request: &JobRequest) -> bool {
+        self.0.two_phase(request)
+    }
+    async fn start(&self, job: &JobRef, again: bool) -> Result<StartOutcome, ApiError> {
+        self.0.start(job, again).await
+    }
 }
