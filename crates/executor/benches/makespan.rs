@@ -16,6 +16,10 @@
 //! longest push (or its pushes over the slots). Efficiency = bound / makespan, where the
 //! makespan is the wall time of `plan_executor::apply` (the code path of `plan apply`),
 //! with `--poll-interval 100`.
+//!
+//! An argument runs the scenarios whose name contains it (`-- fan`). `PLAN_BENCH_STATE=DIR`
+//! puts the journals in DIR (e.g. a tmpfs, to tell the disk's fsyncs apart);
+//! `PLAN_BENCH_BACKOFF_ONLY=1` follows jobs without reading logs (the plain doubling backoff).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
