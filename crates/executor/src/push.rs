@@ -481,8 +481,8 @@ fn start_failed(job: &JobRef, error: &ApiError) -> String {
 }
 
 /// Polls until JOB says finished, paced by [`Pacer`]: on a backoff until hosts transfer,
-/// then until the end JOB's file logs let it estimate (see [`PollPolicy`]). Terminates at the deadline (`timeout` + margin from
-/// `submitted_at`) or on a second interrupt. A job we started (`started_at`) that still shows
+/// then until the end JOB's file logs let it estimate (see [`PollPolicy`]). Terminates at
+/// the deadline (`timeout` + margin from `submitted_at`) or on a second interrupt. A job we started (`started_at`) that still shows
 /// status 1 `start_grace` later is started once more, and given up one more grace later.
 /// Every way out is bounded: past the deadline, a job that cannot be terminated (JOB refuses
 /// to terminate a job in status 1) or cannot be reached is given up `after_terminate` later.
@@ -512,13 +512,14 @@ async fn follow<A: JobApi>(
     // The second interrupt wakes the poll loop once; after that, terminate is (re)tried on
     // the normal ticks (a pending job refuses it with 1241003 until it starts).
     let mut woken_by_terminate = false;
-    let mut estimate: Option<crate::progress::Estimate> = None;
     let hard = ctx.interrupt.hard().clone();
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = hard.cancelled(), if !woken_by_terminate => woken_by_terminate = true,
         }
+        // What the logs said at this poll, when they were read.
+        let mut estimate: Option<crate::progress::Estimate> = None;
         let now_i = Instant::now();
         let reason = if ctx.interrupt.is_terminating() {
             Some("interrupt")
@@ -589,7 +590,6 @@ async fn follow<A: JobApi>(
                     .filter(|h| !h.status.is_finished())
                     .cloned()
                     .collect();
-                estimate = None;
                 if !finished
                     && terminate_tried.is_none()
                     && transferring
@@ -679,7 +679,7 @@ async fn follow<A: JobApi>(
             None => last_error.is_some() && now_i > deadline + poll.after_terminate,
         };
         // The estimate counts from when the log was read.
-        wait = pacer.after_poll(Instant::now(), estimate.take());
+        wait = pacer.after_poll(Instant::now(), estimate);
         if gave_up {
             let note = (terminate_sent.is_none()
                 && last.as_ref().is_some_and(|s| s.status == RunStatus::Blank))
