@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +120,11 @@ pub enum Record {
         message: String,
         /// True when JOB may have created the job anyway.
         outcome_unknown: bool,
+        /// The request was never sent: its intent was written ahead of its turn and, when
+        /// the turn came, the run was stopping (an interrupt, or a failure under
+        /// `--continue never`). The attempt does not count.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_sent: bool,
         /// When.
         at: String,
     },
@@ -168,11 +173,129 @@ pub enum Record {
 }
 
 /// An open journal, appended to by the coordinator and the push tasks.
+///
+/// Lines written while an fsync is under way are group-committed: the next batch is written
+/// with one `write` and made durable with one `sync_data`, on a blocking thread (never on the
+/// runtime's worker threads). Each caller is answered once its own line is durable.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     run_id: String,
-    file: Mutex<std::fs::File>,
+    shared: Arc<Shared>,
+}
+
+/// What the callers and the flushing thread share.
+#[derive(Debug)]
+struct Shared {
+    /// Lines waiting for the next batch, in the order they were handed in, and whether a
+    /// flusher is running (it takes every batch until the queue is empty).
+    queue: Mutex<Queue>,
+    /// The file and the length of its whole-line prefix.
+    sink: Mutex<Sink>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    lines: Vec<(String, Ack)>,
+    flushing: bool,
+}
+
+#[derive(Debug)]
+struct Sink {
+    file: std::fs::File,
+    /// Bytes known to end with a whole line: a failed batch is cut back to here.
+    len: u64,
+}
+
+/// How a line's writer learns that it is durable.
+#[derive(Debug)]
+enum Ack {
+    Async(tokio::sync::oneshot::Sender<Result<(), String>>),
+    Blocking(std::sync::mpsc::Sender<Result<(), String>>),
+}
+
+impl Ack {
+    fn send(self, result: Result<(), String>) {
+        // A writer that stopped waiting (its task was dropped) needs no answer.
+        match self {
+            Ack::Async(tx) => {
+                let _ = tx.send(result);
+            }
+            Ack::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn new(file: std::fs::File, len: u64) -> Arc<Shared> {
+        Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            sink: Mutex::new(Sink { file, len }),
+        })
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // The queue is only pushed to and swapped: a panic elsewhere cannot leave it torn.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues a line; returns true when the caller must start a flusher.
+    fn push(&self, line: String, ack: Ack) -> bool {
+        let mut queue = self.queue();
+        queue.lines.push((line, ack));
+        !std::mem::replace(&mut queue.flushing, true)
+    }
+
+    /// Writes batches until the queue is empty. Only one flusher runs at a time, so batches
+    /// (and the lines within them) reach the file in the order they were queued.
+    fn flush(&self) {
+        loop {
+            let batch = {
+                let mut queue = self.queue();
+                if queue.lines.is_empty() {
+                    queue.flushing = false;
+                    return;
+                }
+                std::mem::take(&mut queue.lines)
+            };
+            let result = self.write_batch(&batch);
+            for (_, ack) in batch {
+                ack.send(result.clone());
+            }
+        }
+    }
+
+    fn write_batch(&self, batch: &[(String, Ack)]) -> Result<(), String> {
+        let bytes: String = batch.iter().map(|(line, _)| line.as_str()).collect();
+        let mut sink = self
+            .sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One write per batch of whole lines; sync_data makes "written" mean "on disk", so
+        // the journal never claims less than what happened (a crash loses at most the batch
+        // being written, whose writers were not answered yet and so had not acted on it).
+        let written = sink
+            .file
+            .write_all(bytes.as_bytes())
+            .and_then(|()| sink.file.sync_data());
+        match written {
+            Ok(()) => {
+                sink.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Cut a partly written batch back to whole lines (best effort), so a later
+                // line never glues onto a torn one.
+                let len = sink.len;
+                let _ = sink.file.set_len(len);
+                Err(e.to_string())
+            }
+        }
+    }
 }
 
 /// A journal could not be written or read.
@@ -208,19 +331,29 @@ impl Journal {
         Ok(Journal {
             path: path.clone(),
             run_id: run_id.to_owned(),
-            file: Mutex::new(file),
+            shared: Shared::new(file, 0),
         })
     }
 
-    /// Opens an existing journal to continue it.
+    /// Opens an existing journal to continue it. A torn last line (the process was killed
+    /// while writing it) is ended first, so the next line starts on a line of its own.
     pub fn append_to(path: &Path) -> Result<Self, JournalError> {
-        let file = std::fs::OpenOptions::new()
+        let err = |e: std::io::Error| JournalError {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .open(path)
-            .map_err(|e| JournalError {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+            .map_err(err)?;
+        let mut len = file.metadata().map_err(err)?.len();
+        if len > 0 && !ends_with_newline(&mut file, len).map_err(err)? {
+            file.write_all(b"\n")
+                .and_then(|()| file.sync_data())
+                .map_err(err)?;
+            len += 1;
+        }
         let run_id = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -228,7 +361,7 @@ impl Journal {
         Ok(Journal {
             path: path.to_owned(),
             run_id,
-            file: Mutex::new(file),
+            shared: Shared::new(file, len),
         })
     }
 
@@ -242,25 +375,86 @@ impl Journal {
         &self.run_id
     }
 
-    /// Appends one line and waits until it is on disk.
+    /// Appends one line and returns once it is on disk (its batch was fsync'd). Lines
+    /// written concurrently share one fsync, done on a blocking thread.
+    pub async fn append(&self, record: &Record) -> Result<(), JournalError> {
+        self.enqueue(record).await
+    }
+
+    /// Queues one line now and returns a future that resolves once it is on disk. Lines are
+    /// written in the order they were queued, so a caller may queue a line without waiting
+    /// for it and rely on a later line it does wait for: that one being durable implies the
+    /// earlier one is (unless the earlier one's batch failed, which only its own future
+    /// reports).
+    pub(crate) fn enqueue(
+        &self,
+        record: &Record,
+    ) -> impl std::future::Future<Output = Result<(), JournalError>> + use<> {
+        let path = self.path.clone();
+        let err = move |message: String| JournalError { path, message };
+        let queued = serialize(record).map(|line| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if self.shared.push(line, Ack::Async(tx)) {
+                self.start_flusher();
+            }
+            rx
+        });
+        async move {
+            let result = match queued {
+                Err(message) => Err(message),
+                Ok(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Err("the journal writer stopped".into())),
+            };
+            result.map_err(err)
+        }
+    }
+
+    /// Appends one line and waits (blocking the thread) until it is on disk. For callers
+    /// outside an async context; async code uses [`Journal::append`].
     pub fn write(&self, record: &Record) -> Result<(), JournalError> {
         let err = |message: String| JournalError {
             path: self.path.clone(),
             message,
         };
-        let mut line = serde_json::to_string(record).map_err(|e| err(e.to_string()))?;
-        line.push('\n');
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| err("a writer panicked".into()))?;
-        // One write per line keeps lines whole; sync_data makes "written" mean "on disk", so the
-        // journal never claims less than what happened (a crash loses at most the line being
-        // written, which was then not yet acted on).
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| err(e.to_string()))
+        let line = serialize(record).map_err(err)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.shared.push(line, Ack::Blocking(tx)) {
+            // This thread may block: it writes the batch itself.
+            self.shared.flush();
+        }
+        rx.recv()
+            .unwrap_or_else(|_| Err("the journal writer stopped".into()))
+            .map_err(err)
     }
+
+    fn start_flusher(&self) {
+        let shared = Arc::clone(&self.shared);
+        match tokio::runtime::Handle::try_current() {
+            // Off the worker threads: other tasks keep running during the fsync (and a
+            // paused test clock does not advance while it runs).
+            Ok(handle) => {
+                handle.spawn_blocking(move || shared.flush());
+            }
+            Err(_) => shared.flush(),
+        }
+    }
+}
+
+/// One record as one line.
+fn serialize(record: &Record) -> Result<String, String> {
+    let mut line = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// Whether the last byte of a non-empty file is a newline.
+fn ends_with_newline(file: &mut std::fs::File, len: u64) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut last = [0_u8; 1];
+    file.seek(SeekFrom::Start(len.saturating_sub(1)))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// `STATE/runs/<plan>/`.
@@ -439,12 +633,20 @@ impl RunHistory {
             }
             Record::PushSubmitFailed {
                 push,
+                attempt,
                 outcome_unknown,
+                not_sent,
                 ..
             } => {
                 let p = self.pushes.entry(push).or_default();
                 if !outcome_unknown {
                     p.in_doubt = None;
+                }
+                if not_sent {
+                    p.in_doubt_unstarted = false;
+                    if p.last_attempt == attempt {
+                        p.last_attempt = attempt.saturating_sub(1);
+                    }
                 }
             }
             Record::PushStarted {

@@ -36,20 +36,35 @@ pub(crate) struct Ctx<A> {
     pub(crate) failure_seen: std::sync::atomic::AtomicBool,
 }
 
-/// Submission order: each push task the coordinator starts gets the next ticket, and its
-/// first submission waits until every earlier ticket's first submission was answered (or the
-/// earlier task needed none). Tasks run concurrently, so without this the order of
-/// `fast_*` calls within a stage (and of their events) would be whichever task got to the
-/// network first, not file order (stages) or longest path then file order (eager).
+/// Submission order. Each push task the coordinator starts gets the next ticket; its first
+/// submission goes through two gates in ticket order:
+///
+/// * `intents`: it writes its `push_submitting` line once every earlier ticket wrote its own
+///   (or needed none), so that fsync overlaps the previous submission's round trip;
+/// * `answers`: it sends the request once every earlier ticket's first submission was
+///   answered (or needed none).
+///
+/// Tasks run concurrently, so without the second gate the order of `fast_*` calls within a
+/// stage (and of their `push_submitting` events) would be whichever task got to the network
+/// first, not file order (stages) or longest path then file order (eager); and a push after
+/// a refused one would already be on its way when `--continue never` should hold it back.
+/// The first gate lets at most one intent run ahead of its turn: when that turn comes and
+/// the run is stopping, the push journals that it did not send (`not_sent`).
 pub(crate) struct Turns {
+    intents: Gate,
+    answers: Gate,
+}
+
+/// Tickets done in any order; `next` is the lowest one not done yet.
+struct Gate {
     /// The lowest ticket not done yet, and the done tickets above it.
     state: std::sync::Mutex<(u64, std::collections::BTreeSet<u64>)>,
     next: tokio::sync::watch::Sender<u64>,
 }
 
-impl Turns {
-    pub(crate) fn new() -> Turns {
-        Turns {
+impl Gate {
+    fn new() -> Gate {
+        Gate {
             state: std::sync::Mutex::new((0, std::collections::BTreeSet::new())),
             next: tokio::sync::watch::Sender::new(0),
         }
@@ -76,17 +91,36 @@ impl Turns {
     }
 }
 
-/// A task's ticket, given back once its first submission was answered, or when the task
-/// ends without one (dropped, so a panic or early return never blocks later pushes).
+impl Turns {
+    pub(crate) fn new() -> Turns {
+        Turns {
+            intents: Gate::new(),
+            answers: Gate::new(),
+        }
+    }
+}
+
+/// A task's ticket at both gates, each given back once passed, or when the task ends
+/// without a submission (dropped, so a panic or early return never blocks later pushes).
 struct Turn<'a> {
     turns: &'a Turns,
-    ticket: Option<u64>,
+    intent: Option<u64>,
+    answer: Option<u64>,
 }
 
 impl Turn<'_> {
+    /// The intent is written (or none will be).
+    fn release_intent(&mut self) {
+        if let Some(ticket) = self.intent.take() {
+            self.turns.intents.done(ticket);
+        }
+    }
+
+    /// The first submission was answered (or none will be sent).
     fn release(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.turns.done(ticket);
+        self.release_intent();
+        if let Some(ticket) = self.answer.take() {
+            self.turns.answers.done(ticket);
         }
     }
 }
@@ -156,7 +190,8 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
 
     let mut turn = Turn {
         turns: &ctx.turns,
-        ticket: Some(task.ticket),
+        intent: Some(task.ticket),
+        answer: Some(task.ticket),
     };
     let mut start = task.start.clone();
     let mut attempt = task.first_attempt;
@@ -205,24 +240,54 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                     }
                     _ => plan_graph::request_for(&ctx.plan, push),
                 };
-                if let Some(ticket) = turn.ticket {
-                    ctx.turns.wait(ticket).await;
+                let first = turn.answer;
+                if let Some(ticket) = first {
+                    // At most one intent ahead of the answers: the previous ticket is the
+                    // only one that may still be waiting for its answer.
+                    ctx.turns.answers.wait(ticket.saturating_sub(1)).await;
+                    ctx.turns.intents.wait(ticket).await;
                     // This push's first submission: a stage's pushes start together and wait
                     // their turn, so what happened meanwhile decides whether it goes out.
                     // After a failure (`--continue never`) or an interrupt nothing new starts.
-                    let failed_before = ctx.stop_new_on_failure
-                        && ctx.failure_seen.load(std::sync::atomic::Ordering::SeqCst);
-                    if failed_before || ctx.interrupt.is_stopping() {
+                    if stopping(&ctx) {
                         turn.release();
                         break PushStatus::NotStarted;
                     }
                 }
-                let submitted = submit(&ctx, &task, attempt, &request, bk_biz_id).await;
-                if submitted.is_err() {
-                    ctx.failure_seen
-                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                let intent = write_intent(&ctx, &task, attempt, &request).await;
+                turn.release_intent();
+                let intent = match intent {
+                    Ok(i) => i,
+                    Err(error) => {
+                        ctx.failure_seen
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                        turn.release();
+                        report.error = Some(error.to_string());
+                        break PushStatus::Rejected;
+                    }
+                };
+                if let Some(ticket) = first {
+                    ctx.turns.answers.wait(ticket).await;
+                    if stopping(&ctx) {
+                        // Written ahead of its turn, never sent: say so, so the journal
+                        // does not leave the push in doubt.
+                        let _ = ctx
+                            .journal
+                            .append(&Record::PushSubmitFailed {
+                                push: task.name.clone(),
+                                attempt,
+                                code: None,
+                                message: "not sent: the run was stopping".into(),
+                                outcome_unknown: false,
+                                not_sent: true,
+                                at: now(),
+                            })
+                            .await;
+                        turn.release();
+                        break PushStatus::NotStarted;
+                    }
                 }
-                turn.release();
+                let submitted = send(&ctx, &task, attempt, &intent, bk_biz_id, &mut turn).await;
                 match submitted {
                     Ok(mut job) => {
                         if job.start_pending {
@@ -238,7 +303,7 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                     }
                     Err((status, error)) => {
                         report.error_code = error.code();
-                        report.error = Some(match (status, ctx.api.two_phase(&request)) {
+                        report.error = Some(match (status, intent.two_phase) {
                             (PushStatus::OutcomeUnknown, true) => format!(
                                 "{error}; the job was sent with start_task=false, so if JOB created it, it waits unstarted and nothing was transferred"
                             ),
@@ -281,14 +346,16 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
 
         // 3. Per-host results, logs of the failed ones.
         let results = host_results(&ctx, &job, &snapshot).await;
-        let _ = ctx.journal.write(&Record::PushAttemptFinished {
+        // What JOB already did, not an action to come: queued without waiting; the next
+        // line this push waits for (`push_finished`, a retry's intent) covers it.
+        drop(ctx.journal.enqueue(&Record::PushAttemptFinished {
             push: task.name.clone(),
             attempt,
             job_instance_id: job.job_instance_id,
             job_status: snapshot.status.code(),
             hosts: results.clone(),
             at: now(),
-        });
+        }));
         for r in results {
             hosts.insert(r.host.clone(), r);
         }
@@ -353,67 +420,108 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     } else {
         started.elapsed()
     };
-    let _ = ctx.journal.write(&Record::PushFinished {
-        push: task.name.clone(),
-        status,
-        at: now(),
-    });
+    let _ = ctx
+        .journal
+        .append(&Record::PushFinished {
+            push: task.name.clone(),
+            status,
+            at: now(),
+        })
+        .await;
     report
 }
 
-/// Journals the intent, submits once, journals the answer.
-async fn submit<A: JobApi>(
+/// After a failure (`--continue never`) or an interrupt, nothing new is submitted.
+fn stopping<A>(ctx: &Ctx<A>) -> bool {
+    let failed_before =
+        ctx.stop_new_on_failure && ctx.failure_seen.load(std::sync::atomic::Ordering::SeqCst);
+    failed_before || ctx.interrupt.is_stopping()
+}
+
+/// A submission whose intent is on disk.
+struct Intent {
+    /// The body as it will be sent.
+    request: JobRequest,
+    two_phase: bool,
+    targets: usize,
+}
+
+/// Journals the intent (durable before anything is sent). The body is `plan show`'s (v3:
+/// start_task=false), or its one-phase form for a JOB that ignores start_task; the journal
+/// hashes exactly what goes out.
+async fn write_intent<A: JobApi>(
     ctx: &Ctx<A>,
     task: &Task,
     attempt: u32,
     request: &JobRequest,
-    bk_biz_id: i64,
-) -> Result<JobRef, (PushStatus, ApiError)> {
-    // The body as sent: `plan show`'s body (v3: start_task=false), or its one-phase form
-    // for a JOB that ignores start_task. The journal hashes exactly what goes out.
+) -> Result<Intent, ApiError> {
     let two_phase = ctx.api.two_phase(request);
-    let one_phase;
     let request = if two_phase {
-        request
+        request.clone()
     } else {
-        one_phase = request.one_phase();
-        &one_phase
+        request.one_phase()
     };
-    let body = serde_json::to_vec(request).unwrap_or_default();
-    let targets = static_targets(request);
+    let body = serde_json::to_vec(&request).unwrap_or_default();
+    let targets = static_targets(&request);
+    let count = targets.len();
     let intent = Record::PushSubmitting {
         push: task.name.clone(),
         attempt,
         request_sha256: sha256_hex(&body),
         task_name: request.task_name().map(str::to_owned),
-        targets: targets.clone(),
+        targets,
         two_phase: request.creates_unstarted(),
         at: now(),
     };
-    if let Err(e) = ctx.journal.write(&intent) {
-        // Nothing was sent: refusing to act without a record keeps the journal truthful.
-        return Err((
-            PushStatus::Rejected,
-            ApiError::Decode {
-                api: "journal".into(),
-                message: e.to_string(),
-            },
-        ));
-    }
+    // Nothing was sent: refusing to act without a record keeps the journal truthful.
+    ctx.journal
+        .append(&intent)
+        .await
+        .map_err(|e| ApiError::Decode {
+            api: "journal".into(),
+            message: e.to_string(),
+        })?;
+    Ok(Intent {
+        request,
+        two_phase,
+        targets: count,
+    })
+}
+
+/// Submits once and journals the answer. The turn is given back as soon as the answer is
+/// in (after `failure_seen` is set for a refusal, so the next push sees it), before the
+/// answer's line is written: the next push's call need not wait for this fsync.
+async fn send<A: JobApi>(
+    ctx: &Ctx<A>,
+    task: &Task,
+    attempt: u32,
+    intent: &Intent,
+    bk_biz_id: i64,
+    turn: &mut Turn<'_>,
+) -> Result<JobRef, (PushStatus, ApiError)> {
     ctx.emit(Event::PushSubmitting {
         push: task.name.clone(),
         stage: task.stage,
         attempt,
-        hosts: targets.len(),
+        hosts: intent.targets,
     });
-    match ctx.api.submit(request, bk_biz_id).await {
+    let answer = ctx.api.submit(&intent.request, bk_biz_id).await;
+    if answer.is_err() {
+        ctx.failure_seen
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    turn.release();
+    match answer {
         Ok(job) => {
-            let _ = ctx.journal.write(&Record::PushSubmitted {
-                push: task.name.clone(),
-                attempt,
-                job,
-                at: now(),
-            });
+            let _ = ctx
+                .journal
+                .append(&Record::PushSubmitted {
+                    push: task.name.clone(),
+                    attempt,
+                    job,
+                    at: now(),
+                })
+                .await;
             ctx.emit(Event::PushSubmitted {
                 push: task.name.clone(),
                 stage: task.stage,
@@ -424,14 +532,18 @@ async fn submit<A: JobApi>(
         }
         Err(error) => {
             let unknown = error.submission_outcome_unknown();
-            let _ = ctx.journal.write(&Record::PushSubmitFailed {
-                push: task.name.clone(),
-                attempt,
-                code: error.code(),
-                message: error.to_string(),
-                outcome_unknown: unknown,
-                at: now(),
-            });
+            let _ = ctx
+                .journal
+                .append(&Record::PushSubmitFailed {
+                    push: task.name.clone(),
+                    attempt,
+                    code: error.code(),
+                    message: error.to_string(),
+                    outcome_unknown: unknown,
+                    not_sent: false,
+                    at: now(),
+                })
+                .await;
             Err((
                 if unknown {
                     PushStatus::OutcomeUnknown
@@ -456,12 +568,14 @@ async fn start_job<A: JobApi>(
     let outcome = ctx.api.start(job, again).await?;
     job.start_pending = false;
     let by_server = outcome == StartOutcome::StartedByServer;
-    let _ = ctx.journal.write(&Record::PushStarted {
+    // Queued, not waited for: what comes next only reads (polls). Lost in a crash, the job
+    // stays `start_pending` and `--resume` sends START again, which JOB answers 1241015.
+    drop(ctx.journal.enqueue(&Record::PushStarted {
         push: task.name.clone(),
         job_instance_id: job.job_instance_id,
         by_server,
         at: now(),
-    });
+    }));
     if by_server {
         ctx.emit(Event::Warning {
             message: format!(
@@ -497,7 +611,7 @@ async fn follow<A: JobApi>(
     let poll = ctx.poll;
     let deadline = submitted_at + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin;
     let mut pacer = Pacer::new(poll);
-    let mut wait = pacer.first_wait();
+    let mut wait = until_deadline(pacer.first_wait(), Instant::now(), deadline, None);
     let mut terminate_sent: Option<(&'static str, Instant)> = None;
     // The first terminate attempt, accepted or not: the give-up clock starts there.
     let mut terminate_tried: Option<Instant> = None;
@@ -532,12 +646,15 @@ async fn follow<A: JobApi>(
         if let (None, Some(reason), false) = (terminate_sent, reason, already_finished) {
             terminate_tried.get_or_insert(now_i);
             terminate_reason.get_or_insert(reason);
-            let _ = ctx.journal.write(&Record::PushTerminateRequested {
-                push: task.name.clone(),
-                job_instance_id: job.job_instance_id,
-                reason: reason.to_owned(),
-                at: now(),
-            });
+            let _ = ctx
+                .journal
+                .append(&Record::PushTerminateRequested {
+                    push: task.name.clone(),
+                    job_instance_id: job.job_instance_id,
+                    reason: reason.to_owned(),
+                    at: now(),
+                })
+                .await;
             ctx.emit(Event::PushTerminating {
                 push: task.name.clone(),
                 job_instance_id: job.job_instance_id,
@@ -679,7 +796,13 @@ async fn follow<A: JobApi>(
             None => last_error.is_some() && now_i > deadline + poll.after_terminate,
         };
         // The estimate counts from when the log was read.
-        wait = pacer.after_poll(Instant::now(), estimate);
+        let after = Instant::now();
+        wait = until_deadline(
+            pacer.after_poll(after, estimate),
+            after,
+            deadline,
+            terminate_tried,
+        );
         if gave_up {
             let note = (terminate_sent.is_none()
                 && last.as_ref().is_some_and(|s| s.status == RunStatus::Blank))
@@ -697,6 +820,20 @@ async fn follow<A: JobApi>(
                 note,
             };
         }
+    }
+}
+
+/// A wait clipped at the deadline while no terminate was tried: a job still running then is
+/// terminated at its deadline, not up to one backoff interval (`max`) later.
+fn until_deadline(
+    wait: Duration,
+    now: Instant,
+    deadline: Instant,
+    terminate_tried: Option<Instant>,
+) -> Duration {
+    match terminate_tried {
+        Some(_) => wait,
+        None => wait.min(deadline.saturating_duration_since(now)),
     }
 }
 

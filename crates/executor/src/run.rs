@@ -275,12 +275,14 @@ pub async fn apply<A: JobApi>(
             });
         }
         let journal = Journal::append_to(&history.path)?;
-        journal.write(&Record::RunResumed {
-            user: current_user(),
-            host: host_name(),
-            pid: std::process::id(),
-            at: now(),
-        })?;
+        journal
+            .append(&Record::RunResumed {
+                user: current_user(),
+                host: host_name(),
+                pid: std::process::id(),
+                at: now(),
+            })
+            .await?;
         (journal, Some(history))
     } else {
         if let Some(history) = last {
@@ -313,18 +315,20 @@ pub async fn apply<A: JobApi>(
         }
         let run_id = new_run_id();
         let journal = Journal::create(&settings.state_dir, &plan_name, &run_id)?;
-        journal.write(&Record::RunStarted {
-            format_version: JOURNAL_FORMAT_VERSION,
-            run_id: run_id.clone(),
-            plan: plan_name.clone(),
-            plan_file: settings.plan_file.clone(),
-            api: plan.api.as_str().to_owned(),
-            user: current_user(),
-            host: host_name(),
-            pid: std::process::id(),
-            at: now(),
-            pushes: hashes,
-        })?;
+        journal
+            .append(&Record::RunStarted {
+                format_version: JOURNAL_FORMAT_VERSION,
+                run_id: run_id.clone(),
+                plan: plan_name.clone(),
+                plan_file: settings.plan_file.clone(),
+                api: plan.api.as_str().to_owned(),
+                user: current_user(),
+                host: host_name(),
+                pid: std::process::id(),
+                at: now(),
+                pushes: hashes,
+            })
+            .await?;
         (journal, None)
     };
 
@@ -350,10 +354,12 @@ pub async fn apply<A: JobApi>(
     } else {
         "failed"
     };
-    let _ = journal.write(&Record::RunFinished {
-        status: status.into(),
-        at: now(),
-    });
+    let _ = journal
+        .append(&Record::RunFinished {
+            status: status.into(),
+            at: now(),
+        })
+        .await;
     let _ = events.send(Event::RunFinished {
         report: report.clone(),
     });
