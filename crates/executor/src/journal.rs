@@ -192,6 +192,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// The file and the length of its whole-line prefix.
     sink: Mutex<Sink>,
+    /// Batches written (each one fsync): lines per batch tell how much is shared.
+    batches: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -233,6 +235,7 @@ impl Shared {
         Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             sink: Mutex::new(Sink { file, len }),
+            batches: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -271,6 +274,8 @@ impl Shared {
 
     fn write_batch(&self, batch: &[(String, Ack)]) -> Result<(), String> {
         let bytes: String = batch.iter().map(|(line, _)| line.as_str()).collect();
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut sink = self
             .sink
             .lock()
@@ -426,6 +431,14 @@ impl Journal {
         rx.recv()
             .unwrap_or_else(|_| Err("the journal writer stopped".into()))
             .map_err(err)
+    }
+
+    /// How many batches (fsyncs) this handle has written.
+    #[cfg(test)]
+    fn batches(&self) -> u64 {
+        self.shared
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn start_flusher(&self) {
@@ -888,5 +901,131 @@ mod tests {
                 .path()
                 .starts_with(dir.path().join("runs").join("rel_1"))
         );
+    }
+
+    fn started(run_id: &str) -> Record {
+        Record::RunStarted {
+            format_version: JOURNAL_FORMAT_VERSION,
+            run_id: run_id.into(),
+            plan: "p".into(),
+            plan_file: "p.toml".into(),
+            api: "v3".into(),
+            user: "u".into(),
+            host: "h".into(),
+            pid: 1,
+            at: now(),
+            pushes: BTreeMap::new(),
+        }
+    }
+
+    fn submitting(push: &str, attempt: u32) -> Record {
+        Record::PushSubmitting {
+            push: push.into(),
+            attempt,
+            request_sha256: "x".into(),
+            task_name: None,
+            targets: vec![],
+            two_phase: true,
+            at: now(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_lines_share_fsyncs_and_each_push_keeps_its_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Arc::new(Journal::create(dir.path(), "p", "r1").expect("create"));
+        journal.append(&started("r1")).await.expect("first line");
+        let pushes = 100_u32;
+        let gate = Arc::new(tokio::sync::Barrier::new(pushes as usize));
+        let tasks: Vec<_> = (0..pushes)
+            .map(|i| {
+                let (journal, gate) = (Arc::clone(&journal), Arc::clone(&gate));
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    // Each push waits for its line before the next, as the push tasks do.
+                    for attempt in 1..=3 {
+                        journal
+                            .append(&submitting(&format!("p{i}"), attempt))
+                            .await
+                            .expect("append");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let lines = u64::from(pushes) * 3 + 1;
+        assert!(
+            journal.batches() * 2 <= lines,
+            "{} fsyncs for {lines} lines",
+            journal.batches()
+        );
+        let text = std::fs::read_to_string(journal.path()).expect("read");
+        let mut seen: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            match serde_json::from_str::<Record>(line).expect("a whole line") {
+                Record::PushSubmitting { push, attempt, .. } => {
+                    seen.entry(push).or_default().push(attempt)
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seen.len(), pushes as usize);
+        assert!(seen.values().all(|a| a == &[1, 2, 3]), "{seen:?}");
+    }
+
+    #[test]
+    fn a_blocking_write_outside_a_runtime_is_on_disk_when_it_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        journal.write(&started("r1")).expect("write");
+        journal.write(&submitting("a", 1)).expect("write");
+        let history = RunHistory::read(journal.path()).expect("read");
+        assert_eq!(history.in_doubt(), vec!["a"]);
+        assert_eq!(journal.batches(), 2);
+    }
+
+    #[tokio::test]
+    async fn continuing_after_a_torn_line_starts_a_line_of_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        journal.append(&started("r1")).await.expect("append");
+        let path = journal.path().to_owned();
+        drop(journal);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{\"type\":\"push_sub"))
+            .expect("torn");
+        let journal = Journal::append_to(&path).expect("continue");
+        journal.append(&submitting("a", 1)).await.expect("append");
+        let history = RunHistory::read(&path).expect("read");
+        assert_eq!(history.unreadable_lines, 1);
+        assert_eq!(history.in_doubt(), vec!["a"]);
+    }
+
+    #[tokio::test]
+    async fn an_intent_not_sent_leaves_the_push_neither_in_doubt_nor_attempted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        journal.append(&started("r1")).await.expect("append");
+        journal.append(&submitting("a", 1)).await.expect("append");
+        journal
+            .append(&Record::PushSubmitFailed {
+                push: "a".into(),
+                attempt: 1,
+                code: None,
+                message: "not sent".into(),
+                outcome_unknown: false,
+                not_sent: true,
+                at: now(),
+            })
+            .await
+            .expect("append");
+        let history = RunHistory::read(journal.path()).expect("read");
+        assert!(history.in_doubt().is_empty());
+        assert_eq!(history.pushes["a"].last_attempt, 0);
+        assert!(!history.pushes["a"].in_doubt_unstarted);
     }
 }

@@ -48,12 +48,19 @@ pub(crate) struct Ctx<A> {
 /// stage (and of their `push_submitting` events) would be whichever task got to the network
 /// first, not file order (stages) or longest path then file order (eager); and a push after
 /// a refused one would already be on its way when `--continue never` should hold it back.
-/// The first gate lets at most one intent run ahead of its turn: when that turn comes and
-/// the run is stopping, the push journals that it did not send (`not_sent`).
+/// The first gate lets at most [`INTENTS_AHEAD`] intents run ahead of their turn to send
+/// (their lines share an fsync, so a stage's calls go out at the pace of JOB's answers, not
+/// of the disk); when such a turn comes and the run is stopping, the push journals that it
+/// did not send (`not_sent`).
 pub(crate) struct Turns {
     intents: Gate,
     answers: Gate,
 }
+
+/// How many first submissions may have their intent on disk while waiting to be sent. A
+/// crash while they wait leaves them in doubt beside the one submission then in flight (which
+/// alone refuses `--resume`); a stop before their turn journals them `not_sent`.
+const INTENTS_AHEAD: u64 = 4;
 
 /// Tickets done in any order; `next` is the lowest one not done yet.
 struct Gate {
@@ -242,9 +249,11 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                 };
                 let first = turn.answer;
                 if let Some(ticket) = first {
-                    // At most one intent ahead of the answers: the previous ticket is the
-                    // only one that may still be waiting for its answer.
-                    ctx.turns.answers.wait(ticket.saturating_sub(1)).await;
+                    // At most `INTENTS_AHEAD` intents written ahead of their turn to send.
+                    ctx.turns
+                        .answers
+                        .wait(ticket.saturating_sub(INTENTS_AHEAD))
+                        .await;
                     ctx.turns.intents.wait(ticket).await;
                     // This push's first submission: a stage's pushes start together and wait
                     // their turn, so what happened meanwhile decides whether it goes out.

@@ -43,6 +43,8 @@ struct FakeState {
     running: usize,
     max_running: usize,
     log: Vec<String>,
+    /// When (paused clock) each submission was answered and each terminate asked.
+    at: Vec<(String, tokio::time::Instant)>,
 }
 
 impl Fake {
@@ -88,6 +90,7 @@ impl JobApi for FakeApi {
         s.running += 1;
         s.max_running = s.max_running.max(s.running);
         s.log.push(format!("submit {name}"));
+        s.at.push((format!("submit {name}"), tokio::time::Instant::now()));
         Ok(JobRef {
             api: Api2::V2,
             bk_biz_id,
@@ -151,7 +154,10 @@ impl JobApi for FakeApi {
         Ok(BTreeMap::new())
     }
 
-    async fn terminate(&self, _job: &JobRef) -> Result<(), ApiError> {
+    async fn terminate(&self, job: &JobRef) -> Result<(), ApiError> {
+        let mut s = self.0.state.lock().expect("lock");
+        let entry = format!("terminate {}", job.job_instance_id);
+        s.at.push((entry, tokio::time::Instant::now()));
         Ok(())
     }
 }
@@ -389,5 +395,41 @@ async fn eager_submits_the_longest_remaining_path_first_then_file_order() {
     assert_eq!(
         submissions(&fake.log()),
         ["long1", "short", "other", "long2"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_job_is_terminated_at_its_deadline_not_a_backoff_later() {
+    // Timeout 60 s, margin 3 s: the deadline is 63 s after submission. The job never ends,
+    // so the status is polled on the doubling backoff capped at 10 s (polls at 0.1, 0.3, ...
+    // 52.7, 62.7, 72.7 s): unclipped, the terminate would go out at 72.7 s, 9.7 s late.
+    let text = plan_of(&[push("stuck", &[], "timeout = 60\n")]);
+    let fake = Fake::new(&[("stuck", u32::MAX)], &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut options = fast_options();
+    options.poll.first = std::time::Duration::from_millis(100);
+    options.poll.max = std::time::Duration::from_secs(10);
+    options.poll.deadline_margin = std::time::Duration::from_secs(3);
+    options.poll.after_terminate = std::time::Duration::from_secs(5);
+    let out = run_fake(&fake, &text, dir.path(), options).await;
+    assert_eq!(out.push("stuck").status, PushStatus::TimedOut);
+    let at = fake.state.lock().expect("lock").at.clone();
+    let submitted = at
+        .iter()
+        .find(|(e, _)| e == "submit stuck")
+        .map(|(_, t)| *t)
+        .expect("submitted");
+    let terminates: Vec<std::time::Duration> = at
+        .iter()
+        .filter(|(e, _)| e.starts_with("terminate "))
+        .map(|(_, t)| t.duration_since(submitted))
+        .collect();
+    assert_eq!(terminates.len(), 1, "{at:?}");
+    let late = terminates[0].saturating_sub(std::time::Duration::from_secs(63));
+    assert!(
+        terminates[0] >= std::time::Duration::from_secs(63)
+            && late <= std::time::Duration::from_millis(20),
+        "terminated {:?} after submission, deadline 63 s",
+        terminates[0]
     );
 }
