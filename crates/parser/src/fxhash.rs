@@ -1,4 +1,4 @@
-//! A small, fast, non-cryptographic hasher for the indexes built while ordering a plan.
+//! A small, fast, non-cryptographic hasher for the sets and maps built while reading a plan.
 //!
 //! The keys are short strings and host selectors from a plan the user wrote; SipHash's
 //! protection against crafted collisions buys nothing here (the same as in `plan-graph`, which
