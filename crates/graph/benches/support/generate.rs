@@ -14,8 +14,8 @@
 //!   to a target group, and a mirror push that reads what the previous push delivered from its
 //!   target group (another inferred edge, with `[FILESRCIP]` so copies from several hosts do
 //!   not overwrite each other);
-//! - every tenth push also has an explicit `after` on an earlier one, every 16th a `REGEX:` or
-//!   a wildcard source, and a few override `timeout`, `retries` or a speed limit.
+//! - every tenth push also has an explicit `after` on an earlier one, two in every 16 read a
+//!   `REGEX:` or a wildcard source, and a few override `timeout`, `retries` or a speed limit.
 //!
 //! Every group is used and every push writes into its own directory, so the plan checks clean:
 //! no warnings, no write conflicts. The output depends only on `pushes` and `seed`.
