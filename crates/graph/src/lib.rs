@@ -19,7 +19,6 @@
 
 mod build;
 mod diff;
-mod fxhash;
 mod graph;
 mod hosts;
 mod path;

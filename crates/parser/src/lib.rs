@@ -15,7 +15,6 @@
 
 #![warn(missing_docs)]
 
-mod fxhash;
 mod hosts;
 mod loader;
 mod model;

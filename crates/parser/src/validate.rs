@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use regex::Regex;
 use toml::de::DeTable;
 
-use crate::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::hosts::{looks_like_host, parse_host};
 use crate::loader::NotUtf8;
 use crate::model::{
