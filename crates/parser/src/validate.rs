@@ -7,7 +7,6 @@ use std::path::{Component, Path, PathBuf};
 use regex::Regex;
 use toml::de::DeTable;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::hosts::{looks_like_host, parse_host};
 use crate::loader::NotUtf8;
 use crate::model::{
@@ -21,6 +20,7 @@ use crate::raw::{
 };
 use crate::vars::{VarIssue, is_var_name, substitute};
 use crate::{ParseOptions, Parsed, PlanErrors, SourceLoader};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// The largest speed limit BK-JOB can carry: it shifts MB/s into KB/s (`<< 10`) in a Java
 /// `int`, which overflows from 2^21 MB/s on.
