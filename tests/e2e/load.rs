@@ -36,6 +36,8 @@ fn jobsim_toml(seed: u64) -> String {
 start_delay_ms = 0
 host_wait_ms = 0
 seed = {seed}
+# A soak runs many rounds against one simulator: keep the last rounds' jobs only.
+keep_jobs = 10000
 
 [[fault]]
 api = "fast_push_file"

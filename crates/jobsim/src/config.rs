@@ -59,6 +59,9 @@ pub struct SimSettings {
     /// Behave like JOB before 3.12: `start_task=false` is ignored (every job starts at
     /// creation) and `operate_job_instance` code 2 answers `1241015` (false).
     pub ignore_start_task: bool,
+    /// Finished jobs kept queryable; beyond it the oldest finished ones are archived (queries
+    /// answer `1244006`, as JOB's `job-backup` does to old jobs). 0 = keep every job.
+    pub keep_jobs: usize,
 }
 
 impl Default for SimSettings {
@@ -76,6 +79,7 @@ impl Default for SimSettings {
             seed: 0,
             max_running_jobs: 0,
             ignore_start_task: false,
+            keep_jobs: 0,
         }
     }
 }

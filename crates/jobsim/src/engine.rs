@@ -175,6 +175,8 @@ pub(crate) struct Timings {
     pub(crate) form_callback: bool,
     /// JOB before 3.12: `start_task=false` is ignored, START is refused.
     pub(crate) ignore_start_task: bool,
+    /// Most jobs kept (0 = all): see [`Engine::archive_old_jobs`].
+    pub(crate) keep_jobs: usize,
 }
 
 /// All jobs of one simulator.
@@ -241,10 +243,32 @@ impl Engine {
         });
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.insert(id, job.clone());
+            self.archive_old_jobs(&mut jobs);
         }
         self.running.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(run_job(self.clone(), job.clone()));
         job
+    }
+
+    /// Past `keep_jobs`, forgets the oldest finished jobs, as JOB's `job-backup` archives old
+    /// job instances: queries for them answer `1244006`. A simulator that serves a long soak
+    /// would otherwise hold every job it ever ran. Unfinished jobs are never archived.
+    fn archive_old_jobs(&self, jobs: &mut BTreeMap<u64, Arc<Job>>) {
+        let keep = self.timings.keep_jobs;
+        if keep == 0 || jobs.len() <= keep {
+            return;
+        }
+        let excess = jobs.len() - keep;
+        // Ids grow with time, so the map's order is the jobs' age.
+        let archived: Vec<u64> = jobs
+            .iter()
+            .filter(|(_, job)| job.with(|s| is_finished(s.status)))
+            .map(|(id, _)| *id)
+            .take(excess)
+            .collect();
+        for id in archived {
+            jobs.remove(&id);
+        }
     }
 
     /// `operate_job_instance` code 1.

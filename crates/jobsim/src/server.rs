@@ -136,6 +136,7 @@ impl SimState {
             speed_mb: (sim.speed_mb > 0).then_some(sim.speed_mb),
             form_callback: sim.callback_mode == "form",
             ignore_start_task: sim.ignore_start_task,
+            keep_jobs: sim.keep_jobs,
         };
         let faults = Faults {
             rules: config.faults.iter().map(|f| (f.clone(), f.count)).collect(),

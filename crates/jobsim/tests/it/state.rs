@@ -351,3 +351,23 @@ async fn silent_host_ends_as_15_five_minutes_after_the_timeout() {
         "{waited:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn past_keep_jobs_the_oldest_finished_jobs_are_archived() {
+    let sim = Sim::with_config("[sim]\nkeep_jobs = 2\n");
+    sim.write("10.0.0.1", "/data/a.bin", b"x");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = job_id(&sim.esb("job/fast_push_file", v2_body()).await);
+        sim.wait(id).await;
+        ids.push(id);
+    }
+    // The fourth job pushes the map past two: the oldest finished job goes, as JOB's
+    // archiving makes it unknown, and the newer ones stay queryable.
+    let running = job_id(&sim.esb("job/fast_push_file", v2_body()).await);
+    assert_eq!(sim.v2_status(ids[0]).await["code"], json!(1_244_006));
+    assert_eq!(sim.v2_status(ids[1]).await["code"], json!(1_244_006));
+    assert_eq!(sim.v2_status(ids[2]).await["code"], json!(0));
+    assert_eq!(sim.v2_status(running).await["code"], json!(0));
+    sim.wait(running).await;
+}
