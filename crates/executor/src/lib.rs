@@ -3,9 +3,9 @@
 //! [`apply`] takes the plan, its graph, a [`JobApi`] (normally [`BkJobApi`] over
 //! `plan_bkjob::Client`), [`Settings`], an injected [`Interrupt`] and a channel for [`Event`]s.
 //! It takes the plan's [lock](PlanLock), writes the [journal](Journal) line by line (each line
-//! on disk before the action it records), runs the pushes stage by stage (or eagerly) with at
-//! most `parallelism` jobs in flight, follows every job to its end, and returns a
-//! [`RunReport`]. It never prints and never listens for signals: the caller renders events and
+//! on disk before the action it records; lines of concurrent pushes share one fsync), runs
+//! the pushes stage by stage (or eagerly) with at most `parallelism` jobs in flight, follows
+//! every job to its end, and returns a [`RunReport`]. It never prints and never listens for signals: the caller renders events and
 //! decides what an interrupt is. `ARCHITECTURE.md` describes the design.
 
 #![warn(missing_docs)]
