@@ -154,6 +154,24 @@ fn delivered(f: &Fixture) -> bool {
 
 const WARNING: &str = "warning: TLS certificate verification is OFF";
 
+/// The `run_started` line of the one journal under the fixture's state dir.
+fn run_started(f: &Fixture) -> serde_json::Value {
+    let mut dirs = vec![f.path("state/runs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("state/runs").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "jsonl") {
+                let text = std::fs::read_to_string(&path).expect("journal");
+                let first = text.lines().next().expect("a first line");
+                return serde_json::from_str(first).expect("json");
+            }
+        }
+    }
+    panic!("no journal under {}", f.path("state/runs").display());
+}
+
 #[test]
 fn an_untrusted_certificate_cannot_start_and_names_ca_cert() {
     let pki = pki("plan test CA");
@@ -200,6 +218,13 @@ fn ca_cert_trusts_the_private_ca_by_flag_and_by_environment() {
     assert!(!stderr.contains(SECRET) && !text(&out.stdout).contains(SECRET));
     let calls = server.requests();
     assert!(calls >= 4, "{calls}");
+    // A verified run says nothing about TLS in its journal.
+    let started = run_started(&f);
+    assert_eq!(started["type"], "run_started", "{started}");
+    assert!(
+        started.get("insecure_skip_tls_verify").is_none(),
+        "{started}"
+    );
 
     let f = fixture();
     let server = TlsSim::start(&f, &pki);
@@ -250,6 +275,9 @@ fn insecure_skip_tls_verify_works_and_warns_on_every_run() {
         assert!(stderr.contains(WARNING), "quiet={quiet}: {stderr}");
         assert!(stderr.contains("--ca-cert"), "{stderr}");
         assert!(server.requests() >= 4);
+        // Whoever reads the journal later learns that the endpoint went unchecked.
+        let started = run_started(&f);
+        assert_eq!(started["insecure_skip_tls_verify"], true, "{started}");
     }
 
     // NDJSON: the version line first, then the warning as an event.

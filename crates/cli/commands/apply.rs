@@ -242,6 +242,7 @@ async fn apply(
         state_dir: args.state_dir.clone(),
         resume: args.resume,
         plan_file: args.plan.display().to_string(),
+        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
     };
     let result = plan_executor::apply(
         BkJobApi::new(client),

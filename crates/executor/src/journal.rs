@@ -53,6 +53,10 @@ pub enum Record {
         /// sha256 of every push's full request body, by push name: a changed plan is
         /// recognised push by push.
         pushes: BTreeMap<String, String>,
+        /// TLS certificate verification was off (`--insecure-skip-tls-verify`): recorded so
+        /// that whoever reads the journal later knows the endpoint's identity went unchecked.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insecure_skip_tls_verify: bool,
     },
     /// A later process continues the run (`--resume`).
     RunResumed {
@@ -64,6 +68,10 @@ pub enum Record {
         pid: u32,
         /// When.
         at: String,
+        /// TLS certificate verification was off (`--insecure-skip-tls-verify`): recorded so
+        /// that whoever reads the journal later knows the endpoint's identity went unchecked.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insecure_skip_tls_verify: bool,
     },
     /// About to submit: written and fsync'd before the request is sent.
     PushSubmitting {
@@ -839,6 +847,7 @@ mod tests {
             pid: 1,
             at: at.clone(),
             pushes: BTreeMap::from([("a".into(), "x".into())]),
+            insecure_skip_tls_verify: false,
         });
         let submitting = |push: &str| Record::PushSubmitting {
             push: push.into(),
@@ -915,6 +924,7 @@ mod tests {
             pid: 1,
             at: now(),
             pushes: BTreeMap::new(),
+            insecure_skip_tls_verify: false,
         }
     }
 

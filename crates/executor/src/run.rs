@@ -32,6 +32,9 @@ pub struct Settings {
     pub resume: bool,
     /// The plan file as the user named it (journaled).
     pub plan_file: String,
+    /// TLS certificate verification is off for this run (journaled with the run's start
+    /// or resumption).
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// A push whose submission's outcome is unknown.
@@ -281,6 +284,7 @@ pub async fn apply<A: JobApi>(
                 host: host_name(),
                 pid: std::process::id(),
                 at: now(),
+                insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
             })
             .await?;
         (journal, Some(history))
@@ -327,6 +331,7 @@ pub async fn apply<A: JobApi>(
                 pid: std::process::id(),
                 at: now(),
                 pushes: hashes,
+                insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
             })
             .await?;
         (journal, None)

@@ -292,6 +292,7 @@ pub fn run_with<A: JobApi>(
                 state_dir: state.clone(),
                 resume: false,
                 plan_file: "plan.toml".into(),
+                insecure_skip_tls_verify: false,
             },
             Interrupt::new(),
             tx,

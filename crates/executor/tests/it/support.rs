@@ -129,6 +129,7 @@ pub(crate) fn settings(state_dir: &Path, options: Options, resume: bool) -> Sett
         state_dir: state_dir.to_owned(),
         resume,
         plan_file: "plan.toml".into(),
+        insecure_skip_tls_verify: false,
     }
 }
 
