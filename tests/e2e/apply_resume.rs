@@ -6,40 +6,19 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apply::{Fixture, TWO_STAGES, code, count_submissions, text};
+use crate::server::SimServer;
 
-/// A simulator on loopback, serving the fixture's sandbox from its own runtime.
-struct Server {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<plan_jobsim::RunningSim>,
-    url: String,
-}
+/// The fixture's sandbox served on loopback, with the request log as JSON.
+struct Server(SimServer);
 
 impl Server {
     fn start(f: &Fixture) -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sim = runtime
-            .block_on(plan_jobsim::JobSim::start(
-                f.path("sandbox"),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("jobsim");
-        let url = sim.base_url();
-        Server {
-            runtime,
-            sim: Some(sim),
-            url,
-        }
+        Server(SimServer::start(&f.path("sandbox")))
     }
 
     fn requests(&self) -> Vec<serde_json::Value> {
-        self.sim
-            .as_ref()
-            .map(|s| s.requests())
-            .unwrap_or_default()
+        self.0
+            .requests()
             .into_iter()
             .filter_map(|r| serde_json::to_value(r).ok())
             .collect()
@@ -54,21 +33,13 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.runtime.block_on(sim.shutdown());
-        }
-    }
-}
-
 fn apply_cmd(f: &Fixture, server: &Server, extra: &[&str]) -> Command {
     let mut cmd = f.plan();
     cmd.args([
         "apply",
         "plan.toml",
         "--endpoint",
-        &server.url,
+        &server.0.url,
         "--poll-interval",
         "100",
     ])

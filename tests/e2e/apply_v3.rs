@@ -10,51 +10,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::apply::{Fixture, TWO_STAGES, code, text};
+use crate::server::SimServer;
 
 /// The two-stage plan of `apply.rs`, in v3.
 fn v3(plan: &str) -> String {
     plan.replacen("account = \"root\"", "account = \"root\"\napi = \"v3\"", 1)
-}
-
-/// A simulator on loopback that outlives single `plan` processes (for `--endpoint`).
-struct Server {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<plan_jobsim::RunningSim>,
-    url: String,
-}
-
-impl Server {
-    fn start(f: &Fixture) -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sim = runtime
-            .block_on(plan_jobsim::JobSim::start(
-                f.path("sandbox"),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("jobsim");
-        let url = sim.base_url();
-        Server {
-            runtime,
-            sim: Some(sim),
-            url,
-        }
-    }
-
-    fn gateway(&self) -> String {
-        format!("{}/api/bk-job/prod", self.url)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.runtime.block_on(sim.shutdown());
-        }
-    }
 }
 
 /// `plan apply plan.toml --endpoint URL` with the given credential variables.
@@ -227,7 +187,7 @@ fn v3_through_the_gateway_delivers_with_only_v3_calls() {
     // ... and through a gateway URL with real (checked) credentials.
     let f = Fixture::new(&v3(TWO_STAGES), ONE_APP);
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"gateway bytes");
-    let server = Server::start(&f);
+    let server = SimServer::start(&f.path("sandbox"));
     let out = apply_endpoint(&f, &server.gateway(), CREDS, &[]);
     let requests = f.requests();
     assert_happy(&f, &out, &requests, b"gateway bytes");
@@ -239,7 +199,7 @@ fn v3_through_the_gateway_delivers_with_only_v3_calls() {
 fn an_access_token_alone_is_enough_for_the_gateway() {
     let f = Fixture::new(&v3(TWO_STAGES), ONE_APP);
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"token");
-    let server = Server::start(&f);
+    let server = SimServer::start(&f.path("sandbox"));
     let out = apply_endpoint(
         &f,
         &server.gateway(),
@@ -460,7 +420,7 @@ fn journal_text(f: &Fixture, plan: &str) -> String {
 fn gateway_credential_failures_cannot_start_with_the_gateways_reason() {
     let f = Fixture::new(&v3(TWO_STAGES), ONE_APP);
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
-    let server = Server::start(&f);
+    let server = SimServer::start(&f.path("sandbox"));
     let cases: [(&[(&str, &str)], &str); 3] = [
         (
             &[
@@ -741,7 +701,7 @@ fn a_gateway_permission_refusal_is_reported_with_its_status_and_code_name() {
          gateway_apis = [\"get_job_instance_status\", \"batch_get_job_instance_ip_log\", \"operate_job_instance\"]\n",
     );
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
-    let server = Server::start(&f);
+    let server = SimServer::start(&f.path("sandbox"));
     let out = apply_endpoint(&f, &server.gateway(), CREDS, &[]);
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
@@ -764,7 +724,7 @@ fn a_gateway_permission_refusal_is_reported_with_its_status_and_code_name() {
 fn an_endpoint_that_is_not_bk_job_cannot_start_instead_of_rejecting_every_push() {
     let f = Fixture::new(&v3(TWO_STAGES), "");
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
-    let server = Server::start(&f);
+    let server = SimServer::start(&f.path("sandbox"));
     // `--gateway` with the server's bare base URL (the gateway lives under
     // /api/bk-job/<stage>), and an ESB URL with a stray path: both answer HTTP 404.
     let cases: [(String, &[&str]); 2] = [

@@ -12,60 +12,29 @@ use plan_jobsim::{FaultRule, RecordedRequest};
 use serde_json::Value;
 
 use crate::apply::{Fixture, TWO_STAGES, code, text};
+use crate::server::SimServer;
 
-/// A simulator on loopback, controlled by the test while `plan` runs as a child process.
-pub(crate) struct Sim {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<plan_jobsim::RunningSim>,
-    pub(crate) url: String,
-}
+/// A simulator on loopback, controlled by the test while `plan` runs as a child process; it
+/// reports its figures for the matrix when dropped.
+pub(crate) struct Sim(SimServer);
 
 impl Sim {
     pub(crate) fn start(f: &Fixture) -> Sim {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sim = runtime
-            .block_on(plan_jobsim::JobSim::start(
-                f.path("sandbox"),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("jobsim");
-        let url = sim.base_url();
-        Sim {
-            runtime,
-            sim: Some(sim),
-            url,
-        }
+        Sim(SimServer::start(&f.path("sandbox")))
     }
+}
 
-    pub(crate) fn gateway(&self) -> String {
-        format!("{}/api/bk-job/prod", self.url)
-    }
+impl std::ops::Deref for Sim {
+    type Target = SimServer;
 
-    fn running(&self) -> &plan_jobsim::RunningSim {
-        self.sim.as_ref().expect("running")
-    }
-
-    fn inject(&self, api: &str, kind: &str, count: u64) {
-        self.running()
-            .state()
-            .inject(FaultRule::next(api, kind, count));
-    }
-
-    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        self.running().requests()
+    fn deref(&self) -> &SimServer {
+        &self.0
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            tally(&sim.requests());
-            self.runtime.block_on(sim.shutdown());
-        }
+        tally(&self.0.requests());
     }
 }
 

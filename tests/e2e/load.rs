@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::server::SimServer;
+
 /// Pushes per round; CI runs one round.
 const PUSHES: usize = 2_000;
 const PARALLELISM: &str = "64";
@@ -81,47 +83,6 @@ fn plan_text(name: &str, n: usize) -> String {
         ));
     }
     text
-}
-
-/// A simulator on loopback serving `root`, alive across `plan` processes.
-struct Sim {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<plan_jobsim::RunningSim>,
-    url: String,
-}
-
-impl Sim {
-    fn start(root: &Path) -> Sim {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sim = runtime
-            .block_on(plan_jobsim::JobSim::start(
-                root,
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("jobsim");
-        let url = sim.base_url();
-        Sim {
-            runtime,
-            sim: Some(sim),
-            url,
-        }
-    }
-
-    fn requests(&self) -> Vec<plan_jobsim::RecordedRequest> {
-        self.sim.as_ref().map(|s| s.requests()).unwrap_or_default()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.runtime.block_on(sim.shutdown());
-        }
-    }
 }
 
 /// A sandbox with the two hosts and the payload, and a state dir.
@@ -202,7 +163,7 @@ impl Round {
 }
 
 /// Runs `plan apply` for a plan of `n` pushes named `name` against `sim`, sampling its memory.
-fn run_round(world: &World, sim: &Sim, name: &str, n: usize) -> Round {
+fn run_round(world: &World, sim: &SimServer, name: &str, n: usize) -> Round {
     let plan = world.path(&format!("{name}.toml"));
     std::fs::write(&plan, plan_text(name, n)).expect("plan");
     let before = sim.requests().len();
@@ -402,7 +363,7 @@ fn report(label: &str, round: &Round, n: usize) {
 #[test]
 fn two_thousand_pushes_at_parallelism_64_survive_five_percent_faults() {
     let world = World::new(7);
-    let sim = Sim::start(&world.path("sandbox"));
+    let sim = SimServer::start(&world.path("sandbox"));
     let round = run_round(&world, &sim, "load", PUSHES);
     report("load", &round, PUSHES);
     assert_round(&round, "load", PUSHES);
@@ -428,7 +389,7 @@ fn soak() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
     let world = World::new(11);
-    let sim = Sim::start(&world.path("sandbox"));
+    let sim = SimServer::start(&world.path("sandbox"));
     let start = Instant::now();
     let mut rounds = 0;
     let mut pushes = 0;

@@ -9,5 +9,6 @@ mod load;
 mod mutation;
 mod schema;
 mod secrets;
+mod server;
 mod show;
 mod tls;

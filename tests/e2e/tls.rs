@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::apply::{Fixture, TWO_STAGES, code, text};
+use crate::server::SimServer;
 
 /// A CA certificate (PEM) and a server certificate it signed for `127.0.0.1`.
 struct Pki {
@@ -45,25 +46,15 @@ fn pki(name: &str) -> Pki {
 
 /// `jobsim` behind a TLS terminator on loopback, both in one runtime.
 struct TlsSim {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<plan_jobsim::RunningSim>,
+    sim: SimServer,
     addr: SocketAddr,
 }
 
 impl TlsSim {
     fn start(f: &Fixture, pki: &Pki) -> TlsSim {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sim = runtime
-            .block_on(plan_jobsim::JobSim::start(
-                f.path("sandbox"),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("jobsim");
-        let backend = sim.addr();
+        let sim = SimServer::start(&f.path("sandbox"));
+        let runtime = sim.runtime();
+        let backend = sim.running().addr();
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -92,11 +83,7 @@ impl TlsSim {
                 });
             }
         });
-        TlsSim {
-            runtime,
-            sim: Some(sim),
-            addr,
-        }
+        TlsSim { sim, addr }
     }
 
     fn url(&self) -> String {
@@ -104,15 +91,7 @@ impl TlsSim {
     }
 
     fn requests(&self) -> usize {
-        self.sim.as_ref().map_or(0, |s| s.requests().len())
-    }
-}
-
-impl Drop for TlsSim {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.runtime.block_on(sim.shutdown());
-        }
+        self.sim.requests().len()
     }
 }
 
