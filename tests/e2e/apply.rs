@@ -83,6 +83,22 @@ impl Fixture {
         cmd
     }
 
+    /// `plan apply plan.toml --endpoint URL --yes --poll-interval 100`, without credentials:
+    /// the start of every run against a simulator the test started.
+    pub(crate) fn apply_endpoint(&self, url: &str) -> Command {
+        let mut cmd = self.plan();
+        cmd.args([
+            "apply",
+            "plan.toml",
+            "--endpoint",
+            url,
+            "--yes",
+            "--poll-interval",
+            "100",
+        ]);
+        cmd
+    }
+
     /// `plan apply plan.toml --sandbox sandbox ARGS...`.
     pub(crate) fn apply_sandbox(&self, args: &[&str]) -> Output {
         self.plan()

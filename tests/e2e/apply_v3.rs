@@ -19,17 +19,8 @@ fn v3(plan: &str) -> String {
 
 /// `plan apply plan.toml --endpoint URL` with the given credential variables.
 fn apply_endpoint(f: &Fixture, url: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = f.plan();
-    cmd.args([
-        "apply",
-        "plan.toml",
-        "--endpoint",
-        url,
-        "--yes",
-        "--poll-interval",
-        "100",
-    ])
-    .args(args);
+    let mut cmd = f.apply_endpoint(url);
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }

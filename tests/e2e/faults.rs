@@ -63,17 +63,8 @@ pub(crate) const CREDS: &[(&str, &str)] = &[
 
 /// `plan apply plan.toml --endpoint URL --yes --poll-interval 100 ARGS` with `CREDS`.
 fn command(f: &Fixture, url: &str, args: &[&str]) -> Command {
-    let mut cmd = f.plan();
-    cmd.args([
-        "apply",
-        "plan.toml",
-        "--endpoint",
-        url,
-        "--yes",
-        "--poll-interval",
-        "100",
-    ])
-    .args(args);
+    let mut cmd = f.apply_endpoint(url);
+    cmd.args(args);
     for (k, v) in CREDS {
         cmd.env(k, v);
     }

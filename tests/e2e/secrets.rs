@@ -94,17 +94,8 @@ fn run(
     args: &[&str],
     rust_log: Option<&str>,
 ) -> Output {
-    let mut cmd = f.plan();
-    cmd.args([
-        "apply",
-        "plan.toml",
-        "--endpoint",
-        url,
-        "--yes",
-        "--poll-interval",
-        "100",
-    ])
-    .args(args);
+    let mut cmd = f.apply_endpoint(url);
+    cmd.args(args);
     for (k, v) in creds {
         cmd.env(k, v);
     }

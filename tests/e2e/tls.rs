@@ -98,21 +98,12 @@ impl TlsSim {
 const SECRET: &str = "CANARY-tls-secret-0d15ea5e";
 
 fn apply(f: &Fixture, url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = f.plan();
-    cmd.args([
-        "apply",
-        "plan.toml",
-        "--endpoint",
-        url,
-        "--yes",
-        "--poll-interval",
-        "100",
-    ])
-    .args(args)
-    .env("BK_APP_CODE", "plan-app")
-    .env("BK_APP_SECRET", SECRET)
-    .env("BK_USERNAME", "admin")
-    .env_remove("BK_JOB_CA_CERT");
+    let mut cmd = f.apply_endpoint(url);
+    cmd.args(args)
+        .env("BK_APP_CODE", "plan-app")
+        .env("BK_APP_SECRET", SECRET)
+        .env("BK_USERNAME", "admin")
+        .env_remove("BK_JOB_CA_CERT");
     for (k, v) in env {
         cmd.env(k, v);
     }
