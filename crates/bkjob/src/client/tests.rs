@@ -66,6 +66,21 @@ fn push_request() -> FastPushFileRequest {
     }
 }
 
+/// A v2 submission to a server that answers it with `answer`: the error, and (checked when the
+/// server goes) the submission was sent exactly once, never again.
+async fn submitted_once(answer: ResponseTemplate) -> ApiError {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(answer)
+        .expect(1)
+        .mount(&server)
+        .await;
+    client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect_err("the submission fails")
+}
+
 fn ok(data: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(serde_json::json!({
         "result": true, "code": 0, "message": "", "data": data, "request_id": "r"
@@ -122,33 +137,16 @@ async fn submission_is_retried_after_503_but_not_after_502() {
     assert_eq!(data.job_instance_id, 11);
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
 
-    let server = MockServer::start().await;
-    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
-        .respond_with(ResponseTemplate::new(502))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server, false)
-        .submit_v2(&push_request())
-        .await
-        .expect_err("502");
+    let err = submitted_once(ResponseTemplate::new(502)).await;
     assert!(err.submission_outcome_unknown(), "{err}");
 }
 
 #[tokio::test]
 async fn lost_response_to_a_submission_is_not_resent() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
-        .respond_with(
-            ok(serde_json::json!({"job_instance_id": 12})).set_delay(Duration::from_secs(2)),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server, false)
-        .submit_v2(&push_request())
-        .await
-        .expect_err("timeout");
+    let err = submitted_once(
+        ok(serde_json::json!({"job_instance_id": 12})).set_delay(Duration::from_secs(2)),
+    )
+    .await;
     assert!(
         matches!(
             err,
@@ -515,18 +513,7 @@ async fn reads_are_retried_after_server_side_errors_and_submissions_are_not() {
     assert!(status.is_finished);
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
 
-    let server = MockServer::start().await;
-    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "result": false, "code": 1240002, "message": "Internal Server Error"
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server, false)
-        .submit_v2(&push_request())
-        .await
-        .expect_err("not re-sent");
+    let err = submitted_once(job_error(1_240_002, "Internal Server Error")).await;
     assert!(err.submission_outcome_unknown(), "{err}");
 }
 
@@ -547,16 +534,8 @@ async fn an_answer_cut_short_is_a_broken_transfer() {
     let c = client(&server, false);
     assert!(c.status_v2(2, 5).await.expect("asked again").is_finished);
 
-    let server = MockServer::start().await;
-    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{\"result\": true, \"co"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server, false)
-        .submit_v2(&push_request())
-        .await
-        .expect_err("cut short");
+    let err =
+        submitted_once(ResponseTemplate::new(200).set_body_string("{\"result\": true, \"co")).await;
     assert!(
         matches!(
             err,
