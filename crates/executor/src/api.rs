@@ -3,7 +3,7 @@
 //! The trait exists so the scheduler can be tested with a scripted fake; production and the
 //! integration tests use [`BkJobApi`] against JOB or `jobsim`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -215,6 +215,39 @@ impl BkJobApi {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// v2 has one log call for the whole job: the lines of each of `hosts`, unescaped.
+    async fn v2_host_logs(
+        &self,
+        job: &JobRef,
+        hosts: &[HostState],
+    ) -> Result<BTreeMap<String, HostLog>, ApiError> {
+        let steps = self
+            .client
+            .log_v2(job.bk_biz_id, job.job_instance_id)
+            .await?;
+        let wanted: BTreeSet<String> = hosts.iter().map(HostState::key).collect();
+        let mut out = BTreeMap::new();
+        for log in steps
+            .into_iter()
+            .flat_map(|step| step.step_results)
+            .flat_map(|group| group.ip_logs)
+        {
+            let key = IpHost::new(log.bk_cloud_id, log.ip.clone()).to_string();
+            if wanted.contains(&key) {
+                let content =
+                    plan_bkjob::unescape_log(log.log_content.as_deref().unwrap_or_default());
+                out.insert(
+                    key,
+                    HostLog {
+                        error_code: log.error_code,
+                        content,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl JobApi for BkJobApi {
@@ -353,31 +386,7 @@ impl JobApi for BkJobApi {
     ) -> Result<BTreeMap<String, HostLog>, ApiError> {
         let mut out = BTreeMap::new();
         match job.api {
-            Api2::V2 => {
-                let steps = self
-                    .client
-                    .log_v2(job.bk_biz_id, job.job_instance_id)
-                    .await?;
-                let wanted: Vec<String> = hosts.iter().map(HostState::key).collect();
-                for step in steps {
-                    for group in step.step_results {
-                        for log in group.ip_logs {
-                            let key = IpHost::new(log.bk_cloud_id, log.ip.clone()).to_string();
-                            if wanted.contains(&key) {
-                                out.insert(
-                                    key,
-                                    HostLog {
-                                        error_code: log.error_code,
-                                        content: plan_bkjob::unescape_log(
-                                            log.log_content.as_deref().unwrap_or_default(),
-                                        ),
-                                    },
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+            Api2::V2 => return self.v2_host_logs(job, hosts).await,
             Api2::V3 => {
                 let Some(step) = job.step_instance_id else {
                     return Ok(out);
@@ -427,24 +436,11 @@ impl JobApi for BkJobApi {
     ) -> Result<Option<Estimate>, ApiError> {
         match job.api {
             Api2::V2 => {
-                // v2 has one log call for the whole job: every host's lines.
-                let steps = self
-                    .client
-                    .log_v2(job.bk_biz_id, job.job_instance_id)
-                    .await?;
-                let wanted: Vec<String> = hosts.iter().map(HostState::key).collect();
-                let per_host: Vec<Vec<progress::FileObs>> = steps
-                    .iter()
-                    .flat_map(|s| s.step_results.iter())
-                    .flat_map(|g| g.ip_logs.iter())
-                    .filter(|l| {
-                        wanted.contains(&IpHost::new(l.bk_cloud_id, l.ip.clone()).to_string())
-                    })
-                    .map(|l| {
-                        progress::files_from_log(&plan_bkjob::unescape_log(
-                            l.log_content.as_deref().unwrap_or_default(),
-                        ))
-                    })
+                let per_host: Vec<Vec<progress::FileObs>> = self
+                    .v2_host_logs(job, hosts)
+                    .await?
+                    .values()
+                    .map(|log| progress::files_from_log(&log.content))
                     .collect();
                 Ok(progress::estimate(per_host.iter().map(Vec::as_slice)))
             }
