@@ -745,6 +745,15 @@ mod tests {
         }
     }
 
+    /// The one `patternProperties` key of a definition: the pattern its keys must match.
+    fn key_pattern(schema: &Value, name: &str) -> Value {
+        def(schema, name)["patternProperties"]
+            .as_object()
+            .and_then(|p| p.keys().next())
+            .map(|k| Value::from(k.as_str()))
+            .expect("one pattern")
+    }
+
     #[test]
     fn name_patterns_agree_with_the_parser() {
         let schema = plan_schema();
@@ -768,12 +777,7 @@ mod tests {
             },
         );
         patterns_agree(
-            def(&schema, "HostGroups")["patternProperties"]
-                .as_object()
-                .and_then(|p| p.keys().next())
-                .map(|k| Value::from(k.as_str()))
-                .as_ref()
-                .expect("one pattern"),
+            &key_pattern(&schema, "HostGroups"),
             &["web", "web.1", "a-b_C", "a b", "a/b", "a:b", ""],
             |group| Template {
                 group: group.into(),
@@ -781,12 +785,7 @@ mod tests {
             },
         );
         patterns_agree(
-            def(&schema, "Vars")["patternProperties"]
-                .as_object()
-                .and_then(|p| p.keys().next())
-                .map(|k| Value::from(k.as_str()))
-                .as_ref()
-                .expect("one pattern"),
+            &key_pattern(&schema, "Vars"),
             &["v", "_v", "v-1", "V_2", "1v", "a b", "v.x", "", "é"],
             |var| Template {
                 var: var.into(),
