@@ -21,8 +21,9 @@ mod v3;
 #[cfg(feature = "client")]
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
-    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, Flavor, MissingCredentials, RetryPolicy,
-    StartAnswer, TlsConfig, TransportKind, UserAuth,
+    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FRAGMENT, Flavor, MAX_ANSWER_BYTES,
+    MissingCredentials, RetryPolicy, Scrubber, StartAnswer, TlsConfig, TransportKind, UserAuth,
+    WITHHELD,
 };
 pub use codes::{ErrorClass, classify_code, code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::{IpHost, TopoNodeRef};
-use crate::lenient::null_default;
+use crate::lenient::{null_default, positive_id, positive_id_opt};
 use crate::status::{HostStatus, RunStatus};
 
 /// The v2 `server` object (`target_server`, and `file_source[].target_server`).
@@ -99,13 +99,18 @@ pub struct FastPushFileRequest {
 /// `data` of a successful submission (v2 and v3; v3 adds `step_instance_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobExecuteData {
-    /// The new job's id.
+    /// The new job's id (positive: anything else is refused as an invalid answer).
+    #[serde(deserialize_with = "positive_id")]
     pub job_instance_id: i64,
     /// The job's name (the task name, or JOB's default).
     #[serde(default)]
     pub job_instance_name: Option<String>,
-    /// v3 only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// v3 only (positive when present).
+    #[serde(
+        default,
+        deserialize_with = "positive_id_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub step_instance_id: Option<i64>,
 }
 
@@ -164,6 +169,7 @@ pub struct JobInstanceStatusV2 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobInstanceV2 {
     /// Id.
+    #[serde(deserialize_with = "positive_id")]
     pub job_instance_id: i64,
     /// -1 for quick jobs.
     #[serde(default)]
@@ -217,6 +223,7 @@ pub struct StatusBlockV2 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepInstanceStatusV2 {
     /// Id.
+    #[serde(deserialize_with = "positive_id")]
     pub step_instance_id: i64,
     /// -1 for quick jobs.
     #[serde(default)]
@@ -275,6 +282,7 @@ pub struct StepInstanceLogV2 {
     #[serde(default, deserialize_with = "null_default")]
     pub is_finished: bool,
     /// Step id.
+    #[serde(deserialize_with = "positive_id")]
     pub step_instance_id: i64,
     /// Name.
     #[serde(default)]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::{DynamicGroup, IpHost, TopoNodeRef};
-use crate::lenient::null_default;
+use crate::lenient::{null_default, positive_id};
 use crate::status::{HostStatus, RunStatus};
 
 /// The v3 `server` object.
@@ -131,6 +131,7 @@ pub struct JobInstanceStatusV3 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobInstanceV3 {
     /// Id.
+    #[serde(deserialize_with = "positive_id")]
     pub job_instance_id: i64,
     /// Name.
     #[serde(default)]
@@ -164,6 +165,7 @@ pub struct JobInstanceV3 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepInstanceStatusV3 {
     /// Id.
+    #[serde(deserialize_with = "positive_id")]
     pub step_instance_id: i64,
     /// Name.
     #[serde(default)]

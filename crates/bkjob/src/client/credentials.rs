@@ -143,12 +143,17 @@ impl Credentials {
         serde_json::Value::Object(map).to_string()
     }
 
-    /// True when `text` contains any secret value (used to keep error excerpts clean).
-    pub(crate) fn appears_in(&self, text: &str) -> bool {
-        self.pairs()
-            .iter()
-            .filter(|(k, _)| *k != "bk_app_code")
-            .any(|(_, v)| v.len() >= 4 && text.contains(v))
+    /// The secret values (the app secret and a token; not the app code or a username, which
+    /// are identifiers): what [`Scrubber`](super::Scrubber) withholds.
+    pub(crate) fn secrets(&self) -> Vec<&str> {
+        let token = match &self.user {
+            UserAuth::Username(_) => None,
+            UserAuth::Token(v) | UserAuth::AccessToken(v) => Some(v.as_str()),
+        };
+        std::iter::once(self.app_secret.as_str())
+            .chain(token)
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -201,7 +206,7 @@ mod tests {
             serde_json::from_str(&creds.header_value()).expect("header is JSON");
         assert_eq!(header, serde_json::json!({"access_token": "oauth-123"}));
         assert!(!format!("{creds:?}").contains("oauth-123"));
-        assert!(creds.appears_in("echo oauth-123"));
+        assert_eq!(creds.secrets(), vec!["oauth-123"]);
         // With the app pair, the token joins it.
         let creds = Credentials::from_lookup(|n| match n {
             ENV_APP_CODE => Some("app".into()),

@@ -59,6 +59,18 @@ pub enum ApiError {
         /// IAM details on `9900403`.
         permission: Option<Box<serde_json::Value>>,
     },
+    /// A 3xx: the endpoint sent the call somewhere else. Redirects are never followed (the
+    /// credentials would go along, to a host nobody configured), so the call reached no JOB
+    /// through this endpoint: a definitive error, never retried.
+    #[error("`{api}`: the endpoint answered HTTP {status}, a redirect to {}; plan does not follow redirects (the credentials would go along): give the URL JOB answers on as --endpoint", location.as_deref().map_or_else(|| "nowhere (no Location)".to_owned(), |l| format!("`{l}`")))]
+    Redirect {
+        /// The API called.
+        api: String,
+        /// HTTP status (301, 302, 303, 307, 308, ...).
+        status: u16,
+        /// The `Location` header, scrubbed, when there was one.
+        location: Option<String>,
+    },
     /// The answer was not the JSON expected.
     #[error("`{api}`: unexpected response: {message}")]
     Decode {
@@ -76,6 +88,7 @@ impl ApiError {
             ApiError::Transport { api, .. }
             | ApiError::Http { api, .. }
             | ApiError::Api { api, .. }
+            | ApiError::Redirect { api, .. }
             | ApiError::Decode { api, .. } => api,
         }
     }
@@ -104,19 +117,19 @@ impl ApiError {
                 _ => ErrorClass::Other,
             },
             ApiError::Api { code, .. } => classify_code(*code),
-            ApiError::Decode { .. } => ErrorClass::Other,
+            ApiError::Redirect { .. } | ApiError::Decode { .. } => ErrorClass::Other,
         }
     }
 
     /// The answer says the URL is not BK-JOB's: an HTTP 404 or 405 (ESB's "The content does
     /// not exist" without a code, the gateway's `1640401` API_NOT_FOUND, any other web
-    /// server's page), ESB's `1306404` (no such component), or a body that is not JOB's JSON
-    /// envelope. JOB itself answers its own
+    /// server's page), ESB's `1306404` (no such component), a redirect, or a body that is not
+    /// JOB's JSON envelope. JOB itself answers its own
     /// errors, "Task instance does not exist" included, inside an envelope.
     pub fn is_not_bk_job(&self) -> bool {
         match self {
             ApiError::Http { status, .. } => matches!(status, 404 | 405),
-            ApiError::Decode { .. } => true,
+            ApiError::Redirect { .. } | ApiError::Decode { .. } => true,
             // ESB's "component not found": this ESB has no such JOB API (e.g. no `jobv3/`).
             ApiError::Api { code, .. } => *code == 1_306_404,
             ApiError::Transport { .. } => false,
@@ -149,7 +162,8 @@ impl ApiError {
             ApiError::Api { code: c, .. } => {
                 *c == code::ESB_RATE_LIMITED || *c == code::SERVICE_UNAVAILABLE
             }
-            ApiError::Decode { .. } => false,
+            // A redirect is not followed, and not sent again to the same place either.
+            ApiError::Redirect { .. } | ApiError::Decode { .. } => false,
         }
     }
 
@@ -166,7 +180,10 @@ impl ApiError {
             ApiError::Api { code: c, .. } => {
                 *c == code::ESB_THIRD_PARTY_ERROR || *c == code::INTERNAL_ERROR
             }
-            // A 200 whose body we could not read: JOB may well have created the job.
+            // The endpoint answered itself, without passing the call on to JOB.
+            ApiError::Redirect { .. } => false,
+            // A 200 whose body we could not read (or too large to read, or holding an
+            // impossible job id): JOB may well have created the job.
             ApiError::Decode { .. } => true,
         }
     }

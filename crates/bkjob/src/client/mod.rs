@@ -23,11 +23,18 @@
 //! [`Client::check_credentials`] lets a caller find refused credentials before submitting.
 //!
 //! Credentials never appear in logs, errors or `Debug` output: they are held by
-//! [`Credentials`] (whose `Debug` redacts) and written only into outgoing requests.
+//! [`Credentials`] (whose `Debug` redacts) and written only into outgoing requests, to the
+//! configured endpoint only: redirects are not followed (a 3xx is [`ApiError::Redirect`]).
+//! Whatever the server says (messages, `code_name`, headers, the strings of `data`, the
+//! values serde quotes in its errors) passes through one [`Scrubber`] before it leaves the
+//! client, so a server that echoes the request cannot put a secret on a terminal, in a log or
+//! in the journal. Every answer is read with a size cap ([`MAX_ANSWER_BYTES`]).
 
+mod answer;
 mod credentials;
 mod error;
 mod retry;
+mod scrub;
 
 use std::time::Duration;
 
@@ -36,15 +43,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use answer::{Body, MAX_ERROR_BYTES};
+
+pub use answer::MAX_ANSWER_BYTES;
 pub use credentials::{
     Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE, ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME,
     MissingCredentials, UserAuth,
 };
 pub use error::{ApiError, ConfigError, TransportKind};
 pub use retry::RetryPolicy;
+pub use scrub::{FRAGMENT, Scrubber, WITHHELD};
 
 use crate::common::IpHost;
-use crate::envelope::{Envelope, GatewayErrorBody};
 use crate::v2::{
     FastPushFileRequest, JobExecuteData, JobInstanceStatusV2, OperateJobInstanceRequest,
     StepInstanceLogV2,
@@ -198,6 +208,7 @@ pub struct Client {
     http: reqwest::Client,
     endpoint: Endpoint,
     credentials: Credentials,
+    scrubber: Scrubber,
     config: ClientConfig,
 }
 
@@ -242,6 +253,9 @@ impl Client {
             .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            // Following a redirect would send the credentials (the header, and for v2 the
+            // body on a 307/308) to whatever host the answer names, https or not.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("plan/", env!("CARGO_PKG_VERSION")));
         for pem in &tls.extra_ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -264,6 +278,7 @@ impl Client {
         Ok(Client {
             http,
             endpoint,
+            scrubber: Scrubber::new(&credentials),
             credentials,
             config,
         })
@@ -272,6 +287,11 @@ impl Client {
     /// The endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// The scrubber for this client's credentials, for any other text from outside.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
     }
 
     /// Opens (and closes) a TCP connection to the endpoint within the connect timeout: a cheap
@@ -544,7 +564,7 @@ impl Client {
         }
     }
 
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned + Serialize>(
         &self,
         family: Family,
         api: &str,
@@ -559,7 +579,7 @@ impl Client {
 
     /// As `call`, also telling whether an earlier attempt may have reached JOB and been acted
     /// on (its answer was lost), which makes a "repeated operation" answer our own doing.
-    async fn call_tracked<T: DeserializeOwned>(
+    async fn call_tracked<T: DeserializeOwned + Serialize>(
         &self,
         family: Family,
         api: &str,
@@ -574,7 +594,8 @@ impl Client {
             let result = self.once(family, api, &body, get_on_gateway).await;
             let error = match result {
                 Ok(value) => return (Ok(value), may_have_acted),
-                Err(error) => error,
+                // The one way out for errors: scrubbed before anything logs or returns them.
+                Err(error) => self.scrubber.error(error),
             };
             attempt += 1;
             let retry = match kind {
@@ -599,7 +620,7 @@ impl Client {
         }
     }
 
-    async fn once<T: DeserializeOwned>(
+    async fn once<T: DeserializeOwned + Serialize>(
         &self,
         family: Family,
         api: &str,
@@ -607,36 +628,6 @@ impl Client {
         get_on_gateway: bool,
     ) -> Result<T, ApiError> {
         let url = self.endpoint.url(family, api);
-        let request = if get_on_gateway && self.endpoint.flavor == Flavor::Gateway {
-            let mut u = url::Url::parse(&url).map_err(|e| ApiError::Decode {
-                api: api.to_owned(),
-                message: e.to_string(),
-            })?;
-            if let Some(map) = body.as_object() {
-                let mut pairs = u.query_pairs_mut();
-                for (k, v) in map {
-                    let text = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    pairs.append_pair(k, &text);
-                }
-            }
-            self.http.get(u)
-        } else {
-            let mut body = body.clone();
-            // ESB's v2 components read credentials from the body as well (the seed document
-            // sends both); the header alone is enough for jobv3 and the gateway.
-            if family == Family::V2
-                && self.endpoint.flavor == Flavor::Esb
-                && let Some(map) = body.as_object_mut()
-            {
-                for (k, v) in self.credentials.pairs() {
-                    map.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
-                }
-            }
-            self.http.post(&url).json(&body)
-        };
         let transport = |e: reqwest::Error| {
             let kind = if e.is_connect() {
                 TransportKind::Connect
@@ -652,87 +643,87 @@ impl Client {
                 message: error_chain(&e),
             }
         };
-        let response = request.send().await.map_err(transport)?;
+        let mut response = self
+            .request(family, api, &url, body, get_on_gateway)?
+            .send()
+            .await
+            .map_err(transport)?;
         let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            let parsed: Option<GatewayErrorBody> = serde_json::from_slice(&bytes).ok();
-            let (code, code_name, message) = match parsed {
-                Some(b) if b.code != 0 || !b.code_name.is_empty() => (
-                    (b.code != 0).then_some(b.code),
-                    (!b.code_name.is_empty()).then_some(b.code_name),
-                    b.message,
-                ),
-                _ => (None, None, self.excerpt(&bytes)),
-            };
-            return Err(ApiError::Http {
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+            return Err(ApiError::Redirect {
                 api: api.to_owned(),
                 status: status.as_u16(),
-                code,
-                code_name,
-                message: self.scrub(message),
+                location,
+            });
+        }
+        let retry_after = retry_after(response.headers());
+        if !status.is_success() {
+            // The status decides; the body only explains, so a body that cannot be read
+            // (or is huge) leaves the explanation short, not the error different.
+            let bytes = match answer::read_capped(&mut response, MAX_ERROR_BYTES).await {
+                Ok(Body::Whole(bytes)) => bytes,
+                Ok(Body::TooLarge { .. }) | Err(_) => Vec::new(),
+            };
+            return Err(answer::http_error(
+                &self.scrubber,
+                api,
+                status.as_u16(),
                 retry_after,
-            });
+                &bytes,
+            ));
         }
-        let envelope: Envelope<serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| {
-                if e.is_eof() && bytes.first() == Some(&b'{') {
-                    // JSON that stops in the middle: the answer was cut short on the way,
-                    // as with a broken connection (a read is repeated, a submission's
-                    // outcome is unknown), not an answer in a shape we do not understand.
-                    ApiError::Transport {
-                        api: api.to_owned(),
-                        url: url.clone(),
-                        kind: TransportKind::Other,
-                        message: format!(
-                            "the answer was cut short after {} bytes ({e})",
-                            bytes.len()
-                        ),
-                    }
-                } else {
-                    ApiError::Decode {
-                        api: api.to_owned(),
-                        message: format!("{e}: {}", self.excerpt(&bytes)),
-                    }
-                }
-            })?;
-        if !envelope.result || envelope.code != 0 {
-            return Err(ApiError::Api {
+        match answer::read_capped(&mut response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(transport)?
+        {
+            Body::Whole(bytes) => answer::decode(&self.scrubber, api, &url, &bytes),
+            Body::TooLarge { announced } => Err(answer::too_large(api, announced)),
+        }
+    }
+
+    /// The request for one call: a GET with a query for the gateway's reads, a POST with a
+    /// JSON body otherwise.
+    fn request(
+        &self,
+        family: Family,
+        api: &str,
+        url: &str,
+        body: &serde_json::Value,
+        get_on_gateway: bool,
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
+        if get_on_gateway && self.endpoint.flavor == Flavor::Gateway {
+            let mut u = url::Url::parse(url).map_err(|e| ApiError::Decode {
                 api: api.to_owned(),
-                // ESB defaults a missing code to 1306000 when result is false.
-                code: if envelope.code == 0 {
-                    1_306_000
-                } else {
-                    envelope.code
-                },
-                message: self.scrub(envelope.message.unwrap_or_default()),
-                permission: envelope.permission.map(Box::new),
-            });
+                message: e.to_string(),
+            })?;
+            if let Some(map) = body.as_object() {
+                let mut pairs = u.query_pairs_mut();
+                for (k, v) in map {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    pairs.append_pair(k, &text);
+                }
+            }
+            return Ok(self.http.get(u));
         }
-        let data = envelope.data.unwrap_or(serde_json::Value::Null);
-        serde_json::from_value(data).map_err(|e| ApiError::Decode {
-            api: api.to_owned(),
-            message: format!("`data`: {e}"),
-        })
-    }
-
-    fn excerpt(&self, bytes: &[u8]) -> String {
-        let text = String::from_utf8_lossy(bytes);
-        let mut out: String = text.chars().take(200).collect();
-        if text.chars().count() > 200 {
-            out.push_str("...");
+        let mut body = body.clone();
+        // ESB's v2 components read credentials from the body as well (the seed document
+        // sends both); the header alone is enough for jobv3 and the gateway.
+        if family == Family::V2
+            && self.endpoint.flavor == Flavor::Esb
+            && let Some(map) = body.as_object_mut()
+        {
+            for (k, v) in self.credentials.pairs() {
+                map.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+            }
         }
-        self.scrub(out)
-    }
-
-    /// Error texts come from the server; never let one echo a secret back to the user.
-    fn scrub(&self, text: String) -> String {
-        if self.credentials.appears_in(&text) {
-            "<response text withheld: it contained a credential>".to_owned()
-        } else {
-            text
-        }
+        Ok(self.http.post(url).json(&body))
     }
 }
 

@@ -611,3 +611,266 @@ fn a_ca_file_without_a_certificate_is_refused() {
     };
     assert!(Client::with_tls(endpoint, creds(), fast(), &insecure).is_ok());
 }
+
+/// A canary secret that the hostile answers below echo back.
+const SECRET: &str = "secret-xyz";
+
+fn canary_client(server: &MockServer) -> Client {
+    let creds = Credentials::new(
+        "app",
+        "CANARY-SECRET-123",
+        UserAuth::Token("CANARY-TOKEN-456".into()),
+    );
+    Client::new(
+        Endpoint::parse(&server.uri(), false).expect("url"),
+        creds,
+        fast(),
+    )
+    .expect("client")
+}
+
+/// No run of 8 characters of either canary in `text`, in any case.
+fn assert_no_canary(text: &str) {
+    let lower = text.to_ascii_lowercase();
+    for canary in ["canary-secret-123", "canary-token-456"] {
+        for at in 0..=canary.len() - FRAGMENT {
+            let piece = &canary[at..at + FRAGMENT];
+            assert!(!lower.contains(piece), "`{piece}` leaked: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_name_where_they_point() {
+    for status in [301, 302, 303, 307, 308] {
+        let elsewhere = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ok(serde_json::json!({"job_instance_id": 1})))
+            .expect(0)
+            .mount(&elsewhere)
+            .await;
+        let server = MockServer::start().await;
+        let location = format!(
+            "{}/api/c/compapi/v2/job/fast_push_file/?leak=CANARY-SECRET-123",
+            elsewhere.uri()
+        );
+        Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+            .respond_with(ResponseTemplate::new(status).insert_header("Location", location))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = canary_client(&server)
+            .submit_v2(&push_request())
+            .await
+            .expect_err("a redirect is an error");
+        assert!(matches!(err, ApiError::Redirect { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&elsewhere.uri()), "{text}");
+        assert!(text.contains("does not follow redirects"), "{text}");
+        assert_no_canary(&text);
+        assert_no_canary(&format!("{err:?}"));
+        // The endpoint answered without passing the call on: a refusal, never re-sent.
+        assert!(!err.submission_outcome_unknown(), "{status}");
+        assert!(!err.submission_is_safe_to_retry(), "{status}");
+        assert!(err.is_not_bk_job(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn echoed_credentials_are_withheld_from_every_error_text() {
+    let echo = "X-Bkapi-Authorization: {\"bk_app_code\":\"app\",\"bk_app_secret\":\"CANARY-SECRET-123\",\"bk_token\":\"CANARY-TOKEN-456\"}";
+    // Cut by the server at 200 characters, in the middle of the secret.
+    let cut: String = format!("{}CANARY-SECRET-123", "x".repeat(184))
+        .chars()
+        .take(200)
+        .collect();
+    let answers = [
+        job_error(1_240_003, echo),
+        job_error(1_240_003, &cut),
+        ResponseTemplate::new(500).set_body_json(serde_json::json!({
+            "code": 1_650_001, "code_name": echo, "message": echo, "result": false
+        })),
+        ResponseTemplate::new(502).set_body_string(format!("<html><pre>{echo}</pre></html>")),
+        ResponseTemplate::new(200).set_body_string(format!("<html><pre>{echo}</pre></html>")),
+        // A value of the wrong type: serde's error quotes it.
+        ok(serde_json::json!({"job_instance_id": echo})),
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"result": true, "code": echo, "data": null})),
+        // JSON escapes spell the secret in the raw bytes without showing it.
+        ResponseTemplate::new(200).set_body_string(
+            r#"{"result": false, "code": 1240003, "message": "\u0043ANARY-SECRET-123"}"#,
+        ),
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": false, "code": 9_900_403, "message": echo,
+            "permission": {"actions": [{"id": echo, "name": echo}]}
+        })),
+    ];
+    for answer in answers {
+        let server = MockServer::start().await;
+        Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let err = canary_client(&server)
+            .submit_v2(&push_request())
+            .await
+            .expect_err("refused");
+        assert_no_canary(&err.to_string());
+        assert_no_canary(&format!("{err:?}"));
+        assert_no_canary(&err.permission_actions().join(" "));
+    }
+}
+
+#[tokio::test]
+async fn echoed_credentials_are_withheld_from_the_data_of_an_answer() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"result": true, "code": 0, "data": {"job_instance_id": 3,
+                "job_instance_name": "p/a CANARY-TOKEN-456 \u0043ANARY-SECRET-123"}}"#,
+        ))
+        .mount(&server)
+        .await;
+    let data = canary_client(&server)
+        .submit_v2(&push_request())
+        .await
+        .expect("accepted");
+    assert_eq!(data.job_instance_id, 3);
+    let name = data.job_instance_name.unwrap_or_default();
+    assert_no_canary(&name);
+    assert!(name.starts_with("p/a "), "{name}");
+    assert!(name.contains(WITHHELD), "{name}");
+}
+
+#[tokio::test]
+async fn impossible_job_ids_are_invalid_answers() {
+    for data in [
+        serde_json::json!({"job_instance_id": 0}),
+        serde_json::json!({"job_instance_id": -5}),
+        serde_json::json!({"job_instance_id": 9, "step_instance_id": 0}),
+    ] {
+        let err = submitted_once(ok(data.clone())).await;
+        assert!(matches!(err, ApiError::Decode { .. }), "{data}: {err:?}");
+        assert!(err.to_string().contains("not a JOB id"), "{err}");
+        // JOB may have created a job whose id we could not read: never submitted again.
+        assert!(err.submission_outcome_unknown(), "{data}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_refused_unread() {
+    let server = MockServer::start().await;
+    let huge = vec![b' '; MAX_ANSWER_BYTES + 1];
+    Mock::given(path("/api/c/compapi/v2/job/fast_push_file/"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(huge))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, false)
+        .submit_v2(&push_request())
+        .await
+        .expect_err("too large");
+    assert!(err.to_string().contains("larger than the 32 MiB"), "{err}");
+    assert!(err.submission_outcome_unknown());
+}
+
+/// A server that answers every request with an endless chunked body, `pause` between 64 KiB
+/// chunks; it reports how many bytes it managed to write before the client hung up.
+async fn endless_chunked(pause: Duration) -> (String, tokio::sync::mpsc::Receiver<usize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut written = 0usize;
+                let start = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{\"data\": \"aaaaaa\r\n";
+                if stream.write_all(start).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", "a".repeat(0x10000));
+                while stream.write_all(chunk.as_bytes()).await.is_ok() {
+                    written += 0x10000;
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                let _ = tx.send(written).await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn an_endless_chunked_answer_stops_at_the_cap() {
+    let (url, mut written) = endless_chunked(Duration::ZERO).await;
+    let c = Client::new(
+        Endpoint::parse(&url, false).expect("url"),
+        creds(),
+        ClientConfig {
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::none(),
+            ..fast()
+        },
+    )
+    .expect("client");
+    let err = c.status_v2(2, 5).await.expect_err("too large");
+    assert!(err.to_string().contains("larger than"), "{err}");
+    drop(c);
+    let written = written.recv().await.expect("the server saw the hang-up");
+    // The cap, and what the kernel's socket buffers held besides: nowhere near endless.
+    assert!(written < MAX_ANSWER_BYTES + (16 << 20), "{written}");
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_cut_by_the_request_timeout() {
+    let (url, _written) = endless_chunked(Duration::from_millis(50)).await;
+    let c = Client::new(
+        Endpoint::parse(&url, false).expect("url"),
+        creds(),
+        ClientConfig {
+            retry: RetryPolicy::none(),
+            ..fast()
+        },
+    )
+    .expect("client");
+    let started = std::time::Instant::now();
+    let err = c.status_v2(2, 5).await.expect_err("too slow");
+    assert!(
+        matches!(
+            err,
+            ApiError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The 500 ms request timeout covers the body, which never ends.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_test_secret_is_withheld_too() {
+    let scrubber = Scrubber::new(&creds());
+    assert_eq!(scrubber.scrub(SECRET), WITHHELD);
+    // A username is an identifier, shown in diagnostics.
+    assert_eq!(scrubber.scrub("admin"), "admin");
+}
