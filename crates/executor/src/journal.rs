@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::JobRef;
 use crate::report::{HostResult, PushStatus};
@@ -202,6 +203,11 @@ struct Shared {
     sink: Mutex<Sink>,
     /// Batches written (each one fsync): lines per batch tell how much is shared.
     batches: std::sync::atomic::AtomicU64,
+    /// The first write that failed. From then on nothing more is written: a line after a
+    /// lost one would give the journal a history with a hole in it.
+    broken: std::sync::OnceLock<String>,
+    /// Cancelled when `broken` is set, so that the run stops at once.
+    broken_signal: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -244,6 +250,8 @@ impl Shared {
             queue: Mutex::new(Queue::default()),
             sink: Mutex::new(Sink { file, len }),
             batches: std::sync::atomic::AtomicU64::new(0),
+            broken: std::sync::OnceLock::new(),
+            broken_signal: CancellationToken::new(),
         })
     }
 
@@ -281,6 +289,11 @@ impl Shared {
     }
 
     fn write_batch(&self, batch: &[(String, Ack)]) -> Result<(), String> {
+        if let Some(first) = self.broken.get() {
+            return Err(format!(
+                "not written, after an earlier write failed: {first}"
+            ));
+        }
         let bytes: String = batch.iter().map(|(line, _)| line.as_str()).collect();
         self.batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -305,7 +318,10 @@ impl Shared {
                 // line never glues onto a torn one.
                 let len = sink.len;
                 let _ = sink.file.set_len(len);
-                Err(e.to_string())
+                let message = e.to_string();
+                let _ = self.broken.set(message.clone());
+                self.broken_signal.cancel();
+                Err(message)
             }
         }
     }
@@ -441,6 +457,20 @@ impl Journal {
             .map_err(err)
     }
 
+    /// Cancelled once a write failed: from then on nothing more is written, and the run must
+    /// stop (what it does next could not be recorded).
+    pub(crate) fn broken(&self) -> &CancellationToken {
+        &self.shared.broken_signal
+    }
+
+    /// Why the journal stopped being written (the first failed write), if it did.
+    pub fn write_error(&self) -> Option<String> {
+        self.shared
+            .broken
+            .get()
+            .map(|first| format!("journal write failed: `{}`: {first}", self.path.display()))
+    }
+
     /// How many batches (fsyncs) this handle has written.
     #[cfg(test)]
     fn batches(&self) -> u64 {
@@ -524,17 +554,33 @@ pub struct PushHistory {
     pub last_hosts: Vec<HostResult>,
     /// The JOB instance of the latest finished attempt (shown for a push already done).
     pub last_job: Option<i64>,
+    /// The latest attempt's `push_attempt_finished` is on disk: whether JOB reported its job
+    /// a success with every target host (over the run's attempts) done. Cleared by the next
+    /// attempt's intent.
+    pub attempt_succeeded: Option<bool>,
 }
 
 impl PushHistory {
-    /// Succeeded in an earlier segment.
+    /// Succeeded in an earlier segment: its `push_finished` says so, or (the process ended
+    /// before that line was whole) its last attempt is recorded as JOB's success. Either way
+    /// the files are where they should be, and submitting again would push them twice.
     pub fn succeeded(&self) -> bool {
         self.in_flight.is_none()
             && self.in_doubt.is_none()
             && matches!(
-                self.status,
+                self.outcome(),
                 Some(PushStatus::Succeeded | PushStatus::AlreadySucceeded)
             )
+    }
+
+    /// How the push ended as far as the journal knows: its `push_finished`, else what its
+    /// last finished attempt says (`Succeeded` or `Failed`), else nothing.
+    pub fn outcome(&self) -> Option<PushStatus> {
+        self.status.or(match self.attempt_succeeded {
+            Some(true) => Some(PushStatus::Succeeded),
+            Some(false) => Some(PushStatus::Failed),
+            None => None,
+        })
     }
 }
 
@@ -557,6 +603,11 @@ pub struct RunHistory {
     pub pushes: BTreeMap<String, PushHistory>,
     /// Lines that could not be read (a torn last line after a crash is normal).
     pub unreadable_lines: usize,
+    /// Numbers (1-based) of the unreadable lines that are not a torn tail: neither the last
+    /// line nor one a resumed run ended (followed by its `run_resumed`). A crash tears only
+    /// the line being written, so these mean the file was damaged or edited, and what it
+    /// says about the pushes cannot be trusted.
+    pub damaged_lines: Vec<usize>,
 }
 
 impl RunHistory {
@@ -578,13 +629,25 @@ impl RunHistory {
             finished: None,
             pushes: BTreeMap::new(),
             unreadable_lines: 0,
+            damaged_lines: Vec::new(),
         };
         let mut first = true;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // An unreadable line is a torn tail until a line other than `run_resumed` follows it.
+        let mut torn: Option<usize> = None;
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
             let Ok(record) = serde_json::from_str::<Record>(line) else {
                 history.unreadable_lines += 1;
+                history.damaged_lines.extend(torn.replace(index + 1));
                 continue;
             };
+            if let Some(number) = torn.take()
+                && !matches!(record, Record::RunResumed { .. })
+            {
+                history.damaged_lines.push(number);
+            }
             if first {
                 first = false;
                 match &record {
@@ -645,6 +708,7 @@ impl RunHistory {
                 p.in_doubt = Some((attempt, task_name, at));
                 p.in_doubt_unstarted = two_phase;
                 p.status = None;
+                p.attempt_succeeded = None;
             }
             Record::PushSubmitted { push, job, .. } => {
                 let p = self.pushes.entry(push).or_default();
@@ -689,6 +753,7 @@ impl RunHistory {
                 push,
                 hosts,
                 job_instance_id,
+                job_status,
                 ..
             } => {
                 let p = self.pushes.entry(push).or_default();
@@ -702,6 +767,11 @@ impl RunHistory {
                         None => p.last_hosts.push(h),
                     }
                 }
+                // The push task's own rule for success: JOB's verdict, and no host failing.
+                p.attempt_succeeded = Some(
+                    plan_bkjob::RunStatus::from_code(job_status) == plan_bkjob::RunStatus::Success
+                        && p.last_hosts.iter().all(HostResult::is_success),
+                );
             }
             Record::PushFinished { push, status, .. } => {
                 let p = self.pushes.entry(push).or_default();
@@ -940,49 +1010,202 @@ mod tests {
         }
     }
 
+    fn resumed() -> Record {
+        Record::RunResumed {
+            user: "u".into(),
+            host: "h".into(),
+            pid: 2,
+            at: now(),
+            insecure_skip_tls_verify: false,
+        }
+    }
+
+    /// The journal's file held by another thread, as a slow fsync holds it: a flusher that
+    /// took a batch waits, and lines queued meanwhile wait for the next batch.
+    struct SinkHeld {
+        release: std::sync::mpsc::Sender<()>,
+        holder: std::thread::JoinHandle<()>,
+    }
+
+    impl SinkHeld {
+        fn hold(journal: &Journal) -> SinkHeld {
+            let shared = Arc::clone(&journal.shared);
+            let (held, is_held) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let holder = std::thread::spawn(move || {
+                let _sink = shared.sink.lock().expect("sink");
+                held.send(()).expect("held");
+                let _ = released.recv();
+            });
+            is_held.recv().expect("held");
+            SinkHeld { release, holder }
+        }
+
+        fn release(self) {
+            drop(self.release);
+            self.holder.join().expect("holder");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_lines_share_fsyncs_and_each_push_keeps_its_order() {
+    async fn lines_queued_during_an_fsync_share_the_next_one_and_each_push_keeps_its_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let journal = Arc::new(Journal::create(dir.path(), "p", "r1").expect("create"));
         journal.append(&started("r1")).await.expect("first line");
         let pushes = 100_u32;
-        let gate = Arc::new(tokio::sync::Barrier::new(pushes as usize));
-        let tasks: Vec<_> = (0..pushes)
-            .map(|i| {
-                let (journal, gate) = (Arc::clone(&journal), Arc::clone(&gate));
-                tokio::spawn(async move {
-                    gate.wait().await;
-                    // Each push waits for its line before the next, as the push tasks do.
-                    for attempt in 1..=3 {
-                        journal
-                            .append(&submitting(&format!("p{i}"), attempt))
-                            .await
-                            .expect("append");
-                    }
+        for attempt in 1..=3 {
+            // A slow fsync: the flusher holds a batch of one line (the marker) while every
+            // push queues its line, each waiting for its own line as the push tasks do.
+            let held = SinkHeld::hold(&journal);
+            let marker = journal.enqueue(&resumed());
+            while !journal.shared.queue().lines.is_empty() {
+                tokio::task::yield_now().await;
+            }
+            let queued = Arc::new(tokio::sync::Semaphore::new(0));
+            let tasks: Vec<_> = (0..pushes)
+                .map(|i| {
+                    let (journal, queued) = (Arc::clone(&journal), Arc::clone(&queued));
+                    tokio::spawn(async move {
+                        let line = journal.enqueue(&submitting(&format!("p{i}"), attempt));
+                        queued.add_permits(1);
+                        line.await
+                    })
                 })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task");
+                .collect();
+            drop(
+                queued
+                    .acquire_many(pushes)
+                    .await
+                    .expect("every line queued"),
+            );
+            held.release();
+            marker.await.expect("marker");
+            for t in tasks {
+                t.await.expect("task").expect("append");
+            }
         }
-        let lines = u64::from(pushes) * 3 + 1;
-        assert!(
-            journal.batches() * 2 <= lines,
-            "{} fsyncs for {lines} lines",
-            journal.batches()
-        );
+        // The first line, then per round the marker's batch and one batch for 100 lines.
+        assert_eq!(journal.batches(), 1 + 3 * 2);
         let text = std::fs::read_to_string(journal.path()).expect("read");
         let mut seen: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for line in text.lines().skip(1) {
             match serde_json::from_str::<Record>(line).expect("a whole line") {
                 Record::PushSubmitting { push, attempt, .. } => {
-                    seen.entry(push).or_default().push(attempt)
+                    seen.entry(push).or_default().push(attempt);
                 }
+                Record::RunResumed { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(seen.len(), pushes as usize);
         assert!(seen.values().all(|a| a == &[1, 2, 3]), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_write_nothing_more_is_written_and_the_run_is_told() {
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        let journal = Journal::append_to(Path::new("/dev/full")).expect("open");
+        assert!(!journal.broken().is_cancelled());
+        let first = journal.append(&started("r1")).await.expect_err("full");
+        assert!(first.message.contains("No space left"), "{first}");
+        assert!(journal.broken().is_cancelled());
+        let message = journal.write_error().expect("recorded");
+        assert!(
+            message.starts_with("journal write failed: `/dev/full`"),
+            "{message}"
+        );
+        let later = journal
+            .append(&submitting("a", 1))
+            .await
+            .expect_err("latched");
+        assert!(
+            later.message.contains("after an earlier write failed"),
+            "{later}"
+        );
+        assert_eq!(journal.batches(), 1, "the later line was not even tried");
+    }
+
+    #[test]
+    fn a_damaged_middle_line_is_named_and_a_torn_tail_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        journal.write(&started("r1")).expect("write");
+        let path = journal.path().to_owned();
+        let append = |bytes: &[u8]| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(bytes))
+                .expect("append");
+        };
+        // Line 2: a torn line a resumed run ended (followed by its run_resumed): tolerated.
+        append(b"{\"type\":\"push_sub\n");
+        append(serialize(&resumed()).expect("line").as_bytes());
+        // Line 4: garbled in the middle; line 6: a torn tail.
+        append(b"{\"type\":\"push_submitted\",garbage}\n");
+        append(serialize(&submitting("a", 1)).expect("line").as_bytes());
+        append(b"{\"type\":\"push_fin");
+        let history = RunHistory::read(&path).expect("read");
+        assert_eq!(history.unreadable_lines, 3);
+        assert_eq!(history.damaged_lines, vec![4]);
+        assert_eq!(history.in_doubt(), vec!["a"]);
+    }
+
+    #[test]
+    fn a_recorded_successful_attempt_is_done_without_its_push_finished() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        journal.write(&started("r1")).expect("write");
+        let host = |ip: &str, status: i32| HostResult {
+            host: format!("0:{ip}"),
+            status,
+            label: String::new(),
+            error_code: None,
+            log_excerpt: None,
+        };
+        let finished = |push: &str, job: i64, job_status: i32, hosts: Vec<HostResult>| {
+            Record::PushAttemptFinished {
+                push: push.into(),
+                attempt: 1,
+                job_instance_id: job,
+                job_status,
+                hosts,
+                at: now(),
+            }
+        };
+        for (push, id) in [("ok", 1), ("failed", 2), ("retried", 3)] {
+            journal.write(&submitting(push, 1)).expect("write");
+            journal
+                .write(&Record::PushSubmitted {
+                    push: push.into(),
+                    attempt: 1,
+                    job: job(id),
+                    at: now(),
+                })
+                .expect("write");
+        }
+        journal
+            .write(&finished("ok", 1, 3, vec![host("10.0.0.1", 9)]))
+            .expect("write");
+        journal
+            .write(&finished(
+                "failed",
+                2,
+                4,
+                vec![host("10.0.0.1", 9), host("10.0.0.2", 4)],
+            ))
+            .expect("write");
+        journal
+            .write(&finished("retried", 3, 4, vec![host("10.0.0.1", 4)]))
+            .expect("write");
+        // The retry's intent: in doubt again, the earlier attempt's verdict no longer decides.
+        journal.write(&submitting("retried", 2)).expect("write");
+        let history = RunHistory::read(journal.path()).expect("read");
+        assert_eq!(history.succeeded(), vec!["ok"]);
+        assert_eq!(history.pushes["ok"].outcome(), Some(PushStatus::Succeeded));
+        assert_eq!(history.pushes["failed"].outcome(), Some(PushStatus::Failed));
+        assert_eq!(history.pushes["retried"].outcome(), None);
+        assert_eq!(history.in_doubt(), vec!["retried"]);
     }
 
     #[test]

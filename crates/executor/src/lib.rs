@@ -19,6 +19,7 @@ mod progress;
 mod push;
 mod report;
 mod run;
+mod state_dir;
 
 pub use api::{Api2, BkJobApi, HostLog, HostState, JobApi, JobRef, Snapshot, StartOutcome};
 pub use interrupt::Interrupt;
@@ -31,3 +32,4 @@ pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy,
 pub use progress::Estimate;
 pub use report::{Event, HostResult, PushReport, PushStatus, RunReport};
 pub use run::{InDoubtPush, Settings, StartError, apply};
+pub use state_dir::default_state_dir;

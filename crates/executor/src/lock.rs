@@ -1,6 +1,15 @@
-//! One apply per plan at a time: `STATE/locks/<plan>.lock`, created with O_EXCL.
+//! One apply per plan at a time: `STATE/locks/<plan>.lock`, an operating-system file lock
+//! (`flock`) held for the whole run.
+//!
+//! The OS lock is what excludes: taking it is one atomic call, and it goes with the process
+//! however the process ends. So there is no stale lock to clean up and no window in which two
+//! processes both believe they hold it (a "remove the stale file, create a new one" takeover
+//! can delete a lock another process just created). The file's content (holder, pid, host,
+//! start time) only informs: it names the holder to whoever is refused, and content found by
+//! the next holder was left by a process that ended without releasing (killed). The file is
+//! never deleted: a process could otherwise lock a file that is no longer the one at the path.
 
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -54,18 +63,18 @@ pub enum LockError {
     },
 }
 
-/// A held lock; released (file removed) on drop.
+/// A held lock: the open lock file, whose OS lock is released when it is dropped (or when the
+/// process ends, whichever comes first).
 #[derive(Debug)]
 pub struct PlanLock {
     path: PathBuf,
-    me: LockHolder,
-    /// Set when a stale lock was taken over: the previous holder.
+    file: std::fs::File,
+    /// Set when the previous holder ended without releasing the lock (it was killed): who it was.
     pub taken_over_from: Option<LockHolder>,
 }
 
 impl PlanLock {
-    /// Takes the lock of `plan`, taking over a lock whose process is gone (same host only: a
-    /// pid on another host cannot be checked, so that lock is reported as held).
+    /// Takes the lock of `plan`, or says who holds it. Never waits.
     pub fn acquire(state_dir: &Path, plan: &str) -> Result<Self, LockError> {
         let dir = state_dir.join("locks");
         let path = dir.join(format!("{}.lock", safe_name(plan)));
@@ -74,69 +83,42 @@ impl PlanLock {
             message: e.to_string(),
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                return Err(LockError::Held {
+                    plan: plan.to_owned(),
+                    holder: Box::new(holder_of(&mut file).unwrap_or_else(unknown_holder)),
+                    path,
+                });
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Ours now. Content left in the file is the last holder's, which did not release.
+        let taken_over_from = holder_of(&mut file);
         let me = LockHolder {
             holder: current_user(),
             pid: std::process::id(),
             host: host_name(),
             started_at: crate::journal::now(),
         };
-        let mut taken_over_from = None;
-        // Two rounds: the second after removing a stale lock. If another process re-created
-        // it in between, that process wins and we report it as the holder.
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    let text = serde_json::to_string_pretty(&me).unwrap_or_default();
-                    file.write_all(text.as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .map_err(io)?;
-                    return Ok(PlanLock {
-                        path,
-                        me,
-                        taken_over_from,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = read_holder(&path);
-                    match holder {
-                        Some(h) if h.host == me.host && !process_alive(h.pid) => {
-                            std::fs::remove_file(&path).map_err(io)?;
-                            taken_over_from = Some(h);
-                        }
-                        Some(h) => {
-                            return Err(LockError::Held {
-                                plan: plan.to_owned(),
-                                holder: Box::new(h),
-                                path,
-                            });
-                        }
-                        None => {
-                            // Unreadable: maybe being written right now. Treat as held.
-                            return Err(LockError::Held {
-                                plan: plan.to_owned(),
-                                holder: Box::new(LockHolder {
-                                    holder: "unknown".into(),
-                                    pid: 0,
-                                    host: "unknown".into(),
-                                    started_at: "unknown".into(),
-                                }),
-                                path,
-                            });
-                        }
-                    }
-                }
-                Err(e) => return Err(io(e)),
-            }
-        }
-        let holder = read_holder(&path).unwrap_or_else(|| me.clone());
-        Err(LockError::Held {
-            plan: plan.to_owned(),
-            holder: Box::new(holder),
+        let text = serde_json::to_string_pretty(&me).unwrap_or_default();
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(text.as_bytes()))
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
+        Ok(PlanLock {
             path,
+            file,
+            taken_over_from,
         })
     }
 
@@ -148,16 +130,28 @@ impl PlanLock {
 
 impl Drop for PlanLock {
     fn drop(&mut self) {
-        // Remove only our own lock (a takeover by another process must not be undone).
-        if read_holder(&self.path).is_some_and(|h| h.pid == self.me.pid && h.host == self.me.host) {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        // Still holding the OS lock: an empty file says "released cleanly" to the next holder.
+        // Closing the file (right after) releases the lock itself.
+        let _ = self.file.set_len(0);
     }
 }
 
-fn read_holder(path: &Path) -> Option<LockHolder> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// The holder named in an open lock file, if it names one.
+fn holder_of(file: &mut std::fs::File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// A holder that has not written its name yet (it took the lock a moment ago).
+fn unknown_holder() -> LockHolder {
+    LockHolder {
+        holder: "unknown".into(),
+        pid: 0,
+        host: "unknown".into(),
+        started_at: "unknown".into(),
+    }
 }
 
 /// `$USER`, `$LOGNAME`, or `unknown`.
@@ -204,31 +198,6 @@ pub(crate) fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Whether a process with this pid exists (and is not a zombie) on this machine.
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    let proc_dir = Path::new("/proc");
-    if proc_dir.join("self").exists() {
-        return match std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")) {
-            // The state is the first field after the `(comm)`; `Z` is a zombie: gone.
-            Ok(stat) => stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                .is_none_or(|state| state != "Z" && state != "X"),
-            Err(_) => false,
-        };
-    }
-    // Without /proc: `kill -0` asks the OS without sending anything.
-    std::process::Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,18 +225,18 @@ mod tests {
         }
         drop(lock);
         let again = PlanLock::acquire(dir.path(), "rel").expect("released");
-        assert!(again.taken_over_from.is_none());
+        assert!(again.taken_over_from.is_none(), "released cleanly");
     }
 
     #[test]
-    fn lock_of_a_dead_process_is_taken_over() {
+    fn a_lock_left_by_a_killed_process_is_taken_over_whatever_host_it_names() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("locks")).expect("dir");
-        // A pid far above any real one on this machine.
+        // What a process killed while holding the lock leaves: its name, no OS lock.
         let stale = LockHolder {
             holder: "someone".into(),
             pid: 4_000_000_000,
-            host: host_name(),
+            host: "elsewhere.example".into(),
             started_at: "2020-01-01T00:00:00Z".into(),
         };
         std::fs::write(
@@ -277,20 +246,37 @@ mod tests {
         .expect("write");
         let lock = PlanLock::acquire(dir.path(), "rel").expect("taken over");
         assert_eq!(lock.taken_over_from, Some(stale));
-        let other_host = LockHolder {
-            host: "elsewhere.example".into(),
-            pid: 4_000_000_000,
-            ..lock.me.clone()
-        };
-        drop(lock);
-        std::fs::write(
-            dir.path().join("locks/rel.lock"),
-            serde_json::to_string(&other_host).expect("json"),
-        )
-        .expect("write");
+        let text = std::fs::read_to_string(lock.path()).expect("read");
+        let me: LockHolder = serde_json::from_str(&text).expect("our name");
+        assert_eq!(me.pid, std::process::id());
+    }
+
+    #[test]
+    fn of_many_taking_the_lock_at_once_exactly_one_gets_it_and_keeps_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let contenders = 16;
+        let gate = std::sync::Barrier::new(contenders);
+        let (dir, gate) = (dir.path(), &gate);
+        let locks: Vec<PlanLock> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..contenders)
+                .map(|_| {
+                    scope.spawn(move || {
+                        gate.wait();
+                        PlanLock::acquire(dir, "rel").ok()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert_eq!(locks.len(), 1);
+        // The winner's lock stays: a later contender is refused, and the file is the same.
         assert!(matches!(
-            PlanLock::acquire(dir.path(), "rel"),
+            PlanLock::acquire(dir, "rel"),
             Err(LockError::Held { .. })
         ));
+        assert!(locks[0].path().exists());
     }
 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::api::{HostState, JobApi, JobRef, Snapshot, StartOutcome};
 use crate::interrupt::Interrupt;
-use crate::journal::{Journal, Record, now, sha256_hex};
+use crate::journal::{Journal, JournalError, Record, now, sha256_hex};
 use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, Pacer, PollPolicy};
 use crate::report::{Event, HostResult, PushReport, PushStatus};
 
@@ -179,6 +179,21 @@ struct Followed {
     error: Option<ApiError>,
     /// Why following stopped early, when no API error says it.
     note: Option<String>,
+    /// Following stopped because the journal can no longer be written.
+    journal_failed: bool,
+}
+
+impl Followed {
+    fn journal_failed(last: Option<Snapshot>) -> Followed {
+        Followed {
+            last,
+            finished: false,
+            terminated: None,
+            error: None,
+            note: None,
+            journal_failed: true,
+        }
+    }
 }
 
 pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
@@ -268,11 +283,11 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                 let intent = match intent {
                     Ok(i) => i,
                     Err(error) => {
-                        ctx.failure_seen
-                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                        // Nothing was sent: without its intent on disk, it is not sent.
                         turn.release();
-                        report.error = Some(error.to_string());
-                        break PushStatus::Rejected;
+                        report.error =
+                            Some(format!("not submitted: {}", journal_failed(&ctx, &error)));
+                        break PushStatus::JournalFailed;
                     }
                 };
                 if let Some(ticket) = first {
@@ -310,7 +325,7 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                         }
                         job
                     }
-                    Err((status, error)) => {
+                    Err(SendError::Api(status, error)) => {
                         report.error_code = error.code();
                         report.error = Some(match (status, intent.two_phase) {
                             (PushStatus::OutcomeUnknown, true) => format!(
@@ -320,6 +335,15 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
                         });
                         break status;
                     }
+                    Err(SendError::Journal(error, job)) => {
+                        report.job_instance_id = Some(job.job_instance_id);
+                        report.error = Some(format!(
+                            "JOB created instance {}, but {}; the journal shows the submission in doubt",
+                            job.job_instance_id,
+                            journal_failed(&ctx, &error)
+                        ));
+                        break PushStatus::JournalFailed;
+                    }
                 }
             }
         };
@@ -328,6 +352,14 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
 
         // 2. Follow it to its end.
         let followed = follow(&ctx, &task, &mut job, timeout, submitted_at, started_at).await;
+        if followed.journal_failed {
+            report.error = Some(format!(
+                "following JOB instance {} stopped: {}; `--resume` follows it again",
+                job.job_instance_id,
+                ctx.journal.write_error().unwrap_or_default()
+            ));
+            break PushStatus::JournalFailed;
+        }
         if let Some(error) = &followed.error {
             report.error_code = error.code();
             report.error = Some(format!(
@@ -429,7 +461,7 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     } else {
         started.elapsed()
     };
-    let _ = ctx
+    let finished = ctx
         .journal
         .append(&Record::PushFinished {
             push: task.name.clone(),
@@ -437,14 +469,34 @@ pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
             at: now(),
         })
         .await;
+    // A push that ran is reported only as far as the journal holds it: one whose last line
+    // could not be written is not reported succeeded (or failed) on the strength of memory.
+    if let Err(error) = finished
+        && !matches!(status, PushStatus::NotStarted | PushStatus::JournalFailed)
+    {
+        let outcome = status.label();
+        report.status = PushStatus::JournalFailed;
+        report.error = Some(format!(
+            "{outcome} in JOB, but {}",
+            journal_failed(&ctx, &error)
+        ));
+    }
     report
 }
 
-/// After a failure (`--continue never`) or an interrupt, nothing new is submitted.
+/// The message of a push stopped by a failed journal write: the run's first failure.
+fn journal_failed<A>(ctx: &Ctx<A>, error: &JournalError) -> String {
+    ctx.journal
+        .write_error()
+        .unwrap_or_else(|| format!("journal write failed: {error}"))
+}
+
+/// After a failure (`--continue never`), an interrupt or a failed journal write, nothing new
+/// is submitted.
 fn stopping<A>(ctx: &Ctx<A>) -> bool {
     let failed_before =
         ctx.stop_new_on_failure && ctx.failure_seen.load(std::sync::atomic::Ordering::SeqCst);
-    failed_before || ctx.interrupt.is_stopping()
+    failed_before || ctx.interrupt.is_stopping() || ctx.journal.broken().is_cancelled()
 }
 
 /// A submission whose intent is on disk.
@@ -463,7 +515,7 @@ async fn write_intent<A: JobApi>(
     task: &Task,
     attempt: u32,
     request: &JobRequest,
-) -> Result<Intent, ApiError> {
+) -> Result<Intent, JournalError> {
     let two_phase = ctx.api.two_phase(request);
     let request = if two_phase {
         request.clone()
@@ -483,18 +535,20 @@ async fn write_intent<A: JobApi>(
         at: now(),
     };
     // Nothing was sent: refusing to act without a record keeps the journal truthful.
-    ctx.journal
-        .append(&intent)
-        .await
-        .map_err(|e| ApiError::Decode {
-            api: "journal".into(),
-            message: e.to_string(),
-        })?;
+    ctx.journal.append(&intent).await?;
     Ok(Intent {
         request,
         two_phase,
         targets: count,
     })
+}
+
+/// Why a submission did not give a job to follow.
+enum SendError {
+    /// JOB refused it, or its answer was lost or unusable (the status says which).
+    Api(PushStatus, ApiError),
+    /// JOB created this job, but its id could not be journaled.
+    Journal(JournalError, JobRef),
 }
 
 /// Submits once and journals the answer. The turn is given back as soon as the answer is
@@ -507,14 +561,18 @@ async fn send<A: JobApi>(
     intent: &Intent,
     bk_biz_id: i64,
     turn: &mut Turn<'_>,
-) -> Result<JobRef, (PushStatus, ApiError)> {
+) -> Result<JobRef, SendError> {
     ctx.emit(Event::PushSubmitting {
         push: task.name.clone(),
         stage: task.stage,
         attempt,
         hosts: intent.targets,
     });
-    let answer = ctx.api.submit(&intent.request, bk_biz_id).await;
+    let answer = ctx
+        .api
+        .submit(&intent.request, bk_biz_id)
+        .await
+        .and_then(|job| valid_job(job, &intent.request));
     if answer.is_err() {
         ctx.failure_seen
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -522,7 +580,7 @@ async fn send<A: JobApi>(
     turn.release();
     match answer {
         Ok(job) => {
-            let _ = ctx
+            let recorded = ctx
                 .journal
                 .append(&Record::PushSubmitted {
                     push: task.name.clone(),
@@ -531,6 +589,9 @@ async fn send<A: JobApi>(
                     at: now(),
                 })
                 .await;
+            if let Err(error) = recorded {
+                return Err(SendError::Journal(error, job));
+            }
             ctx.emit(Event::PushSubmitted {
                 push: task.name.clone(),
                 stage: task.stage,
@@ -553,7 +614,7 @@ async fn send<A: JobApi>(
                     at: now(),
                 })
                 .await;
-            Err((
+            Err(SendError::Api(
                 if unknown {
                     PushStatus::OutcomeUnknown
                 } else {
@@ -563,6 +624,27 @@ async fn send<A: JobApi>(
             ))
         }
     }
+}
+
+/// JOB's job ids are positive: an answer with another one is not an answer to follow (and
+/// not a refusal either), so the submission's outcome is unknown.
+fn valid_job(job: JobRef, request: &JobRequest) -> Result<JobRef, ApiError> {
+    if job.job_instance_id > 0 && job.step_instance_id.is_none_or(|step| step > 0) {
+        return Ok(job);
+    }
+    Err(ApiError::Decode {
+        api: match request {
+            JobRequest::V2(_) => "fast_push_file",
+            JobRequest::V3(_) => "fast_transfer_file",
+        }
+        .into(),
+        message: format!(
+            "the answer names job instance {} (step {}), which JOB never hands out",
+            job.job_instance_id,
+            job.step_instance_id
+                .map_or_else(|| "none".to_owned(), |s| s.to_string())
+        ),
+    })
 }
 
 /// Starts a job created with `start_task=false` (its id is journaled already) and journals
@@ -636,10 +718,13 @@ async fn follow<A: JobApi>(
     // the normal ticks (a pending job refuses it with 1241003 until it starts).
     let mut woken_by_terminate = false;
     let hard = ctx.interrupt.hard().clone();
+    let journal_broken = ctx.journal.broken().clone();
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = hard.cancelled(), if !woken_by_terminate => woken_by_terminate = true,
+            // Nothing this loop learns could be recorded any more: the run stops now.
+            () = journal_broken.cancelled() => return Followed::journal_failed(last),
         }
         // What the logs said at this poll, when they were read.
         let mut estimate: Option<crate::progress::Estimate> = None;
@@ -655,7 +740,7 @@ async fn follow<A: JobApi>(
         if let (None, Some(reason), false) = (terminate_sent, reason, already_finished) {
             terminate_tried.get_or_insert(now_i);
             terminate_reason.get_or_insert(reason);
-            let _ = ctx
+            let recorded = ctx
                 .journal
                 .append(&Record::PushTerminateRequested {
                     push: task.name.clone(),
@@ -664,6 +749,9 @@ async fn follow<A: JobApi>(
                     at: now(),
                 })
                 .await;
+            if recorded.is_err() {
+                return Followed::journal_failed(last);
+            }
             ctx.emit(Event::PushTerminating {
                 push: task.name.clone(),
                 job_instance_id: job.job_instance_id,
@@ -744,6 +832,7 @@ async fn follow<A: JobApi>(
                         terminated: terminate_sent.map(|t| t.0),
                         error: None,
                         note: None,
+                        journal_failed: false,
                     };
                 }
                 if !pending {
@@ -763,6 +852,7 @@ async fn follow<A: JobApi>(
                                 job.job_instance_id,
                                 poll.start_grace.as_secs()
                             )),
+                            journal_failed: false,
                         };
                     }
                     restarted = true;
@@ -783,7 +873,9 @@ async fn follow<A: JobApi>(
                     pacer.reset();
                 }
             }
-            Err(e) if e.is_retryable() => {
+            // Only JOB's verdict ends the following: anything else (a 5xx, a page that is not
+            // JOB's JSON, a timeout) says nothing about the job, which may well be finishing.
+            Err(e) if !is_verdict(&e) => {
                 tracing::debug!(push = %task.name, error = %e, "poll failed; will poll again");
                 last_error = Some(e);
             }
@@ -794,6 +886,7 @@ async fn follow<A: JobApi>(
                     terminated: terminate_sent.map(|t| t.0),
                     error: Some(e),
                     note: None,
+                    journal_failed: false,
                 };
             }
         }
@@ -827,8 +920,32 @@ async fn follow<A: JobApi>(
                 terminated: terminate_sent.map(|t| t.0).or(terminate_reason),
                 error: last_error,
                 note,
+                journal_failed: false,
             };
         }
+    }
+}
+
+/// A poll error that is JOB's (or its front end's) answer about this job or this caller, which
+/// asking again cannot change: an error code in JOB's or ESB's envelope (`1244006` no such
+/// job, a permission denied), or the gateway's coded 4xx (credentials, grants). Everything
+/// else is not a verdict and is asked again until the deadline: a transport failure, a
+/// timeout, any 5xx, a 4xx without a code (a proxy's page), an answer that is not JOB's
+/// JSON, and the codes that say "try again" (`1240001`, `1240002`, `1306201`, rate limits,
+/// quotas).
+fn is_verdict(error: &ApiError) -> bool {
+    let lasting = !matches!(
+        error.class(),
+        plan_bkjob::ErrorClass::Retryable
+            | plan_bkjob::ErrorClass::Internal
+            | plan_bkjob::ErrorClass::Capacity
+    );
+    match error {
+        ApiError::Api { .. } => lasting,
+        ApiError::Http { status, code, .. } => {
+            code.is_some() && (400..500).contains(status) && *status != 429 && lasting
+        }
+        _ => false,
     }
 }
 

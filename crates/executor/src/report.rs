@@ -31,6 +31,10 @@ pub enum PushStatus {
     Blocked,
     /// Not started because the run stopped (a failure with `--continue never`, or an interrupt).
     NotStarted,
+    /// The journal could not be written (a full disk, a file-size limit, an I/O error), so
+    /// the run stopped at once: what this push did is on disk only up to its last whole line
+    /// (a job JOB created is followed again by `--resume` or shows as in doubt).
+    JournalFailed,
 }
 
 impl PushStatus {
@@ -51,6 +55,7 @@ impl PushStatus {
                 | PushStatus::OutcomeUnknown
                 | PushStatus::TimedOut
                 | PushStatus::Interrupted
+                | PushStatus::JournalFailed
         )
     }
 
@@ -67,6 +72,7 @@ impl PushStatus {
             PushStatus::Disabled => "disabled",
             PushStatus::Blocked => "blocked",
             PushStatus::NotStarted => "not started",
+            PushStatus::JournalFailed => "journal write failed",
         }
     }
 }
@@ -161,12 +167,18 @@ pub struct RunReport {
     /// Wall time.
     #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
+    /// Set when a journal write failed and the run stopped there: the first failed write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
 }
 
 impl RunReport {
-    /// Every push is done (succeeded now or before, or disabled) and nothing was interrupted.
+    /// Every push is done (succeeded now or before, or disabled), nothing was interrupted,
+    /// and the journal holds all of it.
     pub fn succeeded(&self) -> bool {
-        self.interrupted == 0 && self.pushes.iter().all(|p| p.status.is_ok())
+        self.interrupted == 0
+            && self.journal_error.is_none()
+            && self.pushes.iter().all(|p| p.status.is_ok())
     }
 
     /// Pushes that ran and did not succeed.

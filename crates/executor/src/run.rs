@@ -101,6 +101,19 @@ pub enum StartError {
         /// Pushes of the run no longer in the plan.
         removed: Vec<String>,
     },
+    /// The last run's journal has unreadable lines that are not a torn tail: what it says
+    /// about the pushes cannot be trusted, so neither `--resume` nor a new run starts on it.
+    #[error("journal `{}` of run `{run_id}` of plan `{plan}` cannot be read at line{} {}: the file was damaged or edited, so what it records about the pushes cannot be trusted", journal.display(), if lines.len() == 1 { "" } else { "s" }, lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    DamagedJournal {
+        /// Plan.
+        plan: String,
+        /// The run.
+        run_id: String,
+        /// Its journal.
+        journal: PathBuf,
+        /// The unreadable lines (1-based).
+        lines: Vec<usize>,
+    },
     /// `--resume` on a run where a submission's outcome is unknown.
     #[error("run `{run_id}` of plan `{plan}` sent {} whose outcome is unknown: {}", if pushes.len() == 1 { "a submission" } else { "submissions" }, pushes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))]
     InDoubt {
@@ -156,9 +169,13 @@ impl StartError {
     /// What the user can do about it.
     pub fn help(&self) -> Option<String> {
         match self {
-            StartError::Lock(LockError::Held { path, .. }) => Some(format!(
-                "wait for that apply to finish; if it is not running any more, delete `{}`",
-                path.display()
+            StartError::Lock(LockError::Held { .. }) => Some(
+                "wait for that apply to finish: the lock is the operating system's, held while its process runs and gone with it".into(),
+            ),
+            StartError::DamagedJournal { journal, .. } => Some(format!(
+                "restore those lines from a copy if there is one; otherwise look this run's tasks up in JOB's job history (and let any job of it still running there finish), then rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
+                journal.display(),
+                journal.display()
             )),
             StartError::UnfinishedRun {
                 journal, in_doubt, ..
@@ -258,6 +275,14 @@ pub async fn apply<A: JobApi>(
         })
         .collect();
     let last = latest_run(&settings.state_dir, &plan_name)?.filter(|h| !h.is_complete());
+    if let Some(history) = last.as_ref().filter(|h| !h.damaged_lines.is_empty()) {
+        return Err(StartError::DamagedJournal {
+            plan: plan_name,
+            run_id: history.run_id.clone(),
+            journal: history.path.clone(),
+            lines: history.damaged_lines.clone(),
+        });
+    }
 
     let (journal, history) = if settings.resume {
         let Some(history) = last else {
@@ -349,7 +374,7 @@ pub async fn apply<A: JobApi>(
         stop_new_on_failure: settings.options.continue_policy == ContinuePolicy::Never,
         failure_seen: std::sync::atomic::AtomicBool::new(false),
     });
-    let report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
+    let mut report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
         .run()
         .await;
     let status = if report.interrupted > 0 {
@@ -365,6 +390,8 @@ pub async fn apply<A: JobApi>(
             at: now(),
         })
         .await;
+    // The run's last line counts too: a journal without it is not the whole story.
+    report.journal_error = journal.write_error();
     let _ = events.send(Event::RunFinished {
         report: report.clone(),
     });
@@ -475,7 +502,7 @@ impl<A: JobApi> Coordinator<A> {
                             if retries > 0
                                 && !hosts.is_empty()
                                 && matches!(
-                                    p.status,
+                                    p.outcome(),
                                     Some(
                                         PushStatus::Failed
                                             | PushStatus::TimedOut
@@ -666,6 +693,9 @@ impl<A: JobApi> Coordinator<A> {
         loop {
             self.settle();
             let stopping = self.ctx.interrupt.is_stopping();
+            // A journal that cannot be written stops everything: not even a job already in
+            // JOB is followed, since nothing about it could be recorded.
+            let journal_broken = self.ctx.journal.broken().is_cancelled();
             for (name, stage) in self.ready(failed) {
                 if running.len() >= parallelism {
                     break;
@@ -675,7 +705,7 @@ impl<A: JobApi> Coordinator<A> {
                     continue;
                 };
                 // After an interrupt only jobs already in JOB are followed.
-                if stopping && !matches!(start, Start::Attach(_)) {
+                if journal_broken || (stopping && !matches!(start, Start::Attach(_))) {
                     continue;
                 }
                 self.states.insert(name.clone(), State::Running);
@@ -768,6 +798,7 @@ impl<A: JobApi> Coordinator<A> {
             pushes,
             interrupted,
             duration: started.elapsed(),
+            journal_error: self.ctx.journal.write_error(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! directories): ordering, failures, retries, deadlines, interrupts, journal and resume.
 
 mod apply;
+mod exactly_once;
+mod polls;
 mod resume;
 mod schedule;
 mod support;
