@@ -1,4 +1,5 @@
-//! Retry policy: exponential backoff with full jitter, bounded in attempts and total time.
+//! Retry policy: exponential backoff with half jitter (each delay random in `[base/2, base]`),
+//! bounded in attempts and total time.
 
 use std::time::Duration;
 
