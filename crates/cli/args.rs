@@ -277,14 +277,11 @@ pub(crate) struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
-    /// Where journals and locks live.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PLAN_STATE_DIR",
-        default_value = ".plan"
-    )]
-    pub(crate) state_dir: PathBuf,
+    /// Where journals and locks live [default: `.plan/` at the root of the git repository
+    /// that holds the plan file, or beside the plan file outside git: one lock and one
+    /// journal per plan, from whatever directory `apply` is run].
+    #[arg(long, value_name = "DIR", env = "PLAN_STATE_DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
     /// Progress and report format.
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub(crate) format: ApplyFormat,

@@ -19,6 +19,7 @@ use exit::ExitStatus;
 use printer::Printer;
 
 fn main() -> ExitCode {
+    survive_file_size_limits();
     let cli = Cli::parse();
     let printer = Printer::from_args(&cli.global);
     init_tracing(&printer);
@@ -37,6 +38,18 @@ fn main() -> ExitCode {
             diagnostics::print_error(&printer, &error);
             ExitStatus::CannotStart.into()
         }
+    }
+}
+
+/// Under a file-size limit (`ulimit -f`), a write past it raises SIGXFSZ, whose default action
+/// kills the process in the middle of a journal line. Caught instead (into a flag nobody
+/// reads), the write fails with EFBIG, and `apply` stops as "journal write failed".
+fn survive_file_size_limits() {
+    #[cfg(unix)]
+    {
+        let ignored = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Refused only for signals that cannot be caught, which SIGXFSZ is not.
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, ignored);
     }
 }
 

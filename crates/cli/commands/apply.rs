@@ -59,6 +59,9 @@ async fn apply(
     graph: Arc<PlanGraph>,
 ) -> anyhow::Result<ExitStatus> {
     let out = report::Out::new(*printer, args.format == ApplyFormat::Json);
+    let Some(state_dir) = state_dir(args, &out) else {
+        return Ok(ExitStatus::CannotStart);
+    };
 
     // 1. The target and a client for it.
     let (target, endpoint, credentials) = match (&args.sandbox, &args.endpoint) {
@@ -239,7 +242,7 @@ async fn apply(
     let renderer = tokio::spawn(progress::render(rx, out));
     let settings = Settings {
         options: options(args),
-        state_dir: args.state_dir.clone(),
+        state_dir,
         resume: args.resume,
         plan_file: args.plan.display().to_string(),
         insecure_skip_tls_verify: args.insecure_skip_tls_verify,
@@ -261,6 +264,9 @@ async fn apply(
     match result {
         Ok(report) => {
             out.report(&plan, &report);
+            if let Some(error) = &report.journal_error {
+                out.cannot_start(error, Some(JOURNAL_FAILED_HELP));
+            }
             Ok(exit_status(&report))
         }
         Err(error) => {
@@ -298,8 +304,35 @@ fn tls_config(args: &ApplyArgs, out: &report::Out) -> Option<TlsConfig> {
     Some(tls)
 }
 
+/// What to do after a journal write failed mid-run.
+const JOURNAL_FAILED_HELP: &str = "the run stopped because its journal could not be written (a full disk, a file-size limit, an I/O error): nothing more was submitted. Make room (or raise the limit), then run the same command with `--resume`: jobs whose ids are on disk are followed again, never submitted twice; a submission whose answer could not be recorded shows as in doubt";
+
+/// `--state-dir` (or `PLAN_STATE_DIR`), else the plan's own state dir; `None` when the
+/// plan's real path cannot be found (said on the way out).
+fn state_dir(args: &ApplyArgs, out: &report::Out) -> Option<std::path::PathBuf> {
+    if let Some(dir) = &args.state_dir {
+        return Some(dir.clone());
+    }
+    match plan_executor::default_state_dir(&args.plan) {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            out.cannot_start(
+                &format!(
+                    "cannot find where plan `{}` keeps its journal and lock: {e}",
+                    args.plan.display()
+                ),
+                Some("pass `--state-dir DIR` (or set PLAN_STATE_DIR)"),
+            );
+            None
+        }
+    }
+}
+
 fn exit_status(report: &RunReport) -> ExitStatus {
-    if report.interrupted > 0 {
+    if report.journal_error.is_some() {
+        // The run could not go on: what happened is on disk only up to the failed write.
+        ExitStatus::CannotStart
+    } else if report.interrupted > 0 {
         ExitStatus::Interrupted
     } else if report.succeeded() {
         ExitStatus::Success
@@ -402,9 +435,12 @@ mod tests {
             pushes: vec![],
             interrupted: 0,
             duration: Duration::ZERO,
+            journal_error: None,
         };
         assert_eq!(exit_status(&report), ExitStatus::Success);
         report.interrupted = 1;
         assert_eq!(exit_status(&report), ExitStatus::Interrupted);
+        report.journal_error = Some("journal write failed: `j`: File too large".into());
+        assert_eq!(exit_status(&report), ExitStatus::CannotStart);
     }
 }
