@@ -62,6 +62,13 @@ pub struct SimSettings {
     /// Finished jobs kept queryable; beyond it the oldest finished ones are archived (queries
     /// answer `1244006`, as JOB's `job-backup` does to old jobs). 0 = keep every job.
     pub keep_jobs: usize,
+    /// Largest request body accepted, in bytes; a larger one is answered 413 and not kept.
+    /// JOB's API gateway allows 40 MB; the default, 1 MiB, holds a submission to some 25,000
+    /// hosts by IP (130,000 by host id) and keeps the simulator's memory small.
+    pub max_body_bytes: usize,
+    /// Bytes of JSON the request log keeps in memory, and per generation of
+    /// `.jobsim/requests.jsonl` (rotated to `requests.jsonl.1`).
+    pub request_log_bytes: usize,
 }
 
 impl Default for SimSettings {
@@ -80,6 +87,8 @@ impl Default for SimSettings {
             max_running_jobs: 0,
             ignore_start_task: false,
             keep_jobs: 0,
+            max_body_bytes: 1024 * 1024,
+            request_log_bytes: 32 * 1024 * 1024,
         }
     }
 }

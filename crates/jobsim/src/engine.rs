@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::front::JobReply;
-use crate::paths::{host_path, resolve_target_macros, standardized_dir};
+use crate::hostfs::{HostFs, detail, relative};
+use crate::paths::{resolve_target_macros, standardized_dir};
 use crate::submit::JobSpec;
 use crate::transfer::{Item, Throttle, copy_dir, copy_file, expand, human_size, human_speed};
 use crate::world::{Agent, HostRef, World};
@@ -736,14 +737,17 @@ fn plan_sources(world: &World, job: &Job) -> Vec<SourcePlan> {
                     ),
                 )),
                 Agent::Alive => {
-                    let root = world.host_root(host.cloud, &host.ip);
+                    let host_fs = HostFs::open(&world.host_root(host.cloud, &host.ip))
+                        .map_err(|e| format!("Cannot open the source host: {}", detail(&e)));
                     let rename = job.spec.target_name.as_deref();
                     Ok(src
                         .files
                         .iter()
                         .map(|f| EntryPlan {
                             entry: f.clone(),
-                            items: expand(&root, f, rename)
+                            items: host_fs
+                                .clone()
+                                .and_then(|fs| expand(&fs, f, rename))
                                 .map_err(|detail| (HOST_FILE_ERROR, GSE_FILE_NOT_FOUND, detail)),
                         })
                         .collect())
@@ -836,7 +840,13 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
     .flatten()
     .min();
     let mut throttle = Throttle::new(speed);
-    let host_root = world.host_root(host.cloud, &host.ip);
+    let target_fs = match HostFs::open(&world.host_root(host.cloud, &host.ip)) {
+        Ok(fs) => fs,
+        Err(e) => {
+            let detail = format!("Cannot open the target host: {}", detail(&e));
+            return fail_all(HOST_FILE_TASK_ERROR, -1, &detail);
+        }
+    };
     let mut failure: Option<(i32, i64)> = None;
     let now = clock.now();
     for plan in plans.iter() {
@@ -879,7 +889,7 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
                 }
             }
         }
-        let dest_dir_abs = host_path(&host_root, &target_dir);
+        let target_rel = relative(&target_dir);
         for item in items {
             let dest_display = if item.is_dir {
                 format!("{target_dir}{}/", item.dest_name)
@@ -907,7 +917,10 @@ async fn run_host(engine: Arc<Engine>, job: Arc<Job>, plans: Arc<Vec<SourcePlan>
             let result = deliver(
                 &job,
                 &item,
-                &dest_dir_abs,
+                TargetDir {
+                    host: &target_fs,
+                    rel: &target_rel,
+                },
                 &mut throttle,
                 idx,
                 log_idx,
@@ -1012,39 +1025,53 @@ fn push_log(
     })
 }
 
+/// A target directory: its host, and its path there relative to the host root.
+#[derive(Clone, Copy)]
+struct TargetDir<'a> {
+    host: &'a HostFs,
+    rel: &'a std::path::Path,
+}
+
 async fn deliver(
     job: &Job,
     item: &Item,
-    dest_dir: &std::path::Path,
+    target: TargetDir<'_>,
     throttle: &mut Throttle,
     idx: usize,
     log_idx: usize,
     clock: &Clock,
 ) -> Result<(), (i32, i64, String)> {
-    if job.spec.strict {
-        if !tokio::fs::metadata(dest_dir)
-            .await
-            .is_ok_and(|m| m.is_dir())
-        {
+    let host = target.host.dir();
+    let cannot = |e: &std::io::Error| {
+        (
+            HOST_FILE_TASK_ERROR,
+            -1,
+            format!("Cannot create target directory: {}", detail(e)),
+        )
+    };
+    match host.metadata(target.rel) {
+        Ok(m) if m.is_dir() => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !job.spec.strict => {
+            host.create_dir_all(target.rel).map_err(|e| cannot(&e))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(cannot(&e)),
+        _ if job.spec.strict => {
             return Err((
                 HOST_FILE_TASK_ERROR,
                 GSE_TARGET_DIR_MISSING,
                 "Target directory does not exist".into(),
             ));
         }
-    } else if let Err(e) = tokio::fs::create_dir_all(dest_dir).await {
-        return Err((
-            HOST_FILE_TASK_ERROR,
-            -1,
-            format!("Cannot create target directory: {e}"),
-        ));
+        // Not a directory: creating it fails and says why.
+        _ => host.create_dir_all(target.rel).map_err(|e| cannot(&e))?,
     }
-    let dest = dest_dir.join(&item.dest_name);
+    let dest = target.rel.join(&item.dest_name);
+    let src = item.host.dir();
     let io = if item.is_dir {
-        copy_dir(&item.abs, &dest, throttle).await
+        copy_dir(src, &item.rel, host, &dest, throttle).await
     } else {
         let size = item.size;
-        copy_file(&item.abs, &dest, throttle, |pct, kb| {
+        copy_file(src, &item.rel, host, &dest, throttle, |pct, kb| {
             job.with(|s| {
                 if let Some(f) = s.hosts.get_mut(idx).and_then(|h| h.files.get_mut(log_idx)) {
                     let path = f.dest_path.clone().unwrap_or_default();
@@ -1064,7 +1091,13 @@ async fn deliver(
         })
         .await
     };
-    io.map_err(|e| (HOST_FILE_TASK_ERROR, -1, format!("Transfer failed: {e}")))
+    io.map_err(|e| {
+        (
+            HOST_FILE_TASK_ERROR,
+            -1,
+            format!("Transfer failed: {}", detail(&e)),
+        )
+    })
 }
 
 async fn send_callback(http: reqwest::Client, url: String, body: String, form_first: bool) {

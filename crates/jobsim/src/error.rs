@@ -10,6 +10,15 @@ pub enum Error {
     /// A file-system operation on the sandbox failed.
     #[error("sandbox i/o error: {0}")]
     Io(String),
+    /// A non-loopback listen address with no `[[app]]` to check callers against: any app
+    /// code and secret would be accepted from any machine that reaches it.
+    #[error(
+        "refusing to listen on {addr}: other machines can reach it, and with no [[app]] in jobsim.toml any credentials are accepted; register apps, or listen on 127.0.0.1"
+    )]
+    Exposed {
+        /// The requested address.
+        addr: std::net::SocketAddr,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {message}")]
     Bind {

@@ -13,7 +13,8 @@ struct Args {
     /// Sandbox root: `ROOT/hosts/<cloud>/<ip>/` are hosts, `ROOT/jobsim.toml` configures.
     #[arg(long)]
     root: PathBuf,
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port. A non-loopback address needs
+    /// `[[app]]` credentials in jobsim.toml, and only those are accepted there.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
 }
@@ -25,6 +26,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if !args.listen.ip().is_loopback() {
+        writeln!(
+            std::io::stderr(),
+            "warning: jobsim on {} can be reached from other machines: it starts only with [[app]] credentials in jobsim.toml, and accepts only those (no tokens, signatures or anonymous calls)",
+            args.listen
+        )?;
+    }
     let sim = plan_jobsim::JobSim::start(&args.root, args.listen).await?;
     {
         let mut out = std::io::stdout().lock();

@@ -1,7 +1,6 @@
-//! JOB's path rules (bk-job-api.md §4): the absolute-path validator, source path kinds,
-//! target macros, and the mapping of host paths into the sandbox.
+//! JOB's path rules (bk-job-api.md §4): the absolute-path validator, source path kinds and
+//! target macros. How a host path maps into the sandbox is in `hostfs`.
 
-use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -90,32 +89,6 @@ pub(crate) fn parse_source(path: &str) -> SourceSpec {
 pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
     let escaped: Vec<String> = pattern.split('*').map(regex::escape).collect();
     Regex::new(&format!("^{}$", escaped.join(".*"))).is_ok_and(|re| re.is_match(name))
-}
-
-/// Maps an absolute host path onto the host's sandbox root. `..` never climbs above the
-/// host root; Windows paths `X:\a\b` land under `<root>/X/a/b`.
-pub(crate) fn host_path(host_root: &Path, path: &str) -> PathBuf {
-    let mut out = host_root.to_path_buf();
-    let depth0 = out.components().count();
-    let mut rest = path;
-    let bytes = path.as_bytes();
-    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
-        out.push(&path[..1]);
-        rest = &path[2..];
-    }
-    let base_depth = out.components().count();
-    for part in rest.split(is_sep) {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if out.components().count() > base_depth.max(depth0) {
-                    out.pop();
-                }
-            }
-            p => out.push(p),
-        }
-    }
-    out
 }
 
 /// Resolves `[FILESRCIP]`, `[DATE:<java pattern>]` and `[DATEFMT:<strftime>]` in a target.
@@ -266,19 +239,6 @@ mod tests {
         );
         assert!(wildcard_match("log*.log", "log-1.log"));
         assert!(!wildcard_match("log*.log", "log-1.txt"));
-    }
-
-    #[test]
-    fn host_path_clamps() {
-        let root = Path::new("/r/hosts/0/1.2.3.4");
-        assert_eq!(
-            host_path(root, "/a/../../b"),
-            Path::new("/r/hosts/0/1.2.3.4/b")
-        );
-        assert_eq!(
-            host_path(root, "C:\\x\\y"),
-            Path::new("/r/hosts/0/1.2.3.4/C/x/y")
-        );
     }
 
     #[test]

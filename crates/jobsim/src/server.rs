@@ -16,13 +16,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::coerce::Params;
-use crate::config::{Config, FaultRule};
+use crate::config::{App, Config, FaultRule};
 use crate::engine::{Engine, Timings};
 use crate::error::Error;
 use crate::front::{
-    Answer, Front, JobReply, esb_auth, esb_error, esb_not_found, gateway_auth, gateway_error, wrap,
+    Answer, AuthMode, Front, JobReply, esb_auth, esb_error, esb_not_found, gateway_auth,
+    gateway_error, wrap,
 };
 use crate::query;
+use crate::reqlog::{RequestLog, recorded_body};
 use crate::submit::{SubmitCtx, parse_v2, parse_v3};
 use crate::world::World;
 
@@ -38,6 +40,12 @@ pub struct SimOptions {
     /// Accept calls that carry no credentials at all (as user `admin`); calls that do carry
     /// credentials are still checked. For embedding where no credentials exist.
     pub allow_anonymous: bool,
+    /// Apps registered on top of `jobsim.toml`'s `[[app]]` tables.
+    pub apps: Vec<App>,
+    /// Accept only credentials the simulator can verify: a registered app's code and secret.
+    /// Tokens, signatures and anonymous calls are refused. Always on when the simulator
+    /// listens on a non-loopback address.
+    pub verified_credentials_only: bool,
 }
 
 /// One API call as recorded in `ROOT/.jobsim/requests.jsonl` (credentials removed).
@@ -102,11 +110,13 @@ impl Faults {
 pub struct SimState {
     engine: Arc<Engine>,
     faults: Mutex<Faults>,
-    log: Mutex<Vec<RecordedRequest>>,
-    log_file: Option<PathBuf>,
-    file_lock: Mutex<()>,
+    log: RequestLog,
     max_running_jobs: Option<usize>,
     allow_anonymous: bool,
+    verified_only: bool,
+    max_body: usize,
+    /// Bodies parsed at once: a parsed body takes tens of times its size in memory.
+    parse_gate: tokio::sync::Semaphore,
 }
 
 impl SimState {
@@ -114,10 +124,11 @@ impl SimState {
     /// `options.config` is given, and creates `ROOT/hosts` and `ROOT/.jobsim`.
     pub fn new(root: impl Into<PathBuf>, options: SimOptions) -> Result<Arc<Self>, Error> {
         let root = root.into();
-        let config = match options.config {
+        let mut config = match options.config {
             Some(c) => c,
             None => Config::load(&root)?,
         };
+        config.apps.extend(options.apps);
         std::fs::create_dir_all(root.join("hosts"))
             .map_err(|e| Error::Io(format!("{}: {e}", root.display())))?;
         let log_file = if options.no_request_file {
@@ -143,17 +154,20 @@ impl SimState {
             rng: rand::rngs::StdRng::seed_from_u64(sim.seed),
         };
         let sim_quota = sim.max_running_jobs;
+        let log = RequestLog::new(sim.request_log_bytes, log_file);
+        let max_body = sim.max_body_bytes;
         let world = Arc::new(World::new(root, config));
         Ok(Arc::new(Self {
             engine: Arc::new(Engine::new(world, timings)),
             faults: Mutex::new(faults),
-            log: Mutex::new(Vec::new()),
-            log_file,
-            file_lock: Mutex::new(()),
+            log,
             max_running_jobs: options
                 .max_running_jobs
                 .or((sim_quota > 0).then_some(sim_quota)),
-            allow_anonymous: options.allow_anonymous,
+            allow_anonymous: options.allow_anonymous && !options.verified_credentials_only,
+            verified_only: options.verified_credentials_only,
+            max_body,
+            parse_gate: tokio::sync::Semaphore::new(PARSE_PERMITS),
         }))
     }
 
@@ -165,48 +179,28 @@ impl SimState {
         }
     }
 
-    /// Every call answered so far, oldest first.
+    /// The calls answered so far that the log still keeps (`[sim] request_log_bytes` of the
+    /// newest), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.log.requests()
     }
 
-    fn record(&self, rec: RecordedRequest) {
-        if let Some(path) = &self.log_file
-            && let Ok(line) = serde_json::to_string(&rec)
-        {
-            use std::io::Write as _;
-            // One write of one whole line, under a lock: concurrent calls never interleave.
-            let _guard = self.file_lock.lock();
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                let _ = f.write_all(format!("{line}\n").as_bytes());
-            }
-        }
-        if let Ok(mut l) = self.log.lock() {
-            // Bound memory for long-running servers; the file keeps everything.
-            if l.len() >= MAX_KEPT_REQUESTS {
-                l.drain(..MAX_KEPT_REQUESTS / 2);
-            }
-            l.push(rec);
-        }
+    /// How many of the oldest calls the in-memory log has let go to stay within its budget.
+    pub fn requests_dropped(&self) -> u64 {
+        self.log.dropped()
     }
 }
 
-/// How many recorded calls [`SimState::requests`] keeps in memory (the newest ones).
-const MAX_KEPT_REQUESTS: usize = 200_000;
+/// Request bodies parsed at the same time.
+const PARSE_PERMITS: usize = 4;
 
-/// The API gateway's request body limit (`1641301` beyond it).
-const MAX_BODY: usize = 40 * 1024 * 1024;
+/// How much of a refused body is read and thrown away, so the client sees the 413 instead
+/// of a reset connection; past it the connection is closed.
+const DRAIN_MAX: usize = 64 * 1024 * 1024;
 
 /// The simulator's router (both front doors), for serving or in-process tests.
 pub fn router(state: Arc<SimState>) -> Router {
-    Router::new()
-        .fallback(dispatch)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+    Router::new().fallback(dispatch).with_state(state)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,27 +264,6 @@ fn route(path: &str) -> Result<(Front, Ver, String), Option<Front>> {
     Err(None)
 }
 
-const SECRET_KEYS: [&str; 5] = [
-    "bk_app_secret",
-    "bk_token",
-    "access_token",
-    "bk_access_token",
-    "app_secret",
-];
-
-fn sanitize(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !SECRET_KEYS.contains(&k.as_str()) && k.as_str() != "bk_signature")
-                .map(|(k, v)| (k.clone(), sanitize(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(sanitize).collect()),
-        other => other.clone(),
-    }
-}
-
 fn query_params(uri: &Uri) -> Map<String, Value> {
     let mut m = Map::new();
     if let Some(q) = uri.query() {
@@ -330,20 +303,22 @@ struct Handled {
     raw: Option<(&'static str, String)>,
 }
 
-async fn dispatch(
-    State(st): State<Arc<SimState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let h = handle(&st, method, uri, headers, body).await;
+async fn dispatch(State(st): State<Arc<SimState>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let h = match read_body(body, st.max_body).await {
+        Ok(body) => {
+            // Held while the body is parsed and the call handled, not while it is read.
+            let _permit = st.parse_gate.acquire().await.ok();
+            handle(&st, parts.method, parts.uri, parts.headers, body).await
+        }
+        Err(refused) => refused_body(&parts.method, &parts.uri, refused),
+    };
     let mut rec = h.rec;
     rec.time = chrono::Local::now().to_rfc3339();
     rec.code = h.ans.as_ref().and_then(Answer::code);
     rec.http_status = h.ans.as_ref().map_or(0, |a| a.status.as_u16());
     // Recorded before any delay, so a client that gives up still leaves a trace.
-    st.record(rec);
+    st.log.record(rec);
     if let Some(d) = h.delay {
         tokio::time::sleep(d).await;
     }
@@ -352,6 +327,92 @@ async fn dispatch(
         Some(ans) => ans.into_response(),
         None => dropped(),
     }
+}
+
+/// Why a request body was not read.
+enum RefusedBody {
+    /// Larger than `[sim] max_body_bytes`: this many bytes had arrived when it was refused.
+    TooLarge(usize),
+    /// The connection broke before the body was complete.
+    Broken,
+}
+
+/// Reads a body of at most `max` bytes. A larger one is read on and thrown away (up to
+/// [`DRAIN_MAX`]), so its bytes are never kept and the client still reads the answer.
+async fn read_body(body: Body, max: usize) -> Result<Bytes, RefusedBody> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| RefusedBody::Broken)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > DRAIN_MAX {
+            break;
+        }
+        if seen <= max {
+            kept.extend_from_slice(&chunk);
+        } else if !kept.is_empty() {
+            kept = bytes::BytesMut::new();
+        }
+    }
+    if seen > max {
+        Err(RefusedBody::TooLarge(seen))
+    } else {
+        Ok(kept.freeze())
+    }
+}
+
+/// The answer to a body that was not read: the gateway's 413 (`1641301`), or for ESB a 413
+/// with ESB's page shape (ESB's own limit is not documented). The call is recorded without
+/// its body.
+fn refused_body(method: &Method, uri: &Uri, refused: RefusedBody) -> Handled {
+    let path = uri.path().to_string();
+    let front = route(&path).map_or_else(|f| f, |(f, _, _)| Some(f));
+    let mut rec = RecordedRequest {
+        time: String::new(),
+        method: method.to_string(),
+        path,
+        front: if front == Some(Front::Gateway) {
+            "gateway"
+        } else {
+            "esb"
+        }
+        .into(),
+        api: String::new(),
+        body: Value::Null,
+        http_status: 0,
+        code: None,
+        job_instance_id: None,
+        fault: None,
+    };
+    let RefusedBody::TooLarge(bytes) = refused else {
+        return Handled {
+            rec,
+            ans: None,
+            delay: None,
+            raw: None,
+        };
+    };
+    rec.body = json!({ "jobsim_refused_bytes": bytes });
+    let ans = gateway_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        1_641_301,
+        "BODY_SIZE_LIMIT_EXCEED",
+        "Request body size too large.",
+    );
+    let ans = if front == Some(Front::Gateway) {
+        ans
+    } else {
+        Answer {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            body: Some(
+                json!({"result": false, "data": null, "message": "Request body size too large."}),
+            ),
+            headers: vec![],
+        }
+    };
+    done(rec, ans)
 }
 
 /// The answer's status and headers with a body given as text.
@@ -458,7 +519,7 @@ async fn handle(
             return done(rec, ans);
         }
     };
-    rec.body = sanitize(&Value::Object(params.0.clone()));
+    rec.body = recorded_body(&params.0);
 
     let fault = st.faults.lock().ok().and_then(|mut f| f.take(&api));
     rec.fault = fault.as_ref().map(|f| f.kind.clone());
@@ -506,6 +567,11 @@ async fn handle(
     }
 
     let config = st.engine.world.config();
+    let mode = if st.verified_only {
+        AuthMode::VerifiedOnly
+    } else {
+        AuthMode::Lenient
+    };
     let anonymous = st.allow_anonymous
         && !headers.contains_key("x-bkapi-authorization")
         && ![
@@ -522,8 +588,8 @@ async fn handle(
             app_code: "anonymous".into(),
             username: "admin".into(),
         }),
-        Front::Esb => esb_auth(config, &headers, &params),
-        Front::Gateway => gateway_auth(config, &headers, &api),
+        Front::Esb => esb_auth(config, &headers, &params, mode),
+        Front::Gateway => gateway_auth(config, &headers, &api, mode),
     };
     let caller = match caller {
         Ok(c) => c,
@@ -727,12 +793,22 @@ impl JobSim {
     }
 
     /// Like [`JobSim::start`], with programmatic options.
+    ///
+    /// On a non-loopback address (`0.0.0.0` included) other machines can call the simulator,
+    /// so it starts only with registered apps and accepts only their code and secret
+    /// ([`SimOptions::verified_credentials_only`]); with no `[[app]]` it refuses to start
+    /// ([`Error::Exposed`]).
     pub async fn start_with(
         root: impl Into<PathBuf>,
         listen: SocketAddr,
-        options: SimOptions,
+        mut options: SimOptions,
     ) -> Result<RunningSim, Error> {
+        let exposed = !listen.ip().is_loopback();
+        options.verified_credentials_only |= exposed;
         let state = SimState::new(root, options)?;
+        if exposed && state.engine.world.config().apps.is_empty() {
+            return Err(Error::Exposed { addr: listen });
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| Error::Bind {
@@ -753,6 +829,28 @@ impl JobSim {
             refuse: refuse_tx,
             task,
         })
+    }
+}
+
+impl JobSim {
+    /// A simulator for one caller on this machine: on `127.0.0.1` (a free port), with a fresh
+    /// app of random code and secret registered (on top of `jobsim.toml`'s), and only
+    /// verified credentials accepted. Other local processes can reach the port but hold no
+    /// credentials it accepts. Returns the app to call it with.
+    pub async fn start_private(root: impl Into<PathBuf>) -> Result<(RunningSim, App), Error> {
+        let app = App {
+            code: format!("jobsim-{:08x}", rand::random::<u32>()),
+            secret: format!("{:032x}", rand::random::<u128>()),
+            allow_username: true,
+            gateway_apis: None,
+        };
+        let options = SimOptions {
+            apps: vec![app.clone()],
+            verified_credentials_only: true,
+            ..SimOptions::default()
+        };
+        let sim = Self::start_with(root, SocketAddr::from(([127, 0, 0, 1], 0)), options).await?;
+        Ok((sim, app))
     }
 }
 
@@ -817,7 +915,7 @@ impl RunningSim {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
-    /// Every call answered so far.
+    /// The calls answered so far that the log keeps (see [`SimState::requests`]).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests()
     }

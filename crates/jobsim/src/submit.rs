@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::coerce::{BadType, Params, i64_list, object_list, string_list};
 use crate::front::{Caller, JobReply};
+use crate::hostfs::is_plain_name;
 use crate::paths::is_valid_absolute_path;
 use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
@@ -558,6 +559,13 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     if !is_valid_absolute_path(&target_path) {
         return Err(missing_or_illegal("file_target_path"));
     }
+    // JOB hands `file_target_name` to GSE unchecked, and on a real host `../x` or `/etc/x`
+    // would be written there. The sandbox refuses any rename that is not one plain name, with
+    // JOB's code for an invalid parameter, before anything runs.
+    let target_name = target_name.filter(|n| !n.trim().is_empty());
+    if target_name.as_deref().is_some_and(|n| !is_plain_name(n)) {
+        return Err(illegal("file_target_name"));
+    }
     // 4. Account presence.
     let target_account = match (
         account_id.filter(|i| *i > 0),
@@ -644,7 +652,7 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
             scope,
             name,
             target_path,
-            target_name: target_name.filter(|n| !n.trim().is_empty()),
+            target_name,
             target_account,
             target_sels,
             raw_sources,

@@ -1,11 +1,15 @@
 //! Moving bytes between sandbox hosts: expanding source entries on the source host
-//! (§4.2) and copying them, throttled, into the target directory (§4.3).
+//! (§4.2) and copying them, throttled, into the target directory (§4.3). Every path is
+//! resolved beneath a host's root through [`HostFs`], so nothing is read or written outside
+//! a host (see `hostfs` for the rules on `..` and symlinks).
 
 use std::path::{Path, PathBuf};
 
+use cap_std::fs::{Dir, OpenOptions};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
+use crate::hostfs::{HostFs, detail, is_plain_name, last_name, relative};
 use crate::paths::{SourceKind, parse_source, wildcard_match};
 
 const CHUNK: usize = 64 * 1024;
@@ -15,52 +19,69 @@ const CHUNK: usize = 64 * 1024;
 pub(crate) struct Item {
     /// The path as JOB shows it on the source host (`/data/a.tgz`, `/data/dir/`).
     pub(crate) display: String,
-    /// Where it is in the sandbox.
-    pub(crate) abs: PathBuf,
+    /// The source host it is on.
+    pub(crate) host: HostFs,
+    /// Where it is on that host, relative to the host root.
+    pub(crate) rel: PathBuf,
     pub(crate) is_dir: bool,
-    /// The name it gets in the target directory.
+    /// The name it gets in the target directory (always one plain name).
     pub(crate) dest_name: String,
     pub(crate) size: u64,
 }
 
 /// Expands one source entry on a source host. `Err` carries a detail message: a missing
-/// file, a pattern that matches nothing, or a file/directory mismatch (all GSE pull
-/// failures, host status 320).
+/// file, a pattern that matches nothing, a file/directory mismatch, or a path that leads
+/// outside the host (all GSE pull failures, host status 320).
 pub(crate) fn expand(
-    host_root: &Path,
+    host: &HostFs,
     entry: &str,
     rename: Option<&str>,
 ) -> Result<Vec<Item>, String> {
     let spec = parse_source(entry);
-    let dir_abs = crate::paths::host_path(host_root, &spec.dir);
+    let rel = relative(entry);
+    let item = |rel: PathBuf, is_dir: bool, dest_name: String, size: u64| Item {
+        display: entry.to_string(),
+        host: host.clone(),
+        rel,
+        is_dir,
+        dest_name,
+        size,
+    };
     match &spec.kind {
         SourceKind::File => {
-            let abs = crate::paths::host_path(host_root, entry);
-            match std::fs::metadata(&abs) {
-                Ok(m) if m.is_file() => Ok(vec![Item {
-                    display: entry.to_string(),
-                    abs,
-                    is_dir: false,
-                    dest_name: rename.map_or_else(|| spec.name.clone(), str::to_string),
-                    size: m.len(),
-                }]),
+            // The name the host resolves (`/a/b/..` is `/a`), or the v3 rename.
+            let name = rename
+                .map(str::to_string)
+                .or_else(|| last_name(&rel))
+                .filter(|n| is_plain_name(n));
+            match host.dir().metadata(&rel) {
+                Ok(m) if m.is_file() => match name {
+                    Some(name) => Ok(vec![item(rel, false, name, m.len())]),
+                    None => Err(format!("{entry} is not a regular file")),
+                },
                 Ok(_) => Err(format!("{entry} is not a regular file")),
-                Err(_) => Err(format!("Source file {entry} does not exist")),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(format!("Source file {entry} does not exist"))
+                }
+                Err(e) => Err(format!("Source file {entry}: {}", detail(&e))),
             }
         }
         SourceKind::Dir => {
-            let abs = crate::paths::host_path(host_root, entry);
-            if !abs.is_dir() {
-                return Err(format!("Source directory {entry} does not exist"));
+            // `/stage/x/../` is the directory `/stage/`, named `stage`: the name is taken
+            // after `..` is resolved, so it can never climb out of the target directory.
+            let Some(name) = last_name(&rel) else {
+                return Err(format!("Source directory {entry} has no name"));
+            };
+            match host.dir().metadata(&rel) {
+                Ok(m) if m.is_dir() => {
+                    let size = dir_size(host.dir(), &rel);
+                    Ok(vec![item(rel, true, name, size)])
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    Err(format!("Source directory {entry}: {}", detail(&e)))
+                }
+                _ => Err(format!("Source directory {entry} does not exist")),
             }
-            let size = dir_size(&abs);
-            Ok(vec![Item {
-                display: entry.to_string(),
-                abs,
-                is_dir: true,
-                dest_name: spec.name.clone(),
-                size,
-            }])
         }
         SourceKind::Regex(re) | SourceKind::Wildcard(re) => {
             let matcher: Box<dyn Fn(&str) -> bool> = match &spec.kind {
@@ -73,17 +94,23 @@ pub(crate) fn expand(
                     Box::new(move |n: &str| wildcard_match(&pat, n))
                 }
             };
+            let dir_rel = relative(&spec.dir);
             let mut items = Vec::new();
-            if let Ok(rd) = std::fs::read_dir(&dir_abs) {
+            if let Ok(rd) = host.dir().read_dir(&dir_rel) {
                 for e in rd.flatten() {
-                    let Ok(m) = e.metadata() else { continue };
+                    // Regular files only: a symlink in the directory is never matched.
+                    if !e.file_type().is_ok_and(|t| t.is_file()) {
+                        continue;
+                    }
                     let Some(name) = e.file_name().to_str().map(str::to_string) else {
                         continue;
                     };
-                    if m.is_file() && matcher(&name) {
+                    let Ok(m) = e.metadata() else { continue };
+                    if matcher(&name) {
                         items.push(Item {
                             display: format!("{}{name}", spec.dir),
-                            abs: e.path(),
+                            host: host.clone(),
+                            rel: dir_rel.join(&name),
                             is_dir: false,
                             dest_name: name,
                             size: m.len(),
@@ -101,17 +128,24 @@ pub(crate) fn expand(
     }
 }
 
-fn dir_size(p: &Path) -> u64 {
+/// Bytes of the regular files under a directory (symlinks not followed).
+fn dir_size(host: &Dir, rel: &Path) -> u64 {
+    let Ok(top) = host.open_dir(rel) else {
+        return 0;
+    };
     let mut total = 0;
-    let mut stack = vec![p.to_path_buf()];
+    let mut stack = vec![top];
     while let Some(d) = stack.pop() {
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            for e in rd.flatten() {
-                match e.metadata() {
-                    Ok(m) if m.is_dir() => stack.push(e.path()),
-                    Ok(m) => total += m.len(),
-                    Err(_) => {}
+        let Ok(rd) = d.entries() else { continue };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => {
+                    if let Ok(sub) = e.open_dir() {
+                        stack.push(sub);
+                    }
                 }
+                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
             }
         }
     }
@@ -162,25 +196,44 @@ impl Throttle {
     }
 }
 
-/// Copies one file through a temporary name, so readers never see half a file and the
-/// last writer of a name wins. `progress` is called with the percentage done and the
+/// Copies one file from `src`/`src_rel` to `dest`/`dest_rel` through a temporary name, so
+/// readers never see half a file and the last writer of a name wins. The temporary file is
+/// created exclusively and renamed over the destination, so a symlink planted there is
+/// replaced, never written through. `progress` is called with the percentage done and the
 /// speed so far in KB/s (GSE reports both on every progress line).
 pub(crate) async fn copy_file(
-    src: &Path,
-    dest: &Path,
+    src: &Dir,
+    src_rel: &Path,
+    dest: &Dir,
+    dest_rel: &Path,
     throttle: &mut Throttle,
     mut progress: impl FnMut(u8, u64),
 ) -> std::io::Result<()> {
-    let mut input = tokio::fs::File::open(src).await?;
-    let total = input.metadata().await?.len();
-    let parent = dest.parent().unwrap_or(Path::new("."));
+    let input = src.open(src_rel)?;
+    let meta = input.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            src_rel.display()
+        )));
+    }
+    let total = meta.len();
+    let mut input = tokio::fs::File::from_std(input.into_std());
+    let parent = dest_rel
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".{}.jobsim-{:016x}.part",
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        dest_rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file"),
         rand::random::<u64>()
     ));
     let result = async {
-        let mut out = tokio::fs::File::create(&tmp).await?;
+        let out = dest.open_with(&tmp, OpenOptions::new().write(true).create_new(true))?;
+        let mut out = tokio::fs::File::from_std(out.into_std());
         let mut buf = vec![0u8; CHUNK];
         let mut done = 0u64;
         let mut last = 0u8;
@@ -224,49 +277,54 @@ pub(crate) async fn copy_file(
         }
         out.flush().await?;
         drop(out);
-        if tokio::fs::metadata(dest).await.is_ok_and(|m| m.is_dir()) {
+        if dest.metadata(dest_rel).is_ok_and(|m| m.is_dir()) {
             return Err(std::io::Error::other(format!(
                 "{} is a directory",
-                dest.display()
+                dest_rel.display()
             )));
         }
-        tokio::fs::rename(&tmp, dest).await
+        dest.rename(&tmp, dest, dest_rel)
     }
     .await;
     if result.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
+        let _ = dest.remove_file(&tmp);
     }
     result
 }
 
-/// Copies a directory tree into `dest` (which becomes the directory itself). The tree is
-/// listed before anything is written, so a target inside the source cannot recurse.
+/// Copies the directory `src`/`src_rel` to `dest`/`dest_rel` (which becomes the directory
+/// itself). The tree is listed before anything is written, so a target inside the source
+/// cannot recurse; symlinks in it are not copied.
 pub(crate) async fn copy_dir(
-    src: &Path,
-    dest: &Path,
+    src: &Dir,
+    src_rel: &Path,
+    dest: &Dir,
+    dest_rel: &Path,
     throttle: &mut Throttle,
 ) -> std::io::Result<()> {
-    let root = src.to_path_buf();
-    let (dirs, files) = tokio::task::spawn_blocking(move || list_tree(&root))
+    let tree = src.open_dir(src_rel)?;
+    let listed = tree.try_clone()?;
+    let (dirs, files) = tokio::task::spawn_blocking(move || list_tree(&listed))
         .await
         .map_err(std::io::Error::other)??;
-    tokio::fs::create_dir_all(dest).await?;
+    dest.create_dir_all(dest_rel)?;
+    let out = dest.open_dir(dest_rel)?;
     for rel in dirs {
-        tokio::fs::create_dir_all(dest.join(rel)).await?;
+        out.create_dir_all(rel)?;
     }
     for rel in files {
-        copy_file(&src.join(&rel), &dest.join(&rel), throttle, |_, _| {}).await?;
+        copy_file(&tree, &rel, &out, &rel, throttle, |_, _| {}).await?;
     }
     Ok(())
 }
 
 /// Relative paths of every directory and regular file under `root` (symlinks skipped).
-fn list_tree(root: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+fn list_tree(root: &Dir) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut dirs = Vec::new();
     let mut files = Vec::new();
-    let mut stack = vec![PathBuf::new()];
+    let mut stack = vec![PathBuf::from(".")];
     while let Some(rel) = stack.pop() {
-        for e in std::fs::read_dir(root.join(&rel))? {
+        for e in root.read_dir(&rel)? {
             let e = e?;
             let ft = e.file_type()?;
             let child = rel.join(e.file_name());

@@ -134,12 +134,13 @@ impl World {
         self.root.join("hosts").join(cloud.to_string()).join(ip)
     }
 
+    /// A host is a real directory `hosts/<cloud>/<ip>`: a symlink there (or for the cloud)
+    /// is not a host, so a host's root is always inside the sandbox.
     fn host_exists(&self, cloud: u64, ip: &str) -> bool {
-        !ip.is_empty()
-            && !ip.contains('/')
-            && ip != "."
-            && ip != ".."
-            && self.host_root(cloud, ip).is_dir()
+        let real_dir = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        crate::hostfs::is_plain_name(ip)
+            && real_dir(&self.root.join("hosts").join(cloud.to_string()))
+            && real_dir(&self.host_root(cloud, ip))
     }
 
     /// Assigns ids to host directories not seen before, in `(cloud, ip)` order.
@@ -147,12 +148,15 @@ impl World {
         let mut found = BTreeSet::new();
         if let Ok(clouds) = std::fs::read_dir(self.root.join("hosts")) {
             for c in clouds.flatten() {
+                if !c.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
                 let Some(cloud) = c.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else {
                     continue;
                 };
                 if let Ok(ips) = std::fs::read_dir(c.path()) {
                     for i in ips.flatten() {
-                        if i.path().is_dir()
+                        if i.file_type().is_ok_and(|t| t.is_dir())
                             && let Some(ip) = i.file_name().to_str()
                         {
                             found.insert((cloud, ip.to_string()));

@@ -258,14 +258,19 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
             let text = body.to_string().into_bytes();
             text[..at.index(text.len() + 1)].to_vec()
         });
-    let huge = prop::sample::select(bodies.clone()).prop_map(|mut body| {
-        set(
-            &mut body,
-            &[Value::from("file_target_path")],
-            Value::String(format!("/{}", "x".repeat(2 << 20))),
-        );
-        body.to_string().into_bytes()
-    });
+    // Half a MiB is handled; 2 MiB is over the default body limit (1 MiB) and refused.
+    let huge = (
+        prop::sample::select(bodies.clone()),
+        prop::sample::select(vec![1 << 19, 2 << 20]),
+    )
+        .prop_map(|(mut body, len)| {
+            set(
+                &mut body,
+                &[Value::from("file_target_path")],
+                Value::String(format!("/{}", "x".repeat(len))),
+            );
+            body.to_string().into_bytes()
+        });
     let form = prop::collection::vec(("[a-z_]{1,12}", "[ -~]{0,20}"), 0..6).prop_map(|pairs| {
         pairs
             .iter()

@@ -3,6 +3,8 @@
 
 mod auth;
 mod concurrency;
+mod confinement;
+mod exposure;
 mod faults;
 mod fuzz;
 mod python;
