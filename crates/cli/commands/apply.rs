@@ -2,7 +2,7 @@
 //! happened.
 //!
 //! Everything that decides and does lives in `plan-executor`; this module picks the target
-//! (`--sandbox` starts `jobsim` on loopback with fixed dummy credentials; `--endpoint` needs the
+//! (`--sandbox` starts `jobsim` on loopback with credentials of its own; `--endpoint` needs the
 //! credential variables), checks the endpoint answers, asks for confirmation on a terminal
 //! against a real endpoint, wires Ctrl-C / SIGTERM to the executor's interrupt, renders events
 //! (progress bars, plain lines or NDJSON) and the final report, and maps the outcome to the
@@ -70,8 +70,10 @@ async fn apply(
                 out.cannot_start(&format!("sandbox `{}` is not a directory", dir.display()), Some("a sandbox is a directory with `hosts/<bk_cloud_id>/<ip>/` inside: see `examples/quickstart/sandbox`"));
                 return Ok(ExitStatus::CannotStart);
             }
-            let sim = match plan_jobsim::JobSim::start(dir, ([127, 0, 0, 1], 0).into()).await {
-                Ok(sim) => sim,
+            // On loopback, with an app of random code and secret registered for this run only:
+            // other local processes can reach the port but hold no credentials it accepts.
+            let (sim, app) = match plan_jobsim::JobSim::start_private(dir).await {
+                Ok(started) => started,
                 Err(e) => {
                     out.cannot_start(
                         &format!("cannot start the simulator for `{}`: {e}", dir.display()),
@@ -87,13 +89,9 @@ async fn apply(
                 sim.base_url()
             };
             let endpoint = Endpoint::parse(&base, args.gateway)?;
-            // The embedded simulator accepts any app unless its jobsim.toml registers apps:
-            // fixed dummy credentials keep real ones out of the sandbox entirely.
-            let credentials = Credentials::new(
-                "plan-sandbox",
-                "sandbox",
-                UserAuth::Username("sandbox".into()),
-            );
+            // The run's own app: real credentials never reach the sandbox.
+            let credentials =
+                Credentials::new(&app.code, &app.secret, UserAuth::Username("sandbox".into()));
             (Target::Sandbox(sim), endpoint, credentials)
         }
         (None, Some(url)) => {
