@@ -9,7 +9,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::credentials::Credentials;
+use super::credentials::{Credentials, ENV_ACCESS_TOKEN, ENV_APP_SECRET, ENV_TOKEN};
 use super::error::ApiError;
 
 /// The shortest run of a secret's characters that counts as a leak. Shorter runs (`CANARY-`)
@@ -53,6 +53,17 @@ impl Scrubber {
     /// which are identifiers shown in diagnostics).
     pub fn new(credentials: &Credentials) -> Self {
         Self::for_secrets(credentials.secrets())
+    }
+
+    /// A scrubber for the secrets in the environment (`BK_APP_SECRET`, `BK_TOKEN`,
+    /// `BK_ACCESS_TOKEN`), complete credentials or not: for what is written before or outside
+    /// a client, such as log lines and the last error of a command.
+    pub fn from_env() -> Self {
+        let values: Vec<String> = [ENV_APP_SECRET, ENV_TOKEN, ENV_ACCESS_TOKEN]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .collect();
+        Self::for_secrets(values.iter().map(String::as_str))
     }
 
     /// A scrubber for the given secret values.
