@@ -15,7 +15,10 @@ use crate::printer::Printer;
     reason = "the CLI's one place that writes errors"
 )]
 pub(crate) fn print_error(_printer: &Printer, error: &anyhow::Error) {
-    eprintln!("error: {error:#}");
+    // Errors from the client are scrubbed already; this one also covers any other cause
+    // that quotes something it read (a file, an answer).
+    let text = plan_bkjob::Scrubber::from_env().scrub(&format!("{error:#}"));
+    eprintln!("error: {text}");
 }
 
 /// One problem in the shape of `check --format json` (and GitHub annotations).

@@ -54,7 +54,8 @@ fn survive_file_size_limits() {
 }
 
 /// Logs go to stderr and only with `-v` (info) or `-vv` (debug); `RUST_LOG` overrides.
-/// Nothing logged anywhere may contain a credential: the client redacts before logging.
+/// Nothing logged anywhere may contain a credential: the client redacts before logging, and
+/// every line passes the scrubber on its way to stderr.
 fn init_tracing(printer: &Printer) {
     let default = match printer.verbose {
         0 => "warn",
@@ -65,7 +66,7 @@ fn init_tracing(printer: &Printer) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(printer::ScrubbedStderr::from_env())
         .with_ansi(printer.fancy)
         .with_target(false)
         .try_init();

@@ -1,6 +1,9 @@
-//! Decides how much to print and whether output may be fancy (colours, progress bars).
+//! Decides how much to print and whether output may be fancy (colours, progress bars), and
+//! keeps credentials out of log lines.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+
+use plan_bkjob::Scrubber;
 
 use crate::args::{ColorChoice, GlobalArgs};
 
@@ -37,5 +40,70 @@ impl Printer {
             progress: stderr_tty && !args.no_progress && !args.quiet && !progress_env_off,
             interactive: stderr_tty && std::io::stdin().is_terminal(),
         }
+    }
+}
+
+/// Where log lines go: stderr, through the credential scrubber. The client already scrubs what
+/// it logs; this also covers what libraries log at any verbosity (reqwest's, hyper's and
+/// rustls's traces under `RUST_LOG=trace`), whatever a future version of them prints.
+pub(crate) struct ScrubbedStderr(Scrubber);
+
+impl ScrubbedStderr {
+    /// Scrubs the secrets set in the environment.
+    pub(crate) fn from_env() -> Self {
+        ScrubbedStderr(Scrubber::from_env())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedLine<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedLine {
+            scrubber: &self.0,
+            line: Vec::new(),
+        }
+    }
+}
+
+/// One log event, held until it is whole so a secret split across writes is still seen.
+pub(crate) struct ScrubbedLine<'a> {
+    scrubber: &'a Scrubber,
+    line: Vec<u8>,
+}
+
+impl Write for ScrubbedLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedLine<'_> {
+    fn drop(&mut self) {
+        let text = self.scrubber.scrub(&String::from_utf8_lossy(&self.line));
+        // A log line that cannot be written is dropped, as tracing's own stderr writer does.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::fmt::MakeWriter as _;
+
+    use super::*;
+
+    #[test]
+    fn log_lines_are_scrubbed_whole() {
+        let writer = ScrubbedStderr(Scrubber::for_secrets(["CANARY-SECRET-123"]));
+        let mut line = writer.make_writer();
+        line.write_all(b"header: CANARY-SEC").expect("buffered");
+        line.write_all(b"RET-123\n").expect("buffered");
+        let text = line.scrubber.scrub(&String::from_utf8_lossy(&line.line));
+        assert_eq!(text, format!("header: {}\n", plan_bkjob::WITHHELD));
     }
 }
