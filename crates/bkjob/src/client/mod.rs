@@ -376,14 +376,24 @@ impl Client {
         job_instance_id: i64,
     ) -> Result<Vec<StepInstanceLogV2>, ApiError> {
         let body = serde_json::json!({"bk_biz_id": bk_biz_id, "job_instance_id": job_instance_id});
-        self.call(
-            Family::V2,
-            "get_job_instance_log",
-            Kind::Idempotent,
-            body,
-            false,
-        )
-        .await
+        let mut steps: Vec<StepInstanceLogV2> = self
+            .call(
+                Family::V2,
+                "get_job_instance_log",
+                Kind::Idempotent,
+                body,
+                false,
+            )
+            .await?;
+        let contents = steps
+            .iter_mut()
+            .flat_map(|step| step.step_results.iter_mut())
+            .flat_map(|group| group.ip_logs.iter_mut())
+            .filter_map(|log| log.log_content.as_mut());
+        for content in contents {
+            self.scrubber.scrub_html_escaped(content);
+        }
+        Ok(steps)
     }
 
     /// v3 `get_job_instance_status` (GET with a query through the gateway, POST through ESB).

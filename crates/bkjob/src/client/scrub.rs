@@ -170,6 +170,16 @@ impl Scrubber {
         }
     }
 
+    /// Scrubs HTML-escaped text (v2's `log_content`) as it reads once unescaped: an entity
+    /// (`&#45;`) can spell a secret that only [`crate::unescape_log`] reveals. Text that holds
+    /// one is given back scrubbed and escaped again; other text is left as it came.
+    pub(crate) fn scrub_html_escaped(&self, content: &mut String) {
+        let plain = crate::unescape_log(content);
+        if self.contains_fragment(&plain) {
+            *content = html_escape::encode_safe(&self.scrub(&plain)).into_owned();
+        }
+    }
+
     /// The error with every text it carries scrubbed and bounded: the last step before an
     /// error leaves the client.
     pub fn error(&self, error: ApiError) -> ApiError {
@@ -372,6 +382,19 @@ mod tests {
         assert!(s.may_hide_secret_in_json(br#"{"m":"\u0043ANARY"}"#));
         assert!(s.may_hide_secret_in_json(b"CANARY-SECRET-1"));
         assert!(!s.may_hide_secret_in_json(br#"{"m":"nothing here"}"#));
+    }
+
+    #[test]
+    fn html_entities_cannot_spell_a_secret_past_the_scrubber() {
+        let s = canaries();
+        let mut log = "copy &lt;ok&gt; CANARY&#45;SECRET&#45;123 done".to_owned();
+        s.scrub_html_escaped(&mut log);
+        let shown = crate::unescape_log(&log);
+        assert_clean(&shown);
+        assert_eq!(shown, format!("copy <ok> {WITHHELD} done"));
+        let mut harmless = "a &amp; b".to_owned();
+        s.scrub_html_escaped(&mut harmless);
+        assert_eq!(harmless, "a &amp; b");
     }
 
     #[test]
