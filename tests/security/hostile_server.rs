@@ -74,6 +74,10 @@ enum Attack {
     Html(Calls),
     /// A redirect (this status) to another loopback port, the echo in its query.
     Redirect(u16, Calls),
+    /// The target's agent is down, so the push fails and its logs are read: every
+    /// `log_content` carries the echo, plainly and spelled with HTML entities (`&#45;`), which
+    /// v2's logs are unescaped from.
+    EchoInLogs,
     /// The submission is passed on, then answered with 300 MB of blanks, announced or chunked.
     Huge { chunked: bool },
     /// The submission is passed on, then answered one byte every 200 ms, forever.
@@ -108,7 +112,11 @@ impl Scene {
         let source = dir.path().join("sandbox/hosts/0/10.0.0.1/data/app.tar.gz");
         std::fs::create_dir_all(source.parent().expect("parent")).expect("mkdir");
         std::fs::write(&source, b"payload").expect("source");
-        std::fs::write(dir.path().join("sandbox/jobsim.toml"), WORLD).expect("world");
+        let mut world = WORLD.to_owned();
+        if attack == Attack::EchoInLogs {
+            world.push_str("\n[[host]]\nhost = \"0:10.0.2.1\"\nagent = \"down\"\n");
+        }
+        std::fs::write(dir.path().join("sandbox/jobsim.toml"), world).expect("world");
         std::fs::write(dir.path().join("plan.toml"), plan).expect("plan");
         let sim = SimServer::start(&dir.path().join("sandbox"));
         let trapped = Arc::new(AtomicUsize::new(0));
@@ -214,6 +222,7 @@ async fn answer(State(front): State<Arc<Front>>, request: Request) -> Response {
             echo_around(&mut answer, &echo);
         }
         Attack::WrongType if submission => answer["data"]["job_instance_id"] = json!(echo),
+        Attack::EchoInLogs => echo_into_logs(&mut answer, &echo),
         Attack::Huge { chunked } if submission => return huge(chunked),
         Attack::Slow if submission => return slow(),
         _ => {}
@@ -279,6 +288,26 @@ fn echo_around(answer: &mut Value, echo: &str) {
         if data.contains_key("job_instance_name") {
             data.insert("job_instance_name".to_owned(), json!(echo));
         }
+    }
+}
+
+fn echo_into_logs(value: &mut Value, echo: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "log_content" {
+                    let entities = echo.replace('-', "&#45;");
+                    *value = json!(format!(
+                        "{} {echo} {entities}",
+                        value.as_str().unwrap_or("")
+                    ));
+                } else {
+                    echo_into_logs(value, echo);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| echo_into_logs(v, echo)),
+        _ => {}
     }
 }
 
@@ -538,6 +567,11 @@ fn hostile_echo_around_the_answers_leaks_nothing_and_the_run_succeeds() {
 fn hostile_echo_in_every_string_of_every_answer_leaks_nothing() {
     // Addresses, times and names all end in the echo; JOB's verdicts (numbers) are intact.
     attack(Attack::EchoEverywhere, 0);
+}
+
+#[test]
+fn hostile_echo_in_the_logs_of_a_failed_host_leaks_nothing() {
+    all_said(&attack(Attack::EchoInLogs, 3), "credential withheld");
 }
 
 #[test]
