@@ -7,6 +7,7 @@ mod confinement;
 mod exposure;
 mod faults;
 mod fuzz;
+mod memory;
 mod python;
 mod server;
 mod state;
