@@ -22,7 +22,7 @@ pub struct Config {
     #[serde(default, rename = "host")]
     pub hosts: Vec<HostConfig>,
     /// Registered apps. When empty, any non-empty app code and secret is accepted and every
-    /// app may use `bk_username`.
+    /// app may use `bk_username` (on loopback; a non-loopback address requires apps).
     #[serde(default, rename = "app")]
     pub apps: Vec<App>,
     /// Injected faults on API calls, applied in order.

@@ -5,7 +5,9 @@
 //! order, codes, envelopes and status model, and really moves files between sandbox hosts:
 //! `ROOT/hosts/<bk_cloud_id>/<ip>/` is the root filesystem of one host. `ROOT/jobsim.toml`
 //! (optional, see [`Config`]) describes businesses, accounts, apps, timings and faults.
-//! Every call is appended to `ROOT/.jobsim/requests.jsonl` without credentials.
+//! Every call is appended to `ROOT/.jobsim/requests.jsonl` without credentials (bounded: see
+//! the README). Every path is resolved beneath its host's directory: nothing outside a host is
+//! read or written.
 //!
 //! Time comes from tokio's clock, so tests can run jobs on a paused clock; reported
 //! timestamps are the wall clock at start plus tokio's elapsed time.
