@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::{Value, json};
+
 pub(crate) const TWO_STAGES: &str = r#"
 [plan]
 name = "e2e"
@@ -116,11 +118,17 @@ impl Fixture {
     }
 
     /// The simulator's request log of the sandbox.
-    pub(crate) fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.path("sandbox/.jobsim/requests.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+    /// Every line must parse: a log that cannot be read fails the test instead of looking
+    /// empty. No file means no call was answered (the simulator writes it with its first).
+    pub(crate) fn requests(&self) -> Vec<Value> {
+        let log = self.path("sandbox/.jobsim/requests.jsonl");
+        let text = match std::fs::read_to_string(&log) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => panic!("{}: {e}", log.display()),
+        };
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
     }
 
@@ -247,12 +255,63 @@ fn transient_faults_are_absorbed() {
         Some(&b"through the storm"[..])
     );
     assert_eq!(f.submissions("e2e/to-relays"), 1);
-    let faults = f
-        .requests()
+    let requests = f.requests();
+    // Every injected fault hit the run, each on its API: rules apply in order, so the
+    // status polls met the three 502s, then the two 429s (ESB's 1306429 at HTTP 200).
+    assert_eq!(
+        fault_tally(&requests),
+        [
+            ("fast_push_file", "http_503", 2),
+            ("get_job_instance_status", "http_429", 2),
+            ("get_job_instance_status", "http_502", 3),
+        ]
+    );
+    let submits: Vec<(&Value, &Value)> = requests
         .iter()
-        .filter(|r| r["http_status"] != 200)
-        .count();
-    assert!(faults >= 5, "faults were not injected");
+        .filter(|r| r["api"] == "fast_push_file")
+        .map(|r| (&r["http_status"], &r["code"]))
+        .collect();
+    assert_eq!(
+        submits[..3],
+        [
+            (&json!(503), &Value::Null),
+            (&json!(503), &Value::Null),
+            (&json!(200), &json!(0))
+        ]
+    );
+    let polls: Vec<(&Value, &Value)> = requests
+        .iter()
+        .filter(|r| r["api"] == "get_job_instance_status")
+        .map(|r| (&r["http_status"], &r["code"]))
+        .take(6)
+        .collect();
+    let bad_gateway = (&json!(502), &Value::Null);
+    let esb_limited = (&json!(200), &json!(1_306_429));
+    assert_eq!(
+        polls[..5],
+        [
+            bad_gateway,
+            bad_gateway,
+            bad_gateway,
+            esb_limited,
+            esb_limited
+        ]
+    );
+    assert_eq!(polls[5], (&json!(200), &json!(0)));
+}
+
+/// How many calls each `[[fault]]` kind hit, per API, sorted: `(api, kind, calls)`.
+pub(crate) fn fault_tally(requests: &[Value]) -> Vec<(&str, &str, usize)> {
+    let mut tally = std::collections::BTreeMap::new();
+    for r in requests {
+        if let (Some(api), Some(kind)) = (r["api"].as_str(), r["fault"].as_str()) {
+            *tally.entry((api, kind)).or_insert(0) += 1;
+        }
+    }
+    tally
+        .into_iter()
+        .map(|((api, kind), calls)| (api, kind, calls))
+        .collect()
 }
 
 #[test]

@@ -7,9 +7,9 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::apply::{Fixture, TWO_STAGES, code, text};
+use crate::apply::{Fixture, TWO_STAGES, code, fault_tally, text};
 use crate::server::SimServer;
 
 /// The two-stage plan of `apply.rs`, in v3.
@@ -467,24 +467,19 @@ fn gateway_rate_limits_are_waited_out_as_the_headers_say() {
     assert_eq!(statuses[..3], [429, 429, 200], "{statuses:?}");
     assert_eq!(created(&requests, "e2e/to-relays").len(), 1);
     // X-Bkapi-RateLimit-Reset: 1 (second), twice.
-    let gap = seconds(&submits[2]["time"]) - seconds(&submits[0]["time"]);
-    assert!(gap >= 1.9, "re-sent after {gap}s");
+    let gap = at(&submits[2]["time"]) - at(&submits[0]["time"]);
+    assert!(
+        gap >= chrono::TimeDelta::milliseconds(1900),
+        "re-sent after {gap}"
+    );
     assert!(started.elapsed() >= Duration::from_millis(1900));
 }
 
-/// Seconds of the day of an RFC 3339 time (enough for gaps within one test).
-fn seconds(time: &Value) -> f64 {
-    let t = time.as_str().unwrap_or_default();
-    let clock = t.split_once('T').map_or("", |(_, c)| c);
-    let clock: String = clock
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ':' || *c == '.')
-        .collect();
-    let mut parts = clock.split(':');
-    let h: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
-    let m: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
-    let s: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
-    h * 3600.0 + m * 60.0 + s
+/// The time of a request log entry, parsed whole (date and offset included, so a gap that
+/// spans midnight is still right).
+fn at(time: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    let t = time.as_str().unwrap_or_else(|| panic!("no time: {time}"));
+    chrono::DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("{t}: {e}"))
 }
 
 #[test]
@@ -605,8 +600,7 @@ fn transient_faults_are_absorbed_through_esb_and_gateway() {
             &v3(TWO_STAGES),
             "[[fault]]\napi = \"fast_transfer_file\"\nkind = \"http_503\"\ncount = 2\n\
              [[fault]]\napi = \"get_job_instance_status\"\nkind = \"http_502\"\ncount = 3\n\
-             [[fault]]\napi = \"operate_job_instance\"\nkind = \"http_503\"\ncount = 1\n\
-             [[fault]]\napi = \"batch_get_job_instance_ip_log\"\nkind = \"http_502\"\ncount = 1\n",
+             [[fault]]\napi = \"operate_job_instance\"\nkind = \"http_503\"\ncount = 1\n",
         );
         f.write("10.0.0.1", "/data/release/app.tar.gz", b"through the storm");
         let args: &[&str] = if gateway { &["--gateway"] } else { &[] };
@@ -619,10 +613,86 @@ fn transient_faults_are_absorbed_through_esb_and_gateway() {
         let requests = f.requests();
         assert_eq!(created(&requests, "e2e/to-relays").len(), 1);
         assert_eq!(created(&requests, "e2e/to-web").len(), 1);
-        let faults = requests.iter().filter(|r| r["http_status"] != 200).count();
-        assert!(faults >= 6, "faults were not injected: {faults}");
+        // Every injected fault hit the run, each on its API.
+        assert_eq!(
+            fault_tally(&requests),
+            [
+                ("fast_transfer_file", "http_503", 2),
+                ("get_job_instance_status", "http_502", 3),
+                ("operate_job_instance", "http_503", 1),
+            ],
+            "gateway={gateway}"
+        );
+        // Through the gateway a front-end error carries its 16503xx/16502xx code; ESB's
+        // plain HTTP error has no body code.
+        let (unavailable, bad_gateway) = if gateway {
+            (json!(1_650_300), json!(1_650_200))
+        } else {
+            (Value::Null, Value::Null)
+        };
+        let answers = |api: &str| -> Vec<(Value, Value)> {
+            calls(&requests, api)
+                .iter()
+                .map(|r| (r["http_status"].clone(), r["code"].clone()))
+                .collect()
+        };
+        let ok = (json!(200), json!(0));
+        let unavailable = (json!(503), unavailable);
+        assert_eq!(
+            answers("fast_transfer_file"),
+            [
+                unavailable.clone(),
+                unavailable.clone(),
+                ok.clone(),
+                ok.clone()
+            ]
+        );
+        assert_eq!(
+            answers("operate_job_instance"),
+            [unavailable, ok.clone(), ok.clone()]
+        );
+        assert_eq!(
+            answers("get_job_instance_status")[..4],
+            [
+                (json!(502), bad_gateway.clone()),
+                (json!(502), bad_gateway.clone()),
+                (json!(502), bad_gateway),
+                ok
+            ]
+        );
         assert_only_v3(&requests, if gateway { "gateway" } else { "esb" });
     }
+}
+
+#[test]
+fn a_bad_gateway_on_the_log_read_of_a_failed_push_is_read_again() {
+    // The source file is missing: the push fails, and its hosts' logs are read for the
+    // report; the first read meets a 502, the second is answered.
+    let f = Fixture::new(
+        &v3(TWO_STAGES),
+        "[[fault]]\napi = \"batch_get_job_instance_ip_log\"\nkind = \"http_502\"\ncount = 1\n",
+    );
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("host 0:10.0.1.1: status 320 File pull failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("does not exist"),
+        "JOB's log line: {stderr}"
+    );
+    let requests = f.requests();
+    assert_eq!(
+        fault_tally(&requests),
+        [("batch_get_job_instance_ip_log", "http_502", 1)]
+    );
+    let reads: Vec<&Value> = calls(&requests, "batch_get_job_instance_ip_log")
+        .iter()
+        .map(|r| &r["http_status"])
+        .collect();
+    assert_eq!(reads, [502, 200]);
 }
 
 #[test]

@@ -418,15 +418,15 @@ fn row04_connection_refused_mid_run_is_ridden_out() {
         .iter()
         .position(|r| r.job_instance_id.is_some())
         .expect("job");
-    let times: Vec<chrono_free::Stamp> = requests[first..]
-        .iter()
-        .map(|r| chrono_free::Stamp::parse(&r.time))
-        .collect();
-    let widest = times
+    let widest = requests[first..]
         .windows(2)
-        .map(|w| w[1].seconds - w[0].seconds)
-        .fold(0.0, f64::max);
-    assert!(widest >= 1.9, "no call was answered for {widest}s only");
+        .map(|w| at(&w[1]) - at(&w[0]))
+        .max()
+        .expect("calls after the job was created");
+    assert!(
+        widest >= chrono::TimeDelta::milliseconds(1900),
+        "no call was answered for {widest} only"
+    );
     assert_run_finished(&journal(&f), "succeeded");
     assert!(took < BOUND, "{took:?}");
     drop(sim);
@@ -447,37 +447,19 @@ fn row04_connection_refused_mid_run_is_ridden_out() {
     assert_eq!(code(&out), 0, "{}", both(&out));
     let requests = sim.requests();
     assert_delivered_once(&f, &requests);
-    let check = chrono_free::Stamp::parse(&requests[0].time).seconds;
     let submit = calls(&requests, "fast_push_file")[0];
-    let gap = chrono_free::Stamp::parse(&submit.time).seconds - check;
-    assert!(gap >= 1.4, "the submission got through after {gap}s only");
+    let gap = at(submit) - at(&requests[0]);
+    assert!(
+        gap >= chrono::TimeDelta::milliseconds(1400),
+        "the submission got through after {gap} only"
+    );
     assert!(took < BOUND, "{took:?}");
 }
 
-/// RFC 3339 times in the request log, without a date library.
-mod chrono_free {
-    pub(super) struct Stamp {
-        pub(super) seconds: f64,
-    }
-
-    impl Stamp {
-        pub(super) fn parse(time: &str) -> Stamp {
-            let clock = time.split_once('T').map_or("", |(_, c)| c);
-            let clock: String = clock
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == ':' || *c == '.')
-                .collect();
-            let mut parts = clock.split(':').map(|p| p.parse::<f64>().unwrap_or(0.0));
-            let (h, m, s) = (
-                parts.next().unwrap_or(0.0),
-                parts.next().unwrap_or(0.0),
-                parts.next().unwrap_or(0.0),
-            );
-            Stamp {
-                seconds: h * 3600.0 + m * 60.0 + s,
-            }
-        }
-    }
+/// The time of a request log entry, parsed whole (date and offset included, so a gap that
+/// spans midnight is still right).
+fn at(r: &RecordedRequest) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(&r.time).unwrap_or_else(|e| panic!("{}: {e}", r.time))
 }
 
 // Row 5: the connection is reset (closed without an answer). A query is repeated; a
@@ -981,9 +963,19 @@ fn row12_partial_failure_across_50_targets() {
         } else {
             "batch_get_job_instance_ip_log"
         };
-        // Logs come in one call for all failed hosts, not one per host.
-        let log_calls = calls(&requests, log_api).len();
-        assert!((1..=2).contains(&log_calls), "{api}: {log_calls} log calls");
+        // Logs come in one call for all failed hosts, not one per host: the report's read
+        // follows the poll that saw the job finished (v2 reads the same API for progress
+        // estimates while the job runs; those come before).
+        let last_poll = requests
+            .iter()
+            .rposition(|r| r.api == "get_job_instance_status")
+            .expect("polled");
+        let report_reads = calls(&requests[last_poll..], log_api).len();
+        assert_eq!(report_reads, 1, "{api}");
+        if api == "v3" {
+            // v3 estimates read one host's log with another API.
+            assert_eq!(calls(&requests, log_api).len(), 1);
+        }
         let j = journal(&f);
         let finished = records(&j, "push_attempt_finished");
         let results = finished[0]["hosts"].as_array().expect("hosts");
