@@ -118,7 +118,19 @@ async fn a_bare_429_has_no_rate_limit_headers() {
     assert_eq!(r["code"], 1_306_429);
 }
 
-#[tokio::test]
+/// A plain TCP connect from the test thread: it blocks the (single-threaded, paused-clock)
+/// runtime, so no simulated time passes while the port is looked at.
+fn port_refuses(addr: std::net::SocketAddr) -> bool {
+    match std::net::TcpStream::connect(addr) {
+        Ok(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => true,
+        Err(e) => panic!("connect {addr}: {e}"),
+    }
+}
+
+// On a paused clock the refusal's 600 ms pass only when the test lets them: the closed port
+// is seen however slow the machine, and the wait for it to open again takes no real time.
+#[tokio::test(start_paused = true)]
 async fn refused_for_a_while_then_the_same_state_on_the_same_port() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::create_dir_all(dir.path().join("hosts/0/10.0.0.1/data")).expect("mkdir");
@@ -127,7 +139,10 @@ async fn refused_for_a_while_then_the_same_state_on_the_same_port() {
     let sim = JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("start");
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let url = format!("{}/api/c/compapi/v2/job/fast_push_file/", sim.base_url());
     let submit = || {
         client
@@ -139,20 +154,37 @@ async fn refused_for_a_while_then_the_same_state_on_the_same_port() {
     let first: Value = submit().await.expect("up").json().await.expect("json");
     assert_eq!(first["code"], 0);
 
+    let refusing_since = tokio::time::Instant::now();
     sim.refuse_for(Duration::from_millis(600));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let refused = tokio::net::TcpStream::connect(sim.addr()).await;
-    assert!(refused.is_err(), "the port is closed while refusing");
-
-    let mut back = None;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if let Ok(r) = submit().await {
-            back = Some(r.json::<Value>().await.expect("json"));
-            break;
-        }
+    // The listener closes once the server has wound down its connections: until then a
+    // connection is still accepted. Yielding runs the server without moving the clock.
+    let mut yields = 0;
+    while !port_refuses(sim.addr()) {
+        yields += 1;
+        assert!(yields < 100_000, "the port never closed");
+        tokio::task::yield_now().await;
     }
-    let second = back.expect("serving again");
+    assert_eq!(
+        refusing_since.elapsed(),
+        Duration::ZERO,
+        "the port closed with no simulated time passing"
+    );
+
+    // Then the clock moves: the port opens again once the 600 ms are over, not before.
+    while port_refuses(sim.addr()) {
+        assert!(
+            refusing_since.elapsed() < Duration::from_secs(60),
+            "the port never opened again"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refusing_since.elapsed() >= Duration::from_millis(600));
+    let second: Value = submit()
+        .await
+        .expect("serving again")
+        .json()
+        .await
+        .expect("json");
     // Same state: ids go on from where they were (a job and its step take one each).
     let id = |v: &Value| v["data"]["job_instance_id"].as_u64().expect("id");
     assert!(id(&second) > id(&first));
