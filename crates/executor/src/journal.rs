@@ -1101,6 +1101,7 @@ mod tests {
         assert!(seen.values().all(|a| a == &[1, 2, 3]), "{seen:?}");
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn after_a_failed_write_nothing_more_is_written_and_the_run_is_told() {
         // Every write to /dev/full fails with ENOSPC, as on a full disk.

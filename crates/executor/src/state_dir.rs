@@ -32,9 +32,12 @@ mod tests {
         let state = default_state_dir(&root.join("plans/web/plan.toml")).expect("state dir");
         assert_eq!(state, root.join(".plan"));
         // Another spelling of the same file, through `..` and a symbolic link.
-        std::os::unix::fs::symlink(root.join("plans/web"), root.join("web")).expect("link");
-        let other = default_state_dir(&root.join("web/../web/plan.toml")).expect("state dir");
-        assert_eq!(other, state);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.join("plans/web"), root.join("web")).expect("link");
+            let other = default_state_dir(&root.join("web/../web/plan.toml")).expect("state dir");
+            assert_eq!(other, state);
+        }
         // A submodule (or a linked work tree) has a `.git` file: its own root.
         std::fs::create_dir_all(root.join("vendor/sub")).expect("sub");
         std::fs::write(
