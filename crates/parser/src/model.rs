@@ -154,7 +154,13 @@ impl SourceFiles {
             .partition_point(|&start| start <= offset)
             .saturating_sub(1);
         let line_start = line_starts.get(line_index).copied().unwrap_or(0);
-        let column = text[line_start..offset].chars().count() + 1;
+        let before = &text[line_start..offset];
+        // A byte order mark opening the file is no column: editors do not show it.
+        let before = match line_start {
+            0 => before.strip_prefix('\u{FEFF}').unwrap_or(before),
+            _ => before,
+        };
+        let column = before.chars().count() + 1;
         (line_index + 1, column)
     }
 }

@@ -374,8 +374,35 @@ fn a_file_that_is_not_utf8_points_at_the_first_bad_byte() {
 }
 
 #[test]
-fn a_byte_order_mark_is_accepted() {
-    parse(&format!("\u{FEFF}{HEAD}{PUSH}")).expect("a BOM is fine");
+fn a_byte_order_mark_is_accepted_and_every_position_after_it_is_right() {
+    const BOM: &str = "\u{FEFF}";
+    let parsed = parse(&format!("{BOM}{HEAD}{PUSH}")).expect("a BOM is fine");
+    let plain = parse(&format!("{HEAD}{PUSH}")).expect("valid");
+    // Byte offsets count the BOM's three bytes: the span still covers the push's name.
+    let (push, plain_push) = (&parsed.plan.pushes[0], &plain.plan.pushes[0]);
+    assert_eq!(push.span.start, plain_push.span.start + BOM.len());
+    assert_eq!(push.span.len, plain_push.span.len);
+
+    // An error after the BOM: the same line and column as without it, labelling its text.
+    for (tail, expected) in [
+        (
+            format!("{HEAD}{PUSH}after = [\"zz\"]\n"),
+            [("plan::parser::unknown_push", 9, 10, "\"zz\"")],
+        ),
+        // On the BOM's own line the BOM is no column (editors do not show it).
+        (
+            format!("bogus = 1\n{HEAD}{PUSH}"),
+            [("plan::parser::unknown_key", 1, 1, "bogus")],
+        ),
+    ] {
+        for text in [tail.clone(), format!("{BOM}{tail}")] {
+            assert_eq!(errors(&text), expected.map(|(c, l, col, _)| (c, l, col)));
+            let found = parse(&text).expect_err("invalid");
+            let span = found.problems()[0].primary_span().expect("label");
+            let source = &found.sources().get(span.file).text;
+            assert_eq!(&source[span.start..span.start + span.len], expected[0].3);
+        }
+    }
 }
 
 /// miette's renderer pads to a label with a formatting width, which Rust caps at 65,535: a
