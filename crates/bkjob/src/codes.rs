@@ -76,6 +76,34 @@ pub mod code {
     pub const GATEWAY_RATE_LIMITED: i64 = 1_642_902;
 }
 
+/// GSE's per-task codes as JOB reports them in a host's `error_code` (§6.3: `GSECode`'s
+/// `AtomicErrorCode`, and the failure codes `Consts.GSE_ERROR_CODE_2_STATUS_MAP` maps to host
+/// statuses).
+pub mod gse_code {
+    /// The task finished.
+    pub const FINISHED: i64 = 0;
+    /// Any other error (also what a host without an agent reports).
+    pub const ERROR: i64 = -1;
+    /// A source file or directory does not exist (host status 320).
+    pub const FILE_NOT_FOUND: i64 = 104;
+    /// The task is running.
+    pub const RUNNING: i64 = 115;
+    /// The agent is abnormal or down (host status 310).
+    pub const AGENT_ABNORMAL: i64 = 117;
+    /// A file exceeds the size limit (host status 321).
+    pub const FILE_SIZE_EXCEED: i64 = 119;
+    /// GSE's own transfer timeout (host status 303).
+    pub const TIMEOUT: i64 = 120;
+    /// The account does not exist on the host (host status 311).
+    pub const USER_NOT_EXIST: i64 = 122;
+    /// The task was force-terminated (host status 403).
+    pub const TERMINATED: i64 = 126;
+    /// One of the target-side failures GSE reports as 701 to 710 (host status 329); 710 is
+    /// what `jobsim` reports for a missing target directory with `transfer_mode` 1 (JOB's
+    /// own code for it is unconfirmed).
+    pub const TARGET_DIR_MISSING: i64 = 710;
+}
+
 /// What a client should do with an error code (bk-job-api.md §13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {

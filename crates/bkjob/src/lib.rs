@@ -1,6 +1,7 @@
 //! The BlueKing JOB file-distribution API as data: request and response bodies for the v2
 //! (`job/`) and v3 (`jobv3/`, API gateway) families, the response envelope, the job and host
-//! status enums with JOB's labels, and the error codes a client meets.
+//! status enums with JOB's labels, the error codes a client meets, and the file-log line
+//! format ([`file_log`]).
 //!
 //! The types follow what the real server does (not only what its docs say): responses are
 //! parsed leniently (a missing field and `null` mean the same, unknown status values are kept),
@@ -13,6 +14,7 @@ mod client;
 mod codes;
 mod common;
 mod envelope;
+pub mod file_log;
 mod lenient;
 mod status;
 mod v2;
@@ -25,10 +27,10 @@ pub use client::{
     MissingCredentials, RetryPolicy, Scrubber, StartAnswer, TlsConfig, TransportKind, UserAuth,
     WITHHELD,
 };
-pub use codes::{ErrorClass, classify_code, code};
+pub use codes::{ErrorClass, classify_code, code, gse_code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
 pub use envelope::{Envelope, GatewayErrorBody};
-pub use status::{HostStatus, RunStatus};
+pub use status::{FileMode, FileStatus, HostStatus, RunStatus};
 pub use v2::{
     FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
     OperateJobInstanceRequest, OperationCode, ServerV2, StatusBlockV2, StepInstanceLogV2,

@@ -1,6 +1,7 @@
-//! Job, step and host statuses (`RunStatusEnum`, `ExecuteObjectTaskStatusEnum`).
+//! Job, step, host and file statuses (`RunStatusEnum`, `ExecuteObjectTaskStatusEnum`,
+//! `FileDistStatusEnum`) and the file-log mode (`FileDistModeEnum`).
 //!
-//! Both are open enums: a value this crate does not know is kept as `Unknown(n)` so a newer JOB
+//! All are open enums: a value this crate does not know is kept as `Unknown(n)` so a newer JOB
 //! never breaks parsing, and an unknown job status counts as not finished.
 
 use std::fmt;
@@ -193,6 +194,65 @@ impl HostStatus {
     }
 }
 
+open_enum! {
+    /// One file's transfer status in a file log (`FileDistStatusEnum`, §6.4). The label is
+    /// the `StatusDesc:` text of a progress line (§7.6).
+    FileStatus {
+        /// 0: pulling from a third-party source.
+        Pulling = 0 => "pulling",
+        /// 1.
+        Waiting = 1 => "waiting",
+        /// 2.
+        Uploading = 2 => "uploading",
+        /// 3.
+        Downloading = 3 => "downloading",
+        /// 4.
+        Finished = 4 => "finished",
+        /// 5.
+        Failed = 5 => "failed",
+    }
+}
+
+impl FileStatus {
+    /// 4 or 5: nothing more will move for this file.
+    pub fn is_finished(self) -> bool {
+        matches!(self, FileStatus::Finished | FileStatus::Failed)
+    }
+
+    /// 0 to 3: the file still has bytes to move (pulling, waiting, uploading, downloading).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            FileStatus::Pulling
+                | FileStatus::Waiting
+                | FileStatus::Uploading
+                | FileStatus::Downloading
+        )
+    }
+
+    /// 2 or 3: bytes are moving.
+    pub fn is_transferring(self) -> bool {
+        matches!(self, FileStatus::Uploading | FileStatus::Downloading)
+    }
+}
+
+open_enum! {
+    /// Which side of a transfer a file-log entry describes (`FileDistModeEnum`).
+    FileMode {
+        /// 0: a source host sending.
+        Upload = 0 => "upload",
+        /// 1: a target host receiving.
+        Download = 1 => "download",
+    }
+}
+
+impl Default for FileMode {
+    /// What a missing or `null` `mode` decodes to (0, as JOB's default).
+    fn default() -> Self {
+        FileMode::Upload
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +282,21 @@ mod tests {
         assert!(HostStatus::from_code(3).is_success());
         assert!(!HostStatus::from_code(7).is_finished());
         assert!(HostStatus::from_code(999).is_finished());
+    }
+
+    #[test]
+    fn file_statuses() {
+        let open: Vec<i32> = (0..8)
+            .filter(|n| FileStatus::from_code(*n).is_open())
+            .collect();
+        assert_eq!(open, vec![0, 1, 2, 3]);
+        let finished: Vec<i32> = (0..8)
+            .filter(|n| FileStatus::from_code(*n).is_finished())
+            .collect();
+        assert_eq!(finished, vec![4, 5]);
+        assert_eq!(FileStatus::Downloading.to_string(), "3 downloading");
+        assert!(!FileStatus::Waiting.is_transferring());
+        assert_eq!(FileMode::from_code(1), FileMode::Download);
+        assert_eq!(FileMode::default().code(), 0);
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{DynamicGroup, IpHost, TopoNodeRef};
 use crate::lenient::{null_default, positive_id};
-use crate::status::{HostStatus, RunStatus};
+use crate::status::{FileMode, FileStatus, HostStatus, RunStatus};
 
 /// The v3 `server` object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,7 +290,7 @@ pub struct FileTaskLogV3 {
 pub struct FileLogV3 {
     /// 0 upload (source side), 1 download (target side).
     #[serde(default, deserialize_with = "null_default")]
-    pub mode: i32,
+    pub mode: FileMode,
     /// Source host.
     #[serde(default)]
     pub src_ip: Option<IpHost>,
@@ -305,7 +305,7 @@ pub struct FileLogV3 {
     pub dest_path: Option<String>,
     /// `FileDistStatusEnum`: 1 waiting, 2 uploading, 3 downloading, 4 finished, 5 failed.
     #[serde(default)]
-    pub status: Option<i32>,
+    pub status: Option<FileStatus>,
     /// Log lines.
     #[serde(default)]
     pub log_content: Option<String>,

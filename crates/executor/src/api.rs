@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use plan_bkjob::{
-    ApiError, BatchIpLogRequest, Client, HostStatus, IpHost, OperateJobInstanceRequest,
+    ApiError, BatchIpLogRequest, Client, FileMode, HostStatus, IpHost, OperateJobInstanceRequest,
     OperationCode, RunStatus, StartAnswer, scope_for_biz,
 };
 use plan_graph::JobRequest;
@@ -472,7 +472,7 @@ impl JobApi for BkJobApi {
                 let files: Vec<progress::FileObs> = log
                     .file_logs
                     .iter()
-                    .filter(|f| f.mode == 1)
+                    .filter(|f| f.mode == FileMode::Download)
                     .map(|f| {
                         progress::file_from_v3(
                             f.status,

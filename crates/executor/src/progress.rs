@@ -1,13 +1,17 @@
 //! What JOB's file logs say about a running transfer: per file its size, speed and progress
 //! (§6.6, §7.5, §7.6 of the API reference), turned into the time the transfers still need.
 //!
-//! JOB writes a progress line each time a file's percentage changes:
+//! JOB writes a progress line each time a file's percentage changes
+//! ([`plan_bkjob::file_log`] reads it):
 //! `[time] FileName: /p FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: 45%`.
 //! The polling policy ([`crate::options::PollPolicy`]) sleeps until the estimated end instead of
 //! probing blindly; nothing here decides whether a job succeeded.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use plan_bkjob::FileStatus;
+use plan_bkjob::file_log::{FileLogLine, parse_percent, parse_size, parse_speed};
 
 /// The time a running job's transfers still need, read from JOB's file logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,108 +105,13 @@ pub(crate) fn estimate<'a>(hosts: impl IntoIterator<Item = &'a [FileObs]>) -> Op
     })
 }
 
-/// `"4.0 MB"`, `"9.0 Bytes"`, `"1.2 GB"` (binary units, as JOB displays them) to bytes.
-pub(crate) fn parse_size(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
-        .unwrap_or(text.len());
-    let number: f64 = text[..split].replace(',', "").parse().ok()?;
-    let unit = text[split..].trim().to_ascii_uppercase();
-    let scale = match unit.as_str() {
-        "" | "B" | "BYTE" | "BYTES" => 1.0,
-        "KB" | "K" | "KIB" => 1024.0,
-        "MB" | "M" | "MIB" => 1024.0 * 1024.0,
-        "GB" | "G" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        "TB" | "T" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    Some(number * scale)
-}
-
-/// `"1,024 KB/s"` (or `"12 MB/s"`) to bytes per second.
-pub(crate) fn parse_speed(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let per_second = text
-        .strip_suffix("/s")
-        .or_else(|| text.strip_suffix("/S"))?;
-    parse_size(per_second).filter(|s| *s > 0.0)
-}
-
-/// `"45%"` to 45.
-pub(crate) fn parse_percent(text: &str) -> Option<f64> {
-    text.trim()
-        .strip_suffix('%')?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|p: &f64| (0.0..=100.0).contains(p))
-}
-
-/// The parts of one progress line (§7.6), each omitted by JOB when empty.
-#[derive(Debug, Default, PartialEq)]
-struct Line<'a> {
-    name: Option<&'a str>,
-    size: Option<&'a str>,
-    status: Option<&'a str>,
-    speed: Option<&'a str>,
-    progress: Option<&'a str>,
-    detail: Option<&'a str>,
-}
-
-const MARKERS: [&str; 8] = [
-    "FileName: ",
-    "Directory: ",
-    " FileSize: ",
-    " Status: ",
-    " StatusDesc: ",
-    " Speed: ",
-    " Progress: ",
-    " Detail: ",
-];
-
-fn parse_line(line: &str) -> Line<'_> {
-    // Drop the `[yyyy-MM-dd HH:mm:ss] ` stamp.
-    let raw = match line.strip_prefix('[').and_then(|l| l.split_once("] ")) {
-        Some((_, rest)) => rest,
-        None => line,
-    };
-    // Each part starts at its marker; parts come in a fixed order, so each is searched for
-    // after the previous one (a file name holding " Status: " cannot shift the later parts
-    // of a well-formed line, as the name comes first).
-    let mut found: Vec<(usize, usize, usize)> = Vec::new();
-    let mut from = 0;
-    for (i, marker) in MARKERS.iter().enumerate() {
-        if let Some(pos) = raw.get(from..).and_then(|r| r.find(marker)) {
-            let at = from + pos;
-            found.push((i, at, at + marker.len()));
-            from = at + marker.len();
-        }
-    }
-    let mut out = Line::default();
-    for (k, &(i, _, start)) in found.iter().enumerate() {
-        let end = found.get(k + 1).map_or(raw.len(), |n| n.1);
-        let value = raw.get(start..end).map(str::trim).filter(|v| !v.is_empty());
-        match i {
-            0 | 1 => out.name = value,
-            2 => out.size = value,
-            3 => out.status = value,
-            5 => out.speed = value,
-            6 => out.progress = value,
-            7 => out.detail = value,
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The downloads of one host from its log text (v2 `log_content`, or one v3 entry's
 /// `log_content`): the last line of each file decides.
 pub(crate) fn files_from_log(content: &str) -> Vec<FileObs> {
     let mut by_name: BTreeMap<String, FileObs> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for line in content.lines() {
-        let parsed = parse_line(line);
+        let parsed = FileLogLine::parse(line);
         let Some(name) = parsed.name else { continue };
         let entry = by_name.entry(name.to_owned()).or_insert_with(|| {
             order.push(name.to_owned());
@@ -216,7 +125,7 @@ pub(crate) fn files_from_log(content: &str) -> Vec<FileObs> {
         .collect()
 }
 
-fn apply_line(file: &mut FileObs, line: &Line<'_>) {
+fn apply_line(file: &mut FileObs, line: &FileLogLine<'_>) {
     if let Some(size) = line.size.and_then(parse_size) {
         file.size = Some(size);
     }
@@ -237,7 +146,7 @@ fn apply_line(file: &mut FileObs, line: &Line<'_>) {
 /// A v3 entry: `status` (`FileDistStatusEnum`) says open or not; the figures come from the
 /// display strings when JOB filled them (batch API), else from the last line of its log.
 pub(crate) fn file_from_v3(
-    status: Option<i32>,
+    status: Option<FileStatus>,
     size: Option<&str>,
     speed: Option<&str>,
     process: Option<&str>,
@@ -257,9 +166,8 @@ pub(crate) fn file_from_v3(
         file.percent = Some(p);
     }
     if let Some(status) = status {
-        // 0 pulling, 1 waiting, 2 uploading, 3 downloading; 4 finished, 5 failed.
-        file.open = (0..=3).contains(&status);
-        file.active = file.open && status >= 2;
+        file.open = status.is_open();
+        file.active = status.is_transferring();
     }
     file
 }
@@ -267,22 +175,6 @@ pub(crate) fn file_from_v3(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MB: f64 = 1024.0 * 1024.0;
-
-    #[test]
-    fn display_figures_parse() {
-        assert_eq!(parse_size("4.0 MB"), Some(4.0 * MB));
-        assert_eq!(parse_size("9.0 Bytes"), Some(9.0));
-        assert_eq!(parse_size("512.0 KB"), Some(512.0 * 1024.0));
-        assert_eq!(parse_size("--"), None);
-        assert_eq!(parse_speed("1,024 KB/s"), Some(MB));
-        assert_eq!(parse_speed("0 KB/s"), None);
-        assert_eq!(parse_speed("--"), None);
-        assert_eq!(parse_percent("45%"), Some(45.0));
-        assert_eq!(parse_percent("--"), None);
-        assert_eq!(parse_percent("250%"), None);
-    }
 
     #[test]
     fn the_last_line_of_each_file_decides() {
@@ -314,7 +206,7 @@ mod tests {
     #[test]
     fn the_slowest_host_decides_and_unsized_files_make_it_incomplete() {
         let fast = [file_from_v3(
-            Some(3),
+            Some(FileStatus::Downloading),
             Some("1.0 MB"),
             Some("1,024 KB/s"),
             Some("50%"),
@@ -322,20 +214,26 @@ mod tests {
         )];
         let slow = [
             file_from_v3(
-                Some(3),
+                Some(FileStatus::Downloading),
                 Some("2.0 MB"),
                 Some("1,024 KB/s"),
                 Some("50%"),
                 None,
             ),
             // Queued behind it at the host's speed.
-            file_from_v3(Some(1), Some("1.0 MB"), Some("--"), Some("--"), None),
+            file_from_v3(
+                Some(FileStatus::Waiting),
+                Some("1.0 MB"),
+                Some("--"),
+                Some("--"),
+                None,
+            ),
         ];
         let e = estimate([fast.as_slice(), slow.as_slice()]).expect("estimate");
         assert_eq!(e.remaining, Duration::from_secs(2));
         assert!(e.complete);
         let waiting = [file_from_v3(
-            Some(1),
+            Some(FileStatus::Waiting),
             Some("--"),
             Some("--"),
             Some("--"),
