@@ -16,6 +16,7 @@ mod common;
 mod envelope;
 pub mod file_log;
 mod lenient;
+pub mod routes;
 mod status;
 mod v2;
 mod v3;
