@@ -1,6 +1,7 @@
 //! Integration tests of plan-graph on real plan files: renderings of the plans in `plans/`
 //! and the diagnostics users see for cycles and write conflicts.
 
+mod dag;
 mod diagnostics;
 mod generated;
 mod plans;
