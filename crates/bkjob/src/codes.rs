@@ -40,6 +40,8 @@ pub mod code {
     pub const FILE_TASKS_EXCEEDS_LIMIT: i64 = 1_244_021;
     /// JOB: task abandoned by the eviction policy.
     pub const TASK_ABANDONED: i64 = 1_244_025;
+    /// JOB: invalid rolling strategy (`rolling_config`).
+    pub const INVALID_ROLLING_EXPR: i64 = 1_244_026;
     /// JOB: the target hosts resolved to nothing.
     pub const STEP_TARGET_EXECUTE_OBJECT_EMPTY: i64 = 1_244_028;
     /// JOB: a source's hosts resolved to nothing.
@@ -56,6 +58,8 @@ pub mod code {
     pub const BK_PERMISSION_DENIED: i64 = 9_900_403;
     /// JOB: permission denied.
     pub const PERMISSION_DENIED: i64 = 1_238_001;
+    /// JOB: GSE is not available.
+    pub const GSE_ERROR: i64 = 1_210_001;
     /// ESB: generic component error, including every authentication failure.
     pub const ESB_COMPONENT_ERROR: i64 = 1_306_000;
     /// ESB: third-party (JOB) request error.
@@ -74,6 +78,16 @@ pub mod code {
     pub const GATEWAY_API_NOT_FOUND: i64 = 1_640_401;
     /// Gateway: rate limited by the resource strategy (HTTP 429).
     pub const GATEWAY_RATE_LIMITED: i64 = 1_642_902;
+    /// Gateway: request body too large (HTTP 413).
+    pub const GATEWAY_BODY_TOO_LARGE: i64 = 1_641_301;
+    /// Gateway: internal server error (HTTP 500).
+    pub const GATEWAY_INTERNAL_ERROR: i64 = 1_650_001;
+    /// Gateway: bad gateway, the backend did not answer properly (HTTP 502).
+    pub const GATEWAY_BAD_GATEWAY: i64 = 1_650_200;
+    /// Gateway: the backend is unavailable (HTTP 503).
+    pub const GATEWAY_SERVICE_UNAVAILABLE: i64 = 1_650_300;
+    /// Gateway: the backend did not answer in time (HTTP 504).
+    pub const GATEWAY_TIMEOUT: i64 = 1_650_401;
 }
 
 /// GSE's per-task codes as JOB reports them in a host's `error_code` (§6.3: `GSECode`'s
@@ -146,7 +160,7 @@ pub fn classify_code(value: i64) -> ErrorClass {
         | SERVER_EMPTY
         | STEP_TARGET_EXECUTE_OBJECT_EMPTY
         | STEP_SOURCE_EXECUTE_OBJECT_EMPTY
-        | 1_244_026
+        | INVALID_ROLLING_EXPR
         | 1_244_027
         | 1_244_035 => ErrorClass::Validation,
         APP_NOT_EXIST
