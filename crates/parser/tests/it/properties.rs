@@ -146,10 +146,21 @@ fn deep_group_chains_do_not_overflow() {
     assert_eq!(parsed.plan.groups["g0"].hosts.ips.len(), 1);
 }
 
-/// A generated push: source group indexes, files, target path, timeout, `[FILESRCIP]` used.
-type GenPush = (Vec<usize>, Vec<String>, String, Option<u32>, bool);
+/// A generated push: source group indexes, files, target path, timeout, `[FILESRCIP]` used,
+/// target group index, and the earlier pushes it runs after.
+type GenPush = (
+    Vec<usize>,
+    Vec<String>,
+    String,
+    Option<u32>,
+    bool,
+    usize,
+    Vec<usize>,
+);
 
-/// A random plan that follows every rule of the format.
+/// A random plan that follows every rule of the format: pushes after any earlier ones (none,
+/// one or several), into any group. How such plans are ordered is plan-graph's, checked
+/// against an oracle in crates/graph/tests/it/dag.rs.
 #[derive(Debug, Clone)]
 struct ValidPlan {
     groups: Vec<(String, Vec<String>)>,
@@ -184,25 +195,39 @@ fn valid_plan() -> impl Strategy<Value = ValidPlan> {
         prop::collection::vec(segment(), 0..3),
         prop::option::of(60u32..=86400),
         any::<bool>(),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..3),
     );
-    (groups, prop::collection::vec(push, 1..5), any::<bool>()).prop_map(
+    (groups, prop::collection::vec(push, 1..7), any::<bool>()).prop_map(
         |(groups, pushes, api_v3)| ValidPlan {
             pushes: pushes
                 .into_iter()
-                .map(|(hosts, files, target, timeout, per_host)| {
-                    let hosts = hosts.iter().map(|i| i.index(groups.len())).collect();
-                    // a distinct file name per entry: no two entries deliver the same name
-                    let files = files
-                        .iter()
-                        .enumerate()
-                        .map(|(i, segs)| format!("/{}-f{i}", segs.join("/")))
-                        .collect();
-                    let mut target = format!("/{}", target.join("/"));
-                    if per_host {
-                        target.push_str("/[FILESRCIP]/");
-                    }
-                    (hosts, files, target, timeout, per_host)
-                })
+                .enumerate()
+                .map(
+                    |(n, (hosts, files, target, timeout, per_host, to, after))| {
+                        let hosts = hosts.iter().map(|i| i.index(groups.len())).collect();
+                        let to = to.index(groups.len());
+                        // Any earlier pushes (none, one, several): side by side, chains, fan-in.
+                        let mut after: Vec<usize> = after
+                            .iter()
+                            .filter(|_| n > 0)
+                            .map(|i| i.index(n.max(1)))
+                            .collect();
+                        after.sort_unstable();
+                        after.dedup();
+                        // a distinct file name per entry: no two entries deliver the same name
+                        let files = files
+                            .iter()
+                            .enumerate()
+                            .map(|(i, segs)| format!("/{}-f{i}", segs.join("/")))
+                            .collect();
+                        let mut target = format!("/{}", target.join("/"));
+                        if per_host {
+                            target.push_str("/[FILESRCIP]/");
+                        }
+                        (hosts, files, target, timeout, per_host, to, after)
+                    },
+                )
                 .collect(),
             groups,
             api_v3,
@@ -231,7 +256,7 @@ impl ValidPlan {
                 .collect();
             out.push_str(&format!("\n[hosts.{name}]\nips = [{}]\n", ips.join(", ")));
         }
-        for (i, (hosts, files, target, timeout, _)) in self.pushes.iter().enumerate() {
+        for (i, (hosts, files, target, timeout, _, to, after)) in self.pushes.iter().enumerate() {
             let hosts: Vec<String> = hosts
                 .iter()
                 .map(|g| format!("{:?}", self.groups[*g].0))
@@ -241,13 +266,14 @@ impl ValidPlan {
                 "\n[[push]]\nname = \"push-{i}\"\nfrom = {{ hosts = [{}], files = [{}] }}\nto = {{ hosts = {:?}, path = {target:?} }}\n",
                 hosts.join(", "),
                 files.join(", "),
-                self.groups[0].0,
+                self.groups[*to].0,
             ));
             if let Some(t) = timeout {
                 out.push_str(&format!("timeout = {t}\n"));
             }
-            if i > 0 {
-                out.push_str(&format!("after = [\"push-{}\"]\n", i - 1));
+            if !after.is_empty() {
+                let after: Vec<String> = after.iter().map(|a| format!("\"push-{a}\"")).collect();
+                out.push_str(&format!("after = [{}]\n", after.join(", ")));
             }
             if self.api_v3 {
                 out.push_str("transfer_mode = \"strict\"\n");
@@ -273,8 +299,11 @@ proptest! {
         };
         prop_assert_eq!(parsed.plan.pushes.len(), plan.pushes.len());
         prop_assert_eq!(parsed.plan.groups.len(), plan.groups.len());
-        for (push, (_, files, target, timeout, _)) in parsed.plan.pushes.iter().zip(&plan.pushes) {
+        for (push, (_, files, target, timeout, _, _, after)) in parsed.plan.pushes.iter().zip(&plan.pushes) {
             prop_assert_eq!(&push.target.path.value, target);
+            let names: Vec<String> = after.iter().map(|a| format!("push-{a}")).collect();
+            let parsed_after: Vec<&String> = push.after.iter().map(|a| &a.value).collect();
+            prop_assert_eq!(parsed_after, names.iter().collect::<Vec<_>>());
             prop_assert_eq!(push.sources[0].files.len(), files.len());
             prop_assert_eq!(push.timeout.as_ref().map(|t| t.value), *timeout);
             prop_assert_eq!(&push.sources[0].account.value, "root");
