@@ -16,7 +16,9 @@ use std::process::Command;
 use plan_graph::{
     Attention, Change, ChangedPush, DiffSide, FieldChange, PlanDiff, PlanGraph, PushEntry,
 };
-use plan_parser::{FsLoader, ParseOptions, Parsed, Plan, Problem, SourceLoader};
+use plan_parser::{
+    FsLoader, IncludeRefused, MAX_INCLUDE_BYTES, ParseOptions, Parsed, Plan, Problem, SourceLoader,
+};
 
 use crate::args::{ApiChoice, DiffArgs, ShowFormat};
 use crate::diagnostics::{print_error, print_plan_errors, print_problems};
@@ -259,7 +261,110 @@ impl GitLoader {
     }
 }
 
+impl GitLoader {
+    /// Mode, object id and size of `rel` in the revision's tree; `NotFound` when absent.
+    fn tree_entry(&self, rel: &str) -> std::io::Result<(String, String, u64)> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["ls-tree", "-l", "-z", "--full-tree", &self.rev, "--", rel])
+            .output()?;
+        let listing = String::from_utf8_lossy(&output.stdout);
+        let entry = listing.split(['\t', '\0']).next().unwrap_or_default();
+        let fields: Vec<&str> = entry.split_whitespace().collect();
+        let [mode, _kind, id, size] = fields[..] else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("not found at {}", self.rev),
+            ));
+        };
+        Ok((mode.to_owned(), id.to_owned(), size.parse().unwrap_or(0)))
+    }
+
+    fn blob(&self, id: &str) -> std::io::Result<Vec<u8>> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["cat-file", "blob", id])
+            .output()?;
+        if !output.status.success() {
+            return Err(std::io::Error::other(format!("cannot read blob {id}")));
+        }
+        Ok(output.stdout)
+    }
+}
+
+/// `target` (a symbolic link's text) taken relative to the directory of `link`, both relative
+/// to the repository root; `None` when it is absolute or climbs out of the repository.
+fn link_target(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => parts.push(name),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 impl SourceLoader for GitLoader {
+    /// The same rules as on disk: a regular file inside the repository (symbolic links are
+    /// followed while they stay inside it), at most `MAX_INCLUDE_BYTES`, its size read from
+    /// the tree before the blob is.
+    fn load_include(&self, _plan: &Path, path: &Path) -> std::io::Result<String> {
+        let outside = || {
+            IncludeRefused::OutsideRoot {
+                root: self.root.clone(),
+            }
+            .into_io()
+        };
+        let mut rel = self.repo_path(path).ok_or_else(outside)?;
+        // Linux follows at most 40 links in one lookup.
+        for _ in 0..40 {
+            let (mode, id, size) = self.tree_entry(&rel)?;
+            if size > MAX_INCLUDE_BYTES {
+                return Err(IncludeRefused::TooLarge { size }.into_io());
+            }
+            match mode.as_str() {
+                "100644" | "100755" => {
+                    return String::from_utf8(self.blob(&id)?).map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("{rel} at {} is not UTF-8", self.rev),
+                        )
+                    });
+                }
+                "120000" => {
+                    let target = String::from_utf8_lossy(&self.blob(&id)?).into_owned();
+                    rel = link_target(&rel, &target).ok_or_else(outside)?;
+                }
+                "040000" => {
+                    return Err(IncludeRefused::NotAFile {
+                        kind: "a directory",
+                    }
+                    .into_io());
+                }
+                _ => {
+                    return Err(IncludeRefused::NotAFile {
+                        kind: "a submodule",
+                    }
+                    .into_io());
+                }
+            }
+        }
+        Err(IncludeRefused::NotAFile {
+            kind: "a chain of symbolic links",
+        }
+        .into_io())
+    }
+
     fn load(&self, path: &Path) -> std::io::Result<String> {
         let rel = self.repo_path(path).ok_or_else(|| {
             std::io::Error::new(

@@ -31,7 +31,9 @@ mod vars;
 
 use std::path::Path;
 
-pub use loader::{FsLoader, SourceLoader};
+pub use loader::{
+    FsLoader, IncludeRefused, MAX_INCLUDE_BYTES, SourceLoader, include_root, read_include,
+};
 pub use model::*;
 pub use paths::{PathError, validate_job_path};
 pub use problem::{AttachedProblem, PlanErrors, Problem, Severity, reports, sort_problems};
@@ -71,7 +73,7 @@ pub fn parse_with(
 }
 
 /// Parses `text` as the plan named `name`; includes are resolved relative to `name` and read
-/// from the filesystem. For tests and fuzzing.
+/// from the filesystem under the same rules as [`FsLoader`]'s. For tests and fuzzing.
 pub fn parse_str(name: &str, text: &str, options: &ParseOptions) -> Result<Parsed, PlanErrors> {
     let loader = loader::MainTextLoader {
         main: Path::new(name).to_path_buf(),

@@ -122,6 +122,27 @@ fn linux_fast_match(path: &str) -> bool {
     rest.chars().next().is_some_and(|c| c != '.') && !rest.contains('\n')
 }
 
+/// The first `.` or `..` component of `path` (the text after `REGEX:` is a pattern, not a
+/// component), if any.
+///
+/// JOB itself accepts them: `FilePathValidateUtil.validateFileSystemAbsolutePath` (bk-job
+/// `common-utils`) lets any Linux path through that starts with `/`, and its own tests pass
+/// `/tmp/test/../test.log`. The plan refuses them because every rule after this one reads
+/// paths as written: `/stage/x/../` would deliver a directory named `..` (landing beside the
+/// target directory, not in it), and `/stage/x/../app.tgz` is the same file as
+/// `/stage/app.tgz` to the host but not to the ordering and conflict checks.
+pub(crate) fn dot_component(path: &str) -> Option<&str> {
+    let names = regex_part(path).map_or(path, |(at, _)| &path[..at]);
+    let separators: &[char] = if is_windows(path) {
+        &['\\', '/']
+    } else {
+        &['/']
+    };
+    names
+        .split(separators)
+        .find(|component| matches!(*component, "." | ".."))
+}
+
 /// Splits a path into its directory part (with the trailing separator) and its file-name part.
 pub(crate) fn split_file_name(path: &str) -> (&str, &str) {
     let sep = if is_windows(path) {
@@ -251,6 +272,34 @@ mod tests {
             validate_job_path("C:\\\\"),
             Err(PathError::WindowsEmptyComponent)
         );
+    }
+
+    #[test]
+    fn dot_components_are_found_outside_patterns() {
+        for path in [
+            "/stage/x/../",
+            "/stage/./app.tgz",
+            "/..",
+            "/a/..",
+            "C:\\logs\\..\\access.log",
+            "C:/logs/./x",
+            "/tmp/test/../test.log",
+        ] {
+            assert!(dot_component(path).is_some(), "{path:?}");
+        }
+        for path in [
+            "/",
+            "///",
+            "/stage/x/",
+            "/.hidden/file",
+            "/a/..b/c.",
+            "/a/...",
+            "/tmp/REGEX:^..$",
+            "/tmp/REGEX:../x",
+            "/a\\..\\b",
+        ] {
+            assert_eq!(dot_component(path), None, "{path:?}");
+        }
     }
 
     #[test]

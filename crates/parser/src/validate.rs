@@ -8,19 +8,39 @@ use regex::Regex;
 use toml::de::DeTable;
 
 use crate::hosts::{looks_like_host, parse_host};
-use crate::loader::NotUtf8;
+use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
     Api, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan, Push,
-    Setting, Source, SourceFiles, Span, Target,
+    Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
-use crate::paths::{PathError, is_windows, regex_part, split_file_name, validate_job_path};
+use crate::paths::{
+    PathError, dot_component, is_windows, regex_part, split_file_name, validate_job_path,
+};
 use crate::problem::{Problem, Severity, char_name, is_invisible, shown, sort_problems};
 use crate::raw::{
     FileKind, RawFile, RawGroup, RawHosts, RawPlan, RawPush, Walker, did_you_mean_help,
 };
-use crate::vars::{VarIssue, is_var_name, substitute};
+use crate::vars::{MAX_EXPANDED, VarIssue, is_var_name, substitute};
 use crate::{ParseOptions, Parsed, PlanErrors, SourceLoader};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+/// What substituted strings may hold in all, on top of [`EXPANSION_PER_BYTE`] times the size of
+/// the plan's files: without a total, a 512 KiB variable used 8,000 times builds 4 GB of paths
+/// while each stays under the per-value limit ([`MAX_EXPANDED`]).
+const EXPANSION_BASE: usize = 16 << 20;
+/// See [`EXPANSION_BASE`]: a large plan may use its variables in proportion to its size.
+const EXPANSION_PER_BYTE: usize = 4;
+
+/// How many host selectors groups and pushes may copy from the groups they name, on top of
+/// [`HOSTS_PER_BYTE`] per byte of the plan's files. Ordering the plan costs about 100 bytes per
+/// copied selector, so the budget keeps memory within a few times what reading the TOML takes
+/// (about 30 bytes per byte of plan), with a floor for small plans naming large inventories.
+const HOSTS_BASE: usize = 1 << 20;
+/// See [`HOSTS_BASE`].
+const HOSTS_PER_BYTE: usize = 1;
+
+/// How many unknown names of one plan get a did-you-mean (see `Builder::suggest`).
+const SUGGESTIONS: usize = 100;
 
 /// The largest speed limit BK-JOB can carry: it shifts MB/s into KB/s (`<< 10`) in a Java
 /// `int`, which overflows from 2^21 MB/s on.
@@ -69,6 +89,14 @@ pub(crate) fn parse(
             );
             continue;
         }
+        if is_absolute_include(&include.value) {
+            problems.push(include_refused(
+                &include,
+                &IncludeRefused::Absolute,
+                "write the path relative to this plan's directory",
+            ));
+            continue;
+        }
         let resolved = normalize(&base.join(&include.value));
         if resolved == main_path {
             problems.push(
@@ -81,7 +109,7 @@ pub(crate) fn parse(
             problems.push(
                 Problem::error(
                     "plan::parser::duplicate_include",
-                    format!("`{}` is included twice", include.value),
+                    format!("`{}` is included twice", shown(&include.value)),
                 )
                 .with_label(include.span, "included again here")
                 .with_label(*first, "first included here"),
@@ -89,7 +117,7 @@ pub(crate) fn parse(
             continue;
         }
         seen.push((resolved.clone(), include.span));
-        match loader.load(&resolved) {
+        match loader.load_include(path, &resolved) {
             Ok(text) => {
                 let id = sources.add(resolved.display().to_string(), text);
                 match read_file(&sources, id, FileKind::Include, &mut problems) {
@@ -107,13 +135,20 @@ pub(crate) fn parse(
                 ));
                 syntax_ok = false;
             }
-            Err(err) => problems.push(
-                Problem::error(
-                    "plan::parser::include_unreadable",
-                    format!("cannot read included file `{}`: {err}", resolved.display()),
-                )
-                .with_label(include.span, "included here"),
-            ),
+            Err(err) => match refused(&err) {
+                Some(refusal) => problems.push(include_refused(
+                    &include,
+                    refusal,
+                    "an include names a regular file of at most 4 MiB inside the plan's repository (or the plan's directory outside git)",
+                )),
+                None => problems.push(
+                    Problem::error(
+                        "plan::parser::include_unreadable",
+                        format!("cannot read included file `{}`: {err}", resolved.display()),
+                    )
+                    .with_label(include.span, "included here"),
+                ),
+            },
         }
     }
     if !syntax_ok {
@@ -121,6 +156,10 @@ pub(crate) fn parse(
         return Err(PlanErrors::new(sources, problems));
     }
 
+    let plan_bytes: usize = sources.iter().map(|(_, file)| file.text.len()).sum();
+    let expansion_budget =
+        EXPANSION_BASE.saturating_add(plan_bytes.saturating_mul(EXPANSION_PER_BYTE));
+    let hosts_budget = HOSTS_BASE.saturating_add(plan_bytes.saturating_mul(HOSTS_PER_BYTE));
     let mut builder = Builder {
         sources: &sources,
         problems,
@@ -132,6 +171,13 @@ pub(crate) fn parse(
         group_raw: BTreeMap::new(),
         used_groups: HashSet::default(),
         patterns: HashMap::default(),
+        hosts_left: Some(hosts_budget),
+        hosts_budget,
+        suggestions_left: std::cell::Cell::new(SUGGESTIONS),
+        ipv6_walked: HashSet::default(),
+        ipv6_reported: HashSet::default(),
+        expansion_left: Some(expansion_budget),
+        expansion_budget,
     };
     let plan = builder.build(&files);
     let mut problems = builder.problems;
@@ -228,55 +274,88 @@ fn is_group_name(name: &str) -> bool {
 /// writes them: when `groups = [...]` comes before `ips = [...]` (or `dynamic_groups`,
 /// `topo_nodes`), the included hosts are seen first. That is the "first-seen" order requests
 /// list hosts in.
-fn in_written_order(raw: &RawGroup, own: HostSet, nested: HostSet) -> HostSet {
+fn in_written_order(raw: &RawGroup, own: &HostSet, nested: HostSet) -> HostSet {
     let groups_at = raw.groups.first().map(|g| (g.span.file, g.span.start));
-    let nested_first = |own_at: Option<(FileId, usize)>| matches!((groups_at, own_at), (Some(g), Some(o)) if g < o);
-    let mut first = HostSet::default();
-    let mut second = HostSet::default();
-    if nested_first(raw.ips.first().map(|s| (s.span.file, s.span.start))) {
-        (first.ips, second.ips) = (nested.ips, own.ips);
+    let nested_first = |own_at: Option<&Span>| matches!((groups_at, own_at.map(|s| (s.file, s.start))), (Some(g), Some(o)) if g < o);
+    let mut merged = HostSetBuilder::default();
+    if nested_first(raw.ips.first().map(|s| &s.span)) {
+        merged.ips(&nested.ips);
+        merged.ips(&own.ips);
     } else {
-        (first.ips, second.ips) = (own.ips, nested.ips);
+        merged.ips(&own.ips);
+        merged.ips(&nested.ips);
     }
-    if nested_first(
-        raw.dynamic_groups
-            .first()
-            .map(|s| (s.span.file, s.span.start)),
-    ) {
-        (first.dynamic_groups, second.dynamic_groups) = (nested.dynamic_groups, own.dynamic_groups);
+    if nested_first(raw.dynamic_groups.first().map(|s| &s.span)) {
+        merged.dynamic_groups(&nested.dynamic_groups);
+        merged.dynamic_groups(&own.dynamic_groups);
     } else {
-        (first.dynamic_groups, second.dynamic_groups) = (own.dynamic_groups, nested.dynamic_groups);
+        merged.dynamic_groups(&own.dynamic_groups);
+        merged.dynamic_groups(&nested.dynamic_groups);
     }
-    if nested_first(raw.topo_nodes.first().map(|s| (s.span.file, s.span.start))) {
-        (first.topo_nodes, second.topo_nodes) = (nested.topo_nodes, own.topo_nodes);
+    if nested_first(raw.topo_nodes.first().map(|s| &s.span)) {
+        merged.topo_nodes(&nested.topo_nodes);
+        merged.topo_nodes(&own.topo_nodes);
     } else {
-        (first.topo_nodes, second.topo_nodes) = (own.topo_nodes, nested.topo_nodes);
+        merged.topo_nodes(&own.topo_nodes);
+        merged.topo_nodes(&nested.topo_nodes);
     }
-    union(&mut first, &second);
-    first
+    merged.finish()
 }
 
-/// Adds `more` to `set`, keeping first-seen order without duplicates.
-fn union(set: &mut HostSet, more: &HostSet) {
-    if set.is_empty() {
-        // Every set here is already de-duplicated: one copy instead of a search per entry.
-        set.clone_from(more);
-        return;
-    }
-    for ip in &more.ips {
-        if !set.ips.contains(ip) {
-            set.ips.push(*ip);
+/// How many selectors (static hosts, dynamic groups, topology nodes) a set holds.
+fn selector_count(set: &HostSet) -> usize {
+    set.ips.len() + set.dynamic_groups.len() + set.topo_nodes.len()
+}
+
+/// Builds a [`HostSet`] without duplicates, in first-seen order, in time linear in what is
+/// added: a group of 400,000 hosts must not compare each with all the others.
+#[derive(Default)]
+struct HostSetBuilder {
+    set: HostSet,
+    seen_ips: HashSet<HostAddr>,
+    seen_dynamic_groups: HashSet<String>,
+    seen_topo_nodes: HashSet<TopoNode>,
+}
+
+impl HostSetBuilder {
+    fn ip(&mut self, ip: HostAddr) {
+        if self.seen_ips.insert(ip) {
+            self.set.ips.push(ip);
         }
     }
-    for group in &more.dynamic_groups {
-        if !set.dynamic_groups.contains(group) {
-            set.dynamic_groups.push(group.clone());
+
+    fn ips(&mut self, ips: &[HostAddr]) {
+        for &ip in ips {
+            self.ip(ip);
         }
     }
-    for node in &more.topo_nodes {
-        if !set.topo_nodes.contains(node) {
-            set.topo_nodes.push(node.clone());
+
+    fn dynamic_groups(&mut self, ids: &[String]) {
+        for id in ids {
+            if !self.seen_dynamic_groups.contains(id) {
+                self.seen_dynamic_groups.insert(id.clone());
+                self.set.dynamic_groups.push(id.clone());
+            }
         }
+    }
+
+    fn topo_nodes(&mut self, nodes: &[TopoNode]) {
+        for node in nodes {
+            if !self.seen_topo_nodes.contains(node) {
+                self.seen_topo_nodes.insert(node.clone());
+                self.set.topo_nodes.push(node.clone());
+            }
+        }
+    }
+
+    fn extend(&mut self, more: &HostSet) {
+        self.ips(&more.ips);
+        self.dynamic_groups(&more.dynamic_groups);
+        self.topo_nodes(&more.topo_nodes);
+    }
+
+    fn finish(self) -> HostSet {
+        self.set
     }
 }
 
@@ -302,11 +381,71 @@ struct Builder<'a> {
     used_groups: HashSet<String>,
     /// `REGEX:` patterns already compiled: `Err` holds why one does not compile.
     patterns: HashMap<String, Result<(), String>>,
+    /// Selectors groups and pushes may still copy from the groups they name ([`HOSTS_BASE`]);
+    /// `None` once exceeded (and reported).
+    hosts_left: Option<usize>,
+    /// The whole budget, for the message.
+    hosts_budget: usize,
+    /// How many more unknown names get a did-you-mean ([`SUGGESTIONS`]).
+    suggestions_left: std::cell::Cell<usize>,
+    /// Groups whose IPv6 hosts were already looked for (v3 plans).
+    ipv6_walked: HashSet<String>,
+    /// IPv6 host strings already reported (v3 plans).
+    ipv6_reported: HashSet<Span>,
+    /// Bytes substituted strings may still produce ([`EXPANSION_BASE`]); `None` once exceeded
+    /// (and reported).
+    expansion_left: Option<usize>,
+    /// The whole budget, for the message.
+    expansion_budget: usize,
 }
 
 impl<'a> Builder<'a> {
     fn error(&mut self, problem: Problem) {
         self.problems.push(problem);
+    }
+
+    /// Charges `count` selectors copied from a group into another group or a push. `false`
+    /// once the plan's budget ([`HOSTS_BASE`]) is spent, reported once at `span`: a group of
+    /// 10,000 hosts named by a million pushes would otherwise copy ten billion selectors.
+    fn charge_hosts(&mut self, count: usize, span: Span) -> bool {
+        let Some(left) = self.hosts_left else {
+            return false;
+        };
+        if count <= left {
+            self.hosts_left = Some(left - count);
+            return true;
+        }
+        self.hosts_left = None;
+        self.error(
+                Problem::error(
+                    "plan::parser::host_expansion_limit",
+                    format!(
+                        "host groups expand this plan past {} host selectors in all",
+                        self.hosts_budget
+                    ),
+                )
+                .with_label(span, "the budget runs out here")
+                .with_help(format!(
+                    "every push and group copies the hosts of the groups it names; the plan may copy {HOSTS_BASE} selectors plus one per byte of its files in all: name a large group in fewer pushes (one push may carry many files)"
+                )),
+        );
+        false
+    }
+
+    /// A did-you-mean help line, for the first [`SUGGESTIONS`] unknown names of the plan: each
+    /// compares the name with every candidate, so a plan of a million misspelt references
+    /// would be quadratic.
+    fn suggest<'c>(
+        &self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> Option<String> {
+        let left = self.suggestions_left.get();
+        if left == 0 {
+            return None;
+        }
+        self.suggestions_left.set(left - 1);
+        did_you_mean_help(word, candidates)
     }
 
     fn build(&mut self, files: &'a [RawFile]) -> Option<Plan> {
@@ -390,7 +529,10 @@ impl<'a> Builder<'a> {
             // Nothing to substitute (most strings of a plan).
             return Some(s.value.clone());
         }
-        let result = substitute(&s.value, &self.vars);
+        // `None`: reported once where the budget ran out; the plan is already invalid.
+        let left = self.expansion_left?;
+        let result = substitute(&s.value, &self.vars, left.min(MAX_EXPANDED));
+        self.expansion_left = Some(left - result.text.len().min(left));
         for &name in &result.used {
             if !self.used_vars.contains(name) {
                 self.used_vars.insert(name.to_owned());
@@ -403,7 +545,8 @@ impl<'a> Builder<'a> {
             let span = self.inner_span(s, range);
             let problem = match issue {
                 VarIssue::Undefined(name) => {
-                    let help = did_you_mean_help(&name, self.vars.keys().map(String::as_str))
+                    let help = self
+                        .suggest(&name, self.vars.keys().map(String::as_str))
                         .unwrap_or_else(|| {
                             format!(
                                 "define it under [vars] or pass `--var {name}=VALUE`; write `$${{` for a literal `${{`"
@@ -428,6 +571,20 @@ impl<'a> Builder<'a> {
                 )
                 .with_label(span, "expected [A-Za-z_][A-Za-z0-9_-]*")
                 .with_help("write `$${` for a literal `${`"),
+                VarIssue::TooLong(len) if len < MAX_EXPANDED => {
+                    self.expansion_left = None;
+                    Problem::error(
+                        "plan::parser::expansion_limit",
+                        format!(
+                            "variables expand this plan past {} bytes in all",
+                            self.expansion_budget
+                        ),
+                    )
+                    .with_label(span, "the budget runs out here")
+                    .with_help(format!(
+                        "substituted strings may hold {EXPANSION_BASE} bytes plus {EXPANSION_PER_BYTE} times the size of the plan's files in all; a variable this large, used this often, is no set of paths JOB can take"
+                    ))
+                }
                 VarIssue::TooLong(len) => Problem::error(
                     "plan::parser::value_too_long",
                     format!("this value is longer than {len} bytes once variables are substituted"),
@@ -535,15 +692,11 @@ impl<'a> Builder<'a> {
 
     /// Checks a group's own `ips` and `dynamic_groups`.
     fn group_own(&mut self, group: &RawGroup) -> GroupState {
-        let mut own = HostSet::default();
+        let mut own = HostSetBuilder::default();
         let mut broken = group.had_errors;
         for ip in &group.ips {
             match self.host(ip) {
-                Some(host) => {
-                    if !own.ips.contains(&host) {
-                        own.ips.push(host);
-                    }
-                }
+                Some(host) => own.ip(host),
                 None => broken = true,
             }
         }
@@ -552,22 +705,20 @@ impl<'a> Builder<'a> {
                 self.error(
                     Problem::error(
                         "plan::parser::invalid_dynamic_group",
-                        format!("invalid dynamic group id `{}`", dynamic.value),
+                        format!("invalid dynamic group id `{}`", shown(&dynamic.value)),
                     )
                     .with_label(dynamic.span, "a CMDB dynamic group id has no spaces"),
                 );
                 broken = true;
-            } else if !own.dynamic_groups.contains(&dynamic.value) {
-                own.dynamic_groups.push(dynamic.value.clone());
+            } else {
+                own.dynamic_groups(std::slice::from_ref(&dynamic.value));
             }
         }
         for node in &group.topo_nodes {
-            if !own.topo_nodes.contains(&node.value) {
-                own.topo_nodes.push(node.value.clone());
-            }
+            own.topo_nodes(std::slice::from_ref(&node.value));
         }
         GroupState {
-            own,
+            own: own.finish(),
             broken,
             expanded: None,
         }
@@ -583,7 +734,7 @@ impl<'a> Builder<'a> {
                     // labels.
                     Problem::error(
                         "plan::parser::invalid_host",
-                        format!("invalid host `{}`: {why}", s.value),
+                        format!("invalid host `{}`: {why}", shown(&s.value)),
                     )
                     .with_label(s.span, "not a host BK-JOB accepts")
                     .with_help(
@@ -630,8 +781,7 @@ impl<'a> Builder<'a> {
                     }
                     let target = &reference.value;
                     if !self.groups.contains_key(target) {
-                        let help =
-                            did_you_mean_help(target, self.groups.keys().map(String::as_str));
+                        let help = self.suggest(target, self.groups.keys().map(String::as_str));
                         self.error(
                             Problem::error(
                                 "plan::parser::unknown_group",
@@ -654,22 +804,28 @@ impl<'a> Builder<'a> {
                     }
                     self.used_groups.insert(target.clone());
                 } else {
-                    let own = self
-                        .groups
-                        .get(&name)
-                        .map(|g| g.own.clone())
-                        .unwrap_or_default();
-                    let mut nested = HostSet::default();
+                    let mut nested = HostSetBuilder::default();
                     let mut broken = false;
                     for reference in &raw.groups {
+                        let size = self
+                            .groups
+                            .get(&reference.value)
+                            .and_then(|child| child.expanded.as_ref())
+                            .map_or(0, selector_count);
+                        if !self.charge_hosts(size, reference.span) {
+                            broken = true;
+                            break;
+                        }
                         if let Some(child) = self.groups.get(&reference.value) {
                             broken |= child.broken;
                             if let Some(expanded) = &child.expanded {
-                                union(&mut nested, expanded);
+                                nested.extend(expanded);
                             }
                         }
                     }
-                    let set = in_written_order(raw, own, nested);
+                    let empty = HostSet::default();
+                    let own = self.groups.get(&name).map_or(&empty, |g| &g.own);
+                    let set = in_written_order(raw, own, nested.finish());
                     if let Some(state) = self.groups.get_mut(&name) {
                         state.broken |= broken;
                         state.expanded = Some(set);
@@ -728,29 +884,23 @@ impl<'a> Builder<'a> {
     /// of a v3 push would be refused at submission: reported at the host string (once, however
     /// many pushes use it).
     fn v3_ipv6_hosts(&mut self, hosts: &RawHosts) {
-        const CODE: &str = "plan::parser::ipv6_host_in_v3";
         let mut found: Vec<(Span, String)> = Vec::new();
-        let mut seen = HashSet::default();
         for name in &hosts.names {
             if looks_like_host(&name.value) {
                 if parse_host(&name.value).is_ok_and(|h| h.ip.is_ipv6()) {
                     found.push((name.span, name.value.clone()));
                 }
             } else {
-                self.ipv6_in_group(&name.value, &mut found, &mut seen);
+                self.ipv6_in_group(&name.value, &mut found);
             }
         }
         for (span, text) in found {
-            let reported = self
-                .problems
-                .iter()
-                .any(|p| p.code() == CODE && p.labels().first().is_some_and(|(s, _)| *s == span));
-            if reported {
+            if !self.ipv6_reported.insert(span) {
                 continue;
             }
             self.error(
                 Problem::error(
-                    CODE,
+                    "plan::parser::ipv6_host_in_v3",
                     format!("IPv6 host `{text}` cannot be sent with api = \"v3\""),
                 )
                 .with_label(span, "JOB's v3 API accepts only IPv4 addresses in `ip_list`")
@@ -761,33 +911,35 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// IPv6 entries of a group's `ips`, following its `groups` (each group once).
-    fn ipv6_in_group(
-        &self,
-        name: &str,
-        found: &mut Vec<(Span, String)>,
-        seen: &mut HashSet<String>,
-    ) {
-        if !seen.insert(name.to_owned()) {
-            return;
-        }
-        let Some(raw) = self.group_raw.get(name) else {
-            return;
-        };
-        for ip in &raw.ips {
-            if parse_host(&ip.value).is_ok_and(|h| h.ip.is_ipv6()) {
-                found.push((ip.span, ip.value.clone()));
+    /// IPv6 entries of a group's `ips`, following its `groups` without recursion (a chain of
+    /// groups may be as long as the plan). Each group is walked once per plan: what it holds
+    /// was reported when the first v3 push used it.
+    fn ipv6_in_group(&mut self, name: &str, found: &mut Vec<(Span, String)>) {
+        let mut stack: Vec<&'a RawGroup> = Vec::new();
+        let visit = |builder: &mut Self, name: &str, stack: &mut Vec<&'a RawGroup>| {
+            if builder.ipv6_walked.insert(name.to_owned())
+                && let Some(raw) = builder.group_raw.get(name).copied()
+            {
+                stack.push(raw);
             }
-        }
-        for nested in &raw.groups {
-            self.ipv6_in_group(&nested.value, found, seen);
+        };
+        visit(self, name, &mut stack);
+        while let Some(raw) = stack.pop() {
+            for ip in &raw.ips {
+                if parse_host(&ip.value).is_ok_and(|h| h.ip.is_ipv6()) {
+                    found.push((ip.span, ip.value.clone()));
+                }
+            }
+            for nested in raw.groups.iter().rev() {
+                visit(self, &nested.value, &mut stack);
+            }
         }
     }
 
     /// Resolves a `hosts = ...` value of a push.
     fn resolve_hosts(&mut self, hosts: &RawHosts) -> (Vec<HostRef>, HostSet, bool) {
         let mut refs = Vec::new();
-        let mut set = HostSet::default();
+        let mut set = HostSetBuilder::default();
         let mut broken = false;
         for name in &hosts.names {
             if looks_like_host(&name.value) {
@@ -797,9 +949,7 @@ impl<'a> Builder<'a> {
                             value: host,
                             span: name.span,
                         }));
-                        if !set.ips.contains(&host) {
-                            set.ips.push(host);
-                        }
+                        set.ip(host);
                     }
                     None => broken = true,
                 }
@@ -808,10 +958,18 @@ impl<'a> Builder<'a> {
             if !self.used_groups.contains(&name.value) {
                 self.used_groups.insert(name.value.clone());
             }
+            let size = self
+                .groups
+                .get(&name.value)
+                .map_or(0, |g| selector_count(g.expanded.as_ref().unwrap_or(&g.own)));
+            if !self.charge_hosts(size, name.span) {
+                broken = true;
+                continue;
+            }
             match self.groups.get(&name.value) {
                 Some(group) => {
                     broken |= group.broken;
-                    union(&mut set, group.expanded.as_ref().unwrap_or(&group.own));
+                    set.extend(group.expanded.as_ref().unwrap_or(&group.own));
                     refs.push(HostRef::Group(name.clone()));
                 }
                 None => {
@@ -822,7 +980,7 @@ impl<'a> Builder<'a> {
                                 .to_owned(),
                         )
                     } else {
-                        did_you_mean_help(&name.value, self.groups.keys().map(String::as_str))
+                        self.suggest(&name.value, self.groups.keys().map(String::as_str))
                     }
                     .or_else(|| {
                                 Some(
@@ -833,7 +991,7 @@ impl<'a> Builder<'a> {
                     self.error(
                         Problem::error(
                             "plan::parser::unknown_group",
-                            format!("unknown host group `{}`", name.value),
+                            format!("unknown host group `{}`", shown(&name.value)),
                         )
                         .with_label(name.span, "no [hosts] group with this name")
                         .with_help_opt(help),
@@ -841,7 +999,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        (refs, set, broken)
+        (refs, set.finish(), broken)
     }
 
     // ---- [plan] ---------------------------------------------------------------------------
@@ -1064,13 +1222,17 @@ impl<'a> Builder<'a> {
             } else if !all_names.contains_key(&after.value) {
                 // Candidates in name order, so that the suggestion among equally close names
                 // does not depend on hashing.
-                let mut sorted: Vec<&str> = all_names.keys().map(String::as_str).collect();
-                sorted.sort_unstable();
-                let help = did_you_mean_help(&after.value, sorted);
+                let help = if self.suggestions_left.get() > 0 {
+                    let mut sorted: Vec<&str> = all_names.keys().map(String::as_str).collect();
+                    sorted.sort_unstable();
+                    self.suggest(&after.value, sorted)
+                } else {
+                    None
+                };
                 self.error(
                     Problem::error(
                         "plan::parser::unknown_push",
-                        format!("`after` names unknown push `{}`", after.value),
+                        format!("`after` names unknown push `{}`", shown(&after.value)),
                     )
                     .with_label(after.span, "no push with this name")
                     .with_help_opt(help),
@@ -1204,6 +1366,9 @@ impl<'a> Builder<'a> {
                 self.no_hosts(h.span, "source");
             }
             let mut files = Vec::with_capacity(s.files.as_ref().map_or(0, Vec::len));
+            // Whether this source's static hosts are disjoint from an earlier source's, asked
+            // once per pair however many entries share a name.
+            let mut distinct_sources: HashMap<usize, bool> = HashMap::default();
             for entry in s.files.iter().flatten() {
                 let Some(path) = self.subst(entry) else {
                     continue;
@@ -1218,9 +1383,11 @@ impl<'a> Builder<'a> {
                             .find(|(_, other)| {
                                 !(per_source_host
                                     && *other != source_index
-                                    && source_hosts
-                                        .get(*other)
-                                        .is_some_and(|other| distinct_static_hosts(other, &hosts)))
+                                    && *distinct_sources.entry(*other).or_insert_with(|| {
+                                        source_hosts.get(*other).is_some_and(|other| {
+                                            distinct_static_hosts(other, &hosts)
+                                        })
+                                    }))
                             })
                             .map(|(span, _)| *span)
                     });
@@ -1229,7 +1396,9 @@ impl<'a> Builder<'a> {
                             Problem::error(
                                 "plan::parser::duplicate_delivery",
                                 format!(
-                                    "push `{push_name}` delivers `{name}` into `{target_dir}` twice"
+                                    "push `{push_name}` delivers `{}` into `{}` twice",
+                                    shown(&name),
+                                    shown(target_dir)
                                 ),
                             )
                             .with_label(entry.span, "delivers it again")
@@ -1367,10 +1536,10 @@ impl<'a> Builder<'a> {
     }
 
     fn path_error(&mut self, entry: &Located<String>, value: &str, err: &PathError) {
-        let shown = if *value == entry.value {
+        let substituted = if *value == entry.value {
             String::new()
         } else {
-            format!(" (after substitution: `{value}`)")
+            format!(" (after substitution: `{}`)", shown(value))
         };
         // The reason goes into the message too: JSON and GitHub output carry no labels.
         let help = match err {
@@ -1388,8 +1557,8 @@ impl<'a> Builder<'a> {
             Problem::error(
                 "plan::parser::invalid_path",
                 format!(
-                    "BK-JOB would reject the path `{}`{shown}: {err}",
-                    entry.value
+                    "BK-JOB would reject the path `{}`{substituted}: {err}",
+                    shown(&entry.value)
                 ),
             )
             .with_label(entry.span, "rejected by BK-JOB's path rule")
@@ -1453,6 +1622,9 @@ impl<'a> Builder<'a> {
         self.control_character_warning(entry, value);
         if let Err(err) = validate_job_path(value) {
             self.path_error(entry, value, &err);
+            return false;
+        }
+        if !self.check_dot_components(entry, value) {
             return false;
         }
         let Some((at, pattern)) = regex_part(value) else {
@@ -1523,10 +1695,40 @@ impl<'a> Builder<'a> {
         true
     }
 
+    /// `.` and `..` are refused in every path (see [`dot_component`] for why JOB's own rule is
+    /// not enough).
+    fn check_dot_components(&mut self, entry: &Located<String>, value: &str) -> bool {
+        let Some(component) = dot_component(value) else {
+            return true;
+        };
+        let shown_value = if *value == entry.value {
+            String::new()
+        } else {
+            format!(" (after substitution: `{}`)", shown(value))
+        };
+        self.error(
+            Problem::error(
+                "plan::parser::dot_component",
+                format!(
+                    "the path `{}`{shown_value} has a `{component}` component",
+                    shown(&entry.value)
+                ),
+            )
+            .with_label(entry.span, format!("`{component}` in this path"))
+            .with_help(
+                "write the path without `.` and `..`: the plan's ordering and conflict checks read paths as written, and a directory ending in `..` would land beside the target directory",
+            ),
+        );
+        false
+    }
+
     fn check_target_path(&mut self, entry: &Located<String>, value: &str) -> bool {
         self.control_character_warning(entry, value);
         if let Err(err) = validate_job_path(value) {
             self.path_error(entry, value, &err);
+            return false;
+        }
+        if !self.check_dot_components(entry, value) {
             return false;
         }
         if value.contains("REGEX:") || value.contains('*') {
@@ -1618,7 +1820,16 @@ fn delivered_name(path: &str) -> Option<String> {
 /// nodes may hold any host, so they never count as distinct.
 fn distinct_static_hosts(a: &HostSet, b: &HostSet) -> bool {
     let only_static = |h: &HostSet| h.dynamic_groups.is_empty() && h.topo_nodes.is_empty();
-    only_static(a) && only_static(b) && !a.ips.iter().any(|ip| b.ips.contains(ip))
+    if !(only_static(a) && only_static(b)) {
+        return false;
+    }
+    let (small, large) = if a.ips.len() <= b.ips.len() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let small: HashSet<&HostAddr> = small.ips.iter().collect();
+    !large.ips.iter().any(|ip| small.contains(ip))
 }
 
 fn is_windows_drive(s: &str) -> bool {
@@ -1636,6 +1847,36 @@ fn invisible_label(value: &str) -> Option<String> {
         c as u32,
         char_name(c)
     ))
+}
+
+/// `/etc/x`, `\\server\share`, `C:\x` or `C:/x`: not relative to the plan on any system the
+/// plan may be checked on.
+fn is_absolute_include(value: &str) -> bool {
+    Path::new(value).has_root() || value.starts_with(['/', '\\']) || is_windows(value)
+}
+
+fn refused(err: &std::io::Error) -> Option<&IncludeRefused> {
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<IncludeRefused>())
+}
+
+/// An include that is not read, labelled at its entry in the including plan: nothing of the
+/// file it names is shown, as it may be anything but a plan.
+fn include_refused(include: &Located<String>, refusal: &IncludeRefused, help: &str) -> Problem {
+    let (code, label) = match refusal {
+        IncludeRefused::Absolute | IncludeRefused::OutsideRoot { .. } => (
+            "plan::parser::include_outside_root",
+            "outside the plan's repository",
+        ),
+        IncludeRefused::TooLarge { .. } => ("plan::parser::include_too_large", "too large"),
+        _ => ("plan::parser::include_not_a_file", "not a regular file"),
+    };
+    Problem::error(
+        code,
+        format!("`{}` cannot be included: {refusal}", shown(&include.value)),
+    )
+    .with_label(include.span, label)
+    .with_help(help.to_owned())
 }
 
 fn not_utf8(err: &std::io::Error) -> Option<&NotUtf8> {

@@ -40,8 +40,13 @@ pub(crate) fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Replaces every `${name}` in `input` with its value from `vars`.
-pub(crate) fn substitute<'a>(input: &'a str, vars: &BTreeMap<String, String>) -> Substituted<'a> {
+/// Replaces every `${name}` in `input` with its value from `vars`, producing at most `limit`
+/// bytes (a [`VarIssue::TooLong`] stops it there).
+pub(crate) fn substitute<'a>(
+    input: &'a str,
+    vars: &BTreeMap<String, String>,
+    limit: usize,
+) -> Substituted<'a> {
     let mut out = Substituted {
         text: String::with_capacity(input.len()),
         ..Substituted::default()
@@ -66,8 +71,8 @@ pub(crate) fn substitute<'a>(input: &'a str, vars: &BTreeMap<String, String>) ->
                     } else {
                         out.used.push(name);
                         match vars.get(name) {
-                            Some(value) if out.text.len() + value.len() > MAX_EXPANDED => {
-                                out.issues.push((range, VarIssue::TooLong(MAX_EXPANDED)));
+                            Some(value) if out.text.len() + value.len() > limit => {
+                                out.issues.push((range, VarIssue::TooLong(limit)));
                                 return out;
                             }
                             Some(value) => out.text.push_str(value),
@@ -91,6 +96,11 @@ pub(crate) fn substitute<'a>(input: &'a str, vars: &BTreeMap<String, String>) ->
             offset += i + 1;
         }
     }
+    if out.text.len() + rest.len() > limit {
+        out.issues
+            .push((offset..offset + rest.len(), VarIssue::TooLong(limit)));
+        return out;
+    }
     out.text.push_str(rest);
     out
 }
@@ -105,7 +115,11 @@ mod tests {
 
     #[test]
     fn substitutes_and_escapes() {
-        let s = substitute("/a/app-${version}.tgz $$ $${x} ${version}", &vars());
+        let s = substitute(
+            "/a/app-${version}.tgz $$ $${x} ${version}",
+            &vars(),
+            MAX_EXPANDED,
+        );
         assert!(s.issues.is_empty());
         assert_eq!(s.text, "/a/app-1.4.2.tgz $$ ${x} 1.4.2");
         assert_eq!(s.used, ["version", "version"]);
@@ -114,14 +128,14 @@ mod tests {
     #[test]
     fn stops_at_the_expansion_limit() {
         let vars = [("v".to_owned(), "x".repeat(MAX_EXPANDED / 4 + 1))].into();
-        let s = substitute("/${v}${v}${v}${v}${v}", &vars);
+        let s = substitute("/${v}${v}${v}${v}${v}", &vars, MAX_EXPANDED);
         assert_eq!(s.issues, vec![(13..17, VarIssue::TooLong(MAX_EXPANDED))]);
         assert!(s.text.len() <= MAX_EXPANDED);
     }
 
     #[test]
     fn reports_each_issue_with_its_range() {
-        let s = substitute("/${nope}/${bad name}/${open", &vars());
+        let s = substitute("/${nope}/${bad name}/${open", &vars(), MAX_EXPANDED);
         assert_eq!(
             s.issues,
             vec![

@@ -17,6 +17,11 @@ impl SourceLoader for RootLoader {
     fn load(&self, path: &Path) -> std::io::Result<String> {
         std::fs::read_to_string(self.0.join(path))
     }
+
+    fn load_include(&self, plan: &Path, path: &Path) -> std::io::Result<String> {
+        let root = plan_parser::include_root(&self.0.join(plan))?;
+        plan_parser::read_include(&root, &self.0.join(path))
+    }
 }
 
 /// Parses `plans/...` from the workspace root, anything else from `tests/fixtures/`.
