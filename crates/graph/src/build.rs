@@ -14,7 +14,6 @@
 //! only neighbours in topological order within a group.
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -33,6 +32,7 @@ pub(crate) mod codes {
     pub(crate) const WRITE_CONFLICT: &str = "plan::graph::write_conflict";
     pub(crate) const UNKNOWN_DEPENDENCY: &str = "plan::graph::unknown_dependency";
     pub(crate) const READS_DISABLED: &str = "plan::graph::reads_disabled";
+    pub(crate) const CONFLICTS_UNCHECKED: &str = "plan::graph::conflicts_unchecked";
 }
 
 /// Orders the pushes of a plan.
@@ -572,6 +572,9 @@ fn topological_order(
 
 /// One problem per strongly connected component with more than one push: the shortest cycle
 /// through its first push (in file order), in "depends on" direction.
+///
+/// Kosaraju's algorithm, which petgraph runs with an explicit stack: its Tarjan recurses once
+/// per push on a path, and a chain of 90,000 pushes overflowed the main thread's stack.
 fn find_cycles(
     plan: &Plan,
     graph: &DiGraph<usize, usize>,
@@ -580,7 +583,7 @@ fn find_cycles(
     outgoing: &[Vec<usize>],
 ) -> Vec<Problem> {
     let n = plan.pushes.len();
-    let mut components: Vec<Vec<usize>> = petgraph::algo::tarjan_scc(graph)
+    let mut components: Vec<Vec<usize>> = petgraph::algo::kosaraju_scc(graph)
         .into_iter()
         .filter(|c| c.len() > 1)
         .map(|c| {
@@ -680,6 +683,59 @@ fn cycle_problem(plan: &Plan, edges: &[Edge], ends: &[(usize, usize)], path: &[u
     problem.with_help(help)
 }
 
+/// A writer: (push, source, file) positions.
+type Writer = (usize, usize, usize);
+/// Where a file lands: (directory, name).
+type Landing<'d> = (&'d str, &'d str);
+/// A file landing on one target selector: (selector, directory, name).
+type SelectorLanding<'k> = (HostKey<'k>, &'k str, &'k str);
+
+/// Bounds the steps of the conflict check that multiply two sizes of the plan (entries by
+/// `[FILESRCIP]` directories, writers by target selectors). Whether some two pushes share both
+/// a source host and a target host is as hard as multiplying matrices, so no linear exact
+/// check exists: past the budget the check stops and says so in a warning.
+struct Budget {
+    left: usize,
+}
+
+impl Budget {
+    /// A few times the plan's own size (every entry and selector of every push), plus
+    /// [`Budget::BASE`] for small plans.
+    const BASE: usize = 1 << 20;
+    const PER_ITEM: usize = 4;
+
+    fn for_plan(plan: &Plan) -> Self {
+        let size: usize = plan
+            .pushes
+            .iter()
+            .map(|push| {
+                let sources: usize = push
+                    .sources
+                    .iter()
+                    .map(|s| s.files.len() + selector_count(&s.hosts))
+                    .sum();
+                sources + selector_count(&push.target.hosts)
+            })
+            .sum();
+        Budget {
+            left: Self::BASE.saturating_add(size.saturating_mul(Self::PER_ITEM)),
+        }
+    }
+
+    /// Takes `steps` from the budget; `false` (and nothing taken) when they do not fit.
+    fn spend(&mut self, steps: usize) -> bool {
+        let fits = steps <= self.left;
+        if fits {
+            self.left -= steps;
+        }
+        fits
+    }
+}
+
+fn selector_count(set: &HostSet) -> usize {
+    set.ips.len() + set.dynamic_groups.len() + set.topo_nodes.len()
+}
+
 /// Two enabled pushes with no path between them that deliver the same name into the same
 /// directory on a shared host selector.
 fn find_conflicts(
@@ -706,83 +762,18 @@ fn find_conflicts(
                 .collect()
         })
         .collect();
-    type Key<'k> = (HostKey<'k>, &'k str, &'k str);
-    // A writer: (push, source, file) positions.
-    type Writer = (usize, usize, usize);
-    // Insertion-ordered groups: (key, first writer, the writers after it). Almost every group
-    // has one writer, so the rest only allocates for the few that can conflict.
-    let mut index: FxHashMap<Key<'_>, usize> = FxHashMap::default();
-    let mut groups: Vec<(Key<'_>, Writer, Vec<Writer>)> = Vec::new();
-    // First, which (directory, name) two pushes write at all: only those can hold a conflict,
-    // and in most plans there are few, so the groups by selector are only built for them.
-    const SHARED: usize = usize::MAX;
-    let mut writer_of: FxHashMap<(&str, &str), usize> = FxHashMap::default();
-    writer_of.reserve(pushes.len() * 2);
-    for (a, push) in pushes.iter().enumerate() {
-        if !push.enabled {
-            continue;
-        }
-        for (si, source_entries) in entries[a].iter().enumerate() {
-            for entry in source_entries {
-                if entry.name().is_empty() {
-                    continue;
-                }
-                for dir in &dirs[a][si] {
-                    let first = writer_of.entry((dir.as_ref(), entry.name())).or_insert(a);
-                    if *first != a {
-                        *first = SHARED;
-                    }
-                }
-            }
-        }
-    }
-    let mut target_keys: Vec<HostKey<'_>> = Vec::new();
-    for (a, push) in pushes.iter().enumerate() {
-        if !push.enabled {
-            continue;
-        }
-        target_keys.clear();
-        target_keys.extend(keys(&push.target.hosts));
-        for (si, source_entries) in entries[a].iter().enumerate() {
-            for (fi, entry) in source_entries.iter().enumerate() {
-                if entry.name().is_empty() {
-                    continue;
-                }
-                for &key in &target_keys {
-                    for dir in &dirs[a][si] {
-                        if writer_of.get(&(dir.as_ref(), entry.name())) != Some(&SHARED) {
-                            continue;
-                        }
-                        let k = (key, dir.as_ref(), entry.name());
-                        match index.entry(k) {
-                            Entry::Vacant(slot) => {
-                                slot.insert(groups.len());
-                                groups.push((k, (a, si, fi), Vec::new()));
-                            }
-                            Entry::Occupied(slot) => {
-                                let (_, first, rest) = &mut groups[*slot.get()];
-                                // Several entries of one push with one name are the parser's
-                                // to report.
-                                if rest.last().unwrap_or(first).0 != a {
-                                    rest.push((a, si, fi));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut budget = Budget::for_plan(plan);
+    let Some(shared) = shared_deliveries(plan, entries, &dirs, &mut budget) else {
+        return vec![unchecked_conflicts(plan)];
+    };
+    let Some(groups) = writers_by_selector(plan, &shared, &mut budget) else {
+        return vec![unchecked_conflicts(plan)];
+    };
 
     let mut reach = Reach::new(pushes.len());
     let mut reported: FxHashSet<(usize, usize)> = FxHashSet::default();
     let mut problems = Vec::new();
-    for (key, first, rest) in groups {
-        if rest.is_empty() {
-            continue;
-        }
-        let mut writers = rest;
-        writers.insert(0, first);
+    for (key, mut writers) in groups {
         writers.sort_by_key(|&(p, _, _)| (stage[p], p));
         for pair in writers.windows(2) {
             let (a, asi, afi) = pair[0];
@@ -811,6 +802,114 @@ fn find_conflicts(
         }
     }
     problems
+}
+
+/// The writers of every (directory, name) that two or more pushes deliver, in file order, one
+/// writer per push; `None` when the budget runs out.
+fn shared_deliveries<'d>(
+    plan: &Plan,
+    entries: &'d [Vec<Vec<NormEntry>>],
+    dirs: &'d [Vec<Vec<Cow<'_, str>>>],
+    budget: &mut Budget,
+) -> Option<Vec<(Landing<'d>, Vec<Writer>)>> {
+    let enabled = || plan.pushes.iter().enumerate().filter(|(_, p)| p.enabled);
+    // First, which (directory, name) two pushes write at all: only those can hold a conflict,
+    // and in most plans there are few.
+    const SHARED: usize = usize::MAX;
+    let mut writer_of: FxHashMap<Landing<'_>, usize> = FxHashMap::default();
+    writer_of.reserve(plan.pushes.len() * 2);
+    for (a, _) in enabled() {
+        for (si, source_entries) in entries[a].iter().enumerate() {
+            if !budget.spend(source_entries.len().saturating_mul(dirs[a][si].len())) {
+                return None;
+            }
+            for entry in source_entries.iter().filter(|e| !e.name().is_empty()) {
+                for dir in &dirs[a][si] {
+                    let first = writer_of.entry((dir.as_ref(), entry.name())).or_insert(a);
+                    if *first != a {
+                        *first = SHARED;
+                    }
+                }
+            }
+        }
+    }
+    let mut slots: FxHashMap<Landing<'_>, usize> = FxHashMap::default();
+    let mut shared: Vec<(Landing<'_>, Vec<Writer>)> = Vec::new();
+    for (a, _) in enabled() {
+        for (si, source_entries) in entries[a].iter().enumerate() {
+            for (fi, entry) in source_entries.iter().enumerate() {
+                if entry.name().is_empty() {
+                    continue;
+                }
+                for dir in &dirs[a][si] {
+                    let at = (dir.as_ref(), entry.name());
+                    if writer_of.get(&at) != Some(&SHARED) {
+                        continue;
+                    }
+                    let slot = *slots.entry(at).or_insert_with(|| {
+                        shared.push((at, Vec::new()));
+                        shared.len() - 1
+                    });
+                    let writers = &mut shared[slot].1;
+                    // Several entries of one push with one name are the parser's to report.
+                    if writers.last().is_none_or(|w| w.0 != a) {
+                        writers.push((a, si, fi));
+                    }
+                }
+            }
+        }
+    }
+    Some(shared)
+}
+
+/// Insertion-ordered groups of the writers that deliver one name into one directory on one
+/// target selector; `None` when the budget runs out.
+///
+/// With `[FILESRCIP]`, every source host of a push is a directory of its own, and the same
+/// pushes usually write all of them: the pairs found in one are those of the next. Each
+/// distinct set of writing pushes is therefore grouped by target selector once, so two pushes
+/// reading 3,000 hosts into 3,000 hosts cost 6,000 selectors, not 3,000 x 3,000.
+fn writers_by_selector<'k>(
+    plan: &'k Plan,
+    shared: &[(Landing<'k>, Vec<Writer>)],
+    budget: &mut Budget,
+) -> Option<Vec<(SelectorLanding<'k>, Vec<Writer>)>> {
+    let mut index: FxHashMap<SelectorLanding<'k>, usize> = FxHashMap::default();
+    let mut groups: Vec<(SelectorLanding<'k>, Vec<Writer>)> = Vec::new();
+    let mut pushes_seen: FxHashSet<Vec<usize>> = FxHashSet::default();
+    for ((dir, name), writers) in shared {
+        let writing: Vec<usize> = writers.iter().map(|w| w.0).collect();
+        if writers.len() < 2 || !pushes_seen.insert(writing) {
+            continue;
+        }
+        for &(a, si, fi) in writers {
+            let hosts = &plan.pushes[a].target.hosts;
+            if !budget.spend(selector_count(hosts)) {
+                return None;
+            }
+            for key in keys(hosts) {
+                let slot = *index.entry((key, dir, name)).or_insert_with(|| {
+                    groups.push(((key, dir, name), Vec::new()));
+                    groups.len() - 1
+                });
+                groups[slot].1.push((a, si, fi));
+            }
+        }
+    }
+    groups.retain(|(_, writers)| writers.len() > 1);
+    Some(groups)
+}
+
+/// The warning when the conflict check ran out of budget (see [`Budget`]).
+fn unchecked_conflicts(plan: &Plan) -> Problem {
+    Problem::warning(
+        codes::CONFLICTS_UNCHECKED,
+        "write conflicts between pushes were not checked: the plan delivers too many files into too many `[FILESRCIP]` directories on too many hosts",
+    )
+    .with_label(plan.name.span, "this plan")
+    .with_help(
+        "make sure no two pushes that nothing orders write the same file on one host; fewer source hosts per push with `[FILESRCIP]` in `to.path` keeps the check within its budget",
+    )
 }
 
 /// True when `read` (an entry of a push whose target directory is `target`) reads a path the
