@@ -11,6 +11,7 @@
 //! `Directory:` instead of `FileName:`. Sizes and speeds are display strings in binary units
 //! ([`display_size`], [`display_speed`]), read back by [`parse_size`] and [`parse_speed`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::status::FileStatus;
@@ -255,6 +256,91 @@ pub fn parse_percent(text: &str) -> Option<f64> {
         .filter(|p: &f64| (0.0..=100.0).contains(p))
 }
 
+/// What JOB's logs say about one file of a running transfer: the figures of its last line
+/// (or of its v3 entry), and whether it still has bytes to move.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileProgress {
+    /// Bytes, from the display size.
+    pub size: Option<f64>,
+    /// Bytes per second, from the display speed.
+    pub speed: Option<f64>,
+    /// 0..=100.
+    pub percent: Option<f64>,
+    /// Still to transfer (waiting, uploading or downloading).
+    pub open: bool,
+    /// Bytes are moving (a speed or a percentage above 0 was reported).
+    pub active: bool,
+}
+
+impl FileProgress {
+    /// The files of one host's log text (v2 `log_content`, or one v3 entry's
+    /// `log_content`), in the order they first appear: the last line of each file decides.
+    pub fn from_log(content: &str) -> Vec<FileProgress> {
+        let mut by_name: BTreeMap<&str, FileProgress> = BTreeMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for line in content.lines() {
+            let parsed = FileLogLine::parse(line);
+            let Some(name) = parsed.name else { continue };
+            let entry = by_name.entry(name).or_insert_with(|| {
+                order.push(name);
+                FileProgress::default()
+            });
+            entry.apply(&parsed);
+        }
+        order
+            .into_iter()
+            .filter_map(|n| by_name.remove(n))
+            .collect()
+    }
+
+    /// A v3 file-log entry: `status` says open or not; the figures come from the display
+    /// strings when JOB filled them (batch API), else from the last line of its log.
+    pub fn from_v3_entry(
+        status: Option<FileStatus>,
+        size: Option<&str>,
+        speed: Option<&str>,
+        process: Option<&str>,
+        log: Option<&str>,
+    ) -> FileProgress {
+        let mut file = log
+            .map(FileProgress::from_log)
+            .and_then(|mut f| f.pop())
+            .unwrap_or_default();
+        if let Some(s) = size.and_then(parse_size) {
+            file.size = Some(s);
+        }
+        if let Some(s) = speed.and_then(parse_speed) {
+            file.speed = Some(s);
+        }
+        if let Some(p) = process.and_then(parse_percent) {
+            file.percent = Some(p);
+        }
+        if let Some(status) = status {
+            file.open = status.is_open();
+            file.active = status.is_transferring();
+        }
+        file
+    }
+
+    fn apply(&mut self, line: &FileLogLine<'_>) {
+        if let Some(size) = line.size.and_then(parse_size) {
+            self.size = Some(size);
+        }
+        let speed = line.speed.and_then(parse_speed);
+        if speed.is_some() {
+            self.speed = speed;
+        }
+        let percent = line.progress.and_then(parse_percent);
+        if percent.is_some() {
+            self.percent = percent;
+        }
+        // A line with a detail closes the file (success or the reason it failed); 100% is done.
+        let closed = line.detail.is_some() || percent.is_some_and(|p| p >= 100.0);
+        self.open = !closed;
+        self.active = !closed && (speed.is_some() || percent.is_some_and(|p| p > 0.0));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -342,6 +428,42 @@ mod tests {
         assert_eq!(display_size(1536), "1.5 KB");
         assert_eq!(display_speed(1_234_567), "1,234,567 KB/s");
         assert_eq!(display_speed(999), "999 KB/s");
+    }
+
+    #[test]
+    fn the_last_line_of_each_file_decides() {
+        let log = "[2026-01-01 12:00:00] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Progress: 0%\n\
+                   [2026-01-01 12:00:01] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: 25%\n\
+                   [2026-01-01 12:00:01] FileName: /opt/b.bin FileSize: 1.0 MB Status: 4 StatusDesc: success Speed: 1,024 KB/s Progress: 100% Detail: success\n";
+        let files = FileProgress::from_log(log);
+        assert_eq!(files.len(), 2);
+        assert!(files[0].open && files[0].active);
+        assert_eq!(files[0].percent, Some(25.0));
+        assert_eq!(files[0].size, Some(4.0 * MB));
+        assert_eq!(files[0].speed, Some(MB));
+        assert!(!files[1].open && !files[1].active);
+    }
+
+    #[test]
+    fn a_v3_entry_takes_its_display_figures_over_its_log() {
+        let log = "[2026-01-01 12:00:01] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: 25%\n";
+        let file = FileProgress::from_v3_entry(
+            Some(FileStatus::Downloading),
+            Some("8.0 MB"),
+            Some("--"),
+            Some("50%"),
+            Some(log),
+        );
+        assert_eq!(file.size, Some(8.0 * MB));
+        assert_eq!(file.speed, Some(MB));
+        assert_eq!(file.percent, Some(50.0));
+        assert!(file.open && file.active);
+        let waiting =
+            FileProgress::from_v3_entry(Some(FileStatus::Waiting), None, None, None, None);
+        assert!(waiting.open && !waiting.active);
+        let done =
+            FileProgress::from_v3_entry(Some(FileStatus::Finished), None, None, None, Some(log));
+        assert!(!done.open && !done.active);
     }
 
     fn file_status() -> impl Strategy<Value = FileStatus> {

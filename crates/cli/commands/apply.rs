@@ -330,7 +330,7 @@ fn exit_status(report: &RunReport) -> ExitStatus {
     if report.journal_error.is_some() {
         // The run could not go on: what happened is on disk only up to the failed write.
         ExitStatus::CannotStart
-    } else if report.interrupted > 0 {
+    } else if report.interrupted.is_interrupted() {
         ExitStatus::Interrupted
     } else if report.succeeded() {
         ExitStatus::Success
@@ -415,7 +415,7 @@ fn confirm(question: &str) -> bool {
 
 impl report::Out {
     fn start_error(&self, error: &StartError) {
-        self.cannot_start(&error.to_string(), error.help().as_deref());
+        self.cannot_start(&error.to_string(), report::start_error_help(error).as_deref());
     }
 }
 
@@ -431,12 +431,12 @@ mod tests {
             journal: "j".into(),
             resumed: false,
             pushes: vec![],
-            interrupted: 0,
+            interrupted: plan_executor::Interruption::None,
             duration: Duration::ZERO,
             journal_error: None,
         };
         assert_eq!(exit_status(&report), ExitStatus::Success);
-        report.interrupted = 1;
+        report.interrupted = plan_executor::Interruption::Stop;
         assert_eq!(exit_status(&report), ExitStatus::Interrupted);
         report.journal_error = Some("journal write failed: `j`: File too large".into());
         assert_eq!(exit_status(&report), ExitStatus::CannotStart);

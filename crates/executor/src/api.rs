@@ -18,7 +18,9 @@ use plan_parser::Api;
 use crate::progress::{self, Estimate};
 
 /// A job JOB created for a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct JobRef {
     /// API family it was created with (decides which status/log APIs apply).
     pub api: Api2,
@@ -52,7 +54,9 @@ pub enum StartOutcome {
 }
 
 /// [`plan_parser::Api`], serialisable (the journal stores it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Api2 {
     /// v2.
@@ -436,11 +440,11 @@ impl JobApi for BkJobApi {
     ) -> Result<Option<Estimate>, ApiError> {
         match job.api {
             Api2::V2 => {
-                let per_host: Vec<Vec<progress::FileObs>> = self
+                let per_host: Vec<Vec<plan_bkjob::file_log::FileProgress>> = self
                     .v2_host_logs(job, hosts)
                     .await?
                     .values()
-                    .map(|log| progress::files_from_log(&log.content))
+                    .map(|log| plan_bkjob::file_log::FileProgress::from_log(&log.content))
                     .collect();
                 Ok(progress::estimate(per_host.iter().map(Vec::as_slice)))
             }
@@ -469,12 +473,12 @@ impl JobApi for BkJobApi {
                         &IpHost::new(host.bk_cloud_id, host.ip.clone()),
                     )
                     .await?;
-                let files: Vec<progress::FileObs> = log
+                let files: Vec<plan_bkjob::file_log::FileProgress> = log
                     .file_logs
                     .iter()
                     .filter(|f| f.mode == FileMode::Download)
                     .map(|f| {
-                        progress::file_from_v3(
+                        plan_bkjob::file_log::FileProgress::from_v3_entry(
                             f.status,
                             f.size.as_deref(),
                             f.speed.as_deref(),

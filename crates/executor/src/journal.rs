@@ -17,17 +17,19 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use plan_bkjob::RunStatus;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::JobRef;
-use crate::report::{HostResult, PushStatus};
+use crate::report::{HostResult, PushStatus, TerminateReason};
 
 /// The journal format this version writes and reads.
 pub const JOURNAL_FORMAT_VERSION: u32 = 1;
 
-/// One journal line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One journal line. Its JSON Schema is [`crate::schema::journal_schema`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Record {
@@ -143,8 +145,8 @@ pub enum Record {
         push: String,
         /// The job.
         job_instance_id: i64,
-        /// `deadline` or `interrupt`.
-        reason: String,
+        /// Why.
+        reason: TerminateReason,
         /// When.
         at: String,
     },
@@ -156,8 +158,9 @@ pub enum Record {
         attempt: u32,
         /// The job.
         job_instance_id: i64,
-        /// JOB job status number.
-        job_status: i32,
+        /// JOB's job status, its number on the wire.
+        #[schemars(with = "i32")]
+        job_status: RunStatus,
         /// Every target host's result.
         hosts: Vec<HostResult>,
         /// When.
@@ -174,11 +177,23 @@ pub enum Record {
     },
     /// The segment ended.
     RunFinished {
-        /// `succeeded`, `failed` or `interrupted`.
-        status: String,
+        /// How.
+        status: RunOutcome,
         /// When.
         at: String,
     },
+}
+
+/// How a run segment ended (`run_finished`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every push is done, nothing was interrupted, the journal holds all of it.
+    Succeeded,
+    /// Some push did not succeed, or a journal write failed.
+    Failed,
+    /// An interrupt stopped the run.
+    Interrupted,
 }
 
 /// An open journal, appended to by the coordinator and the push tasks.
@@ -598,7 +613,7 @@ pub struct RunHistory {
     /// Who started it.
     pub user: String,
     /// The status of the last `run_finished`, if the last segment ended cleanly.
-    pub finished: Option<String>,
+    pub finished: Option<RunOutcome>,
     /// Per push.
     pub pushes: BTreeMap<String, PushHistory>,
     /// Lines that could not be read (a torn last line after a crash is normal).
@@ -769,7 +784,7 @@ impl RunHistory {
                 }
                 // The push task's own rule for success: JOB's verdict, and no host failing.
                 p.attempt_succeeded = Some(
-                    plan_bkjob::RunStatus::from_code(job_status) == plan_bkjob::RunStatus::Success
+                    job_status == RunStatus::Success
                         && p.last_hosts.iter().all(HostResult::is_success),
                 );
             }
@@ -783,7 +798,7 @@ impl RunHistory {
 
     /// True when the run ended with every push done.
     pub fn is_complete(&self) -> bool {
-        self.finished.as_deref() == Some("succeeded")
+        self.finished == Some(RunOutcome::Succeeded)
     }
 
     /// Pushes whose jobs may still be running in JOB (submitted, not known finished).
@@ -944,7 +959,7 @@ mod tests {
                 push: p.into(),
                 attempt: 1,
                 job_instance_id: id,
-                job_status: if ok { 3 } else { 4 },
+                job_status: RunStatus::from_code(if ok { 3 } else { 4 }),
                 hosts: vec![],
                 at: at.clone(),
             });
@@ -1159,7 +1174,7 @@ mod tests {
         journal.write(&started("r1")).expect("write");
         let host = |ip: &str, status: i32| HostResult {
             host: format!("0:{ip}"),
-            status,
+            status: plan_bkjob::HostStatus::from_code(status),
             label: String::new(),
             error_code: None,
             log_excerpt: None,
@@ -1169,7 +1184,7 @@ mod tests {
                 push: push.into(),
                 attempt: 1,
                 job_instance_id: job,
-                job_status,
+                job_status: RunStatus::from_code(job_status),
                 hosts,
                 at: now(),
             }

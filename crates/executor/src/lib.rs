@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod events;
 mod interrupt;
 mod journal;
 mod lock;
@@ -19,17 +20,21 @@ mod progress;
 mod push;
 mod report;
 mod run;
+pub mod schema;
 mod state_dir;
 
 pub use api::{Api2, BkJobApi, HostLog, HostState, JobApi, JobRef, Snapshot, StartOutcome};
+pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, Target};
 pub use interrupt::Interrupt;
 pub use journal::{
-    JOURNAL_FORMAT_VERSION, Journal, JournalError, PushHistory, Record, RunHistory, latest_run,
-    new_run_id, runs_dir, sha256_hex,
+    JOURNAL_FORMAT_VERSION, Journal, JournalError, PushHistory, Record, RunHistory, RunOutcome,
+    latest_run, new_run_id, runs_dir, sha256_hex,
 };
 pub use lock::{LockError, LockHolder, PlanLock};
 pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy, Schedule};
 pub use progress::Estimate;
-pub use report::{Event, HostResult, PushReport, PushStatus, RunReport};
+pub use report::{
+    Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,
+};
 pub use run::{InDoubtPush, Settings, StartError, apply};
 pub use state_dir::default_state_dir;

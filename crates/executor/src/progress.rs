@@ -7,11 +7,9 @@
 //! The polling policy ([`crate::options::PollPolicy`]) sleeps until the estimated end instead of
 //! probing blindly; nothing here decides whether a job succeeded.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use plan_bkjob::FileStatus;
-use plan_bkjob::file_log::{FileLogLine, parse_percent, parse_size, parse_speed};
+use plan_bkjob::file_log::FileProgress;
 
 /// The time a running job's transfers still need, read from JOB's file logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,24 +22,9 @@ pub struct Estimate {
     pub complete: bool,
 }
 
-/// One download as the logs show it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct FileObs {
-    /// Bytes, from the display size.
-    pub(crate) size: Option<f64>,
-    /// Bytes per second, from the display speed.
-    pub(crate) speed: Option<f64>,
-    /// 0..=100.
-    pub(crate) percent: Option<f64>,
-    /// Still to transfer (waiting, uploading or downloading).
-    pub(crate) open: bool,
-    /// Bytes are moving (a speed or a percentage above 0 was reported).
-    pub(crate) active: bool,
-}
-
 /// One host's estimate: active files run side by side (the slowest decides), waiting ones
 /// follow at the host's speed. `None` when no open file could be sized at all.
-fn host_remaining(files: &[FileObs]) -> (Option<f64>, bool) {
+fn host_remaining(files: &[FileProgress]) -> (Option<f64>, bool) {
     let host_speed = files
         .iter()
         .filter_map(|f| f.speed)
@@ -78,7 +61,9 @@ fn host_remaining(files: &[FileObs]) -> (Option<f64>, bool) {
 }
 
 /// The job's estimate from its hosts' files: the slowest host decides.
-pub(crate) fn estimate<'a>(hosts: impl IntoIterator<Item = &'a [FileObs]>) -> Option<Estimate> {
+pub(crate) fn estimate<'a>(
+    hosts: impl IntoIterator<Item = &'a [FileProgress]>,
+) -> Option<Estimate> {
     let mut worst: Option<f64> = None;
     let mut complete = true;
     let mut any = false;
@@ -105,75 +90,10 @@ pub(crate) fn estimate<'a>(hosts: impl IntoIterator<Item = &'a [FileObs]>) -> Op
     })
 }
 
-/// The downloads of one host from its log text (v2 `log_content`, or one v3 entry's
-/// `log_content`): the last line of each file decides.
-pub(crate) fn files_from_log(content: &str) -> Vec<FileObs> {
-    let mut by_name: BTreeMap<String, FileObs> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for line in content.lines() {
-        let parsed = FileLogLine::parse(line);
-        let Some(name) = parsed.name else { continue };
-        let entry = by_name.entry(name.to_owned()).or_insert_with(|| {
-            order.push(name.to_owned());
-            FileObs::default()
-        });
-        apply_line(entry, &parsed);
-    }
-    order
-        .into_iter()
-        .filter_map(|n| by_name.remove(&n))
-        .collect()
-}
-
-fn apply_line(file: &mut FileObs, line: &FileLogLine<'_>) {
-    if let Some(size) = line.size.and_then(parse_size) {
-        file.size = Some(size);
-    }
-    let speed = line.speed.and_then(parse_speed);
-    if speed.is_some() {
-        file.speed = speed;
-    }
-    let percent = line.progress.and_then(parse_percent);
-    if percent.is_some() {
-        file.percent = percent;
-    }
-    // A line with a detail closes the file (success or the reason it failed); 100% is done.
-    let closed = line.detail.is_some() || percent.is_some_and(|p| p >= 100.0);
-    file.open = !closed;
-    file.active = !closed && (speed.is_some() || percent.is_some_and(|p| p > 0.0));
-}
-
-/// A v3 entry: `status` (`FileDistStatusEnum`) says open or not; the figures come from the
-/// display strings when JOB filled them (batch API), else from the last line of its log.
-pub(crate) fn file_from_v3(
-    status: Option<FileStatus>,
-    size: Option<&str>,
-    speed: Option<&str>,
-    process: Option<&str>,
-    log: Option<&str>,
-) -> FileObs {
-    let mut file = log
-        .map(files_from_log)
-        .and_then(|mut f| f.pop())
-        .unwrap_or_default();
-    if let Some(s) = size.and_then(parse_size) {
-        file.size = Some(s);
-    }
-    if let Some(s) = speed.and_then(parse_speed) {
-        file.speed = Some(s);
-    }
-    if let Some(p) = process.and_then(parse_percent) {
-        file.percent = Some(p);
-    }
-    if let Some(status) = status {
-        file.open = status.is_open();
-        file.active = status.is_transferring();
-    }
-    file
-}
-
 #[cfg(test)]
 mod tests {
+    use plan_bkjob::FileStatus;
+
     use super::*;
 
     #[test]
@@ -181,7 +101,7 @@ mod tests {
         let log = "[2026-01-01 12:00:00] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Progress: 0%\n\
                    [2026-01-01 12:00:01] FileName: /opt/a.bin FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 1,024 KB/s Progress: 25%\n\
                    [2026-01-01 12:00:01] FileName: /opt/b.bin FileSize: 1.0 MB Status: 4 StatusDesc: success Speed: 1,024 KB/s Progress: 100% Detail: success\n";
-        let files = files_from_log(log);
+        let files = FileProgress::from_log(log);
         assert_eq!(files.len(), 2);
         assert!(files[0].open && files[0].active);
         assert_eq!(files[0].percent, Some(25.0));
@@ -194,7 +114,7 @@ mod tests {
     #[test]
     fn a_failed_file_is_closed_and_a_file_name_with_markers_parses() {
         let log = "[2026-01-01 12:00:00] FileName: /opt/x Status: y.bin FileSize: 2.0 MB Status: 5 StatusDesc: failed Speed: 1,024 KB/s Progress: 0% Detail: Transfer failed\n";
-        let files = files_from_log(log);
+        let files = FileProgress::from_log(log);
         assert_eq!(files.len(), 1);
         assert!(!files[0].open);
         assert_eq!(
@@ -205,7 +125,7 @@ mod tests {
 
     #[test]
     fn the_slowest_host_decides_and_unsized_files_make_it_incomplete() {
-        let fast = [file_from_v3(
+        let fast = [FileProgress::from_v3_entry(
             Some(FileStatus::Downloading),
             Some("1.0 MB"),
             Some("1,024 KB/s"),
@@ -213,7 +133,7 @@ mod tests {
             None,
         )];
         let slow = [
-            file_from_v3(
+            FileProgress::from_v3_entry(
                 Some(FileStatus::Downloading),
                 Some("2.0 MB"),
                 Some("1,024 KB/s"),
@@ -221,7 +141,7 @@ mod tests {
                 None,
             ),
             // Queued behind it at the host's speed.
-            file_from_v3(
+            FileProgress::from_v3_entry(
                 Some(FileStatus::Waiting),
                 Some("1.0 MB"),
                 Some("--"),
@@ -232,7 +152,7 @@ mod tests {
         let e = estimate([fast.as_slice(), slow.as_slice()]).expect("estimate");
         assert_eq!(e.remaining, Duration::from_secs(2));
         assert!(e.complete);
-        let waiting = [file_from_v3(
+        let waiting = [FileProgress::from_v3_entry(
             Some(FileStatus::Waiting),
             Some("--"),
             Some("--"),
@@ -243,6 +163,6 @@ mod tests {
         assert_eq!(e.remaining, Duration::from_millis(500));
         assert!(!e.complete);
         assert_eq!(estimate([waiting.as_slice()]), None);
-        assert_eq!(estimate(std::iter::empty::<&[FileObs]>()), None);
+        assert_eq!(estimate(std::iter::empty::<&[FileProgress]>()), None);
     }
 }

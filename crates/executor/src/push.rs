@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plan_bkjob::{ApiError, RunStatus, code};
+use plan_bkjob::{ApiError, HostStatus, RunStatus, code};
 use plan_graph::JobRequest;
-use plan_parser::{HostAddr, Plan};
+use plan_parser::{HostAddr, Plan, Push};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
@@ -16,7 +16,8 @@ use crate::api::{HostState, JobApi, JobRef, Snapshot, StartOutcome};
 use crate::interrupt::Interrupt;
 use crate::journal::{Journal, JournalError, Record, now, sha256_hex};
 use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, Pacer, PollPolicy};
-use crate::report::{Event, HostResult, PushReport, PushStatus};
+use crate::progress::Estimate;
+use crate::report::{Event, Hint, HostResult, PushReport, PushStatus, TerminateReason};
 
 /// Shared by every push task of a run.
 pub(crate) struct Ctx<A> {
@@ -175,12 +176,18 @@ pub(crate) struct Task {
 struct Followed {
     last: Option<Snapshot>,
     finished: bool,
-    terminated: Option<&'static str>,
+    terminated: Option<TerminateReason>,
     error: Option<ApiError>,
     /// Why following stopped early, when no API error says it.
-    note: Option<String>,
+    note: Option<Note>,
     /// Following stopped because the journal can no longer be written.
     journal_failed: bool,
+}
+
+/// Why following stopped early, and what continuing the run would do about it.
+struct Note {
+    text: String,
+    hint: Hint,
 }
 
 impl Followed {
@@ -196,292 +203,390 @@ impl Followed {
     }
 }
 
+/// Does one push: [`PushRun::attempts`] gets a job, follows it and retries its failed hosts
+/// until the push is decided; [`PushRun::finish`] journals the outcome and reports it.
 pub(crate) async fn run<A: JobApi>(ctx: Arc<Ctx<A>>, task: Task) -> PushReport {
     let started = Instant::now();
-    let mut report = PushReport::idle(&task.name, task.stage, PushStatus::Failed);
-    let Some(push) = ctx.plan.push(&task.name) else {
-        report.error = Some("the push is not in the plan".into());
-        return report;
-    };
-    let timeout = push
-        .timeout
-        .as_ref()
-        .map_or(JOB_DEFAULT_TIMEOUT_SECS, |t| t.value);
-    let retries = u32::from(push.retries);
-    let bk_biz_id = ctx.plan.bk_biz_id.value;
-
-    let mut turn = Turn {
+    // Taken first: every way out of this task, early or not, gives the turn back.
+    let turn = Turn {
         turns: &ctx.turns,
         intent: Some(task.ticket),
         answer: Some(task.ticket),
     };
-    let mut start = task.start.clone();
-    let mut attempt = task.first_attempt;
-    // Jobs followed in this segment (an attached job counts): at most 1 + retries.
-    let mut jobs: u32 = 0;
-    // Per host, the latest result over the attempts of this segment and those it continues.
-    let mut hosts: BTreeMap<String, HostResult> = task
-        .known_hosts
-        .iter()
-        .map(|h| (h.host.clone(), h.clone()))
-        .collect();
+    let Some(push) = ctx.plan.push(&task.name) else {
+        let mut report = PushReport::idle(&task.name, task.stage, PushStatus::Failed);
+        report.error = Some("the push is not in the plan".into());
+        return report;
+    };
+    let mut push_run = PushRun::new(&ctx, &task, push, turn);
+    let status = push_run.attempts().await;
+    push_run.finish(status, started).await
+}
 
-    let status = loop {
-        // The deadline counts from submission (or attachment), so time spent creating and
-        // starting the job counts against it too.
-        let submitted_at = Instant::now();
-        // When our START was accepted: a job still in status 1 long after is started again.
-        let mut started_at: Option<Instant> = None;
-        // 1. Get a job: attach, or journal the intent and submit.
-        let mut job = match std::mem::replace(&mut start, Start::Fresh) {
-            Start::Attach(mut job) => {
+/// One push task's state over its attempts.
+struct PushRun<'a, A> {
+    ctx: &'a Ctx<A>,
+    task: &'a Task,
+    push: &'a Push,
+    /// The push's timeout in seconds (JOB's default when the plan sets none).
+    timeout: u32,
+    retries: u32,
+    turn: Turn<'a>,
+    report: PushReport,
+    /// The attempt being made (counted over the whole run).
+    attempt: u32,
+    /// Jobs followed in this segment (an attached job counts): at most 1 + retries.
+    jobs: u32,
+    /// Per host, the latest result over the attempts of this segment and those it continues.
+    hosts: BTreeMap<String, HostResult>,
+}
+
+/// What one attempt leaves to do.
+enum Next {
+    /// The push is decided.
+    Done(PushStatus),
+    /// Submit again, to these hosts.
+    Retry(Start),
+}
+
+impl<'a, A: JobApi> PushRun<'a, A> {
+    fn new(ctx: &'a Ctx<A>, task: &'a Task, push: &'a Push, turn: Turn<'a>) -> Self {
+        PushRun {
+            ctx,
+            task,
+            push,
+            timeout: push
+                .timeout
+                .as_ref()
+                .map_or(JOB_DEFAULT_TIMEOUT_SECS, |t| t.value),
+            retries: u32::from(push.retries),
+            turn,
+            report: PushReport::idle(&task.name, task.stage, PushStatus::Failed),
+            attempt: task.first_attempt,
+            jobs: 0,
+            hosts: task
+                .known_hosts
+                .iter()
+                .map(|h| (h.host.clone(), h.clone()))
+                .collect(),
+        }
+    }
+
+    /// Attempts until the push is decided: get a job (attach, or submit and start), follow
+    /// it to its end, then succeed, fail, or retry the failed hosts.
+    async fn attempts(&mut self) -> PushStatus {
+        let mut start = self.task.start.clone();
+        loop {
+            // The deadline counts from submission (or attachment), so time spent creating and
+            // starting the job counts against it too.
+            let submitted_at = Instant::now();
+            let (mut job, started_at) = match self.get_job(start).await {
+                Ok(got) => got,
+                Err(status) => return status,
+            };
+            self.report.job_instance_id = Some(job.job_instance_id);
+            self.jobs += 1;
+            let followed = follow(
+                self.ctx,
+                self.task,
+                &mut job,
+                self.timeout,
+                submitted_at,
+                started_at,
+            )
+            .await;
+            match self.conclude(&job, followed).await {
+                Next::Done(status) => return status,
+                Next::Retry(next) => start = next,
+            }
+        }
+    }
+
+    /// A job to follow, and when our START of it was accepted (a job still in status 1 long
+    /// after is started again); or how the push ended without one.
+    async fn get_job(&mut self, start: Start) -> Result<(JobRef, Option<Instant>), PushStatus> {
+        let (mut job, again) = match start {
+            Start::Attach(job) => {
                 // Nothing is submitted: later pushes need not wait for this one.
-                turn.release();
-                ctx.emit(Event::PushReattached {
-                    push: task.name.clone(),
-                    stage: task.stage,
+                self.turn.release();
+                self.ctx.emit(Event::PushReattached {
+                    push: self.task.name.clone(),
+                    stage: self.task.stage,
                     job_instance_id: job.job_instance_id,
                 });
-                // Created unstarted and not known started (the process ended in between, or
-                // START failed): start it now. A second START is refused harmlessly.
-                if job.start_pending {
-                    if let Err(error) = start_job(&ctx, &task, &mut job, true).await {
-                        report.job_instance_id = Some(job.job_instance_id);
-                        report.error_code = error.code();
-                        report.error = Some(start_failed(&job, &error));
-                        break PushStatus::Failed;
-                    }
-                    started_at = Some(Instant::now());
-                }
-                job
+                (job, true)
             }
-            other => {
-                let request = match &other {
-                    Start::Hosts(h) if !h.is_empty() => {
-                        plan_graph::request_for_hosts(&ctx.plan, push, h)
-                    }
-                    _ => plan_graph::request_for(&ctx.plan, push),
-                };
-                let first = turn.answer;
-                if let Some(ticket) = first {
-                    // At most `INTENTS_AHEAD` intents written ahead of their turn to send.
-                    ctx.turns
-                        .answers
-                        .wait(ticket.saturating_sub(INTENTS_AHEAD))
-                        .await;
-                    ctx.turns.intents.wait(ticket).await;
-                    // This push's first submission: a stage's pushes start together and wait
-                    // their turn, so what happened meanwhile decides whether it goes out.
-                    // After a failure (`--continue never`) or an interrupt nothing new starts.
-                    if stopping(&ctx) {
-                        turn.release();
-                        break PushStatus::NotStarted;
-                    }
-                }
-                let intent = write_intent(&ctx, &task, attempt, &request).await;
-                turn.release_intent();
-                let intent = match intent {
-                    Ok(i) => i,
-                    Err(error) => {
-                        // Nothing was sent: without its intent on disk, it is not sent.
-                        turn.release();
-                        report.error =
-                            Some(format!("not submitted: {}", journal_failed(&ctx, &error)));
-                        break PushStatus::JournalFailed;
-                    }
-                };
-                if let Some(ticket) = first {
-                    ctx.turns.answers.wait(ticket).await;
-                    if stopping(&ctx) {
-                        // Written ahead of its turn, never sent: say so, so the journal
-                        // does not leave the push in doubt.
-                        let _ = ctx
-                            .journal
-                            .append(&Record::PushSubmitFailed {
-                                push: task.name.clone(),
-                                attempt,
-                                code: None,
-                                message: "not sent: the run was stopping".into(),
-                                outcome_unknown: false,
-                                not_sent: true,
-                                at: now(),
-                            })
-                            .await;
-                        turn.release();
-                        break PushStatus::NotStarted;
-                    }
-                }
-                let submitted = send(&ctx, &task, attempt, &intent, bk_biz_id, &mut turn).await;
-                match submitted {
-                    Ok(mut job) => {
-                        if job.start_pending {
-                            if let Err(error) = start_job(&ctx, &task, &mut job, false).await {
-                                report.job_instance_id = Some(job.job_instance_id);
-                                report.error_code = error.code();
-                                report.error = Some(start_failed(&job, &error));
-                                break PushStatus::Failed;
-                            }
-                            started_at = Some(Instant::now());
-                        }
-                        job
-                    }
-                    Err(SendError::Api(status, error)) => {
-                        report.error_code = error.code();
-                        report.error = Some(match (status, intent.two_phase) {
-                            (PushStatus::OutcomeUnknown, true) => format!(
-                                "{error}; the job was sent with start_task=false, so if JOB created it, it waits unstarted and nothing was transferred"
-                            ),
-                            _ => error.to_string(),
-                        });
-                        break status;
-                    }
-                    Err(SendError::Journal(error, job)) => {
-                        report.job_instance_id = Some(job.job_instance_id);
-                        report.error = Some(format!(
-                            "JOB created instance {}, but {}; the journal shows the submission in doubt",
-                            job.job_instance_id,
-                            journal_failed(&ctx, &error)
-                        ));
-                        break PushStatus::JournalFailed;
-                    }
-                }
+            other => (self.submit(&other).await?, false),
+        };
+        // Created unstarted and not known started: start it now. For a re-attached job the
+        // process ended in between, or START failed; a second START is refused harmlessly.
+        if !job.start_pending {
+            return Ok((job, None));
+        }
+        if let Err(error) = start_job(self.ctx, self.task, &mut job, again).await {
+            self.report.job_instance_id = Some(job.job_instance_id);
+            self.report.error_code = error.code();
+            self.report.error = Some(start_failed(&job, &error));
+            self.report.hint = Some(Hint::ResumeStartsJob);
+            return Err(PushStatus::Failed);
+        }
+        Ok((job, Some(Instant::now())))
+    }
+
+    /// Journals the intent and submits once, in this push's turn for a first submission.
+    async fn submit(&mut self, start: &Start) -> Result<JobRef, PushStatus> {
+        let ctx = self.ctx;
+        let request = match start {
+            Start::Hosts(h) if !h.is_empty() => {
+                plan_graph::request_for_hosts(&ctx.plan, self.push, h)
+            }
+            _ => plan_graph::request_for(&ctx.plan, self.push),
+        };
+        let first = self.turn.answer;
+        if let Some(ticket) = first {
+            // At most `INTENTS_AHEAD` intents written ahead of their turn to send.
+            ctx.turns
+                .answers
+                .wait(ticket.saturating_sub(INTENTS_AHEAD))
+                .await;
+            ctx.turns.intents.wait(ticket).await;
+            // This push's first submission: a stage's pushes start together and wait their
+            // turn, so what happened meanwhile decides whether it goes out. After a failure
+            // (`--continue never`) or an interrupt nothing new starts.
+            if stopping(ctx) {
+                return Err(PushStatus::NotStarted);
+            }
+        }
+        let intent = write_intent(ctx, self.task, self.attempt, &request).await;
+        self.turn.release_intent();
+        let intent = match intent {
+            Ok(i) => i,
+            Err(error) => {
+                // Nothing was sent: without its intent on disk, it is not sent.
+                self.report.error = Some(format!("not submitted: {}", journal_failed(ctx, &error)));
+                return Err(PushStatus::JournalFailed);
             }
         };
-        report.job_instance_id = Some(job.job_instance_id);
-        jobs += 1;
+        if let Some(ticket) = first {
+            ctx.turns.answers.wait(ticket).await;
+            if stopping(ctx) {
+                // Written ahead of its turn, never sent: say so, so the journal does not
+                // leave the push in doubt.
+                let _ = ctx
+                    .journal
+                    .append(&Record::PushSubmitFailed {
+                        push: self.task.name.clone(),
+                        attempt: self.attempt,
+                        code: None,
+                        message: "not sent: the run was stopping".into(),
+                        outcome_unknown: false,
+                        not_sent: true,
+                        at: now(),
+                    })
+                    .await;
+                return Err(PushStatus::NotStarted);
+            }
+        }
+        let bk_biz_id = ctx.plan.bk_biz_id.value;
+        match send(
+            ctx,
+            self.task,
+            self.attempt,
+            &intent,
+            bk_biz_id,
+            &mut self.turn,
+        )
+        .await
+        {
+            Ok(job) => Ok(job),
+            Err(SendError::Api(status, error)) => {
+                self.report.error_code = error.code();
+                self.report.error = Some(match (status, intent.two_phase) {
+                    (PushStatus::OutcomeUnknown, true) => format!(
+                        "{error}; the job was sent with start_task=false, so if JOB created it, it waits unstarted and nothing was transferred"
+                    ),
+                    _ => error.to_string(),
+                });
+                Err(status)
+            }
+            Err(SendError::Journal(error, job)) => {
+                self.report.job_instance_id = Some(job.job_instance_id);
+                self.report.error = Some(format!(
+                    "JOB created instance {}, but {}; the journal shows the submission in doubt",
+                    job.job_instance_id,
+                    journal_failed(ctx, &error)
+                ));
+                Err(PushStatus::JournalFailed)
+            }
+        }
+    }
 
-        // 2. Follow it to its end.
-        let followed = follow(&ctx, &task, &mut job, timeout, submitted_at, started_at).await;
+    /// What a followed job means for the push: its hosts' results are journaled and merged,
+    /// then the push succeeded, failed, timed out, or retries its failed hosts.
+    async fn conclude(&mut self, job: &JobRef, followed: Followed) -> Next {
         if followed.journal_failed {
-            report.error = Some(format!(
-                "following JOB instance {} stopped: {}; `--resume` follows it again",
+            self.report.error = Some(format!(
+                "following JOB instance {} stopped: {}",
                 job.job_instance_id,
-                ctx.journal.write_error().unwrap_or_default()
+                self.ctx.journal.write_error().unwrap_or_default()
             ));
-            break PushStatus::JournalFailed;
+            self.report.hint = Some(Hint::ResumeFollowsJob);
+            return Next::Done(PushStatus::JournalFailed);
         }
         if let Some(error) = &followed.error {
-            report.error_code = error.code();
-            report.error = Some(format!(
+            self.report.error_code = error.code();
+            self.report.error = Some(format!(
                 "following JOB instance {}: {error}",
                 job.job_instance_id
             ));
         }
-        let Some(snapshot) = followed.last.filter(|_| followed.finished) else {
-            // Not followed to its end: the journal keeps it in flight, so `--resume` attaches.
-            if report.error.is_none() {
-                report.error = followed.note.clone();
-            }
-            if report.error.is_none() {
-                report.error = Some(format!(
-                    "JOB instance {} was not seen finishing; `--resume` follows it again",
-                    job.job_instance_id
-                ));
-            }
-            break match followed.terminated {
-                Some("deadline") => PushStatus::TimedOut,
-                _ if ctx.interrupt.is_stopping() => PushStatus::Interrupted,
-                _ => PushStatus::Failed,
-            };
+        let Some(snapshot) = followed.last.as_ref().filter(|_| followed.finished) else {
+            return Next::Done(self.not_seen_finishing(job, followed));
         };
-
-        // 3. Per-host results, logs of the failed ones.
-        let results = host_results(&ctx, &job, &snapshot).await;
-        // What JOB already did, not an action to come: queued without waiting; the next
-        // line this push waits for (`push_finished`, a retry's intent) covers it.
-        drop(ctx.journal.enqueue(&Record::PushAttemptFinished {
-            push: task.name.clone(),
-            attempt,
-            job_instance_id: job.job_instance_id,
-            job_status: snapshot.status.code(),
-            hosts: results.clone(),
-            at: now(),
-        }));
-        for r in results {
-            hosts.insert(r.host.clone(), r);
-        }
-        let failed: Vec<&HostResult> = hosts.values().filter(|h| !h.is_success()).collect();
+        self.record_attempt(job, snapshot).await;
+        let failed: Vec<&HostResult> = self.hosts.values().filter(|h| !h.is_success()).collect();
         if snapshot.status == RunStatus::Success && failed.is_empty() {
-            break PushStatus::Succeeded;
+            return Next::Done(PushStatus::Succeeded);
         }
         if let Some(reason) = followed.terminated {
-            report.error = Some(match reason {
-                "deadline" => format!(
-                    "still running {}s after its timeout of {timeout}s: terminated",
-                    ctx.poll.deadline_margin.as_secs()
+            self.report.error = Some(match reason {
+                TerminateReason::Deadline => format!(
+                    "still running {}s after its timeout of {}s: terminated",
+                    self.ctx.poll.deadline_margin.as_secs(),
+                    self.timeout
                 ),
-                _ => "terminated on a second interrupt".to_owned(),
+                TerminateReason::Interrupt => "terminated on a second interrupt".to_owned(),
             });
-            break if reason == "deadline" {
-                PushStatus::TimedOut
-            } else {
-                PushStatus::Interrupted
-            };
+            return Next::Done(match reason {
+                TerminateReason::Deadline => PushStatus::TimedOut,
+                TerminateReason::Interrupt => PushStatus::Interrupted,
+            });
         }
         if failed.is_empty() {
-            report.error = Some(format!(
+            self.report.error = Some(format!(
                 "JOB reported the job as {} without a failed host",
                 snapshot.status
             ));
         }
+        self.retry_failed_hosts()
+    }
 
-        // 4. Retry the failed hosts, if the push allows it and the run is not stopping.
-        if jobs > retries || ctx.interrupt.is_stopping() {
-            break PushStatus::Failed;
+    /// A job not followed to its end: the journal keeps it in flight, so continuing the run
+    /// attaches to it again.
+    fn not_seen_finishing(&mut self, job: &JobRef, followed: Followed) -> PushStatus {
+        if self.report.error.is_none()
+            && let Some(note) = followed.note
+        {
+            self.report.error = Some(note.text);
+            self.report.hint = Some(note.hint);
         }
+        if self.report.error.is_none() {
+            self.report.error = Some(format!(
+                "JOB instance {} was not seen finishing",
+                job.job_instance_id
+            ));
+            self.report.hint = Some(Hint::ResumeFollowsJob);
+        }
+        match followed.terminated {
+            Some(TerminateReason::Deadline) => PushStatus::TimedOut,
+            _ if self.ctx.interrupt.is_stopping() => PushStatus::Interrupted,
+            _ => PushStatus::Failed,
+        }
+    }
+
+    /// Per-host results with the logs of the failed hosts, journaled and merged into the
+    /// push's hosts (a host's latest attempt wins).
+    async fn record_attempt(&mut self, job: &JobRef, snapshot: &Snapshot) {
+        let results = host_results(self.ctx, job, snapshot).await;
+        // What JOB already did, not an action to come: queued without waiting; the next
+        // line this push waits for (`push_finished`, a retry's intent) covers it.
+        drop(self.ctx.journal.enqueue(&Record::PushAttemptFinished {
+            push: self.task.name.clone(),
+            attempt: self.attempt,
+            job_instance_id: job.job_instance_id,
+            job_status: snapshot.status,
+            hosts: results.clone(),
+            at: now(),
+        }));
+        for r in results {
+            self.hosts.insert(r.host.clone(), r);
+        }
+    }
+
+    /// Retries the failed hosts, if the push allows it and the run is not stopping.
+    fn retry_failed_hosts(&mut self) -> Next {
+        if self.jobs > self.retries || self.ctx.interrupt.is_stopping() {
+            return Next::Done(PushStatus::Failed);
+        }
+        let failed: Vec<&HostResult> = self.hosts.values().filter(|h| !h.is_success()).collect();
         let addrs: Option<Vec<HostAddr>> = failed.iter().map(|h| parse_host(&h.host)).collect();
         let failed_names: Vec<String> = failed.iter().map(|h| h.host.clone()).collect();
-        attempt += 1;
-        ctx.emit(Event::PushRetrying {
-            push: task.name.clone(),
-            attempt,
+        self.attempt += 1;
+        self.ctx.emit(Event::PushRetrying {
+            push: self.task.name.clone(),
+            attempt: self.attempt,
             hosts: failed_names,
         });
-        start = match addrs {
+        Next::Retry(match addrs {
             Some(a) if !a.is_empty() => Start::Hosts(a),
             _ => Start::Fresh,
-        };
-    };
-
-    if !status.is_ok() {
-        ctx.failure_seen
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    report.status = status;
-    report.attempts = attempt - task.first_attempt + 1;
-    if status == PushStatus::NotStarted {
-        // Held back before its first submission: it did not run (nothing to time).
-        report.attempts = 0;
-    }
-    report.hosts_total = hosts.len();
-    report.hosts_ok = hosts.values().filter(|h| h.is_success()).count();
-    report.failed_hosts = hosts.into_values().filter(|h| !h.is_success()).collect();
-    report.duration = if report.attempts == 0 {
-        std::time::Duration::ZERO
-    } else {
-        started.elapsed()
-    };
-    let finished = ctx
-        .journal
-        .append(&Record::PushFinished {
-            push: task.name.clone(),
-            status,
-            at: now(),
         })
-        .await;
-    // A push that ran is reported only as far as the journal holds it: one whose last line
-    // could not be written is not reported succeeded (or failed) on the strength of memory.
-    if let Err(error) = finished
-        && !matches!(status, PushStatus::NotStarted | PushStatus::JournalFailed)
-    {
-        let outcome = status.label();
-        report.status = PushStatus::JournalFailed;
-        report.error = Some(format!(
-            "{outcome} in JOB, but {}",
-            journal_failed(&ctx, &error)
-        ));
     }
-    report
+
+    /// Journals the push's outcome and returns its report. A push that ran is reported only
+    /// as far as the journal holds it: one whose last line could not be written is not
+    /// reported succeeded (or failed) on the strength of memory.
+    async fn finish(self, status: PushStatus, started: Instant) -> PushReport {
+        let PushRun {
+            ctx,
+            task,
+            mut turn,
+            mut report,
+            attempt,
+            hosts,
+            ..
+        } = self;
+        // Whatever happened, later pushes no longer wait for this one's turn.
+        turn.release();
+        if !status.is_ok() {
+            ctx.failure_seen
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        report.status = status;
+        report.attempts = attempt - task.first_attempt + 1;
+        if status == PushStatus::NotStarted {
+            // Held back before its first submission: it did not run (nothing to time).
+            report.attempts = 0;
+        }
+        report.hosts_total = hosts.len();
+        report.hosts_ok = hosts.values().filter(|h| h.is_success()).count();
+        report.failed_hosts = hosts.into_values().filter(|h| !h.is_success()).collect();
+        report.duration = if report.attempts == 0 {
+            Duration::ZERO
+        } else {
+            started.elapsed()
+        };
+        let finished = ctx
+            .journal
+            .append(&Record::PushFinished {
+                push: task.name.clone(),
+                status,
+                at: now(),
+            })
+            .await;
+        if let Err(error) = finished
+            && !matches!(status, PushStatus::NotStarted | PushStatus::JournalFailed)
+        {
+            let outcome = status.label();
+            report.status = PushStatus::JournalFailed;
+            report.error = Some(format!(
+                "{outcome} in JOB, but {}",
+                journal_failed(ctx, &error)
+            ));
+            report.hint = None;
+        }
+        report
+    }
 }
 
 /// The message of a push stopped by a failed journal write: the run's first failure.
@@ -668,29 +773,28 @@ async fn start_job<A: JobApi>(
         at: now(),
     }));
     if by_server {
-        ctx.emit(Event::Warning {
-            message: format!(
-                "JOB started instance {} of push `{}` before it was asked to: this JOB ignores start_task=false (it predates 3.12), so the rest of the run submits in one phase; a lost submission answer will need checking by hand, as with v2",
-                job.job_instance_id, task.name
-            ),
-        });
+        ctx.emit(Event::warning(format!(
+            "JOB started instance {} of push `{}` before it was asked to: this JOB ignores start_task=false (it predates 3.12), so the rest of the run submits in one phase; a lost submission answer will need checking by hand, as with v2",
+            job.job_instance_id, task.name
+        )));
     }
     Ok(())
 }
 
 fn start_failed(job: &JobRef, error: &ApiError) -> String {
     format!(
-        "JOB instance {} was created (start_task=false) but could not be started: {error}; it waits unstarted, and `--resume` starts it",
+        "JOB instance {} was created (start_task=false) but could not be started: {error}; it waits unstarted",
         job.job_instance_id
     )
 }
 
 /// Polls until JOB says finished, paced by [`Pacer`]: on a backoff until hosts transfer,
 /// then until the end JOB's file logs let it estimate (see [`PollPolicy`]). Terminates at
-/// the deadline (`timeout` + margin from `submitted_at`) or on a second interrupt. A job we started (`started_at`) that still shows
-/// status 1 `start_grace` later is started once more, and given up one more grace later.
-/// Every way out is bounded: past the deadline, a job that cannot be terminated (JOB refuses
-/// to terminate a job in status 1) or cannot be reached is given up `after_terminate` later.
+/// the deadline (`timeout` + margin from `submitted_at`) or on a second interrupt. A job we
+/// started (`started_at`) that still shows status 1 `start_grace` later is started once
+/// more, and given up one more grace later. Every way out is bounded: past the deadline, a
+/// job that cannot be terminated (JOB refuses to terminate a job in status 1) or cannot be
+/// reached is given up `after_terminate` later.
 async fn follow<A: JobApi>(
     ctx: &Ctx<A>,
     task: &Task,
@@ -699,21 +803,13 @@ async fn follow<A: JobApi>(
     submitted_at: Instant,
     started_at: Option<Instant>,
 ) -> Followed {
-    let poll = ctx.poll;
-    let deadline = submitted_at + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin;
-    let mut pacer = Pacer::new(poll);
-    let mut wait = until_deadline(pacer.first_wait(), Instant::now(), deadline, None);
-    let mut terminate_sent: Option<(&'static str, Instant)> = None;
-    // The first terminate attempt, accepted or not: the give-up clock starts there.
-    let mut terminate_tried: Option<Instant> = None;
-    let mut terminate_reason: Option<&'static str> = None;
-    // Status 1 after our START: since when we wait for it to leave 1, and whether START was
-    // already sent again.
-    let mut pending_since = started_at;
-    let mut restarted = false;
-    let mut last: Option<Snapshot> = None;
-    let mut last_error: Option<ApiError>;
-    let mut shown: Option<(i32, usize, usize)> = None;
+    let mut follower = Follower::new(ctx, task, job, timeout, submitted_at, started_at);
+    let mut wait = until_deadline(
+        follower.pacer.first_wait(),
+        Instant::now(),
+        follower.deadline,
+        None,
+    );
     // The second interrupt wakes the poll loop once; after that, terminate is (re)tried on
     // the normal ticks (a pending job refuses it with 1241003 until it starts).
     let mut woken_by_terminate = false;
@@ -724,204 +820,314 @@ async fn follow<A: JobApi>(
             () = tokio::time::sleep(wait) => {}
             () = hard.cancelled(), if !woken_by_terminate => woken_by_terminate = true,
             // Nothing this loop learns could be recorded any more: the run stops now.
-            () = journal_broken.cancelled() => return Followed::journal_failed(last),
+            () = journal_broken.cancelled() => return Followed::journal_failed(follower.last),
+        }
+        let now_i = Instant::now();
+        if follower.terminate_if_due(now_i).await.is_err() {
+            return Followed::journal_failed(follower.last);
         }
         // What the logs said at this poll, when they were read.
-        let mut estimate: Option<crate::progress::Estimate> = None;
-        let now_i = Instant::now();
-        let reason = if ctx.interrupt.is_terminating() {
-            Some("interrupt")
-        } else if now_i >= deadline {
-            Some("deadline")
-        } else {
-            None
+        let estimate = match follower.poll(now_i).await {
+            Polled::Running(estimate) => estimate,
+            Polled::Ended(followed) => return followed,
         };
-        let already_finished = last.as_ref().is_some_and(|s| s.finished);
-        if let (None, Some(reason), false) = (terminate_sent, reason, already_finished) {
-            terminate_tried.get_or_insert(now_i);
-            terminate_reason.get_or_insert(reason);
-            let recorded = ctx
-                .journal
-                .append(&Record::PushTerminateRequested {
-                    push: task.name.clone(),
-                    job_instance_id: job.job_instance_id,
-                    reason: reason.to_owned(),
-                    at: now(),
-                })
-                .await;
-            if recorded.is_err() {
-                return Followed::journal_failed(last);
-            }
-            ctx.emit(Event::PushTerminating {
-                push: task.name.clone(),
-                job_instance_id: job.job_instance_id,
-                reason: reason.to_owned(),
-            });
-            match ctx.api.terminate(job).await {
-                Ok(()) => {
-                    terminate_sent = Some((reason, now_i));
-                    pacer.reset();
-                }
-                // 1241003: not running (still pending, or finished meanwhile); the next poll
-                // tells which, and a pending job is asked again.
-                Err(e) if e.code() == Some(code::UNSUPPORTED_OPERATION) => {}
-                Err(e) => {
-                    tracing::warn!(push = %task.name, error = %e, "terminate failed");
-                    terminate_sent = Some((reason, now_i));
-                }
-            }
-        }
-        match ctx.api.status(job).await {
-            Ok(snapshot) => {
-                last_error = None;
-                if job.step_instance_id.is_none() {
-                    job.step_instance_id = snapshot.step_instance_id;
-                }
-                let done = snapshot
-                    .hosts
-                    .iter()
-                    .filter(|h| h.status.is_finished())
-                    .count();
-                let key = (snapshot.status.code(), done, snapshot.hosts.len());
-                if shown != Some(key) {
-                    shown = Some(key);
-                    ctx.emit(Event::PushProgress {
-                        push: task.name.clone(),
-                        stage: task.stage,
-                        job_instance_id: job.job_instance_id,
-                        job_status: key.0,
-                        hosts_done: done,
-                        hosts_total: key.2,
-                    });
-                }
-                let finished = snapshot.finished;
-                let pending = !finished && snapshot.status == RunStatus::Blank;
-                // Hosts transferring and no terminate under way: what the logs say about the
-                // end decides the next wait (only when the last estimate has passed).
-                let transferring: Vec<HostState> = snapshot
-                    .hosts
-                    .iter()
-                    .filter(|h| !h.status.is_finished())
-                    .cloned()
-                    .collect();
-                if !finished
-                    && terminate_tried.is_none()
-                    && transferring
-                        .iter()
-                        .any(|h| h.status == plan_bkjob::HostStatus::Running)
-                    && pacer.wants_estimate(now_i)
-                {
-                    match ctx.api.estimate(job, &transferring).await {
-                        Ok(e) => estimate = e,
-                        // A refusal (no permission for the log API, an old JOB without
-                        // it) will not change: this job is followed on the backoff alone.
-                        Err(e) if !e.is_retryable() => {
-                            tracing::debug!(push = %task.name, error = %e, "progress log refused; polling on the backoff");
-                            pacer.without_estimates();
-                        }
-                        Err(e) => {
-                            tracing::debug!(push = %task.name, error = %e, "progress log unavailable; polling on the backoff");
-                        }
-                    }
-                }
-                last = Some(snapshot);
-                if finished {
-                    return Followed {
-                        last,
-                        finished: true,
-                        terminated: terminate_sent.map(|t| t.0),
-                        error: None,
-                        note: None,
-                        journal_failed: false,
-                    };
-                }
-                if !pending {
-                    pending_since = None;
-                } else if let Some(since) = pending_since
-                    && terminate_tried.is_none()
-                    && now_i.duration_since(since) >= poll.start_grace
-                {
-                    if restarted {
-                        return Followed {
-                            last,
-                            finished: false,
-                            terminated: None,
-                            error: None,
-                            note: Some(format!(
-                                "JOB instance {} stayed in status 1 (not started) {}s after START was accepted, twice: it waits unstarted in JOB (check it there; `--resume` follows it again, up to its deadline)",
-                                job.job_instance_id,
-                                poll.start_grace.as_secs()
-                            )),
-                            journal_failed: false,
-                        };
-                    }
-                    restarted = true;
-                    pending_since = Some(now_i);
-                    ctx.emit(Event::Warning {
-                        message: format!(
-                            "JOB instance {} of push `{}` is still in status 1 (not started) {}s after JOB accepted its START: sending START again",
-                            job.job_instance_id,
-                            task.name,
-                            poll.start_grace.as_secs()
-                        ),
-                    });
-                    // A job that left status 1 meanwhile refuses with 1241015, which `again`
-                    // reads as started; any other failure is seen on the next polls.
-                    if let Err(e) = ctx.api.start(job, true).await {
-                        tracing::warn!(push = %task.name, error = %e, "START sent again failed");
-                    }
-                    pacer.reset();
-                }
-            }
-            // Only JOB's verdict ends the following: anything else (a 5xx, a page that is not
-            // JOB's JSON, a timeout) says nothing about the job, which may well be finishing.
-            Err(e) if !is_verdict(&e) => {
-                tracing::debug!(push = %task.name, error = %e, "poll failed; will poll again");
-                last_error = Some(e);
-            }
-            Err(e) => {
-                return Followed {
-                    last,
-                    finished: false,
-                    terminated: terminate_sent.map(|t| t.0),
-                    error: Some(e),
-                    note: None,
-                    journal_failed: false,
-                };
-            }
-        }
-        // Once terminating, the wait is bounded whether or not JOB took the terminate (it
-        // refuses one for a job in status 1, so "retry on the next tick" alone could last
-        // forever); JOB unreachable well past the deadline is given up too.
-        let gave_up = match terminate_tried {
-            Some(at) => now_i.duration_since(at) > poll.after_terminate,
-            None => last_error.is_some() && now_i > deadline + poll.after_terminate,
-        };
+        let gave_up = follower.gave_up(now_i);
         // The estimate counts from when the log was read.
         let after = Instant::now();
         wait = until_deadline(
-            pacer.after_poll(after, estimate),
+            follower.pacer.after_poll(after, estimate),
             after,
-            deadline,
-            terminate_tried,
+            follower.deadline,
+            follower.terminate_tried,
         );
         if gave_up {
-            let note = (terminate_sent.is_none()
-                && last.as_ref().is_some_and(|s| s.status == RunStatus::Blank))
-            .then(|| {
-                format!(
-                    "JOB instance {} was still in status 1 (not started) at its deadline and JOB refused to terminate it; `--resume` follows it again",
-                    job.job_instance_id
-                )
-            });
-            return Followed {
-                last,
-                finished: false,
-                terminated: terminate_sent.map(|t| t.0).or(terminate_reason),
-                error: last_error,
-                note,
-                journal_failed: false,
+            return follower.give_up();
+        }
+    }
+}
+
+/// What one status poll left.
+enum Polled {
+    /// Not finished; the logs' estimate when they were read.
+    Running(Option<Estimate>),
+    /// Following ended.
+    Ended(Followed),
+}
+
+/// What following one job knows between two polls.
+struct Follower<'a, A> {
+    ctx: &'a Ctx<A>,
+    task: &'a Task,
+    job: &'a mut JobRef,
+    poll: PollPolicy,
+    deadline: Instant,
+    pacer: Pacer,
+    /// The terminate JOB took (or that failed otherwise than "not running"), and when.
+    terminate_sent: Option<(TerminateReason, Instant)>,
+    /// The first terminate attempt, accepted or not: the give-up clock starts there.
+    terminate_tried: Option<Instant>,
+    terminate_reason: Option<TerminateReason>,
+    /// Status 1 after our START: since when we wait for it to leave 1.
+    pending_since: Option<Instant>,
+    /// START was already sent again.
+    restarted: bool,
+    last: Option<Snapshot>,
+    last_error: Option<ApiError>,
+    /// The last progress shown (job status, hosts done, hosts).
+    shown: Option<(RunStatus, usize, usize)>,
+}
+
+impl<'a, A: JobApi> Follower<'a, A> {
+    fn new(
+        ctx: &'a Ctx<A>,
+        task: &'a Task,
+        job: &'a mut JobRef,
+        timeout: u32,
+        submitted_at: Instant,
+        started_at: Option<Instant>,
+    ) -> Self {
+        let poll = ctx.poll;
+        Follower {
+            ctx,
+            task,
+            job,
+            poll,
+            deadline: submitted_at + Duration::from_secs(u64::from(timeout)) + poll.deadline_margin,
+            pacer: Pacer::new(poll),
+            terminate_sent: None,
+            terminate_tried: None,
+            terminate_reason: None,
+            pending_since: started_at,
+            restarted: false,
+            last: None,
+            last_error: None,
+            shown: None,
+        }
+    }
+
+    /// Past the deadline, or on a second interrupt, sends terminate once JOB may take it
+    /// (journaled first). Fails only when the journal cannot be written.
+    async fn terminate_if_due(&mut self, now_i: Instant) -> Result<(), JournalError> {
+        let reason = if self.ctx.interrupt.is_terminating() {
+            Some(TerminateReason::Interrupt)
+        } else if now_i >= self.deadline {
+            Some(TerminateReason::Deadline)
+        } else {
+            None
+        };
+        let already_finished = self.last.as_ref().is_some_and(|s| s.finished);
+        let (None, Some(reason), false) = (self.terminate_sent, reason, already_finished) else {
+            return Ok(());
+        };
+        self.terminate_tried.get_or_insert(now_i);
+        self.terminate_reason.get_or_insert(reason);
+        self.ctx
+            .journal
+            .append(&Record::PushTerminateRequested {
+                push: self.task.name.clone(),
+                job_instance_id: self.job.job_instance_id,
+                reason,
+                at: now(),
+            })
+            .await?;
+        self.ctx.emit(Event::PushTerminating {
+            push: self.task.name.clone(),
+            job_instance_id: self.job.job_instance_id,
+            reason,
+        });
+        match self.ctx.api.terminate(self.job).await {
+            Ok(()) => {
+                self.terminate_sent = Some((reason, now_i));
+                self.pacer.reset();
+            }
+            // 1241003: not running (still pending, or finished meanwhile); the next poll
+            // tells which, and a pending job is asked again.
+            Err(e) if e.code() == Some(code::UNSUPPORTED_OPERATION) => {}
+            Err(e) => {
+                tracing::warn!(push = %self.task.name, error = %e, "terminate failed");
+                self.terminate_sent = Some((reason, now_i));
+            }
+        }
+        Ok(())
+    }
+
+    /// One status poll. Only JOB's verdict ends the following: anything else (a 5xx, a
+    /// page that is not JOB's JSON, a timeout) says nothing about the job, which may well
+    /// be finishing.
+    async fn poll(&mut self, now_i: Instant) -> Polled {
+        match self.ctx.api.status(self.job).await {
+            Ok(snapshot) => self.observe(snapshot, now_i).await,
+            Err(e) if !is_verdict(&e) => {
+                tracing::debug!(push = %self.task.name, error = %e, "poll failed; will poll again");
+                self.last_error = Some(e);
+                Polled::Running(None)
+            }
+            Err(e) => Polled::Ended(self.end(false, Some(e), None)),
+        }
+    }
+
+    /// A status JOB answered: shown when it changed, an estimate read while hosts transfer,
+    /// the end when JOB says finished, START again for a job stuck in status 1.
+    async fn observe(&mut self, snapshot: Snapshot, now_i: Instant) -> Polled {
+        self.last_error = None;
+        if self.job.step_instance_id.is_none() {
+            self.job.step_instance_id = snapshot.step_instance_id;
+        }
+        self.show_progress(&snapshot);
+        let finished = snapshot.finished;
+        let pending = !finished && snapshot.status == RunStatus::Blank;
+        let estimate = if finished {
+            None
+        } else {
+            self.estimate(&snapshot, now_i).await
+        };
+        self.last = Some(snapshot);
+        if finished {
+            return Polled::Ended(self.end(true, None, None));
+        }
+        match self.start_again_if_stuck(pending, now_i).await {
+            Some(followed) => Polled::Ended(followed),
+            None => Polled::Running(estimate),
+        }
+    }
+
+    /// A `push_progress` event when the job status or the hosts done changed.
+    fn show_progress(&mut self, snapshot: &Snapshot) {
+        let done = snapshot
+            .hosts
+            .iter()
+            .filter(|h| h.status.is_finished())
+            .count();
+        let key = (snapshot.status, done, snapshot.hosts.len());
+        if self.shown == Some(key) {
+            return;
+        }
+        self.shown = Some(key);
+        self.ctx.emit(Event::PushProgress {
+            push: self.task.name.clone(),
+            stage: self.task.stage,
+            job_instance_id: self.job.job_instance_id,
+            job_status: key.0,
+            hosts_done: done,
+            hosts_total: key.2,
+        });
+    }
+
+    /// Hosts transferring and no terminate under way: what the logs say about the end
+    /// decides the next wait (read only when the last estimate has passed).
+    async fn estimate(&mut self, snapshot: &Snapshot, now_i: Instant) -> Option<Estimate> {
+        let transferring: Vec<HostState> = snapshot
+            .hosts
+            .iter()
+            .filter(|h| !h.status.is_finished())
+            .cloned()
+            .collect();
+        let wanted = self.terminate_tried.is_none()
+            && transferring.iter().any(|h| h.status == HostStatus::Running)
+            && self.pacer.wants_estimate(now_i);
+        if !wanted {
+            return None;
+        }
+        match self.ctx.api.estimate(self.job, &transferring).await {
+            Ok(e) => e,
+            // A refusal (no permission for the log API, an old JOB without it) will not
+            // change: this job is followed on the backoff alone.
+            Err(e) if !e.is_retryable() => {
+                tracing::debug!(push = %self.task.name, error = %e, "progress log refused; polling on the backoff");
+                self.pacer.without_estimates();
+                None
+            }
+            Err(e) => {
+                tracing::debug!(push = %self.task.name, error = %e, "progress log unavailable; polling on the backoff");
+                None
+            }
+        }
+    }
+
+    /// A job we started that is still in status 1 `start_grace` later gets START again;
+    /// one more grace in status 1 and following ends (the job stays in flight).
+    async fn start_again_if_stuck(&mut self, pending: bool, now_i: Instant) -> Option<Followed> {
+        if !pending {
+            self.pending_since = None;
+            return None;
+        }
+        let since = self.pending_since?;
+        if self.terminate_tried.is_some() || now_i.duration_since(since) < self.poll.start_grace {
+            return None;
+        }
+        if self.restarted {
+            let note = Note {
+                text: format!(
+                    "JOB instance {} stayed in status 1 (not started) {}s after START was accepted, twice: it waits unstarted in JOB",
+                    self.job.job_instance_id,
+                    self.poll.start_grace.as_secs()
+                ),
+                hint: Hint::CheckThenResumeFollowsJob,
             };
+            return Some(self.end(false, None, Some(note)));
+        }
+        self.restarted = true;
+        self.pending_since = Some(now_i);
+        self.ctx.emit(Event::warning(format!(
+            "JOB instance {} of push `{}` is still in status 1 (not started) {}s after JOB accepted its START: sending START again",
+            self.job.job_instance_id,
+            self.task.name,
+            self.poll.start_grace.as_secs()
+        )));
+        // A job that left status 1 meanwhile refuses with 1241015, which `again` reads as
+        // started; any other failure is seen on the next polls.
+        if let Err(e) = self.ctx.api.start(self.job, true).await {
+            tracing::warn!(push = %self.task.name, error = %e, "START sent again failed");
+        }
+        self.pacer.reset();
+        None
+    }
+
+    /// Once terminating, the wait is bounded whether or not JOB took the terminate (it
+    /// refuses one for a job in status 1, so "retry on the next tick" alone could last
+    /// forever); JOB unreachable well past the deadline is given up too.
+    fn gave_up(&self, now_i: Instant) -> bool {
+        match self.terminate_tried {
+            Some(at) => now_i.duration_since(at) > self.poll.after_terminate,
+            None => self.last_error.is_some() && now_i > self.deadline + self.poll.after_terminate,
+        }
+    }
+
+    /// Following ends without JOB saying finished.
+    fn give_up(mut self) -> Followed {
+        let refused_pending = self.terminate_sent.is_none()
+            && self
+                .last
+                .as_ref()
+                .is_some_and(|s| s.status == RunStatus::Blank);
+        let note = refused_pending.then(|| Note {
+            text: format!(
+                "JOB instance {} was still in status 1 (not started) at its deadline and JOB refused to terminate it",
+                self.job.job_instance_id
+            ),
+            hint: Hint::ResumeFollowsJob,
+        });
+        let terminated = self.terminate_sent.map(|t| t.0).or(self.terminate_reason);
+        let error = self.last_error.take();
+        Followed {
+            last: self.last,
+            finished: false,
+            terminated,
+            error,
+            note,
+            journal_failed: false,
+        }
+    }
+
+    /// Following ends here (finished, JOB's verdict, or a job stuck unstarted).
+    fn end(&mut self, finished: bool, error: Option<ApiError>, note: Option<Note>) -> Followed {
+        Followed {
+            last: self.last.take(),
+            finished,
+            terminated: self.terminate_sent.map(|t| t.0),
+            error,
+            note,
+            journal_failed: false,
         }
     }
 }
@@ -992,7 +1198,7 @@ async fn host_results<A: JobApi>(
             let key = h.key();
             let log = logs.get(&key);
             HostResult {
-                status: h.status.code(),
+                status: h.status,
                 label: h.status.label().to_owned(),
                 error_code: h.error_code.or_else(|| log.and_then(|l| l.error_code)),
                 log_excerpt: if h.status.is_success() {

@@ -1,14 +1,21 @@
 //! What the executor tells its caller: typed events while running, a report at the end.
 //!
-//! Both serialise to JSON (the CLI's `--format json` NDJSON is these events as they are), with
-//! an `"event"` tag in snake case.
+//! Both serialise to JSON (the CLI's `--format json` NDJSON is these events, with each
+//! [`Hint`] worded by the caller), with an `"event"` tag in snake case. Their JSON Schema is
+//! [`crate::schema::events_schema`].
+//!
+//! Nothing here names the caller's flags: where the way on is the caller's (continuing the
+//! run), a [`Hint`] says so and the caller words it.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use plan_bkjob::{HostStatus, RunStatus};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How one push ended (or why it did not run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PushStatus {
     /// Every target host received the files.
@@ -78,12 +85,13 @@ impl PushStatus {
 }
 
 /// One target host's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HostResult {
     /// `cloud:ip`.
     pub host: String,
-    /// JOB's per-host status number (§6.2).
-    pub status: i32,
+    /// JOB's per-host status (§6.2), its number on the wire.
+    #[schemars(with = "i32")]
+    pub status: HostStatus,
     /// JOB's label for it (`File pull failed`).
     pub label: String,
     /// The raw GSE error code, when JOB reported one.
@@ -97,12 +105,12 @@ pub struct HostResult {
 impl HostResult {
     /// 9 (success) or 3 (succeeded last time).
     pub fn is_success(&self) -> bool {
-        plan_bkjob::HostStatus::from_code(self.status).is_success()
+        self.status.is_success()
     }
 }
 
 /// The final state of one push in this run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PushReport {
     /// Push name.
     pub name: String,
@@ -122,13 +130,19 @@ pub struct PushReport {
     pub failed_hosts: Vec<HostResult>,
     /// Wall time of the push in this segment.
     #[serde(rename = "duration_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub duration: Duration,
     /// Why it failed, when that is not (only) per-host: JOB's message, a transport error...
+    /// (with [`PushReport::hint`] worded after it by the caller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// JOB / ESB / gateway code behind `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i64>,
+    /// What continuing the run would do about this push, for the caller to word after
+    /// `error` (it is not serialised: the caller's wording is).
+    #[serde(skip)]
+    pub hint: Option<Hint>,
 }
 
 impl PushReport {
@@ -145,12 +159,13 @@ impl PushReport {
             duration: Duration::ZERO,
             error: None,
             error_code: None,
+            hint: None,
         }
     }
 }
 
 /// The whole run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunReport {
     /// The run id (the journal's file stem).
     pub run_id: String,
@@ -163,9 +178,10 @@ pub struct RunReport {
     /// Every push, in stage then file order.
     pub pushes: Vec<PushReport>,
     /// 0 = not interrupted, 1 = stopped (first Ctrl-C), 2 = terminated (second Ctrl-C).
-    pub interrupted: u8,
+    pub interrupted: Interruption,
     /// Wall time.
     #[serde(rename = "duration_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub duration: Duration,
     /// Set when a journal write failed and the run stopped there: the first failed write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,7 +192,7 @@ impl RunReport {
     /// Every push is done (succeeded now or before, or disabled), nothing was interrupted,
     /// and the journal holds all of it.
     pub fn succeeded(&self) -> bool {
-        self.interrupted == 0
+        self.interrupted == Interruption::None
             && self.journal_error.is_none()
             && self.pushes.iter().all(|p| p.status.is_ok())
     }
@@ -188,7 +204,7 @@ impl RunReport {
 }
 
 /// What happens during a run, in order. Sent over a channel; the executor never prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
@@ -213,8 +229,11 @@ pub enum Event {
     },
     /// Something the user should know that does not stop the run (stale lock taken over...).
     Warning {
-        /// The text.
+        /// The text (with `hint` worded after it by the caller).
         message: String,
+        /// What the caller can offer instead, for it to word (not serialised: its wording is).
+        #[serde(skip)]
+        hint: Option<Hint>,
     },
     /// A push is about to be submitted (the intent is journaled already).
     PushSubmitting {
@@ -255,8 +274,9 @@ pub enum Event {
         stage: usize,
         /// The job.
         job_instance_id: i64,
-        /// JOB job status number.
-        job_status: i32,
+        /// JOB's job status, its number on the wire.
+        #[schemars(with = "i32")]
+        job_status: RunStatus,
         /// Hosts with a final status.
         hosts_done: usize,
         /// Hosts JOB reports.
@@ -268,8 +288,8 @@ pub enum Event {
         push: String,
         /// The job.
         job_instance_id: i64,
-        /// `deadline` or `interrupt`.
-        reason: String,
+        /// Why.
+        reason: TerminateReason,
     },
     /// Some hosts failed and are pushed to again.
     PushRetrying {
@@ -288,13 +308,118 @@ pub enum Event {
     /// An interrupt was received.
     Interrupted {
         /// 1 = stop starting, 2 = terminate.
-        level: u8,
+        level: Interruption,
     },
     /// The run ended.
     RunFinished {
         /// The final report.
         report: RunReport,
     },
+}
+
+impl Event {
+    /// A warning without a hint.
+    pub fn warning(message: impl Into<String>) -> Event {
+        Event::Warning {
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
+/// What the user can do next where that is the caller's to offer (continuing the run), for
+/// the caller to word: the executor does not know the caller's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Hint {
+    /// The job was not followed to its end, and continuing the run follows it again.
+    ResumeFollowsJob,
+    /// The job waits unstarted (after an accepted START, twice): check it in JOB; continuing
+    /// the run follows it again, up to its deadline.
+    CheckThenResumeFollowsJob,
+    /// The job was created unstarted and START failed: continuing the run starts it.
+    ResumeStartsJob,
+    /// The last run was not finished (nothing of it is running): it could have been
+    /// continued instead of starting a new one.
+    ResumeLastRun,
+}
+
+/// How far the caller's interrupts went. Ordered: each level includes the one before.
+/// On the wire, its number (0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Interruption {
+    /// 0: not interrupted.
+    #[default]
+    None,
+    /// 1: stop starting pushes, follow running jobs to their end (first Ctrl-C, SIGTERM).
+    Stop,
+    /// 2: terminate running jobs too (second Ctrl-C).
+    Terminate,
+}
+
+impl Interruption {
+    /// The number on the wire.
+    pub fn level(self) -> u8 {
+        match self {
+            Interruption::None => 0,
+            Interruption::Stop => 1,
+            Interruption::Terminate => 2,
+        }
+    }
+
+    /// The interruption of a number on the wire.
+    pub fn from_level(level: u8) -> Option<Interruption> {
+        match level {
+            0 => Some(Interruption::None),
+            1 => Some(Interruption::Stop),
+            2 => Some(Interruption::Terminate),
+            _ => None,
+        }
+    }
+
+    /// Stopped or terminated.
+    pub fn is_interrupted(self) -> bool {
+        self != Interruption::None
+    }
+}
+
+impl Serialize for Interruption {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.level())
+    }
+}
+
+impl<'de> Deserialize<'de> for Interruption {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let level = u8::deserialize(deserializer)?;
+        Interruption::from_level(level).ok_or_else(|| {
+            serde::de::Error::custom(format!("interruption level {level} (0, 1 or 2)"))
+        })
+    }
+}
+
+impl JsonSchema for Interruption {
+    fn schema_name() -> Cow<'static, str> {
+        "Interruption".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "0 = not interrupted, 1 = stopped (first Ctrl-C), 2 = terminated (second Ctrl-C).",
+            "type": "integer",
+            "enum": [0, 1, 2],
+        })
+    }
+}
+
+/// Why a job was terminated (`operate_job_instance` code 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminateReason {
+    /// Still running past the push's timeout plus the margin.
+    Deadline,
+    /// The caller asked to terminate running jobs (second Ctrl-C).
+    Interrupt,
 }
 
 mod millis {

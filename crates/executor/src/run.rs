@@ -13,13 +13,13 @@ use tokio::time::Instant;
 use crate::api::JobApi;
 use crate::interrupt::Interrupt;
 use crate::journal::{
-    JOURNAL_FORMAT_VERSION, Journal, JournalError, Record, RunHistory, latest_run, new_run_id, now,
-    sha256_hex,
+    JOURNAL_FORMAT_VERSION, Journal, JournalError, Record, RunHistory, RunOutcome, latest_run,
+    new_run_id, now, sha256_hex,
 };
 use crate::lock::{LockError, PlanLock, current_user, host_name};
 use crate::options::{ContinuePolicy, Options, Schedule};
 use crate::push::{self, Ctx, Start, Task, parse_host};
-use crate::report::{Event, HostResult, PushReport, PushStatus, RunReport};
+use crate::report::{Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport};
 
 /// Where and how a run happens.
 #[derive(Debug, Clone)]
@@ -165,85 +165,6 @@ fn describe_changes(changed: &[String], added: &[String], removed: &[String]) ->
     parts.join("; ")
 }
 
-impl StartError {
-    /// What the user can do about it.
-    pub fn help(&self) -> Option<String> {
-        match self {
-            StartError::Lock(LockError::Held { .. }) => Some(
-                "wait for that apply to finish: the lock is the operating system's, held while its process runs and gone with it".into(),
-            ),
-            StartError::DamagedJournal { journal, .. } => Some(format!(
-                "restore those lines from a copy if there is one; otherwise look this run's tasks up in JOB's job history (and let any job of it still running there finish), then rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
-                journal.display(),
-                journal.display()
-            )),
-            StartError::UnfinishedRun {
-                journal, in_doubt, ..
-            } if !in_doubt.is_empty() => Some(format!(
-                "JOB may have created jobs for {} although no answer was recorded, and `--resume` does not continue a run with a submission in doubt: look {} up in JOB's job history (and let any job of this run still running there finish), then rename `{}` to `{}.abandoned` and run again",
-                in_doubt
-                    .iter()
-                    .map(|p| format!("`{}`", p.name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                in_doubt
-                    .iter()
-                    .map(|p| format!(
-                        "task `{}` (sent {})",
-                        p.task_name.as_deref().unwrap_or("?"),
-                        p.at
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                journal.display(),
-                journal.display()
-            )),
-            StartError::UnfinishedRun { journal, .. } => Some(format!(
-                "run the same command with `--resume` to follow those jobs and finish the run; to abandon the run instead (after checking JOB), rename `{}` to `{}.abandoned`",
-                journal.display(),
-                journal.display()
-            )),
-            StartError::NothingToResume { .. } => {
-                Some("run without `--resume` to start a new run".into())
-            }
-            StartError::PlanChanged { .. } => Some(
-                "undo the changes to resume, or run without `--resume` to start a new run of the changed plan".into(),
-            ),
-            StartError::InDoubt {
-                pushes, journal, ..
-            } => {
-                let names: Vec<String> = pushes
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "`{}` (task name `{}`, sent {})",
-                            p.name,
-                            p.task_name.as_deref().unwrap_or("?"),
-                            p.at
-                        )
-                    })
-                    .collect();
-                if pushes.iter().all(|p| p.unstarted) {
-                    // Two-phase (v3): whatever JOB created was never started.
-                    return Some(format!(
-                        "JOB may have created these jobs although no answer was recorded: {}. They were sent with start_task=false, so such a job waits unstarted in JOB's history and transferred nothing; `plan` still does not submit again on its own, since that would leave two jobs for one push. Rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again); an unstarted job left in JOB never runs",
-                        names.join("; "),
-                        journal.display(),
-                        journal.display()
-                    ));
-                }
-                Some(format!(
-                    "JOB may have created these jobs although no answer was recorded: {}. Look them up in JOB's job history; a re-submission would push the files twice, so `plan` does not do it on its own. Once checked, rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
-                    names.join("; "),
-                    journal.display(),
-                    journal.display()
-                ))
-            }
-            _ => None,
-        }
-    }
-}
-
 /// Runs a plan: takes the lock, opens (or continues) the journal, runs every push, writes
 /// the end of the journal, releases the lock. Events go to `events` as they happen.
 ///
@@ -260,11 +181,9 @@ pub async fn apply<A: JobApi>(
     let plan_name = plan.name.value.clone();
     let lock = PlanLock::acquire(&settings.state_dir, &plan_name)?;
     if let Some(previous) = &lock.taken_over_from {
-        let _ = events.send(Event::Warning {
-            message: format!(
-                "took over the lock of plan `{plan_name}` left by {previous}, whose process is gone"
-            ),
-        });
+        let _ = events.send(Event::warning(format!(
+            "took over the lock of plan `{plan_name}` left by {previous}, whose process is gone"
+        )));
     }
     let hashes: BTreeMap<String, String> = plan
         .pushes
@@ -335,11 +254,12 @@ pub async fn apply<A: JobApi>(
             }
             let _ = events.send(Event::Warning {
                 message: format!(
-                    "the last run of plan `{plan_name}` (`{}`) did not complete ({} of {} pushes succeeded); starting a new run. `plan apply --resume` continues the last run instead",
+                    "the last run of plan `{plan_name}` (`{}`) did not complete ({} of {} pushes succeeded); starting a new run",
                     history.run_id,
                     history.succeeded().len(),
                     history.push_hashes.len()
                 ),
+                hint: Some(Hint::ResumeLastRun),
             });
         }
         let run_id = new_run_id();
@@ -377,18 +297,15 @@ pub async fn apply<A: JobApi>(
     let mut report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
         .run()
         .await;
-    let status = if report.interrupted > 0 {
-        "interrupted"
+    let status = if report.interrupted.is_interrupted() {
+        RunOutcome::Interrupted
     } else if report.succeeded() {
-        "succeeded"
+        RunOutcome::Succeeded
     } else {
-        "failed"
+        RunOutcome::Failed
     };
     let _ = journal
-        .append(&Record::RunFinished {
-            status: status.into(),
-            at: now(),
-        })
+        .append(&Record::RunFinished { status, at: now() })
         .await;
     // The run's last line counts too: a journal without it is not the whole story.
     report.journal_error = journal.write_error();
@@ -746,11 +663,11 @@ impl<A: JobApi> Coordinator<A> {
                 }
                 () = soft.cancelled(), if !stop_seen => {
                     stop_seen = true;
-                    let _ = self.ctx.events.send(Event::Interrupted { level: 1 });
+                    let _ = self.ctx.events.send(Event::Interrupted { level: Interruption::Stop });
                 }
                 () = hard.cancelled(), if !terminate_seen => {
                     terminate_seen = true;
-                    let _ = self.ctx.events.send(Event::Interrupted { level: 2 });
+                    let _ = self.ctx.events.send(Event::Interrupted { level: Interruption::Terminate });
                 }
             }
         }
@@ -779,11 +696,11 @@ impl<A: JobApi> Coordinator<A> {
             self.finish(PushReport::idle(&name, stage, status));
         }
         let interrupted = if self.ctx.interrupt.is_terminating() {
-            2
+            Interruption::Terminate
         } else if self.ctx.interrupt.is_stopping() {
-            1
+            Interruption::Stop
         } else {
-            0
+            Interruption::None
         };
         let pushes = self
             .order

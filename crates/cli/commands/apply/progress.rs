@@ -5,24 +5,21 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use plan_executor::{Event, PushStatus};
+use plan_executor::{Event, Interruption, PushStatus, TerminateReason};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::report::{Out, human_duration};
+use super::report::{Out, human_duration, worded};
 
 pub(super) async fn render(mut rx: UnboundedReceiver<Event>, out: Out) {
     if out.json {
         while let Some(event) = rx.recv().await {
-            match serde_json::to_value(&event) {
-                Ok(v) => out.json_line(&v),
-                Err(e) => tracing::warn!("cannot serialise an event: {e}"),
-            }
+            out.json_line(&worded(event));
         }
         return;
     }
     let mut view = View::new(out);
     while let Some(event) = rx.recv().await {
-        view.show(&event);
+        view.show(&worded(event));
     }
     view.clear();
 }
@@ -91,7 +88,7 @@ impl View {
                 }
                 self.line(&text);
             }
-            Event::Warning { message } => self.line(&format!("warning: {message}")),
+            Event::Warning { message, .. } => self.line(&format!("warning: {message}")),
             Event::PushSubmitting {
                 push,
                 stage,
@@ -150,7 +147,7 @@ impl View {
                 hosts_done,
                 hosts_total,
             } => {
-                let status = plan_bkjob::RunStatus::from_code(*job_status).label();
+                let status = job_status.label();
                 let text =
                     format!("JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}");
                 if let Some(bar) = self.bar(push, *stage) {
@@ -164,10 +161,9 @@ impl View {
                 job_instance_id,
                 reason,
             } => {
-                let why = if reason == "deadline" {
-                    "past its deadline"
-                } else {
-                    "interrupted"
+                let why = match reason {
+                    TerminateReason::Deadline => "past its deadline",
+                    TerminateReason::Interrupt => "interrupted",
                 };
                 self.line(&format!(
                     "{push}: terminating JOB instance {job_instance_id} ({why})"
@@ -220,7 +216,7 @@ impl View {
                 ));
             }
             Event::Interrupted { level } => {
-                let text = if *level == 1 {
+                let text = if *level == Interruption::Stop {
                     "interrupted: starting nothing new; following running jobs to their end (Ctrl-C again terminates them)"
                 } else {
                     "interrupted again: terminating running jobs"

@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use plan_executor::{PushReport, PushStatus, RunReport};
+use plan_executor::{
+    ApplyEvent, DryRunPush, DryRunStage, Event, Hint, PushReport, PushStatus, RunReport,
+    StartError, Target,
+};
 use plan_graph::PlanGraph;
 use plan_parser::{Plan, Problem, Push};
 
@@ -42,16 +45,20 @@ impl Out {
         }
     }
 
-    pub(super) fn json_line(&self, value: &serde_json::Value) {
-        self.stdout(&value.to_string());
+    pub(super) fn json_line(&self, value: &impl serde::Serialize) {
+        match serde_json::to_string(value) {
+            Ok(line) => self.stdout(&line),
+            Err(e) => tracing::warn!("cannot serialise an event: {e}"),
+        }
     }
 
     pub(super) fn cannot_start(&self, message: &str, help: Option<&str>) {
         if self.json {
-            self.json_line(&serde_json::json!({
-                "event": "error", "format_version": EVENTS_FORMAT_VERSION,
-                "message": message, "help": help,
-            }));
+            self.json_line(&ApplyEvent::Error {
+                format_version: EVENTS_FORMAT_VERSION,
+                message: message.to_owned(),
+                help: help.map(str::to_owned),
+            });
         }
         let mut text = format!("error: {message}");
         if let Some(help) = help {
@@ -69,17 +76,20 @@ impl Out {
         dry_run: bool,
     ) {
         if self.json {
-            self.json_line(&serde_json::json!({
-                "event": "apply_started",
-                "format_version": EVENTS_FORMAT_VERSION,
-                "plan": plan.name.value,
-                "api": plan.api.as_str(),
-                "target": if sandbox { "sandbox" } else { "endpoint" },
-                "endpoint": endpoint,
-                "dry_run": dry_run,
-                "pushes": plan.pushes.len(),
-                "stages": graph.stages().len(),
-            }));
+            self.json_line(&ApplyEvent::ApplyStarted {
+                format_version: EVENTS_FORMAT_VERSION,
+                plan: plan.name.value.clone(),
+                api: plan.api.as_str().to_owned(),
+                target: if sandbox {
+                    Target::Sandbox
+                } else {
+                    Target::Endpoint
+                },
+                endpoint: endpoint.to_owned(),
+                dry_run,
+                pushes: plan.pushes.len(),
+                stages: graph.stages().len(),
+            });
         } else if !self.printer.quiet {
             self.stderr(&format!(
                 "{} plan `{}` ({} in {}, api {}) {} {endpoint}",
@@ -99,21 +109,24 @@ impl Out {
 
     pub(super) fn dry_run(&self, plan: &Plan, graph: &PlanGraph) {
         if self.json {
-            let stages: Vec<serde_json::Value> = graph
+            let stages = graph
                 .stages()
                 .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "stage": s.number,
-                        "pushes": s.pushes.iter().filter_map(|n| plan.push(n)).map(|p| serde_json::json!({
-                            "name": p.name.value,
-                            "enabled": p.enabled,
-                            "request": plan_graph::request_for(plan, p).to_json(),
-                        })).collect::<Vec<_>>(),
-                    })
+                .map(|s| DryRunStage {
+                    stage: s.number,
+                    pushes: s
+                        .pushes
+                        .iter()
+                        .filter_map(|n| plan.push(n))
+                        .map(|p| DryRunPush {
+                            name: p.name.value.clone(),
+                            enabled: p.enabled,
+                            request: plan_graph::request_for(plan, p).to_json(),
+                        })
+                        .collect(),
                 })
                 .collect();
-            self.json_line(&serde_json::json!({"event": "dry_run", "stages": stages}));
+            self.json_line(&ApplyEvent::DryRun { stages });
             return;
         }
         let mut text = String::new();
@@ -232,7 +245,7 @@ fn summary_line(report: &RunReport) -> String {
         .iter()
         .map(|(s, n)| format!("{n} {}", s.label()))
         .collect();
-    let verdict = if report.interrupted > 0 {
+    let verdict = if report.interrupted.is_interrupted() {
         "interrupted"
     } else if report.succeeded() {
         "done"
@@ -264,7 +277,13 @@ fn summary_line(report: &RunReport) -> String {
 }
 
 /// Hosts that failed alike: status, label, error code, log (timestamps stripped), hosts.
-type FailureGroup<'a> = (i32, &'a str, Option<i64>, String, Vec<&'a str>);
+type FailureGroup<'a> = (
+    plan_bkjob::HostStatus,
+    &'a str,
+    Option<i64>,
+    String,
+    Vec<&'a str>,
+);
 
 fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     let job = r
@@ -318,8 +337,9 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
         }
         let _ = write!(
             help,
-            "{} {names}: status {status} {label}",
-            if hosts.len() == 1 { "host" } else { "hosts" }
+            "{} {names}: status {} {label}",
+            if hosts.len() == 1 { "host" } else { "hosts" },
+            status.code()
         );
         if let Some(code) = error_code {
             let _ = write!(help, ", error code {code}");
@@ -329,7 +349,7 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
             let _ = writeln!(help, "  | {line}");
         }
     }
-    if let Some(error) = &r.error {
+    if let Some(error) = worded_error(r) {
         let _ = writeln!(help, "{error}");
     }
     if let Some(advice) = r.error_code.and_then(plan_bkjob::ApiError::advice_for_code) {
@@ -350,6 +370,141 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     Problem::error("plan::apply::push_failed", message)
         .with_label(push.name.span, label)
         .with_help(help.trim_end().to_owned())
+}
+
+/// A push's error with its hint worded after it.
+fn worded_error(report: &PushReport) -> Option<String> {
+    let error = report.error.as_deref()?;
+    Some(match report.hint {
+        Some(hint) => format!("{error}{}", hint_words(hint)),
+        None => error.to_owned(),
+    })
+}
+
+/// How the CLI words a [`Hint`]: the flag that does it, joined to the text it follows.
+fn hint_words(hint: Hint) -> &'static str {
+    match hint {
+        Hint::ResumeFollowsJob => "; `--resume` follows it again",
+        Hint::CheckThenResumeFollowsJob => {
+            " (check it there; `--resume` follows it again, up to its deadline)"
+        }
+        Hint::ResumeStartsJob => ", and `--resume` starts it",
+        Hint::ResumeLastRun => ". `plan apply --resume` continues the last run instead",
+        _ => "",
+    }
+}
+
+/// An event as the CLI shows it (on a terminal and in NDJSON): every hint worded into the
+/// text it follows.
+pub(super) fn worded(event: Event) -> Event {
+    match event {
+        Event::Warning {
+            message,
+            hint: Some(hint),
+        } => Event::Warning {
+            message: format!("{message}{}", hint_words(hint)),
+            hint: None,
+        },
+        Event::PushFinished { report } => Event::PushFinished {
+            report: worded_push(report),
+        },
+        Event::RunFinished { report } => Event::RunFinished {
+            report: worded_run(report),
+        },
+        other => other,
+    }
+}
+
+/// A run report as the CLI shows it: each push's hint worded into its error.
+pub(super) fn worded_run(mut report: RunReport) -> RunReport {
+    report.pushes = report.pushes.into_iter().map(worded_push).collect();
+    report
+}
+
+fn worded_push(mut report: PushReport) -> PushReport {
+    report.error = worded_error(&report);
+    report.hint = None;
+    report
+}
+
+/// What the user can do about a run that could not start.
+pub(super) fn start_error_help(error: &StartError) -> Option<String> {
+    match error {
+        StartError::Lock(plan_executor::LockError::Held { .. }) => Some(
+            "wait for that apply to finish: the lock is the operating system's, held while its process runs and gone with it".into(),
+        ),
+        StartError::DamagedJournal { journal, .. } => Some(format!(
+            "restore those lines from a copy if there is one; otherwise look this run's tasks up in JOB's job history (and let any job of it still running there finish), then rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
+            journal.display(),
+            journal.display()
+        )),
+        StartError::UnfinishedRun {
+            journal, in_doubt, ..
+        } if !in_doubt.is_empty() => Some(format!(
+            "JOB may have created jobs for {} although no answer was recorded, and `--resume` does not continue a run with a submission in doubt: look {} up in JOB's job history (and let any job of this run still running there finish), then rename `{}` to `{}.abandoned` and run again",
+            in_doubt
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            in_doubt
+                .iter()
+                .map(|p| format!(
+                    "task `{}` (sent {})",
+                    p.task_name.as_deref().unwrap_or("?"),
+                    p.at
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            journal.display(),
+            journal.display()
+        )),
+        StartError::UnfinishedRun { journal, .. } => Some(format!(
+            "run the same command with `--resume` to follow those jobs and finish the run; to abandon the run instead (after checking JOB), rename `{}` to `{}.abandoned`",
+            journal.display(),
+            journal.display()
+        )),
+        StartError::NothingToResume { .. } => {
+            Some("run without `--resume` to start a new run".into())
+        }
+        StartError::PlanChanged { .. } => Some(
+            "undo the changes to resume, or run without `--resume` to start a new run of the changed plan".into(),
+        ),
+        StartError::InDoubt {
+            pushes, journal, ..
+        } => Some(in_doubt_help(pushes, journal)),
+        _ => None,
+    }
+}
+
+/// `--resume` refused a run with submissions in doubt: how to go on.
+fn in_doubt_help(pushes: &[plan_executor::InDoubtPush], journal: &std::path::Path) -> String {
+    let names: Vec<String> = pushes
+        .iter()
+        .map(|p| {
+            format!(
+                "`{}` (task name `{}`, sent {})",
+                p.name,
+                p.task_name.as_deref().unwrap_or("?"),
+                p.at
+            )
+        })
+        .collect();
+    if pushes.iter().all(|p| p.unstarted) {
+        // Two-phase (v3): whatever JOB created was never started.
+        return format!(
+            "JOB may have created these jobs although no answer was recorded: {}. They were sent with start_task=false, so such a job waits unstarted in JOB's history and transferred nothing; `plan` still does not submit again on its own, since that would leave two jobs for one push. Rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again); an unstarted job left in JOB never runs",
+            names.join("; "),
+            journal.display(),
+            journal.display()
+        );
+    }
+    format!(
+        "JOB may have created these jobs although no answer was recorded: {}. Look them up in JOB's job history; a re-submission would push the files twice, so `plan` does not do it on its own. Once checked, rename `{}` to `{}.abandoned` and run without `--resume` (pushes that already succeeded run again)",
+        names.join("; "),
+        journal.display(),
+        journal.display()
+    )
 }
 
 /// Log lines without JOB's `[yyyy-MM-dd HH:mm:ss] ` prefix (it differs per host and adds
@@ -411,6 +566,110 @@ mod tests {
         assert_eq!(
             strip_timestamps("[2026-11-28 17:45:24] FileName: /a Status: 5\nplain"),
             "FileName: /a Status: 5\nplain"
+        );
+    }
+
+    fn journal() -> std::path::PathBuf {
+        std::path::PathBuf::from("/state/runs/p/r1.jsonl")
+    }
+
+    fn in_doubt(unstarted: bool) -> plan_executor::InDoubtPush {
+        plan_executor::InDoubtPush {
+            name: "to-relays".into(),
+            task_name: Some("rel/to-relays".into()),
+            at: "2026-01-01T00:00:00Z".into(),
+            unstarted,
+        }
+    }
+
+    /// The executor says what continuing a run would do; the CLI names the flag that does it.
+    #[test]
+    fn start_errors_are_helped_with_the_cli_flags() {
+        let help = |e: StartError| start_error_help(&e).unwrap_or_default();
+        let unfinished = |in_doubt| StartError::UnfinishedRun {
+            plan: "p".into(),
+            run_id: "r1".into(),
+            journal: journal(),
+            pushes: vec!["to-relays".into()],
+            in_doubt,
+        };
+        assert!(help(unfinished(vec![])).starts_with("run the same command with `--resume`"));
+        let doubt = help(unfinished(vec![in_doubt(false)]));
+        assert!(doubt.contains("`--resume` does not continue a run with a submission in doubt"));
+        assert!(doubt.contains("task `rel/to-relays`"), "{doubt}");
+        let refused = help(StartError::InDoubt {
+            plan: "p".into(),
+            run_id: "r1".into(),
+            journal: journal(),
+            pushes: vec![in_doubt(false)],
+        });
+        assert!(refused.contains("job history"), "{refused}");
+        assert!(
+            refused.contains("`/state/runs/p/r1.jsonl.abandoned`"),
+            "{refused}"
+        );
+        let unstarted = help(StartError::InDoubt {
+            plan: "p".into(),
+            run_id: "r1".into(),
+            journal: journal(),
+            pushes: vec![in_doubt(true)],
+        });
+        assert!(unstarted.contains("waits unstarted"), "{unstarted}");
+        let damaged = help(StartError::DamagedJournal {
+            plan: "p".into(),
+            run_id: "r1".into(),
+            journal: journal(),
+            lines: vec![3],
+        });
+        assert!(damaged.contains(".abandoned") && damaged.contains("without `--resume`"));
+        assert_eq!(
+            help(StartError::NothingToResume {
+                plan: "p".into(),
+                last_run: None
+            }),
+            "run without `--resume` to start a new run"
+        );
+    }
+
+    #[test]
+    fn hints_are_worded_after_the_text_they_follow() {
+        let mut report = PushReport {
+            name: "a".into(),
+            stage: 1,
+            status: PushStatus::Failed,
+            job_instance_id: Some(7),
+            attempts: 1,
+            hosts_total: 0,
+            hosts_ok: 0,
+            failed_hosts: vec![],
+            duration: Duration::ZERO,
+            error: Some("JOB instance 7 was not seen finishing".into()),
+            error_code: None,
+            hint: Some(Hint::ResumeFollowsJob),
+        };
+        assert_eq!(
+            worded_error(&report).as_deref(),
+            Some("JOB instance 7 was not seen finishing; `--resume` follows it again")
+        );
+        report.error = Some("JOB instance 7 stayed in status 1 (not started) 60s after START was accepted, twice: it waits unstarted in JOB".into());
+        report.hint = Some(Hint::CheckThenResumeFollowsJob);
+        let Event::PushFinished { report: shown } = worded(Event::PushFinished { report }) else {
+            panic!("not a push_finished");
+        };
+        assert_eq!(shown.hint, None);
+        assert_eq!(
+            shown.error.as_deref(),
+            Some(
+                "JOB instance 7 stayed in status 1 (not started) 60s after START was accepted, twice: it waits unstarted in JOB (check it there; `--resume` follows it again, up to its deadline)"
+            )
+        );
+        let warning = worded(Event::Warning {
+            message: "the last run of plan `p` (`r1`) did not complete (0 of 1 pushes succeeded); starting a new run".into(),
+            hint: Some(Hint::ResumeLastRun),
+        });
+        assert_eq!(
+            serde_json::to_string(&warning).expect("json"),
+            r#"{"event":"warning","message":"the last run of plan `p` (`r1`) did not complete (0 of 1 pushes succeeded); starting a new run. `plan apply --resume` continues the last run instead"}"#
         );
     }
 }

@@ -3,7 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use plan_executor::{ContinuePolicy, Event, Interrupt, Options, PollPolicy, PushStatus, Schedule};
+use plan_bkjob::RunStatus;
+use plan_executor::{
+    ContinuePolicy, Event, Interrupt, Interruption, Options, PollPolicy, PushStatus, Schedule,
+    TerminateReason,
+};
 
 use crate::support::*;
 
@@ -79,7 +83,7 @@ async fn missing_source_file_fails_with_320_and_stage_two_never_starts() {
     assert_eq!(failed.failed_hosts.len(), 1);
     let host = &failed.failed_hosts[0];
     assert_eq!(host.host, "0:10.0.1.1");
-    assert_eq!(host.status, 320);
+    assert_eq!(host.status.code(), 320);
     assert_eq!(host.label, "File pull failed");
     assert!(host.log_excerpt.is_some(), "{host:?}");
     assert_eq!(out.push("to-web").status, PushStatus::Blocked);
@@ -172,18 +176,23 @@ async fn a_job_past_its_deadline_is_terminated() {
     .await;
     let push = out.push("to-relays");
     assert_eq!(push.status, PushStatus::TimedOut, "{push:#?}");
-    assert_eq!(push.failed_hosts.first().map(|h| h.status), Some(403));
+    assert_eq!(
+        push.failed_hosts.first().map(|h| h.status.code()),
+        Some(403)
+    );
     assert_eq!(world.calls("operate_job_instance").len(), 1);
     assert_eq!(
         world.calls("operate_job_instance")[0].body["operation_code"],
         1
     );
     assert_eq!(out.push("to-web").status, PushStatus::Blocked);
-    assert!(
-        out.events
-            .iter()
-            .any(|e| matches!(e, Event::PushTerminating { reason, .. } if reason == "deadline"))
-    );
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::PushTerminating {
+            reason: TerminateReason::Deadline,
+            ..
+        }
+    )));
 }
 
 const BRANCHES: &str = r#"
@@ -330,7 +339,7 @@ async fn first_interrupt_follows_running_jobs_and_starts_nothing_new() {
         }
     }
     let report = handle.await.expect("join").expect("start");
-    assert_eq!(report.interrupted, 1);
+    assert_eq!(report.interrupted, Interruption::Stop);
     assert_eq!(report.pushes[0].status, PushStatus::Succeeded);
     assert_eq!(report.pushes[1].status, PushStatus::NotStarted);
     assert!(world.calls("operate_job_instance").is_empty());
@@ -358,13 +367,17 @@ async fn second_interrupt_terminates_running_jobs() {
         .await
     });
     while let Some(event) = rx.recv().await {
-        if let Event::PushProgress { job_status: 2, .. } = event {
+        if let Event::PushProgress {
+            job_status: RunStatus::Running,
+            ..
+        } = event
+        {
             assert_eq!(interrupt.escalate(), 1);
             assert_eq!(interrupt.escalate(), 2);
         }
     }
     let report = handle.await.expect("join").expect("start");
-    assert_eq!(report.interrupted, 2);
+    assert_eq!(report.interrupted, Interruption::Terminate);
     assert_eq!(
         report.pushes[0].status,
         PushStatus::Interrupted,
@@ -397,7 +410,7 @@ async fn v3_through_the_gateway_and_esb_reports_hosts_and_logs() {
         .await;
         let failed = out.push("to-relays");
         assert_eq!(failed.status, PushStatus::Failed, "gateway={gateway}");
-        assert_eq!(failed.failed_hosts[0].status, 320);
+        assert_eq!(failed.failed_hosts[0].status.code(), 320);
         assert!(failed.failed_hosts[0].error_code.is_some());
         assert!(
             failed.failed_hosts[0]

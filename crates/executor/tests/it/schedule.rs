@@ -309,7 +309,7 @@ async fn a_failure_blocks_dependents_and_never_starts_the_rest() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = run_fake(&fake, &text, dir.path(), fast_options()).await;
     assert_eq!(out.push("bad").status, PushStatus::Failed);
-    assert_eq!(out.push("bad").failed_hosts[0].status, 320);
+    assert_eq!(out.push("bad").failed_hosts[0].status.code(), 320);
     // `other` was already running: followed to its end.
     assert_eq!(out.push("other").status, PushStatus::Succeeded);
     assert_eq!(out.push("needs-bad").status, PushStatus::Blocked);

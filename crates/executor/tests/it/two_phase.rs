@@ -1,7 +1,7 @@
 //! v3 two-phase submission against the simulator: `start_task=false`, the job id journaled,
 //! then START; a START that failed is done by `--resume`; a JOB that ignores `start_task`.
 
-use plan_executor::{Event, PushStatus, Record, RunHistory};
+use plan_executor::{Event, Hint, PushStatus, Record, RunHistory};
 
 use crate::support::*;
 
@@ -118,7 +118,7 @@ async fn a_job_that_ignores_start_task_turns_the_run_one_phase_with_a_warning() 
     assert!(out.report().succeeded(), "{:#?}", out.report());
     assert!(!api.start_task_supported());
     let warned = out.events.iter().any(
-        |e| matches!(e, Event::Warning { message } if message.contains("ignores start_task=false")),
+        |e| matches!(e, Event::Warning { message, .. } if message.contains("ignores start_task=false")),
     );
     assert!(warned, "{:#?}", out.events);
     let bodies: Vec<serde_json::Value> = world
@@ -191,7 +191,7 @@ async fn a_job_still_pending_after_its_start_was_accepted_is_started_again() {
     assert!(
         out.events
             .iter()
-            .any(|e| matches!(e, Event::Warning { message }
+            .any(|e| matches!(e, Event::Warning { message, .. }
             if message.contains("still in status 1") && message.contains("sending START again"))),
         "{:#?}",
         out.events
@@ -218,7 +218,8 @@ async fn a_job_that_never_leaves_status_1_is_given_up_with_a_clear_message() {
     assert_eq!(relays.status, PushStatus::Failed, "{relays:#?}");
     let error = relays.error.as_deref().unwrap_or_default();
     assert!(
-        error.contains("stayed in status 1") && error.contains("--resume"),
+        error.contains("stayed in status 1")
+            && relays.hint == Some(Hint::CheckThenResumeFollowsJob),
         "{error}"
     );
     assert_eq!(out.push("to-web").status, PushStatus::Blocked);
