@@ -822,3 +822,60 @@ fn output_is_deterministic() {
     assert_eq!(a.edges(), b.edges());
     assert_eq!(a.stages(), b.stages());
 }
+
+/// A long chain, ordered and rendered on a 256 KiB stack: a step that recursed once per push
+/// (petgraph's Tarjan did, and a 90,000-push chain overflowed the main thread's 8 MiB) cannot
+/// fit 20,000 frames there.
+#[test]
+fn a_chain_of_twenty_thousand_pushes_needs_no_deep_stack() {
+    fn chain(n: usize) -> Plan {
+        let mut p = plan().group("a", &["10.0.0.1"]).group("b", &["10.0.0.2"]);
+        for i in 0..n {
+            let before = format!("p{}", i.wrapping_sub(1));
+            let after: &[&str] = if i == 0 { &[] } else { &[before.as_str()] };
+            p = p.push(
+                &format!("p{i}"),
+                &[(&["a"], &[format!("/src/{i}").as_str()])],
+                (&["b"], &format!("/dst/{i}/")),
+                after,
+            );
+        }
+        p.build()
+    }
+    let run = || {
+        let n = 20_000;
+        let mut plan = chain(n);
+        // Short lines under every span, as in a real plan (the test source is one long line,
+        // which diagnostics scan per label).
+        plan.sources = plan_parser::SourceFiles::default();
+        plan.sources.add("chain.toml", "[[push]]\n".repeat(n * 12));
+        let graph = build(&plan).expect("a chain is valid");
+        assert_eq!(graph.stages().len(), n);
+        assert_eq!(graph.longest_remaining_path("p0"), Some(n));
+        assert!(graph.has_path("p0", &format!("p{}", n - 1)));
+        assert!(crate::dot(&plan, &graph).contains("p19999"));
+        assert!(crate::mermaid(&plan, &graph).contains("stage"));
+        assert_eq!(
+            crate::graph_json(&plan, &graph)["nodes"]
+                .as_array()
+                .map(Vec::len),
+            Some(n)
+        );
+        assert!(crate::show_json(&plan, &graph, &[])["pushes"].is_array());
+        // The same chain closed into one cycle of every push.
+        let span = plan.pushes[0].name.span;
+        plan.pushes[0].after.push(plan_parser::Located {
+            value: format!("p{}", n - 1),
+            span,
+        });
+        let errors = build(&plan).expect_err("a cycle");
+        assert_eq!(codes_of(&errors), [codes::CYCLE]);
+        assert_eq!(errors.problems()[0].labels().len(), n);
+    };
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(run)
+        .expect("spawn")
+        .join()
+        .expect("ordered without a deep stack");
+}

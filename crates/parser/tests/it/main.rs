@@ -2,5 +2,6 @@
 
 mod diagnostics;
 mod hostile;
+mod limits;
 mod properties;
 mod valid;
