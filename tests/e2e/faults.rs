@@ -8,7 +8,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use plan_jobsim::{FaultRule, RecordedRequest};
+use plan_jobsim::{FaultKind, FaultRule, RecordedRequest};
 use serde_json::Value;
 
 use crate::apply::{Fixture, TWO_STAGES, code, text};
@@ -554,7 +554,7 @@ fn row06_client_timeout_never_resubmits_and_repeats_queries() {
         |s| {
             s.running().state().inject(FaultRule {
                 delay_ms: Some(3000),
-                ..FaultRule::next("get_job_instance_status", "slow", 2)
+                ..FaultRule::next("get_job_instance_status", FaultKind::Slow, 2)
             })
         },
     );
@@ -701,7 +701,7 @@ fn row08_result_false_each_error_class_of_section_9() {
         let (out, took) = apply_during(&f, &sim, &url, &[], job_created("fast_push_file"), |s| {
             s.running().state().inject(FaultRule {
                 code: Some(job_code),
-                ..FaultRule::next("get_job_instance_status", "job_error", count)
+                ..FaultRule::next("get_job_instance_status", FaultKind::JobError, count)
             })
         });
         let requests = sim.requests();

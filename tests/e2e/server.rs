@@ -53,8 +53,9 @@ impl SimServer {
         self.running().requests()
     }
 
-    /// Makes the next `count` calls of `api` meet the fault `kind`.
+    /// Makes the next `count` calls of `api` meet the fault `kind` (as `jobsim.toml` names it).
     pub(crate) fn inject(&self, api: &str, kind: &str, count: u64) {
+        let kind = kind.parse().expect("a fault kind jobsim knows");
         self.running()
             .state()
             .inject(FaultRule::next(api, kind, count));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
@@ -197,15 +197,8 @@ pub struct FaultRule {
     /// API name (`fast_push_file`, `get_job_instance_status`, ...) or `"*"`.
     #[serde(default = "star")]
     pub api: String,
-    /// What happens: `http_503`, `http_502`, `http_500`, `http_429` (gateway 429 /
-    /// ESB 1306429 at HTTP 200), `esb_1306429`, `drop` (close without answer), `slow`
-    /// (process, then answer after `delay_ms`), `drop_after` (process, then close without
-    /// answer), `job_error` (a JOB error `code`), `stuck` (the submitted job never finishes
-    /// until terminated or timed out), `start_lost` (a START is answered as accepted but the
-    /// job stays in status 1), `http_429_bare` (a gateway 429 without rate-limit headers),
-    /// `http_504` (processed, then a front end's 504), `malformed` (processed, then HTTP 200
-    /// with half of the JSON body).
-    pub kind: String,
+    /// What happens (see [`FaultKind`]); a kind the simulator does not know is an error.
+    pub kind: FaultKind,
     /// Affect the next `count` matching calls.
     #[serde(default)]
     pub count: Option<u64>,
@@ -226,15 +219,134 @@ fn star() -> String {
 
 impl FaultRule {
     /// A fault of `kind` on the next `count` calls to `api` (`"*"` for any API).
-    pub fn next(api: &str, kind: &str, count: u64) -> Self {
+    pub fn next(api: &str, kind: FaultKind, count: u64) -> Self {
         Self {
             api: api.into(),
-            kind: kind.into(),
+            kind,
             count: Some(count),
             rate: None,
             delay_ms: None,
             code: None,
         }
+    }
+}
+
+/// What an injected fault does to a call, spelled in `jobsim.toml` and the request log as
+/// [`FaultKind::as_str`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum FaultKind {
+    /// `drop`: the connection is closed without an answer; the call is not processed.
+    Drop,
+    /// `slow`: processed, then answered after `delay_ms` (default 2000).
+    Slow,
+    /// `drop_after`: processed (a submission creates its job), then closed without an answer.
+    DropAfter,
+    /// `http_500`: the front door's 500; not processed.
+    Http500,
+    /// `http_502`: the front door's 502; not processed.
+    Http502,
+    /// `http_503`: the front door's 503; not processed.
+    Http503,
+    /// `http_504`: processed, then the front door's 504 (nginx's page in front of ESB).
+    Http504,
+    /// `http_429`: the gateway's 429 with rate-limit headers, or ESB's `1306429` at HTTP 200.
+    Http429,
+    /// `http_429_bare`: the gateway's 429 without rate-limit headers (ESB as `http_429`).
+    Http429Bare,
+    /// `esb_1306429`: ESB's rate-limit answer `1306429` at HTTP 200, on either front door.
+    Esb1306429,
+    /// `job_error`: JOB answers the error `code` (default 1240002); not processed.
+    JobError,
+    /// `stuck`: the submitted job never finishes until terminated or timed out.
+    Stuck,
+    /// `start_lost`: a START is answered as accepted, but the job stays in status 1.
+    StartLost,
+    /// `malformed`: processed, then HTTP 200 with half of the JSON body.
+    Malformed,
+}
+
+impl FaultKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [FaultKind; 14] = [
+        FaultKind::Drop,
+        FaultKind::Slow,
+        FaultKind::DropAfter,
+        FaultKind::Http500,
+        FaultKind::Http502,
+        FaultKind::Http503,
+        FaultKind::Http504,
+        FaultKind::Http429,
+        FaultKind::Http429Bare,
+        FaultKind::Esb1306429,
+        FaultKind::JobError,
+        FaultKind::Stuck,
+        FaultKind::StartLost,
+        FaultKind::Malformed,
+    ];
+
+    /// The name in `jobsim.toml` and in the request log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Drop => "drop",
+            FaultKind::Slow => "slow",
+            FaultKind::DropAfter => "drop_after",
+            FaultKind::Http500 => "http_500",
+            FaultKind::Http502 => "http_502",
+            FaultKind::Http503 => "http_503",
+            FaultKind::Http504 => "http_504",
+            FaultKind::Http429 => "http_429",
+            FaultKind::Http429Bare => "http_429_bare",
+            FaultKind::Esb1306429 => "esb_1306429",
+            FaultKind::JobError => "job_error",
+            FaultKind::Stuck => "stuck",
+            FaultKind::StartLost => "start_lost",
+            FaultKind::Malformed => "malformed",
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<FaultKind> for &'static str {
+    fn from(kind: FaultKind) -> Self {
+        kind.as_str()
+    }
+}
+
+/// A fault kind the simulator does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault kind `{name}`; the kinds are {}", known_kinds())]
+pub struct UnknownFaultKind {
+    /// The name as given.
+    pub name: String,
+}
+
+fn known_kinds() -> String {
+    let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
+    names.join(", ")
+}
+
+impl std::str::FromStr for FaultKind {
+    type Err = UnknownFaultKind;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownFaultKind { name: name.into() })
+    }
+}
+
+impl TryFrom<String> for FaultKind {
+    type Error = UnknownFaultKind;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 

@@ -5,15 +5,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use plan_bkjob::code;
+
 use crate::coerce::Params;
 use crate::config::Config;
 
 /// Which door a request came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Front {
-    Esb,
-    Gateway,
-}
+pub(crate) use plan_bkjob::routes::FrontDoor as Front;
 
 /// JOB's own answer, before the front door wraps it.
 #[derive(Debug, Clone)]
@@ -72,10 +70,10 @@ pub(crate) fn wrap(front: Front, reply: JobReply) -> Answer {
         Front::Esb => {
             // ESB fills in defaults for the keys JOB omitted.
             let (code, message, data) = match reply {
-                JobReply::Ok(d) => (0, String::new(), d),
+                JobReply::Ok(d) => (code::OK, String::new(), d),
                 JobReply::Err { code, message } => (code, message, Value::Null),
             };
-            m.insert("result".into(), json!(code == 0));
+            m.insert("result".into(), json!(code == code::OK));
             m.insert("code".into(), json!(code));
             m.insert("message".into(), json!(message));
             m.insert("data".into(), data);
@@ -91,7 +89,7 @@ pub(crate) fn wrap(front: Front, reply: JobReply) -> Answer {
             match reply {
                 JobReply::Ok(d) => {
                     m.insert("result".into(), json!(true));
-                    m.insert("code".into(), json!(0));
+                    m.insert("code".into(), json!(code::OK));
                     m.insert("data".into(), d);
                 }
                 JobReply::Err { code, message } => {
@@ -130,33 +128,101 @@ pub(crate) fn esb_not_found() -> Answer {
     }
 }
 
-/// An API-gateway error with its real HTTP status and headers.
-pub(crate) fn gateway_error(
-    status: StatusCode,
-    code: i64,
-    code_name: &str,
-    message: &str,
-) -> Answer {
-    Answer {
-        status,
-        body: Some(
-            json!({"code_name": code_name, "code": code, "message": message, "result": false, "data": null}),
-        ),
-        headers: vec![
-            ("x-bkapi-error-code", code.to_string()),
-            ("x-bkapi-error-message", message.to_string()),
-            ("x-bkapi-request-id", hex_id()),
-        ],
+/// The API gateway's own errors: each with its HTTP status, code and code name
+/// (bk-job-api.md §1.4, the gateway's `errorx.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GatewayError {
+    InvalidArgs,
+    AppNoPermission,
+    ApiNotFound,
+    BodyTooLarge,
+    RateLimited,
+    InternalError,
+    BadGateway,
+    ServiceUnavailable,
+    Timeout,
+}
+
+impl GatewayError {
+    fn parts(self) -> (StatusCode, i64, &'static str) {
+        match self {
+            Self::InvalidArgs => (
+                StatusCode::BAD_REQUEST,
+                code::GATEWAY_INVALID_ARGS,
+                "INVALID_ARGS",
+            ),
+            Self::AppNoPermission => (
+                StatusCode::FORBIDDEN,
+                code::GATEWAY_APP_NO_PERMISSION,
+                "APP_NO_PERMISSION",
+            ),
+            Self::ApiNotFound => (
+                StatusCode::NOT_FOUND,
+                code::GATEWAY_API_NOT_FOUND,
+                "API_NOT_FOUND",
+            ),
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::GATEWAY_BODY_TOO_LARGE,
+                "BODY_SIZE_LIMIT_EXCEED",
+            ),
+            Self::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                code::GATEWAY_RATE_LIMITED,
+                "RATE_LIMIT_RESTRICTION",
+            ),
+            Self::InternalError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::GATEWAY_INTERNAL_ERROR,
+                "INTERNAL_SERVER_ERROR",
+            ),
+            Self::BadGateway => (
+                StatusCode::BAD_GATEWAY,
+                code::GATEWAY_BAD_GATEWAY,
+                "BAD_GATEWAY",
+            ),
+            Self::ServiceUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::GATEWAY_SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+            ),
+            Self::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                code::GATEWAY_TIMEOUT,
+                "GATEWAY_TIMEOUT",
+            ),
+        }
+    }
+
+    /// The HTTP status the gateway answers with.
+    pub(crate) fn status(self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The code's name, e.g. `BAD_GATEWAY`.
+    pub(crate) fn code_name(self) -> &'static str {
+        self.parts().2
+    }
+
+    /// The error's answer with its real HTTP status and headers.
+    pub(crate) fn answer(self, message: &str) -> Answer {
+        let (status, code, code_name) = self.parts();
+        Answer {
+            status,
+            body: Some(
+                json!({"code_name": code_name, "code": code, "message": message, "result": false, "data": null}),
+            ),
+            headers: vec![
+                ("x-bkapi-error-code", code.to_string()),
+                ("x-bkapi-error-message", message.to_string()),
+                ("x-bkapi-request-id", hex_id()),
+            ],
+        }
     }
 }
 
 fn gw_invalid(reason: &str) -> Answer {
-    gateway_error(
-        StatusCode::BAD_REQUEST,
-        1_640_001,
-        "INVALID_ARGS",
-        &format!("Parameters error [reason=\"{reason}\"]"),
-    )
+    GatewayError::InvalidArgs.answer(&format!("Parameters error [reason=\"{reason}\"]"))
 }
 
 /// Who is calling.
@@ -227,7 +293,7 @@ pub(crate) fn esb_auth(
                 Some(m) => creds_from(&m),
                 None => {
                     return Err(esb_error(
-                        1_306_406,
+                        code::ESB_PARAMS_ERROR,
                         "Parameters error, request header X-Bkapi-Authorization is not a valid JSON format string",
                     ));
                 }
@@ -235,7 +301,7 @@ pub(crate) fn esb_auth(
         }
         None => creds_from(&params.0),
     };
-    let fail = |msg: String| Err(esb_error(1_306_000, &msg));
+    let fail = |msg: String| Err(esb_error(code::ESB_COMPONENT_ERROR, &msg));
     let verified_only = mode == AuthMode::VerifiedOnly;
     if verified_only && !creds.access_token.is_empty() {
         return fail("access_token is not accepted here: use bk_app_code and bk_app_secret".into());
@@ -380,15 +446,10 @@ pub(crate) fn gateway_auth(
         && let Some(granted) = &app.gateway_apis
         && !granted.iter().any(|g| g == api)
     {
-        return Err(gateway_error(
-            StatusCode::FORBIDDEN,
-            1_640_301,
-            "APP_NO_PERMISSION",
-            &format!(
-                "App has no permission to the resource [reason=\"app_code={}, resource={api}\"]",
-                caller.app_code
-            ),
-        ));
+        return Err(GatewayError::AppNoPermission.answer(&format!(
+            "App has no permission to the resource [reason=\"app_code={}, resource={api}\"]",
+            caller.app_code
+        )));
     }
     Ok(caller)
 }

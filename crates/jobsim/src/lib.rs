@@ -16,8 +16,10 @@
 
 mod coerce;
 mod config;
+mod dispatch;
 mod engine;
 mod error;
+mod faults;
 mod front;
 mod hostfs;
 mod paths;
@@ -28,7 +30,11 @@ mod submit;
 mod transfer;
 mod world;
 
-pub use config::{Account, App, Business, Config, FaultRule, HostConfig, SimSettings, TopoNode};
+pub use config::{
+    Account, App, Business, Config, FaultKind, FaultRule, HostConfig, SimSettings, TopoNode,
+    UnknownFaultKind,
+};
 pub use error::Error;
 pub use paths::is_valid_absolute_path;
-pub use server::{JobSim, RecordedRequest, RunningSim, SimOptions, SimState, router};
+pub use reqlog::RecordedRequest;
+pub use server::{JobSim, RunningSim, SimOptions, SimState, router};

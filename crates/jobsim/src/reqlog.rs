@@ -8,10 +8,54 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::server::RecordedRequest;
+use crate::config::FaultKind;
+
+/// One API call as recorded in `ROOT/.jobsim/requests.jsonl` (credentials removed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// Wall-clock time of the answer (RFC 3339).
+    pub time: String,
+    /// HTTP method.
+    pub method: String,
+    /// Request path (no query string).
+    pub path: String,
+    /// `"esb"` or `"gateway"`.
+    pub front: String,
+    /// API name, e.g. `fast_push_file`; empty for unknown paths.
+    pub api: String,
+    /// Parameters (JSON body or query) with credentials removed.
+    pub body: Value,
+    /// HTTP status answered; 0 when the connection was dropped on purpose.
+    pub http_status: u16,
+    /// The `code` of the answer body, when it had one.
+    pub code: Option<i64>,
+    /// The job created by this call, if any.
+    pub job_instance_id: Option<u64>,
+    /// The `[[fault]]` kind applied to this call, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultKind>,
+}
+
+impl RecordedRequest {
+    /// A call that has arrived, before anything about it is known but its method and path.
+    pub(crate) fn arrived(method: &str, path: &str) -> Self {
+        Self {
+            time: String::new(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            front: String::new(),
+            api: String::new(),
+            body: Value::Null,
+            http_status: 0,
+            code: None,
+            job_instance_id: None,
+            fault: None,
+        }
+    }
+}
 
 /// The largest request body (serialized) the log keeps whole.
 pub(crate) const RECORDED_BODY_MAX: usize = 64 * 1024;

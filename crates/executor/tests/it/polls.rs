@@ -261,7 +261,7 @@ async fn jobsim_answering_500_past_the_clients_retries_still_ends_succeeded() {
     // row outlast two of its rounds, which used to end the push `failed`.
     world.sim.state().inject(plan_jobsim::FaultRule::next(
         "get_job_instance_status",
-        "http_500",
+        plan_jobsim::FaultKind::Http500,
         12,
     ));
     let out = run_with(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use plan_jobsim::{FaultRule, JobSim, router};
+use plan_jobsim::{FaultKind, FaultRule, JobSim, router};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -46,7 +46,7 @@ async fn http_504_and_malformed_answer_after_the_job_was_created() {
     let sim = Sim::new();
     sim.write("10.0.0.1", "/data/a.bin", b"x");
     let state = &sim.state;
-    state.inject(FaultRule::next("fast_transfer_file", "http_504", 1));
+    state.inject(FaultRule::next("fast_transfer_file", FaultKind::Http504, 1));
     let (status, _, body) = raw(
         &sim,
         "/api/bk-job/prod/api/v3/fast_transfer_file",
@@ -58,14 +58,14 @@ async fn http_504_and_malformed_answer_after_the_job_was_created() {
     assert_eq!(body["code"], 1_650_401);
     assert_eq!(body["result"], false);
 
-    state.inject(FaultRule::next("fast_push_file", "http_504", 1));
+    state.inject(FaultRule::next("fast_push_file", FaultKind::Http504, 1));
     let (status, content_type, body) =
         raw(&sim, "/api/c/compapi/v2/job/fast_push_file/", &v2_body()).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(body.contains("504 Gateway Time-out"), "{body}");
 
-    state.inject(FaultRule::next("fast_push_file", "malformed", 1));
+    state.inject(FaultRule::next("fast_push_file", FaultKind::Malformed, 1));
     let (status, _, body) = raw(&sim, "/api/c/compapi/v2/job/fast_push_file/", &v2_body()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.starts_with('{'), "{body}");
@@ -194,4 +194,33 @@ async fn refused_for_a_while_then_the_same_state_on_the_same_port() {
         "a refused connection is never recorded"
     );
     sim.shutdown().await;
+}
+
+#[test]
+fn an_unknown_fault_kind_in_jobsim_toml_is_an_error_naming_the_kinds() {
+    let err = plan_jobsim::Config::from_toml("[[fault]]\nkind = \"http_5003\"\n")
+        .expect_err("a misspelt kind is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("unknown fault kind `http_5003`"),
+        "{message}"
+    );
+    for kind in FaultKind::ALL {
+        assert!(message.contains(kind.as_str()), "{kind} missing: {message}");
+    }
+}
+
+#[test]
+fn every_fault_kind_reads_back_from_its_name() {
+    for kind in FaultKind::ALL {
+        let text = format!("[[fault]]\nkind = \"{kind}\"\n");
+        let config = plan_jobsim::Config::from_toml(&text).expect("known kind");
+        assert_eq!(config.faults[0].kind, kind);
+        assert_eq!(kind.as_str().parse::<FaultKind>(), Ok(kind));
+        assert_eq!(
+            serde_json::to_string(&kind).expect("json"),
+            format!("\"{kind}\"")
+        );
+    }
+    assert!("DROP".parse::<FaultKind>().is_err());
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use plan_jobsim::{FaultRule, JobSim};
+use plan_jobsim::{FaultKind, FaultRule, JobSim};
 use serde_json::{Value, json};
 
 use crate::support::{CREDS, v2_body};
@@ -192,8 +192,11 @@ async fn library_server_ipv6_host_and_dropped_connection() {
         b"payload"
     );
 
-    sim.state()
-        .inject(FaultRule::next("get_job_instance_status", "drop", 1));
+    sim.state().inject(FaultRule::next(
+        "get_job_instance_status",
+        FaultKind::Drop,
+        1,
+    ));
     let dropped = client
         .get(format!(
             "{base}/api/c/compapi/v2/jobv3/get_job_instance_status/"
@@ -260,16 +263,16 @@ async fn lost_answers_leave_the_job_created() {
         .await
         .expect("start");
     let url = format!("{}/api/c/compapi/v2/job/fast_push_file/", sim.base_url());
-    let rule = |kind: &str, delay_ms: Option<u64>| FaultRule {
+    let rule = |kind: FaultKind, delay_ms: Option<u64>| FaultRule {
         api: "fast_push_file".into(),
-        kind: kind.into(),
+        kind,
         count: Some(1),
         rate: None,
         delay_ms,
         code: None,
     };
     // A slow answer the client gives up on: the job exists all the same.
-    sim.state().inject(rule("slow", Some(2_000)));
+    sim.state().inject(rule(FaultKind::Slow, Some(2_000)));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(300))
         .build()
@@ -282,7 +285,7 @@ async fn lost_answers_leave_the_job_created() {
         .await;
     assert!(r.is_err_and(|e| e.is_timeout()));
     // The answer is processed but lost on the wire.
-    sim.state().inject(rule("drop_after", None));
+    sim.state().inject(rule(FaultKind::DropAfter, None));
     let r = reqwest::Client::new()
         .post(&url)
         .header("x-bkapi-authorization", CREDS)
