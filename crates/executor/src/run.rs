@@ -178,117 +178,22 @@ pub async fn apply<A: JobApi>(
     interrupt: Interrupt,
     events: UnboundedSender<Event>,
 ) -> Result<RunReport, StartError> {
-    let plan_name = plan.name.value.clone();
-    let lock = PlanLock::acquire(&settings.state_dir, &plan_name)?;
+    // Held until this function returns, however it returns (the OS lock goes with it).
+    let lock = PlanLock::acquire(&settings.state_dir, &plan.name.value)?;
     if let Some(previous) = &lock.taken_over_from {
         let _ = events.send(Event::warning(format!(
-            "took over the lock of plan `{plan_name}` left by {previous}, whose process is gone"
+            "took over the lock of plan `{}` left by {previous}, whose process is gone",
+            plan.name.value
         )));
     }
-    let hashes: BTreeMap<String, String> = plan
-        .pushes
-        .iter()
-        .map(|p| {
-            let body = serde_json::to_vec(&plan_graph::request_for(&plan, p)).unwrap_or_default();
-            (p.name.value.clone(), sha256_hex(&body))
-        })
-        .collect();
-    let last = latest_run(&settings.state_dir, &plan_name)?.filter(|h| !h.is_complete());
-    if let Some(history) = last.as_ref().filter(|h| !h.damaged_lines.is_empty()) {
-        return Err(StartError::DamagedJournal {
-            plan: plan_name,
-            run_id: history.run_id.clone(),
-            journal: history.path.clone(),
-            lines: history.damaged_lines.clone(),
-        });
-    }
-
-    let (journal, history) = if settings.resume {
-        let Some(history) = last else {
-            let last_run = latest_run(&settings.state_dir, &plan_name)?.map(|h| h.run_id);
-            return Err(StartError::NothingToResume {
-                plan: plan_name,
-                last_run,
-            });
-        };
-        check_unchanged(&plan_name, &history, &hashes)?;
-        let in_doubt = in_doubt_pushes(&history);
-        if !in_doubt.is_empty() {
-            return Err(StartError::InDoubt {
-                plan: plan_name,
-                run_id: history.run_id.clone(),
-                journal: history.path.clone(),
-                pushes: in_doubt,
-            });
-        }
-        let journal = Journal::append_to(&history.path)?;
-        journal
-            .append(&Record::RunResumed {
-                user: current_user(),
-                host: host_name(),
-                pid: std::process::id(),
-                at: now(),
-                insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
-            })
-            .await?;
-        (journal, Some(history))
-    } else {
-        if let Some(history) = last {
-            let mut busy: Vec<String> = history
-                .in_flight()
-                .into_iter()
-                .chain(history.in_doubt())
-                .map(str::to_owned)
-                .collect();
-            busy.sort();
-            busy.dedup();
-            if !busy.is_empty() {
-                let in_doubt = in_doubt_pushes(&history);
-                return Err(StartError::UnfinishedRun {
-                    plan: plan_name,
-                    run_id: history.run_id.clone(),
-                    journal: history.path.clone(),
-                    pushes: busy,
-                    in_doubt,
-                });
-            }
-            let _ = events.send(Event::Warning {
-                message: format!(
-                    "the last run of plan `{plan_name}` (`{}`) did not complete ({} of {} pushes succeeded); starting a new run",
-                    history.run_id,
-                    history.succeeded().len(),
-                    history.push_hashes.len()
-                ),
-                hint: Some(Hint::ResumeLastRun),
-            });
-        }
-        let run_id = new_run_id();
-        let journal = Journal::create(&settings.state_dir, &plan_name, &run_id)?;
-        journal
-            .append(&Record::RunStarted {
-                format_version: JOURNAL_FORMAT_VERSION,
-                run_id: run_id.clone(),
-                plan: plan_name.clone(),
-                plan_file: settings.plan_file.clone(),
-                api: plan.api.as_str().to_owned(),
-                user: current_user(),
-                host: host_name(),
-                pid: std::process::id(),
-                at: now(),
-                pushes: hashes,
-                insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
-            })
-            .await?;
-        (journal, None)
-    };
-
+    let (journal, history) = open_journal(&plan, &settings, &events).await?;
     let journal = Arc::new(journal);
     let ctx = Arc::new(Ctx {
         api: Arc::new(api),
         plan: Arc::clone(&plan),
         journal: Arc::clone(&journal),
         events: events.clone(),
-        interrupt: interrupt.clone(),
+        interrupt,
         poll: settings.options.poll,
         turns: push::Turns::new(),
         stop_new_on_failure: settings.options.continue_policy == ContinuePolicy::Never,
@@ -297,6 +202,153 @@ pub async fn apply<A: JobApi>(
     let mut report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
         .run()
         .await;
+    close_journal(&journal, &mut report).await;
+    let _ = events.send(Event::RunFinished {
+        report: report.clone(),
+    });
+    drop(lock);
+    Ok(report)
+}
+
+/// The sha256 of every push's full request body, by push name: what a resumed run must
+/// find unchanged.
+fn request_hashes(plan: &Plan) -> BTreeMap<String, String> {
+    plan.pushes
+        .iter()
+        .map(|p| {
+            let body = serde_json::to_vec(&plan_graph::request_for(plan, p)).unwrap_or_default();
+            (p.name.value.clone(), sha256_hex(&body))
+        })
+        .collect()
+}
+
+/// The journal this run writes: the last unfinished run's, continued (`resume`), or a new
+/// one. Refuses a damaged last journal either way.
+async fn open_journal(
+    plan: &Plan,
+    settings: &Settings,
+    events: &UnboundedSender<Event>,
+) -> Result<(Journal, Option<RunHistory>), StartError> {
+    let plan_name = &plan.name.value;
+    let last = latest_run(&settings.state_dir, plan_name)?.filter(|h| !h.is_complete());
+    if let Some(history) = last.as_ref().filter(|h| !h.damaged_lines.is_empty()) {
+        return Err(StartError::DamagedJournal {
+            plan: plan_name.clone(),
+            run_id: history.run_id.clone(),
+            journal: history.path.clone(),
+            lines: history.damaged_lines.clone(),
+        });
+    }
+    let hashes = request_hashes(plan);
+    if settings.resume {
+        let (journal, history) = resume_run(plan_name, last, &hashes, settings).await?;
+        return Ok((journal, Some(history)));
+    }
+    if let Some(history) = last {
+        refuse_busy_run(plan_name, &history)?;
+        let _ = events.send(Event::Warning {
+            message: format!(
+                "the last run of plan `{plan_name}` (`{}`) did not complete ({} of {} pushes succeeded); starting a new run",
+                history.run_id,
+                history.succeeded().len(),
+                history.push_hashes.len()
+            ),
+            hint: Some(Hint::ResumeLastRun),
+        });
+    }
+    Ok((new_run(plan, hashes, settings).await?, None))
+}
+
+/// Continues the last unfinished run: only when the plan is unchanged push by push and no
+/// submission is in doubt.
+async fn resume_run(
+    plan_name: &str,
+    last: Option<RunHistory>,
+    hashes: &BTreeMap<String, String>,
+    settings: &Settings,
+) -> Result<(Journal, RunHistory), StartError> {
+    let Some(history) = last else {
+        let last_run = latest_run(&settings.state_dir, plan_name)?.map(|h| h.run_id);
+        return Err(StartError::NothingToResume {
+            plan: plan_name.to_owned(),
+            last_run,
+        });
+    };
+    check_unchanged(plan_name, &history, hashes)?;
+    let in_doubt = in_doubt_pushes(&history);
+    if !in_doubt.is_empty() {
+        return Err(StartError::InDoubt {
+            plan: plan_name.to_owned(),
+            run_id: history.run_id.clone(),
+            journal: history.path.clone(),
+            pushes: in_doubt,
+        });
+    }
+    let journal = Journal::append_to(&history.path)?;
+    journal
+        .append(&Record::RunResumed {
+            user: current_user(),
+            host: host_name(),
+            pid: std::process::id(),
+            at: now(),
+            insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
+        })
+        .await?;
+    Ok((journal, history))
+}
+
+/// A new run may not start beside an unfinished one whose jobs may still be running (in
+/// flight or in doubt): the two would push concurrently.
+fn refuse_busy_run(plan_name: &str, history: &RunHistory) -> Result<(), StartError> {
+    let mut busy: Vec<String> = history
+        .in_flight()
+        .into_iter()
+        .chain(history.in_doubt())
+        .map(str::to_owned)
+        .collect();
+    busy.sort();
+    busy.dedup();
+    if busy.is_empty() {
+        return Ok(());
+    }
+    Err(StartError::UnfinishedRun {
+        plan: plan_name.to_owned(),
+        run_id: history.run_id.clone(),
+        journal: history.path.clone(),
+        pushes: busy,
+        in_doubt: in_doubt_pushes(history),
+    })
+}
+
+/// Creates the journal of a new run and writes its first line.
+async fn new_run(
+    plan: &Plan,
+    hashes: BTreeMap<String, String>,
+    settings: &Settings,
+) -> Result<Journal, StartError> {
+    let run_id = new_run_id();
+    let journal = Journal::create(&settings.state_dir, &plan.name.value, &run_id)?;
+    journal
+        .append(&Record::RunStarted {
+            format_version: JOURNAL_FORMAT_VERSION,
+            run_id,
+            plan: plan.name.value.clone(),
+            plan_file: settings.plan_file.clone(),
+            api: plan.api.as_str().to_owned(),
+            user: current_user(),
+            host: host_name(),
+            pid: std::process::id(),
+            at: now(),
+            pushes: hashes,
+            insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
+        })
+        .await?;
+    Ok(journal)
+}
+
+/// Writes `run_finished`. The run's last line counts too: a journal without it is not the
+/// whole story, so a failure to write it is the report's `journal_error`.
+async fn close_journal(journal: &Journal, report: &mut RunReport) {
     let status = if report.interrupted.is_interrupted() {
         RunOutcome::Interrupted
     } else if report.succeeded() {
@@ -307,13 +359,7 @@ pub async fn apply<A: JobApi>(
     let _ = journal
         .append(&Record::RunFinished { status, at: now() })
         .await;
-    // The run's last line counts too: a journal without it is not the whole story.
     report.journal_error = journal.write_error();
-    let _ = events.send(Event::RunFinished {
-        report: report.clone(),
-    });
-    drop(lock);
-    Ok(report)
 }
 
 fn check_unchanged(
@@ -584,78 +630,48 @@ impl<A: JobApi> Coordinator<A> {
             .collect()
     }
 
+    /// Runs every push: announces the run, starts and joins push tasks until nothing runs
+    /// and nothing is ready, settles what never ran, and reports.
     async fn run(mut self) -> RunReport {
         let started = Instant::now();
-        let stages = self.graph.stages().len();
+        self.announce();
+        self.drive().await;
+        self.settle_what_never_ran();
+        self.into_report(started)
+    }
+
+    /// `run_started`.
+    fn announce(&self) {
         let _ = self.ctx.events.send(Event::RunStarted {
             run_id: self.ctx.journal.run_id().to_owned(),
             plan: self.ctx.plan.name.value.clone(),
             journal: self.ctx.journal.path().display().to_string(),
             resumed: self.resumed,
             pushes: self.order.len(),
-            stages,
+            stages: self.graph.stages().len(),
             already_done: self.already_done.clone(),
             reattached: self.reattached.clone(),
         });
-        let parallelism = self.options.parallelism.max(1);
-        let mut tasks: JoinSet<PushReport> = JoinSet::new();
-        let mut running: BTreeMap<tokio::task::Id, (String, usize)> = BTreeMap::new();
+    }
+
+    /// The scheduling loop: each turn settles pushes that can no longer run, starts ready
+    /// ones up to `parallelism`, then waits for a task to end or an interrupt to arrive.
+    async fn drive(&mut self) {
+        let mut flight = Flight::default();
         let mut failed = false;
         let mut stop_seen = false;
         let mut terminate_seen = false;
-        // Tickets in the order pushes start: their first submissions go out in this order.
-        let mut tickets: u64 = 0;
         let soft = self.ctx.interrupt.soft().clone();
         let hard = self.ctx.interrupt.hard().clone();
         loop {
             self.settle();
-            let stopping = self.ctx.interrupt.is_stopping();
-            // A journal that cannot be written stops everything: not even a job already in
-            // JOB is followed, since nothing about it could be recorded.
-            let journal_broken = self.ctx.journal.broken().is_cancelled();
-            for (name, stage) in self.ready(failed) {
-                if running.len() >= parallelism {
-                    break;
-                }
-                let Some(State::Waiting(start, first_attempt)) = self.states.get(&name).cloned()
-                else {
-                    continue;
-                };
-                // After an interrupt only jobs already in JOB are followed.
-                if journal_broken || (stopping && !matches!(start, Start::Attach(_))) {
-                    continue;
-                }
-                self.states.insert(name.clone(), State::Running);
-                let task = Task {
-                    name: name.clone(),
-                    stage,
-                    start,
-                    first_attempt,
-                    ticket: tickets,
-                    known_hosts: self.known_hosts.remove(&name).unwrap_or_default(),
-                };
-                tickets += 1;
-                let handle = tasks.spawn(push::run(Arc::clone(&self.ctx), task));
-                running.insert(handle.id(), (name, stage));
-            }
-            if running.is_empty() {
-                break;
+            self.start_ready(&mut flight, failed);
+            if flight.running.is_empty() {
+                return;
             }
             tokio::select! {
-                joined = tasks.join_next_with_id() => {
-                    let report = match joined {
-                        Some(Ok((id, report))) => {
-                            running.remove(&id);
-                            report
-                        }
-                        Some(Err(e)) => {
-                            let (name, stage) = running.remove(&e.id()).unwrap_or_default();
-                            let mut r = PushReport::idle(&name, stage, PushStatus::Failed);
-                            r.error = Some(format!("internal error: {e}"));
-                            r
-                        }
-                        None => break,
-                    };
+                joined = flight.tasks.join_next_with_id() => {
+                    let Some(report) = flight.joined(joined) else { return };
                     if !report.status.is_ok() {
                         failed = true;
                     }
@@ -671,7 +687,44 @@ impl<A: JobApi> Coordinator<A> {
                 }
             }
         }
-        // Whatever is still waiting never ran.
+    }
+
+    /// Starts ready pushes, best first, while fewer than `parallelism` run.
+    fn start_ready(&mut self, flight: &mut Flight, failed: bool) {
+        let parallelism = self.options.parallelism.max(1);
+        let stopping = self.ctx.interrupt.is_stopping();
+        // A journal that cannot be written stops everything: not even a job already in
+        // JOB is followed, since nothing about it could be recorded.
+        let journal_broken = self.ctx.journal.broken().is_cancelled();
+        for (name, stage) in self.ready(failed) {
+            if flight.running.len() >= parallelism {
+                break;
+            }
+            let Some(State::Waiting(start, first_attempt)) = self.states.get(&name).cloned() else {
+                continue;
+            };
+            // After an interrupt only jobs already in JOB are followed.
+            if journal_broken || (stopping && !matches!(start, Start::Attach(_))) {
+                continue;
+            }
+            self.states.insert(name.clone(), State::Running);
+            let task = Task {
+                name: name.clone(),
+                stage,
+                start,
+                first_attempt,
+                ticket: flight.tickets,
+                known_hosts: self.known_hosts.remove(&name).unwrap_or_default(),
+            };
+            flight.tickets += 1;
+            let handle = flight.tasks.spawn(push::run(Arc::clone(&self.ctx), task));
+            flight.running.insert(handle.id(), (name, stage));
+        }
+    }
+
+    /// Whatever is still waiting never ran: blocked behind a push that did not succeed, or
+    /// not started because the run stopped.
+    fn settle_what_never_ran(&mut self) {
         let waiting: Vec<(String, usize)> = self
             .order
             .iter()
@@ -695,6 +748,9 @@ impl<A: JobApi> Coordinator<A> {
             };
             self.finish(PushReport::idle(&name, stage, status));
         }
+    }
+
+    fn into_report(self, started: Instant) -> RunReport {
         let interrupted = if self.ctx.interrupt.is_terminating() {
             Interruption::Terminate
         } else if self.ctx.interrupt.is_stopping() {
@@ -716,6 +772,37 @@ impl<A: JobApi> Coordinator<A> {
             interrupted,
             duration: started.elapsed(),
             journal_error: self.ctx.journal.write_error(),
+        }
+    }
+}
+
+/// The push tasks running, and the next submission ticket.
+#[derive(Default)]
+struct Flight {
+    tasks: JoinSet<PushReport>,
+    running: BTreeMap<tokio::task::Id, (String, usize)>,
+    /// Tickets in the order pushes start: their first submissions go out in this order.
+    tickets: u64,
+}
+
+impl Flight {
+    /// The report of a task that ended (a panicked one is a failed push); `None` when no
+    /// task was left.
+    fn joined(
+        &mut self,
+        joined: Option<Result<(tokio::task::Id, PushReport), tokio::task::JoinError>>,
+    ) -> Option<PushReport> {
+        match joined? {
+            Ok((id, report)) => {
+                self.running.remove(&id);
+                Some(report)
+            }
+            Err(e) => {
+                let (name, stage) = self.running.remove(&e.id()).unwrap_or_default();
+                let mut r = PushReport::idle(&name, stage, PushStatus::Failed);
+                r.error = Some(format!("internal error: {e}"));
+                Some(r)
+            }
         }
     }
 }
