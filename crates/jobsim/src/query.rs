@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use plan_bkjob::HostStatus;
 use serde_json::{Value, json};
 
 use crate::coerce::{BadType, Params, i64_list, object_list};
-use crate::engine::{Engine, FileLog, Job, JobState, is_finished};
+use crate::engine::{Engine, FileLog, Job, JobState};
 use crate::front::{Front, JobReply};
 use crate::submit::{BAD_REQUEST, check_scope_exists, missing_or_illegal, scope_of};
 use crate::world::{HostRef, Scope};
@@ -78,7 +79,7 @@ pub(crate) fn v2_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
         .map(|h| json!({"ip": h.host.ip, "bk_cloud_id": h.host.cloud, "status": h.status}))
         .collect();
     JobReply::Ok(json!({
-        "is_finished": is_finished(s.status),
+        "is_finished": s.status.is_finished(),
         "job_instance": {
             "job_instance_id": job.id, "bk_job_id": -1, "status": s.status, "name": job.spec.name,
             "operator": job.spec.caller.username, "create_time": v2_time(Some(s.create_ms)),
@@ -124,7 +125,7 @@ pub(crate) fn v3_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
         Value::Null
     };
     JobReply::Ok(json!({
-        "finished": is_finished(s.status),
+        "finished": s.status.is_finished(),
         "job_instance": {
             "job_instance_id": job.id, "name": job.spec.name, "status": s.status,
             "create_time": s.create_ms, "start_time": s.start_ms, "end_time": s.end_ms,
@@ -146,7 +147,7 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
         Err(e) => return e,
     };
     let s = job.snapshot();
-    let mut groups: Vec<(i32, Vec<Value>)> = Vec::new();
+    let mut groups: Vec<(HostStatus, Vec<Value>)> = Vec::new();
     for h in &s.hosts {
         let content: String = h.files.iter().map(|f| f.content.as_str()).collect();
         let escaped = html_escape::encode_safe(&content)
@@ -168,7 +169,7 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
         .map(|(st, logs)| json!({"ip_status": st, "tag": "", "ip_logs": logs}))
         .collect();
     JobReply::Ok(json!([{
-        "is_finished": is_finished(s.step_status), "step_instance_id": job.step_id,
+        "is_finished": s.step_status.is_finished(), "step_instance_id": job.step_id,
         "name": job.spec.name, "status": s.step_status, "step_results": results,
     }]))
 }

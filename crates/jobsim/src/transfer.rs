@@ -340,28 +340,3 @@ fn list_tree(root: &Dir) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     files.sort();
     Ok((dirs, files))
 }
-
-/// JOB's display form of a size.
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["Bytes", "KB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
-
-/// `1,234 KB/s`.
-pub(crate) fn human_speed(kb: u64) -> String {
-    let s = kb.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out} KB/s")
-}
