@@ -2,25 +2,26 @@
 
 use std::sync::Arc;
 
-use plan_bkjob::HostStatus;
+use plan_bkjob::{HostStatus, OperationCode, code};
 use serde_json::{Value, json};
 
 use crate::coerce::{BadType, Params, i64_list, object_list};
 use crate::engine::{Engine, FileLog, Job, JobState};
 use crate::front::{Front, JobReply};
-use crate::submit::{BAD_REQUEST, check_scope_exists, missing_or_illegal, scope_of};
+use crate::submit::{check_scope_exists, missing_or_illegal, scope_of};
 use crate::world::{HostRef, Scope};
-
-const TASK_INSTANCE_NOT_EXIST: i64 = plan_bkjob::code::TASK_INSTANCE_NOT_EXIST;
 
 type Check<T> = Result<T, JobReply>;
 
 fn bad<T>(r: Result<T, BadType>) -> Check<T> {
-    r.map_err(|_| JobReply::err(BAD_REQUEST, "Bad Request"))
+    r.map_err(|_| JobReply::err(code::BAD_REQUEST, "Bad Request"))
 }
 
 fn not_exist() -> JobReply {
-    JobReply::err(TASK_INSTANCE_NOT_EXIST, "Task instance does not exist")
+    JobReply::err(
+        code::TASK_INSTANCE_NOT_EXIST,
+        "Task instance does not exist",
+    )
 }
 
 fn v2_time(ms: Option<i64>) -> Value {
@@ -57,7 +58,7 @@ fn find_job(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check<(S
 fn job_id(p: &Params, front: Front, is_get: bool, key: &str) -> Check<u64> {
     // JOB's @GetMapping handlers need the parameter; ESB always forwards a JSON POST.
     if front == Front::Gateway && is_get && !p.has(key) {
-        return Err(JobReply::err(BAD_REQUEST, "Bad Request"));
+        return Err(JobReply::err(code::BAD_REQUEST, "Bad Request"));
     }
     match bad(p.i64(key))? {
         Some(id) if id >= 1 => Ok(id.unsigned_abs()),
@@ -191,7 +192,7 @@ fn file_log_json(f: &FileLog, with_sizes: bool) -> Value {
 
 fn step_of(p: &Params, front: Front, is_get: bool, job: &Job) -> Check<()> {
     if front == Front::Gateway && is_get && !p.has("step_instance_id") {
-        return Err(JobReply::err(BAD_REQUEST, "Bad Request"));
+        return Err(JobReply::err(code::BAD_REQUEST, "Bad Request"));
     }
     match bad(p.i64("step_instance_id"))? {
         Some(id) if id >= 1 => {
@@ -202,7 +203,7 @@ fn step_of(p: &Params, front: Front, is_get: bool, job: &Job) -> Check<()> {
             }
         }
         _ => Err(JobReply::err(
-            BAD_REQUEST,
+            code::BAD_REQUEST,
             "Step instance id must be a positive number",
         )),
     }
@@ -211,13 +212,13 @@ fn step_of(p: &Params, front: Front, is_get: bool, job: &Job) -> Check<()> {
 fn v3_ids(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check<Arc<Job>> {
     let scope = scope_of(p)?;
     if front == Front::Gateway && is_get && !p.has("job_instance_id") {
-        return Err(JobReply::err(BAD_REQUEST, "Bad Request"));
+        return Err(JobReply::err(code::BAD_REQUEST, "Bad Request"));
     }
     let id = match bad(p.i64("job_instance_id"))? {
         Some(id) if id >= 1 => id.unsigned_abs(),
         _ => {
             return Err(JobReply::err(
-                BAD_REQUEST,
+                code::BAD_REQUEST,
                 "Job instance id must be a positive number",
             ));
         }
@@ -225,7 +226,7 @@ fn v3_ids(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check<Arc<
     // Bean validation of the step id comes before the scope and job lookups.
     if !matches!(bad(p.i64("step_instance_id"))?, Some(s) if s >= 1) {
         return Err(JobReply::err(
-            BAD_REQUEST,
+            code::BAD_REQUEST,
             "Step instance id must be a positive number",
         ));
     }
@@ -265,7 +266,7 @@ pub(crate) fn v3_ip_log(engine: &Engine, p: &Params, front: Front, is_get: bool)
         bad(p.string("ip")),
     ) {
         (Ok(h), Ok(c), Ok(i)) => (h, c, i),
-        _ => return JobReply::err(BAD_REQUEST, "Bad Request"),
+        _ => return JobReply::err(code::BAD_REQUEST, "Bad Request"),
     };
     let s = job.snapshot();
     let all_hosts: Vec<HostRef> = s
@@ -340,15 +341,15 @@ pub(crate) fn v3_batch_log(engine: &Engine, p: &Params, front: Front, is_get: bo
         for ip in &ips {
             let (c, i) = match (bad(ip.i64("bk_cloud_id")), bad(ip.string("ip"))) {
                 (Ok(c), Ok(i)) => (c, i),
-                _ => return JobReply::err(BAD_REQUEST, "Bad Request"),
+                _ => return JobReply::err(code::BAD_REQUEST, "Bad Request"),
             };
             let Some(c) = c.filter(|c| *c >= 0) else {
-                return JobReply::err(BAD_REQUEST, "Invalid BK-Net");
+                return JobReply::err(code::BAD_REQUEST, "Invalid BK-Net");
             };
             let Some(i) = i.filter(|i| {
                 i.parse::<std::net::Ipv4Addr>().is_ok() || i.parse::<std::net::Ipv6Addr>().is_ok()
             }) else {
-                return JobReply::err(BAD_REQUEST, "Invalid IP");
+                return JobReply::err(code::BAD_REQUEST, "Invalid IP");
             };
             if let Some(h) = known
                 .iter()
@@ -395,31 +396,27 @@ pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool, deliver_start: bool
     if let Err(e) = check_scope_exists(&engine.world, &scope) {
         return e;
     }
-    let invalid = || {
-        JobReply::err(
-            plan_bkjob::code::ILLEGAL_PARAM,
-            "Invalid request parameters",
-        )
-    };
+    let invalid = || JobReply::err(code::ILLEGAL_PARAM, "Invalid request parameters");
     let id = match p.i64("job_instance_id") {
         Ok(Some(id)) if id > 0 => id.unsigned_abs(),
         Ok(_) => return invalid(),
-        Err(_) => return JobReply::err(BAD_REQUEST, "Bad Request"),
+        Err(_) => return JobReply::err(code::BAD_REQUEST, "Bad Request"),
     };
-    let code = match p.i64("operation_code") {
-        Ok(Some(c)) if c == 1 || c == 2 => c,
-        Ok(_) => return invalid(),
-        Err(_) => return JobReply::err(BAD_REQUEST, "Bad Request"),
+    let operation = match p.i64("operation_code") {
+        Ok(Some(c)) => match operation_of(c) {
+            Some(operation) => operation,
+            None => return invalid(),
+        },
+        Ok(None) => return invalid(),
+        Err(_) => return JobReply::err(code::BAD_REQUEST, "Bad Request"),
     };
     let Some(job) = engine.get(id).filter(|j| j.spec.scope == scope) else {
         return not_exist();
     };
-    let r = if code == 1 {
-        engine.terminate(&job)
-    } else if deliver_start {
-        engine.start(&job)
-    } else {
-        engine.acknowledge_start(&job)
+    let r = match operation {
+        OperationCode::Terminate => engine.terminate(&job),
+        OperationCode::Start if deliver_start => engine.start(&job),
+        OperationCode::Start => engine.acknowledge_start(&job),
     };
     match r {
         Err(e) => e,
@@ -428,4 +425,11 @@ pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool, deliver_start: bool
         ),
         Ok(()) => JobReply::Ok(json!({"job_instance_id": job.id, "job_instance_name": null})),
     }
+}
+
+/// The operation an `operation_code` names.
+fn operation_of(code: i64) -> Option<OperationCode> {
+    [OperationCode::Terminate, OperationCode::Start]
+        .into_iter()
+        .find(|operation| i64::from(operation.code()) == code)
 }

@@ -13,20 +13,13 @@ use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
 use plan_bkjob::code;
 
-pub(crate) const BAD_REQUEST: i64 = code::BAD_REQUEST;
-const MISSING_PARAM: i64 = code::MISSING_PARAM_WITH_PARAM_NAME;
-const ILLEGAL_PARAM: i64 = code::ILLEGAL_PARAM_WITH_PARAM_NAME;
-const MISSING_OR_ILLEGAL: i64 = code::MISSING_OR_ILLEGAL_PARAM_WITH_PARAM_NAME;
-const APP_NOT_EXIST: i64 = code::APP_NOT_EXIST;
-const HOST_INVALID: i64 = code::HOST_INVALID;
-const ACCOUNT_NOT_EXIST: i64 = code::ACCOUNT_NOT_EXIST;
-const FILE_TASKS_EXCEED: i64 = code::FILE_TASKS_EXCEEDS_LIMIT;
-/// `INVALID_ROLLING_EXPR` (not among plan-bkjob's named codes).
-const INVALID_ROLLING: i64 = 1_244_026;
-const TARGET_EMPTY: i64 = code::STEP_TARGET_EXECUTE_OBJECT_EMPTY;
-const SOURCE_EMPTY: i64 = code::STEP_SOURCE_EXECUTE_OBJECT_EMPTY;
-const HOST_NOT_EXIST: i64 = code::EXECUTE_OBJECT_NOT_EXIST;
-const RUNNING_QUOTA: i64 = code::RUNNING_JOB_EXCEED_RESOURCE_SCOPE_QUOTA;
+/// `file_type` (`TaskFileTypeEnum`): 1 a file on a server, 2 a JOB local file, 3 a
+/// third-party file source, 4 a base64 file.
+const FILE_TYPE_SERVER: i64 = 1;
+const FILE_TYPE_THIRD_PARTY: i64 = 3;
+const FILE_TYPE_BASE64: i64 = 4;
+/// `transfer_mode` 1: the target directory must exist (2, the default, creates it).
+const TRANSFER_MODE_STRICT: i64 = 1;
 
 /// Which API a job came from (decides response and log shapes nowhere else than here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,20 +72,26 @@ pub(crate) struct JobSpec {
 type Check<T> = Result<T, JobReply>;
 
 fn bad() -> JobReply {
-    JobReply::err(BAD_REQUEST, "Bad Request")
+    JobReply::err(code::BAD_REQUEST, "Bad Request")
 }
 fn bad_t<T>(r: Result<T, BadType>) -> Check<T> {
     r.map_err(|_| bad())
 }
 fn missing(name: &str) -> JobReply {
-    JobReply::err(MISSING_PARAM, format!("Missing request parameter [{name}]"))
+    JobReply::err(
+        code::MISSING_PARAM_WITH_PARAM_NAME,
+        format!("Missing request parameter [{name}]"),
+    )
 }
 fn illegal(name: &str) -> JobReply {
-    JobReply::err(ILLEGAL_PARAM, format!("Invalid request parameter [{name}]"))
+    JobReply::err(
+        code::ILLEGAL_PARAM_WITH_PARAM_NAME,
+        format!("Invalid request parameter [{name}]"),
+    )
 }
 pub(crate) fn missing_or_illegal(name: &str) -> JobReply {
     JobReply::err(
-        MISSING_OR_ILLEGAL,
+        code::MISSING_OR_ILLEGAL_PARAM_WITH_PARAM_NAME,
         format!("Missing or invalid request parameter [{name}]"),
     )
 }
@@ -104,10 +103,10 @@ pub(crate) fn scope_of(p: &Params) -> Check<Scope> {
     let biz_id = bad_t(p.i64("bk_biz_id"))?;
     let scope = if !scope_type.is_empty() || !scope_id.is_empty() {
         if scope_type != "biz" && scope_type != "biz_set" {
-            return Err(JobReply::err(BAD_REQUEST, "Invalid bk_scope_type"));
+            return Err(JobReply::err(code::BAD_REQUEST, "Invalid bk_scope_type"));
         }
         if scope_id.trim().is_empty() {
-            return Err(JobReply::err(BAD_REQUEST, "Invalid bk_scope_id"));
+            return Err(JobReply::err(code::BAD_REQUEST, "Invalid bk_scope_id"));
         }
         // A non-numeric scope id names no business.
         let id = scope_id.trim().parse::<u64>().unwrap_or(0);
@@ -117,8 +116,10 @@ pub(crate) fn scope_of(p: &Params) -> Check<Scope> {
         }
     } else {
         match biz_id {
-            None => return Err(JobReply::err(BAD_REQUEST, "Invalid bk_scope_type")),
-            Some(id) if id < 1 => return Err(JobReply::err(BAD_REQUEST, "Invalid bk_biz_id")),
+            None => return Err(JobReply::err(code::BAD_REQUEST, "Invalid bk_scope_type")),
+            Some(id) if id < 1 => {
+                return Err(JobReply::err(code::BAD_REQUEST, "Invalid bk_biz_id"));
+            }
             Some(id) => Scope::from_biz_id(id.unsigned_abs()),
         }
     };
@@ -130,7 +131,7 @@ pub(crate) fn check_scope_exists(world: &World, scope: &Scope) -> Check<()> {
         Ok(())
     } else {
         Err(JobReply::err(
-            APP_NOT_EXIST,
+            code::APP_NOT_EXIST,
             "Business/Business Set not exist or archived",
         ))
     }
@@ -141,11 +142,11 @@ fn timeout_of(p: &Params, world: &World, v3: bool) -> Check<u64> {
     match bad_t(p.i64("timeout"))? {
         None => Ok(7200),
         Some(t) if t < 1 && v3 => Err(JobReply::err(
-            BAD_REQUEST,
+            code::BAD_REQUEST,
             "Job timeout must be greater or equal than 1",
         )),
         Some(t) if t < 1 || t.unsigned_abs() > max => Err(JobReply::err(
-            BAD_REQUEST,
+            code::BAD_REQUEST,
             format!("Job timeout must be between 1 and {max}"),
         )),
         Some(t) => Ok(t.unsigned_abs()),
@@ -161,7 +162,7 @@ fn callback_of(p: &Params, key: &str, world: &World) -> Check<Option<String>> {
     }
     let invalid = || {
         JobReply::err(
-            BAD_REQUEST,
+            code::BAD_REQUEST,
             "Callback url is invalid or not in the allowed list, please contact the platform administrator to add it",
         )
     };
@@ -202,11 +203,11 @@ fn ip_sels(list: &[Params], v3_validate: bool) -> Check<Vec<Sel>> {
         if v3_validate {
             match cloud {
                 Some(c) if c >= 0 => {}
-                _ => return Err(JobReply::err(BAD_REQUEST, "Invalid BK-Net")),
+                _ => return Err(JobReply::err(code::BAD_REQUEST, "Invalid BK-Net")),
             }
             match &addr {
                 Some(a) if a.parse::<Ipv4Addr>().is_ok() => {}
-                _ => return Err(JobReply::err(BAD_REQUEST, "Invalid IP")),
+                _ => return Err(JobReply::err(code::BAD_REQUEST, "Invalid IP")),
             }
         }
         out.push(Sel::Ip(cloud.unwrap_or(0), addr.unwrap_or_default()));
@@ -245,7 +246,7 @@ fn v3_server(s: &Params) -> Check<Vec<Sel>> {
             Some(id) => sels.push(Sel::Group(id)),
             None => {
                 return Err(JobReply::err(
-                    BAD_REQUEST,
+                    code::BAD_REQUEST,
                     "DynamicGroup ID cannot be empty",
                 ));
             }
@@ -253,11 +254,14 @@ fn v3_server(s: &Params) -> Check<Vec<Sel>> {
     }
     for t in bad_t(object_list(s, "topo_node_list"))?.unwrap_or_default() {
         let Some(id) = bad_t(t.i64("id"))? else {
-            return Err(JobReply::err(BAD_REQUEST, "Topo node ID can not be empty"));
+            return Err(JobReply::err(
+                code::BAD_REQUEST,
+                "Topo node ID can not be empty",
+            ));
         };
         let Some(ty) = bad_t(t.string("node_type"))? else {
             return Err(JobReply::err(
-                BAD_REQUEST,
+                code::BAD_REQUEST,
                 "Topo node type can not be empty",
             ));
         };
@@ -335,7 +339,7 @@ impl Resolver<'_> {
         self.missing.dedup();
         if !self.missing.is_empty() {
             return Err(JobReply::err(
-                HOST_NOT_EXIST,
+                code::EXECUTE_OBJECT_NOT_EXIST,
                 format!(
                     "Execute object referenced by the job does not exist. Number of non-existent execution objects: {}, execution object list: [{}]",
                     self.missing.len(),
@@ -345,7 +349,7 @@ impl Resolver<'_> {
         }
         if !self.invalid.is_empty() {
             return Err(JobReply::err(
-                HOST_INVALID,
+                code::HOST_INVALID,
                 format!(
                     "Hosts invalid. Please check whether the source or target host exists under the business [{}] of CMDB. Besides, please contact JOB administrator to add them to ip whitelist if you have to use hosts between businesses. Invalid {} hosts:{}",
                     self.world.biz_name(self.scope),
@@ -376,7 +380,7 @@ fn account_not_exist(a: &AccountRef) -> JobReply {
         AccountRef::Id(id) => format!("ID={id}"),
     };
     JobReply::err(
-        ACCOUNT_NOT_EXIST,
+        code::ACCOUNT_NOT_EXIST,
         format!("Account [{name}] does not exist"),
     )
 }
@@ -585,62 +589,17 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     if sources.is_empty() {
         return Err(missing("file_source_list"));
     }
-    let mut raw_sources = Vec::new();
-    for (src, server) in sources.iter().zip(source_servers) {
-        let files: Vec<String> = bad_t(string_list(src, "file_list"))?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| f.trim().to_string())
-            .collect();
-        if files.is_empty() {
-            return Err(missing("file_source.file_list"));
-        }
-        let file_type = bad_t(src.i64("file_type"))?.unwrap_or(1);
-        if !(1..=4).contains(&file_type) {
-            return Err(illegal("file_source.file_type"));
-        }
-        if file_type != 1 {
-            // Only server files exist in the sandbox; other source types are not simulated.
-            if file_type == 3
-                && bad_t(src.i64("file_source_id"))?.is_none()
-                && bad_t(src.string("file_source_code"))?.is_none_or(|c| c.is_empty())
-            {
-                return Err(missing(
-                    "file_source.file_source_id/file_source.file_source_code",
-                ));
-            }
-            return Err(illegal("file_source.file_type"));
-        }
-        if files.iter().any(|f| !is_valid_absolute_path(f)) {
-            return Err(illegal("file_source.file_list"));
-        }
-        let Some(acc) = bad_t(src.object("account"))? else {
-            return Err(missing("file_source.account"));
-        };
-        let acc_id = bad_t(acc.i64("id"))?.filter(|i| *i >= 1);
-        let acc_alias = bad_t(acc.string("alias"))?.filter(|a| !a.trim().is_empty());
-        let account = match (acc_id, acc_alias) {
-            (Some(id), _) => AccountRef::Id(id.unsigned_abs()),
-            (None, Some(a)) => AccountRef::Alias(a),
-            (None, None) => {
-                return Err(missing(
-                    "file_source.account.account_id|file_source.account.account_alias",
-                ));
-            }
-        };
-        let sels = match server {
-            Some((sels, false)) => sels,
-            _ => return Err(missing("file_source.server")),
-        };
-        raw_sources.push(RawSource {
-            files,
-            account,
-            sels,
-        });
-    }
+    let raw_sources = sources
+        .iter()
+        .zip(source_servers)
+        .map(|(src, server)| v3_source(src, server))
+        .collect::<Check<Vec<RawSource>>>()?;
     // 7. Rolling execution is not simulated: refuse it deterministically.
     if p.has("rolling_config") {
-        return Err(JobReply::err(INVALID_ROLLING, "Invalid rolling strategy"));
+        return Err(JobReply::err(
+            code::INVALID_ROLLING_EXPR,
+            "Invalid rolling strategy",
+        ));
     }
     let name = task_name
         .filter(|n| !n.is_empty())
@@ -659,12 +618,67 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
             timeout_s,
             upload,
             download,
-            strict: transfer_mode == Some(1),
+            strict: transfer_mode == Some(TRANSFER_MODE_STRICT),
             callback,
             start_task,
             source_id_quirk: true,
         },
     )
+}
+
+/// One `file_source_list` entry of v3, validated in JOB's order (§3.3 step 6); `server` is
+/// its bean-validated server and whether that server names no host.
+fn v3_source(src: &Params, server: Option<(Vec<Sel>, bool)>) -> Check<RawSource> {
+    let files: Vec<String> = bad_t(string_list(src, "file_list"))?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| f.trim().to_string())
+        .collect();
+    if files.is_empty() {
+        return Err(missing("file_source.file_list"));
+    }
+    let file_type = bad_t(src.i64("file_type"))?.unwrap_or(FILE_TYPE_SERVER);
+    if !(FILE_TYPE_SERVER..=FILE_TYPE_BASE64).contains(&file_type) {
+        return Err(illegal("file_source.file_type"));
+    }
+    if file_type != FILE_TYPE_SERVER {
+        // Only server files exist in the sandbox; other source types are not simulated.
+        if file_type == FILE_TYPE_THIRD_PARTY
+            && bad_t(src.i64("file_source_id"))?.is_none()
+            && bad_t(src.string("file_source_code"))?.is_none_or(|c| c.is_empty())
+        {
+            return Err(missing(
+                "file_source.file_source_id/file_source.file_source_code",
+            ));
+        }
+        return Err(illegal("file_source.file_type"));
+    }
+    if files.iter().any(|f| !is_valid_absolute_path(f)) {
+        return Err(illegal("file_source.file_list"));
+    }
+    let Some(acc) = bad_t(src.object("account"))? else {
+        return Err(missing("file_source.account"));
+    };
+    let acc_id = bad_t(acc.i64("id"))?.filter(|i| *i >= 1);
+    let acc_alias = bad_t(acc.string("alias"))?.filter(|a| !a.trim().is_empty());
+    let account = match (acc_id, acc_alias) {
+        (Some(id), _) => AccountRef::Id(id.unsigned_abs()),
+        (None, Some(a)) => AccountRef::Alias(a),
+        (None, None) => {
+            return Err(missing(
+                "file_source.account.account_id|file_source.account.account_alias",
+            ));
+        }
+    };
+    let sels = match server {
+        Some((sels, false)) => sels,
+        _ => return Err(missing("file_source.server")),
+    };
+    Ok(RawSource {
+        files,
+        account,
+        sels,
+    })
 }
 
 struct Finish {
@@ -693,7 +707,7 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
         && ctx.running_jobs >= max
     {
         return Err(JobReply::err(
-            RUNNING_QUOTA,
+            code::RUNNING_JOB_EXCEED_RESOURCE_SCOPE_QUOTA,
             "The total number of jobs currently executed exceeds the resource scope quota limit",
         ));
     }
@@ -725,13 +739,13 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
     // 12. Non-empty.
     if targets.is_empty() {
         return Err(JobReply::err(
-            TARGET_EMPTY,
+            code::STEP_TARGET_EXECUTE_OBJECT_EMPTY,
             format!("Step [{}] target execute object is empty", f.name),
         ));
     }
     if source_hosts.iter().any(Vec::is_empty) {
         return Err(JobReply::err(
-            SOURCE_EMPTY,
+            code::STEP_SOURCE_EXECUTE_OBJECT_EMPTY,
             format!("Step [{}] source execute object is empty", f.name),
         ));
     }
@@ -745,7 +759,7 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
     let limit = world.config().sim.file_task_limit;
     if per_target.saturating_mul(targets.len() as u64) > limit {
         return Err(JobReply::err(
-            FILE_TASKS_EXCEED,
+            code::FILE_TASKS_EXCEEDS_LIMIT,
             format!("The number of file tasks exceeds the limit:{limit}"),
         ));
     }
