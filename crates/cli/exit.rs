@@ -37,3 +37,23 @@ impl From<ExitStatus> for ExitCode {
         ExitCode::from(status.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExitStatus;
+
+    #[test]
+    fn codes_are_the_table_of_cli_md() {
+        let table = [
+            (ExitStatus::Success, 0),
+            (ExitStatus::Invalid, 1),
+            (ExitStatus::Usage, 2),
+            (ExitStatus::PushFailed, 3),
+            (ExitStatus::CannotStart, 4),
+            (ExitStatus::Interrupted, 130),
+        ];
+        for (status, code) in table {
+            assert_eq!(status.code(), code, "{status:?}");
+        }
+    }
+}

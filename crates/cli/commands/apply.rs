@@ -421,6 +421,8 @@ impl report::Out {
 
 #[cfg(test)]
 mod tests {
+    use plan_executor::PushStatus;
+
     use super::*;
 
     #[test]
@@ -436,9 +438,69 @@ mod tests {
             journal_error: None,
         };
         assert_eq!(exit_status(&report), ExitStatus::Success);
+        let push = |status| plan_executor::PushReport {
+            name: "a".into(),
+            stage: 1,
+            status,
+            job_instance_id: None,
+            attempts: 1,
+            hosts_total: 1,
+            hosts_ok: 0,
+            failed_hosts: vec![],
+            duration: Duration::ZERO,
+            error: None,
+            error_code: None,
+            hint: None,
+        };
+        report.pushes = vec![push(PushStatus::Succeeded), push(PushStatus::Disabled)];
+        assert_eq!(exit_status(&report), ExitStatus::Success);
+        for failed in [
+            PushStatus::Failed,
+            PushStatus::Rejected,
+            PushStatus::OutcomeUnknown,
+            PushStatus::TimedOut,
+            PushStatus::Blocked,
+            PushStatus::NotStarted,
+        ] {
+            report.pushes = vec![push(PushStatus::Succeeded), push(failed)];
+            assert_eq!(exit_status(&report), ExitStatus::PushFailed, "{failed:?}");
+        }
         report.interrupted = plan_executor::Interruption::Stop;
         assert_eq!(exit_status(&report), ExitStatus::Interrupted);
         report.journal_error = Some("journal write failed: `j`: File too large".into());
         assert_eq!(exit_status(&report), ExitStatus::CannotStart);
+    }
+
+    /// `plan apply PLAN` with no flag runs with the defaults docs/apply.md documents, which
+    /// are the executor's and the client's own (their tests assert how they behave).
+    #[test]
+    fn the_command_line_defaults_are_the_documented_ones() {
+        use clap::Parser as _;
+
+        let cli = crate::args::Cli::try_parse_from(["plan", "apply", "plan.toml"]).expect("args");
+        let crate::args::Command::Apply(args) = cli.command else {
+            panic!("not apply");
+        };
+        let documented = Options {
+            parallelism: 8,
+            schedule: Schedule::Stages,
+            continue_policy: ContinuePolicy::Never,
+            poll: PollPolicy {
+                first: Duration::from_secs(1),
+                max: Duration::from_secs(10),
+                deadline_margin: Duration::from_secs(360),
+                after_terminate: Duration::from_secs(120),
+                start_grace: Duration::from_secs(60),
+            },
+        };
+        assert_eq!(options(&args), documented);
+        assert_eq!(options(&args), Options::default());
+        assert_eq!(args.http_timeout, 70);
+        // Retries: at most 6 attempts within 60 s (the client is built from its default).
+        let retry = ClientConfig::default().retry;
+        assert_eq!(
+            (retry.max_attempts, retry.max_total),
+            (6, Duration::from_secs(60))
+        );
     }
 }
