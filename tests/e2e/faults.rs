@@ -348,6 +348,36 @@ fn row02_5xx_on_submission_resent_only_when_jobs_never_saw_it() {
     }
 }
 
+// Row 2, the client's default bound: a submission refused with 503 every time is sent six
+// times in all (docs/apply.md: "bounded in attempts (6)"), after backoffs of at least half
+// of 0.2, 0.4, 0.8, 1.6 and 3.2 s, then the push fails without stage 2.
+#[test]
+fn row02_a_submission_503_every_time_is_sent_six_times_then_fails() {
+    let f = fixture(
+        TWO_STAGES,
+        "[[fault]]\napi = \"fast_push_file\"\nkind = \"http_503\"\ncount = 100\n",
+    );
+    let sim = Sim::start(&f);
+    let (out, _) = apply(&f, &sim.url, &[]);
+    assert_eq!(code(&out), 3, "{}", both(&out));
+    let requests = sim.requests();
+    let sends = calls(&requests, "fast_push_file");
+    let statuses: Vec<u16> = sends.iter().map(|r| r.http_status).collect();
+    assert_eq!(statuses, [503; 6]);
+    let waited = at(sends[5]) - at(sends[0]);
+    assert!(
+        waited >= chrono::TimeDelta::milliseconds(3_100),
+        "backed off {waited} only"
+    );
+    assert_eq!(sent(&requests, "e2e/to-web"), 0);
+    let j = journal(&f);
+    assert_eq!(
+        records(&j, "push_submit_failed")[0]["outcome_unknown"],
+        false
+    );
+    assert_run_finished(&j, "failed");
+}
+
 // Row 3: rate limits. The gateway's 429 with X-Bkapi-RateLimit-Reset is waited out as the
 // header says; a 429 without headers and ESB's 1306429 (HTTP 200) back off on the client's
 // own schedule. A rate limit is a refusal in front of JOB: submissions are re-sent.

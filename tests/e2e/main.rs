@@ -4,6 +4,7 @@ mod apply_resume;
 mod apply_v3;
 mod check;
 mod diff;
+mod exit_codes;
 mod faults;
 mod load;
 mod mutation;

@@ -46,7 +46,19 @@ fn assert_clean(place: &str, haystack: &str) {
     }
 }
 
-/// Every file under `dir`, recursively, checked.
+/// Every line of the plan's journals so far.
+fn journal_lines(f: &Fixture) -> Vec<String> {
+    let Ok(runs) = std::fs::read_dir(f.path("state/runs/e2e")) else {
+        return Vec::new();
+    };
+    runs.flatten()
+        .filter_map(|run| std::fs::read_to_string(run.path()).ok())
+        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Every file under `dir`, recursively, checked (a file that cannot be read fails the test,
+/// rather than passing as empty).
 fn assert_dir_clean(dir: &Path) -> usize {
     let mut checked = 0;
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -57,7 +69,7 @@ fn assert_dir_clean(dir: &Path) -> usize {
         if path.is_dir() {
             checked += assert_dir_clean(&path);
         } else {
-            let bytes = std::fs::read(&path).unwrap_or_default();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_clean(
                 &path.display().to_string(),
                 &String::from_utf8_lossy(&bytes),
@@ -228,17 +240,24 @@ fn the_lock_and_journal_of_a_running_apply_hold_no_secret() {
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("spawn");
+    // Mid-run, once the job was submitted (it waits 1.5 s in JOB): the lock names its holder,
+    // and the journal holds the submission. Both are read whole, never an empty file.
     let lock = f.path("state/locks/e2e.lock");
+    let pid = format!("\"pid\": {}", child.id());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !lock.exists() {
-        assert!(Instant::now() < deadline, "the lock never appeared");
+    let held = loop {
+        let held = std::fs::read_to_string(&lock).unwrap_or_default();
+        let submitted = journal_lines(&f)
+            .iter()
+            .any(|l| l.contains("push_submitted"));
+        if held.contains(&pid) && submitted {
+            break held;
+        }
+        assert!(Instant::now() < deadline, "no holder or submission: {held}");
         std::thread::sleep(Duration::from_millis(10));
-    }
-    // Mid-run: the lock (holder, pid, host, time) and the journal so far.
-    std::thread::sleep(Duration::from_millis(300));
-    let held = std::fs::read_to_string(&lock).unwrap_or_default();
+    };
     assert_clean("the lock file", &held);
-    assert!(assert_dir_clean(&f.path("state")) >= 1);
+    assert!(assert_dir_clean(&f.path("state")) >= 2);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_output_clean("a running apply", &out);

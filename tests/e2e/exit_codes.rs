@@ -1,0 +1,208 @@
+//! Every exit code of the table in cli.md (and the README), through the built binary, from
+//! each situation the table names: 0 success, 1 an invalid plan (nothing sent), 2 a usage
+//! error, 3 a push failed, 4 the run could not start (credentials missing, endpoint
+//! unreachable, lock held, journal mismatch on `--resume`), 130 interrupted. The waits here
+//! follow the run's own NDJSON events, never the clock.
+
+use std::io::{BufRead as _, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::apply::{Fixture, TWO_STAGES, code, text};
+
+/// A plan whose only problem is a push without a source.
+const INVALID: &str = "[plan]\nname = \"e2e\"\nbk_biz_id = 2\naccount = \"root\"\n\n\
+    [[push]]\nname = \"a\"\nto = { hosts = \"10.0.1.1\", path = \"/data/\" }\n";
+
+fn fixture() -> Fixture {
+    let f = Fixture::new(TWO_STAGES, "");
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"exit codes");
+    f
+}
+
+#[test]
+fn exit_0_success() {
+    let f = fixture();
+    let out = f
+        .plan()
+        .args(["check", "plan.toml"])
+        .output()
+        .expect("check");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("done: 2 pushes (2 succeeded)"));
+}
+
+#[test]
+fn exit_1_invalid_plan_and_nothing_sent() {
+    let f = Fixture::new(INVALID, "");
+    for args in [
+        &["check", "plan.toml"][..],
+        &["show", "plan.toml"],
+        &["apply", "plan.toml", "--sandbox", "sandbox"],
+    ] {
+        let out = f.plan().args(args).output().expect("run plan");
+        assert_eq!(code(&out), 1, "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("plan.toml:"), "{args:?}");
+    }
+    assert!(f.requests().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn exit_2_usage_error() {
+    let f = fixture();
+    for args in [
+        &["apply"][..],
+        &["apply", "plan.toml", "--parallelism", "0"],
+        &["check", "plan.toml", "--format", "yaml"],
+        &["frobnicate"],
+    ] {
+        let out = f.plan().args(args).output().expect("run plan");
+        assert_eq!(code(&out), 2, "{args:?}: {}", text(&out.stderr));
+    }
+    assert!(f.requests().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn exit_3_a_push_failed() {
+    let f = Fixture::new(TWO_STAGES, "");
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("failed") && stdout.contains("blocked"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn exit_4_credentials_missing_endpoint_unreachable_or_journal_mismatch() {
+    let f = fixture();
+    // No credentials in the environment (`Fixture::plan` removes them).
+    let out = f
+        .apply_endpoint("http://127.0.0.1:9")
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("BK_APP_CODE"));
+
+    // Credentials, and a port nothing listens on (bound, then closed again).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let out = f
+        .apply_endpoint(&format!("http://127.0.0.1:{port}"))
+        .env("BK_APP_CODE", "plan-app")
+        .env("BK_APP_SECRET", "secret")
+        .env("BK_USERNAME", "admin")
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unreachable"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A failed run, the plan edited, then `--resume`: the journal does not match.
+    let f = Fixture::new(TWO_STAGES, "");
+    assert_eq!(code(&f.apply_sandbox(&[])), 3);
+    std::fs::write(
+        f.path("plan.toml"),
+        TWO_STAGES.replace("/opt/app/", "/opt/app-2/"),
+    )
+    .expect("edit");
+    let out = f.apply_sandbox(&["--resume"]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("changed `to-web`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `plan apply --format json` running in the background, its events read as they come.
+struct Running {
+    child: Child,
+    events: Lines<BufReader<ChildStdout>>,
+}
+
+impl Running {
+    fn start(f: &Fixture) -> Running {
+        let mut child = f
+            .plan()
+            .args([
+                "apply",
+                "plan.toml",
+                "--sandbox",
+                "sandbox",
+                "--poll-interval",
+                "100",
+                "--format",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn plan");
+        let stdout = child.stdout.take().expect("stdout");
+        Running {
+            child,
+            events: BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// Reads events until one is `kind` (with `field == value` when given).
+    fn wait_for(&mut self, kind: &str, field: Option<(&str, u64)>) {
+        for line in self.events.by_ref() {
+            let event: Value = serde_json::from_str(&line.expect("stdout")).expect("NDJSON");
+            let matches = field.is_none_or(|(k, v)| event[k] == v);
+            if event["event"] == kind && matches {
+                return;
+            }
+        }
+        panic!("the run ended without a `{kind}` event");
+    }
+
+    fn signal(&self, sig: &str) {
+        let sent = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill {sig}");
+    }
+}
+
+#[test]
+fn exit_4_while_another_run_holds_the_lock_and_130_when_that_run_is_interrupted() {
+    // The first job never finishes on its own: the first run holds the lock until it is
+    // interrupted, however slow the machine.
+    let f = Fixture::new(
+        TWO_STAGES,
+        "[[fault]]\napi = \"fast_push_file\"\nkind = \"stuck\"\ncount = 1\n",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let mut first = Running::start(&f);
+    first.wait_for("push_submitted", None);
+
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("is being applied by")
+            && stderr.contains(&format!("pid {}", first.child.id())),
+        "{stderr}"
+    );
+
+    // Ctrl-C once (stop starting pushes), and once more when it was seen (terminate the
+    // running job): the run ends interrupted.
+    first.signal("-INT");
+    first.wait_for("interrupted", Some(("level", 1)));
+    first.signal("-INT");
+    first.wait_for("run_finished", None);
+    let out = first.child.wait_with_output().expect("wait");
+    assert_eq!(code(&out), 130, "{}", text(&out.stderr));
+}
