@@ -20,13 +20,14 @@ pub mod routes;
 mod status;
 mod v2;
 mod v3;
+mod version;
 
 #[cfg(feature = "client")]
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
-    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FRAGMENT, Flavor, MAX_ANSWER_BYTES,
-    MissingCredentials, RetryPolicy, Scrubber, StartAnswer, TlsConfig, TransportKind, UserAuth,
-    WITHHELD,
+    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FRAGMENT, Flavor, HostLog, HostState,
+    JobKey, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, Scrubber, Snapshot, StartAnswer,
+    TlsConfig, TransportKind, UserAuth, WITHHELD,
 };
 pub use codes::{ErrorClass, classify_code, code, gse_code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
@@ -42,6 +43,7 @@ pub use v3::{
     FileTaskLogV3, IpLogV3, JobInstanceStatusV3, JobInstanceV3, ServerV3, StepInstanceStatusV3,
     StepIpResultV3,
 };
+pub use version::{ApiVersion, UnknownApiVersion};
 
 /// Unescapes the HTML entities JOB's v2 log API writes (`&amp;`, `&lt;`, `&gt;`, `&quot;`, ...).
 pub fn unescape_log(content: &str) -> String {

@@ -33,6 +33,7 @@
 mod answer;
 mod credentials;
 mod error;
+mod neutral;
 mod retry;
 mod scrub;
 
@@ -51,6 +52,7 @@ pub use credentials::{
     MissingCredentials, UserAuth,
 };
 pub use error::{ApiError, ConfigError, TransportKind};
+pub use neutral::{HostLog, HostState, JobKey, Snapshot};
 pub use retry::RetryPolicy;
 pub use scrub::{FRAGMENT, Scrubber, WITHHELD};
 
