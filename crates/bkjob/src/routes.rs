@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::ApiVersion;
+
 /// The front door a request goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrontDoor {
@@ -99,17 +101,26 @@ impl Route {
         }
     }
 
-    /// Whether the route belongs to the v3 family.
-    pub fn is_v3(self) -> bool {
-        !matches!(
-            self,
-            Route::FastPushFile | Route::StatusV2 | Route::LogV2 | Route::OperateV2
-        )
+    /// The API family the route belongs to.
+    pub fn version(self) -> ApiVersion {
+        match self {
+            Route::FastPushFile | Route::StatusV2 | Route::LogV2 | Route::OperateV2 => {
+                ApiVersion::V2
+            }
+            Route::FastTransferFile
+            | Route::StatusV3
+            | Route::IpLogV3
+            | Route::BatchIpLogV3
+            | Route::OperateV3 => ApiVersion::V3,
+        }
     }
 
     /// ESB's group of the family: `job` or `jobv3`.
     fn esb_group(self) -> &'static str {
-        if self.is_v3() { "jobv3" } else { "job" }
+        match self.version() {
+            ApiVersion::V2 => "job",
+            ApiVersion::V3 => "jobv3",
+        }
     }
 
     /// The path behind a front door, relative to its base URL (an ESB host, or the gateway's
@@ -117,7 +128,9 @@ impl Route {
     /// the gateway. The gateway publishes no v2 API, so a v2 route always takes ESB's path.
     pub fn path(self, door: FrontDoor) -> String {
         match door {
-            FrontDoor::Gateway if self.is_v3() => format!("/api/v3/{}", self.name()),
+            FrontDoor::Gateway if self.version() == ApiVersion::V3 => {
+                format!("/api/v3/{}", self.name())
+            }
             _ => format!("{ESB_COMPONENTS}/{}/{}/", self.esb_group(), self.name()),
         }
     }
@@ -133,10 +146,10 @@ impl Route {
     }
 
     /// The route of a family's API name.
-    pub fn find(v3: bool, name: &str) -> Option<Route> {
+    pub fn find(version: ApiVersion, name: &str) -> Option<Route> {
         Route::ALL
             .into_iter()
-            .find(|route| route.is_v3() == v3 && route.name() == name)
+            .find(|route| route.version() == version && route.name() == name)
     }
 
     /// The route a request path names, as both front doors read it: ESB's
@@ -149,8 +162,8 @@ impl Route {
             ["", "api", "c", "compapi", rest @ ..] => {
                 let rest = rest.strip_prefix(&["v2"]).unwrap_or(rest);
                 let route = match rest {
-                    ["job", name] => Route::find(false, name),
-                    ["jobv3", name] => Route::find(true, name),
+                    ["job", name] => Route::find(ApiVersion::V2, name),
+                    ["jobv3", name] => Route::find(ApiVersion::V3, name),
                     _ => None,
                 };
                 route
@@ -158,7 +171,7 @@ impl Route {
                     .ok_or(UnknownRoute(Some(FrontDoor::Esb)))
             }
             ["", "api", "bk-job", rest @ ..] => match rest {
-                [_stage, "api", "v3", name] => Route::find(true, name)
+                [_stage, "api", "v3", name] => Route::find(ApiVersion::V3, name)
                     .map(|route| (FrontDoor::Gateway, route))
                     .ok_or(UnknownRoute(Some(FrontDoor::Gateway))),
                 _ => Err(UnknownRoute(Some(FrontDoor::Gateway))),
@@ -191,7 +204,10 @@ mod tests {
                 Ok((FrontDoor::Esb, route))
             );
         }
-        for route in Route::ALL.into_iter().filter(|r| r.is_v3()) {
+        for route in Route::ALL
+            .into_iter()
+            .filter(|r| r.version() == ApiVersion::V3)
+        {
             let gateway = format!("/api/bk-job/prod{}", route.path(FrontDoor::Gateway));
             assert_eq!(
                 Route::parse(&gateway),
