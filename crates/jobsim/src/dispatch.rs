@@ -9,8 +9,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use plan_bkjob::code;
 use plan_bkjob::routes::{HttpMethod, Route, UnknownRoute};
+use plan_bkjob::{ApiVersion, code};
 use serde_json::{Map, Value, json};
 
 use crate::coerce::Params;
@@ -245,7 +245,7 @@ fn run_api(
         Route::BatchIpLogV3 => query::v3_batch_log(engine, p, front, is_get),
         Route::OperateV2 | Route::OperateV3 => {
             let deliver_start = fault != Some(FaultKind::StartLost);
-            query::operate(engine, p, call.route.is_v3(), deliver_start)
+            query::operate(engine, p, call.route.version(), deliver_start)
         }
     }
 }
@@ -267,11 +267,10 @@ fn submit(
         running_jobs: engine.running_jobs(),
         max_running_jobs: st.max_running_jobs,
     };
-    let v3 = call.route.is_v3();
-    let parsed = if v3 {
-        parse_v3(&call.params, &ctx)
-    } else {
-        parse_v2(&call.params, &ctx)
+    let version = call.route.version();
+    let parsed = match version {
+        ApiVersion::V2 => parse_v2(&call.params, &ctx),
+        ApiVersion::V3 => parse_v3(&call.params, &ctx),
     };
     let spec = match parsed {
         Ok(spec) => spec,
@@ -279,12 +278,13 @@ fn submit(
     };
     let job = engine.submit(spec, stuck);
     rec.job_instance_id = Some(job.id);
-    if v3 {
-        JobReply::Ok(
+    match version {
+        ApiVersion::V2 => {
+            JobReply::Ok(json!({"job_instance_id": job.id, "job_instance_name": job.spec.name}))
+        }
+        ApiVersion::V3 => JobReply::Ok(
             json!({"job_instance_id": job.id, "job_instance_name": job.spec.name, "step_instance_id": job.step_id}),
-        )
-    } else {
-        JobReply::Ok(json!({"job_instance_id": job.id, "job_instance_name": job.spec.name}))
+        ),
     }
 }
 

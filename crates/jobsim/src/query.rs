@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use plan_bkjob::{HostStatus, OperationCode, code};
+use plan_bkjob::{ApiVersion, HostStatus, OperationCode, code};
 use serde_json::{Value, json};
 
 use crate::coerce::{BadType, Params, i64_list, object_list};
@@ -388,7 +388,12 @@ pub(crate) fn v3_batch_log(engine: &Engine, p: &Params, front: Front, is_get: bo
 /// `operate_job_instance` (v2 and v3). Without `deliver_start`, a START is acknowledged but
 /// never reaches the engine (the `start_lost` fault: JOB's asynchronous START event lost, so
 /// the job stays in status 1).
-pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool, deliver_start: bool) -> JobReply {
+pub(crate) fn operate(
+    engine: &Engine,
+    p: &Params,
+    version: ApiVersion,
+    deliver_start: bool,
+) -> JobReply {
     let scope = match scope_of(p) {
         Ok(s) => s,
         Err(e) => return e,
@@ -420,7 +425,7 @@ pub(crate) fn operate(engine: &Engine, p: &Params, v3: bool, deliver_start: bool
     };
     match r {
         Err(e) => e,
-        Ok(()) if v3 => JobReply::Ok(
+        Ok(()) if version == ApiVersion::V3 => JobReply::Ok(
             json!({"job_instance_id": job.id, "job_instance_name": null, "step_instance_id": null}),
         ),
         Ok(()) => JobReply::Ok(json!({"job_instance_id": job.id, "job_instance_name": null})),

@@ -21,13 +21,6 @@ const FILE_TYPE_BASE64: i64 = 4;
 /// `transfer_mode` 1: the target directory must exist (2, the default, creates it).
 const TRANSFER_MODE_STRICT: i64 = 1;
 
-/// Which API a job came from (decides response and log shapes nowhere else than here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ApiVersion {
-    V2,
-    V3,
-}
-
 /// A host selector as the request named it.
 #[derive(Debug, Clone)]
 enum Sel {
@@ -48,11 +41,6 @@ pub(crate) struct JobSource {
 /// A validated, resolved job ready to run.
 #[derive(Debug, Clone)]
 pub(crate) struct JobSpec {
-    #[allow(
-        dead_code,
-        reason = "kept for diagnostics and future per-version behaviour"
-    )]
-    pub(crate) version: ApiVersion,
     pub(crate) scope: Scope,
     pub(crate) name: String,
     pub(crate) caller: Caller,
@@ -480,7 +468,6 @@ pub(crate) fn parse_v2(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     finish(
         ctx,
         Finish {
-            version: ApiVersion::V2,
             scope,
             name,
             target_path,
@@ -607,7 +594,6 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     finish(
         ctx,
         Finish {
-            version: ApiVersion::V3,
             scope,
             name,
             target_path,
@@ -682,7 +668,6 @@ fn v3_source(src: &Params, server: Option<(Vec<Sel>, bool)>) -> Check<RawSource>
 }
 
 struct Finish {
-    version: ApiVersion,
     scope: Scope,
     name: String,
     target_path: String,
@@ -775,7 +760,6 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
         })
         .collect();
     Ok(JobSpec {
-        version: f.version,
         scope: f.scope,
         name: f.name,
         caller: ctx.caller.clone(),
