@@ -1,19 +1,18 @@
-//! The executor's view of JOB: four operations, one implementation over the HTTP client.
+//! The executor's view of JOB: the operations the scheduler needs, one implementation over
+//! the HTTP client.
 //!
 //! The trait exists so the scheduler can be tested with a scripted fake; production and the
-//! integration tests use [`BkJobApi`] against JOB or `jobsim`.
+//! integration tests use [`BkJobApi`] against JOB or `jobsim`. What JOB's two API families
+//! answer, and how, is `plan_bkjob`'s (its version-neutral calls on [`JobKey`]); what is
+//! left here is the executor's policy: two-phase submission and its fallback.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use plan_bkjob::{
-    ApiError, BatchIpLogRequest, Client, FileMode, HostStatus, IpHost, OperateJobInstanceRequest,
-    OperationCode, RunStatus, StartAnswer, scope_for_biz,
-};
+use plan_bkjob::{ApiError, ApiVersion, Client, HostLog, HostState, JobKey, Snapshot, StartAnswer};
 use plan_graph::JobRequest;
-use plan_parser::Api;
 
 use crate::progress::{self, Estimate};
 
@@ -23,7 +22,8 @@ use crate::progress::{self, Estimate};
 )]
 pub struct JobRef {
     /// API family it was created with (decides which status/log APIs apply).
-    pub api: Api2,
+    #[schemars(with = "ApiVersionSchema")]
+    pub api: ApiVersion,
     /// Business.
     pub bk_biz_id: i64,
     /// The job.
@@ -53,67 +53,35 @@ pub enum StartOutcome {
     StartedByServer,
 }
 
-/// [`plan_parser::Api`], serialisable (the journal stores it).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Api2 {
-    /// v2.
-    V2,
-    /// v3.
-    V3,
-}
-
-impl From<Api> for Api2 {
-    fn from(api: Api) -> Self {
-        match api {
-            Api::V2 => Api2::V2,
-            Api::V3 => Api2::V3,
+impl JobRef {
+    /// The job as `plan_bkjob`'s version-neutral calls name it.
+    pub fn key(&self) -> JobKey {
+        JobKey {
+            api: self.api,
+            bk_biz_id: self.bk_biz_id,
+            job_instance_id: self.job_instance_id,
+            step_instance_id: self.step_instance_id,
         }
     }
 }
 
-/// One host in a status answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostState {
-    /// BK-Net.
-    pub bk_cloud_id: i64,
-    /// Address.
-    pub ip: String,
-    /// Status.
-    pub status: HostStatus,
-    /// GSE code (v3 reports it in the status; v2 only in the log).
-    pub error_code: Option<i64>,
-}
-
-impl HostState {
-    /// `cloud:ip`.
-    pub fn key(&self) -> String {
-        IpHost::new(self.bk_cloud_id, self.ip.clone()).to_string()
+/// A plan's API family as `plan_bkjob` names it.
+pub(crate) fn api_version(api: plan_parser::Api) -> ApiVersion {
+    match api {
+        plan_parser::Api::V2 => ApiVersion::V2,
+        plan_parser::Api::V3 => ApiVersion::V3,
     }
 }
 
-/// A job's state at one poll.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// JOB's `is_finished` / `finished`: the only signal to stop polling.
-    pub finished: bool,
-    /// Job status.
-    pub status: RunStatus,
-    /// The file step, when known.
-    pub step_instance_id: Option<i64>,
-    /// Target hosts.
-    pub hosts: Vec<HostState>,
-}
-
-/// A failed host's log.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HostLog {
-    /// GSE code from the log API (v2 reports it only here).
-    pub error_code: Option<i64>,
-    /// Unescaped log text.
-    pub content: String,
+/// [`ApiVersion`] as the schemas show it (`plan_bkjob` does not depend on schemars).
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "a schema, never built")]
+pub(crate) enum ApiVersionSchema {
+    /// `job/` on ESB.
+    V2,
+    /// `jobv3/` on ESB or the API gateway.
+    V3,
 }
 
 /// What the executor needs from JOB.
@@ -219,39 +187,6 @@ impl BkJobApi {
     pub fn client(&self) -> &Client {
         &self.client
     }
-
-    /// v2 has one log call for the whole job: the lines of each of `hosts`, unescaped.
-    async fn v2_host_logs(
-        &self,
-        job: &JobRef,
-        hosts: &[HostState],
-    ) -> Result<BTreeMap<String, HostLog>, ApiError> {
-        let steps = self
-            .client
-            .log_v2(job.bk_biz_id, job.job_instance_id)
-            .await?;
-        let wanted: BTreeSet<String> = hosts.iter().map(HostState::key).collect();
-        let mut out = BTreeMap::new();
-        for log in steps
-            .into_iter()
-            .flat_map(|step| step.step_results)
-            .flat_map(|group| group.ip_logs)
-        {
-            let key = IpHost::new(log.bk_cloud_id, log.ip.clone()).to_string();
-            if wanted.contains(&key) {
-                let content =
-                    plan_bkjob::unescape_log(log.log_content.as_deref().unwrap_or_default());
-                out.insert(
-                    key,
-                    HostLog {
-                        error_code: log.error_code,
-                        content,
-                    },
-                );
-            }
-        }
-        Ok(out)
-    }
 }
 
 impl JobApi for BkJobApi {
@@ -274,8 +209,8 @@ impl JobApi for BkJobApi {
         };
         let start_pending = request.creates_unstarted();
         let (api, data) = match request {
-            JobRequest::V2(r) => (Api2::V2, self.client.submit_v2(r).await?),
-            JobRequest::V3(r) => (Api2::V3, self.client.submit_v3(r).await?),
+            JobRequest::V2(r) => (ApiVersion::V2, self.client.submit_v2(r).await?),
+            JobRequest::V3(r) => (ApiVersion::V3, self.client.submit_v3(r).await?),
         };
         Ok(JobRef {
             api,
@@ -287,16 +222,7 @@ impl JobApi for BkJobApi {
     }
 
     async fn start(&self, job: &JobRef, again: bool) -> Result<StartOutcome, ApiError> {
-        let scope = scope_for_biz(job.bk_biz_id);
-        let answer = self
-            .client
-            .start_v3(
-                scope.as_str(),
-                &job.bk_biz_id.to_string(),
-                job.job_instance_id,
-            )
-            .await;
-        match answer {
+        match self.client.start(&job.key()).await {
             // A START JOB accepted proves it honours start_task (a JOB before 3.12 has no job
             // in status 1 to start): undo a detection that an unrelated 1241015 misled.
             Ok(StartAnswer::Started) => {
@@ -317,70 +243,7 @@ impl JobApi for BkJobApi {
     }
 
     async fn status(&self, job: &JobRef) -> Result<Snapshot, ApiError> {
-        match job.api {
-            Api2::V2 => {
-                let s = self
-                    .client
-                    .status_v2(job.bk_biz_id, job.job_instance_id)
-                    .await?;
-                let step = s.blocks.iter().flat_map(|b| b.step_instances.iter()).next();
-                Ok(Snapshot {
-                    finished: s.is_finished,
-                    status: s
-                        .job_instance
-                        .as_ref()
-                        .map_or(RunStatus::Unknown(0), |j| j.status),
-                    step_instance_id: step.map(|st| st.step_instance_id),
-                    hosts: step
-                        .map(|st| {
-                            st.step_ip_status
-                                .iter()
-                                .map(|h| HostState {
-                                    bk_cloud_id: h.bk_cloud_id,
-                                    ip: h.ip.clone(),
-                                    status: h.status,
-                                    error_code: None,
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-            }
-            Api2::V3 => {
-                let scope = scope_for_biz(job.bk_biz_id);
-                let s = self
-                    .client
-                    .status_v3(
-                        scope.as_str(),
-                        &job.bk_biz_id.to_string(),
-                        job.job_instance_id,
-                        true,
-                    )
-                    .await?;
-                let step = s.step_instance_list.first();
-                Ok(Snapshot {
-                    finished: s.finished,
-                    status: s
-                        .job_instance
-                        .as_ref()
-                        .map_or(RunStatus::Unknown(0), |j| j.status),
-                    step_instance_id: step.map(|st| st.step_instance_id),
-                    hosts: step
-                        .and_then(|st| st.step_ip_result_list.as_ref())
-                        .map(|list| {
-                            list.iter()
-                                .map(|h| HostState {
-                                    bk_cloud_id: h.bk_cloud_id,
-                                    ip: h.ip.clone(),
-                                    status: h.status,
-                                    error_code: h.error_code,
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-            }
-        }
+        self.client.job_status(&job.key()).await
     }
 
     async fn host_logs(
@@ -388,49 +251,7 @@ impl JobApi for BkJobApi {
         job: &JobRef,
         hosts: &[HostState],
     ) -> Result<BTreeMap<String, HostLog>, ApiError> {
-        let mut out = BTreeMap::new();
-        match job.api {
-            Api2::V2 => return self.v2_host_logs(job, hosts).await,
-            Api2::V3 => {
-                let Some(step) = job.step_instance_id else {
-                    return Ok(out);
-                };
-                let scope = scope_for_biz(job.bk_biz_id);
-                for chunk in hosts.chunks(500) {
-                    let request = BatchIpLogRequest {
-                        bk_scope_type: scope.as_str().to_owned(),
-                        bk_scope_id: job.bk_biz_id.to_string(),
-                        job_instance_id: job.job_instance_id,
-                        step_instance_id: step,
-                        host_id_list: None,
-                        ip_list: Some(
-                            chunk
-                                .iter()
-                                .map(|h| IpHost::new(h.bk_cloud_id, h.ip.clone()))
-                                .collect(),
-                        ),
-                    };
-                    let logs = self.client.batch_ip_log_v3(&request).await?;
-                    for host in logs.file_task_logs {
-                        let key = IpHost::new(host.bk_cloud_id, host.ip.clone()).to_string();
-                        let content: String = host
-                            .file_logs
-                            .iter()
-                            .filter_map(|f| f.log_content.as_deref())
-                            .collect::<Vec<_>>()
-                            .join("");
-                        out.insert(
-                            key,
-                            HostLog {
-                                error_code: None,
-                                content,
-                            },
-                        );
-                    }
-                }
-            }
-        }
-        Ok(out)
+        self.client.host_logs(&job.key(), hosts).await
     }
 
     async fn estimate(
@@ -438,78 +259,11 @@ impl JobApi for BkJobApi {
         job: &JobRef,
         hosts: &[HostState],
     ) -> Result<Option<Estimate>, ApiError> {
-        match job.api {
-            Api2::V2 => {
-                let per_host: Vec<Vec<plan_bkjob::file_log::FileProgress>> = self
-                    .v2_host_logs(job, hosts)
-                    .await?
-                    .values()
-                    .map(|log| plan_bkjob::file_log::FileProgress::from_log(&log.content))
-                    .collect();
-                Ok(progress::estimate(per_host.iter().map(Vec::as_slice)))
-            }
-            Api2::V3 => {
-                let Some(step) = job.step_instance_id else {
-                    return Ok(None);
-                };
-                // One host stands for the push: its targets share the speed limits and the
-                // files, and a host that lags is caught by the poll at the estimated end.
-                // The single-host API keeps the batch log API for failure reports.
-                let Some(host) = hosts
-                    .iter()
-                    .find(|h| h.status == HostStatus::Running)
-                    .or_else(|| hosts.first())
-                else {
-                    return Ok(None);
-                };
-                let scope = scope_for_biz(job.bk_biz_id);
-                let log = self
-                    .client
-                    .ip_log_v3(
-                        scope.as_str(),
-                        &job.bk_biz_id.to_string(),
-                        job.job_instance_id,
-                        step,
-                        &IpHost::new(host.bk_cloud_id, host.ip.clone()),
-                    )
-                    .await?;
-                let files: Vec<plan_bkjob::file_log::FileProgress> = log
-                    .file_logs
-                    .iter()
-                    .filter(|f| f.mode == FileMode::Download)
-                    .map(|f| {
-                        plan_bkjob::file_log::FileProgress::from_v3_entry(
-                            f.status,
-                            f.size.as_deref(),
-                            f.speed.as_deref(),
-                            f.process.as_deref(),
-                            f.log_content.as_deref(),
-                        )
-                    })
-                    .collect();
-                Ok(progress::estimate([files.as_slice()]))
-            }
-        }
+        let per_host = self.client.file_progress(&job.key(), hosts).await?;
+        Ok(progress::estimate(per_host.iter().map(Vec::as_slice)))
     }
 
     async fn terminate(&self, job: &JobRef) -> Result<(), ApiError> {
-        let mut request = OperateJobInstanceRequest {
-            bk_biz_id: None,
-            bk_scope_type: None,
-            bk_scope_id: None,
-            job_instance_id: job.job_instance_id,
-            operation_code: OperationCode::Terminate.code(),
-        };
-        match job.api {
-            Api2::V2 => {
-                request.bk_biz_id = Some(job.bk_biz_id);
-                self.client.operate_v2(&request).await.map(|_| ())
-            }
-            Api2::V3 => {
-                request.bk_scope_type = Some(scope_for_biz(job.bk_biz_id).as_str().to_owned());
-                request.bk_scope_id = Some(job.bk_biz_id.to_string());
-                self.client.operate_v3(&request).await.map(|_| ())
-            }
-        }
+        self.client.terminate(&job.key()).await
     }
 }

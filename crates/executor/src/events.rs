@@ -2,6 +2,7 @@
 //! and why it could not start. The run's own events are [`crate::Event`]; together they are
 //! [`crate::schema::EventLine`].
 
+use plan_bkjob::ApiVersion;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +20,9 @@ pub enum ApplyEvent {
         format_version: u32,
         /// Plan name.
         plan: String,
-        /// `v2` or `v3`.
-        api: String,
+        /// The plan's API family.
+        #[schemars(with = "crate::api::ApiVersionSchema")]
+        api: ApiVersion,
         /// What the run talks to.
         target: Target,
         /// The endpoint's URL.

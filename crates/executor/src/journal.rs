@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use plan_bkjob::RunStatus;
+use plan_bkjob::{ApiVersion, RunStatus};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -43,8 +43,9 @@ pub enum Record {
         plan: String,
         /// The plan file as given.
         plan_file: String,
-        /// `v2` / `v3`.
-        api: String,
+        /// The plan's API family.
+        #[schemars(with = "crate::api::ApiVersionSchema")]
+        api: ApiVersion,
         /// Who ran it (`$USER`).
         user: String,
         /// Where.
@@ -886,12 +887,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Api2;
 
     fn job(id: i64) -> JobRef {
         JobRef {
             start_pending: false,
-            api: Api2::V2,
+            api: ApiVersion::V2,
             bk_biz_id: 2,
             job_instance_id: id,
             step_instance_id: None,
@@ -926,7 +926,7 @@ mod tests {
             run_id: "r1".into(),
             plan: "rel/1".into(),
             plan_file: "p.toml".into(),
-            api: "v2".into(),
+            api: ApiVersion::V2,
             user: "u".into(),
             host: "h".into(),
             pid: 1,
@@ -1003,7 +1003,7 @@ mod tests {
             run_id: run_id.into(),
             plan: "p".into(),
             plan_file: "p.toml".into(),
-            api: "v3".into(),
+            api: ApiVersion::V3,
             user: "u".into(),
             host: "h".into(),
             pid: 1,

@@ -23,7 +23,7 @@ mod run;
 pub mod schema;
 mod state_dir;
 
-pub use api::{Api2, BkJobApi, HostLog, HostState, JobApi, JobRef, Snapshot, StartOutcome};
+pub use api::{BkJobApi, JobApi, JobRef, StartOutcome};
 pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, Target};
 pub use interrupt::Interrupt;
 pub use journal::{
@@ -32,6 +32,7 @@ pub use journal::{
 };
 pub use lock::{LockError, LockHolder, PlanLock};
 pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy, Schedule};
+pub use plan_bkjob::{ApiVersion, HostLog, HostState, Snapshot};
 pub use progress::Estimate;
 pub use report::{
     Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,

@@ -6,13 +6,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plan_bkjob::{ApiError, HostStatus, RunStatus, code};
+use plan_bkjob::{ApiError, HostState, HostStatus, RunStatus, Snapshot, code};
 use plan_graph::JobRequest;
 use plan_parser::{HostAddr, Plan, Push};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use crate::api::{HostState, JobApi, JobRef, Snapshot, StartOutcome};
+use crate::api::{JobApi, JobRef, StartOutcome};
 use crate::interrupt::Interrupt;
 use crate::journal::{Journal, JournalError, Record, now, sha256_hex};
 use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, Pacer, PollPolicy};

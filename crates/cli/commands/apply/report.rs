@@ -79,7 +79,10 @@ impl Out {
             self.json_line(&ApplyEvent::ApplyStarted {
                 format_version: EVENTS_FORMAT_VERSION,
                 plan: plan.name.value.clone(),
-                api: plan.api.as_str().to_owned(),
+                api: match plan.api {
+                    plan_parser::Api::V2 => plan_executor::ApiVersion::V2,
+                    plan_parser::Api::V3 => plan_executor::ApiVersion::V3,
+                },
                 target: if sandbox {
                     Target::Sandbox
                 } else {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use plan_bkjob::{ApiError, HostStatus, RunStatus};
 use plan_executor::{
-    Api2, HostLog, HostState, Interrupt, JobApi, JobRef, Options, PushReport, PushStatus, Snapshot,
-    StartOutcome,
+    ApiVersion, HostLog, HostState, Interrupt, JobApi, JobRef, Options, PushReport, PushStatus,
+    Snapshot, StartOutcome,
 };
 use plan_graph::JobRequest;
 use tokio::time::Instant;
@@ -112,9 +112,9 @@ impl JobApi for ScriptedApi {
         self.0.record("submit");
         Ok(JobRef {
             api: if self.0.job == Job::NeverLeavesStatus1 {
-                Api2::V3
+                ApiVersion::V3
             } else {
-                Api2::V2
+                ApiVersion::V2
             },
             bk_biz_id,
             job_instance_id: 1,

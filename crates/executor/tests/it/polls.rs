@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use plan_bkjob::{ApiError, HostStatus, RunStatus, TransportKind};
 use plan_executor::{
-    Api2, BkJobApi, HostLog, HostState, Interrupt, JobApi, JobRef, PushStatus, Snapshot,
+    ApiVersion, BkJobApi, HostLog, HostState, Interrupt, JobApi, JobRef, PushStatus, Snapshot,
 };
 use plan_graph::JobRequest;
 use tokio::time::Instant;
@@ -85,7 +85,7 @@ impl JobApi for ScriptedApi {
     async fn submit(&self, _request: &JobRequest, bk_biz_id: i64) -> Result<JobRef, ApiError> {
         self.0.state.lock().expect("lock").submitted = Some(Instant::now());
         Ok(JobRef {
-            api: Api2::V2,
+            api: ApiVersion::V2,
             bk_biz_id,
             job_instance_id: 7,
             step_instance_id: None,

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use plan_bkjob::{ApiError, HostStatus, RunStatus};
 use plan_executor::{
-    Api2, HostLog, HostState, Interrupt, JobApi, JobRef, Options, PushStatus, Schedule, Snapshot,
+    ApiVersion, HostLog, HostState, Interrupt, JobApi, JobRef, Options, PushStatus, Schedule,
+    Snapshot,
 };
 use plan_graph::JobRequest;
 
@@ -92,7 +93,7 @@ impl JobApi for FakeApi {
         s.log.push(format!("submit {name}"));
         s.at.push((format!("submit {name}"), tokio::time::Instant::now()));
         Ok(JobRef {
-            api: Api2::V2,
+            api: ApiVersion::V2,
             bk_biz_id,
             job_instance_id: id,
             step_instance_id: None,
