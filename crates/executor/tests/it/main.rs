@@ -7,5 +7,6 @@ mod exactly_once;
 mod polls;
 mod resume;
 mod schedule;
+mod schemas;
 mod support;
 mod two_phase;
