@@ -134,6 +134,20 @@ impl<'a> FileLogLine<'a> {
     }
 }
 
+/// A line without its `[yyyy-MM-dd HH:mm:ss] ` stamp (the line itself when it has none).
+pub fn without_time(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let stamped = bytes.len() > 22
+        && bytes[0] == b'['
+        && bytes[20] == b']'
+        && bytes[1..5].iter().all(u8::is_ascii_digit);
+    if stamped {
+        line[21..].trim_start()
+    } else {
+        line
+    }
+}
+
 /// `(marker index, start of the marker, start of its value)` of each marker found in `raw`.
 fn find_markers(raw: &str) -> Vec<(usize, usize, usize)> {
     let mut found = Vec::new();
@@ -410,6 +424,19 @@ mod tests {
         assert_eq!(line.size, Some("2.0 MB"));
         assert_eq!(line.status, Some(FileStatus::Failed));
         assert_eq!(line.detail, Some("Transfer failed"));
+    }
+
+    #[test]
+    fn the_stamp_comes_off_and_nothing_else() {
+        assert_eq!(
+            without_time("[2026-11-28 17:45:24] FileName: /a Status: 5"),
+            "FileName: /a Status: 5"
+        );
+        assert_eq!(without_time("plain"), "plain");
+        assert_eq!(
+            without_time("[not a time at all] x"),
+            "[not a time at all] x"
+        );
     }
 
     #[test]

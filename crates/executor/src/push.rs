@@ -1058,8 +1058,9 @@ impl<'a, A: JobApi> Follower<'a, A> {
         if self.restarted {
             let note = Note {
                 text: format!(
-                    "JOB instance {} stayed in status 1 (not started) {}s after START was accepted, twice: it waits unstarted in JOB",
+                    "JOB instance {} stayed in status {} (not started) {}s after START was accepted, twice: it waits unstarted in JOB",
                     self.job.job_instance_id,
+                    RunStatus::Blank.code(),
                     self.poll.start_grace.as_secs()
                 ),
                 hint: Hint::CheckThenResumeFollowsJob,
@@ -1069,9 +1070,10 @@ impl<'a, A: JobApi> Follower<'a, A> {
         self.restarted = true;
         self.pending_since = Some(now_i);
         self.ctx.emit(Event::warning(format!(
-            "JOB instance {} of push `{}` is still in status 1 (not started) {}s after JOB accepted its START: sending START again",
+            "JOB instance {} of push `{}` is still in status {} (not started) {}s after JOB accepted its START: sending START again",
             self.job.job_instance_id,
             self.task.name,
+            RunStatus::Blank.code(),
             self.poll.start_grace.as_secs()
         )));
         // A job that left status 1 meanwhile refuses with 1241015, which `again` reads as
@@ -1102,8 +1104,9 @@ impl<'a, A: JobApi> Follower<'a, A> {
                 .is_some_and(|s| s.status == RunStatus::Blank);
         let note = refused_pending.then(|| Note {
             text: format!(
-                "JOB instance {} was still in status 1 (not started) at its deadline and JOB refused to terminate it",
-                self.job.job_instance_id
+                "JOB instance {} was still in status {} (not started) at its deadline and JOB refused to terminate it",
+                self.job.job_instance_id,
+                RunStatus::Blank.code()
             ),
             hint: Hint::ResumeFollowsJob,
         });

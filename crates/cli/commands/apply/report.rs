@@ -514,18 +514,7 @@ fn in_doubt_help(pushes: &[plan_executor::InDoubtPush], journal: &std::path::Pat
 /// nothing to a failure report).
 fn strip_timestamps(log: &str) -> String {
     log.lines()
-        .map(|line| {
-            let bytes = line.as_bytes();
-            let stamped = bytes.len() > 22
-                && bytes[0] == b'['
-                && bytes[20] == b']'
-                && bytes[1..5].iter().all(u8::is_ascii_digit);
-            if stamped {
-                line[21..].trim_start()
-            } else {
-                line
-            }
-        })
+        .map(plan_bkjob::file_log::without_time)
         .collect::<Vec<_>>()
         .join("\n")
 }
