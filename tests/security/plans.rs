@@ -163,6 +163,7 @@ fn includes_that_leave_the_repository_are_refused_and_their_lines_never_shown() 
         outside.to_str().expect("utf-8 path"),
         "../../outside.toml",
         "../.git/../../outside.toml",
+        "../.git/config",
     ] {
         assert_refused(
             &repo.including(include),
@@ -338,4 +339,56 @@ fn a_long_chain_is_checked_shown_and_drawn_on_a_one_mebibyte_stack() {
             });
         }
     });
+}
+
+/// Runs `git ARGS` in `dir`, as a committer that needs no configuration.
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=plan", "-c", "user.email=plan@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("git");
+    assert!(status.success(), "git {}", args.join(" "));
+}
+
+#[test]
+fn plan_diff_base_reads_includes_at_the_revision_under_the_same_rules() {
+    let repo = Repo::new();
+    let root = repo.root();
+    std::fs::write(
+        root.join("inventory.toml"),
+        "[hosts.web]\nips = [\"10.0.0.9\"]\n",
+    )
+    .expect("inventory");
+    // Committed symbolic links: one inside the repository, one to the process environment.
+    repo.link("inside.toml", Path::new("../inventory.toml"));
+    repo.link("env.toml", Path::new("/proc/self/environ"));
+    let with = |include: &str| {
+        format!(
+            "include = [\"{include}\"]\n{HEAD}{}",
+            PUSH.replace("\"10.0.0.2\"", "\"web\"")
+        )
+    };
+    let plan_path = repo.plan(&with("inside.toml"));
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "-q", "-m", "inside"]);
+    let plan_arg = plan_path.to_str().expect("utf-8");
+    let out = plan(&root, &["diff", plan_arg, "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    for include in ["env.toml", "../../outside.toml", "../.git/config"] {
+        repo.plan(&with(include));
+        git(&root, &["commit", "-q", "-a", "-m", include]);
+        repo.plan(&with("inside.toml"));
+        let out = plan(&root, &["diff", plan_arg, "--base", "HEAD"]);
+        assert_eq!(out.status.code(), Some(1), "{include}: {out:?}");
+        assert_nothing_leaks(&out, include);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("include_outside_root") || stderr.contains("include_unreadable"),
+            "{include}: {stderr}"
+        );
+        assert!(!stderr.contains("[core]"), "{include}: {stderr}");
+    }
 }

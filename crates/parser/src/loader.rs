@@ -56,6 +56,9 @@ pub enum IncludeRefused {
         /// The plan's repository root (or the plan's directory outside git).
         root: PathBuf,
     },
+    /// Inside the repository's `.git` directory, whose `config` may hold credentials in remote
+    /// URLs: never a plan's inventory.
+    GitDirectory,
     /// A directory, FIFO, socket, device or a file whose size is not known before reading it
     /// (`/proc`): nothing of it is read.
     NotAFile {
@@ -84,6 +87,7 @@ impl std::fmt::Display for IncludeRefused {
             IncludeRefused::OutsideRoot { root } => {
                 write!(f, "the file is outside `{}`", root.display())
             }
+            IncludeRefused::GitDirectory => f.write_str("the file is inside `.git`"),
             IncludeRefused::NotAFile { kind } => write!(f, "it is {kind}, not a regular file"),
             IncludeRefused::TooLarge { size } => write!(
                 f,
@@ -118,11 +122,14 @@ pub fn include_root(plan: &Path) -> std::io::Result<PathBuf> {
 /// (`/proc`, or one growing meanwhile) is refused rather than read on.
 pub fn read_include(root: &Path, path: &Path) -> std::io::Result<String> {
     let real = path.canonicalize()?;
-    if !real.starts_with(root) {
+    let Ok(inside) = real.strip_prefix(root) else {
         return Err(IncludeRefused::OutsideRoot {
             root: root.to_path_buf(),
         }
         .into_io());
+    };
+    if inside.components().any(|c| c.as_os_str() == ".git") {
+        return Err(IncludeRefused::GitDirectory.into_io());
     }
     let meta = real.metadata()?;
     if !meta.is_file() {
@@ -293,6 +300,9 @@ mod tests {
             refusal(&err),
             Some(IncludeRefused::TooLarge { .. })
         ));
+        std::fs::write(root.join(".git/config"), "[core]\n").expect("write");
+        let err = read_include(&root, &root.join("plans/../.git/config")).expect_err("git");
+        assert_eq!(refusal(&err), Some(&IncludeRefused::GitDirectory));
         let err = read_include(&root, &root.join("plans")).expect_err("directory");
         assert_eq!(
             refusal(&err),

@@ -1864,7 +1864,9 @@ fn refused(err: &std::io::Error) -> Option<&IncludeRefused> {
 /// file it names is shown, as it may be anything but a plan.
 fn include_refused(include: &Located<String>, refusal: &IncludeRefused, help: &str) -> Problem {
     let (code, label) = match refusal {
-        IncludeRefused::Absolute | IncludeRefused::OutsideRoot { .. } => (
+        IncludeRefused::Absolute
+        | IncludeRefused::OutsideRoot { .. }
+        | IncludeRefused::GitDirectory => (
             "plan::parser::include_outside_root",
             "outside the plan's repository",
         ),
