@@ -1,7 +1,8 @@
 //! The BlueKing JOB file-distribution API as data: request and response bodies for the v2
 //! (`job/`) and v3 (`jobv3/`, API gateway) families, the response envelope, the job and host
 //! status enums with JOB's labels, the error codes a client meets, and the file-log line
-//! format ([`file_log`]).
+//! format ([`file_log`]), and the
+//! path rule JOB checks every path with ([`paths`]).
 //!
 //! The types follow what the real server does (not only what its docs say): responses are
 //! parsed leniently (a missing field and `null` mean the same, unknown status values are kept),
@@ -16,6 +17,7 @@ mod common;
 mod envelope;
 pub mod file_log;
 mod lenient;
+pub mod paths;
 pub mod routes;
 mod status;
 mod v2;
