@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use plan_parser::{PlanErrors, Problem, Severity, SourceFiles, Span};
+use plan_parser::{Problem, Severity, SourceFiles, Span};
 use serde::Serialize;
 
 use crate::printer::Printer;
@@ -188,11 +188,6 @@ pub(crate) fn print_problems(printer: &Printer, sources: &SourceFiles, problems:
         return;
     }
     eprint!("{}", render_problems(sources, &shown, printer.fancy));
-}
-
-/// Prints every problem of a failed parse or graph build.
-pub(crate) fn print_plan_errors(printer: &Printer, errors: &PlanErrors) {
-    print_problems(printer, errors.sources(), errors.problems());
 }
 
 /// `1 error`, `2 warnings`.

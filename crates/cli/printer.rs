@@ -91,6 +91,25 @@ impl Drop for ScrubbedLine<'_> {
     }
 }
 
+/// Writes a command's data to stdout; a closed pipe (`plan show | head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Writes a machine document to stdout as pretty JSON and a newline.
+pub(crate) fn write_json(document: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(document)?;
+    text.push('\n');
+    write_stdout(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use tracing_subscriber::fmt::MakeWriter as _;

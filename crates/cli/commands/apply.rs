@@ -24,16 +24,16 @@ use plan_graph::PlanGraph;
 use plan_parser::{Api, Plan};
 
 use crate::args::{ApplyArgs, ApplyFormat, ContinueChoice, ScheduleChoice};
-use crate::commands::show;
 use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
+use crate::load::load_or_print;
 use crate::printer::Printer;
 
 /// The NDJSON event stream's version (first line).
 const EVENTS_FORMAT_VERSION: u32 = 1;
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let Some(loaded) = show::load(&args.plan, &args.vars, args.api, printer) else {
+    let Some(loaded) = load_or_print(&args.plan, &args.vars, args.api, printer) else {
         return Ok(ExitStatus::Invalid);
     };
     print_problems(printer, &loaded.parsed.plan.sources, &loaded.warnings);
@@ -415,7 +415,10 @@ fn confirm(question: &str) -> bool {
 
 impl report::Out {
     fn start_error(&self, error: &StartError) {
-        self.cannot_start(&error.to_string(), report::start_error_help(error).as_deref());
+        self.cannot_start(
+            &error.to_string(),
+            report::start_error_help(error).as_deref(),
+        );
     }
 }
 

@@ -2,13 +2,14 @@
 //!
 //! Exit 0 when every plan is valid (warnings allowed), 1 when any plan has an error.
 
-use plan_parser::{ParseOptions, Problem, Severity, SourceFiles, parse_file};
+use plan_parser::{ParseOptions, Problem, Severity, SourceFiles};
 use serde::Serialize;
 
 use crate::args::{CheckArgs, CheckFormat};
 use crate::diagnostics::{self, JsonDiagnostic};
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::load::{load, parse_options};
+use crate::printer::{Printer, write_json, write_stdout};
 
 /// The outcome for one plan file: its sources and every problem, parser and graph.
 struct Checked {
@@ -34,37 +35,17 @@ struct JsonReport {
 
 fn check_one(path: &std::path::Path, options: &ParseOptions) -> Checked {
     let name = path.display().to_string();
-    match parse_file(path, options) {
-        Ok(parsed) => {
-            let mut problems = parsed.warnings;
-            // The graph rules (ordering, cycles, write conflicts) only run on a valid model.
-            match plan_graph::build(&parsed.plan) {
-                Ok(graph) => problems.extend(graph.warnings().iter().cloned()),
-                Err(errors) => problems.extend(errors.problems().iter().cloned()),
-            }
-            plan_parser::sort_problems(&mut problems);
-            Checked {
-                name,
-                sources: parsed.plan.sources,
-                problems,
-            }
-        }
-        Err(errors) => Checked {
+    match load(path, options) {
+        Ok(loaded) => Checked {
             name,
-            sources: errors.sources().clone(),
-            problems: errors.problems().to_vec(),
+            sources: loaded.parsed.plan.sources,
+            problems: loaded.warnings,
         },
-    }
-}
-
-/// Writes the command's data to stdout; a closed pipe (`plan check --format json | head`) is
-/// not an error.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        Err(rejected) => Checked {
+            name,
+            sources: rejected.sources,
+            problems: rejected.problems,
+        },
     }
 }
 
@@ -73,10 +54,7 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     reason = "the summary line goes to stderr with the diagnostics"
 )]
 pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let options = ParseOptions {
-        vars: args.vars.vars.clone(),
-        api: args.api.map(|a| a.to_api()),
-    };
+    let options = parse_options(&args.vars, args.api);
     let results: Vec<Checked> = args
         .plans
         .iter()
@@ -122,9 +100,7 @@ pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitSta
                     .flat_map(|r| diagnostics::to_json(&r.sources, &r.problems))
                     .collect(),
             };
-            let mut text = serde_json::to_string_pretty(&report)?;
-            text.push('\n');
-            write_stdout(&text)?;
+            write_json(&report)?;
         }
         CheckFormat::Github => {
             let mut text = String::new();

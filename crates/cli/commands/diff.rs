@@ -17,23 +17,19 @@ use plan_graph::{
     Attention, Change, ChangedPush, DiffSide, FieldChange, PlanDiff, PlanGraph, PushEntry,
 };
 use plan_parser::{
-    FsLoader, IncludeRefused, MAX_INCLUDE_BYTES, ParseOptions, Parsed, Plan, Problem, SourceLoader,
+    FsLoader, IncludeRefused, MAX_INCLUDE_BYTES, ParseOptions, Parsed, Plan, SourceLoader,
 };
 
-use crate::args::{ApiChoice, DiffArgs, ShowFormat};
-use crate::diagnostics::{print_error, print_plan_errors, print_problems};
+use crate::args::{DiffArgs, ShowFormat};
+use crate::diagnostics::print_error;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::load::{Loaded, load_with, parse_options};
+use crate::printer::{Printer, write_stdout};
 use crate::render::markdown::{LIMIT, code, diagram, fenced, push_diagram, text, visible_breaks};
 use crate::render::{count, scope};
 
-use super::show::write_stdout;
-
 pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let options = ParseOptions {
-        vars: args.vars.vars.clone(),
-        api: args.api.map(ApiChoice::to_api),
-    };
+    let options = parse_options(&args.vars, args.api);
     let (old, new, labels) = match (&args.new, &args.base) {
         (Some(new_path), _) => {
             let Some(old) = load(&args.old, &FsLoader, &options, printer, "old") else {
@@ -145,30 +141,17 @@ fn load(
     printer: &Printer,
     which: &str,
 ) -> Option<Version> {
-    let invalid = |printer: &Printer| {
-        print_error(
-            printer,
-            &anyhow::anyhow!(
-                "the {which} version of {} is invalid; fix it to see a diff",
-                path.display()
-            ),
-        );
-    };
-    let parsed = match plan_parser::parse_with(path, loader, options) {
-        Ok(parsed) => parsed,
-        Err(errors) => {
-            print_plan_errors(printer, &errors);
-            invalid(printer);
-            return None;
-        }
-    };
-    match plan_graph::build(&parsed.plan) {
-        Ok(graph) => Some(Version { parsed, graph }),
-        Err(errors) => {
-            let mut problems: Vec<Problem> = parsed.warnings.clone();
-            problems.extend(errors.problems().iter().cloned());
-            print_problems(printer, errors.sources(), &problems);
-            invalid(printer);
+    match load_with(path, loader, options) {
+        Ok(Loaded { parsed, graph, .. }) => Some(Version { parsed, graph }),
+        Err(rejected) => {
+            rejected.print(printer);
+            print_error(
+                printer,
+                &anyhow::anyhow!(
+                    "the {which} version of {} is invalid; fix it to see a diff",
+                    path.display()
+                ),
+            );
             None
         }
     }

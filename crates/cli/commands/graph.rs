@@ -1,17 +1,17 @@
 //! `plan graph`: the dependency graph, stages as clusters, inferred edges marked.
 
 use crate::args::{GraphArgs, GraphFormat};
-use crate::commands::show::{Loaded, load, write_stdout};
 use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::load::{Loaded, load_or_print};
+use crate::printer::{Printer, write_json, write_stdout};
 
 pub(crate) fn run(args: &GraphArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let Some(Loaded {
         parsed,
         graph,
         warnings,
-    }) = load(&args.plan, &args.vars, None, printer)
+    }) = load_or_print(&args.plan, &args.vars, None, printer)
     else {
         return Ok(ExitStatus::Invalid);
     };
@@ -20,9 +20,9 @@ pub(crate) fn run(args: &GraphArgs, printer: &Printer) -> anyhow::Result<ExitSta
         GraphFormat::Dot => plan_graph::dot(plan, &graph),
         GraphFormat::Mermaid => plan_graph::mermaid(plan, &graph),
         GraphFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&plan_graph::graph_json(plan, &graph))?;
-            text.push('\n');
-            text
+            print_problems(printer, &plan.sources, &warnings);
+            write_json(&plan_graph::graph_json(plan, &graph))?;
+            return Ok(ExitStatus::Success);
         }
     };
     print_problems(printer, &plan.sources, &warnings);

@@ -10,8 +10,7 @@
 
 use crate::args::SchemaArgs;
 use crate::exit::ExitStatus;
-
-use super::show::write_stdout;
+use crate::printer::write_json;
 
 pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitStatus> {
     let schema = if args.include_file {
@@ -19,8 +18,6 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitStatus> {
     } else {
         plan_parser::plan_schema()
     };
-    let mut text = serde_json::to_string_pretty(&schema)?;
-    text.push('\n');
-    write_stdout(&text)?;
+    write_json(&schema)?;
     Ok(ExitStatus::Success)
 }

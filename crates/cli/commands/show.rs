@@ -2,13 +2,11 @@
 
 use std::io::Write as _;
 
-use plan_graph::PlanGraph;
-use plan_parser::{ParseOptions, Parsed, Problem};
-
-use crate::args::{ApiChoice, ShowArgs, ShowFormat, VarArgs};
-use crate::diagnostics::{print_plan_errors, print_problems};
+use crate::args::{ShowArgs, ShowFormat};
+use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::load::{Loaded, load_or_print};
+use crate::printer::{Printer, write_stdout};
 use crate::render;
 
 pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -16,7 +14,7 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
         parsed,
         graph,
         warnings,
-    }) = load(&args.plan, &args.vars, args.api, printer)
+    }) = load_or_print(&args.plan, &args.vars, args.api, printer)
     else {
         return Ok(ExitStatus::Invalid);
     };
@@ -40,66 +38,4 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
     print_problems(printer, &plan.sources, &warnings);
     write_stdout(&output)?;
     Ok(ExitStatus::Success)
-}
-
-/// A plan that parsed and ordered, with every warning (parser and graph, sorted).
-pub(crate) struct Loaded {
-    pub(crate) parsed: Parsed,
-    pub(crate) graph: PlanGraph,
-    pub(crate) warnings: Vec<Problem>,
-}
-
-/// Parses and orders a plan; on failure prints every problem (parser warnings included) and
-/// returns `None` (exit 1).
-pub(crate) fn load(
-    path: &std::path::Path,
-    vars: &VarArgs,
-    api: Option<ApiChoice>,
-    printer: &Printer,
-) -> Option<Loaded> {
-    let options = ParseOptions {
-        vars: vars.vars.clone(),
-        api: api.map(ApiChoice::to_api),
-    };
-    let parsed = match plan_parser::parse_file(path, &options) {
-        Ok(parsed) => parsed,
-        Err(errors) => {
-            print_plan_errors(printer, &errors);
-            return None;
-        }
-    };
-    match plan_graph::build(&parsed.plan) {
-        Ok(graph) => {
-            let mut warnings: Vec<Problem> = parsed
-                .warnings
-                .iter()
-                .chain(graph.warnings())
-                .cloned()
-                .collect();
-            plan_parser::sort_problems(&mut warnings);
-            Some(Loaded {
-                parsed,
-                graph,
-                warnings,
-            })
-        }
-        Err(errors) => {
-            let mut problems: Vec<Problem> = parsed.warnings.clone();
-            problems.extend(errors.problems().iter().cloned());
-            print_problems(printer, errors.sources(), &problems);
-            None
-        }
-    }
-}
-
-/// Writes data to stdout; a closed pipe (`plan show | head`) is not an error.
-pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
 }
