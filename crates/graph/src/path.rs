@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use plan_bkjob::paths::is_windows;
+
 /// Normalises a path for comparison (see the module docs). Most paths already are: they are
 /// borrowed, not copied.
 pub(crate) fn normalise(path: &str) -> Cow<'_, str> {
@@ -44,15 +46,6 @@ pub(crate) fn target_dir(path: &str) -> Cow<'_, str> {
         dir.to_mut().push('/');
     }
     dir
-}
-
-/// `X:\...` or `X:/...`.
-fn is_windows(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    bytes.len() >= 3
-        && bytes[0].is_ascii_alphabetic()
-        && bytes[1] == b':'
-        && (bytes[2] == b'\\' || bytes[2] == b'/')
 }
 
 /// One `files` entry, normalised: where it reads and the name it delivers.
