@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod diagnostics;
 mod exit;
+mod git;
 mod load;
 mod printer;
 mod render;
