@@ -7,7 +7,7 @@ use plan_bkjob::{
     AccountV3, DynamicGroup, FastPushFileRequest, FastTransferFileRequest, FileSourceV2,
     FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef, scope_for_biz,
 };
-use plan_parser::{Api, HostAddr, HostSet, Plan, Push};
+use plan_parser::{ApiVersion, HostAddr, HostSet, Plan, Push};
 use serde::{Serialize, Serializer};
 
 /// One JOB call: a v2 `fast_push_file` or a v3 `fast_transfer_file` body.
@@ -23,10 +23,10 @@ pub enum JobRequest {
 
 impl JobRequest {
     /// The API family of the body.
-    pub fn api(&self) -> Api {
+    pub fn api(&self) -> ApiVersion {
         match self {
-            JobRequest::V2(_) => Api::V2,
-            JobRequest::V3(_) => Api::V3,
+            JobRequest::V2(_) => ApiVersion::V2,
+            JobRequest::V3(_) => ApiVersion::V3,
         }
     }
 
@@ -112,7 +112,7 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
     let upload_speed_limit = push.upload_speed_limit.as_ref().map(|s| s.value);
     let download_speed_limit = push.download_speed_limit.as_ref().map(|s| s.value);
     match plan.api {
-        plan_parser::Api::V2 => JobRequest::V2(FastPushFileRequest {
+        ApiVersion::V2 => JobRequest::V2(FastPushFileRequest {
             bk_biz_id: plan.bk_biz_id.value,
             bk_scope_type: None,
             bk_scope_id: None,
@@ -138,7 +138,7 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             download_speed_limit,
             bk_callback_url: None,
         }),
-        plan_parser::Api::V3 => JobRequest::V3(FastTransferFileRequest {
+        ApiVersion::V3 => JobRequest::V3(FastTransferFileRequest {
             bk_scope_type: scope_for_biz(plan.bk_biz_id.value).as_str().to_owned(),
             bk_scope_id: plan.bk_biz_id.value.to_string(),
             task_name,

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use plan_parser::{
-    Api, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan, Push,
-    Setting, Source, SourceFiles, Span, Target, TopoNode,
+    ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan,
+    Push, Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
 
 /// A plan under construction.
@@ -28,7 +28,7 @@ pub(crate) fn plan() -> TestPlan {
                 value: 2,
                 span: Span::new(FileId::MAIN, 1..2),
             },
-            api: Api::V2,
+            api: ApiVersion::V2,
             task_prefix: None,
             vars: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -97,7 +97,7 @@ impl TestPlan {
 
     /// Uses API v3.
     pub(crate) fn v3(mut self) -> Self {
-        self.plan.api = Api::V3;
+        self.plan.api = ApiVersion::V3;
         self
     }
 

@@ -46,7 +46,7 @@ pub struct ParseOptions {
     /// `--var NAME=VALUE` overrides, applied over `[vars]` (later entries win).
     pub vars: Vec<(String, String)>,
     /// `--api`: overrides `[plan] api` when set.
-    pub api: Option<Api>,
+    pub api: Option<ApiVersion>,
 }
 
 /// A valid plan and the warnings found while reading it.

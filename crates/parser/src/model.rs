@@ -181,31 +181,12 @@ pub struct Located<T> {
     pub span: Span,
 }
 
-/// Which BK-JOB API family a plan's requests use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Api {
-    /// ESB `job/fast_push_file` (the default).
-    #[default]
-    V2,
-    /// `jobv3/fast_transfer_file` on ESB or the API gateway.
-    V3,
-}
+/// Which BK-JOB API family a plan's requests use: JOB's own [`ApiVersion`] (`"v2"`, the
+/// default, or `"v3"`).
+pub use plan_bkjob::ApiVersion;
 
-impl Api {
-    /// `"v2"` or `"v3"`, as written in plans and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Api::V2 => "v2",
-            Api::V3 => "v3",
-        }
-    }
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The former name of [`ApiVersion`], the same type; kept while the last users move over.
+pub use plan_bkjob::ApiVersion as Api;
 
 /// v3 `transfer_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,7 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::model::{Api, FileId, Located, Span, TopoNode, TransferMode};
+use crate::model::{ApiVersion, FileId, Located, Span, TopoNode, TransferMode};
 use crate::problem::{Problem, shown};
 
 pub(crate) const CREDENTIALS_HELP: &str = "credentials come from the environment \
@@ -36,7 +36,7 @@ pub(crate) struct RawPlan {
     pub(crate) timeout: Option<Located<i64>>,
     pub(crate) upload_speed_limit: Option<Located<i64>>,
     pub(crate) download_speed_limit: Option<Located<i64>>,
-    pub(crate) api: Option<Located<Api>>,
+    pub(crate) api: Option<Located<ApiVersion>>,
     pub(crate) task_prefix: Option<Located<String>>,
 }
 
@@ -508,13 +508,13 @@ impl Walker<'_> {
                         match s.value.as_str() {
                             "v2" => {
                                 plan.api = Some(Located {
-                                    value: Api::V2,
+                                    value: ApiVersion::V2,
                                     span: s.span,
                                 })
                             }
                             "v3" => {
                                 plan.api = Some(Located {
-                                    value: Api::V3,
+                                    value: ApiVersion::V3,
                                     span: s.span,
                                 })
                             }

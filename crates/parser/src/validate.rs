@@ -10,8 +10,8 @@ use toml::de::DeTable;
 use crate::hosts::{looks_like_host, parse_host};
 use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
-    Api, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan, Push,
-    Setting, Source, SourceFiles, Span, Target, TopoNode,
+    ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan,
+    Push, Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
 use crate::paths::{
     PathError, dot_component, is_windows, regex_part, split_file_name, validate_job_path,
@@ -1207,7 +1207,7 @@ impl<'a> Builder<'a> {
         settings: Option<&PlanSettings>,
         all_names: &HashMap<String, Span>,
     ) -> Option<Push> {
-        let api = settings.map_or(Api::V2, |s| s.api);
+        let api = settings.map_or(ApiVersion::V2, |s| s.api);
         let push_name = raw.name.as_ref().map_or("?", |n| n.value.as_str());
 
         for after in &raw.after {
@@ -1278,7 +1278,7 @@ impl<'a> Builder<'a> {
             }
             None => 0,
         };
-        if let (Some(mode), Api::V2) = (&raw.transfer_mode, api) {
+        if let (Some(mode), ApiVersion::V2) = (&raw.transfer_mode, api) {
             let key = raw.transfer_mode_key.unwrap_or(mode.span);
             self.error(
                 Problem::error(
@@ -1304,7 +1304,7 @@ impl<'a> Builder<'a> {
                 Some(h) => self.resolve_hosts(h),
                 None => (Vec::new(), HostSet::default(), true),
             };
-            if let (Some(h), Api::V3) = (&t.hosts, api) {
+            if let (Some(h), ApiVersion::V3) = (&t.hosts, api) {
                 self.v3_ipv6_hosts(h);
             }
             if !broken
@@ -1352,7 +1352,7 @@ impl<'a> Builder<'a> {
                 Some(h) => self.resolve_hosts(h),
                 None => (Vec::new(), HostSet::default(), true),
             };
-            if let (Some(h), Api::V3) = (&s.hosts, api) {
+            if let (Some(h), ApiVersion::V3) = (&s.hosts, api) {
                 self.v3_ipv6_hosts(h);
             }
             // Only read to compare one source with another.
@@ -1793,7 +1793,7 @@ struct PlanSettings {
     name: Option<Located<String>>,
     description: Option<String>,
     bk_biz_id: Option<Located<i64>>,
-    api: Api,
+    api: ApiVersion,
     task_prefix: Option<String>,
     account: Option<Setting<String>>,
     /// `[plan] account` is written (valid or not).

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use plan_parser::{Api, HostRef, Origin, ParseOptions, parse_file};
+use plan_parser::{ApiVersion, HostRef, Origin, ParseOptions, parse_file};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -51,7 +51,7 @@ fn release_plan_model() {
     let plan = &parsed.plan;
     assert_eq!(plan.name.value, "release-1-4");
     assert_eq!(plan.bk_biz_id.value, 2);
-    assert_eq!(plan.api, Api::V2);
+    assert_eq!(plan.api, ApiVersion::V2);
     assert_eq!(plan.pushes.len(), 3);
     let first = &plan.pushes[0];
     assert_eq!(
@@ -92,10 +92,10 @@ fn release_plan_model() {
 fn var_overrides_and_api_override() {
     let options = ParseOptions {
         vars: vec![("version".into(), "2.0.0".into())],
-        api: Some(Api::V3),
+        api: Some(ApiVersion::V3),
     };
     let parsed = parse_file(&root().join("plans/release.toml"), &options).expect("valid");
-    assert_eq!(parsed.plan.api, Api::V3);
+    assert_eq!(parsed.plan.api, ApiVersion::V3);
     assert_eq!(
         parsed.plan.pushes[0].sources[0].files[0].path,
         "/data/release/app-2.0.0.tar.gz"
