@@ -8,6 +8,6 @@
 mod server;
 
 mod hostile_server;
-mod journal_cut;
 mod jobsim_escape;
+mod journal_cut;
 mod plans;
