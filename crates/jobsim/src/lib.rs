@@ -38,6 +38,5 @@ pub use config::{
     UnknownFaultKind,
 };
 pub use error::Error;
-pub use paths::is_valid_absolute_path;
 pub use reqlog::RecordedRequest;
 pub use server::{JobSim, RunningSim, SimOptions, SimState, router};

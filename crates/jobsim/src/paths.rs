@@ -1,37 +1,11 @@
-//! JOB's path rules (bk-job-api.md §4): the absolute-path validator, source path kinds and
-//! target macros. How a host path maps into the sandbox is in `hostfs`.
+//! How GSE reads the paths of a job (bk-job-api.md §4.2-§4.3): what a source entry names (a
+//! file, a directory, a `REGEX:` or `*` pattern) and the target's macros (`[FILESRCIP]`,
+//! `[DATE:...]`, `[DATEFMT:...]`). Which paths JOB accepts at all is `plan_bkjob::paths`; how
+//! a host path maps into the sandbox is in `hostfs`.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
-
-static LINUX: LazyLock<Regex> = LazyLock::new(|| {
-    // FilePathValidateUtil's Linux pattern, used with Java's full-match semantics.
-    Regex::new(r"^(?:/(((../)*|(./)*)|(\.?[^.].*/{0,1}))+)$").expect("static regex")
-});
-static WINDOWS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^[A-Za-z]:[\\/](?:[^\\/:?"<>|]+[\\/])*(?:REGEX:.*|[^\\/:?"<>|]+)?$"#)
-        .expect("static regex")
-});
-static VAR_FORM1: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[A-Za-z]:[\\/]|/).*\[[a-zA-Z0-9:/_-]+\]").expect("static regex")
-});
-static VAR_FORM2: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\$\{[A-Za-z_][A-Za-z0-9_-]*\}").expect("static regex"));
-
-/// `FilePathValidateUtil.validateFileSystemAbsolutePath`.
-pub fn is_valid_absolute_path(path: &str) -> bool {
-    if path.trim().is_empty() {
-        return false;
-    }
-    if VAR_FORM1.is_match(path) || VAR_FORM2.is_match(path) {
-        return true;
-    }
-    if path.starts_with('/') {
-        return LINUX.is_match(path);
-    }
-    WINDOWS.is_match(path)
-}
 
 /// What a source path entry names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,53 +148,6 @@ pub(crate) fn standardized_dir(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn validator_table() {
-        let valid = [
-            "/",
-            "///",
-            "/tmp/",
-            "/tmp////",
-            "/tmp/test/../test.log",
-            "/data/test_2022 04 12.apk",
-            "/logs/log*.log",
-            "/tmp/REGEX:myfile-[A-Za-z]{0,10}.tar.gz",
-            "/tmp/REGEX:aa|bb",
-            "C:\\",
-            "C:/",
-            "C:\\logs\\log*.log",
-            "D:/Download/",
-            "C:\\tmp\\REGEX:^[a-zA-Z0-9]",
-            "${path}/test.txt",
-            "/[FILESRCIP]/logs",
-            "C:\\[DATE:yyyy-MM-dd]\\logs",
-        ];
-        let invalid = [
-            "",
-            "   ",
-            "test.log",
-            "./test.log",
-            "../test.log",
-            "data/x.apk",
-            "[FILESRCIP]/logs",
-            "C:",
-            "C:test.log",
-            "C:\\\\\\\\",
-            "1:\\test.log",
-            "AA:\\test.log",
-            "C:\\user\\abc?a",
-            "C:\\user\\abc|a",
-            "C:\\tmp\\REGE:a|b",
-            "${!#path}",
-        ];
-        for p in valid {
-            assert!(is_valid_absolute_path(p), "expected valid: {p:?}");
-        }
-        for p in invalid {
-            assert!(!is_valid_absolute_path(p), "expected invalid: {p:?}");
-        }
-    }
 
     #[test]
     fn source_kinds() {

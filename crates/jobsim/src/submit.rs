@@ -8,10 +8,10 @@ use serde_json::Value;
 use crate::coerce::{BadType, Params, i64_list, object_list, string_list};
 use crate::front::{Caller, JobReply};
 use crate::hostfs::is_plain_name;
-use crate::paths::is_valid_absolute_path;
 use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
 use plan_bkjob::code;
+use plan_bkjob::paths::is_valid_absolute_path;
 
 /// `file_type` (`TaskFileTypeEnum`): 1 a file on a server, 2 a JOB local file, 3 a
 /// third-party file source, 4 a base64 file.
