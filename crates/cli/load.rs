@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use plan_graph::PlanGraph;
+use plan_graph::{DiffSide, PlanGraph};
 use plan_parser::{FsLoader, ParseOptions, Parsed, Problem, SourceFiles, SourceLoader};
 
 use crate::args::{ApiChoice, VarArgs};
@@ -18,6 +18,18 @@ pub(crate) struct Loaded {
     pub(crate) parsed: Parsed,
     pub(crate) graph: PlanGraph,
     pub(crate) warnings: Vec<Problem>,
+}
+
+impl Loaded {
+    /// This version as one side of `plan diff` (only the parser's warnings: the graph's are
+    /// recomputed by the diff).
+    pub(crate) fn diff_side(&self) -> DiffSide<'_> {
+        DiffSide {
+            plan: &self.parsed.plan,
+            graph: &self.graph,
+            warnings: &self.parsed.warnings,
+        }
+    }
 }
 
 /// A plan that did not parse or order: every problem found (the parser's warnings included

@@ -9,87 +9,49 @@
 //! Exit 0 whether or not there are changes (1 when a version is invalid); `--exit-code` makes
 //! it 1 when there are changes, like `git diff --exit-code`.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
-use plan_graph::{
-    Attention, Change, ChangedPush, DiffSide, FieldChange, PlanDiff, PlanGraph, PushEntry,
-};
-use plan_parser::{FsLoader, ParseOptions, Parsed, Plan, SourceLoader};
+use plan_parser::{FsLoader, ParseOptions, SourceLoader};
 
 use crate::args::{DiffArgs, ShowFormat};
 use crate::diagnostics::print_error;
 use crate::exit::ExitStatus;
 use crate::git::GitLoader;
 use crate::load::{Loaded, load_with, parse_options};
-use crate::printer::{Printer, write_stdout};
-use crate::render::markdown::{LIMIT, code, diagram, fenced, push_diagram, text, visible_breaks};
-use crate::render::{count, scope};
+use crate::printer::{Printer, write_json, write_stdout};
+use crate::render::diff_text::{Labels, scope_change};
+use crate::render::{diff_markdown, diff_text};
 
 pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let options = parse_options(&args.vars, args.api);
-    let (old, new, labels) = match (&args.new, &args.base) {
-        (Some(new_path), _) => {
-            let Some(old) = load(&args.old, &FsLoader, &options, printer, "old") else {
-                return Ok(ExitStatus::Invalid);
-            };
-            let Some(new) = load(new_path, &FsLoader, &options, printer, "new") else {
-                return Ok(ExitStatus::Invalid);
-            };
-            let labels = Labels {
-                old: args.old.display().to_string(),
-                new: new_path.display().to_string(),
-                scope: None,
-            };
-            (Some(old), new, labels)
-        }
-        (None, Some(rev)) => {
-            // No repository or an unknown revision is a usage error (exit 2), like clap's.
-            let git = match GitLoader::new(rev, &args.old) {
-                Ok(git) => git,
-                Err(error) => {
-                    print_error(printer, &error);
-                    return Ok(ExitStatus::Usage);
-                }
-            };
-            let labels = Labels {
-                old: format!("{rev}:{}", git.repo_path(&args.old).unwrap_or_default()),
-                new: args.old.display().to_string(),
-                scope: None,
-            };
-            let old = if git.exists(&args.old)? {
-                let Some(old) = load(&args.old, &git, &options, printer, rev) else {
-                    return Ok(ExitStatus::Invalid);
-                };
-                Some(old)
-            } else {
-                None
-            };
-            let Some(new) = load(&args.old, &FsLoader, &options, printer, "new") else {
-                return Ok(ExitStatus::Invalid);
-            };
-            (old, new, labels)
-        }
+    let versions = match (&args.new, &args.base) {
+        (Some(new), _) => two_files(&args.old, new, &options, printer),
+        (None, Some(rev)) => against_git(&args.old, rev, &options, printer)?,
         (None, None) => {
             print_error(printer, &anyhow::anyhow!("give NEW or --base GIT_REV"));
-            return Ok(ExitStatus::Usage);
+            Err(ExitStatus::Usage)
         }
     };
-    let labels = Labels {
-        scope: scope_change(old.as_ref().map(|v| &v.parsed.plan), &new.parsed.plan),
-        ..labels
+    let Versions {
+        old,
+        new,
+        mut labels,
+    } = match versions {
+        Ok(versions) => versions,
+        Err(status) => return Ok(status),
     };
-    let diff = plan_graph::diff(old.as_ref().map(Version::side), new.side());
-    let output = match args.format {
-        ShowFormat::Text => render_text(&diff, &labels),
-        ShowFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&plan_graph::diff_json(&diff))?;
-            text.push('\n');
-            text
-        }
-        ShowFormat::Markdown => render_markdown(&diff, &new.parsed.plan, &new.graph, &labels),
-    };
-    write_stdout(&output)?;
+    labels.scope = scope_change(old.as_ref().map(|v| &v.parsed.plan), &new.parsed.plan);
+    let diff = plan_graph::diff(old.as_ref().map(Loaded::diff_side), new.diff_side());
+    match args.format {
+        ShowFormat::Text => write_stdout(&diff_text::render(&diff, &labels))?,
+        ShowFormat::Json => write_json(&plan_graph::diff_json(&diff))?,
+        ShowFormat::Markdown => write_stdout(&diff_markdown::render(
+            &diff,
+            &new.parsed.plan,
+            &new.graph,
+            &labels,
+        ))?,
+    }
     Ok(if args.exit_code && diff.has_changes() {
         ExitStatus::Invalid
     } else {
@@ -97,37 +59,66 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
     })
 }
 
-/// What the two versions are called in headings: file names, or `REV:path`.
-struct Labels {
-    old: String,
-    new: String,
-    /// `business 9000000 -> business set 9000000`, when the JOB scope changes kind.
-    scope: Option<String>,
+/// The two versions compared (no old one when the plan did not exist at the revision) and
+/// what they are called; `Err` is the exit status when one cannot be had (said already).
+struct Versions {
+    old: Option<Loaded>,
+    new: Loaded,
+    labels: Labels,
 }
 
-/// The scope line when a version runs in a business set and the other does not (a changed
-/// `bk_biz_id` or `api` can make JOB read the same id as a business set), or a set changes.
-fn scope_change(old: Option<&Plan>, new: &Plan) -> Option<String> {
-    let old = old?;
-    let (was, is) = (scope(old), scope(new));
-    (was != is && (was.contains(" set ") || is.contains(" set ")))
-        .then(|| format!("scope: {was} -> {is}"))
+/// `plan diff OLD NEW`: two files on disk.
+fn two_files(
+    old: &Path,
+    new: &Path,
+    options: &ParseOptions,
+    printer: &Printer,
+) -> Result<Versions, ExitStatus> {
+    let old_version = load(old, &FsLoader, options, printer, "old").ok_or(ExitStatus::Invalid)?;
+    let new_version = load(new, &FsLoader, options, printer, "new").ok_or(ExitStatus::Invalid)?;
+    Ok(Versions {
+        old: Some(old_version),
+        new: new_version,
+        labels: Labels {
+            old: old.display().to_string(),
+            new: new.display().to_string(),
+            scope: None,
+        },
+    })
 }
 
-/// One parsed and ordered version of the plan.
-struct Version {
-    parsed: Parsed,
-    graph: PlanGraph,
-}
-
-impl Version {
-    fn side(&self) -> DiffSide<'_> {
-        DiffSide {
-            plan: &self.parsed.plan,
-            graph: &self.graph,
-            warnings: &self.parsed.warnings,
+/// `plan diff PLAN --base REV`: the plan and its includes at REV against the work tree.
+fn against_git(
+    plan: &Path,
+    rev: &str,
+    options: &ParseOptions,
+    printer: &Printer,
+) -> anyhow::Result<Result<Versions, ExitStatus>> {
+    // No repository or an unknown revision is a usage error (exit 2), like clap's.
+    let git = match GitLoader::new(rev, plan) {
+        Ok(git) => git,
+        Err(error) => {
+            print_error(printer, &error);
+            return Ok(Err(ExitStatus::Usage));
         }
-    }
+    };
+    let labels = Labels {
+        old: format!("{rev}:{}", git.repo_path(plan).unwrap_or_default()),
+        new: plan.display().to_string(),
+        scope: None,
+    };
+    let old = if git.exists(plan)? {
+        match load(plan, &git, options, printer, rev) {
+            Some(old) => Some(old),
+            None => return Ok(Err(ExitStatus::Invalid)),
+        }
+    } else {
+        None
+    };
+    let Some(new) = load(plan, &FsLoader, options, printer, "new") else {
+        return Ok(Err(ExitStatus::Invalid));
+    };
+    Ok(Ok(Versions { old, new, labels }))
 }
 
 /// Parses and orders one version; on failure prints its problems, says which version it
@@ -138,9 +129,9 @@ fn load(
     options: &ParseOptions,
     printer: &Printer,
     which: &str,
-) -> Option<Version> {
+) -> Option<Loaded> {
     match load_with(path, loader, options) {
-        Ok(Loaded { parsed, graph, .. }) => Some(Version { parsed, graph }),
+        Ok(loaded) => Some(loaded),
         Err(rejected) => {
             rejected.print(printer);
             print_error(
@@ -152,731 +143,5 @@ fn load(
             );
             None
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Text
-
-fn render_text(diff: &PlanDiff, labels: &Labels) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "plan diff: {} ({} -> {})",
-        diff.new_name, labels.old, labels.new
-    );
-    let _ = writeln!(out, "{}", diff.summary());
-    if !diff.attention.is_empty() {
-        out.push_str("\nNeeds attention:\n");
-        for item in &diff.attention {
-            let _ = writeln!(out, "  ! {}", item.message());
-        }
-    }
-    if !diff.added.is_empty() {
-        out.push_str("\nAdded:\n");
-        for p in &diff.added {
-            let _ = writeln!(out, "  + {}", entry_line(p));
-        }
-    }
-    if !diff.removed.is_empty() {
-        out.push_str("\nRemoved:\n");
-        for p in &diff.removed {
-            let _ = writeln!(out, "  - {}", entry_line(p));
-        }
-    }
-    if !diff.renamed.is_empty() {
-        out.push_str("\nRenamed:\n");
-        for r in &diff.renamed {
-            let what = if r.fields.is_empty() {
-                " (same request apart from the task name)".to_owned()
-            } else {
-                format!(" (same definition{})", causes_text_of(&r.causes))
-            };
-            let _ = writeln!(out, "  {} -> {}{what}", r.old, r.new);
-            for f in &r.fields {
-                let _ = writeln!(out, "      {f}");
-            }
-        }
-    }
-    if !diff.changed.is_empty() {
-        out.push_str("\nChanged:\n");
-        for c in &diff.changed {
-            let _ = writeln!(out, "  ~ {}{}", c.name, causes_text(c));
-            for f in &c.fields {
-                let _ = writeln!(out, "      {f}");
-            }
-        }
-    }
-    if !diff.stage_moves.is_empty() {
-        out.push_str("\nStage moves:\n");
-        for m in &diff.stage_moves {
-            let _ = writeln!(out, "  {}: stage {} -> {}", m.push, m.old, m.new);
-        }
-    }
-    if !diff.edges_added.is_empty() || !diff.edges_removed.is_empty() {
-        out.push_str("\nEdges:\n");
-        for e in &diff.edges_added {
-            let _ = writeln!(out, "  + {}", e.describe());
-        }
-        for e in &diff.edges_removed {
-            let _ = writeln!(out, "  - {}", e.describe());
-        }
-    }
-    let plan_lines = plan_lines(diff, labels);
-    if !plan_lines.is_empty() {
-        out.push_str("\nPlan, variables and host groups:\n");
-        for line in plan_lines {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
-    out
-}
-
-/// `configs (stage 3) -> edge (web, relay): 2 hosts + 3 dynamic groups / topo nodes, skipped`.
-fn entry_line(p: &PushEntry) -> String {
-    let mut line = format!("{} (stage {}) -> {}", p.name, p.stage, targets_text(p));
-    if !p.enabled {
-        line.push_str(", skipped");
-    }
-    line
-}
-
-fn targets_text(p: &PushEntry) -> String {
-    let selectors = p.targets.dynamic_groups.len() + p.targets.topo_nodes.len();
-    let mut s = count(p.targets.ips.len(), "host", "hosts");
-    if selectors > 0 {
-        s.push_str(&format!(
-            " + {}",
-            count(
-                selectors,
-                "dynamic group / topo node",
-                "dynamic groups / topo nodes"
-            )
-        ));
-    }
-    s
-}
-
-fn causes_text(c: &ChangedPush) -> String {
-    match causes_text_of(&c.causes) {
-        s if s.is_empty() => s,
-        s => format!(" ({})", s.trim_start_matches(", ")),
-    }
-}
-
-/// `, via group `web` (inventory.toml), variable `version``; empty without causes.
-fn causes_text_of(causes: &[plan_graph::Cause]) -> String {
-    if causes.is_empty() {
-        String::new()
-    } else {
-        let causes: Vec<String> = causes.iter().map(ToString::to_string).collect();
-        format!(", via {}", causes.join(", "))
-    }
-}
-
-/// Plan settings, variables and groups, one line each.
-fn plan_lines(diff: &PlanDiff, labels: &Labels) -> Vec<String> {
-    let mut lines: Vec<String> = diff.settings.iter().map(ToString::to_string).collect();
-    lines.extend(labels.scope.clone());
-    let quoted = |v: &Option<String>| match v {
-        Some(v) => format!("{v:?}"),
-        None => "(unset)".to_owned(),
-    };
-    for v in &diff.vars {
-        lines.push(format!(
-            "var {}: {} -> {}",
-            v.name,
-            quoted(&v.old),
-            quoted(&v.new)
-        ));
-    }
-    for g in &diff.groups {
-        let state = match (g.existed, g.exists) {
-            (false, _) => " (new)",
-            (_, false) => " (removed)",
-            _ => "",
-        };
-        let file = g
-            .file
-            .as_deref()
-            .map(|f| format!(" in {f}"))
-            .unwrap_or_default();
-        lines.push(format!(
-            "group {}{state}{file}: {}",
-            g.name,
-            g.hosts.items().join(", ")
-        ));
-    }
-    lines
-}
-
-// ---------------------------------------------------------------------------------------------
-// Markdown
-
-/// Members of one list spelled out in a table cell before "and N more".
-const ITEMS_SHOWN: usize = 6;
-/// Rows of the push table (and lines of the other lists) in the compact forms, tried in turn.
-const ROWS_COMPACT: [usize; 3] = [100, 30, 10];
-/// Field changes listed in one table row before "and N more".
-const FIELDS_SHOWN: usize = 8;
-/// Attention items listed before "and N more".
-const ATTENTION_SHOWN: usize = 30;
-
-/// How much of the comment to write: everything, without the folded details and the diagram,
-/// or only the summary and what needs attention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Full,
-    /// No diagram or details; at most this many rows per list.
-    Compact(usize),
-    Summary,
-}
-
-impl Level {
-    /// How many of `total` rows to show.
-    fn rows(self, total: usize) -> usize {
-        match self {
-            Level::Compact(rows) => rows.min(total),
-            Level::Full | Level::Summary => total,
-        }
-    }
-}
-
-/// The pull-request comment: a marker line, the summary, what needs attention, a table of
-/// the pushes that changed, the stage diagram, and the details folded. It stays under
-/// [`LIMIT`] characters by dropping the details and the diagram first, then everything but
-/// the summary, never cutting a table in the middle.
-fn render_markdown(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph, labels: &Labels) -> String {
-    let levels = std::iter::once(Level::Full).chain(ROWS_COMPACT.map(Level::Compact));
-    for level in levels {
-        let out = markdown_at(diff, plan, graph, labels, level);
-        if out.len() < LIMIT {
-            return out;
-        }
-    }
-    markdown_at(diff, plan, graph, labels, Level::Summary)
-}
-
-fn markdown_at(
-    diff: &PlanDiff,
-    plan: &Plan,
-    graph: &PlanGraph,
-    labels: &Labels,
-    level: Level,
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "<!-- plan:diff {} -->", diff.new_name);
-    let _ = writeln!(out, "### `plan diff`: {}\n", text(&diff.new_name));
-    let _ = writeln!(
-        out,
-        "**{}** · {} → {}",
-        text(&diff.summary()),
-        code(&labels.old),
-        code(&labels.new)
-    );
-
-    if !diff.attention.is_empty() {
-        let serious = diff.attention.iter().any(|a| {
-            matches!(
-                a,
-                Attention::Removed { .. } | Attention::LostOrdering { .. }
-            )
-        });
-        let _ = writeln!(
-            out,
-            "\n> [!{}]\n> **Needs attention** ({}):",
-            if serious { "CAUTION" } else { "WARNING" },
-            diff.attention.len()
-        );
-        for item in diff.attention.iter().take(ATTENTION_SHOWN) {
-            let _ = writeln!(out, "> - {}", inline(&item.message()));
-        }
-        if diff.attention.len() > ATTENTION_SHOWN {
-            let _ = writeln!(
-                out,
-                "> - and {} more",
-                diff.attention.len() - ATTENTION_SHOWN
-            );
-        }
-    }
-
-    if level == Level::Summary {
-        let _ = writeln!(
-            out,
-            "\n_The full diff is too long for a comment: `plan diff --format json` prints all of it._"
-        );
-        return out;
-    }
-
-    let rows = push_rows(diff, graph);
-    if !rows.is_empty() {
-        out.push_str("\n| | push | stage | what changes |\n|---|---|---|---|\n");
-        let shown = level.rows(rows.len());
-        for row in rows.iter().take(shown) {
-            out.push_str(row);
-        }
-        if rows.len() > shown {
-            let _ = writeln!(
-                out,
-                "\n_…and {} more, not shown to keep this comment short._",
-                rows.len() - shown
-            );
-        }
-    }
-    if !diff.edges_added.is_empty() || !diff.edges_removed.is_empty() {
-        out.push_str("\n**Ordering**\n\n");
-        let edges = diff
-            .edges_added
-            .iter()
-            .map(|e| ("+", e))
-            .chain(diff.edges_removed.iter().map(|e| ("−", e)));
-        let total = diff.edges_added.len() + diff.edges_removed.len();
-        let shown = level.rows(total);
-        for (sign, e) in edges.take(shown) {
-            let _ = writeln!(
-                out,
-                "- {sign} {} → {} ({})",
-                code(&e.dependency),
-                code(&e.dependent),
-                text(e.reason.as_deref().unwrap_or("after"))
-            );
-        }
-        if total > shown {
-            let _ = writeln!(out, "- and {} more", total - shown);
-        }
-    }
-
-    let plan_lines = plan_lines(diff, labels);
-    if !plan_lines.is_empty() {
-        out.push_str("\n**Plan, variables and host groups**\n\n");
-        let shown = level.rows(plan_lines.len());
-        for line in plan_lines.iter().take(shown) {
-            let _ = writeln!(out, "- {}", text(&cap_line(line)).replace(" -&gt; ", " → "));
-        }
-        if plan_lines.len() > shown {
-            let _ = writeln!(out, "- and {} more", plan_lines.len() - shown);
-        }
-    }
-
-    if level == Level::Full {
-        let _ = write!(
-            out,
-            "\n{}",
-            fenced("mermaid", &diff_diagram(diff, plan, graph))
-        );
-        details(&mut out, diff);
-    } else {
-        let _ = writeln!(
-            out,
-            "\n_The stage diagram and request bodies are left out to keep this comment short; `plan diff --format json` prints everything._"
-        );
-    }
-    out
-}
-
-/// One table row per added, removed, renamed and changed push, in that order.
-fn push_rows(diff: &PlanDiff, graph: &PlanGraph) -> Vec<String> {
-    let mut rows = Vec::new();
-    for p in &diff.added {
-        rows.push(format!(
-            "| ➕ added | {} | {} | to {}{} |\n",
-            code(&p.name),
-            p.stage,
-            text(&targets_text(p)),
-            if p.enabled { "" } else { " _(skipped)_" }
-        ));
-    }
-    for p in &diff.removed {
-        rows.push(format!(
-            "| ➖ removed | {} | {} | was sent to {} |\n",
-            code(&p.name),
-            p.stage,
-            text(&targets_text(p))
-        ));
-    }
-    for r in &diff.renamed {
-        let mut cells = field_cells(&r.fields);
-        if cells.is_empty() {
-            cells.push("same request".to_owned());
-        }
-        if !r.causes.is_empty() {
-            let causes: Vec<String> = r.causes.iter().map(ToString::to_string).collect();
-            cells.push(format!("_via {}_", inline(&causes.join(", "))));
-        }
-        rows.push(format!(
-            "| ✏️ renamed | {} → {} | {} | {} |\n",
-            code(&r.old),
-            code(&r.new),
-            stage_cell(diff, graph, &r.new),
-            cells.join("<br>")
-        ));
-    }
-    for c in &diff.changed {
-        let mut cells = field_cells(&c.fields);
-        if !c.causes.is_empty() {
-            let causes: Vec<String> = c.causes.iter().map(ToString::to_string).collect();
-            cells.push(format!("_via {}_", inline(&causes.join(", "))));
-        }
-        rows.push(format!(
-            "| 🔄 changed | {} | {} | {} |\n",
-            code(&c.name),
-            stage_cell(diff, graph, &c.name),
-            cells.join("<br>")
-        ));
-    }
-    for m in &diff.stage_moves {
-        let listed = diff.changed.iter().any(|c| c.name == m.push)
-            || diff.renamed.iter().any(|r| r.new == m.push);
-        if !listed {
-            rows.push(format!(
-                "| ↕️ moved | {} | **{} → {}** | runs in another stage; its request is unchanged |\n",
-                code(&m.push),
-                m.old,
-                m.new
-            ));
-        }
-    }
-    rows
-}
-
-/// `2`, or `2 → 3` when the push moved.
-fn stage_cell(diff: &PlanDiff, graph: &PlanGraph, name: &str) -> String {
-    match diff.stage_moves.iter().find(|m| m.push == name) {
-        Some(m) => format!("**{} → {}**", m.old, m.new),
-        None => graph
-            .stage_of(name)
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
-
-/// The field changes of one row, at most [`FIELDS_SHOWN`].
-fn field_cells(fields: &[FieldChange]) -> Vec<String> {
-    let mut cells: Vec<String> = fields.iter().take(FIELDS_SHOWN).map(field_cell).collect();
-    if fields.len() > FIELDS_SHOWN {
-        cells.push(format!("and {} more fields", fields.len() - FIELDS_SHOWN));
-    }
-    cells
-}
-
-/// One field change in a table cell, long lists capped.
-fn field_cell(f: &FieldChange) -> String {
-    let body = match &f.change {
-        Change::Value { .. } | Change::Order => {
-            let full = f.to_string();
-            let rest = full.split_once(": ").map_or(full.as_str(), |(_, r)| r);
-            text(&cap(rest, 120)).replace(" -&gt; ", " → ")
-        }
-        Change::Items { added, removed } => {
-            let items: Vec<String> = added
-                .iter()
-                .map(|a| format!("+{a}"))
-                .chain(removed.iter().map(|r| format!("−{r}")))
-                .collect();
-            let mut shown: Vec<String> = items.iter().take(ITEMS_SHOWN).map(|i| code(i)).collect();
-            if items.len() > ITEMS_SHOWN {
-                shown.push(format!("and {} more", items.len() - ITEMS_SHOWN));
-            }
-            shown.join(" ")
-        }
-    };
-    format!("{}: {body}", code(&f.path))
-}
-
-/// A group line's item list capped to keep the comment short.
-fn cap_line(line: &str) -> String {
-    cap(line, 300)
-}
-
-fn cap(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
-    }
-}
-
-/// Markdown-safe text that keeps `code` spans written with backticks.
-///
-/// A span is a backtick, text without one, and a backtick; a backtick that opens nothing (an
-/// empty pair, or one in a path the message quotes) stays literal text, escaped.
-fn inline(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(open) = rest.find('`') {
-        out.push_str(&text(&rest[..open]));
-        let after = &rest[open + 1..];
-        match after.find('`') {
-            Some(close) if close > 0 => {
-                out.push_str(&code(&after[..close]));
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push_str(&text("`"));
-                rest = after;
-            }
-        }
-    }
-    out.push_str(&text(rest));
-    out
-}
-
-/// The new version's stage diagram with added and changed pushes coloured, and removed pushes
-/// drawn apart. Big plans get show's one-node-per-stage diagram, uncoloured.
-fn diff_diagram(diff: &PlanDiff, plan: &Plan, graph: &PlanGraph) -> String {
-    let Some(mut out) = push_diagram(plan, graph) else {
-        return diagram(plan, graph);
-    };
-    let id = |name: &str| plan.pushes.iter().position(|p| p.name.value == name);
-    let mut classes: Vec<(&str, Vec<String>)> = vec![
-        (
-            "added",
-            diff.added
-                .iter()
-                .filter_map(|p| id(&p.name))
-                .map(|i| format!("p{i}"))
-                .collect(),
-        ),
-        (
-            "changed",
-            diff.changed
-                .iter()
-                .map(|c| c.name.as_str())
-                .chain(diff.renamed.iter().map(|r| r.new.as_str()))
-                .filter_map(id)
-                .map(|i| format!("p{i}"))
-                .collect(),
-        ),
-    ];
-    if !diff.removed.is_empty() {
-        out.push_str("  subgraph removed[\"removed\"]\n    direction TB\n");
-        for (i, p) in diff.removed.iter().enumerate() {
-            let _ = writeln!(out, "    r{i}[\"{}\"]", p.name.replace('"', "#quot;"));
-        }
-        out.push_str("  end\n");
-        classes.push((
-            "removed",
-            (0..diff.removed.len()).map(|i| format!("r{i}")).collect(),
-        ));
-    }
-    for (class, ids) in &classes {
-        if ids.is_empty() {
-            continue;
-        }
-        let style = match *class {
-            "added" => "fill:#e6ffec,stroke:#1a7f37",
-            "changed" => "fill:#fff8c5,stroke:#9a6700",
-            _ => "fill:#ffebe9,stroke:#cf222e,stroke-dasharray: 5 5",
-        };
-        let _ = writeln!(out, "  class {} {class}", ids.join(","));
-        let _ = writeln!(out, "  classDef {class} {style};");
-    }
-    out
-}
-
-/// Folded details: each changed push's fields as a `diff` block, then the request bodies of
-/// added and removed pushes.
-fn details(out: &mut String, diff: &PlanDiff) {
-    if !diff.changed.is_empty() || diff.renamed.iter().any(|r| !r.fields.is_empty()) {
-        let mut block = String::new();
-        for r in diff.renamed.iter().filter(|r| !r.fields.is_empty()) {
-            let _ = writeln!(block, "  {} (renamed from {})", r.new, r.old);
-            for f in &r.fields {
-                diff_lines(&mut block, f);
-            }
-        }
-        for c in &diff.changed {
-            let causes = visible_breaks(&causes_text(c).replace('`', ""));
-            let _ = writeln!(block, "  {}{causes}", c.name);
-            for f in &c.fields {
-                diff_lines(&mut block, f);
-            }
-        }
-        let _ = write!(
-            out,
-            "\n<details><summary>Changed fields</summary>\n\n{}</details>\n",
-            fenced("diff", &block)
-        );
-    }
-    for (title, entries) in [("Added", &diff.added), ("Removed", &diff.removed)] {
-        if entries.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "\n<details><summary>{title} pushes: request bodies</summary>\n"
-        );
-        for p in entries.iter() {
-            let body = serde_json::to_string_pretty(&p.request).unwrap_or_default();
-            let _ = writeln!(out, "{}\n\n{}", code(&p.name), fenced("json", &body));
-        }
-        out.push_str("</details>\n");
-    }
-}
-
-/// A field change as `-`/`+` lines GitHub colours.
-fn diff_lines(out: &mut String, f: &FieldChange) {
-    let json = |v: &Option<serde_json::Value>| match v {
-        Some(v) => serde_json::to_string(v).unwrap_or_default(),
-        None => "(unset)".to_owned(),
-    };
-    match &f.change {
-        Change::Value { old, new } => {
-            let _ = writeln!(out, "-     {}: {}", f.path, json(old));
-            let _ = writeln!(out, "+     {}: {}", f.path, json(new));
-        }
-        // A member is one line whatever it holds: a newline in a path would start a line the
-        // block colours as something else.
-        Change::Items { added, removed } => {
-            for r in removed {
-                let _ = writeln!(out, "-     {}: {}", f.path, visible_breaks(r));
-            }
-            for a in added {
-                let _ = writeln!(out, "+     {}: {}", f.path, visible_breaks(a));
-            }
-        }
-        Change::Order => {
-            let _ = writeln!(out, "!     {}: same members, new order", f.path);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::render::tests::{load, scoped};
-
-    fn version(toml: &str) -> Version {
-        let (parsed, graph) = load(toml);
-        Version { parsed, graph }
-    }
-
-    fn text_diff(old: &Version, new: &Version) -> String {
-        let labels = Labels {
-            old: "old.toml".into(),
-            new: "new.toml".into(),
-            scope: scope_change(Some(&old.parsed.plan), &new.parsed.plan),
-        };
-        render_text(&plan_graph::diff(Some(old.side()), new.side()), &labels)
-    }
-
-    #[test]
-    fn a_move_into_a_business_set_names_the_scope() {
-        let old = version(&scoped(2, "v3"));
-        let new = version(&scoped(9_000_000, "v3"));
-        let out = text_diff(&old, &new);
-        assert!(
-            out.contains("  scope: business 2 -> business set 9000000\n"),
-            "{out}"
-        );
-        // The same id under v2 is a business; v3 reads it as a set.
-        let old = version(&scoped(9_000_000, "v2"));
-        let out = text_diff(&old, &new);
-        assert!(
-            out.contains("  scope: business 9000000 -> business set 9000000\n"),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn a_change_between_businesses_needs_no_scope_line() {
-        let out = text_diff(&version(&scoped(2, "v3")), &version(&scoped(3, "v3")));
-        assert!(!out.contains("scope:"), "{out}");
-        assert!(out.contains("plan.bk_biz_id: 2 -> 3"), "{out}");
-    }
-
-    #[test]
-    fn hostile_paths_keep_the_comment_intact() {
-        use crate::render::markdown::tests::{HOSTILE, code_spans, fenced_blocks, table_rows};
-        let old = version(HOSTILE);
-        let new_text = HOSTILE
-            .replace("/x/app|v1.tgz", "/x/app|v2\\n```\\n+ok.tgz")
-            .replace(
-                "[[push]]",
-                "[[push]]\nname = \"gone\"\nfrom = { hosts = \"10.0.0.9\", files = [\"/y/z.tgz\"] }\nto = { hosts = \"10.0.0.8\", path = \"/q/`x`|\\n/\" }\n\n[[push]]",
-            );
-        let new = version(&new_text);
-        // Both directions: one adds a push, the other removes it.
-        for (old, new) in [(&old, &new), (&new, &old)] {
-            let labels = Labels {
-                old: "old.toml".into(),
-                new: "new.toml".into(),
-                scope: None,
-            };
-            let diff = plan_graph::diff(Some(old.side()), new.side());
-            let doc = render_markdown(&diff, &new.parsed.plan, &new.graph, &labels);
-            let rows = table_rows(&doc);
-            assert!(rows.len() >= 4, "{doc}");
-            let blocks = fenced_blocks(&doc);
-            let infos: Vec<&str> = blocks.iter().map(|(i, _)| i.as_str()).collect();
-            assert_eq!(infos, ["mermaid", "diff", "json"], "{doc}");
-            for line in blocks[1].1.lines() {
-                assert!(
-                    line.starts_with(['-', '+', '!', ' ']),
-                    "a line the diff block does not colour as ours: {line:?}\n{doc}"
-                );
-            }
-            assert!(
-                blocks[1].1.contains("/x/app|v2\\n```\\n+ok.tgz"),
-                "{}",
-                blocks[1].1
-            );
-            let body: serde_json::Value = serde_json::from_str(&blocks[2].1).expect("json");
-            assert_eq!(body["file_target_path"], "/q/`x`|\n/");
-            let changed = rows
-                .iter()
-                .find(|r| r[0].contains("changed"))
-                .unwrap_or_else(|| panic!("{doc}"));
-            assert!(
-                code_spans(&changed[3])
-                    .iter()
-                    .any(|s| s.contains("/x/app|v2\\n```\\n+ok.tgz")),
-                "{doc}"
-            );
-        }
-    }
-
-    #[test]
-    fn inline_keeps_code_spans_and_escapes_stray_backticks() {
-        assert_eq!(inline("push `a` reads `/x/b`"), "push `a` reads `/x/b`");
-        assert_eq!(
-            inline("the path \"/x/```y\" has"),
-            "the path \"/x/\\`\\`\\`y\" has"
-        );
-        assert_eq!(inline("a | b"), "a \\| b");
-    }
-
-    /// Three layers of 20 pushes, each after the whole layer before: 800 edges.
-    pub(crate) fn dense_layers(extra: &str) -> String {
-        let mut toml =
-            String::from("[plan]\nname = \"dense\"\nbk_biz_id = 2\naccount = \"root\"\n");
-        for i in 0..60 {
-            let after: Vec<String> = (if i < 20 {
-                0..0
-            } else {
-                (i / 20 - 1) * 20..(i / 20) * 20
-            })
-            .map(|j| format!("\"n{j}\""))
-            .collect();
-            toml.push_str(&format!(
-                "[[push]]\nname = \"n{i}\"\nafter = [{}]\nfrom = {{ hosts = \"10.9.9.9\", files = [\"/x/a{extra}\"] }}\nto = {{ hosts = \"10.0.0.1\", path = \"/t{i}/\" }}\n",
-                after.join(", ")
-            ));
-        }
-        toml
-    }
-
-    #[test]
-    fn a_diagram_summarised_per_stage_gets_no_push_classes() {
-        let old = version(&dense_layers(""));
-        let new = version(&dense_layers("b"));
-        let diff = plan_graph::diff(Some(old.side()), new.side());
-        assert_eq!(diff.changed.len(), 60);
-        let diagram = diff_diagram(&diff, &new.parsed.plan, &new.graph);
-        assert!(diagram.contains("one node per stage"), "{diagram}");
-        assert!(!diagram.contains("class "), "{diagram}");
-        assert!(!diagram.contains("p0"), "{diagram}");
     }
 }

@@ -1,6 +1,11 @@
-//! Human renderings of a plan's dry run (`plan show` text and Markdown). The JSON documents,
-//! dot and Mermaid come from `plan-graph` so every consumer sees the same data.
+//! Every human rendering of the CLI: a plan's dry run (`plan show` text and Markdown) and a
+//! change to it (`plan diff` text and Markdown), with the phrases they share (counts, scope,
+//! settings, hosts). The JSON documents, dot and Mermaid come from `plan-graph` so every
+//! consumer sees the same data; `apply`'s progress and report live with the command
+//! (`commands/apply/`), next to the events they follow.
 
+pub(crate) mod diff_markdown;
+pub(crate) mod diff_text;
 pub(crate) mod markdown;
 pub(crate) mod text;
 
@@ -169,6 +174,16 @@ pub(crate) mod tests {
         let graph =
             plan_graph::build(&parsed.plan).unwrap_or_else(|e| panic!("{:?}", e.problems()));
         (parsed, graph)
+    }
+
+    /// [`load`] as the command's loaded plan (for `plan diff`'s renderers).
+    pub(crate) fn version(toml: &str) -> crate::load::Loaded {
+        let (parsed, graph) = load(toml);
+        crate::load::Loaded {
+            parsed,
+            graph,
+            warnings: Vec::new(),
+        }
     }
 
     /// A one-push plan with `bk_biz_id` and `api` as given.
