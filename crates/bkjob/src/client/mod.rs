@@ -56,7 +56,9 @@ pub use neutral::{HostLog, HostState, JobKey, Snapshot};
 pub use retry::RetryPolicy;
 pub use scrub::{FRAGMENT, Scrubber, WITHHELD};
 
+use crate::ApiVersion;
 use crate::common::IpHost;
+use crate::routes::{FrontDoor, HttpMethod, Route};
 use crate::v2::{
     FastPushFileRequest, JobExecuteData, JobInstanceStatusV2, OperateJobInstanceRequest,
     StepInstanceLogV2,
@@ -143,22 +145,14 @@ impl Endpoint {
         ))
     }
 
-    fn url(&self, family: Family, api: &str) -> String {
+    fn url(&self, route: Route) -> String {
         let base = self.base.as_str().trim_end_matches('/');
-        match (self.flavor, family) {
-            (Flavor::Gateway, Family::V3) => format!("{base}/api/v3/{api}"),
-            // The gateway publishes no v2 resources; the ESB path is the only one that exists.
-            (_, Family::V2) => format!("{base}/api/c/compapi/v2/job/{api}/"),
-            (Flavor::Esb, Family::V3) => format!("{base}/api/c/compapi/v2/jobv3/{api}/"),
-        }
+        let door = match self.flavor {
+            Flavor::Esb => FrontDoor::Esb,
+            Flavor::Gateway => FrontDoor::Gateway,
+        };
+        format!("{base}{}", route.path(door))
     }
-}
-
-/// The API family of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    V2,
-    V3,
 }
 
 /// Whether a call may be repeated freely.
@@ -329,14 +323,8 @@ impl Client {
         &self,
         request: &FastPushFileRequest,
     ) -> Result<JobExecuteData, ApiError> {
-        self.call(
-            Family::V2,
-            "fast_push_file",
-            Kind::Submit,
-            to_body(request)?,
-            false,
-        )
-        .await
+        self.call(Route::FastPushFile, Kind::Submit, to_body(request)?)
+            .await
     }
 
     /// v3 `fast_transfer_file`, exactly the body given (set `start_task` for two-phase).
@@ -344,14 +332,8 @@ impl Client {
         &self,
         request: &FastTransferFileRequest,
     ) -> Result<JobExecuteData, ApiError> {
-        self.call(
-            Family::V3,
-            "fast_transfer_file",
-            Kind::Submit,
-            to_body(request)?,
-            false,
-        )
-        .await
+        self.call(Route::FastTransferFile, Kind::Submit, to_body(request)?)
+            .await
     }
 
     /// v2 `get_job_instance_status`.
@@ -361,14 +343,7 @@ impl Client {
         job_instance_id: i64,
     ) -> Result<JobInstanceStatusV2, ApiError> {
         let body = serde_json::json!({"bk_biz_id": bk_biz_id, "job_instance_id": job_instance_id});
-        self.call(
-            Family::V2,
-            "get_job_instance_status",
-            Kind::Idempotent,
-            body,
-            false,
-        )
-        .await
+        self.call(Route::StatusV2, Kind::Idempotent, body).await
     }
 
     /// v2 `get_job_instance_log` (`log_content` is HTML-escaped: see [`crate::unescape_log`]).
@@ -378,15 +353,8 @@ impl Client {
         job_instance_id: i64,
     ) -> Result<Vec<StepInstanceLogV2>, ApiError> {
         let body = serde_json::json!({"bk_biz_id": bk_biz_id, "job_instance_id": job_instance_id});
-        let mut steps: Vec<StepInstanceLogV2> = self
-            .call(
-                Family::V2,
-                "get_job_instance_log",
-                Kind::Idempotent,
-                body,
-                false,
-            )
-            .await?;
+        let mut steps: Vec<StepInstanceLogV2> =
+            self.call(Route::LogV2, Kind::Idempotent, body).await?;
         let contents = steps
             .iter_mut()
             .flat_map(|step| step.step_results.iter_mut())
@@ -412,14 +380,7 @@ impl Client {
             "job_instance_id": job_instance_id,
             "return_ip_result": return_ip_result,
         });
-        self.call(
-            Family::V3,
-            "get_job_instance_status",
-            Kind::Idempotent,
-            body,
-            true,
-        )
-        .await
+        self.call(Route::StatusV3, Kind::Idempotent, body).await
     }
 
     /// v3 `get_job_instance_ip_log` for one host by BK-Net and address (GET with a query
@@ -440,14 +401,7 @@ impl Client {
             "bk_cloud_id": host.bk_cloud_id,
             "ip": host.ip,
         });
-        self.call(
-            Family::V3,
-            "get_job_instance_ip_log",
-            Kind::Idempotent,
-            body,
-            true,
-        )
-        .await
+        self.call(Route::IpLogV3, Kind::Idempotent, body).await
     }
 
     /// v3 `batch_get_job_instance_ip_log` (at most 500 hosts per call).
@@ -455,14 +409,8 @@ impl Client {
         &self,
         request: &BatchIpLogRequest,
     ) -> Result<BatchIpLogV3, ApiError> {
-        self.call(
-            Family::V3,
-            "batch_get_job_instance_ip_log",
-            Kind::Idempotent,
-            to_body(request)?,
-            false,
-        )
-        .await
+        self.call(Route::BatchIpLogV3, Kind::Idempotent, to_body(request)?)
+            .await
     }
 
     /// `operate_job_instance` on the v2 (`job/`) path.
@@ -471,14 +419,8 @@ impl Client {
         request: &OperateJobInstanceRequest,
     ) -> Result<JobExecuteData, ApiError> {
         // Repeating a terminate is harmless (JOB answers 1241003), so it is retried like a read.
-        self.call(
-            Family::V2,
-            "operate_job_instance",
-            Kind::Idempotent,
-            to_body(request)?,
-            false,
-        )
-        .await
+        self.call(Route::OperateV2, Kind::Idempotent, to_body(request)?)
+            .await
     }
 
     /// `operate_job_instance` on the v3 path.
@@ -486,14 +428,8 @@ impl Client {
         &self,
         request: &OperateJobInstanceRequest,
     ) -> Result<JobExecuteData, ApiError> {
-        self.call(
-            Family::V3,
-            "operate_job_instance",
-            Kind::Idempotent,
-            to_body(request)?,
-            false,
-        )
-        .await
+        self.call(Route::OperateV3, Kind::Idempotent, to_body(request)?)
+            .await
     }
 
     /// v3 `operate_job_instance` code 2: starts a job created with `start_task=false`.
@@ -518,13 +454,7 @@ impl Client {
             operation_code: crate::v2::OperationCode::Start.code(),
         };
         let (result, earlier_may_have_acted) = self
-            .call_tracked::<JobExecuteData>(
-                Family::V3,
-                "operate_job_instance",
-                Kind::Idempotent,
-                to_body(&request)?,
-                false,
-            )
+            .call_tracked::<JobExecuteData>(Route::OperateV3, Kind::Idempotent, to_body(&request)?)
             .await;
         match result {
             Ok(_) => Ok(StartAnswer::Started),
@@ -578,32 +508,27 @@ impl Client {
 
     async fn call<T: DeserializeOwned + Serialize>(
         &self,
-        family: Family,
-        api: &str,
+        route: Route,
         kind: Kind,
         body: serde_json::Value,
-        get_on_gateway: bool,
     ) -> Result<T, ApiError> {
-        self.call_tracked(family, api, kind, body, get_on_gateway)
-            .await
-            .0
+        self.call_tracked(route, kind, body).await.0
     }
 
     /// As `call`, also telling whether an earlier attempt may have reached JOB and been acted
     /// on (its answer was lost), which makes a "repeated operation" answer our own doing.
     async fn call_tracked<T: DeserializeOwned + Serialize>(
         &self,
-        family: Family,
-        api: &str,
+        route: Route,
         kind: Kind,
         body: serde_json::Value,
-        get_on_gateway: bool,
     ) -> (Result<T, ApiError>, bool) {
+        let api = route.name();
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut may_have_acted = false;
         loop {
-            let result = self.once(family, api, &body, get_on_gateway).await;
+            let result = self.once(route, &body).await;
             let error = match result {
                 Ok(value) => return (Ok(value), may_have_acted),
                 // The one way out for errors: scrubbed before anything logs or returns them.
@@ -634,12 +559,11 @@ impl Client {
 
     async fn once<T: DeserializeOwned + Serialize>(
         &self,
-        family: Family,
-        api: &str,
+        route: Route,
         body: &serde_json::Value,
-        get_on_gateway: bool,
     ) -> Result<T, ApiError> {
-        let url = self.endpoint.url(family, api);
+        let api = route.name();
+        let url = self.endpoint.url(route);
         let transport = |e: reqwest::Error| {
             let kind = if e.is_connect() {
                 TransportKind::Connect
@@ -656,7 +580,7 @@ impl Client {
             }
         };
         let mut response = self
-            .request(family, api, &url, body, get_on_gateway)?
+            .request(route, &url, body)?
             .send()
             .await
             .map_err(transport)?;
@@ -701,13 +625,12 @@ impl Client {
     /// JSON body otherwise.
     fn request(
         &self,
-        family: Family,
-        api: &str,
+        route: Route,
         url: &str,
         body: &serde_json::Value,
-        get_on_gateway: bool,
     ) -> Result<reqwest::RequestBuilder, ApiError> {
-        if get_on_gateway && self.endpoint.flavor == Flavor::Gateway {
+        let api = route.name();
+        if route.gateway_method() == HttpMethod::Get && self.endpoint.flavor == Flavor::Gateway {
             let mut u = url::Url::parse(url).map_err(|e| ApiError::Decode {
                 api: api.to_owned(),
                 message: e.to_string(),
@@ -727,7 +650,7 @@ impl Client {
         let mut body = body.clone();
         // ESB's v2 components read credentials from the body as well (the seed document
         // sends both); the header alone is enough for jobv3 and the gateway.
-        if family == Family::V2
+        if route.version() == ApiVersion::V2
             && self.endpoint.flavor == Flavor::Esb
             && let Some(map) = body.as_object_mut()
         {

@@ -291,13 +291,13 @@ fn endpoint_flavour_and_urls() {
     let esb = Endpoint::parse("https://paas.example.com/", false).expect("esb");
     assert_eq!(esb.flavor(), Flavor::Esb);
     assert_eq!(
-        esb.url(Family::V3, "fast_transfer_file"),
+        esb.url(Route::FastTransferFile),
         "https://paas.example.com/api/c/compapi/v2/jobv3/fast_transfer_file/"
     );
     let gw = Endpoint::parse("https://bkapi.example.com/api/bk-job/prod", false).expect("gw");
     assert_eq!(gw.flavor(), Flavor::Gateway);
     assert_eq!(
-        gw.url(Family::V3, "operate_job_instance"),
+        gw.url(Route::OperateV3),
         "https://bkapi.example.com/api/bk-job/prod/api/v3/operate_job_instance"
     );
     assert!(Endpoint::parse("https://u:p@example.com", false).is_err());
