@@ -23,17 +23,8 @@ use plan_parser::{HostSet, Plan, PlanErrors, Problem, Push, Span};
 
 use crate::graph::{Edge, EdgeKind, FileFlow, Node, PlanGraph, Stage};
 use crate::hosts::{HostKey, keys, written_name};
+use crate::kind::GraphErrorKind;
 use crate::path::{EntryKind, NormEntry, target_dir};
-
-/// Stable diagnostic codes of this crate.
-pub(crate) mod codes {
-    pub(crate) const CYCLE: &str = "plan::graph::cycle";
-    pub(crate) const SELF_DEPENDENCY: &str = "plan::graph::self_dependency";
-    pub(crate) const WRITE_CONFLICT: &str = "plan::graph::write_conflict";
-    pub(crate) const UNKNOWN_DEPENDENCY: &str = "plan::graph::unknown_dependency";
-    pub(crate) const READS_DISABLED: &str = "plan::graph::reads_disabled";
-    pub(crate) const CONFLICTS_UNCHECKED: &str = "plan::graph::conflicts_unchecked";
-}
 
 /// Orders the pushes of a plan.
 ///
@@ -79,7 +70,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
                     if !std::mem::replace(&mut self_dependent[b], true) {
                         problems.push(
                             Problem::error(
-                                codes::SELF_DEPENDENCY,
+                                GraphErrorKind::SelfDependency.code(),
                                 format!("push `{}` depends on itself", push.name.value),
                             )
                             .with_label(after.span, "a push cannot run after itself")
@@ -98,7 +89,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
                 }
                 None => problems.push(
                     Problem::error(
-                        codes::UNKNOWN_DEPENDENCY,
+                        GraphErrorKind::UnknownDependency.code(),
                         format!(
                             "push `{}` runs after unknown push `{}`",
                             push.name.value, after.value
@@ -130,7 +121,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
             if !std::mem::replace(&mut self_dependent[b], true) {
                 problems.push(
                     Problem::error(
-                        codes::SELF_DEPENDENCY,
+                        GraphErrorKind::SelfDependency.code(),
                         format!("push `{}` depends on itself", reader.name.value),
                     )
                     .with_label(
@@ -313,7 +304,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
 
 fn reads_disabled(dependency: &Push, dependent: &Push, read_span: Span) -> Problem {
     Problem::warning(
-        codes::READS_DISABLED,
+        GraphErrorKind::ReadsDisabled.code(),
         format!(
             "push `{}` reads what disabled push `{}` delivers",
             dependent.name.value, dependency.name.value
@@ -650,7 +641,7 @@ fn cycle_problem(plan: &Plan, edges: &[Edge], ends: &[(usize, usize)], path: &[u
     }
     text.push('`');
     let mut problem = Problem::error(
-        codes::CYCLE,
+        GraphErrorKind::Cycle.code(),
         format!("push `{}` has circular dependency {text}", name(first)),
     );
     let mut explicit = 0;
@@ -903,7 +894,7 @@ fn writers_by_selector<'k>(
 /// The warning when the conflict check ran out of budget (see [`Budget`]).
 fn unchecked_conflicts(plan: &Plan) -> Problem {
     Problem::warning(
-        codes::CONFLICTS_UNCHECKED,
+        GraphErrorKind::ConflictsUnchecked.code(),
         "write conflicts between pushes were not checked: the plan delivers too many files into too many `[FILESRCIP]` directories on too many hosts",
     )
     .with_label(plan.name.span, "this plan")
@@ -990,7 +981,7 @@ fn conflict_problem(
         EntryKind::File | EntryKind::Pattern => format!("{dir}{name}"),
     };
     Problem::error(
-        codes::WRITE_CONFLICT,
+        GraphErrorKind::WriteConflict.code(),
         format!(
             "pushes `{}` and `{}` both write {what} on {host}, and nothing orders them",
             pa.name.value, pb.name.value

@@ -358,7 +358,7 @@ fn an_after_on_a_disabled_push_it_reads_from_warns() {
     assert!(
         g.warnings()
             .iter()
-            .any(|w| w.code() == codes::READS_DISABLED),
+            .any(|w| w.code() == GraphErrorKind::ReadsDisabled.code()),
         "{:?}",
         g.warnings()
     );
@@ -442,7 +442,7 @@ fn explicit_cycle_is_reported_as_a_path_with_a_label_per_edge() {
         )
         .build();
     let err = build(&p).expect_err("cycle");
-    assert_eq!(codes_of(&err), vec![codes::CYCLE]);
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::Cycle.code()]);
     let problem = &err.problems()[0];
     assert_eq!(
         problem.message(),
@@ -518,7 +518,7 @@ fn a_push_reading_beside_what_it_delivers_is_not_self_dependent() {
         )
         .build();
     let err = build(&whole).expect_err("self");
-    assert_eq!(codes_of(&err), vec![codes::SELF_DEPENDENCY]);
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::SelfDependency.code()]);
     // so is reading inside a directory it delivers
     let nested = plan()
         .push(
@@ -529,7 +529,7 @@ fn a_push_reading_beside_what_it_delivers_is_not_self_dependent() {
         )
         .build();
     let err = build(&nested).expect_err("self");
-    assert_eq!(codes_of(&err), vec![codes::SELF_DEPENDENCY]);
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::SelfDependency.code()]);
 }
 
 #[test]
@@ -544,7 +544,7 @@ fn inferred_self_dependency() {
         )
         .build();
     let err = build(&p).expect_err("self");
-    assert_eq!(codes_of(&err), vec![codes::SELF_DEPENDENCY]);
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::SelfDependency.code()]);
     assert_eq!(err.problems()[0].message(), "push `a` depends on itself");
     assert_eq!(
         err.problems()[0].primary_span(),
@@ -581,7 +581,10 @@ fn two_cycles_are_two_problems() {
         )
         .build();
     let err = build(&p).expect_err("cycles");
-    assert_eq!(codes_of(&err), vec![codes::CYCLE, codes::CYCLE]);
+    assert_eq!(
+        codes_of(&err),
+        vec![GraphErrorKind::Cycle.code(), GraphErrorKind::Cycle.code()]
+    );
 }
 
 #[test]
@@ -601,7 +604,7 @@ fn unordered_writers_of_one_file_conflict() {
         )
         .build();
     let err = build(&p).expect_err("conflict");
-    assert_eq!(codes_of(&err), vec![codes::WRITE_CONFLICT]);
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::WriteConflict.code()]);
     let problem = &err.problems()[0];
     assert_eq!(
         problem.message(),
@@ -709,7 +712,7 @@ fn filesrcip_targets_conflict_only_for_shared_source_hosts() {
         )
         .build();
     let err = build(&shared).expect_err("same source host, same directory");
-    assert_eq!(codes_of(&err), vec![codes::WRITE_CONFLICT]);
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::WriteConflict.code()]);
 }
 
 #[test]
@@ -812,7 +815,7 @@ fn disabled_pushes_stay_in_the_graph_but_do_not_conflict() {
         .collect();
     assert_eq!(deps, vec!["a", "b"]);
     let warnings: Vec<_> = g.warnings().iter().map(Problem::code).collect();
-    assert_eq!(warnings, vec![codes::READS_DISABLED]);
+    assert_eq!(warnings, vec![GraphErrorKind::ReadsDisabled.code()]);
 }
 
 #[test]
@@ -869,7 +872,7 @@ fn a_chain_of_twenty_thousand_pushes_needs_no_deep_stack() {
             span,
         });
         let errors = build(&plan).expect_err("a cycle");
-        assert_eq!(codes_of(&errors), [codes::CYCLE]);
+        assert_eq!(codes_of(&errors), [GraphErrorKind::Cycle.code()]);
         assert_eq!(errors.problems()[0].labels().len(), n);
     };
     std::thread::Builder::new()

@@ -21,6 +21,7 @@ mod build;
 mod diff;
 mod graph;
 mod hosts;
+mod kind;
 mod path;
 mod render;
 mod request;
@@ -31,6 +32,7 @@ pub use diff::{
     HostsDelta, PlanDiff, PushEntry, Renamed, StageMove, VarChange, diff, diff_json, fields_json,
 };
 pub use graph::{Edge, EdgeKind, FileFlow, PlanGraph, Stage};
+pub use kind::GraphErrorKind;
 pub use render::{
     FORMAT_VERSION, MERMAID_MAX_EDGES, MermaidDiagram, dot, graph_json, mermaid, mermaid_diagram,
     problem_json, show_json, write_show_json, written_hosts,

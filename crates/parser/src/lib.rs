@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod hosts;
+mod kind;
 mod loader;
 mod model;
 mod paths;
@@ -31,6 +32,7 @@ mod vars;
 
 use std::path::Path;
 
+pub use kind::{PLAN_INVALID, ParseErrorKind};
 pub use loader::{
     FsLoader, IncludeRefused, MAX_INCLUDE_BYTES, SourceLoader, include_root, read_include,
 };

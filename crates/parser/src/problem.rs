@@ -400,7 +400,7 @@ impl std::error::Error for PlanErrors {}
 
 impl Diagnostic for PlanErrors {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("plan::invalid"))
+        Some(Box::new(crate::kind::PLAN_INVALID))
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {

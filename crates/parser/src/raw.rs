@@ -8,6 +8,7 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::kind::ParseErrorKind;
 use crate::model::{ApiVersion, FileId, Located, Span, TopoNode, TransferMode};
 use crate::problem::{Problem, shown};
 
@@ -234,7 +235,7 @@ impl Walker<'_> {
         if looks_like_credential(name) {
             self.push(
                 Problem::error(
-                    "plan::parser::credential_in_plan",
+                    ParseErrorKind::CredentialInPlan.code(),
                     format!("credentials are not accepted in a plan (`{name}` in {place})"),
                 )
                 .with_label(span, "remove this key")
@@ -243,7 +244,7 @@ impl Walker<'_> {
         } else {
             self.push(
                 Problem::error(
-                    "plan::parser::unknown_key",
+                    ParseErrorKind::UnknownKey.code(),
                     format!("unknown key `{}` in {place}", shown(name)),
                 )
                 .with_label(span, "unknown key")
@@ -287,7 +288,7 @@ impl Walker<'_> {
             if !table.contains_key(*key) && !misspelled {
                 self.push(
                     Problem::error(
-                        "plan::parser::missing_key",
+                        ParseErrorKind::MissingKey.code(),
                         format!("{place} is missing `{key}`"),
                     )
                     .with_label(span, format!("`{key}` is required here")),
@@ -304,7 +305,7 @@ impl Walker<'_> {
         };
         self.push(
             Problem::error(
-                "plan::parser::wrong_type",
+                ParseErrorKind::WrongType.code(),
                 format!(
                     "{what} must be {expected}, found {}",
                     describe(value.get_ref())
@@ -338,7 +339,7 @@ impl Walker<'_> {
                     let span = self.span(value.span());
                     self.push(
                         Problem::error(
-                            "plan::parser::out_of_range",
+                            ParseErrorKind::OutOfRange.code(),
                             format!("`{what}` is too large"),
                         )
                         .with_label(span, "does not fit in a 64-bit integer"),
@@ -400,7 +401,7 @@ impl Walker<'_> {
                     let span = self.span(key.span());
                     self.push(
                         Problem::error(
-                            "plan::parser::include_forbidden_key",
+                            ParseErrorKind::IncludeForbiddenKey.code(),
                             format!("`{name}` is not allowed in an included file"),
                         )
                         .with_label(span, "only [hosts] and [vars] may be here")
@@ -416,7 +417,7 @@ impl Walker<'_> {
                     {
                         self.push(
                             Problem::error(
-                                "plan::parser::unsupported_version",
+                                ParseErrorKind::UnsupportedVersion.code(),
                                 format!("unsupported format version {}", v.value),
                             )
                             .with_label(v.span, "only version 1 exists"),
@@ -444,14 +445,17 @@ impl Walker<'_> {
             };
             if !root.contains_key("plan") && !misspelled("plan") {
                 self.push(
-                    Problem::error("plan::parser::missing_plan", "the plan has no [plan] table")
-                        .with_label(start, "expected [plan] in this file")
-                        .with_help("add `[plan]` with at least `name` and `bk_biz_id`"),
+                    Problem::error(
+                        ParseErrorKind::MissingPlan.code(),
+                        "the plan has no [plan] table",
+                    )
+                    .with_label(start, "expected [plan] in this file")
+                    .with_help("add `[plan]` with at least `name` and `bk_biz_id`"),
                 );
             }
             if !root.contains_key("push") && !misspelled("push") {
                 self.push(
-                    Problem::error("plan::parser::no_push", "the plan has no [[push]]")
+                    Problem::error(ParseErrorKind::NoPush.code(), "the plan has no [[push]]")
                         .with_label(start, "expected at least one [[push]] in this file")
                         .with_help("each [[push]] is one file distribution (one JOB call)"),
                 );
@@ -520,7 +524,7 @@ impl Walker<'_> {
                             }
                             other => self.push(
                                 Problem::error(
-                                    "plan::parser::invalid_api",
+                                    ParseErrorKind::InvalidApi.code(),
                                     format!("unknown api `{other}`"),
                                 )
                                 .with_label(s.span, "expected \"v2\" or \"v3\"")
@@ -552,7 +556,7 @@ impl Walker<'_> {
             if looks_like_credential(&name.value) {
                 self.push(
                     Problem::error(
-                        "plan::parser::credential_in_plan",
+                        ParseErrorKind::CredentialInPlan.code(),
                         format!(
                             "credentials are not accepted in a plan (`{}` in [vars])",
                             name.value
@@ -621,7 +625,7 @@ impl Walker<'_> {
                         let span = self.span(key.span());
                         self.push(
                             Problem::error(
-                                "plan::parser::unknown_key",
+                                ParseErrorKind::UnknownKey.code(),
                                 format!("unknown key `{sub}` in [{what}]"),
                             )
                             .with_label(span, "a dot in a table name nests tables")
@@ -655,7 +659,7 @@ impl Walker<'_> {
                     Ok(node) => nodes.push(Located { value: node, span }),
                     Err(why) => self.push(
                         Problem::error(
-                            "plan::parser::invalid_topo_node",
+                            ParseErrorKind::InvalidTopoNode.code(),
                             format!("invalid topology node `{s}`"),
                         )
                         .with_label(span, why)
@@ -677,7 +681,7 @@ impl Walker<'_> {
                             if let Err(why) = check_node_type(&t.value) {
                                 self.push(
                                     Problem::error(
-                                        "plan::parser::invalid_topo_node",
+                                        ParseErrorKind::InvalidTopoNode.code(),
                                         format!("invalid topology node type `{}`", t.value),
                                     )
                                     .with_label(t.span, why),
@@ -685,7 +689,7 @@ impl Walker<'_> {
                             } else if id.value < 0 {
                                 self.push(
                                     Problem::error(
-                                        "plan::parser::invalid_topo_node",
+                                        ParseErrorKind::InvalidTopoNode.code(),
                                         "a topology node id must be >= 0",
                                     )
                                     .with_label(id.span, "negative id"),
@@ -708,7 +712,7 @@ impl Walker<'_> {
                             };
                             self.push(
                                 Problem::error(
-                                    "plan::parser::missing_key",
+                                    ParseErrorKind::MissingKey.code(),
                                     format!("topology node is missing {missing}"),
                                 )
                                 .with_label(span, "in this table"),
@@ -731,7 +735,7 @@ impl Walker<'_> {
             // `push = []` is the array of tables written inline, with nothing in it.
             let span = self.span(value.span());
             self.push(
-                Problem::error("plan::parser::no_push", "the plan has no [[push]]")
+                Problem::error(ParseErrorKind::NoPush.code(), "the plan has no [[push]]")
                     .with_label(span, "an empty list of pushes")
                     .with_help("each [[push]] is one file distribution (one JOB call)"),
             );
@@ -789,7 +793,7 @@ impl Walker<'_> {
                                 }
                                 other => self.push(
                                     Problem::error(
-                                        "plan::parser::invalid_transfer_mode",
+                                        ParseErrorKind::InvalidTransferMode.code(),
                                         format!(
                                             "unknown transfer mode `{other}`: expected \"force\" or \"strict\""
                                         ),
@@ -848,7 +852,7 @@ impl Walker<'_> {
                 if items.is_empty() {
                     let span = self.span(value.span());
                     self.push(
-                        Problem::error("plan::parser::empty_from", "`from` lists no source")
+                        Problem::error(ParseErrorKind::EmptyFrom.code(), "`from` lists no source")
                             .with_label(span, "empty array")
                             .with_help("add a table such as `{ hosts = \"build\", files = [\"/data/app.tar.gz\"] }`"),
                     );
@@ -885,7 +889,7 @@ impl Walker<'_> {
                     if source.files.as_ref().is_some_and(Vec::is_empty) {
                         let span = self.span(value.span());
                         self.push(
-                            Problem::error("plan::parser::empty_files", "`files` is empty")
+                            Problem::error(ParseErrorKind::EmptyFiles.code(), "`files` is empty")
                                 .with_label(span, "list at least one file or directory"),
                         );
                     }

@@ -8,6 +8,7 @@ use regex::Regex;
 use toml::de::DeTable;
 
 use crate::hosts::{looks_like_host, parse_host};
+use crate::kind::ParseErrorKind;
 use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
     ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan,
@@ -64,7 +65,7 @@ pub(crate) fn parse(
         Err(err) => {
             sources.add(main_name.clone(), "");
             let problem = Problem::error(
-                "plan::parser::unreadable",
+                ParseErrorKind::Unreadable.code(),
                 format!("cannot read `{main_name}`: {err}"),
             );
             return Err(PlanErrors::new(sources, vec![problem]));
@@ -84,8 +85,11 @@ pub(crate) fn parse(
     for include in includes {
         if include.value.trim().is_empty() {
             problems.push(
-                Problem::error("plan::parser::include_unreadable", "empty include path")
-                    .with_label(include.span, "name a file relative to this plan"),
+                Problem::error(
+                    ParseErrorKind::IncludeUnreadable.code(),
+                    "empty include path",
+                )
+                .with_label(include.span, "name a file relative to this plan"),
             );
             continue;
         }
@@ -100,15 +104,18 @@ pub(crate) fn parse(
         let resolved = normalize(&base.join(&include.value));
         if resolved == main_path {
             problems.push(
-                Problem::error("plan::parser::include_self", "a plan cannot include itself")
-                    .with_label(include.span, "this is the plan file"),
+                Problem::error(
+                    ParseErrorKind::IncludeSelf.code(),
+                    "a plan cannot include itself",
+                )
+                .with_label(include.span, "this is the plan file"),
             );
             continue;
         }
         if let Some((_, first)) = seen.iter().find(|(p, _)| *p == resolved) {
             problems.push(
                 Problem::error(
-                    "plan::parser::duplicate_include",
+                    ParseErrorKind::DuplicateInclude.code(),
                     format!("`{}` is included twice", shown(&include.value)),
                 )
                 .with_label(include.span, "included again here")
@@ -143,7 +150,7 @@ pub(crate) fn parse(
                 )),
                 None => problems.push(
                     Problem::error(
-                        "plan::parser::include_unreadable",
+                        ParseErrorKind::IncludeUnreadable.code(),
                         format!("cannot read included file `{}`: {err}", resolved.display()),
                     )
                     .with_label(include.span, "included here"),
@@ -224,7 +231,7 @@ fn read_file(
 fn toml_problem(file: FileId, text: &str, error: &toml::de::Error) -> Problem {
     let message = error.message().trim().to_owned();
     let mut problem = Problem::error(
-        "plan::parser::toml_syntax",
+        ParseErrorKind::TomlSyntax.code(),
         format!("invalid TOML: {message}"),
     );
     let span = error.span().unwrap_or(text.len()..text.len());
@@ -418,7 +425,7 @@ impl<'a> Builder<'a> {
         self.hosts_left = None;
         self.error(
                 Problem::error(
-                    "plan::parser::host_expansion_limit",
+                    ParseErrorKind::HostExpansionLimit.code(),
                     format!(
                         "host groups expand this plan past {} host selectors in all",
                         self.hosts_budget
@@ -496,7 +503,7 @@ impl<'a> Builder<'a> {
                     let first = *first;
                     self.error(
                         Problem::error(
-                            "plan::parser::duplicate_var",
+                            ParseErrorKind::DuplicateVar.code(),
                             format!("variable `{}` is defined twice", name.value),
                         )
                         .with_label(name.span, "defined again here")
@@ -507,7 +514,7 @@ impl<'a> Builder<'a> {
                 if !is_var_name(&name.value) {
                     self.error(
                         Problem::error(
-                            "plan::parser::invalid_var_name",
+                            ParseErrorKind::InvalidVarName.code(),
                             format!("`{}` is not a valid variable name", name.value),
                         )
                         .with_label(name.span, "expected [A-Za-z_][A-Za-z0-9_-]*"),
@@ -553,20 +560,20 @@ impl<'a> Builder<'a> {
                             )
                         });
                     Problem::error(
-                        "plan::parser::undefined_var",
+                        ParseErrorKind::UndefinedVar.code(),
                         format!("undefined variable `{name}`"),
                     )
                     .with_label(span, "not defined in [vars] or by --var")
                     .with_help(help)
                 }
                 VarIssue::Unterminated => Problem::error(
-                    "plan::parser::unterminated_var",
+                    ParseErrorKind::UnterminatedVar.code(),
                     "`${` without a closing `}`",
                 )
                 .with_label(span, "unterminated")
                 .with_help("write `$${` for a literal `${`"),
                 VarIssue::BadName(name) => Problem::error(
-                    "plan::parser::invalid_var_name",
+                    ParseErrorKind::InvalidVarName.code(),
                     format!("`{name}` is not a valid variable name"),
                 )
                 .with_label(span, "expected [A-Za-z_][A-Za-z0-9_-]*")
@@ -574,7 +581,7 @@ impl<'a> Builder<'a> {
                 VarIssue::TooLong(len) if len < MAX_EXPANDED => {
                     self.expansion_left = None;
                     Problem::error(
-                        "plan::parser::expansion_limit",
+                        ParseErrorKind::ExpansionLimit.code(),
                         format!(
                             "variables expand this plan past {} bytes in all",
                             self.expansion_budget
@@ -586,7 +593,7 @@ impl<'a> Builder<'a> {
                     ))
                 }
                 VarIssue::TooLong(len) => Problem::error(
-                    "plan::parser::value_too_long",
+                    ParseErrorKind::ValueTooLong.code(),
                     format!("this value is longer than {len} bytes once variables are substituted"),
                 )
                 .with_label(span, "expands past the limit here")
@@ -626,7 +633,7 @@ impl<'a> Builder<'a> {
                     let first = first.name.span;
                     self.error(
                         Problem::error(
-                            "plan::parser::duplicate_group",
+                            ParseErrorKind::DuplicateGroup.code(),
                             format!("host group `{}` is defined twice", name.value),
                         )
                         .with_label(name.span, "defined again here")
@@ -644,7 +651,7 @@ impl<'a> Builder<'a> {
                         invisible_label(&name.value).unwrap_or_else(|| "invalid name".to_owned());
                     self.error(
                         Problem::error(
-                            "plan::parser::invalid_group_name",
+                            ParseErrorKind::InvalidGroupName.code(),
                             format!("`{}` is not a valid host group name", shown(&name.value)),
                         )
                         .with_label(name.span, label)
@@ -679,7 +686,7 @@ impl<'a> Builder<'a> {
         for (name, span) in reported {
             self.error(
                 Problem::error(
-                    "plan::parser::empty_group",
+                    ParseErrorKind::EmptyGroup.code(),
                     format!("host group `{name}` selects no hosts"),
                 )
                 .with_label(span, "empty after expanding `groups`")
@@ -704,7 +711,7 @@ impl<'a> Builder<'a> {
             if dynamic.value.trim().is_empty() || dynamic.value.contains(char::is_whitespace) {
                 self.error(
                     Problem::error(
-                        "plan::parser::invalid_dynamic_group",
+                        ParseErrorKind::InvalidDynamicGroup.code(),
                         format!("invalid dynamic group id `{}`", shown(&dynamic.value)),
                     )
                     .with_label(dynamic.span, "a CMDB dynamic group id has no spaces"),
@@ -733,7 +740,7 @@ impl<'a> Builder<'a> {
                     // The reason goes into the message too: JSON and GitHub output carry no
                     // labels.
                     Problem::error(
-                        "plan::parser::invalid_host",
+                        ParseErrorKind::InvalidHost.code(),
                         format!("invalid host `{}`: {why}", shown(&s.value)),
                     )
                     .with_label(s.span, "not a host BK-JOB accepts")
@@ -784,7 +791,7 @@ impl<'a> Builder<'a> {
                         let help = self.suggest(target, self.groups.keys().map(String::as_str));
                         self.error(
                             Problem::error(
-                                "plan::parser::unknown_group",
+                                ParseErrorKind::UnknownGroup.code(),
                                 format!("unknown host group `{target}`"),
                             )
                             .with_label(reference.span, "no [hosts] group with this name")
@@ -861,7 +868,7 @@ impl<'a> Builder<'a> {
         let mut path: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
         path.push(target);
         let mut problem = Problem::error(
-            "plan::parser::group_cycle",
+            ParseErrorKind::GroupCycle.code(),
             format!(
                 "host group `{target}` includes itself: `{}`",
                 path.join(" -> ")
@@ -900,7 +907,7 @@ impl<'a> Builder<'a> {
             }
             self.error(
                 Problem::error(
-                    "plan::parser::ipv6_host_in_v3",
+                    ParseErrorKind::Ipv6HostInV3.code(),
                     format!("IPv6 host `{text}` cannot be sent with api = \"v3\""),
                 )
                 .with_label(span, "JOB's v3 API accepts only IPv4 addresses in `ip_list`")
@@ -990,7 +997,7 @@ impl<'a> Builder<'a> {
                             });
                     self.error(
                         Problem::error(
-                            "plan::parser::unknown_group",
+                            ParseErrorKind::UnknownGroup.code(),
                             format!("unknown host group `{}`", shown(&name.value)),
                         )
                         .with_label(name.span, "no [hosts] group with this name")
@@ -1016,8 +1023,11 @@ impl<'a> Builder<'a> {
             let ok = id.value >= 1;
             if !ok {
                 self.error(
-                    Problem::error("plan::parser::out_of_range", "`bk_biz_id` must be >= 1")
-                        .with_label(id.span, format!("found {}", id.value)),
+                    Problem::error(
+                        ParseErrorKind::OutOfRange.code(),
+                        "`bk_biz_id` must be >= 1",
+                    )
+                    .with_label(id.span, format!("found {}", id.value)),
                 );
             }
             ok
@@ -1094,7 +1104,7 @@ impl<'a> Builder<'a> {
         };
         self.error(
             Problem::error(
-                "plan::parser::invalid_name",
+                ParseErrorKind::InvalidName.code(),
                 format!("invalid {what} name `{}`", shown(&name.value)),
             )
             .with_label(name.span, why)
@@ -1107,7 +1117,7 @@ impl<'a> Builder<'a> {
             let label = invisible_label(value).unwrap_or_else(|| "NUL (U+0000) here".to_owned());
             self.error(
                 Problem::error(
-                    "plan::parser::invalid_account",
+                    ParseErrorKind::InvalidAccount.code(),
                     format!(
                         "the account `{}` contains an invisible character",
                         shown(value)
@@ -1120,7 +1130,7 @@ impl<'a> Builder<'a> {
         }
         if value.trim().is_empty() {
             self.error(
-                Problem::error("plan::parser::empty_account", "the account is empty")
+                Problem::error(ParseErrorKind::EmptyAccount.code(), "the account is empty")
                     .with_label(span, "an execution account alias, e.g. \"root\""),
             );
             return false;
@@ -1134,7 +1144,7 @@ impl<'a> Builder<'a> {
         } else {
             self.error(
                 Problem::error(
-                    "plan::parser::out_of_range",
+                    ParseErrorKind::OutOfRange.code(),
                     "`timeout` must be between 60 and 86400 seconds",
                 )
                 .with_label(t.span, format!("found {}", t.value)),
@@ -1150,7 +1160,7 @@ impl<'a> Builder<'a> {
             }
             self.error(
                 Problem::error(
-                    "plan::parser::out_of_range",
+                    ParseErrorKind::OutOfRange.code(),
                     format!("`{key}` is too large"),
                 )
                 .with_label(v.span, format!("at most {MAX_SPEED_MB} MB/s"))
@@ -1162,7 +1172,7 @@ impl<'a> Builder<'a> {
         }
         self.error(
             Problem::error(
-                "plan::parser::out_of_range",
+                ParseErrorKind::OutOfRange.code(),
                 format!("`{key}` must be at least 1 (MB/s)"),
             )
             .with_label(v.span, format!("found {}", v.value))
@@ -1184,7 +1194,7 @@ impl<'a> Builder<'a> {
                 let first = *first;
                 self.error(
                     Problem::error(
-                        "plan::parser::duplicate_push",
+                        ParseErrorKind::DuplicatePush.code(),
                         format!("push name `{}` is used twice", name.value),
                     )
                     .with_label(name.span, "used again here")
@@ -1214,7 +1224,7 @@ impl<'a> Builder<'a> {
             if Some(&after.value) == raw.name.as_ref().map(|n| &n.value) {
                 self.error(
                     Problem::error(
-                        "plan::parser::self_dependency",
+                        ParseErrorKind::SelfDependency.code(),
                         format!("push `{push_name}` lists itself in `after`"),
                     )
                     .with_label(after.span, "a push cannot run after itself"),
@@ -1231,7 +1241,7 @@ impl<'a> Builder<'a> {
                 };
                 self.error(
                     Problem::error(
-                        "plan::parser::unknown_push",
+                        ParseErrorKind::UnknownPush.code(),
                         format!("`after` names unknown push `{}`", shown(&after.value)),
                     )
                     .with_label(after.span, "no push with this name")
@@ -1269,7 +1279,7 @@ impl<'a> Builder<'a> {
             Some(r) => {
                 self.error(
                     Problem::error(
-                        "plan::parser::out_of_range",
+                        ParseErrorKind::OutOfRange.code(),
                         "`retries` must be between 0 and 5",
                     )
                     .with_label(r.span, format!("found {}", r.value)),
@@ -1282,7 +1292,7 @@ impl<'a> Builder<'a> {
             let key = raw.transfer_mode_key.unwrap_or(mode.span);
             self.error(
                 Problem::error(
-                    "plan::parser::v3_only",
+                    ParseErrorKind::V3Only.code(),
                     "`transfer_mode` is only available with api = \"v3\"",
                 )
                 .with_label(key, "v3-only key in a v2 plan")
@@ -1394,7 +1404,7 @@ impl<'a> Builder<'a> {
                     if let Some(first) = clash {
                         self.error(
                             Problem::error(
-                                "plan::parser::duplicate_delivery",
+                                ParseErrorKind::DuplicateDelivery.code(),
                                 format!(
                                     "push `{push_name}` delivers `{}` into `{}` twice",
                                     shown(&name),
@@ -1438,7 +1448,7 @@ impl<'a> Builder<'a> {
         if !missing_account.is_empty() && !account_reported {
             let at = raw.name.as_ref().map_or(raw.span, |n| n.span);
             let mut problem = Problem::error(
-                "plan::parser::missing_account",
+                ParseErrorKind::MissingAccount.code(),
                 format!("push `{push_name}` has no execution account"),
             )
             .with_label(at, "no account for this push");
@@ -1488,7 +1498,7 @@ impl<'a> Builder<'a> {
     fn no_hosts(&mut self, span: Span, what: &str) {
         self.error(
             Problem::error(
-                "plan::parser::no_hosts",
+                ParseErrorKind::NoHosts.code(),
                 format!("the {what} selects no host"),
             )
             .with_label(span, "no hosts here")
@@ -1524,7 +1534,7 @@ impl<'a> Builder<'a> {
         };
         self.problems.push(
             Problem::warning(
-                "plan::parser::overwriting_copies",
+                ParseErrorKind::OverwritingCopies.code(),
                 "every source host delivers the same files into one directory; the copies overwrite each other",
             )
             .with_label(written.span, label)
@@ -1555,7 +1565,7 @@ impl<'a> Builder<'a> {
         };
         self.error(
             Problem::error(
-                "plan::parser::invalid_path",
+                ParseErrorKind::InvalidPath.code(),
                 format!(
                     "BK-JOB would reject the path `{}`{substituted}: {err}",
                     shown(&entry.value)
@@ -1578,7 +1588,7 @@ impl<'a> Builder<'a> {
         if value.contains('\0') {
             self.error(
                 Problem::error(
-                    "plan::parser::nul_character",
+                    ParseErrorKind::NulCharacter.code(),
                     format!("the path `{}` contains a NUL character", shown(value)),
                 )
                 .with_label(entry.span, "NUL (U+0000) in this path")
@@ -1591,7 +1601,7 @@ impl<'a> Builder<'a> {
         if let Some(label) = invisible_label(value) {
             self.problems.push(
                 Problem::warning(
-                    "plan::parser::invisible_character",
+                    ParseErrorKind::InvisibleCharacter.code(),
                     format!("the path `{}` contains an invisible character", shown(value)),
                 )
                 .with_label(entry.span, label)
@@ -1605,7 +1615,7 @@ impl<'a> Builder<'a> {
         };
         self.problems.push(
             Problem::warning(
-                "plan::parser::control_character",
+                ParseErrorKind::ControlCharacter.code(),
                 format!(
                     "the path {:?} contains the control character U+{:04X}",
                     value, c as u32
@@ -1638,7 +1648,7 @@ impl<'a> Builder<'a> {
         if !(before.ends_with('/') || before.ends_with('\\')) {
             self.error(
                 Problem::error(
-                    "plan::parser::invalid_regex",
+                    ParseErrorKind::InvalidRegex.code(),
                     "`REGEX:` must start the file name",
                 )
                 .with_label(span, "not right after a `/`")
@@ -1649,7 +1659,7 @@ impl<'a> Builder<'a> {
         if !is_windows(value) && pattern.contains('/') {
             self.error(
                 Problem::error(
-                    "plan::parser::invalid_regex",
+                    ParseErrorKind::InvalidRegex.code(),
                     "`REGEX:` applies to the file name only; the pattern may not contain `/`",
                 )
                 .with_label(span, "the pattern spans directories")
@@ -1659,8 +1669,11 @@ impl<'a> Builder<'a> {
         }
         if pattern.is_empty() {
             self.error(
-                Problem::error("plan::parser::invalid_regex", "empty `REGEX:` pattern")
-                    .with_label(span, "nothing after `REGEX:`"),
+                Problem::error(
+                    ParseErrorKind::InvalidRegex.code(),
+                    "empty `REGEX:` pattern",
+                )
+                .with_label(span, "nothing after `REGEX:`"),
             );
             return false;
         }
@@ -1684,7 +1697,7 @@ impl<'a> Builder<'a> {
         if let Err(why) = compiled {
             self.error(
                 Problem::error(
-                    "plan::parser::invalid_regex",
+                    ParseErrorKind::InvalidRegex.code(),
                     format!("the pattern `{pattern}` does not compile"),
                 )
                 .with_label(span, why)
@@ -1708,7 +1721,7 @@ impl<'a> Builder<'a> {
         };
         self.error(
             Problem::error(
-                "plan::parser::dot_component",
+                ParseErrorKind::DotComponent.code(),
                 format!(
                     "the path `{}`{shown_value} has a `{component}` component",
                     shown(&entry.value)
@@ -1734,7 +1747,7 @@ impl<'a> Builder<'a> {
         if value.contains("REGEX:") || value.contains('*') {
             self.error(
                 Problem::error(
-                    "plan::parser::invalid_target_path",
+                    ParseErrorKind::InvalidTargetPath.code(),
                     "the target path is a directory: `REGEX:` and `*` only apply to source files",
                 )
                 .with_label(entry.span, "a pattern in the target directory")
@@ -1758,7 +1771,7 @@ impl<'a> Builder<'a> {
         for (name, span) in unused_vars {
             self.problems.push(
                 Problem::warning(
-                    "plan::parser::unused_var",
+                    ParseErrorKind::UnusedVar.code(),
                     format!("variable `{name}` is never used"),
                 )
                 .with_label(span, "defined here")
@@ -1776,7 +1789,7 @@ impl<'a> Builder<'a> {
         for (name, span) in unused_groups {
             self.problems.push(
                 Problem::warning(
-                    "plan::parser::unused_group",
+                    ParseErrorKind::UnusedGroup.code(),
                     format!("host group `{name}` is never used"),
                 )
                 .with_label(span, "defined here")
@@ -1867,11 +1880,11 @@ fn include_refused(include: &Located<String>, refusal: &IncludeRefused, help: &s
         IncludeRefused::Absolute
         | IncludeRefused::OutsideRoot { .. }
         | IncludeRefused::GitDirectory => (
-            "plan::parser::include_outside_root",
+            ParseErrorKind::IncludeOutsideRoot.code(),
             "outside the plan's repository",
         ),
-        IncludeRefused::TooLarge { .. } => ("plan::parser::include_too_large", "too large"),
-        _ => ("plan::parser::include_not_a_file", "not a regular file"),
+        IncludeRefused::TooLarge { .. } => (ParseErrorKind::IncludeTooLarge.code(), "too large"),
+        _ => (ParseErrorKind::IncludeNotAFile.code(), "not a regular file"),
     };
     Problem::error(
         code,
@@ -1896,7 +1909,7 @@ fn not_utf8_problem(
     let bad = not_utf8(err)?;
     let id = sources.add(name.clone(), bad.text.as_str());
     let mut problem = Problem::error(
-        "plan::parser::not_utf8",
+        ParseErrorKind::NotUtf8.code(),
         format!("`{name}` is not UTF-8 text"),
     )
     .with_label(
