@@ -43,7 +43,6 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
     for (i, push) in pushes.iter().enumerate() {
         by_name.entry(push.name.value.clone()).or_insert(i);
     }
-
     let targets: Vec<Cow<'_, str>> = pushes
         .iter()
         .map(|p| target_dir(&p.target.path.value))
@@ -58,11 +57,97 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         })
         .collect();
 
-    // ((dependent, dependency), edge). Explicit edges are collected first and the sort below is
-    // stable, so an explicit edge wins over an inferred one between the same pushes. (A Vec
-    // sorted once is several times faster than a map here: the values are large.)
-    let mut edge_list: Vec<((usize, usize), EdgeKind)> = Vec::with_capacity(n);
+    // Phase 1: the edges, explicit (`after`) first so they win over inferred ones.
     let mut self_dependent = vec![false; n];
+    let mut edge_list = explicit_edges(pushes, &by_name, &mut self_dependent, &mut problems);
+    inferred_edges(
+        plan,
+        &targets,
+        &entries,
+        &mut self_dependent,
+        &mut edge_list,
+        &mut problems,
+    );
+    let wiring = wire(pushes, merge_edges(edge_list), &mut problems);
+
+    // Phase 2: cycles. Nothing past this point runs on a cyclic or otherwise invalid plan.
+    let mut graph = DiGraph::<usize, usize>::with_capacity(n, wiring.edges.len());
+    for i in 0..n {
+        graph.add_node(i);
+    }
+    for (id, &(a, b)) in wiring.ends.iter().enumerate() {
+        graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), id);
+    }
+    let cycles = find_cycles(plan, &graph, &wiring.edges, &wiring.ends, &wiring.outgoing);
+    let has_errors = !cycles.is_empty() || has_error(&problems);
+    problems.extend(cycles);
+    if has_errors {
+        return Err(PlanErrors::new(plan.sources.clone(), problems));
+    }
+
+    // Phase 3: stages, then write conflicts (which need the stages).
+    let (stage, remaining) = stage_numbers(n, &wiring);
+    let stages = stages_of(pushes, &stage);
+    problems.extend(find_conflicts(
+        plan,
+        &targets,
+        &entries,
+        &stage,
+        &wiring.outgoing,
+        &wiring.ends,
+    ));
+    if has_error(&problems) {
+        return Err(PlanErrors::new(plan.sources.clone(), problems));
+    }
+    problems.sort_by_key(|p| p.primary_span());
+
+    // Phase 4: the graph.
+    let Wiring {
+        edges,
+        mut incoming,
+        mut outgoing,
+        ..
+    } = wiring;
+    let nodes = pushes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Node {
+            name: p.name.value.clone(),
+            enabled: p.enabled,
+            stage: stage[i],
+            remaining: remaining[i],
+            incoming: std::mem::take(&mut incoming[i]),
+            outgoing: std::mem::take(&mut outgoing[i]),
+        })
+        .collect();
+    Ok(PlanGraph {
+        nodes,
+        by_name,
+        edges,
+        stages,
+        graph,
+        warnings: problems,
+    })
+}
+
+fn has_error(problems: &[Problem]) -> bool {
+    problems
+        .iter()
+        .any(|p| p.severity() == plan_parser::Severity::Error)
+}
+
+/// `(dependent, dependency)` and the edge between them.
+type EdgeEntry = ((usize, usize), EdgeKind);
+
+/// The edges `after` writes; a push naming itself or an unknown push is a problem instead.
+fn explicit_edges(
+    pushes: &[Push],
+    by_name: &BTreeMap<String, usize>,
+    self_dependent: &mut [bool],
+    problems: &mut Vec<Problem>,
+) -> Vec<EdgeEntry> {
+    let n = pushes.len();
+    let mut edge_list: Vec<((usize, usize), EdgeKind)> = Vec::with_capacity(n);
     for (b, push) in pushes.iter().enumerate() {
         for after in &push.after {
             match by_name.get(&after.value) {
@@ -101,7 +186,21 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         }
     }
 
-    for found in infer(plan, &targets, &entries) {
+    edge_list
+}
+
+/// The edges inferred from what each push reads and another delivers, appended to
+/// `edge_list`; a push reading its own delivery is a problem instead.
+fn inferred_edges(
+    plan: &Plan,
+    targets: &[Cow<'_, str>],
+    entries: &[Vec<Vec<NormEntry>>],
+    self_dependent: &mut [bool],
+    edge_list: &mut Vec<EdgeEntry>,
+    problems: &mut Vec<Problem>,
+) {
+    let pushes = &plan.pushes;
+    for found in infer(plan, targets, entries) {
         let (a, b) = (found.dependency, found.dependent);
         let reader = &pushes[b];
         let source = &reader.sources[found.source];
@@ -155,6 +254,10 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
             },
         ));
     }
+}
+
+/// One edge per pair of pushes.
+fn merge_edges(mut edge_list: Vec<EdgeEntry>) -> Vec<EdgeEntry> {
     // Stable: an explicit edge comes before the inferred one between the same pushes. One edge
     // is kept; an inferred flow between pushes already ordered by `after` rides along on it.
     edge_list.sort_by_key(|&(key, _)| key);
@@ -189,9 +292,22 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
             }));
         }
     }
-    let edge_list = merged;
+    merged
+}
 
-    // Edges, ordered by dependent then dependency (file positions).
+/// The edges with their ends and each push's incoming and outgoing edge ids.
+struct Wiring {
+    edges: Vec<Edge>,
+    incoming: Vec<Vec<usize>>,
+    outgoing: Vec<Vec<usize>>,
+    /// `(dependency, dependent)` of each edge.
+    ends: Vec<(usize, usize)>,
+}
+
+/// Numbers the edges, ordered by dependent then dependency (file positions); an enabled push
+/// reading what a disabled one delivers is warned about.
+fn wire(pushes: &[Push], edge_list: Vec<EdgeEntry>, problems: &mut Vec<Problem>) -> Wiring {
+    let n = pushes.len();
     let mut edges = Vec::with_capacity(edge_list.len());
     let mut incoming = vec![Vec::new(); n];
     let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -221,26 +337,24 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         out.sort_by_key(|&e| ends[e].1);
     }
 
-    let mut graph = DiGraph::<usize, usize>::with_capacity(n, edges.len());
-    for i in 0..n {
-        graph.add_node(i);
+    Wiring {
+        edges,
+        incoming,
+        outgoing,
+        ends,
     }
-    for (id, &(a, b)) in ends.iter().enumerate() {
-        graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), id);
-    }
+}
 
-    let cycles = find_cycles(plan, &graph, &edges, &ends, &outgoing);
-    let has_errors = !cycles.is_empty()
-        || problems
-            .iter()
-            .any(|p| p.severity() == plan_parser::Severity::Error);
-    problems.extend(cycles);
-    if has_errors {
-        return Err(PlanErrors::new(plan.sources.clone(), problems));
-    }
-
-    // Acyclic from here on.
-    let order = topological_order(n, &incoming, &outgoing, &ends);
+/// Each push's stage (longest chain of dependencies up to it) and remaining length (longest
+/// chain after it), on an acyclic graph.
+fn stage_numbers(n: usize, wiring: &Wiring) -> (Vec<usize>, Vec<usize>) {
+    let Wiring {
+        incoming,
+        outgoing,
+        ends,
+        ..
+    } = wiring;
+    let order = topological_order(n, incoming, outgoing, ends);
     let mut stage = vec![1usize; n];
     for &u in &order {
         stage[u] = incoming[u]
@@ -258,6 +372,11 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
             .unwrap_or(1);
     }
 
+    (stage, remaining)
+}
+
+/// The pushes of each stage, in file order.
+fn stages_of(pushes: &[Push], stage: &[usize]) -> Vec<Stage> {
     let stage_count = stage.iter().copied().max().unwrap_or(0);
     let mut stages: Vec<Stage> = (1..=stage_count)
         .map(|number| Stage {
@@ -269,37 +388,7 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         stages[stage[i] - 1].pushes.push(push.name.value.clone());
     }
 
-    problems.extend(find_conflicts(
-        plan, &targets, &entries, &stage, &outgoing, &ends,
-    ));
-    if problems
-        .iter()
-        .any(|p| p.severity() == plan_parser::Severity::Error)
-    {
-        return Err(PlanErrors::new(plan.sources.clone(), problems));
-    }
-    problems.sort_by_key(|p| p.primary_span());
-
-    let nodes = pushes
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Node {
-            name: p.name.value.clone(),
-            enabled: p.enabled,
-            stage: stage[i],
-            remaining: remaining[i],
-            incoming: std::mem::take(&mut incoming[i]),
-            outgoing: std::mem::take(&mut outgoing[i]),
-        })
-        .collect();
-    Ok(PlanGraph {
-        nodes,
-        by_name,
-        edges,
-        stages,
-        graph,
-        warnings: problems,
-    })
+    stages
 }
 
 fn reads_disabled(dependency: &Push, dependent: &Push, read_span: Span) -> Problem {
