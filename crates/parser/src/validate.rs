@@ -1220,35 +1220,7 @@ impl<'a> Builder<'a> {
         let api = settings.map_or(ApiVersion::V2, |s| s.api);
         let push_name = raw.name.as_ref().map_or("?", |n| n.value.as_str());
 
-        for after in &raw.after {
-            if Some(&after.value) == raw.name.as_ref().map(|n| &n.value) {
-                self.error(
-                    Problem::error(
-                        ParseErrorKind::SelfDependency.code(),
-                        format!("push `{push_name}` lists itself in `after`"),
-                    )
-                    .with_label(after.span, "a push cannot run after itself"),
-                );
-            } else if !all_names.contains_key(&after.value) {
-                // Candidates in name order, so that the suggestion among equally close names
-                // does not depend on hashing.
-                let help = if self.suggestions_left.get() > 0 {
-                    let mut sorted: Vec<&str> = all_names.keys().map(String::as_str).collect();
-                    sorted.sort_unstable();
-                    self.suggest(&after.value, sorted)
-                } else {
-                    None
-                };
-                self.error(
-                    Problem::error(
-                        ParseErrorKind::UnknownPush.code(),
-                        format!("`after` names unknown push `{}`", shown(&after.value)),
-                    )
-                    .with_label(after.span, "no push with this name")
-                    .with_help_opt(help),
-                );
-            }
-        }
+        self.check_after(raw, push_name, all_names);
 
         let timeout = match &raw.timeout {
             Some(t) => self.timeout(t).map(|value| Setting {
@@ -1274,20 +1246,7 @@ impl<'a> Builder<'a> {
             }),
             None => settings.and_then(|s| s.download.clone()),
         };
-        let retries = match &raw.retries {
-            Some(r) if (0..=5).contains(&r.value) => u8::try_from(r.value).unwrap_or(0),
-            Some(r) => {
-                self.error(
-                    Problem::error(
-                        ParseErrorKind::OutOfRange.code(),
-                        "`retries` must be between 0 and 5",
-                    )
-                    .with_label(r.span, format!("found {}", r.value)),
-                );
-                0
-            }
-            None => 0,
-        };
+        let retries = self.retries(raw);
         if let (Some(mode), ApiVersion::V2) = (&raw.transfer_mode, api) {
             let key = raw.transfer_mode_key.unwrap_or(mode.span);
             self.error(
@@ -1475,6 +1434,57 @@ impl<'a> Builder<'a> {
             retries,
             enabled: raw.enabled.unwrap_or(true),
         })
+    }
+
+    /// `after` entries naming the push itself or no push of the plan.
+    fn check_after(&mut self, raw: &RawPush, push_name: &str, all_names: &HashMap<String, Span>) {
+        for after in &raw.after {
+            if Some(&after.value) == raw.name.as_ref().map(|n| &n.value) {
+                self.error(
+                    Problem::error(
+                        ParseErrorKind::SelfDependency.code(),
+                        format!("push `{push_name}` lists itself in `after`"),
+                    )
+                    .with_label(after.span, "a push cannot run after itself"),
+                );
+            } else if !all_names.contains_key(&after.value) {
+                // Candidates in name order, so that the suggestion among equally close names
+                // does not depend on hashing.
+                let help = if self.suggestions_left.get() > 0 {
+                    let mut sorted: Vec<&str> = all_names.keys().map(String::as_str).collect();
+                    sorted.sort_unstable();
+                    self.suggest(&after.value, sorted)
+                } else {
+                    None
+                };
+                self.error(
+                    Problem::error(
+                        ParseErrorKind::UnknownPush.code(),
+                        format!("`after` names unknown push `{}`", shown(&after.value)),
+                    )
+                    .with_label(after.span, "no push with this name")
+                    .with_help_opt(help),
+                );
+            }
+        }
+    }
+
+    /// `retries`, 0 to 5 (0 when absent or out of range, which is reported).
+    fn retries(&mut self, raw: &RawPush) -> u8 {
+        match &raw.retries {
+            Some(r) if (0..=5).contains(&r.value) => u8::try_from(r.value).unwrap_or(0),
+            Some(r) => {
+                self.error(
+                    Problem::error(
+                        ParseErrorKind::OutOfRange.code(),
+                        "`retries` must be between 0 and 5",
+                    )
+                    .with_label(r.span, format!("found {}", r.value)),
+                );
+                0
+            }
+            None => 0,
+        }
     }
 
     fn account(
