@@ -25,22 +25,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::from_args(&cli.global);
     init_tracing(&printer);
-    let result = match &cli.command {
-        Command::Check(args) => commands::check::run(args, &printer),
-        Command::Show(args) => commands::show::run(args, &printer),
-        Command::Graph(args) => commands::graph::run(args, &printer),
-        Command::Diff(args) => commands::diff::run(args, &printer),
-        Command::Apply(args) => commands::apply::run(args, &printer),
+    run(&cli.command, &printer).into()
+}
+
+/// Runs one command. `Err` from a command is a failure outside the plan: printed, exit 4.
+fn run(command: &Command, printer: &Printer) -> ExitStatus {
+    let result = match command {
+        Command::Check(args) => commands::check::run(args, printer),
+        Command::Show(args) => commands::show::run(args, printer),
+        Command::Graph(args) => commands::graph::run(args, printer),
+        Command::Diff(args) => commands::diff::run(args, printer),
+        Command::Apply(args) => commands::apply::run(args, printer),
         Command::Completions(args) => commands::completions::run(args),
         Command::Schema(args) => commands::schema::run(args),
     };
-    match result {
-        Ok(status) => status.into(),
-        Err(error) => {
-            diagnostics::print_error(&printer, &error);
-            ExitStatus::CannotStart.into()
-        }
-    }
+    result.unwrap_or_else(|error| {
+        diagnostics::print_error(printer, &error);
+        ExitStatus::CannotStart
+    })
 }
 
 /// Under a file-size limit (`ulimit -f`), a write past it raises SIGXFSZ, whose default action

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, Flavor, TlsConfig, UserAuth};
 use plan_executor::{
-    BkJobApi, ContinuePolicy, Event, Interrupt, Options, PollPolicy, RunReport, Schedule, Settings,
-    StartError,
+    ApplyEvent, BkJobApi, ContinuePolicy, EVENTS_FORMAT_VERSION, Event, Interrupt, Options,
+    PollPolicy, RunReport, Schedule, Settings, StartError,
 };
 use plan_graph::PlanGraph;
 use plan_parser::{Api, Plan};
@@ -28,9 +28,6 @@ use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
 use crate::load::load_or_print;
 use crate::printer::Printer;
-
-/// The NDJSON event stream's version (first line).
-const EVENTS_FORMAT_VERSION: u32 = 1;
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let Some(loaded) = load_or_print(&args.plan, &args.vars, args.api, printer) else {
@@ -52,6 +49,15 @@ enum Target {
     Endpoint,
 }
 
+/// A target opened: what it is, its URL and the credentials to present.
+struct Opened {
+    target: Target,
+    endpoint: Endpoint,
+    credentials: Credentials,
+}
+
+/// The phases of an apply, in order. Each phase that refuses to go on says why and gives
+/// the exit status; the embedded simulator, once started, is shut down whatever happens.
 async fn apply(
     args: &ApplyArgs,
     printer: &Printer,
@@ -62,89 +68,165 @@ async fn apply(
     let Some(state_dir) = state_dir(args, &out) else {
         return Ok(ExitStatus::CannotStart);
     };
+    let Opened {
+        target,
+        endpoint,
+        credentials,
+    } = match open_target(args, &out).await? {
+        Ok(opened) => opened,
+        Err(status) => return Ok(status),
+    };
+    let sandbox = matches!(target, Target::Sandbox(_));
+    let on_target = OnTarget {
+        args,
+        printer,
+        out: &out,
+        endpoint: &endpoint,
+        sandbox,
+    };
+    let status = on_target.apply(credentials, plan, graph, state_dir).await;
+    shutdown(target).await;
+    status
+}
 
-    // 1. The target and a client for it.
-    let (target, endpoint, credentials) = match (&args.sandbox, &args.endpoint) {
-        (Some(dir), _) => {
-            if !dir.is_dir() {
-                out.cannot_start(&format!("sandbox `{}` is not a directory", dir.display()), Some("a sandbox is a directory with `hosts/<bk_cloud_id>/<ip>/` inside: see `examples/quickstart/sandbox`"));
-                return Ok(ExitStatus::CannotStart);
-            }
-            // On loopback, with an app of random code and secret registered for this run only:
-            // other local processes can reach the port but hold no credentials it accepts.
-            let (sim, app) = match plan_jobsim::JobSim::start_private(dir).await {
-                Ok(started) => started,
-                Err(e) => {
-                    out.cannot_start(
-                        &format!("cannot start the simulator for `{}`: {e}", dir.display()),
-                        None,
-                    );
-                    return Ok(ExitStatus::CannotStart);
-                }
-            };
-            // `--gateway` goes through the simulator's API-gateway front door instead of ESB.
-            let base = if args.gateway {
-                format!("{}/api/bk-job/prod", sim.base_url())
-            } else {
-                sim.base_url()
-            };
-            let endpoint = Endpoint::parse(&base, args.gateway)?;
-            // The run's own app: real credentials never reach the sandbox.
-            let credentials =
-                Credentials::new(&app.code, &app.secret, UserAuth::Username("sandbox".into()));
-            (Target::Sandbox(sim), endpoint, credentials)
-        }
-        (None, Some(url)) => {
-            let endpoint = match Endpoint::parse(url, args.gateway) {
-                Ok(e) => e,
-                Err(e) => {
-                    out.cannot_start(&e.to_string(), None);
-                    return Ok(ExitStatus::CannotStart);
-                }
-            };
-            let credentials = match Credentials::from_env() {
-                Ok(c) => c,
-                Err(e) => {
-                    out.cannot_start(
-                        &e.to_string(),
-                        Some("credentials come only from the environment: BK_APP_CODE, BK_APP_SECRET and one of BK_USERNAME, BK_TOKEN, BK_ACCESS_TOKEN"),
-                    );
-                    return Ok(ExitStatus::CannotStart);
-                }
-            };
-            (Target::Endpoint, endpoint, credentials)
-        }
+/// `--sandbox DIR` starts the simulator; `--endpoint URL` takes credentials from the
+/// environment. `Err` is the exit status of a target that cannot be opened (said already).
+async fn open_target(
+    args: &ApplyArgs,
+    out: &report::Out,
+) -> anyhow::Result<Result<Opened, ExitStatus>> {
+    match (&args.sandbox, &args.endpoint) {
+        (Some(dir), _) => open_sandbox(dir, args.gateway, out).await,
+        (None, Some(url)) => Ok(open_endpoint(url, args.gateway, out)),
         (None, None) => {
             out.cannot_start(
                 "no target: nothing to apply the plan to",
                 Some("pass `--sandbox DIR` to run against the embedded simulator, or `--endpoint URL` (or BK_JOB_ENDPOINT) for a real BK-JOB"),
             );
-            return Ok(ExitStatus::CannotStart);
+            Ok(Err(ExitStatus::CannotStart))
+        }
+    }
+}
+
+async fn open_sandbox(
+    dir: &std::path::Path,
+    gateway: bool,
+    out: &report::Out,
+) -> anyhow::Result<Result<Opened, ExitStatus>> {
+    if !dir.is_dir() {
+        out.cannot_start(
+            &format!("sandbox `{}` is not a directory", dir.display()),
+            Some("a sandbox is a directory with `hosts/<bk_cloud_id>/<ip>/` inside: see `examples/quickstart/sandbox`"),
+        );
+        return Ok(Err(ExitStatus::CannotStart));
+    }
+    // On loopback, with an app of random code and secret registered for this run only:
+    // other local processes can reach the port but hold no credentials it accepts.
+    let (sim, app) = match plan_jobsim::JobSim::start_private(dir).await {
+        Ok(started) => started,
+        Err(e) => {
+            out.cannot_start(
+                &format!("cannot start the simulator for `{}`: {e}", dir.display()),
+                None,
+            );
+            return Ok(Err(ExitStatus::CannotStart));
         }
     };
-    if endpoint.flavor() == Flavor::Gateway && plan.api == Api::V2 {
-        out.cannot_start(
-            "the BlueKing API gateway publishes only JOB's v3 API, and this plan uses v2",
-            Some("set `api = \"v3\"` in [plan] or pass `--api v3`, or use the ESB endpoint"),
-        );
-        return Ok(ExitStatus::CannotStart);
-    }
-    let Some(tls) = tls_config(args, &out) else {
-        shutdown(target).await;
-        return Ok(ExitStatus::CannotStart);
+    // `--gateway` goes through the simulator's API-gateway front door instead of ESB.
+    let base = if gateway {
+        format!("{}/api/bk-job/prod", sim.base_url())
+    } else {
+        sim.base_url()
     };
-    let client = match Client::with_tls(
-        endpoint.clone(),
+    let endpoint = match Endpoint::parse(&base, gateway) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            sim.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    // The run's own app: real credentials never reach the sandbox.
+    let credentials =
+        Credentials::new(&app.code, &app.secret, UserAuth::Username("sandbox".into()));
+    Ok(Ok(Opened {
+        target: Target::Sandbox(sim),
+        endpoint,
         credentials,
-        ClientConfig {
+    }))
+}
+
+fn open_endpoint(url: &str, gateway: bool, out: &report::Out) -> Result<Opened, ExitStatus> {
+    let endpoint = Endpoint::parse(url, gateway).map_err(|e| {
+        out.cannot_start(&e.to_string(), None);
+        ExitStatus::CannotStart
+    })?;
+    let credentials = Credentials::from_env().map_err(|e| {
+        out.cannot_start(
+            &e.to_string(),
+            Some("credentials come only from the environment: BK_APP_CODE, BK_APP_SECRET and one of BK_USERNAME, BK_TOKEN, BK_ACCESS_TOKEN"),
+        );
+        ExitStatus::CannotStart
+    })?;
+    Ok(Opened {
+        target: Target::Endpoint,
+        endpoint,
+        credentials,
+    })
+}
+
+/// The phases run once a target is open: connect, announce, dry run or confirm, run, report.
+struct OnTarget<'a> {
+    args: &'a ApplyArgs,
+    printer: &'a Printer,
+    out: &'a report::Out,
+    endpoint: &'a Endpoint,
+    sandbox: bool,
+}
+
+impl OnTarget<'_> {
+    async fn apply(
+        &self,
+        credentials: Credentials,
+        plan: Arc<Plan>,
+        graph: Arc<PlanGraph>,
+        state_dir: std::path::PathBuf,
+    ) -> anyhow::Result<ExitStatus> {
+        let client = match self.connect(credentials, &plan).await {
+            Ok(client) => client,
+            Err(status) => return Ok(status),
+        };
+        self.announce(&plan, &graph);
+        if self.args.dry_run {
+            self.out.dry_run(&plan, &graph);
+            return Ok(ExitStatus::Success);
+        }
+        if !self.confirmed(&plan, &graph) {
+            return Ok(ExitStatus::CannotStart);
+        }
+        let result = self
+            .execute(client, Arc::clone(&plan), graph, state_dir)
+            .await;
+        Ok(self.finish(&plan, result))
+    }
+
+    /// A client for the target that answers and accepts the credentials; `Err` is the exit
+    /// status when it does not (said already).
+    async fn connect(&self, credentials: Credentials, plan: &Plan) -> Result<Client, ExitStatus> {
+        let (args, out, endpoint) = (self.args, self.out, self.endpoint);
+        if endpoint.flavor() == Flavor::Gateway && plan.api == Api::V2 {
+            out.cannot_start(
+                "the BlueKing API gateway publishes only JOB's v3 API, and this plan uses v2",
+                Some("set `api = \"v3\"` in [plan] or pass `--api v3`, or use the ESB endpoint"),
+            );
+            return Err(ExitStatus::CannotStart);
+        }
+        let tls = tls_config(args, out).ok_or(ExitStatus::CannotStart)?;
+        let config = ClientConfig {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(args.http_timeout),
             ..ClientConfig::default()
-        },
-        &tls,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
+        };
+        let client = Client::with_tls(endpoint.clone(), credentials, config, &tls).map_err(|e| {
             let help = args.ca_cert.as_ref().map(|p| {
                 format!(
                     "`{}` (from --ca-cert or BK_JOB_CA_CERT) must hold the CA's certificate in PEM form",
@@ -152,125 +234,141 @@ async fn apply(
                 )
             });
             out.cannot_start(&e.to_string(), help.as_deref());
-            shutdown(target).await;
-            return Ok(ExitStatus::CannotStart);
+            ExitStatus::CannotStart
+        })?;
+        // An unreachable endpoint is reported before anything else happens, quickly.
+        if let Err(e) = client.probe().await {
+            out.cannot_start(
+                &format!("endpoint `{}` is unreachable: {e}", endpoint.as_str()),
+                Some("check the URL, the network and any proxy"),
+            );
+            return Err(ExitStatus::CannotStart);
         }
-    };
-    // An unreachable endpoint is reported before anything else happens, quickly.
-    if let Err(e) = client.probe().await {
-        out.cannot_start(
-            &format!("endpoint `{}` is unreachable: {e}", endpoint.as_str()),
-            Some("check the URL, the network and any proxy"),
-        );
-        return Ok(ExitStatus::CannotStart);
-    }
-    let sandbox = matches!(target, Target::Sandbox(_));
-    // Credentials refused by ESB or the gateway are a reason not to start, found before the
-    // lock, the journal or any submission (one status query for a job that cannot exist).
-    if !sandbox
-        && let Err(e) = client
-            .check_credentials(plan.bk_biz_id.value, plan.api == Api::V2)
-            .await
-    {
-        let (message, help) = if e.is_certificate_error() {
-            (
-                format!(
-                    "the TLS certificate of `{}` is not trusted: {e}",
-                    endpoint.as_str()
-                ),
-                "if the endpoint's certificate comes from your organisation's own CA, pass `--ca-cert FILE` (or set BK_JOB_CA_CERT) with that CA's certificate in PEM form; `--insecure-skip-tls-verify` turns checking off entirely (unsafe)",
-            )
-        } else if e.is_not_bk_job() {
-            (
-                format!(
-                    "`{}` does not answer as BK-JOB's ESB or API gateway: {e}",
-                    endpoint.as_str()
-                ),
-                "check the URL: ESB's base URL (`https://paas.example.com`), or the gateway's ending in `/api/bk-job/<stage>` (`--gateway` alone does not add that path)",
-            )
-        } else if matches!(e, plan_bkjob::ApiError::Transport { .. }) {
-            (
-                format!("endpoint `{}` is unreachable: {e}", endpoint.as_str()),
-                "check the URL, the network and any proxy",
-            )
-        } else {
-            (
-                format!("`{}` refused the credentials: {e}", endpoint.as_str()),
-                "check BK_APP_CODE, BK_APP_SECRET and the user credential (BK_USERNAME, BK_TOKEN or BK_ACCESS_TOKEN); through the API gateway the app also needs a grant for JOB's resources",
-            )
-        };
-        out.cannot_start(&message, Some(help));
-        shutdown(target).await;
-        return Ok(ExitStatus::CannotStart);
-    }
-    out.started(&plan, &graph, endpoint.as_str(), sandbox, args.dry_run);
-    if args.insecure_skip_tls_verify && out.json {
-        // The stream a CI job archives says it too (stderr already did, before the first line).
-        out.json_line(&serde_json::json!({
-            "event": "warning",
-            "message": "TLS certificate verification is OFF (--insecure-skip-tls-verify): the endpoint's identity was not checked",
-        }));
+        // Credentials refused by ESB or the gateway are a reason not to start, found before
+        // the lock, the journal or any submission (one status query for a job that cannot
+        // exist).
+        if !self.sandbox
+            && let Err(e) = client
+                .check_credentials(plan.bk_biz_id.value, plan.api == Api::V2)
+                .await
+        {
+            let (message, help) = refused_credentials(endpoint, &e);
+            out.cannot_start(&message, Some(help));
+            return Err(ExitStatus::CannotStart);
+        }
+        Ok(client)
     }
 
-    // 2. Dry run, confirmation.
-    if args.dry_run {
-        out.dry_run(&plan, &graph);
-        shutdown(target).await;
-        return Ok(ExitStatus::Success);
+    /// The first line of the run's output, and the TLS warning an archived stream must carry.
+    fn announce(&self, plan: &Plan, graph: &PlanGraph) {
+        let out = self.out;
+        out.started(
+            plan,
+            graph,
+            self.endpoint.as_str(),
+            self.sandbox,
+            self.args.dry_run,
+        );
+        if self.args.insecure_skip_tls_verify && out.json {
+            // The stream a CI job archives says it too (stderr already did, before the first
+            // line).
+            out.json_line(&ApplyEvent::Warning {
+                message: "TLS certificate verification is OFF (--insecure-skip-tls-verify): the endpoint's identity was not checked".to_owned(),
+            });
+        }
     }
-    if !sandbox && printer.interactive && !args.yes {
-        out.summary_for_confirmation(&plan, &graph, endpoint.as_str());
-        if !confirm(&format!(
-            "apply plan `{}` to {}?",
-            plan.name.value,
-            endpoint.as_str()
-        )) {
-            out.cannot_start(
+
+    /// A real endpoint asks on a terminal unless `--yes`; false when not confirmed (said).
+    fn confirmed(&self, plan: &Plan, graph: &PlanGraph) -> bool {
+        if self.sandbox || !self.printer.interactive || self.args.yes {
+            return true;
+        }
+        let endpoint = self.endpoint.as_str();
+        self.out.summary_for_confirmation(plan, graph, endpoint);
+        let yes = confirm(&format!("apply plan `{}` to {endpoint}?", plan.name.value));
+        if !yes {
+            self.out.cannot_start(
                 "not applied: not confirmed",
                 Some("pass `--yes` to skip the question"),
             );
-            return Ok(ExitStatus::CannotStart);
         }
+        yes
     }
 
-    // 3. Run, with signals wired to the interrupt and events rendered as they come.
-    let interrupt = Interrupt::new();
-    let signals = tokio::spawn(listen_for_signals(interrupt.clone()));
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let renderer = tokio::spawn(progress::render(rx, out));
-    let settings = Settings {
-        options: options(args),
-        state_dir,
-        resume: args.resume,
-        plan_file: args.plan.display().to_string(),
-        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
-    };
-    let result = plan_executor::apply(
-        BkJobApi::new(client),
-        Arc::clone(&plan),
-        graph,
-        settings,
-        interrupt,
-        tx,
-    )
-    .await;
-    let _ = renderer.await;
-    signals.abort();
-    shutdown(target).await;
+    /// The run, with signals wired to the interrupt and events rendered as they come.
+    async fn execute(
+        &self,
+        client: Client,
+        plan: Arc<Plan>,
+        graph: Arc<PlanGraph>,
+        state_dir: std::path::PathBuf,
+    ) -> Result<RunReport, StartError> {
+        let args = self.args;
+        let interrupt = Interrupt::new();
+        let signals = tokio::spawn(listen_for_signals(interrupt.clone()));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let renderer = tokio::spawn(progress::render(rx, *self.out));
+        let settings = Settings {
+            options: options(args),
+            state_dir,
+            resume: args.resume,
+            plan_file: args.plan.display().to_string(),
+            insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        };
+        let result =
+            plan_executor::apply(BkJobApi::new(client), plan, graph, settings, interrupt, tx).await;
+        let _ = renderer.await;
+        signals.abort();
+        result
+    }
 
-    // 4. Report and exit code.
-    match result {
-        Ok(report) => {
-            out.report(&plan, &report);
-            if let Some(error) = &report.journal_error {
-                out.cannot_start(error, Some(JOURNAL_FAILED_HELP));
+    /// The report and the exit code.
+    fn finish(&self, plan: &Plan, result: Result<RunReport, StartError>) -> ExitStatus {
+        match result {
+            Ok(report) => {
+                self.out.report(plan, &report);
+                if let Some(error) = &report.journal_error {
+                    self.out.cannot_start(error, Some(JOURNAL_FAILED_HELP));
+                }
+                exit_status(&report)
             }
-            Ok(exit_status(&report))
+            Err(error) => {
+                self.out.start_error(&error);
+                ExitStatus::CannotStart
+            }
         }
-        Err(error) => {
-            out.start_error(&error);
-            Ok(ExitStatus::CannotStart)
-        }
+    }
+}
+
+/// Why credentials were refused, and what to do: an untrusted certificate, something that is
+/// not BK-JOB, an unreachable endpoint, or credentials really refused.
+fn refused_credentials(endpoint: &Endpoint, e: &plan_bkjob::ApiError) -> (String, &'static str) {
+    if e.is_certificate_error() {
+        (
+            format!(
+                "the TLS certificate of `{}` is not trusted: {e}",
+                endpoint.as_str()
+            ),
+            "if the endpoint's certificate comes from your organisation's own CA, pass `--ca-cert FILE` (or set BK_JOB_CA_CERT) with that CA's certificate in PEM form; `--insecure-skip-tls-verify` turns checking off entirely (unsafe)",
+        )
+    } else if e.is_not_bk_job() {
+        (
+            format!(
+                "`{}` does not answer as BK-JOB's ESB or API gateway: {e}",
+                endpoint.as_str()
+            ),
+            "check the URL: ESB's base URL (`https://paas.example.com`), or the gateway's ending in `/api/bk-job/<stage>` (`--gateway` alone does not add that path)",
+        )
+    } else if matches!(e, plan_bkjob::ApiError::Transport { .. }) {
+        (
+            format!("endpoint `{}` is unreachable: {e}", endpoint.as_str()),
+            "check the URL, the network and any proxy",
+        )
+    } else {
+        (
+            format!("`{}` refused the credentials: {e}", endpoint.as_str()),
+            "check BK_APP_CODE, BK_APP_SECRET and the user credential (BK_USERNAME, BK_TOKEN or BK_ACCESS_TOKEN); through the API gateway the app also needs a grant for JOB's resources",
+        )
     }
 }
 

@@ -39,6 +39,12 @@ pub enum ApplyEvent {
         /// The stages in order.
         stages: Vec<DryRunStage>,
     },
+    /// Something the archived stream must say too (`--insecure-skip-tls-verify`), right
+    /// after `apply_started`.
+    Warning {
+        /// What the run does that it should not.
+        message: String,
+    },
     /// The apply could not start (or could not go on: a journal write failed).
     Error {
         /// [`EVENTS_FORMAT_VERSION`].
