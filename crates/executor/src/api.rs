@@ -65,14 +65,6 @@ impl JobRef {
     }
 }
 
-/// A plan's API family as `plan_bkjob` names it.
-pub(crate) fn api_version(api: plan_parser::Api) -> ApiVersion {
-    match api {
-        plan_parser::Api::V2 => ApiVersion::V2,
-        plan_parser::Api::V3 => ApiVersion::V3,
-    }
-}
-
 /// [`ApiVersion`] as the schemas show it (`plan_bkjob` does not depend on schemars).
 #[derive(schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -334,7 +334,7 @@ async fn new_run(
             run_id,
             plan: plan.name.value.clone(),
             plan_file: settings.plan_file.clone(),
-            api: crate::api::api_version(plan.api),
+            api: plan.api,
             user: current_user(),
             host: host_name(),
             pid: std::process::id(),

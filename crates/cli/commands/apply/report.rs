@@ -79,10 +79,7 @@ impl Out {
             self.json_line(&ApplyEvent::ApplyStarted {
                 format_version: EVENTS_FORMAT_VERSION,
                 plan: plan.name.value.clone(),
-                api: match plan.api {
-                    plan_parser::Api::V2 => plan_executor::ApiVersion::V2,
-                    plan_parser::Api::V3 => plan_executor::ApiVersion::V3,
-                },
+                api: plan.api,
                 target: if sandbox {
                     Target::Sandbox
                 } else {
