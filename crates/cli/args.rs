@@ -321,8 +321,22 @@ pub(crate) struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SchemaArgs {
     /// Print the schema of an included file (only `[hosts]` and `[vars]`) instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "output")]
     pub(crate) include_file: bool,
+    /// Print the schema of a machine output instead (docs/outputs.md).
+    #[arg(long, value_enum, value_name = "OUTPUT")]
+    pub(crate) output: Option<OutputSchema>,
+}
+
+/// `plan schema --output`: the machine outputs whose JSON Schema is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputSchema {
+    /// `plan check --format json`: the document.
+    Check,
+    /// `plan apply --format json`: one NDJSON line.
+    Events,
+    /// One line of a run's journal (`.plan/runs/<plan>/<run-id>.jsonl`).
+    Journal,
 }
 
 #[cfg(test)]

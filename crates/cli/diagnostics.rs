@@ -22,9 +22,10 @@ pub(crate) fn print_error(_printer: &Printer, error: &anyhow::Error) {
 }
 
 /// One problem in the shape of `check --format json` (and GitHub annotations).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub(crate) struct JsonDiagnostic {
     /// `"error"` or `"warning"`.
+    #[schemars(with = "SeveritySchema")]
     pub(crate) severity: &'static str,
     /// The stable code, e.g. `plan::parser::unknown_key`.
     pub(crate) code: &'static str,
@@ -36,6 +37,15 @@ pub(crate) struct JsonDiagnostic {
     /// 1-based column (in characters) of the primary label's start.
     pub(crate) column: Option<usize>,
     pub(crate) help: Option<String>,
+}
+
+/// The values `severity` takes, for the schema.
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code, reason = "only its schema is used")]
+enum SeveritySchema {
+    Error,
+    Warning,
 }
 
 /// The file name, line and column of a span.

@@ -233,3 +233,125 @@ fn the_schema_rejects_what_the_parser_rejects() {
         assert_eq!(at, [path], "{why}: {errors:?}\n{bad}");
     }
 }
+
+/// Every plan file under `dir`, recursively, sorted.
+fn plans_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "sandbox") {
+            found.extend(plans_under(&path));
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Each violation of `value`, as `path: problem`.
+fn violations(validator: &jsonschema::Validator, value: &serde_json::Value) -> Vec<String> {
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn check_json_of_every_fixture_validates_against_its_schema() {
+    let schema = validator(
+        &serde_json::from_str(&plan_stdout(&["schema", "--output", "check"])).expect("json"),
+    );
+    let plans: Vec<_> = ["examples", "plans", "tests/fixtures/plans"]
+        .iter()
+        .flat_map(|dir| plans_under(&root().join(dir)))
+        .collect();
+    assert!(plans.len() > 80, "{plans:?}");
+    let (mut valid, mut invalid) = (0, 0);
+    for plan in &plans {
+        let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+            .args(["check", "--format", "json"])
+            .arg(plan)
+            .current_dir(root())
+            .output()
+            .expect("run plan");
+        let document: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let problems = violations(&schema, &document);
+        assert!(problems.is_empty(), "{}: {problems:#?}", plan.display());
+        if document["valid"] == true {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+    }
+    // Both shapes were seen: clean documents and documents full of diagnostics.
+    assert!(
+        valid > 5 && invalid > 50,
+        "{valid} valid, {invalid} invalid"
+    );
+    // And the schema is not a formality: a severity nobody writes is refused.
+    let wrong = serde_json::json!({"valid": false, "diagnostics": [{
+        "severity": "fatal", "code": "plan::parser::x", "message": "m", "file": "f",
+        "line": null, "column": null, "help": null,
+    }]});
+    assert!(!violations(&schema, &wrong).is_empty());
+}
+
+#[test]
+fn apply_events_and_journal_lines_validate_against_their_schemas() {
+    let events = validator(
+        &serde_json::from_str(&plan_stdout(&["schema", "--output", "events"])).expect("json"),
+    );
+    let journal = validator(
+        &serde_json::from_str(&plan_stdout(&["schema", "--output", "journal"])).expect("json"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::apply::copy_dir(&root().join("examples/quickstart"), dir.path());
+    let apply = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+            .current_dir(dir.path())
+            .env("PLAN_NO_PROGRESS", "1")
+            .args(["apply", "plan.toml", "--sandbox", "sandbox", "--yes"])
+            .args(["--state-dir", "state", "--format", "json"])
+            .args(extra)
+            .output()
+            .expect("run plan");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            crate::apply::text(&out.stderr)
+        );
+        crate::apply::text(&out.stdout)
+    };
+    let mut kinds = std::collections::BTreeSet::new();
+    for stream in [apply(&["--dry-run"]), apply(&[])] {
+        for line in stream.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).expect(line);
+            let problems = violations(&events, &event);
+            assert!(problems.is_empty(), "{line}: {problems:#?}");
+            kinds.insert(event["event"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    for kind in [
+        "apply_started",
+        "dry_run",
+        "run_started",
+        "push_finished",
+        "run_finished",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
+    }
+    let runs = dir.path().join("state/runs/quickstart");
+    let mut lines = 0;
+    for entry in std::fs::read_dir(&runs).expect("journal dir").flatten() {
+        let text = std::fs::read_to_string(entry.path()).expect("journal");
+        for line in text.lines() {
+            let record: serde_json::Value = serde_json::from_str(line).expect(line);
+            let problems = violations(&journal, &record);
+            assert!(problems.is_empty(), "{line}: {problems:#?}");
+            lines += 1;
+        }
+    }
+    assert!(lines >= 5, "{lines} journal lines in {}", runs.display());
+}

@@ -3,6 +3,7 @@
 //! Exit 0 when every plan is valid (warnings allowed), 1 when any plan has an error.
 
 use plan_parser::{ParseOptions, Problem, Severity, SourceFiles};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::args::{CheckArgs, CheckFormat};
@@ -27,10 +28,22 @@ impl Checked {
     }
 }
 
-#[derive(Serialize)]
+/// `plan check --format json`: whether every plan is valid, and every problem of every plan
+/// in the order the plans were given.
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "plan check --format json")]
 struct JsonReport {
+    /// No plan has an error (warnings allowed).
     valid: bool,
+    /// Every error and warning.
     diagnostics: Vec<JsonDiagnostic>,
+}
+
+/// The JSON Schema of `plan check --format json`.
+pub(crate) fn schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<JsonReport>()
 }
 
 fn check_one(path: &std::path::Path, options: &ParseOptions) -> Checked {

@@ -7,17 +7,30 @@
 //! `schemas/` (a test fails when they are stale); regenerate with
 //! `cargo run -q -- schema > schemas/plan.schema.json` and
 //! `cargo run -q -- schema --include-file > schemas/plan-include.schema.json`.
+//!
+//! `--output check|events|journal` prints the schema of a machine output instead, generated
+//! from the types that serialise it (`docs/outputs.md` lists them and their promises).
 
-use crate::args::SchemaArgs;
+use crate::args::{OutputSchema, SchemaArgs};
 use crate::exit::ExitStatus;
 use crate::printer::write_json;
 
 pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitStatus> {
-    let schema = if args.include_file {
-        plan_parser::include_schema()
-    } else {
-        plan_parser::plan_schema()
+    let schema = match (args.output, args.include_file) {
+        (Some(output), _) => output_schema(output),
+        (None, true) => plan_parser::include_schema(),
+        (None, false) => plan_parser::plan_schema(),
     };
     write_json(&schema)?;
     Ok(ExitStatus::Success)
+}
+
+/// The schema of a machine output, from the type that writes it.
+pub(crate) fn output_schema(output: OutputSchema) -> serde_json::Value {
+    let schema = match output {
+        OutputSchema::Check => crate::commands::check::schema(),
+        OutputSchema::Events => plan_executor::schema::events_schema(),
+        OutputSchema::Journal => plan_executor::schema::journal_schema(),
+    };
+    schema.to_value()
 }
