@@ -19,7 +19,8 @@ use crate::paths::{
 };
 use crate::problem::{Problem, Severity, char_name, is_invisible, shown, sort_problems};
 use crate::raw::{
-    FileKind, RawFile, RawGroup, RawHosts, RawPlan, RawPush, Walker, did_you_mean_help,
+    FileKind, RawFile, RawGroup, RawHosts, RawPlan, RawPush, RawSource, RawTarget, Walker,
+    did_you_mean_help,
 };
 use crate::vars::{MAX_EXPANDED, VarIssue, is_var_name, substitute};
 use crate::{ParseOptions, Parsed, PlanErrors, SourceLoader};
@@ -1210,6 +1211,8 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
+    /// One push: its settings, its target, then its sources (whose checks need the target's
+    /// path), then the accounts neither side found.
     fn push(
         &mut self,
         index: usize,
@@ -1221,32 +1224,70 @@ impl<'a> Builder<'a> {
         let push_name = raw.name.as_ref().map_or("?", |n| n.value.as_str());
 
         self.check_after(raw, push_name, all_names);
-
-        let timeout = match &raw.timeout {
-            Some(t) => self.timeout(t).map(|value| Setting {
-                value,
-                origin: Origin::Push,
-                span: t.span,
-            }),
-            None => settings.and_then(|s| s.timeout.clone()),
-        };
-        let upload = match &raw.upload_speed_limit {
-            Some(v) => self.speed(v, "upload_speed_limit").map(|value| Setting {
-                value,
-                origin: Origin::Push,
-                span: v.span,
-            }),
-            None => settings.and_then(|s| s.upload.clone()),
-        };
-        let download = match &raw.download_speed_limit {
-            Some(v) => self.speed(v, "download_speed_limit").map(|value| Setting {
-                value,
-                origin: Origin::Push,
-                span: v.span,
-            }),
-            None => settings.and_then(|s| s.download.clone()),
-        };
+        let limits = self.push_limits(raw, settings);
         let retries = self.retries(raw);
+        self.check_transfer_mode(raw, api);
+
+        // Without [plan], or with a [plan] account that was itself wrong, "no account" would
+        // only repeat an error already reported.
+        let account_reported = settings.is_none_or(|s| s.account_written && s.account.is_none());
+        let mut scope = PushScope {
+            api,
+            name: push_name,
+            plan_account: settings.and_then(|s| s.account.clone()),
+            missing_account: Vec::new(),
+        };
+        let target = raw
+            .target
+            .as_ref()
+            .and_then(|t| self.push_target(t, &mut scope));
+        let sources = self.push_sources(raw, target.as_ref(), &mut scope);
+        if !account_reported {
+            self.check_missing_account(raw, scope);
+        }
+
+        Some(Push {
+            name: raw.name.clone()?,
+            index,
+            span: raw.span,
+            sources: raw.sources.as_ref().map(|_| sources)?,
+            target: target?,
+            after: raw.after.clone(),
+            timeout: limits.timeout,
+            upload_speed_limit: limits.upload,
+            download_speed_limit: limits.download,
+            transfer_mode: raw.transfer_mode.clone(),
+            retries,
+            enabled: raw.enabled.unwrap_or(true),
+        })
+    }
+
+    /// The push's timeout and speed limits, its own or inherited from `[plan]`.
+    fn push_limits(&mut self, raw: &RawPush, settings: Option<&PlanSettings>) -> PushLimits {
+        let timeout = own_or_plan(
+            raw.timeout.as_ref(),
+            settings.and_then(|s| s.timeout.as_ref()),
+            |t| self.timeout(t),
+        );
+        let upload = own_or_plan(
+            raw.upload_speed_limit.as_ref(),
+            settings.and_then(|s| s.upload.as_ref()),
+            |v| self.speed(v, "upload_speed_limit"),
+        );
+        let download = own_or_plan(
+            raw.download_speed_limit.as_ref(),
+            settings.and_then(|s| s.download.as_ref()),
+            |v| self.speed(v, "download_speed_limit"),
+        );
+        PushLimits {
+            timeout,
+            upload,
+            download,
+        }
+    }
+
+    /// `transfer_mode` is a v3 key.
+    fn check_transfer_mode(&mut self, raw: &RawPush, api: ApiVersion) {
         if let (Some(mode), ApiVersion::V2) = (&raw.transfer_mode, api) {
             let key = raw.transfer_mode_key.unwrap_or(mode.span);
             self.error(
@@ -1260,138 +1301,85 @@ impl<'a> Builder<'a> {
                 ),
             );
         }
+    }
 
-        let plan_account = settings.and_then(|s| s.account.clone());
-        // Without [plan], or with a [plan] account that was itself wrong, "no account" would
-        // only repeat an error already reported.
-        let account_reported = settings.is_none_or(|s| s.account_written && s.account.is_none());
-        let mut missing_account: Vec<Span> = Vec::new();
+    /// The hosts of a push's `to` or `from` (`what`), with the checks that need only them.
+    fn push_hosts(
+        &mut self,
+        written: Option<&RawHosts>,
+        api: ApiVersion,
+        what: &str,
+    ) -> (Vec<HostRef>, HostSet) {
+        let (host_refs, hosts, broken) = match written {
+            Some(h) => self.resolve_hosts(h),
+            None => (Vec::new(), HostSet::default(), true),
+        };
+        if let (Some(h), ApiVersion::V3) = (written, api) {
+            self.v3_ipv6_hosts(h);
+        }
+        if !broken
+            && hosts.is_empty()
+            && let Some(h) = written
+        {
+            self.no_hosts(h.span, what);
+        }
+        (host_refs, hosts)
+    }
 
-        // Target first: the source checks need its path.
-        let target = raw.target.as_ref().and_then(|t| {
-            let (host_refs, hosts, broken) = match &t.hosts {
-                Some(h) => self.resolve_hosts(h),
-                None => (Vec::new(), HostSet::default(), true),
-            };
-            if let (Some(h), ApiVersion::V3) = (&t.hosts, api) {
-                self.v3_ipv6_hosts(h);
-            }
-            if !broken
-                && hosts.is_empty()
-                && let Some(h) = &t.hosts
-            {
-                self.no_hosts(h.span, "target");
-            }
-            let path = t.path.as_ref().and_then(|p| {
-                let value = self.subst(p)?;
-                self.check_target_path(p, &value).then_some(Located {
-                    value,
-                    span: p.span,
-                })
-            });
-            let account = self.account(t.account.as_ref(), plan_account.as_ref());
-            if account.is_none() && !t.account_key {
-                missing_account.push(t.span);
-            }
-            Some(Target {
-                host_refs,
-                hosts,
-                path: path?,
-                account: account?,
-                span: t.span,
+    /// The push's `to`; `None` when any part of it is wrong (reported).
+    fn push_target(&mut self, t: &RawTarget, scope: &mut PushScope) -> Option<Target> {
+        let (host_refs, hosts) = self.push_hosts(t.hosts.as_ref(), scope.api, "target");
+        let path = t.path.as_ref().and_then(|p| {
+            let value = self.subst(p)?;
+            self.check_target_path(p, &value).then_some(Located {
+                value,
+                span: p.span,
             })
         });
+        let account = self.account(t.account.as_ref(), scope.plan_account.as_ref());
+        if account.is_none() && !t.account_key {
+            scope.missing_account.push(t.span);
+        }
+        Some(Target {
+            host_refs,
+            hosts,
+            path: path?,
+            account: account?,
+            span: t.span,
+        })
+    }
 
+    /// The push's `from` tables; those with a wrong account or no `files` are left out
+    /// (reported).
+    fn push_sources(
+        &mut self,
+        raw: &RawPush,
+        target: Option<&Target>,
+        scope: &mut PushScope,
+    ) -> Vec<Source> {
         let mut sources = Vec::new();
-        // Delivered name -> (entry span, index of its source) of every entry delivering it.
-        let mut deliveries: HashMap<String, Vec<(Span, usize)>> = HashMap::default();
-        // With `[FILESRCIP]` in the target path each source host writes into its own
-        // directory, so sources on different hosts do not collide.
-        let per_source_host = target
-            .as_ref()
-            .is_some_and(|t| t.path.value.contains("[FILESRCIP]"));
-        let mut source_hosts: Vec<HostSet> = Vec::new();
-        let target_dir = raw
-            .target
-            .as_ref()
-            .and_then(|t| t.path.as_ref())
-            .map_or("", |p| p.value.as_str());
+        let mut deliveries = Deliveries {
+            by_name: HashMap::default(),
+            source_hosts: Vec::new(),
+            per_source_host: target.is_some_and(|t| t.path.value.contains("[FILESRCIP]")),
+            target_dir: raw
+                .target
+                .as_ref()
+                .and_then(|t| t.path.as_ref())
+                .map_or(String::new(), |p| p.value.clone()),
+        };
+        let several = raw.sources.as_ref().is_some_and(|s| s.len() > 1);
         for (source_index, s) in raw.sources.iter().flatten().enumerate() {
-            let (host_refs, hosts, broken) = match &s.hosts {
-                Some(h) => self.resolve_hosts(h),
-                None => (Vec::new(), HostSet::default(), true),
-            };
-            if let (Some(h), ApiVersion::V3) = (&s.hosts, api) {
-                self.v3_ipv6_hosts(h);
-            }
+            let (host_refs, hosts) = self.push_hosts(s.hosts.as_ref(), scope.api, "source");
             // Only read to compare one source with another.
-            if raw.sources.as_ref().is_some_and(|s| s.len() > 1) {
-                source_hosts.push(hosts.clone());
+            if several {
+                deliveries.source_hosts.push(hosts.clone());
             }
-            if !broken
-                && hosts.is_empty()
-                && let Some(h) = &s.hosts
-            {
-                self.no_hosts(h.span, "source");
-            }
-            let mut files = Vec::with_capacity(s.files.as_ref().map_or(0, Vec::len));
-            // Whether this source's static hosts are disjoint from an earlier source's, asked
-            // once per pair however many entries share a name.
-            let mut distinct_sources: HashMap<usize, bool> = HashMap::default();
-            for entry in s.files.iter().flatten() {
-                let Some(path) = self.subst(entry) else {
-                    continue;
-                };
-                if !self.check_source_path(entry, &path) {
-                    continue;
-                }
-                if let Some(name) = delivered_name(&path) {
-                    let clash = deliveries.get(&name).and_then(|earlier| {
-                        earlier
-                            .iter()
-                            .find(|(_, other)| {
-                                !(per_source_host
-                                    && *other != source_index
-                                    && *distinct_sources.entry(*other).or_insert_with(|| {
-                                        source_hosts.get(*other).is_some_and(|other| {
-                                            distinct_static_hosts(other, &hosts)
-                                        })
-                                    }))
-                            })
-                            .map(|(span, _)| *span)
-                    });
-                    if let Some(first) = clash {
-                        self.error(
-                            Problem::error(
-                                ParseErrorKind::DuplicateDelivery.code(),
-                                format!(
-                                    "push `{push_name}` delivers `{}` into `{}` twice",
-                                    shown(&name),
-                                    shown(target_dir)
-                                ),
-                            )
-                            .with_label(entry.span, "delivers it again")
-                            .with_label(first, "first delivered here")
-                            .with_help(
-                                "JOB overwrites same-name files (and older JOB versions hang on it): drop one entry or push it to another directory",
-                            ),
-                        );
-                    } else {
-                        deliveries
-                            .entry(name)
-                            .or_default()
-                            .push((entry.span, source_index));
-                    }
-                }
-                files.push(FileEntry {
-                    path,
-                    span: entry.span,
-                });
-            }
+            let files = self.source_files(s, source_index, &hosts, &mut deliveries, scope.name);
             self.overwrite_warning(raw, s.hosts.as_ref(), &hosts, &files);
-            let account = self.account(s.account.as_ref(), plan_account.as_ref());
+            let account = self.account(s.account.as_ref(), scope.plan_account.as_ref());
             if account.is_none() && !s.account_key {
-                missing_account.push(s.span);
+                scope.missing_account.push(s.span);
             }
             if let (Some(account), Some(_)) = (account, &s.files) {
                 sources.push(Source {
@@ -1403,37 +1391,91 @@ impl<'a> Builder<'a> {
                 });
             }
         }
+        sources
+    }
 
-        if !missing_account.is_empty() && !account_reported {
-            let at = raw.name.as_ref().map_or(raw.span, |n| n.span);
-            let mut problem = Problem::error(
-                ParseErrorKind::MissingAccount.code(),
-                format!("push `{push_name}` has no execution account"),
-            )
-            .with_label(at, "no account for this push");
-            for span in missing_account {
-                problem = problem.with_label(span, "needs an `account`");
+    /// One source's valid file entries, each checked against what earlier entries deliver.
+    fn source_files(
+        &mut self,
+        s: &RawSource,
+        source_index: usize,
+        hosts: &HostSet,
+        deliveries: &mut Deliveries,
+        push_name: &str,
+    ) -> Vec<FileEntry> {
+        let mut files = Vec::with_capacity(s.files.as_ref().map_or(0, Vec::len));
+        // Whether this source's static hosts are disjoint from an earlier source's, asked
+        // once per pair however many entries share a name.
+        let mut distinct_sources: HashMap<usize, bool> = HashMap::default();
+        for entry in s.files.iter().flatten() {
+            let Some(path) = self.subst(entry) else {
+                continue;
+            };
+            if !self.check_source_path(entry, &path) {
+                continue;
             }
-            self.error(problem.with_help(
-                "set `account` in [plan] (the default for every push) or on the push's `from` and `to`",
-            ));
+            if let Some(name) = delivered_name(&path) {
+                match deliveries.clash(&name, source_index, hosts, &mut distinct_sources) {
+                    Some(first) => {
+                        self.duplicate_delivery(push_name, &name, deliveries, entry.span, first);
+                    }
+                    None => deliveries
+                        .by_name
+                        .entry(name)
+                        .or_default()
+                        .push((entry.span, source_index)),
+                }
+            }
+            files.push(FileEntry {
+                path,
+                span: entry.span,
+            });
         }
+        files
+    }
 
-        let after = raw.after.clone();
-        Some(Push {
-            name: raw.name.clone()?,
-            index,
-            span: raw.span,
-            sources: raw.sources.as_ref().map(|_| sources)?,
-            target: target?,
-            after,
-            timeout,
-            upload_speed_limit: upload,
-            download_speed_limit: download,
-            transfer_mode: raw.transfer_mode.clone(),
-            retries,
-            enabled: raw.enabled.unwrap_or(true),
-        })
+    fn duplicate_delivery(
+        &mut self,
+        push_name: &str,
+        name: &str,
+        deliveries: &Deliveries,
+        again: Span,
+        first: Span,
+    ) {
+        self.error(
+            Problem::error(
+                ParseErrorKind::DuplicateDelivery.code(),
+                format!(
+                    "push `{push_name}` delivers `{}` into `{}` twice",
+                    shown(name),
+                    shown(&deliveries.target_dir)
+                ),
+            )
+            .with_label(again, "delivers it again")
+            .with_label(first, "first delivered here")
+            .with_help(
+                "JOB overwrites same-name files (and older JOB versions hang on it): drop one entry or push it to another directory",
+            ),
+        );
+    }
+
+    /// One error naming every `from`/`to` left without an account.
+    fn check_missing_account(&mut self, raw: &RawPush, scope: PushScope) {
+        if scope.missing_account.is_empty() {
+            return;
+        }
+        let at = raw.name.as_ref().map_or(raw.span, |n| n.span);
+        let mut problem = Problem::error(
+            ParseErrorKind::MissingAccount.code(),
+            format!("push `{}` has no execution account", scope.name),
+        )
+        .with_label(at, "no account for this push");
+        for span in scope.missing_account {
+            problem = problem.with_label(span, "needs an `account`");
+        }
+        self.error(problem.with_help(
+            "set `account` in [plan] (the default for every push) or on the push's `from` and `to`",
+        ));
     }
 
     /// `after` entries naming the push itself or no push of the plan.
@@ -1824,6 +1866,77 @@ struct PlanSettings {
     timeout: Option<Setting<u32>>,
     upload: Option<Setting<u32>>,
     download: Option<Setting<u32>>,
+}
+
+/// What the checks of one push's target and sources share.
+struct PushScope<'a> {
+    api: ApiVersion,
+    /// The push's name, `?` when it has none, for messages.
+    name: &'a str,
+    plan_account: Option<Setting<String>>,
+    /// The `from`/`to` tables that have no account of their own and inherit none.
+    missing_account: Vec<Span>,
+}
+
+/// A push's timeout and speed limits in effect.
+struct PushLimits {
+    timeout: Option<Setting<u32>>,
+    upload: Option<Setting<u32>>,
+    download: Option<Setting<u32>>,
+}
+
+/// The push's own value of a setting, checked, or else the one `[plan]` gives.
+fn own_or_plan(
+    own: Option<&Located<i64>>,
+    plan: Option<&Setting<u32>>,
+    check: impl FnOnce(&Located<i64>) -> Option<u32>,
+) -> Option<Setting<u32>> {
+    match own {
+        Some(v) => check(v).map(|value| Setting {
+            value,
+            origin: Origin::Push,
+            span: v.span,
+        }),
+        None => plan.cloned(),
+    }
+}
+
+/// What one push's source entries deliver so far, to find two writing the same file.
+struct Deliveries {
+    /// Delivered name -> (entry span, index of its source) of every entry delivering it.
+    by_name: HashMap<String, Vec<(Span, usize)>>,
+    /// Each source's hosts, kept only when the push has several sources.
+    source_hosts: Vec<HostSet>,
+    /// With `[FILESRCIP]` in the target path each source host writes into its own
+    /// directory, so sources on different hosts do not collide.
+    per_source_host: bool,
+    /// The target path as written, for messages.
+    target_dir: String,
+}
+
+impl Deliveries {
+    /// The span of an earlier entry that delivers `name` to the same place as this source.
+    fn clash(
+        &self,
+        name: &str,
+        source_index: usize,
+        hosts: &HostSet,
+        distinct_sources: &mut HashMap<usize, bool>,
+    ) -> Option<Span> {
+        let earlier = self.by_name.get(name)?;
+        earlier
+            .iter()
+            .find(|(_, other)| {
+                !(self.per_source_host
+                    && *other != source_index
+                    && *distinct_sources.entry(*other).or_insert_with(|| {
+                        self.source_hosts
+                            .get(*other)
+                            .is_some_and(|other| distinct_static_hosts(other, hosts))
+                    }))
+            })
+            .map(|(span, _)| *span)
+    }
 }
 
 /// What a source entry puts into the target directory: its file name (a pattern stands for
