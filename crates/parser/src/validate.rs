@@ -54,67 +54,117 @@ pub(crate) fn parse(
     loader: &dyn SourceLoader,
     options: &ParseOptions,
 ) -> Result<Parsed, PlanErrors> {
-    let mut sources = SourceFiles::default();
-    let mut problems = Vec::new();
-    let main_name = path.display().to_string();
-    let text = match loader.load(path) {
-        Ok(text) => text,
-        Err(err) if not_utf8(&err).is_some() => {
-            let problem = not_utf8_problem(&mut sources, main_name, &err, None);
-            return Err(PlanErrors::new(sources, problem.into_iter().collect()));
-        }
-        Err(err) => {
-            sources.add(main_name.clone(), "");
-            let problem = Problem::error(
-                ParseErrorKind::Unreadable.code(),
-                format!("cannot read `{main_name}`: {err}"),
-            );
-            return Err(PlanErrors::new(sources, vec![problem]));
-        }
-    };
-    let main = sources.add(main_name, text);
-    let mut syntax_ok = true;
-    let Some(main_raw) = read_file(&sources, main, FileKind::Main, &mut problems) else {
-        return Err(PlanErrors::new(sources, problems));
-    };
-    let mut files = vec![main_raw];
+    let mut reading = Reading::default();
+    if !reading.read_main(path, loader) {
+        return Err(reading.failed());
+    }
+    reading.read_includes(path, loader);
+    if !reading.syntax_ok {
+        // Names defined in a file that did not parse would show up as "unknown" everywhere.
+        return Err(reading.failed());
+    }
+    validate(reading, options)
+}
 
-    let base = path.parent().unwrap_or(Path::new(""));
-    let main_path = normalize(path);
-    let mut seen: Vec<(PathBuf, Span)> = Vec::new();
-    let includes = files[0].include.clone();
-    for include in includes {
+/// A plan's files as they are read, and the problems found reading them.
+#[derive(Default)]
+struct Reading {
+    sources: SourceFiles,
+    problems: Vec<Problem>,
+    /// The plan file first, then its includes in order.
+    files: Vec<RawFile>,
+    /// Whether every file read so far parsed as TOML and decoded.
+    syntax_ok: bool,
+}
+
+impl Reading {
+    fn failed(self) -> PlanErrors {
+        PlanErrors::new(self.sources, self.problems)
+    }
+
+    /// Reads and walks the plan file; `false` when it cannot be read or is not TOML.
+    fn read_main(&mut self, path: &Path, loader: &dyn SourceLoader) -> bool {
+        let main_name = path.display().to_string();
+        let text = match loader.load(path) {
+            Ok(text) => text,
+            Err(err) if not_utf8(&err).is_some() => {
+                let problem = not_utf8_problem(&mut self.sources, main_name, &err, None);
+                self.problems.extend(problem);
+                return false;
+            }
+            Err(err) => {
+                self.sources.add(main_name.clone(), "");
+                self.problems.push(Problem::error(
+                    ParseErrorKind::Unreadable.code(),
+                    format!("cannot read `{main_name}`: {err}"),
+                ));
+                return false;
+            }
+        };
+        let main = self.sources.add(main_name, text);
+        let Some(raw) = read_file(&self.sources, main, FileKind::Main, &mut self.problems) else {
+            return false;
+        };
+        self.files.push(raw);
+        self.syntax_ok = true;
+        true
+    }
+
+    /// Reads the files the plan includes, in order, each at most once.
+    fn read_includes(&mut self, path: &Path, loader: &dyn SourceLoader) {
+        let base = path.parent().unwrap_or(Path::new(""));
+        let main_path = normalize(path);
+        let mut seen: Vec<(PathBuf, Span)> = Vec::new();
+        let includes = self.files[0].include.clone();
+        for include in includes {
+            let Some(resolved) = self.include_to_read(&include, base, &main_path, &seen) else {
+                continue;
+            };
+            seen.push((resolved.clone(), include.span));
+            self.read_include(path, loader, &include, &resolved);
+        }
+    }
+
+    /// Where an `include` entry points, unless it is empty, absolute, the plan itself or
+    /// named twice (reported).
+    fn include_to_read(
+        &mut self,
+        include: &Located<String>,
+        base: &Path,
+        main_path: &Path,
+        seen: &[(PathBuf, Span)],
+    ) -> Option<PathBuf> {
         if include.value.trim().is_empty() {
-            problems.push(
+            self.problems.push(
                 Problem::error(
                     ParseErrorKind::IncludeUnreadable.code(),
                     "empty include path",
                 )
                 .with_label(include.span, "name a file relative to this plan"),
             );
-            continue;
+            return None;
         }
         if is_absolute_include(&include.value) {
-            problems.push(include_refused(
-                &include,
+            self.problems.push(include_refused(
+                include,
                 &IncludeRefused::Absolute,
                 "write the path relative to this plan's directory",
             ));
-            continue;
+            return None;
         }
         let resolved = normalize(&base.join(&include.value));
         if resolved == main_path {
-            problems.push(
+            self.problems.push(
                 Problem::error(
                     ParseErrorKind::IncludeSelf.code(),
                     "a plan cannot include itself",
                 )
                 .with_label(include.span, "this is the plan file"),
             );
-            continue;
+            return None;
         }
         if let Some((_, first)) = seen.iter().find(|(p, _)| *p == resolved) {
-            problems.push(
+            self.problems.push(
                 Problem::error(
                     ParseErrorKind::DuplicateInclude.code(),
                     format!("`{}` is included twice", shown(&include.value)),
@@ -122,34 +172,44 @@ pub(crate) fn parse(
                 .with_label(include.span, "included again here")
                 .with_label(*first, "first included here"),
             );
-            continue;
+            return None;
         }
-        seen.push((resolved.clone(), include.span));
-        match loader.load_include(path, &resolved) {
+        Some(resolved)
+    }
+
+    /// Loads and walks one included file; a refusal or read error is reported at `include`.
+    fn read_include(
+        &mut self,
+        path: &Path,
+        loader: &dyn SourceLoader,
+        include: &Located<String>,
+        resolved: &Path,
+    ) {
+        match loader.load_include(path, resolved) {
             Ok(text) => {
-                let id = sources.add(resolved.display().to_string(), text);
-                match read_file(&sources, id, FileKind::Include, &mut problems) {
-                    Some(raw) => files.push(raw),
-                    None => syntax_ok = false,
+                let id = self.sources.add(resolved.display().to_string(), text);
+                match read_file(&self.sources, id, FileKind::Include, &mut self.problems) {
+                    Some(raw) => self.files.push(raw),
+                    None => self.syntax_ok = false,
                 }
             }
             Err(err) if not_utf8(&err).is_some() => {
                 let name = resolved.display().to_string();
-                problems.extend(not_utf8_problem(
-                    &mut sources,
+                self.problems.extend(not_utf8_problem(
+                    &mut self.sources,
                     name,
                     &err,
                     Some(include.span),
                 ));
-                syntax_ok = false;
+                self.syntax_ok = false;
             }
             Err(err) => match refused(&err) {
-                Some(refusal) => problems.push(include_refused(
-                    &include,
+                Some(refusal) => self.problems.push(include_refused(
+                    include,
                     refusal,
                     "an include names a regular file of at most 4 MiB inside the plan's repository (or the plan's directory outside git)",
                 )),
-                None => problems.push(
+                None => self.problems.push(
                     Problem::error(
                         ParseErrorKind::IncludeUnreadable.code(),
                         format!("cannot read included file `{}`: {err}", resolved.display()),
@@ -159,11 +219,17 @@ pub(crate) fn parse(
             },
         }
     }
-    if !syntax_ok {
-        // Names defined in a file that did not parse would show up as "unknown" everywhere.
-        return Err(PlanErrors::new(sources, problems));
-    }
+}
 
+/// Checks every rule of the format on the files read, within budgets proportional to their
+/// size; the plan when no error was found, with the warnings.
+fn validate(reading: Reading, options: &ParseOptions) -> Result<Parsed, PlanErrors> {
+    let Reading {
+        sources,
+        problems,
+        files,
+        ..
+    } = reading;
     let plan_bytes: usize = sources.iter().map(|(_, file)| file.text.len()).sum();
     let expansion_budget =
         EXPANSION_BASE.saturating_add(plan_bytes.saturating_mul(EXPANSION_PER_BYTE));
