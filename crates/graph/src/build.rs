@@ -430,175 +430,303 @@ fn infer<'a>(
     entries: &[Vec<Vec<NormEntry>>],
 ) -> Vec<Inferred<'a>> {
     let pushes = &plan.pushes;
-    // Every target's selectors in one buffer (`key_range[a]` is push `a`'s slice), once as
-    // written and once sorted for overlap checks by binary search: two allocations in all
-    // instead of two per push.
-    let mut all_keys: Vec<HostKey<'a>> = Vec::new();
-    let mut all_sorted: Vec<HostKey<'a>> = Vec::new();
-    let mut key_range: Vec<std::ops::Range<usize>> = Vec::with_capacity(pushes.len());
-    for push in pushes {
-        let start = all_keys.len();
-        all_keys.extend(keys(&push.target.hosts));
-        all_sorted.extend_from_slice(&all_keys[start..]);
-        all_sorted[start..].sort_unstable();
-        key_range.push(start..all_keys.len());
-    }
-    let target_keys = |a: usize| &all_keys[key_range[a].clone()];
-    let target_sorted = |a: usize| &all_sorted[key_range[a].clone()];
-    // The pushes delivering into each directory, and into each (directory, selector), as
-    // linked lists through one vector of `(push, next)`: most lists hold one push, and a
-    // vector per list was most of the cost of indexing. The order within a list does not
-    // matter: each (dependency, dependent) pair is recorded once, with its first read.
-    let mut links: Vec<(usize, usize)> = Vec::with_capacity(pushes.len() + all_keys.len());
-    let mut by_dir: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
-    by_dir.reserve(pushes.len());
-    let mut by_dir_key: FxHashMap<(&str, HostKey<'a>), usize> = FxHashMap::default();
-    // A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`) delivers
-    // into a directory only known at run time: index it under the part before the macro and
-    // let it feed only reads deeper than that part.
-    let mut macro_target = vec![false; pushes.len()];
-    let mut index_dirs: Vec<&str> = Vec::with_capacity(pushes.len());
-    for (a, dir) in targets.iter().enumerate() {
-        let index_dir = match macro_prefix(dir) {
-            Some(prefix) => {
-                macro_target[a] = true;
-                prefix
-            }
-            None => dir.as_ref(),
-        };
-        index_dirs.push(index_dir);
-        let (head, len) = by_dir.entry(index_dir).or_insert((NONE, 0));
-        links.push((a, *head));
-        *head = links.len() - 1;
-        *len += 1;
-    }
-    // The (directory, selector) lists are only read for directories more pushes deliver into
-    // than a reading source has selectors, so never for a directory of one push (a source has
-    // at least one selector; with none, neither lookup finds anything).
-    for (a, &index_dir) in index_dirs.iter().enumerate() {
-        if by_dir.get(index_dir).is_some_and(|&(_, len)| len < 2) {
-            continue;
-        }
-        for &key in target_keys(a) {
-            let head = by_dir_key.entry((index_dir, key)).or_insert(NONE);
-            links.push((a, *head));
-            *head = links.len() - 1;
-        }
-    }
-    let list = |head: usize| {
-        std::iter::successors((head != NONE).then(|| links[head]), |&(_, next)| {
-            (next != NONE).then(|| links[next])
-        })
-        .map(|(a, _)| a)
+    let index = DeliveryIndex::new(plan, targets, entries);
+    let mut reads = Reads {
+        out: Vec::with_capacity(pushes.len()),
+        seen: vec![0; pushes.len()],
     };
-    // Only directory reads look below their own directory: sorted by selector then directory,
-    // the targets below a directory on one selector are one contiguous run. Only the selectors
-    // that such reads use are needed.
-    let mut directory_keys: FxHashSet<HostKey<'a>> = FxHashSet::default();
-    for (push, push_entries) in pushes.iter().zip(entries) {
-        for (source, source_entries) in push.sources.iter().zip(push_entries) {
-            if source_entries
-                .iter()
-                .any(|e| e.kind == EntryKind::Directory)
-            {
-                directory_keys.extend(keys(&source.hosts));
+    let mut source_keys = SourceKeys::default();
+    for (b, push) in pushes.iter().enumerate() {
+        for (si, source) in push.sources.iter().enumerate() {
+            source_keys.load(&source.hosts);
+            for (fi, entry) in entries[b][si].iter().enumerate() {
+                let at = ReadAt {
+                    dependent: b,
+                    source: si,
+                    file: fi,
+                };
+                for dir in entry.reading_dirs() {
+                    index.deliveries_into(dir, entry, &source_keys, at, &mut reads);
+                }
+                if entry.kind == EntryKind::Directory {
+                    index.deliveries_below(entry.location(), &source_keys, at, &mut reads);
+                }
             }
         }
     }
-    let mut by_key_dir: Vec<(HostKey<'a>, &str, usize)> = Vec::new();
-    if !directory_keys.is_empty() {
+    reads.out
+}
+
+/// Which read of a dependent [`infer`] is looking at.
+#[derive(Clone, Copy)]
+struct ReadAt {
+    dependent: usize,
+    source: usize,
+    file: usize,
+}
+
+/// The reads [`infer`] found, each (dependency, dependent) pair once.
+struct Reads<'a> {
+    out: Vec<Inferred<'a>>,
+    /// `seen[a] == b + 1`: `b` already depends on `a`.
+    seen: Vec<usize>,
+}
+
+impl<'a> Reads<'a> {
+    fn record(&mut self, dependency: usize, at: ReadAt, key: HostKey<'a>) {
+        if self.seen[dependency] != at.dependent + 1 {
+            self.seen[dependency] = at.dependent + 1;
+            self.out.push(Inferred {
+                dependency,
+                dependent: at.dependent,
+                source: at.source,
+                file: at.file,
+                key,
+            });
+        }
+    }
+}
+
+/// One source's selectors, as written and sorted, in buffers reused from source to source.
+#[derive(Default)]
+struct SourceKeys<'a> {
+    written: Vec<HostKey<'a>>,
+    sorted: Vec<HostKey<'a>>,
+}
+
+impl<'a> SourceKeys<'a> {
+    fn load(&mut self, hosts: &'a HostSet) {
+        self.written.clear();
+        self.written.extend(keys(hosts));
+        self.sorted.clear();
+        self.sorted.extend_from_slice(&self.written);
+        self.sorted.sort_unstable();
+    }
+}
+
+/// Where every push delivers, indexed for [`infer`]'s lookups.
+struct DeliveryIndex<'a> {
+    /// Every target's selectors in one buffer (`key_range[a]` is push `a`'s slice), once as
+    /// written and once sorted for overlap checks by binary search: two allocations in all
+    /// instead of two per push.
+    all_keys: Vec<HostKey<'a>>,
+    all_sorted: Vec<HostKey<'a>>,
+    key_range: Vec<std::ops::Range<usize>>,
+    /// The pushes delivering into each directory, and into each (directory, selector), as
+    /// linked lists through one vector of `(push, next)`: most lists hold one push, and a
+    /// vector per list was most of the cost of indexing. The order within a list does not
+    /// matter: each (dependency, dependent) pair is recorded once, with its first read.
+    links: Vec<(usize, usize)>,
+    /// Directory -> (head of its list, length).
+    by_dir: FxHashMap<&'a str, (usize, usize)>,
+    by_dir_key: FxHashMap<(&'a str, HostKey<'a>), usize>,
+    /// A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`)
+    /// delivers into a directory only known at run time: it is indexed under the part before
+    /// the macro and feeds only reads deeper than that part.
+    macro_target: Vec<bool>,
+    /// (selector, directory, push) of every target on a selector some directory read uses,
+    /// sorted: the targets below a directory on one selector are one contiguous run.
+    by_key_dir: Vec<(HostKey<'a>, &'a str, usize)>,
+}
+
+impl<'a> DeliveryIndex<'a> {
+    fn new(plan: &'a Plan, targets: &'a [Cow<'a, str>], entries: &[Vec<Vec<NormEntry>>]) -> Self {
+        let pushes = &plan.pushes;
+        let mut index = Self::with_target_keys(pushes);
+        let index_dirs = index.index_directories(targets);
+        index.index_directory_keys(&index_dirs);
+        index.index_below(plan, targets, entries);
+        index
+    }
+
+    /// The index with only every target's selectors filled in.
+    fn with_target_keys(pushes: &'a [Push]) -> Self {
+        let mut all_keys: Vec<HostKey<'a>> = Vec::new();
+        let mut all_sorted: Vec<HostKey<'a>> = Vec::new();
+        let mut key_range: Vec<std::ops::Range<usize>> = Vec::with_capacity(pushes.len());
+        for push in pushes {
+            let start = all_keys.len();
+            all_keys.extend(keys(&push.target.hosts));
+            all_sorted.extend_from_slice(&all_keys[start..]);
+            all_sorted[start..].sort_unstable();
+            key_range.push(start..all_keys.len());
+        }
+        let mut by_dir = FxHashMap::default();
+        by_dir.reserve(pushes.len());
+        Self {
+            links: Vec::with_capacity(pushes.len() + all_keys.len()),
+            all_keys,
+            all_sorted,
+            key_range,
+            by_dir,
+            by_dir_key: FxHashMap::default(),
+            macro_target: vec![false; pushes.len()],
+            by_key_dir: Vec::new(),
+        }
+    }
+
+    /// Lists each push under the directory it delivers into (the part before a macro for a
+    /// macro target); returns those directories, by push.
+    fn index_directories(&mut self, targets: &'a [Cow<'a, str>]) -> Vec<&'a str> {
+        let mut index_dirs: Vec<&'a str> = Vec::with_capacity(targets.len());
         for (a, dir) in targets.iter().enumerate() {
-            by_key_dir.extend(
-                target_keys(a)
+            let index_dir = match macro_prefix(dir) {
+                Some(prefix) => {
+                    self.macro_target[a] = true;
+                    prefix
+                }
+                None => dir.as_ref(),
+            };
+            index_dirs.push(index_dir);
+            let (head, len) = self.by_dir.entry(index_dir).or_insert((NONE, 0));
+            self.links.push((a, *head));
+            *head = self.links.len() - 1;
+            *len += 1;
+        }
+        index_dirs
+    }
+
+    /// The (directory, selector) lists are only read for directories more pushes deliver into
+    /// than a reading source has selectors, so never for a directory of one push (a source has
+    /// at least one selector; with none, neither lookup finds anything).
+    fn index_directory_keys(&mut self, index_dirs: &[&'a str]) {
+        for (a, &index_dir) in index_dirs.iter().enumerate() {
+            if self.by_dir.get(index_dir).is_some_and(|&(_, len)| len < 2) {
+                continue;
+            }
+            for &key in &self.all_keys[self.key_range[a].clone()] {
+                let head = self.by_dir_key.entry((index_dir, key)).or_insert(NONE);
+                self.links.push((a, *head));
+                *head = self.links.len() - 1;
+            }
+        }
+    }
+
+    /// Only directory reads look below their own directory, and only the selectors that such
+    /// reads use are needed.
+    fn index_below(
+        &mut self,
+        plan: &'a Plan,
+        targets: &'a [Cow<'a, str>],
+        entries: &[Vec<Vec<NormEntry>>],
+    ) {
+        let mut directory_keys: FxHashSet<HostKey<'a>> = FxHashSet::default();
+        for (push, push_entries) in plan.pushes.iter().zip(entries) {
+            for (source, source_entries) in push.sources.iter().zip(push_entries) {
+                if source_entries
+                    .iter()
+                    .any(|e| e.kind == EntryKind::Directory)
+                {
+                    directory_keys.extend(keys(&source.hosts));
+                }
+            }
+        }
+        if directory_keys.is_empty() {
+            return;
+        }
+        for (a, dir) in targets.iter().enumerate() {
+            let target_keys = &self.all_keys[self.key_range[a].clone()];
+            self.by_key_dir.extend(
+                target_keys
                     .iter()
                     .filter(|k| directory_keys.contains(k))
                     .map(|&k| (k, dir.as_ref(), a)),
             );
         }
-        by_key_dir.sort_unstable();
+        self.by_key_dir.sort_unstable();
     }
 
-    let mut out = Vec::with_capacity(pushes.len());
-    let mut source_keys: Vec<HostKey<'a>> = Vec::new();
-    let mut source_sorted: Vec<HostKey<'a>> = Vec::new();
-    // `seen[a] == b + 1`: `b` already depends on `a`.
-    let mut seen = vec![0usize; pushes.len()];
-    for (b, push) in pushes.iter().enumerate() {
-        let mut record = |a: usize, si: usize, fi: usize, key: HostKey<'a>| {
-            if seen[a] != b + 1 {
-                seen[a] = b + 1;
-                out.push(Inferred {
-                    dependency: a,
-                    dependent: b,
-                    source: si,
-                    file: fi,
-                    key,
-                });
-            }
+    fn target_keys(&self, a: usize) -> &[HostKey<'a>] {
+        &self.all_keys[self.key_range[a].clone()]
+    }
+
+    fn target_sorted(&self, a: usize) -> &[HostKey<'a>] {
+        &self.all_sorted[self.key_range[a].clone()]
+    }
+
+    /// The pushes of the linked list starting at `head`.
+    fn list(&self, head: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors((head != NONE).then(|| self.links[head]), |&(_, next)| {
+            (next != NONE).then(|| self.links[next])
+        })
+        .map(|(a, _)| a)
+    }
+
+    /// Records the pushes that deliver into `dir` on a selector the source reads from.
+    fn deliveries_into(
+        &self,
+        dir: &str,
+        entry: &NormEntry,
+        source: &SourceKeys<'a>,
+        at: ReadAt,
+        reads: &mut Reads<'a>,
+    ) {
+        let Some(&(head, count)) = self.by_dir.get(dir) else {
+            return;
         };
-        for (si, source) in push.sources.iter().enumerate() {
-            source_keys.clear();
-            source_keys.extend(keys(&source.hosts));
-            source_sorted.clear();
-            source_sorted.extend_from_slice(&source_keys);
-            source_sorted.sort_unstable();
-            for (fi, entry) in entries[b][si].iter().enumerate() {
-                for dir in entry.reading_dirs() {
-                    let Some(&(head, count)) = by_dir.get(dir) else {
-                        continue;
-                    };
-                    let deeper = entry.location()[dir.len()..].contains('/');
-                    if count <= source_keys.len() {
-                        // Few pushes deliver here: check each for a shared selector.
-                        for a in list(head) {
-                            if macro_target[a] && !deeper {
-                                continue;
-                            }
-                            let shared = if target_keys(a).len() < source_keys.len() {
-                                target_keys(a)
-                                    .iter()
-                                    .find(|k| source_sorted.binary_search(k).is_ok())
-                            } else {
-                                source_keys
-                                    .iter()
-                                    .find(|k| target_sorted(a).binary_search(k).is_ok())
-                            };
-                            if let Some(&key) = shared {
-                                record(a, si, fi, key);
-                            }
-                        }
-                    } else {
-                        // Many pushes deliver here: look up each selector of the source.
-                        for &key in &source_keys {
-                            if let Some(&head) = by_dir_key.get(&(dir, key)) {
-                                for a in list(head) {
-                                    if !macro_target[a] || deeper {
-                                        record(a, si, fi, key);
-                                    }
-                                }
-                            }
-                        }
-                    }
+        let deeper = entry.location()[dir.len()..].contains('/');
+        if count <= source.written.len() {
+            // Few pushes deliver here: check each for a shared selector.
+            for a in self.list(head) {
+                if self.macro_target[a] && !deeper {
+                    continue;
                 }
-                if entry.kind == EntryKind::Directory {
-                    // A directory is read with everything below it, so a push that delivers
-                    // into a deeper directory on a shared selector also feeds this read.
-                    let below = entry.location();
-                    for &key in &source_keys {
-                        let start = by_key_dir.partition_point(|&(k, d, _)| (k, d) < (key, below));
-                        for &(_, _, a) in by_key_dir[start..]
-                            .iter()
-                            .take_while(|(k, d, _)| *k == key && d.starts_with(below))
-                            .filter(|(_, d, _)| d.len() > below.len())
-                        {
-                            record(a, si, fi, key);
+                if let Some(key) = self.shared_key(a, source) {
+                    reads.record(a, at, key);
+                }
+            }
+        } else {
+            // Many pushes deliver here: look up each selector of the source.
+            for &key in &source.written {
+                if let Some(&head) = self.by_dir_key.get(&(dir, key)) {
+                    for a in self.list(head) {
+                        if !self.macro_target[a] || deeper {
+                            reads.record(a, at, key);
                         }
                     }
                 }
             }
         }
     }
-    out
+
+    /// A selector both push `a`'s target and the source have, searching the smaller in the
+    /// larger.
+    fn shared_key(&self, a: usize, source: &SourceKeys<'a>) -> Option<HostKey<'a>> {
+        let shared = if self.target_keys(a).len() < source.written.len() {
+            self.target_keys(a)
+                .iter()
+                .find(|k| source.sorted.binary_search(k).is_ok())
+        } else {
+            source
+                .written
+                .iter()
+                .find(|k| self.target_sorted(a).binary_search(k).is_ok())
+        };
+        shared.copied()
+    }
+
+    /// A directory is read with everything below it, so a push that delivers into a deeper
+    /// directory on a shared selector also feeds this read.
+    fn deliveries_below(
+        &self,
+        below: &str,
+        source: &SourceKeys<'a>,
+        at: ReadAt,
+        reads: &mut Reads<'a>,
+    ) {
+        for &key in &source.written {
+            let start = self
+                .by_key_dir
+                .partition_point(|&(k, d, _)| (k, d) < (key, below));
+            for &(_, _, a) in self.by_key_dir[start..]
+                .iter()
+                .take_while(|(k, d, _)| *k == key && d.starts_with(below))
+                .filter(|(_, d, _)| d.len() > below.len())
+            {
+                reads.record(a, at, key);
+            }
+        }
+    }
 }
 
 /// True when two host sets share a selector.
