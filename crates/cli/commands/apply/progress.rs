@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use plan_executor::{Event, Interruption, PushStatus, TerminateReason};
+use plan_executor::{Event, Interruption, PushReport, PushStatus, TerminateReason};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::report::{Out, human_duration, worded};
@@ -66,79 +66,34 @@ impl View {
         self.bars.get(push)
     }
 
+    /// One event, by its kind; kinds with nothing to show are passed over.
     fn show(&mut self, event: &Event) {
-        let quiet = self.out.printer.quiet;
         match event {
             Event::RunStarted {
                 run_id,
-                resumed,
+                resumed: true,
                 already_done,
                 reattached,
                 ..
-            } if *resumed && !quiet => {
-                let mut text = format!("resuming run {run_id}");
-                if !already_done.is_empty() {
-                    text.push_str(&format!("; already done: {}", already_done.join(", ")));
-                }
-                if !reattached.is_empty() {
-                    text.push_str(&format!(
-                        "; following jobs already in JOB: {}",
-                        reattached.join(", ")
-                    ));
-                }
-                self.line(&text);
-            }
+            } => self.run_resumed(run_id, already_done, reattached),
             Event::Warning { message, .. } => self.line(&format!("warning: {message}")),
             Event::PushSubmitting {
                 push,
                 stage,
                 attempt,
                 hosts,
-            } => {
-                self.stages.insert(push.clone(), *stage);
-                let what = if *attempt > 1 {
-                    format!(
-                        "retrying (attempt {attempt}) on {hosts} host{}",
-                        if *hosts == 1 { "" } else { "s" }
-                    )
-                } else {
-                    "submitting".to_owned()
-                };
-                if let Some(bar) = self.bar(push, *stage) {
-                    bar.set_message(what);
-                } else if !quiet {
-                    self.line(&format!("[stage {stage}] {push}: {what}"));
-                }
-            }
+            } => self.push_submitting(push, *stage, *attempt, *hosts),
             Event::PushSubmitted {
                 push,
                 stage,
                 job_instance_id,
                 ..
-            } => {
-                self.jobs.insert(push.clone(), *job_instance_id);
-                if let Some(bar) = self.bar(push, *stage) {
-                    bar.set_message(format!("JOB {job_instance_id}  submitted"));
-                } else if !quiet {
-                    self.line(&format!(
-                        "[stage {stage}] {push}: submitted, JOB instance {job_instance_id}"
-                    ));
-                }
-            }
+            } => self.push_submitted(push, *stage, *job_instance_id),
             Event::PushReattached {
                 push,
                 stage,
                 job_instance_id,
-            } => {
-                self.jobs.insert(push.clone(), *job_instance_id);
-                if let Some(bar) = self.bar(push, *stage) {
-                    bar.set_message(format!("JOB {job_instance_id}  re-attached"));
-                } else if !quiet {
-                    self.line(&format!(
-                        "[stage {stage}] {push}: following JOB instance {job_instance_id} from the earlier run"
-                    ));
-                }
-            }
+            } => self.push_reattached(push, *stage, *job_instance_id),
             Event::PushProgress {
                 push,
                 stage,
@@ -150,82 +105,165 @@ impl View {
                 let status = job_status.label();
                 let text =
                     format!("JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}");
-                if let Some(bar) = self.bar(push, *stage) {
-                    bar.set_message(text);
-                } else if !quiet && self.out.printer.verbose > 0 {
-                    self.line(&format!("[stage {stage}] {push}: {text}"));
-                }
+                self.push_progress(push, *stage, text);
             }
             Event::PushTerminating {
                 push,
                 job_instance_id,
                 reason,
-            } => {
-                let why = match reason {
-                    TerminateReason::Deadline => "past its deadline",
-                    TerminateReason::Interrupt => "interrupted",
-                };
-                self.line(&format!(
-                    "{push}: terminating JOB instance {job_instance_id} ({why})"
-                ));
-            }
+            } => self.push_terminating(push, *job_instance_id, *reason),
             Event::PushRetrying {
                 push,
                 attempt,
                 hosts,
-            } if !quiet => {
-                let stage = self
-                    .stages
-                    .get(push)
-                    .map(|s| format!("[stage {s}] "))
-                    .unwrap_or_default();
-                self.line(&format!(
-                    "{stage}{push}: failed on {}; attempt {attempt} pushes to {} again",
-                    hosts.join(", "),
-                    if hosts.len() == 1 { "it" } else { "them" }
-                ));
-            }
-            Event::PushFinished { report } => {
-                if let Some(bar) = self.bars.remove(&report.name) {
-                    bar.finish_and_clear();
-                }
-                let ran = report.attempts > 0;
-                let interesting = ran || !matches!(report.status, PushStatus::AlreadySucceeded);
-                if quiet || !interesting {
-                    return;
-                }
-                let job = report
-                    .job_instance_id
-                    .map(|id| format!(", JOB instance {id}"))
-                    .unwrap_or_default();
-                let hosts = if report.hosts_total > 0 {
-                    format!(", {}/{} hosts ok", report.hosts_ok, report.hosts_total)
-                } else {
-                    String::new()
-                };
-                let duration = if ran {
-                    format!(" in {}", human_duration(report.duration))
-                } else {
-                    String::new()
-                };
-                self.line(&format!(
-                    "[stage {}] {}: {}{job}{hosts}{duration}",
-                    report.stage,
-                    report.name,
-                    report.status.label()
-                ));
-            }
-            Event::Interrupted { level } => {
-                let text = if *level == Interruption::Stop {
-                    "interrupted: starting nothing new; following running jobs to their end (Ctrl-C again terminates them)"
-                } else {
-                    "interrupted again: terminating running jobs"
-                };
-                self.line(text);
-            }
-            Event::RunFinished { .. } => {}
+            } => self.push_retrying(push, *attempt, hosts),
+            Event::PushFinished { report } => self.push_finished(report),
+            Event::Interrupted { level } => self.interrupted(*level),
+            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
             _ => {}
         }
+    }
+
+    /// A resumed run says what it skips and which jobs it follows again.
+    fn run_resumed(&self, run_id: &str, already_done: &[String], reattached: &[String]) {
+        if self.out.printer.quiet {
+            return;
+        }
+        let mut text = format!("resuming run {run_id}");
+        if !already_done.is_empty() {
+            text.push_str(&format!("; already done: {}", already_done.join(", ")));
+        }
+        if !reattached.is_empty() {
+            text.push_str(&format!(
+                "; following jobs already in JOB: {}",
+                reattached.join(", ")
+            ));
+        }
+        self.line(&text);
+    }
+
+    /// A push's new state: on its bar when there are bars, else as a line unless quiet.
+    fn push_state(&mut self, push: &str, stage: usize, on_bar: String, on_line: String) {
+        if let Some(bar) = self.bar(push, stage) {
+            bar.set_message(on_bar);
+        } else if !self.out.printer.quiet {
+            self.line(&on_line);
+        }
+    }
+
+    fn push_submitting(&mut self, push: &str, stage: usize, attempt: u32, hosts: usize) {
+        self.stages.insert(push.to_owned(), stage);
+        let what = if attempt > 1 {
+            format!(
+                "retrying (attempt {attempt}) on {hosts} host{}",
+                if hosts == 1 { "" } else { "s" }
+            )
+        } else {
+            "submitting".to_owned()
+        };
+        let on_line = format!("[stage {stage}] {push}: {what}");
+        self.push_state(push, stage, what, on_line);
+    }
+
+    fn push_submitted(&mut self, push: &str, stage: usize, job_instance_id: i64) {
+        self.jobs.insert(push.to_owned(), job_instance_id);
+        self.push_state(
+            push,
+            stage,
+            format!("JOB {job_instance_id}  submitted"),
+            format!("[stage {stage}] {push}: submitted, JOB instance {job_instance_id}"),
+        );
+    }
+
+    fn push_reattached(&mut self, push: &str, stage: usize, job_instance_id: i64) {
+        self.jobs.insert(push.to_owned(), job_instance_id);
+        self.push_state(
+            push,
+            stage,
+            format!("JOB {job_instance_id}  re-attached"),
+            format!(
+                "[stage {stage}] {push}: following JOB instance {job_instance_id} from the earlier run"
+            ),
+        );
+    }
+
+    /// Polls are frequent: without bars they are lines only with `--verbose`.
+    fn push_progress(&mut self, push: &str, stage: usize, text: String) {
+        let printer = &self.out.printer;
+        let as_line = !printer.quiet && printer.verbose > 0;
+        if let Some(bar) = self.bar(push, stage) {
+            bar.set_message(text);
+        } else if as_line {
+            self.line(&format!("[stage {stage}] {push}: {text}"));
+        }
+    }
+
+    /// Shown even when quiet: terminating a job is never silent.
+    fn push_terminating(&self, push: &str, job_instance_id: i64, reason: TerminateReason) {
+        let why = match reason {
+            TerminateReason::Deadline => "past its deadline",
+            TerminateReason::Interrupt => "interrupted",
+        };
+        self.line(&format!(
+            "{push}: terminating JOB instance {job_instance_id} ({why})"
+        ));
+    }
+
+    fn push_retrying(&self, push: &str, attempt: u32, hosts: &[String]) {
+        if self.out.printer.quiet {
+            return;
+        }
+        let stage = self
+            .stages
+            .get(push)
+            .map(|s| format!("[stage {s}] "))
+            .unwrap_or_default();
+        self.line(&format!(
+            "{stage}{push}: failed on {}; attempt {attempt} pushes to {} again",
+            hosts.join(", "),
+            if hosts.len() == 1 { "it" } else { "them" }
+        ));
+    }
+
+    /// The push's bar goes; a line stays, unless the push was settled by an earlier run.
+    fn push_finished(&mut self, report: &PushReport) {
+        if let Some(bar) = self.bars.remove(&report.name) {
+            bar.finish_and_clear();
+        }
+        let ran = report.attempts > 0;
+        let interesting = ran || !matches!(report.status, PushStatus::AlreadySucceeded);
+        if self.out.printer.quiet || !interesting {
+            return;
+        }
+        let job = report
+            .job_instance_id
+            .map(|id| format!(", JOB instance {id}"))
+            .unwrap_or_default();
+        let hosts = if report.hosts_total > 0 {
+            format!(", {}/{} hosts ok", report.hosts_ok, report.hosts_total)
+        } else {
+            String::new()
+        };
+        let duration = if ran {
+            format!(" in {}", human_duration(report.duration))
+        } else {
+            String::new()
+        };
+        self.line(&format!(
+            "[stage {}] {}: {}{job}{hosts}{duration}",
+            report.stage,
+            report.name,
+            report.status.label()
+        ));
+    }
+
+    fn interrupted(&self, level: Interruption) {
+        let text = if level == Interruption::Stop {
+            "interrupted: starting nothing new; following running jobs to their end (Ctrl-C again terminates them)"
+        } else {
+            "interrupted again: terminating running jobs"
+        };
+        self.line(text);
     }
 
     fn clear(&mut self) {
