@@ -29,9 +29,27 @@ const HOSTS_SHOWN: usize = 4;
 /// Warnings listed before "and N more".
 const WARNINGS_SHOWN: usize = 30;
 
-/// The whole comment.
+/// The whole comment, section by section: heading, warnings, diagram, stages, then what was
+/// left out to stay under [`LIMIT`].
 pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> String {
     let mut out = String::new();
+    write_heading(&mut out, plan, graph);
+    write_warnings(&mut out, plan, graph, warnings);
+    let _ = write!(out, "\n{}", fenced("mermaid", &diagram(plan, graph)));
+    let sections = stage_sections(plan, graph);
+    let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
+    let tables_len: usize = sections.iter().map(StageSection::len).sum();
+    let left_out = if tables_len < room {
+        write_all_stages(&mut out, plan, &sections, room - tables_len)
+    } else {
+        write_summarised_stages(&mut out, graph, &sections, room)
+    };
+    write_left_out(&mut out, &left_out);
+    out
+}
+
+/// The marker line a bot finds its comment by, the heading, the summary and the description.
+fn write_heading(out: &mut String, plan: &Plan, graph: &PlanGraph) {
     let _ = writeln!(out, "<!-- plan:show {} -->", plan.name.value);
     let _ = writeln!(out, "### `plan show`: {}\n", text(&plan.name.value));
     let _ = writeln!(
@@ -44,107 +62,157 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
     if let Some(description) = &plan.description {
         let _ = writeln!(out, "\n{}", text(description));
     }
+}
 
+/// The parser's and the graph's warnings in source order, the first [`WARNINGS_SHOWN`] listed.
+fn write_warnings(out: &mut String, plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) {
     let mut all: Vec<&Problem> = warnings.iter().chain(graph.warnings()).collect();
-    all.sort_by_key(|p| p.primary_span());
-    if !all.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n> [!WARNING]\n> {}:",
-            count(all.len(), "warning", "warnings")
-        );
-        for problem in all.iter().take(WARNINGS_SHOWN) {
-            let _ = writeln!(out, "> - {}", warning_line(plan, problem));
-        }
-        if all.len() > WARNINGS_SHOWN {
-            let _ = writeln!(out, "> - and {} more", all.len() - WARNINGS_SHOWN);
-        }
+    if all.is_empty() {
+        return;
     }
+    all.sort_by_key(|p| p.primary_span());
+    let _ = writeln!(
+        out,
+        "\n> [!WARNING]\n> {}:",
+        count(all.len(), "warning", "warnings")
+    );
+    for problem in all.iter().take(WARNINGS_SHOWN) {
+        let _ = writeln!(out, "> - {}", warning_line(plan, problem));
+    }
+    if all.len() > WARNINGS_SHOWN {
+        let _ = writeln!(out, "> - and {} more", all.len() - WARNINGS_SHOWN);
+    }
+}
 
+/// A stage's pushes with its heading and full table, rendered before knowing how much fits.
+struct StageSection<'p> {
+    number: usize,
+    pushes: Vec<&'p Push>,
+    heading: String,
+    table: String,
+}
+
+impl StageSection<'_> {
+    /// The heading and the full table.
+    fn len(&self) -> usize {
+        self.heading.len() + self.table.len()
+    }
+}
+
+fn stage_sections<'p>(plan: &'p Plan, graph: &PlanGraph) -> Vec<StageSection<'p>> {
     let index = push_index(plan);
-    let diagram = diagram(plan, graph);
-    let _ = write!(out, "\n{}", fenced("mermaid", &diagram));
-
-    // Everything if it fits; else every table without request bodies; else each remaining
-    // stage gets an equal share of the room left, filled with whole rows.
-    let stages: Vec<(usize, Vec<&Push>)> = graph
+    graph
         .stages()
         .iter()
-        .map(|s| (s.number, stage_pushes(plan, &index, &s.pushes)))
-        .collect();
-    let headings: Vec<String> = stages
-        .iter()
-        .map(|(number, pushes)| {
-            format!(
-                "\n#### Stage {number} ({})\n\n",
-                count(pushes.len(), "push", "pushes")
-            )
+        .map(|stage| {
+            let pushes = stage_pushes(plan, &index, &stage.pushes);
+            StageSection {
+                number: stage.number,
+                heading: format!(
+                    "\n#### Stage {} ({})\n\n",
+                    stage.number,
+                    count(pushes.len(), "push", "pushes")
+                ),
+                table: table(graph, &pushes),
+                pushes,
+            }
         })
+        .collect()
+}
+
+/// What a comment too long to print whole leaves out.
+#[derive(Default)]
+struct LeftOut {
+    /// Pushes whose request bodies are not shown.
+    bodies: usize,
+    /// Stages not shown at all: (number, pushes).
+    stages: Vec<(usize, usize)>,
+}
+
+/// Every stage's table, each followed by its request bodies when all of them fit in `room`
+/// (what is left once the tables are written).
+fn write_all_stages(
+    out: &mut String,
+    plan: &Plan,
+    sections: &[StageSection],
+    room: usize,
+) -> LeftOut {
+    let bodies: Vec<String> = sections
+        .iter()
+        .map(|s| bodies(plan, s.number, &s.pushes))
         .collect();
-    let tables: Vec<String> = stages.iter().map(|(_, p)| table(graph, p)).collect();
-    let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
-    let tables_len: usize = headings.iter().chain(&tables).map(String::len).sum();
-    let mut bodies_left_out = 0usize;
-    let mut stages_left_out: Vec<(usize, usize)> = Vec::new();
-    if tables_len < room {
-        let bodies: Vec<String> = stages
-            .iter()
-            .map(|(number, p)| bodies(plan, *number, p))
-            .collect();
-        let with_bodies = tables_len + bodies.iter().map(String::len).sum::<usize>() < room;
-        for (i, (_, pushes)) in stages.iter().enumerate() {
-            out.push_str(&headings[i]);
-            out.push_str(&tables[i]);
-            if with_bodies {
-                out.push_str(&bodies[i]);
-            } else {
-                bodies_left_out += pushes.len();
-            }
-        }
-    } else {
-        // A stage needs room for its heading and a few rows; stages past that are summarised.
-        let shown_stages = (room / MIN_STAGE_ROOM).clamp(1, stages.len().max(1));
-        for (i, (number, pushes)) in stages.iter().enumerate() {
-            bodies_left_out += pushes.len();
-            if i >= shown_stages {
-                stages_left_out.push((*number, pushes.len()));
-                continue;
-            }
-            let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
-            let share = room / (shown_stages - i);
-            out.push_str(&headings[i]);
-            if headings[i].len() + tables[i].len() < share {
-                out.push_str(&tables[i]);
-                continue;
-            }
-            out.push_str(TABLE_HEAD);
-            let mut used = headings[i].len() + TABLE_HEAD.len();
-            let mut shown = 0;
-            for push in pushes {
-                let row = row(graph, push);
-                if used + row.len() + 200 > share {
-                    break;
-                }
-                used += row.len();
-                out.push_str(&row);
-                shown += 1;
-            }
-            let rest = pushes.len() - shown;
-            let _ = writeln!(
-                out,
-                "\n_…and {rest} more {} in this stage, not shown to keep this comment short._",
-                if rest == 1 { "push" } else { "pushes" }
-            );
+    let with_bodies = bodies.iter().map(String::len).sum::<usize>() < room;
+    let mut left_out = LeftOut::default();
+    for (section, bodies) in sections.iter().zip(&bodies) {
+        out.push_str(&section.heading);
+        out.push_str(&section.table);
+        if with_bodies {
+            out.push_str(bodies);
+        } else {
+            left_out.bodies += section.pushes.len();
         }
     }
-    if !stages_left_out.is_empty() {
-        let pushes: usize = stages_left_out.iter().map(|&(_, n)| n).sum();
-        let first = stages_left_out.first().map_or(0, |s| s.0);
-        let last = stages_left_out.last().map_or(0, |s| s.0);
-        let range = if first == last {
-            format!("stage {first}")
+    left_out
+}
+
+/// No request bodies; as many stages as get [`MIN_STAGE_ROOM`] each, every one given an
+/// equal share of the room still left and filled with whole rows; the others summarised.
+fn write_summarised_stages(
+    out: &mut String,
+    graph: &PlanGraph,
+    sections: &[StageSection],
+    room: usize,
+) -> LeftOut {
+    let shown_stages = (room / MIN_STAGE_ROOM).clamp(1, sections.len().max(1));
+    let mut left_out = LeftOut::default();
+    for (i, section) in sections.iter().enumerate() {
+        left_out.bodies += section.pushes.len();
+        if i >= shown_stages {
+            left_out.stages.push((section.number, section.pushes.len()));
+            continue;
+        }
+        let room = LIMIT.saturating_sub(RESERVE).saturating_sub(out.len());
+        let share = room / (shown_stages - i);
+        out.push_str(&section.heading);
+        if section.len() < share {
+            out.push_str(&section.table);
         } else {
-            format!("stages {first}–{last}")
+            write_table_start(out, graph, section, share);
+        }
+    }
+    left_out
+}
+
+/// The first whole rows of a stage's table that fit in `share`, then how many were not shown.
+fn write_table_start(out: &mut String, graph: &PlanGraph, section: &StageSection, share: usize) {
+    out.push_str(TABLE_HEAD);
+    let mut used = section.heading.len() + TABLE_HEAD.len();
+    let mut shown = 0;
+    for push in &section.pushes {
+        let row = row(graph, push);
+        if used + row.len() + 200 > share {
+            break;
+        }
+        used += row.len();
+        out.push_str(&row);
+        shown += 1;
+    }
+    let rest = section.pushes.len() - shown;
+    let _ = writeln!(
+        out,
+        "\n_…and {rest} more {} in this stage, not shown to keep this comment short._",
+        if rest == 1 { "push" } else { "pushes" }
+    );
+}
+
+/// The closing lines: which stages were not shown, and whose request bodies were left out.
+fn write_left_out(out: &mut String, left_out: &LeftOut) {
+    if let (Some(first), Some(last)) = (left_out.stages.first(), left_out.stages.last()) {
+        let pushes: usize = left_out.stages.iter().map(|&(_, n)| n).sum();
+        let range = if first.0 == last.0 {
+            format!("stage {}", first.0)
+        } else {
+            format!("stages {}–{}", first.0, last.0)
         };
         let _ = writeln!(
             out,
@@ -152,14 +220,13 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> St
             count(pushes, "push", "pushes")
         );
     }
-    if bodies_left_out > 0 || !stages_left_out.is_empty() {
+    if left_out.bodies > 0 || !left_out.stages.is_empty() {
         let _ = writeln!(
             out,
             "\n_Request bodies of {} left out; `plan show --format json` prints them all._",
-            count(bodies_left_out, "push", "pushes")
+            count(left_out.bodies, "push", "pushes")
         );
     }
-    out
 }
 
 fn warning_line(plan: &Plan, problem: &Problem) -> String {
