@@ -331,6 +331,12 @@ pub(crate) struct SchemaArgs {
 /// `plan schema --output`: the machine outputs whose JSON Schema is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputSchema {
+    /// `plan show --format json`: the dry-run document.
+    Show,
+    /// `plan graph --format json`: stages, nodes and edges.
+    Graph,
+    /// `plan diff --format json`: what a change to a plan changes.
+    Diff,
     /// `plan check --format json`: the document.
     Check,
     /// `plan apply --format json`: one NDJSON line.

@@ -8,7 +8,7 @@
 //! `cargo run -q -- schema > schemas/plan.schema.json` and
 //! `cargo run -q -- schema --include-file > schemas/plan-include.schema.json`.
 //!
-//! `--output check|events|journal` prints the schema of a machine output instead, generated
+//! `--output show|graph|diff|check|events|journal` prints the schema of a machine output instead, generated
 //! from the types that serialise it (`docs/outputs.md` lists them and their promises).
 
 use crate::args::{OutputSchema, SchemaArgs};
@@ -28,6 +28,9 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitStatus> {
 /// The schema of a machine output, from the type that writes it.
 pub(crate) fn output_schema(output: OutputSchema) -> serde_json::Value {
     let schema = match output {
+        OutputSchema::Show => plan_graph::schema::show_schema(),
+        OutputSchema::Graph => plan_graph::schema::graph_schema(),
+        OutputSchema::Diff => plan_graph::schema::diff_schema(),
         OutputSchema::Check => crate::commands::check::schema(),
         OutputSchema::Events => plan_executor::schema::events_schema(),
         OutputSchema::Journal => plan_executor::schema::journal_schema(),

@@ -16,10 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use plan_parser::{HostAddr, HostRef, HostSet, Plan, Problem, Push};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::graph::{EdgeKind, PlanGraph};
-use crate::render::{FORMAT_VERSION, written_hosts};
+use crate::render::{EdgeEntry, EdgeOrigin, FORMAT_VERSION, ResolvedHosts, written_hosts};
 use crate::request::request_for;
 
 /// One version of a plan, as `plan show` would see it.
@@ -183,15 +185,6 @@ impl HostsDelta {
             .chain(self.removed.iter().map(|h| format!("-{h}")))
             .chain(self.removed_selectors.iter().map(|s| format!("-{s}")))
             .collect()
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "added": self.added.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "removed": self.removed.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "added_selectors": self.added_selectors,
-            "removed_selectors": self.removed_selectors,
-        })
     }
 }
 
@@ -1249,103 +1242,379 @@ fn attention(diff: &PlanDiff, old: &Indexed<'_>, new: &Indexed<'_>) -> Vec<Atten
 ///  "settings": [...], "vars": [...], "groups": [...]}
 /// ```
 pub fn diff_json(diff: &PlanDiff) -> Value {
-    let entry = |p: &PushEntry| {
-        json!({
-            "name": p.name,
-            "stage": p.stage,
-            "enabled": p.enabled,
-            "targets": {
-                "ips": p.targets.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "dynamic_groups": p.targets.dynamic_groups,
-                "topo_nodes": p.targets.topo_nodes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            },
-            "request": p.request,
-        })
-    };
-    let edge = |e: &EdgeChange| match &e.reason {
-        None => json!({"from": e.dependency, "to": e.dependent, "kind": "explicit"}),
-        Some(r) => {
-            json!({"from": e.dependency, "to": e.dependent, "kind": "inferred", "reason": r})
-        }
-    };
-    json!({
-        "format_version": FORMAT_VERSION,
-        "plan": diff.new_name,
-        "old_plan": diff.old_name,
-        "summary": diff.summary(),
-        "has_changes": diff.has_changes(),
-        "stages": {"old": diff.old_stages, "new": diff.new_stages},
-        "targets": diff.targets.to_json(),
-        "attention": diff.attention.iter().map(attention_json).collect::<Vec<_>>(),
-        "added": diff.added.iter().map(entry).collect::<Vec<_>>(),
-        "removed": diff.removed.iter().map(entry).collect::<Vec<_>>(),
-        "renamed": diff.renamed.iter().map(|r| json!({
-            "old": r.old, "new": r.new, "fields": fields_json(&r.fields),
-            "targets": r.targets.to_json(),
-            "causes": r.causes.iter().map(cause_json).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "changed": diff.changed.iter().map(|c| json!({
-            "name": c.name,
-            "fields": fields_json(&c.fields),
-            "targets": c.targets.to_json(),
-            "causes": c.causes.iter().map(cause_json).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "stage_moves": diff.stage_moves.iter().map(|m| json!({
-            "push": m.push, "old": m.old, "new": m.new,
-        })).collect::<Vec<_>>(),
-        "edges": {
-            "added": diff.edges_added.iter().map(edge).collect::<Vec<_>>(),
-            "removed": diff.edges_removed.iter().map(edge).collect::<Vec<_>>(),
-        },
-        "settings": fields_json(&diff.settings),
-        "vars": diff.vars.iter().map(|v| json!({
-            "name": v.name, "old": v.old, "new": v.new,
-        })).collect::<Vec<_>>(),
-        "groups": diff.groups.iter().map(|g| json!({
-            "name": g.name, "file": g.file, "existed": g.existed, "exists": g.exists,
-            "hosts": g.hosts.to_json(),
-        })).collect::<Vec<_>>(),
-    })
+    // Serialising these plain structs cannot fail; `Null` keeps this infallible anyway.
+    serde_json::to_value(DiffDocument::new(diff)).unwrap_or(Value::Null)
 }
 
 /// Field changes as JSON: `{"path", "old", "new"}`, `{"path", "added", "removed"}` or
 /// `{"path", "reordered": true}`.
 pub fn fields_json(fields: &[FieldChange]) -> Vec<Value> {
+    field_entries(fields)
+        .iter()
+        .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// `plan diff --format json`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "plan diff --format json")]
+pub(crate) struct DiffDocument<'a> {
+    /// [`FORMAT_VERSION`].
+    format_version: u32,
+    /// The new version's plan name.
+    plan: &'a str,
+    /// The old version's plan name; `null` when there was no old version.
+    old_plan: Option<&'a str>,
+    /// One line for people.
+    summary: String,
+    has_changes: bool,
+    /// How many stages each version has.
+    stages: StageCounts,
+    /// How the targets of all pushes together changed.
+    targets: HostsDeltaEntry<'a>,
+    /// What a reviewer should look at before approving.
+    attention: Vec<AttentionEntry<'a>>,
+    /// Pushes only in the new version.
+    added: Vec<PushSideEntry<'a>>,
+    /// Pushes only in the old version.
+    removed: Vec<PushSideEntry<'a>>,
+    renamed: Vec<RenamedEntry<'a>>,
+    changed: Vec<ChangedEntry<'a>>,
+    stage_moves: Vec<StageMoveEntry<'a>>,
+    edges: EdgeChanges<'a>,
+    /// Changes to `[plan]` settings (`plan.name`, `plan.api`, ...).
+    settings: Vec<FieldEntry<'a>>,
+    vars: Vec<VarEntry<'a>>,
+    groups: Vec<GroupEntry<'a>>,
+}
+
+impl<'a> DiffDocument<'a> {
+    fn new(diff: &'a PlanDiff) -> Self {
+        DiffDocument {
+            format_version: FORMAT_VERSION,
+            plan: &diff.new_name,
+            old_plan: diff.old_name.as_deref(),
+            summary: diff.summary(),
+            has_changes: diff.has_changes(),
+            stages: StageCounts {
+                old: diff.old_stages,
+                new: diff.new_stages,
+            },
+            targets: HostsDeltaEntry::of(&diff.targets),
+            attention: diff.attention.iter().map(AttentionEntry::of).collect(),
+            added: diff.added.iter().map(PushSideEntry::of).collect(),
+            removed: diff.removed.iter().map(PushSideEntry::of).collect(),
+            renamed: diff.renamed.iter().map(RenamedEntry::of).collect(),
+            changed: diff.changed.iter().map(ChangedEntry::of).collect(),
+            stage_moves: diff.stage_moves.iter().map(StageMoveEntry::of).collect(),
+            edges: EdgeChanges {
+                added: diff.edges_added.iter().map(edge_entry).collect(),
+                removed: diff.edges_removed.iter().map(edge_entry).collect(),
+            },
+            settings: field_entries(&diff.settings),
+            vars: diff.vars.iter().map(VarEntry::of).collect(),
+            groups: diff.groups.iter().map(GroupEntry::of).collect(),
+        }
+    }
+}
+
+/// Stage counts of the two versions.
+#[derive(Serialize, JsonSchema)]
+struct StageCounts {
+    old: usize,
+    new: usize,
+}
+
+/// Edges only in one version.
+#[derive(Serialize, JsonSchema)]
+struct EdgeChanges<'a> {
+    added: Vec<EdgeEntry<'a>>,
+    removed: Vec<EdgeEntry<'a>>,
+}
+
+fn edge_entry(edge: &EdgeChange) -> EdgeEntry<'_> {
+    EdgeEntry {
+        from: &edge.dependency,
+        to: &edge.dependent,
+        kind: match edge.reason {
+            None => EdgeOrigin::Explicit,
+            Some(_) => EdgeOrigin::Inferred,
+        },
+        reason: edge.reason.as_deref(),
+    }
+}
+
+/// A [`HostsDelta`]: static hosts as `cloud:ip`, other selectors as described.
+#[derive(Serialize, JsonSchema)]
+struct HostsDeltaEntry<'a> {
+    added: Vec<String>,
+    removed: Vec<String>,
+    /// `dynamic group ID`, `topo module:1000`.
+    added_selectors: &'a [String],
+    removed_selectors: &'a [String],
+}
+
+impl<'a> HostsDeltaEntry<'a> {
+    fn of(delta: &'a HostsDelta) -> Self {
+        HostsDeltaEntry {
+            added: delta.added.iter().map(ToString::to_string).collect(),
+            removed: delta.removed.iter().map(ToString::to_string).collect(),
+            added_selectors: &delta.added_selectors,
+            removed_selectors: &delta.removed_selectors,
+        }
+    }
+}
+
+/// One [`Attention`] item, tagged by `kind`.
+#[derive(Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum AttentionEntry<'a> {
+    /// A push is gone.
+    Removed { message: String, push: &'a str },
+    /// A push will be skipped.
+    Disabled { message: String, push: &'a str },
+    /// A push reaches hosts it did not reach before.
+    Widened {
+        message: String,
+        push: &'a str,
+        hosts: HostsDeltaEntry<'a>,
+    },
+    /// A warning the old version did not have.
+    NewWarning {
+        message: String,
+        code: &'a str,
+        push: Option<&'a str>,
+    },
+    /// Two pushes that were ordered no longer are.
+    LostOrdering {
+        message: String,
+        from: &'a str,
+        to: &'a str,
+    },
+}
+
+impl<'a> AttentionEntry<'a> {
+    fn of(item: &'a Attention) -> Self {
+        let message = item.message();
+        match item {
+            Attention::Removed { push } => AttentionEntry::Removed { message, push },
+            Attention::Disabled { push } => AttentionEntry::Disabled { message, push },
+            Attention::Widened { push, hosts } => AttentionEntry::Widened {
+                message,
+                push,
+                hosts: HostsDeltaEntry::of(hosts),
+            },
+            Attention::NewWarning { code, push, .. } => AttentionEntry::NewWarning {
+                message,
+                code,
+                push: push.as_deref(),
+            },
+            Attention::LostOrdering {
+                dependency,
+                dependent,
+                ..
+            } => AttentionEntry::LostOrdering {
+                message,
+                from: dependency,
+                to: dependent,
+            },
+        }
+    }
+}
+
+/// A push present in only one version.
+#[derive(Serialize, JsonSchema)]
+struct PushSideEntry<'a> {
+    name: &'a str,
+    /// Its stage in that version.
+    stage: usize,
+    enabled: bool,
+    targets: ResolvedHosts<'a>,
+    /// Its JOB request body in that version.
+    request: &'a Value,
+}
+
+impl<'a> PushSideEntry<'a> {
+    fn of(push: &'a PushEntry) -> Self {
+        PushSideEntry {
+            name: &push.name,
+            stage: push.stage,
+            enabled: push.enabled,
+            targets: ResolvedHosts::of(&push.targets),
+            request: &push.request,
+        }
+    }
+}
+
+/// A push under a new name.
+#[derive(Serialize, JsonSchema)]
+struct RenamedEntry<'a> {
+    old: &'a str,
+    new: &'a str,
+    fields: Vec<FieldEntry<'a>>,
+    targets: HostsDeltaEntry<'a>,
+    causes: Vec<CauseEntry<'a>>,
+}
+
+impl<'a> RenamedEntry<'a> {
+    fn of(renamed: &'a Renamed) -> Self {
+        RenamedEntry {
+            old: &renamed.old,
+            new: &renamed.new,
+            fields: field_entries(&renamed.fields),
+            targets: HostsDeltaEntry::of(&renamed.targets),
+            causes: renamed.causes.iter().map(CauseEntry::of).collect(),
+        }
+    }
+}
+
+/// A push in both versions whose body or settings differ.
+#[derive(Serialize, JsonSchema)]
+struct ChangedEntry<'a> {
+    name: &'a str,
+    fields: Vec<FieldEntry<'a>>,
+    targets: HostsDeltaEntry<'a>,
+    causes: Vec<CauseEntry<'a>>,
+}
+
+impl<'a> ChangedEntry<'a> {
+    fn of(changed: &'a ChangedPush) -> Self {
+        ChangedEntry {
+            name: &changed.name,
+            fields: field_entries(&changed.fields),
+            targets: HostsDeltaEntry::of(&changed.targets),
+            causes: changed.causes.iter().map(CauseEntry::of).collect(),
+        }
+    }
+}
+
+/// A push that runs in a different stage.
+#[derive(Serialize, JsonSchema)]
+struct StageMoveEntry<'a> {
+    push: &'a str,
+    old: usize,
+    new: usize,
+}
+
+impl<'a> StageMoveEntry<'a> {
+    fn of(moved: &'a StageMove) -> Self {
+        StageMoveEntry {
+            push: &moved.push,
+            old: moved.old,
+            new: moved.new,
+        }
+    }
+}
+
+/// A changed variable; `null` on the side where it is not defined.
+#[derive(Serialize, JsonSchema)]
+struct VarEntry<'a> {
+    name: &'a str,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+}
+
+impl<'a> VarEntry<'a> {
+    fn of(var: &'a VarChange) -> Self {
+        VarEntry {
+            name: &var.name,
+            old: var.old.as_deref(),
+            new: var.new.as_deref(),
+        }
+    }
+}
+
+/// A host group that resolves differently.
+#[derive(Serialize, JsonSchema)]
+struct GroupEntry<'a> {
+    name: &'a str,
+    file: Option<&'a str>,
+    /// False when the group is new.
+    existed: bool,
+    /// False when the group was removed.
+    exists: bool,
+    hosts: HostsDeltaEntry<'a>,
+}
+
+impl<'a> GroupEntry<'a> {
+    fn of(group: &'a GroupChange) -> Self {
+        GroupEntry {
+            name: &group.name,
+            file: group.file.as_deref(),
+            existed: group.existed,
+            exists: group.exists,
+            hosts: HostsDeltaEntry::of(&group.hosts),
+        }
+    }
+}
+
+/// One changed field: a value replaced, list members added or removed, or a new order.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum FieldEntry<'a> {
+    /// `null` on the side where the field is absent.
+    Value {
+        path: &'a str,
+        old: &'a Option<Value>,
+        new: &'a Option<Value>,
+    },
+    Items {
+        path: &'a str,
+        added: &'a [String],
+        removed: &'a [String],
+    },
+    Order {
+        path: &'a str,
+        /// Always `true`.
+        reordered: bool,
+    },
+}
+
+fn field_entries(fields: &[FieldChange]) -> Vec<FieldEntry<'_>> {
     fields
         .iter()
         .map(|f| match &f.change {
-            Change::Value { old, new } => json!({"path": f.path, "old": old, "new": new}),
-            Change::Items { added, removed } => {
-                json!({"path": f.path, "added": added, "removed": removed})
-            }
-            Change::Order => json!({"path": f.path, "reordered": true}),
+            Change::Value { old, new } => FieldEntry::Value {
+                path: &f.path,
+                old,
+                new,
+            },
+            Change::Items { added, removed } => FieldEntry::Items {
+                path: &f.path,
+                added,
+                removed,
+            },
+            Change::Order => FieldEntry::Order {
+                path: &f.path,
+                reordered: true,
+            },
         })
         .collect()
 }
 
-fn cause_json(cause: &Cause) -> Value {
-    match cause {
-        Cause::Group { name, file } => json!({"group": name, "file": file}),
-        Cause::Var { name } => json!({"var": name}),
-    }
+/// A [`Cause`]: `{"group", "file"}` or `{"var"}`.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum CauseEntry<'a> {
+    Group {
+        group: &'a str,
+        file: Option<&'a str>,
+    },
+    Var {
+        var: &'a str,
+    },
 }
 
-fn attention_json(item: &Attention) -> Value {
-    let mut v = json!({"kind": item.kind(), "message": item.message()});
-    let extra = match item {
-        Attention::Removed { push } | Attention::Disabled { push } => json!({"push": push}),
-        Attention::Widened { push, hosts } => json!({"push": push, "hosts": hosts.to_json()}),
-        Attention::NewWarning { code, push, .. } => json!({"code": code, "push": push}),
-        Attention::LostOrdering {
-            dependency,
-            dependent,
-            ..
-        } => json!({"from": dependency, "to": dependent}),
-    };
-    if let (Value::Object(map), Value::Object(more)) = (&mut v, extra) {
-        map.extend(more);
+impl<'a> CauseEntry<'a> {
+    fn of(cause: &'a Cause) -> Self {
+        match cause {
+            Cause::Group { name, file } => CauseEntry::Group {
+                group: name,
+                file: file.as_deref(),
+            },
+            Cause::Var { name } => CauseEntry::Var { var: name },
+        }
     }
-    v
 }
 
 #[cfg(test)]

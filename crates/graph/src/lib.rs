@@ -25,6 +25,7 @@ mod kind;
 mod path;
 mod render;
 mod request;
+pub mod schema;
 
 pub use build::build;
 pub use diff::{

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use plan_parser::{HostRef, HostSet, Origin, Plan, Problem, Push, Setting};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::graph::{EdgeKind, PlanGraph};
-use crate::request::request_for;
+use crate::request::{JobRequest, request_for};
 
 /// The version of the JSON documents below; bumped only on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -327,53 +329,122 @@ fn mermaid_text(s: &str) -> String {
     out
 }
 
-/// `plan graph --format json`: stages, nodes and edges.
-pub fn graph_json(plan: &Plan, graph: &PlanGraph) -> Value {
-    let nodes: Vec<Value> = plan
-        .pushes
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.name.value,
-                "stage": graph.stage_of(&p.name.value),
-                "enabled": p.enabled,
-                "longest_remaining_path": graph.longest_remaining_path(&p.name.value),
-            })
-        })
-        .collect();
-    let edges: Vec<Value> = graph
-        .edges()
-        .iter()
-        .map(|e| match &e.kind {
-            EdgeKind::Explicit { also: None, .. } => json!({
-                "from": e.dependency, "to": e.dependent, "kind": "explicit",
-            }),
-            EdgeKind::Explicit {
-                also: Some(flow), ..
-            } => json!({
-                "from": e.dependency, "to": e.dependent, "kind": "explicit",
-                "reason": flow.reason,
-            }),
-            EdgeKind::Inferred { reason, .. } => json!({
-                "from": e.dependency, "to": e.dependent, "kind": "inferred", "reason": reason,
-            }),
-        })
-        .collect();
-    json!({
-        "format_version": FORMAT_VERSION,
-        "plan": plan.name.value,
-        "stages": stages_json(graph),
-        "nodes": nodes,
-        "edges": edges,
-    })
+/// How an edge came to be, as the JSON documents spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EdgeOrigin {
+    /// An `after` entry (possibly also a file flow).
+    Explicit,
+    /// Inferred from a file flow only.
+    Inferred,
 }
 
-fn stages_json(graph: &PlanGraph) -> Vec<Value> {
+/// One edge of `graph --format json` (and of `diff --format json`'s `edges`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct EdgeEntry<'a> {
+    /// The push that runs first.
+    pub(crate) from: &'a str,
+    /// The push that waits for it.
+    pub(crate) to: &'a str,
+    pub(crate) kind: EdgeOrigin,
+    /// Why a file flow orders the two; absent on a plain `after` entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<&'a str>,
+}
+
+impl<'a> EdgeEntry<'a> {
+    fn of(edge: &'a crate::Edge) -> Self {
+        let (kind, reason) = match &edge.kind {
+            EdgeKind::Explicit { also, .. } => (
+                EdgeOrigin::Explicit,
+                also.as_ref().map(|f| f.reason.as_str()),
+            ),
+            EdgeKind::Inferred { reason, .. } => (EdgeOrigin::Inferred, Some(reason.as_str())),
+        };
+        EdgeEntry {
+            from: &edge.dependency,
+            to: &edge.dependent,
+            kind,
+            reason,
+        }
+    }
+}
+
+/// One stage: its number and its pushes in file order.
+#[derive(Debug, Serialize, JsonSchema)]
+struct StageEntry<'a> {
+    /// 1-based.
+    stage: usize,
+    pushes: &'a [String],
+}
+
+fn stage_entries(graph: &PlanGraph) -> Vec<StageEntry<'_>> {
     graph
         .stages()
         .iter()
-        .map(|s| json!({"stage": s.number, "pushes": s.pushes}))
+        .map(|s| StageEntry {
+            stage: s.number,
+            pushes: &s.pushes,
+        })
         .collect()
+}
+
+/// `plan graph --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "plan graph --format json")]
+pub(crate) struct GraphDocument<'a> {
+    /// [`FORMAT_VERSION`].
+    format_version: u32,
+    /// The plan's name.
+    plan: &'a str,
+    stages: Vec<StageEntry<'a>>,
+    /// Every push, in file order.
+    nodes: Vec<GraphNode<'a>>,
+    edges: Vec<EdgeEntry<'a>>,
+}
+
+/// One push of `graph --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+struct GraphNode<'a> {
+    name: &'a str,
+    /// `null` only for a push the graph does not know (a repeated name).
+    stage: Option<usize>,
+    /// False for a skipped push (`enabled = false`).
+    enabled: bool,
+    /// Pushes on the longest chain from this one to the end, itself included.
+    longest_remaining_path: Option<usize>,
+}
+
+impl<'a> GraphDocument<'a> {
+    fn new(plan: &'a Plan, graph: &'a PlanGraph) -> Self {
+        let nodes = plan
+            .pushes
+            .iter()
+            .map(|p| GraphNode {
+                name: &p.name.value,
+                stage: graph.stage_of(&p.name.value),
+                enabled: p.enabled,
+                longest_remaining_path: graph.longest_remaining_path(&p.name.value),
+            })
+            .collect();
+        GraphDocument {
+            format_version: FORMAT_VERSION,
+            plan: &plan.name.value,
+            stages: stage_entries(graph),
+            nodes,
+            edges: graph.edges().iter().map(EdgeEntry::of).collect(),
+        }
+    }
+}
+
+/// `plan graph --format json`: stages, nodes and edges.
+pub fn graph_json(plan: &Plan, graph: &PlanGraph) -> Value {
+    to_value(&GraphDocument::new(plan, graph))
+}
+
+/// A document as a JSON value; serialising these plain structs cannot fail.
+fn to_value(document: &impl Serialize) -> Value {
+    serde_json::to_value(document).unwrap_or(Value::Null)
 }
 
 /// The hosts as written, for display: group names and host strings.
@@ -386,33 +457,87 @@ pub fn written_hosts(refs: &[HostRef]) -> Vec<String> {
         .collect()
 }
 
-fn resolved_json(hosts: &HostSet) -> Value {
-    json!({
-        "ips": hosts.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "dynamic_groups": hosts.dynamic_groups,
-        "topo_nodes": hosts.topo_nodes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    })
+/// What a set of hosts resolves to: static hosts as `cloud:ip`, dynamic group ids, topo nodes.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct ResolvedHosts<'a> {
+    /// Static hosts, `cloud:ip`.
+    ips: Vec<String>,
+    /// CMDB dynamic group ids.
+    dynamic_groups: &'a [String],
+    /// CMDB topology nodes, `kind:id`.
+    topo_nodes: Vec<String>,
 }
 
-fn origin_str(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Push => "push",
-        Origin::Plan => "plan",
+impl<'a> ResolvedHosts<'a> {
+    pub(crate) fn of(hosts: &'a HostSet) -> Self {
+        ResolvedHosts {
+            ips: hosts.ips.iter().map(ToString::to_string).collect(),
+            dynamic_groups: &hosts.dynamic_groups,
+            topo_nodes: hosts.topo_nodes.iter().map(ToString::to_string).collect(),
+        }
     }
 }
 
-fn setting_json<T: serde::Serialize>(setting: Option<&Setting<T>>) -> Value {
-    match setting {
-        Some(s) => json!({"value": s.value, "origin": origin_str(s.origin)}),
-        None => Value::Null,
+/// Where an effective setting comes from.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum OriginName {
+    /// Written on the push.
+    Push,
+    /// Inherited from `[plan]`.
+    Plan,
+}
+
+/// An effective setting with its origin.
+#[derive(Debug, Serialize, JsonSchema)]
+struct SettingEntry<T> {
+    value: T,
+    origin: OriginName,
+}
+
+impl<'a, T> SettingEntry<&'a T> {
+    fn of(setting: &'a Setting<T>) -> Self {
+        SettingEntry {
+            value: &setting.value,
+            origin: match setting.origin {
+                Origin::Push => OriginName::Push,
+                Origin::Plan => OriginName::Plan,
+            },
+        }
     }
+}
+
+/// The values `severity` takes, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code, reason = "only its schema is used")]
+enum SeverityName {
+    Error,
+    Warning,
+}
+
+/// One problem as machine-readable output spells it (the `check --format json` shape).
+#[derive(Debug, Serialize, JsonSchema)]
+struct ProblemEntry {
+    #[schemars(with = "SeverityName")]
+    severity: &'static str,
+    /// The stable code, e.g. `plan::graph::overwrite`.
+    code: &'static str,
+    message: String,
+    /// The file of the primary label (the plan file when the problem has no label).
+    file: Option<String>,
+    /// 1-based line of the primary label's start; `null` without a label.
+    line: Option<usize>,
+    /// 1-based column (in characters) of the primary label's start.
+    column: Option<usize>,
+    help: Option<String>,
 }
 
 /// One problem as machine-readable output spells it (the `check --format json` shape).
 pub fn problem_json(plan: &Plan, problem: &Problem) -> Value {
-    problem_json_with(plan, problem, &mut |file, offset| {
+    to_value(&problem_entry(plan, problem, &mut |file, offset| {
         plan.sources.line_col(file, offset)
-    })
+    }))
 }
 
 /// Line starts of each source file, built once, so placing many problems does not scan the
@@ -447,11 +572,11 @@ impl LineIndex {
     }
 }
 
-fn problem_json_with(
+fn problem_entry(
     plan: &Plan,
     problem: &Problem,
     line_col: &mut dyn FnMut(plan_parser::FileId, usize) -> (usize, usize),
-) -> Value {
+) -> ProblemEntry {
     let position = problem
         .primary_span()
         .filter(|s| plan.sources.iter().any(|(id, _)| id == s.file));
@@ -459,77 +584,228 @@ fn problem_json_with(
         Some(span) => {
             let (line, column) = line_col(span.file, span.start);
             (
-                Value::from(plan.sources.get(span.file).name.clone()),
-                Value::from(line),
-                Value::from(column),
+                Some(plan.sources.get(span.file).name.clone()),
+                Some(line),
+                Some(column),
             )
         }
         // Like `check --format json`: a problem without a label belongs to the plan file.
         None => (
-            plan.sources
-                .iter()
-                .next()
-                .map_or(Value::Null, |(_, f)| Value::from(f.name.clone())),
-            Value::Null,
-            Value::Null,
+            plan.sources.iter().next().map(|(_, f)| f.name.clone()),
+            None,
+            None,
         ),
     };
-    json!({
-        "severity": problem.severity().as_str(),
-        "code": problem.code(),
-        "message": problem.message(),
-        "file": file,
-        "line": line,
-        "column": column,
-        "help": problem.help(),
-    })
+    ProblemEntry {
+        severity: problem.severity().as_str(),
+        code: problem.code(),
+        message: problem.message().to_owned(),
+        file,
+        line,
+        column,
+        help: problem.help().map(str::to_owned),
+    }
 }
 
-fn push_json(plan: &Plan, graph: &PlanGraph, push: &Push) -> Value {
-    let name = &push.name.value;
-    let deps: Vec<&crate::Edge> = graph.dependencies_of(name).collect();
-    let sources: Vec<Value> = push
-        .sources
-        .iter()
-        .map(|s| {
-            json!({
-                "hosts": written_hosts(&s.host_refs),
-                "resolved": resolved_json(&s.hosts),
-                "files": s.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
-                "account": setting_json(Some(&s.account)),
-            })
-        })
-        .collect();
-    json!({
-        "name": name,
-        "stage": graph.stage_of(name),
-        "enabled": push.enabled,
-        "depends_on": deps.iter().map(|e| e.dependency.clone()).collect::<Vec<_>>(),
-        "after": deps.iter().filter(|e| !e.is_inferred()).map(|e| e.dependency.clone()).collect::<Vec<_>>(),
-        "inferred": deps
+/// One push of `show --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ShowPush<'a> {
+    name: &'a str,
+    stage: Option<usize>,
+    /// False for a skipped push (`enabled = false`).
+    enabled: bool,
+    /// Every push it waits for, `after` and inferred.
+    depends_on: Vec<&'a str>,
+    /// The pushes of its `after` entries.
+    after: Vec<&'a str>,
+    /// The pushes it waits for because it reads what they deliver.
+    inferred: Vec<InferredDependency<'a>>,
+    sources: Vec<SourceEntry<'a>>,
+    target: TargetEntry<'a>,
+    settings: PushSettings<'a>,
+    /// Pushes on the longest chain from this one to the end, itself included.
+    longest_remaining_path: Option<usize>,
+    /// The exact JOB request body `plan apply` sends (`fast_push_file` in v2,
+    /// `fast_transfer_file` in v3).
+    #[schemars(with = "Value")]
+    request: JobRequest,
+}
+
+/// A dependency inferred from a file flow.
+#[derive(Debug, Serialize, JsonSchema)]
+struct InferredDependency<'a> {
+    /// The push that delivers what this one reads.
+    after: &'a str,
+    reason: &'a str,
+}
+
+/// One `from` table.
+#[derive(Debug, Serialize, JsonSchema)]
+struct SourceEntry<'a> {
+    /// The hosts as written (group names and host strings).
+    hosts: Vec<String>,
+    resolved: ResolvedHosts<'a>,
+    files: Vec<&'a str>,
+    account: SettingEntry<&'a String>,
+}
+
+/// The `to` table.
+#[derive(Debug, Serialize, JsonSchema)]
+struct TargetEntry<'a> {
+    /// The hosts as written (group names and host strings).
+    hosts: Vec<String>,
+    resolved: ResolvedHosts<'a>,
+    path: &'a str,
+    account: SettingEntry<&'a String>,
+}
+
+/// The push's effective settings; `null` when neither the push nor `[plan]` sets one.
+#[derive(Debug, Serialize, JsonSchema)]
+struct PushSettings<'a> {
+    /// Seconds.
+    timeout: Option<SettingEntry<&'a u32>>,
+    /// MB/s.
+    upload_speed_limit: Option<SettingEntry<&'a u32>>,
+    /// MB/s.
+    download_speed_limit: Option<SettingEntry<&'a u32>>,
+    /// `force` or `strict`.
+    transfer_mode: Option<&'static str>,
+    retries: u8,
+}
+
+impl<'a> ShowPush<'a> {
+    fn new(plan: &'a Plan, graph: &'a PlanGraph, push: &'a Push) -> Self {
+        let name = &push.name.value;
+        let deps: Vec<&crate::Edge> = graph.dependencies_of(name).collect();
+        ShowPush {
+            name,
+            stage: graph.stage_of(name),
+            enabled: push.enabled,
+            depends_on: deps.iter().map(|e| e.dependency.as_str()).collect(),
+            after: deps
+                .iter()
+                .filter(|e| !e.is_inferred())
+                .map(|e| e.dependency.as_str())
+                .collect(),
+            inferred: deps
+                .iter()
+                .filter_map(|e| {
+                    e.file_flow_reason().map(|reason| InferredDependency {
+                        after: &e.dependency,
+                        reason,
+                    })
+                })
+                .collect(),
+            sources: push.sources.iter().map(SourceEntry::of).collect(),
+            target: TargetEntry::of(&push.target),
+            settings: PushSettings::of(push),
+            longest_remaining_path: graph.longest_remaining_path(name),
+            request: request_for(plan, push),
+        }
+    }
+}
+
+impl<'a> SourceEntry<'a> {
+    fn of(source: &'a plan_parser::Source) -> Self {
+        SourceEntry {
+            hosts: written_hosts(&source.host_refs),
+            resolved: ResolvedHosts::of(&source.hosts),
+            files: source.files.iter().map(|f| f.path.as_str()).collect(),
+            account: SettingEntry::of(&source.account),
+        }
+    }
+}
+
+impl<'a> TargetEntry<'a> {
+    fn of(target: &'a plan_parser::Target) -> Self {
+        TargetEntry {
+            hosts: written_hosts(&target.host_refs),
+            resolved: ResolvedHosts::of(&target.hosts),
+            path: &target.path.value,
+            account: SettingEntry::of(&target.account),
+        }
+    }
+}
+
+impl<'a> PushSettings<'a> {
+    fn of(push: &'a Push) -> Self {
+        PushSettings {
+            timeout: push.timeout.as_ref().map(SettingEntry::of),
+            upload_speed_limit: push.upload_speed_limit.as_ref().map(SettingEntry::of),
+            download_speed_limit: push.download_speed_limit.as_ref().map(SettingEntry::of),
+            transfer_mode: push.transfer_mode.as_ref().map(|m| m.value.as_str()),
+            retries: push.retries,
+        }
+    }
+}
+
+/// `plan show --format json`: the versioned dry-run document of `design/cli.md`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "plan show --format json")]
+pub(crate) struct ShowDocument<'a> {
+    /// [`FORMAT_VERSION`].
+    format_version: u32,
+    /// The plan's name.
+    plan: &'a str,
+    description: Option<&'a str>,
+    /// `v2` or `v3`.
+    api: &'static str,
+    bk_biz_id: i64,
+    stages: Vec<StageEntry<'a>>,
+    /// The parser's and the graph's warnings, sorted.
+    warnings: Vec<ProblemEntry>,
+    /// Every push, in stage order, file order within a stage.
+    #[schemars(with = "Vec<ShowPush<'static>>")]
+    pushes: ShowPushes<'a>,
+}
+
+/// The pushes of a show document, serialised one at a time as they are made: a dense plan's
+/// document holds every dependency of every push, and building it whole first takes several
+/// times its size.
+struct ShowPushes<'a> {
+    plan: &'a Plan,
+    graph: &'a PlanGraph,
+}
+
+impl Serialize for ShowPushes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (plan, graph) = (self.plan, self.graph);
+        serializer.collect_seq(
+            graph
+                .stages()
+                .iter()
+                .flat_map(|s| s.pushes.iter())
+                .filter_map(|name| graph.by_name.get(name.as_str()))
+                .map(|&i| ShowPush::new(plan, graph, &plan.pushes[i])),
+        )
+    }
+}
+
+impl<'a> ShowDocument<'a> {
+    /// `warnings` are the parser's; the graph's own warnings are added and all are sorted.
+    fn new(plan: &'a Plan, graph: &'a PlanGraph, warnings: &[Problem]) -> Self {
+        let mut all: Vec<Problem> = warnings.iter().chain(graph.warnings()).cloned().collect();
+        plan_parser::sort_problems(&mut all);
+        let mut lines = LineIndex::default();
+        let warnings = all
             .iter()
-            .filter_map(|e| {
-                e.file_flow_reason()
-                    .map(|r| json!({"after": e.dependency, "reason": r}))
+            .map(|p| {
+                problem_entry(plan, p, &mut |file, offset| {
+                    lines.line_col(plan, file, offset)
+                })
             })
-            .collect::<Vec<_>>(),
-        "sources": sources,
-        "target": {
-            "hosts": written_hosts(&push.target.host_refs),
-            "resolved": resolved_json(&push.target.hosts),
-            "path": push.target.path.value,
-            "account": setting_json(Some(&push.target.account)),
-        },
-        "settings": {
-            "timeout": setting_json(push.timeout.as_ref()),
-            "upload_speed_limit": setting_json(push.upload_speed_limit.as_ref()),
-            "download_speed_limit": setting_json(push.download_speed_limit.as_ref()),
-            "transfer_mode": push.transfer_mode.as_ref().map(|m| m.value.as_str()),
-            "retries": push.retries,
-        },
-        "longest_remaining_path": graph.longest_remaining_path(name),
-        "request": request_for(plan, push).to_json(),
-    })
+            .collect();
+        ShowDocument {
+            format_version: FORMAT_VERSION,
+            plan: &plan.name.value,
+            description: plan.description.as_deref(),
+            api: plan.api.as_str(),
+            bk_biz_id: plan.bk_biz_id.value,
+            stages: stage_entries(graph),
+            warnings,
+            pushes: ShowPushes { plan, graph },
+        }
+    }
 }
 
 /// `plan show --format json`: the versioned document of `design/cli.md`.
@@ -538,22 +814,11 @@ fn push_json(plan: &Plan, graph: &PlanGraph, push: &Push) -> Value {
 /// order, file order within a stage. [`write_show_json`] writes the same document without
 /// holding all of it in memory.
 pub fn show_json(plan: &Plan, graph: &PlanGraph, warnings: &[Problem]) -> Value {
-    let doc = ShowDoc::new(plan, graph, warnings);
-    json!({
-        "format_version": FORMAT_VERSION,
-        "plan": plan.name.value,
-        "description": plan.description,
-        "api": plan.api.as_str(),
-        "bk_biz_id": plan.bk_biz_id.value,
-        "stages": stages_json(graph),
-        "warnings": doc.warnings(),
-        "pushes": doc.pushes().collect::<Vec<_>>(),
-    })
+    to_value(&ShowDocument::new(plan, graph, warnings))
 }
 
 /// Writes [`show_json`] pretty-printed (exactly `serde_json::to_string_pretty` of it, without
-/// the final newline), one push at a time: a dense plan's document holds every dependency of
-/// every push, and building it whole as a `Value` first takes several times its size.
+/// the final newline), one push at a time.
 ///
 /// # Errors
 /// Whatever writing to `out` returns.
@@ -563,77 +828,8 @@ pub fn write_show_json(
     warnings: &[Problem],
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    use serde::ser::{SerializeMap, SerializeSeq, Serializer};
-
-    /// The pushes, serialised as they are made.
-    struct Pushes<'d, 'p>(&'d ShowDoc<'p>);
-    impl serde::Serialize for Pushes<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut seq = serializer.serialize_seq(None)?;
-            for push in self.0.pushes() {
-                seq.serialize_element(&push)?;
-            }
-            seq.end()
-        }
-    }
-
-    let doc = ShowDoc::new(plan, graph, warnings);
-    let mut serializer = serde_json::Serializer::pretty(out);
-    let write = |serializer: &mut serde_json::Serializer<_, _>| -> serde_json::Result<()> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("format_version", &FORMAT_VERSION)?;
-        map.serialize_entry("plan", &plan.name.value)?;
-        map.serialize_entry("description", &plan.description)?;
-        map.serialize_entry("api", plan.api.as_str())?;
-        map.serialize_entry("bk_biz_id", &plan.bk_biz_id.value)?;
-        map.serialize_entry("stages", &stages_json(graph))?;
-        map.serialize_entry("warnings", &doc.warnings())?;
-        map.serialize_entry("pushes", &Pushes(&doc))?;
-        SerializeMap::end(map)
-    };
-    write(&mut serializer).map_err(std::io::Error::from)
-}
-
-/// What both forms of the show document share.
-struct ShowDoc<'p> {
-    plan: &'p Plan,
-    graph: &'p PlanGraph,
-    warnings: Vec<Problem>,
-}
-
-impl<'p> ShowDoc<'p> {
-    fn new(plan: &'p Plan, graph: &'p PlanGraph, warnings: &[Problem]) -> Self {
-        let mut all: Vec<Problem> = warnings.iter().chain(graph.warnings()).cloned().collect();
-        plan_parser::sort_problems(&mut all);
-        ShowDoc {
-            plan,
-            graph,
-            warnings: all,
-        }
-    }
-
-    fn warnings(&self) -> Vec<Value> {
-        let mut lines = LineIndex::default();
-        self.warnings
-            .iter()
-            .map(|p| {
-                problem_json_with(self.plan, p, &mut |file, offset| {
-                    lines.line_col(self.plan, file, offset)
-                })
-            })
-            .collect()
-    }
-
-    /// Each push's object, in stage order, file order within a stage.
-    fn pushes(&self) -> impl Iterator<Item = Value> + '_ {
-        let graph = self.graph;
-        graph
-            .stages()
-            .iter()
-            .flat_map(|s| s.pushes.iter())
-            .filter_map(move |name| graph.by_name.get(name.as_str()))
-            .map(move |&i| push_json(self.plan, graph, &self.plan.pushes[i]))
-    }
+    serde_json::to_writer_pretty(out, &ShowDocument::new(plan, graph, warnings))
+        .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]
