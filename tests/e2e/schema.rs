@@ -355,3 +355,118 @@ fn apply_events_and_journal_lines_validate_against_their_schemas() {
     }
     assert!(lines >= 5, "{lines} journal lines in {}", runs.display());
 }
+
+/// `plan ARGS` run from the repository root: its stdout as JSON when it succeeds.
+fn json_output(args: &[&std::ffi::OsStr]) -> Option<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run plan");
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("json"))
+}
+
+fn output_validator(output: &str) -> jsonschema::Validator {
+    validator(&serde_json::from_str(&plan_stdout(&["schema", "--output", output])).expect("json"))
+}
+
+#[test]
+fn show_graph_and_diff_json_of_every_fixture_validate_against_their_schemas() {
+    let (show, graph, diff) = (
+        output_validator("show"),
+        output_validator("graph"),
+        output_validator("diff"),
+    );
+    let plans: Vec<_> = ["examples", "plans", "tests/fixtures/plans"]
+        .iter()
+        .flat_map(|dir| plans_under(&root().join(dir)))
+        .collect();
+    let mut shown = Vec::new();
+    for plan in &plans {
+        let Some(document) =
+            json_output(&["show".as_ref(), plan.as_ref(), "--format=json".as_ref()])
+        else {
+            continue;
+        };
+        let problems = violations(&show, &document);
+        assert!(
+            problems.is_empty(),
+            "show {}: {problems:#?}",
+            plan.display()
+        );
+        let document = json_output(&["graph".as_ref(), plan.as_ref(), "--format=json".as_ref()])
+            .expect("graph succeeds where show does");
+        let problems = violations(&graph, &document);
+        assert!(
+            problems.is_empty(),
+            "graph {}: {problems:#?}",
+            plan.display()
+        );
+        shown.push(plan);
+    }
+    assert!(shown.len() >= 10, "{shown:?}");
+
+    // Each shown plan against itself (no changes) and against the next one (many changes).
+    let (mut changed, mut unchanged) = (0, 0);
+    let pairs = shown
+        .iter()
+        .zip(&shown)
+        .chain(shown.iter().zip(shown.iter().skip(1)));
+    for (old, new) in pairs {
+        let args = [
+            "diff".as_ref(),
+            old.as_os_str(),
+            new.as_os_str(),
+            "--format=json".as_ref(),
+        ];
+        let document = json_output(&args).expect("diff of two valid plans succeeds");
+        let problems = violations(&diff, &document);
+        assert!(
+            problems.is_empty(),
+            "diff {} {}: {problems:#?}",
+            old.display(),
+            new.display()
+        );
+        if document["has_changes"] == true {
+            changed += 1;
+        } else {
+            unchanged += 1;
+        }
+    }
+    assert!(
+        changed > 10 && unchanged > 10,
+        "{changed} changed, {unchanged} unchanged"
+    );
+
+    // And the schemas are not formalities: kinds nobody writes are refused.
+    let mut wrong = json_output(&[
+        "graph".as_ref(),
+        shown[0].as_os_str(),
+        "--format=json".as_ref(),
+    ])
+    .expect("graph");
+    wrong["nodes"][0]["enabled"] = "yes".into();
+    assert!(!violations(&graph, &wrong).is_empty());
+    let mut wrong = json_output(&[
+        "diff".as_ref(),
+        shown[0].as_os_str(),
+        shown[1].as_os_str(),
+        "--format=json".as_ref(),
+    ])
+    .expect("diff");
+    wrong["attention"] = serde_json::json!([{"kind": "bogus", "message": "m"}]);
+    assert!(!violations(&diff, &wrong).is_empty());
+    let mut wrong = json_output(&[
+        "show".as_ref(),
+        shown[0].as_os_str(),
+        "--format=json".as_ref(),
+    ])
+    .expect("show");
+    wrong["warnings"] = serde_json::json!([{
+        "severity": "fatal", "code": "plan::graph::x", "message": "m", "file": null,
+        "line": null, "column": null, "help": null,
+    }]);
+    assert!(!violations(&show, &wrong).is_empty());
+}
