@@ -9,7 +9,8 @@
 //! [`request_for`] is the only place a JOB request body is built: `plan show` prints it and
 //! `plan apply` sends it ([`request_for_hosts`] narrows it to the hosts a retry re-pushes to).
 //! [`dot`], [`mermaid`], [`graph_json`] and [`show_json`] render the graph and the dry-run
-//! document byte-stably. [`diff()`] compares two plans push by push.
+//! document byte-stably. [`diff()`] compares two plans push by push. The JSON documents are
+//! typed structs, and [`schema`] gives their JSON Schemas.
 //!
 //! Disabled pushes (`enabled = false`) stay in the graph with their edges and stages, marked by
 //! [`PlanGraph::is_skipped`]; a run treats one as done as soon as its own dependencies are, so
