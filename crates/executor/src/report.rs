@@ -329,8 +329,11 @@ impl Event {
 
 /// What the user can do next where that is the caller's to offer (continuing the run), for
 /// the caller to word: the executor does not know the caller's flags.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): callers match every hint without a
+/// fallback, so a new hint does not compile until each caller words it, instead of printing
+/// nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Hint {
     /// The job was not followed to its end, and continuing the run follows it again.
     ResumeFollowsJob,

@@ -381,7 +381,8 @@ fn worded_error(report: &PushReport) -> Option<String> {
     })
 }
 
-/// How the CLI words a [`Hint`]: the flag that does it, joined to the text it follows.
+/// How the CLI words a [`Hint`]: the flag that does it, joined to the text it follows. No
+/// fallback arm: a new hint must be worded here before the CLI compiles.
 fn hint_words(hint: Hint) -> &'static str {
     match hint {
         Hint::ResumeFollowsJob => "; `--resume` follows it again",
@@ -390,7 +391,6 @@ fn hint_words(hint: Hint) -> &'static str {
         }
         Hint::ResumeStartsJob => ", and `--resume` starts it",
         Hint::ResumeLastRun => ". `plan apply --resume` continues the last run instead",
-        _ => "",
     }
 }
 
