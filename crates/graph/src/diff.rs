@@ -656,100 +656,180 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
     out.groups = groups(old.plan, new.plan);
     out.targets = HostsDelta::between(&run_targets(old.plan), &run_targets(new.plan));
 
-    // Added and removed by name, then pair renames among them.
-    let mut removed: Vec<&Push> = old
-        .plan
-        .pushes
-        .iter()
-        .filter(|p| new.plan.push(&p.name.value).is_none())
-        .collect();
-    let mut added: Vec<&Push> = new
-        .plan
-        .pushes
-        .iter()
-        .filter(|p| old.plan.push(&p.name.value).is_none())
-        .collect();
-    // old name -> new name, for every push in both versions.
-    let mut names: BTreeMap<String, String> = old
-        .plan
-        .pushes
-        .iter()
-        .filter(|p| new.plan.push(&p.name.value).is_some())
-        .map(|p| (p.name.value.clone(), p.name.value.clone()))
-        .collect();
-    let mut renamed_pairs: Vec<(&Push, &Push)> = Vec::new();
-    removed.retain(|r| {
-        let key = without_task_name(&old_ix.body(&r.name.value));
-        match added
-            .iter()
-            .position(|a| without_task_name(&new_ix.body(&a.name.value)) == key)
-        {
-            Some(i) => {
-                let a = added.remove(i);
-                names.insert(r.name.value.clone(), a.name.value.clone());
-                renamed_pairs.push((r, a));
-                false
-            }
-            None => true,
-        }
-    });
-    // Second pass: the same definition as written (hosts as named, files, path, accounts,
-    // settings) under a new name. Its body may still differ, through a changed group or
-    // variable; the fields say how.
-    removed.retain(|r| {
-        let key = written_key(r);
-        match added.iter().position(|a| written_key(a) == key) {
-            Some(i) => {
-                let a = added.remove(i);
-                names.insert(r.name.value.clone(), a.name.value.clone());
-                renamed_pairs.push((r, a));
-                false
-            }
-            None => true,
-        }
-    });
-    renamed_pairs.sort_by_key(|(_, a)| a.index);
-    out.removed = removed.iter().map(|p| old_ix.entry(p)).collect();
-    out.added = added.iter().map(|p| new_ix.entry(p)).collect();
-
+    let matching = Matching::new(old.plan, new.plan, &old_ix, &new_ix);
+    out.removed = matching.removed.iter().map(|p| old_ix.entry(p)).collect();
+    out.added = matching.added.iter().map(|p| new_ix.entry(p)).collect();
     let changed_vars: Vec<&VarChange> = out
         .vars
         .iter()
         .filter(|v| v.old.is_some() && v.new.is_some())
         .collect();
-    for (o, n) in &renamed_pairs {
-        let mut fields = Vec::new();
-        diff_values(
-            String::new(),
-            Some(&without_task_name(&old_ix.body(&o.name.value))),
-            Some(&without_task_name(&new_ix.body(&n.name.value))),
-            &mut fields,
+    let why = Why {
+        groups: &out.groups,
+        vars: &changed_vars,
+        names: &matching.names,
+    };
+    let renamed = renamed(&matching.renamed_pairs, &old_ix, &new_ix, &why);
+    let changed = changed(old.plan, new.plan, &old_ix, &new_ix, &why);
+    out.renamed = renamed;
+    out.changed = changed;
+    out.stage_moves = stage_moves(old, new, &matching.names);
+    (out.edges_added, out.edges_removed) = edge_changes(old, new, &matching.names);
+    out.attention = attention(&out, &old_ix, &new_ix);
+    out
+}
+
+/// How the pushes of two versions pair up: by name, then renames among the rest.
+struct Matching<'a> {
+    /// Pushes of the old version with no counterpart, in file order.
+    removed: Vec<&'a Push>,
+    /// Pushes of the new version with no counterpart, in file order.
+    added: Vec<&'a Push>,
+    /// Old name -> new name, for every push in both versions (renamed or not).
+    names: BTreeMap<String, String>,
+    /// (old, new) of each renamed push, in the new version's order.
+    renamed_pairs: Vec<(&'a Push, &'a Push)>,
+}
+
+impl<'a> Matching<'a> {
+    /// Added and removed by name, then renames paired among them: first the same request under
+    /// a new name, then the same definition as written (hosts as named, files, path, accounts,
+    /// settings), whose request may still differ through a changed group or variable (the
+    /// fields say how).
+    fn new(old: &'a Plan, new: &'a Plan, old_ix: &Indexed<'_>, new_ix: &Indexed<'_>) -> Self {
+        let mut matching = Matching {
+            removed: old
+                .pushes
+                .iter()
+                .filter(|p| new.push(&p.name.value).is_none())
+                .collect(),
+            added: new
+                .pushes
+                .iter()
+                .filter(|p| old.push(&p.name.value).is_none())
+                .collect(),
+            names: old
+                .pushes
+                .iter()
+                .filter(|p| new.push(&p.name.value).is_some())
+                .map(|p| (p.name.value.clone(), p.name.value.clone()))
+                .collect(),
+            renamed_pairs: Vec::new(),
+        };
+        matching.pair_renames(
+            |r| without_task_name(&old_ix.body(&r.name.value)),
+            |a| without_task_name(&new_ix.body(&a.name.value)),
         );
-        fields.extend(unsent_fields(o, n, &names));
-        out.renamed.push(Renamed {
-            old: o.name.value.clone(),
-            new: n.name.value.clone(),
-            targets: HostsDelta::between(&o.target.hosts, &n.target.hosts),
-            causes: causes(o, n, &out.groups, &changed_vars, &fields),
-            fields,
-        });
+        matching.pair_renames(written_key, written_key);
+        matching.renamed_pairs.sort_by_key(|(_, a)| a.index);
+        matching
     }
 
-    // Changed pushes: same name in both.
-    for n in &new.plan.pushes {
-        let Some(o) = old.plan.push(&n.name.value) else {
+    /// Pairs each removed push with the first added one whose key equals its own.
+    fn pair_renames<K: PartialEq>(
+        &mut self,
+        old_key: impl Fn(&Push) -> K,
+        new_key: impl Fn(&Push) -> K,
+    ) {
+        let Matching {
+            removed,
+            added,
+            names,
+            renamed_pairs,
+        } = self;
+        removed.retain(|r| {
+            let key = old_key(r);
+            match added.iter().position(|a| new_key(a) == key) {
+                Some(i) => {
+                    let a = added.remove(i);
+                    names.insert(r.name.value.clone(), a.name.value.clone());
+                    renamed_pairs.push((r, a));
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+}
+
+/// What a push's changes are explained by.
+struct Why<'x> {
+    groups: &'x [GroupChange],
+    /// Variables in both versions whose value changed.
+    vars: &'x [&'x VarChange],
+    /// Old name -> new name (see [`Matching::names`]).
+    names: &'x BTreeMap<String, String>,
+}
+
+impl Why<'_> {
+    /// The fields that differ between two versions of a push: those of the request bodies
+    /// given, then those no request carries (`enabled`, `retries`, `after`).
+    fn fields(
+        &self,
+        old: &Push,
+        new: &Push,
+        old_body: &Value,
+        new_body: &Value,
+    ) -> Vec<FieldChange> {
+        let mut fields = Vec::new();
+        diff_values(String::new(), Some(old_body), Some(new_body), &mut fields);
+        fields.extend(unsent_fields(old, new, self.names));
+        fields
+    }
+
+    fn causes(&self, old: &Push, new: &Push, fields: &[FieldChange]) -> Vec<Cause> {
+        causes(old, new, self.groups, self.vars, fields)
+    }
+}
+
+/// Every renamed push, with what changed besides its name.
+fn renamed(
+    pairs: &[(&Push, &Push)],
+    old_ix: &Indexed<'_>,
+    new_ix: &Indexed<'_>,
+    why: &Why<'_>,
+) -> Vec<Renamed> {
+    pairs
+        .iter()
+        .map(|(o, n)| {
+            let fields = why.fields(
+                o,
+                n,
+                &without_task_name(&old_ix.body(&o.name.value)),
+                &without_task_name(&new_ix.body(&n.name.value)),
+            );
+            Renamed {
+                old: o.name.value.clone(),
+                new: n.name.value.clone(),
+                targets: HostsDelta::between(&o.target.hosts, &n.target.hosts),
+                causes: why.causes(o, n, &fields),
+                fields,
+            }
+        })
+        .collect()
+}
+
+/// The pushes of the same name in both versions that differ, in the new version's order.
+fn changed(
+    old: &Plan,
+    new: &Plan,
+    old_ix: &Indexed<'_>,
+    new_ix: &Indexed<'_>,
+    why: &Why<'_>,
+) -> Vec<ChangedPush> {
+    let mut out = Vec::new();
+    for n in &new.pushes {
+        let Some(o) = old.push(&n.name.value) else {
             continue;
         };
         let (old_body, new_body) = (old_ix.body(&o.name.value), new_ix.body(&n.name.value));
-        let mut fields = Vec::new();
-        diff_values(String::new(), Some(&old_body), Some(&new_body), &mut fields);
-        fields.extend(unsent_fields(o, n, &names));
+        let fields = why.fields(o, n, &old_body, &new_body);
         if fields.is_empty() {
             continue;
         }
         let targets = HostsDelta::between(&o.target.hosts, &n.target.hosts);
-        let causes = causes(o, n, &out.groups, &changed_vars, &fields);
-        out.changed.push(ChangedPush {
+        let causes = why.causes(o, n, &fields);
+        out.push(ChangedPush {
             name: n.name.value.clone(),
             fields,
             targets,
@@ -758,8 +838,16 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
             new_request: new_body,
         });
     }
+    out
+}
 
-    // Stage moves, renames applied.
+/// Pushes in both versions whose stage changed, renames applied, in the new version's order.
+fn stage_moves(
+    old: DiffSide<'_>,
+    new: DiffSide<'_>,
+    names: &BTreeMap<String, String>,
+) -> Vec<StageMove> {
+    let mut moves = Vec::new();
     for o in &old.plan.pushes {
         let Some(new_name) = names.get(&o.name.value) else {
             continue;
@@ -771,17 +859,24 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
             continue;
         };
         if was != is {
-            out.stage_moves.push(StageMove {
+            moves.push(StageMove {
                 push: new_name.clone(),
                 old: was,
                 new: is,
             });
         }
     }
-    out.stage_moves
-        .sort_by_key(|m| new.plan.push(&m.push).map_or(usize::MAX, |p| p.index));
+    moves.sort_by_key(|m| new.plan.push(&m.push).map_or(usize::MAX, |p| p.index));
+    moves
+}
 
-    // Edges, renames applied; an edge to or from a removed or added push counts too.
+/// Edges (added, removed), renames applied; an edge to or from a removed or added push counts
+/// too.
+fn edge_changes(
+    old: DiffSide<'_>,
+    new: DiffSide<'_>,
+    names: &BTreeMap<String, String>,
+) -> (Vec<EdgeChange>, Vec<EdgeChange>) {
     let map = |name: &str| names.get(name).cloned().unwrap_or_else(|| name.to_owned());
     let old_edges: Vec<EdgeChange> = old
         .graph
@@ -805,19 +900,17 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
         .collect();
     let same =
         |a: &EdgeChange, b: &EdgeChange| a.dependency == b.dependency && a.dependent == b.dependent;
-    out.edges_added = new_edges
+    let added = new_edges
         .iter()
         .filter(|e| !old_edges.iter().any(|o| same(o, e)))
         .cloned()
         .collect();
-    out.edges_removed = old_edges
+    let removed = old_edges
         .iter()
         .filter(|e| !new_edges.iter().any(|n| same(n, e)))
         .cloned()
         .collect();
-
-    out.attention = attention(&out, &old_ix, &new_ix);
-    out
+    (added, removed)
 }
 
 /// A push as written, apart from its name and `after`: hosts as named, files, target path,
