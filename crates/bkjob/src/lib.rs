@@ -34,7 +34,7 @@ pub use client::{
 pub use codes::{ErrorClass, classify_code, code, gse_code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
 pub use envelope::{Envelope, GatewayErrorBody};
-pub use status::{FileMode, FileStatus, HostStatus, RunStatus};
+pub use status::{FileMode, FileStatus, HostStatus, RunStatus, log_type, start_way, step_type};
 pub use v2::{
     FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
     OperateJobInstanceRequest, OperationCode, ServerV2, StatusBlockV2, StepInstanceLogV2,

@@ -300,3 +300,32 @@ mod tests {
         assert_eq!(FileMode::default().code(), 0);
     }
 }
+
+/// What kind of step a step instance is (`type` / `step_type` in JOB's answers; bk-job's
+/// `StepExecuteTypeEnum` as the open APIs number it).
+pub mod step_type {
+    /// A script step.
+    pub const SCRIPT: i32 = 1;
+    /// A file-distribution step: what `fast_push_file` / `fast_transfer_file` create.
+    pub const FILE: i32 = 2;
+    /// A manual-confirmation step.
+    pub const MANUAL_CONFIRM: i32 = 3;
+}
+
+/// What a host's log holds (`log_type` in v3's log answers).
+pub mod log_type {
+    /// A script's output.
+    pub const SCRIPT: i32 = 1;
+    /// File-task lines.
+    pub const FILE: i32 = 2;
+}
+
+/// How a job was started (`start_way` in v2's status answer; bk-job's `TaskStartupModeEnum`).
+pub mod start_way {
+    /// From the web UI.
+    pub const WEB: i32 = 1;
+    /// Through the API: how every job `plan` submits starts.
+    pub const API: i32 = 2;
+    /// By a cron job.
+    pub const CRON: i32 = 3;
+}

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use plan_bkjob::{ApiVersion, HostStatus, OperationCode, code};
+use plan_bkjob::{ApiVersion, HostStatus, OperationCode, code, log_type, start_way, step_type};
 use serde_json::{Value, json};
 
 use crate::coerce::{BadType, Params, i64_list, object_list};
@@ -85,13 +85,13 @@ pub(crate) fn v2_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
             "job_instance_id": job.id, "bk_job_id": -1, "status": s.status, "name": job.spec.name,
             "operator": job.spec.caller.username, "create_time": v2_time(Some(s.create_ms)),
             "start_time": v2_time(s.start_ms), "end_time": v2_time(s.end_ms),
-            "total_time": v2_total(s.start_ms, s.end_ms), "start_way": 2,
+            "total_time": v2_total(s.start_ms, s.end_ms), "start_way": start_way::API,
             "current_step_instance_id": if started { json!(job.step_id) } else { Value::Null },
             "bk_biz_id": job.spec.scope.id, "bk_scope_type": job.spec.scope.kind,
             "bk_scope_id": job.spec.scope.id.to_string(),
         },
         "blocks": [{"step_instances": [{
-            "step_instance_id": job.step_id, "step_id": -1, "name": job.spec.name, "type": 2,
+            "step_instance_id": job.step_id, "step_id": -1, "name": job.spec.name, "type": step_type::FILE,
             "operator": job.spec.caller.username, "status": s.step_status, "execute_count": 0,
             "start_time": v2_time(s.start_ms), "end_time": v2_time(s.end_ms),
             "total_time": v2_total(s.start_ms, s.end_ms), "create_time": v2_time(Some(s.create_ms)),
@@ -134,7 +134,7 @@ pub(crate) fn v3_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
             "bk_scope_type": job.spec.scope.kind, "bk_scope_id": job.spec.scope.id.to_string(),
         },
         "step_instance_list": [{
-            "step_instance_id": job.step_id, "name": job.spec.name, "type": 2, "status": s.step_status,
+            "step_instance_id": job.step_id, "name": job.spec.name, "type": step_type::FILE, "status": s.step_status,
             "execute_count": 0, "create_time": s.create_ms, "start_time": s.start_ms, "end_time": s.end_ms,
             "total_time": total_ms(s.start_ms, s.end_ms), "step_ip_result_list": ips,
         }],
@@ -304,7 +304,7 @@ pub(crate) fn v3_ip_log(engine: &Engine, p: &Params, front: Front, is_get: bool)
         .map(|f| file_log_json(f, false))
         .collect();
     JobReply::Ok(json!({
-        "log_type": 2, "bk_host_id": if host.id > 0 { json!(host.id) } else { Value::Null },
+        "log_type": log_type::FILE, "bk_host_id": if host.id > 0 { json!(host.id) } else { Value::Null },
         "bk_cloud_id": host.cloud, "ip": host.ip, "log_content": null, "file_logs": file_logs,
     }))
 }
@@ -380,7 +380,7 @@ pub(crate) fn v3_batch_log(engine: &Engine, p: &Params, front: Front, is_get: bo
         );
     }
     JobReply::Ok(json!({
-        "job_instance_id": job.id, "step_instance_id": job.step_id, "log_type": 2,
+        "job_instance_id": job.id, "step_instance_id": job.step_id, "log_type": log_type::FILE,
         "script_task_logs": null, "file_task_logs": task_logs,
     }))
 }
