@@ -3,12 +3,12 @@
 //! grows most once parsed) are parsed a few at a time and let go. Measured on the binary, a
 //! process of its own, by its peak resident set (`VmHWM`).
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::io::Write as _;
+use std::process::Child;
 
 use serde_json::Value;
 
-use crate::support::CREDS;
+use crate::support::{CREDS, spawn_binary};
 
 /// Peak resident set allowed after every attack below. Kept whole, the oversized bodies alone
 /// would be 40 MB, and parsed they take 30 to 40 times their size.
@@ -24,26 +24,7 @@ impl Binary {
     fn start() -> Binary {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("hosts/0/10.0.0.1")).expect("mkdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jobsim"))
-            .args([
-                "--root",
-                dir.path().to_str().expect("utf8"),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn jobsim");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("line");
-        let base = first
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("first line contract")
-            .to_string();
+        let (child, base) = spawn_binary(dir.path());
         Binary {
             child,
             base,

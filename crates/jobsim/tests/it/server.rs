@@ -1,8 +1,7 @@
 //! The simulator over real sockets: the `jobsim` binary's contract, a library-started
 //! server, dropped connections and the job-end callback.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use plan_jobsim::{FaultKind, FaultRule, JobSim};
 use serde_json::{Value, json};
 
-use crate::support::{CREDS, v2_body};
+use crate::support::{CREDS, spawn_binary, v2_body};
 
 fn sandbox() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
@@ -100,26 +99,7 @@ async fn run_job_with_callback(
 #[test]
 fn binary_prints_address_serves_and_stops_on_sigterm() {
     let dir = sandbox();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobsim"))
-        .args([
-            "--root",
-            dir.path().to_str().expect("utf8"),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn jobsim");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("line");
-    let base = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line contract")
-        .to_string();
+    let (mut child, base) = spawn_binary(dir.path());
     assert!(
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
         "{base}"

@@ -202,3 +202,32 @@ pub(crate) fn job_id(reply: &Value) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no job id in {reply}"))
 }
+
+/// Starts the built `jobsim` binary over `root` on an ephemeral loopback port and reads the
+/// base URL from its first line (`listening on URL`, part of its contract).
+pub(crate) fn spawn_binary(root: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jobsim"))
+        .args([
+            "--root",
+            root.to_str().expect("utf8"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn jobsim");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("line");
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first line contract")
+        .to_string();
+    (child, base)
+}
