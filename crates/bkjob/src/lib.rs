@@ -20,6 +20,7 @@ mod lenient;
 pub mod paths;
 pub mod routes;
 mod status;
+pub mod task_name;
 mod v2;
 mod v3;
 mod version;
