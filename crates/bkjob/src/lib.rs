@@ -17,6 +17,7 @@ mod common;
 mod envelope;
 pub mod file_log;
 mod lenient;
+pub mod limits;
 pub mod paths;
 pub mod routes;
 mod status;
@@ -35,7 +36,9 @@ pub use client::{
 pub use codes::{ErrorClass, classify_code, code, gse_code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
 pub use envelope::{Envelope, GatewayErrorBody};
-pub use status::{FileMode, FileStatus, HostStatus, RunStatus, log_type, start_way, step_type};
+pub use status::{
+    FileMode, FileStatus, HostStatus, RunStatus, job_type, log_type, start_way, step_type,
+};
 pub use v2::{
     FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
     OperateJobInstanceRequest, OperationCode, ServerV2, StatusBlockV2, StepInstanceLogV2,
@@ -43,9 +46,10 @@ pub use v2::{
 };
 pub use v3::{
     AccountV3, BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, FileLogV3, FileSourceV3,
-    FileTaskLogV3, IpLogV3, JobInstanceStatusV3, JobInstanceV3, ServerV3, StepInstanceStatusV3,
-    StepIpResultV3,
+    FileTaskLogV3, IpLogV3, JobInstanceListRequest, JobInstanceListV3, JobInstanceStatusV3,
+    JobInstanceSummaryV3, JobInstanceV3, ServerV3, StepInstanceStatusV3, StepIpResultV3,
 };
+pub use v3::file_type;
 pub use version::{ApiVersion, UnknownApiVersion};
 
 /// Unescapes the HTML entities JOB's v2 log API writes (`&amp;`, `&lt;`, `&gt;`, `&quot;`, ...).

@@ -1,5 +1,5 @@
 //! v3 (`jobv3/` on ESB, `/api/v3/` on the API gateway): `fast_transfer_file`,
-//! `get_job_instance_status`, `batch_get_job_instance_ip_log`.
+//! `get_job_instance_status`, `batch_get_job_instance_ip_log`, `get_job_instance_list`.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use crate::status::{FileMode, FileStatus, HostStatus, RunStatus};
 /// The v3 `server` object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerV3 {
-    /// CMDB host ids (win over `ip_list` when non-empty).
+    /// CMDB host ids (`bk_host_id`); JOB ignores `ip_list` when this is non-empty.
     #[serde(
         default,
         deserialize_with = "null_default",
@@ -57,15 +57,30 @@ pub struct FileSourceV3 {
     /// Absolute paths on the source hosts.
     #[serde(default, deserialize_with = "null_default")]
     pub file_list: Vec<String>,
-    /// 1 = server file (the default when absent).
+    /// [`file_type`](crate::file_type): 1 server file (the default when absent), 3 third-party file source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_type: Option<i32>,
-    /// Source account.
+    /// Source account (server files only).
     #[serde(default)]
     pub account: AccountV3,
-    /// Source hosts.
+    /// Source hosts (server files only).
     #[serde(default)]
     pub server: ServerV3,
+    /// The third-party file source's id (`file_type` 3; the id or the code is required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_source_id: Option<i64>,
+    /// The third-party file source's code, resolved to its id by JOB (`file_type` 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_source_code: Option<String>,
+}
+
+/// `file_source_list[].file_type` values (JOB's `TaskFileTypeEnum`).
+pub mod file_type {
+    /// A file on the source hosts (the default when `file_type` is absent).
+    pub const SERVER: i32 = 1;
+    /// A file of a third-party file source (bkrepo, COS, Artifactory, ...): `file_list`
+    /// entries are paths inside the source (`bucket/path`), no `server` or `account`.
+    pub const FILE_SOURCE: i32 = 3;
 }
 
 /// `fast_transfer_file` request body (credentials are never part of it).
@@ -343,4 +358,124 @@ pub struct IpLogV3 {
     /// Per-file entries.
     #[serde(default, deserialize_with = "null_default")]
     pub file_logs: Vec<FileLogV3>,
+}
+
+/// `get_job_instance_list` request (JOB's execution history of a scope): a GET query through
+/// the gateway, a POST body through ESB. JOB requires the creation window, at most
+/// [`JobInstanceListRequest::MAX_CREATE_TIME_SPAN_MS`] wide, and pages by `start`/`length`
+/// (`length` 1 to [`JobInstanceListRequest::MAX_LENGTH`]). A `job_instance_id` makes JOB ignore
+/// every other filter but the scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInstanceListRequest {
+    /// `biz` or `biz_set`.
+    pub bk_scope_type: String,
+    /// The business (set) id as a string.
+    pub bk_scope_id: String,
+    /// Creation time from (epoch milliseconds, inclusive).
+    pub create_time_start: i64,
+    /// Creation time to (epoch milliseconds, inclusive).
+    pub create_time_end: i64,
+    /// One job (the other filters are then ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_instance_id: Option<i64>,
+    /// Who started the job, matched exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Part of the job's name (JOB matches `%name%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// How the job was started ([`crate::start_way`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_mode: Option<i32>,
+    /// 0 a plan, 1 a script, 2 a file distribution ([`crate::job_type`]).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub job_type: Option<i32>,
+    /// Only jobs in this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    /// Only jobs with this target host address, matched exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Offset of the first job (JOB's default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Jobs per page (JOB's default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<i64>,
+}
+
+impl JobInstanceListRequest {
+    /// The widest creation window JOB accepts: 30 days (`MAX_SEARCH_TASK_HISTORY_RANGE_MILLS`).
+    pub const MAX_CREATE_TIME_SPAN_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+    /// The most jobs one page holds (`@Range(min = 1, max = 1000)` on `length`).
+    pub const MAX_LENGTH: i64 = 1000;
+    /// The page size when `length` is not given.
+    pub const DEFAULT_LENGTH: i64 = 20;
+}
+
+/// `data` of `get_job_instance_list`: one page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInstanceListV3 {
+    /// Offset of the page's first job.
+    #[serde(default, deserialize_with = "null_default")]
+    pub start: i64,
+    /// The page size used.
+    #[serde(default, deserialize_with = "null_default")]
+    pub length: i64,
+    /// How many jobs match, over every page.
+    #[serde(default, deserialize_with = "null_default")]
+    pub total: i64,
+    /// The page's jobs (`null` when none).
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Vec<JobInstanceSummaryV3>,
+}
+
+/// One job of `get_job_instance_list` (bk-job's `EsbTaskInstanceV3DTO`). Times are epoch
+/// milliseconds; `total_time` is milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInstanceSummaryV3 {
+    /// Business (deprecated by JOB, still written).
+    #[serde(default)]
+    pub bk_biz_id: Option<i64>,
+    /// Scope type.
+    #[serde(default)]
+    pub bk_scope_type: Option<String>,
+    /// Scope id.
+    #[serde(default)]
+    pub bk_scope_id: Option<String>,
+    /// Id.
+    #[serde(deserialize_with = "positive_id")]
+    pub job_instance_id: i64,
+    /// The job plan it ran (null or 0 for a fast transfer).
+    #[serde(default)]
+    pub job_plan_id: Option<i64>,
+    /// The job template it ran (null or 0 for a fast transfer).
+    #[serde(default)]
+    pub job_template_id: Option<i64>,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Who started it.
+    #[serde(default)]
+    pub operator: Option<String>,
+    /// How it was started ([`crate::start_way`]).
+    #[serde(default)]
+    pub launch_mode: Option<i32>,
+    /// Job status.
+    pub status: RunStatus,
+    /// Creation time.
+    #[serde(default)]
+    pub create_time: Option<i64>,
+    /// Start time.
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    /// End time.
+    #[serde(default)]
+    pub end_time: Option<i64>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub total_time: Option<i64>,
+    /// 0 a plan, 1 a script, 2 a file distribution ([`crate::job_type`]).
+    #[serde(default, rename = "type")]
+    pub job_type: Option<i32>,
 }

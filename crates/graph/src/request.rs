@@ -157,6 +157,8 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
                         alias: Some(s.account.value.clone()),
                     },
                     server: server_v3(&s.hosts),
+                    file_source_id: None,
+                    file_source_code: None,
                 })
                 .collect(),
             timeout,

@@ -86,6 +86,8 @@ async fn shared_types_round_trip() {
                 host_id_list: vec![1001],
                 ..ServerV3::default()
             },
+            file_source_id: None,
+            file_source_code: None,
         }],
         timeout: None,
         upload_speed_limit: Some(10),
