@@ -10,7 +10,9 @@
 //! `plan apply` sends it ([`request_for_hosts`] narrows it to the hosts a retry re-pushes to).
 //! [`dot`], [`mermaid`], [`graph_json`] and [`show_json`] render the graph and the dry-run
 //! document byte-stably. [`diff()`] compares two plans push by push. The JSON documents are
-//! typed structs, and [`schema`] gives their JSON Schemas.
+//! typed structs, and [`schema`] gives their JSON Schemas. [`content_hash`] is the plan's
+//! `sha256:` over what would be sent and in what order, and [`SavedPlan`] the document of
+//! `plan show --save` that `plan apply` applies exactly.
 //!
 //! Disabled pushes (`enabled = false`) stay in the graph with their edges and stages, marked by
 //! [`PlanGraph::is_skipped`]; a run treats one as done as soon as its own dependencies are, so
@@ -26,6 +28,7 @@ mod kind;
 mod path;
 mod render;
 mod request;
+mod saved;
 pub mod schema;
 
 pub use build::build;
@@ -40,6 +43,12 @@ pub use render::{
     problem_json, show_json, write_show_json, written_hosts,
 };
 pub use request::{JobRequest, request_for, request_for_hosts};
+pub use saved::{
+    EmbeddedSources, HASH_PREFIX, MAX_SAVED_BYTES, Provenance, PushDifference,
+    SAVED_FORMAT_VERSION, SavedEdge, SavedOptions, SavedPlan, SavedPlanError, SavedPush,
+    SavedSource, SavedStage, SavedVar, canonical_json, compare_pushes, content_hash, hash_of,
+    hashed_pushes, is_hash, route_name,
+};
 
 #[cfg(test)]
 mod testutil;

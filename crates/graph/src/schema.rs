@@ -22,6 +22,11 @@ pub fn diff_schema() -> Schema {
     schema_for::<DiffDocument<'static>>()
 }
 
+/// The schema of a saved plan (`plan show --save FILE`).
+pub fn saved_schema() -> Schema {
+    schema_for::<crate::saved::SavedPlan>()
+}
+
 fn schema_for<T: JsonSchema>() -> Schema {
     SchemaSettings::draft2020_12()
         .into_generator()
