@@ -69,6 +69,9 @@ pub enum Route {
     BatchIpLogV3,
     /// v3 `operate_job_instance`.
     OperateV3,
+    /// v3 `get_job_instance_list`: the business's jobs created in a time window (JOB's
+    /// execution history), filtered and paged.
+    JobInstanceListV3,
 }
 
 /// ESB's components path, before `job/` or `jobv3/`.
@@ -76,7 +79,7 @@ const ESB_COMPONENTS: &str = "/api/c/compapi/v2";
 
 impl Route {
     /// Every route: the v2 family, then the v3 family.
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 10] = [
         Route::FastPushFile,
         Route::StatusV2,
         Route::LogV2,
@@ -86,6 +89,7 @@ impl Route {
         Route::IpLogV3,
         Route::BatchIpLogV3,
         Route::OperateV3,
+        Route::JobInstanceListV3,
     ];
 
     /// The API's name, the last segment of its path.
@@ -98,6 +102,7 @@ impl Route {
             Route::FastTransferFile => "fast_transfer_file",
             Route::IpLogV3 => "get_job_instance_ip_log",
             Route::BatchIpLogV3 => "batch_get_job_instance_ip_log",
+            Route::JobInstanceListV3 => "get_job_instance_list",
         }
     }
 
@@ -111,7 +116,8 @@ impl Route {
             | Route::StatusV3
             | Route::IpLogV3
             | Route::BatchIpLogV3
-            | Route::OperateV3 => ApiVersion::V3,
+            | Route::OperateV3
+            | Route::JobInstanceListV3 => ApiVersion::V3,
         }
     }
 
@@ -136,11 +142,11 @@ impl Route {
     }
 
     /// The method the gateway publishes the API under: GET for the single-job reads
-    /// (`get_job_instance_status`, `get_job_instance_ip_log`), POST otherwise. ESB accepts
-    /// both for every API.
+    /// (`get_job_instance_status`, `get_job_instance_ip_log`) and the job list
+    /// (`get_job_instance_list`), POST otherwise. ESB accepts both for every API.
     pub fn gateway_method(self) -> HttpMethod {
         match self {
-            Route::StatusV3 | Route::IpLogV3 => HttpMethod::Get,
+            Route::StatusV3 | Route::IpLogV3 | Route::JobInstanceListV3 => HttpMethod::Get,
             _ => HttpMethod::Post,
         }
     }
@@ -239,7 +245,10 @@ mod tests {
             .into_iter()
             .filter(|r| r.gateway_method() == HttpMethod::Get)
             .collect();
-        assert_eq!(gets, [Route::StatusV3, Route::IpLogV3]);
+        assert_eq!(
+            gets,
+            [Route::StatusV3, Route::IpLogV3, Route::JobInstanceListV3]
+        );
     }
 
     #[test]

@@ -329,3 +329,14 @@ pub mod start_way {
     /// By a cron job.
     pub const CRON: i32 = 3;
 }
+
+/// What kind of job a job instance is (`type` in `get_job_instance_list`; bk-job's
+/// `TaskTypeEnum`).
+pub mod job_type {
+    /// A job plan's run.
+    pub const PLAN: i32 = 0;
+    /// A fast script execution.
+    pub const SCRIPT: i32 = 1;
+    /// A fast file distribution: what `fast_push_file` / `fast_transfer_file` create.
+    pub const FILE: i32 = 2;
+}

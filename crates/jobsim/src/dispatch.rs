@@ -20,7 +20,7 @@ use crate::front::{
     Answer, AuthMode, Caller, Front, GatewayError, JobReply, esb_auth, esb_error, esb_not_found,
     gateway_auth, wrap,
 };
-use crate::query;
+use crate::{instance_list, query};
 use crate::reqlog::{RecordedRequest, recorded_body};
 use crate::server::SimState;
 use crate::submit::{SubmitCtx, parse_v2, parse_v3};
@@ -243,6 +243,7 @@ fn run_api(
         Route::LogV2 => query::v2_log(engine, p, front, is_get),
         Route::IpLogV3 => query::v3_ip_log(engine, p, front, is_get),
         Route::BatchIpLogV3 => query::v3_batch_log(engine, p, front, is_get),
+        Route::JobInstanceListV3 => instance_list::v3_job_list(engine, p, front, is_get),
         Route::OperateV2 | Route::OperateV3 => {
             let deliver_start = fault != Some(FaultKind::StartLost);
             query::operate(engine, p, call.route.version(), deliver_start)

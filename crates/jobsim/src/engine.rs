@@ -189,6 +189,14 @@ impl Engine {
         self.jobs.lock().ok()?.get(&id).cloned()
     }
 
+    /// Every job the simulator still knows (archived ones are gone), oldest first.
+    pub(crate) fn jobs(&self) -> Vec<Arc<Job>> {
+        self.jobs
+            .lock()
+            .map(|jobs| jobs.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Persists a validated job (status 1) and schedules it.
     pub(crate) fn submit(self: &Arc<Self>, spec: JobSpec, stuck: bool) -> Arc<Job> {
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);

@@ -23,6 +23,7 @@ mod faults;
 mod front;
 mod host;
 mod hostfs;
+mod instance_list;
 mod job;
 mod paths;
 mod query;
