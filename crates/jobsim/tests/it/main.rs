@@ -6,7 +6,6 @@ mod concurrency;
 mod confinement;
 mod exposure;
 mod faults;
-mod fleets;
 mod fuzz;
 mod memory;
 mod python;
