@@ -42,6 +42,9 @@ pub mod code {
     pub const TASK_ABANDONED: i64 = 1_244_025;
     /// JOB: invalid rolling strategy (`rolling_config`).
     pub const INVALID_ROLLING_EXPR: i64 = 1_244_026;
+    /// JOB: the rolling expression makes more batches than allowed ("Rolling batch can not
+    /// be greater than 500").
+    pub const EXCEED_MAX_ALLOWED_BATCH_SIZE: i64 = 1_244_027;
     /// JOB: the target hosts resolved to nothing.
     pub const STEP_TARGET_EXECUTE_OBJECT_EMPTY: i64 = 1_244_028;
     /// JOB: a source's hosts resolved to nothing.
@@ -54,6 +57,9 @@ pub mod code {
     pub const RUNNING_JOB_EXCEED_APP_QUOTA: i64 = 1_244_033;
     /// JOB: running-job quota of the system.
     pub const RUNNING_JOB_EXCEED_SYSTEM_QUOTA: i64 = 1_244_034;
+    /// JOB: rolling over source files (`rolling_config.type` 2) with a source that is not a
+    /// server file.
+    pub const FILE_SOURCE_ROLLING_ONLY_SUPPORT_SERVER_FILE: i64 = 1_244_035;
     /// JOB: IAM permission denied (carries `permission`).
     pub const BK_PERMISSION_DENIED: i64 = 9_900_403;
     /// JOB: permission denied.
@@ -161,8 +167,8 @@ pub fn classify_code(value: i64) -> ErrorClass {
         | STEP_TARGET_EXECUTE_OBJECT_EMPTY
         | STEP_SOURCE_EXECUTE_OBJECT_EMPTY
         | INVALID_ROLLING_EXPR
-        | 1_244_027
-        | 1_244_035 => ErrorClass::Validation,
+        | EXCEED_MAX_ALLOWED_BATCH_SIZE
+        | FILE_SOURCE_ROLLING_ONLY_SUPPORT_SERVER_FILE => ErrorClass::Validation,
         APP_NOT_EXIST
         | HOST_INVALID
         | ACCOUNT_NOT_EXIST

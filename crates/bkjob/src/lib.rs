@@ -19,8 +19,10 @@ pub mod file_log;
 mod lenient;
 pub mod limits;
 pub mod paths;
+pub mod rolling;
 pub mod routes;
 mod status;
+mod step_operation;
 pub mod task_name;
 mod v2;
 mod v3;
@@ -50,6 +52,7 @@ pub use v3::{
     JobInstanceSummaryV3, JobInstanceV3, ServerV3, StepInstanceStatusV3, StepIpResultV3,
 };
 pub use v3::file_type;
+pub use step_operation::{OperateStepInstanceRequest, StepOperation};
 pub use version::{ApiVersion, UnknownApiVersion};
 
 /// Unescapes the HTML entities JOB's v2 log API writes (`&amp;`, `&lt;`, `&gt;`, `&quot;`, ...).

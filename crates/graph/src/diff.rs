@@ -1115,7 +1115,7 @@ fn causes(
             .chain(push.target.host_refs.iter())
             .filter_map(|r| match r {
                 HostRef::Group(g) => Some(g.value.clone()),
-                HostRef::Host(_) => None,
+                HostRef::Host(_) | HostRef::Range(_) | HostRef::HostId(_) => None,
             })
             .collect()
     };

@@ -453,6 +453,8 @@ pub fn written_hosts(refs: &[HostRef]) -> Vec<String> {
         .map(|r| match r {
             HostRef::Group(g) => g.value.clone(),
             HostRef::Host(h) => h.value.to_string(),
+            HostRef::Range(r) => r.value.to_string(),
+            HostRef::HostId(id) => id.value.to_string(),
         })
         .collect()
 }

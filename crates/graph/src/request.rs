@@ -100,6 +100,7 @@ pub fn request_for_hosts(plan: &Plan, push: &Push, only_targets: &[HostAddr]) ->
     }
     let hosts = HostSet {
         ips,
+        host_ids: Vec::new(),
         dynamic_groups: Vec::new(),
         topo_nodes: Vec::new(),
     };

@@ -62,6 +62,9 @@ pub struct SimSettings {
     /// Finished jobs kept queryable; beyond it the oldest finished ones are archived (queries
     /// answer `1244006`, as JOB's `job-backup` does to old jobs). 0 = keep every job.
     pub keep_jobs: usize,
+    /// JOB's `bkBizIdCompatible` switch (on by default): a submission may name its scope by
+    /// `bk_biz_id` alone. Off, only `bk_scope_type` + `bk_scope_id` do.
+    pub bk_biz_id_compatible: bool,
     /// Largest request body accepted, in bytes; a larger one is answered 413 and not kept.
     /// JOB's API gateway allows 40 MB; the default, 1 MiB, holds a submission to some 25,000
     /// hosts by IP (130,000 by host id) and keeps the simulator's memory small.
@@ -87,6 +90,7 @@ impl Default for SimSettings {
             max_running_jobs: 0,
             ignore_start_task: false,
             keep_jobs: 0,
+            bk_biz_id_compatible: true,
             max_body_bytes: 1024 * 1024,
             request_log_bytes: 32 * 1024 * 1024,
         }

@@ -77,7 +77,7 @@ pub(crate) fn v2_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
     let ip_status: Vec<Value> = s
         .hosts
         .iter()
-        .map(|h| json!({"ip": h.host.ip, "bk_cloud_id": h.host.cloud, "status": h.status}))
+        .map(|h| json!({"ip": h.host.ipv4(), "bk_cloud_id": h.host.cloud, "status": h.status}))
         .collect();
     JobReply::Ok(json!({
         "is_finished": s.status.is_finished(),
@@ -116,7 +116,7 @@ pub(crate) fn v3_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
             s.hosts
                 .iter()
                 .map(|h| {
-                    json!({"bk_host_id": h.host.id, "ip": h.host.ip, "bk_cloud_id": h.host.cloud,
+                    json!({"bk_host_id": h.host.id, "ip": h.host.ipv4(), "ipv6": h.host.ipv6(), "bk_cloud_id": h.host.cloud,
                         "status": h.status, "tag": null, "exit_code": null, "error_code": h.error_code,
                         "start_time": h.start_ms, "end_time": h.end_ms, "total_time": total_ms(h.start_ms, h.end_ms)})
                 })
@@ -158,7 +158,7 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
         let entry = json!({
             "start_time": v2_time(h.start_ms), "end_time": v2_time(h.end_ms),
             "total_time": v2_total(h.start_ms, h.end_ms), "execute_count": 0, "error_code": h.error_code,
-            "exit_code": null, "log_content": escaped, "bk_cloud_id": h.host.cloud, "ip": h.host.ip,
+            "exit_code": null, "log_content": escaped, "bk_cloud_id": h.host.cloud, "ip": h.host.ipv4(),
         });
         match groups.iter_mut().find(|(st, _)| *st == h.status) {
             Some((_, v)) => v.push(entry),
@@ -176,7 +176,7 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
 }
 
 fn ip_obj(h: &HostRef) -> Value {
-    json!({"bk_host_id": h.id, "bk_cloud_id": h.cloud, "ip": h.ip})
+    json!({"bk_host_id": h.id, "bk_cloud_id": h.cloud, "ip": h.ipv4(), "ipv6": h.ipv6()})
 }
 
 fn file_log_json(f: &FileLog, with_sizes: bool) -> Value {
@@ -305,7 +305,7 @@ pub(crate) fn v3_ip_log(engine: &Engine, p: &Params, front: Front, is_get: bool)
         .collect();
     JobReply::Ok(json!({
         "log_type": log_type::FILE, "bk_host_id": if host.id > 0 { json!(host.id) } else { Value::Null },
-        "bk_cloud_id": host.cloud, "ip": host.ip, "log_content": null, "file_logs": file_logs,
+        "bk_cloud_id": host.cloud, "ip": host.ipv4(), "ipv6": host.ipv6(), "log_content": null, "file_logs": file_logs,
     }))
 }
 
@@ -376,7 +376,7 @@ pub(crate) fn v3_batch_log(engine: &Engine, p: &Params, front: Front, is_get: bo
             continue;
         }
         task_logs.push(
-            json!({"bk_host_id": h.id, "bk_cloud_id": h.cloud, "ip": h.ip, "file_logs": logs}),
+            json!({"bk_host_id": h.id, "bk_cloud_id": h.cloud, "ip": h.ipv4(), "ipv6": h.ipv6(), "file_logs": logs}),
         );
     }
     JobReply::Ok(json!({

@@ -12,6 +12,7 @@ use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
 use plan_bkjob::code;
 use plan_bkjob::paths::is_valid_absolute_path;
+use plan_bkjob::task_name::TASK_NAME_MAX_CHARS;
 
 /// `file_type` (`TaskFileTypeEnum`): 1 a file on a server, 2 a JOB local file, 3 a
 /// third-party file source, 4 a base64 file.
@@ -112,6 +113,19 @@ pub(crate) fn scope_of(p: &Params) -> Check<Scope> {
         }
     };
     Ok(scope)
+}
+
+/// With JOB's `bkBizIdCompatible` switch off (`[sim] bk_biz_id_compatible = false`), a bare
+/// `bk_biz_id` names no scope: only `bk_scope_type` + `bk_scope_id` do.
+fn scope_of_submission(p: &Params, world: &World) -> Check<Scope> {
+    let named = |key: &str| p.get(key).is_some_and(|v| !v.is_null() && *v != "");
+    if !world.config().sim.bk_biz_id_compatible
+        && !named("bk_scope_type")
+        && !named("bk_scope_id")
+    {
+        return Err(JobReply::err(code::BAD_REQUEST, "Invalid bk_scope_type"));
+    }
+    scope_of(p)
 }
 
 pub(crate) fn check_scope_exists(world: &World, scope: &Scope) -> Check<()> {
@@ -278,7 +292,9 @@ impl Resolver<'_> {
         for sel in sels {
             let pairs: Vec<(u64, String)> = match sel {
                 Sel::Ip(c, ip) => {
-                    if *c < 0 {
+                    // JOB looks static hosts up in CMDB by cloud and IPv4 (`bk_host_innerip`):
+                    // an IPv6 address (reachable by host id, group or node) names no host.
+                    if *c < 0 || ip.parse::<Ipv4Addr>().is_err() {
                         self.missing.push(format!("(ip:{c}:{ip})"));
                         continue;
                     }
@@ -403,7 +419,7 @@ pub(crate) fn parse_v2(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     let task_name = bad_t(p.string("task_name"))?;
     let upload = speed_of(p, "upload_speed_limit")?;
     let download = speed_of(p, "download_speed_limit")?;
-    let scope = scope_of(p)?;
+    let scope = scope_of_submission(p, world)?;
     let timeout_s = timeout_of(p, world, false)?;
     let callback = callback_of(p, "bk_callback_url", world)?;
     // 1. Scope.
@@ -529,7 +545,7 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     let target_server = bad_t(p.object("target_server"))?;
     let start_task = bad_t(p.bool("start_task"))?.unwrap_or(true);
     // 1. Bean validation: scope, timeout, nested servers, callback, rolling.
-    let scope = scope_of(p)?;
+    let scope = scope_of_submission(p, world)?;
     let timeout_s = timeout_of(p, world, true)?;
     let target_sels = match &target_server {
         Some(ts) => Some(v3_server(ts)?),
@@ -747,6 +763,11 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
             code::FILE_TASKS_EXCEEDS_LIMIT,
             format!("The number of file tasks exceeds the limit:{limit}"),
         ));
+    }
+    // 14. JOB stores the name in a `varchar(512)` column: a longer one fails the insert,
+    // an uncaught exception answered as an internal error.
+    if f.name.chars().count() > TASK_NAME_MAX_CHARS {
+        return Err(JobReply::err(code::INTERNAL_ERROR, "Internal Server Error"));
     }
     let sources = f
         .raw_sources

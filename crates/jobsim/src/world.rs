@@ -22,6 +22,20 @@ impl HostRef {
     pub(crate) fn cloud_ip(&self) -> String {
         format!("{}:{}", self.cloud, self.ip)
     }
+
+    /// The host's IPv4 address as JOB's `ip` field carries it: empty for an IPv6-only host.
+    pub(crate) fn ipv4(&self) -> &str {
+        if self.is_ipv6() { "" } else { &self.ip }
+    }
+
+    /// The IPv6 address (JOB's `ipv6` field), empty for an IPv4 host.
+    pub(crate) fn ipv6(&self) -> &str {
+        if self.is_ipv6() { &self.ip } else { "" }
+    }
+
+    fn is_ipv6(&self) -> bool {
+        self.ip.contains(':')
+    }
 }
 
 /// Agent state of a host.

@@ -79,6 +79,12 @@ kinds! {
     HostExpansionLimit => "plan::parser::host_expansion_limit", "Host groups expand the plan past its host-selector budget.";
     Ipv6HostInV3 => "plan::parser::ipv6_host_in_v3", "An IPv6 host in a v3 plan: JOB's v3 `ip_list` takes IPv4 only.";
     InvalidHost => "plan::parser::invalid_host", "A host is not a valid IP, `cloud:ip` or host id.";
+    InvalidHostRange => "plan::parser::invalid_host_range", "A host range or CIDR block is malformed, runs backwards, goes past 255 or has host bits set.";
+    HostRangeTooLarge => "plan::parser::host_range_too_large", "One range or CIDR block selects more hosts than an entry may (65,536).";
+    InvalidHostId => "plan::parser::invalid_host_id", "A CMDB host id is not a positive integer.";
+    DuplicateHost => "plan::parser::duplicate_host", "An entry of a host list selects hosts an earlier entry already selects (they are sent once).";
+    Ipv6HostInV2 => "plan::parser::ipv6_host_in_v2", "An IPv6 host in a v2 plan: JOB's v2 API looks static hosts up by cloud and IPv4 only.";
+    HostIdInV2 => "plan::parser::host_id_in_v2", "A CMDB host id in a v2 plan: only the v3 API takes `host_id_list`.";
     InvalidDynamicGroup => "plan::parser::invalid_dynamic_group", "A dynamic group id is malformed.";
     InvalidTopoNode => "plan::parser::invalid_topo_node", "A topology node has an unknown type or an invalid id.";
     NoHosts => "plan::parser::no_hosts", "A target or source selects no host.";

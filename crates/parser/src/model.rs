@@ -234,6 +234,178 @@ impl fmt::Display for HostAddr {
     }
 }
 
+/// A CMDB host id (JOB's `bk_host_id`, always >= 1), written `host_id:1001` in host strings
+/// or as an integer of a group's `host_ids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub i64);
+
+impl fmt::Display for HostId {
+    /// `host_id:1001`, as plans write it (and as JOB's own messages print it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "host_id:{}", self.0)
+    }
+}
+
+/// The most hosts one range or CIDR block may select: a larger expansion is refused as a
+/// mistake (a `/8` written for a `/24`).
+pub const MAX_HOSTS_PER_ENTRY: u64 = 65_536;
+
+/// One octet of an IPv4 range: `first..=last` (equal for a plain octet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OctetRange {
+    /// The first value.
+    pub first: u8,
+    /// The last value (>= `first`).
+    pub last: u8,
+}
+
+/// An IPv4 range or CIDR block of one cloud area, as a plan writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostRange {
+    /// `10.0.[1:2].[10:19]`: every combination of the octets, the last octet varying fastest.
+    Octets {
+        /// The BK-Net id.
+        cloud_id: u64,
+        /// The four octets.
+        octets: [OctetRange; 4],
+    },
+    /// `10.0.2.0/28`: the block's addresses without the network and broadcast addresses; a
+    /// `/31` has both of its addresses (a point-to-point link, RFC 3021) and a `/32` its one.
+    Cidr {
+        /// The BK-Net id.
+        cloud_id: u64,
+        /// The network address (no host bits set).
+        network: std::net::Ipv4Addr,
+        /// The prefix length, 0 to 32.
+        prefix: u8,
+    },
+}
+
+impl HostRange {
+    /// The first and last address of the block, as integers (CIDR only).
+    fn cidr_bounds(network: std::net::Ipv4Addr, prefix: u8) -> (u32, u32) {
+        let start = u32::from(network);
+        let size_minus_one = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        let end = start | size_minus_one;
+        if prefix >= 31 {
+            (start, end)
+        } else {
+            (start + 1, end - 1)
+        }
+    }
+
+    /// How many hosts the range selects.
+    pub fn len(&self) -> u64 {
+        match *self {
+            HostRange::Octets { octets, .. } => octets
+                .iter()
+                .map(|o| u64::from(o.last - o.first) + 1)
+                .product(),
+            HostRange::Cidr {
+                network, prefix, ..
+            } => {
+                let (first, last) = Self::cidr_bounds(network, prefix);
+                u64::from(last - first) + 1
+            }
+        }
+    }
+
+    /// Never true: a range selects at least one host.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The BK-Net id of every host of the range.
+    pub fn cloud_id(&self) -> u64 {
+        match *self {
+            HostRange::Octets { cloud_id, .. } | HostRange::Cidr { cloud_id, .. } => cloud_id,
+        }
+    }
+
+    /// The hosts, in address order.
+    pub fn hosts(&self) -> impl Iterator<Item = HostAddr> + use<> {
+        let cloud_id = self.cloud_id();
+        let (first, last, octets) = match *self {
+            HostRange::Octets { octets, .. } => (0, self.len() - 1, Some(octets)),
+            HostRange::Cidr {
+                network, prefix, ..
+            } => {
+                let (first, last) = Self::cidr_bounds(network, prefix);
+                (u64::from(first), u64::from(last), None)
+            }
+        };
+        (first..=last).map(move |n| {
+            let v4 = match octets {
+                Some(octets) => {
+                    // `n` counts combinations, the last octet fastest.
+                    let mut rest = n;
+                    let mut bytes = [0u8; 4];
+                    for (byte, o) in bytes.iter_mut().zip(octets).rev() {
+                        let width = u64::from(o.last - o.first) + 1;
+                        *byte = o.first + u8::try_from(rest % width).unwrap_or(0);
+                        rest /= width;
+                    }
+                    std::net::Ipv4Addr::from(bytes)
+                }
+                None => std::net::Ipv4Addr::from(u32::try_from(n).unwrap_or(u32::MAX)),
+            };
+            HostAddr {
+                cloud_id,
+                ip: IpAddr::V4(v4),
+            }
+        })
+    }
+
+    /// True when `host` is one of the range's hosts.
+    pub fn contains(&self, host: &HostAddr) -> bool {
+        let IpAddr::V4(v4) = host.ip else {
+            return false;
+        };
+        if host.cloud_id != self.cloud_id() {
+            return false;
+        }
+        match *self {
+            HostRange::Octets { octets, .. } => octets
+                .iter()
+                .zip(v4.octets())
+                .all(|(o, b)| (o.first..=o.last).contains(&b)),
+            HostRange::Cidr {
+                network, prefix, ..
+            } => {
+                let (first, last) = Self::cidr_bounds(network, prefix);
+                (first..=last).contains(&u32::from(v4))
+            }
+        }
+    }
+}
+
+impl fmt::Display for HostRange {
+    /// `cloud:10.0.[1:2].[10:19]` or `cloud:10.0.2.0/28`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostRange::Octets { cloud_id, octets } => {
+                write!(f, "{cloud_id}:")?;
+                for (i, o) in octets.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    if o.first == o.last {
+                        write!(f, "{}", o.first)?;
+                    } else {
+                        write!(f, "[{}:{}]", o.first, o.last)?;
+                    }
+                }
+                Ok(())
+            }
+            HostRange::Cidr {
+                cloud_id,
+                network,
+                prefix,
+            } => write!(f, "{cloud_id}:{network}/{prefix}"),
+        }
+    }
+}
+
 /// A CMDB topology node (`bk_obj_id:bk_inst_id`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopoNode {
@@ -256,6 +428,8 @@ impl fmt::Display for TopoNode {
 pub struct HostSet {
     /// Static hosts.
     pub ips: Vec<HostAddr>,
+    /// CMDB host ids (v3 only).
+    pub host_ids: Vec<HostId>,
     /// CMDB dynamic group ids.
     pub dynamic_groups: Vec<String>,
     /// CMDB topology nodes.
@@ -265,7 +439,10 @@ pub struct HostSet {
 impl HostSet {
     /// True when no selector of any kind is present.
     pub fn is_empty(&self) -> bool {
-        self.ips.is_empty() && self.dynamic_groups.is_empty() && self.topo_nodes.is_empty()
+        self.ips.is_empty()
+            && self.host_ids.is_empty()
+            && self.dynamic_groups.is_empty()
+            && self.topo_nodes.is_empty()
     }
 }
 
@@ -276,6 +453,10 @@ pub enum HostRef {
     Group(Located<String>),
     /// A literal `ip` or `cloud:ip` host string.
     Host(Located<HostAddr>),
+    /// A range or CIDR block (`10.0.1.[1:40]`, `10.0.2.0/28`).
+    Range(Located<HostRange>),
+    /// A CMDB host id string (`host_id:1001`).
+    HostId(Located<HostId>),
 }
 
 /// A host group after expansion of nested `groups`.

@@ -45,6 +45,7 @@ pub(crate) struct RawPlan {
 pub(crate) struct RawGroup {
     pub(crate) name: Located<String>,
     pub(crate) ips: Vec<Located<String>>,
+    pub(crate) host_ids: Vec<Located<i64>>,
     pub(crate) dynamic_groups: Vec<Located<String>>,
     pub(crate) topo_nodes: Vec<Located<TopoNode>>,
     pub(crate) groups: Vec<Located<String>>,
@@ -120,7 +121,7 @@ const PLAN_KEYS: &[&str] = &[
     "api",
     "task_prefix",
 ];
-const GROUP_KEYS: &[&str] = &["ips", "dynamic_groups", "topo_nodes", "groups"];
+const GROUP_KEYS: &[&str] = &["ips", "host_ids", "dynamic_groups", "topo_nodes", "groups"];
 const TOPO_KEYS: &[&str] = &["node_type", "id"];
 const PUSH_KEYS: &[&str] = &[
     "name",
@@ -389,6 +390,25 @@ impl Walker<'_> {
         }
     }
 
+    /// An array of integers; wrong elements are reported and skipped.
+    fn integer_list(&mut self, value: &Value<'_>, what: &str) -> Vec<Located<i64>> {
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(value, "an array of integers", what);
+            return Vec::new();
+        };
+        let item_name = format!("{what}[]");
+        items
+            .iter()
+            .filter_map(|item| match item.get_ref() {
+                DeValue::Integer(_) => self.integer(item, what),
+                _ => {
+                    self.wrong_type(item, "an integer", &item_name);
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// Reads one file's top level.
     pub(crate) fn file(&mut self, root: &DeTable<'_>, kind: FileKind) -> RawFile {
         let mut raw = RawFile::default();
@@ -596,6 +616,7 @@ impl Walker<'_> {
             let mut group = RawGroup {
                 name,
                 ips: Vec::new(),
+                host_ids: Vec::new(),
                 dynamic_groups: Vec::new(),
                 topo_nodes: Vec::new(),
                 groups: Vec::new(),
@@ -605,6 +626,7 @@ impl Walker<'_> {
             for (key, value) in body.iter() {
                 match key.get_ref().as_ref() {
                     "ips" => group.ips = self.string_list(value, "ips").unwrap_or_default(),
+                    "host_ids" => group.host_ids = self.integer_list(value, "host_ids"),
                     "dynamic_groups" => {
                         group.dynamic_groups = self
                             .string_list(value, "dynamic_groups")

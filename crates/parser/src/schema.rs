@@ -221,8 +221,12 @@ struct GroupName(#[schemars(pattern(r"^[A-Za-z0-9_.-]+$"))] String);
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HostGroup {
-    /// Host strings: `ip` (cloud 0), `cloud:ip`, `cloud:[ipv6]`.
+    /// Host strings: `ip` (cloud 0), `cloud:ip`, `cloud:[ipv6]`, ranges (`10.0.1.[1:40]`),
+    /// CIDR blocks (`10.0.2.0/28`), CMDB host ids (`host_id:1001`).
     ips: Option<Vec<String>>,
+    /// CMDB host ids (`bk_host_id`), v3 only.
+    #[schemars(inner(range(min = 1)))]
+    host_ids: Option<Vec<i64>>,
     /// CMDB dynamic group ids.
     #[schemars(inner(pattern(r"^\S+$")))]
     dynamic_groups: Option<Vec<String>>,

@@ -7,11 +7,12 @@ use std::path::{Component, Path, PathBuf};
 use regex::Regex;
 use toml::de::DeTable;
 
-use crate::hosts::{looks_like_host, parse_host};
+use crate::hosts::{HostEntry, HostError, check_host_id, looks_like_host, parse_host_entry};
 use crate::kind::ParseErrorKind;
 use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
-    ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostRef, HostSet, Located, Origin, Plan,
+    ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostId, HostRef, HostSet, Located, Origin,
+    Plan,
     Push, Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
 use crate::paths::{
@@ -248,8 +249,8 @@ fn validate(reading: Reading, options: &ParseOptions) -> Result<Parsed, PlanErro
         hosts_left: Some(hosts_budget),
         hosts_budget,
         suggestions_left: std::cell::Cell::new(SUGGESTIONS),
-        ipv6_walked: HashSet::default(),
-        ipv6_reported: HashSet::default(),
+        api_walked: HashSet::default(),
+        api_reported: HashSet::default(),
         expansion_left: Some(expansion_budget),
         expansion_budget,
     };
@@ -359,6 +360,13 @@ fn in_written_order(raw: &RawGroup, own: &HostSet, nested: HostSet) -> HostSet {
         merged.ips(&own.ips);
         merged.ips(&nested.ips);
     }
+    if nested_first(raw.host_ids.first().map(|s| &s.span)) {
+        merged.host_ids(&nested.host_ids);
+        merged.host_ids(&own.host_ids);
+    } else {
+        merged.host_ids(&own.host_ids);
+        merged.host_ids(&nested.host_ids);
+    }
     if nested_first(raw.dynamic_groups.first().map(|s| &s.span)) {
         merged.dynamic_groups(&nested.dynamic_groups);
         merged.dynamic_groups(&own.dynamic_groups);
@@ -378,7 +386,7 @@ fn in_written_order(raw: &RawGroup, own: &HostSet, nested: HostSet) -> HostSet {
 
 /// How many selectors (static hosts, dynamic groups, topology nodes) a set holds.
 fn selector_count(set: &HostSet) -> usize {
-    set.ips.len() + set.dynamic_groups.len() + set.topo_nodes.len()
+    set.ips.len() + set.host_ids.len() + set.dynamic_groups.len() + set.topo_nodes.len()
 }
 
 /// Builds a [`HostSet`] without duplicates, in first-seen order, in time linear in what is
@@ -387,14 +395,50 @@ fn selector_count(set: &HostSet) -> usize {
 struct HostSetBuilder {
     set: HostSet,
     seen_ips: HashSet<HostAddr>,
+    seen_host_ids: HashSet<HostId>,
     seen_dynamic_groups: HashSet<String>,
     seen_topo_nodes: HashSet<TopoNode>,
 }
 
 impl HostSetBuilder {
-    fn ip(&mut self, ip: HostAddr) {
-        if self.seen_ips.insert(ip) {
+    /// Adds a host; `false` when it was already there.
+    fn ip(&mut self, ip: HostAddr) -> bool {
+        let new = self.seen_ips.insert(ip);
+        if new {
             self.set.ips.push(ip);
+        }
+        new
+    }
+
+    /// Adds a host id; `false` when it was already there.
+    fn host_id(&mut self, id: HostId) -> bool {
+        let new = self.seen_host_ids.insert(id);
+        if new {
+            self.set.host_ids.push(id);
+        }
+        new
+    }
+
+    fn host_ids(&mut self, ids: &[HostId]) {
+        for &id in ids {
+            self.host_id(id);
+        }
+    }
+
+    /// Adds what one host string selects; returns the first host it repeats, if any.
+    fn entry(&mut self, entry: &HostEntry) -> Option<String> {
+        match entry {
+            HostEntry::One(host) => (!self.ip(*host)).then(|| host.to_string()),
+            HostEntry::Id(id) => (!self.host_id(*id)).then(|| id.to_string()),
+            HostEntry::Range(range) => {
+                let mut repeated = None;
+                for host in range.hosts() {
+                    if !self.ip(host) && repeated.is_none() {
+                        repeated = Some(host.to_string());
+                    }
+                }
+                repeated
+            }
         }
     }
 
@@ -424,6 +468,7 @@ impl HostSetBuilder {
 
     fn extend(&mut self, more: &HostSet) {
         self.ips(&more.ips);
+        self.host_ids(&more.host_ids);
         self.dynamic_groups(&more.dynamic_groups);
         self.topo_nodes(&more.topo_nodes);
     }
@@ -462,10 +507,10 @@ struct Builder<'a> {
     hosts_budget: usize,
     /// How many more unknown names get a did-you-mean ([`SUGGESTIONS`]).
     suggestions_left: std::cell::Cell<usize>,
-    /// Groups whose IPv6 hosts were already looked for (v3 plans).
-    ipv6_walked: HashSet<String>,
-    /// IPv6 host strings already reported (v3 plans).
-    ipv6_reported: HashSet<Span>,
+    /// Groups already walked for hosts the plan's API family cannot take.
+    api_walked: HashSet<String>,
+    /// Host selectors already reported as refused by the plan's API family.
+    api_reported: HashSet<Span>,
     /// Bytes substituted strings may still produce ([`EXPANSION_BASE`]); `None` once exceeded
     /// (and reported).
     expansion_left: Option<usize>,
@@ -504,6 +549,48 @@ impl<'a> Builder<'a> {
                 )),
         );
         false
+    }
+
+    /// Charges the `count` hosts a range or CIDR block expands to, like [`Self::charge_hosts`]:
+    /// ten thousand pushes each naming a `/16` would otherwise build 655 million hosts.
+    fn charge_range(&mut self, count: usize, span: Span) -> bool {
+        let Some(left) = self.hosts_left else {
+            return false;
+        };
+        if count <= left {
+            self.hosts_left = Some(left - count);
+            return true;
+        }
+        self.hosts_left = None;
+        self.error(
+            Problem::error(
+                ParseErrorKind::HostExpansionLimit.code(),
+                format!(
+                    "host ranges and groups expand this plan past {} host selectors in all",
+                    self.hosts_budget
+                ),
+            )
+            .with_label(span, "the budget runs out here")
+            .with_help(format!(
+                "ranges, CIDR blocks and the groups pushes name may select {HOSTS_BASE} hosts plus one per byte of the plan's files in all: name a large range in a group and that group in fewer pushes, or select the hosts through a dynamic group or a topology node"
+            )),
+        );
+        false
+    }
+
+    /// The earlier entry of a push's `hosts` that already selects `repeated` (only looked
+    /// for when a warning is due).
+    fn earlier_in_hosts(&self, earlier: &[Located<String>], repeated: &str) -> Option<Span> {
+        earlier.iter().find_map(|name| {
+            if looks_like_host(&name.value) {
+                return earlier_entry(std::slice::from_ref(name), repeated);
+            }
+            let group = self.groups.get(&name.value)?;
+            let set = group.expanded.as_ref().unwrap_or(&group.own);
+            let in_group = set.ips.iter().any(|h| h.to_string() == repeated)
+                || set.host_ids.iter().any(|h| h.to_string() == repeated);
+            in_group.then_some(name.span)
+        })
     }
 
     /// A did-you-mean help line, for the first [`SUGGESTIONS`] unknown names of the plan: each
@@ -768,10 +855,32 @@ impl<'a> Builder<'a> {
     fn group_own(&mut self, group: &RawGroup) -> GroupState {
         let mut own = HostSetBuilder::default();
         let mut broken = group.had_errors;
-        for ip in &group.ips {
-            match self.host(ip) {
-                Some(host) => own.ip(host),
+        for (index, ip) in group.ips.iter().enumerate() {
+            match self.host_entry(ip) {
+                Some(entry) => {
+                    if let Some(repeated) = own.entry(&entry) {
+                        let earlier = earlier_entry(&group.ips[..index], &repeated);
+                        self.duplicate_host(ip, &repeated, earlier);
+                    }
+                }
                 None => broken = true,
+            }
+        }
+        for id in &group.host_ids {
+            match check_host_id(id.value) {
+                Ok(host_id) => {
+                    if !own.host_id(host_id) {
+                        self.duplicate_host(&Located { value: id.value.to_string(), span: id.span }, &host_id.to_string(), None);
+                    }
+                }
+                Err(why) => {
+                    self.error(
+                        Problem::error(ParseErrorKind::InvalidHostId.code(), format!("invalid host id: {why}"))
+                            .with_label(id.span, "not a positive integer")
+                            .with_help("`host_ids` lists CMDB `bk_host_id`s, integers >= 1"),
+                    );
+                    broken = true;
+                }
             }
         }
         for dynamic in &group.dynamic_groups {
@@ -798,26 +907,63 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Parses a host string, reporting it when invalid.
-    fn host(&mut self, s: &Located<String>) -> Option<HostAddr> {
-        match parse_host(&s.value) {
-            Ok(host) => Some(host),
-            Err(why) => {
-                self.error(
-                    // The reason goes into the message too: JSON and GitHub output carry no
-                    // labels.
-                    Problem::error(
-                        ParseErrorKind::InvalidHost.code(),
-                        format!("invalid host `{}`: {why}", shown(&s.value)),
-                    )
-                    .with_label(s.span, "not a host BK-JOB accepts")
-                    .with_help(
-                        "a host is `ip` (cloud 0) or `cloud:ip`; IPv6 is written `cloud:[addr]`",
-                    ),
-                );
+    /// Parses a host string, reporting it when invalid. A range is charged to the plan's
+    /// host budget: it is the one way a few bytes of plan select thousands of hosts.
+    fn host_entry(&mut self, s: &Located<String>) -> Option<HostEntry> {
+        match parse_host_entry(&s.value) {
+            Ok(HostEntry::Range(range)) => {
+                let len = usize::try_from(range.len()).unwrap_or(usize::MAX);
+                self.charge_range(len, s.span).then_some(HostEntry::Range(range))
+            }
+            Ok(entry) => Some(entry),
+            Err(error) => {
+                self.host_error(s, error);
                 None
             }
         }
+    }
+
+    fn host_error(&mut self, s: &Located<String>, error: HostError) {
+        let HostError {
+            kind,
+            message,
+            at,
+            help,
+        } = error;
+        let span = at.map_or(s.span, |at| self.inner_span(s, at));
+        let label = match kind {
+            ParseErrorKind::InvalidHost => "not a host BK-JOB accepts",
+            ParseErrorKind::InvalidHostId => "not a CMDB host id",
+            ParseErrorKind::HostRangeTooLarge => "too many hosts",
+            _ => "not a valid range",
+        };
+        // The reason goes into the message too: JSON and GitHub output carry no labels.
+        self.error(
+            Problem::error(
+                kind.code(),
+                format!("invalid host `{}`: {message}", shown(&s.value)),
+            )
+            .with_label(span, label)
+            .with_help(help),
+        );
+    }
+
+    /// Warns that an entry of a host list selects a host an earlier entry already selects.
+    fn duplicate_host(&mut self, entry: &Located<String>, repeated: &str, earlier: Option<Span>) {
+        let mut problem = Problem::warning(
+            ParseErrorKind::DuplicateHost.code(),
+            format!(
+                "`{}` selects `{repeated}`, which an earlier entry already selects",
+                shown(&entry.value)
+            ),
+        )
+        .with_label(entry.span, "repeats a host");
+        if let Some(earlier) = earlier {
+            problem = problem.with_label(earlier, "first selected here");
+        }
+        self.error(problem.with_help(
+            "each host is sent to JOB once; remove the overlap (or narrow the range) to say each host once",
+        ));
     }
 
     /// Expands nested `groups` without recursion (deep chains must not overflow the stack),
@@ -954,44 +1100,40 @@ impl<'a> Builder<'a> {
         self.error(problem.with_help("remove one of these `groups` entries to break the cycle"));
     }
 
-    /// JOB's v3 API validates `ip_list[].ip` as IPv4 ("Invalid IP"), so an IPv6 static host
-    /// of a v3 push would be refused at submission: reported at the host string (once, however
-    /// many pushes use it).
-    fn v3_ipv6_hosts(&mut self, hosts: &RawHosts) {
-        let mut found: Vec<(Span, String)> = Vec::new();
+    /// Host selectors JOB's API family cannot take, reported at the host string (once,
+    /// however many pushes use it): IPv6 static hosts in both families (v3 validates
+    /// `ip_list[].ip` as IPv4, "Invalid IP"; v2 looks static hosts up by cloud and IPv4 and
+    /// fails the call with `1244030`), and host ids in v2 (it has no `host_id_list`).
+    fn api_host_rules(&mut self, hosts: &RawHosts, api: ApiVersion) {
+        let mut found: Vec<(Span, String, ApiRefusal)> = Vec::new();
         for name in &hosts.names {
             if looks_like_host(&name.value) {
-                if parse_host(&name.value).is_ok_and(|h| h.ip.is_ipv6()) {
-                    found.push((name.span, name.value.clone()));
+                if let Some(refusal) = refusal(&name.value, api) {
+                    found.push((name.span, name.value.clone(), refusal));
                 }
             } else {
-                self.ipv6_in_group(&name.value, &mut found);
+                self.refused_in_group(&name.value, api, &mut found);
             }
         }
-        for (span, text) in found {
-            if !self.ipv6_reported.insert(span) {
-                continue;
+        for (span, text, refusal) in found {
+            if self.api_reported.insert(span) {
+                self.error(api_refusal_problem(span, &text, refusal));
             }
-            self.error(
-                Problem::error(
-                    ParseErrorKind::Ipv6HostInV3.code(),
-                    format!("IPv6 host `{text}` cannot be sent with api = \"v3\""),
-                )
-                .with_label(span, "JOB's v3 API accepts only IPv4 addresses in `ip_list`")
-                .with_help(
-                    "JOB would refuse the push with \"Invalid IP\": select this host through a dynamic group or a topology node, or use api = \"v2\", which accepts IPv6 hosts",
-                ),
-            );
         }
     }
 
-    /// IPv6 entries of a group's `ips`, following its `groups` without recursion (a chain of
-    /// groups may be as long as the plan). Each group is walked once per plan: what it holds
-    /// was reported when the first v3 push used it.
-    fn ipv6_in_group(&mut self, name: &str, found: &mut Vec<(Span, String)>) {
+    /// What [`Self::api_host_rules`] refuses among a group's `ips` and `host_ids`, following
+    /// its `groups` without recursion (a chain of groups may be as long as the plan). Each
+    /// group is walked once per plan: what it holds was reported when the first push used it.
+    fn refused_in_group(
+        &mut self,
+        name: &str,
+        api: ApiVersion,
+        found: &mut Vec<(Span, String, ApiRefusal)>,
+    ) {
         let mut stack: Vec<&'a RawGroup> = Vec::new();
         let visit = |builder: &mut Self, name: &str, stack: &mut Vec<&'a RawGroup>| {
-            if builder.ipv6_walked.insert(name.to_owned())
+            if builder.api_walked.insert(name.to_owned())
                 && let Some(raw) = builder.group_raw.get(name).copied()
             {
                 stack.push(raw);
@@ -1000,8 +1142,13 @@ impl<'a> Builder<'a> {
         visit(self, name, &mut stack);
         while let Some(raw) = stack.pop() {
             for ip in &raw.ips {
-                if parse_host(&ip.value).is_ok_and(|h| h.ip.is_ipv6()) {
-                    found.push((ip.span, ip.value.clone()));
+                if let Some(refusal) = refusal(&ip.value, api) {
+                    found.push((ip.span, ip.value.clone(), refusal));
+                }
+            }
+            if api == ApiVersion::V2 {
+                for id in &raw.host_ids {
+                    found.push((id.span, format!("host_id:{}", id.value), ApiRefusal::HostIdInV2));
                 }
             }
             for nested in raw.groups.iter().rev() {
@@ -1015,15 +1162,20 @@ impl<'a> Builder<'a> {
         let mut refs = Vec::new();
         let mut set = HostSetBuilder::default();
         let mut broken = false;
-        for name in &hosts.names {
+        for (index, name) in hosts.names.iter().enumerate() {
             if looks_like_host(&name.value) {
-                match self.host(name) {
-                    Some(host) => {
-                        refs.push(HostRef::Host(Located {
-                            value: host,
-                            span: name.span,
-                        }));
-                        set.ip(host);
+                match self.host_entry(name) {
+                    Some(entry) => {
+                        if let Some(repeated) = set.entry(&entry) {
+                            let earlier = self.earlier_in_hosts(&hosts.names[..index], &repeated);
+                            self.duplicate_host(name, &repeated, earlier);
+                        }
+                        let span = name.span;
+                        refs.push(match entry {
+                            HostEntry::One(value) => HostRef::Host(Located { value, span }),
+                            HostEntry::Range(value) => HostRef::Range(Located { value, span }),
+                            HostEntry::Id(value) => HostRef::HostId(Located { value, span }),
+                        });
                     }
                     None => broken = true,
                 }
@@ -1380,8 +1532,8 @@ impl<'a> Builder<'a> {
             Some(h) => self.resolve_hosts(h),
             None => (Vec::new(), HostSet::default(), true),
         };
-        if let (Some(h), ApiVersion::V3) = (written, api) {
-            self.v3_ipv6_hosts(h);
+        if let Some(h) = written {
+            self.api_host_rules(h, api);
         }
         if !broken
             && hosts.is_empty()
@@ -2020,6 +2172,66 @@ fn delivered_name(path: &str) -> Option<String> {
 /// True when both sets name only static hosts and share none: with `[FILESRCIP]` in the
 /// target path their copies land in different directories. Dynamic groups and topology
 /// nodes may hold any host, so they never count as distinct.
+/// The first of `earlier` host strings that selects `repeated` (written as `HostAddr` or
+/// `HostId` display it).
+fn earlier_entry(earlier: &[Located<String>], repeated: &str) -> Option<Span> {
+    earlier.iter().find_map(|s| {
+        let selects = match parse_host_entry(&s.value).ok()? {
+            HostEntry::One(host) => host.to_string() == repeated,
+            HostEntry::Id(id) => id.to_string() == repeated,
+            HostEntry::Range(range) => range.hosts().any(|h| h.to_string() == repeated),
+        };
+        selects.then_some(s.span)
+    })
+}
+
+/// Why a host selector cannot be sent with the plan's API family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApiRefusal {
+    Ipv6InV2,
+    Ipv6InV3,
+    HostIdInV2,
+}
+
+fn refusal(host: &str, api: ApiVersion) -> Option<ApiRefusal> {
+    match (parse_host_entry(host).ok()?, api) {
+        (HostEntry::One(h), ApiVersion::V2) if h.ip.is_ipv6() => Some(ApiRefusal::Ipv6InV2),
+        (HostEntry::One(h), ApiVersion::V3) if h.ip.is_ipv6() => Some(ApiRefusal::Ipv6InV3),
+        (HostEntry::Id(_), ApiVersion::V2) => Some(ApiRefusal::HostIdInV2),
+        _ => None,
+    }
+}
+
+fn api_refusal_problem(span: Span, text: &str, refusal: ApiRefusal) -> Problem {
+    let text = shown(text);
+    match refusal {
+        ApiRefusal::Ipv6InV2 => Problem::error(
+            ParseErrorKind::Ipv6HostInV2.code(),
+            format!("IPv6 host `{text}` cannot be sent with api = \"v2\""),
+        )
+        .with_label(span, "JOB's v2 API finds static hosts by cloud and IPv4 only")
+        .with_help(
+            "JOB would fail the call (1244030, host not found): set api = \"v3\" and address the host by its CMDB host id (`host_id:1001` in `hosts` or `ips`, or `host_ids = [1001]` in its group), or select it through a dynamic group or a topology node",
+        ),
+        ApiRefusal::Ipv6InV3 => Problem::error(
+            ParseErrorKind::Ipv6HostInV3.code(),
+            format!("IPv6 host `{text}` cannot be sent with api = \"v3\""),
+        )
+        .with_label(span, "JOB's v3 API accepts only IPv4 addresses in `ip_list`")
+        .with_help(
+            "JOB would refuse the push with \"Invalid IP\": address the host by its CMDB host id (`host_id:1001` in `hosts` or `ips`, or `host_ids = [1001]` in its group), or select it through a dynamic group or a topology node",
+        ),
+        ApiRefusal::HostIdInV2 => Problem::error(
+            ParseErrorKind::HostIdInV2.code(),
+            format!("host id `{text}` cannot be sent with api = \"v2\""),
+        )
+        .with_label(span, "JOB's v2 API has no host ids")
+        .with_help(
+            "set api = \"v3\" in [plan] (or pass `--api v3`), which sends `host_id_list`, or write the host as `cloud:ip`",
+        ),
+    }
+}
+
 fn distinct_static_hosts(a: &HostSet, b: &HostSet) -> bool {
     let only_static = |h: &HostSet| h.dynamic_groups.is_empty() && h.topo_nodes.is_empty();
     if !(only_static(a) && only_static(b)) {

@@ -6,6 +6,7 @@ mod concurrency;
 mod confinement;
 mod exposure;
 mod faults;
+mod fleets;
 mod fuzz;
 mod memory;
 mod python;

@@ -147,25 +147,35 @@ async fn library_server_ipv6_host_and_dropped_connection() {
     let base = sim.base_url();
     assert_eq!(base, format!("http://{}", sim.addr()));
     let client = reqwest::Client::new();
+    let submit = |api: &'static str, body: Value| {
+        let request = client
+            .post(format!("{base}/api/c/compapi/v2/{api}/"))
+            .header("x-bkapi-authorization", CREDS)
+            .json(&body)
+            .send();
+        async move {
+            let reply: Value = request.await.expect("send").json().await.expect("json");
+            reply
+        }
+    };
+    // JOB looks static hosts up by cloud and IPv4: an IPv6 address in v2 names no host.
     let mut body = v2_body();
     body["ip_list"] = json!([{"bk_cloud_id": 0, "ip": "::1"}]);
-    let r: Value = client
-        .post(format!("{base}/api/c/compapi/v2/job/fast_push_file/"))
-        .header("x-bkapi-authorization", CREDS)
-        .json(&body)
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let refused = submit("job/fast_push_file", body).await;
+    assert_eq!(refused["code"], json!(1_244_030), "{refused}");
+    // v3 reaches it by host id ("::1" sorts after the IPv4 hosts: 1003), and names it by
+    // id with the address in `ipv6`, `ip` empty, as JOB does.
+    let mut body = crate::support::v3_body();
+    body["target_server"] = json!({"host_id_list": [1003]});
+    let r = submit("jobv3/fast_transfer_file", body).await;
     let id = r["data"]["job_instance_id"]
         .as_u64()
         .unwrap_or_else(|| panic!("{r}"));
     let done = poll_v3(&client, &base, id).await;
+    let host = &done["data"]["step_instance_list"][0]["step_ip_result_list"][0];
     assert_eq!(
-        done["data"]["step_instance_list"][0]["step_ip_result_list"][0]["ip"],
-        json!("::1")
+        (&host["bk_host_id"], &host["ip"], &host["ipv6"]),
+        (&json!(1003), &json!(""), &json!("::1"))
     );
     assert_eq!(
         std::fs::read(dir.path().join("hosts/0/::1/tmp/out/a.bin")).expect("landed"),

@@ -247,11 +247,21 @@ impl ValidPlan {
         for (name, ips) in &self.groups {
             let ips: Vec<String> = ips
                 .iter()
-                // JOB's v3 API takes IPv4 static hosts only (an IPv6 one is an error there).
+                // Neither API family takes IPv6 static hosts (an error in both): v3 plans
+                // address such a host by its CMDB host id, v2 plans have only IPv4.
                 .map(|h| match h.split_once(":[") {
-                    Some((cloud, _)) if self.api_v3 => format!("{cloud}:10.6.6.6"),
-                    _ => h.clone(),
+                    Some((cloud, _)) if self.api_v3 => format!("host_id:{}", cloud.len() + 1000),
+                    Some((cloud, _)) => format!("{cloud}:10.6.6.6"),
+                    None => h.clone(),
                 })
+                // A host listed twice is warned about (`duplicate_host`): say each once.
+                .fold(Vec::new(), |mut unique, h| {
+                    if !unique.contains(&h) {
+                        unique.push(h);
+                    }
+                    unique
+                })
+                .into_iter()
                 .map(|h| format!("{h:?}"))
                 .collect();
             out.push_str(&format!("\n[hosts.{name}]\nips = [{}]\n", ips.join(", ")));
