@@ -12,6 +12,7 @@
 
 #[cfg(feature = "client")]
 mod client;
+pub mod cmdb;
 mod codes;
 mod common;
 mod envelope;

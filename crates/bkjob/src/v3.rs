@@ -216,9 +216,12 @@ pub struct StepIpResultV3 {
     /// CMDB host id.
     #[serde(default)]
     pub bk_host_id: Option<i64>,
-    /// Address.
+    /// IPv4 address (empty for an IPv6-only host).
     #[serde(default, deserialize_with = "null_default")]
     pub ip: String,
+    /// IPv6 address, when the host has one (JOB 3.8+).
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
     /// BK-Net.
     #[serde(default, deserialize_with = "null_default")]
     pub bk_cloud_id: i64,
@@ -292,9 +295,12 @@ pub struct FileTaskLogV3 {
     /// BK-Net.
     #[serde(default, deserialize_with = "null_default")]
     pub bk_cloud_id: i64,
-    /// Address.
+    /// IPv4 address (empty for an IPv6-only host).
     #[serde(default, deserialize_with = "null_default")]
     pub ip: String,
+    /// IPv6 address, when the host has one.
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
     /// Per-file entries.
     #[serde(default, deserialize_with = "null_default")]
     pub file_logs: Vec<FileLogV3>,

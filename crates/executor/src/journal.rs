@@ -778,7 +778,7 @@ impl RunHistory {
                 // A retry reaches only the hosts that failed: keep each host's latest result
                 // over the run's attempts, so the push's whole target set stays known.
                 for h in hosts {
-                    match p.last_hosts.iter_mut().find(|k| k.host == h.host) {
+                    match p.last_hosts.iter_mut().find(|k| k.key() == h.key()) {
                         Some(known) => *known = h,
                         None => p.last_hosts.push(h),
                     }
@@ -1174,6 +1174,7 @@ mod tests {
         journal.write(&started("r1")).expect("write");
         let host = |ip: &str, status: i32| HostResult {
             host: format!("0:{ip}"),
+            host_id: None,
             status: plan_bkjob::HostStatus::from_code(status),
             label: String::new(),
             error_code: None,

@@ -267,7 +267,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             hosts: task
                 .known_hosts
                 .iter()
-                .map(|h| (h.host.clone(), h.clone()))
+                .map(|h| (h.key(), h.clone()))
                 .collect(),
         }
     }
@@ -509,7 +509,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             at: now(),
         }));
         for r in results {
-            self.hosts.insert(r.host.clone(), r);
+            self.hosts.insert(r.key(), r);
         }
     }
 
@@ -1209,7 +1209,8 @@ async fn host_results<A: JobApi>(
                 } else {
                     log.map(|l| excerpt(&l.content)).filter(|s| !s.is_empty())
                 },
-                host: key,
+                host: h.address(),
+                host_id: h.bk_host_id,
             }
         })
         .collect()

@@ -87,8 +87,13 @@ impl PushStatus {
 /// One target host's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HostResult {
-    /// `cloud:ip`.
+    /// The host as people read it: `cloud:ip`, `cloud:[v6]` for an IPv6-only host, or
+    /// `host_id:N` when JOB gave no address.
     pub host: String,
+    /// JOB's `bk_host_id`, when it gave one (v3 does): what the host is keyed by, so two
+    /// hosts never collapse into one (IPv6-only hosts share an empty `ip` in JOB's answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<i64>,
     /// JOB's per-host status (§6.2), its number on the wire.
     #[schemars(with = "i32")]
     pub status: HostStatus,
@@ -103,6 +108,14 @@ pub struct HostResult {
 }
 
 impl HostResult {
+    /// What names the host uniquely: `host_id:N` when JOB gave an id, else `host`.
+    pub fn key(&self) -> String {
+        match self.host_id {
+            Some(id) => format!("host_id:{id}"),
+            None => self.host.clone(),
+        }
+    }
+
     /// 9 (success) or 3 (succeeded last time).
     pub fn is_success(&self) -> bool {
         self.status.is_success()
@@ -345,6 +358,9 @@ pub enum Hint {
     /// The last run was not finished (nothing of it is running): it could have been
     /// continued instead of starting a new one.
     ResumeLastRun,
+    /// JOB no longer knows the push's job (`1244006`), and the journal records it lost:
+    /// continuing the run submits the push again.
+    ResumeResubmitsLostJob,
 }
 
 /// How far the caller's interrupts went. Ordered: each level includes the one before.

@@ -31,6 +31,7 @@
 //! in the journal. Every answer is read with a size cap ([`MAX_ANSWER_BYTES`]).
 
 mod answer;
+mod cmdb;
 mod credentials;
 mod error;
 mod neutral;
@@ -383,8 +384,9 @@ impl Client {
         self.call(Route::StatusV3, Kind::Idempotent, body).await
     }
 
-    /// v3 `get_job_instance_ip_log` for one host by BK-Net and address (GET with a query
-    /// through the gateway, POST through ESB).
+    /// v3 `get_job_instance_ip_log` for one host: by `bk_host_id` when the host has one (an
+    /// IPv6-only host has no IPv4 address to name it by), else by BK-Net and address (GET
+    /// with a query through the gateway, POST through ESB).
     pub async fn ip_log_v3(
         &self,
         bk_scope_type: &str,
@@ -393,14 +395,19 @@ impl Client {
         step_instance_id: i64,
         host: &IpHost,
     ) -> Result<IpLogV3, ApiError> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "bk_scope_type": bk_scope_type,
             "bk_scope_id": bk_scope_id,
             "job_instance_id": job_instance_id,
             "step_instance_id": step_instance_id,
-            "bk_cloud_id": host.bk_cloud_id,
-            "ip": host.ip,
         });
+        let named_by = match host.bk_host_id {
+            Some(id) => serde_json::json!({ "bk_host_id": id }),
+            None => serde_json::json!({ "bk_cloud_id": host.bk_cloud_id, "ip": host.ip }),
+        };
+        if let (Some(body), serde_json::Value::Object(named_by)) = (body.as_object_mut(), named_by) {
+            body.extend(named_by);
+        }
         self.call(Route::IpLogV3, Kind::Idempotent, body).await
     }
 
@@ -562,8 +569,19 @@ impl Client {
         route: Route,
         body: &serde_json::Value,
     ) -> Result<T, ApiError> {
-        let api = route.name();
         let url = self.endpoint.url(route);
+        let request = self.request(route, &url, body)?;
+        self.exchange(route.name(), &url, request).await
+    }
+
+    /// Sends one request and reads its answer: redirects refused, error statuses and
+    /// envelopes turned into [`ApiError`]s, the body size-capped and scrubbed.
+    async fn exchange<T: DeserializeOwned + Serialize>(
+        &self,
+        api: &str,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
         let transport = |e: reqwest::Error| {
             let kind = if e.is_connect() {
                 TransportKind::Connect
@@ -574,16 +592,12 @@ impl Client {
             };
             ApiError::Transport {
                 api: api.to_owned(),
-                url: url.clone(),
+                url: url.to_owned(),
                 kind,
                 message: error_chain(&e),
             }
         };
-        let mut response = self
-            .request(route, &url, body)?
-            .send()
-            .await
-            .map_err(transport)?;
+        let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
         if status.is_redirection() {
             let location = response
@@ -616,7 +630,7 @@ impl Client {
             .await
             .map_err(transport)?
         {
-            Body::Whole(bytes) => answer::decode(&self.scrubber, api, &url, &bytes),
+            Body::Whole(bytes) => answer::decode(&self.scrubber, api, url, &bytes),
             Body::TooLarge { announced } => Err(answer::too_large(api, announced)),
         }
     }

@@ -34,9 +34,12 @@ pub struct JobKey {
 /// One target host in a status answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostState {
+    /// CMDB host id, when JOB gives one (v3 does; v2 does not).
+    pub bk_host_id: Option<i64>,
     /// BK-Net.
     pub bk_cloud_id: i64,
-    /// Address.
+    /// Address: the IPv4 one, or the IPv6 one of a host that has no IPv4 address (empty when
+    /// JOB sent neither).
     pub ip: String,
     /// Status.
     pub status: HostStatus,
@@ -45,14 +48,42 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// `cloud:ip`.
+    /// What names the host uniquely: `host_id:<bk_host_id>` when JOB gave an id, else
+    /// `cloud:ip`. Two IPv6-only hosts (whose `ip` JOB leaves empty) never share a key.
     pub fn key(&self) -> String {
-        self.ip_host().to_string()
+        match self.bk_host_id {
+            Some(id) => host_id_key(id),
+            None => self.address(),
+        }
+    }
+
+    /// `cloud:ip`, `cloud:[v6]`, or the key when JOB sent no address: what people read.
+    pub fn address(&self) -> String {
+        if self.ip.is_empty() {
+            return self
+                .bk_host_id
+                .map_or_else(|| format!("{}:", self.bk_cloud_id), host_id_key);
+        }
+        IpHost::new(self.bk_cloud_id, self.ip.clone()).to_string()
     }
 
     fn ip_host(&self) -> IpHost {
-        IpHost::new(self.bk_cloud_id, self.ip.clone())
+        IpHost {
+            bk_cloud_id: self.bk_cloud_id,
+            ip: self.ip.clone(),
+            bk_host_id: self.bk_host_id,
+        }
     }
+}
+
+/// `host_id:1001`, the form plans write a host id in.
+fn host_id_key(id: i64) -> String {
+    format!("host_id:{id}")
+}
+
+/// JOB's v3 address fields as one: `ip`, else `ipv6` (an IPv6-only host).
+fn v3_address(ip: &str, ipv6: &str) -> String {
+    if ip.is_empty() { ipv6 } else { ip }.to_owned()
 }
 
 /// A job's state at one poll.
@@ -97,6 +128,7 @@ impl Client {
             st.step_ip_status
                 .iter()
                 .map(|h| HostState {
+                    bk_host_id: None,
                     bk_cloud_id: h.bk_cloud_id,
                     ip: h.ip.clone(),
                     status: h.status,
@@ -131,8 +163,9 @@ impl Client {
             .map(|list| {
                 list.iter()
                     .map(|h| HostState {
+                        bk_host_id: h.bk_host_id,
                         bk_cloud_id: h.bk_cloud_id,
-                        ip: h.ip.clone(),
+                        ip: v3_address(&h.ip, &h.ipv6),
                         status: h.status,
                         error_code: h.error_code,
                     })
@@ -200,31 +233,54 @@ impl Client {
         let Some(step) = job.step_instance_id else {
             return Ok(out);
         };
+        // JOB names a host by `bk_host_id` where it gave one (`host_id_list` wins over
+        // `ip_list` in one call, so the two kinds go in separate calls); a host with neither
+        // an id nor an address cannot be asked about, and a blank IP would fail its batch.
+        let (by_id, by_ip): (Vec<&HostState>, Vec<&HostState>) =
+            hosts.iter().partition(|h| h.bk_host_id.is_some());
+        let by_ip: Vec<&HostState> = by_ip.into_iter().filter(|h| !h.ip.is_empty()).collect();
         let scope = scope_for_biz(job.bk_biz_id);
-        for chunk in hosts.chunks(BATCH_LOG_HOSTS) {
-            let request = BatchIpLogRequest {
-                bk_scope_type: scope.as_str().to_owned(),
-                bk_scope_id: job.bk_biz_id.to_string(),
-                job_instance_id: job.job_instance_id,
-                step_instance_id: step,
-                host_id_list: None,
-                ip_list: Some(chunk.iter().map(HostState::ip_host).collect()),
-            };
-            let logs = self.batch_ip_log_v3(&request).await?;
-            for host in logs.file_task_logs {
-                let key = IpHost::new(host.bk_cloud_id, host.ip.clone()).to_string();
-                let content: String = host
+        let request = |chunk: &[&HostState], by_host_id: bool| BatchIpLogRequest {
+            bk_scope_type: scope.as_str().to_owned(),
+            bk_scope_id: job.bk_biz_id.to_string(),
+            job_instance_id: job.job_instance_id,
+            step_instance_id: step,
+            host_id_list: by_host_id.then(|| chunk.iter().filter_map(|h| h.bk_host_id).collect()),
+            ip_list: (!by_host_id).then(|| {
+                chunk
+                    .iter()
+                    .map(|h| IpHost::new(h.bk_cloud_id, h.ip.clone()))
+                    .collect()
+            }),
+        };
+        let calls = by_id
+            .chunks(BATCH_LOG_HOSTS)
+            .map(|c| (c, true))
+            .chain(by_ip.chunks(BATCH_LOG_HOSTS).map(|c| (c, false)));
+        for (chunk, by_host_id) in calls {
+            let logs = self.batch_ip_log_v3(&request(chunk, by_host_id)).await?;
+            for answered in logs.file_task_logs {
+                let content: String = answered
                     .file_logs
                     .iter()
                     .filter_map(|f| f.log_content.as_deref())
                     .collect();
-                out.insert(
-                    key,
-                    HostLog {
-                        error_code: None,
-                        content,
-                    },
-                );
+                let address = v3_address(&answered.ip, &answered.ipv6);
+                let asked = chunk
+                    .iter()
+                    .find(|h| match (h.bk_host_id, answered.bk_host_id) {
+                        (Some(asked), Some(got)) => asked == got,
+                        _ => h.bk_cloud_id == answered.bk_cloud_id && h.ip == address,
+                    });
+                if let Some(host) = asked {
+                    out.insert(
+                        host.key(),
+                        HostLog {
+                            error_code: None,
+                            content,
+                        },
+                    );
+                }
             }
         }
         Ok(out)
@@ -376,6 +432,7 @@ mod tests {
 
     fn host(ip: &str, status: HostStatus) -> HostState {
         HostState {
+            bk_host_id: None,
             bk_cloud_id: 0,
             ip: ip.into(),
             status,
@@ -514,6 +571,81 @@ mod tests {
             })
             .collect();
         assert_eq!(sizes, [500, 1]);
+    }
+
+    #[tokio::test]
+    async fn ipv6_only_hosts_are_keyed_and_asked_for_by_host_id() {
+        let server = MockServer::start().await;
+        let result = |id: i64, v6: &str| {
+            json!({"bk_host_id": id, "ip": "", "ipv6": v6,
+            "bk_cloud_id": 0, "status": 11, "error_code": 117})
+        };
+        Mock::given(path("/api/c/compapi/v2/jobv3/get_job_instance_status/"))
+            .respond_with(ok(json!({
+                "finished": true,
+                "job_instance": {"job_instance_id": 7, "status": 4},
+                "step_instance_list": [{"step_instance_id": 71, "status": 4,
+                    "step_ip_result_list": [result(1005, "fd00::1"), result(1006, "fd00::2")]}],
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(path("/api/c/compapi/v2/jobv3/batch_get_job_instance_ip_log/"))
+            .and(body_partial_json(json!({"host_id_list": [1005, 1006]})))
+            .respond_with(ok(json!({"file_task_logs": [
+                {"bk_host_id": 1006, "ip": "", "ipv6": "fd00::2", "file_logs": [{"mode": 1, "log_content": "two\n"}]},
+                {"bk_host_id": 1005, "ip": "", "ipv6": "fd00::1", "file_logs": [{"mode": 1, "log_content": "one\n"}]},
+            ]})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let api = client(&server, false);
+        let job = job(ApiVersion::V3, Some(71));
+        let status = api.job_status(&job).await.expect("status");
+        let keys: Vec<(String, String)> = status
+            .hosts
+            .iter()
+            .map(|h| (h.key(), h.address()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("host_id:1005".to_owned(), "0:[fd00::1]".to_owned()),
+                ("host_id:1006".to_owned(), "0:[fd00::2]".to_owned()),
+            ]
+        );
+        let logs = api.host_logs(&job, &status.hosts).await.expect("logs");
+        assert_eq!(logs["host_id:1005"].content, "one\n");
+        assert_eq!(logs["host_id:1006"].content, "two\n");
+        let bodies: Vec<Value> = server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path().contains("batch_get"))
+            .map(|r| serde_json::from_slice(&r.body).expect("json"))
+            .collect();
+        assert!(
+            bodies.iter().all(|b| b.get("ip_list").is_none()),
+            "{bodies:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_without_id_or_address_is_not_asked_about() {
+        let server = MockServer::start().await;
+        Mock::given(path(
+            "/api/c/compapi/v2/jobv3/batch_get_job_instance_ip_log/",
+        ))
+        .respond_with(ok(json!({"file_task_logs": []})))
+        .expect(0)
+        .mount(&server)
+        .await;
+        let blank = host("", HostStatus::Failed);
+        let logs = client(&server, false)
+            .host_logs(&job(ApiVersion::V3, Some(71)), &[blank])
+            .await
+            .expect("nothing asked");
+        assert!(logs.is_empty());
     }
 
     #[tokio::test]

@@ -94,6 +94,7 @@ impl Scripted {
             status,
             step_instance_id: Some(2),
             hosts: vec![HostState {
+                bk_host_id: None,
                 bk_cloud_id: 0,
                 ip: "10.0.1.1".into(),
                 status: host,

@@ -115,6 +115,7 @@ impl JobApi for ScriptedApi {
                     },
                     step_instance_id: Some(70),
                     hosts: vec![HostState {
+                        bk_host_id: None,
                         bk_cloud_id: 0,
                         ip: "10.0.1.1".into(),
                         status: if finished {

@@ -139,6 +139,7 @@ impl JobApi for FakeApi {
             },
             step_instance_id: Some(job.job_instance_id + 1000),
             hosts: vec![HostState {
+                bk_host_id: None,
                 bk_cloud_id: 0,
                 ip: "10.0.9.1".into(),
                 status: host,
