@@ -252,9 +252,14 @@ pub(crate) struct ApplyArgs {
     /// After a failure: `never` starts nothing new; `independent` runs what does not depend on it.
     #[arg(long = "continue", value_enum, default_value_t = ContinueChoice::Never)]
     pub(crate) continue_policy: ContinueChoice,
-    /// Continue the last unfinished run of this plan from its journal.
+    /// Continue the last unfinished run of this plan from its journal (without one here, the
+    /// run is found in JOB over v3 and its journal rebuilt).
     #[arg(long)]
     pub(crate) resume: bool,
+    /// Start (or resume) although JOB shows another unfinished run of the plan, or refuses to
+    /// list its jobs (recorded in the journal).
+    #[arg(long)]
+    pub(crate) force: bool,
     /// First polling interval in milliseconds (then adaptive backoff).
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub(crate) poll_interval: u64,

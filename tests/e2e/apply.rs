@@ -144,9 +144,16 @@ pub(crate) fn count_submissions(requests: &[serde_json::Value], task: &str) -> u
         .filter(|r| {
             r["api"] == "fast_push_file"
                 && !r["job_instance_id"].is_null()
-                && r["body"]["task_name"] == task
+                && task_base(&r["body"]["task_name"]) == task
         })
         .count()
+}
+
+/// A task name as the plan gives it (`plan show`'s): what apply sent, without the run tag
+/// (`#<8 hex>`) it appends.
+pub(crate) fn task_base(name: &Value) -> &str {
+    let name = name.as_str().unwrap_or_default();
+    plan_bkjob::task_name::split_run_tag(name).map_or(name, |(base, _)| base)
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use plan_jobsim::{FaultKind, FaultRule, RecordedRequest};
 use serde_json::Value;
 
-use crate::apply::{Fixture, TWO_STAGES, code, text};
+use crate::apply::{Fixture, TWO_STAGES, code, task_base, text};
 use crate::server::SimServer;
 
 /// A simulator on loopback, controlled by the test while `plan` runs as a child process; it
@@ -120,7 +120,7 @@ fn calls<'a>(requests: &'a [RecordedRequest], api: &str) -> Vec<&'a RecordedRequ
 fn created(requests: &[RecordedRequest], task: &str) -> usize {
     requests
         .iter()
-        .filter(|r| r.body["task_name"] == task && r.job_instance_id.is_some())
+        .filter(|r| task_base(&r.body["task_name"]) == task && r.job_instance_id.is_some())
         .count()
 }
 
@@ -130,7 +130,7 @@ fn sent(requests: &[RecordedRequest], task: &str) -> usize {
         .iter()
         .filter(|r| {
             matches!(r.api.as_str(), "fast_push_file" | "fast_transfer_file")
-                && r.body["task_name"] == task
+                && task_base(&r.body["task_name"]) == task
         })
         .count()
 }
@@ -850,7 +850,7 @@ fn row10_agent_down_fails_that_host_and_retries_only_it() {
     let requests = sim.requests();
     let web: Vec<&RecordedRequest> = calls(&requests, "fast_push_file")
         .into_iter()
-        .filter(|r| r.body["task_name"] == "e2e/to-web")
+        .filter(|r| task_base(&r.body["task_name"]) == "e2e/to-web")
         .collect();
     assert_eq!(web.len(), 2, "first attempt and one retry");
     let targets = |r: &RecordedRequest| {

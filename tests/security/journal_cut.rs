@@ -160,7 +160,9 @@ fn submissions(requests: &[RecordedRequest]) -> BTreeMap<String, BTreeSet<u64>> 
     let mut out: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for r in requests {
         let submit = r.api == "fast_push_file" || r.api == "fast_transfer_file";
-        let task = r.body["task_name"].as_str().unwrap_or_default();
+        let sent = r.body["task_name"].as_str().unwrap_or_default();
+        // Without the run tag apply appends (`#<8 hex>`).
+        let task = plan_bkjob::task_name::split_run_tag(sent).map_or(sent, |(base, _)| base);
         if let (true, Some(job), Some(push)) =
             (submit, r.job_instance_id, task.strip_prefix("cut/"))
         {

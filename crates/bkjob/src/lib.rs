@@ -32,8 +32,8 @@ mod version;
 #[cfg(feature = "client")]
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
-    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FRAGMENT, Flavor, HostLog, HostState,
-    JobKey, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, Scrubber, Snapshot, StartAnswer,
+    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FIND_JOBS_MAX, FRAGMENT, Flavor, HostLog, HostState,
+    JobKey, ListedJob, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, Scrubber, Snapshot, StartAnswer,
     TlsConfig, TransportKind, UserAuth, WITHHELD,
 };
 pub use codes::{ErrorClass, classify_code, code, gse_code};

@@ -314,6 +314,7 @@ impl OnTarget<'_> {
             resume: args.resume,
             plan_file: args.plan.display().to_string(),
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+            force: args.force,
         };
         let result =
             plan_executor::apply(BkJobApi::new(client), plan, graph, settings, interrupt, tx).await;

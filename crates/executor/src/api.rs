@@ -11,7 +11,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use plan_bkjob::{ApiError, ApiVersion, Client, HostLog, HostState, JobKey, Snapshot, StartAnswer};
+use plan_bkjob::{
+    ApiError, ApiVersion, Client, HostLog, HostState, JobKey, ListedJob, Snapshot, StartAnswer,
+};
 use plan_graph::JobRequest;
 
 use crate::progress::{self, Estimate};
@@ -137,6 +139,20 @@ pub trait JobApi: Send + Sync + 'static {
         let _ = (job, again);
         std::future::ready(Ok(StartOutcome::Started))
     }
+
+    /// The jobs of business `bk_biz_id` whose task name contains `name`, created within
+    /// JOB's widest window, newest first (`plan_bkjob::Client::find_jobs`). `Ok(None)`: JOB
+    /// cannot list jobs in this API family (v2), or this implementation does not (the
+    /// default): no other run can be seen, and a run cannot be rebuilt from JOB.
+    fn list_jobs(
+        &self,
+        api: ApiVersion,
+        bk_biz_id: i64,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Vec<ListedJob>>, ApiError>> + Send {
+        let _ = (api, bk_biz_id, name);
+        std::future::ready(Ok(None))
+    }
 }
 
 /// [`JobApi`] over [`plan_bkjob::Client`] (ESB or gateway, v2 or v3 by the job's family).
@@ -257,5 +273,14 @@ impl JobApi for BkJobApi {
 
     async fn terminate(&self, job: &JobRef) -> Result<(), ApiError> {
         self.client.terminate(&job.key()).await
+    }
+
+    async fn list_jobs(
+        &self,
+        api: ApiVersion,
+        bk_biz_id: i64,
+        name: &str,
+    ) -> Result<Option<Vec<ListedJob>>, ApiError> {
+        self.client.find_jobs(api, bk_biz_id, name).await
     }
 }

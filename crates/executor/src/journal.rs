@@ -61,6 +61,43 @@ pub enum Record {
         /// that whoever reads the journal later knows the endpoint's identity went unchecked.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         insecure_skip_tls_verify: bool,
+        /// Started although JOB showed another run of the plan with jobs not finished
+        /// (`--force`), or without asking JOB because it refused the job list.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
+        /// No journal of this run was at hand (a fresh machine): this one was rebuilt from
+        /// the jobs JOB lists under the run's tag; `push_rebuilt` lines follow, one per push
+        /// JOB had jobs of.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rebuilt_from_job: bool,
+    },
+    /// What JOB listed of a push's jobs under the run's tag, when the journal was rebuilt
+    /// from JOB (after a `run_started` with `rebuilt_from_job`).
+    PushRebuilt {
+        /// Push.
+        push: String,
+        /// How many jobs JOB holds for it under the run's tag (its attempts so far).
+        jobs: u32,
+        /// The newest of them, enough to follow it again.
+        job: JobRef,
+        /// Its status in JOB's list, its number on the wire.
+        #[schemars(with = "i32")]
+        job_status: RunStatus,
+        /// When.
+        at: String,
+    },
+    /// JOB answered that it does not know a job of this run (`1244006`): it was purged, or
+    /// the JOB (a sandbox) lost it. Nothing of it can run any more, so the push is no longer
+    /// in flight: it counts as failed, and a resume submits it again.
+    PushJobLost {
+        /// Push.
+        push: String,
+        /// The job JOB does not know.
+        job_instance_id: i64,
+        /// JOB's message.
+        message: String,
+        /// When.
+        at: String,
     },
     /// A later process continues the run (`--resume`).
     RunResumed {
@@ -76,6 +113,10 @@ pub enum Record {
         /// that whoever reads the journal later knows the endpoint's identity went unchecked.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         insecure_skip_tls_verify: bool,
+        /// Continued although JOB showed another run of the plan with jobs not finished
+        /// (`--force`), or without asking JOB because it refused the job list.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
     /// About to submit: written and fsync'd before the request is sent.
     PushSubmitting {
@@ -765,6 +806,35 @@ impl RunHistory {
                 }
             }
             Record::PushTerminateRequested { .. } => {}
+            Record::PushRebuilt {
+                push,
+                jobs,
+                job,
+                job_status,
+                ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                p.last_attempt = p.last_attempt.max(jobs);
+                p.submitted += jobs;
+                if job_status.is_finished() {
+                    p.last_job = Some(job.job_instance_id);
+                    p.attempt_succeeded = Some(job_status == RunStatus::Success);
+                } else {
+                    p.in_flight = Some(job);
+                }
+            }
+            Record::PushJobLost {
+                push,
+                job_instance_id,
+                ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                if p.in_flight.is_some_and(|j| j.job_instance_id == job_instance_id) {
+                    p.in_flight = None;
+                }
+                p.status = None;
+                p.attempt_succeeded = Some(false);
+            }
             Record::PushAttemptFinished {
                 push,
                 hosts,
@@ -864,13 +934,16 @@ pub fn latest_run(state_dir: &Path, plan: &str) -> Result<Option<RunHistory>, Jo
     Ok(None)
 }
 
-/// A new run id: UTC start time (sortable) and the process id.
+/// A new run id: UTC start time (sortable) and a fresh run tag (what the run's task names
+/// carry in JOB).
 pub fn new_run_id() -> String {
-    format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
-    )
+    run_id_with_tag(&crate::run_tag::fresh_tag())
+}
+
+/// A run id starting now for a run whose tag is known (a run rebuilt from JOB keeps the tag
+/// its jobs carry).
+pub(crate) fn run_id_with_tag(tag: &str) -> String {
+    format!("{}-{tag}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
 /// Now, RFC 3339.
@@ -933,6 +1006,8 @@ mod tests {
             at: at.clone(),
             pushes: BTreeMap::from([("a".into(), "x".into())]),
             insecure_skip_tls_verify: false,
+            force: false,
+            rebuilt_from_job: false,
         });
         let submitting = |push: &str| Record::PushSubmitting {
             push: push.into(),
@@ -1010,6 +1085,8 @@ mod tests {
             at: now(),
             pushes: BTreeMap::new(),
             insecure_skip_tls_verify: false,
+            force: false,
+            rebuilt_from_job: false,
         }
     }
 
@@ -1032,6 +1109,7 @@ mod tests {
             pid: 2,
             at: now(),
             insecure_skip_tls_verify: false,
+            force: false,
         }
     }
 

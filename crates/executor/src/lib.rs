@@ -16,10 +16,13 @@ mod interrupt;
 mod journal;
 mod lock;
 mod options;
+mod preflight;
 mod progress;
 mod push;
+mod rebuild;
 mod report;
 mod run;
+mod run_tag;
 pub mod schema;
 mod state_dir;
 
@@ -33,9 +36,11 @@ pub use journal::{
 pub use lock::{LockError, LockHolder, PlanLock};
 pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy, Schedule};
 pub use plan_bkjob::{ApiVersion, HostLog, HostState, Snapshot};
+pub use preflight::{ForeignJob, ForeignRun};
 pub use progress::Estimate;
 pub use report::{
     Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,
 };
 pub use run::{InDoubtPush, Settings, StartError, apply};
+pub use run_tag::run_tag;
 pub use state_dir::default_state_dir;

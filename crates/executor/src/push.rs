@@ -24,6 +24,8 @@ pub(crate) struct Ctx<A> {
     pub(crate) api: Arc<A>,
     pub(crate) plan: Arc<Plan>,
     pub(crate) journal: Arc<Journal>,
+    /// The run's tag, appended to every task name sent (`crate::run_tag`).
+    pub(crate) run_tag: String,
     pub(crate) events: UnboundedSender<Event>,
     pub(crate) interrupt: Interrupt,
     pub(crate) poll: PollPolicy,
@@ -324,6 +326,9 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             return Ok((job, None));
         }
         if let Err(error) = start_job(self.ctx, self.task, &mut job, again).await {
+            if is_job_lost(&error) {
+                return Err(self.job_lost(&job, &error).await);
+            }
             self.report.job_instance_id = Some(job.job_instance_id);
             self.report.error_code = error.code();
             self.report.error = Some(start_failed(&job, &error));
@@ -342,6 +347,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             }
             _ => plan_graph::request_for(&ctx.plan, self.push),
         };
+        let request = crate::run_tag::tagged(&request, &ctx.run_tag);
         let first = self.turn.answer;
         if let Some(ticket) = first {
             // At most `INTENTS_AHEAD` intents written ahead of their turn to send.
@@ -433,6 +439,11 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             self.report.hint = Some(Hint::ResumeFollowsJob);
             return Next::Done(PushStatus::JournalFailed);
         }
+        if let Some(error) = followed.error.as_ref().filter(|e| is_job_lost(e))
+            && !followed.finished
+        {
+            return Next::Done(self.job_lost(job, error).await);
+        }
         if let Some(error) = &followed.error {
             self.report.error_code = error.code();
             self.report.error = Some(format!(
@@ -473,6 +484,39 @@ impl<'a, A: JobApi> PushRun<'a, A> {
 
     /// A job not followed to its end: the journal keeps it in flight, so continuing the run
     /// attaches to it again.
+    /// JOB does not know the job (`1244006`): it was purged, or the JOB (a sandbox) lost
+    /// it. Following it again could only get the same answer, so the journal records it
+    /// lost (the push is no longer in flight, and a resume submits it again) and the push
+    /// fails.
+    async fn job_lost(&mut self, job: &JobRef, error: &ApiError) -> PushStatus {
+        let recorded = self
+            .ctx
+            .journal
+            .append(&Record::PushJobLost {
+                push: self.task.name.clone(),
+                job_instance_id: job.job_instance_id,
+                message: error.to_string(),
+                at: now(),
+            })
+            .await;
+        self.report.job_instance_id = Some(job.job_instance_id);
+        self.report.error_code = error.code();
+        if let Err(e) = recorded {
+            self.report.error = Some(format!(
+                "JOB no longer knows instance {} ({error}), but {}",
+                job.job_instance_id,
+                journal_failed(self.ctx, &e)
+            ));
+            return PushStatus::JournalFailed;
+        }
+        self.report.error = Some(format!(
+            "JOB no longer knows instance {} ({error}): JOB purged it, or lost it (a sandbox whose state was lost), so nothing of it can run any more; the journal records it as lost",
+            job.job_instance_id
+        ));
+        self.report.hint = Some(Hint::ResumeResubmitsLostJob);
+        PushStatus::Failed
+    }
+
     fn not_seen_finishing(&mut self, job: &JobRef, followed: Followed) -> PushStatus {
         if self.report.error.is_none()
             && let Some(note) = followed.note
@@ -602,6 +646,11 @@ fn stopping<A>(ctx: &Ctx<A>) -> bool {
     let failed_before =
         ctx.stop_new_on_failure && ctx.failure_seen.load(std::sync::atomic::Ordering::SeqCst);
     failed_before || ctx.interrupt.is_stopping() || ctx.journal.broken().is_cancelled()
+}
+
+/// JOB's answer for a job it does not know (`1244006`).
+fn is_job_lost(error: &ApiError) -> bool {
+    error.code() == Some(code::TASK_INSTANCE_NOT_EXIST)
 }
 
 /// A submission whose intent is on disk.

@@ -18,6 +18,7 @@ use crate::journal::{
 };
 use crate::lock::{LockError, PlanLock, current_user, host_name};
 use crate::options::{ContinuePolicy, Options, Schedule};
+use crate::preflight::{ForeignRun, OtherRuns, other_runs};
 use crate::push::{self, Ctx, Start, Task, parse_host};
 use crate::report::{Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport};
 
@@ -35,6 +36,9 @@ pub struct Settings {
     /// TLS certificate verification is off for this run (journaled with the run's start
     /// or resumption).
     pub insecure_skip_tls_verify: bool,
+    /// Go ahead although JOB shows another run of the plan with jobs not finished, or
+    /// refuses to list jobs (journaled with the run's start or resumption).
+    pub force: bool,
 }
 
 /// A push whose submission's outcome is unknown.
@@ -77,12 +81,33 @@ pub enum StartError {
         in_doubt: Vec<InDoubtPush>,
     },
     /// `--resume` found nothing to continue.
-    #[error("plan `{plan}` has no unfinished run to resume")]
+    #[error("plan `{plan}` has no unfinished run to resume{}", if *job_cannot_list { " in this state dir, and JOB's v2 API cannot list jobs to find one" } else { "" })]
     NothingToResume {
         /// Plan.
         plan: String,
         /// The last run, when there is one (it completed).
         last_run: Option<String>,
+        /// No journal was at hand and JOB could not be asked for the run (v2 has no job
+        /// list).
+        job_cannot_list: bool,
+    },
+    /// JOB shows jobs of this plan not finished under another run (another machine, another
+    /// state dir): two runs would push the same files at once.
+    #[error("plan `{plan}` has jobs not finished in JOB under another run: {}", describe_foreign(runs))]
+    OtherRunActive {
+        /// Plan.
+        plan: String,
+        /// The other runs, with their jobs.
+        runs: Vec<ForeignRun>,
+    },
+    /// JOB refused to list the plan's jobs (`get_job_instance_list`), so whether another run
+    /// is active (or which run to resume) cannot be told.
+    #[error("JOB did not list the jobs of plan `{plan}`, so whether another run of it is active cannot be told: {error}")]
+    JobListRefused {
+        /// Plan.
+        plan: String,
+        /// JOB's answer.
+        error: Box<plan_bkjob::ApiError>,
     },
     /// `--resume` on a plan whose pushes changed since the run started.
     #[error(
@@ -144,6 +169,37 @@ fn in_doubt_pushes(history: &RunHistory) -> Vec<InDoubtPush> {
         .collect()
 }
 
+fn describe_foreign(runs: &[ForeignRun]) -> String {
+    runs.iter()
+        .map(|run| {
+            let jobs = run
+                .jobs
+                .iter()
+                .map(|j| {
+                    format!(
+                        "job {} (`{}`, {}{})",
+                        j.job_instance_id,
+                        j.push,
+                        j.status,
+                        j.started_at
+                            .as_deref()
+                            .map(|t| format!(", since {t}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let operator = if run.operator.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", run.operator)
+            };
+            format!("run `#{}`{operator}: {jobs}", run.run_tag)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn describe_changes(changed: &[String], added: &[String], removed: &[String]) -> String {
     let mut parts = Vec::new();
     let list = |names: &[String]| {
@@ -186,12 +242,14 @@ pub async fn apply<A: JobApi>(
             plan.name.value
         )));
     }
-    let (journal, history) = open_journal(&plan, &settings, &events).await?;
+    let (journal, history) = open_journal(&api, &plan, &settings, &events).await?;
     let journal = Arc::new(journal);
+    let watch_other_runs = !settings.force && plan.api == plan_bkjob::ApiVersion::V3;
     let ctx = Arc::new(Ctx {
         api: Arc::new(api),
         plan: Arc::clone(&plan),
         journal: Arc::clone(&journal),
+        run_tag: crate::run_tag::run_tag(journal.run_id()),
         events: events.clone(),
         interrupt,
         poll: settings.options.poll,
@@ -199,9 +257,9 @@ pub async fn apply<A: JobApi>(
         stop_new_on_failure: settings.options.continue_policy == ContinuePolicy::Never,
         failure_seen: std::sync::atomic::AtomicBool::new(false),
     });
-    let mut report = Coordinator::new(ctx, graph, settings.options, history.as_ref())
-        .run()
-        .await;
+    let mut coordinator = Coordinator::new(ctx, graph, settings.options, history.as_ref());
+    coordinator.watch_other_runs = watch_other_runs;
+    let mut report = coordinator.run().await;
     close_journal(&journal, &mut report).await;
     let _ = events.send(Event::RunFinished {
         report: report.clone(),
@@ -224,7 +282,8 @@ fn request_hashes(plan: &Plan) -> BTreeMap<String, String> {
 
 /// The journal this run writes: the last unfinished run's, continued (`resume`), or a new
 /// one. Refuses a damaged last journal either way.
-async fn open_journal(
+async fn open_journal<A: JobApi>(
+    api: &A,
     plan: &Plan,
     settings: &Settings,
     events: &UnboundedSender<Event>,
@@ -241,11 +300,23 @@ async fn open_journal(
     }
     let hashes = request_hashes(plan);
     if settings.resume {
-        let (journal, history) = resume_run(plan_name, last, &hashes, settings).await?;
+        if last.is_none() && latest_run(&settings.state_dir, plan_name)?.is_none() {
+            // No journal of the plan here (a fresh machine): the run is looked up in JOB.
+            let (journal, history) = crate::rebuild::from_job(api, plan, hashes, settings).await?;
+            check_other_runs(api, plan, &crate::run_tag::run_tag(journal.run_id()), settings, events)
+                .await?;
+            return Ok((journal, Some(history)));
+        }
+        let (journal, history) =
+            resume_run(api, plan, last, &hashes, settings, events).await?;
         return Ok((journal, Some(history)));
     }
+    if let Some(history) = &last {
+        refuse_busy_run(plan_name, history)?;
+    }
+    // No job carries an empty tag: every unfinished job of the plan is another run's.
+    check_other_runs(api, plan, "", settings, events).await?;
     if let Some(history) = last {
-        refuse_busy_run(plan_name, &history)?;
         let _ = events.send(Event::Warning {
             message: format!(
                 "the last run of plan `{plan_name}` (`{}`) did not complete ({} of {} pushes succeeded); starting a new run",
@@ -261,17 +332,21 @@ async fn open_journal(
 
 /// Continues the last unfinished run: only when the plan is unchanged push by push and no
 /// submission is in doubt.
-async fn resume_run(
-    plan_name: &str,
+async fn resume_run<A: JobApi>(
+    api: &A,
+    plan: &Plan,
     last: Option<RunHistory>,
     hashes: &BTreeMap<String, String>,
     settings: &Settings,
+    events: &UnboundedSender<Event>,
 ) -> Result<(Journal, RunHistory), StartError> {
+    let plan_name = plan.name.value.as_str();
     let Some(history) = last else {
         let last_run = latest_run(&settings.state_dir, plan_name)?.map(|h| h.run_id);
         return Err(StartError::NothingToResume {
             plan: plan_name.to_owned(),
             last_run,
+            job_cannot_list: false,
         });
     };
     check_unchanged(plan_name, &history, hashes)?;
@@ -284,6 +359,8 @@ async fn resume_run(
             pushes: in_doubt,
         });
     }
+    check_other_runs(api, plan, &crate::run_tag::run_tag(&history.run_id), settings, events)
+        .await?;
     let journal = Journal::append_to(&history.path)?;
     journal
         .append(&Record::RunResumed {
@@ -292,9 +369,40 @@ async fn resume_run(
             pid: std::process::id(),
             at: now(),
             insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
+            force: settings.force,
         })
         .await?;
     Ok((journal, history))
+}
+
+/// Before the first submission: JOB's jobs of this plan that have not finished, under a run
+/// other than `own_tag`'s, refuse the run (`--force`: a warning). A JOB that refuses the
+/// list refuses the run too (`--force`: a warning), since nothing could be told.
+async fn check_other_runs<A: JobApi>(
+    api: &A,
+    plan: &Plan,
+    own_tag: &str,
+    settings: &Settings,
+    events: &UnboundedSender<Event>,
+) -> Result<(), StartError> {
+    let plan_name = plan.name.value.clone();
+    let error = match other_runs(api, plan, own_tag).await {
+        Ok(OtherRuns::Unknown) => return Ok(()),
+        Ok(OtherRuns::Found(runs)) if runs.is_empty() => return Ok(()),
+        Ok(OtherRuns::Found(runs)) => StartError::OtherRunActive {
+            plan: plan_name,
+            runs,
+        },
+        Err(error) => StartError::JobListRefused {
+            plan: plan_name,
+            error: Box::new(error),
+        },
+    };
+    if !settings.force {
+        return Err(error);
+    }
+    let _ = events.send(Event::warning(format!("{error}; going ahead (forced)")));
+    Ok(())
 }
 
 /// A new run may not start beside an unfinished one whose jobs may still be running (in
@@ -341,6 +449,8 @@ async fn new_run(
             at: now(),
             pushes: hashes,
             insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
+            force: settings.force,
+            rebuilt_from_job: false,
         })
         .await?;
     Ok(journal)
@@ -415,6 +525,14 @@ struct Coordinator<A> {
     /// Per push continued from an earlier segment, its hosts' results there: the report
     /// covers every target host, not only those a retry or a re-attached job reached.
     known_hosts: BTreeMap<String, Vec<HostResult>>,
+    /// Ask JOB for other runs of the plan before each later stage (v3, not forced).
+    watch_other_runs: bool,
+    /// The latest stage JOB was asked about before its first submission (the first one by
+    /// the check before the run started).
+    checked_stage: Option<usize>,
+    /// JOB showed another run of the plan active after this one started: nothing new is
+    /// submitted.
+    other_run_seen: bool,
 }
 
 impl<A: JobApi> Coordinator<A> {
@@ -497,6 +615,45 @@ impl<A: JobApi> Coordinator<A> {
             already_done,
             reattached,
             known_hosts,
+            watch_other_runs: false,
+            checked_stage: None,
+            other_run_seen: false,
+        }
+    }
+
+    /// Before the first submission of a stage after the first: asks JOB whether another run
+    /// of the plan has jobs not finished, and stops submitting if so. One list call per
+    /// stage; a list call that fails here is passed over (the check before the run passed).
+    async fn check_other_runs_before_stage(&mut self, failed: bool) {
+        if !self.watch_other_runs || self.other_run_seen || self.ctx.interrupt.is_stopping() {
+            return;
+        }
+        let next_fresh = self
+            .ready(failed)
+            .into_iter()
+            .filter(|(name, _)| {
+                !matches!(self.states.get(name), Some(State::Waiting(Start::Attach(_), _)))
+            })
+            .map(|(_, stage)| stage)
+            .min();
+        let Some(stage) = next_fresh else { return };
+        let checked = self.checked_stage.replace(stage.max(self.checked_stage.unwrap_or(0)));
+        if checked.is_none_or(|c| stage <= c) {
+            return;
+        }
+        let own_tag = self.ctx.run_tag.clone();
+        if let Ok(OtherRuns::Found(runs)) =
+            other_runs(&*self.ctx.api, &self.ctx.plan, &own_tag).await
+            && !runs.is_empty()
+        {
+            self.other_run_seen = true;
+            let _ = self.ctx.events.send(Event::warning(format!(
+                "{}; this run submits nothing more (its jobs already in JOB are followed)",
+                StartError::OtherRunActive {
+                    plan: self.ctx.plan.name.value.clone(),
+                    runs,
+                }
+            )));
         }
     }
 
@@ -665,6 +822,7 @@ impl<A: JobApi> Coordinator<A> {
         let hard = self.ctx.interrupt.hard().clone();
         loop {
             self.settle();
+            self.check_other_runs_before_stage(failed).await;
             self.start_ready(&mut flight, failed);
             if flight.running.is_empty() {
                 return;
@@ -703,8 +861,10 @@ impl<A: JobApi> Coordinator<A> {
             let Some(State::Waiting(start, first_attempt)) = self.states.get(&name).cloned() else {
                 continue;
             };
-            // After an interrupt only jobs already in JOB are followed.
-            if journal_broken || (stopping && !matches!(start, Start::Attach(_))) {
+            // After an interrupt (or another run seen in JOB) only jobs already in JOB are
+            // followed.
+            let hold_new = stopping || self.other_run_seen;
+            if journal_broken || (hold_new && !matches!(start, Start::Attach(_))) {
                 continue;
             }
             self.states.insert(name.clone(), State::Running);

@@ -34,6 +34,7 @@ mod answer;
 mod cmdb;
 mod credentials;
 mod error;
+mod list;
 mod neutral;
 mod retry;
 mod scrub;
@@ -53,6 +54,7 @@ pub use credentials::{
     MissingCredentials, UserAuth,
 };
 pub use error::{ApiError, ConfigError, TransportKind};
+pub use list::{FIND_JOBS_MAX, ListedJob};
 pub use neutral::{HostLog, HostState, JobKey, Snapshot};
 pub use retry::RetryPolicy;
 pub use scrub::{FRAGMENT, Scrubber, WITHHELD};

@@ -391,6 +391,7 @@ fn hint_words(hint: Hint) -> &'static str {
         }
         Hint::ResumeStartsJob => ", and `--resume` starts it",
         Hint::ResumeLastRun => ". `plan apply --resume` continues the last run instead",
+        Hint::ResumeResubmitsLostJob => "; `--resume` submits this push again",
     }
 }
 
@@ -464,9 +465,21 @@ pub(super) fn start_error_help(error: &StartError) -> Option<String> {
             journal.display(),
             journal.display()
         )),
+        StartError::NothingToResume {
+            job_cannot_list: true,
+            ..
+        } => Some(
+            "resume on the machine that holds the run's journal (or copy its state dir's `runs/<plan>/` here, or point `--state-dir` at it); to start a new run instead, check JOB's job history for jobs of this plan still running, then run without `--resume`".into(),
+        ),
         StartError::NothingToResume { .. } => {
             Some("run without `--resume` to start a new run".into())
         }
+        StartError::OtherRunActive { .. } => Some(
+            "wait for that run to finish, or resume it where it runs; if it is abandoned (its machine is gone), `plan apply --resume` on any machine continues the newest run from JOB, and `--force` starts this one beside it".into(),
+        ),
+        StartError::JobListRefused { .. } => Some(
+            "grant the app the permission to view the business's job history (JOB's `get_job_instance_list`), or pass `--force` to apply without asking JOB about other runs (recorded in the journal)".into(),
+        ),
         StartError::PlanChanged { .. } => Some(
             "undo the changes to resume, or run without `--resume` to start a new run of the changed plan".into(),
         ),
@@ -614,7 +627,8 @@ mod tests {
         assert_eq!(
             help(StartError::NothingToResume {
                 plan: "p".into(),
-                last_run: None
+                last_run: None,
+                job_cannot_list: false,
             }),
             "run without `--resume` to start a new run"
         );

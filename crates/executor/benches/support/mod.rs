@@ -293,6 +293,7 @@ pub fn run_with<A: JobApi>(
                 resume: false,
                 plan_file: "plan.toml".into(),
                 insecure_skip_tls_verify: false,
+                force: false,
             },
             Interrupt::new(),
             tx,

@@ -69,6 +69,7 @@ impl Fake {
 fn push_name(request: &JobRequest) -> String {
     request
         .task_name()
+        .map(|t| plan_bkjob::task_name::split_run_tag(t).map_or(t, |(base, _)| base))
         .and_then(|t| t.rsplit('/').next())
         .unwrap_or_default()
         .to_owned()

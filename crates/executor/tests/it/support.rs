@@ -97,10 +97,23 @@ impl World {
             .filter(|r| {
                 (r.api == "fast_push_file" || r.api == "fast_transfer_file")
                     && r.job_instance_id.is_some()
-                    && r.body["task_name"] == task
+                    && task_base(&r.body["task_name"]) == task
             })
             .count()
     }
+}
+
+/// A body as sent, with the plan's task name instead of the run's (`plan show`'s body).
+pub(crate) fn untagged(body: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    body["task_name"] = serde_json::json!(task_base(&body["task_name"]));
+    body
+}
+
+/// A task name as the plan gives it: what the run sent, without its run tag (`#<8 hex>`).
+pub(crate) fn task_base(name: &serde_json::Value) -> &str {
+    let name = name.as_str().unwrap_or_default();
+    plan_bkjob::task_name::split_run_tag(name).map_or(name, |(base, _)| base)
 }
 
 pub(crate) fn plan(text: &str) -> (Arc<Plan>, Arc<PlanGraph>) {
@@ -130,6 +143,7 @@ pub(crate) fn settings(state_dir: &Path, options: Options, resume: bool) -> Sett
         resume,
         plan_file: "plan.toml".into(),
         insecure_skip_tls_verify: false,
+        force: false,
     }
 }
 

@@ -51,14 +51,14 @@ async fn the_job_id_is_journaled_before_the_job_is_started() {
         ),
         "{of_relays:#?}"
     );
-    // On the wire: exactly `plan show`'s bodies (start_task=false included), then one START
-    // per job.
+    // On the wire: exactly `plan show`'s bodies (start_task=false included) but for the
+    // run's tag in the task name, then one START per job.
     let (p, _) = &plan;
     let calls = world.calls("fast_transfer_file");
     assert_eq!(calls.len(), 2);
     for (call, push) in calls.iter().zip(&p.pushes) {
         assert_eq!(call.body["start_task"], false);
-        assert_eq!(call.body, plan_graph::request_for(p, push).to_json());
+        assert_eq!(untagged(&call.body), plan_graph::request_for(p, push).to_json());
     }
     let starts = world.calls("operate_job_instance");
     assert_eq!(starts.len(), 2);
@@ -129,16 +129,16 @@ async fn a_job_that_ignores_start_task_turns_the_run_one_phase_with_a_warning() 
     assert_eq!(bodies[0]["start_task"], false);
     assert!(bodies[1].get("start_task").is_none());
     assert_eq!(world.calls("operate_job_instance").len(), 1);
-    // The first body is `plan show`'s; the fallback drops start_task and nothing else, and
-    // the journal hashes each body as it was sent.
+    // The first body is `plan show`'s (but for the run's tag); the fallback drops start_task
+    // and nothing else, and the journal hashes each body as it was sent.
     let (p, _) = &plan;
     let shown: Vec<plan_graph::JobRequest> = p
         .pushes
         .iter()
         .map(|push| plan_graph::request_for(p, push))
         .collect();
-    assert_eq!(bodies[0], shown[0].to_json());
-    assert_eq!(bodies[1], shown[1].one_phase().to_json());
+    assert_eq!(untagged(&bodies[0]), shown[0].to_json());
+    assert_eq!(untagged(&bodies[1]), shown[1].one_phase().to_json());
     let hashes: Vec<String> = journal(&out.report().journal)
         .into_iter()
         .filter_map(|r| match r {
@@ -146,10 +146,9 @@ async fn a_job_that_ignores_start_task_turns_the_run_one_phase_with_a_warning() 
             _ => None,
         })
         .collect();
-    let sent = |r: &plan_graph::JobRequest| {
-        plan_executor::sha256_hex(&serde_json::to_vec(r).expect("json"))
-    };
-    assert_eq!(hashes, vec![sent(&shown[0]), sent(&shown[1].one_phase())]);
+    let sent =
+        |body: &serde_json::Value| plan_executor::sha256_hex(&serde_json::to_vec(body).expect("json"));
+    assert_eq!(hashes, vec![sent(&bodies[0]), sent(&bodies[1])]);
 }
 
 #[tokio::test]

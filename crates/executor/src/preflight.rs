@@ -1,0 +1,170 @@
+//! Other runs of the same plan, as JOB sees them: every apply tags its task names with its
+//! run (`crate::run_tag`), so JOB's job list (`get_job_instance_list`, v3 only) tells which
+//! runs have jobs of this plan that have not finished, whichever machine started them.
+//!
+//! An apply asks before its first submission (and, unless forced, again before each later
+//! stage): a job of this plan that has not finished under another run's tag means two runs
+//! would push the same files at once, so the run is refused (or stops submitting).
+
+use std::collections::BTreeMap;
+
+use plan_bkjob::task_name::split_run_tag;
+use plan_bkjob::{ApiError, ListedJob};
+use plan_parser::Plan;
+
+use crate::api::JobApi;
+
+/// One job of another run that JOB shows not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignJob {
+    /// The push its task name names.
+    pub push: String,
+    /// The job.
+    pub job_instance_id: i64,
+    /// JOB's status label and number (e.g. `2 Running`).
+    pub status: String,
+    /// When JOB started it (or created it, while it waits), RFC 3339 UTC.
+    pub started_at: Option<String>,
+}
+
+/// Another run of the plan with jobs JOB shows not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignRun {
+    /// Its tag (what its task names end with after `#`).
+    pub run_tag: String,
+    /// JOB's `operator` of its jobs (who ran it), comma-separated when several.
+    pub operator: String,
+    /// Its unfinished jobs, oldest first.
+    pub jobs: Vec<ForeignJob>,
+}
+
+/// What JOB's job list says about other runs.
+#[derive(Debug)]
+pub(crate) enum OtherRuns {
+    /// This API family has no job list (v2), or the `JobApi` lists none.
+    Unknown,
+    /// Runs of the plan, other than this one, with jobs not finished (empty: none).
+    Found(Vec<ForeignRun>),
+}
+
+/// `[task_prefix]<plan>/`: what every task name of the plan starts with, and the fuzzy
+/// `name` JOB's list is asked for.
+pub(crate) fn plan_task_prefix(plan: &Plan) -> String {
+    format!(
+        "{}{}/",
+        plan.task_prefix.as_deref().unwrap_or(""),
+        plan.name.value
+    )
+}
+
+/// A listed job's push and run tag, when its task name is one of this plan's runs': the
+/// fuzzy match also finds other plans whose names contain this one's.
+pub(crate) fn parse_job_name<'a>(prefix: &str, name: &'a str) -> Option<(&'a str, &'a str)> {
+    let (base, tag) = split_run_tag(name)?;
+    let push = base.strip_prefix(prefix)?;
+    let is_push_name = !push.is_empty()
+        && push
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    is_push_name.then_some((push, tag))
+}
+
+/// Every job of this plan's runs JOB lists, with its push and run tag. `None`: JOB cannot
+/// be asked (v2).
+pub(crate) async fn plan_jobs<A: JobApi>(
+    api: &A,
+    plan: &Plan,
+) -> Result<Option<Vec<(String, String, ListedJob)>>, ApiError> {
+    let prefix = plan_task_prefix(plan);
+    let Some(listed) = api.list_jobs(plan.api, plan.bk_biz_id.value, &prefix).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        listed
+            .into_iter()
+            .filter_map(|job| {
+                let (push, tag) = parse_job_name(&prefix, &job.name)?;
+                Some((push.to_owned(), tag.to_owned(), job.clone()))
+            })
+            .collect(),
+    ))
+}
+
+/// One run's operators and its unfinished jobs with their start (or creation) time.
+type RunSeen = (Vec<String>, Vec<(i64, ForeignJob)>);
+
+/// Runs of this plan other than `own_tag`'s with jobs JOB shows not finished.
+pub(crate) async fn other_runs<A: JobApi>(
+    api: &A,
+    plan: &Plan,
+    own_tag: &str,
+) -> Result<OtherRuns, ApiError> {
+    let Some(jobs) = plan_jobs(api, plan).await? else {
+        return Ok(OtherRuns::Unknown);
+    };
+    let mut runs: BTreeMap<String, RunSeen> = BTreeMap::new();
+    for (push, tag, job) in jobs {
+        if tag == own_tag || job.status.is_finished() {
+            continue;
+        }
+        let (operators, found) = runs.entry(tag).or_default();
+        if !job.operator.is_empty() && !operators.contains(&job.operator) {
+            operators.push(job.operator.clone());
+        }
+        found.push((
+            job.start_time.or(job.create_time).unwrap_or(0),
+            ForeignJob {
+                push,
+                job_instance_id: job.job_instance_id,
+                status: job.status.to_string(),
+                started_at: job.start_time.or(job.create_time).and_then(rfc3339_ms),
+            },
+        ));
+    }
+    Ok(OtherRuns::Found(
+        runs.into_iter()
+            .map(|(run_tag, (operators, mut jobs))| {
+                jobs.sort_by_key(|(at, job)| (*at, job.job_instance_id));
+                ForeignRun {
+                    run_tag,
+                    operator: operators.join(", "),
+                    jobs: jobs.into_iter().map(|(_, job)| job).collect(),
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// Milliseconds since the epoch (JOB's times) as RFC 3339 UTC.
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_name_parses_to_push_and_tag_only_under_the_plan() {
+        let prefix = "ops/web/";
+        assert_eq!(
+            parse_job_name(prefix, "ops/web/to-web#a1b2c3d4"),
+            Some(("to-web", "a1b2c3d4"))
+        );
+        // Another plan whose name contains this one's.
+        assert_eq!(parse_job_name(prefix, "xops/web/to-web#a1b2c3d4"), None);
+        assert_eq!(parse_job_name(prefix, "ops/web/a/b#a1b2c3d4"), None);
+        // No run tag: not an apply's job.
+        assert_eq!(parse_job_name(prefix, "ops/web/to-web"), None);
+        assert_eq!(parse_job_name(prefix, "ops/web/#a1b2c3d4"), None);
+    }
+
+    #[test]
+    fn job_times_read_as_utc() {
+        assert_eq!(
+            rfc3339_ms(1_700_000_000_000).as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+    }
+}
