@@ -5,7 +5,7 @@
 
 use plan_bkjob::{
     AccountV3, DynamicGroup, FastPushFileRequest, FastTransferFileRequest, FileSourceV2,
-    FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef, scope_for_biz,
+    FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef,
 };
 use plan_parser::{ApiVersion, HostAddr, HostSet, Plan, Push};
 use serde::{Serialize, Serializer};
@@ -115,8 +115,10 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
     match plan.api {
         ApiVersion::V2 => JobRequest::V2(FastPushFileRequest {
             bk_biz_id: plan.bk_biz_id.value,
-            bk_scope_type: None,
-            bk_scope_id: None,
+            // Beside `bk_biz_id`, which JOB reads only while its `bkBizIdCompatible` switch
+            // is on; the scope fields win when present.
+            bk_scope_type: Some(plan.scope_type.as_str().to_owned()),
+            bk_scope_id: Some(plan.bk_biz_id.value.to_string()),
             task_name,
             account: push.target.account.value.clone(),
             file_target_path: push.target.path.value.clone(),
@@ -140,7 +142,7 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             bk_callback_url: None,
         }),
         ApiVersion::V3 => JobRequest::V3(FastTransferFileRequest {
-            bk_scope_type: scope_for_biz(plan.bk_biz_id.value).as_str().to_owned(),
+            bk_scope_type: plan.scope_type.as_str().to_owned(),
             bk_scope_id: plan.bk_biz_id.value.to_string(),
             task_name,
             account_id: None,
@@ -204,7 +206,7 @@ fn server_v2(hosts: &HostSet) -> ServerV2 {
 
 fn server_v3(hosts: &HostSet) -> ServerV3 {
     ServerV3 {
-        host_id_list: Vec::new(),
+        host_id_list: hosts.host_ids.iter().map(|id| id.0).collect(),
         ip_list: hosts.ips.iter().map(ip_host).collect(),
         dynamic_group_list: hosts
             .dynamic_groups
@@ -262,6 +264,8 @@ mod tests {
             body,
             json!({
                 "bk_biz_id": 2,
+                "bk_scope_type": "biz",
+                "bk_scope_id": "2",
                 "task_name": "test/to-web",
                 "account": "root",
                 "file_target_path": "/opt/app/",
@@ -295,7 +299,9 @@ mod tests {
         );
         // Field order is part of "byte for byte": serialise and compare text too.
         let text = serde_json::to_string(&request_for(&plan, &plan.pushes[0])).expect("json");
-        assert!(text.starts_with(r#"{"bk_biz_id":2,"task_name":"test/to-web","account":"root""#));
+        assert!(text.starts_with(
+            r#"{"bk_biz_id":2,"bk_scope_type":"biz","bk_scope_id":"2","task_name":"test/to-web","account":"root""#
+        ));
     }
 
     #[test]
@@ -345,10 +351,11 @@ mod tests {
             json!([{"id": "blo8gojho0skft7pr5q0"}])
         );
 
-        plan.bk_biz_id.value = 8_000_001;
+        plan.bk_biz_id.value = 9_991_001;
+        plan.scope_type = plan_parser::ScopeType::BizSet;
         let body = request_for(&plan, &plan.pushes[0]).to_json();
         assert_eq!(body["bk_scope_type"], "biz_set");
-        assert_eq!(body["bk_scope_id"], "8000001");
+        assert_eq!(body["bk_scope_id"], "9991001");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub(crate) fn plan() -> TestPlan {
                 value: 2,
                 span: Span::new(FileId::MAIN, 1..2),
             },
+            scope_type: plan_parser::ScopeType::Biz,
             api: ApiVersion::V2,
             task_prefix: None,
             vars: BTreeMap::new(),

@@ -84,6 +84,8 @@ kinds! {
     InvalidHostId => "plan::parser::invalid_host_id", "A CMDB host id is not a positive integer.";
     DuplicateHost => "plan::parser::duplicate_host", "An entry of a host list selects hosts an earlier entry already selects (they are sent once).";
     Ipv6HostInV2 => "plan::parser::ipv6_host_in_v2", "An IPv6 host in a v2 plan: JOB's v2 API looks static hosts up by cloud and IPv4 only.";
+    InvalidScope => "plan::parser::invalid_scope", "`bk_scope_type` is neither `\"biz\"` nor `\"biz_set\"`, a scope key lacks its pair, or `bk_biz_id` and `bk_scope_id` disagree.";
+    TaskNameTooLong => "plan::parser::task_name_too_long", "A push's JOB task name would pass JOB's 512 characters (with the run tag an apply adds).";
     HostIdInV2 => "plan::parser::host_id_in_v2", "A CMDB host id in a v2 plan: only the v3 API takes `host_id_list`.";
     InvalidDynamicGroup => "plan::parser::invalid_dynamic_group", "A dynamic group id is malformed.";
     InvalidTopoNode => "plan::parser::invalid_topo_node", "A topology node has an unknown type or an invalid id.";

@@ -185,6 +185,9 @@ pub struct Located<T> {
 /// default, or `"v3"`).
 pub use plan_bkjob::ApiVersion;
 
+/// JOB's `bk_scope_type`: a business (`biz`) or a business set (`biz_set`).
+pub use plan_bkjob::ScopeType;
+
 /// The former name of [`ApiVersion`], the same type; kept while the last users move over.
 pub use plan_bkjob::ApiVersion as Api;
 
@@ -572,8 +575,11 @@ pub struct Plan {
     pub name: Located<String>,
     /// `[plan] description`.
     pub description: Option<String>,
-    /// `[plan] bk_biz_id`.
+    /// The scope's id: `[plan] bk_scope_id`, else `bk_biz_id` (v2 sends it as `bk_biz_id` too).
     pub bk_biz_id: Located<i64>,
+    /// `[plan] bk_scope_type`, else the type JOB derives from a bare `bk_biz_id` (ids
+    /// 8000000..=9999999 are business sets).
+    pub scope_type: ScopeType,
     /// `[plan] api` (or `--api`, applied by the caller through [`crate::ParseOptions`]).
     pub api: Api,
     /// `[plan] task_prefix`.

@@ -31,6 +31,9 @@ pub(crate) struct RawPlan {
     pub(crate) name: Option<Located<String>>,
     pub(crate) description: Option<String>,
     pub(crate) bk_biz_id: Option<Located<i64>>,
+    pub(crate) bk_scope_type: Option<Located<String>>,
+    /// `bk_scope_id`, an integer or a string of digits as JOB writes it.
+    pub(crate) bk_scope_id: Option<Located<i64>>,
     pub(crate) account: Option<Located<String>>,
     /// `account` is written, even when its value could not be read (already reported).
     pub(crate) account_key: bool,
@@ -114,6 +117,8 @@ const PLAN_KEYS: &[&str] = &[
     "name",
     "description",
     "bk_biz_id",
+    "bk_scope_type",
+    "bk_scope_id",
     "account",
     "timeout",
     "upload_speed_limit",
@@ -390,6 +395,30 @@ impl Walker<'_> {
         }
     }
 
+    /// `bk_scope_id`: JOB's field is a string of digits; plans may write the integer.
+    fn scope_id(&mut self, value: &Value<'_>) -> Option<Located<i64>> {
+        match value.get_ref() {
+            DeValue::String(s) => {
+                let span = self.span(value.span());
+                match s.parse::<i64>() {
+                    Ok(id) if s.chars().all(|c| c.is_ascii_digit()) => Some(Located { value: id, span }),
+                    _ => {
+                        self.push(
+                            Problem::error(
+                                ParseErrorKind::InvalidScope.code(),
+                                format!("`bk_scope_id` `{}` is not a business or business set id", shown(s)),
+                            )
+                            .with_label(span, "expected digits")
+                            .with_help("write the id as an integer: `bk_scope_id = 9991001`"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => self.integer(value, "bk_scope_id"),
+        }
+    }
+
     /// An array of integers; wrong elements are reported and skipped.
     fn integer_list(&mut self, value: &Value<'_>, what: &str) -> Vec<Located<i64>> {
         let DeValue::Array(items) = value.get_ref() else {
@@ -501,6 +530,8 @@ impl Walker<'_> {
             name: None,
             description: None,
             bk_biz_id: None,
+            bk_scope_type: None,
+            bk_scope_id: None,
             account: None,
             account_key: false,
             timeout: None,
@@ -516,6 +547,8 @@ impl Walker<'_> {
                     plan.description = self.string(value, "description").map(|s| s.value);
                 }
                 "bk_biz_id" => plan.bk_biz_id = self.integer(value, "bk_biz_id"),
+                "bk_scope_type" => plan.bk_scope_type = self.string(value, "bk_scope_type"),
+                "bk_scope_id" => plan.bk_scope_id = self.scope_id(value),
                 "account" => {
                     plan.account_key = true;
                     plan.account = self.string(value, "account");
@@ -559,7 +592,10 @@ impl Walker<'_> {
                 _ => self.unknown_key(key, PLAN_KEYS, "[plan]"),
             }
         }
-        self.require(table, &["name", "bk_biz_id"], plan.span, "[plan]");
+        // A scope is `bk_biz_id`, or `bk_scope_type` with `bk_scope_id` (checked together later).
+        let scoped = table.contains_key("bk_scope_type") || table.contains_key("bk_scope_id");
+        let required: &[&str] = if scoped { &["name"] } else { &["name", "bk_biz_id"] };
+        self.require(table, required, plan.span, "[plan]");
         Some(plan)
     }
 

@@ -157,9 +157,14 @@ struct PlanTable {
     /// The plan's name, used in JOB task names (`<plan>/<push>`).
     name: Name,
     description: Option<String>,
-    /// The business id (bk_biz_id) every push runs in.
+    /// The business id (bk_biz_id) every push runs in; or write `bk_scope_type` and
+    /// `bk_scope_id`.
     #[schemars(range(min = 1))]
-    bk_biz_id: i64,
+    bk_biz_id: Option<i64>,
+    /// JOB's scope type: a business or a business set (with `bk_scope_id`).
+    bk_scope_type: Option<ScopeTypeName>,
+    /// The business or business set id (with `bk_scope_type`).
+    bk_scope_id: Option<ScopeId>,
     account: Option<Account>,
     timeout: Option<Timeout>,
     upload_speed_limit: Option<SpeedLimit>,
@@ -167,6 +172,23 @@ struct PlanTable {
     api: Option<Api>,
     /// Prefixes JOB task names: `<task_prefix><plan>/<push>`.
     task_prefix: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ScopeTypeName {
+    /// A business.
+    Biz,
+    /// A business set.
+    BizSet,
+}
+
+/// An id, as an integer or as JOB's string of digits.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum ScopeId {
+    Number(#[schemars(range(min = 1))] i64),
+    Digits(#[schemars(pattern(r"^[0-9]+$"))] String),
 }
 
 /// A name: 1 to 64 of `A-Z a-z 0-9 _ . -`.
@@ -182,7 +204,7 @@ struct Account(#[schemars(length(min = 1))] String);
 /// Seconds.
 #[derive(JsonSchema)]
 #[schemars(inline)]
-struct Timeout(#[schemars(range(min = 60, max = 86400))] i64);
+struct Timeout(#[schemars(range(min = 1, max = 259200))] i64);
 
 /// MB/s; absent = unlimited. BK-JOB carries at most 2097151 (it converts to KB/s in a 32-bit
 /// integer).
@@ -732,7 +754,8 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 13);
+        // `bk_biz_id` is not among them: `bk_scope_type` with `bk_scope_id` may replace it.
+        assert_eq!(checked, 12);
     }
 
     /// For each sample, the schema's pattern matches exactly when the parser accepts it.

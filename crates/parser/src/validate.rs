@@ -13,7 +13,7 @@ use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
     ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostId, HostRef, HostSet, Located, Origin,
     Plan,
-    Push, Setting, Source, SourceFiles, Span, Target, TopoNode,
+    Push, ScopeType, Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
 use crate::paths::{
     PathError, dot_component, is_windows, regex_part, split_file_name, validate_job_path,
@@ -25,6 +25,9 @@ use crate::raw::{
 };
 use crate::vars::{MAX_EXPANDED, VarIssue, is_var_name, substitute};
 use crate::{ParseOptions, Parsed, PlanErrors, SourceLoader};
+use plan_bkjob::limits::{TIMEOUT_DEFAULT_SECONDS, TIMEOUT_MAX_SECONDS, TIMEOUT_MIN_SECONDS};
+use plan_bkjob::scope_for_biz;
+use plan_bkjob::task_name::{PLAN_TASK_NAME_MAX_CHARS, RUN_TAG_SUFFIX_CHARS, TASK_NAME_MAX_CHARS};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// What substituted strings may hold in all, on top of [`EXPANSION_PER_BYTE`] times the size of
@@ -621,6 +624,7 @@ impl<'a> Builder<'a> {
         self.unused_warnings();
 
         let settings = settings?;
+        self.check_task_names(&settings, &pushes);
         let groups = std::mem::take(&mut self.groups)
             .into_iter()
             .filter_map(|(name, state)| {
@@ -639,8 +643,9 @@ impl<'a> Builder<'a> {
             name: settings.name?,
             description: settings.description,
             bk_biz_id: settings.bk_biz_id?,
+            scope_type: settings.scope_type,
             api: settings.api,
-            task_prefix: settings.task_prefix,
+            task_prefix: settings.task_prefix.map(|t| t.value),
             vars: self.vars.clone(),
             groups,
             pushes,
@@ -1238,19 +1243,7 @@ impl<'a> Builder<'a> {
             }
             ok
         });
-        let bk_biz_id = raw.bk_biz_id.clone().filter(|id| {
-            let ok = id.value >= 1;
-            if !ok {
-                self.error(
-                    Problem::error(
-                        ParseErrorKind::OutOfRange.code(),
-                        "`bk_biz_id` must be >= 1",
-                    )
-                    .with_label(id.span, format!("found {}", id.value)),
-                );
-            }
-            ok
-        });
+        let (bk_biz_id, scope_type) = self.scope(raw);
         let account = raw.account.as_ref().and_then(|a| {
             let value = self.subst(a)?;
             self.check_account(&value, a.span).then_some(Setting {
@@ -1297,18 +1290,117 @@ impl<'a> Builder<'a> {
             name,
             description: raw.description.clone(),
             bk_biz_id,
+            scope_type,
             api: self
                 .options
                 .api
                 .or(raw.api.as_ref().map(|a| a.value))
                 .unwrap_or_default(),
-            task_prefix: raw.task_prefix.as_ref().map(|t| t.value.clone()),
+            task_prefix: raw.task_prefix.clone(),
             account,
             account_written: raw.account_key,
             timeout,
             upload,
             download,
         }
+    }
+
+    /// The plan's scope: `bk_biz_id`, or `bk_scope_type` with `bk_scope_id` (both may be
+    /// written when they agree).
+    fn scope(&mut self, raw: &RawPlan) -> (Option<Located<i64>>, ScopeType) {
+        let positive = |this: &mut Self, id: &Located<i64>, key: &str| {
+            let ok = id.value >= 1;
+            if !ok {
+                this.error(
+                    Problem::error(ParseErrorKind::OutOfRange.code(), format!("`{key}` must be >= 1"))
+                        .with_label(id.span, format!("found {}", id.value)),
+                );
+            }
+            ok
+        };
+        let biz = raw.bk_biz_id.clone().filter(|id| positive(self, id, "bk_biz_id"));
+        let scope_id = raw.bk_scope_id.clone().filter(|id| positive(self, id, "bk_scope_id"));
+        let scope_type = raw.bk_scope_type.as_ref().and_then(|t| match t.value.as_str() {
+            "biz" => Some(ScopeType::Biz),
+            "biz_set" => Some(ScopeType::BizSet),
+            other => {
+                self.error(
+                    Problem::error(
+                        ParseErrorKind::InvalidScope.code(),
+                        format!("unknown `bk_scope_type` `{}`", shown(other)),
+                    )
+                    .with_label(t.span, "expected \"biz\" or \"biz_set\"")
+                    .with_help_opt(did_you_mean_help(other, ["biz", "biz_set"])),
+                );
+                None
+            }
+        });
+        let lone = match (&raw.bk_scope_type, &raw.bk_scope_id) {
+            (Some(t), None) => Some((t.span, "`bk_scope_type` needs `bk_scope_id`")),
+            (None, Some(id)) => Some((id.span, "`bk_scope_id` needs `bk_scope_type`")),
+            _ => None,
+        };
+        if let Some((span, message)) = lone {
+            self.error(
+                Problem::error(ParseErrorKind::InvalidScope.code(), message)
+                    .with_label(span, "JOB reads the two together")
+                    .with_help("write both, e.g. `bk_scope_type = \"biz_set\"` and `bk_scope_id = 9991001`, or only `bk_biz_id`"),
+            );
+        }
+        if let (Some(biz), Some(id)) = (&biz, &scope_id)
+            && biz.value != id.value
+        {
+            self.error(
+                Problem::error(
+                    ParseErrorKind::InvalidScope.code(),
+                    format!("`bk_biz_id` ({}) and `bk_scope_id` ({}) name different scopes", biz.value, id.value),
+                )
+                .with_label(id.span, "the scope JOB uses")
+                .with_label(biz.span, "a different id")
+                .with_help("remove `bk_biz_id`: `bk_scope_type` and `bk_scope_id` say the scope"),
+            );
+        }
+        match (scope_id, scope_type) {
+            (Some(id), Some(t)) => (Some(id), t),
+            (None, None) if raw.bk_scope_type.is_none() && raw.bk_scope_id.is_none() => {
+                let t = biz.as_ref().map_or(ScopeType::Biz, |b| scope_for_biz(b.value));
+                (biz, t)
+            }
+            // Reported above.
+            _ => (None, ScopeType::Biz),
+        }
+    }
+
+    /// Every push's task name (`[task_prefix]<plan>/<push>`) must leave room for the run tag
+    /// an apply appends within JOB's 512 characters; only a long `task_prefix` can pass it
+    /// (names have at most 64 characters), so it is reported once, at the prefix.
+    fn check_task_names(&mut self, settings: &PlanSettings, pushes: &[Push]) {
+        let (Some(prefix), Some(name)) = (&settings.task_prefix, &settings.name) else {
+            return;
+        };
+        let Some(longest) = pushes.iter().max_by_key(|p| p.name.value.chars().count()) else {
+            return;
+        };
+        let len = prefix.value.chars().count()
+            + name.value.chars().count()
+            + 1
+            + longest.name.value.chars().count();
+        if len <= PLAN_TASK_NAME_MAX_CHARS {
+            return;
+        }
+        self.error(
+            Problem::error(
+                ParseErrorKind::TaskNameTooLong.code(),
+                format!(
+                    "the task name of push `{}` has {len} characters, more than the {PLAN_TASK_NAME_MAX_CHARS} a plan may use",
+                    longest.name.value
+                ),
+            )
+            .with_label(prefix.span, "this prefix makes task names too long")
+            .with_help(format!(
+                "JOB stores at most {TASK_NAME_MAX_CHARS} characters (it fails the call with 1240002) and an apply appends {RUN_TAG_SUFFIX_CHARS} for its run tag: shorten `task_prefix`"
+            )),
+        );
     }
 
     fn invalid_name(&mut self, name: &Located<String>, what: &str) {
@@ -1357,16 +1449,19 @@ impl<'a> Builder<'a> {
         true
     }
 
+    /// JOB's own range (its docs say less: see docs/plan-format.md).
     fn timeout(&mut self, t: &Located<i64>) -> Option<u32> {
-        if (60..=86400).contains(&t.value) {
+        let range = i64::from(TIMEOUT_MIN_SECONDS)..=i64::from(TIMEOUT_MAX_SECONDS);
+        if range.contains(&t.value) {
             u32::try_from(t.value).ok()
         } else {
             self.error(
                 Problem::error(
                     ParseErrorKind::OutOfRange.code(),
-                    "`timeout` must be between 60 and 86400 seconds",
+                    format!("`timeout` must be between {TIMEOUT_MIN_SECONDS} and {TIMEOUT_MAX_SECONDS} seconds"),
                 )
-                .with_label(t.span, format!("found {}", t.value)),
+                .with_label(t.span, format!("found {}", t.value))
+                .with_help(format!("JOB refuses other values (1240003); leave the key out for JOB's default, {TIMEOUT_DEFAULT_SECONDS} s")),
             );
             None
         }
@@ -2076,8 +2171,9 @@ struct PlanSettings {
     name: Option<Located<String>>,
     description: Option<String>,
     bk_biz_id: Option<Located<i64>>,
+    scope_type: ScopeType,
     api: ApiVersion,
-    task_prefix: Option<String>,
+    task_prefix: Option<Located<String>>,
     account: Option<Setting<String>>,
     /// `[plan] account` is written (valid or not).
     account_written: bool,

@@ -7,8 +7,10 @@
 //! - a few build hosts (`build-K`, one static host each);
 //! - `n / 20` relay groups (`relay-R`, 3 static hosts each);
 //! - `n / 5` target groups (`tier-T`): most list 2 to 6 static hosts (some in another cloud
-//!   area, a few IPv6), every 7th is a CMDB dynamic group, every 5th lists topology nodes (in
-//!   both spellings), every 11th is a union of two other groups plus a host of its own;
+//!   area, a few by CMDB host id, in both spellings), a third of them as one range of 10 to 40
+//!   hosts (`10.60.7.[1:25]`) and another third with a CIDR block (`/27`, 30 hosts) besides;
+//!   every 7th is a CMDB dynamic group, every 5th lists topology nodes (in both spellings),
+//!   every 11th is a union of two other groups plus a host of its own;
 //! - the pushes, in blocks of four: a staging push from a build host onto a relay group, two
 //!   pushes that read that package from one relay host (an inferred edge each) and deliver it
 //!   to a target group, and a mirror push that reads what the previous push delivered from its
@@ -87,6 +89,7 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
          name = \"release-{seed}\"\n\
          description = \"generated release plan\"\n\
          bk_biz_id = 2\n\
+         api = \"v3\"\n\
          account = \"root\"\n\
          timeout = 900\n\
          download_speed_limit = 200\n\n\
@@ -110,18 +113,32 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
     for t in 0..tiers {
         let _ = writeln!(out, "[hosts.tier-{t}]");
         match tier_kind(t) {
+            TierKind::Static if t % 3 == 1 => {
+                // One range, its own /24 (`t` < 64,000 at 320,000 pushes).
+                let _ = write!(
+                    out,
+                    "ips = [\"10.{}.{}.[1:{}]\"]\n\n",
+                    60 + t / 250,
+                    t % 250,
+                    10 + rng.below(31)
+                );
+            }
             TierKind::Static => {
                 let count = 2 + rng.below(5);
+                if t % 3 == 2 {
+                    let _ = writeln!(out, "host_ids = [{}]", 100_000 + t);
+                }
                 out.push_str("ips = [");
+                if t % 3 == 2 {
+                    let _ = write!(out, "\"10.{}.{}.0/27\", ", 120 + t / 250, t % 250);
+                }
                 for h in 0..count {
                     if h > 0 {
                         out.push_str(", ");
                     }
                     let index = t * 8 + h;
                     if t % 97 == 3 && h == 0 {
-                        // Two groups: one group holds 16 bits.
-                        let id = index + 1;
-                        let _ = write!(out, "\"0:[fd00::{:x}:{:x}]\"", id >> 16, id & 0xffff);
+                        let _ = write!(out, "\"host_id:{}\"", index + 1);
                     } else if t % 13 == 4 {
                         let _ = write!(out, "\"2:{}\"", ipv4(20 + index / 62_500, index));
                     } else {
