@@ -98,7 +98,9 @@ pub enum RollingExprError {
         span: Range<usize>,
     },
     /// `0`, `0%`, `+0`, `*0` or a percentage above 100: JOB answers `1244026`.
-    #[error("`{text}` is out of range: a batch needs at least 1 host, and a percentage is 1% to 100%")]
+    #[error(
+        "`{text}` is out of range: a batch needs at least 1 host, and a percentage is 1% to 100%"
+    )]
     OutOfRange {
         /// The part as written.
         text: String,
@@ -259,22 +261,26 @@ fn java_trim(text: &str, range: Range<usize>) -> Range<usize> {
     let is_trimmed = |c: char| c <= '\u{20}';
     let start = range.start + (piece.len() - piece.trim_start_matches(is_trimmed).len());
     let end = range.start + piece.trim_end_matches(is_trimmed).len();
-    if start >= end { start..start } else { start..end }
+    if start >= end {
+        start..start
+    } else {
+        start..end
+    }
 }
 
 /// One trimmed part against JOB's four patterns, in JOB's order.
 fn parse_part(piece: &str, span: Range<usize>) -> Result<RollingExprPart, RollingExprError> {
     let body = strip_final_line_terminator(piece);
-    let (kind, digits): (fn(u32) -> RollingExprPart, &str) =
-        if let Some(d) = body.strip_suffix('%') {
-            (RollingExprPart::Percent, d)
-        } else if let Some(d) = body.strip_prefix('+') {
-            (RollingExprPart::PlusIncrement, d)
-        } else if let Some(d) = body.strip_prefix('*') {
-            (RollingExprPart::MultiplyIncrement, d)
-        } else {
-            (RollingExprPart::Quantity, body)
-        };
+    let (kind, digits): (fn(u32) -> RollingExprPart, &str) = if let Some(d) = body.strip_suffix('%')
+    {
+        (RollingExprPart::Percent, d)
+    } else if let Some(d) = body.strip_prefix('+') {
+        (RollingExprPart::PlusIncrement, d)
+    } else if let Some(d) = body.strip_prefix('*') {
+        (RollingExprPart::MultiplyIncrement, d)
+    } else {
+        (RollingExprPart::Quantity, body)
+    };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(RollingExprError::InvalidPart {
             text: piece.to_owned(),

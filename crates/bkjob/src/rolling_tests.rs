@@ -90,7 +90,10 @@ fn job_part_for_each_batch() {
     assert_eq!(one.part_for_batch(2), Quantity(1));
     let three = RollingExpr::parse("1 2 3").expect("1 2 3");
     let by_batch: Vec<_> = (1..=4).map(|b| three.part_for_batch(b)).collect();
-    assert_eq!(by_batch, [Quantity(1), Quantity(2), Quantity(3), Quantity(3)]);
+    assert_eq!(
+        by_batch,
+        [Quantity(1), Quantity(2), Quantity(3), Quantity(3)]
+    );
     let percent = RollingExpr::parse("10% 20%").expect("10% 20%");
     let by_batch: Vec<_> = (1..=3).map(|b| percent.part_for_batch(b)).collect();
     assert_eq!(by_batch, [Percent(10), Percent(20), Percent(20)]);
@@ -153,7 +156,10 @@ fn spaces_are_split_as_java_splits_them() {
     assert_eq!(doubled.span(), 1..2);
     // Tabs do not split, but trim() strips them at a part's ends.
     assert_eq!(parts("\t1\t 2"), [Quantity(1), Quantity(2)]);
-    assert!(matches!(refused("1\t2"), RollingExprError::InvalidPart { .. }));
+    assert!(matches!(
+        refused("1\t2"),
+        RollingExprError::InvalidPart { .. }
+    ));
     // A part of only control characters is empty after trim().
     assert_eq!(refused("1 \t").span(), 2..3);
 }
@@ -161,7 +167,11 @@ fn spaces_are_split_as_java_splits_them() {
 #[test]
 fn blank_is_refused_before_parsing() {
     for blank in ["", " ", "   ", "\t\n"] {
-        assert_eq!(RollingExpr::parse(blank), Err(RollingExprError::Blank), "{blank:?}");
+        assert_eq!(
+            RollingExpr::parse(blank),
+            Err(RollingExprError::Blank),
+            "{blank:?}"
+        );
     }
     assert_eq!(RollingExprError::Blank.job_code(), crate::code::BAD_REQUEST);
 }
@@ -169,22 +179,36 @@ fn blank_is_refused_before_parsing() {
 #[test]
 fn java_dollar_allows_one_final_line_terminator() {
     assert_eq!(parts("1\u{2028}"), [Quantity(1)]);
-    assert_eq!(parts("10%\u{85} +2\u{2029}"), [Percent(10), PlusIncrement(2)]);
+    assert_eq!(
+        parts("10%\u{85} +2\u{2029}"),
+        [Percent(10), PlusIncrement(2)]
+    );
     assert!(refused("1\u{2028}\u{2028}").span() == (0..7));
-    assert!(matches!(refused("\u{2028}"), RollingExprError::InvalidPart { .. }));
+    assert!(matches!(
+        refused("\u{2028}"),
+        RollingExprError::InvalidPart { .. }
+    ));
 }
 
 #[test]
 fn digits_are_ascii_and_leading_zeros_count() {
-    assert_eq!(parts("007 +01 *02 050%"), [
-        Quantity(7),
-        PlusIncrement(1),
-        MultiplyIncrement(2),
-        Percent(50)
-    ]);
+    assert_eq!(
+        parts("007 +01 *02 050%"),
+        [
+            Quantity(7),
+            PlusIncrement(1),
+            MultiplyIncrement(2),
+            Percent(50)
+        ]
+    );
     // Arabic-Indic digits are not `\d` in Java without UNICODE_CHARACTER_CLASS.
-    assert!(matches!(refused("\u{663}"), RollingExprError::InvalidPart { .. }));
-    for bad in ["+", "*", "%", "++1", "+-1", "1%%", "%1", "1.5", "1e3", "+1%", "*1%"] {
+    assert!(matches!(
+        refused("\u{663}"),
+        RollingExprError::InvalidPart { .. }
+    ));
+    for bad in [
+        "+", "*", "%", "++1", "+-1", "1%%", "%1", "1.5", "1e3", "+1%", "*1%",
+    ] {
         assert!(
             matches!(refused(bad), RollingExprError::InvalidPart { .. }),
             "{bad}"

@@ -59,6 +59,8 @@ pub enum Route {
     LogV2,
     /// v2 `operate_job_instance`.
     OperateV2,
+    /// v2 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
+    OperateStepV2,
     /// v3 `fast_transfer_file`: submits a transfer.
     FastTransferFile,
     /// v3 `get_job_instance_status`.
@@ -69,6 +71,8 @@ pub enum Route {
     BatchIpLogV3,
     /// v3 `operate_job_instance`.
     OperateV3,
+    /// v3 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
+    OperateStepV3,
     /// v3 `get_job_instance_list`: the business's jobs created in a time window (JOB's
     /// execution history), filtered and paged.
     JobInstanceListV3,
@@ -79,16 +83,18 @@ const ESB_COMPONENTS: &str = "/api/c/compapi/v2";
 
 impl Route {
     /// Every route: the v2 family, then the v3 family.
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 12] = [
         Route::FastPushFile,
         Route::StatusV2,
         Route::LogV2,
         Route::OperateV2,
+        Route::OperateStepV2,
         Route::FastTransferFile,
         Route::StatusV3,
         Route::IpLogV3,
         Route::BatchIpLogV3,
         Route::OperateV3,
+        Route::OperateStepV3,
         Route::JobInstanceListV3,
     ];
 
@@ -99,6 +105,7 @@ impl Route {
             Route::StatusV2 | Route::StatusV3 => "get_job_instance_status",
             Route::LogV2 => "get_job_instance_log",
             Route::OperateV2 | Route::OperateV3 => "operate_job_instance",
+            Route::OperateStepV2 | Route::OperateStepV3 => "operate_step_instance",
             Route::FastTransferFile => "fast_transfer_file",
             Route::IpLogV3 => "get_job_instance_ip_log",
             Route::BatchIpLogV3 => "batch_get_job_instance_ip_log",
@@ -109,6 +116,8 @@ impl Route {
     /// The API family the route belongs to.
     pub fn version(self) -> ApiVersion {
         match self {
+            Route::OperateStepV2 => ApiVersion::V2,
+            Route::OperateStepV3 => ApiVersion::V3,
             Route::FastPushFile | Route::StatusV2 | Route::LogV2 | Route::OperateV2 => {
                 ApiVersion::V2
             }

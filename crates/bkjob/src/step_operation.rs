@@ -149,13 +149,26 @@ mod tests {
         use RunStatus::*;
         assert!(StepOperation::RollingContinue.allowed_in(WaitingUser));
         for status in [Running, RollingWaiting, Fail, Success] {
-            assert!(!StepOperation::RollingContinue.allowed_in(status), "{status}");
+            assert!(
+                !StepOperation::RollingContinue.allowed_in(status),
+                "{status}"
+            );
         }
         assert!(StepOperation::RetryFailIp.allowed_in(StopSuccess));
         assert!(!StepOperation::IgnoreError.allowed_in(StopSuccess));
-        for op in [StepOperation::RetryFailIp, StepOperation::IgnoreError, StepOperation::RetryAllIp] {
-            assert!(op.allowed_in(Fail) && op.allowed_in(AbnormalState), "{op:?}");
-            assert!(!op.allowed_in(Running) && !op.allowed_in(WaitingUser), "{op:?}");
+        for op in [
+            StepOperation::RetryFailIp,
+            StepOperation::IgnoreError,
+            StepOperation::RetryAllIp,
+        ] {
+            assert!(
+                op.allowed_in(Fail) && op.allowed_in(AbnormalState),
+                "{op:?}"
+            );
+            assert!(
+                !op.allowed_in(Running) && !op.allowed_in(WaitingUser),
+                "{op:?}"
+            );
         }
     }
 

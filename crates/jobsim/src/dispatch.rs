@@ -248,6 +248,7 @@ fn run_api(
             let deliver_start = fault != Some(FaultKind::StartLost);
             query::operate(engine, p, call.route.version(), deliver_start)
         }
+        Route::OperateStepV2 | Route::OperateStepV3 => crate::operate::operate_step(engine, p),
     }
 }
 

@@ -93,6 +93,10 @@ pub(crate) struct JobState {
     pub(crate) hosts: Vec<HostTask>,
     pub(crate) uploads: Vec<FileLog>,
     start_requested: bool,
+    /// The step's `execute_count`: 0, plus one per retry (`operate_step_instance` 2 or 8).
+    pub(crate) execute_count: u32,
+    /// Where a rolling job is (`None` for a job without `rolling_config`).
+    pub(crate) rolling: Option<crate::rolling::RollingState>,
 }
 
 impl JobState {
@@ -200,6 +204,7 @@ impl Engine {
     /// Persists a validated job (status 1) and schedules it.
     pub(crate) fn submit(self: &Arc<Self>, spec: JobSpec, stuck: bool) -> Arc<Job> {
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
+        let rolling = crate::rolling::initial_state(&spec);
         let job = Arc::new(Job {
             id,
             step_id: id + 1,
@@ -213,6 +218,8 @@ impl Engine {
                 hosts: Vec::new(),
                 uploads: Vec::new(),
                 start_requested: false,
+                execute_count: 0,
+                rolling,
             }),
             stuck,
             start: Notify::new(),
@@ -230,6 +237,12 @@ impl Engine {
     /// A job has reached its final status: it no longer counts against the running quota.
     pub(crate) fn job_finished(&self) {
         self.running.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A finished job runs again (a retry or an ignored error of a rolling step): JOB counts
+    /// it against the running quota again.
+    pub(crate) fn job_resumed(&self) {
+        self.running.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Past `keep_jobs`, forgets the oldest finished jobs, as JOB's `job-backup` archives old
@@ -255,22 +268,27 @@ impl Engine {
 
     /// `operate_job_instance` code 1.
     pub(crate) fn terminate(&self, job: &Job) -> Result<(), JobReply> {
-        let ok = job.with(|s| {
-            if matches!(s.status, RunStatus::Running | RunStatus::WaitingUser) {
+        let prior = job.with(|s| {
+            let prior = s.status;
+            if matches!(prior, RunStatus::Running | RunStatus::WaitingUser) {
                 s.status = RunStatus::Stopping;
-                true
-            } else {
-                false
             }
+            prior
         });
-        if ok {
-            job.stop.notify_one();
-            Ok(())
-        } else {
-            Err(JobReply::err(
+        match prior {
+            RunStatus::Running => {
+                job.stop.notify_one();
+                Ok(())
+            }
+            // Only a rolling job waits for a user, between batches, when nothing runs.
+            RunStatus::WaitingUser => {
+                crate::rolling::stop_waiting(self, job);
+                Ok(())
+            }
+            _ => Err(JobReply::err(
                 code::UNSUPPORTED_OPERATION,
                 "Unsupported operation",
-            ))
+            )),
         }
     }
 

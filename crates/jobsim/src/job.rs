@@ -11,7 +11,7 @@ use plan_bkjob::{FileMode, FileStatus, HostStatus, RunStatus, gse_code};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::engine::{Clock, Engine, FileLog, HostTask, Job};
+use crate::engine::{Clock, Engine, FileLog, HostTask, Job, JobState};
 use crate::host::run_host;
 use crate::sources::{SourceFile, SourcePlan, plan_sources, target_dir};
 use crate::world::{Agent, HostRef};
@@ -38,6 +38,12 @@ pub(crate) async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
     let sources = expand_sources(&engine, &job).await;
     log_uploads(&engine.clock, &job, &sources);
     log_downloads(&engine.clock, &job, &sources);
+    if job.spec.rolling.is_some() {
+        // Batches, each judged by `rolling_config.mode`: see `rolling`.
+        let first = crate::rolling::hosts_of(&job, 1);
+        crate::rolling::run_from(engine, job, sources, 1, first).await;
+        return;
+    }
     let outcome = transfer(&engine, &job, sources, deadline).await;
     close_open_files(&engine.clock, &job);
     let status = finish(&engine, &job, outcome);
@@ -94,7 +100,7 @@ fn start(engine: &Engine, job: &Job) -> Instant {
 }
 
 /// Expands the sources on their hosts, off the async threads (directory reads block).
-async fn expand_sources(engine: &Arc<Engine>, job: &Arc<Job>) -> Arc<Vec<SourcePlan>> {
+pub(crate) async fn expand_sources(engine: &Arc<Engine>, job: &Arc<Job>) -> Arc<Vec<SourcePlan>> {
     let world = engine.world.clone();
     let job = job.clone();
     let plans = tokio::task::spawn_blocking(move || plan_sources(&world, &job))
@@ -300,7 +306,7 @@ fn end_host(host: &mut HostTask, status: HostStatus, code: i64, now: i64) {
 
 /// GSE ends the files of a host it timed out or terminated: entries still open fail with a
 /// closing line, so a finished job's log shows no file as still downloading.
-fn close_open_files(clock: &Clock, job: &Job) {
+pub(crate) fn close_open_files(clock: &Clock, job: &Job) {
     job.with(|s| {
         for h in &mut s.hosts {
             let detail = match h.status {
@@ -327,30 +333,35 @@ fn finish(engine: &Engine, job: &Job, outcome: Outcome) -> RunStatus {
             _ if all_ok => RunStatus::Success,
             _ => RunStatus::Fail,
         };
-        // An upload succeeded when some target received that file; a failure elsewhere in
-        // the job (another entry missing, another host down) does not fail it.
-        let delivered: Vec<(HostRef, String)> = s
-            .hosts
-            .iter()
-            .flat_map(|h| h.files.iter())
-            .filter(|f| f.status == FileStatus::Finished)
-            .map(|f| (f.src.clone(), f.src_path.clone()))
-            .collect();
-        for upload in s
-            .uploads
-            .iter_mut()
-            .filter(|u| matches!(u.status, FileStatus::Waiting | FileStatus::Uploading))
-        {
-            let sent = status == RunStatus::Success
-                || delivered
-                    .iter()
-                    .any(|(h, p)| *h == upload.src && *p == upload.src_path);
-            end_upload(clock, upload, sent);
-        }
+        end_open_uploads(clock, s, status == RunStatus::Success);
         s.set_status(status);
         s.end_ms = Some(end);
         status
     })
+}
+
+/// Ends the uploads still open when the job reaches a final status. An upload succeeded when
+/// some target received that file; a failure elsewhere in the job (another entry missing,
+/// another host down) does not fail it.
+pub(crate) fn end_open_uploads(clock: &Clock, s: &mut JobState, succeeded: bool) {
+    let delivered: Vec<(HostRef, String)> = s
+        .hosts
+        .iter()
+        .flat_map(|h| h.files.iter())
+        .filter(|f| f.status == FileStatus::Finished)
+        .map(|f| (f.src.clone(), f.src_path.clone()))
+        .collect();
+    for upload in s
+        .uploads
+        .iter_mut()
+        .filter(|u| matches!(u.status, FileStatus::Waiting | FileStatus::Uploading))
+    {
+        let sent = succeeded
+            || delivered
+                .iter()
+                .any(|(h, p)| *h == upload.src && *p == upload.src_path);
+        end_upload(clock, upload, sent);
+    }
 }
 
 fn end_upload(clock: &Clock, upload: &mut FileLog, sent: bool) {
@@ -370,14 +381,16 @@ fn end_upload(clock: &Clock, upload: &mut FileLog, sent: bool) {
 }
 
 /// JOB's callback, once per job at its final status (§5).
-fn send_callback(engine: &Engine, job: &Job, status: RunStatus) {
+pub(crate) fn send_callback(engine: &Engine, job: &Job, status: RunStatus) {
     let Some(url) = job.spec.callback.clone() else {
         return;
     };
+    // The step's own status: 6 when a rolling job ended with an ignored failure.
+    let step_status = job.with(|s| s.step_status);
     let body = serde_json::json!({
         "job_instance_id": job.id,
         "status": status,
-        "step_instances": [{"step_instance_id": job.step_id, "status": status}],
+        "step_instances": [{"step_instance_id": job.step_id, "status": step_status}],
     })
     .to_string();
     let http = engine.http.clone();

@@ -92,7 +92,7 @@ pub(crate) fn v2_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
         },
         "blocks": [{"step_instances": [{
             "step_instance_id": job.step_id, "step_id": -1, "name": job.spec.name, "type": step_type::FILE,
-            "operator": job.spec.caller.username, "status": s.step_status, "execute_count": 0,
+            "operator": job.spec.caller.username, "status": s.step_status, "execute_count": s.execute_count,
             "start_time": v2_time(s.start_ms), "end_time": v2_time(s.end_ms),
             "total_time": v2_total(s.start_ms, s.end_ms), "create_time": v2_time(Some(s.create_ms)),
             "pause": null, "step_ip_status": ip_status,
@@ -135,7 +135,7 @@ pub(crate) fn v3_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
         },
         "step_instance_list": [{
             "step_instance_id": job.step_id, "name": job.spec.name, "type": step_type::FILE, "status": s.step_status,
-            "execute_count": 0, "create_time": s.create_ms, "start_time": s.start_ms, "end_time": s.end_ms,
+            "execute_count": s.execute_count, "create_time": s.create_ms, "start_time": s.start_ms, "end_time": s.end_ms,
             "total_time": total_ms(s.start_ms, s.end_ms), "step_ip_result_list": ips,
         }],
     }))
@@ -157,7 +157,7 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
             .replace("&#x2F;", "/");
         let entry = json!({
             "start_time": v2_time(h.start_ms), "end_time": v2_time(h.end_ms),
-            "total_time": v2_total(h.start_ms, h.end_ms), "execute_count": 0, "error_code": h.error_code,
+            "total_time": v2_total(h.start_ms, h.end_ms), "execute_count": s.execute_count, "error_code": h.error_code,
             "exit_code": null, "log_content": escaped, "bk_cloud_id": h.host.cloud, "ip": h.host.ipv4(),
         });
         match groups.iter_mut().find(|(st, _)| *st == h.status) {

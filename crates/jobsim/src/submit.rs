@@ -56,6 +56,8 @@ pub(crate) struct JobSpec {
     pub(crate) strict: bool,
     pub(crate) callback: Option<String>,
     pub(crate) start_task: bool,
+    /// v3 `rolling_config`: the batches the targets run in (`None`: all at once).
+    pub(crate) rolling: Option<crate::rolling::RollingSpec>,
 }
 
 type Check<T> = Result<T, JobReply>;
@@ -63,7 +65,7 @@ type Check<T> = Result<T, JobReply>;
 fn bad() -> JobReply {
     JobReply::err(code::BAD_REQUEST, "Bad Request")
 }
-fn bad_t<T>(r: Result<T, BadType>) -> Check<T> {
+pub(crate) fn bad_t<T>(r: Result<T, BadType>) -> Check<T> {
     r.map_err(|_| bad())
 }
 fn missing(name: &str) -> JobReply {
@@ -559,6 +561,7 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
         }
     }
     let callback = callback_of(p, "callback_url", world)?;
+    let rolling = crate::rolling::bean_check(p)?;
     // 2. Scope.
     check_scope_exists(world, &scope)?;
     // 3. Target path (trimmed in v3).
@@ -597,17 +600,10 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
         .zip(source_servers)
         .map(|(src, server)| v3_source(src, server))
         .collect::<Check<Vec<RawSource>>>()?;
-    // 7. Rolling execution is not simulated: refuse it deterministically.
-    if p.has("rolling_config") {
-        return Err(JobReply::err(
-            code::INVALID_ROLLING_EXPR,
-            "Invalid rolling strategy",
-        ));
-    }
     let name = task_name
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| default_name(world, ctx.now));
-    finish(
+    let mut spec = finish(
         ctx,
         Finish {
             scope,
@@ -625,7 +621,12 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
             start_task,
             source_id_quirk: true,
         },
-    )
+    )?;
+    // 15. JOB computes the batches when it saves the rolling config, over the resolved targets.
+    if let Some(request) = rolling {
+        spec.rolling = Some(crate::rolling::plan_batches(request, spec.targets.len())?);
+    }
+    Ok(spec)
 }
 
 /// One `file_source_list` entry of v3, validated in JOB's order (§3.3 step 6); `server` is
@@ -795,5 +796,6 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
         strict: f.strict,
         callback: f.callback,
         start_task: f.start_task,
+        rolling: None,
     })
 }

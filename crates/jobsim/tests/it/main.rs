@@ -10,6 +10,7 @@ mod fleets;
 mod fuzz;
 mod memory;
 mod python;
+mod rolling;
 mod server;
 mod state;
 mod support;

@@ -453,8 +453,8 @@ async fn v3_fast_transfer_file_validation_order() {
             "Missing request parameter [file_source.server]",
         ),
         (
-            "rolling is refused",
-            set(b(), "/rolling_config", json!({"expression": "10%"})),
+            "rolling expression JOB refuses",
+            set(b(), "/rolling_config", json!({"expression": "10% 0%"})),
             1_244_026,
             "Invalid rolling strategy",
         ),

@@ -1,0 +1,406 @@
+//! Rolling execution (v3 `rolling_config`) and `operate_step_instance` on tokio's paused
+//! clock: batches in order, the statuses while a batch waits, and JOB's operations 13, 2, 3
+//! and 8 with their preconditions.
+
+use std::time::Duration;
+
+use axum::http::Method;
+use serde_json::{Value, json};
+use tokio::time::sleep;
+
+use crate::support::{Sim, job_id, v3_body};
+
+/// Targets 10.0.1.1..=n, each an empty sandbox host; the source is 10.0.0.1:/data/a.bin.
+fn fleet(toml: &str, n: usize) -> Sim {
+    let sim = Sim::with_config(toml);
+    for i in 1..=n {
+        std::fs::create_dir_all(sim.dir.path().join(format!("hosts/0/10.0.1.{i}"))).expect("mkdir");
+    }
+    sim.write("10.0.0.1", "/data/a.bin", b"release 42");
+    sim
+}
+
+fn rolling_body(n: usize, expression: &str, mode: i64) -> Value {
+    let mut body = v3_body();
+    let targets: Vec<Value> = (1..=n)
+        .map(|i| json!({"bk_cloud_id": 0, "ip": format!("10.0.1.{i}")}))
+        .collect();
+    body["target_server"] = json!({"ip_list": targets});
+    body["rolling_config"] = json!({"expression": expression, "mode": mode});
+    body
+}
+
+fn delivered(sim: &Sim, host: usize) -> bool {
+    sim.read(&format!("10.0.1.{host}"), "/tmp/out/a.bin")
+        .is_some()
+}
+
+fn job_status(s: &Value) -> i64 {
+    s["data"]["job_instance"]["status"].as_i64().unwrap_or(-1)
+}
+
+fn step(s: &Value) -> &Value {
+    &s["data"]["step_instance_list"][0]
+}
+
+/// Each target's status, by its address's last number.
+fn host_statuses(s: &Value) -> Vec<(usize, i64)> {
+    let mut hosts: Vec<(usize, i64)> = step(s)["step_ip_result_list"]
+        .as_array()
+        .expect("host results")
+        .iter()
+        .map(|h| {
+            let ip = h["ip"].as_str().unwrap_or_default();
+            let n = ip
+                .rsplit('.')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            (n, h["status"].as_i64().unwrap_or(-1))
+        })
+        .collect();
+    hosts.sort_unstable();
+    hosts
+}
+
+/// Polls (100 ms of virtual time apart) until the job's status is `status`.
+async fn wait_for(sim: &Sim, id: u64, status: i64) -> Value {
+    for _ in 0..10_000 {
+        let s = sim.v3_status(id).await;
+        if job_status(&s) == status {
+            return s;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {id} never reached status {status}");
+}
+
+async fn operate_step(sim: &Sim, id: u64, step_id: u64, code: i64) -> Value {
+    sim.esb(
+        "jobv3/operate_step_instance",
+        json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+               "step_instance_id": step_id, "operation_code": code}),
+    )
+    .await
+}
+
+fn step_id(submitted: &Value) -> u64 {
+    submitted["data"]["step_instance_id"]
+        .as_u64()
+        .expect("step id")
+}
+
+fn code(reply: &Value) -> i64 {
+    reply["code"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_on_failure_stops_after_the_failed_batch_until_continued() {
+    // "1 30% 100%" over 20 hosts: batch 1 is host 1, batch 2 hosts 2-7, batch 3 hosts 8-20.
+    let sim = fleet("[[host]]\nhost = \"10.0.1.3\"\nagent = \"down\"\n", 20);
+    let submitted = sim
+        .esb(
+            "jobv3/fast_transfer_file",
+            rolling_body(20, "1 30% 100%", 1),
+        )
+        .await;
+    assert_eq!(code(&submitted), 0, "{submitted}");
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+
+    // The failed batch fails the step and the job: a final status, as JOB sets it.
+    let paused = sim.wait(id).await;
+    assert_eq!(job_status(&paused), 4);
+    assert_eq!(step(&paused)["status"], json!(4));
+    let statuses = host_statuses(&paused);
+    assert_eq!(statuses[0], (1, 9));
+    assert_eq!(statuses[2], (3, 310));
+    assert!(
+        statuses[1..7]
+            .iter()
+            .filter(|(n, _)| *n != 3)
+            .all(|(_, st)| *st == 9)
+    );
+    assert!(statuses[7..].iter().all(|(_, st)| *st == 5), "{statuses:?}");
+    assert!((1..=7).filter(|&h| h != 3).all(|h| delivered(&sim, h)));
+
+    // Nothing reaches batch 3 while the job stays paused.
+    sleep(Duration::from_secs(3600)).await;
+    assert_eq!(job_status(&sim.v3_status(id).await), 4);
+    assert!((8..=20).all(|h| !delivered(&sim, h)));
+
+    // Continuing a rolling step is for a step waiting for a user, not a failed one.
+    let refused = operate_step(&sim, id, step_id, 13).await;
+    assert_eq!(code(&refused), 1_241_003, "{refused}");
+
+    // Ignoring the error goes on with batch 3, in the same job.
+    let ignored = operate_step(&sim, id, step_id, 3).await;
+    assert_eq!(code(&ignored), 0, "{ignored}");
+    assert_eq!(ignored["data"]["job_instance_id"], json!(id));
+    assert_eq!(job_status(&sim.v3_status(id).await), 2);
+    let done = sim.wait(id).await;
+    assert_eq!(job_status(&done), 3);
+    assert!((8..=20).all(|h| delivered(&sim, h)));
+    assert_eq!(host_statuses(&done)[2], (3, 310));
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_mode_waits_for_a_user_after_every_batch() {
+    let sim = fleet("", 20);
+    let submitted = sim
+        .esb(
+            "jobv3/fast_transfer_file",
+            rolling_body(20, "1 30% 100%", 3),
+        )
+        .await;
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+
+    let waiting = wait_for(&sim, id, 7).await;
+    assert_eq!(step(&waiting)["status"], json!(7));
+    assert_eq!(waiting["data"]["finished"], json!(false));
+    assert!(delivered(&sim, 1) && (2..=20).all(|h| !delivered(&sim, h)));
+    sleep(Duration::from_secs(3600)).await;
+    assert_eq!(job_status(&sim.v3_status(id).await), 7);
+    assert!((2..=20).all(|h| !delivered(&sim, h)));
+
+    // Retrying or ignoring is for a failed step.
+    for op in [2, 3, 8] {
+        assert_eq!(
+            code(&operate_step(&sim, id, step_id, op).await),
+            1_241_003,
+            "{op}"
+        );
+    }
+    // The gateway's door continues as ESB's does.
+    let r = sim
+        .gw(
+            Method::POST,
+            "operate_step_instance",
+            Some(
+                json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                        "step_instance_id": step_id, "operation_code": 13}),
+            ),
+        )
+        .await;
+    assert_eq!(code(&r.body), 0, "{}", r.body);
+    assert_eq!(r.body["data"]["step_instance_id"], json!(step_id));
+    assert_eq!(job_status(&sim.v3_status(id).await), 2);
+
+    wait_for(&sim, id, 7).await;
+    assert!((1..=7).all(|h| delivered(&sim, h)));
+    assert!((8..=20).all(|h| !delivered(&sim, h)));
+
+    assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 0);
+    let done = sim.wait(id).await;
+    assert_eq!(job_status(&done), 3);
+    assert_eq!(step(&done)["status"], json!(3));
+    assert!((1..=20).all(|h| delivered(&sim, h)));
+    // A finished job has nothing to continue.
+    assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 1_241_003);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminate_between_batches_ends_the_job_at_once() {
+    let sim = fleet("", 4);
+    let submitted = sim
+        .esb("jobv3/fast_transfer_file", rolling_body(4, "1", 3))
+        .await;
+    let id = job_id(&submitted);
+    wait_for(&sim, id, 7).await;
+    let r = sim
+        .esb(
+            "jobv3/operate_job_instance",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id, "operation_code": 1}),
+        )
+        .await;
+    assert_eq!(code(&r), 0, "{r}");
+    let s = sim.v3_status(id).await;
+    assert_eq!(
+        (job_status(&s), step(&s)["status"].clone()),
+        (11, json!(11))
+    );
+    assert!((2..=4).all(|h| !delivered(&sim, h)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_of_the_failed_hosts_keeps_the_job_id() {
+    // Host 3's agent is abnormal once, then healthy: the retry gets past it.
+    let sim = fleet("[[host]]\nhost = \"10.0.1.3\"\nflaky_jobs = 1\n", 20);
+    let submitted = sim
+        .esb(
+            "jobv3/fast_transfer_file",
+            rolling_body(20, "1 30% 100%", 1),
+        )
+        .await;
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    let paused = sim.wait(id).await;
+    assert_eq!(job_status(&paused), 4);
+    assert_eq!(step(&paused)["execute_count"], json!(0));
+
+    // Through v2's door, as JOB publishes the API in both families.
+    let retried = sim
+        .esb(
+            "job/operate_step_instance",
+            json!({"bk_biz_id": 2, "job_instance_id": id, "step_instance_id": step_id,
+                   "operation_code": 2}),
+        )
+        .await;
+    assert_eq!(code(&retried), 0, "{retried}");
+    assert_eq!(retried["data"]["job_instance_id"], json!(id));
+    let running = sim.v3_status(id).await;
+    assert_eq!(job_status(&running), 2);
+    assert_eq!(step(&running)["execute_count"], json!(1));
+    // Only the failed host runs again; the batch's others keep their success.
+    let statuses = host_statuses(&running);
+    assert_eq!(statuses[2], (3, 5));
+    assert!(
+        statuses[..7]
+            .iter()
+            .filter(|(n, _)| *n != 3)
+            .all(|(_, st)| *st == 9)
+    );
+
+    let done = sim.wait(id).await;
+    assert_eq!(job_status(&done), 3);
+    assert!(host_statuses(&done).iter().all(|(_, st)| *st == 9));
+    assert!((1..=20).all(|h| delivered(&sim, h)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_without_rolling_is_retried_inside_the_same_job() {
+    let sim = fleet("[[host]]\nhost = \"10.0.1.2\"\nflaky_jobs = 1\n", 3);
+    let mut body = rolling_body(3, "1", 1);
+    body.as_object_mut()
+        .expect("object")
+        .remove("rolling_config");
+    let submitted = sim.esb("jobv3/fast_transfer_file", body).await;
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    assert_eq!(job_status(&sim.wait(id).await), 4);
+    // Retry every host: all three run again, execute_count 1.
+    assert_eq!(code(&operate_step(&sim, id, step_id, 8).await), 0);
+    let running = sim.v3_status(id).await;
+    assert!(host_statuses(&running).iter().all(|(_, st)| *st == 5));
+    let done = sim.wait(id).await;
+    assert_eq!(
+        (job_status(&done), step(&done)["execute_count"].clone()),
+        (3, json!(1))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignore_failure_mode_rolls_on_and_ends_as_a_success() {
+    let sim = fleet("[[host]]\nhost = \"10.0.1.2\"\nagent = \"down\"\n", 6);
+    let submitted = sim
+        .esb("jobv3/fast_transfer_file", rolling_body(6, "2", 2))
+        .await;
+    let id = job_id(&submitted);
+    let done = sim.wait(id).await;
+    // JOB: the failed batch is "ignore error", the job ends as a success.
+    assert_eq!(job_status(&done), 3);
+    assert!((1..=6).filter(|&h| h != 2).all(|h| delivered(&sim, h)));
+    assert_eq!(host_statuses(&done)[1], (2, 310));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rolling_config_is_validated_as_job_does() {
+    let sim = fleet("", 4);
+    let cases: [(Value, i64, &str); 6] = [
+        (
+            json!({"expression": "1 0"}),
+            1_244_026,
+            "Invalid rolling strategy",
+        ),
+        (
+            json!({"expression": " 1"}),
+            1_244_026,
+            "Invalid rolling strategy",
+        ),
+        (
+            json!({"expression": "  "}),
+            1_240_003,
+            "Rolling expression cannot be blank",
+        ),
+        (
+            json!({"expression": "1", "mode": 4}),
+            1_240_003,
+            "Illegal rolling mode",
+        ),
+        (
+            json!({"expression": "1", "type": 3}),
+            1_240_003,
+            "Illegal rolling type",
+        ),
+        (
+            json!({"expression": "1 9999999999"}),
+            1_240_002,
+            "Internal Server Error",
+        ),
+    ];
+    for (config, want, message) in cases {
+        let mut body = rolling_body(4, "1", 1);
+        body["rolling_config"] = config.clone();
+        let r = sim.esb("jobv3/fast_transfer_file", body).await;
+        assert_eq!(
+            (code(&r), r["message"].as_str()),
+            (want, Some(message)),
+            "{config}"
+        );
+    }
+    // More than JOB's 500 batches over the resolved targets.
+    for i in 5..=502 {
+        std::fs::create_dir_all(sim.dir.path().join(format!(
+            "hosts/0/10.0.{}.{}",
+            2 + i / 250,
+            i % 250
+        )))
+        .expect("mkdir");
+    }
+    let mut body = rolling_body(4, "1", 1);
+    let targets: Vec<Value> = (1..=502)
+        .map(|i| {
+            let ip = if i <= 4 {
+                format!("10.0.1.{i}")
+            } else {
+                format!("10.0.{}.{}", 2 + i / 250, i % 250)
+            };
+            json!({"bk_cloud_id": 0, "ip": ip})
+        })
+        .collect();
+    body["target_server"] = json!({"ip_list": targets});
+    let r = sim.esb("jobv3/fast_transfer_file", body).await;
+    assert_eq!(code(&r), 1_244_027, "{r}");
+    assert_eq!(
+        r["message"],
+        json!("Rolling batch can not be greater than 500")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn operate_step_instance_checks_in_jobs_order() {
+    let sim = fleet("", 2);
+    let submitted = sim
+        .esb("jobv3/fast_transfer_file", rolling_body(2, "1", 3))
+        .await;
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    let base = json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                      "step_instance_id": step_id, "operation_code": 13});
+    let with = |key: &str, value: Value| {
+        let mut b = base.clone();
+        b[key] = value;
+        b
+    };
+    let cases = [
+        (with("job_instance_id", json!(0)), 1_241_002),
+        (with("step_instance_id", Value::Null), 1_241_002),
+        (with("operation_code", json!(5)), 1_241_002),
+        (with("operation_code", Value::Null), 1_241_002),
+        (with("job_instance_id", json!(id + 1_000)), 1_244_006),
+        (with("step_instance_id", json!(step_id + 1)), 1_244_007),
+        (with("operation_code", json!(6)), 1_241_003),
+        // The job is still running its first batch.
+        (base.clone(), 1_241_003),
+    ];
+    for (body, want) in cases {
+        let r = sim.esb("jobv3/operate_step_instance", body.clone()).await;
+        assert_eq!(code(&r), want, "{body} -> {r}");
+    }
+}
