@@ -358,19 +358,26 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
                 EdgeKind::Explicit {
                     also: Some(flow), ..
                 } => format!(
-                    "{} (after; also reads {} on {})",
+                    "{} (after; also {} {} on {})",
                     code(&e.dependency),
                     code(&flow.file),
                     text(&flow.via)
                 ),
-                EdgeKind::Inferred { file, via, .. } => {
+                EdgeKind::Inferred {
+                    file,
+                    via,
+                    may_read,
+                    ..
+                } => {
+                    read_verb(flow.may_read),
                     format!(
-                        "{} (reads {} on {})",
+                        "{} ({} {} on {})",
                         code(&e.dependency),
                         code(file),
                         text(via)
                     )
                 }
+                        read_verb(*may_read),
             };
             if graph.is_skipped(&e.dependency) {
                 format!("{why} _(skipped)_")
@@ -392,6 +399,12 @@ fn hosts_cell(refs: &[plan_parser::HostRef], hosts: &plan_parser::HostSet) -> St
     let literal = refs
         .iter()
         .all(|r| matches!(r, plan_parser::HostRef::Host(_)));
+/// "reads", or "may read" when a pattern only may match what the dependency delivers (the
+/// edge's reason in `plan show` says how).
+fn read_verb(may_read: bool) -> &'static str {
+    if may_read { "may read" } else { "reads" }
+}
+
     if literal && refs.len() <= HOSTS_SHOWN {
         // Host strings resolve to themselves.
         return text(&written(refs));

@@ -76,7 +76,10 @@ pub(crate) async fn plan_jobs<A: JobApi>(
     plan: &Plan,
 ) -> Result<Option<Vec<(String, String, ListedJob)>>, ApiError> {
     let prefix = plan_task_prefix(plan);
-    let Some(listed) = api.list_jobs(plan.api, plan.bk_biz_id.value, &prefix).await? else {
+    let Some(listed) = api
+        .list_jobs(plan.api, plan.bk_biz_id.value, &prefix)
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some(

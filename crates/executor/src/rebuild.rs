@@ -16,9 +16,7 @@ use plan_bkjob::{ListedJob, RunStatus};
 use plan_parser::Plan;
 
 use crate::api::{JobApi, JobRef};
-use crate::journal::{
-    JOURNAL_FORMAT_VERSION, Journal, Record, RunHistory, now, run_id_with_tag,
-};
+use crate::journal::{JOURNAL_FORMAT_VERSION, Journal, Record, RunHistory, now, run_id_with_tag};
 use crate::lock::{current_user, host_name};
 use crate::preflight::plan_jobs;
 use crate::run::{Settings, StartError};
@@ -102,15 +100,12 @@ fn jobs_of_run(jobs: Vec<(String, String, ListedJob)>, tag: &str) -> PushJobs {
 /// Every push the run was to submit has a newest job that succeeded (and none runs): the
 /// run completed, and there is nothing to resume. A disabled push is never submitted.
 fn is_complete(plan: &Plan, by_push: &PushJobs) -> bool {
-    plan.pushes
-        .iter()
-        .filter(|push| push.enabled)
-        .all(|push| {
-            by_push
-                .get(&push.name.value)
-                .and_then(|jobs| jobs.first())
-                .is_some_and(|newest| newest.status == RunStatus::Success)
-        })
+    plan.pushes.iter().filter(|push| push.enabled).all(|push| {
+        by_push
+            .get(&push.name.value)
+            .and_then(|jobs| jobs.first())
+            .is_some_and(|newest| newest.status == RunStatus::Success)
+    })
 }
 
 async fn write_journal(
@@ -179,14 +174,35 @@ mod tests {
     #[test]
     fn the_newest_job_names_the_run_and_its_pushes_sort_newest_first() {
         let jobs = vec![
-            ("a".to_owned(), "00000001".to_owned(), job(1, 10, RunStatus::Success)),
-            ("a".to_owned(), "00000002".to_owned(), job(2, 20, RunStatus::Fail)),
-            ("a".to_owned(), "00000002".to_owned(), job(4, 40, RunStatus::Running)),
-            ("b".to_owned(), "00000002".to_owned(), job(3, 30, RunStatus::Success)),
+            (
+                "a".to_owned(),
+                "00000001".to_owned(),
+                job(1, 10, RunStatus::Success),
+            ),
+            (
+                "a".to_owned(),
+                "00000002".to_owned(),
+                job(2, 20, RunStatus::Fail),
+            ),
+            (
+                "a".to_owned(),
+                "00000002".to_owned(),
+                job(4, 40, RunStatus::Running),
+            ),
+            (
+                "b".to_owned(),
+                "00000002".to_owned(),
+                job(3, 30, RunStatus::Success),
+            ),
         ];
         assert_eq!(newest_tag(&jobs).as_deref(), Some("00000002"));
         let by_push = jobs_of_run(jobs, "00000002");
-        let ids = |p: &str| by_push[p].iter().map(|j| j.job_instance_id).collect::<Vec<_>>();
+        let ids = |p: &str| {
+            by_push[p]
+                .iter()
+                .map(|j| j.job_instance_id)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids("a"), [4, 2]);
         assert_eq!(ids("b"), [3]);
     }

@@ -2,15 +2,12 @@
 //! write conflicts.
 //!
 //! Inference follows "Ordering: explicit and inferred" in the plan format: B runs after A when
-//! a source of B shares a host selector with A's target and one of its `files` entries lies at
-//! or under A's `to.path`. One addition a reader expects: a *directory* entry (`/archive/`) is
-//! read with everything below it, so it also depends on pushes that deliver deeper
-//! (`/archive/cache/`). Patterns (`REGEX:`, `*`) match file names in one directory only.
+//! a source of B shares a host selector with A's target and B may read something A delivers:
+//! the delivered file itself, something under a directory A delivers, or a name a pattern
+//! could match. Reading a sibling of a delivered file makes no edge. How reads and deliveries
+//! are matched, and at what cost, is `infer.rs`.
 //!
-//! Nothing here compares every pair of pushes. Targets are indexed by normalised directory and
-//! by (directory, host selector); a reading entry looks up each of its ancestor directories,
-//! so inference costs about `entries x path depth x min(candidates, source selectors)`.
-//! Conflicts are found by grouping deliveries by (host selector, directory, name) and checking
+//! Nothing here compares every pair of pushes. Conflicts are found by grouping deliveries by (host selector, directory, name) and checking
 //! only neighbours in topological order within a group.
 
 use std::borrow::Cow;
@@ -24,6 +21,7 @@ use plan_parser::{HostSet, Plan, PlanErrors, Problem, Push, Span};
 use crate::graph::{Edge, EdgeKind, FileFlow, Node, PlanGraph, Stage};
 use crate::hosts::{HostKey, keys, written_name};
 use crate::kind::GraphErrorKind;
+use crate::infer::infer;
 use crate::path::{EntryKind, NormEntry, target_dir};
 
 /// Orders the pushes of a plan.
@@ -189,12 +187,12 @@ fn explicit_edges(
     edge_list
 }
 
-/// The edges inferred from what each push reads and another delivers, appended to
-/// `edge_list`; a push reading its own delivery is a problem instead.
-fn inferred_edges(
-    plan: &Plan,
-    targets: &[Cow<'_, str>],
-    entries: &[Vec<Vec<NormEntry>>],
+/// The edges inferred from what each push may read of what another delivers, appended to
+/// `edge_list`; a push that may read its own delivery is a problem instead.
+fn inferred_edges<'a>(
+    plan: &'a Plan,
+    targets: &'a [Cow<'a, str>],
+    entries: &'a [Vec<Vec<NormEntry<'a>>>],
     self_dependent: &mut [bool],
     edge_list: &mut Vec<EdgeEntry>,
     problems: &mut Vec<Problem>,
@@ -207,17 +205,8 @@ fn inferred_edges(
         let file = &source.files[found.file];
         let via = written_name(plan, &source.host_refs, found.key);
         if a == b {
-            // Reading under its own target directory is only reading its own output when the
-            // entry meets what the push delivers there: `/data/pkg/app.tgz` pushed into
-            // `/data/` on the same host lands at `/data/app.tgz` and reads nothing it writes.
-            if !reads_own_delivery(
-                &targets[b],
-                &entries[b],
-                &entries[b][found.source][found.file],
-            ) {
-                continue;
-            }
             if !std::mem::replace(&mut self_dependent[b], true) {
+                let itself = format!("`{}` itself", reader.name.value);
                 problems.push(
                     Problem::error(
                         GraphErrorKind::SelfDependency.code(),
@@ -225,10 +214,7 @@ fn inferred_edges(
                     )
                     .with_label(
                         file.span,
-                        format!(
-                            "reads {} on {via}, which `{}` delivers itself",
-                            file.path, reader.name.value
-                        ),
+                        found.why.sentence(reader, &file.path, &via, &itself),
                     )
                     .with_label(reader.target.path.span, "delivered here")
                     .with_help(
@@ -239,14 +225,14 @@ fn inferred_edges(
             }
             continue;
         }
-        let reason = format!(
-            "reads {} on {via}, which {} delivers",
-            file.path, pushes[a].name.value
-        );
+        let reason = found
+            .why
+            .sentence(&pushes[a], &file.path, &via, &pushes[a].name.value);
         edge_list.push((
             (b, a),
             EdgeKind::Inferred {
                 reason,
+                may_read: found.why.may,
                 read_span: file.span,
                 path_span: pushes[a].target.path.span,
                 file: file.path.clone(),
@@ -276,6 +262,7 @@ fn merge_edges(mut edge_list: Vec<EdgeEntry>) -> Vec<EdgeEntry> {
             },
             EdgeKind::Inferred {
                 reason,
+                may_read,
                 read_span,
                 path_span,
                 file,
@@ -285,6 +272,7 @@ fn merge_edges(mut edge_list: Vec<EdgeEntry>) -> Vec<EdgeEntry> {
         {
             *also = Some(Box::new(FileFlow {
                 reason,
+                may_read,
                 read_span,
                 path_span,
                 file,
@@ -408,351 +396,11 @@ fn reads_disabled(dependency: &Push, dependent: &Push, read_span: Span) -> Probl
     ))
 }
 
-/// The end of a linked list in [`infer`]'s indexes.
-const NONE: usize = usize::MAX;
-
-/// One inferred read: `dependent`'s `sources[source].files[file]` reads on `key` what
-/// `dependency` delivers.
-struct Inferred<'a> {
-    dependency: usize,
-    dependent: usize,
-    source: usize,
-    file: usize,
-    key: HostKey<'a>,
-}
-
-/// Every (dependency, dependent) pair with the first read that links them, dependents in file
-/// order, each dependent's reads in the order they are written. Self reads are included (the
-/// caller reports them).
-fn infer<'a>(
-    plan: &'a Plan,
-    targets: &'a [Cow<'a, str>],
-    entries: &[Vec<Vec<NormEntry>>],
-) -> Vec<Inferred<'a>> {
-    let pushes = &plan.pushes;
-    let index = DeliveryIndex::new(plan, targets, entries);
-    let mut reads = Reads {
-        out: Vec::with_capacity(pushes.len()),
-        seen: vec![0; pushes.len()],
-    };
-    let mut source_keys = SourceKeys::default();
-    for (b, push) in pushes.iter().enumerate() {
-        for (si, source) in push.sources.iter().enumerate() {
-            source_keys.load(&source.hosts);
-            for (fi, entry) in entries[b][si].iter().enumerate() {
-                let at = ReadAt {
-                    dependent: b,
-                    source: si,
-                    file: fi,
-                };
-                for dir in entry.reading_dirs() {
-                    index.deliveries_into(dir, entry, &source_keys, at, &mut reads);
-                }
-                if entry.kind == EntryKind::Directory {
-                    index.deliveries_below(entry.location(), &source_keys, at, &mut reads);
-                }
-            }
-        }
-    }
-    reads.out
-}
-
-/// Which read of a dependent [`infer`] is looking at.
-#[derive(Clone, Copy)]
-struct ReadAt {
-    dependent: usize,
-    source: usize,
-    file: usize,
-}
-
-/// The reads [`infer`] found, each (dependency, dependent) pair once.
-struct Reads<'a> {
-    out: Vec<Inferred<'a>>,
-    /// `seen[a] == b + 1`: `b` already depends on `a`.
-    seen: Vec<usize>,
-}
-
-impl<'a> Reads<'a> {
-    fn record(&mut self, dependency: usize, at: ReadAt, key: HostKey<'a>) {
-        if self.seen[dependency] != at.dependent + 1 {
-            self.seen[dependency] = at.dependent + 1;
-            self.out.push(Inferred {
-                dependency,
-                dependent: at.dependent,
-                source: at.source,
-                file: at.file,
-                key,
-            });
-        }
-    }
-}
-
-/// One source's selectors, as written and sorted, in buffers reused from source to source.
-#[derive(Default)]
-struct SourceKeys<'a> {
-    written: Vec<HostKey<'a>>,
-    sorted: Vec<HostKey<'a>>,
-}
-
-impl<'a> SourceKeys<'a> {
-    fn load(&mut self, hosts: &'a HostSet) {
-        self.written.clear();
-        self.written.extend(keys(hosts));
-        self.sorted.clear();
-        self.sorted.extend_from_slice(&self.written);
-        self.sorted.sort_unstable();
-    }
-}
-
-/// Where every push delivers, indexed for [`infer`]'s lookups.
-struct DeliveryIndex<'a> {
-    /// Every target's selectors in one buffer (`key_range[a]` is push `a`'s slice), once as
-    /// written and once sorted for overlap checks by binary search: two allocations in all
-    /// instead of two per push.
-    all_keys: Vec<HostKey<'a>>,
-    all_sorted: Vec<HostKey<'a>>,
-    key_range: Vec<std::ops::Range<usize>>,
-    /// The pushes delivering into each directory, and into each (directory, selector), as
-    /// linked lists through one vector of `(push, next)`: most lists hold one push, and a
-    /// vector per list was most of the cost of indexing. The order within a list does not
-    /// matter: each (dependency, dependent) pair is recorded once, with its first read.
-    links: Vec<(usize, usize)>,
-    /// Directory -> (head of its list, length).
-    by_dir: FxHashMap<&'a str, (usize, usize)>,
-    by_dir_key: FxHashMap<(&'a str, HostKey<'a>), usize>,
-    /// A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`)
-    /// delivers into a directory only known at run time: it is indexed under the part before
-    /// the macro and feeds only reads deeper than that part.
-    macro_target: Vec<bool>,
-    /// (selector, directory, push) of every target on a selector some directory read uses,
-    /// sorted: the targets below a directory on one selector are one contiguous run.
-    by_key_dir: Vec<(HostKey<'a>, &'a str, usize)>,
-}
-
-impl<'a> DeliveryIndex<'a> {
-    fn new(plan: &'a Plan, targets: &'a [Cow<'a, str>], entries: &[Vec<Vec<NormEntry>>]) -> Self {
-        let pushes = &plan.pushes;
-        let mut index = Self::with_target_keys(pushes);
-        let index_dirs = index.index_directories(targets);
-        index.index_directory_keys(&index_dirs);
-        index.index_below(plan, targets, entries);
-        index
-    }
-
-    /// The index with only every target's selectors filled in.
-    fn with_target_keys(pushes: &'a [Push]) -> Self {
-        let mut all_keys: Vec<HostKey<'a>> = Vec::new();
-        let mut all_sorted: Vec<HostKey<'a>> = Vec::new();
-        let mut key_range: Vec<std::ops::Range<usize>> = Vec::with_capacity(pushes.len());
-        for push in pushes {
-            let start = all_keys.len();
-            all_keys.extend(keys(&push.target.hosts));
-            all_sorted.extend_from_slice(&all_keys[start..]);
-            all_sorted[start..].sort_unstable();
-            key_range.push(start..all_keys.len());
-        }
-        let mut by_dir = FxHashMap::default();
-        by_dir.reserve(pushes.len());
-        Self {
-            links: Vec::with_capacity(pushes.len() + all_keys.len()),
-            all_keys,
-            all_sorted,
-            key_range,
-            by_dir,
-            by_dir_key: FxHashMap::default(),
-            macro_target: vec![false; pushes.len()],
-            by_key_dir: Vec::new(),
-        }
-    }
-
-    /// Lists each push under the directory it delivers into (the part before a macro for a
-    /// macro target); returns those directories, by push.
-    fn index_directories(&mut self, targets: &'a [Cow<'a, str>]) -> Vec<&'a str> {
-        let mut index_dirs: Vec<&'a str> = Vec::with_capacity(targets.len());
-        for (a, dir) in targets.iter().enumerate() {
-            let index_dir = match macro_prefix(dir) {
-                Some(prefix) => {
-                    self.macro_target[a] = true;
-                    prefix
-                }
-                None => dir.as_ref(),
-            };
-            index_dirs.push(index_dir);
-            let (head, len) = self.by_dir.entry(index_dir).or_insert((NONE, 0));
-            self.links.push((a, *head));
-            *head = self.links.len() - 1;
-            *len += 1;
-        }
-        index_dirs
-    }
-
-    /// The (directory, selector) lists are only read for directories more pushes deliver into
-    /// than a reading source has selectors, so never for a directory of one push (a source has
-    /// at least one selector; with none, neither lookup finds anything).
-    fn index_directory_keys(&mut self, index_dirs: &[&'a str]) {
-        for (a, &index_dir) in index_dirs.iter().enumerate() {
-            if self.by_dir.get(index_dir).is_some_and(|&(_, len)| len < 2) {
-                continue;
-            }
-            for &key in &self.all_keys[self.key_range[a].clone()] {
-                let head = self.by_dir_key.entry((index_dir, key)).or_insert(NONE);
-                self.links.push((a, *head));
-                *head = self.links.len() - 1;
-            }
-        }
-    }
-
-    /// Only directory reads look below their own directory, and only the selectors that such
-    /// reads use are needed.
-    fn index_below(
-        &mut self,
-        plan: &'a Plan,
-        targets: &'a [Cow<'a, str>],
-        entries: &[Vec<Vec<NormEntry>>],
-    ) {
-        let mut directory_keys: FxHashSet<HostKey<'a>> = FxHashSet::default();
-        for (push, push_entries) in plan.pushes.iter().zip(entries) {
-            for (source, source_entries) in push.sources.iter().zip(push_entries) {
-                if source_entries
-                    .iter()
-                    .any(|e| e.kind == EntryKind::Directory)
-                {
-                    directory_keys.extend(keys(&source.hosts));
-                }
-            }
-        }
-        if directory_keys.is_empty() {
-            return;
-        }
-        for (a, dir) in targets.iter().enumerate() {
-            let target_keys = &self.all_keys[self.key_range[a].clone()];
-            self.by_key_dir.extend(
-                target_keys
-                    .iter()
-                    .filter(|k| directory_keys.contains(k))
-                    .map(|&k| (k, dir.as_ref(), a)),
-            );
-        }
-        self.by_key_dir.sort_unstable();
-    }
-
-    fn target_keys(&self, a: usize) -> &[HostKey<'a>] {
-        &self.all_keys[self.key_range[a].clone()]
-    }
-
-    fn target_sorted(&self, a: usize) -> &[HostKey<'a>] {
-        &self.all_sorted[self.key_range[a].clone()]
-    }
-
-    /// The pushes of the linked list starting at `head`.
-    fn list(&self, head: usize) -> impl Iterator<Item = usize> + '_ {
-        std::iter::successors((head != NONE).then(|| self.links[head]), |&(_, next)| {
-            (next != NONE).then(|| self.links[next])
-        })
-        .map(|(a, _)| a)
-    }
-
-    /// Records the pushes that deliver into `dir` on a selector the source reads from.
-    fn deliveries_into(
-        &self,
-        dir: &str,
-        entry: &NormEntry,
-        source: &SourceKeys<'a>,
-        at: ReadAt,
-        reads: &mut Reads<'a>,
-    ) {
-        let Some(&(head, count)) = self.by_dir.get(dir) else {
-            return;
-        };
-        let deeper = entry.location()[dir.len()..].contains('/');
-        if count <= source.written.len() {
-            // Few pushes deliver here: check each for a shared selector.
-            for a in self.list(head) {
-                if self.macro_target[a] && !deeper {
-                    continue;
-                }
-                if let Some(key) = self.shared_key(a, source) {
-                    reads.record(a, at, key);
-                }
-            }
-        } else {
-            // Many pushes deliver here: look up each selector of the source.
-            for &key in &source.written {
-                if let Some(&head) = self.by_dir_key.get(&(dir, key)) {
-                    for a in self.list(head) {
-                        if !self.macro_target[a] || deeper {
-                            reads.record(a, at, key);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// A selector both push `a`'s target and the source have, searching the smaller in the
-    /// larger.
-    fn shared_key(&self, a: usize, source: &SourceKeys<'a>) -> Option<HostKey<'a>> {
-        let shared = if self.target_keys(a).len() < source.written.len() {
-            self.target_keys(a)
-                .iter()
-                .find(|k| source.sorted.binary_search(k).is_ok())
-        } else {
-            source
-                .written
-                .iter()
-                .find(|k| self.target_sorted(a).binary_search(k).is_ok())
-        };
-        shared.copied()
-    }
-
-    /// A directory is read with everything below it, so a push that delivers into a deeper
-    /// directory on a shared selector also feeds this read.
-    fn deliveries_below(
-        &self,
-        below: &str,
-        source: &SourceKeys<'a>,
-        at: ReadAt,
-        reads: &mut Reads<'a>,
-    ) {
-        for &key in &source.written {
-            let start = self
-                .by_key_dir
-                .partition_point(|&(k, d, _)| (k, d) < (key, below));
-            for &(_, _, a) in self.by_key_dir[start..]
-                .iter()
-                .take_while(|(k, d, _)| *k == key && d.starts_with(below))
-                .filter(|(_, d, _)| d.len() > below.len())
-            {
-                reads.record(a, at, key);
-            }
-        }
-    }
-}
-
 /// True when two host sets share a selector.
 fn overlap(x: &HostSet, y: &HostSet) -> bool {
     let mut sorted: Vec<HostKey<'_>> = keys(x).collect();
     sorted.sort_unstable();
     keys(y).any(|k| sorted.binary_search(&k).is_ok())
-}
-
-/// The part of a normalised target directory before its first JOB macro component
-/// (`[FILESRCIP]`, `[DATE:...]`, `[DATEFMT:...]`), if it has one.
-fn macro_prefix(dir: &str) -> Option<&str> {
-    if !dir.contains('[') {
-        return None;
-    }
-    let mut start = 0;
-    for (i, c) in dir.char_indices() {
-        if c == '/' {
-            let component = &dir[start..i];
-            if component.contains('[') && component.contains(']') {
-                return Some(&dir[..start]);
-            }
-            start = i + 1;
-        }
-    }
-    None
 }
 
 /// A topological order (Kahn), ties broken by file position so it is deterministic.
@@ -869,13 +517,7 @@ fn cycle_problem(plan: &Plan, edges: &[Edge], ends: &[(usize, usize)], path: &[u
                 explicit += 1;
                 format!("`{}` runs after `{}`", name(b), name(a))
             }
-            EdgeKind::Inferred { via, .. } => {
-                format!(
-                    "`{}` reads this on {via}, which `{}` delivers",
-                    name(b),
-                    name(a)
-                )
-            }
+            EdgeKind::Inferred { reason, .. } => format!("`{}` {reason}", name(b)),
         };
         problem = problem.with_label(edges[e].origin(), label);
     }
@@ -1118,30 +760,6 @@ fn unchecked_conflicts(plan: &Plan) -> Problem {
     .with_help(
         "make sure no two pushes that nothing orders write the same file on one host; fewer source hosts per push with `[FILESRCIP]` in `to.path` keeps the check within its budget",
     )
-}
-
-/// True when `read` (an entry of a push whose target directory is `target`) reads a path the
-/// same push delivers: the very file, a directory holding it, or something inside a
-/// directory it delivers. Patterns deliver any name straight into the target directory.
-fn reads_own_delivery(target: &str, delivered: &[Vec<NormEntry>], read: &NormEntry) -> bool {
-    let location = read.location();
-    let inside = |dir: &str, path: &str| dir.ends_with('/') && path.starts_with(dir);
-    delivered.iter().flatten().any(|d| match d.kind {
-        EntryKind::File => {
-            let landed = format!("{target}{}", d.name());
-            location == landed || inside(location, &landed)
-        }
-        EntryKind::Directory => {
-            let landed = format!("{target}{}/", d.name());
-            inside(&landed, location) || inside(location, &landed)
-        }
-        EntryKind::Pattern => {
-            let in_target = location
-                .strip_prefix(target)
-                .is_some_and(|rest| !rest.trim_end_matches('/').contains('/'));
-            in_target || inside(location, target)
-        }
-    })
 }
 
 /// The directories a source's files land in. With `[FILESRCIP]` in the target path JOB writes

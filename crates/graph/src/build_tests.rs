@@ -81,7 +81,8 @@ fn contract_example_orders_by_file_flow_and_after() {
     assert!(!g.has_path("configs", "artifact-to-relays"));
 }
 
-/// (what B reads, B's source hosts, A's target hosts, A's path, edge expected)
+/// (what B reads, B's source hosts, A's target hosts, A's path, edge expected): A delivers
+/// `/src/a.tgz`, so its file lands at `A's path` + `a.tgz`.
 #[test]
 fn inference_table() {
     let cases: &[(&str, &str, &str, &str, bool)] = &[
@@ -106,12 +107,27 @@ fn inference_table() {
             "/data/stage///",
             true,
         ),
+        // A sibling of the delivered file, and a file deeper in the target: not delivered.
+        (
+            "/data/stage/b.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
         (
             "/data/stage/deep/a.tgz",
             "10.0.0.1",
             "10.0.0.1",
             "/data/stage/",
-            true,
+            false,
+        ),
+        (
+            "/data/stage/a.tgz/x",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
         ),
         ("/data/stage/", "10.0.0.1", "10.0.0.1", "/data/stage", true),
         (
@@ -121,7 +137,42 @@ fn inference_table() {
             "/data/stage/",
             true,
         ),
-        ("/data/stage/*.tgz", "10.0.0.1", "10.0.0.1", "/data/", true),
+        (
+            "/data/stage/REGEX:^b",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
+        (
+            "/data/stage/REGEX:tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            true,
+        ),
+        (
+            "/data/stage/*.tgz",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            true,
+        ),
+        (
+            "/data/stage/a.tg?",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            true,
+        ),
+        (
+            "/data/stage/*.log",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/data/stage/",
+            false,
+        ),
+        ("/data/stage/*.tgz", "10.0.0.1", "10.0.0.1", "/data/", false),
         (
             "/data/stage2/a.tgz",
             "10.0.0.1",
@@ -190,9 +241,10 @@ fn inference_table() {
             "/data/stage/",
             false,
         ),
-        ("C:\\data\\a.txt", "10.0.0.1", "10.0.0.1", "c:/data", true),
+        ("C:\\data\\a.tgz", "10.0.0.1", "10.0.0.1", "c:/data", true),
+        ("C:\\data\\b.tgz", "10.0.0.1", "10.0.0.1", "c:/data", false),
         ("/a.tgz", "10.0.0.1", "10.0.0.1", "/", true),
-        // A macro in the target: only reads below the part before it.
+        // A macro in the target: every read below the part before it may meet it.
         (
             "/logs/0_10.0.0.9/a.log",
             "10.0.0.1",
@@ -212,6 +264,13 @@ fn inference_table() {
             "10.0.0.1",
             "10.0.0.1",
             "/logs/[DATE:yyyy-MM-dd]/",
+            true,
+        ),
+        (
+            "/logs/2026/12/a.log",
+            "10.0.0.1",
+            "10.0.0.1",
+            "/logs/[DATE:yyyy/MM]/",
             true,
         ),
         (
@@ -242,6 +301,188 @@ fn inference_table() {
             "{read} on {from} after {path} on {to}"
         );
     }
+}
+
+/// The sentence of each way a read meets a delivery: (what A delivers into `/dst/`, what B
+/// reads, the reason, or `None` for no edge). Every sentence is true of its plan.
+#[test]
+fn every_reason_says_how_the_read_meets_the_delivery() {
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        (
+            "/src/a.txt",
+            "/dst/a.txt",
+            Some("reads /dst/a.txt on 0:10.0.0.1, which a delivers"),
+        ),
+        ("/src/a.txt", "/dst/other.txt", None),
+        ("/src/a.txt", "/dst/sub/b.txt", None),
+        (
+            "/src/conf/",
+            "/dst/conf/x",
+            Some("reads /dst/conf/x on 0:10.0.0.1, under /dst/conf/ which a delivers"),
+        ),
+        (
+            "/src/conf/",
+            "/dst/conf/deep/",
+            Some("reads /dst/conf/deep/ on 0:10.0.0.1, under /dst/conf/ which a delivers"),
+        ),
+        (
+            "/src/conf/",
+            "/dst/conf/",
+            Some("reads /dst/conf/ on 0:10.0.0.1, which a delivers"),
+        ),
+        ("/src/conf/", "/dst/config/x", None),
+        (
+            "/src/a.txt",
+            "/dst/",
+            Some("reads /dst/ on 0:10.0.0.1, where a delivers /dst/a.txt"),
+        ),
+        (
+            "/src/a.txt",
+            "/",
+            Some("reads / on 0:10.0.0.1, where a delivers /dst/a.txt"),
+        ),
+        (
+            "/src/app-1.tgz",
+            "/dst/app-*.tgz",
+            Some(
+                "may read /dst/app-*.tgz on 0:10.0.0.1, which could match /dst/app-1.tgz that a delivers",
+            ),
+        ),
+        ("/src/app-1.tgz", "/dst/web-*.tgz", None),
+        (
+            "/src/conf/",
+            "/dst/REGEX:^co",
+            Some(
+                "may read /dst/REGEX:^co on 0:10.0.0.1, which could match /dst/conf/ that a delivers",
+            ),
+        ),
+        (
+            "/src/conf/",
+            "/dst/conf/*.ini",
+            Some("may read /dst/conf/*.ini on 0:10.0.0.1, under /dst/conf/ which a delivers"),
+        ),
+        (
+            "/src/*.log",
+            "/dst/app.log",
+            Some(
+                "may read /dst/app.log on 0:10.0.0.1, which could be one of the /dst/*.log that a delivers",
+            ),
+        ),
+        ("/src/*.log", "/dst/app.txt", None),
+        (
+            "/src/REGEX:^app",
+            "/dst/app.d/x",
+            Some(
+                "may read /dst/app.d/x on 0:10.0.0.1, which could be under one of the /dst/REGEX:^app that a delivers",
+            ),
+        ),
+        (
+            "/src/*.log",
+            "/dst/REGEX:x",
+            Some("may read /dst/REGEX:x on 0:10.0.0.1, where a delivers /dst/*.log"),
+        ),
+        (
+            "/src/*.log",
+            "/dst/",
+            Some("reads /dst/ on 0:10.0.0.1, where a delivers /dst/*.log"),
+        ),
+    ];
+    for &(delivered, read, reason) in cases {
+        let p = plan()
+            .push(
+                "a",
+                &[(&["10.9.9.9"], &[delivered])],
+                (&["10.0.0.1"], "/dst"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&["10.0.0.1"], &[read])],
+                (&["10.8.8.8"], "/out/"),
+                &[],
+            )
+            .build();
+        let g = build(&p).expect("valid");
+        let found: Vec<Option<&str>> = g.edges().iter().map(Edge::reason).collect();
+        assert_eq!(
+            found,
+            Vec::from_iter(reason.map(Some)),
+            "{delivered} -> {read}"
+        );
+        if let Some(edge) = g.edges().first() {
+            let may = matches!(edge.kind, EdgeKind::Inferred { may_read: true, .. });
+            assert_eq!(may, reason.is_some_and(|r| r.starts_with("may read")));
+        }
+    }
+}
+
+/// A target with a macro is named as written; Windows paths keep their separators.
+#[test]
+fn reasons_name_targets_as_written() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.log"])],
+            (&["10.0.0.1"], "/logs/[FILESRCIP]"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/logs/0_10.9.9.9/a.log"])],
+            (&["10.8.8.8"], "/out/"),
+            &[],
+        )
+        .push(
+            "w",
+            &[(&["10.9.9.9"], &["C:\\src\\conf\\"])],
+            (&["10.0.0.2"], "D:\\app"),
+            &[],
+        )
+        .push(
+            "r",
+            &[(&["10.0.0.2"], &["D:\\app\\conf\\x.ini"])],
+            (&["10.8.8.8"], "/out2/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    let reasons: Vec<Option<&str>> = g.edges().iter().map(Edge::reason).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            Some(
+                "may read /logs/0_10.9.9.9/a.log on 0:10.0.0.1, under /logs/[FILESRCIP]/ where a delivers"
+            ),
+            Some(
+                "reads D:\\app\\conf\\x.ini on 0:10.0.0.2, under D:\\app\\conf\\ which w delivers"
+            ),
+        ]
+    );
+}
+
+/// When one push reads what another delivers in two ways, the certain read explains the edge.
+#[test]
+fn a_certain_read_is_preferred_to_a_possible_one() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/dst/*.txt", "/dst/a.txt"])],
+            (&["10.8.8.8"], "/out/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    assert_eq!(g.edges().len(), 1);
+    assert_eq!(
+        g.edges()[0].reason(),
+        Some("reads /dst/a.txt on 0:10.0.0.1, which a delivers")
+    );
 }
 
 #[test]
@@ -490,7 +731,7 @@ fn mixed_cycle_labels_the_inferred_read() {
     assert_eq!(problem.labels()[1].0, p.pushes[1].sources[0].files[0].span);
     assert_eq!(
         problem.labels()[1].1,
-        "`b` reads this on 0:10.0.0.2, which `a` delivers"
+        "`b` reads /stage/1 on 0:10.0.0.2, which a delivers"
     );
 }
 

@@ -20,6 +20,10 @@ pub enum EdgeKind {
     Inferred {
         /// For people: `reads /data/stage/app.tar.gz on relay, which artifact delivers`.
         reason: String,
+        /// True when the dependent only may read what the dependency delivers (a pattern
+        /// could match a delivered name, or a directory named at run time could be the one
+        /// read); `reason` then says "may read".
+        may_read: bool,
         /// The dependent's `files` entry whose read was inferred.
         read_span: Span,
         /// The dependency's `to.path`.
@@ -38,6 +42,9 @@ pub enum EdgeKind {
 pub struct FileFlow {
     /// For people: `reads /data/stage/app.tar.gz on relay, which artifact delivers`.
     pub reason: String,
+    /// True when the dependent only may read what the dependency delivers; `reason` then says
+    /// "may read".
+    pub may_read: bool,
     /// The dependent's `files` entry whose read was inferred.
     pub read_span: Span,
     /// The dependency's `to.path`.

@@ -24,6 +24,7 @@ mod build;
 mod diff;
 mod graph;
 mod hosts;
+mod infer;
 mod kind;
 mod path;
 mod render;

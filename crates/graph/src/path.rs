@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 
 use plan_bkjob::paths::is_windows;
+use regex::Regex;
+use rustc_hash::FxHashMap;
 
 /// Normalises a path for comparison (see the module docs). Most paths already are: they are
 /// borrowed, not copied.
@@ -64,6 +66,9 @@ pub(crate) struct NormEntry<'p> {
     location_end: usize,
     /// What kind of entry this is.
     pub(crate) kind: EntryKind,
+    /// A `REGEX:` entry's expression as written: a Windows path's normalisation turns its `\`
+    /// into `/`, which would change what the expression means.
+    regex: Option<&'p str>,
 }
 
 /// The three shapes of a source entry JOB distinguishes.
@@ -73,7 +78,8 @@ pub(crate) enum EntryKind {
     File,
     /// A whole directory (trailing separator).
     Directory,
-    /// A `REGEX:` or `*` wildcard file name: the matches are only known on the source host.
+    /// A `REGEX:` or wildcard (`*`, `?`) file name: the matches are only known on the source
+    /// host.
     Pattern,
 }
 
@@ -92,6 +98,7 @@ impl<'p> NormEntry<'p> {
                 location_end,
                 kind: EntryKind::Pattern,
                 norm,
+                regex: path.find("REGEX:").map(|i| &path[i + "REGEX:".len()..]),
             };
         }
         if let Some(stripped) = norm.strip_suffix('/') {
@@ -101,10 +108,13 @@ impl<'p> NormEntry<'p> {
                 location_end: norm.len(),
                 kind: EntryKind::Directory,
                 norm,
+                regex: None,
             };
         }
         let start = norm.rfind('/').map_or(0, |i| i + 1);
-        let kind = if norm[start..].contains('*') {
+        // JOB documents `*`; `?` is taken as a wildcard too, since the agent that expands the
+        // name may read it as one: ordering then errs on the side of waiting.
+        let kind = if norm[start..].contains(['*', '?']) {
             EntryKind::Pattern
         } else {
             EntryKind::File
@@ -118,6 +128,15 @@ impl<'p> NormEntry<'p> {
             location_end,
             kind,
             norm,
+            regex: None,
+        }
+    }
+
+    /// The name pattern of a [`EntryKind::Pattern`] entry.
+    pub(crate) fn pattern(&self) -> NamePattern<'_> {
+        match self.regex {
+            Some(expression) => NamePattern::Regex(expression),
+            None => NamePattern::Wildcard(self.name()),
         }
     }
 
@@ -139,17 +158,61 @@ impl<'p> NormEntry<'p> {
     pub(crate) fn location(&self) -> &str {
         &self.norm[..self.location_end]
     }
+}
 
-    /// The directories a push could have delivered into for this entry to read its output:
-    /// every directory prefix of the location, shallowest first. A directory entry
-    /// (`/data/stage/`) and a pattern (`/data/stage/REGEX:...`) include their own directory;
-    /// a file includes the directory it lives in.
-    pub(crate) fn reading_dirs(&self) -> impl Iterator<Item = &str> {
-        let location = self.location();
-        location
-            .char_indices()
-            .filter(|&(_, c)| c == '/')
-            .map(move |(i, _)| &location[..=i])
+/// What a pattern entry matches in its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum NamePattern<'p> {
+    /// The expression after `REGEX:`, as written.
+    Regex(&'p str),
+    /// A file name with `*` (any run of characters) or `?` (any one character).
+    Wildcard(&'p str),
+}
+
+impl NamePattern<'_> {
+    /// The regular expression that decides whether the pattern may match a name. JOB leaves
+    /// the matching to the agent on the source host, whose dialect and anchoring are not
+    /// documented: a `REGEX:` counts when it matches anywhere in the name (a superset of a
+    /// whole-name match), a wildcard when it matches the whole name.
+    fn regex(self) -> Result<Regex, regex::Error> {
+        match self {
+            NamePattern::Regex(expression) => Regex::new(expression),
+            NamePattern::Wildcard(name) => {
+                let mut expression = String::with_capacity(name.len() + 8);
+                expression.push('^');
+                let mut buffer = [0; 4];
+                for c in name.chars() {
+                    match c {
+                        '*' => expression.push_str(".*"),
+                        '?' => expression.push('.'),
+                        _ => expression.push_str(&regex::escape(c.encode_utf8(&mut buffer))),
+                    }
+                }
+                expression.push('$');
+                Regex::new(&expression)
+            }
+        }
+    }
+}
+
+/// Compiles each distinct pattern once, the first time a name is matched against it.
+#[derive(Default)]
+pub(crate) struct Matchers<'p> {
+    ids: FxHashMap<NamePattern<'p>, usize>,
+    /// `None`: the pattern does not compile (or is too large), so it may match anything.
+    compiled: Vec<Option<Regex>>,
+}
+
+impl<'p> Matchers<'p> {
+    /// True when `pattern` may match the name `name` (see [`NamePattern`]).
+    pub(crate) fn may_match(&mut self, pattern: NamePattern<'p>, name: &str) -> bool {
+        let id = *self.ids.entry(pattern).or_insert_with(|| {
+            self.compiled.push(pattern.regex().ok());
+            self.compiled.len() - 1
+        });
+        self.compiled[id]
+            .as_ref()
+            .is_none_or(|re| re.is_match(name))
     }
 }
 
@@ -187,15 +250,32 @@ mod tests {
     }
 
     #[test]
-    fn reading_dirs_cover_ancestors() {
-        let e = NormEntry::new("/data/stage/app.tar.gz");
-        let dirs: Vec<_> = e.reading_dirs().collect();
-        assert_eq!(dirs, vec!["/", "/data/", "/data/stage/"]);
-        let e = NormEntry::new("/etc/app/REGEX:x");
-        let dirs: Vec<_> = e.reading_dirs().collect();
-        assert_eq!(dirs, vec!["/", "/etc/", "/etc/app/"]);
-        let e = NormEntry::new("/data/stage/");
-        let dirs: Vec<_> = e.reading_dirs().collect();
-        assert_eq!(dirs, vec!["/", "/data/", "/data/stage/"]);
+    fn patterns_match_names_the_agent_may_pick() {
+        let mut m = Matchers::default();
+        let wildcard = |e: &'static str| NormEntry::new(e);
+        let e = wildcard("/logs/app-*.tgz");
+        assert!(m.may_match(e.pattern(), "app-1.tgz"));
+        assert!(!m.may_match(e.pattern(), "app-1.tgz.old"));
+        assert!(!m.may_match(e.pattern(), "other.tgz"));
+        let e = wildcard("/logs/a?c");
+        assert_eq!(e.kind, EntryKind::Pattern);
+        assert!(m.may_match(e.pattern(), "abc") && m.may_match(e.pattern(), "a?c"));
+        assert!(!m.may_match(e.pattern(), "ac"));
+        // Other characters are literal, `.` and brackets included.
+        let e = wildcard("/logs/[a].*");
+        assert!(m.may_match(e.pattern(), "[a].log"));
+        assert!(!m.may_match(e.pattern(), "a.log") && !m.may_match(e.pattern(), "[a]x"));
+        // `REGEX:` counts wherever it matches in the name.
+        let e = wildcard("/etc/REGEX:^app-.*\\.conf$");
+        assert!(m.may_match(e.pattern(), "app-1.conf"));
+        assert!(!m.may_match(e.pattern(), "app-1.conf.bak"));
+        let e = wildcard("/etc/REGEX:conf");
+        assert!(m.may_match(e.pattern(), "my.conf.bak"));
+        // A Windows expression keeps its backslashes.
+        let e = wildcard("C:\\logs\\REGEX:^a\\.log$");
+        assert_eq!(e.pattern(), NamePattern::Regex("^a\\.log$"));
+        assert!(m.may_match(e.pattern(), "a.log") && !m.may_match(e.pattern(), "axlog"));
+        // An expression that does not compile may match anything.
+        assert!(m.may_match(NamePattern::Regex("("), "x"));
     }
 }

@@ -8,7 +8,7 @@ use crate::testutil::plan;
 use crate::{PlanGraph, build};
 
 /// A random plan: push `i` delivers into `/d<i>/` on its own host; an edge
-/// `(dep, dependent, inferred)` becomes an `after` entry or a read of `/d<dep>/x<dep>` on
+/// `(dep, dependent, inferred)` becomes an `after` entry or a read of `/d<dep>/f<dep>` on
 /// `dep`'s target host. Pushes `0..order.len()` are written in the order `order`.
 fn make_plan(edges: &[(usize, usize, bool)], order: &[usize]) -> plan_parser::Plan {
     let name = |i: usize| format!("p{i}");
@@ -23,7 +23,7 @@ fn make_plan(edges: &[(usize, usize, bool)], order: &[usize]) -> plan_parser::Pl
                 continue;
             }
             if inferred {
-                reads.push((format!("10.0.{dep}.1"), format!("/d{dep}/x{dep}")));
+                reads.push((format!("10.0.{dep}.1"), format!("/d{dep}/f{dep}")));
             } else {
                 after.push(name(dep));
             }

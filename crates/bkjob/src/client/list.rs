@@ -41,8 +41,12 @@ impl Client {
         &self,
         request: &JobInstanceListRequest,
     ) -> Result<JobInstanceListV3, ApiError> {
-        self.call(Route::JobInstanceListV3, Kind::Idempotent, to_body(request)?)
-            .await
+        self.call(
+            Route::JobInstanceListV3,
+            Kind::Idempotent,
+            to_body(request)?,
+        )
+        .await
     }
 
     /// The jobs of business `bk_biz_id` whose task name contains `name` (JOB matches

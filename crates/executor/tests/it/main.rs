@@ -6,6 +6,7 @@ mod defaults;
 mod exactly_once;
 mod polls;
 mod resume;
+mod run_visibility;
 mod schedule;
 mod schemas;
 mod support;

@@ -89,17 +89,24 @@ fn plan() -> impl Strategy<Value = Vec<GenPush>> {
                 .collect();
             p.after.sort_unstable();
             p.after.dedup();
-            for ((dir, _), read) in p.files.iter_mut().zip(reads) {
+            for (at, read) in reads.into_iter().enumerate().take(p.files.len()) {
                 match read {
                     Read::Flow(from) if i > 0 => {
                         let writer = &pushes[from % i];
+                        // Read one of the writer's files, unless this push already reads a
+                        // file of that name (a push delivers each name once).
+                        let (_, written) = writer.files[from % writer.files.len()];
+                        if !p.files.iter().any(|&(_, n)| n == written) {
+                            p.files[at].1 = written;
+                        }
+                        let dir = &mut p.files[at].0;
                         *dir = writer.to_dir;
                         let host = writer.to_hosts[from % writer.to_hosts.len()];
                         if !p.from_hosts.contains(&host) {
                             p.from_hosts.push(host);
                         }
                     }
-                    Read::Anywhere(d) if wild => *dir = d,
+                    Read::Anywhere(d) if wild => p.files[at].0 = d,
                     _ => {}
                 }
             }
@@ -175,13 +182,13 @@ impl Oracle {
         for (b, reader) in pushes.iter().enumerate() {
             for (a, writer) in pushes.iter().enumerate() {
                 // B reads what A delivers: B's source hosts overlap A's target hosts, and a
-                // `files` entry of B lies at or under A's `to.path`.
+                // `files` entry of B is a file A delivers (A's `to.path` + a name A reads).
+                // Reading a sibling, or a file deeper in A's target, is not.
                 let flows = a != b
                     && overlaps(&reader.from_hosts, &writer.to_hosts)
-                    && reader
-                        .files
-                        .iter()
-                        .any(|&(d, _)| DIRS[d].starts_with(DIRS[writer.to_dir]));
+                    && reader.files.iter().any(|&(d, n)| {
+                        d == writer.to_dir && writer.files.iter().any(|&(_, m)| m == n)
+                    });
                 if reader.after.contains(&a) {
                     depends[b][a] = Some(false);
                 } else if flows {

@@ -1,0 +1,710 @@
+//! Inferred ordering at file precision: which push may read what another delivers.
+//!
+//! A push delivers, into its target directory `T` (on its target hosts): `T` + the file name of
+//! each file entry, `T` + the name of each directory entry and everything below it, and for a
+//! pattern entry (`REGEX:`, `*`, `?`) whatever names the pattern matches on the source host
+//! (each possibly a directory, taken whole). A push reads, on its source hosts: a file entry's
+//! one path, a directory entry's directory and everything below it, and the names of one
+//! directory a pattern entry may match. B waits for A when B may read something A delivers on
+//! a host selector they share. Reading a sibling of a delivered file makes no edge.
+//!
+//! A target with a JOB macro (`/archive/[FILESRCIP]/`, `/logs/[DATE:yyyy-MM-dd]/`) delivers
+//! into a directory only known at run time: every read below the part before the macro may
+//! meet it.
+//!
+//! Nothing compares every pair of pushes. Deliveries are indexed by (directory, name), by
+//! (directory, pattern) and by directory; a read looks up each of its ancestor directories
+//! with the component that follows, so a read costs about `path depth x matching deliveries`.
+//! Patterns are compiled once each, and matched only against the distinct names (or
+//! patterns) delivered into one directory, up to [`MATCHED_PER_DIR`]; past that every one of
+//! them is taken as a possible match.
+
+use std::borrow::Cow;
+use std::hash::Hash;
+
+use plan_bkjob::paths::is_windows;
+use plan_parser::{HostSet, Plan, Push};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::hosts::{HostKey, keys};
+use crate::path::{EntryKind, Matchers, NamePattern, NormEntry};
+
+/// How many distinct names (or patterns) delivered into one directory a pattern is matched
+/// against; past it every delivery into the directory may match (more waiting, never less).
+const MATCHED_PER_DIR: usize = 256;
+
+/// The end of a linked list in [`Lists`].
+const NONE: usize = usize::MAX;
+
+/// One inferred read: `dependent`'s `sources[source].files[file]` may read on `key` what
+/// `dependency` delivers.
+pub(crate) struct Inferred<'a> {
+    pub(crate) dependency: usize,
+    pub(crate) dependent: usize,
+    pub(crate) source: usize,
+    pub(crate) file: usize,
+    pub(crate) key: HostKey<'a>,
+    pub(crate) why: Why,
+}
+
+/// How a read meets a delivery: what the sentence explaining the edge says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Why {
+    /// The read is only possible: a pattern may match, or a directory named at run time may
+    /// be the one read.
+    pub(crate) may: bool,
+    relation: Relation,
+    /// The dependency's `(source, file)` entry the sentence names.
+    delivered: (usize, usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    /// The read path is a delivered path.
+    Delivers,
+    /// The read path lies under a delivered directory.
+    Under,
+    /// The read directory holds (at some depth) what is delivered.
+    Holds,
+    /// A read pattern may match a delivered name.
+    CouldMatch,
+    /// The read path may be one of the names a delivered pattern matches.
+    OneOf,
+    /// The read path may lie under a directory a delivered pattern matches.
+    UnderOneOf,
+    /// The read path lies below the fixed part of a target with a run-time macro.
+    UnderMacro,
+}
+
+impl Why {
+    fn new(may: bool, relation: Relation, delivery: Delivery) -> Why {
+        Why {
+            may,
+            relation,
+            delivered: (delivery.1, delivery.2),
+        }
+    }
+
+    /// The sentence for people: `reads /dst/a.txt on web, which a delivers`. `read` is the
+    /// reading entry as written, `via` the shared hosts, `who` names the dependency.
+    pub(crate) fn sentence(&self, dependency: &Push, read: &str, via: &str, who: &str) -> String {
+        let verb = if self.may { "may read" } else { "reads" };
+        let delivered = || delivered_path(dependency, self.delivered);
+        match self.relation {
+            Relation::Delivers => format!("{verb} {read} on {via}, which {who} delivers"),
+            Relation::Under => format!(
+                "{verb} {read} on {via}, under {} which {who} delivers",
+                delivered()
+            ),
+            Relation::Holds => format!(
+                "{verb} {read} on {via}, where {who} delivers {}",
+                delivered()
+            ),
+            Relation::CouldMatch => format!(
+                "{verb} {read} on {via}, which could match {} that {who} delivers",
+                delivered()
+            ),
+            Relation::OneOf => format!(
+                "{verb} {read} on {via}, which could be one of the {} that {who} delivers",
+                delivered()
+            ),
+            Relation::UnderOneOf => format!(
+                "{verb} {read} on {via}, which could be under one of the {} that {who} delivers",
+                delivered()
+            ),
+            Relation::UnderMacro => format!(
+                "{verb} {read} on {via}, under {} where {who} delivers",
+                target_as_written(dependency)
+            ),
+        }
+    }
+}
+
+/// The target directory as written, with the separator it uses at the end.
+fn target_as_written(push: &Push) -> Cow<'_, str> {
+    let target = push.target.path.value.as_str();
+    if target.ends_with(['/', '\\']) {
+        return Cow::Borrowed(target);
+    }
+    let separator = if is_windows(target) && !target.contains('/') {
+        '\\'
+    } else {
+        '/'
+    };
+    Cow::Owned(format!("{target}{separator}"))
+}
+
+/// Where a push's entry lands, as written: the target directory and the entry's name (a
+/// directory with its trailing separator, a pattern as written).
+fn delivered_path(push: &Push, (source, file): (usize, usize)) -> String {
+    let target = target_as_written(push);
+    let Some(entry) = push
+        .sources
+        .get(source)
+        .and_then(|s| s.files.get(file))
+        .map(|f| f.path.as_str())
+    else {
+        return target.into_owned();
+    };
+    let name = match entry.find("REGEX:") {
+        Some(at) => &entry[at..],
+        None => {
+            let separators: &[char] = if is_windows(entry) {
+                &['/', '\\']
+            } else {
+                &['/']
+            };
+            let trimmed = entry.trim_end_matches(separators);
+            &entry[trimmed.rfind(separators).map_or(0, |i| i + 1)..]
+        }
+    };
+    format!("{target}{name}")
+}
+
+/// `(push, source, file)`: one delivering entry.
+type Delivery = (usize, usize, usize);
+
+/// Every read of the plan that meets a delivery, each (dependency, dependent) pair once, with
+/// a certain read preferred to a possible one; self reads are included (the caller reports
+/// them).
+pub(crate) fn infer<'a>(
+    plan: &'a Plan,
+    targets: &'a [Cow<'a, str>],
+    entries: &'a [Vec<Vec<NormEntry<'a>>>],
+) -> Vec<Inferred<'a>> {
+    let pushes = &plan.pushes;
+    let index = DeliveryIndex::new(plan, targets, entries);
+    let mut reads = Reads {
+        out: Vec::with_capacity(pushes.len()),
+        seen: vec![(0, 0); pushes.len()],
+    };
+    let mut matchers = Matchers::default();
+    let mut source_keys = SourceKeys::default();
+    for (b, push) in pushes.iter().enumerate() {
+        for (si, source) in push.sources.iter().enumerate() {
+            source_keys.load(&source.hosts);
+            for (fi, entry) in entries[b][si].iter().enumerate() {
+                let mut query = Query {
+                    index: &index,
+                    source: &source_keys,
+                    at: ReadAt {
+                        dependent: b,
+                        source: si,
+                        file: fi,
+                    },
+                    reads: &mut reads,
+                    matchers: &mut matchers,
+                };
+                match entry.kind {
+                    EntryKind::File => query.file(entry.location()),
+                    EntryKind::Directory => query.directory(entry.location()),
+                    EntryKind::Pattern => query.pattern(entry.location(), entry.pattern()),
+                }
+            }
+        }
+    }
+    reads.out
+}
+
+/// Which read of a dependent [`infer`] is looking at.
+#[derive(Clone, Copy)]
+struct ReadAt {
+    dependent: usize,
+    source: usize,
+    file: usize,
+}
+
+/// The reads [`infer`] found, each (dependency, dependent) pair once.
+struct Reads<'a> {
+    out: Vec<Inferred<'a>>,
+    /// `seen[a] == (b + 1, i)`: `b` already depends on `a`, through `out[i]`.
+    seen: Vec<(usize, usize)>,
+}
+
+impl<'a> Reads<'a> {
+    fn record(&mut self, dependency: usize, at: ReadAt, key: HostKey<'a>, why: Why) {
+        let found = Inferred {
+            dependency,
+            dependent: at.dependent,
+            source: at.source,
+            file: at.file,
+            key,
+            why,
+        };
+        let (seen_by, i) = self.seen[dependency];
+        if seen_by != at.dependent + 1 {
+            self.seen[dependency] = (at.dependent + 1, self.out.len());
+            self.out.push(found);
+        } else if self.out[i].why.may && !why.may {
+            // A certain read explains the edge better than a possible one found first.
+            self.out[i] = found;
+        }
+    }
+}
+
+/// One source's selectors, as written and sorted, in buffers reused from source to source.
+#[derive(Default)]
+struct SourceKeys<'a> {
+    written: Vec<HostKey<'a>>,
+    sorted: Vec<HostKey<'a>>,
+}
+
+impl<'a> SourceKeys<'a> {
+    fn load(&mut self, hosts: &'a HostSet) {
+        self.written.clear();
+        self.written.extend(keys(hosts));
+        self.sorted.clear();
+        self.sorted.extend_from_slice(&self.written);
+        self.sorted.sort_unstable();
+    }
+}
+
+/// Every target's selectors in one buffer (`range[a]` is push `a`'s slice), once as written
+/// and once sorted for overlap checks by binary search.
+struct TargetKeys<'a> {
+    written: Vec<HostKey<'a>>,
+    sorted: Vec<HostKey<'a>>,
+    range: Vec<std::ops::Range<usize>>,
+}
+
+impl<'a> TargetKeys<'a> {
+    fn new(pushes: &'a [Push]) -> Self {
+        let mut written: Vec<HostKey<'a>> = Vec::new();
+        let mut sorted: Vec<HostKey<'a>> = Vec::new();
+        let mut range = Vec::with_capacity(pushes.len());
+        for push in pushes {
+            let start = written.len();
+            written.extend(keys(&push.target.hosts));
+            sorted.extend_from_slice(&written[start..]);
+            sorted[start..].sort_unstable();
+            range.push(start..written.len());
+        }
+        TargetKeys {
+            written,
+            sorted,
+            range,
+        }
+    }
+
+    fn of(&self, a: usize) -> &[HostKey<'a>] {
+        &self.written[self.range[a].clone()]
+    }
+
+    /// A selector both push `a`'s target and the source have, searching the smaller in the
+    /// larger.
+    fn shared(&self, a: usize, source: &SourceKeys<'a>) -> Option<HostKey<'a>> {
+        let target = self.of(a);
+        let shared = if target.len() < source.written.len() {
+            target
+                .iter()
+                .find(|k| source.sorted.binary_search(k).is_ok())
+        } else {
+            let sorted = &self.sorted[self.range[a].clone()];
+            source
+                .written
+                .iter()
+                .find(|k| sorted.binary_search(k).is_ok())
+        };
+        shared.copied()
+    }
+}
+
+/// Deliveries listed under a key, as linked lists through one vector (most lists hold one
+/// delivery, and a vector per list was most of the cost of indexing), with a list per
+/// (key, target selector) for keys two or more deliveries share: a read then looks up its own
+/// few selectors instead of checking many deliveries.
+struct Lists<'a, K> {
+    /// Key -> (head of its list, length).
+    heads: FxHashMap<K, (usize, usize)>,
+    by_selector: FxHashMap<(K, HostKey<'a>), usize>,
+    links: Vec<(Delivery, usize)>,
+}
+
+impl<'a, K: Copy + Eq + Hash> Lists<'a, K> {
+    fn new() -> Self {
+        Lists {
+            heads: FxHashMap::default(),
+            by_selector: FxHashMap::default(),
+            links: Vec::new(),
+        }
+    }
+
+    /// Adds a delivery under `key`; true when the key is new.
+    fn add(&mut self, key: K, delivery: Delivery) -> bool {
+        let mut new = false;
+        let (head, len) = self.heads.entry(key).or_insert_with(|| {
+            new = true;
+            (NONE, 0)
+        });
+        self.links.push((delivery, *head));
+        *head = self.links.len() - 1;
+        *len += 1;
+        new
+    }
+
+    /// Builds the per-selector lists, once every delivery is added.
+    fn finish(&mut self, targets: &TargetKeys<'a>) {
+        let shared: Vec<(K, usize)> = self
+            .heads
+            .iter()
+            .filter(|&(_, &(_, len))| len >= 2)
+            .map(|(&key, &(head, _))| (key, head))
+            .collect();
+        for (key, head) in shared {
+            let deliveries: Vec<Delivery> = self.list(head).collect();
+            for delivery in deliveries {
+                for &selector in targets.of(delivery.0) {
+                    let head = self.by_selector.entry((key, selector)).or_insert(NONE);
+                    self.links.push((delivery, *head));
+                    *head = self.links.len() - 1;
+                }
+            }
+        }
+    }
+
+    fn list(&self, head: usize) -> impl Iterator<Item = Delivery> + '_ {
+        std::iter::successors((head != NONE).then(|| self.links[head]), |&(_, next)| {
+            (next != NONE).then(|| self.links[next])
+        })
+        .map(|(delivery, _)| delivery)
+    }
+
+    /// Calls `found` with each delivery under `key` whose target shares a selector with the
+    /// source, and that selector.
+    fn each(
+        &self,
+        key: K,
+        targets: &TargetKeys<'a>,
+        source: &SourceKeys<'a>,
+        mut found: impl FnMut(Delivery, HostKey<'a>),
+    ) {
+        let Some(&(head, len)) = self.heads.get(&key) else {
+            return;
+        };
+        if len < 2 || len <= source.written.len() {
+            // Few deliveries: check each for a shared selector.
+            for delivery in self.list(head) {
+                if let Some(selector) = targets.shared(delivery.0, source) {
+                    found(delivery, selector);
+                }
+            }
+        } else {
+            // Many deliveries: look up each selector of the source.
+            for &selector in &source.written {
+                if let Some(&head) = self.by_selector.get(&(key, selector)) {
+                    for delivery in self.list(head) {
+                        found(delivery, selector);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where every push delivers, indexed for [`infer`]'s lookups.
+struct DeliveryIndex<'a> {
+    targets: TargetKeys<'a>,
+    /// File entries by (target directory, file name).
+    files: Lists<'a, (&'a str, &'a str)>,
+    /// Directory entries by (target directory, directory name).
+    dirs: Lists<'a, (&'a str, &'a str)>,
+    /// Pattern entries by (target directory, pattern), and by target directory alone.
+    patterns: Lists<'a, (&'a str, NamePattern<'a>)>,
+    patterns_into: Lists<'a, &'a str>,
+    /// The distinct patterns delivered into each directory.
+    patterns_in: FxHashMap<&'a str, Vec<NamePattern<'a>>>,
+    /// The distinct file and directory names delivered into each directory; only filled when
+    /// some entry of the plan reads a pattern.
+    names_in: FxHashMap<&'a str, Vec<&'a str>>,
+    /// Every push with a plain target, under its directory (with its first entry).
+    into_dir: Lists<'a, &'a str>,
+    /// Every push whose target holds a JOB macro, under the part before the macro.
+    macro_into: Lists<'a, &'a str>,
+    /// (selector, target directory, push) of every target on a selector some directory read
+    /// uses, sorted: the targets below a directory on one selector are one contiguous run.
+    by_key_dir: Vec<(HostKey<'a>, &'a str, usize)>,
+}
+
+impl<'a> DeliveryIndex<'a> {
+    fn new(
+        plan: &'a Plan,
+        targets: &'a [Cow<'a, str>],
+        entries: &'a [Vec<Vec<NormEntry<'a>>>],
+    ) -> Self {
+        let pushes = &plan.pushes;
+        let reads_patterns = entries
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.kind == EntryKind::Pattern);
+        let mut index = DeliveryIndex {
+            targets: TargetKeys::new(pushes),
+            files: Lists::new(),
+            dirs: Lists::new(),
+            patterns: Lists::new(),
+            patterns_into: Lists::new(),
+            patterns_in: FxHashMap::default(),
+            names_in: FxHashMap::default(),
+            into_dir: Lists::new(),
+            macro_into: Lists::new(),
+            by_key_dir: Vec::new(),
+        };
+        index.files.heads.reserve(pushes.len());
+        index.into_dir.heads.reserve(pushes.len());
+        for (a, dir) in targets.iter().enumerate() {
+            let first = first_entry(a);
+            if let Some(prefix) = macro_prefix(dir) {
+                index.macro_into.add(prefix, first);
+                continue;
+            }
+            index.into_dir.add(dir, first);
+            for (si, source_entries) in entries[a].iter().enumerate() {
+                for (fi, entry) in source_entries.iter().enumerate() {
+                    index.add_entry(dir, entry, (a, si, fi), reads_patterns);
+                }
+            }
+        }
+        let targets_keys = &index.targets;
+        index.files.finish(targets_keys);
+        index.dirs.finish(targets_keys);
+        index.patterns.finish(targets_keys);
+        index.patterns_into.finish(targets_keys);
+        index.into_dir.finish(targets_keys);
+        index.macro_into.finish(targets_keys);
+        index.index_below(plan, targets, entries);
+        index
+    }
+
+    fn add_entry(
+        &mut self,
+        dir: &'a str,
+        entry: &'a NormEntry<'a>,
+        delivery: Delivery,
+        reads_patterns: bool,
+    ) {
+        let name = entry.name();
+        let new_name = match entry.kind {
+            EntryKind::File => {
+                self.files.add((dir, name), delivery) && !self.dirs.heads.contains_key(&(dir, name))
+            }
+            EntryKind::Directory => {
+                self.dirs.add((dir, name), delivery) && !self.files.heads.contains_key(&(dir, name))
+            }
+            EntryKind::Pattern => {
+                let pattern = entry.pattern();
+                if self.patterns.add((dir, pattern), delivery) {
+                    self.patterns_in.entry(dir).or_default().push(pattern);
+                }
+                self.patterns_into.add(dir, delivery);
+                false
+            }
+        };
+        if new_name && reads_patterns {
+            self.names_in.entry(dir).or_default().push(name);
+        }
+    }
+
+    /// Only directory reads look below their own directory, and only the selectors that such
+    /// reads use are needed.
+    fn index_below(
+        &mut self,
+        plan: &'a Plan,
+        targets: &'a [Cow<'a, str>],
+        entries: &[Vec<Vec<NormEntry>>],
+    ) {
+        let mut directory_keys: FxHashSet<HostKey<'a>> = FxHashSet::default();
+        for (push, push_entries) in plan.pushes.iter().zip(entries) {
+            for (source, source_entries) in push.sources.iter().zip(push_entries) {
+                if source_entries
+                    .iter()
+                    .any(|e| e.kind == EntryKind::Directory)
+                {
+                    directory_keys.extend(keys(&source.hosts));
+                }
+            }
+        }
+        if directory_keys.is_empty() {
+            return;
+        }
+        for (a, dir) in targets.iter().enumerate() {
+            self.by_key_dir.extend(
+                self.targets
+                    .of(a)
+                    .iter()
+                    .filter(|k| directory_keys.contains(k))
+                    .map(|&k| (k, dir.as_ref(), a)),
+            );
+        }
+        self.by_key_dir.sort_unstable();
+    }
+}
+
+/// One read being looked up in the index.
+struct Query<'q, 'a> {
+    index: &'q DeliveryIndex<'a>,
+    source: &'q SourceKeys<'a>,
+    at: ReadAt,
+    reads: &'q mut Reads<'a>,
+    matchers: &'q mut Matchers<'a>,
+}
+
+/// Each directory `location` lies in, shallowest first, with the component of `location`
+/// that follows it (empty for `location` itself when it is a directory).
+fn ancestors(location: &str) -> impl Iterator<Item = (&str, &str)> {
+    location
+        .char_indices()
+        .filter(|&(_, c)| c == '/')
+        .map(move |(i, _)| {
+            let rest = &location[i + 1..];
+            let component = rest.find('/').map_or(rest, |end| &rest[..end]);
+            (&location[..=i], component)
+        })
+}
+
+impl<'a> Query<'_, 'a> {
+    /// Records every delivery listed under `key` in `lists` that the source shares a host
+    /// selector with.
+    fn record<K: Copy + Eq + Hash>(
+        &mut self,
+        lists: &Lists<'a, K>,
+        key: K,
+        may: bool,
+        relation: Relation,
+    ) {
+        let (at, reads) = (self.at, &mut *self.reads);
+        lists.each(
+            key,
+            &self.index.targets,
+            self.source,
+            |delivery, selector| {
+                reads.record(delivery.0, at, selector, Why::new(may, relation, delivery));
+            },
+        );
+    }
+
+    /// A file: the very path, a delivered directory above it, a pattern that may deliver it
+    /// or a directory above it, a macro target above it.
+    fn file(&mut self, path: &str) {
+        let index = self.index;
+        for (dir, component) in ancestors(path) {
+            let last = dir.len() + component.len() == path.len();
+            if last {
+                self.record(&index.files, (dir, component), false, Relation::Delivers);
+                self.record(&index.dirs, (dir, component), false, Relation::Delivers);
+                self.delivered_patterns(dir, component, Relation::OneOf);
+            } else {
+                self.record(&index.dirs, (dir, component), false, Relation::Under);
+                self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+                self.delivered_patterns(dir, component, Relation::UnderOneOf);
+            }
+        }
+    }
+
+    /// A directory, with everything below it: deliveries into it or deeper, and whatever
+    /// delivers it or a directory above it.
+    fn directory(&mut self, location: &str) {
+        let index = self.index;
+        for (dir, component) in ancestors(location) {
+            if dir.len() == location.len() {
+                self.record(&index.into_dir, dir, false, Relation::Holds);
+                continue;
+            }
+            let last = dir.len() + component.len() + 1 == location.len();
+            if last {
+                self.record(&index.dirs, (dir, component), false, Relation::Delivers);
+                self.record(&index.files, (dir, component), false, Relation::Delivers);
+                self.delivered_patterns(dir, component, Relation::OneOf);
+            } else {
+                self.record(&index.dirs, (dir, component), false, Relation::Under);
+                self.delivered_patterns(dir, component, Relation::UnderOneOf);
+            }
+            self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+        }
+        self.deliveries_below(location);
+    }
+
+    /// The names of one directory a pattern may match, and whatever delivers that directory
+    /// or one above it.
+    fn pattern(&mut self, location: &str, pattern: NamePattern<'a>) {
+        let index = self.index;
+        for (dir, component) in ancestors(location) {
+            if dir.len() < location.len() {
+                self.record(&index.dirs, (dir, component), true, Relation::Under);
+                self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+                self.delivered_patterns(dir, component, Relation::UnderOneOf);
+                continue;
+            }
+            match index.names_in.get(dir) {
+                Some(names) if names.len() > MATCHED_PER_DIR => {
+                    self.record(&index.into_dir, dir, true, Relation::Holds);
+                }
+                Some(names) => {
+                    for &name in names {
+                        if self.matchers.may_match(pattern, name) {
+                            self.record(&index.files, (dir, name), true, Relation::CouldMatch);
+                            self.record(&index.dirs, (dir, name), true, Relation::CouldMatch);
+                        }
+                    }
+                }
+                None => {}
+            }
+            // Whether two patterns can match one name is not worked out: they may.
+            self.record(&index.patterns_into, dir, true, Relation::Holds);
+        }
+    }
+
+    /// The patterns delivered into `dir` that may match `name`.
+    fn delivered_patterns(&mut self, dir: &str, name: &str, relation: Relation) {
+        let index = self.index;
+        let Some(patterns) = index.patterns_in.get(dir) else {
+            return;
+        };
+        if patterns.len() > MATCHED_PER_DIR {
+            self.record(&index.patterns_into, dir, true, relation);
+            return;
+        }
+        for &pattern in patterns {
+            if self.matchers.may_match(pattern, name) {
+                self.record(&index.patterns, (dir, pattern), true, relation);
+            }
+        }
+    }
+
+    /// A directory is read with everything below it, so a push that delivers into a deeper
+    /// directory on a shared selector also feeds this read.
+    fn deliveries_below(&mut self, below: &str) {
+        let by_key_dir = &self.index.by_key_dir;
+        for &key in &self.source.written {
+            let start = by_key_dir.partition_point(|&(k, d, _)| (k, d) < (key, below));
+            for &(_, _, a) in by_key_dir[start..]
+                .iter()
+                .take_while(|(k, d, _)| *k == key && d.starts_with(below))
+                .filter(|(_, d, _)| d.len() > below.len())
+            {
+                self.reads.record(
+                    a,
+                    self.at,
+                    key,
+                    Why::new(false, Relation::Holds, first_entry(a)),
+                );
+            }
+        }
+    }
+}
+
+/// The first entry of push `a`: what a sentence names for everything the push delivers (every
+/// push has one; the parser refuses an empty `files`).
+fn first_entry(a: usize) -> Delivery {
+    (a, 0, 0)
+}
+
+/// The part of a normalised target directory before the component holding its first JOB
+/// macro (`[FILESRCIP]`, `[DATE:...]`, `[DATEFMT:...]`), if it has one. A macro may expand to
+/// several components (`[DATE:yyyy/MM]`), so everything from that component on is unknown.
+fn macro_prefix(dir: &str) -> Option<&str> {
+    let open = dir.find('[')?;
+    if !dir[open..].contains(']') {
+        return None;
+    }
+    dir[..open].rfind('/').map(|i| &dir[..=i])
+}
