@@ -20,8 +20,8 @@ use plan_parser::{HostSet, Plan, PlanErrors, Problem, Push, Span};
 
 use crate::graph::{Edge, EdgeKind, FileFlow, Node, PlanGraph, Stage};
 use crate::hosts::{HostKey, keys, written_name};
-use crate::kind::GraphErrorKind;
 use crate::infer::infer;
+use crate::kind::GraphErrorKind;
 use crate::path::{EntryKind, NormEntry, target_dir};
 
 /// Orders the pushes of a plan.
