@@ -22,6 +22,7 @@ pub mod limits;
 pub mod paths;
 pub mod rolling;
 pub mod routes;
+pub mod script;
 mod status;
 mod step_operation;
 pub mod task_name;
@@ -33,7 +34,7 @@ mod version;
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
     ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FIND_JOBS_MAX, FRAGMENT, Flavor, HostLog, HostState,
-    JobKey, ListedJob, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, Scrubber, Snapshot, StartAnswer,
+    JobKey, ListedJob, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, ScriptRequest, ScriptResult, Scrubber, Snapshot, StartAnswer,
     TlsConfig, TransportKind, UserAuth, WITHHELD,
 };
 pub use codes::{ErrorClass, classify_code, code, gse_code};
@@ -43,12 +44,12 @@ pub use status::{
     FileMode, FileStatus, HostStatus, RunStatus, job_type, log_type, start_way, step_type,
 };
 pub use v2::{
-    FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
+    FastExecuteScriptRequest, FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
     OperateJobInstanceRequest, OperationCode, ServerV2, StatusBlockV2, StepInstanceLogV2,
     StepInstanceStatusV2, StepIpStatusV2, StepResultGroupV2,
 };
 pub use v3::{
-    AccountV3, BatchIpLogRequest, BatchIpLogV3, FastTransferFileRequest, FileLogV3, FileSourceV3,
+    AccountV3, BatchIpLogRequest, BatchIpLogV3, FastExecuteScriptV3Request, ScriptTaskLogV3, FastTransferFileRequest, FileLogV3, FileSourceV3,
     FileTaskLogV3, IpLogV3, JobInstanceListRequest, JobInstanceListV3, JobInstanceStatusV3,
     JobInstanceSummaryV3, JobInstanceV3, ServerV3, StepInstanceStatusV3, StepIpResultV3,
 };

@@ -59,6 +59,8 @@ pub enum Route {
     LogV2,
     /// v2 `operate_job_instance`.
     OperateV2,
+    /// v2 `fast_execute_script`: submits a script job.
+    FastExecuteScriptV2,
     /// v2 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
     OperateStepV2,
     /// v3 `fast_transfer_file`: submits a transfer.
@@ -71,6 +73,8 @@ pub enum Route {
     BatchIpLogV3,
     /// v3 `operate_job_instance`.
     OperateV3,
+    /// v3 `fast_execute_script`: submits a script job.
+    FastExecuteScriptV3,
     /// v3 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
     OperateStepV3,
     /// v3 `get_job_instance_list`: the business's jobs created in a time window (JOB's
@@ -83,17 +87,19 @@ const ESB_COMPONENTS: &str = "/api/c/compapi/v2";
 
 impl Route {
     /// Every route: the v2 family, then the v3 family.
-    pub const ALL: [Route; 12] = [
+    pub const ALL: [Route; 14] = [
         Route::FastPushFile,
         Route::StatusV2,
         Route::LogV2,
         Route::OperateV2,
+        Route::FastExecuteScriptV2,
         Route::OperateStepV2,
         Route::FastTransferFile,
         Route::StatusV3,
         Route::IpLogV3,
         Route::BatchIpLogV3,
         Route::OperateV3,
+        Route::FastExecuteScriptV3,
         Route::OperateStepV3,
         Route::JobInstanceListV3,
     ];
@@ -107,6 +113,7 @@ impl Route {
             Route::OperateV2 | Route::OperateV3 => "operate_job_instance",
             Route::OperateStepV2 | Route::OperateStepV3 => "operate_step_instance",
             Route::FastTransferFile => "fast_transfer_file",
+            Route::FastExecuteScriptV2 | Route::FastExecuteScriptV3 => "fast_execute_script",
             Route::IpLogV3 => "get_job_instance_ip_log",
             Route::BatchIpLogV3 => "batch_get_job_instance_ip_log",
             Route::JobInstanceListV3 => "get_job_instance_list",
@@ -118,14 +125,17 @@ impl Route {
         match self {
             Route::OperateStepV2 => ApiVersion::V2,
             Route::OperateStepV3 => ApiVersion::V3,
-            Route::FastPushFile | Route::StatusV2 | Route::LogV2 | Route::OperateV2 => {
-                ApiVersion::V2
-            }
+            Route::FastPushFile
+            | Route::StatusV2
+            | Route::LogV2
+            | Route::OperateV2
+            | Route::FastExecuteScriptV2 => ApiVersion::V2,
             Route::FastTransferFile
             | Route::StatusV3
             | Route::IpLogV3
             | Route::BatchIpLogV3
             | Route::OperateV3
+            | Route::FastExecuteScriptV3
             | Route::JobInstanceListV3 => ApiVersion::V3,
         }
     }

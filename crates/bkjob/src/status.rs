@@ -151,6 +151,14 @@ open_enum! {
         GseFileTimeout = 17 => "File Log Timeout",
         /// 18.
         AgentNotInstalled = 18 => "Agent not installed",
+        /// 101: the script could not be run.
+        ScriptFailed = 101 => "Script execution failed",
+        /// 102.
+        ScriptTimeout = 102 => "Script execution timeout",
+        /// 103.
+        ScriptTerminate = 103 => "Script execution terminated",
+        /// 104: the script ran and exited with a code other than 0.
+        ScriptNotZeroExitCode = 104 => "Script return non-zero code",
         /// 202.
         CopyFileFailed = 202 => "File Transmission Failed",
         /// 203.

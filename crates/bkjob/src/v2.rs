@@ -338,3 +338,35 @@ pub struct IpLogV2 {
     #[serde(default, deserialize_with = "null_default")]
     pub ip: String,
 }
+
+/// v2 `fast_execute_script` request body (credentials are added by the client). The script
+/// and its parameters travel base64-encoded; `script_type` and `script_timeout` are v2's
+/// names for v3's `script_language` and `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FastExecuteScriptRequest {
+    /// Business id.
+    pub bk_biz_id: i64,
+    /// Job (step) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_name: Option<String>,
+    /// The script, base64.
+    pub script_content: String,
+    /// `crate::script::language` (1 = shell).
+    pub script_type: i32,
+    /// The script's parameters, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_param: Option<String>,
+    /// 1 hides the parameters in JOB's UI and logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_param_sensitive: Option<i32>,
+    /// Seconds (JOB's default is 7200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_timeout: Option<u32>,
+    /// Execution account alias on the targets.
+    pub account: String,
+    /// Target hosts.
+    pub target_server: ServerV2,
+    /// Called once when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bk_callback_url: Option<String>,
+}

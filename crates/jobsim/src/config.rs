@@ -172,6 +172,11 @@ pub struct HostConfig {
     /// then healthy: a transient failure that a retry gets past.
     #[serde(default)]
     pub flaky_jobs: u64,
+    /// Every file delivered to this host arrives altered (its middle byte inverted, its size
+    /// kept) while JOB still reports the transfer a success: what delivery verification
+    /// exists to catch.
+    #[serde(default)]
+    pub corrupt_deliveries: bool,
 }
 
 /// `[[app]]`: a registered app.

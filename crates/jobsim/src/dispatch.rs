@@ -234,7 +234,10 @@ fn run_api(
     let engine = &st.engine;
     let (p, front, is_get) = (&call.params, call.front, call.is_get);
     match call.route {
-        Route::FastPushFile | Route::FastTransferFile => {
+        Route::FastPushFile
+        | Route::FastTransferFile
+        | Route::FastExecuteScriptV2
+        | Route::FastExecuteScriptV3 => {
             let stuck = fault == Some(FaultKind::Stuck);
             submit(st, call, caller, stuck, rec)
         }
@@ -270,9 +273,15 @@ fn submit(
         max_running_jobs: st.max_running_jobs,
     };
     let version = call.route.version();
-    let parsed = match version {
-        ApiVersion::V2 => parse_v2(&call.params, &ctx),
-        ApiVersion::V3 => parse_v3(&call.params, &ctx),
+    let script = matches!(
+        call.route,
+        Route::FastExecuteScriptV2 | Route::FastExecuteScriptV3
+    );
+    let parsed = match (version, script) {
+        (ApiVersion::V2, false) => parse_v2(&call.params, &ctx),
+        (ApiVersion::V3, false) => parse_v3(&call.params, &ctx),
+        (ApiVersion::V2, true) => crate::script::parse_v2(&call.params, &ctx),
+        (ApiVersion::V3, true) => crate::script::parse_v3(&call.params, &ctx),
     };
     let spec = match parsed {
         Ok(spec) => spec,
@@ -281,10 +290,11 @@ fn submit(
     let job = engine.submit(spec, stuck);
     rec.job_instance_id = Some(job.id);
     match version {
-        ApiVersion::V2 => {
+        // v2's answer to a script job names its step too (`EsbJobExecuteDTO`).
+        ApiVersion::V2 if !script => {
             JobReply::Ok(json!({"job_instance_id": job.id, "job_instance_name": job.spec.name}))
         }
-        ApiVersion::V3 => JobReply::Ok(
+        _ => JobReply::Ok(
             json!({"job_instance_id": job.id, "job_instance_name": job.spec.name, "step_instance_id": job.step_id}),
         ),
     }

@@ -80,6 +80,9 @@ pub(crate) struct HostTask {
     pub(crate) start_ms: Option<i64>,
     pub(crate) end_ms: Option<i64>,
     pub(crate) files: Vec<FileLog>,
+    /// A script job's exit code and output on this host (`None` for a transfer, and until
+    /// the script ends).
+    pub(crate) script: Option<crate::script::ScriptOutput>,
 }
 
 /// Mutable state of a job.

@@ -9,7 +9,7 @@ use plan_bkjob::file_log::{FileLogLine, display_progress, display_size, display_
 use plan_bkjob::{FileMode, FileStatus, HostStatus, gse_code};
 
 use crate::engine::{Clock, Engine, FileLog, Job};
-use crate::hostfs::{HostFs, detail, relative};
+use crate::hostfs::{HostFs, detail, flip_middle_byte, relative};
 use crate::sources::{HostFailure, SourceFile, SourcePlan, target_dir, target_failure};
 use crate::transfer::{Item, Throttle, copy_dir, copy_file};
 use crate::world::HostRef;
@@ -28,6 +28,7 @@ pub(crate) async fn run_host(
         job: &job,
         idx,
         clock: &engine.clock,
+        corrupts: engine.world.host_corrupts(&host),
     };
     if !target.is_waiting() {
         return;
@@ -74,6 +75,8 @@ struct Target<'a> {
     job: &'a Job,
     idx: usize,
     clock: &'a Clock,
+    /// The host's `corrupt_deliveries` fault.
+    corrupts: bool,
 }
 
 /// A target directory: its host, and its path there relative to the host root.
@@ -301,6 +304,7 @@ impl Target<'_> {
                 self.log_progress(log_idx, &size, pct, kb);
             })
             .await
+            .and_then(|()| self.corrupt(host, &dest))
         };
         io.map_err(|e| {
             HostFailure::new(
@@ -309,6 +313,15 @@ impl Target<'_> {
                 format!("Transfer failed: {}", detail(&e)),
             )
         })
+    }
+
+    /// The `corrupt_deliveries` fault: the delivered file is altered, and nothing says so.
+    fn corrupt(&self, host: &cap_std::fs::Dir, dest: &std::path::Path) -> std::io::Result<()> {
+        if self.corrupts {
+            flip_middle_byte(host, dest)
+        } else {
+            Ok(())
+        }
     }
 
     fn log_progress(&self, log_idx: usize, size: &str, pct: u8, kb: u64) {

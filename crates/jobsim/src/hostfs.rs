@@ -80,6 +80,23 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
+/// Inverts the middle byte of a file (the `corrupt_deliveries` fault): its size and name
+/// stay, its content differs. An empty file has no byte to alter and stays as it is.
+pub(crate) fn flip_middle_byte(dir: &Dir, rel: &Path) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = dir.open_with(rel, cap_std::fs::OpenOptions::new().read(true).write(true))?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let middle = SeekFrom::Start(len / 2);
+    let mut byte = [0u8; 1];
+    file.seek(middle)?;
+    file.read_exact(&mut byte)?;
+    file.seek(middle)?;
+    file.write_all(&[!byte[0]])
+}
+
 /// An I/O error as a log detail; a refused escape says so in words.
 pub(crate) fn detail(err: &io::Error) -> String {
     if err.kind() == io::ErrorKind::PermissionDenied

@@ -22,7 +22,7 @@ const SILENT_HOST_GRACE: Duration = Duration::from_secs(300);
 
 /// How the hosts' transfers ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// Every target host reported.
     Done,
     /// The job's timeout came first.
@@ -35,6 +35,14 @@ enum Outcome {
 pub(crate) async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
     wait_for_start(&engine, &job).await;
     let deadline = start(&engine, &job);
+    if job.spec.script.is_some() {
+        // A `fast_execute_script` job: the same life, each host running the script.
+        let outcome = crate::script::run_hosts(&engine, &job, deadline).await;
+        let status = finish(&engine, &job, outcome);
+        engine.job_finished();
+        send_callback(&engine, &job, status);
+        return;
+    }
     let sources = expand_sources(&engine, &job).await;
     log_uploads(&engine.clock, &job, &sources);
     log_downloads(&engine.clock, &job, &sources);
@@ -89,6 +97,7 @@ fn start(engine: &Engine, job: &Job) -> Instant {
                     start_ms: Some(now),
                     end_ms: not_installed.then_some(now),
                     files: Vec::new(),
+                    script: None,
                 }
             })
             .collect();

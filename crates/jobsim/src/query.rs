@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use plan_bkjob::{ApiVersion, HostStatus, OperationCode, code, log_type, start_way, step_type};
+use plan_bkjob::{ApiVersion, HostStatus, OperationCode, code, log_type, start_way};
 use serde_json::{Value, json};
 
 use crate::coerce::{BadType, Params, i64_list, object_list};
 use crate::engine::{Engine, FileLog, Job, JobState};
 use crate::front::{Front, JobReply};
+use crate::script;
 use crate::submit::{check_scope_exists, missing_or_illegal, scope_of};
 use crate::world::{HostRef, Scope};
 
@@ -91,7 +92,7 @@ pub(crate) fn v2_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
             "bk_scope_id": job.spec.scope.id.to_string(),
         },
         "blocks": [{"step_instances": [{
-            "step_instance_id": job.step_id, "step_id": -1, "name": job.spec.name, "type": step_type::FILE,
+            "step_instance_id": job.step_id, "step_id": -1, "name": job.spec.name, "type": script::step_type(&job),
             "operator": job.spec.caller.username, "status": s.step_status, "execute_count": s.execute_count,
             "start_time": v2_time(s.start_ms), "end_time": v2_time(s.end_ms),
             "total_time": v2_total(s.start_ms, s.end_ms), "create_time": v2_time(Some(s.create_ms)),
@@ -117,7 +118,7 @@ pub(crate) fn v3_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
                 .iter()
                 .map(|h| {
                     json!({"bk_host_id": h.host.id, "ip": h.host.ipv4(), "ipv6": h.host.ipv6(), "bk_cloud_id": h.host.cloud,
-                        "status": h.status, "tag": null, "exit_code": null, "error_code": h.error_code,
+                        "status": h.status, "tag": script::tag(&job), "exit_code": script::exit_code(h), "error_code": h.error_code,
                         "start_time": h.start_ms, "end_time": h.end_ms, "total_time": total_ms(h.start_ms, h.end_ms)})
                 })
                 .collect(),
@@ -134,7 +135,7 @@ pub(crate) fn v3_status(engine: &Engine, p: &Params, front: Front, is_get: bool)
             "bk_scope_type": job.spec.scope.kind, "bk_scope_id": job.spec.scope.id.to_string(),
         },
         "step_instance_list": [{
-            "step_instance_id": job.step_id, "name": job.spec.name, "type": step_type::FILE, "status": s.step_status,
+            "step_instance_id": job.step_id, "name": job.spec.name, "type": script::step_type(&job), "status": s.step_status,
             "execute_count": s.execute_count, "create_time": s.create_ms, "start_time": s.start_ms, "end_time": s.end_ms,
             "total_time": total_ms(s.start_ms, s.end_ms), "step_ip_result_list": ips,
         }],
@@ -150,7 +151,10 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
     let s = job.snapshot();
     let mut groups: Vec<(HostStatus, Vec<Value>)> = Vec::new();
     for h in &s.hosts {
-        let content: String = h.files.iter().map(|f| f.content.as_str()).collect();
+        let content: String = match job.spec.script {
+            Some(_) => script::log(h).to_owned(),
+            None => h.files.iter().map(|f| f.content.as_str()).collect(),
+        };
         let escaped = html_escape::encode_safe(&content)
             .replace("&#x27;", "'")
             .replace("&quot;", "\"")
@@ -158,7 +162,7 @@ pub(crate) fn v2_log(engine: &Engine, p: &Params, front: Front, is_get: bool) ->
         let entry = json!({
             "start_time": v2_time(h.start_ms), "end_time": v2_time(h.end_ms),
             "total_time": v2_total(h.start_ms, h.end_ms), "execute_count": s.execute_count, "error_code": h.error_code,
-            "exit_code": null, "log_content": escaped, "bk_cloud_id": h.host.cloud, "ip": h.host.ipv4(),
+            "exit_code": script::exit_code(h), "log_content": escaped, "bk_cloud_id": h.host.cloud, "ip": h.host.ipv4(),
         });
         match groups.iter_mut().find(|(st, _)| *st == h.status) {
             Some((_, v)) => v.push(entry),
@@ -296,6 +300,9 @@ pub(crate) fn v3_ip_log(engine: &Engine, p: &Params, front: Front, is_get: bool)
             }),
         _ => return missing_or_illegal("host_id/(bk_cloud_id+ip)"),
     };
+    if job.spec.script.is_some() {
+        return script::ip_log(&s, &host);
+    }
     let (_, downloads, _) = logs_for(&s, &host);
     // This API returns the target's downloads plus the uploads of every source host.
     let file_logs: Vec<Value> = downloads
@@ -364,6 +371,9 @@ pub(crate) fn v3_batch_log(engine: &Engine, p: &Params, front: Front, is_get: bo
         return missing_or_illegal("host_id_list/ip_list");
     }
     wanted.dedup();
+    if job.spec.script.is_some() {
+        return script::batch_log(&job, &s, &wanted);
+    }
     let mut task_logs = Vec::new();
     for h in &wanted {
         let (_, downloads, uploads) = logs_for(&s, h);

@@ -24,7 +24,7 @@ const TRANSFER_MODE_STRICT: i64 = 1;
 
 /// A host selector as the request named it.
 #[derive(Debug, Clone)]
-enum Sel {
+pub(crate) enum Sel {
     Ip(i64, String),
     Id(i64),
     Group(String),
@@ -56,6 +56,9 @@ pub(crate) struct JobSpec {
     pub(crate) strict: bool,
     pub(crate) callback: Option<String>,
     pub(crate) start_task: bool,
+    /// The script of a `fast_execute_script` job (which has no sources); `None` for a
+    /// transfer.
+    pub(crate) script: Option<std::sync::Arc<crate::script::ScriptSpec>>,
     /// v3 `rolling_config`: the batches the targets run in (`None`: all at once).
     pub(crate) rolling: Option<crate::rolling::RollingSpec>,
 }
@@ -68,13 +71,13 @@ fn bad() -> JobReply {
 pub(crate) fn bad_t<T>(r: Result<T, BadType>) -> Check<T> {
     r.map_err(|_| bad())
 }
-fn missing(name: &str) -> JobReply {
+pub(crate) fn missing(name: &str) -> JobReply {
     JobReply::err(
         code::MISSING_PARAM_WITH_PARAM_NAME,
         format!("Missing request parameter [{name}]"),
     )
 }
-fn illegal(name: &str) -> JobReply {
+pub(crate) fn illegal(name: &str) -> JobReply {
     JobReply::err(
         code::ILLEGAL_PARAM_WITH_PARAM_NAME,
         format!("Invalid request parameter [{name}]"),
@@ -119,7 +122,7 @@ pub(crate) fn scope_of(p: &Params) -> Check<Scope> {
 
 /// With JOB's `bkBizIdCompatible` switch off (`[sim] bk_biz_id_compatible = false`), a bare
 /// `bk_biz_id` names no scope: only `bk_scope_type` + `bk_scope_id` do.
-fn scope_of_submission(p: &Params, world: &World) -> Check<Scope> {
+pub(crate) fn scope_of_submission(p: &Params, world: &World) -> Check<Scope> {
     let named = |key: &str| p.get(key).is_some_and(|v| !v.is_null() && *v != "");
     if !world.config().sim.bk_biz_id_compatible
         && !named("bk_scope_type")
@@ -157,7 +160,7 @@ fn timeout_of(p: &Params, world: &World, v3: bool) -> Check<u64> {
     }
 }
 
-fn callback_of(p: &Params, key: &str, world: &World) -> Check<Option<String>> {
+pub(crate) fn callback_of(p: &Params, key: &str, world: &World) -> Check<Option<String>> {
     let Some(url) = bad_t(p.string(key))? else {
         return Ok(None);
     };
@@ -199,7 +202,7 @@ fn default_name(world: &World, now: chrono::DateTime<chrono::Local>) -> String {
     format!("{prefix}_{}", now.format("%Y%m%d%H%M%S%3f"))
 }
 
-fn ip_sels(list: &[Params], v3_validate: bool) -> Check<Vec<Sel>> {
+pub(crate) fn ip_sels(list: &[Params], v3_validate: bool) -> Check<Vec<Sel>> {
     let mut out = Vec::new();
     for ip in list {
         let cloud = bad_t(ip.i64("bk_cloud_id"))?;
@@ -220,7 +223,7 @@ fn ip_sels(list: &[Params], v3_validate: bool) -> Check<Vec<Sel>> {
 }
 
 /// v2 `target_server` / `server` object (plain string group ids).
-fn v2_server(s: &Params) -> Check<Vec<Sel>> {
+pub(crate) fn v2_server(s: &Params) -> Check<Vec<Sel>> {
     let mut sels = ip_sels(
         &bad_t(object_list(s, "ip_list"))?.unwrap_or_default(),
         false,
@@ -237,7 +240,7 @@ fn v2_server(s: &Params) -> Check<Vec<Sel>> {
 }
 
 /// v3 `server` object, with nested bean validation; `None` when every list is empty.
-fn v3_server(s: &Params) -> Check<Vec<Sel>> {
+pub(crate) fn v3_server(s: &Params) -> Check<Vec<Sel>> {
     let ids = bad_t(i64_list(s, "host_id_list"))?.unwrap_or_default();
     let ips = ip_sels(&bad_t(object_list(s, "ip_list"))?.unwrap_or_default(), true)?;
     let mut sels: Vec<Sel> = if ids.is_empty() {
@@ -375,7 +378,7 @@ struct RawSource {
 }
 
 #[derive(Debug, Clone)]
-enum AccountRef {
+pub(crate) enum AccountRef {
     Alias(String),
     Id(u64),
 }
@@ -520,7 +523,7 @@ fn v2_selectors(src: &Params) -> Check<Option<Vec<Sel>>> {
     Ok(Some(s))
 }
 
-fn server_is_empty(s: &Params) -> bool {
+pub(crate) fn server_is_empty(s: &Params) -> bool {
     [
         "host_id_list",
         "ip_list",
@@ -796,6 +799,47 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
         strict: f.strict,
         callback: f.callback,
         start_task: f.start_task,
+        script: None,
         rolling: None,
     })
+}
+
+/// What a `fast_execute_script` request names besides its script, read by `script.rs`.
+pub(crate) struct ScriptJob {
+    pub(crate) scope: Scope,
+    pub(crate) name: String,
+    pub(crate) account: AccountRef,
+    pub(crate) target_sels: Vec<Sel>,
+    pub(crate) timeout_s: u64,
+    pub(crate) callback: Option<String>,
+}
+
+/// A `fast_execute_script` job: its targets, account and name checked as a transfer's are
+/// (quota, account, hosts, name; there are no sources), then its script attached.
+pub(crate) fn script_job(
+    ctx: &SubmitCtx<'_>,
+    job: ScriptJob,
+    script: crate::script::ScriptSpec,
+) -> Check<JobSpec> {
+    let mut spec = finish(
+        ctx,
+        Finish {
+            scope: job.scope,
+            name: job.name,
+            target_path: String::new(),
+            target_name: None,
+            target_account: job.account,
+            target_sels: job.target_sels,
+            raw_sources: Vec::new(),
+            timeout_s: job.timeout_s,
+            upload: None,
+            download: None,
+            strict: false,
+            callback: job.callback,
+            start_task: true,
+            source_id_quirk: false,
+        },
+    )?;
+    spec.script = Some(std::sync::Arc::new(script));
+    Ok(spec)
 }

@@ -365,6 +365,11 @@ impl World {
     pub(crate) fn host_silent(&self, host: &HostRef) -> bool {
         self.host_config(host).is_some_and(|h| h.silent)
     }
+
+    /// The `corrupt_deliveries` fault: files delivered to this host arrive altered.
+    pub(crate) fn host_corrupts(&self, host: &HostRef) -> bool {
+        self.host_config(host).is_some_and(|h| h.corrupt_deliveries)
+    }
 }
 
 /// A stable id for an alias when no accounts are configured (so v3 responses carry one).

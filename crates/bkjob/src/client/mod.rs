@@ -37,6 +37,7 @@ mod error;
 mod list;
 mod neutral;
 mod retry;
+mod script;
 mod scrub;
 
 use std::time::Duration;
@@ -57,6 +58,7 @@ pub use error::{ApiError, ConfigError, TransportKind};
 pub use list::{FIND_JOBS_MAX, ListedJob};
 pub use neutral::{HostLog, HostState, JobKey, Snapshot};
 pub use retry::RetryPolicy;
+pub use script::{ScriptRequest, ScriptResult};
 pub use scrub::{FRAGMENT, Scrubber, WITHHELD};
 
 use crate::ApiVersion;

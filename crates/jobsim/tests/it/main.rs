@@ -10,6 +10,7 @@ mod fleets;
 mod fuzz;
 mod memory;
 mod python;
+mod script;
 mod rolling;
 mod server;
 mod state;
