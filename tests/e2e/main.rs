@@ -8,6 +8,7 @@ mod exit_codes;
 mod faults;
 mod load;
 mod mutation;
+mod run_visibility;
 mod schema;
 mod secrets;
 mod server;
