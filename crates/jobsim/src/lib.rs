@@ -14,14 +14,12 @@
 
 #![warn(missing_docs)]
 
-mod cmdb;
 mod coerce;
 mod config;
 mod dispatch;
 mod engine;
 mod error;
 mod faults;
-mod file_sources;
 mod front;
 mod host;
 mod hostfs;
@@ -29,6 +27,7 @@ mod instance_list;
 mod job;
 mod operate;
 mod paths;
+mod persist;
 mod query;
 mod reqlog;
 mod rolling;
@@ -41,8 +40,8 @@ mod transfer;
 mod world;
 
 pub use config::{
-    Account, App, Business, Config, FaultKind, FaultRule, FileSourceConfig, HostConfig,
-    SimSettings, TopoNode, UnknownFaultKind,
+    Account, App, Business, Config, FaultKind, FaultRule, HostConfig, SimSettings, TopoNode,
+    UnknownFaultKind,
 };
 pub use error::Error;
 pub use reqlog::RecordedRequest;
