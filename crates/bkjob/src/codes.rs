@@ -60,6 +60,9 @@ pub mod code {
     /// JOB: rolling over source files (`rolling_config.type` 2) with a source that is not a
     /// server file.
     pub const FILE_SOURCE_ROLLING_ONLY_SUPPORT_SERVER_FILE: i64 = 1_244_035;
+    /// JOB: a third-party file source id that is not the job's business's
+    /// ("FileSource[id={0}] does not belong to specified business").
+    pub const FILE_SOURCE_ID_NOT_IN_BIZ: i64 = 1_260_017;
     /// JOB: IAM permission denied (carries `permission`).
     pub const BK_PERMISSION_DENIED: i64 = 9_900_403;
     /// JOB: permission denied.

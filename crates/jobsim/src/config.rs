@@ -28,6 +28,22 @@ pub struct Config {
     /// Injected faults on API calls, applied in order.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultRule>,
+    /// Third-party file sources (`file_type = 3`), their files under
+    /// `ROOT/file_sources/<code>/`.
+    #[serde(default, rename = "file_source")]
+    pub file_sources: Vec<FileSourceConfig>,
+}
+
+/// `[[file_source]]`: a JOB third-party file source (bkrepo, COS, Artifactory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// `file_source_id`.
+    pub id: u64,
+    /// `file_source_code`: one plain name, the directory `ROOT/file_sources/<code>/`.
+    pub code: String,
+    /// The business (`bk_biz_id` / `bk_scope_id`) it belongs to.
+    pub business: u64,
 }
 
 /// `[sim]`: timings and limits.
@@ -362,7 +378,19 @@ impl TryFrom<String> for FaultKind {
 impl Config {
     /// Parses a `jobsim.toml` text.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+        let config: Self = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        // A code names a directory of the sandbox: one plain name, never a path out of it.
+        if let Some(bad) = config
+            .file_sources
+            .iter()
+            .find(|s| !crate::hostfs::is_plain_name(&s.code))
+        {
+            return Err(Error::Config(format!(
+                "[[file_source]] code `{}` must be one plain name (it is the directory file_sources/<code>/)",
+                bad.code
+            )));
+        }
+        Ok(config)
     }
 
     /// Loads `ROOT/jobsim.toml`, or the default when the file does not exist.

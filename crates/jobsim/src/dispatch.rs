@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
+use plan_bkjob::cmdb::{CmdbApi, CmdbCall};
 use plan_bkjob::routes::{HttpMethod, Route, UnknownRoute};
 use plan_bkjob::{ApiVersion, code};
 use serde_json::{Map, Value, json};
@@ -82,6 +83,9 @@ struct Call {
 
 /// Takes a request through every phase; each phase either passes it on or gives the reply.
 fn handle(st: &SimState, request: &Incoming, rec: &mut RecordedRequest) -> Reply {
+    if let Some(cmdb) = CmdbApi::parse(request.uri.path()) {
+        return handle_cmdb(st, request, &cmdb, rec);
+    }
     let call = match read_call(request, rec) {
         Ok(call) => call,
         Err(answer) => return Reply::now(answer),
@@ -94,7 +98,7 @@ fn handle(st: &SimState, request: &Incoming, rec: &mut RecordedRequest) -> Reply
     {
         return reply;
     }
-    let caller = match authenticate(st, &request.headers, &call) {
+    let caller = match authenticate(st, &request.headers, call.front, call.route.name(), &call.params) {
         Ok(caller) => caller,
         Err(answer) => return Reply::now(answer),
     };
@@ -104,6 +108,49 @@ fn handle(st: &SimState, request: &Incoming, rec: &mut RecordedRequest) -> Reply
     }
     let reply = run_api(st, &call, &caller, fault.as_ref().map(|f| f.kind), rec);
     faults::deliver(fault.as_ref(), call.front, wrap(call.front, reply))
+}
+
+/// A CMDB call (`crate::cmdb`) through the same phases as JOB's: method and parameters,
+/// fault, authentication, the answer in CMDB's envelope, delivery.
+fn handle_cmdb(
+    st: &SimState,
+    request: &Incoming,
+    call: &CmdbCall,
+    rec: &mut RecordedRequest,
+) -> Reply {
+    let front = call.door;
+    rec.front = front.as_str().into();
+    rec.api = call.api.name().into();
+    let is_get = request.method == Method::GET;
+    if request.method != Method::POST && !(is_get && front == Front::Esb) {
+        return Reply::now(match front {
+            Front::Gateway => api_not_found(),
+            Front::Esb => esb_not_found(),
+        });
+    }
+    let Ok(params) = read_params(front, is_get, &request.uri, &request.body) else {
+        rec.body = Value::String("<unparseable>".into());
+        return Reply::now(esb_error(
+            code::ESB_COMPONENT_ERROR,
+            "Request JSON string is wrong in format, which cannot be analyzed.",
+        ));
+    };
+    rec.body = recorded_body(&params.0);
+    let fault = st.take_fault(call.api.name());
+    rec.fault = fault.as_ref().map(|f| f.kind);
+    if let Some(reply) = fault.as_ref().and_then(|f| faults::before_auth(f, front)) {
+        return reply;
+    }
+    let caller = match authenticate(st, &request.headers, front, call.api.name(), &params) {
+        Ok(caller) => caller,
+        Err(answer) => return Reply::now(answer),
+    };
+    let faulted = |rule: &FaultRule| faults::after_auth(rule, front, &caller, &rec.path);
+    if let Some(answer) = fault.as_ref().and_then(faulted) {
+        return Reply::now(answer);
+    }
+    let answer = crate::cmdb::run(&st.engine.world, call, &params);
+    faults::deliver(fault.as_ref(), front, answer)
 }
 
 /// Routes the path, checks the method and reads the parameters, noting each in `rec`.
@@ -200,10 +247,16 @@ fn query_params(uri: &Uri) -> Map<String, Value> {
 }
 
 /// Who is calling, by the front door's rules; `Err` is the door's refusal.
-fn authenticate(st: &SimState, headers: &HeaderMap, call: &Call) -> Result<Caller, Answer> {
+fn authenticate(
+    st: &SimState,
+    headers: &HeaderMap,
+    front: Front,
+    api: &str,
+    params: &Params,
+) -> Result<Caller, Answer> {
     let anonymous = st.allow_anonymous
         && !headers.contains_key("x-bkapi-authorization")
-        && !CREDENTIAL_FIELDS.iter().any(|k| call.params.has(k));
+        && !CREDENTIAL_FIELDS.iter().any(|k| params.has(k));
     if anonymous {
         return Ok(Caller {
             app_code: "anonymous".into(),
@@ -216,9 +269,9 @@ fn authenticate(st: &SimState, headers: &HeaderMap, call: &Call) -> Result<Calle
     } else {
         AuthMode::Lenient
     };
-    match call.front {
-        Front::Esb => esb_auth(config, headers, &call.params, mode),
-        Front::Gateway => gateway_auth(config, headers, call.route.name(), mode),
+    match front {
+        Front::Esb => esb_auth(config, headers, params, mode),
+        Front::Gateway => gateway_auth(config, headers, api, mode),
     }
 }
 

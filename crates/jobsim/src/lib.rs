@@ -14,12 +14,14 @@
 
 #![warn(missing_docs)]
 
+mod cmdb;
 mod coerce;
 mod config;
 mod dispatch;
 mod engine;
 mod error;
 mod faults;
+mod file_sources;
 mod front;
 mod host;
 mod hostfs;
@@ -40,8 +42,8 @@ mod transfer;
 mod world;
 
 pub use config::{
-    Account, App, Business, Config, FaultKind, FaultRule, HostConfig, SimSettings, TopoNode,
-    UnknownFaultKind,
+    Account, App, Business, Config, FaultKind, FaultRule, FileSourceConfig, HostConfig,
+    SimSettings, TopoNode, UnknownFaultKind,
 };
 pub use error::Error;
 pub use reqlog::RecordedRequest;

@@ -598,6 +598,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the script, the shell answers with an exit code and bounded output.
+        #[test]
+        fn any_script_ends_without_panicking(script in "(\\PC|[ \n'\"\\\\$|;#%-])*") {
+            let (_tmp, fs) = host();
+            let ran = run(&script, &fs);
+            proptest::prop_assert!(ran.output.len() <= MAX_OUTPUT_BYTES + 100);
+        }
+
+        /// The same for lines made of the subset's own commands with odd arguments.
+        #[test]
+        fn subset_commands_with_odd_arguments(
+            command in "(echo|printf|test|\\[|sha256sum|stat|wc|exit)",
+            args in proptest::collection::vec("[-%a-z/.\\\\ '\"]{0,12}", 0..5),
+        ) {
+            let (_tmp, fs) = host();
+            let line = format!("{command} {}\n", args.join(" "));
+            let _ = run(&line, &fs);
+        }
+    }
+
     #[test]
     fn output_is_bounded() {
         let (_tmp, fs) = host();

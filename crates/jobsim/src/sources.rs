@@ -112,11 +112,14 @@ pub(crate) fn plan_sources(world: &World, job: &Job) -> Vec<SourcePlan> {
     let mut out = Vec::new();
     for src in &job.spec.sources {
         for host in &src.hosts {
+            let root = match &src.file_source {
+                Some(file_source) => file_source.root.clone(),
+                None => world.host_root(host.cloud, &host.ip),
+            };
             let items = match source_failure(world, host, &src.account.alias) {
                 Some(failure) => Err(failure),
                 None => Ok(expand_entries(
-                    world,
-                    host,
+                    &root,
                     &src.files,
                     job.spec.target_name.as_deref(),
                 )),
@@ -149,14 +152,10 @@ fn source_failure(world: &World, host: &HostRef, account: &str) -> Option<HostFa
     }
 }
 
-/// Each entry expanded on a live source host; a host that cannot be opened fails each.
-fn expand_entries(
-    world: &World,
-    host: &HostRef,
-    files: &[String],
-    rename: Option<&str>,
-) -> Vec<EntryPlan> {
-    let host_fs = HostFs::open(&world.host_root(host.cloud, &host.ip))
+/// Each entry expanded on a live source host (its root, or a file source's); a root that
+/// cannot be opened fails each.
+fn expand_entries(root: &std::path::Path, files: &[String], rename: Option<&str>) -> Vec<EntryPlan> {
+    let host_fs = HostFs::open(root)
         .map_err(|e| format!("Cannot open the source host: {}", detail(&e)));
     files
         .iter()

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::coerce::{BadType, Params, i64_list, object_list, string_list};
 use crate::front::{Caller, JobReply};
+use crate::file_sources::{self, FileSource, FileSourceRef};
 use crate::hostfs::is_plain_name;
 use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
@@ -37,6 +38,9 @@ pub(crate) struct JobSource {
     pub(crate) files: Vec<String>,
     pub(crate) account: ResolvedAccount,
     pub(crate) hosts: Vec<HostRef>,
+    /// A third-party file source (`file_type = 3`): `hosts` is its file worker, whose files
+    /// are the source's (`file_sources`).
+    pub(crate) file_source: Option<FileSource>,
 }
 
 /// A validated, resolved job ready to run.
@@ -375,6 +379,7 @@ struct RawSource {
     files: Vec<String>,
     account: AccountRef,
     sels: Vec<Sel>,
+    file_source: Option<FileSourceRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -467,6 +472,7 @@ pub(crate) fn parse_v2(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
             files,
             account: AccountRef::Alias(acc),
             sels,
+            file_source: None,
         });
     }
     // 5. Targets.
@@ -647,16 +653,22 @@ fn v3_source(src: &Params, server: Option<(Vec<Sel>, bool)>) -> Check<RawSource>
     if !(FILE_TYPE_SERVER..=FILE_TYPE_BASE64).contains(&file_type) {
         return Err(illegal("file_source.file_type"));
     }
-    if file_type != FILE_TYPE_SERVER {
-        // Only server files exist in the sandbox; other source types are not simulated.
-        if file_type == FILE_TYPE_THIRD_PARTY
-            && bad_t(src.i64("file_source_id"))?.is_none()
-            && bad_t(src.string("file_source_code"))?.is_none_or(|c| c.is_empty())
-        {
+    if file_type == FILE_TYPE_THIRD_PARTY {
+        // Files named `bucket/path` in the file source; no account or server of its own.
+        let Some(reference) = file_sources::reference(src)? else {
             return Err(missing(
                 "file_source.file_source_id/file_source.file_source_code",
             ));
-        }
+        };
+        return Ok(RawSource {
+            files: files.iter().map(|f| file_sources::entry_path(f)).collect(),
+            account: AccountRef::Id(0),
+            sels: Vec::new(),
+            file_source: Some(reference),
+        });
+    }
+    if file_type != FILE_TYPE_SERVER {
+        // JOB local and base64 files are not simulated.
         return Err(illegal("file_source.file_type"));
     }
     if files.iter().any(|f| !is_valid_absolute_path(f)) {
@@ -684,6 +696,7 @@ fn v3_source(src: &Params, server: Option<(Vec<Sel>, bool)>) -> Check<RawSource>
         files,
         account,
         sels,
+        file_source: None,
     })
 }
 
@@ -716,11 +729,24 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
             "The total number of jobs currently executed exceeds the resource scope quota limit",
         ));
     }
+    // 9. Third-party file sources: a code resolved to its source (JOB's conversion).
+    let file_sources = f
+        .raw_sources
+        .iter()
+        .map(|s| {
+            s.file_source
+                .as_ref()
+                .map(|r| file_sources::resolve(world, &f.scope, r))
+                .transpose()
+        })
+        .collect::<Check<Vec<Option<FileSource>>>>()?;
     // 10. Accounts: target first, then each source.
     let target_account = resolve_account(world, &f.scope, &f.target_account)?;
     let mut source_accounts = Vec::new();
     for s in &f.raw_sources {
         let acc = match (&s.account, f.source_id_quirk) {
+            // A file source's files are served by its worker, not under a source account.
+            _ if s.file_source.is_some() => target_account.clone(),
             // JOB re-reads the target account for a source given by id (§3.3 step 10).
             (AccountRef::Id(_), true) => target_account.clone(),
             (a, _) => resolve_account(world, &f.scope, a)?,
@@ -738,7 +764,10 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
     let source_hosts: Vec<Vec<HostRef>> = f
         .raw_sources
         .iter()
-        .map(|s| resolver.resolve(&s.sels))
+        .map(|s| match s.file_source {
+            Some(_) => vec![file_sources::worker()],
+            None => resolver.resolve(&s.sels),
+        })
         .collect();
     resolver.finish()?;
     // 12. Non-empty.
@@ -778,10 +807,12 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
         .into_iter()
         .zip(source_accounts)
         .zip(source_hosts)
-        .map(|((s, account), hosts)| JobSource {
+        .zip(file_sources)
+        .map(|(((s, account), hosts), file_source)| JobSource {
             files: s.files,
             account,
             hosts,
+            file_source,
         })
         .collect();
     Ok(JobSpec {

@@ -150,6 +150,11 @@ impl World {
         self.root.join("hosts").join(cloud.to_string()).join(ip)
     }
 
+    /// `ROOT/file_sources/<code>/`: the files of a third-party file source.
+    pub(crate) fn file_source_root(&self, code: &str) -> PathBuf {
+        self.root.join("file_sources").join(code)
+    }
+
     /// A host is a real directory `hosts/<cloud>/<ip>`: a symlink there (or for the cloud)
     /// is not a host, so a host's root is always inside the sandbox.
     fn host_exists(&self, cloud: u64, ip: &str) -> bool {
@@ -313,16 +318,60 @@ impl World {
             .collect()
     }
 
-    /// Host strings of a topology node (empty when unknown).
+    /// Host strings of a topology node (empty when unknown). The business's own node
+    /// (`biz` with the business's id), unless configured, holds every host of the business.
     pub(crate) fn topo_node(&self, scope: &Scope, node_type: &str, id: i64) -> Vec<(u64, String)> {
-        self.config
+        let configured: Vec<&crate::config::TopoNode> = self
+            .config
             .businesses
             .iter()
             .filter(|b| b.id == scope.id)
             .flat_map(|b| b.topo_nodes.iter())
             .filter(|n| n.node_type == node_type && n.id == id)
+            .collect();
+        if configured.is_empty() && node_type == "biz" && u64::try_from(id) == Ok(scope.id) {
+            return self
+                .business_hosts(scope)
+                .into_iter()
+                .map(|h| (h.cloud, h.ip))
+                .collect();
+        }
+        configured
+            .into_iter()
             .flat_map(|n| n.hosts.iter())
             .filter_map(|s| parse_host_str(s))
+            .collect()
+    }
+
+    /// Whether the business defines the dynamic group.
+    pub(crate) fn dynamic_group_exists(&self, scope: &Scope, id: &str) -> bool {
+        self.config
+            .businesses
+            .iter()
+            .any(|b| b.id == scope.id && b.dynamic_groups.contains_key(id))
+    }
+
+    /// Every sandbox host, by `bk_host_id`.
+    pub(crate) fn all_hosts(&self) -> Vec<HostRef> {
+        self.rescan();
+        let Ok(reg) = self.registry.lock() else {
+            return Vec::new();
+        };
+        let known: Vec<(u64, (u64, String))> =
+            reg.by_id.iter().map(|(id, key)| (*id, key.clone())).collect();
+        drop(reg);
+        known
+            .into_iter()
+            .filter(|(_, (cloud, ip))| self.host_exists(*cloud, ip))
+            .map(|(id, (cloud, ip))| HostRef { id, cloud, ip })
+            .collect()
+    }
+
+    /// Every sandbox host of the business, by `bk_host_id`.
+    pub(crate) fn business_hosts(&self, scope: &Scope) -> Vec<HostRef> {
+        self.all_hosts()
+            .into_iter()
+            .filter(|h| self.in_business(scope, h))
             .collect()
     }
 

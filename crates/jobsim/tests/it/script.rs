@@ -407,3 +407,42 @@ async fn the_client_runs_a_script_on_both_families() {
     }
     sim.shutdown().await;
 }
+
+/// A host GSE never reports on (`stuck`) is still running at the job's timeout: it ends 102
+/// with no exit code, while the other host's result stands.
+#[tokio::test(start_paused = true)]
+async fn a_host_still_running_at_the_timeout_ends_102() {
+    let sim = Sim::with_config("[[host]]\nhost = \"10.0.0.2\"\nstuck = true\n");
+    let mut body = v3_script("echo hi\n");
+    body["timeout"] = json!(5);
+    let id = job_id(&sim.esb("jobv3/fast_execute_script", body).await);
+    let done = sim.wait(id).await;
+    assert_eq!(done["data"]["job_instance"]["status"], json!(4), "{done}");
+    let hosts = hosts(&done);
+    assert_eq!(hosts[0]["status"], json!(9));
+    assert_eq!(hosts[1]["status"], json!(102), "{done}");
+    assert_eq!(hosts[1]["error_code"], json!(120));
+    assert_eq!(hosts[1]["exit_code"], Value::Null);
+}
+
+/// A terminate of a running script job: job 10, then 11 with the hosts still running 403.
+#[tokio::test(start_paused = true)]
+async fn a_terminated_script_job_ends_403() {
+    let sim = Sim::with_config("[[host]]\nhost = \"10.0.0.1\"\nstuck = true\n");
+    let mut body = v3_script("echo hi\n");
+    body["target_server"] = json!({"ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]});
+    let id = job_id(&sim.esb("jobv3/fast_execute_script", body).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let running = sim.v3_status(id).await;
+    assert_eq!(hosts(&running)[0]["status"], json!(7), "{running}");
+    let r = sim
+        .esb(
+            "jobv3/operate_job_instance",
+            json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id, "operation_code": 1}),
+        )
+        .await;
+    assert_eq!(code_of(&r), 0, "{r}");
+    let done = sim.wait(id).await;
+    assert_eq!(done["data"]["job_instance"]["status"], json!(11), "{done}");
+    assert_eq!(hosts(&done)[0]["status"], json!(403));
+}
