@@ -170,6 +170,7 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             transfer_mode: push.transfer_mode.as_ref().map(|m| m.value.code()),
             target_server: server_v3(targets),
             callback_url: None,
+            rolling_config: None,
             // Two-phase submission: JOB creates the job unstarted, `apply` journals its id and
             // then starts it (see docs/apply.md). Built here so `plan show` prints it.
             start_task: Some(false),

@@ -39,6 +39,7 @@ mod neutral;
 mod retry;
 mod script;
 mod scrub;
+mod step_operation;
 
 use std::time::Duration;
 

@@ -98,6 +98,7 @@ async fn shared_types_round_trip() {
             ..ServerV3::default()
         },
         callback_url: None,
+        rolling_config: None,
         start_task: Some(true),
     };
     let r: Envelope<JobExecuteData> = parse(
