@@ -283,10 +283,10 @@ pub struct BatchIpLogV3 {
     /// 2 = file.
     #[serde(default)]
     pub log_type: Option<i32>,
-    /// Null for file steps.
-    #[serde(default)]
-    pub script_task_logs: Option<serde_json::Value>,
-    /// One entry per requested host.
+    /// One entry per requested host of a script step (null for file steps).
+    #[serde(default, deserialize_with = "null_default")]
+    pub script_task_logs: Vec<ScriptTaskLogV3>,
+    /// One entry per requested host of a file step.
     #[serde(default, deserialize_with = "null_default")]
     pub file_task_logs: Vec<FileTaskLogV3>,
 }
@@ -489,4 +489,58 @@ pub struct JobInstanceSummaryV3 {
     /// 0 a plan, 1 a script, 2 a file distribution ([`crate::job_type`]).
     #[serde(default, rename = "type")]
     pub job_type: Option<i32>,
+}
+
+/// v3 `fast_execute_script` request body (credentials are never part of it). The script and
+/// its parameters travel base64-encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FastExecuteScriptV3Request {
+    /// `biz` or `biz_set`.
+    pub bk_scope_type: String,
+    /// The business (set) id as a string.
+    pub bk_scope_id: String,
+    /// Job name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_name: Option<String>,
+    /// The script, base64.
+    pub script_content: String,
+    /// `crate::script::language` (1 = shell).
+    pub script_language: i32,
+    /// The script's parameters, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_param: Option<String>,
+    /// 1 hides the parameters in JOB's UI and logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_param_sensitive: Option<i32>,
+    /// Seconds (JOB's default is 7200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// Target account id (wins over the alias when > 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<i64>,
+    /// Target account alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_alias: Option<String>,
+    /// Target hosts.
+    pub target_server: ServerV3,
+    /// Called once when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// One host's output in `batch_get_job_instance_ip_log` of a script step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptTaskLogV3 {
+    /// CMDB host id.
+    #[serde(default)]
+    pub bk_host_id: Option<i64>,
+    /// BK-Net.
+    #[serde(default, deserialize_with = "null_default")]
+    pub bk_cloud_id: i64,
+    /// Address.
+    #[serde(default, deserialize_with = "null_default")]
+    pub ip: String,
+    /// What the script wrote (stdout and stderr, as GSE collects them).
+    #[serde(default)]
+    pub log_content: Option<String>,
 }
