@@ -519,7 +519,8 @@ fn a_lost_submission_answer_never_points_at_a_resume_that_refuses() {
         !stderr.contains("run the same command with `--resume`"),
         "{stderr}"
     );
-    assert!(stderr.contains("task `e2e/to-relays`"), "{stderr}");
+    // The task name as sent, with the run's tag.
+    assert!(stderr.contains("task `e2e/to-relays#"), "{stderr}");
     assert!(stderr.contains(".jsonl.abandoned"), "{stderr}");
     // JOB created the job once; nothing was sent again.
     assert_eq!(f.submissions("e2e/to-relays"), 1);

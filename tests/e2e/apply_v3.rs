@@ -765,7 +765,7 @@ fn a_gateway_permission_refusal_is_reported_with_its_status_and_code_name() {
     let f = Fixture::new(
         &v3(TWO_STAGES),
         "[[app]]\ncode = \"plan-app\"\nsecret = \"right-secret\"\n\
-         gateway_apis = [\"get_job_instance_status\", \"batch_get_job_instance_ip_log\", \"operate_job_instance\"]\n",
+         gateway_apis = [\"get_job_instance_status\", \"batch_get_job_instance_ip_log\", \"operate_job_instance\", \"get_job_instance_list\"]\n",
     );
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
     let server = SimServer::start(&f.path("sandbox"));

@@ -249,3 +249,38 @@ fn a_job_the_simulator_lost_is_diagnosed_and_one_resume_gets_out() {
         Some(&b"no loop"[..])
     );
 }
+
+/// A JOB that does not let the app list jobs: nothing is submitted, the message says what
+/// to grant or that `--force` goes ahead; `--force` does, and says so.
+#[test]
+fn a_job_list_refused_sends_nothing_unless_forced() {
+    let f = Fixture::new(
+        &v3(TWO_STAGES),
+        "[[app]]\ncode = \"app\"\nsecret = \"e2e-secret-value\"\n\
+         gateway_apis = [\"fast_transfer_file\", \"get_job_instance_status\", \"batch_get_job_instance_ip_log\", \"get_job_instance_ip_log\", \"operate_job_instance\"]\n",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"forced");
+    let server = SimServer::start(&f.path("sandbox"));
+    let (dir, state) = (f.path(""), f.path("state"));
+    let out = run(&mut apply_in(&f, &dir, &state, &server.gateway(), &[]));
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("get_job_instance_list"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(jobs_of(&requests(&server), "e2e/to-relays").is_empty());
+
+    let out = run(&mut apply_in(
+        &f,
+        &dir,
+        &state,
+        &server.gateway(),
+        &["--force"],
+    ));
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("forced"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(jobs_of(&requests(&server), "e2e/to-web").len(), 1);
+}

@@ -104,10 +104,7 @@ fn read_query(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check<
     // 3. `checkRequest`.
     let (create_from, create_to) = creation_window(create_from, create_to)?;
     if job_type.is_some_and(|t| !(job_type::PLAN..=job_type::FILE).contains(&(t as i32))) {
-        return Err(JobReply::err(
-            code::ILLEGAL_PARAM,
-            "Invalid request parameters",
-        ));
+        return Err(JobReply::err(code::ILLEGAL_PARAM, "Invalid request parameters"));
     }
     // 4. The query's enum lookups: `TaskStartupModeEnum.getStartupMode` and
     // `RunStatusEnum.valueOf` throw on a value they do not know.
@@ -151,10 +148,7 @@ fn creation_window(from: Option<i64>, to: Option<i64>) -> Check<(i64, i64)> {
         return Err(missing_or_illegal("create_time_start|create_time_end"));
     }
     if span > JobInstanceListRequest::MAX_CREATE_TIME_SPAN_MS {
-        return Err(JobReply::err(
-            code::ILLEGAL_PARAM,
-            "Invalid request parameters",
-        ));
+        return Err(JobReply::err(code::ILLEGAL_PARAM, "Invalid request parameters"));
     }
     Ok((from, to))
 }
@@ -249,11 +243,7 @@ fn summary(engine: &Engine, job: &Job) -> Value {
 fn like_contains(haystack: &str, needle: &str) -> bool {
     let text: Vec<char> = haystack.to_lowercase().chars().collect();
     let mut pattern = vec![Token::Any];
-    let mut chars = needle
-        .to_lowercase()
-        .chars()
-        .collect::<Vec<_>>()
-        .into_iter();
+    let mut chars = needle.to_lowercase().chars().collect::<Vec<_>>().into_iter();
     while let Some(c) = chars.next() {
         let token = match c {
             '%' => Token::Any,
@@ -334,11 +324,7 @@ mod tests {
             ("", "%", true),
             ("abc", "", true),
         ] {
-            assert_eq!(
-                like_contains(name, needle),
-                want,
-                "{name:?} LIKE %{needle}%"
-            );
+            assert_eq!(like_contains(name, needle), want, "{name:?} LIKE %{needle}%");
         }
     }
 
