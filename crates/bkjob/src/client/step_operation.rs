@@ -47,8 +47,10 @@ mod tests {
             operation_code: StepOperation::RollingContinue,
         };
         Mock::given(path("/api/c/compapi/v2/jobv3/operate_step_instance/"))
-            .and(body_json(serde_json::json!({"bk_scope_type": "biz", "bk_scope_id": "2",
-                "job_instance_id": 7, "step_instance_id": 8, "operation_code": 13})))
+            .and(body_json(
+                serde_json::json!({"bk_scope_type": "biz", "bk_scope_id": "2",
+                "job_instance_id": 7, "step_instance_id": 8, "operation_code": 13}),
+            ))
             .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
                 "result": true, "code": 0,
                 "data": {"job_instance_id": 7, "job_instance_name": null, "step_instance_id": 8}
@@ -68,6 +70,9 @@ mod tests {
             .operate_step(ApiVersion::V3, &request)
             .await
             .expect("continued");
-        assert_eq!((answer.job_instance_id, answer.step_instance_id), (7, Some(8)));
+        assert_eq!(
+            (answer.job_instance_id, answer.step_instance_id),
+            (7, Some(8))
+        );
     }
 }

@@ -404,3 +404,84 @@ async fn operate_step_instance_checks_in_jobs_order() {
         assert_eq!(code(&r), want, "{body} -> {r}");
     }
 }
+
+/// JOB's callback fires at each final status: when a failed batch pauses the job (4), and
+/// again when the job, continued, ends (3). Real sockets: the receiver is on loopback.
+#[tokio::test]
+async fn callback_at_the_pause_and_again_at_the_end() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let receiver = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::Null));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let cb_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let dir = tempfile::tempdir().expect("tmp");
+    for host in ["10.0.0.1/data", "10.0.1.1", "10.0.1.2", "10.0.1.3"] {
+        std::fs::create_dir_all(dir.path().join("hosts/0").join(host)).expect("mkdir");
+    }
+    std::fs::write(dir.path().join("hosts/0/10.0.0.1/data/a.bin"), b"payload").expect("write");
+    std::fs::write(
+        dir.path().join("jobsim.toml"),
+        "[sim]\nstart_delay_ms = 10\nhost_wait_ms = 10\n\n[[host]]\nhost = \"10.0.1.2\"\nflaky_jobs = 1\n",
+    )
+    .expect("write");
+    let sim = plan_jobsim::JobSim::start(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start");
+    let client = reqwest::Client::new();
+    let post = |api: &str, body: Value| {
+        client
+            .post(format!("{}/api/c/compapi/v2/jobv3/{api}/", sim.base_url()))
+            .header("x-bkapi-authorization", crate::support::CREDS)
+            .json(&body)
+            .send()
+    };
+    let mut body = rolling_body(3, "1", 1);
+    body["callback_url"] = json!(format!("http://{cb_addr}/cb"));
+    let submitted: Value = post("fast_transfer_file", body)
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    let next_callback = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>| {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a callback in time")
+            .expect("receiver open")
+    };
+
+    let paused = next_callback(&mut rx).await;
+    assert_eq!(
+        paused,
+        json!({"job_instance_id": id, "status": 4,
+               "step_instances": [{"step_instance_id": step_id, "status": 4}]})
+    );
+    let retried: Value = post(
+        "operate_step_instance",
+        json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+               "step_instance_id": step_id, "operation_code": 2}),
+    )
+    .await
+    .expect("send")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(code(&retried), 0, "{retried}");
+    let done = next_callback(&mut rx).await;
+    assert_eq!(done["status"], json!(3), "{done}");
+    assert_eq!(done["step_instances"][0]["status"], json!(3));
+    sim.shutdown().await;
+}
