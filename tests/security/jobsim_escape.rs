@@ -362,3 +362,77 @@ fn jobsim_refuses_oversized_bodies_without_keeping_them() {
     assert!(log < 16 * 1024, "request log of {log} bytes");
     attack.assert_sandbox_held();
 }
+
+/// A script (`fast_execute_script`) that names planted symlinks and `..` paths: the shell
+/// subset resolves every path beneath the host's root, so nothing about the canary (digest,
+/// size) is ever printed, and a write (a redirection) is refused before it runs.
+#[test]
+fn jobsim_scripts_read_nothing_outside_the_host() {
+    let attack = Attack::new();
+    let outside = attack.outside();
+    attack.link(SOURCE, "/data/abs.bin", &outside.join("canary.txt"));
+    attack.link(
+        SOURCE,
+        "/data/rel.bin",
+        Path::new("../../../../../outside/canary.txt"),
+    );
+    attack.link(SOURCE, "/data/dirlink", &outside);
+    let paths = [
+        "/data/abs.bin",
+        "/data/rel.bin",
+        "/data/dirlink/canary.txt",
+        "/../../../../outside/canary.txt",
+        "../../../../outside/canary.txt",
+    ];
+    let mut script = format!("echo '{}'\n", plan_bkjob::script::CHECKSUM_HEADER);
+    for path in paths {
+        script.push_str(&format!(
+            "sha256sum -- '{path}'\nstat -L -c 'size %s %n' -- '{path}'\nwc -c -- '{path}'\n"
+        ));
+    }
+    script.push_str("echo leaked > /../../outside/marker/written\n");
+    let output = attack.script(&script);
+    let facts = plan_bkjob::script::parse_checksum_output(&output).expect("header");
+    assert!(facts.is_empty(), "read through a path: {facts:?}\n{output}");
+    let size = CANARY.len().to_string();
+    assert!(
+        !output.lines().any(|l| l.starts_with(&size)),
+        "{output}"
+    );
+    assert!(
+        output.contains("unsupported shell syntax"),
+        "the script ran on: {output}"
+    );
+    attack.assert_sandbox_held();
+}
+
+impl Attack {
+    /// Runs a shell script on the source host through v3 `fast_execute_script` and returns
+    /// its output once the job has finished.
+    fn script(&self, script: &str) -> String {
+        let url = |api: &str| format!("{}/api/c/compapi/v2/jobv3/{api}/", self.sim.url);
+        let body = json!({
+            "bk_scope_type": "biz", "bk_scope_id": "2", "account_alias": "root",
+            "script_language": 1, "script_content": plan_bkjob::script::encode_content(script),
+            "target_server": {"ip_list": [{"bk_cloud_id": 0, "ip": SOURCE}]},
+        });
+        let (_, r) = self.post(url("fast_execute_script"), body.to_string().into_bytes());
+        let id = r["data"]["job_instance_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("not submitted: {r}"));
+        let status = json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id});
+        for _ in 0..2_000 {
+            let (_, s) = self.post(url("get_job_instance_status"), status.to_string().into_bytes());
+            if s["data"]["finished"] == true {
+                let log = json!({"bk_scope_type": "biz", "bk_scope_id": "2",
+                                 "job_instance_id": id, "step_instance_id": id + 1,
+                                 "bk_cloud_id": 0, "ip": SOURCE});
+                let (_, l) = self.post(url("get_job_instance_ip_log"), log.to_string().into_bytes());
+                return l["data"]["log_content"].as_str().unwrap_or_default().to_owned();
+            }
+            // The job runs on the simulator's clock; this only paces the polling.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("script job {id} never finished");
+    }
+}

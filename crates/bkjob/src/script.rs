@@ -48,6 +48,13 @@ pub const CHECKSUM_HEADER: &str = "plan-checksum v1";
 /// The prefix of the size line `stat -c 'size %s %n'` prints.
 const SIZE_PREFIX: &str = "size ";
 
+/// A script's text as `fast_execute_script` carries it in `script_content` (and parameters
+/// in `script_param`): base64, standard alphabet, padded.
+pub fn encode_content(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
 /// A path the checksum script cannot carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnsafePath {

@@ -9,8 +9,6 @@
 //! checksum script of [`crate::script`]) may simply be submitted again by the caller when
 //! the outcome is unknown.
 
-use base64::Engine as _;
-
 use super::{ApiError, Client, JobKey, Kind, to_body};
 use crate::ApiVersion;
 use crate::common::{IpHost, scope_for_biz};
@@ -78,7 +76,7 @@ impl Client {
     /// Submits a shell script on the request's family; the job's key follows it with the
     /// neutral calls ([`Client::job_status`]) and [`Client::script_results`].
     pub async fn execute_script(&self, request: &ScriptRequest<'_>) -> Result<JobKey, ApiError> {
-        let content = base64::engine::general_purpose::STANDARD.encode(request.script);
+        let content = crate::script::encode_content(request.script);
         let task_name = Some(request.task_name.to_owned());
         let answer = match request.api {
             ApiVersion::V2 => {
