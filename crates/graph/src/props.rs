@@ -276,3 +276,212 @@ proptest! {
         }
     }
 }
+
+/// A small world for inference: every entry is read from its push's source hosts and delivered
+/// into its target; the oracle works on concrete paths (component lists) and knows each
+/// pattern's matches by hand, independently of the regular expressions the graph compiles.
+mod file_precision {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use crate::infer::infer;
+    use crate::path::{NormEntry, target_dir};
+    use crate::testutil::plan;
+
+    const HOSTS: [&str; 2] = ["10.0.0.1", "10.0.0.2"];
+    const TARGETS: [&str; 4] = ["/a/", "/a/b/", "/c/", "/"];
+    const DIRS: [&str; 4] = ["/a/", "/a/b/", "/c/", "/s/"];
+    /// Every component a path of this world is made of.
+    const NAMES: [&str; 8] = ["a", "b", "c", "d", "s", "x", "y", "z"];
+    const FILES: [&str; 3] = ["x", "y", "b"];
+    const SUBDIRS: [&str; 2] = ["b", "d"];
+    const PATTERNS: [&str; 5] = ["*", "x*", "?", "REGEX:^y", "REGEX:b$"];
+
+    /// What each pattern matches, written out.
+    fn matches(pattern: &str, name: &str) -> bool {
+        match pattern {
+            "*" => true,
+            "x*" => name.starts_with('x'),
+            "?" => name.chars().count() == 1,
+            "REGEX:^y" => name.starts_with('y'),
+            "REGEX:b$" => name.ends_with('b'),
+            other => unreachable!("{other}"),
+        }
+    }
+
+    fn components(dir: &str) -> Vec<&str> {
+        dir.split('/').filter(|c| !c.is_empty()).collect()
+    }
+
+    /// An entry: a file, a directory or a pattern, in one of `DIRS`.
+    #[derive(Debug, Clone)]
+    enum Entry {
+        File(usize, usize),
+        Dir(usize, usize),
+        Pattern(usize, usize),
+    }
+
+    impl Entry {
+        fn path(&self) -> String {
+            match *self {
+                Entry::File(d, n) => format!("{}{}", DIRS[d], FILES[n]),
+                Entry::Dir(d, n) => format!("{}{}/", DIRS[d], SUBDIRS[n]),
+                Entry::Pattern(d, p) => format!("{}{}", DIRS[d], PATTERNS[p]),
+            }
+        }
+
+        /// Whether reading this entry reads `path`.
+        fn reads(&self, path: &[&str]) -> bool {
+            match *self {
+                Entry::File(d, n) => {
+                    let mut p = components(DIRS[d]);
+                    p.push(FILES[n]);
+                    path == p.as_slice()
+                }
+                Entry::Dir(d, n) => {
+                    let mut p = components(DIRS[d]);
+                    p.push(SUBDIRS[n]);
+                    path.starts_with(&p)
+                }
+                Entry::Pattern(d, pattern) => {
+                    let dir = components(DIRS[d]);
+                    path.len() == dir.len() + 1
+                        && path.starts_with(&dir)
+                        && matches(PATTERNS[pattern], path[dir.len()])
+                }
+            }
+        }
+
+        /// Whether delivering this entry into `target` may write `path`: a pattern's match may
+        /// be a directory, delivered whole.
+        fn delivers(&self, target: &str, path: &[&str]) -> bool {
+            let target = components(target);
+            if path.len() <= target.len() || !path.starts_with(&target) {
+                return false;
+            }
+            let name = path[target.len()];
+            match *self {
+                Entry::File(_, n) => path.len() == target.len() + 1 && name == FILES[n],
+                Entry::Dir(_, n) => name == SUBDIRS[n],
+                Entry::Pattern(_, p) => matches(PATTERNS[p], name),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct GenPush {
+        from: Vec<usize>,
+        entries: Vec<Entry>,
+        to: Vec<usize>,
+        target: usize,
+    }
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        prop_oneof![
+            (0..DIRS.len(), 0..FILES.len()).prop_map(|(d, n)| Entry::File(d, n)),
+            (0..DIRS.len(), 0..SUBDIRS.len()).prop_map(|(d, n)| Entry::Dir(d, n)),
+            (0..DIRS.len(), 0..PATTERNS.len()).prop_map(|(d, p)| Entry::Pattern(d, p)),
+        ]
+    }
+
+    fn hosts() -> impl Strategy<Value = Vec<usize>> {
+        prop::sample::subsequence(vec![0, 1], 1..=2)
+    }
+
+    fn push() -> impl Strategy<Value = GenPush> {
+        (
+            hosts(),
+            prop::collection::vec(entry(), 1..=2),
+            hosts(),
+            0..TARGETS.len(),
+        )
+            .prop_map(|(from, entries, to, target)| GenPush {
+                from,
+                entries,
+                to,
+                target,
+            })
+    }
+
+    /// Every path of up to `depth` components below `prefix`, `prefix` included.
+    fn below<'n>(prefix: Vec<&'n str>, depth: usize, out: &mut Vec<Vec<&'n str>>) {
+        if depth > 0 {
+            for name in NAMES {
+                let mut p = prefix.clone();
+                p.push(name);
+                below(p, depth - 1, out);
+            }
+        }
+        out.push(prefix);
+    }
+
+    /// B may read what A delivers: a shared host and a path both touch; two patterns in one
+    /// directory are taken to meet (the graph does not intersect patterns).
+    fn oracle(reader: &GenPush, writer: &GenPush, paths: &[Vec<&str>]) -> bool {
+        if !reader.from.iter().any(|h| writer.to.contains(h)) {
+            return false;
+        }
+        reader.entries.iter().any(|read| {
+            writer.entries.iter().any(|delivered| {
+                let patterns_meet = matches!(
+                    (read, delivered),
+                    (Entry::Pattern(d, _), Entry::Pattern(..)) if DIRS[*d] == TARGETS[writer.target]
+                );
+                patterns_meet
+                    || paths
+                        .iter()
+                        .any(|p| read.reads(p) && delivered.delivers(TARGETS[writer.target], p))
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        /// An edge exists exactly when the reader may read a path the writer delivers.
+        #[test]
+        fn an_edge_exists_iff_some_delivered_path_may_be_read(
+            pushes in prop::collection::vec(push(), 1..=5)
+        ) {
+            let mut p = plan();
+            for (i, g) in pushes.iter().enumerate() {
+                let from: Vec<&str> = g.from.iter().map(|&h| HOSTS[h]).collect();
+                let to: Vec<&str> = g.to.iter().map(|&h| HOSTS[h]).collect();
+                let files: Vec<String> = g.entries.iter().map(Entry::path).collect();
+                let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                p = p.push(&format!("p{i}"), &[(&from, &files)], (&to, TARGETS[g.target]), &[]);
+            }
+            let plan = p.build();
+            let targets: Vec<Cow<'_, str>> =
+                plan.pushes.iter().map(|p| target_dir(&p.target.path.value)).collect();
+            let entries: Vec<Vec<Vec<NormEntry>>> = plan
+                .pushes
+                .iter()
+                .map(|p| {
+                    p.sources
+                        .iter()
+                        .map(|s| s.files.iter().map(|f| NormEntry::new(&f.path)).collect())
+                        .collect()
+                })
+                .collect();
+            let mut found: Vec<(usize, usize)> = infer(&plan, &targets, &entries)
+                .iter()
+                .map(|r| (r.dependent, r.dependency))
+                .collect();
+            found.sort_unstable();
+            let mut paths = Vec::new();
+            // Deep enough for every witness: the deepest entry or delivery is three components.
+            below(Vec::new(), 3, &mut paths);
+            let mut expected = Vec::new();
+            for (b, reader) in pushes.iter().enumerate() {
+                for (a, writer) in pushes.iter().enumerate() {
+                    if oracle(reader, writer, &paths) {
+                        expected.push((b, a));
+                    }
+                }
+            }
+            prop_assert_eq!(found, expected, "{:#?}", pushes);
+        }
+    }
+}
