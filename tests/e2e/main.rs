@@ -6,6 +6,7 @@ mod check;
 mod diff;
 mod exit_codes;
 mod faults;
+mod fleets;
 mod load;
 mod mutation;
 mod run_visibility;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use plan_bkjob::{ApiError, HostState, HostStatus, RunStatus, Snapshot, code};
 use plan_graph::JobRequest;
-use plan_parser::{HostAddr, Plan, Push};
+use plan_parser::{HostAddr, HostId, Plan, Push};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
@@ -157,6 +157,31 @@ pub(crate) enum Start {
     Attach(JobRef),
     /// Submit only to these hosts (the failed ones of an earlier attempt).
     Hosts(Vec<HostAddr>),
+    /// Submit only to the hosts with these CMDB ids (the failed ones of an earlier attempt,
+    /// as JOB named them).
+    HostIds(Vec<HostId>),
+}
+
+impl Start {
+    /// A retry of the failed hosts: by `bk_host_id` when JOB gave each one (v3), else by
+    /// address; `None` when some host can be named neither way (then the whole push goes
+    /// again).
+    pub(crate) fn retry(failed: &[&HostResult]) -> Option<Start> {
+        if failed.is_empty() {
+            return None;
+        }
+        let ids: Option<Vec<HostId>> = failed.iter().map(|h| h.host_id.map(HostId)).collect();
+        if let Some(ids) = ids {
+            return Some(Start::HostIds(ids));
+        }
+        let addrs: Option<Vec<HostAddr>> = failed.iter().map(|h| parse_host(&h.host)).collect();
+        addrs.map(Start::Hosts)
+    }
+
+    /// A retry of some hosts (not the whole push).
+    pub(crate) fn is_retry(&self) -> bool {
+        matches!(self, Start::Hosts(_) | Start::HostIds(_))
+    }
 }
 
 /// What the coordinator hands a task.
@@ -344,6 +369,9 @@ impl<'a, A: JobApi> PushRun<'a, A> {
         let request = match start {
             Start::Hosts(h) if !h.is_empty() => {
                 plan_graph::request_for_hosts(&ctx.plan, self.push, h)
+            }
+            Start::HostIds(ids) if !ids.is_empty() => {
+                plan_graph::request_for_host_ids(&ctx.plan, self.push, ids)
             }
             _ => plan_graph::request_for(&ctx.plan, self.push),
         };
@@ -563,7 +591,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             return Next::Done(PushStatus::Failed);
         }
         let failed: Vec<&HostResult> = self.hosts.values().filter(|h| !h.is_success()).collect();
-        let addrs: Option<Vec<HostAddr>> = failed.iter().map(|h| parse_host(&h.host)).collect();
+        let start = Start::retry(&failed).unwrap_or(Start::Fresh);
         let failed_names: Vec<String> = failed.iter().map(|h| h.host.clone()).collect();
         self.attempt += 1;
         self.ctx.emit(Event::PushRetrying {
@@ -571,10 +599,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             attempt: self.attempt,
             hosts: failed_names,
         });
-        Next::Retry(match addrs {
-            Some(a) if !a.is_empty() => Start::Hosts(a),
-            _ => Start::Fresh,
-        })
+        Next::Retry(start)
     }
 
     /// Journals the push's outcome and returns its report. A push that ran is reported only

@@ -19,7 +19,7 @@ use crate::journal::{
 use crate::lock::{LockError, PlanLock, current_user, host_name};
 use crate::options::{ContinuePolicy, Options, Schedule};
 use crate::preflight::{ForeignRun, OtherRuns, other_runs};
-use crate::push::{self, Ctx, Start, Task, parse_host};
+use crate::push::{self, Ctx, Start, Task};
 use crate::report::{Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport};
 
 /// Where and how a run happens.
@@ -572,16 +572,11 @@ impl<A: JobApi> Coordinator<A> {
                     State::Waiting(Start::Attach(job), p.last_attempt.max(1))
                 }
                 Some(p) => {
-                    let failed: Option<Vec<_>> = p
-                        .last_hosts
-                        .iter()
-                        .filter(|h| !h.is_success())
-                        .map(|h| parse_host(&h.host))
-                        .collect();
-                    let start = match failed {
-                        Some(hosts)
+                    let failed: Vec<&HostResult> =
+                        p.last_hosts.iter().filter(|h| !h.is_success()).collect();
+                    let start = match Start::retry(&failed) {
+                        Some(retry)
                             if retries > 0
-                                && !hosts.is_empty()
                                 && matches!(
                                     p.outcome(),
                                     Some(
@@ -591,11 +586,11 @@ impl<A: JobApi> Coordinator<A> {
                                     )
                                 ) =>
                         {
-                            Start::Hosts(hosts)
+                            retry
                         }
                         _ => Start::Fresh,
                     };
-                    if matches!(start, Start::Hosts(_)) {
+                    if start.is_retry() {
                         known_hosts.insert(name.clone(), p.last_hosts.clone());
                     }
                     State::Waiting(start, p.last_attempt + 1)

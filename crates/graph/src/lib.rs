@@ -43,7 +43,7 @@ pub use render::{
     FORMAT_VERSION, MERMAID_MAX_EDGES, MermaidDiagram, dot, graph_json, mermaid, mermaid_diagram,
     problem_json, show_json, write_show_json, written_hosts,
 };
-pub use request::{JobRequest, request_for, request_for_hosts};
+pub use request::{JobRequest, request_for, request_for_host_ids, request_for_hosts};
 pub use saved::{
     EmbeddedSources, HASH_PREFIX, MAX_SAVED_BYTES, Provenance, PushDifference,
     SAVED_FORMAT_VERSION, SavedEdge, SavedOptions, SavedPlan, SavedPlanError, SavedPush,

@@ -7,7 +7,7 @@ use plan_bkjob::{
     AccountV3, DynamicGroup, FastPushFileRequest, FastTransferFileRequest, FileSourceV2,
     FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef,
 };
-use plan_parser::{ApiVersion, HostAddr, HostSet, Plan, Push};
+use plan_parser::{ApiVersion, HostAddr, HostId, HostSet, Plan, Push};
 use serde::{Serialize, Serializer};
 
 /// One JOB call: a v2 `fast_push_file` or a v3 `fast_transfer_file` body.
@@ -101,6 +101,26 @@ pub fn request_for_hosts(plan: &Plan, push: &Push, only_targets: &[HostAddr]) ->
     let hosts = HostSet {
         ips,
         host_ids: Vec::new(),
+        dynamic_groups: Vec::new(),
+        topo_nodes: Vec::new(),
+    };
+    build(plan, push, &hosts)
+}
+
+/// The request for `push` sent only to the hosts with these CMDB ids: a v3 retry for the
+/// hosts that failed, which JOB reported by `bk_host_id` (an IPv6-only host reached through a
+/// dynamic group or a topology node has no IPv4 address to name it by). Otherwise as
+/// [`request_for_hosts`].
+pub fn request_for_host_ids(plan: &Plan, push: &Push, only_targets: &[HostId]) -> JobRequest {
+    let mut host_ids: Vec<HostId> = Vec::with_capacity(only_targets.len());
+    for &id in only_targets {
+        if !host_ids.contains(&id) {
+            host_ids.push(id);
+        }
+    }
+    let hosts = HostSet {
+        ips: Vec::new(),
+        host_ids,
         dynamic_groups: Vec::new(),
         topo_nodes: Vec::new(),
     };
