@@ -10,6 +10,7 @@ mod fleets;
 mod load;
 mod mutation;
 mod run_visibility;
+mod sandbox_restart;
 mod schema;
 mod secrets;
 mod server;
