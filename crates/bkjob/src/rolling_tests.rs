@@ -288,3 +288,24 @@ fn rolling_mode_is_a_number_on_the_wire() {
         }})
     );
 }
+
+proptest::proptest! {
+    /// Any text: parsing never panics, an error's span lies within the text on character
+    /// boundaries, and an accepted expression's batches cover every host exactly once.
+    #[test]
+    fn any_text_parses_or_fails_cleanly(text in "[ 0-9%+*\\t\\u{2028}a.-]{0,24}", total in 0usize..3000) {
+        match RollingExpr::parse(&text) {
+            Ok(expr) => {
+                if let Ok(sizes) = expr.batch_sizes(total) {
+                    proptest::prop_assert_eq!(sizes.iter().sum::<usize>(), total);
+                    proptest::prop_assert!(sizes.len() <= MAX_ALLOWED_ROLLING_BATCH_SIZE + 1);
+                }
+            }
+            Err(e) => {
+                let span = e.span();
+                proptest::prop_assert!(span.end <= text.len());
+                proptest::prop_assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+            }
+        }
+    }
+}

@@ -243,7 +243,10 @@ pub(crate) fn after_batch(engine: &Engine, job: &Job, batch: usize, step: RunSta
 
 fn begin_batch(job: &Job, batch: usize) {
     job.with(|s| {
-        s.status = RunStatus::Running;
+        // A terminate between two batches stands: `run_batch` then stops at once.
+        if s.status != RunStatus::Stopping {
+            s.status = RunStatus::Running;
+        }
         s.step_status = RunStatus::Running;
         s.end_ms = None;
         if let Some(rolling) = &mut s.rolling {
