@@ -43,8 +43,8 @@ pub(crate) struct ScriptSpec {
     pub(crate) language: i32,
 }
 
-/// One host's result of a script job.
-#[derive(Debug, Clone, Default)]
+/// One host's result of a script job (stored with its host: `persist`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ScriptOutput {
     /// The script's exit code, once it ended.
     pub(crate) exit_code: Option<i64>,
