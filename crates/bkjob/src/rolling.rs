@@ -417,6 +417,88 @@ pub struct FileSourceRollingConfigV3 {
     pub max_file_num_of_single_execute_object: Option<i32>,
 }
 
+/// One source's share of a source-file batch (`rolling_config.type` 2): a run of its hosts
+/// and a run of its `file_list` entries, as indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSlice {
+    /// The `file_source_list` entry.
+    pub source: usize,
+    /// Its hosts in this batch.
+    pub hosts: Range<usize>,
+    /// Its files in this batch.
+    pub files: Range<usize>,
+}
+
+/// The batches of source files JOB makes (`FileSourceBatchCalculatorImpl.calc`), given each
+/// source's number of hosts and of `file_list` entries: a source over either limit is split
+/// into hosts-groups × files-groups batches; otherwise it and as many following sources as fit
+/// within both limits (summed) make one batch. A limit that is absent or not positive is no
+/// limit.
+pub fn file_source_batches(
+    sources: &[(usize, usize)],
+    config: &FileSourceRollingConfigV3,
+) -> Vec<Vec<SourceSlice>> {
+    let limit = |v: Option<i32>| {
+        v.filter(|n| *n > 0)
+            .map_or(usize::MAX, |n| n.unsigned_abs() as usize)
+    };
+    let max_hosts = limit(config.max_execute_object_num_in_batch);
+    let max_files = limit(config.max_file_num_of_single_execute_object);
+    let mut batches = Vec::new();
+    let mut i = 0;
+    while i < sources.len() {
+        let (hosts, files) = sources[i];
+        if files > max_files || hosts > max_hosts {
+            for host_group in java_groups(hosts, max_hosts) {
+                for file_group in java_groups(files, max_files) {
+                    batches.push(vec![SourceSlice {
+                        source: i,
+                        hosts: host_group.clone(),
+                        files: file_group,
+                    }]);
+                }
+            }
+            i += 1;
+            continue;
+        }
+        // Greedy: the sources from `i` whose summed hosts and files stay within the limits.
+        let (mut sum_hosts, mut sum_files, mut end) = (hosts, files, i + 1);
+        while let Some(&(h, f)) = sources.get(end) {
+            sum_hosts = sum_hosts.saturating_add(h);
+            sum_files = sum_files.saturating_add(f);
+            if sum_files > max_files || sum_hosts > max_hosts {
+                break;
+            }
+            end += 1;
+        }
+        batches.push(
+            (i..end)
+                .map(|s| SourceSlice {
+                    source: s,
+                    hosts: 0..sources[s].0,
+                    files: 0..sources[s].1,
+                })
+                .collect(),
+        );
+        i = end;
+    }
+    batches
+}
+
+/// JOB's do-while grouping: `0..n` in runs of at most `max` (one empty run for `n` = 0).
+fn java_groups(n: usize, max: usize) -> Vec<Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start: usize = 0;
+    loop {
+        let end = start.saturating_add(max).min(n);
+        groups.push(start..end);
+        start = end;
+        if start >= n {
+            return groups;
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "rolling_tests.rs"]
 mod tests;

@@ -309,3 +309,62 @@ proptest::proptest! {
         }
     }
 }
+
+// FileSourceBatchCalculatorTest: batches of source files (hosts, file_list entries).
+
+fn source_batches(sources: &[(usize, usize)], hosts: i32, files: i32) -> Vec<Vec<SourceSlice>> {
+    let config = FileSourceRollingConfigV3 {
+        max_execute_object_num_in_batch: Some(hosts),
+        max_file_num_of_single_execute_object: Some(files),
+    };
+    file_source_batches(sources, &config)
+}
+
+#[test]
+fn job_file_source_batch_counts() {
+    assert!(source_batches(&[], 1, 1).is_empty());
+    // One host and one file per batch: 1 + 2 × 2.
+    assert_eq!(source_batches(&[(1, 1), (2, 2)], 1, 1).len(), 5);
+    assert_eq!(source_batches(&[(3, 1)], 2, 1).len(), 2);
+    assert_eq!(source_batches(&[(1, 3)], 1, 2).len(), 2);
+    assert_eq!(source_batches(&[(1, 1), (1, 1), (1, 1)], 3, 3).len(), 1);
+    assert_eq!(source_batches(&[(3, 3)], i32::MAX, i32::MAX).len(), 1);
+    // Split by hosts (2), merged (1), split by files (2).
+    assert_eq!(
+        source_batches(&[(4, 1), (1, 1), (1, 1), (1, 3)], 2, 2).len(),
+        5
+    );
+    // 10 hosts in groups of 3 (4) × 10 files in groups of 4 (3).
+    assert_eq!(source_batches(&[(10, 10)], 3, 4).len(), 12);
+    // Each at its limit: not split, but together over it: not merged.
+    assert_eq!(source_batches(&[(2, 1), (1, 2)], 2, 2).len(), 2);
+    assert_eq!(source_batches(&[(1, 1); 5], 3, 3).len(), 2);
+    assert_eq!(source_batches(&[(2, 3), (3, 2)], 2, 2).len(), 4);
+}
+
+#[test]
+fn file_source_batches_name_their_hosts_and_files() {
+    let batches = source_batches(&[(3, 2), (1, 1), (1, 1)], 2, 2);
+    let slice = |source, hosts, files| SourceSlice {
+        source,
+        hosts,
+        files,
+    };
+    assert_eq!(
+        batches,
+        [
+            vec![slice(0, 0..2, 0..2)],
+            vec![slice(0, 2..3, 0..2)],
+            vec![slice(1, 0..1, 0..1), slice(2, 0..1, 0..1)],
+        ]
+    );
+    // No limits (absent or not positive): one batch of everything.
+    let unlimited = file_source_batches(
+        &[(5, 7), (9, 9)],
+        &FileSourceRollingConfigV3 {
+            max_execute_object_num_in_batch: None,
+            max_file_num_of_single_execute_object: Some(0),
+        },
+    );
+    assert_eq!(unlimited.len(), 1);
+}
