@@ -829,7 +829,9 @@ impl RunHistory {
                 ..
             } => {
                 let p = self.pushes.entry(push).or_default();
-                if p.in_flight.is_some_and(|j| j.job_instance_id == job_instance_id) {
+                if p.in_flight
+                    .is_some_and(|j| j.job_instance_id == job_instance_id)
+                {
                     p.in_flight = None;
                 }
                 p.status = None;

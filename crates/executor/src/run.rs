@@ -93,7 +93,10 @@ pub enum StartError {
     },
     /// JOB shows jobs of this plan not finished under another run (another machine, another
     /// state dir): two runs would push the same files at once.
-    #[error("plan `{plan}` has jobs not finished in JOB under another run: {}", describe_foreign(runs))]
+    #[error(
+        "plan `{plan}` has jobs not finished in JOB under another run: {}",
+        describe_foreign(runs)
+    )]
     OtherRunActive {
         /// Plan.
         plan: String,
@@ -102,7 +105,9 @@ pub enum StartError {
     },
     /// JOB refused to list the plan's jobs (`get_job_instance_list`), so whether another run
     /// is active (or which run to resume) cannot be told.
-    #[error("JOB did not list the jobs of plan `{plan}`, so whether another run of it is active cannot be told: {error}")]
+    #[error(
+        "JOB did not list the jobs of plan `{plan}`, so whether another run of it is active cannot be told: {error}"
+    )]
     JobListRefused {
         /// Plan.
         plan: String,
@@ -303,12 +308,23 @@ async fn open_journal<A: JobApi>(
         if last.is_none() && latest_run(&settings.state_dir, plan_name)?.is_none() {
             // No journal of the plan here (a fresh machine): the run is looked up in JOB.
             let (journal, history) = crate::rebuild::from_job(api, plan, hashes, settings).await?;
-            check_other_runs(api, plan, &crate::run_tag::run_tag(journal.run_id()), settings, events)
-                .await?;
+            let _ = events.send(Event::warning(format!(
+                "no journal of plan `{plan_name}` in this state dir: continuing run `#{}` as JOB shows it ({} of {} pushes have jobs there), in a fresh journal",
+                crate::run_tag::run_tag(journal.run_id()),
+                history.pushes.len(),
+                plan.pushes.len()
+            )));
+            check_other_runs(
+                api,
+                plan,
+                &crate::run_tag::run_tag(journal.run_id()),
+                settings,
+                events,
+            )
+            .await?;
             return Ok((journal, Some(history)));
         }
-        let (journal, history) =
-            resume_run(api, plan, last, &hashes, settings, events).await?;
+        let (journal, history) = resume_run(api, plan, last, &hashes, settings, events).await?;
         return Ok((journal, Some(history)));
     }
     if let Some(history) = &last {
@@ -359,8 +375,14 @@ async fn resume_run<A: JobApi>(
             pushes: in_doubt,
         });
     }
-    check_other_runs(api, plan, &crate::run_tag::run_tag(&history.run_id), settings, events)
-        .await?;
+    check_other_runs(
+        api,
+        plan,
+        &crate::run_tag::run_tag(&history.run_id),
+        settings,
+        events,
+    )
+    .await?;
     let journal = Journal::append_to(&history.path)?;
     journal
         .append(&Record::RunResumed {
@@ -627,12 +649,17 @@ impl<A: JobApi> Coordinator<A> {
             .ready(failed)
             .into_iter()
             .filter(|(name, _)| {
-                !matches!(self.states.get(name), Some(State::Waiting(Start::Attach(_), _)))
+                !matches!(
+                    self.states.get(name),
+                    Some(State::Waiting(Start::Attach(_), _))
+                )
             })
             .map(|(_, stage)| stage)
             .min();
         let Some(stage) = next_fresh else { return };
-        let checked = self.checked_stage.replace(stage.max(self.checked_stage.unwrap_or(0)));
+        let checked = self
+            .checked_stage
+            .replace(stage.max(self.checked_stage.unwrap_or(0)));
         if checked.is_none_or(|c| stage <= c) {
             return;
         }

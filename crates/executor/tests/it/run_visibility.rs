@@ -231,6 +231,9 @@ async fn resume_without_a_journal_rebuilds_the_run_from_job() {
     assert_eq!(second.push("b").status, PushStatus::Succeeded);
     assert_eq!(world.submissions_of("sib/a"), 1);
     assert_eq!(world.submissions_of("sib/b"), 2);
+    assert!(second.events.iter().any(
+        |e| matches!(e, Event::Warning { message, .. } if message.contains(&format!("continuing run `#{tag}` as JOB shows it")))
+    ));
     assert_eq!(
         world.read("10.0.1.2", "/data/b/b.txt").as_deref(),
         Some(&b"b"[..])
