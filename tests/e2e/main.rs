@@ -8,6 +8,7 @@ mod exit_codes;
 mod faults;
 mod fleets;
 mod load;
+mod inference;
 mod mutation;
 mod run_visibility;
 mod sandbox_restart;
