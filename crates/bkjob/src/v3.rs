@@ -51,6 +51,23 @@ pub struct AccountV3 {
     pub alias: Option<String>,
 }
 
+impl AccountV3 {
+    /// Neither an id nor an alias (a file-source source, which takes no account).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.alias.is_none()
+    }
+}
+
+impl ServerV3 {
+    /// No selector at all (a file-source source, which has no hosts).
+    pub fn is_empty(&self) -> bool {
+        self.host_id_list.is_empty()
+            && self.ip_list.is_empty()
+            && self.dynamic_group_list.is_empty()
+            && self.topo_node_list.is_empty()
+    }
+}
+
 /// One entry of `file_source_list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSourceV3 {
@@ -60,11 +77,11 @@ pub struct FileSourceV3 {
     /// [`file_type`](crate::file_type): 1 server file (the default when absent), 3 third-party file source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_type: Option<i32>,
-    /// Source account (server files only).
-    #[serde(default)]
+    /// Source account (server files only; left out when empty).
+    #[serde(default, skip_serializing_if = "AccountV3::is_empty")]
     pub account: AccountV3,
-    /// Source hosts (server files only).
-    #[serde(default)]
+    /// Source hosts (server files only; left out when empty).
+    #[serde(default, skip_serializing_if = "ServerV3::is_empty")]
     pub server: ServerV3,
     /// The third-party file source's id (`file_type` 3; the id or the code is required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -457,10 +474,10 @@ pub struct JobInstanceSummaryV3 {
     /// Id.
     #[serde(deserialize_with = "positive_id")]
     pub job_instance_id: i64,
-    /// The job plan it ran (null or 0 for a fast transfer).
+    /// The job plan it ran (-1 for a fast job: a transfer or a script).
     #[serde(default)]
     pub job_plan_id: Option<i64>,
-    /// The job template it ran (null or 0 for a fast transfer).
+    /// The job template it ran (-1 for a fast job).
     #[serde(default)]
     pub job_template_id: Option<i64>,
     /// Name.

@@ -5,9 +5,9 @@
 
 use plan_bkjob::{
     AccountV3, DynamicGroup, FastPushFileRequest, FastTransferFileRequest, FileSourceV2,
-    FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef,
+    FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef, file_type,
 };
-use plan_parser::{ApiVersion, HostAddr, HostId, HostSet, Plan, Push};
+use plan_parser::{ApiVersion, FileSourceRef, HostAddr, HostId, HostSet, Plan, Push, Source};
 use serde::{Serialize, Serializer};
 
 /// One JOB call: a v2 `fast_push_file` or a v3 `fast_transfer_file` body.
@@ -165,25 +165,15 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             bk_scope_type: plan.scope_type.as_str().to_owned(),
             bk_scope_id: plan.bk_biz_id.value.to_string(),
             task_name,
-            account_id: None,
-            account_alias: Some(push.target.account.value.clone()),
+            account_id: push.target.account_id.as_ref().map(|id| id.value),
+            account_alias: push
+                .target
+                .account_id
+                .is_none()
+                .then(|| push.target.account.value.clone()),
             file_target_path: push.target.path.value.clone(),
-            file_target_name: None,
-            file_source_list: push
-                .sources
-                .iter()
-                .map(|s| FileSourceV3 {
-                    file_list: s.files.iter().map(|f| f.path.clone()).collect(),
-                    file_type: None,
-                    account: AccountV3 {
-                        id: None,
-                        alias: Some(s.account.value.clone()),
-                    },
-                    server: server_v3(&s.hosts),
-                    file_source_id: None,
-                    file_source_code: None,
-                })
-                .collect(),
+            file_target_name: push.target.file_target_name.as_ref().map(|n| n.value.clone()),
+            file_source_list: push.sources.iter().map(source_v3).collect(),
             timeout,
             upload_speed_limit,
             download_speed_limit,
@@ -195,6 +185,45 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             // then starts it (see docs/apply.md). Built here so `plan show` prints it.
             start_task: Some(false),
         }),
+    }
+}
+
+/// One v3 source: files on hosts (`file_type` left out, JOB's default 1), or a third-party
+/// file source (`file_type = 3`, by code or id, without hosts or account).
+fn source_v3(s: &Source) -> FileSourceV3 {
+    let file_list = s.files.iter().map(|f| f.path.clone()).collect();
+    match s.file_source.as_ref().map(|f| &f.value) {
+        Some(reference) => FileSourceV3 {
+            file_list,
+            file_type: Some(file_type::FILE_SOURCE),
+            account: AccountV3::default(),
+            server: ServerV3::default(),
+            file_source_id: match reference {
+                FileSourceRef::Id(id) => Some(*id),
+                FileSourceRef::Code(_) => None,
+            },
+            file_source_code: match reference {
+                FileSourceRef::Code(code) => Some(code.clone()),
+                FileSourceRef::Id(_) => None,
+            },
+        },
+        None => FileSourceV3 {
+            file_list,
+            file_type: None,
+            account: match &s.account_id {
+                Some(id) => AccountV3 {
+                    id: Some(id.value),
+                    alias: None,
+                },
+                None => AccountV3 {
+                    id: None,
+                    alias: Some(s.account.value.clone()),
+                },
+            },
+            server: server_v3(&s.hosts),
+            file_source_id: None,
+            file_source_code: None,
+        },
     }
 }
 
@@ -399,6 +428,144 @@ mod tests {
         assert_eq!(
             body["file_source"],
             request_for(&plan, push).to_json()["file_source"]
+        );
+    }
+
+    fn parsed(text: &str) -> Plan {
+        plan_parser::parse_str("plan.toml", text, &plan_parser::ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{:?}", e.problems()))
+            .plan
+    }
+
+    /// Host ids, ranges, a CIDR block, a file source, a renamed delivery and account ids:
+    /// each where `EsbFastTransferFileV3Request`, `EsbFileSourceV3DTO` and `EsbServerV3DTO`
+    /// read them, and the body reads back as JOB's v3 request.
+    #[test]
+    fn v3_body_carries_host_ids_ranges_file_sources_and_account_ids() {
+        let plan = parsed(
+            r#"
+[plan]
+name = "fleet"
+bk_scope_type = "biz_set"
+bk_scope_id = "9991001"
+account = "root"
+api = "v3"
+
+[hosts.web]
+host_ids = [1001, 1002]
+ips = ["10.0.1.[1:3]", "host_id:1003", "10.0.2.0/30"]
+
+[[push]]
+name = "artifact"
+from = [
+  { file_source = "bkrepo-release", files = ["release/app-1.4.tgz"] },
+]
+to = { hosts = ["web", "host_id:2001"], path = "/opt/app/", file_target_name = "app.tgz", account_id = 7 }
+
+[[push]]
+name = "by-id"
+from = { file_source_id = 12, files = ["bucket/conf/"], }
+to = { hosts = "web", path = "/etc/app/" }
+
+[[push]]
+name = "from-hosts"
+from = { hosts = "2:10.0.9.[1:2]", files = ["/data/x.tgz"], account_id = 9 }
+to = { hosts = "host_id:3001", path = "/data/" }
+"#,
+        );
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(body["bk_scope_type"], "biz_set");
+        assert_eq!(body["bk_scope_id"], "9991001");
+        assert_eq!(body["account_id"], 7);
+        assert_eq!(body.get("account_alias"), None, "the id replaces the alias");
+        assert_eq!(body["file_target_name"], "app.tgz");
+        assert_eq!(
+            body["file_source_list"],
+            json!([{
+                "file_list": ["release/app-1.4.tgz"],
+                "file_type": 3,
+                "file_source_code": "bkrepo-release"
+            }])
+        );
+        assert_eq!(
+            body["target_server"],
+            json!({
+                "host_id_list": [1001, 1002, 1003, 2001],
+                "ip_list": [
+                    {"bk_cloud_id": 0, "ip": "10.0.1.1"},
+                    {"bk_cloud_id": 0, "ip": "10.0.1.2"},
+                    {"bk_cloud_id": 0, "ip": "10.0.1.3"},
+                    {"bk_cloud_id": 0, "ip": "10.0.2.1"},
+                    {"bk_cloud_id": 0, "ip": "10.0.2.2"}
+                ]
+            })
+        );
+        let by_id = request_for(&plan, &plan.pushes[1]).to_json();
+        assert_eq!(
+            by_id["file_source_list"][0],
+            json!({"file_list": ["bucket/conf/"], "file_type": 3, "file_source_id": 12})
+        );
+        assert_eq!(by_id["account_alias"], "root");
+        let from_hosts = request_for(&plan, &plan.pushes[2]).to_json();
+        assert_eq!(
+            from_hosts["file_source_list"][0],
+            json!({
+                "file_list": ["/data/x.tgz"],
+                "account": {"id": 9},
+                "server": {"ip_list": [
+                    {"bk_cloud_id": 2, "ip": "10.0.9.1"},
+                    {"bk_cloud_id": 2, "ip": "10.0.9.2"}
+                ]}
+            })
+        );
+        assert_eq!(from_hosts["target_server"], json!({"host_id_list": [3001]}));
+        for push in &plan.pushes {
+            let JobRequest::V3(request) = request_for(&plan, push) else {
+                panic!("a v3 plan builds v3 bodies");
+            };
+            let text = serde_json::to_string(&request).expect("json");
+            let back: FastTransferFileRequest = serde_json::from_str(&text).expect("reads back");
+            assert_eq!(back, request);
+        }
+    }
+
+    /// A v2 plan's ranges expand in order into `ip_list`, and the scope goes beside
+    /// `bk_biz_id` (which JOB reads only while `bkBizIdCompatible` is on).
+    #[test]
+    fn v2_body_expands_ranges_and_names_the_scope() {
+        let plan = parsed(
+            r#"
+[plan]
+name = "web"
+bk_biz_id = 3
+account = "root"
+
+[[push]]
+name = "to-web"
+from = { hosts = "10.0.0.5", files = ["/data/app.tgz"] }
+to = { hosts = ["2:10.0.[1:2].[10:11]", "10.0.3.0/31"], path = "/opt/app/" }
+"#,
+        );
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(body["bk_biz_id"], 3);
+        assert_eq!(body["bk_scope_type"], "biz");
+        assert_eq!(body["bk_scope_id"], "3");
+        let hosts: Vec<String> = body["target_server"]["ip_list"]
+            .as_array()
+            .expect("ip_list")
+            .iter()
+            .map(|h| format!("{}:{}", h["bk_cloud_id"], h["ip"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                "2:10.0.1.10",
+                "2:10.0.1.11",
+                "2:10.0.2.10",
+                "2:10.0.2.11",
+                "0:10.0.3.0",
+                "0:10.0.3.1"
+            ]
         );
     }
 }

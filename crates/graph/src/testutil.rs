@@ -181,6 +181,8 @@ impl TestPlan {
                 hosts,
                 files,
                 account,
+                account_id: None,
+                file_source: None,
                 span,
             });
         }
@@ -202,7 +204,9 @@ impl TestPlan {
                 host_refs,
                 hosts,
                 path,
+                file_target_name: None,
                 account,
+                account_id: None,
                 span: target_span,
             },
             after,

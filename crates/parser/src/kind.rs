@@ -60,7 +60,7 @@ kinds! {
     IncludeForbiddenKey => "plan::parser::include_forbidden_key", "An included file sets a key only the main plan may set.";
     InvalidApi => "plan::parser::invalid_api", "`api` is neither `\"v2\"` nor `\"v3\"`.";
     InvalidTransferMode => "plan::parser::invalid_transfer_mode", "`transfer_mode` is neither `\"force\"` nor `\"strict\"`.";
-    V3Only => "plan::parser::v3_only", "A key only the v3 API has (`transfer_mode`) in a v2 plan.";
+    V3Only => "plan::parser::v3_only", "A key only the v3 API has (`transfer_mode`, `file_target_name`, `account_id`, a file source) in a v2 plan.";
     InvalidName => "plan::parser::invalid_name", "A plan or push name is not 1 to 64 of `A-Z a-z 0-9 _ . -`.";
     InvalidAccount => "plan::parser::invalid_account", "An account alias holds a character JOB cannot take as written.";
     EmptyAccount => "plan::parser::empty_account", "An account alias is empty.";
@@ -86,6 +86,9 @@ kinds! {
     Ipv6HostInV2 => "plan::parser::ipv6_host_in_v2", "An IPv6 host in a v2 plan: JOB's v2 API looks static hosts up by cloud and IPv4 only.";
     InvalidScope => "plan::parser::invalid_scope", "`bk_scope_type` is neither `\"biz\"` nor `\"biz_set\"`, a scope key lacks its pair, or `bk_biz_id` and `bk_scope_id` disagree.";
     TaskNameTooLong => "plan::parser::task_name_too_long", "A push's JOB task name would pass JOB's 512 characters (with the run tag an apply adds).";
+    ConflictingKeys => "plan::parser::conflicting_keys", "Two keys that exclude each other are written together (`hosts` and a file source, `file_source` and `file_source_id`, `account` and `account_id`).";
+    InvalidFileSource => "plan::parser::invalid_file_source", "A `file_source` code is empty or malformed, or a `file_source_id` is not positive.";
+    InvalidTargetName => "plan::parser::invalid_target_name", "`file_target_name` is empty or holds a `/`, or the push delivers more than one file.";
     HostIdInV2 => "plan::parser::host_id_in_v2", "A CMDB host id in a v2 plan: only the v3 API takes `host_id_list`.";
     InvalidDynamicGroup => "plan::parser::invalid_dynamic_group", "A dynamic group id is malformed.";
     InvalidTopoNode => "plan::parser::invalid_topo_node", "A topology node has an unknown type or an invalid id.";

@@ -509,17 +509,42 @@ impl FileEntry {
     }
 }
 
+/// A JOB third-party file source (bkrepo, COS, Artifactory...), sent as v3 `file_type = 3`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileSourceRef {
+    /// `file_source = "CODE"`: JOB resolves the code to the source's id.
+    Code(String),
+    /// `file_source_id = N`.
+    Id(i64),
+}
+
+impl fmt::Display for FileSourceRef {
+    /// `file source CODE` or `file source #N`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileSourceRef::Code(code) => write!(f, "file source {code}"),
+            FileSourceRef::Id(id) => write!(f, "file source #{id}"),
+        }
+    }
+}
+
 /// One `from` table of a push.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// The hosts as written.
+    /// The hosts as written (empty for a file source).
     pub host_refs: Vec<HostRef>,
-    /// The hosts after expansion.
+    /// The hosts after expansion (empty for a file source).
     pub hosts: HostSet,
-    /// The files to read on those hosts.
+    /// The files to read on those hosts (in a file source: paths inside it, `bucket/path`).
     pub files: Vec<FileEntry>,
-    /// The execution account alias on the source hosts.
+    /// The execution account alias on the source hosts: `id:N` when given by
+    /// [`Self::account_id`]; for a file source, which takes none, whatever `[plan]` sets (or
+    /// empty).
     pub account: Setting<String>,
+    /// `account_id`: the account by JOB id (v3), sent instead of the alias.
+    pub account_id: Option<Located<i64>>,
+    /// A JOB file source instead of hosts (v3).
+    pub file_source: Option<Located<FileSourceRef>>,
     /// The span of the whole `from` table.
     pub span: Span,
 }
@@ -533,8 +558,13 @@ pub struct Target {
     pub hosts: HostSet,
     /// The target directory, after variable substitution.
     pub path: Located<String>,
-    /// The execution account alias on the target hosts.
+    /// `file_target_name`: the name the one delivered file gets (v3), instead of its own.
+    pub file_target_name: Option<Located<String>>,
+    /// The execution account alias on the target hosts (`id:N` when given by
+    /// [`Self::account_id`]).
     pub account: Setting<String>,
+    /// `account_id`: the account by JOB id (v3), sent instead of the alias.
+    pub account_id: Option<Located<i64>>,
     /// The span of the whole `to` table.
     pub span: Span,
 }

@@ -71,6 +71,13 @@ pub(crate) struct RawSource {
     pub(crate) account: Option<Located<String>>,
     /// `account` is written, even when its value could not be read (already reported).
     pub(crate) account_key: bool,
+    pub(crate) account_id: Option<Located<i64>>,
+    /// `file_source = "CODE"`: a JOB third-party file source instead of hosts.
+    pub(crate) file_source: Option<Located<String>>,
+    /// `file_source_id = N`.
+    pub(crate) file_source_id: Option<Located<i64>>,
+    /// The span of the first file-source key written (valid or not), for the v3-only error.
+    pub(crate) file_source_key: Option<Span>,
 }
 
 #[derive(Debug)]
@@ -81,6 +88,8 @@ pub(crate) struct RawTarget {
     pub(crate) account: Option<Located<String>>,
     /// `account` is written, even when its value could not be read (already reported).
     pub(crate) account_key: bool,
+    pub(crate) account_id: Option<Located<i64>>,
+    pub(crate) file_target_name: Option<Located<String>>,
 }
 
 #[derive(Debug)]
@@ -140,8 +149,15 @@ const PUSH_KEYS: &[&str] = &[
     "retries",
     "enabled",
 ];
-const SOURCE_KEYS: &[&str] = &["hosts", "files", "account"];
-const TARGET_KEYS: &[&str] = &["hosts", "path", "account"];
+const SOURCE_KEYS: &[&str] = &[
+    "hosts",
+    "files",
+    "account",
+    "account_id",
+    "file_source",
+    "file_source_id",
+];
+const TARGET_KEYS: &[&str] = &["hosts", "path", "account", "account_id", "file_target_name"];
 
 /// True for key names that are, or look like, credentials.
 pub(crate) fn looks_like_credential(key: &str) -> bool {
@@ -938,10 +954,23 @@ impl Walker<'_> {
             files: None,
             account: None,
             account_key: false,
+            account_id: None,
+            file_source: None,
+            file_source_id: None,
+            file_source_key: None,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "hosts" => source.hosts = self.hosts_value(value),
+                "account_id" => source.account_id = self.integer(value, "account_id"),
+                "file_source" => {
+                    source.file_source_key.get_or_insert(self.span(key.span()));
+                    source.file_source = self.string(value, "file_source");
+                }
+                "file_source_id" => {
+                    source.file_source_key.get_or_insert(self.span(key.span()));
+                    source.file_source_id = self.integer(value, "file_source_id");
+                }
                 "files" => {
                     source.files = self.string_list(value, "files");
                     if source.files.as_ref().is_some_and(Vec::is_empty) {
@@ -959,7 +988,15 @@ impl Walker<'_> {
                 _ => self.unknown_key(key, SOURCE_KEYS, "`from`"),
             }
         }
-        self.require(table, &["hosts", "files"], span, "`from`");
+        // A file source stands in for `hosts`.
+        let from_file_source =
+            table.contains_key("file_source") || table.contains_key("file_source_id");
+        let required: &[&str] = if from_file_source {
+            &["files"]
+        } else {
+            &["hosts", "files"]
+        };
+        self.require(table, required, span, "`from`");
         source
     }
 
@@ -971,10 +1008,16 @@ impl Walker<'_> {
             path: None,
             account: None,
             account_key: false,
+            account_id: None,
+            file_target_name: None,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "hosts" => target.hosts = self.hosts_value(value),
+                "account_id" => target.account_id = self.integer(value, "account_id"),
+                "file_target_name" => {
+                    target.file_target_name = self.string(value, "file_target_name");
+                }
                 "path" => target.path = self.string(value, "path"),
                 "account" => {
                     target.account_key = true;

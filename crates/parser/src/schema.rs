@@ -313,11 +313,23 @@ enum Sources {
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Source {
-    hosts: Hosts,
+    /// The source hosts (or a file source: `file_source` / `file_source_id`).
+    hosts: Option<Hosts>,
     /// Absolute paths; `REGEX:` for the file name, `*` wildcard, trailing `/` for a directory.
+    /// From a file source: paths inside it (`bucket/path`).
     #[schemars(length(min = 1), inner(length(min = 1)))]
     files: Vec<String>,
     account: Option<Account>,
+    /// The execution account by JOB account id instead of alias (v3 only).
+    #[schemars(range(min = 1))]
+    account_id: Option<i64>,
+    /// A JOB third-party file source (bkrepo, COS, Artifactory) by code, instead of hosts
+    /// (v3 only).
+    #[schemars(length(min = 1))]
+    file_source: Option<String>,
+    /// A JOB third-party file source by id, instead of hosts (v3 only).
+    #[schemars(range(min = 1))]
+    file_source_id: Option<i64>,
 }
 
 /// The target hosts and directory.
@@ -329,6 +341,12 @@ struct Target {
     #[schemars(length(min = 1))]
     path: String,
     account: Option<Account>,
+    /// The execution account by JOB account id instead of alias (v3 only).
+    #[schemars(range(min = 1))]
+    account_id: Option<i64>,
+    /// Renames the one file delivered (v3 only; a single file source, no pattern).
+    #[schemars(length(min = 1))]
+    file_target_name: Option<String>,
 }
 
 /// A group name, a host string (`ip`, `cloud:ip`, `cloud:[ipv6]`), or an array mixing both.
@@ -754,8 +772,9 @@ mod tests {
                 checked += 1;
             }
         }
-        // `bk_biz_id` is not among them: `bk_scope_type` with `bk_scope_id` may replace it.
-        assert_eq!(checked, 12);
+        // Not among them: `bk_biz_id` (`bk_scope_type` with `bk_scope_id` may replace it) and
+        // a source's `hosts` (a file source may replace it).
+        assert_eq!(checked, 11);
     }
 
     /// For each sample, the schema's pattern matches exactly when the parser accepts it.

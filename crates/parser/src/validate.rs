@@ -11,7 +11,7 @@ use crate::hosts::{HostEntry, HostError, check_host_id, looks_like_host, parse_h
 use crate::kind::ParseErrorKind;
 use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
-    ApiVersion, FileEntry, FileId, HostAddr, HostGroup, HostId, HostRef, HostSet, Located, Origin,
+    ApiVersion, FileEntry, FileId, FileSourceRef, HostAddr, HostGroup, HostId, HostRef, HostSet, Located, Origin,
     Plan,
     Push, ScopeType, Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
@@ -860,31 +860,41 @@ impl<'a> Builder<'a> {
     fn group_own(&mut self, group: &RawGroup) -> GroupState {
         let mut own = HostSetBuilder::default();
         let mut broken = group.had_errors;
-        for (index, ip) in group.ips.iter().enumerate() {
-            match self.host_entry(ip) {
-                Some(entry) => {
-                    if let Some(repeated) = own.entry(&entry) {
-                        let earlier = earlier_entry(&group.ips[..index], &repeated);
-                        self.duplicate_host(ip, &repeated, earlier);
+        // Host ids and addresses in the order the file writes the two keys (first-seen order).
+        let ids_first = matches!(
+            (group.host_ids.first(), group.ips.first()),
+            (Some(id), Some(ip)) if (id.span.file, id.span.start) < (ip.span.file, ip.span.start)
+        );
+        for pass in [ids_first, !ids_first] {
+            if pass {
+                for id in &group.host_ids {
+                    match check_host_id(id.value) {
+                        Ok(host_id) => {
+                            if !own.host_id(host_id) {
+                                self.duplicate_host(&Located { value: id.value.to_string(), span: id.span }, &host_id.to_string(), None);
+                            }
+                        }
+                        Err(why) => {
+                            self.error(
+                                Problem::error(ParseErrorKind::InvalidHostId.code(), format!("invalid host id: {why}"))
+                                    .with_label(id.span, "not a positive integer")
+                                    .with_help("`host_ids` lists CMDB `bk_host_id`s, integers >= 1"),
+                            );
+                            broken = true;
+                        }
                     }
                 }
-                None => broken = true,
-            }
-        }
-        for id in &group.host_ids {
-            match check_host_id(id.value) {
-                Ok(host_id) => {
-                    if !own.host_id(host_id) {
-                        self.duplicate_host(&Located { value: id.value.to_string(), span: id.span }, &host_id.to_string(), None);
+            } else {
+                for (index, ip) in group.ips.iter().enumerate() {
+                    match self.host_entry(ip) {
+                        Some(entry) => {
+                            if let Some(repeated) = own.entry(&entry) {
+                                let earlier = earlier_entry(&group.ips[..index], &repeated);
+                                self.duplicate_host(ip, &repeated, earlier);
+                            }
+                        }
+                        None => broken = true,
                     }
-                }
-                Err(why) => {
-                    self.error(
-                        Problem::error(ParseErrorKind::InvalidHostId.code(), format!("invalid host id: {why}"))
-                            .with_label(id.span, "not a positive integer")
-                            .with_help("`host_ids` lists CMDB `bk_host_id`s, integers >= 1"),
-                    );
-                    broken = true;
                 }
             }
         }
@@ -1649,15 +1659,25 @@ impl<'a> Builder<'a> {
                 span: p.span,
             })
         });
-        let account = self.account(t.account.as_ref(), scope.plan_account.as_ref());
-        if account.is_none() && !t.account_key {
+        let (account, account_id) = self.account_or_id(
+            t.account.as_ref(),
+            t.account_id.as_ref(),
+            scope.plan_account.as_ref(),
+            scope.api,
+        );
+        if account.is_none() && !t.account_key && t.account_id.is_none() {
             scope.missing_account.push(t.span);
+        }
+        if let (Some(name), ApiVersion::V2) = (&t.file_target_name, scope.api) {
+            self.v3_only(name.span, "file_target_name", "remove it: v2 delivers files under their own names");
         }
         Some(Target {
             host_refs,
             hosts,
             path: path?,
+            file_target_name: t.file_target_name.clone(),
             account: account?,
+            account_id,
             span: t.span,
         })
     }
@@ -1683,6 +1703,17 @@ impl<'a> Builder<'a> {
         };
         let several = raw.sources.as_ref().is_some_and(|s| s.len() > 1);
         for (source_index, s) in raw.sources.iter().flatten().enumerate() {
+            if s.file_source_key.is_some() {
+                if let Some(source) =
+                    self.file_source_entry(s, source_index, &mut deliveries, scope)
+                {
+                    if several {
+                        deliveries.source_hosts.push(HostSet::default());
+                    }
+                    sources.push(source);
+                }
+                continue;
+            }
             let (host_refs, hosts) = self.push_hosts(s.hosts.as_ref(), scope.api, "source");
             // Only read to compare one source with another.
             if several {
@@ -1690,8 +1721,13 @@ impl<'a> Builder<'a> {
             }
             let files = self.source_files(s, source_index, &hosts, &mut deliveries, scope.name);
             self.overwrite_warning(raw, s.hosts.as_ref(), &hosts, &files);
-            let account = self.account(s.account.as_ref(), scope.plan_account.as_ref());
-            if account.is_none() && !s.account_key {
+            let (account, account_id) = self.account_or_id(
+                s.account.as_ref(),
+                s.account_id.as_ref(),
+                scope.plan_account.as_ref(),
+                scope.api,
+            );
+            if account.is_none() && !s.account_key && s.account_id.is_none() {
                 scope.missing_account.push(s.span);
             }
             if let (Some(account), Some(_)) = (account, &s.files) {
@@ -1700,11 +1736,239 @@ impl<'a> Builder<'a> {
                     hosts,
                     files,
                     account,
+                    account_id,
+                    file_source: None,
                     span: s.span,
                 });
             }
         }
+        if let Some(target) = target {
+            self.check_target_name(target, &sources);
+        }
         sources
+    }
+
+    /// A `from` naming a JOB file source (v3 `file_type = 3`): no hosts, no account, and
+    /// paths inside the source rather than absolute paths.
+    fn file_source_entry(
+        &mut self,
+        s: &RawSource,
+        source_index: usize,
+        deliveries: &mut Deliveries,
+        scope: &PushScope,
+    ) -> Option<Source> {
+        let key = s.file_source_key?;
+        if scope.api == ApiVersion::V2 {
+            self.v3_only(key, "a file source", "JOB's v2 API reads files from hosts only");
+        }
+        if let Some(hosts) = &s.hosts {
+            self.error(
+                Problem::error(
+                    ParseErrorKind::ConflictingKeys.code(),
+                    "a `from` reads from hosts or from a file source, not both",
+                )
+                .with_label(hosts.span, "hosts")
+                .with_label(key, "a file source")
+                .with_help("split it into two `from` tables: one with `hosts`, one with the file source"),
+            );
+        }
+        let reference = match (&s.file_source, &s.file_source_id) {
+            (Some(code), Some(id)) => {
+                self.error(
+                    Problem::error(
+                        ParseErrorKind::ConflictingKeys.code(),
+                        "`file_source` and `file_source_id` name the file source twice",
+                    )
+                    .with_label(id.span, "by id")
+                    .with_label(code.span, "by code")
+                    .with_help("keep one: the code (`file_source = \"CODE\"`) reads better in review"),
+                );
+                None
+            }
+            (Some(code), None) => {
+                let valid = !code.value.is_empty()
+                    && code.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !valid {
+                    self.error(
+                        Problem::error(
+                            ParseErrorKind::InvalidFileSource.code(),
+                            format!("`{}` is not a file source code", shown(&code.value)),
+                        )
+                        .with_label(code.span, "not a JOB file source code")
+                        .with_help("a file source code is the identifier JOB shows for the source, e.g. \"bkrepo-release\""),
+                    );
+                }
+                valid.then(|| Located { value: FileSourceRef::Code(code.value.clone()), span: code.span })
+            }
+            (None, Some(id)) => {
+                if id.value < 1 {
+                    self.error(
+                        Problem::error(
+                            ParseErrorKind::InvalidFileSource.code(),
+                            format!("file source id {} is not a JOB file source id", id.value),
+                        )
+                        .with_label(id.span, "ids are integers >= 1")
+                        .with_help("write the id JOB shows for the file source, or its code: `file_source = \"CODE\"`"),
+                    );
+                }
+                (id.value >= 1).then_some(Located { value: FileSourceRef::Id(id.value), span: id.span })
+            }
+            // The key was written with a value of the wrong type (reported).
+            (None, None) => None,
+        };
+        let files = self.file_source_files(s, source_index, deliveries, scope.name);
+        let account = self
+            .account(s.account.as_ref(), scope.plan_account.as_ref())
+            .unwrap_or(Setting { value: String::new(), origin: Origin::Plan, span: s.span });
+        let file_source = reference?;
+        s.files.as_ref()?;
+        Some(Source {
+            host_refs: Vec::new(),
+            hosts: HostSet::default(),
+            files,
+            account,
+            account_id: None,
+            file_source: Some(file_source),
+            span: s.span,
+        })
+    }
+
+    /// The entries of a file source's `files`: paths inside the source (`bucket/path`), not
+    /// absolute paths on a host, so only emptiness and NUL are checked.
+    fn file_source_files(
+        &mut self,
+        s: &RawSource,
+        source_index: usize,
+        deliveries: &mut Deliveries,
+        push_name: &str,
+    ) -> Vec<FileEntry> {
+        let mut files = Vec::new();
+        let mut distinct: HashMap<usize, bool> = HashMap::default();
+        for entry in s.files.iter().flatten() {
+            let Some(path) = self.subst(entry) else {
+                continue;
+            };
+            if path.trim().is_empty() || path.contains('\0') {
+                self.error(
+                    Problem::error(
+                        ParseErrorKind::InvalidPath.code(),
+                        format!("`{}` is not a path in a file source", shown(&path)),
+                    )
+                    .with_label(entry.span, "empty or holding NUL")
+                    .with_help("a file source path is `bucket/path/to/file`"),
+                );
+                continue;
+            }
+            if let Some(name) = delivered_name(&path) {
+                match deliveries.clash(&name, source_index, &HostSet::default(), &mut distinct) {
+                    Some(first) => {
+                        self.duplicate_delivery(push_name, &name, deliveries, entry.span, first);
+                    }
+                    None => deliveries
+                        .by_name
+                        .entry(name)
+                        .or_default()
+                        .push((entry.span, source_index)),
+                }
+            }
+            files.push(FileEntry { path, span: entry.span });
+        }
+        files
+    }
+
+    /// `file_target_name` renames the one file a push delivers: one entry in all, naming a
+    /// file (not a directory, not a pattern), and a plain name.
+    fn check_target_name(&mut self, target: &Target, sources: &[Source]) {
+        let Some(name) = &target.file_target_name else {
+            return;
+        };
+        if name.value.is_empty() || name.value.contains(['/', '\\', '\0']) || name.value.chars().any(char::is_control) {
+            self.error(
+                Problem::error(
+                    ParseErrorKind::InvalidTargetName.code(),
+                    format!("`{}` is not a file name", shown(&name.value)),
+                )
+                .with_label(name.span, "a plain name, without `/`")
+                .with_help("the directory goes in `path`; `file_target_name` is the delivered file's new name"),
+            );
+            return;
+        }
+        let entries: Vec<&FileEntry> = sources.iter().flat_map(|s| &s.files).collect();
+        let one_file = match entries.as_slice() {
+            [entry] => !entry.is_directory() && !entry.path.contains("REGEX:") && !entry.path.contains('*'),
+            _ => false,
+        };
+        if one_file {
+            return;
+        }
+        let mut problem = Problem::error(
+            ParseErrorKind::InvalidTargetName.code(),
+            match entries.as_slice() {
+                [_] => "`file_target_name` renames one file, and this source names a directory or a pattern".to_owned(),
+                _ => format!("`file_target_name` renames one file, and this push delivers {} entries", entries.len()),
+            },
+        )
+        .with_label(name.span, "renames one file");
+        for entry in entries.iter().take(8) {
+            problem = problem.with_label(entry.span, "delivered");
+        }
+        self.error(problem.with_help(
+            "keep one file in `from` (its own push for each file to rename), or remove `file_target_name` to keep the files' own names",
+        ));
+    }
+
+    /// A key only the v3 API has, written in a v2 plan.
+    fn v3_only(&mut self, span: Span, what: &str, fix: &str) {
+        self.error(
+            Problem::error(
+                ParseErrorKind::V3Only.code(),
+                format!("{what} is only available with api = \"v3\""),
+            )
+            .with_label(span, "v3-only in a v2 plan")
+            .with_help(format!("set `api = \"v3\"` in [plan] (or pass `--api v3`), or {fix}")),
+        );
+    }
+
+    /// The execution account: `account_id` (v3) or the alias, own or inherited. With an id,
+    /// the setting shows `id:N` and the id is returned too.
+    fn account_or_id(
+        &mut self,
+        own: Option<&Located<String>>,
+        id: Option<&Located<i64>>,
+        plan: Option<&Setting<String>>,
+        api: ApiVersion,
+    ) -> (Option<Setting<String>>, Option<Located<i64>>) {
+        let Some(id) = id else {
+            return (self.account(own, plan), None);
+        };
+        if api == ApiVersion::V2 {
+            self.v3_only(id.span, "`account_id`", "write the account's alias in `account`");
+        }
+        if let Some(alias) = own {
+            self.error(
+                Problem::error(
+                    ParseErrorKind::ConflictingKeys.code(),
+                    "`account` and `account_id` name the account twice",
+                )
+                .with_label(id.span, "by id")
+                .with_label(alias.span, "by alias")
+                .with_help("keep one: JOB takes the id when both are sent"),
+            );
+            return (None, None);
+        }
+        if id.value < 1 {
+            self.error(
+                Problem::error(ParseErrorKind::OutOfRange.code(), "`account_id` must be >= 1")
+                    .with_label(id.span, format!("found {}", id.value)),
+            );
+            return (None, None);
+        }
+        let setting = Setting {
+            value: format!("id:{}", id.value),
+            origin: Origin::Push,
+            span: id.span,
+        };
+        (Some(setting), Some(id.clone()))
     }
 
     /// One source's valid file entries, each checked against what earlier entries deliver.
