@@ -216,6 +216,15 @@ impl Verdict {
     }
 }
 
+impl FileFacts {
+    /// How `found` (a target's file) compares with these facts (the source's): `None` when
+    /// the source's size or digest is unknown, so nothing can be said.
+    pub fn compare(&self, found: &FileFacts) -> Option<Verdict> {
+        let (size, sha256) = (self.size?, self.sha256.as_deref()?);
+        Some(Verdict::of(found, size, sha256))
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -307,6 +316,12 @@ mod tests {
             Verdict::of(&FileFacts::default(), 0, EMPTY_SHA),
             Verdict::Missing
         );
+        let source = FileFacts {
+            size: Some(0),
+            sha256: Some(EMPTY_SHA.into()),
+        };
+        assert_eq!(source.compare(&found), Some(Verdict::Same));
+        assert_eq!(FileFacts::default().compare(&found), None);
     }
 
     #[test]

@@ -17,9 +17,6 @@ use crate::front::JobReply;
 use crate::submit::JobSpec;
 use crate::world::{HostRef, World};
 
-/// The first job id of a simulator whose store holds none (JOB's ids are large numbers).
-const FIRST_JOB_ID: u64 = 10_000;
-
 /// The simulator's clock: tokio's (pausable) monotonic time, anchored to the wall clock
 /// at start, so reported timestamps move with virtual time in tests.
 #[derive(Debug, Clone)]
@@ -49,7 +46,7 @@ impl Clock {
 }
 
 /// One per-file log entry (an upload on a source, a download on a target).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct FileLog {
     pub(crate) mode: FileMode,
     pub(crate) src: HostRef,
@@ -73,8 +70,8 @@ impl FileLog {
     }
 }
 
-/// One target host's task (stored whole for a finished job: `persist`).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// One target host's task.
+#[derive(Debug, Clone)]
 pub(crate) struct HostTask {
     pub(crate) host: HostRef,
     pub(crate) status: HostStatus,
@@ -85,7 +82,6 @@ pub(crate) struct HostTask {
     pub(crate) files: Vec<FileLog>,
     /// A script job's exit code and output on this host (`None` for a transfer, and until
     /// the script ends).
-    #[serde(skip)]
     pub(crate) script: Option<crate::script::ScriptOutput>,
 }
 
@@ -99,7 +95,7 @@ pub(crate) struct JobState {
     pub(crate) end_ms: Option<i64>,
     pub(crate) hosts: Vec<HostTask>,
     pub(crate) uploads: Vec<FileLog>,
-    pub(crate) start_requested: bool,
+    start_requested: bool,
     /// The step's `execute_count`: 0, plus one per retry (`operate_step_instance` 2 or 8).
     pub(crate) execute_count: u32,
     /// Where a rolling job is (`None` for a job without `rolling_config`).
@@ -127,8 +123,6 @@ pub(crate) struct Job {
     pub(crate) start: Notify,
     /// Terminate.
     pub(crate) stop: Notify,
-    /// Where a move of the job's status is announced to the job store (`persist`).
-    pub(crate) changes: Option<Arc<crate::persist::Changes>>,
 }
 
 impl Job {
@@ -139,15 +133,10 @@ impl Job {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut JobState) -> R) -> R {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let before = (guard.status, guard.start_requested);
-        let result = f(&mut guard);
-        let moved = (guard.status, guard.start_requested) != before;
-        drop(guard);
-        if moved && let Some(changes) = &self.changes {
-            changes.mark(self.id);
+        match self.state.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
         }
-        result
     }
 }
 
@@ -174,8 +163,6 @@ pub(crate) struct Engine {
     jobs: Mutex<BTreeMap<u64, Arc<Job>>>,
     next_id: AtomicU64,
     running: AtomicUsize,
-    /// The job store under `ROOT/.jobsim/jobs` (none when the simulator keeps no files).
-    pub(crate) store: std::sync::OnceLock<Arc<crate::persist::Store>>,
     /// JOB's callback client.
     pub(crate) http: reqwest::Client,
 }
@@ -195,9 +182,8 @@ impl Engine {
             clock: Clock::new(),
             timings,
             jobs: Mutex::new(BTreeMap::new()),
-            next_id: AtomicU64::new(FIRST_JOB_ID),
+            next_id: AtomicU64::new(10_000),
             running: AtomicUsize::new(0),
-            store: std::sync::OnceLock::new(),
             http,
         }
     }
@@ -221,52 +207,15 @@ impl Engine {
     /// Persists a validated job (status 1) and schedules it.
     pub(crate) fn submit(self: &Arc<Self>, spec: JobSpec, stuck: bool) -> Arc<Job> {
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
-        if let Some(store) = self.store.get() {
-            store.reserve(id);
-        }
-        let job = self.new_job(id, spec, stuck, self.clock.now_ms());
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(id, job.clone());
-            self.archive_old_jobs(&mut jobs);
-        }
-        self.running.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(crate::job::run_job(self.clone(), job.clone()));
-        job
-    }
-
-    /// Ids start past every id the job store holds or ever handed out.
-    pub(crate) fn continue_ids_from(&self, first_free: u64) {
-        self.next_id.fetch_max(first_free, Ordering::Relaxed);
-    }
-
-    /// A job the store kept, known again under its id; `run` starts it again (a job that had
-    /// started), or lets it wait for START as before.
-    pub(crate) fn adopt(self: &Arc<Self>, job: Arc<Job>, run: bool) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(job.id, job.clone());
-        }
-        if job.with(|s| s.status.is_finished()) {
-            return;
-        }
-        self.running.fetch_add(1, Ordering::Relaxed);
-        if run {
-            // `run_job` takes this permit as a START and begins without `start_delay`.
-            job.start.notify_one();
-        }
-        tokio::spawn(crate::job::run_job(self.clone(), job));
-    }
-
-    /// A job in status 1, created at `create_ms`.
-    pub(crate) fn new_job(&self, id: u64, spec: JobSpec, stuck: bool, create_ms: i64) -> Arc<Job> {
         let rolling = crate::rolling::initial_state(&spec);
-        Arc::new(Job {
+        let job = Arc::new(Job {
             id,
             step_id: id + 1,
             spec,
             state: Mutex::new(JobState {
                 status: RunStatus::Blank,
                 step_status: RunStatus::Blank,
-                create_ms,
+                create_ms: self.clock.now_ms(),
                 start_ms: None,
                 end_ms: None,
                 hosts: Vec::new(),
@@ -278,8 +227,14 @@ impl Engine {
             stuck,
             start: Notify::new(),
             stop: Notify::new(),
-            changes: self.store.get().map(|store| store.changes.clone()),
-        })
+        });
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(id, job.clone());
+            self.archive_old_jobs(&mut jobs);
+        }
+        self.running.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(crate::job::run_job(self.clone(), job.clone()));
+        job
     }
 
     /// A job has reached its final status: it no longer counts against the running quota.

@@ -29,7 +29,6 @@ mod instance_list;
 mod job;
 mod operate;
 mod paths;
-mod persist;
 mod query;
 mod reqlog;
 mod rolling;

@@ -11,9 +11,7 @@ use crate::config::{Account, Config};
 const FIRST_HOST_ID: u64 = 1001;
 
 /// One sandbox host.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct HostRef {
     pub(crate) id: u64,
     pub(crate) cloud: u64,
