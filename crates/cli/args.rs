@@ -75,6 +75,27 @@ pub(crate) enum Command {
     Schema(SchemaArgs),
 }
 
+/// `--resolve` and where to resolve: the hosts behind dynamic groups and topology nodes,
+/// asked of CMDB (`plan show`, `plan diff`). Without `--resolve` nothing is asked of anyone.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ResolveArgs {
+    /// List the hosts each push reaches: dynamic groups and topology nodes resolved through
+    /// CMDB, at `--sandbox DIR` or `--endpoint URL` (or BK_JOB_ENDPOINT, with the credentials
+    /// of `plan apply`).
+    #[arg(long)]
+    pub(crate) resolve: bool,
+    /// Resolve against the embedded simulator's world at DIR (with `--resolve`).
+    #[arg(long, value_name = "DIR", requires = "resolve", conflicts_with = "endpoint")]
+    pub(crate) sandbox: Option<PathBuf>,
+    /// Base URL of ESB or the API gateway (`.../api/bk-job/<stage>`; CMDB is asked beside
+    /// it, `.../api/bk-cmdb/<stage>`), with `--resolve`.
+    #[arg(long, value_name = "URL", requires = "resolve")]
+    pub(crate) endpoint: Option<String>,
+    /// Treat the endpoint as the API gateway; with `--sandbox`, use its gateway front door.
+    #[arg(long, requires = "resolve")]
+    pub(crate) gateway: bool,
+}
+
 /// `--var NAME=VALUE`, shared by every command that reads a plan.
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct VarArgs {
@@ -160,6 +181,8 @@ pub(crate) struct ShowArgs {
     pub(crate) api: Option<ApiChoice>,
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub(crate) format: ShowFormat,
+    #[command(flatten)]
+    pub(crate) resolve: ResolveArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -218,6 +241,8 @@ pub(crate) struct DiffArgs {
     /// Exit 1 when there are changes (0 when there are none), like `diff`.
     #[arg(long)]
     pub(crate) exit_code: bool,
+    #[command(flatten)]
+    pub(crate) resolve: ResolveArgs,
 }
 
 #[derive(Debug, Args)]

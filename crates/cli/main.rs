@@ -15,6 +15,7 @@ mod git;
 mod load;
 mod printer;
 mod render;
+mod resolve;
 
 use args::{Cli, Command};
 use exit::ExitStatus;

@@ -146,3 +146,170 @@ fn a_dynamic_group_of_ipv6_only_hosts_reports_each_host_by_id() {
     assert_eq!(last["report"]["pushes"][0]["hosts_total"], 3, "{last}");
     assert_eq!(last["report"]["pushes"][0]["hosts_ok"], 3, "{last}");
 }
+
+/// The plan of the dynamic-group run, also reaching a topology node and a static host.
+const REVIEW_PLAN: &str = r#"
+[plan]
+name = "fleet"
+bk_biz_id = 2
+account = "root"
+api = "v3"
+
+[hosts.src]
+ips = ["10.0.0.1"]
+[hosts.web]
+dynamic_groups = ["g-web"]
+topo_nodes = ["module:10"]
+ips = ["10.0.2.1"]
+
+[[push]]
+name = "to-web"
+from = { hosts = "src", files = ["/data/app.tgz"] }
+to = { hosts = "web", path = "/opt/app/" }
+"#;
+
+fn review() -> Fixture {
+    let f = Fixture::new(REVIEW_PLAN, GROUP_WORLD);
+    for v6 in ["fd00::1", "fd00::2"] {
+        std::fs::create_dir_all(f.path("sandbox/hosts/0").join(v6)).expect("mkdir");
+    }
+    f
+}
+
+fn show(f: &Fixture, args: &[&str]) -> std::process::Output {
+    f.plan()
+        .args(["show", "plan.toml"])
+        .args(args)
+        .output()
+        .expect("run plan")
+}
+
+#[test]
+fn show_resolve_lists_exactly_the_hosts_of_each_group_and_node() {
+    let f = review();
+    let out = show(
+        &f,
+        &["--resolve", "--sandbox", "sandbox", "--format", "json"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let document: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let resolved = &document["resolved"];
+    let hosts = |v: &Value| -> Vec<(String, i64)> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|h| {
+                (
+                    h["host"].as_str().unwrap_or_default().to_owned(),
+                    h["host_id"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    // What the world puts in the group (3001, 3002 pinned; 10.0.2.1 numbered 1004).
+    assert_eq!(
+        hosts(&resolved["dynamic_groups"]["g-web"]),
+        [
+            ("0:10.0.2.1".to_owned(), 1004),
+            ("0:[fd00::1]".to_owned(), 3001),
+            ("0:[fd00::2]".to_owned(), 3002)
+        ]
+    );
+    assert_eq!(
+        hosts(&resolved["topo_nodes"]["module:10"]),
+        [
+            ("0:10.0.2.2".to_owned(), 1005),
+            ("0:[fd00::2]".to_owned(), 3002)
+        ]
+    );
+    // The push reaches each host once: the static 10.0.2.1 is the group's 10.0.2.1.
+    let targets = &resolved["pushes"][0]["targets"];
+    assert_eq!(resolved["pushes"][0]["push"], "to-web");
+    assert_eq!(targets.as_array().map(Vec::len), Some(4), "{targets}");
+    // The rest of the document is `plan show`'s.
+    assert_eq!(document["format_version"], json!(1), "{document}");
+
+    let out = show(&f, &["--resolve", "--sandbox", "sandbox"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("to-web: 4 hosts"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "dynamic group g-web: 0:10.0.2.1 (host_id:1004), 0:[fd00::1] (host_id:3001), 0:[fd00::2] (host_id:3002)"
+        ),
+        "{stdout}"
+    );
+    let markdown = text(
+        &show(
+            &f,
+            &["--resolve", "--sandbox", "sandbox", "--format", "markdown"],
+        )
+        .stdout,
+    );
+    assert!(markdown.contains("Hosts each push reaches"), "{markdown}");
+    assert!(
+        markdown.contains("0:[fd00::2] (host_id:3002)"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn show_without_resolve_asks_nobody_and_is_unchanged() {
+    let f = review();
+    let plain = show(&f, &[]);
+    assert_eq!(code(&plain), 0);
+    assert!(!text(&plain.stdout).contains("Hosts each push reaches"));
+    assert!(f.requests().is_empty(), "no simulator was started");
+    // --sandbox alone is a usage error: it means nothing without --resolve.
+    assert_eq!(code(&show(&f, &["--sandbox", "sandbox"])), 2);
+    // A CMDB that cannot be reached is exit 4.
+    let unreachable = show(&f, &["--resolve", "--endpoint", "http://127.0.0.1:9"]);
+    assert_eq!(code(&unreachable), 4, "{}", text(&unreachable.stderr));
+}
+
+#[test]
+fn diff_resolve_shows_the_hosts_that_join_or_leave() {
+    let f = review();
+    let old = REVIEW_PLAN.replace(r#"topo_nodes = ["module:10"]"#, "");
+    std::fs::write(f.path("old.toml"), old).expect("write");
+    let out = f
+        .plan()
+        .args([
+            "diff",
+            "old.toml",
+            "plan.toml",
+            "--resolve",
+            "--sandbox",
+            "sandbox",
+        ])
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // module:10 adds 10.0.2.2; fd00::2 was already in the group.
+    assert!(stdout.contains("Hosts that join or leave"), "{stdout}");
+    assert!(
+        stdout.contains("    + 0:10.0.2.2 (host_id:1005)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("+ 0:[fd00::2]"), "{stdout}");
+    let json = f
+        .plan()
+        .args([
+            "diff",
+            "plan.toml",
+            "old.toml",
+            "--resolve",
+            "--sandbox",
+            "sandbox",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run plan");
+    let document: Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(
+        document["resolved"]["hosts"],
+        json!([{"push": "to-web", "joined": [], "left": [{"host": "0:10.0.2.2", "host_id": 1005}]}])
+    );
+}

@@ -20,7 +20,7 @@ use crate::git::GitLoader;
 use crate::load::{Loaded, load_with, parse_options};
 use crate::printer::{Printer, write_json, write_stdout};
 use crate::render::diff_text::{Labels, scope_change};
-use crate::render::{diff_markdown, diff_text};
+use crate::render::{diff_markdown, diff_text, resolved};
 
 pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let options = parse_options(&args.vars, args.api);
@@ -42,15 +42,42 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
     };
     labels.scope = scope_change(old.as_ref().map(|v| &v.parsed.plan), &new.parsed.plan);
     let diff = plan_graph::diff(old.as_ref().map(Loaded::diff_side), new.diff_side());
-    match args.format {
-        ShowFormat::Text => write_stdout(&diff_text::render(&diff, &labels))?,
-        ShowFormat::Json => write_json(&plan_graph::diff_json(&diff))?,
-        ShowFormat::Markdown => write_stdout(&diff_markdown::render(
-            &diff,
-            &new.parsed.plan,
-            &new.graph,
-            &labels,
-        ))?,
+    let old_plan = old.as_ref().map(|v| &v.parsed.plan);
+    let plans: Vec<&plan_parser::Plan> = old_plan.into_iter().chain([&new.parsed.plan]).collect();
+    let resolution = match crate::commands::show::resolved(&args.resolve, printer, &plans) {
+        Ok(resolution) => resolution,
+        Err(status) => return Ok(status),
+    };
+    let hosts = resolution
+        .as_ref()
+        .map(|r| (r, resolved::changes(r, old_plan, &new.parsed.plan)));
+    match (args.format, &hosts) {
+        (ShowFormat::Text, _) => {
+            let mut text = diff_text::render(&diff, &labels);
+            if let Some((r, changes)) = &hosts {
+                text.push_str(&resolved::changes_text(r, changes));
+            }
+            write_stdout(&text)?;
+        }
+        (ShowFormat::Json, None) => write_json(&plan_graph::diff_json(&diff))?,
+        (ShowFormat::Json, Some((r, changes))) => {
+            let mut document = serde_json::to_value(plan_graph::diff_json(&diff))?;
+            if let Some(fields) = document.as_object_mut() {
+                fields.insert(
+                    "resolved".into(),
+                    serde_json::json!({ "source": r.source, "hosts": changes }),
+                );
+            }
+            write_json(&document)?;
+        }
+        (ShowFormat::Markdown, _) => {
+            let mut text =
+                diff_markdown::render(&diff, &new.parsed.plan, &new.graph, &labels);
+            if let Some((r, changes)) = &hosts {
+                text.push_str(&resolved::changes_markdown(r, changes));
+            }
+            write_stdout(&text)?;
+        }
     }
     Ok(if args.exit_code && diff.has_changes() {
         ExitStatus::Invalid

@@ -19,9 +19,25 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
         return Ok(ExitStatus::Invalid);
     };
     let plan = &parsed.plan;
-    let output = match args.format {
-        ShowFormat::Text => render::text::render(plan, &graph),
-        ShowFormat::Json => {
+    let resolution = match resolved(&args.resolve, printer, &[plan]) {
+        Ok(resolution) => resolution,
+        Err(status) => return Ok(status),
+    };
+    let output = match (args.format, resolution.as_ref()) {
+        (ShowFormat::Json, Some(resolution)) => {
+            print_problems(printer, &plan.sources, &warnings);
+            let mut document = Vec::new();
+            plan_graph::write_show_json(plan, &graph, &parsed.warnings, &mut document)?;
+            let mut document: serde_json::Value = serde_json::from_slice(&document)?;
+            if let Some(fields) = document.as_object_mut() {
+                let resolved = render::resolved::document(resolution, plan);
+                fields.insert("resolved".into(), serde_json::to_value(resolved)?);
+            }
+            crate::printer::write_json(&document)?;
+            return Ok(ExitStatus::Success);
+        }
+        (ShowFormat::Text, _) => render::text::render(plan, &graph),
+        (ShowFormat::Json, None) => {
             // Written as it is made: a dense plan's document is large.
             print_problems(printer, &plan.sources, &warnings);
             let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -33,9 +49,30 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
                 other => other.map(|()| ExitStatus::Success).map_err(Into::into),
             };
         }
-        ShowFormat::Markdown => render::markdown::render(plan, &graph, &parsed.warnings),
+        (ShowFormat::Markdown, _) => render::markdown::render(plan, &graph, &parsed.warnings),
+    };
+    let output = match (args.format, resolution.as_ref()) {
+        (ShowFormat::Text, Some(r)) => output + &render::resolved::text(r, plan),
+        (ShowFormat::Markdown, Some(r)) => output + &render::resolved::markdown(r, plan),
+        _ => output,
     };
     print_problems(printer, &plan.sources, &warnings);
     write_stdout(&output)?;
     Ok(ExitStatus::Success)
+}
+
+/// `--resolve`: the plans' groups and nodes asked of CMDB; `None` without it (nothing is
+/// asked of anyone). `Err` is exit 4: the target could not be opened or reached (said).
+pub(crate) fn resolved(
+    args: &crate::args::ResolveArgs,
+    printer: &Printer,
+    plans: &[&plan_parser::Plan],
+) -> Result<Option<crate::resolve::Resolution>, ExitStatus> {
+    if !args.resolve {
+        return Ok(None);
+    }
+    crate::resolve::resolve(args, plans).map(Some).map_err(|e| {
+        crate::diagnostics::print_error(printer, &e.context("cannot resolve hosts through CMDB"));
+        ExitStatus::CannotStart
+    })
 }

@@ -7,6 +7,7 @@
 pub(crate) mod diff_markdown;
 pub(crate) mod diff_text;
 pub(crate) mod markdown;
+pub(crate) mod resolved;
 pub(crate) mod text;
 
 use std::collections::{BTreeSet, HashMap};
