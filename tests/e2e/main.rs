@@ -7,6 +7,7 @@ mod diff;
 mod exit_codes;
 mod faults;
 mod fleets;
+mod host_ranges;
 mod load;
 mod inference;
 mod mutation;
