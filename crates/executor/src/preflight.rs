@@ -106,8 +106,9 @@ pub(crate) async fn other_runs<A: JobApi>(
         return Ok(OtherRuns::Unknown);
     };
     let mut runs: BTreeMap<String, RunSeen> = BTreeMap::new();
+    let now_ms = chrono::Utc::now().timestamp_millis();
     for (push, tag, job) in jobs {
-        if tag == own_tag || job.status.is_finished() {
+        if tag == own_tag || !is_active(&job, now_ms) {
             continue;
         }
         let (operators, found) = runs.entry(tag).or_default();
@@ -138,6 +139,25 @@ pub(crate) async fn other_runs<A: JobApi>(
     ))
 }
 
+/// How long a job may stay pending (status 1, created unstarted by two-phase submission)
+/// and still count as its run's: a run starts its job milliseconds after creating it, so one
+/// still pending this long after was left by a run that died in between. It transfers
+/// nothing unless that run is resumed, and a resume checks for other runs first; counting it
+/// would refuse every apply of the plan for as long as JOB lists it.
+const PENDING_ABANDONED_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// Not finished, and not a pending job long abandoned.
+fn is_active(job: &ListedJob, now_ms: i64) -> bool {
+    if job.status.is_finished() {
+        return false;
+    }
+    let abandoned = job.status == plan_bkjob::RunStatus::Blank
+        && job
+            .create_time
+            .is_some_and(|created| now_ms - created > PENDING_ABANDONED_AFTER_MS);
+    !abandoned
+}
+
 /// Milliseconds since the epoch (JOB's times) as RFC 3339 UTC.
 fn rfc3339_ms(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -161,6 +181,28 @@ mod tests {
         // No run tag: not an apply's job.
         assert_eq!(parse_job_name(prefix, "ops/web/to-web"), None);
         assert_eq!(parse_job_name(prefix, "ops/web/#a1b2c3d4"), None);
+    }
+
+    #[test]
+    fn a_pending_job_counts_until_it_is_long_abandoned() {
+        let job = |status, created| ListedJob {
+            job_instance_id: 1,
+            name: String::new(),
+            operator: String::new(),
+            status,
+            create_time: Some(created),
+            start_time: None,
+        };
+        let now = 100 * 60 * 1000;
+        let pending = plan_bkjob::RunStatus::Blank;
+        assert!(is_active(&job(pending, now - 60_000), now));
+        assert!(!is_active(
+            &job(pending, now - PENDING_ABANDONED_AFTER_MS - 1),
+            now
+        ));
+        // A running job counts however old it is; a finished one never.
+        assert!(is_active(&job(plan_bkjob::RunStatus::Running, 0), now));
+        assert!(!is_active(&job(plan_bkjob::RunStatus::Success, now), now));
     }
 
     #[test]

@@ -35,6 +35,16 @@ from = { hosts = "10.0.0.1", files = ["/data/b.txt"] }
 to = { hosts = "10.0.1.2", path = "/data/b/" }
 "#;
 
+/// Every line of the journal validates against the published journal schema.
+fn assert_schema_valid(path: &str) {
+    let schema = plan_executor::schema::journal_schema().to_value();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    for line in std::fs::read_to_string(path).expect("journal").lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert!(validator.is_valid(&value), "{line}");
+    }
+}
+
 fn records(path: &str) -> Vec<Record> {
     std::fs::read_to_string(path)
         .expect("journal")
@@ -116,6 +126,7 @@ async fn another_run_with_a_job_not_finished_refuses_the_run_unless_forced() {
         records(&out.report().journal).first(),
         Some(Record::RunStarted { force: true, .. })
     ));
+    assert_schema_valid(&out.report().journal);
 }
 
 /// A `JobApi` that, once its first job is submitted, has another run create a job of the
@@ -257,6 +268,7 @@ async fn resume_without_a_journal_rebuilds_the_run_from_job() {
         })
         .collect();
     assert_eq!(rebuilt, ["a", "b"]);
+    assert_schema_valid(&report.journal);
 
     // Complete now: nothing to resume, from JOB either.
     std::fs::remove_dir_all(world.state_dir()).expect("rm state");
@@ -326,6 +338,7 @@ async fn a_job_job_no_longer_knows_is_diagnosed_and_the_next_resume_submits_it_a
         "{:?}",
         relays.error
     );
+    assert_schema_valid(&resumed.report().journal);
     let history = RunHistory::read(std::path::Path::new(&resumed.report().journal)).expect("read");
     assert!(history.in_flight().is_empty(), "no longer in flight");
 
