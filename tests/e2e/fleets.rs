@@ -313,3 +313,50 @@ fn diff_resolve_shows_the_hosts_that_join_or_leave() {
         json!([{"push": "to-web", "joined": [], "left": [{"host": "0:10.0.2.2", "host_id": 1005}]}])
     );
 }
+
+#[test]
+fn a_file_source_plan_lands_the_artifact_renamed() {
+    let plan = r#"
+[plan]
+name = "artifacts"
+bk_biz_id = 2
+account = "root"
+api = "v3"
+
+[hosts.web]
+host_ids = [3001, 3002]
+
+[[push]]
+name = "release"
+from = { file_source = "bkrepo-main", files = ["releases/app.tgz"] }
+to = { hosts = "web", path = "/opt/app/", file_target_name = "app-1.2.tgz" }
+"#;
+    let world =
+        format!("{GROUP_WORLD}\n[[file_source]]\nid = 7\ncode = \"bkrepo-main\"\nbusiness = 2\n")
+            .replace("flaky_jobs = 1", "");
+    let f = Fixture::new(plan, &world);
+    for v6 in ["fd00::1", "fd00::2"] {
+        std::fs::create_dir_all(f.path("sandbox/hosts/0").join(v6)).expect("mkdir");
+    }
+    let artifact = f.path("sandbox/file_sources/bkrepo-main/releases/app.tgz");
+    std::fs::create_dir_all(artifact.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&artifact, b"artifact 1.2").expect("write");
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    for v6 in ["fd00::1", "fd00::2"] {
+        assert_eq!(
+            f.read(v6, "/opt/app/app-1.2.tgz").as_deref(),
+            Some(&b"artifact 1.2"[..]),
+            "{v6}"
+        );
+    }
+    let submission = f
+        .requests()
+        .into_iter()
+        .find(|r| r["api"] == "fast_transfer_file")
+        .expect("submitted");
+    assert_eq!(
+        submission["body"]["file_source_list"],
+        json!([{"file_list": ["releases/app.tgz"], "file_type": 3, "file_source_code": "bkrepo-main"}])
+    );
+}
