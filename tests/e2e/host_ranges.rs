@@ -167,15 +167,31 @@ fn a_host_id_plan_sends_host_id_list_and_lands_on_those_hosts() {
 fn host_ids_and_ipv6_hosts_in_a_v2_plan_fail_at_check() {
     let plan = HOST_ID_PLAN.replace("api = \"v3\"\n", "");
     let f = fixture(&plan, HOST_ID_WORLD);
-    let out = f.plan().args(["check", "plan.toml"]).output().expect("run plan");
+    let out = f
+        .plan()
+        .args(["check", "plan.toml"])
+        .output()
+        .expect("run plan");
     assert_eq!(code(&out), 1, "{}", output(&out));
-    assert!(output(&out).contains("plan::parser::host_id_in_v2"), "{}", output(&out));
+    assert!(
+        output(&out).contains("plan::parser::host_id_in_v2"),
+        "{}",
+        output(&out)
+    );
 
     let ipv6 = RANGE_PLAN.replace("\"10.0.2.0/30\"", "\"0:[fd00::2]\"");
     let f = fixture(&ipv6, WORLD);
-    let out = f.plan().args(["check", "plan.toml"]).output().expect("run plan");
+    let out = f
+        .plan()
+        .args(["check", "plan.toml"])
+        .output()
+        .expect("run plan");
     assert_eq!(code(&out), 1, "{}", output(&out));
-    assert!(output(&out).contains("plan::parser::ipv6_host_in_v2"), "{}", output(&out));
+    assert!(
+        output(&out).contains("plan::parser::ipv6_host_in_v2"),
+        "{}",
+        output(&out)
+    );
     assert!(f.requests().is_empty(), "check never calls JOB");
 }
 
@@ -217,7 +233,10 @@ fn a_file_source_plan_sends_file_type_3_and_lands_the_renamed_file() {
             Some(&b"artifact 1.4"[..]),
             "{ip}"
         );
-        assert!(f.read(ip, "/opt/app/app-1.4.tgz").is_none(), "renamed on {ip}");
+        assert!(
+            f.read(ip, "/opt/app/app-1.4.tgz").is_none(),
+            "renamed on {ip}"
+        );
     }
     let body = submitted(&f, "fast_transfer_file");
     assert_eq!(

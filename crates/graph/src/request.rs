@@ -172,7 +172,11 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
                 .is_none()
                 .then(|| push.target.account.value.clone()),
             file_target_path: push.target.path.value.clone(),
-            file_target_name: push.target.file_target_name.as_ref().map(|n| n.value.clone()),
+            file_target_name: push
+                .target
+                .file_target_name
+                .as_ref()
+                .map(|n| n.value.clone()),
             file_source_list: push.sources.iter().map(source_v3).collect(),
             timeout,
             upload_speed_limit,

@@ -63,7 +63,9 @@ fn bad_range(message: impl Into<String>, at: Range<usize>, help: impl Into<Strin
 pub(crate) fn looks_like_host(s: &str) -> bool {
     let s = s.trim();
     s.contains([':', '[', ']'])
-        || (!s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '/'))
+        || (!s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '/'))
 }
 
 /// Parses a host string that must name exactly one address (no range, no host id).
@@ -90,7 +92,9 @@ pub(crate) fn parse_host_entry(s: &str) -> Result<HostEntry, HostError> {
         return parse_host_id_text(id, HOST_ID_PREFIX.len()).map(HostEntry::Id);
     }
     if s.starts_with('[') && s.ends_with(']') {
-        return Err(invalid("an IPv6 address needs a cloud id: write `0:[addr]`"));
+        return Err(invalid(
+            "an IPv6 address needs a cloud id: write `0:[addr]`",
+        ));
     }
     let (cloud, address, offset) = split_cloud(s)?;
     if let Some(inner) = address.strip_prefix('[')
@@ -189,12 +193,12 @@ fn parse_host_id_text(id: &str, offset: usize) -> Result<HostId, HostError> {
         return Err(error("`host_id:` has no id after it".to_owned()));
     }
     if !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(error(format!(
-            "host id `{id}` is not a positive integer"
-        )));
+        return Err(error(format!("host id `{id}` is not a positive integer")));
     }
     match id.parse::<i64>() {
-        Ok(0) => Err(error("host id 0 is not a CMDB host id (they start at 1)".to_owned())),
+        Ok(0) => Err(error(
+            "host id 0 is not a CMDB host id (they start at 1)".to_owned(),
+        )),
         Ok(n) => Ok(HostId(n)),
         Err(_) => Err(error(format!("host id `{id}` is too large"))),
     }
@@ -333,7 +337,9 @@ fn parse_cidr(cloud: u64, address: &str, offset: usize) -> Result<HostEntry, Hos
             "a block is an IPv4 address and a prefix length, e.g. `10.0.2.0/28` (IPv6 blocks are not taken: JOB addresses IPv6 hosts by host id)",
         ));
     };
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len))
+        .unwrap_or(0);
     let bits = u32::from(net);
     if bits & !mask != 0 {
         let start = Ipv4Addr::from(bits & mask);
@@ -437,7 +443,11 @@ mod tests {
         );
         assert_eq!(expand("10.0.1.[7:7]"), ["0:10.0.1.7"], "one address");
         assert_eq!(expand("10.0.1.[1:40]").len(), 40);
-        assert_eq!(expand("10.0.[0:255].[0:255]").len(), 65_536, "the cap itself");
+        assert_eq!(
+            expand("10.0.[0:255].[0:255]").len(),
+            65_536,
+            "the cap itself"
+        );
     }
 
     #[test]
@@ -464,7 +474,10 @@ mod tests {
             ("host_id:0", ParseErrorKind::InvalidHostId),
             ("host_id:-3", ParseErrorKind::InvalidHostId),
             ("host_id:1.5", ParseErrorKind::InvalidHostId),
-            ("host_id:99999999999999999999", ParseErrorKind::InvalidHostId),
+            (
+                "host_id:99999999999999999999",
+                ParseErrorKind::InvalidHostId,
+            ),
         ] {
             let e = error(s);
             assert_eq!(e.kind, kind, "{s}");
@@ -504,7 +517,10 @@ mod tests {
         assert!(e.help.contains("10.0.2.0/28"), "{}", e.help);
         assert_eq!(error("1:10.0.2.0/33").at, Some(11..13));
         assert_eq!(error("10.0.2.0/").kind, ParseErrorKind::InvalidHostRange);
-        assert_eq!(error("10.0.[1:2].0/24").kind, ParseErrorKind::InvalidHostRange);
+        assert_eq!(
+            error("10.0.[1:2].0/24").kind,
+            ParseErrorKind::InvalidHostRange
+        );
         assert_eq!(error("10.0.0.0/15").kind, ParseErrorKind::HostRangeTooLarge);
         assert_eq!(error("0.0.0.0/0").kind, ParseErrorKind::HostRangeTooLarge);
         assert_eq!(

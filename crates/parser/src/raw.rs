@@ -417,12 +417,17 @@ impl Walker<'_> {
             DeValue::String(s) => {
                 let span = self.span(value.span());
                 match s.parse::<i64>() {
-                    Ok(id) if s.chars().all(|c| c.is_ascii_digit()) => Some(Located { value: id, span }),
+                    Ok(id) if s.chars().all(|c| c.is_ascii_digit()) => {
+                        Some(Located { value: id, span })
+                    }
                     _ => {
                         self.push(
                             Problem::error(
                                 ParseErrorKind::InvalidScope.code(),
-                                format!("`bk_scope_id` `{}` is not a business or business set id", shown(s)),
+                                format!(
+                                    "`bk_scope_id` `{}` is not a business or business set id",
+                                    shown(s)
+                                ),
                             )
                             .with_label(span, "expected digits")
                             .with_help("write the id as an integer: `bk_scope_id = 9991001`"),
@@ -610,7 +615,11 @@ impl Walker<'_> {
         }
         // A scope is `bk_biz_id`, or `bk_scope_type` with `bk_scope_id` (checked together later).
         let scoped = table.contains_key("bk_scope_type") || table.contains_key("bk_scope_id");
-        let required: &[&str] = if scoped { &["name"] } else { &["name", "bk_biz_id"] };
+        let required: &[&str] = if scoped {
+            &["name"]
+        } else {
+            &["name", "bk_biz_id"]
+        };
         self.require(table, required, plan.span, "[plan]");
         Some(plan)
     }

@@ -11,9 +11,8 @@ use crate::hosts::{HostEntry, HostError, check_host_id, looks_like_host, parse_h
 use crate::kind::ParseErrorKind;
 use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
-    ApiVersion, FileEntry, FileId, FileSourceRef, HostAddr, HostGroup, HostId, HostRef, HostSet, Located, Origin,
-    Plan,
-    Push, ScopeType, Setting, Source, SourceFiles, Span, Target, TopoNode,
+    ApiVersion, FileEntry, FileId, FileSourceRef, HostAddr, HostGroup, HostId, HostRef, HostSet,
+    Located, Origin, Plan, Push, ScopeType, Setting, Source, SourceFiles, Span, Target, TopoNode,
 };
 use crate::paths::{
     PathError, dot_component, is_windows, regex_part, split_file_name, validate_job_path,
@@ -871,14 +870,24 @@ impl<'a> Builder<'a> {
                     match check_host_id(id.value) {
                         Ok(host_id) => {
                             if !own.host_id(host_id) {
-                                self.duplicate_host(&Located { value: id.value.to_string(), span: id.span }, &host_id.to_string(), None);
+                                self.duplicate_host(
+                                    &Located {
+                                        value: id.value.to_string(),
+                                        span: id.span,
+                                    },
+                                    &host_id.to_string(),
+                                    None,
+                                );
                             }
                         }
                         Err(why) => {
                             self.error(
-                                Problem::error(ParseErrorKind::InvalidHostId.code(), format!("invalid host id: {why}"))
-                                    .with_label(id.span, "not a positive integer")
-                                    .with_help("`host_ids` lists CMDB `bk_host_id`s, integers >= 1"),
+                                Problem::error(
+                                    ParseErrorKind::InvalidHostId.code(),
+                                    format!("invalid host id: {why}"),
+                                )
+                                .with_label(id.span, "not a positive integer")
+                                .with_help("`host_ids` lists CMDB `bk_host_id`s, integers >= 1"),
                             );
                             broken = true;
                         }
@@ -928,7 +937,8 @@ impl<'a> Builder<'a> {
         match parse_host_entry(&s.value) {
             Ok(HostEntry::Range(range)) => {
                 let len = usize::try_from(range.len()).unwrap_or(usize::MAX);
-                self.charge_range(len, s.span).then_some(HostEntry::Range(range))
+                self.charge_range(len, s.span)
+                    .then_some(HostEntry::Range(range))
             }
             Ok(entry) => Some(entry),
             Err(error) => {
@@ -1163,7 +1173,11 @@ impl<'a> Builder<'a> {
             }
             if api == ApiVersion::V2 {
                 for id in &raw.host_ids {
-                    found.push((id.span, format!("host_id:{}", id.value), ApiRefusal::HostIdInV2));
+                    found.push((
+                        id.span,
+                        format!("host_id:{}", id.value),
+                        ApiRefusal::HostIdInV2,
+                    ));
                 }
             }
             for nested in raw.groups.iter().rev() {
@@ -1322,29 +1336,41 @@ impl<'a> Builder<'a> {
             let ok = id.value >= 1;
             if !ok {
                 this.error(
-                    Problem::error(ParseErrorKind::OutOfRange.code(), format!("`{key}` must be >= 1"))
-                        .with_label(id.span, format!("found {}", id.value)),
+                    Problem::error(
+                        ParseErrorKind::OutOfRange.code(),
+                        format!("`{key}` must be >= 1"),
+                    )
+                    .with_label(id.span, format!("found {}", id.value)),
                 );
             }
             ok
         };
-        let biz = raw.bk_biz_id.clone().filter(|id| positive(self, id, "bk_biz_id"));
-        let scope_id = raw.bk_scope_id.clone().filter(|id| positive(self, id, "bk_scope_id"));
-        let scope_type = raw.bk_scope_type.as_ref().and_then(|t| match t.value.as_str() {
-            "biz" => Some(ScopeType::Biz),
-            "biz_set" => Some(ScopeType::BizSet),
-            other => {
-                self.error(
-                    Problem::error(
-                        ParseErrorKind::InvalidScope.code(),
-                        format!("unknown `bk_scope_type` `{}`", shown(other)),
-                    )
-                    .with_label(t.span, "expected \"biz\" or \"biz_set\"")
-                    .with_help_opt(did_you_mean_help(other, ["biz", "biz_set"])),
-                );
-                None
-            }
-        });
+        let biz = raw
+            .bk_biz_id
+            .clone()
+            .filter(|id| positive(self, id, "bk_biz_id"));
+        let scope_id = raw
+            .bk_scope_id
+            .clone()
+            .filter(|id| positive(self, id, "bk_scope_id"));
+        let scope_type = raw
+            .bk_scope_type
+            .as_ref()
+            .and_then(|t| match t.value.as_str() {
+                "biz" => Some(ScopeType::Biz),
+                "biz_set" => Some(ScopeType::BizSet),
+                other => {
+                    self.error(
+                        Problem::error(
+                            ParseErrorKind::InvalidScope.code(),
+                            format!("unknown `bk_scope_type` `{}`", shown(other)),
+                        )
+                        .with_label(t.span, "expected \"biz\" or \"biz_set\"")
+                        .with_help_opt(did_you_mean_help(other, ["biz", "biz_set"])),
+                    );
+                    None
+                }
+            });
         let lone = match (&raw.bk_scope_type, &raw.bk_scope_id) {
             (Some(t), None) => Some((t.span, "`bk_scope_type` needs `bk_scope_id`")),
             (None, Some(id)) => Some((id.span, "`bk_scope_id` needs `bk_scope_type`")),
@@ -1363,7 +1389,10 @@ impl<'a> Builder<'a> {
             self.error(
                 Problem::error(
                     ParseErrorKind::InvalidScope.code(),
-                    format!("`bk_biz_id` ({}) and `bk_scope_id` ({}) name different scopes", biz.value, id.value),
+                    format!(
+                        "`bk_biz_id` ({}) and `bk_scope_id` ({}) name different scopes",
+                        biz.value, id.value
+                    ),
                 )
                 .with_label(id.span, "the scope JOB uses")
                 .with_label(biz.span, "a different id")
@@ -1373,7 +1402,9 @@ impl<'a> Builder<'a> {
         match (scope_id, scope_type) {
             (Some(id), Some(t)) => (Some(id), t),
             (None, None) if raw.bk_scope_type.is_none() && raw.bk_scope_id.is_none() => {
-                let t = biz.as_ref().map_or(ScopeType::Biz, |b| scope_for_biz(b.value));
+                let t = biz
+                    .as_ref()
+                    .map_or(ScopeType::Biz, |b| scope_for_biz(b.value));
                 (biz, t)
             }
             // Reported above.
@@ -1669,7 +1700,11 @@ impl<'a> Builder<'a> {
             scope.missing_account.push(t.span);
         }
         if let (Some(name), ApiVersion::V2) = (&t.file_target_name, scope.api) {
-            self.v3_only(name.span, "file_target_name", "remove it: v2 delivers files under their own names");
+            self.v3_only(
+                name.span,
+                "file_target_name",
+                "remove it: v2 delivers files under their own names",
+            );
         }
         Some(Target {
             host_refs,
@@ -1759,7 +1794,11 @@ impl<'a> Builder<'a> {
     ) -> Option<Source> {
         let key = s.file_source_key?;
         if scope.api == ApiVersion::V2 {
-            self.v3_only(key, "a file source", "JOB's v2 API reads files from hosts only");
+            self.v3_only(
+                key,
+                "a file source",
+                "JOB's v2 API reads files from hosts only",
+            );
         }
         if let Some(hosts) = &s.hosts {
             self.error(
@@ -1769,7 +1808,9 @@ impl<'a> Builder<'a> {
                 )
                 .with_label(hosts.span, "hosts")
                 .with_label(key, "a file source")
-                .with_help("split it into two `from` tables: one with `hosts`, one with the file source"),
+                .with_help(
+                    "split it into two `from` tables: one with `hosts`, one with the file source",
+                ),
             );
         }
         let reference = match (&s.file_source, &s.file_source_id) {
@@ -1781,13 +1822,18 @@ impl<'a> Builder<'a> {
                     )
                     .with_label(id.span, "by id")
                     .with_label(code.span, "by code")
-                    .with_help("keep one: the code (`file_source = \"CODE\"`) reads better in review"),
+                    .with_help(
+                        "keep one: the code (`file_source = \"CODE\"`) reads better in review",
+                    ),
                 );
                 None
             }
             (Some(code), None) => {
                 let valid = !code.value.is_empty()
-                    && code.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                    && code
+                        .value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
                 if !valid {
                     self.error(
                         Problem::error(
@@ -1798,7 +1844,10 @@ impl<'a> Builder<'a> {
                         .with_help("a file source code is the identifier JOB shows for the source, e.g. \"bkrepo-release\""),
                     );
                 }
-                valid.then(|| Located { value: FileSourceRef::Code(code.value.clone()), span: code.span })
+                valid.then(|| Located {
+                    value: FileSourceRef::Code(code.value.clone()),
+                    span: code.span,
+                })
             }
             (None, Some(id)) => {
                 if id.value < 1 {
@@ -1811,7 +1860,10 @@ impl<'a> Builder<'a> {
                         .with_help("write the id JOB shows for the file source, or its code: `file_source = \"CODE\"`"),
                     );
                 }
-                (id.value >= 1).then_some(Located { value: FileSourceRef::Id(id.value), span: id.span })
+                (id.value >= 1).then_some(Located {
+                    value: FileSourceRef::Id(id.value),
+                    span: id.span,
+                })
             }
             // The key was written with a value of the wrong type (reported).
             (None, None) => None,
@@ -1819,7 +1871,11 @@ impl<'a> Builder<'a> {
         let files = self.file_source_files(s, source_index, deliveries, scope.name);
         let account = self
             .account(s.account.as_ref(), scope.plan_account.as_ref())
-            .unwrap_or(Setting { value: String::new(), origin: Origin::Plan, span: s.span });
+            .unwrap_or(Setting {
+                value: String::new(),
+                origin: Origin::Plan,
+                span: s.span,
+            });
         let file_source = reference?;
         s.files.as_ref()?;
         Some(Source {
@@ -1871,7 +1927,10 @@ impl<'a> Builder<'a> {
                         .push((entry.span, source_index)),
                 }
             }
-            files.push(FileEntry { path, span: entry.span });
+            files.push(FileEntry {
+                path,
+                span: entry.span,
+            });
         }
         files
     }
@@ -1882,7 +1941,10 @@ impl<'a> Builder<'a> {
         let Some(name) = &target.file_target_name else {
             return;
         };
-        if name.value.is_empty() || name.value.contains(['/', '\\', '\0']) || name.value.chars().any(char::is_control) {
+        if name.value.is_empty()
+            || name.value.contains(['/', '\\', '\0'])
+            || name.value.chars().any(char::is_control)
+        {
             self.error(
                 Problem::error(
                     ParseErrorKind::InvalidTargetName.code(),
@@ -1895,7 +1957,9 @@ impl<'a> Builder<'a> {
         }
         let entries: Vec<&FileEntry> = sources.iter().flat_map(|s| &s.files).collect();
         let one_file = match entries.as_slice() {
-            [entry] => !entry.is_directory() && !entry.path.contains("REGEX:") && !entry.path.contains('*'),
+            [entry] => {
+                !entry.is_directory() && !entry.path.contains("REGEX:") && !entry.path.contains('*')
+            }
             _ => false,
         };
         if one_file {
@@ -1925,7 +1989,9 @@ impl<'a> Builder<'a> {
                 format!("{what} is only available with api = \"v3\""),
             )
             .with_label(span, "v3-only in a v2 plan")
-            .with_help(format!("set `api = \"v3\"` in [plan] (or pass `--api v3`), or {fix}")),
+            .with_help(format!(
+                "set `api = \"v3\"` in [plan] (or pass `--api v3`), or {fix}"
+            )),
         );
     }
 
@@ -1942,7 +2008,11 @@ impl<'a> Builder<'a> {
             return (self.account(own, plan), None);
         };
         if api == ApiVersion::V2 {
-            self.v3_only(id.span, "`account_id`", "write the account's alias in `account`");
+            self.v3_only(
+                id.span,
+                "`account_id`",
+                "write the account's alias in `account`",
+            );
         }
         if let Some(alias) = own {
             self.error(
@@ -1958,8 +2028,11 @@ impl<'a> Builder<'a> {
         }
         if id.value < 1 {
             self.error(
-                Problem::error(ParseErrorKind::OutOfRange.code(), "`account_id` must be >= 1")
-                    .with_label(id.span, format!("found {}", id.value)),
+                Problem::error(
+                    ParseErrorKind::OutOfRange.code(),
+                    "`account_id` must be >= 1",
+                )
+                .with_label(id.span, format!("found {}", id.value)),
             );
             return (None, None);
         }
