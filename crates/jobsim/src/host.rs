@@ -9,7 +9,7 @@ use plan_bkjob::file_log::{FileLogLine, display_progress, display_size, display_
 use plan_bkjob::{FileMode, FileStatus, HostStatus, gse_code};
 
 use crate::engine::{Clock, Engine, FileLog, Job};
-use crate::hostfs::{HostFs, detail, flip_middle_byte, relative};
+use crate::hostfs::{HostFs, detail, flip_every_file, flip_middle_byte, relative};
 use crate::sources::{HostFailure, SourceFile, SourcePlan, target_dir, target_failure};
 use crate::transfer::{Item, Throttle, copy_dir, copy_file};
 use crate::world::HostRef;
@@ -297,7 +297,9 @@ impl Target<'_> {
         let dest = target.rel.join(&item.dest_name);
         let src = item.host.dir();
         let io = if item.is_dir {
-            copy_dir(src, &item.rel, host, &dest, throttle).await
+            copy_dir(src, &item.rel, host, &dest, throttle)
+                .await
+                .and_then(|()| self.corrupt_tree(host, &dest))
         } else {
             let size = display_size(item.size);
             copy_file(src, &item.rel, host, &dest, throttle, |pct, kb| {
@@ -319,6 +321,19 @@ impl Target<'_> {
     fn corrupt(&self, host: &cap_std::fs::Dir, dest: &std::path::Path) -> std::io::Result<()> {
         if self.corrupts {
             flip_middle_byte(host, dest)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The same fault on every file of a delivered directory.
+    fn corrupt_tree(
+        &self,
+        host: &cap_std::fs::Dir,
+        dest: &std::path::Path,
+    ) -> std::io::Result<()> {
+        if self.corrupts {
+            flip_every_file(host, dest)
         } else {
             Ok(())
         }

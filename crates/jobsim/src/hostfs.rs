@@ -97,6 +97,25 @@ pub(crate) fn flip_middle_byte(dir: &Dir, rel: &Path) -> io::Result<()> {
     file.write_all(&[!byte[0]])
 }
 
+/// [`flip_middle_byte`] on every regular file beneath a delivered directory (symlinks are
+/// not followed).
+pub(crate) fn flip_every_file(dir: &Dir, rel: &Path) -> io::Result<()> {
+    let mut pending = vec![rel.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in dir.read_dir(&current)? {
+            let entry = entry?;
+            let path = current.join(entry.file_name());
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                flip_middle_byte(dir, &path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An I/O error as a log detail; a refused escape says so in words.
 pub(crate) fn detail(err: &io::Error) -> String {
     if err.kind() == io::ErrorKind::PermissionDenied

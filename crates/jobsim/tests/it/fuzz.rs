@@ -23,6 +23,7 @@ use crate::support::{CREDS, Sim, v2_body, v3_body};
 const APIS: &[&str] = &[
     "fast_push_file",
     "fast_transfer_file",
+    "fast_execute_script",
     "get_job_instance_status",
     "get_job_instance_log",
     "get_job_instance_ip_log",
@@ -161,6 +162,10 @@ fn valid_bodies() -> Vec<Value> {
         json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": 1, "step_instance_id": 1,
                "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.2"}]}),
         json!({"bk_biz_id": 2, "job_instance_id": 1, "operation_code": 1}),
+        // `fast_execute_script` (v3 names; `echo hi` in base64).
+        json!({"bk_scope_type": "biz", "bk_scope_id": "2", "account_alias": "root",
+               "script_content": "ZWNobyBoaQo=", "script_language": 1, "timeout": 60,
+               "target_server": {"ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.2"}]}}),
     ]
 }
 

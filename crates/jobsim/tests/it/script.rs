@@ -330,6 +330,23 @@ async fn a_corrupted_delivery_keeps_its_size_and_loses_its_digest() {
     assert_eq!(bad.len(), data.len());
     assert_ne!(sha256(&bad), sha256(&data));
     assert_eq!(bad.iter().zip(&data).filter(|(a, b)| a != b).count(), 1);
+    // A delivered directory: each of its files altered the same way.
+    sim.write("10.0.0.1", "/srv/conf/a.toml", b"abc");
+    sim.write("10.0.0.1", "/srv/conf/sub/b.toml", b"de");
+    let mut body = crate::support::v3_body();
+    body["file_source_list"][0]["file_list"] = json!(["/srv/conf/"]);
+    body["target_server"]["ip_list"] = json!([{"bk_cloud_id": 0, "ip": "10.0.0.3"}]);
+    let r = sim.esb("jobv3/fast_transfer_file", body).await;
+    let done = sim.wait(job_id(&r)).await;
+    assert_eq!(done["data"]["job_instance"]["status"], json!(3), "{done}");
+    assert_eq!(
+        sim.read("10.0.0.3", "/tmp/out/conf/a.toml"),
+        Some(vec![b'a', !b'b', b'c'])
+    );
+    assert_eq!(
+        sim.read("10.0.0.3", "/tmp/out/conf/sub/b.toml"),
+        Some(vec![b'd', !b'e'])
+    );
 }
 
 fn client(base: &str) -> Client {
