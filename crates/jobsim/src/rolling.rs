@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plan_bkjob::rolling::{
-    MAX_ALLOWED_ROLLING_BATCH_SIZE, RollingExpr, RollingExprError, RollingMode, execution_mode,
-    rolling_type,
+    FileSourceRollingConfigV3, MAX_ALLOWED_ROLLING_BATCH_SIZE, RollingExpr, RollingExprError,
+    RollingMode, SourceSlice, execution_mode, file_source_batches, rolling_type,
 };
 use plan_bkjob::{FileStatus, HostStatus, RunStatus, code, gse_code};
 use tokio::task::JoinSet;
@@ -36,14 +36,26 @@ use crate::submit::{JobSpec, bad_t};
 #[derive(Debug, Clone)]
 pub(crate) struct RollingRequest {
     mode: RollingMode,
-    expression: String,
+    over: RollOver,
 }
 
-/// How a job rolls: its mode and each batch's targets (indexes into the job's targets).
+/// What the batches are made of.
+#[derive(Debug, Clone)]
+enum RollOver {
+    /// Target hosts, by a rolling expression (`type` 1).
+    Targets(String),
+    /// Source files, by their limits (`type` 2).
+    SourceFiles(FileSourceRollingConfigV3),
+}
+
+/// How a job rolls: its mode, each batch's targets (indexes into the job's targets) and, when
+/// it rolls over source files, each batch's share of the sources (every batch then goes to
+/// every target).
 #[derive(Debug, Clone)]
 pub(crate) struct RollingSpec {
     pub(crate) mode: RollingMode,
     pub(crate) batches: Vec<Vec<usize>>,
+    pub(crate) source_batches: Option<Vec<Vec<SourceSlice>>>,
 }
 
 /// Which batch a rolling job is at (from 1), of how many.
@@ -87,30 +99,92 @@ pub(crate) fn bean_check(p: &Params) -> Result<Option<RollingRequest>, JobReply>
     {
         return Err(bean("Rolling execution mode value is illegal"));
     }
-    if kind == i64::from(rolling_type::FILE_SOURCE) {
-        return Err(bean(
-            "jobsim does not simulate rolling over source files (rolling_config.type 2)",
-        ));
-    }
-    let expression = bad_t(config.string("expression"))?.unwrap_or_default();
-    if RollingExpr::parse(&expression) == Err(RollingExprError::Blank) {
-        return Err(bean("Rolling expression cannot be blank"));
-    }
+    let over = if kind == i64::from(rolling_type::FILE_SOURCE) {
+        RollOver::SourceFiles(source_file_limits(&config)?)
+    } else {
+        let expression = bad_t(config.string("expression"))?.unwrap_or_default();
+        if RollingExpr::parse(&expression) == Err(RollingExprError::Blank) {
+            return Err(bean("Rolling expression cannot be blank"));
+        }
+        RollOver::Targets(expression)
+    };
     if execution == i64::from(execution_mode::PARALLEL) {
         return Err(bean(
             "jobsim does not simulate parallel rolling (rolling_config.execution_mode 2)",
         ));
     }
-    Ok(Some(RollingRequest { mode, expression }))
+    Ok(Some(RollingRequest { mode, over }))
 }
 
-/// The batches over `targets` hosts, when JOB saves the rolling config (after the hosts are
-/// resolved): `1244026` for an expression JOB refuses, `1244027` for too many batches.
+/// `rolling_config.file_source` (`type` 2): required, each limit absent or positive.
+fn source_file_limits(config: &Params) -> Result<FileSourceRollingConfigV3, JobReply> {
+    let Some(limits) = bad_t(config.object("file_source"))? else {
+        return Err(bean("Rolling file source config cannot be null"));
+    };
+    let positive = |key: &str, message: &str| match bad_t(limits.i64(key))? {
+        None => Ok(None),
+        Some(n) => match i32::try_from(n) {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            Ok(_) => Err(bean(message)),
+            Err(_) => Err(bean("Bad Request")),
+        },
+    };
+    Ok(FileSourceRollingConfigV3 {
+        max_execute_object_num_in_batch: positive(
+            "max_execute_object_num_in_batch",
+            "Max execute object num in batch must be positive integer or null",
+        )?,
+        max_file_num_of_single_execute_object: positive(
+            "max_file_num_of_single_execute_object",
+            "Max file num of execute object must be positive integer or null",
+        )?,
+    })
+}
+
+/// Rolling over source files takes server files only (`checkRollingFileSources`, right after
+/// `file_source_list` is found non-empty): `1244035` otherwise.
+pub(crate) fn check_source_types(
+    request: Option<&RollingRequest>,
+    sources: &[Params],
+) -> Result<(), JobReply> {
+    let Some(RollingRequest {
+        over: RollOver::SourceFiles(_),
+        ..
+    }) = request
+    else {
+        return Ok(());
+    };
+    for source in sources {
+        if bad_t(source.i64("file_type"))?.is_some_and(|t| t != 1) {
+            return Err(JobReply::err(
+                code::FILE_SOURCE_ROLLING_ONLY_SUPPORT_SERVER_FILE,
+                "The file source rolling policy only support server file",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The batches, when JOB saves the rolling config (after the hosts are resolved): over the
+/// targets by the expression (`1244026` for one JOB refuses, `1244027` for too many batches),
+/// or over the sources (`(hosts, file_list entries)` of each) by their limits.
 pub(crate) fn plan_batches(
     request: RollingRequest,
     targets: usize,
+    sources: &[(usize, usize)],
 ) -> Result<RollingSpec, JobReply> {
-    let expr = RollingExpr::parse(&request.expression).map_err(|e| match e {
+    let expression = match request.over {
+        RollOver::Targets(expression) => expression,
+        RollOver::SourceFiles(limits) => {
+            let source_batches = file_source_batches(sources, &limits);
+            return Ok(RollingSpec {
+                mode: request.mode,
+                batches: vec![(0..targets).collect(); source_batches.len()],
+                source_batches: Some(source_batches),
+            });
+        }
+    };
+    let expr = RollingExpr::parse(&expression).map_err(|e| match e {
         RollingExprError::NumberTooLarge { .. } => {
             JobReply::err(code::INTERNAL_ERROR, "Internal Server Error")
         }
@@ -134,6 +208,7 @@ pub(crate) fn plan_batches(
     Ok(RollingSpec {
         mode: request.mode,
         batches,
+        source_batches: None,
     })
 }
 
@@ -181,7 +256,8 @@ pub(crate) async fn run_from(
     let mode = mode_of(&job);
     loop {
         begin_batch(&job, batch);
-        let end = run_batch(&engine, &job, &sources, &hosts).await;
+        let batch_sources = sources_of_batch(&job, &sources, batch);
+        let end = run_batch(&engine, &job, &batch_sources, &hosts).await;
         crate::job::close_open_files(&engine.clock, &job);
         if end == BatchEnd::Stopped {
             finalize(
@@ -241,8 +317,60 @@ pub(crate) fn after_batch(engine: &Engine, job: &Job, batch: usize, step: RunSta
     })
 }
 
+/// What batch `batch` sends: every source, or its share of them when the job rolls over
+/// source files (the plans are in `plan_sources`' order: each entry's hosts in turn).
+fn sources_of_batch(
+    job: &Job,
+    sources: &Arc<Vec<SourcePlan>>,
+    batch: usize,
+) -> Arc<Vec<SourcePlan>> {
+    let Some(slices) = job
+        .spec
+        .rolling
+        .as_ref()
+        .and_then(|r| r.source_batches.as_ref())
+        .and_then(|b| b.get(batch - 1))
+    else {
+        return sources.clone();
+    };
+    let mut first_plan = Vec::with_capacity(job.spec.sources.len());
+    let mut next = 0;
+    for source in &job.spec.sources {
+        first_plan.push(next);
+        next += source.hosts.len();
+    }
+    let picked = slices
+        .iter()
+        .flat_map(|slice| {
+            let first = first_plan.get(slice.source).copied().unwrap_or(usize::MAX);
+            slice.hosts.clone().filter_map(move |h| {
+                let plan = sources.get(first.checked_add(h)?)?;
+                Some(plan.with_entries(slice.files.clone()))
+            })
+        })
+        .collect();
+    Arc::new(picked)
+}
+
+/// The job and step run `batch`. Rolling over source files, every batch goes to the same
+/// targets: those that ended a previous batch wait again (their logs kept).
 fn begin_batch(job: &Job, batch: usize) {
+    let rerun_targets = job
+        .spec
+        .rolling
+        .as_ref()
+        .is_some_and(|r| r.source_batches.is_some());
     job.with(|s| {
+        if rerun_targets {
+            // Every target is in every batch of source files.
+            for h in &mut s.hosts {
+                if h.status.is_finished() && h.status != HostStatus::AgentNotInstalled {
+                    h.status = HostStatus::Waiting;
+                    h.error_code = gse_code::RUNNING;
+                    h.end_ms = None;
+                }
+            }
+        }
         // A terminate between two batches stands: `run_batch` then stops at once.
         if s.status != RunStatus::Stopping {
             s.status = RunStatus::Running;

@@ -51,7 +51,7 @@ pub(crate) struct SourcePlan {
 /// One `file_list` entry on one source host. GSE reports every file of a task on its own,
 /// so a missing entry fails only its own file: the other entries are still delivered and
 /// their logs carry their own details (the target host still ends as 320).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct EntryPlan {
     entry: String,
     items: Result<Vec<Item>, HostFailure>,
@@ -70,6 +70,20 @@ pub(crate) enum SourceFile<'a> {
 }
 
 impl SourcePlan {
+    /// The same source host with only the `file_list` entries in `entries`: its share of a
+    /// batch of source files (`rolling_config.type` 2).
+    pub(crate) fn with_entries(&self, entries: std::ops::Range<usize>) -> SourcePlan {
+        let pick = |n: usize| entries.start.min(n)..entries.end.min(n);
+        SourcePlan {
+            host: self.host.clone(),
+            items: match &self.items {
+                Ok(plans) => Ok(plans[pick(plans.len())].to_vec()),
+                Err(failure) => Err(failure.clone()),
+            },
+            entries: self.entries[pick(self.entries.len())].to_vec(),
+        }
+    }
+
     /// Every file, in request order.
     pub(crate) fn files(&self) -> Vec<SourceFile<'_>> {
         match &self.items {

@@ -604,6 +604,7 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     if sources.is_empty() {
         return Err(missing("file_source_list"));
     }
+    crate::rolling::check_source_types(rolling.as_ref(), &sources)?;
     let raw_sources = sources
         .iter()
         .zip(source_servers)
@@ -633,7 +634,16 @@ pub(crate) fn parse_v3(p: &Params, ctx: &SubmitCtx<'_>) -> Check<JobSpec> {
     )?;
     // 15. JOB computes the batches when it saves the rolling config, over the resolved targets.
     if let Some(request) = rolling {
-        spec.rolling = Some(crate::rolling::plan_batches(request, spec.targets.len())?);
+        let sources: Vec<(usize, usize)> = spec
+            .sources
+            .iter()
+            .map(|s| (s.hosts.len(), s.files.len()))
+            .collect();
+        spec.rolling = Some(crate::rolling::plan_batches(
+            request,
+            spec.targets.len(),
+            &sources,
+        )?);
     }
     Ok(spec)
 }

@@ -485,3 +485,84 @@ async fn callback_at_the_pause_and_again_at_the_end() {
     assert_eq!(done["step_instances"][0]["status"], json!(3));
     sim.shutdown().await;
 }
+
+/// Rolling over source files (`type` 2): each batch sends its share of the files to every
+/// target; in manual mode nothing of the next batch moves until continued.
+#[tokio::test(start_paused = true)]
+async fn rolling_over_source_files_sends_one_share_per_batch() {
+    let sim = fleet("", 2);
+    sim.write("10.0.0.1", "/data/b.bin", b"b");
+    sim.write("10.0.0.1", "/data/c.bin", b"c");
+    let mut body = rolling_body(2, "1", 3);
+    body["file_source_list"][0]["file_list"] = json!(["/data/a.bin", "/data/b.bin", "/data/c.bin"]);
+    body["rolling_config"] = json!({"type": 2, "mode": 3,
+        "file_source": {"max_execute_object_num_in_batch": 1, "max_file_num_of_single_execute_object": 1}});
+    let submitted = sim.esb("jobv3/fast_transfer_file", body).await;
+    assert_eq!(code(&submitted), 0, "{submitted}");
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    let on_targets = |name: &str| {
+        (1..=2).all(|h| {
+            sim.read(&format!("10.0.1.{h}"), &format!("/tmp/out/{name}"))
+                .is_some()
+        })
+    };
+    let nowhere = |name: &str| {
+        (1..=2).all(|h| {
+            sim.read(&format!("10.0.1.{h}"), &format!("/tmp/out/{name}"))
+                .is_none()
+        })
+    };
+
+    wait_for(&sim, id, 7).await;
+    assert!(on_targets("a.bin") && nowhere("b.bin") && nowhere("c.bin"));
+    assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 0);
+    wait_for(&sim, id, 7).await;
+    assert!(on_targets("b.bin") && nowhere("c.bin"));
+    assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 0);
+    let done = sim.wait(id).await;
+    assert_eq!(job_status(&done), 3);
+    assert!(on_targets("c.bin"));
+    assert!(host_statuses(&done).iter().all(|(_, st)| *st == 9));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rolling_over_source_files_is_validated_as_job_does() {
+    let sim = fleet("", 2);
+    let cases = [
+        (
+            json!({"type": 2}),
+            1_240_003,
+            "Rolling file source config cannot be null",
+        ),
+        (
+            json!({"type": 2, "file_source": {"max_execute_object_num_in_batch": 0}}),
+            1_240_003,
+            "Max execute object num in batch must be positive integer or null",
+        ),
+        (
+            json!({"type": 2, "file_source": {"max_file_num_of_single_execute_object": -1}}),
+            1_240_003,
+            "Max file num of execute object must be positive integer or null",
+        ),
+    ];
+    for (config, want, message) in cases {
+        let mut body = rolling_body(2, "1", 1);
+        body["rolling_config"] = config.clone();
+        let r = sim.esb("jobv3/fast_transfer_file", body).await;
+        assert_eq!(
+            (code(&r), r["message"].as_str()),
+            (want, Some(message)),
+            "{config}"
+        );
+    }
+    // Only server files roll: JOB checks it as soon as file_source_list is found.
+    let mut body = rolling_body(2, "1", 1);
+    body["rolling_config"] = json!({"type": 2, "file_source": {}});
+    body["file_source_list"][0]["file_type"] = json!(3);
+    let r = sim.esb("jobv3/fast_transfer_file", body).await;
+    assert_eq!(code(&r), 1_244_035, "{r}");
+    assert_eq!(
+        r["message"],
+        json!("The file source rolling policy only support server file")
+    );
+}
