@@ -50,7 +50,13 @@ pub fn build(plan: &Plan) -> Result<PlanGraph, PlanErrors> {
         .map(|p| {
             p.sources
                 .iter()
-                .map(|s| s.files.iter().map(|f| NormEntry::new(&f.path)).collect())
+                .map(|s| {
+                    let renamed = p.target.file_target_name.as_ref().map(|n| n.value.as_str());
+                    s.files
+                        .iter()
+                        .map(|f| NormEntry::new(&f.path).delivered_as(renamed))
+                        .collect()
+                })
                 .collect()
         })
         .collect();

@@ -1123,3 +1123,144 @@ fn a_chain_of_twenty_thousand_pushes_needs_no_deep_stack() {
         .join()
         .expect("ordered without a deep stack");
 }
+
+/// The conflict check only ever sees fewer orderings than before file precision, so every
+/// conflict it caught is still caught; what a needless edge used to hide is now found.
+#[test]
+fn a_conflict_a_needless_edge_used_to_hide_is_caught() {
+    // b reads /dst/sub/a.txt on H (a file a does not deliver) and delivers a.txt into /dst/
+    // on H, where a delivers its own a.txt: two writers of /dst/a.txt with nothing between.
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/dst/sub/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .build();
+    let err = build(&p).expect_err("conflict");
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::WriteConflict.code()]);
+    assert_eq!(
+        err.problems()[0].message(),
+        "pushes `a` and `b` both write /dst/a.txt on 0:10.0.0.1, and nothing orders them"
+    );
+    // Ordered by `after`, the same plan is valid.
+    let ordered = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/dst/sub/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &["a"],
+        )
+        .build();
+    build(&ordered).expect("ordered writers");
+}
+
+/// Reading what another push writes is never left unordered: each way of reading a delivered
+/// file (the file, its directory, a directory above, a pattern) waits for the writer.
+#[test]
+fn every_read_of_a_written_file_waits_for_its_writer() {
+    for read in [
+        "/dst/a.txt",
+        "/dst/",
+        "/",
+        "/dst/*.txt",
+        "/dst/a.t?t",
+        "/dst/REGEX:^a",
+    ] {
+        let p = plan()
+            .push(
+                "w",
+                &[(&["10.9.9.9"], &["/src/a.txt"])],
+                (&["10.0.0.1"], "/dst/"),
+                &[],
+            )
+            .push(
+                "r",
+                &[(&["10.0.0.1"], &[read])],
+                (&["10.8.8.8"], "/out/"),
+                &[],
+            )
+            .build();
+        let g = build(&p).expect("valid");
+        assert!(g.has_path("w", "r"), "{read}");
+    }
+}
+
+/// `file_target_name` renames the one delivered file: readers of the new name wait, readers of
+/// the old one do not, and two pushes delivering one name conflict.
+#[test]
+fn a_renamed_delivery_is_read_and_written_under_its_new_name() {
+    let renamed = |p: &mut Push| {
+        p.target.file_target_name = Some(plan_parser::Located {
+            value: "b.txt".to_owned(),
+            span: p.target.path.span,
+        });
+    };
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .with_last(renamed)
+        .push(
+            "new",
+            &[(&["10.0.0.1"], &["/dst/b.txt"])],
+            (&["10.8.8.8"], "/out/"),
+            &[],
+        )
+        .push(
+            "old",
+            &[(&["10.0.0.1"], &["/dst/a.txt"])],
+            (&["10.8.8.8"], "/out2/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    let reasons: Vec<_> = g
+        .edges()
+        .iter()
+        .map(|e| (e.dependent.as_str(), e.reason()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![(
+            "new",
+            Some("reads /dst/b.txt on 0:10.0.0.1, which a delivers")
+        )]
+    );
+    let conflicting = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .with_last(renamed)
+        .push(
+            "b",
+            &[(&["10.9.9.9"], &["/src/b.txt"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .build();
+    let err = build(&conflicting).expect_err("conflict");
+    assert_eq!(
+        err.problems()[0].message(),
+        "pushes `a` and `b` both write /dst/b.txt on 0:10.0.0.1, and nothing orders them"
+    );
+}

@@ -146,14 +146,16 @@ fn delivered_path(push: &Push, (source, file): (usize, usize)) -> String {
     else {
         return target.into_owned();
     };
-    let name = match entry.find("REGEX:") {
-        Some(at) => &entry[at..],
-        None => {
-            let separators: &[char] = if is_windows(entry) {
-                &['/', '\\']
-            } else {
-                &['/']
-            };
+    let separators: &[char] = if is_windows(entry) {
+        &['/', '\\']
+    } else {
+        &['/']
+    };
+    let renamed = push.target.file_target_name.as_ref();
+    let name = match (renamed, entry.find("REGEX:")) {
+        (Some(renamed), _) if !entry.ends_with(separators) => renamed.value.as_str(),
+        (_, Some(at)) => &entry[at..],
+        (_, None) => {
             let trimmed = entry.trim_end_matches(separators);
             &entry[trimmed.rfind(separators).map_or(0, |i| i + 1)..]
         }
@@ -483,7 +485,12 @@ impl<'a> DeliveryIndex<'a> {
         reads_patterns: bool,
     ) {
         let name = entry.name();
-        let new_name = match entry.kind {
+        let kind = if entry.delivers_one_name() {
+            EntryKind::File
+        } else {
+            entry.kind
+        };
+        let new_name = match kind {
             EntryKind::File => {
                 self.files.add((dir, name), delivery) && !self.dirs.heads.contains_key(&(dir, name))
             }

@@ -69,6 +69,8 @@ pub(crate) struct NormEntry<'p> {
     /// A `REGEX:` entry's expression as written: a Windows path's normalisation turns its `\`
     /// into `/`, which would change what the expression means.
     regex: Option<&'p str>,
+    /// The name the file is delivered under instead of its own (`file_target_name`).
+    renamed: Option<&'p str>,
 }
 
 /// The three shapes of a source entry JOB distinguishes.
@@ -99,6 +101,7 @@ impl<'p> NormEntry<'p> {
                 kind: EntryKind::Pattern,
                 norm,
                 regex: path.find("REGEX:").map(|i| &path[i + "REGEX:".len()..]),
+                renamed: None,
             };
         }
         if let Some(stripped) = norm.strip_suffix('/') {
@@ -109,6 +112,7 @@ impl<'p> NormEntry<'p> {
                 kind: EntryKind::Directory,
                 norm,
                 regex: None,
+                renamed: None,
             };
         }
         let start = norm.rfind('/').map_or(0, |i| i + 1);
@@ -129,7 +133,22 @@ impl<'p> NormEntry<'p> {
             kind,
             norm,
             regex: None,
+            renamed: None,
         }
+    }
+
+    /// The entry of a push with `file_target_name`: what it delivers lands under that name
+    /// (the parser allows it only on a push delivering one file).
+    pub(crate) fn delivered_as(mut self, file_target_name: Option<&'p str>) -> Self {
+        if self.kind != EntryKind::Directory {
+            self.renamed = file_target_name;
+        }
+        self
+    }
+
+    /// True when the entry delivers one file of a known name: a file, or anything renamed.
+    pub(crate) fn delivers_one_name(&self) -> bool {
+        self.kind == EntryKind::File || self.renamed.is_some()
     }
 
     /// The name pattern of a [`EntryKind::Pattern`] entry.
@@ -140,9 +159,10 @@ impl<'p> NormEntry<'p> {
         }
     }
 
-    /// The name delivered into the target directory.
+    /// The name delivered into the target directory (`file_target_name` when the push sets
+    /// one).
     pub(crate) fn name(&self) -> &str {
-        &self.norm[self.name.clone()]
+        self.renamed.unwrap_or(&self.norm[self.name.clone()])
     }
 
     /// The directory the entry lives in (ending with `/`).
