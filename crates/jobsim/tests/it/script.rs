@@ -256,6 +256,11 @@ async fn an_unsupported_command_fails_the_host() {
         one.body
     );
     assert_eq!(one.body["data"]["log_type"], json!(1));
+    // plan-bkjob's types read the answers as they are.
+    let typed: plan_bkjob::IpLogV3 =
+        serde_json::from_value(one.body["data"].clone()).expect("IpLogV3");
+    assert_eq!(typed.log_type, Some(plan_bkjob::log_type::SCRIPT));
+    assert!(typed.file_logs.is_empty());
     // The v2 log groups the hosts by status, with their exit codes.
     let v2 = sim
         .esb(
@@ -263,6 +268,9 @@ async fn an_unsupported_command_fails_the_host() {
             json!({"bk_biz_id": 2, "job_instance_id": id}),
         )
         .await;
+    let typed: Vec<plan_bkjob::StepInstanceLogV2> =
+        serde_json::from_value(v2["data"].clone()).expect("StepInstanceLogV2");
+    assert_eq!(typed[0].step_results.len(), 2);
     let groups = v2["data"][0]["step_results"].as_array().expect("groups");
     let failed = groups
         .iter()
