@@ -24,6 +24,7 @@ Exit codes:
   2    command-line usage error
   3    apply ran and at least one push failed
   4    apply could not start (lock held, endpoint unreachable, credentials missing, journal mismatch)
+  10   diff --exit-code: the plan changes (0: unchanged, 1: a version is invalid)
   130  interrupted
 
 Credentials come only from the environment: BK_APP_CODE, BK_APP_SECRET and one of
@@ -126,6 +127,28 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `--expect`: a content hash, or a saved plan whose hash and pushes are expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// `sha256:<64 hex>`, lowercased.
+    Hash(String),
+    /// A saved plan file.
+    Saved(PathBuf),
+}
+
+fn parse_expect(s: &str) -> Result<Expect, String> {
+    if plan_graph::is_hash(s) {
+        return Ok(Expect::Hash(s.to_ascii_lowercase()));
+    }
+    let path = PathBuf::from(s);
+    if !s.starts_with(plan_graph::HASH_PREFIX) && path.is_file() {
+        return Ok(Expect::Saved(path));
+    }
+    Err(format!(
+        "`{s}` is not a content hash: expected `sha256:` and 64 hex digits, as `plan show` and `plan diff` print it (or the path of a saved plan)"
+    ))
+}
+
 /// `--api v2|v3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ApiChoice {
@@ -181,6 +204,10 @@ pub(crate) struct ShowArgs {
     pub(crate) api: Option<ApiChoice>,
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub(crate) format: ShowFormat,
+    /// Also write the resolved plan to FILE as a saved plan (JSON with its sources and its
+    /// `sha256:` hash) that `plan apply FILE` applies exactly.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) resolve: ResolveArgs,
 }
@@ -238,7 +265,8 @@ pub(crate) struct DiffArgs {
     pub(crate) api: Option<ApiChoice>,
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub(crate) format: ShowFormat,
-    /// Exit 1 when there are changes (0 when there are none), like `diff`.
+    /// Exit 10 when the plan changes, 0 when it does not; an invalid version is 1 and a
+    /// usage error 2, as for every command.
     #[arg(long)]
     pub(crate) exit_code: bool,
     #[command(flatten)]
@@ -247,9 +275,15 @@ pub(crate) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ApplyArgs {
-    /// The plan file.
+    /// The plan file, or a saved plan (`plan show PLAN --save FILE`), applied exactly without
+    /// reading the TOML.
     #[arg(value_name = "PLAN")]
     pub(crate) plan: PathBuf,
+    /// Refuse, with nothing sent, unless the plan resolves to this content hash
+    /// (`sha256:<64 hex>`, as `plan show` and `plan diff` print it), or to the hash of this
+    /// saved plan file (then the pushes that differ are named).
+    #[arg(long, value_name = "HASH|SAVED.json", value_parser = parse_expect)]
+    pub(crate) expect: Option<Expect>,
     #[command(flatten)]
     pub(crate) vars: VarArgs,
     /// Validate, connect and show what would be submitted, but submit nothing.
@@ -373,6 +407,8 @@ pub(crate) enum OutputSchema {
     Events,
     /// One line of a run's journal (`.plan/runs/<plan>/<run-id>.jsonl`).
     Journal,
+    /// A saved plan (`plan show PLAN --save FILE`).
+    Saved,
 }
 
 #[cfg(test)]

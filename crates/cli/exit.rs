@@ -7,7 +7,7 @@ use std::process::ExitCode;
 pub(crate) enum ExitStatus {
     /// 0: success (`check`: valid, warnings allowed).
     Success,
-    /// 1: the plan is invalid; nothing was sent. (`diff --exit-code`: there are changes.)
+    /// 1: the plan is invalid; nothing was sent.
     Invalid,
     /// 2: command-line usage error.
     Usage,
@@ -15,6 +15,9 @@ pub(crate) enum ExitStatus {
     PushFailed,
     /// 4: `apply` could not start.
     CannotStart,
+    /// 10: `diff --exit-code` found changes: a code no other outcome of any command uses, so
+    /// a script tells "changed" from "invalid" (1) and "usage" (2).
+    Changed,
     /// 130: interrupted.
     Interrupted,
 }
@@ -27,6 +30,7 @@ impl ExitStatus {
             ExitStatus::Usage => 2,
             ExitStatus::PushFailed => 3,
             ExitStatus::CannotStart => 4,
+            ExitStatus::Changed => 10,
             ExitStatus::Interrupted => 130,
         }
     }
@@ -50,6 +54,7 @@ mod tests {
             (ExitStatus::Usage, 2),
             (ExitStatus::PushFailed, 3),
             (ExitStatus::CannotStart, 4),
+            (ExitStatus::Changed, 10),
             (ExitStatus::Interrupted, 130),
         ];
         for (status, code) in table {

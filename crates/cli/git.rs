@@ -235,7 +235,7 @@ impl SourceLoader for GitLoader {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new("git").arg("-C").arg(dir).args(args).output()?;
     if !output.status.success() {
         anyhow::bail!("{}", String::from_utf8_lossy(&output.stderr).trim());

@@ -16,6 +16,7 @@ mod load;
 mod printer;
 mod render;
 mod resolve;
+mod saved;
 
 use args::{Cli, Command};
 use exit::ExitStatus;

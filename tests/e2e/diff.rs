@@ -219,8 +219,8 @@ fn no_changes_and_exit_code() {
     let out = plan_in(changed.path(), &[&args[..], &["--exit-code"]].concat());
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "--exit-code: 1 when there are changes"
+        Some(10),
+        "--exit-code: 10 when there are changes"
     );
     assert!(
         stdout(&out).contains("timeout: 600 -> 900"),
@@ -402,7 +402,7 @@ fn base_reads_the_plan_and_its_includes_from_git() {
             "--exit-code",
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(10), "{}", stdout(&out));
 }
 
 #[test]
@@ -487,11 +487,26 @@ fn a_huge_diff_stays_under_the_comment_limit_and_keeps_its_summary() {
 #[test]
 fn ci_example_uses_real_flags() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workflow =
-        std::fs::read_to_string(root.join("examples/ci/plan-review.yml")).expect("workflow");
+    // The workflows and the scripts they call.
+    let ci = root.join("examples/ci");
+    let mut files: Vec<std::path::PathBuf> = ["plan-review.yml", "plan-apply.yml", "gitlab-ci.yml"]
+        .iter()
+        .map(|f| ci.join(f))
+        .collect();
+    for entry in std::fs::read_dir(ci.join("scripts")).expect("scripts") {
+        files.push(entry.expect("entry").path());
+    }
+    let workflow: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut checked = 0;
     for line in workflow.lines() {
-        let line = line.trim().trim_start_matches("run: ");
+        let line = line
+            .trim()
+            .trim_start_matches("- ")
+            .trim_start_matches("run: ");
         let Some(rest) = line.strip_prefix("plan ") else {
             continue;
         };
@@ -507,7 +522,7 @@ fn ci_example_uses_real_flags() {
             checked += 1;
         }
     }
-    assert!(checked >= 5, "only {checked} flags found in the workflow");
+    assert!(checked >= 10, "only {checked} flags found in the workflows");
 }
 
 /// Every example plan compared with itself: no changes, in every format.

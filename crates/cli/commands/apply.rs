@@ -26,12 +26,20 @@ use plan_parser::{Api, Plan};
 use crate::args::{ApplyArgs, ApplyFormat, ContinueChoice, ScheduleChoice};
 use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
-use crate::load::load_or_print;
 use crate::printer::Printer;
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let Some(loaded) = load_or_print(&args.plan, &args.vars, args.api, printer) else {
-        return Ok(ExitStatus::Invalid);
+    // A saved plan (`plan show --save`) is applied from the texts it embeds; `--expect`
+    // refuses any other hash. Both before a target is opened: nothing is sent on a refusal.
+    let loaded = match crate::saved::load_for_apply(
+        &args.plan,
+        &args.vars,
+        args.api,
+        args.expect.as_ref(),
+        printer,
+    ) {
+        Ok(loaded) => loaded,
+        Err(status) => return Ok(status),
     };
     print_problems(printer, &loaded.parsed.plan.sources, &loaded.warnings);
     let runtime = tokio::runtime::Builder::new_multi_thread()

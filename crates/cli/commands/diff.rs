@@ -6,8 +6,9 @@
 //! seen exactly as it will be after the merge. A plan that did not exist at REV is "every push
 //! added".
 //!
-//! Exit 0 whether or not there are changes (1 when a version is invalid); `--exit-code` makes
-//! it 1 when there are changes, like `git diff --exit-code`.
+//! Exit 0 whether or not there are changes (1 when a version is invalid, 2 on a usage error);
+//! `--exit-code` makes it 10 when there are changes: a code of its own, so CI tells "changed"
+//! from "invalid" (`docs/outputs.md`).
 
 use std::path::Path;
 
@@ -80,7 +81,7 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
         }
     }
     Ok(if args.exit_code && diff.has_changes() {
-        ExitStatus::Invalid
+        ExitStatus::Changed
     } else {
         ExitStatus::Success
     })

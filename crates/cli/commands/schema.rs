@@ -8,7 +8,7 @@
 //! `cargo run -q -- schema > schemas/plan.schema.json` and
 //! `cargo run -q -- schema --include-file > schemas/plan-include.schema.json`.
 //!
-//! `--output show|graph|diff|check|events|journal` prints the schema of a machine output instead, generated
+//! `--output show|graph|diff|check|events|journal|saved` prints the schema of a machine output instead, generated
 //! from the types that serialise it (`docs/outputs.md` lists them and their promises).
 
 use crate::args::{OutputSchema, SchemaArgs};
@@ -34,6 +34,7 @@ pub(crate) fn output_schema(output: OutputSchema) -> serde_json::Value {
         OutputSchema::Check => crate::commands::check::schema(),
         OutputSchema::Events => plan_executor::schema::events_schema(),
         OutputSchema::Journal => plan_executor::schema::journal_schema(),
+        OutputSchema::Saved => plan_graph::schema::saved_schema(),
     };
     schema.to_value()
 }

@@ -10,20 +10,66 @@ use crate::printer::{Printer, write_stdout};
 use crate::render;
 
 pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let Some(Loaded {
-        parsed,
-        graph,
-        warnings,
-    }) = load_or_print(&args.plan, &args.vars, args.api, printer)
-    else {
+    let Some(loaded) = load_or_print(&args.plan, &args.vars, args.api, printer) else {
         return Ok(ExitStatus::Invalid);
     };
-    let plan = &parsed.plan;
-    let resolution = match resolved(&args.resolve, printer, &[plan]) {
+    if let Some(path) = &args.save {
+        let hash = crate::saved::write(path, &args.plan, &loaded, &args.vars, args.api)
+            .map_err(|e| e.context(format!("cannot write the saved plan `{}`", path.display())))?;
+        if !printer.quiet {
+            say_saved(path, &hash);
+        }
+    }
+    let resolution = match resolved(&args.resolve, printer, &[&loaded.parsed.plan]) {
         Ok(resolution) => resolution,
         Err(status) => return Ok(status),
     };
-    let output = match (args.format, resolution.as_ref()) {
+    render(args, printer, loaded, resolution.as_ref())
+}
+
+/// `--resolve`: the plans' groups and nodes asked of CMDB; `None` without it (nothing is
+/// asked of anyone). `Err` is exit 4: the target could not be opened or reached (said).
+pub(crate) fn resolved(
+    args: &crate::args::ResolveArgs,
+    printer: &Printer,
+    plans: &[&plan_parser::Plan],
+) -> Result<Option<crate::resolve::Resolution>, ExitStatus> {
+    if !args.resolve {
+        return Ok(None);
+    }
+    crate::resolve::resolve(args, plans).map(Some).map_err(|e| {
+        crate::diagnostics::print_error(printer, &e.context("cannot resolve hosts through CMDB"));
+        ExitStatus::CannotStart
+    })
+}
+
+/// One line on stderr, so stdout stays the plan in the asked format.
+#[allow(
+    clippy::print_stderr,
+    reason = "a status line beside the output, like the diagnostics"
+)]
+fn say_saved(path: &std::path::Path, hash: &str) {
+    eprintln!(
+        "saved {} ({hash}): `plan apply {}` applies exactly this",
+        path.display(),
+        path.display()
+    );
+}
+
+/// Prints the plan in the asked format.
+fn render(
+    args: &ShowArgs,
+    printer: &Printer,
+    loaded: Loaded,
+    resolution: Option<&crate::resolve::Resolution>,
+) -> anyhow::Result<ExitStatus> {
+    let Loaded {
+        parsed,
+        graph,
+        warnings,
+    } = loaded;
+    let plan = &parsed.plan;
+    let output = match (args.format, resolution) {
         (ShowFormat::Json, Some(resolution)) => {
             print_problems(printer, &plan.sources, &warnings);
             let mut document = Vec::new();
@@ -51,7 +97,7 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
         }
         (ShowFormat::Markdown, _) => render::markdown::render(plan, &graph, &parsed.warnings),
     };
-    let output = match (args.format, resolution.as_ref()) {
+    let output = match (args.format, resolution) {
         (ShowFormat::Text, Some(r)) => output + &render::resolved::text(r, plan),
         (ShowFormat::Markdown, Some(r)) => output + &render::resolved::markdown(r, plan),
         _ => output,
@@ -59,20 +105,4 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
     print_problems(printer, &plan.sources, &warnings);
     write_stdout(&output)?;
     Ok(ExitStatus::Success)
-}
-
-/// `--resolve`: the plans' groups and nodes asked of CMDB; `None` without it (nothing is
-/// asked of anyone). `Err` is exit 4: the target could not be opened or reached (said).
-pub(crate) fn resolved(
-    args: &crate::args::ResolveArgs,
-    printer: &Printer,
-    plans: &[&plan_parser::Plan],
-) -> Result<Option<crate::resolve::Resolution>, ExitStatus> {
-    if !args.resolve {
-        return Ok(None);
-    }
-    crate::resolve::resolve(args, plans).map(Some).map_err(|e| {
-        crate::diagnostics::print_error(printer, &e.context("cannot resolve hosts through CMDB"));
-        ExitStatus::CannotStart
-    })
 }

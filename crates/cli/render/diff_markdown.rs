@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use plan_graph::{Attention, Change, FieldChange, PlanDiff, PlanGraph};
 use plan_parser::Plan;
 
-use super::diff_text::{Labels, causes_text, plan_lines, targets_text};
+use super::diff_text::{Labels, causes_text, hash_line, plan_lines, targets_text};
 use super::markdown::{LIMIT, code, diagram, fenced, push_diagram, text, visible_breaks};
 
 /// Members of one list spelled out in a table cell before "and N more".
@@ -74,6 +74,13 @@ fn markdown_at(
         code(&labels.old),
         code(&labels.new)
     );
+    // The hidden line is for scripts (examples/ci): the hash `plan apply --expect` takes.
+    let _ = writeln!(
+        out,
+        "\n<!-- plan:hash {} {} -->",
+        diff.new_name, diff.new_hash
+    );
+    let _ = writeln!(out, "{}", code(&hash_line(diff)));
 
     if !diff.attention.is_empty() {
         let serious = diff.attention.iter().any(|a| {

@@ -25,6 +25,15 @@ pub(crate) fn scope_change(old: Option<&Plan>, new: &Plan) -> Option<String> {
         .then(|| format!("scope: {was} -> {is}"))
 }
 
+/// `hash OLD -> NEW`, `hash NEW (unchanged)`, or `hash NEW (new plan)`.
+pub(crate) fn hash_line(diff: &PlanDiff) -> String {
+    match &diff.old_hash {
+        Some(old) if *old == diff.new_hash => format!("hash {old} (unchanged)"),
+        Some(old) => format!("hash {old} -> {}", diff.new_hash),
+        None => format!("hash {} (new plan)", diff.new_hash),
+    }
+}
+
 /// The terminal rendering: a heading, the summary, then one section per kind of change.
 pub(crate) fn render(diff: &PlanDiff, labels: &Labels) -> String {
     let mut out = String::new();
@@ -34,6 +43,7 @@ pub(crate) fn render(diff: &PlanDiff, labels: &Labels) -> String {
         diff.new_name, labels.old, labels.new
     );
     let _ = writeln!(out, "{}", diff.summary());
+    let _ = writeln!(out, "{}", hash_line(diff));
     if !diff.attention.is_empty() {
         out.push_str("\nNeeds attention:\n");
         for item in &diff.attention {

@@ -59,6 +59,10 @@ fn write_heading(out: &mut String, plan: &Plan, graph: &PlanGraph) {
         plan.api,
         scope(plan)
     );
+    let hash = plan_graph::content_hash(plan, graph);
+    // The hidden line is for scripts (examples/ci), the visible one for the reviewer.
+    let _ = writeln!(out, "\n<!-- plan:hash {} {hash} -->", plan.name.value);
+    let _ = writeln!(out, "Content hash: `{hash}`");
     if let Some(description) = &plan.description {
         let _ = writeln!(out, "\n{}", text(description));
     }
@@ -360,6 +364,7 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
                 } => format!(
                     "{} (after; also {} {} on {})",
                     code(&e.dependency),
+                    read_verb(flow.may_read),
                     code(&flow.file),
                     text(&flow.via)
                 ),
@@ -369,15 +374,14 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
                     may_read,
                     ..
                 } => {
-                    read_verb(flow.may_read),
                     format!(
                         "{} ({} {} on {})",
                         code(&e.dependency),
+                        read_verb(*may_read),
                         code(file),
                         text(via)
                     )
                 }
-                        read_verb(*may_read),
             };
             if graph.is_skipped(&e.dependency) {
                 format!("{why} _(skipped)_")
@@ -395,16 +399,16 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
     format!("| {} |\n", cells.join(" | "))
 }
 
-fn hosts_cell(refs: &[plan_parser::HostRef], hosts: &plan_parser::HostSet) -> String {
-    let literal = refs
-        .iter()
-        .all(|r| matches!(r, plan_parser::HostRef::Host(_)));
 /// "reads", or "may read" when a pattern only may match what the dependency delivers (the
 /// edge's reason in `plan show` says how).
 fn read_verb(may_read: bool) -> &'static str {
     if may_read { "may read" } else { "reads" }
 }
 
+fn hosts_cell(refs: &[plan_parser::HostRef], hosts: &plan_parser::HostSet) -> String {
+    let literal = refs
+        .iter()
+        .all(|r| matches!(r, plan_parser::HostRef::Host(_)));
     if literal && refs.len() <= HOSTS_SHOWN {
         // Host strings resolve to themselves.
         return text(&written(refs));

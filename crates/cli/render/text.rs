@@ -24,6 +24,7 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph) -> String {
         scope(plan),
         summary(plan, graph)
     );
+    let _ = writeln!(out, "hash {}", plan_graph::content_hash(plan, graph));
     if let Some(description) = &plan.description {
         let _ = writeln!(out, "{description}");
     }

@@ -462,6 +462,10 @@ pub struct PlanDiff {
     /// What a reviewer should look at first, most serious first: removed pushes, lost
     /// orderings, disabled pushes, widened targets, new warnings.
     pub attention: Vec<Attention>,
+    /// The old version's content hash ([`crate::content_hash`]); `None` without an old version.
+    pub old_hash: Option<String>,
+    /// The new version's content hash: what `plan apply --expect` takes.
+    pub new_hash: String,
 }
 
 impl PlanDiff {
@@ -641,6 +645,8 @@ pub fn diff(old: Option<DiffSide<'_>>, new: DiffSide<'_>) -> PlanDiff {
     let mut out = PlanDiff {
         new_name: new.plan.name.value.clone(),
         new_stages: new.graph.stages().len(),
+        new_hash: crate::content_hash(new.plan, new.graph),
+        old_hash: old.map(|old| crate::content_hash(old.plan, old.graph)),
         ..PlanDiff::default()
     };
     let Some(old) = old else {
@@ -1361,6 +1367,10 @@ pub(crate) struct DiffDocument<'a> {
     /// One line for people.
     summary: String,
     has_changes: bool,
+    /// The old version's content hash (`sha256:...`); `null` when there was no old version.
+    old_hash: Option<&'a str>,
+    /// The new version's content hash: `plan apply PLAN --expect` this applies exactly it.
+    new_hash: &'a str,
     /// How many stages each version has.
     stages: StageCounts,
     /// How the targets of all pushes together changed.
@@ -1389,6 +1399,8 @@ impl<'a> DiffDocument<'a> {
             old_plan: diff.old_name.as_deref(),
             summary: diff.summary(),
             has_changes: diff.has_changes(),
+            old_hash: diff.old_hash.as_deref(),
+            new_hash: &diff.new_hash,
             stages: StageCounts {
                 old: diff.old_stages,
                 new: diff.new_stages,

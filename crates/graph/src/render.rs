@@ -753,6 +753,9 @@ pub(crate) struct ShowDocument<'a> {
     /// `v2` or `v3`.
     api: &'static str,
     bk_biz_id: i64,
+    /// The content hash (`sha256:...`) over what `apply` sends and in what order:
+    /// `plan apply PLAN --expect` it to apply exactly this document.
+    hash: String,
     stages: Vec<StageEntry<'a>>,
     /// The parser's and the graph's warnings, sorted.
     warnings: Vec<ProblemEntry>,
@@ -803,6 +806,7 @@ impl<'a> ShowDocument<'a> {
             description: plan.description.as_deref(),
             api: plan.api.as_str(),
             bk_biz_id: plan.bk_biz_id.value,
+            hash: crate::content_hash(plan, graph),
             stages: stage_entries(graph),
             warnings,
             pushes: ShowPushes { plan, graph },

@@ -1,0 +1,483 @@
+//! The CI examples' shell steps (`examples/ci/scripts/`), run as the workflows run them,
+//! against a fake forge on loopback that records every comment posted and updated: an
+//! unchanged plan posts nothing, a changed one posts its diff with the content hash, an
+//! invalid one fails with its diagnostics in the comment (never an empty comment), and the
+//! apply-on-merge step applies exactly the hash the comment showed (each push sent once) and
+//! refuses, with nothing sent, a plan that changed since.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::apply::{Fixture, TWO_STAGES, code, text};
+
+/// The request number the fake forge says every commit was merged from.
+const REQUEST: u64 = 7;
+
+/// A comment as the fake forge keeps it.
+#[derive(Debug, Clone)]
+struct Comment {
+    id: u64,
+    body: String,
+}
+
+#[derive(Debug, Default)]
+struct Forge {
+    comments: Vec<Comment>,
+    /// `METHOD path` of every call, in order.
+    calls: Vec<String>,
+}
+
+/// A forge speaking just enough of GitHub's and GitLab's REST APIs, on 127.0.0.1:0, one
+/// connection at a time (curl closes each).
+struct FakeForge {
+    url: String,
+    state: Arc<Mutex<Forge>>,
+}
+
+impl FakeForge {
+    fn start() -> FakeForge {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(Forge::default()));
+        let served = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                serve(stream, &served);
+            }
+        });
+        FakeForge { url, state }
+    }
+
+    fn comments(&self) -> Vec<Comment> {
+        self.state.lock().expect("lock").comments.clone()
+    }
+
+    fn calls(&self, method: &str) -> usize {
+        let state = self.state.lock().expect("lock");
+        state
+            .calls
+            .iter()
+            .filter(|c| c.starts_with(&format!("{method} ")))
+            .count()
+    }
+}
+
+/// Answers one request: reads the head and the body (`Content-Length`), routes it.
+fn serve(stream: TcpStream, state: &Mutex<Forge>) {
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut length = 0usize;
+    let mut authorised = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("authorization: bearer test-token")
+            || lower.starts_with("private-token: test-token")
+        {
+            authorised = true;
+        }
+        if lower.starts_with("expect: 100-continue") {
+            let _ = reader.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if head.is_empty() {
+            head = line.trim_end().to_owned();
+        }
+    }
+    let mut body = vec![0; length.min(1 << 20)];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut parts = head.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, answer) = if authorised {
+        route(state, method, path, query, &body)
+    } else {
+        (401, json!({"message": "Bad credentials"}))
+    };
+    let answer = answer.to_string();
+    let _ = write!(
+        reader.get_mut(),
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+        answer.len()
+    );
+}
+
+fn route(state: &Mutex<Forge>, method: &str, path: &str, query: &str, body: &[u8]) -> (u16, Value) {
+    let mut forge = state.lock().expect("lock");
+    forge.calls.push(format!("{method} {path}"));
+    let posted = || {
+        serde_json::from_slice::<Value>(body).ok()?["body"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        // GitHub: /repos/o/r/issues/7/comments; GitLab: /projects/1/merge_requests/7/notes.
+        (
+            "GET",
+            ["repos", _, _, "issues", _, "comments"]
+            | ["projects", _, "merge_requests", _, "notes"],
+        ) => {
+            let first_page = query.split('&').any(|p| p == "page=1");
+            let list: Vec<Value> = if first_page {
+                forge
+                    .comments
+                    .iter()
+                    .map(|c| json!({"id": c.id, "body": c.body}))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (200, Value::Array(list))
+        }
+        (
+            "POST",
+            ["repos", _, _, "issues", _, "comments"]
+            | ["projects", _, "merge_requests", _, "notes"],
+        ) => {
+            let Some(body) = posted() else {
+                return (422, json!({}));
+            };
+            let id = 100 + forge.comments.len() as u64;
+            forge.comments.push(Comment { id, body });
+            (201, json!({"id": id}))
+        }
+        ("PATCH", ["repos", _, _, "issues", "comments", id])
+        | ("PUT", ["projects", _, "merge_requests", _, "notes", id]) => {
+            let Some(body) = posted() else {
+                return (422, json!({}));
+            };
+            match forge.comments.iter_mut().find(|c| c.id.to_string() == *id) {
+                Some(comment) => {
+                    comment.body = body;
+                    (200, json!({"id": comment.id}))
+                }
+                None => (404, json!({})),
+            }
+        }
+        ("GET", ["repos", _, _, "commits", _, "pulls"]) => (200, json!([{"number": REQUEST}])),
+        ("GET", ["projects", _, "repository", "commits", _, "merge_requests"]) => {
+            (200, json!([{"iid": REQUEST}]))
+        }
+        _ => (404, json!({"message": "Not Found"})),
+    }
+}
+
+/// A git repository holding `plans/release.toml` (the two-stage plan) and a sandbox.
+struct Repo {
+    fixture: Fixture,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let fixture = Fixture::new(TWO_STAGES, "");
+        fixture.write("10.0.0.1", "/data/release/app.tar.gz", b"ci examples");
+        let repo = Repo { fixture };
+        std::fs::create_dir_all(repo.path("plans")).expect("mkdir");
+        repo.write_plan(TWO_STAGES);
+        std::fs::write(repo.path(".gitignore"), "sandbox/\nstate*/\nout*/\n").expect("write");
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-q", "-m", "base"]);
+        repo
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.fixture.path(rel)
+    }
+
+    fn write_plan(&self, text: &str) {
+        std::fs::write(self.path("plans/release.toml"), text).expect("write plan");
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.fixture.dir.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    }
+
+    /// `examples/ci/scripts/SCRIPT ARGS...` from the repository, with `plan` on the PATH and
+    /// the forge's variables set as the workflows set them.
+    fn script(&self, forge: &FakeForge, kind: &str, script: &str, args: &[&str]) -> Output {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/scripts");
+        let bin = Path::new(env!("CARGO_BIN_EXE_plan"))
+            .parent()
+            .expect("bin dir");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("bash");
+        cmd.arg(scripts.join(script))
+            .args(args)
+            .current_dir(self.fixture.dir.path())
+            .env("PATH", path)
+            .env("PLAN_NO_PROGRESS", "1")
+            .env("NO_COLOR", "1")
+            .env("PLAN_STATE_DIR", self.path("state"))
+            .env("PLAN_FORGE", kind)
+            .env("PLAN_REVIEW_PR", REQUEST.to_string())
+            .env("GITHUB_API_URL", &forge.url)
+            .env("GITHUB_TOKEN", "test-token")
+            .env("GITHUB_REPOSITORY", "ops/plans")
+            .env("CI_API_V4_URL", &forge.url)
+            .env("CI_PROJECT_ID", "1")
+            .env("GITLAB_TOKEN", "test-token")
+            .env_remove("GITHUB_SHA")
+            .env_remove("CI_COMMIT_SHA")
+            .env_remove("BK_JOB_ENDPOINT");
+        if script == "apply-merged.sh" {
+            // The apply job has no request number: it asks the forge for the commit's.
+            cmd.env_remove("PLAN_REVIEW_PR");
+        }
+        cmd.output().expect("run script")
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Accepted submissions of the two pushes (whatever run id their task names carry).
+    fn submissions(&self) -> usize {
+        let requests = self.fixture.requests();
+        ["to-relays", "to-web"]
+            .iter()
+            .map(|push| {
+                requests
+                    .iter()
+                    .filter(|r| {
+                        r["api"] == "fast_push_file"
+                            && !r["job_instance_id"].is_null()
+                            && r["body"]["task_name"]
+                                .as_str()
+                                .is_some_and(|t| t.starts_with(&format!("e2e/{push}")))
+                    })
+                    .count()
+            })
+            .sum()
+    }
+}
+
+const KEY: &str = "plans__release.toml";
+const MARKER: &str = "<!-- plan:file plans/release.toml -->";
+
+fn changed_plan() -> String {
+    TWO_STAGES.replace(
+        r#"ips = ["10.0.2.1", "10.0.2.2"]"#,
+        r#"ips = ["10.0.2.1", "10.0.2.2", "10.0.1.2"]"#,
+    )
+}
+
+#[test]
+fn review_posts_the_diff_of_a_changed_plan_with_its_hash_and_nothing_for_an_unchanged_one() {
+    for kind in ["github", "gitlab"] {
+        let repo = Repo::new();
+        let forge = FakeForge::start();
+        let base = repo.git(&["rev-parse", "HEAD"]);
+
+        let out = repo.script(
+            &forge,
+            kind,
+            "review-diff.sh",
+            &["out1", &base, "plans/release.toml"],
+        );
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(repo.read(&format!("out1/{KEY}.state")), "unchanged\n");
+        let out = repo.script(&forge, kind, "post-comments.sh", &["out1"]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(
+            forge.calls("POST"),
+            0,
+            "{kind}: nothing posted for an unchanged plan"
+        );
+
+        repo.write_plan(&changed_plan());
+        let out = repo.script(
+            &forge,
+            kind,
+            "review-diff.sh",
+            &["out2", &base, "plans/release.toml"],
+        );
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(repo.read(&format!("out2/{KEY}.state")), "changed\n");
+        let hash = repo.read(&format!("out2/{KEY}.hash"));
+        let hash = hash.trim();
+        assert!(hash.starts_with("sha256:") && hash.len() == 71, "{hash}");
+        let out = repo.script(&forge, kind, "post-comments.sh", &["out2"]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        let comments = forge.comments();
+        assert_eq!(comments.len(), 1, "{kind}: {comments:?}");
+        let body = &comments[0].body;
+        assert!(body.starts_with(&format!("{MARKER}\n")), "{body}");
+        assert!(
+            body.contains(&format!("<!-- plan:hash e2e {hash} -->")),
+            "{body}"
+        );
+        assert!(body.contains("10.0.1.2"), "{body}");
+
+        // Pushed again with the change reverted: the same comment now says so.
+        repo.write_plan(TWO_STAGES);
+        let out = repo.script(
+            &forge,
+            kind,
+            "review-diff.sh",
+            &["out3", &base, "plans/release.toml"],
+        );
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        let out = repo.script(&forge, kind, "post-comments.sh", &["out3"]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        let comments = forge.comments();
+        assert_eq!(comments.len(), 1, "{kind}: updated, not posted again");
+        assert!(
+            comments[0].body.contains("no changes"),
+            "{}",
+            comments[0].body
+        );
+    }
+}
+
+#[test]
+fn review_of_an_invalid_plan_fails_with_its_diagnostics_in_the_comment() {
+    let repo = Repo::new();
+    let forge = FakeForge::start();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    repo.write_plan(&TWO_STAGES.replace("hosts = \"web\"", "hosts = \"wbe\""));
+    let out = repo.script(
+        &forge,
+        "github",
+        "review-diff.sh",
+        &["out", &base, "plans/release.toml"],
+    );
+    assert_eq!(
+        code(&out),
+        0,
+        "the diff step records, the post step fails: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(repo.read(&format!("out/{KEY}.state")), "invalid\n");
+    let out = repo.script(&forge, "github", "post-comments.sh", &["out"]);
+    assert_eq!(code(&out), 1, "the check fails: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("wbe"),
+        "the log has the diagnostics"
+    );
+    let comments = forge.comments();
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(body.starts_with(MARKER), "{body}");
+    assert!(body.contains("`plans/release.toml` is invalid"), "{body}");
+    assert!(
+        body.contains("wbe") && body.contains("plans/release.toml:"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("plan:hash"),
+        "an invalid plan shows no hash to apply: {body}"
+    );
+
+    // A usage error (an unknown base revision) is no plan problem: the step fails with it.
+    let out = repo.script(
+        &forge,
+        "github",
+        "review-diff.sh",
+        &["out", "no-such-rev", "plans/release.toml"],
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+}
+
+#[test]
+fn apply_on_merge_applies_exactly_the_reviewed_hash_and_refuses_anything_else() {
+    for kind in ["github", "gitlab"] {
+        let repo = Repo::new();
+        let forge = FakeForge::start();
+        let base = repo.git(&["rev-parse", "HEAD"]);
+        repo.write_plan(&changed_plan());
+        let out = repo.script(
+            &forge,
+            kind,
+            "review-diff.sh",
+            &["out", &base, "plans/release.toml"],
+        );
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        let out = repo.script(&forge, kind, "post-comments.sh", &["out"]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        repo.git(&["commit", "-qam", "reviewed change"]);
+
+        // Changed again after the review, then "merged": refused, nothing sent.
+        repo.write_plan(&changed_plan().replace("10.0.1.2", "10.0.1.1"));
+        let apply = [
+            "plans/release.toml",
+            "--sandbox",
+            "sandbox",
+            "--poll-interval",
+            "100",
+        ];
+        let out = repo.script(&forge, kind, "apply-merged.sh", &apply);
+        assert_eq!(code(&out), 1, "{kind}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("not the expected"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(repo.submissions(), 0, "{kind}: nothing sent");
+
+        // As reviewed: applied, each push once.
+        repo.write_plan(&changed_plan());
+        let out = repo.script(&forge, kind, "apply-merged.sh", &apply);
+        assert_eq!(
+            code(&out),
+            0,
+            "{kind}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).contains(&format!("as reviewed in #{REQUEST}: sha256:")));
+        assert_eq!(repo.submissions(), 2, "{kind}: each push once");
+        assert_eq!(
+            repo.fixture
+                .read("10.0.1.2", "/opt/app/app.tar.gz")
+                .as_deref(),
+            Some(&b"ci examples"[..])
+        );
+    }
+}
+
+#[test]
+fn apply_on_merge_without_a_reviewed_hash_applies_nothing() {
+    let repo = Repo::new();
+    let forge = FakeForge::start();
+    let out = repo.script(
+        &forge,
+        "github",
+        "apply-merged.sh",
+        &["plans/release.toml", "--sandbox", "sandbox"],
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no review comment with a content hash"));
+    assert_eq!(repo.submissions(), 0);
+}
