@@ -183,7 +183,7 @@ fn language_ok(language: i64) -> bool {
 fn timeout_of(p: &Params, key: &str, world: &World) -> Check<u64> {
     let max = world.config().sim.max_timeout;
     match bad_t(p.i64(key))? {
-        None => Ok(7200),
+        None => Ok(u64::from(plan_bkjob::limits::TIMEOUT_DEFAULT_SECONDS)),
         Some(t) if t < 1 || t.unsigned_abs() > max => Err(JobReply::err(
             code::BAD_REQUEST,
             format!("Job timeout must be between 1 and {max}"),
