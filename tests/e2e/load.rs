@@ -223,7 +223,8 @@ fn run_round(world: &World, sim: &SimServer, name: &str, n: usize) -> Round {
         if r.api == "fast_push_file"
             && let Some(job) = r.job_instance_id
         {
-            let task = r.body["task_name"].as_str().unwrap_or_default().to_owned();
+            // The plan's task name, without the run's tag.
+            let task = crate::apply::task_base(&r.body["task_name"]).to_owned();
             created.entry(task).or_default().push(job);
         }
     }
