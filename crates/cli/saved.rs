@@ -67,6 +67,20 @@ pub(crate) fn write(
             api: api.map(|api| api.to_api().as_str().to_owned()),
         },
     };
+    // Never over the plan or one of its includes: the reviewed text would be lost.
+    if let Ok(target) = path.canonicalize() {
+        let plan = &loaded.parsed.plan;
+        let overwritten = plan
+            .sources
+            .iter()
+            .any(|(_, file)| Path::new(&file.name).canonicalize().ok() == Some(target.clone()));
+        if overwritten || plan_file.canonicalize().ok() == Some(target) {
+            anyhow::bail!(
+                "`{}` is the plan or one of its includes; name another file",
+                path.display()
+            );
+        }
+    }
     let saved = SavedPlan::new(&loaded.parsed.plan, &loaded.graph, provenance);
     let mut text = serde_json::to_string_pretty(&saved)?;
     text.push('\n');

@@ -134,6 +134,18 @@ fn a_saved_plan_applies_the_bodies_of_its_toml_without_reading_it() {
 }
 
 #[test]
+fn saving_over_the_plan_itself_is_refused() {
+    let f = fixture();
+    let out = run(&f, &["show", "plan.toml", "--save", "./plan.toml"]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is the plan or one of its includes"));
+    assert_eq!(
+        std::fs::read_to_string(f.path("plan.toml")).expect("plan"),
+        TWO_STAGES
+    );
+}
+
+#[test]
 fn tampered_cut_newer_and_foreign_saved_plans_send_nothing() {
     let f = fixture();
     save(&f, "reviewed.json");
