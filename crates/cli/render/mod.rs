@@ -80,18 +80,17 @@ pub(crate) fn written(refs: &[HostRef]) -> String {
     plan_graph::written_hosts(refs).join(", ")
 }
 
-/// What the hosts resolve to, at most `limit` static hosts spelled out:
-/// `0:10.0.1.1, 0:10.0.1.2, dynamic group blo8..., topo module:1000`.
+/// What the hosts resolve to, at most `limit` entries of static hosts spelled out, runs of
+/// addresses as ranges: `0:10.0.1.[1:40], 0:10.0.9.9, host_id:1001, dynamic group blo8...,
+/// topo module:1000`.
 pub(crate) fn resolved(hosts: &HostSet, limit: usize) -> String {
-    let mut parts: Vec<String> = hosts
-        .ips
-        .iter()
-        .take(limit)
-        .map(ToString::to_string)
-        .collect();
-    if hosts.ips.len() > limit {
-        parts.push(format!("and {} more", hosts.ips.len() - limit));
+    let runs = plan_graph::compact_runs(&hosts.ips);
+    let mut parts: Vec<String> = runs.iter().take(limit).map(|(text, _)| text.clone()).collect();
+    let shown: usize = runs.iter().take(limit).map(|(_, count)| count).sum();
+    if hosts.ips.len() > shown {
+        parts.push(format!("and {} more", hosts.ips.len() - shown));
     }
+    parts.extend(hosts.host_ids.iter().map(ToString::to_string));
     parts.extend(
         hosts
             .dynamic_groups

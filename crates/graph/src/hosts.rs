@@ -6,6 +6,7 @@
 //! reason).
 
 use std::fmt;
+use std::net::IpAddr;
 
 use plan_parser::{HostAddr, HostId, HostRef, HostSet, Plan, TopoNode};
 
@@ -82,4 +83,98 @@ pub(crate) fn written_name(plan: &Plan, refs: &[HostRef], key: HostKey<'_>) -> S
         }
     }
     key.to_string()
+}
+
+/// Static hosts for people: each run of three or more consecutive IPv4 addresses of one cloud
+/// area within one `/24` written back as a range (`0:10.0.1.[1:40]`; two hosts read better
+/// spelled out), every other host as `cloud:ip`, in
+/// the set's order. `plan show` prints a 40-host range as one entry, not 40.
+pub fn compact_hosts(hosts: &[HostAddr]) -> Vec<String> {
+    compact_runs(hosts)
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect()
+}
+
+/// [`compact_hosts`] with how many hosts each entry stands for.
+pub fn compact_runs(hosts: &[HostAddr]) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hosts.len() {
+        let end = run_end(hosts, i);
+        let (first, last) = (hosts[i], hosts[end]);
+        match (first.ip, last.ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) if end >= i + 2 => {
+                let [o1, o2, o3, x] = a.octets();
+                let y = b.octets()[3];
+                let text = format!("{}:{o1}.{o2}.{o3}.[{x}:{y}]", first.cloud_id);
+                out.push((text, end - i + 1));
+            }
+            _ => {
+                out.push((first.to_string(), 1));
+                // A run too short to compact: its hosts one by one.
+                for host in &hosts[i + 1..=end] {
+                    out.push((host.to_string(), 1));
+                }
+            }
+        }
+        i = end + 1;
+    }
+    out
+}
+
+/// The index of the last host of the run starting at `start`: each next host is the next
+/// IPv4 address in the same cloud area and `/24`.
+fn run_end(hosts: &[HostAddr], start: usize) -> usize {
+    let mut end = start;
+    while let Some(next) = hosts.get(end + 1) {
+        let (IpAddr::V4(a), IpAddr::V4(b)) = (hosts[end].ip, next.ip) else {
+            break;
+        };
+        let (a, b) = (a.octets(), b.octets());
+        let consecutive = next.cloud_id == hosts[end].cloud_id
+            && a[..3] == b[..3]
+            && a[3].checked_add(1) == Some(b[3]);
+        if !consecutive {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(cloud_id: u64, ip: &str) -> HostAddr {
+        HostAddr {
+            cloud_id,
+            ip: ip.parse().expect("ip"),
+        }
+    }
+
+    #[test]
+    fn runs_of_addresses_print_as_ranges() {
+        let mut hosts: Vec<HostAddr> = (1..=40).map(|n| host(0, &format!("10.0.1.{n}"))).collect();
+        hosts.push(host(0, "10.0.2.7"));
+        hosts.push(host(2, "10.0.2.8"));
+        hosts.push(host(2, "10.0.2.9"));
+        hosts.push(host(0, "fd00::1"));
+        hosts.push(host(0, "10.0.1.255"));
+        hosts.push(host(0, "10.0.2.0"));
+        assert_eq!(
+            compact_hosts(&hosts),
+            [
+                "0:10.0.1.[1:40]",
+                "0:10.0.2.7",
+                "2:10.0.2.8",
+                "2:10.0.2.9",
+                "0:[fd00::1]",
+                "0:10.0.1.255",
+                "0:10.0.2.0"
+            ]
+        );
+        assert!(compact_hosts(&[]).is_empty());
+    }
 }

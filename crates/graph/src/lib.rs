@@ -38,6 +38,7 @@ pub use diff::{
     HostsDelta, PlanDiff, PushEntry, Renamed, StageMove, VarChange, diff, diff_json, fields_json,
 };
 pub use graph::{Edge, EdgeKind, FileFlow, PlanGraph, Stage};
+pub use hosts::{compact_hosts, compact_runs};
 pub use kind::GraphErrorKind;
 pub use render::{
     FORMAT_VERSION, MERMAID_MAX_EDGES, MermaidDiagram, dot, graph_json, mermaid, mermaid_diagram,
