@@ -221,7 +221,7 @@ fn missing_source_fails_with_320_through_esb_and_gateway() {
             "{stderr}"
         );
         assert!(
-            stderr.contains("host 0:10.0.1.1: status 320 File pull failed"),
+            stderr.contains("host 0:10.0.1.1 (host_id:1002): status 320 File pull failed"),
             "{stderr}"
         );
         // v3 reports the GSE code in the status itself.
@@ -291,7 +291,7 @@ fn strict_mode_into_a_missing_directory_fails_with_329() {
             "{stderr}"
         );
         assert!(
-            stderr.contains("host 0:10.0.1.1: status 329 File Transmission Error"),
+            stderr.contains("host 0:10.0.1.1 (host_id:1002): status 329 File Transmission Error"),
             "{stderr}"
         );
         assert!(!f.host_file("10.0.1.1", "/data/not").exists());
@@ -519,9 +519,11 @@ to = {{ hosts = [{list}], path = "/opt/wide/" }}
         "{stderr}"
     );
     let requests = f.requests();
+    // JOB names every v3 host by its bk_host_id: the logs are asked for by id, never by IP.
     let batches: Vec<usize> = calls(&requests, "batch_get_job_instance_ip_log")
         .iter()
-        .map(|r| r["body"]["ip_list"].as_array().map_or(0, Vec::len))
+        .inspect(|r| assert!(r["body"].get("ip_list").is_none(), "{r}"))
+        .map(|r| r["body"]["host_id_list"].as_array().map_or(0, Vec::len))
         .collect();
     assert_eq!(batches, vec![500, 100]);
     assert_only_v3(&requests, "esb");
@@ -682,7 +684,7 @@ fn a_bad_gateway_on_the_log_read_of_a_failed_push_is_read_again() {
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("host 0:10.0.1.1: status 320 File pull failed"),
+        stderr.contains("host 0:10.0.1.1 (host_id:1002): status 320 File pull failed"),
         "{stderr}"
     );
     assert!(

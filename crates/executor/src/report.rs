@@ -108,6 +108,17 @@ pub struct HostResult {
 }
 
 impl HostResult {
+    /// The host for people: its address with its id beside it when JOB gave one
+    /// (`0:[fd00::1] (host_id:1005)`), else `host`.
+    pub fn display(&self) -> String {
+        match self.host_id {
+            Some(id) if !self.host.starts_with("host_id:") => {
+                format!("{} (host_id:{id})", self.host)
+            }
+            _ => self.host.clone(),
+        }
+    }
+
     /// What names the host uniquely: `host_id:N` when JOB gave an id, else `host`.
     pub fn key(&self) -> String {
         match self.host_id {

@@ -282,7 +282,7 @@ type FailureGroup<'a> = (
     &'a str,
     Option<i64>,
     String,
-    Vec<&'a str>,
+    Vec<String>,
 );
 
 fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
@@ -320,8 +320,8 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
             .iter_mut()
             .find(|g| g.0 == h.status && g.2 == h.error_code && g.3 == log)
         {
-            Some(g) => g.4.push(&h.host),
-            None => groups.push((h.status, &h.label, h.error_code, log, vec![&h.host])),
+            Some(g) => g.4.push(h.display()),
+            None => groups.push((h.status, &h.label, h.error_code, log, vec![h.display()])),
         }
     }
     for (status, label, error_code, log, hosts) in &groups {
@@ -329,7 +329,7 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
         let mut names = hosts
             .iter()
             .take(SHOWN)
-            .copied()
+            .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ");
         if hosts.len() > SHOWN {
