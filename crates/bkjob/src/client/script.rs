@@ -9,11 +9,13 @@
 //! checksum script of [`crate::script`]) may simply be submitted again by the caller when
 //! the outcome is unknown.
 
+use std::collections::BTreeMap;
+
 use super::{ApiError, Client, JobKey, Kind, to_body};
 use crate::ApiVersion;
 use crate::common::{IpHost, scope_for_biz};
 use crate::routes::Route;
-use crate::script::language;
+use crate::script::{FileFacts, language, parse_checksum_output};
 use crate::status::HostStatus;
 use crate::v2::{FastExecuteScriptRequest, JobExecuteData, ServerV2};
 use crate::v3::{BatchIpLogRequest, FastExecuteScriptV3Request, ServerV3};
@@ -52,6 +54,22 @@ pub struct ScriptResult {
     pub exit_code: Option<i64>,
     /// What it printed (stdout and stderr), unescaped and scrubbed of the credentials.
     pub output: String,
+}
+
+impl ScriptResult {
+    /// What the checksum script ([`crate::script::checksum_script`]) found on this host, or
+    /// why nothing can be said: the host did not run it (its agent, its account, a timeout:
+    /// JOB's status says which), or what it printed is not the script's.
+    pub fn checksum_facts(&self) -> Result<BTreeMap<String, FileFacts>, String> {
+        if !self.status.is_success() {
+            let last = self.output.lines().rev().find(|l| !l.trim().is_empty());
+            return Err(match last {
+                Some(line) => format!("{} on the host: {}", self.status, line.trim()),
+                None => format!("{} on the host", self.status),
+            });
+        }
+        parse_checksum_output(&self.output).map_err(|e| e.to_string())
+    }
 }
 
 impl Client {
@@ -365,6 +383,33 @@ mod tests {
             results[1].output.contains(WITHHELD),
             "{}",
             results[1].output
+        );
+    }
+
+    #[test]
+    fn checksum_facts_say_why_a_host_has_none() {
+        let result = |status, output: &str| ScriptResult {
+            host: IpHost::new(0, "10.0.0.1"),
+            status,
+            exit_code: None,
+            output: output.into(),
+        };
+        let read = result(HostStatus::Success, "plan-checksum v1\nsize 3 /a\n")
+            .checksum_facts()
+            .expect("read");
+        assert_eq!(read["/a"].size, Some(3));
+        assert_eq!(
+            result(HostStatus::GseAgentError, "Agent is abnormal\n").checksum_facts(),
+            Err("310 Abnormal Agent on the host: Agent is abnormal".into())
+        );
+        assert_eq!(
+            result(HostStatus::ScriptTimeout, "").checksum_facts(),
+            Err("102 Script execution timeout on the host".into())
+        );
+        assert!(
+            result(HostStatus::Success, "hello\n")
+                .checksum_facts()
+                .is_err()
         );
     }
 

@@ -422,7 +422,7 @@ async fn the_client_runs_a_script_on_both_families() {
         for (result, bytes) in results.iter().zip([&b"one"[..], &b"two!"[..]]) {
             assert_eq!(result.status, HostStatus::Success, "{api}");
             assert_eq!(result.exit_code, Some(0), "{api}");
-            let facts = parse_checksum_output(&result.output).expect("ours");
+            let facts = result.checksum_facts().expect("ours");
             assert_eq!(
                 facts["/data/f"].sha256.as_deref(),
                 Some(sha256(bytes).as_str()),
