@@ -7,8 +7,9 @@
 //! - a few build hosts (`build-K`, one static host each);
 //! - `n / 20` relay groups (`relay-R`, 3 static hosts each);
 //! - `n / 5` target groups (`tier-T`): most list 2 to 6 static hosts (some in another cloud
-//!   area, a few by CMDB host id, in both spellings), a third of them as one range of 10 to 40
-//!   hosts (`10.60.7.[1:25]`) and another third with a CIDR block (`/27`, 30 hosts) besides;
+//!   area, a few by CMDB host id, in both spellings), a third of them as one range of 2 to 8
+//!   hosts (`10.60.7.[1:5]`) and another third with a CIDR block (`/29`, 6 hosts) besides, so
+//!   a group holds about as many hosts as a hand-written one;
 //!   every 7th is a CMDB dynamic group, every 5th lists topology nodes (in both spellings),
 //!   every 11th is a union of two other groups plus a host of its own;
 //! - the pushes, in blocks of four: a staging push from a build host onto a relay group, two
@@ -120,7 +121,7 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                     "ips = [\"10.{}.{}.[1:{}]\"]\n\n",
                     60 + t / 250,
                     t % 250,
-                    10 + rng.below(31)
+                    2 + rng.below(7)
                 );
             }
             TierKind::Static => {
@@ -130,7 +131,7 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                 }
                 out.push_str("ips = [");
                 if t % 3 == 2 {
-                    let _ = write!(out, "\"10.{}.{}.0/27\", ", 120 + t / 250, t % 250);
+                    let _ = write!(out, "\"10.{}.{}.0/29\", ", 120 + t / 250, t % 250);
                 }
                 for h in 0..count {
                     if h > 0 {
