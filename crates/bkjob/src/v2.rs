@@ -96,7 +96,7 @@ pub struct FastPushFileRequest {
     pub bk_callback_url: Option<String>,
 }
 
-/// `data` of a successful submission (v2 and v3; v3 adds `step_instance_id`).
+/// `data` of a successful submission (v2 and v3; v3 and v2 scripts add `step_instance_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobExecuteData {
     /// The new job's id (positive: anything else is refused as an invalid answer).
@@ -105,7 +105,8 @@ pub struct JobExecuteData {
     /// The job's name (the task name, or JOB's default).
     #[serde(default)]
     pub job_instance_name: Option<String>,
-    /// v3 only (positive when present).
+    /// The job's step: v3 submissions and v2 `fast_execute_script` answer it (positive when
+    /// present).
     #[serde(
         default,
         deserialize_with = "positive_id_opt",
