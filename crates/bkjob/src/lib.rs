@@ -25,6 +25,7 @@ pub mod routes;
 pub mod script;
 mod status;
 mod step_operation;
+pub mod step_status;
 pub mod task_name;
 mod v2;
 mod v3;

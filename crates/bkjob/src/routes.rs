@@ -77,6 +77,8 @@ pub enum Route {
     FastExecuteScriptV3,
     /// v3 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
     OperateStepV3,
+    /// v3 `get_step_instance_status`: one step's hosts by status, per rolling batch.
+    StepStatusV3,
     /// v3 `get_job_instance_list`: the business's jobs created in a time window (JOB's
     /// execution history), filtered and paged.
     JobInstanceListV3,
@@ -87,7 +89,7 @@ const ESB_COMPONENTS: &str = "/api/c/compapi/v2";
 
 impl Route {
     /// Every route: the v2 family, then the v3 family.
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 15] = [
         Route::FastPushFile,
         Route::StatusV2,
         Route::LogV2,
@@ -101,6 +103,7 @@ impl Route {
         Route::OperateV3,
         Route::FastExecuteScriptV3,
         Route::OperateStepV3,
+        Route::StepStatusV3,
         Route::JobInstanceListV3,
     ];
 
@@ -112,6 +115,7 @@ impl Route {
             Route::LogV2 => "get_job_instance_log",
             Route::OperateV2 | Route::OperateV3 => "operate_job_instance",
             Route::OperateStepV2 | Route::OperateStepV3 => "operate_step_instance",
+            Route::StepStatusV3 => "get_step_instance_status",
             Route::FastTransferFile => "fast_transfer_file",
             Route::FastExecuteScriptV2 | Route::FastExecuteScriptV3 => "fast_execute_script",
             Route::IpLogV3 => "get_job_instance_ip_log",
@@ -124,7 +128,7 @@ impl Route {
     pub fn version(self) -> ApiVersion {
         match self {
             Route::OperateStepV2 => ApiVersion::V2,
-            Route::OperateStepV3 => ApiVersion::V3,
+            Route::OperateStepV3 | Route::StepStatusV3 => ApiVersion::V3,
             Route::FastPushFile
             | Route::StatusV2
             | Route::LogV2
@@ -165,7 +169,9 @@ impl Route {
     /// (`get_job_instance_list`), POST otherwise. ESB accepts both for every API.
     pub fn gateway_method(self) -> HttpMethod {
         match self {
-            Route::StatusV3 | Route::IpLogV3 | Route::JobInstanceListV3 => HttpMethod::Get,
+            Route::StatusV3 | Route::IpLogV3 | Route::StepStatusV3 | Route::JobInstanceListV3 => {
+                HttpMethod::Get
+            }
             _ => HttpMethod::Post,
         }
     }
@@ -266,7 +272,12 @@ mod tests {
             .collect();
         assert_eq!(
             gets,
-            [Route::StatusV3, Route::IpLogV3, Route::JobInstanceListV3]
+            [
+                Route::StatusV3,
+                Route::IpLogV3,
+                Route::StepStatusV3,
+                Route::JobInstanceListV3
+            ]
         );
     }
 

@@ -305,6 +305,7 @@ fn run_api(
             query::operate(engine, p, call.route.version(), deliver_start)
         }
         Route::OperateStepV2 | Route::OperateStepV3 => crate::operate::operate_step(engine, p),
+        Route::StepStatusV3 => crate::step_status::v3_step_status(engine, p, front, is_get),
     }
 }
 

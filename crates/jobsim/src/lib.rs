@@ -36,6 +36,7 @@ mod script;
 mod server;
 mod shell;
 mod sources;
+mod step_status;
 mod submit;
 mod transfer;
 mod world;

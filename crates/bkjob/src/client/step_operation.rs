@@ -1,10 +1,12 @@
 //! `operate_step_instance` (v2 and v3): retry a step's failed or all hosts inside the same job,
-//! ignore its error, or start the next rolling batch of a step waiting for a user.
+//! ignore its error, or start the next rolling batch of a step waiting for a user; and v3
+//! `get_step_instance_status`, a rolling batch's hosts.
 
 use super::{ApiError, Client, Kind, to_body};
 use crate::ApiVersion;
 use crate::routes::Route;
 use crate::step_operation::OperateStepInstanceRequest;
+use crate::step_status::{StepInstanceStatusDetailV3, StepInstanceStatusRequest};
 use crate::v2::JobExecuteData;
 
 impl Client {
@@ -21,6 +23,16 @@ impl Client {
             ApiVersion::V3 => Route::OperateStepV3,
         };
         self.call(route, Kind::Idempotent, to_body(request)?).await
+    }
+
+    /// v3 `get_step_instance_status`: the step's hosts by status for one rolling batch (GET
+    /// with a query through the gateway, POST through ESB).
+    pub async fn step_status_v3(
+        &self,
+        request: &StepInstanceStatusRequest,
+    ) -> Result<StepInstanceStatusDetailV3, ApiError> {
+        self.call(Route::StepStatusV3, Kind::Idempotent, to_body(request)?)
+            .await
     }
 }
 

@@ -566,3 +566,91 @@ async fn rolling_over_source_files_is_validated_as_job_does() {
         json!("The file source rolling policy only support server file")
     );
 }
+
+/// `get_step_instance_status` answers per rolling batch: the latest by default, one by
+/// number, every batch with 0; its answer decodes into plan-bkjob's type.
+#[tokio::test(start_paused = true)]
+async fn step_status_lists_one_batch_by_status() {
+    let sim = fleet("[[host]]\nhost = \"10.0.1.3\"\nagent = \"down\"\n", 20);
+    let submitted = sim
+        .esb(
+            "jobv3/fast_transfer_file",
+            rolling_body(20, "1 30% 100%", 1),
+        )
+        .await;
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    sim.wait(id).await;
+    let query = |extra: Value| {
+        let mut q = json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                           "step_instance_id": step_id});
+        for (k, v) in extra.as_object().expect("object") {
+            q[k] = v.clone();
+        }
+        q
+    };
+    let groups = |reply: &Value| -> Vec<(i64, i64, usize)> {
+        let data: plan_bkjob::step_status::StepInstanceStatusDetailV3 =
+            serde_json::from_value(reply["data"].clone()).expect("plan-bkjob decodes it");
+        data.step_result_group_list
+            .iter()
+            .map(|g| {
+                (
+                    i64::from(g.result_type.code()),
+                    g.host_size.unwrap_or(-1),
+                    g.host_result_list.len(),
+                )
+            })
+            .collect()
+    };
+    // The latest batch: batch 2 (hosts 2-7), host 3's agent down.
+    let latest = sim
+        .esb("jobv3/get_step_instance_status", query(json!({})))
+        .await;
+    assert_eq!(groups(&latest), [(9, 5, 5), (310, 1, 1)], "{latest}");
+    assert_eq!(latest["data"]["status"], json!(4));
+    let third = sim
+        .esb(
+            "jobv3/get_step_instance_status",
+            query(json!({"batch": 3, "max_host_num_per_group": 4})),
+        )
+        .await;
+    assert_eq!(groups(&third), [(5, 13, 4)]);
+    // Every batch, through the gateway's GET.
+    let r = sim
+        .call(
+            Method::GET,
+            &format!(
+                "/api/bk-job/prod/api/v3/get_step_instance_status?bk_scope_type=biz&bk_scope_id=2&job_instance_id={id}&step_instance_id={step_id}&batch=0"
+            ),
+            &[("x-bkapi-authorization", crate::support::CREDS)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        groups(&r.body),
+        [(5, 13, 13), (9, 6, 6), (310, 1, 1)],
+        "{}",
+        r.body
+    );
+    // JOB's checks: ids must be positive; a step not of the job is 1244007.
+    let bad = sim
+        .esb(
+            "jobv3/get_step_instance_status",
+            query(json!({"step_instance_id": 0})),
+        )
+        .await;
+    assert_eq!(
+        (code(&bad), bad["message"].clone()),
+        (
+            1_240_003,
+            json!("Step instance id must be a positive number")
+        )
+    );
+    let other = sim
+        .esb(
+            "jobv3/get_step_instance_status",
+            query(json!({"step_instance_id": step_id + 2})),
+        )
+        .await;
+    assert_eq!(code(&other), 1_244_007);
+}
