@@ -232,6 +232,27 @@ fn expansion_has_a_budget_for_the_whole_plan() {
 }
 
 #[test]
+fn ranges_count_against_the_host_budget() {
+    // 10,000 pushes each writing a /16: 655 million hosts if nothing stopped them.
+    let mut text = String::from(HEAD);
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "[[push]]\nname = \"p{i}\"\nfrom = {{ hosts = \"10.0.0.1\", files = [\"/s/{i}\"] }}\nto = {{ hosts = \"10.{}.0.0/16\", path = \"/d/{i}/\" }}\n",
+            i % 200
+        ));
+    }
+    let started = Instant::now();
+    let errors = parse_str("h.toml", &text, &ParseOptions::default()).expect_err("invalid");
+    let codes: Vec<_> = errors.problems().iter().map(|p| p.code()).collect();
+    assert_eq!(codes, ["plan::parser::host_expansion_limit"], "reported once");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_chain_of_groups_is_expanded_without_recursion() {
     // Each group includes the next; a v3 plan also looks through the chain for IPv6 hosts.
     let n = 20_000;
