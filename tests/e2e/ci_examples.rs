@@ -223,6 +223,19 @@ impl Repo {
     /// `examples/ci/scripts/SCRIPT ARGS...` from the repository, with `plan` on the PATH and
     /// the forge's variables set as the workflows set them.
     fn script(&self, forge: &FakeForge, kind: &str, script: &str, args: &[&str]) -> Output {
+        self.script_command(forge, kind, script, args)
+            .output()
+            .expect("run script")
+    }
+
+    /// The command [`Repo::script`] runs.
+    fn script_command(
+        &self,
+        forge: &FakeForge,
+        kind: &str,
+        script: &str,
+        args: &[&str],
+    ) -> Command {
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/scripts");
         let bin = Path::new(env!("CARGO_BIN_EXE_plan"))
             .parent()
@@ -255,7 +268,7 @@ impl Repo {
             // The apply job has no request number: it asks the forge for the commit's.
             cmd.env_remove("PLAN_REVIEW_PR");
         }
-        cmd.output().expect("run script")
+        cmd
     }
 
     fn read(&self, rel: &str) -> String {
@@ -480,4 +493,120 @@ fn apply_on_merge_without_a_reviewed_hash_applies_nothing() {
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("no review comment with a content hash"));
     assert_eq!(repo.submissions(), 0);
+}
+
+/// Waits (polling, bounded) until a journal line of plan `e2e` under `state` holds every
+/// needle: the run has reached that point.
+fn wait_for_journal(state: &Path, needles: &[&str]) {
+    let dir = state.join("runs/e2e");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let journal: String = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if journal
+            .lines()
+            .any(|l| needles.iter().all(|n| l.contains(n)))
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the journal never showed {needles:?}:\n{journal}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_runner_that_dies_mid_apply_is_finished_by_the_re_run_on_a_fresh_runner() {
+    use std::os::unix::process::CommandExt as _;
+
+    let repo = Repo::new();
+    let v3 =
+        |plan: &str| plan.replacen("account = \"root\"", "account = \"root\"\napi = \"v3\"", 1);
+    repo.write_plan(&v3(TWO_STAGES));
+    std::fs::write(
+        repo.path("sandbox/jobsim.toml"),
+        "[sim]\nstart_delay_ms = 1500\n",
+    )
+    .expect("jobsim.toml");
+    repo.git(&["commit", "-qam", "v3"]);
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    let forge = FakeForge::start();
+    repo.write_plan(&v3(&changed_plan()));
+    let out = repo.script(
+        &forge,
+        "github",
+        "review-diff.sh",
+        &["out", &base, "plans/release.toml"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = repo.script(&forge, "github", "post-comments.sh", &["out"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    repo.git(&["commit", "-qam", "reviewed"]);
+
+    // A JOB that outlives the runners, as a real one does.
+    let server = crate::server::SimServer::start(&repo.path("sandbox"));
+    let apply = [
+        "plans/release.toml",
+        "--endpoint",
+        &server.url,
+        "--poll-interval",
+        "100",
+    ];
+    let runner = |state: &str| {
+        let mut cmd = repo.script_command(&forge, "github", "apply-merged.sh", &apply);
+        cmd.env("PLAN_STATE_DIR", repo.path(state))
+            .env("BK_APP_CODE", "app")
+            .env("BK_APP_SECRET", "e2e-secret-value")
+            .env("BK_USERNAME", "admin");
+        cmd
+    };
+
+    // The first runner dies (the script and its plan, as a runner's process group does)
+    // while stage 1's job runs, and its state dir goes with it.
+    let mut first = runner("runner-1")
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for_journal(&repo.path("runner-1"), &["push_submitted", "to-relays"]);
+    let killed = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", first.id())])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let _ = first.wait();
+    std::fs::remove_dir_all(repo.path("runner-1")).expect("rm state");
+
+    // The re-run, on a fresh runner: resumed from JOB and finished.
+    let out = runner("runner-2").output().expect("re-run");
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let requests: Vec<Value> = server
+        .requests()
+        .into_iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect();
+    for push in ["e2e/to-relays", "e2e/to-web"] {
+        let jobs = requests
+            .iter()
+            .filter(|r| r["api"] == "fast_transfer_file" && !r["job_instance_id"].is_null())
+            .filter(|r| crate::apply::task_base(&r["body"]["task_name"]) == push)
+            .count();
+        assert_eq!(jobs, 1, "{push} submitted once");
+    }
+    assert_eq!(
+        repo.fixture
+            .read("10.0.1.2", "/opt/app/app.tar.gz")
+            .as_deref(),
+        Some(&b"ci examples"[..])
+    );
+    // Resumed from JOB (the journal says it was rebuilt), not started again.
+    wait_for_journal(&repo.path("runner-2"), &["\"rebuilt_from_job\":true"]);
 }
