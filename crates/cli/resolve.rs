@@ -28,8 +28,10 @@ pub(crate) struct ResolvedHost {
 
 impl ResolvedHost {
     fn from_cmdb(h: &CmdbHost) -> Self {
+        // What a server writes is data: no control character reaches a terminal through it.
+        let host = h.address().chars().filter(|c| !c.is_control()).collect();
         ResolvedHost {
-            host: h.address(),
+            host,
             host_id: Some(h.bk_host_id),
         }
     }
@@ -188,14 +190,14 @@ async fn ask(
         let answer = client.dynamic_group_hosts(biz, group).await;
         resolution.dynamic_groups.insert(
             group.to_owned(),
-            answer.map(listed).map_err(|e| e.to_string()),
+            answer.map(listed).map_err(|e| printable(&e)),
         );
     }
     for node in nodes {
         let answer = client.topo_node_hosts(biz, &node.node_type, node.id).await;
         resolution.topo_nodes.insert(
             node.to_string(),
-            answer.map(listed).map_err(|e| e.to_string()),
+            answer.map(listed).map_err(|e| printable(&e)),
         );
     }
     Ok(resolution)
@@ -248,4 +250,13 @@ async fn connect(
     let credentials = Credentials::from_env()?;
     let source = endpoint.as_str().to_owned();
     Ok((Client::new(endpoint, credentials, config)?, source, None))
+}
+
+/// An error as one line of printable text (the client has scrubbed it of credentials).
+fn printable(error: &plan_bkjob::ApiError) -> String {
+    error
+        .to_string()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

@@ -360,3 +360,20 @@ to = { hosts = "web", path = "/opt/app/", file_target_name = "app-1.2.tgz" }
         json!([{"file_list": ["releases/app.tgz"], "file_type": 3, "file_source_code": "bkrepo-main"}])
     );
 }
+
+#[test]
+fn a_group_cmdb_does_not_know_is_shown_unresolved_with_cmdbs_reason() {
+    let f = review();
+    let plan = REVIEW_PLAN.replace(r#"["g-web"]"#, r#"["g-web", "g-gone"]"#);
+    std::fs::write(f.path("plan.toml"), plan).expect("write");
+    let out = show(&f, &["--resolve", "--sandbox", "sandbox"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("dynamic group g-gone: not resolved:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1199019"), "{stdout}");
+    // The rest is still listed.
+    assert!(stdout.contains("to-web: 4 hosts"), "{stdout}");
+}

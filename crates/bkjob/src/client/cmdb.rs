@@ -81,17 +81,16 @@ impl Client {
             let body = super::to_body(&request(page))?;
             let answer: HostPage = self.cmdb_call(api, bk_biz_id, group_id, &body).await?;
             if answer.count > MAX_RESOLVED_HOSTS {
-                return Err(ApiError::Decode {
-                    api: api.name().to_owned(),
-                    message: format!(
-                        "CMDB counts {} hosts, more than the {MAX_RESOLVED_HOSTS} a review resolves",
-                        answer.count
-                    ),
-                });
+                return Err(too_many(api, answer.count));
             }
-            let got = answer.info.len();
+            let got = answer.info.len() as u64;
             hosts.extend(answer.info);
-            if got == 0 || hosts.len() as u64 >= answer.count {
+            if hosts.len() as u64 > MAX_RESOLVED_HOSTS {
+                return Err(too_many(api, hosts.len() as u64));
+            }
+            // A short page is the last: CMDB fills every page but the last, and a server that
+            // does not cannot make this loop go on for ever.
+            if got < limit || hosts.len() as u64 >= answer.count {
                 return Ok(hosts);
             }
         }
@@ -140,6 +139,15 @@ impl Client {
                 format!("{base}{}", api.path(FrontDoor::Gateway, bk_biz_id, &group))
             }
         }
+    }
+}
+
+fn too_many(api: CmdbApi, count: u64) -> ApiError {
+    ApiError::Decode {
+        api: api.name().to_owned(),
+        message: format!(
+            "CMDB answers {count} hosts, more than the {MAX_RESOLVED_HOSTS} a review resolves"
+        ),
     }
 }
 
@@ -232,6 +240,21 @@ mod tests {
         assert_eq!(module.len(), 1);
         let biz = api.topo_node_hosts(2, "biz", 2).await.expect("biz");
         assert_eq!(biz.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_short_page_ends_the_listing_whatever_the_count_says() {
+        let server = MockServer::start().await;
+        Mock::given(path("/api/c/compapi/v2/cc/execute_dynamic_group/"))
+            .respond_with(page(90_000, 1..3))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let hosts = client(&server.uri())
+            .dynamic_group_hosts(2, "g1")
+            .await
+            .expect("hosts");
+        assert_eq!(hosts.len(), 2);
     }
 
     #[tokio::test]
