@@ -6,7 +6,7 @@
 //! stage): a job of this plan that has not finished under another run's tag means two runs
 //! would push the same files at once, so the run is refused (or stops submitting).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use plan_bkjob::task_name::split_run_tag;
 use plan_bkjob::{ApiError, ListedJob};
@@ -102,41 +102,92 @@ pub(crate) async fn other_runs<A: JobApi>(
     plan: &Plan,
     own_tag: &str,
 ) -> Result<OtherRuns, ApiError> {
+    Ok(match plan_jobs(api, plan).await? {
+        None => OtherRuns::Unknown,
+        Some(jobs) => OtherRuns::Found(foreign_runs(&jobs, own_tag)),
+    })
+}
+
+/// What this process knows of its own run's jobs: when it started (epoch milliseconds) and
+/// the jobs it created since.
+pub(crate) struct OwnJobs<'a> {
+    pub(crate) since_ms: i64,
+    pub(crate) created: &'a BTreeSet<i64>,
+}
+
+/// What a check during the run finds in JOB.
+#[derive(Debug, Default)]
+pub(crate) struct Survey {
+    /// Other runs with jobs not finished.
+    pub(crate) others: Vec<ForeignRun>,
+    /// Jobs of this very run (its tag) that another process created since this one started:
+    /// the run was taken over elsewhere (`--resume` on another machine) while this process
+    /// still runs it.
+    pub(crate) taken_over: Vec<ForeignJob>,
+}
+
+/// Other runs, and jobs of this run that another process created. `None`: JOB cannot be
+/// asked (v2).
+pub(crate) async fn survey<A: JobApi>(
+    api: &A,
+    plan: &Plan,
+    own_tag: &str,
+    own: &OwnJobs<'_>,
+) -> Result<Option<Survey>, ApiError> {
     let Some(jobs) = plan_jobs(api, plan).await? else {
-        return Ok(OtherRuns::Unknown);
+        return Ok(None);
     };
+    let taken_over = jobs
+        .iter()
+        .filter(|(_, tag, job)| {
+            tag == own_tag
+                && job.create_time.is_some_and(|t| t >= own.since_ms)
+                && !own.created.contains(&job.job_instance_id)
+        })
+        .map(|(push, _, job)| foreign_job(push, job))
+        .collect();
+    Ok(Some(Survey {
+        others: foreign_runs(&jobs, own_tag),
+        taken_over,
+    }))
+}
+
+fn foreign_job(push: &str, job: &ListedJob) -> ForeignJob {
+    ForeignJob {
+        push: push.to_owned(),
+        job_instance_id: job.job_instance_id,
+        status: job.status.to_string(),
+        started_at: job.start_time.or(job.create_time).and_then(rfc3339_ms),
+    }
+}
+
+/// The runs other than `own_tag`'s with active jobs, each job oldest first.
+fn foreign_runs(jobs: &[(String, String, ListedJob)], own_tag: &str) -> Vec<ForeignRun> {
     let mut runs: BTreeMap<String, RunSeen> = BTreeMap::new();
     let now_ms = chrono::Utc::now().timestamp_millis();
     for (push, tag, job) in jobs {
-        if tag == own_tag || !is_active(&job, now_ms) {
+        if tag == own_tag || !is_active(job, now_ms) {
             continue;
         }
-        let (operators, found) = runs.entry(tag).or_default();
+        let (operators, found) = runs.entry(tag.clone()).or_default();
         if !job.operator.is_empty() && !operators.contains(&job.operator) {
             operators.push(job.operator.clone());
         }
         found.push((
             job.start_time.or(job.create_time).unwrap_or(0),
-            ForeignJob {
-                push,
-                job_instance_id: job.job_instance_id,
-                status: job.status.to_string(),
-                started_at: job.start_time.or(job.create_time).and_then(rfc3339_ms),
-            },
+            foreign_job(push, job),
         ));
     }
-    Ok(OtherRuns::Found(
-        runs.into_iter()
-            .map(|(run_tag, (operators, mut jobs))| {
-                jobs.sort_by_key(|(at, job)| (*at, job.job_instance_id));
-                ForeignRun {
-                    run_tag,
-                    operator: operators.join(", "),
-                    jobs: jobs.into_iter().map(|(_, job)| job).collect(),
-                }
-            })
-            .collect(),
-    ))
+    runs.into_iter()
+        .map(|(run_tag, (operators, mut jobs))| {
+            jobs.sort_by_key(|(at, job)| (*at, job.job_instance_id));
+            ForeignRun {
+                run_tag,
+                operator: operators.join(", "),
+                jobs: jobs.into_iter().map(|(_, job)| job).collect(),
+            }
+        })
+        .collect()
 }
 
 /// How long a job may stay pending (status 1, created unstarted by two-phase submission)

@@ -26,6 +26,9 @@ pub(crate) struct Ctx<A> {
     pub(crate) journal: Arc<Journal>,
     /// The run's tag, appended to every task name sent (`crate::run_tag`).
     pub(crate) run_tag: String,
+    /// Every job this process created: a job of the run's tag that is not among them was
+    /// created by another process (the run taken over elsewhere).
+    pub(crate) created_jobs: std::sync::Mutex<std::collections::BTreeSet<i64>>,
     pub(crate) events: UnboundedSender<Event>,
     pub(crate) interrupt: Interrupt,
     pub(crate) poll: PollPolicy,
@@ -755,6 +758,12 @@ async fn send<A: JobApi>(
     if answer.is_err() {
         ctx.failure_seen
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    if let Ok(job) = &answer {
+        ctx.created_jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job.job_instance_id);
     }
     turn.release();
     match answer {

@@ -18,7 +18,7 @@ use crate::journal::{
 };
 use crate::lock::{LockError, PlanLock, current_user, host_name};
 use crate::options::{ContinuePolicy, Options, Schedule};
-use crate::preflight::{ForeignRun, OtherRuns, other_runs};
+use crate::preflight::{ForeignRun, OtherRuns, OwnJobs, other_runs, survey};
 use crate::push::{self, Ctx, Start, Task};
 use crate::report::{Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport};
 
@@ -255,6 +255,7 @@ pub async fn apply<A: JobApi>(
         plan: Arc::clone(&plan),
         journal: Arc::clone(&journal),
         run_tag: crate::run_tag::run_tag(journal.run_id()),
+        created_jobs: std::sync::Mutex::default(),
         events: events.clone(),
         interrupt,
         poll: settings.options.poll,
@@ -555,6 +556,9 @@ struct Coordinator<A> {
     /// JOB showed another run of the plan active after this one started: nothing new is
     /// submitted.
     other_run_seen: bool,
+    /// When this process started the run (epoch milliseconds): a job of the run's tag
+    /// created since, and not by this process, was created by another one.
+    started_ms: i64,
 }
 
 impl<A: JobApi> Coordinator<A> {
@@ -635,13 +639,17 @@ impl<A: JobApi> Coordinator<A> {
             watch_other_runs: false,
             checked_stage: None,
             other_run_seen: false,
+            started_ms: chrono::Utc::now().timestamp_millis(),
         }
     }
 
     /// Before the first submission of a stage after the first: asks JOB whether another run
     /// of the plan has jobs not finished, and stops submitting if so. One list call per
     /// stage; a list call that fails here is passed over (the check before the run passed).
-    async fn check_other_runs_before_stage(&mut self, failed: bool) {
+    /// `quiet`: no push task runs, so every job this process created is known (a task
+    /// whose job JOB created but whose answer is still on its way would look like another
+    /// process's); only then do jobs of this run's own tag count.
+    async fn check_other_runs_before_stage(&mut self, failed: bool, quiet: bool) {
         if !self.watch_other_runs || self.other_run_seen || self.ctx.interrupt.is_stopping() {
             return;
         }
@@ -663,20 +671,45 @@ impl<A: JobApi> Coordinator<A> {
         if checked.is_none_or(|c| stage <= c) {
             return;
         }
-        let own_tag = self.ctx.run_tag.clone();
-        if let Ok(OtherRuns::Found(runs)) =
-            other_runs(&*self.ctx.api, &self.ctx.plan, &own_tag).await
-            && !runs.is_empty()
-        {
-            self.other_run_seen = true;
-            let _ = self.ctx.events.send(Event::warning(format!(
-                "{}; this run submits nothing more (its jobs already in JOB are followed)",
-                StartError::OtherRunActive {
-                    plan: self.ctx.plan.name.value.clone(),
-                    runs,
-                }
-            )));
-        }
+        let created = self
+            .ctx
+            .created_jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let own = OwnJobs {
+            since_ms: self.started_ms,
+            created: &created,
+        };
+        let Ok(Some(found)) = survey(&*self.ctx.api, &self.ctx.plan, &self.ctx.run_tag, &own).await
+        else {
+            return;
+        };
+        let plan = self.ctx.plan.name.value.clone();
+        let why = if !found.others.is_empty() {
+            StartError::OtherRunActive {
+                plan,
+                runs: found.others,
+            }
+            .to_string()
+        } else if quiet && !found.taken_over.is_empty() {
+            let jobs = found
+                .taken_over
+                .iter()
+                .map(|j| format!("job {} (`{}`)", j.job_instance_id, j.push))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "another process continues this run of plan `{plan}` (`#{}`, e.g. a `--resume` on another machine): JOB shows {jobs}, which this process did not submit",
+                self.ctx.run_tag
+            )
+        } else {
+            return;
+        };
+        self.other_run_seen = true;
+        let _ = self.ctx.events.send(Event::warning(format!(
+            "{why}; this run submits nothing more (its jobs already in JOB are followed)"
+        )));
     }
 
     fn deps(&self, name: &str) -> Vec<String> {
@@ -844,7 +877,8 @@ impl<A: JobApi> Coordinator<A> {
         let hard = self.ctx.interrupt.hard().clone();
         loop {
             self.settle();
-            self.check_other_runs_before_stage(failed).await;
+            self.check_other_runs_before_stage(failed, flight.running.is_empty())
+                .await;
             self.start_ready(&mut flight, failed);
             if flight.running.is_empty() {
                 return;

@@ -135,6 +135,8 @@ struct AnotherRunStartsMeanwhile {
     inner: BkJobApi,
     /// The other run's connection to JOB.
     other: BkJobApi,
+    /// The other run's tag; `None`: this run's own (another process took this run over).
+    other_tag: Option<String>,
     plan_text: String,
     done: AtomicBool,
 }
@@ -145,8 +147,14 @@ impl JobApi for AnotherRunStartsMeanwhile {
         if !self.done.swap(true, Ordering::SeqCst) {
             let (plan, _) = plan(&self.plan_text);
             let mut other = plan_graph::request_for(&plan, plan.push("to-web").expect("push"));
+            let own_tag = request
+                .task_name()
+                .and_then(plan_bkjob::task_name::split_run_tag)
+                .map(|(_, tag)| tag.to_owned())
+                .unwrap_or_default();
+            let tag = self.other_tag.clone().unwrap_or(own_tag);
             if let JobRequest::V3(body) = &mut other {
-                body.task_name = Some("rel/to-web#0badc0de".into());
+                body.task_name = Some(format!("rel/to-web#{tag}"));
             }
             self.other.submit(&other, bk_biz_id).await?;
         }
@@ -200,6 +208,7 @@ async fn a_run_that_sees_another_run_after_starting_submits_nothing_more() {
     let api = AnotherRunStartsMeanwhile {
         inner: world.api(),
         other: world.api(),
+        other_tag: Some("0badc0de".into()),
         plan_text: text.clone(),
         done: AtomicBool::new(false),
     };
@@ -367,4 +376,33 @@ fn started_then_submitted(
         {"type": "push_submitted", "push": "to-relays", "attempt": 1, "job": job, "at": at},
     ]);
     serde_json::from_value(lines).expect("records")
+}
+
+#[tokio::test]
+async fn a_run_taken_over_by_another_process_submits_nothing_more() {
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let text = v3(TWO_STAGES);
+    let plan = plan(&text);
+    // Another process (a `--resume` elsewhere) submits stage 2 under this run's own tag.
+    let api = AnotherRunStartsMeanwhile {
+        inner: world.api(),
+        other: world.api(),
+        other_tag: None,
+        plan_text: text.clone(),
+        done: AtomicBool::new(false),
+    };
+    let out = run_with(
+        api,
+        &plan,
+        settings(&world.state_dir(), fast_options(), false),
+        Interrupt::new(),
+    )
+    .await;
+    assert_eq!(out.push("to-relays").status, PushStatus::Succeeded);
+    assert_eq!(out.push("to-web").status, PushStatus::NotStarted);
+    assert!(out.events.iter().any(
+        |e| matches!(e, Event::Warning { message, .. } if message.contains("another process continues this run"))
+    ));
+    assert_eq!(world.calls("fast_transfer_file").len(), 2);
 }
