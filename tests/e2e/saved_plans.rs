@@ -400,6 +400,30 @@ fn diff_exit_code_tells_unchanged_changed_invalid_and_usage_apart() {
     }
     let out = run(&f, &["diff", "plan.toml", "--exit-code"]);
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+
+    // The same pushes in another order within their stage: the order of submissions is part
+    // of what was reviewed.
+    let (head, pushes) = TWO_STAGES.split_once("[[push]]").expect("pushes");
+    let (first, second) = pushes.split_once("[[push]]").expect("two pushes");
+    let independent = |p: &str| p.replace("hosts = \"relay\", files", "hosts = \"src\", files");
+    let one_stage = format!("{head}[[push]]{}[[push]]{}", first, independent(second));
+    let swapped = format!(
+        "{head}[[push]]{}\n[[push]]{}",
+        independent(second).trim_end(),
+        first
+    );
+    std::fs::write(f.path("one-stage.toml"), one_stage).expect("write");
+    std::fs::write(f.path("swapped.toml"), swapped).expect("write");
+    let out = run(
+        &f,
+        &["diff", "one-stage.toml", "swapped.toml", "--exit-code"],
+    );
+    assert_eq!(code(&out), 10, "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("the same pushes in another order within a stage"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = run(&f, &["--help"]);
     assert!(text(&out.stdout).contains("10   diff --exit-code"));
 }

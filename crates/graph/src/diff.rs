@@ -488,6 +488,15 @@ impl PlanDiff {
             || !self.stage_moves.is_empty()
             || !self.edges_added.is_empty()
             || !self.edges_removed.is_empty()
+            || self.hashes_differ()
+    }
+
+    /// True when the two versions' content hashes differ. Beside the changes above, this is
+    /// the case when the same pushes run in another order within a stage.
+    pub fn hashes_differ(&self) -> bool {
+        self.old_hash
+            .as_deref()
+            .is_some_and(|old| old != self.new_hash)
     }
 
     /// The one-line summary:
@@ -527,6 +536,9 @@ impl PlanDiff {
         let edges = self.edges_added.len() + self.edges_removed.len();
         if pushes.is_empty() && edges > 0 {
             pushes.push(format!("{} changed", count(edges, "edge", "edges")));
+        }
+        if pushes.is_empty() && self.hashes_differ() {
+            pushes.push("the same pushes in another order within a stage".to_owned());
         }
         if pushes.is_empty() {
             pushes.push("no push changes".to_owned());
