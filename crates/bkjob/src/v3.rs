@@ -554,9 +554,16 @@ pub struct ScriptTaskLogV3 {
     /// BK-Net.
     #[serde(default, deserialize_with = "null_default")]
     pub bk_cloud_id: i64,
-    /// Address.
+    /// IPv4 address (empty for an IPv6-only host).
     #[serde(default, deserialize_with = "null_default")]
     pub ip: String,
+    /// IPv6 address, when the host has one.
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ipv6: String,
     /// What the script wrote (stdout and stderr, as GSE collects them).
     #[serde(default)]
     pub log_content: Option<String>,

@@ -259,19 +259,27 @@ impl Client {
             .chain(by_ip.chunks(BATCH_LOG_HOSTS).map(|c| (c, false)));
         for (chunk, by_host_id) in calls {
             let logs = self.batch_ip_log_v3(&request(chunk, by_host_id)).await?;
-            for answered in logs.file_task_logs {
+            // A file step's hosts, each with its file-log lines; a script step's, each with
+            // its output.
+            let files = logs.file_task_logs.into_iter().map(|answered| {
                 let content: String = answered
                     .file_logs
                     .iter()
                     .filter_map(|f| f.log_content.as_deref())
                     .collect();
                 let address = v3_address(&answered.ip, &answered.ipv6);
-                let asked = chunk
-                    .iter()
-                    .find(|h| match (h.bk_host_id, answered.bk_host_id) {
-                        (Some(asked), Some(got)) => asked == got,
-                        _ => h.bk_cloud_id == answered.bk_cloud_id && h.ip == address,
-                    });
+                (answered.bk_host_id, answered.bk_cloud_id, address, content)
+            });
+            let scripts = logs.script_task_logs.into_iter().map(|answered| {
+                let address = v3_address(&answered.ip, &answered.ipv6);
+                let content = answered.log_content.unwrap_or_default();
+                (answered.bk_host_id, answered.bk_cloud_id, address, content)
+            });
+            for (host_id, cloud, address, content) in files.chain(scripts) {
+                let asked = chunk.iter().find(|h| match (h.bk_host_id, host_id) {
+                    (Some(asked), Some(got)) => asked == got,
+                    _ => h.bk_cloud_id == cloud && h.ip == address,
+                });
                 if let Some(host) = asked {
                     out.insert(
                         host.key(),

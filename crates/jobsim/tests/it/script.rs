@@ -416,6 +416,14 @@ async fn the_client_runs_a_script_on_both_families() {
             snapshot = client.job_status(&job).await.expect("status");
         }
         assert_eq!(snapshot.status, RunStatus::Success, "{api}: {snapshot:?}");
+        // The neutral log call a failure report uses reads a script step's output too.
+        let logs = client.host_logs(&job, &snapshot.hosts).await.expect("logs");
+        assert_eq!(logs.len(), 2, "{api}: {logs:?}");
+        assert!(
+            logs.values()
+                .all(|l| l.content.contains(plan_bkjob::script::CHECKSUM_HEADER)),
+            "{api}: {logs:?}"
+        );
         let mut results = client.script_results(&job).await.expect("results");
         results.sort_by(|a, b| a.host.ip.cmp(&b.host.ip));
         assert_eq!(results.len(), 2, "{api}: {results:?}");
