@@ -443,3 +443,69 @@ fn the_saved_plan_validates_against_its_schema() {
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[test]
+fn a_saved_plan_reads_nothing_from_disk_and_hostile_ones_fail_cleanly() {
+    let f = fixture();
+    // The plan includes an inventory; the saved plan embeds it.
+    let with_include = TWO_STAGES
+        .replace("[hosts.web]\nips = [\"10.0.2.1\", \"10.0.2.2\"]\n", "")
+        .replacen("[plan]", "include = [\"web.toml\"]\n\n[plan]", 1);
+    std::fs::write(f.path("plan.toml"), &with_include).expect("plan");
+    std::fs::write(
+        f.path("web.toml"),
+        "[hosts.web]\nips = [\"10.0.2.1\", \"10.0.2.2\"]\n",
+    )
+    .expect("include");
+    let saved = save(&f, "reviewed.json");
+    assert_eq!(saved["sources"][1]["name"], "web.toml");
+
+    // The include dropped from the document (digests stay consistent): the file on disk is
+    // still there, and is not read.
+    let mut without = saved.clone();
+    without["sources"]
+        .as_array_mut()
+        .expect("sources")
+        .truncate(1);
+    std::fs::write(
+        f.path("bad.json"),
+        serde_json::to_string(&without).expect("json"),
+    )
+    .expect("write");
+    let out = run(&f, &["apply", "bad.json", "--sandbox", "sandbox"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("not embedded in the saved plan"),
+        "{stderr}"
+    );
+    assert!(f.requests().is_empty());
+
+    // Deep nesting, binary garbage and an empty file: refused, no panic.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for content in [deep.into_bytes(), vec![0xff, 0xfe, 0x00, 0x7b], Vec::new()] {
+        std::fs::write(f.path("bad.json"), &content).expect("write");
+        let out = run(&f, &["apply", "bad.json", "--sandbox", "sandbox"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 1, "{stderr}");
+        assert!(stderr.contains("nothing was sent"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(f.requests().is_empty());
+
+    // The intact saved plan applies, its include from the document.
+    std::fs::remove_file(f.path("web.toml")).expect("rm");
+    let out = run(
+        &f,
+        &[
+            "apply",
+            "reviewed.json",
+            "--sandbox",
+            "sandbox",
+            "--poll-interval",
+            "100",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(submitted(&f).len(), 2);
+}
