@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 mod server;
 
+mod hostile_cmdb;
 mod hostile_server;
 mod jobsim_escape;
 mod journal_cut;
