@@ -425,6 +425,20 @@ struct DeliveryIndex<'a> {
     /// (selector, target directory, push) of every target on a selector some directory read
     /// uses, sorted: the targets below a directory on one selector are one contiguous run.
     by_key_dir: Vec<(HostKey<'a>, &'a str, usize)>,
+    /// What is delivered into each directory ([`Delivered`] bits): one lookup per ancestor of a read
+    /// tells which of the lists above can hold anything for it (most ancestors hold nothing).
+    delivered_into: FxHashMap<&'a str, u8>,
+}
+
+/// Bits of [`DeliveryIndex::delivered_into`].
+struct Delivered;
+
+impl Delivered {
+    const FILES: u8 = 1;
+    const DIRS: u8 = 2;
+    const PATTERNS: u8 = 4;
+    const MACRO: u8 = 8;
+    const TARGET: u8 = 16;
 }
 
 impl<'a> DeliveryIndex<'a> {
@@ -450,16 +464,20 @@ impl<'a> DeliveryIndex<'a> {
             into_dir: Lists::new(),
             macro_into: Lists::new(),
             by_key_dir: Vec::new(),
+            delivered_into: FxHashMap::default(),
         };
+        index.delivered_into.reserve(pushes.len());
         index.files.heads.reserve(pushes.len());
         index.into_dir.heads.reserve(pushes.len());
         for (a, dir) in targets.iter().enumerate() {
             let first = first_entry(a);
             if let Some(prefix) = macro_prefix(dir) {
                 index.macro_into.add(prefix, first);
+                index.mark(prefix, Delivered::MACRO);
                 continue;
             }
             index.into_dir.add(dir, first);
+            index.mark(dir, Delivered::TARGET);
             for (si, source_entries) in entries[a].iter().enumerate() {
                 for (fi, entry) in source_entries.iter().enumerate() {
                     index.add_entry(dir, entry, (a, si, fi), reads_patterns);
@@ -490,6 +508,14 @@ impl<'a> DeliveryIndex<'a> {
         } else {
             entry.kind
         };
+        self.mark(
+            dir,
+            match kind {
+                EntryKind::File => Delivered::FILES,
+                EntryKind::Directory => Delivered::DIRS,
+                EntryKind::Pattern => Delivered::PATTERNS,
+            },
+        );
         let new_name = match kind {
             EntryKind::File => {
                 self.files.add((dir, name), delivery) && !self.dirs.heads.contains_key(&(dir, name))
@@ -509,6 +535,15 @@ impl<'a> DeliveryIndex<'a> {
         if new_name && reads_patterns {
             self.names_in.entry(dir).or_default().push(name);
         }
+    }
+
+    fn mark(&mut self, dir: &'a str, bit: u8) {
+        *self.delivered_into.entry(dir).or_insert(0) |= bit;
+    }
+
+    /// What is delivered into `dir` ([`Delivered`] bits).
+    fn delivered(&self, dir: &str) -> u8 {
+        self.delivered_into.get(dir).copied().unwrap_or(0)
     }
 
     /// Only directory reads look below their own directory, and only the selectors that such
@@ -594,15 +629,33 @@ impl<'a> Query<'_, 'a> {
     fn file(&mut self, path: &str) {
         let index = self.index;
         for (dir, component) in ancestors(path) {
+            let into = index.delivered(dir);
+            if into == 0 {
+                continue;
+            }
             let last = dir.len() + component.len() == path.len();
             if last {
-                self.record(&index.files, (dir, component), false, Relation::Delivers);
-                self.record(&index.dirs, (dir, component), false, Relation::Delivers);
-                self.delivered_patterns(dir, component, Relation::OneOf);
+                if into & Delivered::FILES != 0 {
+                    self.record(&index.files, (dir, component), false, Relation::Delivers);
+                }
+                if into & Delivered::DIRS != 0 {
+                    self.record(&index.dirs, (dir, component), false, Relation::Delivers);
+                }
             } else {
-                self.record(&index.dirs, (dir, component), false, Relation::Under);
-                self.record(&index.macro_into, dir, true, Relation::UnderMacro);
-                self.delivered_patterns(dir, component, Relation::UnderOneOf);
+                if into & Delivered::DIRS != 0 {
+                    self.record(&index.dirs, (dir, component), false, Relation::Under);
+                }
+                if into & Delivered::MACRO != 0 {
+                    self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+                }
+            }
+            if into & Delivered::PATTERNS != 0 {
+                let relation = if last {
+                    Relation::OneOf
+                } else {
+                    Relation::UnderOneOf
+                };
+                self.delivered_patterns(dir, component, relation);
             }
         }
     }
@@ -612,20 +665,39 @@ impl<'a> Query<'_, 'a> {
     fn directory(&mut self, location: &str) {
         let index = self.index;
         for (dir, component) in ancestors(location) {
+            let into = index.delivered(dir);
             if dir.len() == location.len() {
-                self.record(&index.into_dir, dir, false, Relation::Holds);
+                if into & Delivered::TARGET != 0 {
+                    self.record(&index.into_dir, dir, false, Relation::Holds);
+                }
+                continue;
+            }
+            if into == 0 {
                 continue;
             }
             let last = dir.len() + component.len() + 1 == location.len();
-            if last {
-                self.record(&index.dirs, (dir, component), false, Relation::Delivers);
-                self.record(&index.files, (dir, component), false, Relation::Delivers);
-                self.delivered_patterns(dir, component, Relation::OneOf);
-            } else {
-                self.record(&index.dirs, (dir, component), false, Relation::Under);
-                self.delivered_patterns(dir, component, Relation::UnderOneOf);
+            if into & Delivered::DIRS != 0 {
+                let relation = if last {
+                    Relation::Delivers
+                } else {
+                    Relation::Under
+                };
+                self.record(&index.dirs, (dir, component), false, relation);
             }
-            self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+            if last && into & Delivered::FILES != 0 {
+                self.record(&index.files, (dir, component), false, Relation::Delivers);
+            }
+            if into & Delivered::PATTERNS != 0 {
+                let relation = if last {
+                    Relation::OneOf
+                } else {
+                    Relation::UnderOneOf
+                };
+                self.delivered_patterns(dir, component, relation);
+            }
+            if into & Delivered::MACRO != 0 {
+                self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+            }
         }
         self.deliveries_below(location);
     }
@@ -635,10 +707,20 @@ impl<'a> Query<'_, 'a> {
     fn pattern(&mut self, location: &str, pattern: NamePattern<'a>) {
         let index = self.index;
         for (dir, component) in ancestors(location) {
+            let into = index.delivered(dir);
+            if into == 0 {
+                continue;
+            }
             if dir.len() < location.len() {
-                self.record(&index.dirs, (dir, component), true, Relation::Under);
-                self.record(&index.macro_into, dir, true, Relation::UnderMacro);
-                self.delivered_patterns(dir, component, Relation::UnderOneOf);
+                if into & Delivered::DIRS != 0 {
+                    self.record(&index.dirs, (dir, component), true, Relation::Under);
+                }
+                if into & Delivered::MACRO != 0 {
+                    self.record(&index.macro_into, dir, true, Relation::UnderMacro);
+                }
+                if into & Delivered::PATTERNS != 0 {
+                    self.delivered_patterns(dir, component, Relation::UnderOneOf);
+                }
                 continue;
             }
             match index.names_in.get(dir) {
@@ -655,8 +737,10 @@ impl<'a> Query<'_, 'a> {
                 }
                 None => {}
             }
-            // Whether two patterns can match one name is not worked out: they may.
-            self.record(&index.patterns_into, dir, true, Relation::Holds);
+            if into & Delivered::PATTERNS != 0 {
+                // Whether two patterns can match one name is not worked out: they may.
+                self.record(&index.patterns_into, dir, true, Relation::Holds);
+            }
         }
     }
 
