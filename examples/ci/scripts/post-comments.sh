@@ -6,8 +6,8 @@
 # place, so a request has one comment per plan however often it is pushed to.
 #
 #   changed, invalid  posted, or the existing comment updated
-#   unchanged         the existing comment updated (a change was reverted: it must no longer
-#                     show a hash to apply); nothing posted when there is none
+#   unchanged         the existing comment updated (a change was reverted: it now says "no
+#                     changes", with the plan's unchanged hash); nothing posted when there is none
 #
 # Exits 1 when a plan is invalid (after posting): the check fails with the diagnostics in
 # the comment and in the log. The forge is chosen by PLAN_FORGE (forge.sh).
