@@ -174,35 +174,51 @@ fn in_doubt_pushes(history: &RunHistory) -> Vec<InDoubtPush> {
         .collect()
 }
 
+/// At most this many runs, and jobs per run, are named in a message (JOB may list thousands).
+const NAMED_AT_MOST: usize = 5;
+
+/// The longest operator text quoted from JOB, in characters.
+const OPERATOR_CHARS: usize = 64;
+
 fn describe_foreign(runs: &[ForeignRun]) -> String {
-    runs.iter()
-        .map(|run| {
-            let jobs = run
-                .jobs
-                .iter()
-                .map(|j| {
-                    format!(
-                        "job {} (`{}`, {}{})",
-                        j.job_instance_id,
-                        j.push,
-                        j.status,
-                        j.started_at
-                            .as_deref()
-                            .map(|t| format!(", since {t}"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let operator = if run.operator.is_empty() {
-                String::new()
-            } else {
-                format!(" by {}", run.operator)
-            };
-            format!("run `#{}`{operator}: {jobs}", run.run_tag)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    let run_text = |run: &ForeignRun| {
+        let jobs = named(&run.jobs, ", ", |j| {
+            format!(
+                "job {} (`{}`, {}{})",
+                j.job_instance_id,
+                j.push,
+                j.status,
+                j.started_at
+                    .as_deref()
+                    .map(|t| format!(", since {t}"))
+                    .unwrap_or_default()
+            )
+        });
+        let operator = if run.operator.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " by {}",
+                run.operator
+                    .chars()
+                    .take(OPERATOR_CHARS)
+                    .collect::<String>()
+            )
+        };
+        format!("run `#{}`{operator}: {jobs}", run.run_tag)
+    };
+    named(runs, "; ", run_text)
+}
+
+/// The first [`NAMED_AT_MOST`] items, joined, and how many more there are.
+fn named<T>(items: &[T], separator: &str, text: impl Fn(&T) -> String) -> String {
+    let shown: Vec<String> = items.iter().take(NAMED_AT_MOST).map(text).collect();
+    let more = items.len().saturating_sub(NAMED_AT_MOST);
+    let mut out = shown.join(separator);
+    if more > 0 {
+        out.push_str(&format!(" and {more} more"));
+    }
+    out
 }
 
 fn describe_changes(changed: &[String], added: &[String], removed: &[String]) -> String {
@@ -1020,5 +1036,31 @@ impl Flight {
                 Some(r)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preflight::ForeignJob;
+
+    #[test]
+    fn a_refusal_names_a_bounded_number_of_runs_and_jobs() {
+        let job = |id| ForeignJob {
+            push: "p".into(),
+            job_instance_id: id,
+            status: "2 Running".into(),
+            started_at: None,
+        };
+        let run = |tag: &str| ForeignRun {
+            run_tag: tag.into(),
+            operator: "x".repeat(10_000),
+            jobs: (1..=40).map(job).collect(),
+        };
+        let runs: Vec<ForeignRun> = (0..30).map(|i| run(&format!("{i:08x}"))).collect();
+        let text = describe_foreign(&runs);
+        assert!(text.contains("and 35 more"), "{text}");
+        assert!(text.ends_with("and 25 more"), "{text}");
+        assert!(text.len() < 4_000, "{}", text.len());
     }
 }
