@@ -497,10 +497,34 @@ pub(crate) fn reset_hosts(s: &mut JobState, hosts: &[usize], now_ms: i64) {
     }
 }
 
-/// The batch a job is at and that batch's targets.
+/// The batch a job is at and that batch's targets. A job the job store restored knows its
+/// hosts but not its batch: rolling over targets, the batch is also the last one any of whose
+/// hosts ran (later batches' hosts wait, or have no agent installed), whichever is later.
 pub(crate) fn current_batch(job: &Job, s: &JobState) -> (usize, Vec<usize>) {
-    let batch = s.rolling.map_or(1, |r| r.batch);
-    let hosts = batches_of(job).get(batch - 1).cloned().unwrap_or_default();
+    let batches = batches_of(job);
+    let recorded = s.rolling.map_or(1, |r| r.batch);
+    let over_targets = job
+        .spec
+        .rolling
+        .as_ref()
+        .is_some_and(|r| r.source_batches.is_none());
+    let ran = |batch: &Vec<usize>| {
+        batch.iter().any(|&i| {
+            s.hosts.get(i).is_some_and(|h| {
+                !matches!(
+                    h.status,
+                    HostStatus::Waiting | HostStatus::AgentNotInstalled
+                )
+            })
+        })
+    };
+    let last_run = if over_targets {
+        batches.iter().rposition(ran).map_or(0, |i| i + 1)
+    } else {
+        0
+    };
+    let batch = recorded.max(last_run).max(1);
+    let hosts = batches.get(batch - 1).cloned().unwrap_or_default();
     (batch, hosts)
 }
 

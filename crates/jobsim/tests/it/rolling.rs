@@ -654,3 +654,64 @@ async fn step_status_lists_one_batch_by_status() {
         .await;
     assert_eq!(code(&other), 1_244_007);
 }
+
+/// A simulator started again on its root (the job store) takes a paused rolling job on at the
+/// batch it paused at: ignoring the error runs batch 3, not batch 2 again.
+#[test]
+fn a_paused_rolling_job_goes_on_at_its_batch_after_a_restart() {
+    let toml = "[[host]]\nhost = \"10.0.1.3\"\nagent = \"down\"\n";
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime")
+    };
+    let first = runtime();
+    let (dir, id, step_id) = first.block_on(async {
+        let sim = fleet(toml, 20);
+        let submitted = sim
+            .esb(
+                "jobv3/fast_transfer_file",
+                rolling_body(20, "1 30% 100%", 1),
+            )
+            .await;
+        let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+        assert_eq!(job_status(&sim.wait(id).await), 4);
+        // The store writes off the request path: wait (bounded) for the paused state.
+        let stored = sim.dir.path().join(format!(".jobsim/jobs/{id}.state.json"));
+        for _ in 0..1_000 {
+            let text = std::fs::read_to_string(&stored).unwrap_or_default();
+            if serde_json::from_str::<Value>(&text).is_ok_and(|s| s["status"] == json!(4)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            tokio::task::yield_now().await;
+        }
+        let crate::support::Sim { dir, state } = sim;
+        drop(state);
+        (dir, id, step_id)
+    });
+    first.shutdown_background();
+    // Batch 2's delivery is gone: running batch 2 again would bring it back.
+    std::fs::remove_file(dir.path().join("hosts/0/10.0.1.2/tmp/out/a.bin")).expect("rm");
+
+    runtime().block_on(async {
+        let config = plan_jobsim::Config::from_toml(toml).expect("config");
+        let state = plan_jobsim::SimState::new(
+            dir.path(),
+            plan_jobsim::SimOptions {
+                config: Some(config),
+                ..plan_jobsim::SimOptions::default()
+            },
+        )
+        .expect("state");
+        let sim = crate::support::Sim { dir, state };
+        assert_eq!(job_status(&sim.v3_status(id).await), 4);
+        assert_eq!(code(&operate_step(&sim, id, step_id, 3).await), 0);
+        let done = sim.wait(id).await;
+        assert_eq!(job_status(&done), 3);
+        assert!((8..=20).all(|h| delivered(&sim, h)));
+        assert!(!delivered(&sim, 2), "batch 2 ran again");
+    });
+}
