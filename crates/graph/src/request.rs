@@ -457,7 +457,10 @@ api = "v3"
 
 [hosts.web]
 host_ids = [1001, 1002]
-ips = ["10.0.1.[1:3]", "host_id:1003", "10.0.2.0/30"]
+ips = ["host_id:1003"]
+
+[hosts.db]
+ips = ["10.0.1.[1:3]", "10.0.2.0/30"]
 
 [[push]]
 name = "artifact"
@@ -469,7 +472,7 @@ to = { hosts = ["web", "host_id:2001"], path = "/opt/app/", file_target_name = "
 [[push]]
 name = "by-id"
 from = { file_source_id = 12, files = ["bucket/conf/"], }
-to = { hosts = "web", path = "/etc/app/" }
+to = { hosts = "db", path = "/etc/app/" }
 
 [[push]]
 name = "from-hosts"
@@ -493,18 +496,19 @@ to = { hosts = "host_id:3001", path = "/data/" }
         );
         assert_eq!(
             body["target_server"],
-            json!({
-                "host_id_list": [1001, 1002, 1003, 2001],
-                "ip_list": [
-                    {"bk_cloud_id": 0, "ip": "10.0.1.1"},
-                    {"bk_cloud_id": 0, "ip": "10.0.1.2"},
-                    {"bk_cloud_id": 0, "ip": "10.0.1.3"},
-                    {"bk_cloud_id": 0, "ip": "10.0.2.1"},
-                    {"bk_cloud_id": 0, "ip": "10.0.2.2"}
-                ]
-            })
+            json!({"host_id_list": [1001, 1002, 1003, 2001]})
         );
         let by_id = request_for(&plan, &plan.pushes[1]).to_json();
+        assert_eq!(
+            by_id["target_server"],
+            json!({"ip_list": [
+                {"bk_cloud_id": 0, "ip": "10.0.1.1"},
+                {"bk_cloud_id": 0, "ip": "10.0.1.2"},
+                {"bk_cloud_id": 0, "ip": "10.0.1.3"},
+                {"bk_cloud_id": 0, "ip": "10.0.2.1"},
+                {"bk_cloud_id": 0, "ip": "10.0.2.2"}
+            ]})
+        );
         assert_eq!(
             by_id["file_source_list"][0],
             json!({"file_list": ["bucket/conf/"], "file_type": 3, "file_source_id": 12})

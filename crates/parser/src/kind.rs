@@ -89,6 +89,7 @@ kinds! {
     ConflictingKeys => "plan::parser::conflicting_keys", "Two keys that exclude each other are written together (`hosts` and a file source, `file_source` and `file_source_id`, `account` and `account_id`).";
     InvalidFileSource => "plan::parser::invalid_file_source", "A `file_source` code is empty or malformed, or a `file_source_id` is not positive.";
     InvalidTargetName => "plan::parser::invalid_target_name", "`file_target_name` is empty or holds a `/`, or the push delivers more than one file.";
+    HostIdsWithAddresses => "plan::parser::host_ids_with_addresses", "A v3 target or source names hosts both by CMDB id and by address: JOB ignores `ip_list` when `host_id_list` is set.";
     HostIdInV2 => "plan::parser::host_id_in_v2", "A CMDB host id in a v2 plan: only the v3 API takes `host_id_list`.";
     InvalidDynamicGroup => "plan::parser::invalid_dynamic_group", "A dynamic group id is malformed.";
     InvalidTopoNode => "plan::parser::invalid_topo_node", "A topology node has an unknown type or an invalid id.";

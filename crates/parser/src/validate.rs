@@ -1670,6 +1670,9 @@ impl<'a> Builder<'a> {
         };
         if let Some(h) = written {
             self.api_host_rules(h, api);
+            if api == ApiVersion::V3 && !hosts.host_ids.is_empty() && !hosts.ips.is_empty() {
+                self.host_ids_with_addresses(h, &hosts, what);
+            }
         }
         if !broken
             && hosts.is_empty()
@@ -1678,6 +1681,25 @@ impl<'a> Builder<'a> {
             self.no_hosts(h.span, what);
         }
         (host_refs, hosts)
+    }
+
+    /// JOB reads `host_id_list` and ignores `ip_list` whenever the first is non-empty: the
+    /// addresses of a target or source that also names host ids would receive nothing.
+    fn host_ids_with_addresses(&mut self, written: &RawHosts, hosts: &HostSet, what: &str) {
+        self.error(
+            Problem::error(
+                ParseErrorKind::HostIdsWithAddresses.code(),
+                format!(
+                    "this {what} names hosts by CMDB id and by address: JOB would skip the {} address(es) ({} first)",
+                    hosts.ips.len(),
+                    hosts.ips[0]
+                ),
+            )
+            .with_label(written.span, "host ids and addresses together")
+            .with_help(
+                "JOB ignores `ip_list` when `host_id_list` is set: name every static host of it by id (`host_id:N`, `host_ids`) or every one by `cloud:ip` (dynamic groups and topology nodes mix with either)",
+            ),
+        );
     }
 
     /// The push's `to`; `None` when any part of it is wrong (reported).

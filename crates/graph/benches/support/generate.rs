@@ -7,9 +7,10 @@
 //! - a few build hosts (`build-K`, one static host each);
 //! - `n / 20` relay groups (`relay-R`, 3 static hosts each);
 //! - `n / 5` target groups (`tier-T`): most list 2 to 6 static hosts (some in another cloud
-//!   area, a few by CMDB host id, in both spellings), a third of them as one range of 2 to 8
-//!   hosts (`10.60.7.[1:5]`) and another third with a CIDR block (`/29`, 6 hosts) besides, so
-//!   a group holds about as many hosts as a hand-written one;
+//!   area), a third of them as one range of 2 to 8 hosts (`10.60.7.[1:5]`) and another third
+//!   with a CIDR block (`/29`, 6 hosts) besides, so a group holds about as many hosts as a
+//!   hand-written one; every 97th names its hosts by CMDB id only (`host_ids` and
+//!   `host_id:N`: JOB ignores addresses beside ids, so the two never share a target);
 //!   every 7th is a CMDB dynamic group, every 5th lists topology nodes (in both spellings),
 //!   every 11th is a union of two other groups plus a host of its own;
 //! - the pushes, in blocks of four: a staging push from a build host onto a relay group, two
@@ -48,6 +49,7 @@ impl Rng {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TierKind {
     Static,
+    HostIds,
     Dynamic,
     Topo,
     Union,
@@ -63,6 +65,8 @@ fn tier_kind(t: usize) -> TierKind {
         TierKind::Dynamic
     } else if t.is_multiple_of(5) {
         TierKind::Topo
+    } else if t % 97 == 3 {
+        TierKind::HostIds
     } else {
         TierKind::Static
     }
@@ -124,11 +128,17 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                     2 + rng.below(7)
                 );
             }
+            TierKind::HostIds => {
+                let _ = write!(
+                    out,
+                    "host_ids = [{}, {}]\nips = [\"host_id:{}\"]\n\n",
+                    100_000 + 3 * t,
+                    100_001 + 3 * t,
+                    100_002 + 3 * t
+                );
+            }
             TierKind::Static => {
                 let count = 2 + rng.below(5);
-                if t % 3 == 2 {
-                    let _ = writeln!(out, "host_ids = [{}]", 100_000 + t);
-                }
                 out.push_str("ips = [");
                 if t % 3 == 2 {
                     let _ = write!(out, "\"10.{}.{}.0/29\", ", 120 + t / 250, t % 250);
@@ -138,9 +148,7 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                         out.push_str(", ");
                     }
                     let index = t * 8 + h;
-                    if t % 97 == 3 && h == 0 {
-                        let _ = write!(out, "\"host_id:{}\"", index + 1);
-                    } else if t % 13 == 4 {
+                    if t % 13 == 4 {
                         let _ = write!(out, "\"2:{}\"", ipv4(20 + index / 62_500, index));
                     } else {
                         let _ = write!(out, "\"{}\"", ipv4(10 + index / 62_500, index));
@@ -164,7 +172,9 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                 // (`t >= 11`, and no group below 11 is a union: both loops end quickly.)
                 let mut pick = |not: Option<usize>| loop {
                     let c = rng.below(t);
-                    if tier_kind(c) != TierKind::Union && Some(c) != not {
+                    if !matches!(tier_kind(c), TierKind::Union | TierKind::HostIds)
+                        && Some(c) != not
+                    {
                         break c;
                     }
                 };
@@ -215,7 +225,9 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                         "\"/data/stage/svc{base}/pkg-{base}.tar.gz\", \"/data/stage/svc{base}/conf/\""
                     )
                 };
-                let to_hosts = if i % 9 == 1 {
+                let to_hosts = if i % 9 == 1 && tier_kind(tier) == TierKind::HostIds {
+                    format!("[\"tier-{tier}\", \"host_id:{}\"]", 900_000 + i)
+                } else if i % 9 == 1 {
                     format!("[\"tier-{tier}\", \"{}\"]", ipv4(40, i))
                 } else {
                     format!("\"tier-{tier}\"")

@@ -247,10 +247,9 @@ impl ValidPlan {
         for (name, ips) in &self.groups {
             let ips: Vec<String> = ips
                 .iter()
-                // Neither API family takes IPv6 static hosts (an error in both): v3 plans
-                // address such a host by its CMDB host id, v2 plans have only IPv4.
+                // Neither API family takes IPv6 static hosts (an error in both), and a v3
+                // target may not mix host ids with addresses: IPv4 stands in for them.
                 .map(|h| match h.split_once(":[") {
-                    Some((cloud, _)) if self.api_v3 => format!("host_id:{}", cloud.len() + 1000),
                     Some((cloud, _)) => format!("{cloud}:10.6.6.6"),
                     None => h.clone(),
                 })
