@@ -24,7 +24,7 @@ use crate::front::{
 use crate::{instance_list, query};
 use crate::reqlog::{RecordedRequest, recorded_body};
 use crate::server::SimState;
-use crate::submit::{SubmitCtx, parse_v2, parse_v3};
+use crate::submit::{JobSpec, SubmitCtx, parse_v2, parse_v3};
 
 /// How much of a refused body is read and thrown away, so the client sees the 413 instead
 /// of a reset connection; past it the connection is closed.
@@ -331,17 +331,15 @@ fn submit(
         call.route,
         Route::FastExecuteScriptV2 | Route::FastExecuteScriptV3
     );
-    let parsed = match (version, script) {
-        (ApiVersion::V2, false) => parse_v2(&call.params, &ctx),
-        (ApiVersion::V3, false) => parse_v3(&call.params, &ctx),
-        (ApiVersion::V2, true) => crate::script::parse_v2(&call.params, &ctx),
-        (ApiVersion::V3, true) => crate::script::parse_v3(&call.params, &ctx),
-    };
-    let spec = match parsed {
+    let spec = match parse_submission(call.route, &call.params, &ctx) {
         Ok(spec) => spec,
         Err(refusal) => return refusal,
     };
     let job = engine.submit(spec, stuck);
+    // Stored before it is answered: a job id a client holds is one a restart still knows.
+    if let Some(store) = engine.store.get() {
+        store.save_request(&job, call.route, &call.params);
+    }
     rec.job_instance_id = Some(job.id);
     match version {
         // v2's answer to a script job names its step too (`EsbJobExecuteDTO`).
@@ -351,6 +349,25 @@ fn submit(
         _ => JobReply::Ok(
             json!({"job_instance_id": job.id, "job_instance_name": job.spec.name, "step_instance_id": job.step_id}),
         ),
+    }
+}
+
+/// A submission validated in JOB's order into the job it creates (also how the job store
+/// rebuilds a stored job on a restart).
+pub(crate) fn parse_submission(
+    route: Route,
+    params: &Params,
+    ctx: &SubmitCtx<'_>,
+) -> Result<JobSpec, JobReply> {
+    let script = matches!(
+        route,
+        Route::FastExecuteScriptV2 | Route::FastExecuteScriptV3
+    );
+    match (route.version(), script) {
+        (ApiVersion::V2, false) => parse_v2(params, ctx),
+        (ApiVersion::V3, false) => parse_v3(params, ctx),
+        (ApiVersion::V2, true) => crate::script::parse_v2(params, ctx),
+        (ApiVersion::V3, true) => crate::script::parse_v3(params, ctx),
     }
 }
 

@@ -17,6 +17,9 @@ use crate::front::JobReply;
 use crate::submit::JobSpec;
 use crate::world::{HostRef, World};
 
+/// The first job id of a simulator whose store holds none (JOB's ids are large numbers).
+const FIRST_JOB_ID: u64 = 10_000;
+
 /// The simulator's clock: tokio's (pausable) monotonic time, anchored to the wall clock
 /// at start, so reported timestamps move with virtual time in tests.
 #[derive(Debug, Clone)]
@@ -46,7 +49,7 @@ impl Clock {
 }
 
 /// One per-file log entry (an upload on a source, a download on a target).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct FileLog {
     pub(crate) mode: FileMode,
     pub(crate) src: HostRef,
@@ -70,8 +73,8 @@ impl FileLog {
     }
 }
 
-/// One target host's task.
-#[derive(Debug, Clone)]
+/// One target host's task (stored whole for a finished job: `persist`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct HostTask {
     pub(crate) host: HostRef,
     pub(crate) status: HostStatus,
@@ -82,6 +85,7 @@ pub(crate) struct HostTask {
     pub(crate) files: Vec<FileLog>,
     /// A script job's exit code and output on this host (`None` for a transfer, and until
     /// the script ends).
+    #[serde(skip)]
     pub(crate) script: Option<crate::script::ScriptOutput>,
 }
 
@@ -95,7 +99,7 @@ pub(crate) struct JobState {
     pub(crate) end_ms: Option<i64>,
     pub(crate) hosts: Vec<HostTask>,
     pub(crate) uploads: Vec<FileLog>,
-    start_requested: bool,
+    pub(crate) start_requested: bool,
     /// The step's `execute_count`: 0, plus one per retry (`operate_step_instance` 2 or 8).
     pub(crate) execute_count: u32,
     /// Where a rolling job is (`None` for a job without `rolling_config`).
@@ -123,6 +127,8 @@ pub(crate) struct Job {
     pub(crate) start: Notify,
     /// Terminate.
     pub(crate) stop: Notify,
+    /// Where a move of the job's status is announced to the job store (`persist`).
+    pub(crate) changes: Option<Arc<crate::persist::Changes>>,
 }
 
 impl Job {
@@ -133,10 +139,15 @@ impl Job {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut JobState) -> R) -> R {
-        match self.state.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let before = (guard.status, guard.start_requested);
+        let result = f(&mut guard);
+        let moved = (guard.status, guard.start_requested) != before;
+        drop(guard);
+        if moved && let Some(changes) = &self.changes {
+            changes.mark(self.id);
         }
+        result
     }
 }
 
@@ -163,6 +174,8 @@ pub(crate) struct Engine {
     jobs: Mutex<BTreeMap<u64, Arc<Job>>>,
     next_id: AtomicU64,
     running: AtomicUsize,
+    /// The job store under `ROOT/.jobsim/jobs` (none when the simulator keeps no files).
+    pub(crate) store: std::sync::OnceLock<Arc<crate::persist::Store>>,
     /// JOB's callback client.
     pub(crate) http: reqwest::Client,
 }
@@ -182,8 +195,9 @@ impl Engine {
             clock: Clock::new(),
             timings,
             jobs: Mutex::new(BTreeMap::new()),
-            next_id: AtomicU64::new(10_000),
+            next_id: AtomicU64::new(FIRST_JOB_ID),
             running: AtomicUsize::new(0),
+            store: std::sync::OnceLock::new(),
             http,
         }
     }
@@ -207,15 +221,52 @@ impl Engine {
     /// Persists a validated job (status 1) and schedules it.
     pub(crate) fn submit(self: &Arc<Self>, spec: JobSpec, stuck: bool) -> Arc<Job> {
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
+        if let Some(store) = self.store.get() {
+            store.reserve(id);
+        }
+        let job = self.new_job(id, spec, stuck, self.clock.now_ms());
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(id, job.clone());
+            self.archive_old_jobs(&mut jobs);
+        }
+        self.running.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(crate::job::run_job(self.clone(), job.clone()));
+        job
+    }
+
+    /// Ids start past every id the job store holds or ever handed out.
+    pub(crate) fn continue_ids_from(&self, first_free: u64) {
+        self.next_id.fetch_max(first_free, Ordering::Relaxed);
+    }
+
+    /// A job the store kept, known again under its id; `run` starts it again (a job that had
+    /// started), or lets it wait for START as before.
+    pub(crate) fn adopt(self: &Arc<Self>, job: Arc<Job>, run: bool) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(job.id, job.clone());
+        }
+        if job.with(|s| s.status.is_finished()) {
+            return;
+        }
+        self.running.fetch_add(1, Ordering::Relaxed);
+        if run {
+            // `run_job` takes this permit as a START and begins without `start_delay`.
+            job.start.notify_one();
+        }
+        tokio::spawn(crate::job::run_job(self.clone(), job));
+    }
+
+    /// A job in status 1, created at `create_ms`.
+    pub(crate) fn new_job(&self, id: u64, spec: JobSpec, stuck: bool, create_ms: i64) -> Arc<Job> {
         let rolling = crate::rolling::initial_state(&spec);
-        let job = Arc::new(Job {
+        Arc::new(Job {
             id,
             step_id: id + 1,
             spec,
             state: Mutex::new(JobState {
                 status: RunStatus::Blank,
                 step_status: RunStatus::Blank,
-                create_ms: self.clock.now_ms(),
+                create_ms,
                 start_ms: None,
                 end_ms: None,
                 hosts: Vec::new(),
@@ -227,14 +278,8 @@ impl Engine {
             stuck,
             start: Notify::new(),
             stop: Notify::new(),
-        });
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(id, job.clone());
-            self.archive_old_jobs(&mut jobs);
-        }
-        self.running.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(crate::job::run_job(self.clone(), job.clone()));
-        job
+            changes: self.store.get().map(|store| store.changes.clone()),
+        })
     }
 
     /// A job has reached its final status: it no longer counts against the running quota.
@@ -266,6 +311,10 @@ impl Engine {
             .collect();
         for id in archived {
             jobs.remove(&id);
+            // The job store lets it go too.
+            if let Some(store) = self.store.get() {
+                store.changes.mark(id);
+            }
         }
     }
 

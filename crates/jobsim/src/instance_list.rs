@@ -104,7 +104,10 @@ fn read_query(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check<
     // 3. `checkRequest`.
     let (create_from, create_to) = creation_window(create_from, create_to)?;
     if job_type.is_some_and(|t| !(job_type::PLAN..=job_type::FILE).contains(&(t as i32))) {
-        return Err(JobReply::err(code::ILLEGAL_PARAM, "Invalid request parameters"));
+        return Err(JobReply::err(
+            code::ILLEGAL_PARAM,
+            "Invalid request parameters",
+        ));
     }
     // 4. The query's enum lookups: `TaskStartupModeEnum.getStartupMode` and
     // `RunStatusEnum.valueOf` throw on a value they do not know.
@@ -148,7 +151,10 @@ fn creation_window(from: Option<i64>, to: Option<i64>) -> Check<(i64, i64)> {
         return Err(missing_or_illegal("create_time_start|create_time_end"));
     }
     if span > JobInstanceListRequest::MAX_CREATE_TIME_SPAN_MS {
-        return Err(JobReply::err(code::ILLEGAL_PARAM, "Invalid request parameters"));
+        return Err(JobReply::err(
+            code::ILLEGAL_PARAM,
+            "Invalid request parameters",
+        ));
     }
     Ok((from, to))
 }
@@ -206,8 +212,17 @@ fn matches(job: &Job, q: &Query) -> bool {
         && q.name.as_ref().is_none_or(|n| like_contains(&spec.name, n))
         && q.status.is_none_or(|s| s == status)
         && q.launch_mode.is_none_or(|m| m == i64::from(start_way::API))
-        && q.job_type.is_none_or(|t| t == i64::from(job_type::FILE))
+        && q.job_type.is_none_or(|t| t == i64::from(type_of(job)))
         && host_ok
+}
+
+/// `TaskTypeEnum`: a `fast_execute_script` job is a script job, any other a file distribution.
+fn type_of(job: &Job) -> i32 {
+    if job.spec.script.is_some() {
+        job_type::SCRIPT
+    } else {
+        job_type::FILE
+    }
 }
 
 /// One job as `EsbTaskInstanceV3DTO`. A fast transfer has no plan or template (-1); a running
@@ -233,7 +248,7 @@ fn summary(engine: &Engine, job: &Job) -> Value {
         "name": job.spec.name, "operator": job.spec.caller.username,
         "launch_mode": start_way::API, "status": s.status,
         "start_time": s.start_ms, "end_time": s.end_ms, "total_time": total_time,
-        "create_time": s.create_ms, "type": job_type::FILE,
+        "create_time": s.create_ms, "type": type_of(job),
     })
 }
 
@@ -243,7 +258,11 @@ fn summary(engine: &Engine, job: &Job) -> Value {
 fn like_contains(haystack: &str, needle: &str) -> bool {
     let text: Vec<char> = haystack.to_lowercase().chars().collect();
     let mut pattern = vec![Token::Any];
-    let mut chars = needle.to_lowercase().chars().collect::<Vec<_>>().into_iter();
+    let mut chars = needle
+        .to_lowercase()
+        .chars()
+        .collect::<Vec<_>>()
+        .into_iter();
     while let Some(c) = chars.next() {
         let token = match c {
             '%' => Token::Any,
@@ -324,7 +343,11 @@ mod tests {
             ("", "%", true),
             ("abc", "", true),
         ] {
-            assert_eq!(like_contains(name, needle), want, "{name:?} LIKE %{needle}%");
+            assert_eq!(
+                like_contains(name, needle),
+                want,
+                "{name:?} LIKE %{needle}%"
+            );
         }
     }
 

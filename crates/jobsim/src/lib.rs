@@ -29,6 +29,7 @@ mod instance_list;
 mod job;
 mod operate;
 mod paths;
+mod persist;
 mod query;
 mod reqlog;
 mod rolling;

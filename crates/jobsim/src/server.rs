@@ -14,6 +14,7 @@ use crate::dispatch::dispatch;
 use crate::engine::{Engine, Timings};
 use crate::error::Error;
 use crate::faults::Faults;
+use crate::persist::STORE_DIR;
 use crate::reqlog::{RecordedRequest, RequestLog};
 use crate::world::World;
 
@@ -24,6 +25,9 @@ pub struct SimOptions {
     pub config: Option<Config>,
     /// Do not write `ROOT/.jobsim/requests.jsonl` (calls are still kept in memory).
     pub no_request_file: bool,
+    /// Keep jobs in memory only: no job store under `ROOT/.jobsim/jobs`, so a simulator
+    /// started again on the root knows none of them.
+    pub no_job_store: bool,
     /// Refuse new jobs with `1244032` once this many are running.
     pub max_running_jobs: Option<usize>,
     /// Accept calls that carry no credentials at all (as user `admin`); calls that do carry
@@ -85,9 +89,24 @@ impl SimState {
         let sim_quota = sim.max_running_jobs;
         let log = RequestLog::new(sim.request_log_bytes, log_file);
         let max_body = sim.max_body_bytes;
+        let store = if options.no_job_store {
+            None
+        } else {
+            let store = crate::persist::Store::open(&root)
+                .map_err(|e| Error::Io(format!("{}: {e}", root.join(STORE_DIR).display())))?;
+            Some(Arc::new(store))
+        };
         let world = Arc::new(World::new(root, config));
+        let engine = Arc::new(Engine::new(world, timings));
+        if let Some(store) = store {
+            let _ = engine.store.set(store.clone());
+            crate::persist::restore(&engine, &store);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::spawn(crate::persist::write_changes(Arc::downgrade(&engine), store));
+            }
+        }
         Ok(Arc::new(Self {
-            engine: Arc::new(Engine::new(world, timings)),
+            engine,
             faults: Mutex::new(faults),
             log,
             max_running_jobs: options

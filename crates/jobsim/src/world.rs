@@ -11,7 +11,9 @@ use crate::config::{Account, Config};
 const FIRST_HOST_ID: u64 = 1001;
 
 /// One sandbox host.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub(crate) struct HostRef {
     pub(crate) id: u64,
     pub(crate) cloud: u64,
