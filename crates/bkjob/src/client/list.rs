@@ -105,3 +105,112 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    use super::*;
+    use crate::client::{ClientConfig, Credentials, Endpoint, RetryPolicy, UserAuth};
+
+    fn client(server: &MockServer) -> Client {
+        let config = ClientConfig {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_millis(500),
+            retry: RetryPolicy {
+                max_attempts: 2,
+                initial_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                max_total: Duration::from_secs(5),
+            },
+        };
+        let creds = Credentials::new("app", "secret-xyz", UserAuth::Username("admin".into()));
+        Client::new(
+            Endpoint::parse(&server.uri(), false).expect("url"),
+            creds,
+            config,
+        )
+        .expect("client")
+    }
+
+    /// A page of `get_job_instance_list` for the request's `start`, out of `total` jobs.
+    fn page(request: &Request, total: i64) -> ResponseTemplate {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).expect("json");
+        let start = body["start"].as_i64().unwrap_or(0);
+        let length = body["length"].as_i64().unwrap_or(20);
+        let jobs: Vec<serde_json::Value> = (start..(start + length).min(total))
+            .map(|i| {
+                serde_json::json!({"job_instance_id": i + 1, "name": format!("p/a#{:08x}", i),
+                    "operator": "admin", "status": 2, "create_time": 1_700_000_000_000_i64 + i})
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "result": true, "code": 0, "job_request_id": "x",
+            "data": {"start": start, "length": length, "total": total, "data": jobs}
+        }))
+    }
+
+    #[tokio::test]
+    async fn every_page_is_read_within_the_window_and_the_bound() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/c/compapi/v2/jobv3/get_job_instance_list/"))
+            .and(body_partial_json(
+                serde_json::json!({"bk_scope_type": "biz", "bk_scope_id": "2", "name": "p/"}),
+            ))
+            .respond_with(|r: &Request| page(r, 2_500))
+            .mount(&server)
+            .await;
+        let jobs = client(&server)
+            .find_jobs(ApiVersion::V3, 2, "p/")
+            .await
+            .expect("list")
+            .expect("v3 lists");
+        assert_eq!(jobs.len(), 2_500);
+        assert_eq!(jobs[2_499].job_instance_id, 2_500);
+        assert_eq!(jobs[0].operator, "admin");
+        let requests = server.received_requests().await.expect("recorded");
+        assert_eq!(requests.len(), 3, "pages of 1,000");
+        for r in &requests {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+            let span = body["create_time_end"].as_i64().unwrap_or(0)
+                - body["create_time_start"].as_i64().unwrap_or(0);
+            assert_eq!(span, JobInstanceListRequest::MAX_CREATE_TIME_SPAN_MS);
+            assert_eq!(body["length"], 1000);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_jobs_list_larger_than_the_bound_is_cut_there() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(|r: &Request| page(r, 1_000_000))
+            .mount(&server)
+            .await;
+        let jobs = client(&server)
+            .find_jobs(ApiVersion::V3, 2, "p/")
+            .await
+            .expect("list")
+            .expect("v3 lists");
+        assert_eq!(jobs.len(), FIND_JOBS_MAX);
+        let calls = server.received_requests().await.expect("recorded").len();
+        assert_eq!(calls, FIND_JOBS_MAX / 1000);
+    }
+
+    #[tokio::test]
+    async fn v2_cannot_list_and_asks_nothing() {
+        let server = MockServer::start().await;
+        let found = client(&server).find_jobs(ApiVersion::V2, 2, "p/").await;
+        assert!(matches!(found, Ok(None)));
+        assert!(
+            server
+                .received_requests()
+                .await
+                .expect("recorded")
+                .is_empty()
+        );
+    }
+}
