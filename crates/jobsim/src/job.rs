@@ -124,7 +124,16 @@ fn log_uploads(clock: &Clock, job: &Job, sources: &[SourcePlan]) {
     job.with(|s| {
         for source in sources {
             for file in source.files() {
-                s.uploads.push(upload_entry(clock, &source.host, file));
+                let mut entry = upload_entry(clock, &source.host, file);
+                if let Some(code) = &source.pulled_from {
+                    // JOB's file gateway pulls a third-party file onto its worker first
+                    // (status 0, PULLING): the entry's log starts with the pull.
+                    let detail = format!("Pulled from file source {code}");
+                    let pulled =
+                        FileLogLine::new(&entry.src_path, FileStatus::Pulling).detail(&detail);
+                    entry.content = clock.stamp(&pulled) + &entry.content;
+                }
+                s.uploads.push(entry);
             }
         }
     });

@@ -42,6 +42,8 @@ impl HostFailure {
 #[derive(Debug)]
 pub(crate) struct SourcePlan {
     pub(crate) host: HostRef,
+    /// The third-party file source the host (a file worker) pulled these files from.
+    pub(crate) pulled_from: Option<String>,
     /// One expansion per file entry, in request order; `Err` when the whole source host
     /// fails (agent, account).
     items: Result<Vec<EntryPlan>, HostFailure>,
@@ -76,6 +78,7 @@ impl SourcePlan {
         let pick = |n: usize| entries.start.min(n)..entries.end.min(n);
         SourcePlan {
             host: self.host.clone(),
+            pulled_from: self.pulled_from.clone(),
             items: match &self.items {
                 Ok(plans) => Ok(plans[pick(plans.len())].to_vec()),
                 Err(failure) => Err(failure.clone()),
@@ -140,6 +143,7 @@ pub(crate) fn plan_sources(world: &World, job: &Job) -> Vec<SourcePlan> {
             };
             out.push(SourcePlan {
                 host: host.clone(),
+                pulled_from: src.file_source.as_ref().map(|f| f.code.clone()),
                 items,
                 entries: src.files.clone(),
             });
@@ -168,9 +172,13 @@ fn source_failure(world: &World, host: &HostRef, account: &str) -> Option<HostFa
 
 /// Each entry expanded on a live source host (its root, or a file source's); a root that
 /// cannot be opened fails each.
-fn expand_entries(root: &std::path::Path, files: &[String], rename: Option<&str>) -> Vec<EntryPlan> {
-    let host_fs = HostFs::open(root)
-        .map_err(|e| format!("Cannot open the source host: {}", detail(&e)));
+fn expand_entries(
+    root: &std::path::Path,
+    files: &[String],
+    rename: Option<&str>,
+) -> Vec<EntryPlan> {
+    let host_fs =
+        HostFs::open(root).map_err(|e| format!("Cannot open the source host: {}", detail(&e)));
     files
         .iter()
         .map(|entry| EntryPlan {

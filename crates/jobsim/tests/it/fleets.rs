@@ -324,6 +324,25 @@ async fn a_third_party_file_source_delivers_its_files_renamed() {
             sim.read("10.0.0.2", &format!("/tmp/out/app-{n}.tgz")).as_deref(),
             Some(&b"artifact"[..])
         );
+        // The file worker's upload log starts with the pull from the file source (status 0).
+        let step = &done["data"]["step_instance_list"][0]["step_instance_id"];
+        let log = sim
+            .esb(
+                "jobv3/get_job_instance_ip_log",
+                json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                    "step_instance_id": step, "bk_cloud_id": 0, "ip": "10.0.0.2"}),
+            )
+            .await;
+        let upload = log["data"]["file_logs"]
+            .as_array()
+            .and_then(|logs| logs.iter().find(|l| l["mode"] == 0))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert_eq!(upload["src_ip"]["ip"], json!("127.0.0.1"), "{upload}");
+        let first = upload["log_content"].as_str().and_then(|c| c.lines().next());
+        assert!(
+            first.is_some_and(|l| l.contains("Status: 0") && l.contains("Pulled from file source bkrepo-main")),
+            "{upload}"
+        );
     }
 }
 
