@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use plan_bkjob::{RunStatus, code};
+use plan_bkjob::routes::{HttpMethod, Route};
+use plan_bkjob::{ApiVersion, RunStatus, code};
 use plan_jobsim::{SimOptions, SimState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -48,7 +49,46 @@ fn transfer(file: &str, start: bool) -> Value {
 }
 
 async fn call(state: &Arc<SimState>, api: &str, body: &Value) -> Value {
-    let req = Request::post(format!("/api/c/compapi/v2/jobv3/{api}/"))
+    call_path(state, &format!("/api/c/compapi/v2/jobv3/{api}/"), body).await
+}
+
+/// A call to the gateway by the method it publishes `api` under: a GET's query holds the
+/// body's scalars.
+async fn call_gateway(state: &Arc<SimState>, api: &str, body: &Value) -> Value {
+    let route = Route::find(ApiVersion::V3, api).expect("a v3 API");
+    let path = format!("/api/bk-job/prod/api/v3/{api}");
+    if route.gateway_method() == HttpMethod::Post {
+        return call_path(state, &path, body).await;
+    }
+    let query: Vec<String> = body
+        .as_object()
+        .expect("object")
+        .iter()
+        .filter(|(_, v)| !v.is_array())
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+            )
+        })
+        .collect();
+    let req = Request::get(format!("{path}?{}", query.join("&")))
+        .header("x-bkapi-authorization", CREDS)
+        .body(Body::empty())
+        .expect("request");
+    let resp = router(state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// A POST to `path` (ESB or gateway) with credentials in the header.
+async fn call_path(state: &Arc<SimState>, path: &str, body: &Value) -> Value {
+    let req = Request::post(path)
         .header("x-bkapi-authorization", CREDS)
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
@@ -444,5 +484,57 @@ fn archived_jobs_leave_the_store() {
             i64::from(RunStatus::Success.code()),
             "{known}"
         );
+    });
+}
+
+/// A job the simulator does not know (here: its store deleted while it was stopped, as a JOB
+/// that lost its database) is JOB's `1244006` on every API that names a job, in both families
+/// and through both front doors.
+#[test]
+fn a_job_the_store_lost_is_1244006_on_every_api() {
+    let dir = sandbox();
+    let rt = paused_runtime();
+    let id = rt.block_on(async {
+        let state = SimState::new(dir.path(), SimOptions::default()).expect("state");
+        let id = submit(&state, &transfer("a.bin", true)).await;
+        wait(&state, id).await;
+        id
+    });
+    std::fs::remove_dir_all(dir.path().join(".jobsim/jobs")).expect("rm store");
+    rt.block_on(async {
+        let state = SimState::new(dir.path(), SimOptions::default()).expect("state");
+        let v3 = json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id,
+                        "step_instance_id": id + 1, "bk_cloud_id": 0, "ip": "10.0.0.2",
+                        "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.2"}], "operation_code": 1});
+        let v2 = json!({"bk_biz_id": 2, "job_instance_id": id, "operation_code": 1});
+        let calls = [
+            ("jobv3", "get_job_instance_status", &v3),
+            ("jobv3", "get_job_instance_ip_log", &v3),
+            ("jobv3", "batch_get_job_instance_ip_log", &v3),
+            ("jobv3", "operate_job_instance", &v3),
+            ("job", "get_job_instance_status", &v2),
+            ("job", "get_job_instance_log", &v2),
+            ("job", "operate_job_instance", &v2),
+        ];
+        for (group, api, body) in calls {
+            let reply = call_path(&state, &format!("/api/c/compapi/v2/{group}/{api}/"), body).await;
+            assert_eq!(
+                reply["code"],
+                code::TASK_INSTANCE_NOT_EXIST,
+                "{group}/{api}: {reply}"
+            );
+            assert_eq!(
+                reply["message"], "Task instance does not exist",
+                "{group}/{api}"
+            );
+            if group == "jobv3" {
+                let reply = call_gateway(&state, api, body).await;
+                assert_eq!(
+                    reply["code"],
+                    code::TASK_INSTANCE_NOT_EXIST,
+                    "gateway {api}: {reply}"
+                );
+            }
+        }
     });
 }
