@@ -1264,3 +1264,72 @@ fn a_renamed_delivery_is_read_and_written_under_its_new_name() {
         "pushes `a` and `b` both write /dst/b.txt on 0:10.0.0.1, and nothing orders them"
     );
 }
+
+/// Thousands of pushes delivering into one directory and thousands reading other files of it
+/// make no edge (at directory precision this was every pair: millions of edges).
+#[test]
+fn a_directory_full_of_siblings_makes_no_edge() {
+    let n = 2_000;
+    let mut p = plan();
+    let files: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("/src/in{i}"), format!("/x/other{i}")))
+        .collect();
+    for (i, (delivered, read)) in files.iter().enumerate() {
+        p = p
+            .push(
+                &format!("p{i}"),
+                &[(&["10.0.0.1"], &[delivered.as_str()])],
+                (&["10.0.0.2"], "/x/"),
+                &[],
+            )
+            .push(
+                &format!("q{i}"),
+                &[(&["10.0.0.2"], &[read.as_str()])],
+                (&["10.0.0.3"], "/y/"),
+                &[],
+            );
+    }
+    let g = build(&p.build()).expect("valid");
+    assert!(g.edges().is_empty());
+    assert_eq!(g.stages().len(), 1);
+}
+
+/// Past 256 distinct names delivered into one directory a pattern is not matched against
+/// them: every delivery there may be read (more waiting, never less).
+#[test]
+fn a_pattern_over_a_crowded_directory_waits_for_every_delivery() {
+    let files: Vec<String> = (0..300).map(|i| format!("/src/f{i}")).collect();
+    let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    let crowded = |read: &str| {
+        plan()
+            .push(
+                "many",
+                &[(&["10.9.9.9"], &file_refs)],
+                (&["10.0.0.1"], "/x/"),
+                &[],
+            )
+            .push(
+                "one",
+                &[(&["10.9.9.9"], &["/src/app.tgz"])],
+                (&["10.0.0.1"], "/x/"),
+                &[],
+            )
+            .push(
+                "r",
+                &[(&["10.0.0.1"], &[read])],
+                (&["10.8.8.8"], "/out/"),
+                &[],
+            )
+            .build()
+    };
+    let g = build(&crowded("/x/*.log")).expect("valid");
+    let waits: Vec<_> = g
+        .dependencies_of("r")
+        .map(|e| e.dependency.as_str())
+        .collect();
+    assert_eq!(waits, vec!["many", "one"]);
+    assert!(
+        g.dependencies_of("r")
+            .all(|e| e.reason().is_some_and(|r| r.starts_with("may read")))
+    );
+}
