@@ -147,6 +147,11 @@ pub(crate) fn load(path: &Path, printer: &Printer) -> Result<(SavedPlan, Loaded)
             listed(&differences)
         )));
     }
+    if let Some(field) = saved.unreproduced_field(&loaded.parsed.plan, &loaded.graph) {
+        return Err(refuse(&format!(
+            "its content does not match its hash: `{field}` is not what its embedded plan resolves to; it was changed after it was saved"
+        )));
+    }
     Ok((saved, loaded))
 }
 

@@ -151,7 +151,7 @@ fn tampered_cut_newer_and_foreign_saved_plans_send_nothing() {
     save(&f, "reviewed.json");
     let original = std::fs::read_to_string(f.path("reviewed.json")).expect("read");
     let apply = ["apply", "bad.json", "--sandbox", "sandbox"];
-    let cases: [(String, &str); 6] = [
+    let cases: [(String, &str); 7] = [
         // A target host edited in the request body.
         (
             replace_last(&original, "10.0.2.2", "10.6.6.6"),
@@ -175,6 +175,11 @@ fn tampered_cut_newer_and_foreign_saved_plans_send_nothing() {
             "not a saved plan",
         ),
         ("{\"plan\": \"e2e\"}".to_owned(), "not a saved plan"),
+        // A reason reworded: nothing sent changes, but it is not what was reviewed.
+        (
+            original.replacen("which to-relays delivers", "which nobody delivers", 1),
+            "`edges` is not what its embedded plan resolves to",
+        ),
     ];
     for (content, says) in cases {
         std::fs::write(f.path("bad.json"), &content).expect("write");

@@ -486,6 +486,11 @@ impl SavedPlan {
                 detail: "the format version or the hash is not one plan writes".to_owned(),
             });
         }
+        if !matches!(self.options.api.as_deref(), None | Some("v2" | "v3")) {
+            return Err(SavedPlanError::Tampered {
+                detail: "`options.api` is neither v2 nor v3".to_owned(),
+            });
+        }
         if self.sources.is_empty() {
             return Err(SavedPlanError::Tampered {
                 detail: "no plan file is embedded".to_owned(),
@@ -547,6 +552,39 @@ impl SavedPlan {
     /// `plan` has the saved hash.
     pub fn compare(&self, plan: &Plan, graph: &PlanGraph) -> Vec<PushDifference> {
         compare_pushes(&self.pushes, &hashed_pushes(plan, graph))
+    }
+
+    /// The first field of this document that `plan` (parsed again from the embedded
+    /// sources) does not reproduce, the facts about saving aside (`created_at`,
+    /// `tool_version`, `git_revision`, `options`): a hand-edited field is caught even where
+    /// it would change nothing sent. `None` when the whole document is reproduced.
+    pub fn unreproduced_field(&self, plan: &Plan, graph: &PlanGraph) -> Option<&'static str> {
+        let provenance = Provenance {
+            created_at: self.created_at.clone(),
+            tool_version: self.tool_version.clone(),
+            git_revision: self.git_revision.clone(),
+            options: self.options.clone(),
+        };
+        let rebuilt = SavedPlan::new(plan, graph, provenance);
+        let fields: [(&'static str, bool); 10] = [
+            (
+                "format_version",
+                rebuilt.format_version == self.format_version,
+            ),
+            ("plan", rebuilt.plan == self.plan),
+            ("api", rebuilt.api == self.api),
+            ("bk_biz_id", rebuilt.bk_biz_id == self.bk_biz_id),
+            ("hash", rebuilt.hash == self.hash),
+            ("vars", rebuilt.vars == self.vars),
+            ("sources", rebuilt.sources == self.sources),
+            ("stages", rebuilt.stages == self.stages),
+            ("edges", rebuilt.edges == self.edges),
+            ("pushes", rebuilt.pushes == self.pushes),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, same)| !same)
+            .map(|(name, _)| name)
     }
 }
 
@@ -761,6 +799,24 @@ to = { hosts = ["web"], path = "${dir}" }
             saved.compare(&parsed.plan, &graph),
             [PushDifference::Changed("b".into())]
         );
+    }
+
+    #[test]
+    fn every_field_but_the_facts_of_saving_must_be_reproduced() {
+        let (plan, graph) = load(PLAN);
+        let saved = SavedPlan::new(&plan, &graph, Provenance::default());
+        assert_eq!(saved.unreproduced_field(&plan, &graph), None);
+        let mut edited = saved.clone();
+        edited.edges[0].reason = Some("a sentence the reviewer trusted".into());
+        assert_eq!(edited.unreproduced_field(&plan, &graph), Some("edges"));
+        let mut edited = saved.clone();
+        edited.vars.insert("extra".into(), "1".into());
+        assert_eq!(edited.unreproduced_field(&plan, &graph), Some("vars"));
+        let mut edited = saved;
+        edited.created_at = "2001-01-01T00:00:00Z".into();
+        assert_eq!(edited.unreproduced_field(&plan, &graph), None);
+        edited.options.api = Some("v9".into());
+        assert!(edited.check_integrity().is_err());
     }
 
     #[test]
