@@ -406,3 +406,28 @@ async fn a_run_taken_over_by_another_process_submits_nothing_more() {
     ));
     assert_eq!(world.calls("fast_transfer_file").len(), 2);
 }
+
+#[tokio::test]
+async fn the_checks_cost_one_list_call_per_stage() {
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let out = run(&world, &plan(&v3(TWO_STAGES)), fast_options(), false).await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    // Before the run (stage 1), then before stage 2.
+    assert_eq!(world.calls("get_job_instance_list").len(), 2);
+
+    // Forced: the one before the run (to say what is forced), none per stage.
+    let world = World::new("").await;
+    world.write("10.0.0.1", "/data/release/app.tar.gz", b"x");
+    let mut forced = settings(&world.state_dir(), fast_options(), false);
+    forced.force = true;
+    let out = run_with(
+        world.api(),
+        &plan(&v3(TWO_STAGES)),
+        forced,
+        Interrupt::new(),
+    )
+    .await;
+    assert!(out.report().succeeded(), "{:#?}", out.report());
+    assert_eq!(world.calls("get_job_instance_list").len(), 1);
+}
