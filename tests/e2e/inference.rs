@@ -114,6 +114,16 @@ fn a_pattern_that_could_match_the_delivered_file_may_read_it() {
         ),
         "{shown}"
     );
+    let out = f
+        .plan()
+        .args(["show", "plan.toml", "--format", "markdown"])
+        .output()
+        .expect("run plan");
+    let comment = text(&out.stdout);
+    assert!(
+        comment.contains("`deliver` (may read `/dst/*.txt` on 0:10.0.1.1)"),
+        "{comment}"
+    );
     let f = Fixture::new(&plan_reading("/dst/*.log"), "");
     assert_eq!(show_json(&f)["stages"].as_array().map(Vec::len), Some(1));
 }
