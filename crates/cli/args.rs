@@ -25,6 +25,7 @@ Exit codes:
   3    apply ran and at least one push failed
   4    apply could not start (lock held, endpoint unreachable, credentials missing, journal mismatch)
   10   diff --exit-code: the plan changes (0: unchanged, 1: a version is invalid)
+  11   drift: some targets do not hold what the plan delivers (0: every one does)
   130  interrupted
 
 Credentials come only from the environment: BK_APP_CODE, BK_APP_SECRET and one of
@@ -70,6 +71,10 @@ pub(crate) enum Command {
     Diff(DiffArgs),
     /// Run a plan: submit each push to BK-JOB, stage by stage, and follow every job to its end.
     Apply(Box<ApplyArgs>),
+    /// Whether every target holds what the plan delivers (read through JOB, nothing sent):
+    /// exit 0 when in place, 11 when not, listing the hosts and files.
+    #[command(after_help = DRIFT_EXAMPLES)]
+    Drift(DriftArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the JSON Schema of the plan format (for editors).
@@ -77,23 +82,30 @@ pub(crate) enum Command {
 }
 
 /// `--resolve` and where to resolve: the hosts behind dynamic groups and topology nodes,
-/// asked of CMDB (`plan show`, `plan diff`). Without `--resolve` nothing is asked of anyone.
+/// asked of CMDB (`plan show`, `plan diff`); `--refresh`: what the targets hold, read with a
+/// checksum script through JOB. Without either nothing is asked of anyone.
 #[derive(Debug, Args, Clone, Default)]
+#[command(group(clap::ArgGroup::new("asks").args(["resolve", "refresh"]).multiple(true)))]
 pub(crate) struct ResolveArgs {
     /// List the hosts each push reaches: dynamic groups and topology nodes resolved through
     /// CMDB, at `--sandbox DIR` or `--endpoint URL` (or BK_JOB_ENDPOINT, with the credentials
     /// of `plan apply`).
     #[arg(long)]
     pub(crate) resolve: bool,
-    /// Resolve against the embedded simulator's world at DIR (with `--resolve`).
-    #[arg(long, value_name = "DIR", requires = "resolve", conflicts_with = "endpoint")]
+    /// Per push, whether its targets already hold what it delivers ("up to date", "N of M
+    /// hosts differ" naming them, or "cannot tell" and why): one checksum script job per
+    /// group of hosts through JOB, at `--sandbox DIR` or `--endpoint URL`. Nothing is sent.
+    #[arg(long)]
+    pub(crate) refresh: bool,
+    /// Resolve (or refresh) against the embedded simulator's world at DIR.
+    #[arg(long, value_name = "DIR", requires = "asks", conflicts_with = "endpoint")]
     pub(crate) sandbox: Option<PathBuf>,
     /// Base URL of ESB or the API gateway (`.../api/bk-job/<stage>`; CMDB is asked beside
-    /// it, `.../api/bk-cmdb/<stage>`), with `--resolve`.
-    #[arg(long, value_name = "URL", requires = "resolve")]
+    /// it, `.../api/bk-cmdb/<stage>`), with `--resolve` or `--refresh`.
+    #[arg(long, value_name = "URL", requires = "asks")]
     pub(crate) endpoint: Option<String>,
     /// Treat the endpoint as the API gateway; with `--sandbox`, use its gateway front door.
-    #[arg(long, requires = "resolve")]
+    #[arg(long, requires = "asks")]
     pub(crate) gateway: bool,
 }
 
@@ -289,6 +301,15 @@ pub(crate) struct ApplyArgs {
     /// Validate, connect and show what would be submitted, but submit nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Refresh first (a checksum script job per group of hosts) and push only to the targets
+    /// that differ; a push whose every target is up to date is skipped. A plan already in
+    /// place submits no transfer job and exits 0.
+    #[arg(long, conflicts_with = "resume")]
+    pub(crate) converge: bool,
+    /// With `--converge`: when the refresh itself fails (JOB refuses the script, a refresh
+    /// job times out), push everything instead of stopping (exit 4).
+    #[arg(long, requires = "converge")]
+    pub(crate) converge_fallback: bool,
     /// Run against the embedded BK-JOB simulator serving the sandbox at DIR (no credentials needed).
     #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
     pub(crate) sandbox: Option<PathBuf>,
@@ -349,6 +370,36 @@ pub(crate) struct ApplyArgs {
     /// Progress and report format.
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub(crate) format: ApplyFormat,
+}
+
+const DRIFT_EXAMPLES: &str = "\
+Examples:
+  plan drift plan.toml --sandbox sandbox/
+  plan drift plan.toml --endpoint https://paas.example.com --format json
+  plan show plan.toml --refresh --sandbox sandbox/     # the same beside the dry run
+  plan apply plan.toml --converge --sandbox sandbox/   # push only what differs";
+
+#[derive(Debug, Args)]
+pub(crate) struct DriftArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: PathBuf,
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Override `[plan] api`.
+    #[arg(long, value_enum)]
+    pub(crate) api: Option<ApiChoice>,
+    /// Read the embedded simulator's world at DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
+    pub(crate) sandbox: Option<PathBuf>,
+    /// Base URL of ESB or the API gateway (credentials as for `plan apply`).
+    #[arg(long, value_name = "URL", env = "BK_JOB_ENDPOINT")]
+    pub(crate) endpoint: Option<String>,
+    /// Treat the endpoint as the API gateway; with `--sandbox`, use its gateway front door.
+    #[arg(long)]
+    pub(crate) gateway: bool,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub(crate) format: ShowFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,6 +18,8 @@ pub(crate) enum ExitStatus {
     /// 10: `diff --exit-code` found changes: a code no other outcome of any command uses, so
     /// a script tells "changed" from "invalid" (1) and "usage" (2).
     Changed,
+    /// 11: `drift` found targets that do not hold what the plan delivers.
+    Drift,
     /// 130: interrupted.
     Interrupted,
 }
@@ -31,6 +33,7 @@ impl ExitStatus {
             ExitStatus::PushFailed => 3,
             ExitStatus::CannotStart => 4,
             ExitStatus::Changed => 10,
+            ExitStatus::Drift => 11,
             ExitStatus::Interrupted => 130,
         }
     }
@@ -55,6 +58,7 @@ mod tests {
             (ExitStatus::PushFailed, 3),
             (ExitStatus::CannotStart, 4),
             (ExitStatus::Changed, 10),
+            (ExitStatus::Drift, 11),
             (ExitStatus::Interrupted, 130),
         ];
         for (status, code) in table {

@@ -14,6 +14,7 @@ mod exit;
 mod git;
 mod load;
 mod printer;
+mod refresh;
 mod render;
 mod resolve;
 mod saved;
@@ -38,6 +39,7 @@ fn run(command: &Command, printer: &Printer) -> ExitStatus {
         Command::Graph(args) => commands::graph::run(args, printer),
         Command::Diff(args) => commands::diff::run(args, printer),
         Command::Apply(args) => commands::apply::run(args, printer),
+        Command::Drift(args) => commands::drift::run(args, printer),
         Command::Completions(args) => commands::completions::run(args),
         Command::Schema(args) => commands::schema::run(args),
     };

@@ -205,7 +205,7 @@ async fn ask(
 
 /// The client for `--sandbox` (a private simulator, shut down by the caller) or the
 /// endpoint (`--endpoint` or BK_JOB_ENDPOINT, credentials from the environment).
-async fn connect(
+pub(crate) async fn connect(
     args: &ResolveArgs,
 ) -> anyhow::Result<(Client, String, Option<plan_jobsim::RunningSim>)> {
     let config = ClientConfig {

@@ -203,6 +203,10 @@ impl OnTarget<'_> {
             Ok(client) => client,
             Err(status) => return Ok(status),
         };
+        let (plan, graph) = match self.converged(&client, plan, graph).await {
+            Ok(narrowed) => narrowed,
+            Err(status) => return Ok(status),
+        };
         self.announce(&plan, &graph);
         if self.args.dry_run {
             self.out.dry_run(&plan, &graph);
@@ -265,6 +269,57 @@ impl OnTarget<'_> {
             return Err(ExitStatus::CannotStart);
         }
         Ok(client)
+    }
+
+    /// `--converge`: the plan narrowed to the targets a refresh found different (said, one
+    /// line per push, on stderr). `Err` is the exit status when nothing is to be run: 0 when
+    /// every push is up to date, 4 when the refresh failed without `--converge-fallback`.
+    async fn converged(
+        &self,
+        client: &Client,
+        plan: Arc<Plan>,
+        graph: Arc<PlanGraph>,
+    ) -> Result<(Arc<Plan>, Arc<PlanGraph>), ExitStatus> {
+        if !self.args.converge {
+            return Ok((plan, graph));
+        }
+        let settings = plan_executor::RefreshSettings::default();
+        let refresh = match plan_executor::refresh(client, &plan, settings).await {
+            Ok(refresh) => refresh,
+            Err(e) if self.args.converge_fallback => {
+                self.out.stderr(&format!(
+                    "warning: the refresh failed ({e}): every push goes to every target (--converge-fallback)"
+                ));
+                return Ok((plan, graph));
+            }
+            Err(e) => {
+                self.out.cannot_start(
+                    &format!("cannot converge: {e}"),
+                    Some("nothing was sent; pass `--converge-fallback` to push everything when the refresh fails, or apply without `--converge`"),
+                );
+                return Err(ExitStatus::CannotStart);
+            }
+        };
+        let converged = plan_executor::converge(&plan, &graph, &refresh);
+        if !self.printer.quiet {
+            self.out.stderr(&format!(
+                "refreshed in {} JOB script {}:",
+                refresh.jobs.len(),
+                if refresh.jobs.len() == 1 { "job" } else { "jobs" }
+            ));
+            for line in crate::refresh::convergence_lines(&converged.pushes) {
+                self.out.stderr(&format!("  {line}"));
+            }
+        }
+        if converged.plan.pushes.iter().all(|p| !p.enabled) {
+            self.out.stderr("every push is up to date: nothing to send");
+            return Err(ExitStatus::Success);
+        }
+        match plan_graph::build(&converged.plan) {
+            Ok(narrowed) => Ok((Arc::new(converged.plan), Arc::new(narrowed))),
+            // Narrowing never makes a valid plan invalid; should it, the whole plan runs.
+            Err(_) => Ok((plan, graph)),
+        }
     }
 
     /// The first line of the run's output, and the TLS warning an archived stream must carry.

@@ -7,6 +7,7 @@ pub(crate) mod apply;
 pub(crate) mod check;
 pub(crate) mod completions;
 pub(crate) mod diff;
+pub(crate) mod drift;
 pub(crate) mod graph;
 pub(crate) mod schema;
 pub(crate) mod show;

@@ -24,7 +24,37 @@ pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStat
         Ok(resolution) => resolution,
         Err(status) => return Ok(status),
     };
-    render(args, printer, loaded, resolution.as_ref())
+    let refreshed = match refreshed(&args.resolve, printer, &loaded.parsed.plan) {
+        Ok(refreshed) => refreshed,
+        Err(status) => return Ok(status),
+    };
+    let asked = Asked {
+        resolution: resolution.as_ref(),
+        refreshed: refreshed.as_ref(),
+    };
+    render(args, printer, loaded, &asked)
+}
+
+/// What was asked of the target: `--resolve`'s hosts, `--refresh`'s verdicts.
+pub(crate) struct Asked<'a> {
+    pub(crate) resolution: Option<&'a crate::resolve::Resolution>,
+    pub(crate) refreshed: Option<&'a crate::refresh::Refreshed>,
+}
+
+/// `--refresh`: what the targets hold, read through JOB; `None` without it. `Err` is exit 4:
+/// the target could not be opened or reached, or JOB refused the refresh (said).
+pub(crate) fn refreshed(
+    args: &crate::args::ResolveArgs,
+    printer: &Printer,
+    plan: &plan_parser::Plan,
+) -> Result<Option<crate::refresh::Refreshed>, ExitStatus> {
+    if !args.refresh {
+        return Ok(None);
+    }
+    crate::refresh::refresh(args, plan).map(Some).map_err(|e| {
+        crate::diagnostics::print_error(printer, &e.context("cannot refresh what the targets hold"));
+        ExitStatus::CannotStart
+    })
 }
 
 /// `--resolve`: the plans' groups and nodes asked of CMDB; `None` without it (nothing is
@@ -61,8 +91,9 @@ fn render(
     args: &ShowArgs,
     printer: &Printer,
     loaded: Loaded,
-    resolution: Option<&crate::resolve::Resolution>,
+    asked: &Asked<'_>,
 ) -> anyhow::Result<ExitStatus> {
+    let resolution = asked.resolution;
     let Loaded {
         parsed,
         graph,
@@ -70,20 +101,25 @@ fn render(
     } = loaded;
     let plan = &parsed.plan;
     let output = match (args.format, resolution) {
-        (ShowFormat::Json, Some(resolution)) => {
+        (ShowFormat::Json, _) if resolution.is_some() || asked.refreshed.is_some() => {
             print_problems(printer, &plan.sources, &warnings);
             let mut document = Vec::new();
             plan_graph::write_show_json(plan, &graph, &parsed.warnings, &mut document)?;
             let mut document: serde_json::Value = serde_json::from_slice(&document)?;
             if let Some(fields) = document.as_object_mut() {
-                let resolved = render::resolved::document(resolution, plan);
-                fields.insert("resolved".into(), serde_json::to_value(resolved)?);
+                if let Some(resolution) = resolution {
+                    let resolved = render::resolved::document(resolution, plan);
+                    fields.insert("resolved".into(), serde_json::to_value(resolved)?);
+                }
+                if let Some(refreshed) = asked.refreshed {
+                    fields.insert("refresh".into(), serde_json::to_value(refreshed)?);
+                }
             }
             crate::printer::write_json(&document)?;
             return Ok(ExitStatus::Success);
         }
         (ShowFormat::Text, _) => render::text::render(plan, &graph),
-        (ShowFormat::Json, None) => {
+        (ShowFormat::Json, _) => {
             // Written as it is made: a dense plan's document is large.
             print_problems(printer, &plan.sources, &warnings);
             let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -100,6 +136,11 @@ fn render(
     let output = match (args.format, resolution) {
         (ShowFormat::Text, Some(r)) => output + &render::resolved::text(r, plan),
         (ShowFormat::Markdown, Some(r)) => output + &render::resolved::markdown(r, plan),
+        _ => output,
+    };
+    let output = match (args.format, asked.refreshed) {
+        (ShowFormat::Text, Some(r)) => output + &crate::refresh::text(r),
+        (ShowFormat::Markdown, Some(r)) => output + &crate::refresh::markdown(r),
         _ => output,
     };
     print_problems(printer, &plan.sources, &warnings);

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod converge;
 mod events;
 mod interrupt;
 mod journal;
@@ -20,6 +21,7 @@ mod preflight;
 mod progress;
 mod push;
 mod rebuild;
+mod refresh;
 mod report;
 mod run;
 mod run_tag;
@@ -27,6 +29,7 @@ pub mod schema;
 mod state_dir;
 
 pub use api::{BkJobApi, JobApi, JobRef, StartOutcome};
+pub use converge::{Converged, Convergence, converge};
 pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, Target};
 pub use interrupt::Interrupt;
 pub use journal::{
@@ -38,6 +41,10 @@ pub use options::{ContinuePolicy, JOB_DEFAULT_TIMEOUT_SECS, Options, PollPolicy,
 pub use plan_bkjob::{ApiVersion, HostLog, HostState, Snapshot};
 pub use preflight::{ForeignJob, ForeignRun};
 pub use progress::Estimate;
+pub use refresh::{
+    FileDifference, HostDifference, PushRefresh, Refresh, RefreshError, RefreshJob, RefreshedPush,
+    RefreshSettings, refresh, refresh_task_name,
+};
 pub use report::{
     Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,
 };

@@ -1,0 +1,107 @@
+//! `--converge`: the plan narrowed to what a refresh found different.
+//!
+//! A push that differs goes only to the targets that differ (its `target_server` narrowed to
+//! them); a push whose every target is up to date leaves the run (no JOB job). The refresh is
+//! done once, before the run, so a push that reads what another delivers cannot be refreshed
+//! after that one ran: when that one changes something (it differs, or cannot tell), the
+//! reader is assumed to differ on every target and is pushed whole.
+
+use std::collections::BTreeMap;
+
+use plan_graph::{EdgeKind, PlanGraph};
+use plan_parser::Plan;
+
+use crate::refresh::{PushRefresh, Refresh};
+
+/// What `--converge` does with each push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Convergence {
+    /// Every target holds the files: not pushed.
+    UpToDate,
+    /// Pushed to these targets only (`cloud:ip`).
+    Narrowed(Vec<String>),
+    /// Pushed to every target, and why.
+    Whole(String),
+}
+
+/// The plan to run under `--converge`, and what became of each push.
+#[derive(Debug, Clone)]
+pub struct Converged {
+    /// The plan with narrowed targets and up-to-date pushes disabled.
+    pub plan: Plan,
+    /// Per enabled push of the original plan, in file order.
+    pub pushes: Vec<(String, Convergence)>,
+}
+
+impl Converged {
+    /// The pushes left out because every target is up to date.
+    pub fn up_to_date(&self) -> impl Iterator<Item = &str> {
+        self.pushes
+            .iter()
+            .filter(|(_, c)| *c == Convergence::UpToDate)
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// Narrows `plan` to what `refresh` found different, in the graph's order.
+pub fn converge(plan: &Plan, graph: &PlanGraph, refresh: &Refresh) -> Converged {
+    let mut decided: BTreeMap<String, Convergence> = BTreeMap::new();
+    // Stages in order: a reader's dependencies are decided before it.
+    for name in graph.stages().iter().flat_map(|s| s.pushes.iter()) {
+        let Some(verdict) = refresh.of(name) else {
+            continue;
+        };
+        let changed_source = graph
+            .dependencies_of(name)
+            .filter(|edge| reads_what_it_delivers(&edge.kind))
+            .map(|edge| edge.dependency.as_str())
+            .find(|dep| {
+                decided
+                    .get(*dep)
+                    .is_some_and(|c| *c != Convergence::UpToDate)
+            });
+        let convergence = match (changed_source, verdict) {
+            (Some(dep), _) => Convergence::Whole(format!(
+                "it reads what `{dep}` delivers, and `{dep}` changes something"
+            )),
+            (None, PushRefresh::UpToDate { .. }) => Convergence::UpToDate,
+            (None, PushRefresh::Differs { differing, .. }) => {
+                Convergence::Narrowed(differing.iter().map(|h| h.host.clone()).collect())
+            }
+            (None, PushRefresh::CannotTell { reason, .. }) => Convergence::Whole(reason.clone()),
+        };
+        decided.insert(name.clone(), convergence);
+    }
+    let mut narrowed = plan.clone();
+    for push in narrowed.pushes.iter_mut() {
+        match decided.get(&push.name.value) {
+            Some(Convergence::UpToDate) => push.enabled = false,
+            Some(Convergence::Narrowed(hosts)) => {
+                push.target
+                    .hosts
+                    .ips
+                    .retain(|ip| hosts.contains(&ip.to_string()));
+            }
+            _ => {}
+        }
+    }
+    let pushes = plan
+        .pushes
+        .iter()
+        .filter_map(|p| {
+            let name = &p.name.value;
+            decided.remove(name).map(|c| (name.clone(), c))
+        })
+        .collect();
+    Converged {
+        plan: narrowed,
+        pushes,
+    }
+}
+
+fn reads_what_it_delivers(kind: &EdgeKind) -> bool {
+    matches!(
+        kind,
+        EdgeKind::Inferred { .. } | EdgeKind::Explicit { also: Some(_), .. }
+    )
+}
