@@ -16,14 +16,15 @@
 //!
 //! On a restart a finished job answers as before; a job that was created but not started
 //! waits for START as before; a job that was running runs again from its start (its
-//! transfers are idempotent: the files end up as one run would leave them). A Job the store
+//! transfers are idempotent: the files end up as one run would leave them). A job the store
 //! cannot rebuild (its request no longer validates against the world, its files unreadable)
 //! is left out, and queries for it answer `1244006` as for an archived job.
 //!
 //! Bounds: a job `[sim] keep_jobs` archives leaves the store too; past [`MAX_STORED_JOBS`]
 //! the oldest finished jobs leave it (while running, and on the next start), and a file larger
-//! than [`MAX_RECORD_BYTES`] is not read. Every path is a plain name inside the store's directory, opened through a cap-std
-//! handle on it.
+//! than [`MAX_RECORD_BYTES`] is not read. Every path is a plain name inside the store's
+//! directory, opened through a cap-std handle on it. Files are not fsync'd: they survive the
+//! process, not a power cut.
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
@@ -192,15 +193,13 @@ impl Store {
 
     /// Stores a job's submission (before it is answered).
     pub(crate) fn save_request(&self, job: &Job, route: Route, params: &Params) {
-        let mut params = params.0.clone();
-        for key in SECRET_KEYS {
-            params.remove(key);
-        }
+        let mut params = Value::Object(params.0.clone());
+        strip_secrets(&mut params);
         let record = SavedRequest {
             format: FORMAT,
             id: job.id,
             api: route.to_string(),
-            params: Value::Object(params),
+            params,
             app_code: job.spec.caller.app_code.clone(),
             username: job.spec.caller.username.clone(),
             name: job.spec.name.clone(),
@@ -341,6 +340,18 @@ pub(crate) async fn write_changes(engine: Weak<Engine>, store: Arc<Store>) {
             store.trim(&all);
         })
         .await;
+    }
+}
+
+/// Removes every credential field, at any depth.
+fn strip_secrets(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| !SECRET_KEYS.contains(&key.as_str()));
+            map.values_mut().for_each(strip_secrets);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_secrets),
+        _ => {}
     }
 }
 

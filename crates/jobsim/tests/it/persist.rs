@@ -335,6 +335,7 @@ fn no_secret_is_stored() {
         let mut body = transfer("a.bin", true);
         body["bk_app_secret"] = json!("s3cr3t-in-body");
         body["bk_token"] = json!("t0ken-in-body");
+        body["file_source_list"][0]["account"]["bk_app_secret"] = json!("s3cr3t-nested");
         let id = submit(&state, &body).await;
         wait(&state, id).await;
     });
