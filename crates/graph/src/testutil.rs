@@ -216,6 +216,7 @@ impl TestPlan {
             transfer_mode: None,
             retries: 0,
             enabled: true,
+            release: Default::default(),
         });
         self
     }

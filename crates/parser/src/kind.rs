@@ -110,6 +110,10 @@ kinds! {
     ControlCharacter => "plan::parser::control_character", "A path holds a tab, line break or other control character.";
     UnusedVar => "plan::parser::unused_var", "A variable is never used.";
     UnusedGroup => "plan::parser::unused_group", "A host group is never used.";
+    InvalidRolling => "plan::parser::invalid_rolling", "A `rolling` table JOB would refuse: a bad expression or mode, too many batches, both kinds of rolling, or neither.";
+    RollingNeedsStaticHosts => "plan::parser::rolling_needs_static_hosts", "Plan-made (v2) rolling batches over targets that are not static hosts: only JOB's v3 rolling resolves dynamic groups and topology nodes.";
+    InvalidVerify => "plan::parser::invalid_verify", "`verify` is neither `\"size\"` nor `\"sha256\"`, or `\"sha256\"` is asked of a source the hashing script cannot name (`REGEX:`, wildcard, directory, file source).";
+    UnapprovableGate => "plan::parser::unapprovable_gate", "`gate = true` on a push that never runs (`enabled = false`): nothing would ever ask for, or could give, the approval.";
 }
 
 /// The code of [`crate::PlanErrors`], the summary of all problems of a run.

@@ -22,6 +22,7 @@ mod model;
 mod paths;
 mod problem;
 mod raw;
+mod release;
 // Without the feature, the tests still build it (schemars is a dev-dependency): the parser's
 // key lists are checked against it in every test run.
 #[cfg(any(feature = "schema", test))]
@@ -38,6 +39,7 @@ pub use loader::{
 };
 pub use model::*;
 pub use paths::{PathError, validate_job_path};
+pub use release::{MaxFailed, Release, Rolling, RollingMode, RollingOver, Verify, mode_name};
 pub use problem::{AttachedProblem, PlanErrors, Problem, Severity, reports, sort_problems};
 #[cfg(feature = "schema")]
 pub use schema::{include_schema, plan_schema};

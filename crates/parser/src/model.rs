@@ -596,6 +596,8 @@ pub struct Push {
     pub retries: u8,
     /// `false` keeps the push in the plan but out of the run.
     pub enabled: bool,
+    /// Rolling batches, gate, verification and callback (see docs/rolling.md).
+    pub release: crate::release::Release,
 }
 
 /// A validated plan.

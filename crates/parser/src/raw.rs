@@ -12,6 +12,8 @@ use crate::kind::ParseErrorKind;
 use crate::model::{ApiVersion, FileId, Located, Span, TopoNode, TransferMode};
 use crate::problem::{Problem, shown};
 
+mod release;
+
 pub(crate) const CREDENTIALS_HELP: &str = "credentials come from the environment \
      (BK_APP_CODE, BK_APP_SECRET, BK_USERNAME/BK_TOKEN/BK_ACCESS_TOKEN), not the plan";
 
@@ -42,6 +44,7 @@ pub(crate) struct RawPlan {
     pub(crate) download_speed_limit: Option<Located<i64>>,
     pub(crate) api: Option<Located<ApiVersion>>,
     pub(crate) task_prefix: Option<Located<String>>,
+    pub(crate) callback_url: Option<Located<String>>,
 }
 
 #[derive(Debug)]
@@ -108,6 +111,8 @@ pub(crate) struct RawPush {
     pub(crate) transfer_mode_key: Option<Span>,
     pub(crate) retries: Option<Located<i64>>,
     pub(crate) enabled: Option<bool>,
+    /// `rolling`, `gate`, `verify`, `callback_url`.
+    pub(crate) release: crate::release::RawRelease,
 }
 
 /// Which keys a file may hold at its top level.
@@ -134,6 +139,7 @@ const PLAN_KEYS: &[&str] = &[
     "download_speed_limit",
     "api",
     "task_prefix",
+    "callback_url",
 ];
 const GROUP_KEYS: &[&str] = &["ips", "host_ids", "dynamic_groups", "topo_nodes", "groups"];
 const TOPO_KEYS: &[&str] = &["node_type", "id"];
@@ -148,6 +154,10 @@ const PUSH_KEYS: &[&str] = &[
     "transfer_mode",
     "retries",
     "enabled",
+    "rolling",
+    "gate",
+    "verify",
+    "callback_url",
 ];
 const SOURCE_KEYS: &[&str] = &[
     "hosts",
@@ -560,6 +570,7 @@ impl Walker<'_> {
             download_speed_limit: None,
             api: None,
             task_prefix: None,
+            callback_url: None,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -610,6 +621,7 @@ impl Walker<'_> {
                     }
                 }
                 "task_prefix" => plan.task_prefix = self.string(value, "task_prefix"),
+                "callback_url" => plan.callback_url = self.string(value, "callback_url"),
                 _ => self.unknown_key(key, PLAN_KEYS, "[plan]"),
             }
         }
@@ -842,6 +854,7 @@ impl Walker<'_> {
                 transfer_mode_key: None,
                 retries: None,
                 enabled: None,
+                release: crate::release::RawRelease::default(),
             };
             for (key, value) in table.iter() {
                 match key.get_ref().as_ref() {
@@ -887,6 +900,7 @@ impl Walker<'_> {
                             }
                         }
                     }
+                    other if self.release_key(other, value, &mut push.release) => {}
                     _ => self.unknown_key(key, PUSH_KEYS, "[[push]]"),
                 }
             }

@@ -172,6 +172,58 @@ struct PlanTable {
     api: Option<Api>,
     /// Prefixes JOB task names: `<task_prefix><plan>/<push>`.
     task_prefix: Option<String>,
+    /// JOB POSTs the job's status here when a job ends (every push that sets none).
+    callback_url: Option<CallbackUrl>,
+}
+
+/// An http:// or https:// URL JOB calls when a job ends.
+#[derive(JsonSchema)]
+#[schemars(inline)]
+struct CallbackUrl(#[schemars(pattern(r"^https?://[^\s@/]+"), length(max = 512))] String);
+
+/// Batches: over target hosts (`expression`) or over source files.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RollingTable {
+    /// JOB's rolling expression, e.g. "1 30% 100%" (N, N%, +N, *N parts).
+    expression: Option<String>,
+    /// Rolling over sources: source hosts per batch (v3).
+    #[schemars(range(min = 1))]
+    sources_per_batch: Option<i64>,
+    /// Rolling over sources: files of one source host per batch (v3).
+    #[schemars(range(min = 1))]
+    files_per_source: Option<i64>,
+    /// What happens after a batch.
+    mode: Option<RollingModeName>,
+    /// v2 batches: failed hosts that stop the push (a number, or "10%").
+    max_failed: Option<MaxFailedValue>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+enum RollingModeName {
+    /// Stop after a batch with a failed host (the default).
+    PauseOnFailure,
+    /// Go on after failed batches.
+    IgnoreFailure,
+    /// Wait for a confirmation after every batch.
+    Manual,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum MaxFailedValue {
+    Hosts(#[schemars(range(min = 0))] i64),
+    Percent(#[schemars(pattern(r"^[0-9]{1,3}%$"))] String),
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum VerifyName {
+    /// Sizes from JOB's file log against the source's.
+    Size,
+    /// Hash the delivered files on sources and targets.
+    Sha256,
 }
 
 #[derive(JsonSchema)]
@@ -300,6 +352,14 @@ struct Push {
     retries: Option<i64>,
     /// `false` keeps the push in the file but out of the run (shown as skipped).
     enabled: Option<bool>,
+    /// Rolling batches (JOB's rolling_config under v3, plan-made batches under v2).
+    rolling: Option<RollingTable>,
+    /// Wait for an approval before the push starts.
+    gate: Option<bool>,
+    /// Check the delivered bytes after the push.
+    verify: Option<VerifyName>,
+    /// JOB POSTs the job's status here when the job ends.
+    callback_url: Option<CallbackUrl>,
 }
 
 #[derive(JsonSchema)]

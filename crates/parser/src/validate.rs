@@ -29,6 +29,8 @@ use plan_bkjob::scope_for_biz;
 use plan_bkjob::task_name::{PLAN_TASK_NAME_MAX_CHARS, RUN_TAG_SUFFIX_CHARS, TASK_NAME_MAX_CHARS};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+mod release;
+
 /// What substituted strings may hold in all, on top of [`EXPANSION_PER_BYTE`] times the size of
 /// the plan's files: without a total, a 512 KiB variable used 8,000 times builds 4 GB of paths
 /// while each stays under the per-value limit ([`MAX_EXPANDED`]).
@@ -1309,7 +1311,9 @@ impl<'a> Builder<'a> {
                 origin: Origin::Plan,
                 span,
             });
+        let callback_url = self.plan_callback_url(raw.callback_url.as_ref());
         PlanSettings {
+            callback_url,
             span: raw.span,
             name,
             description: raw.description.clone(),
@@ -1600,7 +1604,19 @@ impl<'a> Builder<'a> {
             self.check_missing_account(raw, scope);
         }
 
+        let enabled = raw.enabled.unwrap_or(true);
+        let release = self.release(
+            raw,
+            settings,
+            &release::ReleaseScope {
+                api,
+                target: target.as_ref(),
+                sources: &sources,
+                enabled,
+            },
+        );
         Some(Push {
+            release,
             name: raw.name.clone()?,
             index,
             span: raw.span,
@@ -1612,7 +1628,7 @@ impl<'a> Builder<'a> {
             download_speed_limit: limits.download,
             transfer_mode: raw.transfer_mode.clone(),
             retries,
-            enabled: raw.enabled.unwrap_or(true),
+            enabled,
         })
     }
 
@@ -2539,6 +2555,7 @@ struct PlanSettings {
     timeout: Option<Setting<u32>>,
     upload: Option<Setting<u32>>,
     download: Option<Setting<u32>>,
+    callback_url: Option<Setting<String>>,
 }
 
 /// What the checks of one push's target and sources share.

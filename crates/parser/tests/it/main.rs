@@ -4,4 +4,5 @@ mod diagnostics;
 mod hostile;
 mod limits;
 mod properties;
+mod release;
 mod valid;
