@@ -148,8 +148,17 @@ pub(crate) fn load(path: &Path, printer: &Printer) -> Result<(SavedPlan, Loaded)
         )));
     }
     if let Some(field) = saved.unreproduced_field(&loaded.parsed.plan, &loaded.graph) {
+        let this = format!("plan {}", env!("CARGO_PKG_VERSION"));
+        let why = if saved.tool_version == this {
+            "it was changed after it was saved".to_owned()
+        } else {
+            format!(
+                "it was saved by {}, and this is {this}: it was changed, or this version resolves it differently",
+                saved.tool_version
+            )
+        };
         return Err(refuse(&format!(
-            "its content does not match its hash: `{field}` is not what its embedded plan resolves to; it was changed after it was saved"
+            "its content does not match its hash: `{field}` is not what its embedded plan resolves to; {why}"
         )));
     }
     Ok((saved, loaded))
