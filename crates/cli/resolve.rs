@@ -59,7 +59,7 @@ impl ResolvedHost {
 pub(crate) type Answer = Result<Vec<ResolvedHost>, String>;
 
 /// Every dynamic group and topology node of a plan, resolved.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Resolution {
     /// Where CMDB was asked (the endpoint's URL, or `sandbox DIR`).
     pub(crate) source: String,
@@ -67,6 +67,21 @@ pub(crate) struct Resolution {
     pub(crate) dynamic_groups: BTreeMap<String, Answer>,
     /// `node_type:id` → its hosts.
     pub(crate) topo_nodes: BTreeMap<String, Answer>,
+    /// The business's hosts by `bk_host_id`, asked when a plan names hosts by id, so each is
+    /// shown with its address; the reason when CMDB could not list them.
+    #[serde(skip)]
+    pub(crate) by_id: Result<BTreeMap<i64, ResolvedHost>, String>,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Resolution {
+            source: String::new(),
+            dynamic_groups: BTreeMap::new(),
+            topo_nodes: BTreeMap::new(),
+            by_id: Ok(BTreeMap::new()),
+        }
+    }
 }
 
 impl Resolution {
@@ -90,13 +105,15 @@ impl Resolution {
             );
         }
         for id in &set.host_ids {
-            add(
-                ResolvedHost {
-                    host: id.to_string(),
-                    host_id: Some(id.0),
-                },
-                &mut hosts,
-            );
+            let known = self.by_id.as_ref().ok().and_then(|m| m.get(&id.0));
+            let host = known.cloned().unwrap_or(ResolvedHost {
+                host: id.to_string(),
+                host_id: Some(id.0),
+            });
+            add(host, &mut hosts);
+        }
+        if let (false, Err(why)) = (set.host_ids.is_empty(), &self.by_id) {
+            unresolved.push(format!("host ids: {why}"));
         }
         let answers = set
             .dynamic_groups
@@ -192,6 +209,22 @@ async fn ask(
             group.to_owned(),
             answer.map(listed).map_err(|e| printable(&e)),
         );
+    }
+    if plans
+        .iter()
+        .flat_map(|p| p.pushes.iter())
+        .any(|p| !p.target.hosts.host_ids.is_empty())
+    {
+        // One listing of the business names every host id the plans use.
+        let listed = client.topo_node_hosts(biz, "biz", biz).await;
+        resolution.by_id = listed
+            .map(|hosts| {
+                hosts
+                    .iter()
+                    .map(|h| (h.bk_host_id, ResolvedHost::from_cmdb(h)))
+                    .collect()
+            })
+            .map_err(|e| printable(&e));
     }
     for node in nodes {
         let answer = client.topo_node_hosts(biz, &node.node_type, node.id).await;

@@ -377,3 +377,19 @@ fn a_group_cmdb_does_not_know_is_shown_unresolved_with_cmdbs_reason() {
     // The rest is still listed.
     assert!(stdout.contains("to-web: 4 hosts"), "{stdout}");
 }
+
+#[test]
+fn show_resolve_names_the_address_behind_each_host_id() {
+    let f = review();
+    let plan = REVIEW_PLAN.replace(r#"ips = ["10.0.2.1"]"#, "host_ids = [3001, 1005]");
+    std::fs::write(f.path("plan.toml"), plan).expect("write");
+    let out = show(&f, &["--resolve", "--sandbox", "sandbox"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // 3001 is also in the group, 1005 also in the node: each host once, with its address.
+    assert!(stdout.contains("to-web: 4 hosts"), "{stdout}");
+    assert!(
+        stdout.contains("all: 0:[fd00::1] (host_id:3001), 0:10.0.2.2 (host_id:1005),"),
+        "{stdout}"
+    );
+}
