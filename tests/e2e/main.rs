@@ -4,6 +4,7 @@ mod apply_resume;
 mod apply_v3;
 mod check;
 mod ci_examples;
+mod converge;
 mod diff;
 mod exit_codes;
 mod faults;

@@ -52,22 +52,38 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
     let hosts = resolution
         .as_ref()
         .map(|r| (r, resolved::changes(r, old_plan, &new.parsed.plan)));
+    // `--refresh`: what the new version would move, read on its targets.
+    let refreshed =
+        match crate::commands::show::refreshed(&args.resolve, printer, &new.parsed.plan) {
+            Ok(refreshed) => refreshed,
+            Err(status) => return Ok(status),
+        };
     match (args.format, &hosts) {
         (ShowFormat::Text, _) => {
             let mut text = diff_text::render(&diff, &labels);
             if let Some((r, changes)) = &hosts {
                 text.push_str(&resolved::changes_text(r, changes));
             }
+            if let Some(r) = &refreshed {
+                text.push_str(&crate::refresh::text(r));
+            }
             write_stdout(&text)?;
         }
-        (ShowFormat::Json, None) => write_json(&plan_graph::diff_json(&diff))?,
-        (ShowFormat::Json, Some((r, changes))) => {
+        (ShowFormat::Json, None) if refreshed.is_none() => {
+            write_json(&plan_graph::diff_json(&diff))?;
+        }
+        (ShowFormat::Json, hosts) => {
             let mut document = serde_json::to_value(plan_graph::diff_json(&diff))?;
             if let Some(fields) = document.as_object_mut() {
-                fields.insert(
-                    "resolved".into(),
-                    serde_json::json!({ "source": r.source, "hosts": changes }),
-                );
+                if let Some((r, changes)) = hosts {
+                    fields.insert(
+                        "resolved".into(),
+                        serde_json::json!({ "source": r.source, "hosts": changes }),
+                    );
+                }
+                if let Some(r) = &refreshed {
+                    fields.insert("refresh".into(), serde_json::to_value(r)?);
+                }
             }
             write_json(&document)?;
         }
@@ -76,6 +92,9 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
                 diff_markdown::render(&diff, &new.parsed.plan, &new.graph, &labels);
             if let Some((r, changes)) = &hosts {
                 text.push_str(&resolved::changes_markdown(r, changes));
+            }
+            if let Some(r) = &refreshed {
+                text.push_str(&crate::refresh::markdown(r));
             }
             write_stdout(&text)?;
         }

@@ -1,0 +1,319 @@
+//! Refresh, `--converge` and `plan drift` (issue 20), the built binary against the sandbox's
+//! simulator: half the targets already hold the file, one holds a corrupted copy, the rest
+//! nothing. What differs is named exactly, only those hosts get a transfer (counted in the
+//! simulator's request log), a plan in place submits no transfer, and drift follows a file
+//! changed by hand and restored.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const PLAN: &str = r#"
+[plan]
+name = "converge"
+bk_biz_id = 2
+account = "root"
+
+[hosts.src]
+ips = ["10.0.0.1"]
+[hosts.web]
+ips = ["10.0.2.1", "10.0.2.2", "10.0.2.3", "10.0.2.4", "10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8"]
+
+[[push]]
+name = "app"
+from = { hosts = "src", files = ["/data/release/app.tar.gz"] }
+to = { hosts = "web", path = "/opt/app/" }
+"#;
+
+const SOURCE: &str = "10.0.0.1";
+const TARGETS: [&str; 8] = [
+    "10.0.2.1", "10.0.2.2", "10.0.2.3", "10.0.2.4", "10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8",
+];
+const DELIVERED: &str = "opt/app/app.tar.gz";
+
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    /// `.1`–`.4` hold the file, `.5` a copy with one byte changed (same size), `.6`–`.8`
+    /// nothing.
+    fn new(plan: &str, jobsim_toml: &str) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = World { dir };
+        std::fs::write(world.path("plan.toml"), plan).expect("plan");
+        std::fs::create_dir_all(world.path("sandbox")).expect("sandbox");
+        std::fs::write(world.path("sandbox/jobsim.toml"), jobsim_toml).expect("jobsim.toml");
+        let body = artifact();
+        world.write(SOURCE, "data/release/app.tar.gz", &body);
+        for ip in &TARGETS[..4] {
+            world.write(ip, DELIVERED, &body);
+        }
+        let mut corrupted = body.clone();
+        corrupted[100] ^= 0xff;
+        world.write(TARGETS[4], DELIVERED, &corrupted);
+        for ip in &TARGETS[5..] {
+            std::fs::create_dir_all(world.host(ip)).expect("host");
+        }
+        world
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn host(&self, ip: &str) -> PathBuf {
+        self.path("sandbox/hosts/0").join(ip)
+    }
+
+    fn write(&self, ip: &str, rel: &str, bytes: &[u8]) {
+        let path = self.host(ip).join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    }
+
+    fn read(&self, ip: &str, rel: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.host(ip).join(rel)).ok()
+    }
+
+    fn plan(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_plan"))
+            .current_dir(self.dir.path())
+            .env("PLAN_NO_PROGRESS", "1")
+            .env("NO_COLOR", "1")
+            .env("PLAN_STATE_DIR", self.path("state"))
+            .env_remove("BK_JOB_ENDPOINT")
+            .args(args)
+            .output()
+            .expect("run plan")
+    }
+
+    fn apply_converge(&self) -> Output {
+        self.plan(&[
+            "apply",
+            "plan.toml",
+            "--sandbox",
+            "sandbox",
+            "--converge",
+            "--poll-interval",
+            "100",
+        ])
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        requests(&self.path("sandbox/.jobsim/requests.jsonl"))
+    }
+
+    /// The target hosts of every accepted transfer submission, per submission.
+    fn transfers(&self) -> Vec<Vec<String>> {
+        self.requests()
+            .iter()
+            .filter(|r| r["api"] == "fast_push_file" && !r["job_instance_id"].is_null())
+            .map(|r| {
+                r["body"]["target_server"]["ip_list"]
+                    .as_array()
+                    .expect("ip_list")
+                    .iter()
+                    .map(|h| h["ip"].as_str().expect("ip").to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn script_jobs(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["api"] == "fast_execute_script" && !r["job_instance_id"].is_null())
+            .count()
+    }
+}
+
+fn requests(log: &Path) -> Vec<Value> {
+    match std::fs::read_to_string(log) {
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("{}: {e}", log.display()),
+    }
+}
+
+fn artifact() -> Vec<u8> {
+    (0..64 * 1024u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn refresh_json(world: &World) -> Value {
+    let out = world.plan(&[
+        "show",
+        "plan.toml",
+        "--refresh",
+        "--sandbox",
+        "sandbox",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let document: Value = serde_json::from_slice(&out.stdout).expect("json");
+    document["refresh"].clone()
+}
+
+fn differing(verdict: &Value) -> Vec<(String, String)> {
+    verdict["differing"]
+        .as_array()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .map(|h| {
+                    let found = h["files"][0]["found"].as_str().unwrap_or("unreadable");
+                    (
+                        h["host"].as_str().expect("host").to_owned(),
+                        found.to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn show_refresh_names_exactly_the_hosts_that_differ_and_sends_nothing() {
+    let world = World::new(PLAN, "");
+    let refresh = refresh_json(&world);
+    let push = &refresh["pushes"][0];
+    assert_eq!(push["push"], "app");
+    assert_eq!(push["verdict"], "differs");
+    assert_eq!(push["hosts"], 8);
+    assert_eq!(
+        differing(push),
+        vec![
+            ("0:10.0.2.5".to_owned(), "different content".to_owned()),
+            ("0:10.0.2.6".to_owned(), "missing".to_owned()),
+            ("0:10.0.2.7".to_owned(), "missing".to_owned()),
+            ("0:10.0.2.8".to_owned(), "missing".to_owned()),
+        ]
+    );
+    // The source and the targets: two script jobs, no transfer.
+    assert_eq!(world.script_jobs(), 2);
+    assert!(world.transfers().is_empty());
+    let out = world.plan(&["show", "plan.toml", "--refresh", "--sandbox", "sandbox"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("app: 4 of 8 hosts differ"), "{shown}");
+    assert!(
+        shown.contains("0:10.0.2.5: different content /opt/app/app.tar.gz"),
+        "{shown}"
+    );
+    let out = world.plan(&[
+        "show",
+        "plan.toml",
+        "--refresh",
+        "--sandbox",
+        "sandbox",
+        "--format",
+        "markdown",
+    ]);
+    let comment = text(&out.stdout);
+    assert!(
+        comment.contains("| `app` | 4 of 8 hosts differ |"),
+        "{comment}"
+    );
+}
+
+#[test]
+fn converge_sends_only_to_the_hosts_that_differ_then_nothing() {
+    let world = World::new(PLAN, "");
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        world.transfers(),
+        vec![vec!["10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8"]]
+    );
+    for ip in TARGETS {
+        assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
+    }
+    // Applied again: in place, no transfer job, exit 0.
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(world.transfers().len(), 1);
+    assert!(
+        text(&out.stderr).contains("app: up to date, not pushed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn drift_follows_a_file_changed_by_hand_and_restored() {
+    let world = World::new(PLAN, "");
+    let drift = |w: &World| w.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
+    let out = drift(&world);
+    assert_eq!(out.status.code(), Some(11), "{}", text(&out.stderr));
+    assert_eq!(world.apply_converge().status.code(), Some(0));
+    let out = drift(&world);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("in place"));
+    world.write(TARGETS[2], DELIVERED, b"edited by hand");
+    let out = drift(&world);
+    assert_eq!(out.status.code(), Some(11));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("0:10.0.2.3: different size /opt/app/app.tar.gz"),
+        "{report}"
+    );
+    assert!(!report.contains("0:10.0.2.4"), "{report}");
+    world.write(TARGETS[2], DELIVERED, &artifact());
+    assert_eq!(drift(&world).status.code(), Some(0));
+    assert_eq!(world.transfers().len(), 1, "drift never sends a file");
+}
+
+#[test]
+fn a_target_whose_agent_is_down_counts_as_differing_and_says_so() {
+    let world = World::new(PLAN, "[[host]]\nhost = \"0:10.0.2.1\"\nagent = \"down\"\n");
+    let refresh = refresh_json(&world);
+    let hosts = refresh["pushes"][0]["differing"]
+        .as_array()
+        .expect("differing")
+        .clone();
+    let down = hosts
+        .iter()
+        .find(|h| h["host"] == "0:10.0.2.1")
+        .expect("the host whose agent is down differs");
+    assert!(
+        down["unreadable"]
+            .as_str()
+            .is_some_and(|why| !why.is_empty()),
+        "{down}"
+    );
+    let out = world.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
+    assert_eq!(out.status.code(), Some(11));
+    assert!(
+        text(&out.stdout).contains("could not be read"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_push_the_refresh_cannot_read_is_always_pushed_with_the_reason() {
+    let plan = PLAN.replace("/data/release/app.tar.gz", "/data/release/*.tar.gz");
+    let world = World::new(&plan, "");
+    let refresh = refresh_json(&world);
+    let push = &refresh["pushes"][0];
+    assert_eq!(push["verdict"], "cannot_tell");
+    assert!(
+        push["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("wildcard")),
+        "{push}"
+    );
+    assert_eq!(world.script_jobs(), 0);
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(world.transfers(), vec![TARGETS.to_vec()]);
+    assert!(text(&out.stderr).contains("pushed to every target"));
+}
