@@ -308,15 +308,19 @@ fn wire(pushes: &[Push], edge_list: Vec<EdgeEntry>, problems: &mut Vec<Problem>)
     let mut ends = Vec::with_capacity(edge_list.len());
     for ((b, a), kind) in edge_list {
         let id = edges.len();
-        let read_span = match &kind {
-            EdgeKind::Inferred { read_span, .. } => Some(*read_span),
-            EdgeKind::Explicit { also, .. } => also.as_deref().map(|f| f.read_span),
+        let read = match &kind {
+            EdgeKind::Inferred {
+                read_span,
+                may_read,
+                ..
+            } => Some((*read_span, *may_read)),
+            EdgeKind::Explicit { also, .. } => also.as_deref().map(|f| (f.read_span, f.may_read)),
         };
-        if let Some(read_span) = read_span
+        if let Some(read) = read
             && !pushes[a].enabled
             && pushes[b].enabled
         {
-            problems.push(reads_disabled(&pushes[a], &pushes[b], read_span));
+            problems.push(reads_disabled(&pushes[a], &pushes[b], read));
         }
         edges.push(Edge {
             dependency: pushes[a].name.value.clone(),
@@ -385,11 +389,17 @@ fn stages_of(pushes: &[Push], stage: &[usize]) -> Vec<Stage> {
     stages
 }
 
-fn reads_disabled(dependency: &Push, dependent: &Push, read_span: Span) -> Problem {
+/// `read`: where the dependent reads, and whether it only may read (a pattern, a macro).
+fn reads_disabled(
+    dependency: &Push,
+    dependent: &Push,
+    (read_span, may_read): (Span, bool),
+) -> Problem {
+    let reads = if may_read { "may read" } else { "reads" };
     Problem::warning(
         GraphErrorKind::ReadsDisabled.code(),
         format!(
-            "push `{}` reads what disabled push `{}` delivers",
+            "push `{}` {reads} what disabled push `{}` delivers",
             dependent.name.value, dependency.name.value
         ),
     )

@@ -1333,3 +1333,29 @@ fn a_pattern_over_a_crowded_directory_waits_for_every_delivery() {
             .all(|e| e.reason().is_some_and(|r| r.starts_with("may read")))
     );
 }
+
+/// The warning about reading what a disabled push delivers says "may read" for a pattern.
+#[test]
+fn a_pattern_over_a_disabled_delivery_may_read_it() {
+    let p = plan()
+        .push(
+            "a",
+            &[(&["10.9.9.9"], &["/src/a.log"])],
+            (&["10.0.0.1"], "/dst/"),
+            &[],
+        )
+        .with_last(|p| p.enabled = false)
+        .push(
+            "b",
+            &[(&["10.0.0.1"], &["/dst/*.log"])],
+            (&["10.8.8.8"], "/out/"),
+            &[],
+        )
+        .build();
+    let g = build(&p).expect("valid");
+    let messages: Vec<&str> = g.warnings().iter().map(Problem::message).collect();
+    assert_eq!(
+        messages,
+        vec!["push `b` may read what disabled push `a` delivers"]
+    );
+}
