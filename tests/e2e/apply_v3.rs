@@ -736,14 +736,19 @@ fn an_ipv6_static_host_is_refused_at_check_time_under_v3() {
         r#"ips = ["10.0.1.1", "0:[fd00::7]"]"#,
     );
     let f = Fixture::new(&plan, "");
-    // Fine for v2 ...
+    // An error for v2 (JOB finds static hosts by IPv4 only) ...
     let out = f
         .plan()
         .args(["check", "plan.toml"])
         .output()
         .expect("check");
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    // ... an error at the host string for v3, on check and apply alike.
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("plan::parser::ipv6_host_in_v2"),
+        "{}",
+        text(&out.stderr)
+    );
+    // ... and at the host string for v3, on check and apply alike.
     for args in [
         vec!["check", "plan.toml", "--api", "v3"],
         vec!["apply", "plan.toml", "--sandbox", "sandbox", "--api", "v3"],

@@ -94,7 +94,7 @@ fn errors(doc: &Value) -> Vec<&Value> {
 fn valid_plans_exit_0_with_warnings_allowed() {
     for (file, extra) in [
         ("valid/contract_example.toml", &[][..]),
-        ("valid/ipv6_hosts.toml", &[]),
+        ("valid/ranges_and_host_ids.toml", &[]),
         ("valid/topo_nodes.toml", &[]),
         ("valid/windows_paths.toml", &[]),
         ("valid/v3_transfer_mode.toml", &[]),
@@ -182,6 +182,11 @@ fn invalid_plans_exit_1_with_each_error_on_the_offending_line() {
         ("invalid/v3_only.toml", "plan::parser::v3_only"),
         ("invalid/empty_target.toml", "plan::parser::no_hosts"),
         ("invalid/ipv6_nobracket.toml", "plan::parser::invalid_host"),
+        ("invalid/ipv6_in_v2.toml", "plan::parser::ipv6_host_in_v2"),
+        (
+            "invalid/host_range_reversed.toml",
+            "plan::parser::invalid_host_range",
+        ),
         ("invalid/group_cycle.toml", "plan::parser::group_cycle"),
         ("invalid/cycle_explicit.toml", "plan::graph::cycle"),
         ("invalid/cycle_inferred.toml", "plan::graph::cycle"),
@@ -329,7 +334,11 @@ fn several_plans_are_checked_together() {
         .collect();
     assert_eq!(files, BTreeSet::from(["invalid/wrong_type.toml"]));
 
-    let text = plan(&["check", "valid/topo_nodes.toml", "valid/ipv6_hosts.toml"]);
+    let text = plan(&[
+        "check",
+        "valid/topo_nodes.toml",
+        "valid/ranges_and_host_ids.toml",
+    ]);
     assert_eq!(code(&text), 0);
 }
 

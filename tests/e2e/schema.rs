@@ -169,7 +169,7 @@ fn the_schema_rejects_what_the_parser_rejects() {
             ("wrong type", "/plan/bk_biz_id"),
         ),
         (
-            good.replace("bk_biz_id = 2", "bk_biz_id = 2\ntimeout = 5"),
+            good.replace("bk_biz_id = 2", "bk_biz_id = 2\ntimeout = 0"),
             ("out of range", "/plan/timeout"),
         ),
         (

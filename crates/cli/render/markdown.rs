@@ -338,11 +338,11 @@ fn row(graph: &PlanGraph, push: &Push) -> String {
             .iter()
             .map(|s| {
                 let files: Vec<String> = s.files.iter().map(|f| code(&f.path)).collect();
-                format!(
-                    "{}: {}",
-                    hosts_cell(&s.host_refs, &s.hosts),
-                    files.join(" ")
-                )
+                let from = match &s.file_source {
+                    Some(file_source) => text(&file_source.value.to_string()),
+                    None => hosts_cell(&s.host_refs, &s.hosts),
+                };
+                format!("{from}: {}", files.join(" "))
             })
             .collect::<Vec<_>>()
             .join("<br>"),

@@ -66,16 +66,22 @@ pub(crate) fn render(plan: &Plan, graph: &PlanGraph) -> String {
                 }
             }
             for source in &push.sources {
-                let _ = writeln!(
-                    out,
-                    "    from {} = {}",
-                    written(&source.host_refs),
-                    resolved(&source.hosts, HOSTS_SHOWN)
-                );
+                let from = match &source.file_source {
+                    Some(file_source) => file_source.value.to_string(),
+                    None => format!(
+                        "{} = {}",
+                        written(&source.host_refs),
+                        resolved(&source.hosts, HOSTS_SHOWN)
+                    ),
+                };
+                let _ = writeln!(out, "    from {from}");
                 for file in &source.files {
                     let _ = writeln!(out, "         {}", file.path);
                 }
-                let _ = writeln!(out, "         as {}", account(&source.account));
+                // A file source takes no account (JOB reads it as the source's own).
+                if source.file_source.is_none() {
+                    let _ = writeln!(out, "         as {}", account(&source.account));
+                }
             }
             let _ = writeln!(
                 out,

@@ -464,6 +464,9 @@ pub fn written_hosts(refs: &[HostRef]) -> Vec<String> {
 pub(crate) struct ResolvedHosts<'a> {
     /// Static hosts, `cloud:ip`.
     ips: Vec<String>,
+    /// CMDB host ids (`bk_host_id`, v3); left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    host_ids: Vec<i64>,
     /// CMDB dynamic group ids.
     dynamic_groups: &'a [String],
     /// CMDB topology nodes, `kind:id`.
@@ -474,6 +477,7 @@ impl<'a> ResolvedHosts<'a> {
     pub(crate) fn of(hosts: &'a HostSet) -> Self {
         ResolvedHosts {
             ips: hosts.ips.iter().map(ToString::to_string).collect(),
+            host_ids: hosts.host_ids.iter().map(|id| id.0).collect(),
             dynamic_groups: &hosts.dynamic_groups,
             topo_nodes: hosts.topo_nodes.iter().map(ToString::to_string).collect(),
         }
@@ -625,6 +629,9 @@ struct ShowPush<'a> {
     sources: Vec<SourceEntry<'a>>,
     target: TargetEntry<'a>,
     settings: PushSettings<'a>,
+    /// Gate, verification, callback and rolling; left out when the push has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    release: Option<crate::show_release::ReleaseEntry<'a>>,
     /// Pushes on the longest chain from this one to the end, itself included.
     longest_remaining_path: Option<usize>,
     /// The exact JOB request body `plan apply` sends (`fast_push_file` in v2,
@@ -647,6 +654,10 @@ struct SourceEntry<'a> {
     /// The hosts as written (group names and host strings).
     hosts: Vec<String>,
     resolved: ResolvedHosts<'a>,
+    /// A JOB file source read instead of hosts (`file source CODE` or `file source #ID`);
+    /// left out for hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file_source: Option<String>,
     files: Vec<&'a str>,
     account: SettingEntry<&'a String>,
 }
@@ -658,6 +669,9 @@ struct TargetEntry<'a> {
     hosts: Vec<String>,
     resolved: ResolvedHosts<'a>,
     path: &'a str,
+    /// The name the one delivered file gets; left out when files keep their names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file_target_name: Option<&'a str>,
     account: SettingEntry<&'a String>,
 }
 
@@ -701,6 +715,7 @@ impl<'a> ShowPush<'a> {
             sources: push.sources.iter().map(SourceEntry::of).collect(),
             target: TargetEntry::of(&push.target),
             settings: PushSettings::of(push),
+            release: crate::show_release::ReleaseEntry::of(push, plan.api),
             longest_remaining_path: graph.longest_remaining_path(name),
             request: request_for(plan, push),
         }
@@ -712,6 +727,7 @@ impl<'a> SourceEntry<'a> {
         SourceEntry {
             hosts: written_hosts(&source.host_refs),
             resolved: ResolvedHosts::of(&source.hosts),
+            file_source: source.file_source.as_ref().map(|f| f.value.to_string()),
             files: source.files.iter().map(|f| f.path.as_str()).collect(),
             account: SettingEntry::of(&source.account),
         }
@@ -724,6 +740,7 @@ impl<'a> TargetEntry<'a> {
             hosts: written_hosts(&target.host_refs),
             resolved: ResolvedHosts::of(&target.hosts),
             path: &target.path.value,
+            file_target_name: target.file_target_name.as_ref().map(|n| n.value.as_str()),
             account: SettingEntry::of(&target.account),
         }
     }
