@@ -132,7 +132,9 @@ pub fn hashed_pushes(plan: &Plan, graph: &PlanGraph) -> Vec<SavedPush> {
         .stages()
         .iter()
         .flat_map(|s| s.pushes.iter())
-        .filter_map(|name| plan.push(name))
+        // The graph's index, not `Plan::push`: a linear search per push is quadratic.
+        .filter_map(|name| graph.by_name.get(name.as_str()))
+        .filter_map(|&i| plan.pushes.get(i))
         .map(|push| SavedPush::new(plan, graph, push))
         .collect()
 }
