@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Plans are TOML files kept in git. `plan check` validates them, `plan show` prints the dry run a
 /// reviewer reads, `plan apply` runs them against BK-JOB stage by stage.
 #[derive(Debug, Parser)]
-#[command(name = "plan", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+#[command(name = "plan", version = env!("PLAN_BUILD_VERSION"), about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
