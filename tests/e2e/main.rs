@@ -19,7 +19,6 @@ mod sandbox_restart;
 mod schema;
 mod secrets;
 mod server;
-mod rolling;
 mod show;
 mod tls;
 mod version;
