@@ -30,6 +30,7 @@ mod path;
 mod render;
 mod request;
 mod saved;
+mod show_release;
 pub mod schema;
 
 pub use build::build;

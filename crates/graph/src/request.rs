@@ -3,11 +3,14 @@
 //! `plan show` prints what these functions return and `plan apply` sends it, so the two can
 //! never disagree. Credentials are not part of a body; the client adds them.
 
+use plan_bkjob::rolling::{FileSourceRollingConfigV3, RollingConfigV3, rolling_type};
 use plan_bkjob::{
     AccountV3, DynamicGroup, FastPushFileRequest, FastTransferFileRequest, FileSourceV2,
     FileSourceV3, IpHost, ServerV2, ServerV3, TopoNodeRef, file_type,
 };
-use plan_parser::{ApiVersion, FileSourceRef, HostAddr, HostId, HostSet, Plan, Push, Source};
+use plan_parser::{
+    ApiVersion, FileSourceRef, HostAddr, HostId, HostSet, Plan, Push, RollingOver, Source,
+};
 use serde::{Serialize, Serializer};
 
 /// One JOB call: a v2 `fast_push_file` or a v3 `fast_transfer_file` body.
@@ -159,7 +162,7 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             timeout,
             upload_speed_limit,
             download_speed_limit,
-            bk_callback_url: None,
+            bk_callback_url: callback_url(push),
         }),
         ApiVersion::V3 => JobRequest::V3(FastTransferFileRequest {
             bk_scope_type: plan.scope_type.as_str().to_owned(),
@@ -183,13 +186,47 @@ fn build(plan: &Plan, push: &Push, targets: &HostSet) -> JobRequest {
             download_speed_limit,
             transfer_mode: push.transfer_mode.as_ref().map(|m| m.value.code()),
             target_server: server_v3(targets),
-            callback_url: None,
-            rolling_config: None,
+            callback_url: callback_url(push),
+            rolling_config: rolling_config(push),
             // Two-phase submission: JOB creates the job unstarted, `apply` journals its id and
             // then starts it (see docs/apply.md). Built here so `plan show` prints it.
             start_task: Some(false),
         }),
     }
+}
+
+/// The URL JOB calls when the job ends (v2's `bk_callback_url`, v3's `callback_url`).
+fn callback_url(push: &Push) -> Option<String> {
+    push.release.callback_url.as_ref().map(|c| c.value.clone())
+}
+
+/// v3 `rolling_config`: JOB's own batches over the targets (`type` 1, by expression) or over
+/// the source files (`type` 2). Serial execution, JOB's default, is left out.
+fn rolling_config(push: &Push) -> Option<RollingConfigV3> {
+    let rolling = push.release.rolling.as_ref()?;
+    let mut config = RollingConfigV3 {
+        mode: Some(rolling.mode),
+        ..RollingConfigV3::default()
+    };
+    match &rolling.over {
+        RollingOver::Targets { parsed, .. } => {
+            config.rolling_type = Some(rolling_type::TARGET_EXECUTE_OBJECT);
+            // The canonical form (single spaces, no stray whitespace) JOB stores.
+            config.expression = Some(parsed.to_string());
+        }
+        RollingOver::Sources {
+            sources_per_batch,
+            files_per_source,
+        } => {
+            let as_i32 = |n: &Option<u32>| n.and_then(|n| i32::try_from(n).ok());
+            config.rolling_type = Some(rolling_type::FILE_SOURCE);
+            config.file_source = Some(FileSourceRollingConfigV3 {
+                max_execute_object_num_in_batch: as_i32(sources_per_batch),
+                max_file_num_of_single_execute_object: as_i32(files_per_source),
+            });
+        }
+    }
+    Some(config)
 }
 
 /// One v3 source: files on hosts (`file_type` left out, JOB's default 1), or a third-party
@@ -575,5 +612,34 @@ to = { hosts = ["2:10.0.[1:2].[10:11]", "10.0.3.0/31"], path = "/opt/app/" }
                 "0:10.0.3.1"
             ]
         );
+    }
+    /// `rolling` and `callback_url` reach JOB under their v3 names (`rolling_config` as
+    /// `EsbRollingConfigDTO` reads it), and the callback under v2's `bk_callback_url`.
+    #[test]
+    fn rolling_and_callback_reach_the_bodies() {
+        let text = |api: &str, rolling: &str| {
+            format!(
+                "[plan]\nname = \"r\"\nbk_biz_id = 1\naccount = \"root\"\napi = \"{api}\"\ncallback_url = \"https://ci.example/hook\"\n\n[[push]]\nname = \"app\"\nfrom = {{ hosts = \"10.0.0.1\", files = [\"/a/b\"] }}\nto = {{ hosts = \"10.0.1.[1:20]\", path = \"/srv/\" }}\nrolling = {rolling}\n"
+            )
+        };
+        let plan = parsed(&text("v3", "{ expression = \"1  30%\\u2028 100%\", mode = \"manual\" }".replace("  ", " ").as_str()));
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(body["callback_url"], "https://ci.example/hook");
+        assert_eq!(body["rolling_config"]["type"], 1);
+        assert_eq!(body["rolling_config"]["mode"], 3);
+        assert_eq!(body["rolling_config"]["expression"], "1 30% 100%");
+        assert!(body["rolling_config"].get("file_source").is_none());
+
+        let plan = parsed(&text("v3", "{ sources_per_batch = 2, mode = \"ignore-failure\" }"));
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(
+            body["rolling_config"],
+            json!({"type": 2, "mode": 2, "file_source": {"max_execute_object_num_in_batch": 2}})
+        );
+
+        let plan = parsed(&text("v2", "{ expression = \"5\", max_failed = 1 }"));
+        let body = request_for(&plan, &plan.pushes[0]).to_json();
+        assert_eq!(body["bk_callback_url"], "https://ci.example/hook");
+        assert!(body.get("rolling_config").is_none(), "v2 has no rolling: the plan cuts batches");
     }
 }
