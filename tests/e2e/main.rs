@@ -19,6 +19,7 @@ mod sandbox_restart;
 mod schema;
 mod secrets;
 mod server;
+mod rolling;
 mod show;
 mod tls;
 mod version;

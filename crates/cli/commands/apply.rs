@@ -9,6 +9,7 @@
 //! exit codes of `design/cli.md`.
 
 mod progress;
+mod release;
 mod report;
 
 use std::io::{BufRead as _, Write as _};
@@ -73,6 +74,10 @@ async fn apply(
     graph: Arc<PlanGraph>,
 ) -> anyhow::Result<ExitStatus> {
     let out = report::Out::new(*printer, args.format == ApplyFormat::Json);
+    if let Some((message, help)) = release::not_yet_applied(&plan) {
+        out.cannot_start(&message, Some(help));
+        return Ok(ExitStatus::CannotStart);
+    }
     let Some(state_dir) = state_dir(args, &out) else {
         return Ok(ExitStatus::CannotStart);
     };

@@ -128,7 +128,85 @@ pub(crate) fn settings(push: &Push) -> String {
     if push.retries > 0 {
         parts.push(format!("retries {}", push.retries));
     }
+    parts.extend(release_settings(push));
     parts.join(", ")
+}
+
+/// `gate`, `verify sha256`, `rolling "1 30% 100%" pause-on-failure: batches 1, 6, 13 of 20
+/// hosts`, `max_failed 2`, `callback_url https://...`: the release settings a push has.
+fn release_settings(push: &Push) -> Vec<String> {
+    let release = &push.release;
+    let mut parts = Vec::new();
+    if release.gate.is_some() {
+        parts.push("gate (waits for an approval)".to_owned());
+    }
+    if let Some(rolling) = &release.rolling {
+        parts.push(rolling_summary(push, rolling));
+        if let Some(max) = &rolling.max_failed {
+            parts.push(format!("max_failed {}", max.value));
+        }
+    }
+    if let Some(verify) = &release.verify {
+        parts.push(format!("verify {}", verify.value.as_str()));
+    }
+    if let Some(url) = &release.callback_url {
+        // Checked at parse time: no space or control character.
+        parts.push(format!(
+            "callback_url {}{}",
+            url.value,
+            origin_note(url.origin)
+        ));
+    }
+    parts
+}
+
+/// The rolling of a push and, for static targets, the batches it makes.
+fn rolling_summary(push: &Push, rolling: &plan_parser::Rolling) -> String {
+    let mode = rolling.mode_name();
+    match &rolling.over {
+        plan_parser::RollingOver::Targets { parsed, .. } => {
+            let hosts = &push.target.hosts;
+            let batches = if hosts.dynamic_groups.is_empty() && hosts.topo_nodes.is_empty() {
+                let total = hosts.ips.len() + hosts.host_ids.len();
+                rolling.target_batches(total).map(|sizes| {
+                    format!(
+                        ": {} batches ({}) of {total} hosts",
+                        sizes.len(),
+                        batch_list(&sizes)
+                    )
+                })
+            } else {
+                Some(": batches cut by JOB once it resolves the hosts".to_owned())
+            };
+            format!("rolling \"{parsed}\" {mode}{}", batches.unwrap_or_default())
+        }
+        plan_parser::RollingOver::Sources {
+            sources_per_batch,
+            files_per_source,
+        } => {
+            let limit = |n: &Option<u32>| n.map_or_else(|| "any".to_owned(), |n| n.to_string());
+            format!(
+                "rolling over sources {mode}: {} source hosts, {} files each per batch",
+                limit(sources_per_batch),
+                limit(files_per_source)
+            )
+        }
+    }
+}
+
+/// `1, 6, 13`, or the first ten and how many more.
+fn batch_list(sizes: &[usize]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = sizes
+        .iter()
+        .take(SHOWN)
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if sizes.len() > SHOWN {
+        text.push_str(&format!(", ... {} more", sizes.len() - SHOWN));
+    }
+    text
 }
 
 /// `root (from [plan])`.

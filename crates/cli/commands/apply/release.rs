@@ -1,0 +1,34 @@
+//! The release settings `apply` cannot carry out yet: refused before anything is sent, so a
+//! gate or a verification is never silently skipped (docs/rolling.md, "What apply does").
+
+use plan_parser::{ApiVersion, Plan, RollingMode};
+
+/// Why the plan cannot be applied as written, and what to do, when one of its enabled pushes
+/// needs a gate, a verification, plan-made (v2) batches or JOB's manual confirmations.
+pub(super) fn not_yet_applied(plan: &Plan) -> Option<(String, &'static str)> {
+    plan.pushes.iter().filter(|p| p.enabled).find_map(|push| {
+        let release = &push.release;
+        let what = if release.gate.is_some() {
+            "`gate = true`"
+        } else if release.verify.is_some() {
+            "`verify`"
+        } else if release.rolling.is_some() && plan.api == ApiVersion::V2 {
+            "`rolling` under v2 (batches made by the plan)"
+        } else if release
+            .rolling
+            .as_ref()
+            .is_some_and(|r| r.mode == RollingMode::Manual)
+        {
+            "`rolling` with mode \"manual\""
+        } else {
+            return None;
+        };
+        Some((
+            format!(
+                "push `{}` asks for {what}, which this version of `plan apply` cannot carry out: nothing was sent",
+                push.name.value
+            ),
+            "`plan show` prints what it will do; for now remove the key, or use `api = \"v3\"` with rolling mode \"pause-on-failure\" or \"ignore-failure\", which JOB carries out itself",
+        ))
+    })
+}

@@ -1,0 +1,193 @@
+//! Rolling, gates and verification as `plan` shows and sends them (issue 16): the batches
+//! `plan show` prints for static targets in every format, a rolling expression JOB refuses
+//! pointed at inside the string by `plan check`, and a v3 rolling push applied on the sandbox
+//! with `rolling_config` and `callback_url` on the wire.
+
+use serde_json::Value;
+
+use crate::apply::{Fixture, code, text};
+
+const WORLD: &str = "[[business]]\nid = 2\n";
+
+fn plan(api: &str, rolling: &str, target: &str) -> String {
+    format!(
+        r#"[plan]
+name = "roll"
+bk_biz_id = 2
+account = "root"
+api = "{api}"
+
+[[push]]
+name = "app"
+from = {{ hosts = "10.0.0.1", files = ["/data/app.tgz"] }}
+to = {{ hosts = {target}, path = "/opt/app/" }}
+rolling = {rolling}
+gate = true
+verify = "size"
+"#
+    )
+}
+
+fn show(f: &Fixture, format: &str) -> String {
+    let out = f
+        .plan()
+        .args(["show", "plan.toml", "--format", format])
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn show_prints_the_batches_and_the_gate_in_every_format() {
+    let f = Fixture::new(
+        &plan(
+            "v3",
+            r#"{ expression = "1 30% 100%", mode = "manual" }"#,
+            r#""10.0.1.[1:20]""#,
+        ),
+        WORLD,
+    );
+    let shown = show(&f, "text");
+    assert!(
+        shown.contains(r#"gate (waits for an approval), rolling "1 30% 100%" manual: 3 batches (1, 6, 13) of 20 hosts, verify size"#),
+        "{shown}"
+    );
+    let markdown = show(&f, "markdown");
+    assert!(
+        markdown.contains("3 batches (1, 6, 13) of 20 hosts"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("gate"), "{markdown}");
+    let json: Value = serde_json::from_str(&show(&f, "json")).expect("json");
+    let push = &json["pushes"][0];
+    assert_eq!(push["release"]["gate"], true);
+    assert_eq!(push["release"]["verify"], "size");
+    assert_eq!(
+        push["release"]["rolling"]["batches"],
+        serde_json::json!([1, 6, 13])
+    );
+    assert_eq!(push["release"]["rolling"]["batched_by"], "job");
+    assert_eq!(
+        push["request"]["rolling_config"]["expression"],
+        "1 30% 100%"
+    );
+    assert_eq!(push["request"]["rolling_config"]["mode"], 3);
+}
+
+#[test]
+fn v2_batches_are_the_plans_and_dynamic_targets_are_refused() {
+    let f = Fixture::new(
+        &plan(
+            "v2",
+            r#"{ expression = "25%", max_failed = "10%" }"#,
+            r#""10.0.1.[1:20]""#,
+        ),
+        WORLD,
+    );
+    let json: Value = serde_json::from_str(&show(&f, "json")).expect("json");
+    let rolling = &json["pushes"][0]["release"]["rolling"];
+    assert_eq!(rolling["batched_by"], "plan");
+    assert_eq!(rolling["batches"], serde_json::json!([5, 5, 5, 5]));
+    assert_eq!(rolling["max_failed"], "10%");
+
+    let dynamic = plan("v2", r#"{ expression = "25%" }"#, r#""web""#)
+        + "\n[hosts.web]\ndynamic_groups = [\"dg-1\"]\n";
+    let f = Fixture::new(&dynamic, WORLD);
+    let out = f
+        .plan()
+        .args(["check", "plan.toml"])
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 1);
+    let said = text(&out.stderr) + &text(&out.stdout);
+    assert!(
+        said.contains("plan::parser::rolling_needs_static_hosts"),
+        "{said}"
+    );
+    assert!(
+        said.contains("api = \\\"v3\\\"") || said.contains("api = \"v3\""),
+        "{said}"
+    );
+}
+
+#[test]
+fn check_points_inside_the_expression_at_the_part_job_refuses() {
+    let f = Fixture::new(
+        &plan("v3", r#"{ expression = "1 30% 0" }"#, r#""10.0.1.[1:20]""#),
+        WORLD,
+    );
+    let out = f
+        .plan()
+        .args(["check", "plan.toml", "--format", "json"])
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert!(said.contains("plan::parser::invalid_rolling"), "{said}");
+    // Line 11 is the rolling line; `0` is its 33rd character.
+    assert!(said.contains("\"line\": 11"), "{said}");
+    assert!(said.contains("\"column\": 33"), "{said}");
+}
+
+#[test]
+fn a_v3_rolling_push_sends_rolling_config_and_delivers_every_batch() {
+    let f = Fixture::new(
+        &plan(
+            "v3",
+            r#"{ expression = "1 +1", mode = "ignore-failure" }"#,
+            r#"["10.0.1.1", "10.0.1.2", "10.0.2.1", "10.0.2.2"]"#,
+        )
+        .replace(
+            "gate = true\n",
+            "callback_url = \"http://127.0.0.1:9/hook\"\n",
+        )
+        .replace("verify = \"size\"\n", ""),
+        WORLD,
+    );
+    f.write("10.0.0.1", "/data/app.tgz", b"release 2.0");
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    for host in ["10.0.1.1", "10.0.1.2", "10.0.2.1", "10.0.2.2"] {
+        assert_eq!(
+            f.read(host, "/opt/app/app.tgz").as_deref(),
+            Some(&b"release 2.0"[..]),
+            "{host}"
+        );
+    }
+    let requests = f.requests();
+    let body = requests
+        .iter()
+        .find(|r| r["api"] == "fast_transfer_file" && r["job_instance_id"].as_i64().is_some())
+        .map(|r| &r["body"])
+        .expect("a submission");
+    assert_eq!(
+        body["rolling_config"],
+        serde_json::json!({"type": 1, "mode": 2, "expression": "1 +1"})
+    );
+    assert_eq!(body["callback_url"], "http://127.0.0.1:9/hook");
+}
+
+/// A gate or a verification `apply` cannot carry out yet is refused before anything is sent,
+/// never skipped.
+#[test]
+fn apply_refuses_what_it_cannot_carry_out_and_sends_nothing() {
+    let f = Fixture::new(
+        &plan(
+            "v3",
+            r#"{ expression = "1 +1" }"#,
+            r#"["10.0.1.1", "10.0.1.2"]"#,
+        ),
+        WORLD,
+    );
+    f.write("10.0.0.1", "/data/app.tgz", b"release 2.0");
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 4, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("push `app` asks for `gate = true`"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(f.requests().is_empty(), "nothing is sent");
+    assert_eq!(f.read("10.0.1.1", "/opt/app/app.tgz"), None);
+}
