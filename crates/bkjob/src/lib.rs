@@ -16,6 +16,7 @@ pub mod cmdb;
 mod codes;
 mod common;
 mod envelope;
+pub mod job_plan;
 pub mod file_log;
 mod lenient;
 pub mod limits;
