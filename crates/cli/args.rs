@@ -202,6 +202,10 @@ pub(crate) enum CheckFormat {
     Json,
     /// GitHub Actions annotations (`::error file=..,line=..::`) on stdout.
     Github,
+    /// A GitLab Code Quality report (Code Climate JSON issues) on stdout.
+    Codeclimate,
+    /// A JUnit XML report on stdout: a test case per push, a failure per error.
+    Junit,
 }
 
 #[derive(Debug, Args)]

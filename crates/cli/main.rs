@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod args;
+mod ci_formats;
 mod commands;
 mod diagnostics;
 mod exit;

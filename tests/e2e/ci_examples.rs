@@ -610,3 +610,147 @@ fn a_runner_that_dies_mid_apply_is_finished_by_the_re_run_on_a_fresh_runner() {
     // Resumed from JOB (the journal says it was rebuilt), not started again.
     wait_for_journal(&repo.path("runner-2"), &["\"rebuilt_from_job\":true"]);
 }
+
+/// The shell lines of the `script:` of `job` in the GitLab template, as GitLab runs them
+/// (single-quoted YAML scalars unquoted). Any other form of a line fails the test, so the
+/// template cannot grow a step this test does not run.
+fn gitlab_script(job: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/gitlab-ci.yml");
+    let template = std::fs::read_to_string(path).expect("template");
+    let mut lines = template.lines().skip_while(|l| *l != format!("{job}:"));
+    assert!(lines.next().is_some(), "no job {job}");
+    let job_lines: Vec<&str> = lines
+        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        .collect();
+    let script: Vec<String> = job_lines
+        .iter()
+        .skip_while(|l| **l != "  script:")
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| {
+            let item = l
+                .strip_prefix("    - ")
+                .unwrap_or_else(|| panic!("{job}: `{l}`"));
+            match item.strip_prefix('\'').and_then(|i| i.strip_suffix('\'')) {
+                Some(quoted) => quoted.replace("''", "'"),
+                None => item.to_owned(),
+            }
+        })
+        .collect();
+    assert!(!script.is_empty(), "{job} has no script");
+    script
+}
+
+impl Repo {
+    /// The template's `plan-review` job on a merge request from BASE, as GitLab runs it:
+    /// every line in one shell that stops at the first failing line, with GitLab's
+    /// predefined variables and the template's own.
+    fn gitlab_review(&self, forge: &FakeForge, base: &str) -> Output {
+        let mut script = String::from("set -eo pipefail\n");
+        for line in gitlab_script("plan-review") {
+            script.push_str(&line);
+            script.push('\n');
+        }
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/scripts");
+        let mut cmd = self.script_command(forge, "gitlab", "post-comments.sh", &[]);
+        cmd.args(["-c", &script])
+            .env("SCRIPTS", scripts)
+            .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", base)
+            .env("CI_MERGE_REQUEST_IID", REQUEST.to_string())
+            .env_remove("PLAN_REVIEW_PR");
+        // `bash -c SCRIPT`: the script path script_command put first is dropped.
+        let args: Vec<_> = cmd.get_args().skip(1).map(ToOwned::to_owned).collect();
+        let mut run = Command::new("bash");
+        run.args(args).current_dir(self.fixture.dir.path());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => run.env(key, value),
+                None => run.env_remove(key),
+            };
+        }
+        run.output().expect("run the job")
+    }
+}
+
+#[test]
+fn the_gitlab_template_reviews_unchanged_changed_and_invalid_plans() {
+    let repo = Repo::new();
+    // The job fetches the base from `origin`: here, the repository itself.
+    repo.git(&["remote", "add", "origin", "."]);
+    let forge = FakeForge::start();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+
+    let out = repo.gitlab_review(&forge, &base);
+    assert_eq!(code(&out), 0, "unchanged: {}", text(&out.stderr));
+    assert_eq!(
+        forge.calls("POST"),
+        0,
+        "nothing posted for an unchanged plan"
+    );
+    let report: Value =
+        serde_json::from_str(&repo.read("gl-code-quality-report.json")).expect("code quality");
+    assert_eq!(report, json!([]), "a valid plan has no Code Quality issue");
+    let junit = repo.read("plan-check.xml");
+    assert!(
+        junit.contains("name=\"push to-web\"/>") && junit.contains("failures=\"0\""),
+        "{junit}"
+    );
+
+    repo.write_plan(&changed_plan());
+    let out = repo.gitlab_review(&forge, &base);
+    assert_eq!(code(&out), 0, "changed: {}", text(&out.stderr));
+    let comments = forge.comments();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0].body.starts_with(MARKER), "{}", comments[0].body);
+    assert!(
+        comments[0].body.contains("10.0.1.2"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains("<!-- plan:hash e2e sha256:"));
+
+    repo.write_plan(&TWO_STAGES.replace("hosts = \"web\"", "hosts = \"wbe\""));
+    let out = repo.gitlab_review(&forge, &base);
+    assert_eq!(
+        code(&out),
+        1,
+        "invalid: the job fails: {}",
+        text(&out.stderr)
+    );
+    let comments = forge.comments();
+    assert_eq!(comments.len(), 1, "the note is updated, not posted again");
+    assert!(comments[0].body.contains("wbe"), "{}", comments[0].body);
+    assert!(
+        !comments[0].body.contains("plan:hash"),
+        "{}",
+        comments[0].body
+    );
+    let report: Value =
+        serde_json::from_str(&repo.read("gl-code-quality-report.json")).expect("code quality");
+    let issue = report
+        .as_array()
+        .and_then(|issues| {
+            issues
+                .iter()
+                .find(|i| i["check_name"] == "plan::parser::unknown_group")
+        })
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(issue["severity"], "major", "{report}");
+    assert_eq!(issue["location"]["path"], "plans/release.toml", "{report}");
+    assert!(
+        issue["location"]["lines"]["begin"].as_u64() > Some(1),
+        "{report}"
+    );
+    assert!(
+        issue["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("wbe"))
+    );
+    assert_eq!(issue["fingerprint"].as_str().map(str::len), Some(64));
+    let junit = repo.read("plan-check.xml");
+    assert!(
+        junit.contains("<failure message=") && junit.contains("wbe"),
+        "{junit}"
+    );
+}

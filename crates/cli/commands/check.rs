@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::args::{CheckArgs, CheckFormat};
+use crate::ci_formats;
 use crate::diagnostics::{self, JsonDiagnostic};
 use crate::exit::ExitStatus;
 use crate::load::{load, parse_options};
@@ -15,6 +16,8 @@ use crate::printer::{Printer, write_json, write_stdout};
 /// The outcome for one plan file: its sources and every problem, parser and graph.
 struct Checked {
     name: String,
+    /// The names of the plan's pushes, when it parsed.
+    pushes: Vec<String>,
     sources: SourceFiles,
     problems: Vec<Problem>,
 }
@@ -51,11 +54,15 @@ fn check_one(path: &std::path::Path, options: &ParseOptions) -> Checked {
     match load(path, options) {
         Ok(loaded) => Checked {
             name,
+            pushes: (loaded.parsed.plan.pushes.iter())
+                .map(|p| p.name.value.clone())
+                .collect(),
             sources: loaded.parsed.plan.sources,
             problems: loaded.warnings,
         },
         Err(rejected) => Checked {
             name,
+            pushes: Vec::new(),
             sources: rejected.sources,
             problems: rejected.problems,
         },
@@ -122,6 +129,24 @@ pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitSta
                 text.push_str(&diagnostics::github_annotations(&json));
             }
             write_stdout(&text)?;
+        }
+        CheckFormat::Codeclimate => {
+            let diagnostics: Vec<JsonDiagnostic> = results
+                .iter()
+                .flat_map(|r| diagnostics::to_json(&r.sources, &r.problems))
+                .collect();
+            write_json(&ci_formats::code_quality(&diagnostics))?;
+        }
+        CheckFormat::Junit => {
+            let plans: Vec<ci_formats::CheckedPlan<'_>> = results
+                .iter()
+                .map(|r| ci_formats::CheckedPlan {
+                    file: &r.name,
+                    pushes: r.pushes.clone(),
+                    diagnostics: diagnostics::to_json(&r.sources, &r.problems),
+                })
+                .collect();
+            write_stdout(&ci_formats::junit(&plans))?;
         }
     }
     Ok(if valid {
