@@ -307,8 +307,9 @@ pub(crate) struct ApplyArgs {
     pub(crate) dry_run: bool,
     /// Refresh first (a checksum script job per group of hosts) and push only to the targets
     /// that differ; a push whose every target is up to date is skipped. A plan already in
-    /// place submits no transfer job and exits 0.
-    #[arg(long, conflicts_with = "resume")]
+    /// place submits no transfer job and exits 0. With `--resume`, the refresh recorded for
+    /// the run is used again (nothing is read twice; the narrowed pushes stay the same).
+    #[arg(long)]
     pub(crate) converge: bool,
     /// With `--converge`: when the refresh itself fails (JOB refuses the script, a refresh
     /// job times out), push everything instead of stopping (exit 4).

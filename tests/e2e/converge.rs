@@ -317,3 +317,35 @@ fn a_push_the_refresh_cannot_read_is_always_pushed_with_the_reason() {
     assert_eq!(world.transfers(), vec![TARGETS.to_vec()]);
     assert!(text(&out.stderr).contains("pushed to every target"));
 }
+
+#[test]
+fn a_converge_run_resumed_keeps_its_refresh_and_its_narrowed_targets() {
+    // The first run fails on 10.0.2.6 (its agent is down); brought back up, the resumed run
+    // sends the same narrowed push again and reads nothing again.
+    let world = World::new(PLAN, "[[host]]\nhost = \"0:10.0.2.6\"\nagent = \"down\"\n");
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(world.script_jobs(), 2);
+    std::fs::write(world.path("sandbox/jobsim.toml"), "").expect("agent back up");
+    let out = world.plan(&[
+        "apply",
+        "plan.toml",
+        "--sandbox",
+        "sandbox",
+        "--converge",
+        "--resume",
+        "--poll-interval",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        world.script_jobs(),
+        2,
+        "the resumed run reads nothing again"
+    );
+    let narrowed = vec!["10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8"];
+    assert_eq!(world.transfers(), vec![narrowed.clone(), narrowed]);
+    for ip in TARGETS {
+        assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
+    }
+}

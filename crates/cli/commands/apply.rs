@@ -208,7 +208,7 @@ impl OnTarget<'_> {
             Ok(client) => client,
             Err(status) => return Ok(status),
         };
-        let (plan, graph) = match self.converged(&client, plan, graph).await {
+        let (plan, graph) = match self.converged(&client, plan, graph, &state_dir).await {
             Ok(narrowed) => narrowed,
             Err(status) => return Ok(status),
         };
@@ -284,12 +284,32 @@ impl OnTarget<'_> {
         client: &Client,
         plan: Arc<Plan>,
         graph: Arc<PlanGraph>,
+        state_dir: &std::path::Path,
     ) -> Result<(Arc<Plan>, Arc<PlanGraph>), ExitStatus> {
         if !self.args.converge {
             return Ok((plan, graph));
         }
-        let settings = plan_executor::RefreshSettings::default();
-        let refresh = match plan_executor::refresh(client, &plan, settings).await {
+        let record = crate::refresh::record_path(state_dir, &plan);
+        let refreshed = if self.args.resume {
+            crate::refresh::read_record(&record).map(Ok).map_err(|e| {
+                self.out.cannot_start(
+                    &format!("cannot resume a converge run: {e}"),
+                    Some("`--resume --converge` continues the last `--converge` run with the refresh it recorded; without that record, resume without `--converge`"),
+                );
+                ExitStatus::CannotStart
+            })
+        } else {
+            let settings = plan_executor::RefreshSettings::default();
+            let refreshed = plan_executor::refresh(client, &plan, settings).await;
+            if let Ok(refresh) = &refreshed
+                && let Err(e) = crate::refresh::write_record(&record, refresh)
+            {
+                self.out.cannot_start(&format!("cannot record the refresh: {e:#}"), None);
+                return Err(ExitStatus::CannotStart);
+            }
+            Ok(refreshed)
+        }?;
+        let refresh = match refreshed {
             Ok(refresh) => refresh,
             Err(e) if self.args.converge_fallback => {
                 self.out.stderr(&format!(

@@ -105,3 +105,95 @@ fn reads_what_it_delivers(kind: &EdgeKind) -> bool {
         EdgeKind::Inferred { .. } | EdgeKind::Explicit { also: Some(_), .. }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refresh::{HostDifference, RefreshedPush};
+
+    const PLAN: &str = r#"
+[plan]
+name = "c"
+bk_biz_id = 2
+account = "root"
+
+[[push]]
+name = "to-relay"
+from = { hosts = "10.0.0.1", files = ["/data/app.tgz"] }
+to = { hosts = "10.0.1.1", path = "/stage/" }
+
+[[push]]
+name = "relay-to-web"
+from = { hosts = "10.0.1.1", files = ["/stage/app.tgz"] }
+to = { hosts = ["10.0.2.1", "10.0.2.2"], path = "/opt/" }
+"#;
+
+    fn refresh(relay: PushRefresh, web: PushRefresh) -> Refresh {
+        Refresh {
+            pushes: vec![
+                RefreshedPush {
+                    push: "to-relay".into(),
+                    verdict: relay,
+                },
+                RefreshedPush {
+                    push: "relay-to-web".into(),
+                    verdict: web,
+                },
+            ],
+            jobs: Vec::new(),
+        }
+    }
+
+    fn differs(host: &str) -> PushRefresh {
+        PushRefresh::Differs {
+            hosts: 2,
+            differing: vec![HostDifference {
+                host: host.into(),
+                unreadable: None,
+                files: Vec::new(),
+            }],
+        }
+    }
+
+    fn converged(refresh: &Refresh) -> Converged {
+        let parsed = plan_parser::parse_str("p.toml", PLAN, &plan_parser::ParseOptions::default())
+            .expect("plan");
+        let graph = plan_graph::build(&parsed.plan).expect("graph");
+        converge(&parsed.plan, &graph, refresh)
+    }
+
+    #[test]
+    fn up_to_date_pushes_leave_the_run_and_differing_ones_are_narrowed() {
+        let c = converged(&refresh(
+            PushRefresh::UpToDate { hosts: 1 },
+            differs("0:10.0.2.2"),
+        ));
+        assert_eq!(c.up_to_date().collect::<Vec<_>>(), ["to-relay"]);
+        assert!(!c.plan.pushes[0].enabled);
+        let web = &c.plan.pushes[1];
+        assert!(web.enabled);
+        let targets: Vec<String> = web
+            .target
+            .hosts
+            .ips
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(targets, ["0:10.0.2.2"]);
+    }
+
+    #[test]
+    fn a_reader_of_what_a_changed_push_delivers_is_pushed_whole() {
+        let c = converged(&refresh(
+            differs("0:10.0.1.1"),
+            PushRefresh::UpToDate { hosts: 2 },
+        ));
+        assert!(
+            matches!(&c.pushes[1].1, Convergence::Whole(why) if why.contains("to-relay")),
+            "{:?}",
+            c.pushes
+        );
+        assert_eq!(c.plan.pushes[1].target.hosts.ips.len(), 2);
+        assert!(c.plan.pushes[1].enabled);
+    }
+}

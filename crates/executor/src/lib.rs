@@ -43,7 +43,7 @@ pub use preflight::{ForeignJob, ForeignRun};
 pub use progress::Estimate;
 pub use refresh::{
     FileDifference, HostDifference, PushRefresh, Refresh, RefreshError, RefreshJob, RefreshedPush,
-    RefreshSettings, refresh, refresh_task_name,
+    MAX_POLL_INTERVAL, RefreshSettings, refresh, refresh_task_name,
 };
 pub use report::{
     Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,

@@ -15,12 +15,14 @@ use std::time::Duration;
 use plan_bkjob::script::{FileFacts, UnsafePath, Verdict, checksum_script};
 use plan_bkjob::{ApiError, Client, IpHost, JobKey, ScriptRequest};
 use plan_parser::{HostAddr, Plan, Push};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How long a refresh waits, and how often it asks.
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshSettings {
-    /// Between two status polls of a refresh job.
+    /// The first wait before a status poll of a refresh job; later waits double up to
+    /// [`MAX_POLL_INTERVAL`] (hashing large files on many hosts takes a while, and a poll
+    /// every half second would cost more calls than the refresh saves).
     pub poll_interval: Duration,
     /// A refresh job still running after this is an error (the script reads files, it does
     /// not transfer them: minutes mean something is wrong).
@@ -37,7 +39,7 @@ impl Default for RefreshSettings {
 }
 
 /// What a refresh found for one push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum PushRefresh {
     /// Every target holds every file the push delivers, byte for byte.
@@ -81,7 +83,7 @@ impl PushRefresh {
 }
 
 /// One target that differs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostDifference {
     /// `cloud:ip`.
     pub host: String,
@@ -94,7 +96,7 @@ pub struct HostDifference {
 }
 
 /// One delivered file that differs on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDifference {
     /// The delivered path.
     pub path: String,
@@ -103,7 +105,7 @@ pub struct FileDifference {
 }
 
 /// One refresh job (what the refresh cost).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshJob {
     /// JOB's job instance id.
     pub job_instance_id: i64,
@@ -114,7 +116,7 @@ pub struct RefreshJob {
 }
 
 /// One push's refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshedPush {
     /// The push.
     pub push: String,
@@ -124,7 +126,7 @@ pub struct RefreshedPush {
 }
 
 /// A whole refresh.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refresh {
     /// Per enabled push, in file order.
     pub pushes: Vec<RefreshedPush>,
@@ -415,13 +417,19 @@ pub fn refresh_task_name(plan: &Plan) -> String {
     )
 }
 
+/// The longest wait between two polls of a refresh job.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
 async fn wait(
     client: &Client,
     key: &JobKey,
     settings: RefreshSettings,
 ) -> Result<(), RefreshError> {
     let deadline = tokio::time::Instant::now() + settings.timeout;
+    let mut interval = settings.poll_interval;
     loop {
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(MAX_POLL_INTERVAL);
         if client.job_status(key).await?.finished {
             return Ok(());
         }
@@ -431,7 +439,6 @@ async fn wait(
                 seconds: settings.timeout.as_secs(),
             });
         }
-        tokio::time::sleep(settings.poll_interval).await;
     }
 }
 
