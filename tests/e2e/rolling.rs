@@ -191,3 +191,29 @@ fn apply_refuses_what_it_cannot_carry_out_and_sends_nothing() {
     assert!(f.requests().is_empty(), "nothing is sent");
     assert_eq!(f.read("10.0.1.1", "/opt/app/app.tgz"), None);
 }
+
+/// Twenty hosts in batches of five, a host of batch 2 with its agent down: under
+/// `"pause-on-failure"` JOB stops after batch 2, so batches 1 and 2 (but the down host) have
+/// the file and batches 3 and 4 get nothing; the push is reported failed (exit 3).
+#[test]
+fn pause_on_failure_stops_after_the_failed_batch_and_sends_nothing_further() {
+    let hosts: Vec<String> = (1..=20).map(|i| format!("10.0.3.{i}")).collect();
+    let world = format!("{WORLD}\n[[host]]\nhost = \"0:10.0.3.7\"\nagent = \"down\"\n");
+    let f = Fixture::new(
+        &plan("v3", r#"{ expression = "5" }"#, r#""10.0.3.[1:20]""#)
+            .replace("gate = true\n", "")
+            .replace("verify = \"size\"\n", ""),
+        &world,
+    );
+    for host in &hosts {
+        std::fs::create_dir_all(f.path("sandbox/hosts/0").join(host)).expect("mkdir");
+    }
+    f.write("10.0.0.1", "/data/app.tgz", b"release 3.0");
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 3, "{}{}", text(&out.stdout), text(&out.stderr));
+    for (i, host) in hosts.iter().enumerate() {
+        let delivered = f.read(host, "/opt/app/app.tgz").is_some();
+        let expected = i < 10 && host != "10.0.3.7";
+        assert_eq!(delivered, expected, "{host} (batch {})", i / 5 + 1);
+    }
+}
