@@ -22,6 +22,8 @@ pub mod code {
     pub const MISSING_OR_ILLEGAL_PARAM_WITH_PARAM_NAME: i64 = 1_241_007;
     /// JOB: start of a job that is not in status 1.
     pub const UNSUPPORTED_OPERATION_REPEAT_START_JOB: i64 = 1_241_015;
+    /// JOB: the job plan does not exist (in this business).
+    pub const TASK_PLAN_NOT_EXIST: i64 = 1_243_009;
     /// JOB: unknown or archived business.
     pub const APP_NOT_EXIST: i64 = 1_243_049;
     /// JOB: host is empty.

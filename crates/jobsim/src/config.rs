@@ -32,6 +32,9 @@ pub struct Config {
     /// `ROOT/file_sources/<code>/`.
     #[serde(default, rename = "file_source")]
     pub file_sources: Vec<FileSourceConfig>,
+    /// Saved job plans, each what `get_job_plan_detail` returns in `data` (`plan import`).
+    #[serde(default, rename = "job_plan")]
+    pub job_plans: Vec<plan_bkjob::job_plan::JobPlanDetail>,
 }
 
 /// `[[file_source]]`: a JOB third-party file source (bkrepo, COS, Artifactory).
