@@ -244,3 +244,33 @@ fn a_gate_on_a_disabled_push_and_bad_callbacks_are_refused() {
         "plan::parser::credential_in_plan"
     );
 }
+
+/// A megabyte-long expression (200,000 parts) over 65,536 targets is refused in linear time
+/// (more batches than JOB allows) and a stray part at its end is pointed at, without a panic.
+#[test]
+fn huge_expressions_end_quickly_with_a_diagnostic() {
+    let started = std::time::Instant::now();
+    let parts = "1 ".repeat(200_000);
+    let text = plan(
+        "v3",
+        &format!("rolling = {{ expression = \"{parts}\" }}"),
+        "\"10.0.0.0/16\"",
+        ONE_FILE,
+    );
+    assert_eq!(errors(&text)[0].0, "plan::parser::invalid_rolling");
+    let text = plan(
+        "v3",
+        &format!("rolling = {{ expression = \"{parts}x\" }}"),
+        "\"10.0.0.0/16\"",
+        ONE_FILE,
+    );
+    assert_eq!(
+        errors(&text),
+        vec![("plan::parser::invalid_rolling", "x".to_owned())]
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
