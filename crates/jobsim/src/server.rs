@@ -179,12 +179,10 @@ impl JobSim {
         if exposed && state.engine.world.config().apps.is_empty() {
             return Err(Error::Exposed { addr: listen });
         }
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::Bind {
-                addr: listen,
-                message: e.to_string(),
-            })?;
+        let listener = bind(listen).map_err(|e| Error::Bind {
+            addr: listen,
+            message: e.to_string(),
+        })?;
         let addr = listener.local_addr().map_err(|e| Error::Bind {
             addr: listen,
             message: e.to_string(),
@@ -224,9 +222,54 @@ impl JobSim {
     }
 }
 
+/// Binds the simulator's listener. On a port the system picks, with `SO_REUSEPORT`: a
+/// refusal can then hold the port while nothing listens on it ([`reserve`]). The system
+/// never hands a port in a `SO_REUSEPORT` group to another `bind(0)`, and a fixed port keeps
+/// the default, so two simulators started on the same fixed port still clash.
+fn bind(listen: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted simulator gets its port back at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if listen.port() == 0 {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(listen)?;
+    socket.listen(1024)
+}
+
+/// A socket bound to `addr` (beside the listener, in its `SO_REUSEPORT` group) that does not
+/// listen: once the listener closes, connections are refused, and the port stays this
+/// simulator's. Without it, another server starting meanwhile (a test running in parallel)
+/// could be given the port, and calls meant for this simulator would reach a stranger that
+/// knows none of its jobs. None when the listener is not in such a group (a fixed port).
+fn reserve(addr: SocketAddr) -> Option<tokio::net::TcpSocket> {
+    #[cfg(unix)]
+    {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4().ok()?
+        } else {
+            tokio::net::TcpSocket::new_v6().ok()?
+        };
+        socket.set_reuseport(true).ok()?;
+        socket.bind(addr).ok()?;
+        Some(socket)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
 /// Serves until shut down; a refusal closes the listener (and, gracefully, every
-/// connection), leaves the port closed for its duration, then binds the same address again
-/// with the same state.
+/// connection), leaves the port closed for its duration (held by [`reserve`] where it can
+/// be), then listens on the same address again with the same state.
 async fn serve(
     mut listener: tokio::net::TcpListener,
     addr: SocketAddr,
@@ -247,6 +290,7 @@ async fn serve(
             _ = &mut shutdown => None,
             Some(pause) = refusals.recv() => Some(pause),
         };
+        let reserved = pause.and_then(|_| reserve(addr));
         let _ = stop_tx.send(());
         let _ = server.await;
         let Some(pause) = pause else { return };
@@ -254,6 +298,10 @@ async fn serve(
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             _ = &mut shutdown => return,
+        }
+        if let Some(Ok(again)) = reserved.map(|socket| socket.listen(1024)) {
+            listener = again;
+            continue;
         }
         listener = loop {
             match tokio::net::TcpListener::bind(addr).await {

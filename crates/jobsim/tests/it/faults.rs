@@ -169,6 +169,12 @@ async fn refused_for_a_while_then_the_same_state_on_the_same_port() {
         Duration::ZERO,
         "the port closed with no simulated time passing"
     );
+    // The port stays the simulator's while refusing: a server starting meanwhile (a test
+    // running in parallel) is not given it and cannot answer calls meant for this one.
+    assert!(
+        std::net::TcpListener::bind(sim.addr()).is_err(),
+        "another server took the port while it refused"
+    );
 
     // Then the clock moves: the port opens again once the 600 ms are over, not before.
     while port_refuses(sim.addr()) {
