@@ -469,7 +469,7 @@ fn apply_on_merge_applies_exactly_the_reviewed_hash_and_refuses_anything_else() 
             text(&out.stdout),
             text(&out.stderr)
         );
-        assert!(text(&out.stdout).contains(&format!("as reviewed in #{REQUEST}: sha256:")));
+        assert!(text(&out.stderr).contains(&format!("as reviewed in #{REQUEST}: sha256:")));
         assert_eq!(repo.submissions(), 2, "{kind}: each push once");
         assert_eq!(
             repo.fixture
@@ -643,26 +643,39 @@ fn gitlab_script(job: &str) -> Vec<String> {
 }
 
 impl Repo {
-    /// The template's `plan-review` job on a merge request from BASE, as GitLab runs it:
-    /// every line in one shell that stops at the first failing line, with GitLab's
-    /// predefined variables and the template's own.
+    /// The template's `plan-review` job on a merge request from BASE.
     fn gitlab_review(&self, forge: &FakeForge, base: &str) -> Output {
+        let iid = REQUEST.to_string();
+        self.gitlab_job(
+            forge,
+            "plan-review",
+            &[
+                ("CI_MERGE_REQUEST_DIFF_BASE_SHA", base),
+                ("CI_MERGE_REQUEST_IID", &iid),
+            ],
+        )
+    }
+
+    /// The template's `job` as GitLab runs it: every line of its `script:` in one shell that
+    /// stops at the first failing line, with the template's variables and `vars` (GitLab's
+    /// predefined ones, the job's own). No request number is set: a job that needs one takes
+    /// it from `vars`, or asks the forge.
+    fn gitlab_job(&self, forge: &FakeForge, job: &str, vars: &[(&str, &str)]) -> Output {
         let mut script = String::from("set -eo pipefail\n");
-        for line in gitlab_script("plan-review") {
+        for line in gitlab_script(job) {
             script.push_str(&line);
             script.push('\n');
         }
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/scripts");
         let mut cmd = self.script_command(forge, "gitlab", "post-comments.sh", &[]);
-        cmd.args(["-c", &script])
-            .env("SCRIPTS", scripts)
-            .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", base)
-            .env("CI_MERGE_REQUEST_IID", REQUEST.to_string())
-            .env_remove("PLAN_REVIEW_PR");
-        // `bash -c SCRIPT`: the script path script_command put first is dropped.
-        let args: Vec<_> = cmd.get_args().skip(1).map(ToOwned::to_owned).collect();
+        cmd.env("SCRIPTS", scripts).env_remove("PLAN_REVIEW_PR");
+        for (key, value) in vars {
+            cmd.env(key, value);
+        }
+        // `bash -c SCRIPT` with the environment script_command set up.
         let mut run = Command::new("bash");
-        run.args(args).current_dir(self.fixture.dir.path());
+        run.args(["-c", &script])
+            .current_dir(self.fixture.dir.path());
         for (key, value) in cmd.get_envs() {
             match value {
                 Some(value) => run.env(key, value),
@@ -753,4 +766,59 @@ fn the_gitlab_template_reviews_unchanged_changed_and_invalid_plans() {
         junit.contains("<failure message=") && junit.contains("wbe"),
         "{junit}"
     );
+}
+
+#[test]
+fn the_gitlab_template_applies_the_reviewed_plan_on_merge() {
+    let repo = Repo::new();
+    repo.git(&["remote", "add", "origin", "."]);
+    let forge = FakeForge::start();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    repo.write_plan(&changed_plan());
+    let out = repo.gitlab_review(&forge, &base);
+    assert_eq!(code(&out), 0, "review: {}", text(&out.stderr));
+    repo.git(&["add", "plans/release.toml"]);
+    repo.git(&["commit", "-qm", "reviewed change"]);
+    let merged = repo.git(&["rev-parse", "HEAD"]);
+
+    let sim = crate::server::SimServer::start(&repo.path("sandbox"));
+    let out = repo.gitlab_job(
+        &forge,
+        ".plan-apply",
+        &[
+            ("PLAN", "plans/release.toml"),
+            ("CI_COMMIT_SHA", &merged),
+            ("BK_JOB_ENDPOINT", &sim.url),
+            // The project's CI/CD variables the template names.
+            ("BK_APP_CODE", "ci-app"),
+            ("BK_APP_SECRET", "ci-secret-0f9e"),
+            ("BK_USERNAME", "ci-bot"),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("as reviewed in #{REQUEST}: sha256:")),
+        "{}",
+        text(&out.stderr)
+    );
+    let events = repo.read("apply.ndjson");
+    assert!(
+        events
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+            && events.lines().count() > 2,
+        "the job's artifact is the NDJSON events: {events}"
+    );
+    for output in [text(&out.stdout), text(&out.stderr), events] {
+        assert!(
+            !output.contains("ci-secret-0f9e"),
+            "the secret leaked: {output}"
+        );
+    }
+    let submitted = sim
+        .requests()
+        .iter()
+        .filter(|r| r.api == "fast_push_file" && r.job_instance_id.is_some())
+        .count();
+    assert_eq!(submitted, 2, "each push submitted once");
 }

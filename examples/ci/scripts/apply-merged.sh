@@ -40,7 +40,8 @@ if [ -z "$hash" ]; then
   echo "  help: the review workflow posts one for every changed, valid plan; re-run it on the request" >&2
   exit 1
 fi
-echo "applying $plan as reviewed in #$PLAN_REVIEW_PR: $hash"
+# On stderr: stdout is plan apply's own (NDJSON with `--format json`).
+echo "applying $plan as reviewed in #$PLAN_REVIEW_PR: $hash" >&2
 
 plan apply "$plan" --expect "$hash" --yes --resume "$@"
 code=$?
