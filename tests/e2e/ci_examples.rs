@@ -822,3 +822,269 @@ fn the_gitlab_template_applies_the_reviewed_plan_on_merge() {
         .count();
     assert_eq!(submitted, 2, "each push submitted once");
 }
+
+/// One `run:` step of a GitHub workflow job.
+#[derive(Debug, Default)]
+struct GithubStep {
+    run: String,
+    env: Vec<(String, String)>,
+    condition: Option<String>,
+    continue_on_error: bool,
+    /// `shell: bash` runs with `-eo pipefail`; the default shell with `-e` only.
+    shell_bash: bool,
+}
+
+/// A YAML scalar as written on one line: single quotes removed, a trailing comment dropped.
+fn yaml_scalar(value: &str) -> String {
+    let value = value.trim();
+    if let Some(quoted) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        return quoted.replace("''", "'");
+    }
+    let value = value.split(" #").next().unwrap_or(value).trim();
+    value.trim_matches('"').to_owned()
+}
+
+/// The `run:` steps of `job` in the workflow `file` (steps with `uses:` are the runner's, and
+/// `cargo install` is replaced by the binary under test). A form this reader does not know
+/// fails the test, so the workflow cannot grow a step the test does not run.
+fn github_steps(file: &str, job: &str) -> Vec<GithubStep> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/ci")
+        .join(file);
+    let workflow = std::fs::read_to_string(path).expect("workflow");
+    let lines: Vec<&str> = workflow
+        .lines()
+        .skip_while(|l| *l != format!("  {job}:"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("   ") || l.trim_start().starts_with('#'))
+        .skip_while(|l| *l != "    steps:")
+        .skip(1)
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .collect();
+    let mut steps: Vec<Vec<String>> = Vec::new();
+    for line in lines {
+        if let Some(first) = line.strip_prefix("      - ") {
+            steps.push(vec![format!("        {first}")]);
+        } else {
+            steps.last_mut().expect("a step").push(line.to_owned());
+        }
+    }
+    let mut runs = Vec::new();
+    for step in steps {
+        if step.iter().any(|l| l.starts_with("        uses:")) {
+            continue;
+        }
+        let mut parsed = GithubStep::default();
+        let mut i = 0;
+        while i < step.len() {
+            let line = &step[i];
+            let (key, value) = line
+                .trim()
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{file}: `{line}`"));
+            assert!(
+                line.starts_with("        ") && !line.starts_with("         "),
+                "{file}: `{line}`"
+            );
+            match key {
+                "name" | "id" => {}
+                "if" => parsed.condition = Some(yaml_scalar(value)),
+                "continue-on-error" => parsed.continue_on_error = yaml_scalar(value) == "true",
+                "shell" => {
+                    assert_eq!(yaml_scalar(value), "bash", "{file}: `{line}`");
+                    parsed.shell_bash = true;
+                }
+                "run" if value.trim() == "|" => {
+                    while step.get(i + 1).is_some_and(|l| l.starts_with("          ")) {
+                        i += 1;
+                        parsed.run.push_str(&step[i][10..]);
+                        parsed.run.push('\n');
+                    }
+                }
+                "run" => parsed.run = yaml_scalar(value),
+                "env" => {
+                    while step.get(i + 1).is_some_and(|l| l.starts_with("          ")) {
+                        i += 1;
+                        let (k, v) = step[i].trim().split_once(':').expect("KEY: value");
+                        parsed.env.push((k.to_owned(), yaml_scalar(v)));
+                    }
+                }
+                _ => panic!("{file}: a step key this test does not run: `{line}`"),
+            }
+            i += 1;
+        }
+        if !parsed.run.starts_with("cargo install") {
+            runs.push(parsed);
+        }
+    }
+    runs
+}
+
+/// `text` with every `${{ expr }}` replaced from `context`; an unknown expression fails.
+fn github_expand(text: &str, context: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("closed expression") + start;
+        let expr = rest[start + 3..end].trim();
+        let value = context
+            .iter()
+            .find(|(k, _)| *k == expr)
+            .unwrap_or_else(|| panic!("no value for ${{{{ {expr} }}}}"));
+        out.push_str(value.1);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Repo {
+    /// Runs the `run:` steps of a workflow job as the runner does: a failing step stops the
+    /// job (unless `continue-on-error`), `if:` is `always()` or a step's outcome. Returns
+    /// whether the job succeeded, and every step's output.
+    fn github_job(
+        &self,
+        forge: &FakeForge,
+        file: &str,
+        job: &str,
+        env: &[(&str, &str)],
+        context: &[(&str, &str)],
+    ) -> (bool, Vec<Output>) {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/scripts");
+        let (mut ok, mut outcomes, mut outputs) = (true, Vec::new(), Vec::new());
+        for (index, step) in github_steps(file, job).iter().enumerate() {
+            let run = match step.condition.as_deref() {
+                None => ok,
+                Some("always()") => true,
+                Some("steps.check.outcome == 'failure'") => {
+                    ok && outcomes.contains(&"check-failed")
+                }
+                Some(other) => panic!("{file}: an `if:` this test does not evaluate: {other}"),
+            };
+            if !run {
+                continue;
+            }
+            let base = self.script_command(forge, "github", "post-comments.sh", &[]);
+            let mut cmd = Command::new("bash");
+            cmd.args(["--noprofile", "--norc", "-e"]);
+            if step.shell_bash {
+                cmd.args(["-o", "pipefail"]);
+            }
+            cmd.args(["-c", &github_expand(&step.run, context)])
+                .current_dir(self.fixture.dir.path());
+            for (key, value) in base.get_envs() {
+                match value {
+                    Some(value) => cmd.env(key, value),
+                    None => cmd.env_remove(key),
+                };
+            }
+            cmd.env("SCRIPTS", &scripts).env_remove("PLAN_REVIEW_PR");
+            for (key, value) in env {
+                cmd.env(key, value);
+            }
+            for (key, value) in &step.env {
+                cmd.env(key, github_expand(value, context));
+            }
+            let out = cmd.output().expect("run the step");
+            if !out.status.success() {
+                if step.continue_on_error {
+                    // Only the review's check step is marked so; its outcome drives the last step.
+                    assert_eq!(index, 0, "{file}: {}", step.run);
+                    outcomes.push("check-failed");
+                } else {
+                    ok = false;
+                }
+            }
+            outputs.push(out);
+        }
+        (ok, outputs)
+    }
+}
+
+#[test]
+fn the_github_workflows_review_unchanged_changed_and_invalid_plans_and_apply_on_merge() {
+    let repo = Repo::new();
+    let forge = FakeForge::start();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    let request = REQUEST.to_string();
+    let review = |repo: &Repo| {
+        repo.github_job(
+            &forge,
+            "plan-review.yml",
+            "review",
+            &[],
+            &[
+                ("github.event.pull_request.base.sha", &base),
+                ("github.event.pull_request.number", &request),
+                ("github.token", "test-token"),
+            ],
+        )
+    };
+
+    let (ok, _) = review(&repo);
+    assert!(ok, "unchanged");
+    assert_eq!(
+        forge.calls("POST"),
+        0,
+        "nothing posted for an unchanged plan"
+    );
+
+    repo.write_plan(&TWO_STAGES.replace("hosts = \"web\"", "hosts = \"wbe\""));
+    let (ok, outputs) = review(&repo);
+    assert!(!ok, "an invalid plan fails the job");
+    assert!(
+        text(&outputs[0].stdout).contains("::error file=plans/release.toml,line="),
+        "the check step annotates: {}",
+        text(&outputs[0].stdout)
+    );
+    assert!(forge.comments()[0].body.contains("wbe"));
+
+    repo.write_plan(&changed_plan());
+    let (ok, _) = review(&repo);
+    assert!(ok, "changed");
+    let comments = forge.comments();
+    assert_eq!(comments.len(), 1, "one comment, updated: {comments:?}");
+    assert!(comments[0].body.contains("<!-- plan:hash e2e sha256:"));
+
+    repo.git(&["add", "plans/release.toml"]);
+    repo.git(&["commit", "-qm", "reviewed change"]);
+    let merged = repo.git(&["rev-parse", "HEAD"]);
+    let outputs_file = repo.path("out-github-output");
+    let github_output = outputs_file.display().to_string();
+    let (ok, _) = repo.github_job(
+        &forge,
+        "plan-apply.yml",
+        "changed",
+        &[("GITHUB_OUTPUT", &github_output)],
+        &[],
+    );
+    assert!(ok, "the changed job");
+    let listed = std::fs::read_to_string(&outputs_file).expect("GITHUB_OUTPUT");
+    assert_eq!(listed.trim(), r#"plans=["plans/release.toml"]"#);
+
+    let sim = crate::server::SimServer::start(&repo.path("sandbox"));
+    let (ok, outputs) = repo.github_job(
+        &forge,
+        "plan-apply.yml",
+        "apply",
+        &[("GITHUB_SHA", &merged)],
+        &[
+            ("github.token", "test-token"),
+            ("matrix.plan", "plans/release.toml"),
+            ("vars.BK_JOB_ENDPOINT", &sim.url),
+            ("secrets.BK_APP_CODE", "ci-app"),
+            ("secrets.BK_APP_SECRET", "ci-secret-0f9e"),
+            ("vars.BK_USERNAME", "ci-bot"),
+        ],
+    );
+    assert!(ok, "apply: {}", text(&outputs[0].stderr));
+    let submitted = sim
+        .requests()
+        .iter()
+        .filter(|r| r.api == "fast_push_file" && r.job_instance_id.is_some())
+        .count();
+    assert_eq!(submitted, 2, "each push submitted once");
+    let events = repo.read("apply.ndjson");
+    assert!(!events.contains("ci-secret-0f9e"));
+}
