@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::args::ResolveArgs;
 
 /// One host a push reaches.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 pub(crate) struct ResolvedHost {
     /// `cloud:ip`, `cloud:[v6]`, or `host_id:N` when only the id is known.
     pub(crate) host: String,

@@ -176,6 +176,21 @@ fn review() -> Fixture {
     f
 }
 
+/// Each way `document` breaks `plan schema --output OUTPUT`, as `path: problem`.
+fn violations(f: &Fixture, output: &str, document: &Value) -> Vec<String> {
+    let out = f
+        .plan()
+        .args(["schema", "--output", output])
+        .output()
+        .expect("run plan");
+    let schema: Value = serde_json::from_slice(&out.stdout).expect("schema json");
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    validator
+        .iter_errors(document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
 fn show(f: &Fixture, args: &[&str]) -> std::process::Output {
     f.plan()
         .args(["show", "plan.toml"])
@@ -228,6 +243,11 @@ fn show_resolve_lists_exactly_the_hosts_of_each_group_and_node() {
     assert_eq!(targets.as_array().map(Vec::len), Some(4), "{targets}");
     // The rest of the document is `plan show`'s.
     assert_eq!(document["format_version"], json!(1), "{document}");
+    // And the whole validates against `plan schema --output show`, which types `resolved`.
+    assert_eq!(violations(&f, "show", &document), Vec::<String>::new());
+    let mut wrong = document.clone();
+    wrong["resolved"]["pushes"][0]["targets"][0]["host_id"] = json!("1004");
+    assert!(!violations(&f, "show", &wrong).is_empty());
 
     let out = show(&f, &["--resolve", "--sandbox", "sandbox"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -308,6 +328,10 @@ fn diff_resolve_shows_the_hosts_that_join_or_leave() {
         .output()
         .expect("run plan");
     let document: Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(violations(&f, "diff", &document), Vec::<String>::new());
+    let mut wrong = document.clone();
+    wrong["resolved"]["hosts"][0]["left"] = json!("0:10.0.2.2");
+    assert!(!violations(&f, "diff", &wrong).is_empty());
     assert_eq!(
         document["resolved"]["hosts"],
         json!([{"push": "to-web", "joined": [], "left": [{"host": "0:10.0.2.2", "host_id": 1005}]}])

@@ -76,10 +76,11 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             let mut document = serde_json::to_value(plan_graph::diff_json(&diff))?;
             if let Some(fields) = document.as_object_mut() {
                 if let Some((r, changes)) = hosts {
-                    fields.insert(
-                        "resolved".into(),
-                        serde_json::json!({ "source": r.source, "hosts": changes }),
-                    );
+                    let changes = resolved::ResolvedChanges {
+                        source: &r.source,
+                        hosts: changes,
+                    };
+                    fields.insert("resolved".into(), serde_json::to_value(changes)?);
                 }
                 if let Some(r) = &refreshed {
                     fields.insert("refresh".into(), serde_json::to_value(r)?);

@@ -6,24 +6,25 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plan_parser::{HostSet, Plan, Push};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::resolve::{Answer, Resolution, ResolvedHost};
 
 /// The hosts one push reaches.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct PushHosts {
     /// Push name.
     pub(crate) push: String,
     /// Every target host, each once.
     pub(crate) targets: Vec<ResolvedHost>,
     /// Selectors CMDB gave no hosts for, and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) unresolved: Vec<String>,
 }
 
 /// `"resolved"` of `plan show --resolve --format json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct ResolvedDocument<'r> {
     /// Where CMDB was asked.
     pub(crate) source: &'r str,
@@ -36,7 +37,7 @@ pub(crate) struct ResolvedDocument<'r> {
 }
 
 /// One selector's hosts, or why CMDB gave none.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum Selector<'r> {
     /// The hosts.
@@ -176,8 +177,17 @@ pub(crate) fn markdown(resolution: &Resolution, plan: &Plan) -> String {
     out
 }
 
+/// `"resolved"` of `plan diff --resolve --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ResolvedChanges<'r> {
+    /// Where CMDB was asked.
+    pub(crate) source: &'r str,
+    /// The pushes whose hosts change ([`changes`]).
+    pub(crate) hosts: &'r [HostChanges],
+}
+
 /// A push's hosts in the old and new versions: who joins, who leaves.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct HostChanges {
     /// Push name.
     pub(crate) push: String,
