@@ -375,6 +375,10 @@ pub(crate) struct ApplyArgs {
     /// Progress and report format.
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub(crate) format: ApplyFormat,
+    /// Also write the run as JUnit XML to FILE, for CI systems that read it: one test case
+    /// per push, a failed push a failure with its failed hosts.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
 }
 
 const DRIFT_EXAMPLES: &str = "\

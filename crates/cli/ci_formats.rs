@@ -169,6 +169,56 @@ fn junit_cases(plan: &CheckedPlan<'_>) -> (String, usize, usize) {
     (cases, tests, failures)
 }
 
+/// The JUnit XML report of an apply (`plan apply --junit FILE`): one `<testsuite>` for the
+/// run, one `<testcase>` per push with its duration. A failed push is a `<failure>` with
+/// JOB's error and each failed host (its JOB status label and log excerpt); a push that
+/// did not run (skipped, interrupted, disabled) is `<skipped>` with its status.
+pub(crate) fn apply_junit(report: &plan_executor::RunReport) -> String {
+    let plan = xml_escape(&report.plan);
+    let (mut cases, mut failures, mut skipped) = (String::new(), 0, 0);
+    for push in &report.pushes {
+        let _ = write!(
+            cases,
+            "    <testcase classname=\"{plan}.stage{}\" name=\"{}\" time=\"{:.3}\"",
+            push.stage,
+            xml_escape(&push.name),
+            push.duration.as_secs_f64()
+        );
+        if push.status.is_failure() {
+            failures += 1;
+            let mut detail = push.error.clone().unwrap_or_default();
+            for host in &push.failed_hosts {
+                let _ = write!(detail, "\n{}: {}", host.display(), host.label);
+                if let Some(log) = &host.log_excerpt {
+                    let _ = write!(detail, "\n  {}", log.replace('\n', "\n  "));
+                }
+            }
+            let _ = writeln!(
+                cases,
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                xml_escape(push.status.label()),
+                xml_escape(push.status.label()),
+                xml_escape(detail.trim_start())
+            );
+        } else if push.status.is_ok() && push.status != plan_executor::PushStatus::Disabled {
+            let _ = writeln!(cases, "/>");
+        } else {
+            skipped += 1;
+            let _ = writeln!(
+                cases,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                xml_escape(push.status.label())
+            );
+        }
+    }
+    let tests = report.pushes.len();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"plan apply\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">\n  <testsuite name=\"{plan} run {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\">\n{cases}  </testsuite>\n</testsuites>\n",
+        xml_escape(&report.run_id),
+        report.duration.as_secs_f64()
+    )
+}
+
 /// Text and attribute escaping; characters XML 1.0 cannot hold at all (most control
 /// characters, which a hostile plan may contain) become U+FFFD.
 fn xml_escape(text: &str) -> String {

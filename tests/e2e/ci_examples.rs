@@ -1088,3 +1088,30 @@ fn the_github_workflows_review_unchanged_changed_and_invalid_plans_and_apply_on_
     let events = repo.read("apply.ndjson");
     assert!(!events.contains("ci-secret-0f9e"));
 }
+
+#[test]
+fn apply_writes_a_junit_report_with_the_failed_push_and_its_hosts() {
+    // The source file is missing: the first push fails on its source, the second never runs.
+    let fixture = Fixture::new(TWO_STAGES, "");
+    let out = fixture.apply_sandbox(&["--junit", "apply.xml"]);
+    assert_ne!(code(&out), 0, "{}", text(&out.stderr));
+    let xml = std::fs::read_to_string(fixture.path("apply.xml")).expect("the JUnit report");
+    assert!(
+        xml.contains("<testsuites name=\"plan apply\" tests=\"2\" failures=\"1\""),
+        "{xml}"
+    );
+    let relays = xml
+        .split("<testcase ")
+        .find(|case| case.contains("name=\"to-relays\""))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert!(relays.contains("<failure message=\"failed\""), "{xml}");
+    assert!(
+        relays.contains("10.0.1."),
+        "the failed hosts are listed: {xml}"
+    );
+    let web = xml
+        .split("<testcase ")
+        .find(|case| case.contains("name=\"to-web\""))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert!(web.contains("<skipped message="), "{xml}");
+}

@@ -416,6 +416,13 @@ impl OnTarget<'_> {
         match result {
             Ok(report) => {
                 self.out.report(plan, &report);
+                if let Some(path) = &self.args.junit {
+                    let written = fs_err::write(path, crate::ci_formats::apply_junit(&report));
+                    if let Err(e) = written {
+                        self.out
+                            .cannot_start(&format!("cannot write the JUnit report: {e}"), None);
+                    }
+                }
                 if let Some(error) = &report.journal_error {
                     self.out.cannot_start(error, Some(JOURNAL_FAILED_HELP));
                 }
