@@ -809,6 +809,11 @@ fn the_gitlab_template_applies_the_reviewed_plan_on_merge() {
             && events.lines().count() > 2,
         "the job's artifact is the NDJSON events: {events}"
     );
+    let junit = repo.read("plan-apply.xml");
+    assert!(
+        junit.contains("tests=\"2\" failures=\"0\"") && junit.contains("name=\"to-web\""),
+        "the job's JUnit report: {junit}"
+    );
     for output in [text(&out.stdout), text(&out.stderr), events] {
         assert!(
             !output.contains("ci-secret-0f9e"),
