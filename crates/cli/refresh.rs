@@ -21,6 +21,12 @@ pub(crate) struct Refreshed {
 /// Reads what the targets of `plan` hold, at the sandbox or endpoint of `args`. `Err` is a
 /// target that cannot be opened or reached, or a refresh JOB refused (exit 4).
 pub(crate) fn refresh(args: &ResolveArgs, plan: &Plan) -> anyhow::Result<Refreshed> {
+    anyhow::ensure!(
+        args.sandbox.is_some()
+            || args.endpoint.is_some()
+            || std::env::var_os("BK_JOB_ENDPOINT").is_some(),
+        "a refresh reads the targets through JOB: pass `--sandbox DIR`, or `--endpoint URL` (or set BK_JOB_ENDPOINT)"
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -349,3 +349,45 @@ fn a_converge_run_resumed_keeps_its_refresh_and_its_narrowed_targets() {
         assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
     }
 }
+
+#[test]
+fn a_refresh_job_refuses_stops_converge_unless_the_fallback_is_asked() {
+    let world = World::new(
+        PLAN,
+        "[[fault]]\napi = \"fast_execute_script\"\nkind = \"job_error\"\ncode = 1244010\n",
+    );
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("cannot converge: JOB refused the refresh script"),
+        "{said}"
+    );
+    assert!(said.contains("--converge-fallback"), "{said}");
+    assert!(world.transfers().is_empty(), "nothing sent");
+    let out = world.plan(&[
+        "apply",
+        "plan.toml",
+        "--sandbox",
+        "sandbox",
+        "--converge",
+        "--converge-fallback",
+        "--poll-interval",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("warning: the refresh failed"));
+    assert_eq!(world.transfers(), vec![TARGETS.to_vec()]);
+}
+
+#[test]
+fn drift_without_a_target_says_where_to_read() {
+    let world = World::new(PLAN, "");
+    let out = world.plan(&["drift", "plan.toml"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("--sandbox DIR"),
+        "{}",
+        text(&out.stderr)
+    );
+}
