@@ -172,7 +172,8 @@ fn junit_cases(plan: &CheckedPlan<'_>) -> (String, usize, usize) {
 /// The JUnit XML report of an apply (`plan apply --junit FILE`): one `<testsuite>` for the
 /// run, one `<testcase>` per push with its duration. A failed push is a `<failure>` with
 /// JOB's error and each failed host (its JOB status label and log excerpt); a push that
-/// did not run (skipped, interrupted, disabled) is `<skipped>` with its status.
+/// did not run (skipped, interrupted, disabled) is `<skipped>` with its status. A push
+/// `--converge` found up to date passes: its targets hold what it delivers (Ansible's "ok").
 pub(crate) fn apply_junit(report: &plan_executor::RunReport) -> String {
     let plan = xml_escape(&report.plan);
     let (mut cases, mut failures, mut skipped) = (String::new(), 0, 0);

@@ -177,26 +177,19 @@ pub(crate) fn convergence_lines(pushes: &[(String, Convergence)]) -> Vec<String>
         .collect()
 }
 
-/// Where `plan apply --converge` records the refresh it narrowed the plan with, beside the
-/// plan's journals: `--resume --converge` narrows the same way from it.
-pub(crate) fn record_path(state_dir: &std::path::Path, plan: &Plan) -> std::path::PathBuf {
-    plan_executor::runs_dir(state_dir, &plan.name.value).join("converge-refresh.json")
-}
-
-/// Writes the record whole or not at all (a temporary file renamed over it).
-pub(crate) fn write_record(path: &std::path::Path, refresh: &Refresh) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow::anyhow!("no directory for `{}`", path.display()))?;
-    fs_err::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    fs_err::write(&tmp, serde_json::to_vec_pretty(refresh)?)?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
-}
-
-/// The refresh recorded for the last `--converge` run of a plan.
-pub(crate) fn read_record(path: &std::path::Path) -> anyhow::Result<Refresh> {
-    let text = fs_err::read_to_string(path)?;
-    Ok(serde_json::from_str(&text)?)
+/// The refresh the last unfinished `--converge` run of `plan` recorded in its journal (its
+/// `refresh` lines): `--resume --converge` narrows the plan the same way with it.
+pub(crate) fn journaled(state_dir: &std::path::Path, plan: &Plan) -> anyhow::Result<Refresh> {
+    let history = plan_executor::latest_run(state_dir, &plan.name.value)?
+        .filter(|h| !h.is_complete())
+        .ok_or_else(|| anyhow::anyhow!("plan `{}` has no unfinished run", plan.name.value))?;
+    anyhow::ensure!(
+        !history.refresh.is_empty(),
+        "its journal `{}` records no refresh (it was not a `--converge` run)",
+        history.path.display()
+    );
+    Ok(Refresh {
+        pushes: history.refresh,
+        jobs: Vec::new(),
+    })
 }

@@ -391,3 +391,138 @@ fn drift_without_a_target_says_where_to_read() {
         text(&out.stderr)
     );
 }
+
+/// `app` as in [`PLAN`], and `copy`, whose every target already holds its file.
+const TWO_PUSHES: &str = r#"
+[[push]]
+name = "copy"
+from = { hosts = "src", files = ["/data/release/app.tar.gz"] }
+to = { hosts = "web", path = "/srv/copy/" }
+"#;
+
+fn validator(args: &[&str]) -> jsonschema::Validator {
+    let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+        .args(args)
+        .output()
+        .expect("plan schema");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let schema: Value = serde_json::from_slice(&out.stdout).expect("schema json");
+    jsonschema::validator_for(&schema).expect("valid schema")
+}
+
+#[test]
+fn an_up_to_date_push_is_reported_up_to_date_and_the_journal_holds_each_refresh() {
+    let world = World::new(&format!("{PLAN}{TWO_PUSHES}"), "");
+    for ip in TARGETS {
+        world.write(ip, "srv/copy/app.tar.gz", &artifact());
+    }
+    let out = world.plan(&[
+        "apply",
+        "plan.toml",
+        "--sandbox",
+        "sandbox",
+        "--converge",
+        "--junit",
+        "junit.xml",
+        "--poll-interval",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        world.transfers(),
+        vec![vec!["10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8"]],
+        "`copy` is not a JOB job"
+    );
+    // JUnit: in place is a pass (Ansible's "ok"), not a skipped test case.
+    let junit = std::fs::read_to_string(world.path("junit.xml")).expect("junit.xml");
+    assert!(junit.contains("skipped=\"0\""), "{junit}");
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    let report = text(&out.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("copy"))
+        .unwrap_or_else(|| panic!("no report line for `copy`: {report}"));
+    assert!(line.contains("up to date"), "{line}");
+    assert!(!report.contains("disabled"), "{report}");
+
+    // The journal: one `refresh` line per push, with its verdict and differing hosts,
+    // written before the first submission; every line valid against the schema.
+    let runs = world.path("state/runs/converge");
+    let journal = std::fs::read_dir(&runs)
+        .expect("runs dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal");
+    let records: Vec<Value> = std::fs::read_to_string(&journal)
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("journal line"))
+        .collect();
+    let schema = validator(&["schema", "--output", "journal"]);
+    for record in &records {
+        let problems: Vec<String> = schema.iter_errors(record).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{record}: {problems:#?}");
+    }
+    let position = |kind: &str, push: &str| {
+        records
+            .iter()
+            .position(|r| r["type"] == kind && r["push"] == push)
+    };
+    let app = position("refresh", "app").expect("app's refresh");
+    let copy = position("refresh", "copy").expect("copy's refresh");
+    let first_submission = records
+        .iter()
+        .position(|r| r["type"] == "push_submitting")
+        .expect("a submission");
+    assert!(app < first_submission && copy < first_submission);
+    assert_eq!(records[copy]["verdict"]["verdict"], "up_to_date");
+    assert_eq!(records[app]["verdict"]["verdict"], "differs");
+    assert_eq!(
+        differing(&records[app]["verdict"])
+            .into_iter()
+            .map(|(host, _)| host)
+            .collect::<Vec<_>>(),
+        ["0:10.0.2.5", "0:10.0.2.6", "0:10.0.2.7", "0:10.0.2.8"]
+    );
+    assert!(
+        !runs.join("converge-refresh.json").exists(),
+        "the journal is the one record"
+    );
+}
+
+#[test]
+fn ndjson_reports_an_up_to_date_push_as_up_to_date() {
+    let world = World::new(&format!("{PLAN}{TWO_PUSHES}"), "");
+    for ip in TARGETS {
+        world.write(ip, "srv/copy/app.tar.gz", &artifact());
+    }
+    let out = world.plan(&[
+        "apply",
+        "plan.toml",
+        "--sandbox",
+        "sandbox",
+        "--converge",
+        "--format",
+        "json",
+        "--poll-interval",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events = validator(&["schema", "--output", "events"]);
+    let mut copy_status = None;
+    for line in text(&out.stdout).lines() {
+        let event: Value = serde_json::from_str(line).expect(line);
+        let problems: Vec<String> = events.iter_errors(&event).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{line}: {problems:#?}");
+        if event["event"] == "push_finished" && event["report"]["name"] == "copy" {
+            copy_status = Some(event["report"]["status"].clone());
+        }
+    }
+    assert_eq!(
+        copy_status,
+        Some(Value::from("up_to_date")),
+        "{}",
+        text(&out.stdout)
+    );
+}

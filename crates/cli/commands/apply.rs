@@ -208,7 +208,8 @@ impl OnTarget<'_> {
             Ok(client) => client,
             Err(status) => return Ok(status),
         };
-        let (plan, graph) = match self.converged(&client, plan, graph, &state_dir).await {
+        let (plan, graph, refresh) = match self.converged(&client, plan, graph, &state_dir).await
+        {
             Ok(narrowed) => narrowed,
             Err(status) => return Ok(status),
         };
@@ -221,7 +222,7 @@ impl OnTarget<'_> {
             return Ok(ExitStatus::CannotStart);
         }
         let result = self
-            .execute(client, Arc::clone(&plan), graph, state_dir)
+            .execute(client, Arc::clone(&plan), graph, state_dir, refresh)
             .await;
         Ok(self.finish(&plan, result))
     }
@@ -285,37 +286,31 @@ impl OnTarget<'_> {
         plan: Arc<Plan>,
         graph: Arc<PlanGraph>,
         state_dir: &std::path::Path,
-    ) -> Result<(Arc<Plan>, Arc<PlanGraph>), ExitStatus> {
+    ) -> Result<(Arc<Plan>, Arc<PlanGraph>, Option<plan_executor::Refresh>), ExitStatus> {
         if !self.args.converge {
-            return Ok((plan, graph));
+            return Ok((plan, graph, None));
         }
-        let record = crate::refresh::record_path(state_dir, &plan);
         let refreshed = if self.args.resume {
-            crate::refresh::read_record(&record).map(Ok).map_err(|e| {
-                self.out.cannot_start(
-                    &format!("cannot resume a converge run: {e}"),
-                    Some("`--resume --converge` continues the last `--converge` run with the refresh it recorded; without that record, resume without `--converge`"),
-                );
-                ExitStatus::CannotStart
-            })
+            crate::refresh::journaled(state_dir, &plan)
+                .map(Ok)
+                .map_err(|e| {
+                    self.out.cannot_start(
+                        &format!("cannot resume a converge run: {e}"),
+                        Some("`--resume --converge` continues the last `--converge` run with the refresh its journal recorded; without it, resume without `--converge`"),
+                    );
+                    ExitStatus::CannotStart
+                })?
         } else {
             let settings = plan_executor::RefreshSettings::default();
-            let refreshed = plan_executor::refresh(client, &plan, settings).await;
-            if let Ok(refresh) = &refreshed
-                && let Err(e) = crate::refresh::write_record(&record, refresh)
-            {
-                self.out.cannot_start(&format!("cannot record the refresh: {e:#}"), None);
-                return Err(ExitStatus::CannotStart);
-            }
-            Ok(refreshed)
-        }?;
+            plan_executor::refresh(client, &plan, settings).await
+        };
         let refresh = match refreshed {
             Ok(refresh) => refresh,
             Err(e) if self.args.converge_fallback => {
                 self.out.stderr(&format!(
                     "warning: the refresh failed ({e}): every push goes to every target (--converge-fallback)"
                 ));
-                return Ok((plan, graph));
+                return Ok((plan, graph, None));
             }
             Err(e) => {
                 self.out.cannot_start(
@@ -341,9 +336,13 @@ impl OnTarget<'_> {
             return Err(ExitStatus::Success);
         }
         match plan_graph::build(&converged.plan) {
-            Ok(narrowed) => Ok((Arc::new(converged.plan), Arc::new(narrowed))),
+            Ok(narrowed) => Ok((
+                Arc::new(converged.plan),
+                Arc::new(narrowed),
+                Some(refresh),
+            )),
             // Narrowing never makes a valid plan invalid; should it, the whole plan runs.
-            Err(_) => Ok((plan, graph)),
+            Err(_) => Ok((plan, graph, None)),
         }
     }
 
@@ -390,6 +389,7 @@ impl OnTarget<'_> {
         plan: Arc<Plan>,
         graph: Arc<PlanGraph>,
         state_dir: std::path::PathBuf,
+        refresh: Option<plan_executor::Refresh>,
     ) -> Result<RunReport, StartError> {
         let args = self.args;
         let interrupt = Interrupt::new();
@@ -403,6 +403,7 @@ impl OnTarget<'_> {
             plan_file: args.plan.display().to_string(),
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             force: args.force,
+            refresh,
         };
         let result =
             plan_executor::apply(BkJobApi::new(client), plan, graph, settings, interrupt, tx).await;
@@ -649,7 +650,11 @@ mod tests {
             error_code: None,
             hint: None,
         };
-        report.pushes = vec![push(PushStatus::Succeeded), push(PushStatus::Disabled)];
+        report.pushes = vec![
+            push(PushStatus::Succeeded),
+            push(PushStatus::Disabled),
+            push(PushStatus::UpToDate),
+        ];
         assert_eq!(exit_status(&report), ExitStatus::Success);
         for failed in [
             PushStatus::Failed,

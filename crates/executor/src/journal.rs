@@ -1,11 +1,12 @@
 //! The run journal: append-only JSON lines, each fsync'd before the action it records.
 //!
 //! `STATE/runs/<plan>/<run-id>.jsonl`. The first line is `run_started` with
-//! `format_version`; then, per push, `push_submitting` (the intent, with the sha256 of the exact
-//! body, written *before* the request leaves), `push_submitted` (the JOB instance id, right after
-//! the answer), `push_attempt_finished` (per-host results), `push_finished` (the push's outcome);
-//! finally `run_finished`. A resumed run appends `run_resumed` and continues in the same file,
-//! so one file tells the whole story of one run.
+//! `format_version`; under `--converge`, a `refresh` line per refreshed push (what its
+//! targets hold, before anything is sent); then, per push, `push_submitting` (the intent, with
+//! the sha256 of the exact body, written *before* the request leaves), `push_submitted` (the
+//! JOB instance id, right after the answer), `push_attempt_finished` (per-host results),
+//! `push_finished` (the push's outcome); finally `run_finished`. A resumed run appends
+//! `run_resumed` and continues in the same file, so one file tells the whole story of one run.
 //!
 //! Because every line is on disk before the next action, a process killed at any instant
 //! leaves a journal from which [`RunHistory`] can tell, per push: done, in flight (with its
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::JobRef;
+use crate::refresh::{PushRefresh, RefreshedPush};
 use crate::report::{HostResult, PushStatus, TerminateReason};
 
 /// The journal format this version writes and reads.
@@ -117,6 +119,17 @@ pub enum Record {
         /// (`--force`), or without asking JOB because it refused the job list.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         force: bool,
+    },
+    /// `--converge`: what a refresh read on a push's targets before the run, one line per
+    /// refreshed push, written after `run_started` and before the first submission. A
+    /// resumed converge run narrows the plan again from these lines.
+    Refresh {
+        /// Push.
+        push: String,
+        /// Up to date, the hosts that differ and how, or why it cannot tell.
+        verdict: PushRefresh,
+        /// When.
+        at: String,
     },
     /// About to submit: written and fsync'd before the request is sent.
     PushSubmitting {
@@ -658,6 +671,8 @@ pub struct RunHistory {
     pub finished: Option<RunOutcome>,
     /// Per push.
     pub pushes: BTreeMap<String, PushHistory>,
+    /// The `refresh` lines of a `--converge` run, in the order written (empty otherwise).
+    pub refresh: Vec<RefreshedPush>,
     /// Lines that could not be read (a torn last line after a crash is normal).
     pub unreadable_lines: usize,
     /// Numbers (1-based) of the unreadable lines that are not a torn tail: neither the last
@@ -685,6 +700,7 @@ impl RunHistory {
             user: String::new(),
             finished: None,
             pushes: BTreeMap::new(),
+            refresh: Vec::new(),
             unreadable_lines: 0,
             damaged_lines: Vec::new(),
         };
@@ -752,6 +768,10 @@ impl RunHistory {
                 self.user = user;
             }
             Record::RunResumed { .. } => self.finished = None,
+            Record::Refresh { push, verdict, .. } => {
+                self.refresh.retain(|r| r.push != push);
+                self.refresh.push(RefreshedPush { push, verdict });
+            }
             Record::PushSubmitting {
                 push,
                 attempt,
@@ -1219,6 +1239,50 @@ mod tests {
             "{later}"
         );
         assert_eq!(journal.batches(), 1, "the later line was not even tried");
+    }
+
+    #[test]
+    fn refresh_lines_are_read_back_for_a_resumed_converge_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        journal.write(&started("r1")).expect("write");
+        let verdict = PushRefresh::Differs {
+            hosts: 2,
+            differing: vec![crate::refresh::HostDifference {
+                host: "0:10.0.0.2".into(),
+                unreadable: Some("agent down".into()),
+                files: Vec::new(),
+            }],
+        };
+        for (push, verdict) in [
+            ("a", PushRefresh::UpToDate { hosts: 3 }),
+            ("b", verdict.clone()),
+        ] {
+            journal
+                .write(&Record::Refresh {
+                    push: push.into(),
+                    verdict,
+                    at: "t".into(),
+                })
+                .expect("write");
+        }
+        journal.write(&submitting("b", 1)).expect("write");
+        let history = RunHistory::read(journal.path()).expect("read");
+        assert_eq!(history.unreadable_lines, 0);
+        assert_eq!(
+            history.refresh,
+            vec![
+                RefreshedPush {
+                    push: "a".into(),
+                    verdict: PushRefresh::UpToDate { hosts: 3 },
+                },
+                RefreshedPush {
+                    push: "b".into(),
+                    verdict,
+                },
+            ]
+        );
+        assert_eq!(history.in_doubt(), vec!["b"]);
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Default for RefreshSettings {
 }
 
 /// What a refresh found for one push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum PushRefresh {
     /// Every target holds every file the push delivers, byte for byte.
@@ -83,7 +83,7 @@ impl PushRefresh {
 }
 
 /// One target that differs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostDifference {
     /// `cloud:ip`.
     pub host: String,
@@ -96,7 +96,7 @@ pub struct HostDifference {
 }
 
 /// One delivered file that differs on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileDifference {
     /// The delivered path.
     pub path: String,

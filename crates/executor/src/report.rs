@@ -34,6 +34,9 @@ pub enum PushStatus {
     Interrupted,
     /// `enabled = false` in the plan.
     Disabled,
+    /// `--converge`: a refresh found every target holding the push's files, so no JOB job
+    /// was submitted for it.
+    UpToDate,
     /// Not started because a push it depends on did not succeed.
     Blocked,
     /// Not started because the run stopped (a failure with `--continue never`, or an interrupt).
@@ -49,7 +52,10 @@ impl PushStatus {
     pub fn is_ok(self) -> bool {
         matches!(
             self,
-            PushStatus::Succeeded | PushStatus::AlreadySucceeded | PushStatus::Disabled
+            PushStatus::Succeeded
+                | PushStatus::AlreadySucceeded
+                | PushStatus::Disabled
+                | PushStatus::UpToDate
         )
     }
 
@@ -77,6 +83,7 @@ impl PushStatus {
             PushStatus::TimedOut => "timed out",
             PushStatus::Interrupted => "interrupted",
             PushStatus::Disabled => "disabled",
+            PushStatus::UpToDate => "up to date",
             PushStatus::Blocked => "blocked",
             PushStatus::NotStarted => "not started",
             PushStatus::JournalFailed => "journal write failed",

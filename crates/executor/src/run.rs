@@ -39,6 +39,10 @@ pub struct Settings {
     /// Go ahead although JOB shows another run of the plan with jobs not finished, or
     /// refuses to list jobs (journaled with the run's start or resumption).
     pub force: bool,
+    /// `--converge`: the refresh the plan was narrowed with. A new run journals it before
+    /// its first submission; a push it found up to date (and left out of the plan) is
+    /// reported `up to date`, not `disabled`.
+    pub refresh: Option<crate::refresh::Refresh>,
 }
 
 /// A push whose submission's outcome is unknown.
@@ -281,6 +285,13 @@ pub async fn apply<A: JobApi>(
     });
     let mut coordinator = Coordinator::new(ctx, graph, settings.options, history.as_ref());
     coordinator.watch_other_runs = watch_other_runs;
+    coordinator.up_to_date = settings
+        .refresh
+        .iter()
+        .flat_map(|r| &r.pushes)
+        .filter(|r| r.verdict.is_up_to_date())
+        .map(|r| r.push.clone())
+        .collect();
     let mut report = coordinator.run().await;
     close_journal(&journal, &mut report).await;
     let _ = events.send(Event::RunFinished {
@@ -492,6 +503,16 @@ async fn new_run(
             rebuilt_from_job: false,
         })
         .await?;
+    // The refresh is on disk before anything it decided is sent.
+    for refreshed in settings.refresh.iter().flat_map(|r| &r.pushes) {
+        journal
+            .append(&Record::Refresh {
+                push: refreshed.push.clone(),
+                verdict: refreshed.verdict.clone(),
+                at: now(),
+            })
+            .await?;
+    }
     Ok(journal)
 }
 
@@ -575,6 +596,9 @@ struct Coordinator<A> {
     /// When this process started the run (epoch milliseconds): a job of the run's tag
     /// created since, and not by this process, was created by another one.
     started_ms: i64,
+    /// `--converge`: pushes left out because a refresh found them in place; reported
+    /// `up to date` rather than `disabled`.
+    up_to_date: std::collections::BTreeSet<String>,
 }
 
 impl<A: JobApi> Coordinator<A> {
@@ -656,6 +680,7 @@ impl<A: JobApi> Coordinator<A> {
             checked_stage: None,
             other_run_seen: false,
             started_ms: chrono::Utc::now().timestamp_millis(),
+            up_to_date: std::collections::BTreeSet::new(),
         }
     }
 
@@ -764,6 +789,8 @@ impl<A: JobApi> Coordinator<A> {
                     .all(|d| self.status(d).is_some_and(PushStatus::is_ok));
                 let status = if blocked {
                     Some(PushStatus::Blocked)
+                } else if disabled && deps_ok && self.up_to_date.contains(&name) {
+                    Some(PushStatus::UpToDate)
                 } else if disabled && deps_ok {
                     Some(PushStatus::Disabled)
                 } else {

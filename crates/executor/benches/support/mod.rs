@@ -294,6 +294,7 @@ pub fn run_with<A: JobApi>(
                 plan_file: "plan.toml".into(),
                 insecure_skip_tls_verify: false,
                 force: false,
+                refresh: None,
             },
             Interrupt::new(),
             tx,

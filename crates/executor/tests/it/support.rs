@@ -144,6 +144,7 @@ pub(crate) fn settings(state_dir: &Path, options: Options, resume: bool) -> Sett
         plan_file: "plan.toml".into(),
         insecure_skip_tls_verify: false,
         force: false,
+        refresh: None,
     }
 }
 
