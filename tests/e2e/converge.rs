@@ -345,6 +345,28 @@ fn a_converge_run_resumed_keeps_its_refresh_and_its_narrowed_targets() {
     );
     let narrowed = vec!["10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8"];
     assert_eq!(world.transfers(), vec![narrowed.clone(), narrowed]);
+    // One journal, its one `refresh` line kept (not read or written again by the resume).
+    let journals: Vec<PathBuf> = std::fs::read_dir(world.path("state/runs/converge"))
+        .expect("runs dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert_eq!(journals.len(), 1, "{journals:?}");
+    let journal = std::fs::read_to_string(&journals[0]).expect("journal");
+    let kinds: Vec<String> = journal
+        .lines()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l).expect("journal line");
+            record["type"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "refresh").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "run_resumed"), "{kinds:?}");
     for ip in TARGETS {
         assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
     }
