@@ -59,10 +59,10 @@ pub enum Route {
     LogV2,
     /// v2 `operate_job_instance`.
     OperateV2,
-    /// v2 `fast_execute_script`: submits a script job.
-    FastExecuteScriptV2,
     /// v2 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
     OperateStepV2,
+    /// v2 `fast_execute_script`: submits a script job.
+    FastExecuteScriptV2,
     /// v3 `fast_transfer_file`: submits a transfer.
     FastTransferFile,
     /// v3 `get_job_instance_status`.
@@ -73,12 +73,12 @@ pub enum Route {
     BatchIpLogV3,
     /// v3 `operate_job_instance`.
     OperateV3,
-    /// v3 `fast_execute_script`: submits a script job.
-    FastExecuteScriptV3,
     /// v3 `operate_step_instance`: retry a step's hosts, ignore its error, continue rolling.
     OperateStepV3,
     /// v3 `get_step_instance_status`: one step's hosts by status, per rolling batch.
     StepStatusV3,
+    /// v3 `fast_execute_script`: submits a script job.
+    FastExecuteScriptV3,
     /// v3 `get_job_instance_list`: the business's jobs created in a time window (JOB's
     /// execution history), filtered and paged.
     JobInstanceListV3,
@@ -94,16 +94,16 @@ impl Route {
         Route::StatusV2,
         Route::LogV2,
         Route::OperateV2,
-        Route::FastExecuteScriptV2,
         Route::OperateStepV2,
+        Route::FastExecuteScriptV2,
         Route::FastTransferFile,
         Route::StatusV3,
         Route::IpLogV3,
         Route::BatchIpLogV3,
         Route::OperateV3,
-        Route::FastExecuteScriptV3,
         Route::OperateStepV3,
         Route::StepStatusV3,
+        Route::FastExecuteScriptV3,
         Route::JobInstanceListV3,
     ];
 

@@ -85,7 +85,7 @@ pub(crate) struct HostTask {
     pub(crate) files: Vec<FileLog>,
     /// A script job's exit code and output on this host (`None` for a transfer, and until
     /// the script ends).
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) script: Option<crate::script::ScriptOutput>,
 }
 

@@ -60,11 +60,11 @@ pub(crate) struct JobSpec {
     pub(crate) strict: bool,
     pub(crate) callback: Option<String>,
     pub(crate) start_task: bool,
+    /// v3 `rolling_config`: the batches the targets run in (`None`: all at once).
+    pub(crate) rolling: Option<crate::rolling::RollingSpec>,
     /// The script of a `fast_execute_script` job (which has no sources); `None` for a
     /// transfer.
     pub(crate) script: Option<std::sync::Arc<crate::script::ScriptSpec>>,
-    /// v3 `rolling_config`: the batches the targets run in (`None`: all at once).
-    pub(crate) rolling: Option<crate::rolling::RollingSpec>,
 }
 
 type Check<T> = Result<T, JobReply>;
@@ -840,8 +840,8 @@ fn finish(ctx: &SubmitCtx<'_>, f: Finish) -> Check<JobSpec> {
         strict: f.strict,
         callback: f.callback,
         start_task: f.start_task,
-        script: None,
         rolling: None,
+        script: None,
     })
 }
 
