@@ -402,11 +402,30 @@ struct HostSetBuilder {
     seen_host_ids: HashSet<HostId>,
     seen_dynamic_groups: HashSet<String>,
     seen_topo_nodes: HashSet<TopoNode>,
+    /// False while `set` is a copy of one deduplicated set whose selectors are not in the
+    /// `seen_` sets yet: most pushes name one group, and hashing each of its hosts again
+    /// only to find no duplicate was most of the per-host cost of resolving `hosts`.
+    indexed: bool,
 }
 
 impl HostSetBuilder {
+    /// Fills the `seen_` sets from `set` before anything is added to a copied set.
+    fn index(&mut self) {
+        if self.indexed {
+            return;
+        }
+        self.indexed = true;
+        self.seen_ips.extend(self.set.ips.iter().copied());
+        self.seen_host_ids.extend(self.set.host_ids.iter().copied());
+        self.seen_dynamic_groups
+            .extend(self.set.dynamic_groups.iter().cloned());
+        self.seen_topo_nodes
+            .extend(self.set.topo_nodes.iter().cloned());
+    }
+
     /// Adds a host; `false` when it was already there.
     fn ip(&mut self, ip: HostAddr) -> bool {
+        self.index();
         let new = self.seen_ips.insert(ip);
         if new {
             self.set.ips.push(ip);
@@ -416,6 +435,7 @@ impl HostSetBuilder {
 
     /// Adds a host id; `false` when it was already there.
     fn host_id(&mut self, id: HostId) -> bool {
+        self.index();
         let new = self.seen_host_ids.insert(id);
         if new {
             self.set.host_ids.push(id);
@@ -453,6 +473,7 @@ impl HostSetBuilder {
     }
 
     fn dynamic_groups(&mut self, ids: &[String]) {
+        self.index();
         for id in ids {
             if !self.seen_dynamic_groups.contains(id) {
                 self.seen_dynamic_groups.insert(id.clone());
@@ -462,6 +483,7 @@ impl HostSetBuilder {
     }
 
     fn topo_nodes(&mut self, nodes: &[TopoNode]) {
+        self.index();
         for node in nodes {
             if !self.seen_topo_nodes.contains(node) {
                 self.seen_topo_nodes.insert(node.clone());
@@ -470,7 +492,13 @@ impl HostSetBuilder {
         }
     }
 
+    /// Adds every selector of a set the builder made (so without duplicates).
     fn extend(&mut self, more: &HostSet) {
+        if !self.indexed && self.set.is_empty() && !more.is_empty() {
+            // Nothing to compare with yet: a plain copy, indexed only if more comes.
+            self.set = more.clone();
+            return;
+        }
         self.ips(&more.ips);
         self.host_ids(&more.host_ids);
         self.dynamic_groups(&more.dynamic_groups);
