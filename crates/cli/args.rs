@@ -98,7 +98,12 @@ pub(crate) struct ResolveArgs {
     #[arg(long)]
     pub(crate) refresh: bool,
     /// Resolve (or refresh) against the embedded simulator's world at DIR.
-    #[arg(long, value_name = "DIR", requires = "asks", conflicts_with = "endpoint")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "asks",
+        conflicts_with = "endpoint"
+    )]
     pub(crate) sandbox: Option<PathBuf>,
     /// Base URL of ESB or the API gateway (`.../api/bk-job/<stage>`; CMDB is asked beside
     /// it, `.../api/bk-cmdb/<stage>`), with `--resolve` or `--refresh`.

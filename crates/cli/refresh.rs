@@ -37,8 +37,7 @@ pub(crate) fn refresh(args: &ResolveArgs, plan: &Plan) -> anyhow::Result<Refresh
                 .probe()
                 .await
                 .map_err(|e| anyhow::anyhow!("{source} is unreachable: {e}"))?;
-            let refresh =
-                plan_executor::refresh(&client, plan, RefreshSettings::default()).await?;
+            let refresh = plan_executor::refresh(&client, plan, RefreshSettings::default()).await?;
             Ok(Refreshed {
                 source: source.clone(),
                 refresh,
@@ -72,7 +71,10 @@ fn plural(n: usize) -> &'static str {
 /// One differing host: `0:10.0.0.3: missing /data/app.tgz; different content /data/b`.
 fn host_line(host: &plan_executor::HostDifference) -> String {
     let what = match &host.unreadable {
-        Some(why) => format!("could not be read, counted as differing ({})", printable(why)),
+        Some(why) => format!(
+            "could not be read, counted as differing ({})",
+            printable(why)
+        ),
         None => host
             .files
             .iter()
@@ -99,9 +101,17 @@ pub(crate) fn text(refreshed: &Refreshed) -> String {
         "\nRefresh ({}, {} JOB script {}):\n",
         refreshed.source,
         refreshed.refresh.jobs.len(),
-        if refreshed.refresh.jobs.len() == 1 { "job" } else { "jobs" }
+        if refreshed.refresh.jobs.len() == 1 {
+            "job"
+        } else {
+            "jobs"
+        }
     );
-    for RefreshedPush { push: name, verdict } in &refreshed.refresh.pushes {
+    for RefreshedPush {
+        push: name,
+        verdict,
+    } in &refreshed.refresh.pushes
+    {
         out.push_str(&format!("  {name}: {}\n", verdict_line(verdict)));
         for line in differing_lines(verdict) {
             out.push_str(&format!("    {line}\n"));
@@ -128,14 +138,22 @@ pub(crate) fn markdown(refreshed: &Refreshed) -> String {
         escape_md(&refreshed.source),
         refreshed.refresh.jobs.len()
     );
-    for RefreshedPush { push: name, verdict } in &refreshed.refresh.pushes {
+    for RefreshedPush {
+        push: name,
+        verdict,
+    } in &refreshed.refresh.pushes
+    {
         out.push_str(&format!(
             "| `{}` | {} |\n",
             escape_md(name),
             escape_md(&verdict_line(verdict))
         ));
     }
-    for RefreshedPush { push: name, verdict } in &refreshed.refresh.pushes {
+    for RefreshedPush {
+        push: name,
+        verdict,
+    } in &refreshed.refresh.pushes
+    {
         let lines = differing_lines(verdict);
         if lines.is_empty() {
             continue;
@@ -172,7 +190,9 @@ pub(crate) fn convergence_lines(pushes: &[(String, Convergence)]) -> Vec<String>
                 if hosts.len() == 1 { "s" } else { "" },
                 if hosts.len() == 1 { "it" } else { "them" }
             ),
-            Convergence::Whole(why) => format!("{name}: pushed to every target: {}", printable(why)),
+            Convergence::Whole(why) => {
+                format!("{name}: pushed to every target: {}", printable(why))
+            }
         })
         .collect()
 }

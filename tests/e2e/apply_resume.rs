@@ -150,7 +150,9 @@ fn killed_at_several_points_then_resumed_submits_each_push_once() {
     let relays_job = server
         .requests()
         .iter()
-        .find(|r| r["api"] == "fast_push_file" && task_base(&r["body"]["task_name"]) == "e2e/to-relays")
+        .find(|r| {
+            r["api"] == "fast_push_file" && task_base(&r["body"]["task_name"]) == "e2e/to-relays"
+        })
         .and_then(|r| r["job_instance_id"].as_i64())
         .expect("to-relays job");
     let stdout = text(&out.stdout);

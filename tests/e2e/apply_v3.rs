@@ -109,7 +109,10 @@ fn assert_happy(f: &Fixture, out: &Output, requests: &[Value], payload: &[u8]) {
     assert_eq!(body["bk_scope_id"], "2");
     assert_eq!(body["account_alias"], "root");
     assert_eq!(task_base(&body["task_name"]), "e2e/to-relays");
-    assert_ne!(body["task_name"], "e2e/to-relays", "apply appends the run tag");
+    assert_ne!(
+        body["task_name"], "e2e/to-relays",
+        "apply appends the run tag"
+    );
     assert_eq!(body["file_target_path"], "/data/stage/");
     assert_eq!(
         body["file_source_list"][0]["file_list"][0],

@@ -395,10 +395,7 @@ fn jobsim_scripts_read_nothing_outside_the_host() {
     let facts = plan_bkjob::script::parse_checksum_output(&output).expect("header");
     assert!(facts.is_empty(), "read through a path: {facts:?}\n{output}");
     let size = CANARY.len().to_string();
-    assert!(
-        !output.lines().any(|l| l.starts_with(&size)),
-        "{output}"
-    );
+    assert!(!output.lines().any(|l| l.starts_with(&size)), "{output}");
     assert!(
         output.contains("unsupported shell syntax"),
         "the script ran on: {output}"
@@ -422,13 +419,20 @@ impl Attack {
             .unwrap_or_else(|| panic!("not submitted: {r}"));
         let status = json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": id});
         for _ in 0..2_000 {
-            let (_, s) = self.post(url("get_job_instance_status"), status.to_string().into_bytes());
+            let (_, s) = self.post(
+                url("get_job_instance_status"),
+                status.to_string().into_bytes(),
+            );
             if s["data"]["finished"] == true {
                 let log = json!({"bk_scope_type": "biz", "bk_scope_id": "2",
                                  "job_instance_id": id, "step_instance_id": id + 1,
                                  "bk_cloud_id": 0, "ip": SOURCE});
-                let (_, l) = self.post(url("get_job_instance_ip_log"), log.to_string().into_bytes());
-                return l["data"]["log_content"].as_str().unwrap_or_default().to_owned();
+                let (_, l) =
+                    self.post(url("get_job_instance_ip_log"), log.to_string().into_bytes());
+                return l["data"]["log_content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
             }
             // The job runs on the simulator's clock; this only paces the polling.
             std::thread::sleep(Duration::from_millis(5));

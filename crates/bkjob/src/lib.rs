@@ -16,8 +16,8 @@ pub mod cmdb;
 mod codes;
 mod common;
 mod envelope;
-pub mod job_plan;
 pub mod file_log;
+pub mod job_plan;
 mod lenient;
 pub mod limits;
 pub mod paths;
@@ -35,9 +35,9 @@ mod version;
 #[cfg(feature = "client")]
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
-    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FIND_JOBS_MAX, FRAGMENT, Flavor, HostLog, HostState,
-    JobKey, ListedJob, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, ScriptRequest, ScriptResult, Scrubber, Snapshot, StartAnswer,
-    TlsConfig, TransportKind, UserAuth, WITHHELD,
+    ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FIND_JOBS_MAX, FRAGMENT, Flavor, HostLog,
+    HostState, JobKey, ListedJob, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, ScriptRequest,
+    ScriptResult, Scrubber, Snapshot, StartAnswer, TlsConfig, TransportKind, UserAuth, WITHHELD,
 };
 pub use codes::{ErrorClass, classify_code, code, gse_code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};
@@ -45,18 +45,19 @@ pub use envelope::{Envelope, GatewayErrorBody};
 pub use status::{
     FileMode, FileStatus, HostStatus, RunStatus, job_type, log_type, start_way, step_type,
 };
+pub use step_operation::{OperateStepInstanceRequest, StepOperation};
 pub use v2::{
-    FastExecuteScriptRequest, FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData, JobInstanceStatusV2, JobInstanceV2,
-    OperateJobInstanceRequest, OperationCode, ServerV2, StatusBlockV2, StepInstanceLogV2,
-    StepInstanceStatusV2, StepIpStatusV2, StepResultGroupV2,
-};
-pub use v3::{
-    AccountV3, BatchIpLogRequest, BatchIpLogV3, FastExecuteScriptV3Request, ScriptTaskLogV3, FastTransferFileRequest, FileLogV3, FileSourceV3,
-    FileTaskLogV3, IpLogV3, JobInstanceListRequest, JobInstanceListV3, JobInstanceStatusV3,
-    JobInstanceSummaryV3, JobInstanceV3, ServerV3, StepInstanceStatusV3, StepIpResultV3,
+    FastExecuteScriptRequest, FastPushFileRequest, FileSourceV2, IpLogV2, JobExecuteData,
+    JobInstanceStatusV2, JobInstanceV2, OperateJobInstanceRequest, OperationCode, ServerV2,
+    StatusBlockV2, StepInstanceLogV2, StepInstanceStatusV2, StepIpStatusV2, StepResultGroupV2,
 };
 pub use v3::file_type;
-pub use step_operation::{OperateStepInstanceRequest, StepOperation};
+pub use v3::{
+    AccountV3, BatchIpLogRequest, BatchIpLogV3, FastExecuteScriptV3Request,
+    FastTransferFileRequest, FileLogV3, FileSourceV3, FileTaskLogV3, IpLogV3,
+    JobInstanceListRequest, JobInstanceListV3, JobInstanceStatusV3, JobInstanceSummaryV3,
+    JobInstanceV3, ScriptTaskLogV3, ServerV3, StepInstanceStatusV3, StepIpResultV3,
+};
 pub use version::{ApiVersion, UnknownApiVersion};
 
 /// Unescapes the HTML entities JOB's v2 log API writes (`&amp;`, `&lt;`, `&gt;`, `&quot;`, ...).

@@ -242,7 +242,11 @@ pub struct StepIpResultV3 {
     #[serde(default, deserialize_with = "null_default")]
     pub ip: String,
     /// IPv6 address, when the host has one (JOB 3.8+).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ipv6: String,
     /// BK-Net.
     #[serde(default, deserialize_with = "null_default")]
@@ -321,7 +325,11 @@ pub struct FileTaskLogV3 {
     #[serde(default, deserialize_with = "null_default")]
     pub ip: String,
     /// IPv6 address, when the host has one.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ipv6: String,
     /// Per-file entries.
     #[serde(default, deserialize_with = "null_default")]

@@ -208,8 +208,7 @@ impl OnTarget<'_> {
             Ok(client) => client,
             Err(status) => return Ok(status),
         };
-        let (plan, graph, refresh) = match self.converged(&client, plan, graph, &state_dir).await
-        {
+        let (plan, graph, refresh) = match self.converged(&client, plan, graph, &state_dir).await {
             Ok(narrowed) => narrowed,
             Err(status) => return Ok(status),
         };
@@ -325,7 +324,11 @@ impl OnTarget<'_> {
             self.out.stderr(&format!(
                 "refreshed in {} JOB script {}:",
                 refresh.jobs.len(),
-                if refresh.jobs.len() == 1 { "job" } else { "jobs" }
+                if refresh.jobs.len() == 1 {
+                    "job"
+                } else {
+                    "jobs"
+                }
             ));
             for line in crate::refresh::convergence_lines(&converged.pushes) {
                 self.out.stderr(&format!("  {line}"));
@@ -336,11 +339,7 @@ impl OnTarget<'_> {
             return Err(ExitStatus::Success);
         }
         match plan_graph::build(&converged.plan) {
-            Ok(narrowed) => Ok((
-                Arc::new(converged.plan),
-                Arc::new(narrowed),
-                Some(refresh),
-            )),
+            Ok(narrowed) => Ok((Arc::new(converged.plan), Arc::new(narrowed), Some(refresh))),
             // Narrowing never makes a valid plan invalid; should it, the whole plan runs.
             Err(_) => Ok((plan, graph, None)),
         }

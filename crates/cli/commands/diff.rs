@@ -53,11 +53,11 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
         .as_ref()
         .map(|r| (r, resolved::changes(r, old_plan, &new.parsed.plan)));
     // `--refresh`: what the new version would move, read on its targets.
-    let refreshed =
-        match crate::commands::show::refreshed(&args.resolve, printer, &new.parsed.plan) {
-            Ok(refreshed) => refreshed,
-            Err(status) => return Ok(status),
-        };
+    let refreshed = match crate::commands::show::refreshed(&args.resolve, printer, &new.parsed.plan)
+    {
+        Ok(refreshed) => refreshed,
+        Err(status) => return Ok(status),
+    };
     match (args.format, &hosts) {
         (ShowFormat::Text, _) => {
             let mut text = diff_text::render(&diff, &labels);
@@ -89,8 +89,7 @@ pub(crate) fn run(args: &DiffArgs, printer: &Printer) -> anyhow::Result<ExitStat
             write_json(&document)?;
         }
         (ShowFormat::Markdown, _) => {
-            let mut text =
-                diff_markdown::render(&diff, &new.parsed.plan, &new.graph, &labels);
+            let mut text = diff_markdown::render(&diff, &new.parsed.plan, &new.graph, &labels);
             if let Some((r, changes)) = &hosts {
                 text.push_str(&resolved::changes_markdown(r, changes));
             }

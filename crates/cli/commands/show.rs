@@ -52,7 +52,10 @@ pub(crate) fn refreshed(
         return Ok(None);
     }
     crate::refresh::refresh(args, plan).map(Some).map_err(|e| {
-        crate::diagnostics::print_error(printer, &e.context("cannot refresh what the targets hold"));
+        crate::diagnostics::print_error(
+            printer,
+            &e.context("cannot refresh what the targets hold"),
+        );
         ExitStatus::CannotStart
     })
 }

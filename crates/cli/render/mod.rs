@@ -85,7 +85,11 @@ pub(crate) fn written(refs: &[HostRef]) -> String {
 /// topo module:1000`.
 pub(crate) fn resolved(hosts: &HostSet, limit: usize) -> String {
     let runs = plan_graph::compact_runs(&hosts.ips);
-    let mut parts: Vec<String> = runs.iter().take(limit).map(|(text, _)| text.clone()).collect();
+    let mut parts: Vec<String> = runs
+        .iter()
+        .take(limit)
+        .map(|(text, _)| text.clone())
+        .collect();
     let shown: usize = runs.iter().take(limit).map(|(_, count)| count).sum();
     if hosts.ips.len() > shown {
         parts.push(format!("and {} more", hosts.ips.len() - shown));

@@ -42,8 +42,8 @@ pub use plan_bkjob::{ApiVersion, HostLog, HostState, Snapshot};
 pub use preflight::{ForeignJob, ForeignRun};
 pub use progress::Estimate;
 pub use refresh::{
-    FileDifference, HostDifference, PushRefresh, Refresh, RefreshError, RefreshJob, RefreshedPush,
-    MAX_POLL_INTERVAL, RefreshSettings, refresh, refresh_task_name,
+    FileDifference, HostDifference, MAX_POLL_INTERVAL, PushRefresh, Refresh, RefreshError,
+    RefreshJob, RefreshSettings, RefreshedPush, refresh, refresh_task_name,
 };
 pub use report::{
     Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,

@@ -212,10 +212,12 @@ pub async fn refresh(
         );
     }
     // Every group's job at once: the refresh takes as long as its slowest job.
-    let reads = groups.iter().map(|((account, _), (hosts, paths))| async move {
-        let read = read_group(client, plan, account, hosts, paths, settings).await?;
-        Ok::<_, RefreshError>((account, read))
-    });
+    let reads = groups
+        .iter()
+        .map(|((account, _), (hosts, paths))| async move {
+            let read = read_group(client, plan, account, hosts, paths, settings).await?;
+            Ok::<_, RefreshError>((account, read))
+        });
     let mut found: BTreeMap<(String, String), HostFacts> = BTreeMap::new();
     let mut jobs = Vec::new();
     for (account, (job, facts)) in futures::future::try_join_all(reads).await? {

@@ -30,8 +30,8 @@ mod path;
 mod render;
 mod request;
 mod saved;
-mod show_release;
 pub mod schema;
+mod show_release;
 
 pub use build::build;
 pub use diff::{

@@ -622,7 +622,12 @@ to = { hosts = ["2:10.0.[1:2].[10:11]", "10.0.3.0/31"], path = "/opt/app/" }
                 "[plan]\nname = \"r\"\nbk_biz_id = 1\naccount = \"root\"\napi = \"{api}\"\ncallback_url = \"https://ci.example/hook\"\n\n[[push]]\nname = \"app\"\nfrom = {{ hosts = \"10.0.0.1\", files = [\"/a/b\"] }}\nto = {{ hosts = \"10.0.1.[1:20]\", path = \"/srv/\" }}\nrolling = {rolling}\n"
             )
         };
-        let plan = parsed(&text("v3", "{ expression = \"1  30%\\u2028 100%\", mode = \"manual\" }".replace("  ", " ").as_str()));
+        let plan = parsed(&text(
+            "v3",
+            "{ expression = \"1  30%\\u2028 100%\", mode = \"manual\" }"
+                .replace("  ", " ")
+                .as_str(),
+        ));
         let body = request_for(&plan, &plan.pushes[0]).to_json();
         assert_eq!(body["callback_url"], "https://ci.example/hook");
         assert_eq!(body["rolling_config"]["type"], 1);
@@ -630,7 +635,10 @@ to = { hosts = ["2:10.0.[1:2].[10:11]", "10.0.3.0/31"], path = "/opt/app/" }
         assert_eq!(body["rolling_config"]["expression"], "1 30% 100%");
         assert!(body["rolling_config"].get("file_source").is_none());
 
-        let plan = parsed(&text("v3", "{ sources_per_batch = 2, mode = \"ignore-failure\" }"));
+        let plan = parsed(&text(
+            "v3",
+            "{ sources_per_batch = 2, mode = \"ignore-failure\" }",
+        ));
         let body = request_for(&plan, &plan.pushes[0]).to_json();
         assert_eq!(
             body["rolling_config"],
@@ -640,6 +648,9 @@ to = { hosts = ["2:10.0.[1:2].[10:11]", "10.0.3.0/31"], path = "/opt/app/" }
         let plan = parsed(&text("v2", "{ expression = \"5\", max_failed = 1 }"));
         let body = request_for(&plan, &plan.pushes[0]).to_json();
         assert_eq!(body["bk_callback_url"], "https://ci.example/hook");
-        assert!(body.get("rolling_config").is_none(), "v2 has no rolling: the plan cuts batches");
+        assert!(
+            body.get("rolling_config").is_none(),
+            "v2 has no rolling: the plan cuts batches"
+        );
     }
 }

@@ -21,10 +21,10 @@ use crate::front::{
     Answer, AuthMode, Caller, Front, GatewayError, JobReply, esb_auth, esb_error, esb_not_found,
     gateway_auth, wrap,
 };
-use crate::{instance_list, query};
 use crate::reqlog::{RecordedRequest, recorded_body};
 use crate::server::SimState;
 use crate::submit::{JobSpec, SubmitCtx, parse_v2, parse_v3};
+use crate::{instance_list, query};
 
 /// How much of a refused body is read and thrown away, so the client sees the 413 instead
 /// of a reset connection; past it the connection is closed.
@@ -98,7 +98,13 @@ fn handle(st: &SimState, request: &Incoming, rec: &mut RecordedRequest) -> Reply
     {
         return reply;
     }
-    let caller = match authenticate(st, &request.headers, call.front, call.route.name(), &call.params) {
+    let caller = match authenticate(
+        st,
+        &request.headers,
+        call.front,
+        call.route.name(),
+        &call.params,
+    ) {
         Ok(caller) => caller,
         Err(answer) => return Reply::now(answer),
     };

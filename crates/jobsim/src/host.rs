@@ -327,11 +327,7 @@ impl Target<'_> {
     }
 
     /// The same fault on every file of a delivered directory.
-    fn corrupt_tree(
-        &self,
-        host: &cap_std::fs::Dir,
-        dest: &std::path::Path,
-    ) -> std::io::Result<()> {
+    fn corrupt_tree(&self, host: &cap_std::fs::Dir, dest: &std::path::Path) -> std::io::Result<()> {
         if self.corrupts {
             flip_every_file(host, dest)
         } else {

@@ -102,7 +102,10 @@ impl SimState {
             let _ = engine.store.set(store.clone());
             crate::persist::restore(&engine, &store);
             if tokio::runtime::Handle::try_current().is_ok() {
-                tokio::spawn(crate::persist::write_changes(Arc::downgrade(&engine), store));
+                tokio::spawn(crate::persist::write_changes(
+                    Arc::downgrade(&engine),
+                    store,
+                ));
             }
         }
         Ok(Arc::new(Self {

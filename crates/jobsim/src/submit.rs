@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use serde_json::Value;
 
 use crate::coerce::{BadType, Params, i64_list, object_list, string_list};
-use crate::front::{Caller, JobReply};
 use crate::file_sources::{self, FileSource, FileSourceRef};
+use crate::front::{Caller, JobReply};
 use crate::hostfs::is_plain_name;
 use crate::world::{HostRef, ResolvedAccount, Scope, World};
 
@@ -128,9 +128,7 @@ pub(crate) fn scope_of(p: &Params) -> Check<Scope> {
 /// `bk_biz_id` names no scope: only `bk_scope_type` + `bk_scope_id` do.
 pub(crate) fn scope_of_submission(p: &Params, world: &World) -> Check<Scope> {
     let named = |key: &str| p.get(key).is_some_and(|v| !v.is_null() && *v != "");
-    if !world.config().sim.bk_biz_id_compatible
-        && !named("bk_scope_type")
-        && !named("bk_scope_id")
+    if !world.config().sim.bk_biz_id_compatible && !named("bk_scope_type") && !named("bk_scope_id")
     {
         return Err(JobReply::err(code::BAD_REQUEST, "Invalid bk_scope_type"));
     }

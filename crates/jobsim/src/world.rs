@@ -357,8 +357,11 @@ impl World {
         let Ok(reg) = self.registry.lock() else {
             return Vec::new();
         };
-        let known: Vec<(u64, (u64, String))> =
-            reg.by_id.iter().map(|(id, key)| (*id, key.clone())).collect();
+        let known: Vec<(u64, (u64, String))> = reg
+            .by_id
+            .iter()
+            .map(|(id, key)| (*id, key.clone()))
+            .collect();
         drop(reg);
         known
             .into_iter()

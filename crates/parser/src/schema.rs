@@ -179,7 +179,10 @@ struct PlanTable {
 /// An http:// or https:// URL JOB calls when a job ends.
 #[derive(JsonSchema)]
 #[schemars(inline)]
-struct CallbackUrl(#[schemars(pattern(r"^https?://[^\s@/]+"), length(max = 512))] String);
+struct CallbackUrl(
+    #[schemars(pattern(r"^https?://[^\s@/]+"), length(max = 512))]
+    String,
+);
 
 /// Batches: over target hosts (`expression`) or over source files.
 #[derive(JsonSchema)]

@@ -410,7 +410,8 @@ impl Client {
             Some(id) => serde_json::json!({ "bk_host_id": id }),
             None => serde_json::json!({ "bk_cloud_id": host.bk_cloud_id, "ip": host.ip }),
         };
-        if let (Some(body), serde_json::Value::Object(named_by)) = (body.as_object_mut(), named_by) {
+        if let (Some(body), serde_json::Value::Object(named_by)) = (body.as_object_mut(), named_by)
+        {
             body.extend(named_by);
         }
         self.call(Route::IpLogV3, Kind::Idempotent, body).await

@@ -58,7 +58,10 @@ async fn the_job_id_is_journaled_before_the_job_is_started() {
     assert_eq!(calls.len(), 2);
     for (call, push) in calls.iter().zip(&p.pushes) {
         assert_eq!(call.body["start_task"], false);
-        assert_eq!(untagged(&call.body), plan_graph::request_for(p, push).to_json());
+        assert_eq!(
+            untagged(&call.body),
+            plan_graph::request_for(p, push).to_json()
+        );
     }
     let starts = world.calls("operate_job_instance");
     assert_eq!(starts.len(), 2);
@@ -146,8 +149,9 @@ async fn a_job_that_ignores_start_task_turns_the_run_one_phase_with_a_warning() 
             _ => None,
         })
         .collect();
-    let sent =
-        |body: &serde_json::Value| plan_executor::sha256_hex(&serde_json::to_vec(body).expect("json"));
+    let sent = |body: &serde_json::Value| {
+        plan_executor::sha256_hex(&serde_json::to_vec(body).expect("json"))
+    };
     assert_eq!(hashes, vec![sent(&bodies[0]), sent(&bodies[1])]);
 }
 

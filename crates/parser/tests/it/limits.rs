@@ -244,7 +244,11 @@ fn ranges_count_against_the_host_budget() {
     let started = Instant::now();
     let errors = parse_str("h.toml", &text, &ParseOptions::default()).expect_err("invalid");
     let codes: Vec<_> = errors.problems().iter().map(|p| p.code()).collect();
-    assert_eq!(codes, ["plan::parser::host_expansion_limit"], "reported once");
+    assert_eq!(
+        codes,
+        ["plan::parser::host_expansion_limit"],
+        "reported once"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
