@@ -16,10 +16,9 @@ use plan_bkjob::{ListedJob, RunStatus};
 use plan_parser::Plan;
 
 use crate::api::{JobApi, JobRef};
-use crate::journal::{JOURNAL_FORMAT_VERSION, Journal, Record, RunHistory, now, run_id_with_tag};
-use crate::lock::{current_user, host_name};
+use crate::journal::{Journal, Record, RunHistory, now, run_id_with_tag};
 use crate::preflight::plan_jobs;
-use crate::run::{Settings, StartError};
+use crate::run::{Settings, StartError, start_journal};
 
 /// The jobs of one push under the run's tag, newest first.
 type PushJobs = BTreeMap<String, Vec<ListedJob>>;
@@ -115,25 +114,7 @@ async fn write_journal(
     tag: &str,
     by_push: &PushJobs,
 ) -> Result<Journal, StartError> {
-    let run_id = run_id_with_tag(tag);
-    let journal = Journal::create(&settings.state_dir, &plan.name.value, &run_id)?;
-    journal
-        .append(&Record::RunStarted {
-            format_version: JOURNAL_FORMAT_VERSION,
-            run_id,
-            plan: plan.name.value.clone(),
-            plan_file: settings.plan_file.clone(),
-            api: plan.api,
-            user: current_user(),
-            host: host_name(),
-            pid: std::process::id(),
-            at: now(),
-            pushes: hashes,
-            insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
-            force: settings.force,
-            rebuilt_from_job: true,
-        })
-        .await?;
+    let journal = start_journal(plan, hashes, settings, run_id_with_tag(tag), true).await?;
     for (push, jobs) in by_push {
         let Some(newest) = jobs.first() else { continue };
         journal

@@ -478,13 +478,14 @@ fn refuse_busy_run(plan_name: &str, history: &RunHistory) -> Result<(), StartErr
     })
 }
 
-/// Creates the journal of a new run and writes its first line.
-async fn new_run(
+/// Creates the journal of run `run_id` and writes its `run_started` line.
+pub(crate) async fn start_journal(
     plan: &Plan,
     hashes: BTreeMap<String, String>,
     settings: &Settings,
+    run_id: String,
+    rebuilt_from_job: bool,
 ) -> Result<Journal, StartError> {
-    let run_id = new_run_id();
     let journal = Journal::create(&settings.state_dir, &plan.name.value, &run_id)?;
     journal
         .append(&Record::RunStarted {
@@ -500,9 +501,19 @@ async fn new_run(
             pushes: hashes,
             insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
             force: settings.force,
-            rebuilt_from_job: false,
+            rebuilt_from_job,
         })
         .await?;
+    Ok(journal)
+}
+
+/// Creates the journal of a new run and writes its first line.
+async fn new_run(
+    plan: &Plan,
+    hashes: BTreeMap<String, String>,
+    settings: &Settings,
+) -> Result<Journal, StartError> {
+    let journal = start_journal(plan, hashes, settings, new_run_id(), false).await?;
     // The refresh is on disk before anything it decided is sent.
     for refreshed in settings.refresh.iter().flat_map(|r| &r.pushes) {
         journal
