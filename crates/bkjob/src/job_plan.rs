@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{DynamicGroup, IpHost, TopoNodeRef};
 use crate::lenient::null_default;
+use crate::v3::ServerV3;
 
 /// `get_job_plan_list`'s request: a business's plans, one page (JOB's `start`, default 0, and
 /// `length`, default 20).
@@ -199,40 +199,16 @@ pub struct PlanAccount {
     pub alias: Option<String>,
 }
 
-/// Hosts of a step or of a host variable (`EsbServerV3DTO`): a host variable's name, or hosts.
+/// Hosts of a step or of a host variable (`EsbServerV3DTO`): a host variable's name, or hosts
+/// in the same fields as a request's [`ServerV3`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanServer {
     /// A host-list global variable standing for the hosts (empty when hosts are given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variable: Option<String>,
-    /// Hosts by CMDB id only.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub host_id_list: Vec<i64>,
-    /// Hosts by BK-Net and address (with their host id).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ip_list: Vec<IpHost>,
-    /// Dynamic groups.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub dynamic_group_list: Vec<DynamicGroup>,
-    /// Topology nodes.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub topo_node_list: Vec<TopoNodeRef>,
+    /// The hosts.
+    #[serde(flatten)]
+    pub hosts: ServerV3,
 }
 
 /// A global variable (`EsbGlobalVarV3DTO`).
@@ -331,7 +307,12 @@ mod tests {
         );
         assert_eq!(file.file_source_list[1].file_source_id, Some(4));
         assert_eq!(
-            file.file_destination.server.as_ref().unwrap().host_id_list,
+            file.file_destination
+                .server
+                .as_ref()
+                .unwrap()
+                .hosts
+                .host_id_list,
             [7, 8]
         );
         assert_eq!(

@@ -123,11 +123,22 @@ mod tests {
         let file = detail.step_list[0].file_info.as_ref().unwrap();
         assert_eq!(file.timeout, Some(600));
         assert_eq!(
-            file.file_source_list[0].server.as_ref().unwrap().ip_list[0].ip,
+            file.file_source_list[0]
+                .server
+                .as_ref()
+                .unwrap()
+                .hosts
+                .ip_list[0]
+                .ip,
             "10.0.0.1"
         );
         assert_eq!(
-            file.file_destination.server.as_ref().unwrap().host_id_list,
+            file.file_destination
+                .server
+                .as_ref()
+                .unwrap()
+                .hosts
+                .host_id_list,
             [7]
         );
     }
