@@ -65,7 +65,8 @@ pub(crate) fn parse(
     }
     reading.read_includes(path, loader);
     if !reading.syntax_ok {
-        // Names defined in a file that did not parse would show up as "unknown" everywhere.
+        // Names defined in a file that did not parse, or that could not be read at all,
+        // would show up as "unknown" everywhere: the problem is that file, said once.
         return Err(reading.failed());
     }
     validate(reading, options)
@@ -78,7 +79,8 @@ struct Reading {
     problems: Vec<Problem>,
     /// The plan file first, then its includes in order.
     files: Vec<RawFile>,
-    /// Whether every file read so far parsed as TOML and decoded.
+    /// Whether every file read so far parsed as TOML and decoded (and every include
+    /// named could be read).
     syntax_ok: bool,
 }
 
@@ -150,6 +152,7 @@ impl Reading {
             return None;
         }
         if is_absolute_include(&include.value) {
+            self.syntax_ok = false;
             self.problems.push(include_refused(
                 include,
                 &IncludeRefused::Absolute,
@@ -208,20 +211,21 @@ impl Reading {
                 ));
                 self.syntax_ok = false;
             }
-            Err(err) => match refused(&err) {
-                Some(refusal) => self.problems.push(include_refused(
-                    include,
-                    refusal,
-                    "an include names a regular file of at most 4 MiB inside the plan's repository (or the plan's directory outside git)",
-                )),
-                None => self.problems.push(
-                    Problem::error(
+            Err(err) => {
+                self.syntax_ok = false;
+                self.problems.push(match refused(&err) {
+                    Some(refusal) => include_refused(
+                        include,
+                        refusal,
+                        "an include names a regular file of at most 4 MiB inside the plan's repository (or the plan's directory outside git)",
+                    ),
+                    None => Problem::error(
                         ParseErrorKind::IncludeUnreadable.code(),
                         format!("cannot read included file `{}`: {err}", resolved.display()),
                     )
                     .with_label(include.span, "included here"),
-                ),
-            },
+                });
+            }
         }
     }
 }

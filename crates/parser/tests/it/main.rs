@@ -2,6 +2,7 @@
 
 mod diagnostics;
 mod hostile;
+mod includes;
 mod limits;
 mod properties;
 mod release;
