@@ -140,15 +140,34 @@ impl Job {
     }
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut JobState) -> R) -> R {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let before = (guard.status, guard.start_requested);
+        // A rolling job's step status and batch are its progress between batches: the job
+        // store keeps them too, so a restarted simulator goes on at the same batch.
+        let progress = |s: &JobState| {
+            (
+                s.status,
+                s.step_status,
+                s.start_requested,
+                s.rolling.map(|r| r.batch),
+            )
+        };
+        let before = progress(&guard);
         let result = f(&mut guard);
-        let moved = (guard.status, guard.start_requested) != before;
+        let moved = progress(&guard) != before;
         drop(guard);
         if moved && let Some(changes) = &self.changes {
             changes.mark(self.id);
         }
         result
     }
+}
+
+/// Where a restored rolling job goes on (`persist`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RollingResume {
+    /// It waits for a user between batches (status 7).
+    Waiting,
+    /// It runs this batch (from 1), then the next ones.
+    Batch(usize),
 }
 
 /// Engine timings (from `[sim]`).
@@ -254,6 +273,19 @@ impl Engine {
             job.start.notify_one();
         }
         tokio::spawn(crate::job::run_job(self.clone(), job));
+    }
+
+    /// A rolling job the store kept mid-way, known again under its id: it waits for a user
+    /// as it did, or its batches go on from the one `next` names. Either way it counts as
+    /// running, as before the restart.
+    pub(crate) fn adopt_rolling(self: &Arc<Self>, job: Arc<Job>, next: RollingResume) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(job.id, job.clone());
+        }
+        self.running.fetch_add(1, Ordering::Relaxed);
+        if let RollingResume::Batch(batch) = next {
+            tokio::spawn(crate::job::resume_rolling(self.clone(), job, batch));
+        }
     }
 
     /// A job in status 1, created at `create_ms`.

@@ -59,6 +59,16 @@ pub(crate) async fn run_job(engine: Arc<Engine>, job: Arc<Job>) {
     send_callback(&engine, &job, status);
 }
 
+/// A rolling job the job store restored mid-way runs on from `batch`: that batch's hosts run
+/// (again), earlier batches keep what they reached.
+pub(crate) async fn resume_rolling(engine: Arc<Engine>, job: Arc<Job>, batch: usize) {
+    let sources = expand_sources(&engine, &job).await;
+    let hosts = crate::rolling::hosts_of(&job, batch);
+    let now = engine.clock.now_ms();
+    job.with(|s| crate::rolling::reset_hosts(s, &hosts, now));
+    crate::rolling::run_from(engine, job, sources, batch, hosts).await;
+}
+
 /// A job created with `start_task=false` waits for START; any other starts by itself.
 async fn wait_for_start(engine: &Engine, job: &Job) {
     if job.spec.start_task || engine.timings.ignore_start_task {

@@ -15,8 +15,11 @@
 //! keep increasing across restarts and none a client may hold is ever given to another job.
 //!
 //! On a restart a finished job answers as before; a job that was created but not started
-//! waits for START as before; a job that was running runs again from its start (its
-//! transfers are idempotent: the files end up as one run would leave them). A job the store
+//! waits for START as before; a rolling job goes on at the batch it had reached (a job
+//! waiting for a user between batches waits again, for `operate_step_instance` 13; a batch
+//! that was running runs again; earlier batches keep their results); any other job that was
+//! running runs again from its start (its transfers are idempotent: the files end up as one
+//! run would leave them). A job the store
 //! cannot rebuild (its request no longer validates against the world, its files unreadable)
 //! is left out, and queries for it answer `1244006` as for an archived job.
 //!
@@ -42,7 +45,7 @@ use tokio::sync::Notify;
 
 use crate::coerce::Params;
 use crate::dispatch::parse_submission;
-use crate::engine::{Engine, FileLog, HostTask, Job};
+use crate::engine::{Engine, FileLog, HostTask, Job, RollingResume};
 use crate::front::Caller;
 use crate::submit::SubmitCtx;
 
@@ -108,11 +111,18 @@ pub(crate) struct SavedState {
     pub(crate) start_ms: Option<i64>,
     pub(crate) end_ms: Option<i64>,
     pub(crate) start_requested: bool,
-    /// Only for a finished job: a running one is run again.
+    /// For a finished job, and a rolling one that started: another running job is run
+    /// again from its start.
     #[serde(default)]
     pub(crate) hosts: Vec<HostTask>,
     #[serde(default)]
     pub(crate) uploads: Vec<FileLog>,
+    /// A rolling job's batch (from 1): a restarted simulator goes on there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rolling_batch: Option<usize>,
+    /// The step's `execute_count` (retries inside the job).
+    #[serde(default)]
+    pub(crate) execute_count: u32,
 }
 
 /// A stored job read back.
@@ -216,7 +226,8 @@ impl Store {
     /// Stores what a job has reached.
     fn save_state(&self, job: &Job) {
         let s = job.snapshot();
-        let finished = s.status.is_finished();
+        // A rolling job's earlier batches stand: their hosts are kept while it runs.
+        let keep_hosts = s.status.is_finished() || s.rolling.is_some();
         let state = SavedState {
             format: FORMAT,
             status: s.status,
@@ -224,8 +235,10 @@ impl Store {
             start_ms: s.start_ms,
             end_ms: s.end_ms,
             start_requested: s.start_requested,
-            hosts: if finished { s.hosts } else { Vec::new() },
-            uploads: if finished { s.uploads } else { Vec::new() },
+            hosts: if keep_hosts { s.hosts } else { Vec::new() },
+            uploads: if keep_hosts { s.uploads } else { Vec::new() },
+            rolling_batch: s.rolling.map(|r| r.batch),
+            execute_count: s.execute_count,
         };
         if let Ok(bytes) = serde_json::to_vec(&state) {
             let _ = write_atomic(&self.dir, &state_file(job.id), &bytes);
@@ -431,11 +444,20 @@ fn restore_one(engine: &Arc<Engine>, saved: SavedJob, can_run: bool) {
         spec.start_task = false;
     }
     let job = engine.new_job(request.id, spec, request.stuck, request.create_ms);
+    let rolling = saved
+        .state
+        .as_ref()
+        .filter(|_| started && !finished)
+        .and_then(|state| rolling_progress(&job, state));
     if let Some(state) = saved.state {
         job.with(|s| {
             s.start_requested = started;
             s.start_ms = state.start_ms;
-            if finished {
+            s.execute_count = state.execute_count;
+            if let (Some(progress), Some(batch)) = (&mut s.rolling, state.rolling_batch) {
+                progress.batch = batch.clamp(1, progress.total.max(1));
+            }
+            if finished || rolling.is_some() {
                 s.status = state.status;
                 s.step_status = state.step_status;
                 s.end_ms = state.end_ms;
@@ -449,5 +471,28 @@ fn restore_one(engine: &Arc<Engine>, saved: SavedJob, can_run: bool) {
     if !finished && !can_run {
         return;
     }
-    engine.adopt(job, started && !finished);
+    match rolling {
+        Some(next) => engine.adopt_rolling(job, next),
+        None => engine.adopt(job, started && !finished),
+    }
+}
+
+/// Where a rolling job that had started and not ended goes on: waiting for a user as it
+/// was, or running a batch (the one it ran, or the next when it had just passed one). `None`
+/// for a job that does not roll, or whose stored state predates its hosts being kept (it
+/// runs again from its start).
+fn rolling_progress(job: &Job, state: &SavedState) -> Option<RollingResume> {
+    let total = job.spec.rolling.as_ref()?.batches.len();
+    let batch = state.rolling_batch?.clamp(1, total.max(1));
+    if state.hosts.is_empty() {
+        return None;
+    }
+    Some(match (state.status, state.step_status) {
+        (RunStatus::WaitingUser, _) => RollingResume::Waiting,
+        // The batch had passed: the next one was about to start.
+        (_, RunStatus::RollingWaiting | RunStatus::IgnoreError) => {
+            RollingResume::Batch(batch + 1)
+        }
+        _ => RollingResume::Batch(batch),
+    })
 }

@@ -715,3 +715,135 @@ fn a_paused_rolling_job_goes_on_at_its_batch_after_a_restart() {
         assert!(!delivered(&sim, 2), "batch 2 ran again");
     });
 }
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
+/// Waits (bounded) until the job store holds a state of job `id` that `reached` accepts:
+/// the store writes off the request path.
+async fn stored(sim: &Sim, id: u64, reached: impl Fn(&Value) -> bool) {
+    let file = sim.dir.path().join(format!(".jobsim/jobs/{id}.state.json"));
+    for _ in 0..1_000 {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if serde_json::from_str::<Value>(&text).is_ok_and(|s| reached(&s)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        tokio::task::yield_now().await;
+    }
+    panic!("the job store never held the expected state of job {id}");
+}
+
+/// A simulator started again on `dir` (its job store) with the world `toml` describes.
+fn restarted(dir: tempfile::TempDir, toml: &str) -> Sim {
+    let config = plan_jobsim::Config::from_toml(toml).expect("config");
+    let state = plan_jobsim::SimState::new(
+        dir.path(),
+        plan_jobsim::SimOptions {
+            config: Some(config),
+            ..plan_jobsim::SimOptions::default()
+        },
+    )
+    .expect("state");
+    Sim { dir, state }
+}
+
+/// A manual-mode job waiting for a user after batch 1 still waits after a restart, at batch
+/// 1: nothing runs until `operate_step_instance` 13, which runs batch 2 (not batch 1 again),
+/// and the job waits again after it.
+#[test]
+fn a_waiting_rolling_job_waits_at_its_batch_after_a_restart() {
+    let first = paused_runtime();
+    let (dir, id, step_id) = first.block_on(async {
+        let sim = fleet("", 20);
+        let submitted = sim
+            .esb(
+                "jobv3/fast_transfer_file",
+                rolling_body(20, "1 30% 100%", 3),
+            )
+            .await;
+        let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+        wait_for(&sim, id, 7).await;
+        stored(&sim, id, |s| s["status"] == json!(7) && s["rolling_batch"] == json!(1)).await;
+        let Sim { dir, state } = sim;
+        drop(state);
+        (dir, id, step_id)
+    });
+    first.shutdown_background();
+    // Batch 1's delivery is gone: running batch 1 again would bring it back.
+    std::fs::remove_file(dir.path().join("hosts/0/10.0.1.1/tmp/out/a.bin")).expect("rm");
+
+    paused_runtime().block_on(async {
+        let sim = restarted(dir, "");
+        let waiting = sim.v3_status(id).await;
+        assert_eq!(
+            (job_status(&waiting), step(&waiting)["status"].clone()),
+            (7, json!(7))
+        );
+        assert_eq!(host_statuses(&waiting)[0], (1, 9), "batch 1 keeps its result");
+        sleep(Duration::from_secs(3600)).await;
+        assert_eq!(job_status(&sim.v3_status(id).await), 7);
+        assert!((1..=20).all(|h| !delivered(&sim, h)), "something ran while waiting");
+
+        assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 0);
+        wait_for(&sim, id, 7).await;
+        assert!((2..=7).all(|h| delivered(&sim, h)));
+        assert!(!delivered(&sim, 1), "batch 1 ran again");
+        assert!((8..=20).all(|h| !delivered(&sim, h)));
+
+        assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 0);
+        let done = sim.wait(id).await;
+        assert_eq!(job_status(&done), 3);
+        assert!((8..=20).all(|h| delivered(&sim, h)));
+    });
+}
+
+/// A job stopped by the restart in the middle of batch 2 (a host of it never reported) runs
+/// batch 2 again after it, then batch 3: batch 1 is not run again.
+#[test]
+fn a_rolling_job_cut_in_its_batch_runs_that_batch_again_after_a_restart() {
+    let stuck = "[[host]]\nhost = \"10.0.1.5\"\nstuck = true\n";
+    let first = paused_runtime();
+    let (dir, id) = first.block_on(async {
+        let sim = fleet(stuck, 20);
+        let submitted = sim
+            .esb(
+                "jobv3/fast_transfer_file",
+                rolling_body(20, "1 30% 100%", 1),
+            )
+            .await;
+        let id = job_id(&submitted);
+        // Batch 2 runs: its other hosts get the file, host 5 never reports.
+        for _ in 0..10_000 {
+            if delivered(&sim, 2) {
+                break;
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        assert!(delivered(&sim, 2) && !delivered(&sim, 8));
+        stored(&sim, id, |s| {
+            s["rolling_batch"] == json!(2) && s["step_status"] == json!(2)
+        })
+        .await;
+        let Sim { dir, state } = sim;
+        drop(state);
+        (dir, id)
+    });
+    first.shutdown_background();
+    std::fs::remove_file(dir.path().join("hosts/0/10.0.1.1/tmp/out/a.bin")).expect("rm");
+
+    paused_runtime().block_on(async {
+        // The host is healthy again: batch 2 can end.
+        let sim = restarted(dir, "");
+        let done = sim.wait(id).await;
+        assert_eq!(job_status(&done), 3, "{done}");
+        assert!((2..=20).all(|h| delivered(&sim, h)));
+        assert!(!delivered(&sim, 1), "batch 1 ran again");
+        assert!(host_statuses(&done).iter().all(|(_, st)| *st == 9));
+    });
+}
