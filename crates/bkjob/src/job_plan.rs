@@ -14,14 +14,39 @@ use serde::{Deserialize, Serialize};
 use crate::lenient::null_default;
 use crate::v3::ServerV3;
 
-/// `get_job_plan_list`'s request: a business's plans, one page (JOB's `start`, default 0, and
-/// `length`, default 20).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `get_job_plan_list`'s request (`EsbGetPlanListV3Request`): a business's plans, one page
+/// (JOB's `start`, default 0, and `length`, default 20), optionally filtered. JOB matches
+/// `name` as a substring; the times are epoch milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobPlanListRequest {
     /// `biz` or `biz_set`.
     pub bk_scope_type: String,
     /// The business (set) id as a string.
     pub bk_scope_id: String,
+    /// Only the plans of this job template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<i64>,
+    /// Only the plans this user created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// Only the plans whose name contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Created at or after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time_start: Option<i64>,
+    /// Created at or before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time_end: Option<i64>,
+    /// Only the plans this user changed last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modify_user: Option<String>,
+    /// Last changed at or after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modify_time_start: Option<i64>,
+    /// Last changed at or before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modify_time_end: Option<i64>,
     /// Offset of the first plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<i64>,
@@ -73,6 +98,12 @@ pub struct JobPlanSummary {
     /// The plan's name.
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    /// Who created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// When (epoch milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<i64>,
     /// Who last changed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modify_user: Option<String>,
@@ -349,7 +380,7 @@ mod tests {
             bk_scope_type: "biz".into(),
             bk_scope_id: "2".into(),
             start: Some(20),
-            length: None,
+            ..JobPlanListRequest::default()
         };
         assert_eq!(
             serde_json::to_value(&request).unwrap(),

@@ -82,6 +82,10 @@ pub enum Route {
     /// v3 `get_job_instance_list`: the business's jobs created in a time window (JOB's
     /// execution history), filtered and paged.
     JobInstanceListV3,
+    /// v3 `get_job_plan_list`: the business's saved job plans (执行方案), paged.
+    JobPlanListV3,
+    /// v3 `get_job_plan_detail`: one job plan's steps and global variables.
+    JobPlanDetailV3,
 }
 
 /// ESB's components path, before `job/` or `jobv3/`.
@@ -89,7 +93,7 @@ const ESB_COMPONENTS: &str = "/api/c/compapi/v2";
 
 impl Route {
     /// Every route: the v2 family, then the v3 family.
-    pub const ALL: [Route; 15] = [
+    pub const ALL: [Route; 17] = [
         Route::FastPushFile,
         Route::StatusV2,
         Route::LogV2,
@@ -105,6 +109,8 @@ impl Route {
         Route::StepStatusV3,
         Route::FastExecuteScriptV3,
         Route::JobInstanceListV3,
+        Route::JobPlanListV3,
+        Route::JobPlanDetailV3,
     ];
 
     /// The API's name, the last segment of its path.
@@ -121,6 +127,8 @@ impl Route {
             Route::IpLogV3 => "get_job_instance_ip_log",
             Route::BatchIpLogV3 => "batch_get_job_instance_ip_log",
             Route::JobInstanceListV3 => "get_job_instance_list",
+            Route::JobPlanListV3 => "get_job_plan_list",
+            Route::JobPlanDetailV3 => "get_job_plan_detail",
         }
     }
 
@@ -140,7 +148,9 @@ impl Route {
             | Route::BatchIpLogV3
             | Route::OperateV3
             | Route::FastExecuteScriptV3
-            | Route::JobInstanceListV3 => ApiVersion::V3,
+            | Route::JobInstanceListV3
+            | Route::JobPlanListV3
+            | Route::JobPlanDetailV3 => ApiVersion::V3,
         }
     }
 
@@ -165,13 +175,18 @@ impl Route {
     }
 
     /// The method the gateway publishes the API under: GET for the single-job reads
-    /// (`get_job_instance_status`, `get_job_instance_ip_log`) and the job list
-    /// (`get_job_instance_list`), POST otherwise. ESB accepts both for every API.
+    /// (`get_job_instance_status`, `get_job_instance_ip_log`), the job list
+    /// (`get_job_instance_list`) and the job plan reads (`get_job_plan_list`,
+    /// `get_job_plan_detail`: bk-job's `EsbPlanV3Resource` maps both to GET, its POST twins
+    /// are ESB's), POST otherwise. ESB accepts both for every API.
     pub fn gateway_method(self) -> HttpMethod {
         match self {
-            Route::StatusV3 | Route::IpLogV3 | Route::StepStatusV3 | Route::JobInstanceListV3 => {
-                HttpMethod::Get
-            }
+            Route::StatusV3
+            | Route::IpLogV3
+            | Route::StepStatusV3
+            | Route::JobInstanceListV3
+            | Route::JobPlanListV3
+            | Route::JobPlanDetailV3 => HttpMethod::Get,
             _ => HttpMethod::Post,
         }
     }
@@ -276,8 +291,18 @@ mod tests {
                 Route::StatusV3,
                 Route::IpLogV3,
                 Route::StepStatusV3,
-                Route::JobInstanceListV3
+                Route::JobInstanceListV3,
+                Route::JobPlanListV3,
+                Route::JobPlanDetailV3,
             ]
+        );
+        assert_eq!(
+            Route::JobPlanDetailV3.path(FrontDoor::Esb),
+            "/api/c/compapi/v2/jobv3/get_job_plan_detail/"
+        );
+        assert_eq!(
+            Route::JobPlanListV3.path(FrontDoor::Gateway),
+            "/api/v3/get_job_plan_list"
         );
     }
 

@@ -306,6 +306,8 @@ fn run_api(
         Route::IpLogV3 => query::v3_ip_log(engine, p, front, is_get),
         Route::BatchIpLogV3 => query::v3_batch_log(engine, p, front, is_get),
         Route::JobInstanceListV3 => instance_list::v3_job_list(engine, p, front, is_get),
+        Route::JobPlanListV3 => crate::job_plans::v3_plan_list(engine, p),
+        Route::JobPlanDetailV3 => crate::job_plans::v3_plan_detail(engine, p, front, is_get),
         Route::OperateV2 | Route::OperateV3 => {
             let deliver_start = fault != Some(FaultKind::StartLost);
             query::operate(engine, p, call.route.version(), deliver_start)

@@ -1,17 +1,30 @@
 //! The world's saved job plans (`[[job_plan]]` in `jobsim.toml`), as JOB's
-//! `get_job_plan_list` and `get_job_plan_detail` answer them: each entry is the detail's
-//! `data` in JOB's field names, written as TOML.
+//! `get_job_plan_list` and `get_job_plan_detail` answer them (bk-job's `EsbPlanV3Resource`):
+//! each entry is the detail's `data` in JOB's field names, written as TOML.
+//!
+//! JOB's order: the scope's fields, the scope's existence, then the request's own check
+//! (`job_plan_id` positive). A plan is looked up by business and id together, so another
+//! business's plan is as unknown as a missing one (`1243009`).
 
 use plan_bkjob::code;
-use plan_bkjob::job_plan::{JobPlanDetail, JobPlanPage};
+use plan_bkjob::job_plan::{JobPlanDetail, JobPlanPage, JobPlanSummary};
+use serde_json::Value;
+
+use crate::coerce::Params;
+use crate::engine::Engine;
+use crate::front::{Front, JobReply};
+use crate::submit::{bad_t, check_scope_exists, missing_or_illegal, scope_of};
+use crate::world::Scope;
 
 /// JOB's page size when a request gives none (or one below 1).
 const DEFAULT_PAGE_LENGTH: i64 = 20;
 
+type Check<T> = Result<T, JobReply>;
+
 /// The job plans of every business, in the order `jobsim.toml` lists them.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct JobPlans {
-    plans: Vec<JobPlanDetail>,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JobPlans<'a> {
+    plans: &'a [JobPlanDetail],
 }
 
 /// JOB's refusal: its code and message.
@@ -21,15 +34,50 @@ pub(crate) struct Refusal {
     pub(crate) message: String,
 }
 
-impl JobPlans {
-    pub(crate) fn new(plans: Vec<JobPlanDetail>) -> JobPlans {
+/// The list's filters (`EsbGetPlanListV3Request`); `None` matches every plan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ListFilter {
+    pub(crate) job_template_id: Option<i64>,
+    pub(crate) creator: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) create_time: (Option<i64>, Option<i64>),
+    pub(crate) last_modify_user: Option<String>,
+    pub(crate) last_modify_time: (Option<i64>, Option<i64>),
+}
+
+impl ListFilter {
+    fn matches(&self, plan: &JobPlanSummary) -> bool {
+        let same = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+        };
+        let within = |(from, to): (Option<i64>, Option<i64>), at: Option<i64>| {
+            from.is_none_or(|f| at.is_some_and(|t| t >= f))
+                && to.is_none_or(|e| at.is_some_and(|t| t <= e))
+        };
+        self.job_template_id
+            .is_none_or(|id| plan.job_template_id == Some(id))
+            && same(&self.creator, &plan.creator)
+            && same(&self.last_modify_user, &plan.last_modify_user)
+            // JOB's `LIKE %name%`, under MySQL's case-insensitive collation.
+            && self.name.as_ref().is_none_or(|n| {
+                plan.name.to_lowercase().contains(&n.to_lowercase())
+            })
+            && within(self.create_time, plan.create_time)
+            && within(self.last_modify_time, plan.last_modify_time)
+    }
+}
+
+impl<'a> JobPlans<'a> {
+    pub(crate) fn new(plans: &'a [JobPlanDetail]) -> JobPlans<'a> {
         JobPlans { plans }
     }
 
-    /// One page of a business's plans (JOB's `start`, from 0, and `length`).
+    /// One page of a business's plans that pass `filter` (JOB's `start`, from 0, and
+    /// `length`).
     pub(crate) fn list(
         &self,
         bk_biz_id: i64,
+        filter: &ListFilter,
         start: Option<i64>,
         length: Option<i64>,
     ) -> JobPlanPage {
@@ -37,7 +85,10 @@ impl JobPlans {
         let length = length
             .filter(|length| *length >= 1)
             .unwrap_or(DEFAULT_PAGE_LENGTH);
-        let of_business: Vec<_> = self.of_business(bk_biz_id).collect();
+        let of_business: Vec<_> = self
+            .of_business(bk_biz_id)
+            .filter(|plan| filter.matches(&plan.summary))
+            .collect();
         let data = of_business
             .iter()
             .skip(usize::try_from(start).unwrap_or(usize::MAX))
@@ -68,18 +119,90 @@ impl JobPlans {
             })
     }
 
-    fn of_business(&self, bk_biz_id: i64) -> impl Iterator<Item = &JobPlanDetail> {
+    fn of_business(&self, bk_biz_id: i64) -> impl Iterator<Item = &'a JobPlanDetail> {
         self.plans
             .iter()
             .filter(move |plan| plan.summary.bk_biz_id == Some(bk_biz_id))
     }
 }
 
+/// v3 `get_job_plan_list`.
+pub(crate) fn v3_plan_list(engine: &Engine, p: &Params) -> JobReply {
+    match plan_list(engine, p) {
+        Ok(data) => JobReply::Ok(data),
+        Err(refusal) => refusal,
+    }
+}
+
+fn plan_list(engine: &Engine, p: &Params) -> Check<Value> {
+    let filter = ListFilter {
+        job_template_id: bad_t(p.i64("job_template_id"))?,
+        creator: non_blank(bad_t(p.string("creator"))?),
+        name: non_blank(bad_t(p.string("name"))?),
+        create_time: (
+            bad_t(p.i64("create_time_start"))?,
+            bad_t(p.i64("create_time_end"))?,
+        ),
+        last_modify_user: non_blank(bad_t(p.string("last_modify_user"))?),
+        last_modify_time: (
+            bad_t(p.i64("last_modify_time_start"))?,
+            bad_t(p.i64("last_modify_time_end"))?,
+        ),
+    };
+    let start = bad_t(p.i64("start"))?;
+    let length = bad_t(p.i64("length"))?;
+    let biz = business(engine, p)?;
+    let page = JobPlans::new(&engine.world.config().job_plans).list(biz, &filter, start, length);
+    Ok(serde_json::to_value(page).unwrap_or(Value::Null))
+}
+
+/// v3 `get_job_plan_detail`.
+pub(crate) fn v3_plan_detail(engine: &Engine, p: &Params, front: Front, is_get: bool) -> JobReply {
+    match plan_detail(engine, p, front, is_get) {
+        Ok(data) => JobReply::Ok(data),
+        Err(refusal) => refusal,
+    }
+}
+
+fn plan_detail(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check<Value> {
+    // The GET handler's one required `@RequestParam`.
+    if front == Front::Gateway && is_get && !p.has("job_plan_id") {
+        return Err(JobReply::err(code::BAD_REQUEST, "Bad Request"));
+    }
+    let job_plan_id = bad_t(p.i64("job_plan_id"))?;
+    let biz = business(engine, p)?;
+    let job_plan_id = job_plan_id
+        .filter(|id| *id >= 1)
+        .ok_or_else(|| missing_or_illegal("job_plan_id"))?;
+    JobPlans::new(&engine.world.config().job_plans)
+        .detail(biz, job_plan_id)
+        .map(|plan| serde_json::to_value(plan).unwrap_or(Value::Null))
+        .map_err(|refusal| JobReply::err(refusal.code, refusal.message))
+}
+
+/// The business the request names (a business set holds no plans of its own), once the
+/// scope is known to exist.
+fn business(engine: &Engine, p: &Params) -> Check<i64> {
+    let scope = scope_of(p)?;
+    check_scope_exists(&engine.world, &scope)?;
+    Ok(biz_of(&scope).unwrap_or(-1))
+}
+
+fn biz_of(scope: &Scope) -> Option<i64> {
+    (scope.kind == "biz")
+        .then(|| i64::try_from(scope.id).ok())
+        .flatten()
+}
+
+fn non_blank(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn world() -> JobPlans {
+    fn world() -> JobPlans<'static> {
         let config: crate::config::Config = toml::from_str(
             r#"
             [[job_plan]]
@@ -114,7 +237,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        JobPlans::new(config.job_plans)
+        JobPlans::new(Box::leak(config.job_plans.into_boxed_slice()))
     }
 
     #[test]
@@ -146,19 +269,24 @@ mod tests {
     #[test]
     fn list_pages_one_business() {
         let plans = world();
-        let all = plans.list(2, None, None);
+        let all = plans.list(2, &ListFilter::default(), None, None);
         assert_eq!(
             (all.start, all.length, all.total),
             (0, DEFAULT_PAGE_LENGTH, 2)
         );
-        let second = plans.list(2, Some(1), Some(1));
+        let second = plans.list(2, &ListFilter::default(), Some(1), Some(1));
         assert_eq!(
             second.data.iter().map(|plan| plan.id).collect::<Vec<_>>(),
             [11]
         );
         assert_eq!(second.total, 2);
-        assert!(plans.list(2, Some(5), Some(1)).data.is_empty());
-        assert_eq!(plans.list(4, None, None).total, 0);
+        assert!(
+            plans
+                .list(2, &ListFilter::default(), Some(5), Some(1))
+                .data
+                .is_empty()
+        );
+        assert_eq!(plans.list(4, &ListFilter::default(), None, None).total, 0);
     }
 
     #[test]

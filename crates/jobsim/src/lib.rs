@@ -27,8 +27,6 @@ mod host;
 mod hostfs;
 mod instance_list;
 mod job;
-// Served once routed (`plan import`); until then only its tests read it.
-#[allow(dead_code)]
 mod job_plans;
 mod operate;
 mod paths;

@@ -34,6 +34,7 @@ mod answer;
 mod cmdb;
 mod credentials;
 mod error;
+mod job_plan;
 mod list;
 mod neutral;
 mod retry;
@@ -56,6 +57,7 @@ pub use credentials::{
     MissingCredentials, UserAuth,
 };
 pub use error::{ApiError, ConfigError, TransportKind};
+pub use job_plan::{JOB_PLAN_PAGE_LENGTH, JOB_PLANS_MAX, JobPlanListing};
 pub use list::{FIND_JOBS_MAX, ListedJob};
 pub use neutral::{HostLog, HostState, JobKey, Snapshot};
 pub use retry::RetryPolicy;

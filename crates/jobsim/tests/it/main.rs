@@ -9,6 +9,7 @@ mod faults;
 mod fleets;
 mod fuzz;
 mod instance_list;
+mod job_plans;
 mod memory;
 mod persist;
 mod python;
