@@ -1,0 +1,282 @@
+//! Following JOB's own rolling batches (a v3 push with `rolling` over its targets): which
+//! batch a job is at, each batch's hosts as it finishes (journaled and reported), whether
+//! JOB waits for a person after one, and asking the confirmer at that point or at a gate.
+//!
+//! JOB's status answer has no field naming the current batch (docs/rolling.md): the batches
+//! show in the hosts' statuses (finished batches final, later ones waiting, 5). So the batch
+//! sizes come from the push's expression over the hosts JOB lists (`RollingExpr`, the same
+//! arithmetic JOB uses), the batches done from the hosts with a final status, and each
+//! finished batch's hosts from `get_step_instance_status` with `batch` (or, when that cannot
+//! tell, the job's host list cut by the sizes).
+
+use plan_bkjob::rolling::RollingExpr;
+use plan_bkjob::{ApiError, ApiVersion, HostState, HostStatus, RunStatus, Snapshot};
+use plan_parser::{Plan, Push, RollingOver};
+
+use crate::api::{JobApi, JobRef};
+use crate::confirm::WaitPoint;
+use crate::journal::{JournalError, Record, now};
+use crate::lock::current_user;
+use crate::push::{Ctx, Task};
+use crate::report::{Batch, BatchReport, Event, HostResult, PushStatus};
+
+/// What the executor knows of a job's rolling batches between two polls.
+pub(crate) struct JobBatches {
+    expression: RollingExpr,
+    /// Batches with every host final at the last poll (a batch run again lowers it).
+    done: usize,
+    /// Each batch seen finishing, in order.
+    pub(crate) seen: Vec<BatchReport>,
+}
+
+impl JobBatches {
+    /// For a v3 push that JOB rolls over its targets; `None` otherwise.
+    pub(crate) fn for_push(plan: &Plan, push: &Push) -> Option<JobBatches> {
+        if plan.api != ApiVersion::V3 {
+            return None;
+        }
+        match &push.release.rolling.as_ref()?.over {
+            RollingOver::Targets { parsed, .. } => Some(JobBatches {
+                expression: parsed.clone(),
+                done: 0,
+                seen: Vec::new(),
+            }),
+            RollingOver::Sources { .. } => None,
+        }
+    }
+
+    fn sizes(&self, snapshot: &Snapshot) -> Vec<usize> {
+        self.expression
+            .batch_sizes(snapshot.hosts.len())
+            .unwrap_or_default()
+    }
+
+    /// The batch under way (the last one once every host is final).
+    pub(crate) fn position(&self, snapshot: &Snapshot) -> Option<Batch> {
+        let sizes = self.sizes(snapshot);
+        let count = sizes.len();
+        if count == 0 {
+            return None;
+        }
+        let index = (batches_done(&sizes, snapshot) + 1).min(count);
+        Some(Batch {
+            index: to_u32(index),
+            count: to_u32(count),
+        })
+    }
+
+    /// Where JOB waits for a person after a batch: status 7 (manual mode), or a failed
+    /// batch that paused the job (final status 4 with later batches' hosts still waiting).
+    pub(crate) fn waiting(&self, job: &JobRef, snapshot: &Snapshot) -> Option<WaitPoint> {
+        let sizes = self.sizes(snapshot);
+        let later_hosts_wait = snapshot
+            .hosts
+            .iter()
+            .any(|h| h.status == HostStatus::Waiting);
+        let failed = match snapshot.status {
+            RunStatus::WaitingUser if !snapshot.finished => false,
+            RunStatus::Fail if snapshot.finished && later_hosts_wait => true,
+            _ => return None,
+        };
+        Some(WaitPoint::Batch {
+            job_instance_id: job.job_instance_id,
+            batch: to_u32(batches_done(&sizes, snapshot).max(1)),
+            batches: to_u32(sizes.len()),
+            failed,
+        })
+    }
+
+    /// Journals and reports the batches that finished since the last poll. True when a
+    /// batch finished (the next one has the job's whole timeout again, as in JOB).
+    pub(crate) async fn record<A: JobApi>(
+        &mut self,
+        ctx: &Ctx<A>,
+        task: &Task,
+        job: &JobRef,
+        snapshot: &Snapshot,
+    ) -> bool {
+        let sizes = self.sizes(snapshot);
+        let done = batches_done(&sizes, snapshot);
+        let before = std::mem::replace(&mut self.done, done);
+        for index in before + 1..=done {
+            let hosts = batch_hosts(ctx, job, snapshot, &sizes, index).await;
+            self.finished(ctx, task, job, index, sizes.len(), hosts);
+        }
+        done > before
+    }
+
+    fn finished<A>(
+        &mut self,
+        ctx: &Ctx<A>,
+        task: &Task,
+        job: &JobRef,
+        index: usize,
+        count: usize,
+        hosts: Vec<HostResult>,
+    ) {
+        let failed_hosts: Vec<String> = hosts
+            .iter()
+            .filter(|h| !h.is_success())
+            .map(|h| h.host.clone())
+            .collect();
+        let status = if failed_hosts.is_empty() {
+            PushStatus::Succeeded
+        } else {
+            PushStatus::Failed
+        };
+        let report = BatchReport {
+            index: to_u32(index),
+            status,
+            job_instance_id: Some(job.job_instance_id),
+            hosts_total: hosts.len(),
+            hosts_ok: hosts.len() - failed_hosts.len(),
+            failed_hosts,
+        };
+        // What JOB already did: queued without waiting, as `push_attempt_finished` is.
+        drop(ctx.journal.enqueue(&Record::PushBatchFinished {
+            push: task.name.clone(),
+            job_instance_id: job.job_instance_id,
+            batch: to_u32(index),
+            batches: to_u32(count),
+            status,
+            hosts,
+            at: now(),
+        }));
+        ctx.emit(Event::PushBatchFinished {
+            push: task.name.clone(),
+            stage: task.stage,
+            batches: to_u32(count),
+            report: report.clone(),
+        });
+        self.seen.push(report);
+    }
+}
+
+/// How many batches have every host final: the cumulative sizes the finished hosts cover.
+fn batches_done(sizes: &[usize], snapshot: &Snapshot) -> usize {
+    let finished = snapshot
+        .hosts
+        .iter()
+        .filter(|h| h.status.is_finished())
+        .count();
+    sizes
+        .iter()
+        .scan(0, |sum, size| {
+            *sum += size;
+            Some(*sum)
+        })
+        .take_while(|sum| *sum <= finished)
+        .count()
+}
+
+/// Batch `index`'s hosts: as JOB lists the batch, else the job's host list cut by the sizes.
+async fn batch_hosts<A: JobApi>(
+    ctx: &Ctx<A>,
+    job: &JobRef,
+    snapshot: &Snapshot,
+    sizes: &[usize],
+    index: usize,
+) -> Vec<HostResult> {
+    let listed = match ctx.api.batch_hosts(job, to_u32(index)).await {
+        Ok(Some(hosts)) if hosts.len() == sizes[index - 1] => hosts,
+        Ok(_) => cut(snapshot, sizes, index),
+        Err(e) => {
+            tracing::debug!(job = job.job_instance_id, error = %e, "batch hosts unavailable; cutting the host list");
+            cut(snapshot, sizes, index)
+        }
+    };
+    listed
+        .iter()
+        .map(|h| {
+            // The job's status carries the GSE code the batch listing leaves out.
+            let code = snapshot
+                .hosts
+                .iter()
+                .find(|s| s.key() == h.key())
+                .and_then(|s| s.error_code);
+            HostResult {
+                host: h.address(),
+                host_id: h.bk_host_id,
+                status: h.status,
+                label: h.status.label().to_owned(),
+                error_code: h.error_code.or(code),
+                log_excerpt: None,
+            }
+        })
+        .collect()
+}
+
+fn cut(snapshot: &Snapshot, sizes: &[usize], index: usize) -> Vec<HostState> {
+    let start: usize = sizes[..index - 1].iter().sum();
+    snapshot
+        .hosts
+        .iter()
+        .skip(start)
+        .take(sizes[index - 1])
+        .cloned()
+        .collect()
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// How asking at a wait point went.
+pub(crate) enum Asked {
+    /// Confirmed and journaled; for a batch, JOB took the operation.
+    GoOn,
+    /// No one confirmed: journaled as awaiting.
+    Waits,
+    /// JOB refused the operation that goes on (the confirmation is journaled).
+    Refused(ApiError),
+    /// The journal could not be written.
+    JournalFailed(JournalError),
+}
+
+/// Asks the confirmer at `point` (not when the run is stopping: no one should be asked to
+/// approve more of a run being stopped). A yes is journaled with the OS user before the
+/// batch is operated on (13 after a batch that succeeded, 2 after a failed one); a no is
+/// journaled as awaiting.
+pub(crate) async fn ask<A: JobApi>(
+    ctx: &Ctx<A>,
+    task: &Task,
+    job: Option<&JobRef>,
+    point: WaitPoint,
+) -> Asked {
+    let push = task.name.clone();
+    let confirmed = !ctx.interrupt.is_stopping() && ctx.confirmer.ask(&push, &point).await;
+    if !confirmed {
+        let line = Record::PushAwaitingConfirmation {
+            push: push.clone(),
+            point: point.clone(),
+            at: now(),
+        };
+        if let Err(e) = ctx.journal.append(&line).await {
+            return Asked::JournalFailed(e);
+        }
+        ctx.emit(Event::PushAwaitingConfirmation { push, point });
+        return Asked::Waits;
+    }
+    let by = current_user();
+    let line = Record::PushConfirmed {
+        push: push.clone(),
+        point: point.clone(),
+        by: by.clone(),
+        at: now(),
+    };
+    if let Err(e) = ctx.journal.append(&line).await {
+        return Asked::JournalFailed(e);
+    }
+    let sent = match (&point, job) {
+        (WaitPoint::Batch { failed: true, .. }, Some(job)) => {
+            ctx.api.retry_failed_in_job(job).await
+        }
+        (WaitPoint::Batch { .. }, Some(job)) => ctx.api.continue_rolling(job).await,
+        _ => Ok(()),
+    };
+    ctx.emit(Event::PushConfirmed { push, point, by });
+    match sent {
+        Ok(()) => Asked::GoOn,
+        Err(e) => Asked::Refused(e),
+    }
+}
