@@ -22,4 +22,5 @@ mod secrets;
 mod server;
 mod show;
 mod tls;
+mod v2_batches;
 mod version;

@@ -168,10 +168,10 @@ fn a_v3_rolling_push_sends_rolling_config_and_delivers_every_batch() {
     assert_eq!(body["callback_url"], "http://127.0.0.1:9/hook");
 }
 
-/// A gate or a verification `apply` cannot carry out yet is refused before anything is sent,
-/// never skipped.
+/// A gated push run without a terminal stops at its gate before anything is sent for it
+/// (exit 5), whatever else it asks for.
 #[test]
-fn apply_refuses_what_it_cannot_carry_out_and_sends_nothing() {
+fn a_gate_without_a_terminal_sends_nothing() {
     let f = Fixture::new(
         &plan(
             "v3",
@@ -182,19 +182,25 @@ fn apply_refuses_what_it_cannot_carry_out_and_sends_nothing() {
     );
     f.write("10.0.0.1", "/data/app.tgz", b"release 2.0");
     let out = f.apply_sandbox(&["--yes"]);
-    assert_eq!(code(&out), 4, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(code(&out), 5, "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("push `app` asks for `gate = true`"),
+        text(&out.stdout).contains("waiting at gate"),
         "{}",
-        text(&out.stderr)
+        text(&out.stdout)
     );
-    assert!(f.requests().is_empty(), "nothing is sent");
+    assert!(
+        !f.requests()
+            .iter()
+            .any(|r| r["api"] == "fast_transfer_file"),
+        "nothing is submitted"
+    );
     assert_eq!(f.read("10.0.1.1", "/opt/app/app.tgz"), None);
 }
 
 /// Twenty hosts in batches of five, a host of batch 2 with its agent down: under
 /// `"pause-on-failure"` JOB stops after batch 2, so batches 1 and 2 (but the down host) have
-/// the file and batches 3 and 4 get nothing; the push is reported failed (exit 3).
+/// the file and batches 3 and 4 get nothing; with no terminal to confirm, the push waits for a
+/// confirmation (exit 5).
 #[test]
 fn pause_on_failure_stops_after_the_failed_batch_and_sends_nothing_further() {
     let hosts: Vec<String> = (1..=20).map(|i| format!("10.0.3.{i}")).collect();
@@ -210,7 +216,7 @@ fn pause_on_failure_stops_after_the_failed_batch_and_sends_nothing_further() {
     }
     f.write("10.0.0.1", "/data/app.tgz", b"release 3.0");
     let out = f.apply_sandbox(&["--yes"]);
-    assert_eq!(code(&out), 3, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(code(&out), 5, "{}{}", text(&out.stdout), text(&out.stderr));
     for (i, host) in hosts.iter().enumerate() {
         let delivered = f.read(host, "/opt/app/app.tgz").is_some();
         let expected = i < 10 && host != "10.0.3.7";

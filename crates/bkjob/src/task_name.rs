@@ -24,6 +24,16 @@ pub fn with_run_tag(base: &str, tag: &str) -> String {
     format!("{base}#{tag}")
 }
 
+/// The task name of one batch of a push whose batches the plan cuts (v2 rolling):
+/// `base batch i/N`, within [`PLAN_TASK_NAME_MAX_CHARS`] so the run tag still fits; a base
+/// too long for the suffix loses characters at its end, never the batch it names.
+pub fn with_batch(base: &str, batch: usize, batches: usize) -> String {
+    let suffix = format!(" batch {batch}/{batches}");
+    let room = PLAN_TASK_NAME_MAX_CHARS.saturating_sub(suffix.chars().count());
+    let kept: String = base.chars().take(room).collect();
+    format!("{kept}{suffix}")
+}
+
 /// Splits a task name an apply sent into its base (`[task_prefix]<plan>/<push>`) and run
 /// tag; `None` for a name without a well-formed tag (created by hand, or before run tags).
 pub fn split_run_tag(name: &str) -> Option<(&str, &str)> {
@@ -65,6 +75,19 @@ mod tests {
         ] {
             assert_eq!(split_run_tag(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn a_batch_name_keeps_its_batch_and_room_for_the_tag() {
+        assert_eq!(with_batch("ops/to-web", 2, 5), "ops/to-web batch 2/5");
+        let long = "x".repeat(PLAN_TASK_NAME_MAX_CHARS);
+        let name = with_batch(&long, 499, 500);
+        assert!(name.ends_with(" batch 499/500"), "{name}");
+        assert_eq!(name.chars().count(), PLAN_TASK_NAME_MAX_CHARS);
+        assert_eq!(
+            with_run_tag(&name, "00000000").chars().count(),
+            TASK_NAME_MAX_CHARS
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::JobRef;
 use crate::refresh::{PushRefresh, RefreshedPush};
-use crate::report::{HostResult, PushStatus, TerminateReason};
+use crate::report::{Batch, HostResult, PushStatus, TerminateReason};
 
 /// The journal format this version writes and reads.
 pub const JOURNAL_FORMAT_VERSION: u32 = 1;
@@ -148,6 +148,9 @@ pub enum Record {
         /// Sent with `start_task=false`: a job JOB created from it does not run before START.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         two_phase: bool,
+        /// The batch this job sends, when the plan cuts the push into batches (v2 `rolling`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<Batch>,
         /// When.
         at: String,
     },
@@ -159,6 +162,9 @@ pub enum Record {
         attempt: u32,
         /// The job, enough to follow it again.
         job: JobRef,
+        /// The batch this job sends, when the plan cuts the push into batches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<Batch>,
         /// When.
         at: String,
     },
@@ -218,6 +224,10 @@ pub enum Record {
         job_status: RunStatus,
         /// Every target host's result.
         hosts: Vec<HostResult>,
+        /// The batch this job sent, when the plan cuts the push into batches: the push is
+        /// decided only by its last batch (or its `push_finished`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<Batch>,
         /// When.
         at: String,
     },
@@ -628,6 +638,8 @@ pub struct PushHistory {
     /// a success with every target host (over the run's attempts) done. Cleared by the next
     /// attempt's intent.
     pub attempt_succeeded: Option<bool>,
+    /// The batch of the job `in_flight`, when the plan cuts the push into batches.
+    pub in_flight_batch: Option<u32>,
 }
 
 impl PushHistory {
@@ -787,11 +799,14 @@ impl RunHistory {
                 p.status = None;
                 p.attempt_succeeded = None;
             }
-            Record::PushSubmitted { push, job, .. } => {
+            Record::PushSubmitted {
+                push, job, batch, ..
+            } => {
                 let p = self.pushes.entry(push).or_default();
                 p.in_doubt = None;
                 p.submitted += 1;
                 p.in_flight = Some(job);
+                p.in_flight_batch = batch.map(|b| b.index);
             }
             Record::PushSubmitFailed {
                 push,
@@ -862,10 +877,12 @@ impl RunHistory {
                 hosts,
                 job_instance_id,
                 job_status,
+                batch,
                 ..
             } => {
                 let p = self.pushes.entry(push).or_default();
                 p.in_flight = None;
+                p.in_flight_batch = None;
                 p.last_job = Some(job_instance_id);
                 // A retry reaches only the hosts that failed: keep each host's latest result
                 // over the run's attempts, so the push's whole target set stays known.
@@ -880,6 +897,10 @@ impl RunHistory {
                     job_status == RunStatus::Success
                         && p.last_hosts.iter().all(HostResult::is_success),
                 );
+                // A batch before the last one decides nothing yet: the push goes on.
+                if batch.is_some_and(|b| b.index < b.count) && p.attempt_succeeded == Some(true) {
+                    p.attempt_succeeded = None;
+                }
             }
             Record::PushFinished { push, status, .. } => {
                 let p = self.pushes.entry(push).or_default();
@@ -999,6 +1020,7 @@ mod tests {
             push: "a".into(),
             attempt: 2,
             job: job(7),
+            batch: None,
             at: "t".into(),
         })
         .expect("json");
@@ -1038,6 +1060,7 @@ mod tests {
             task_name: Some(format!("rel/{push}")),
             targets: vec![],
             two_phase: false,
+            batch: None,
             at: at.clone(),
         };
         for p in ["done", "flying", "doubt", "failed"] {
@@ -1048,6 +1071,7 @@ mod tests {
                 push: p.into(),
                 attempt: 1,
                 job: job(id),
+                batch: None,
                 at: at.clone(),
             });
         }
@@ -1058,6 +1082,7 @@ mod tests {
                 job_instance_id: id,
                 job_status: RunStatus::from_code(if ok { 3 } else { 4 }),
                 hosts: vec![],
+                batch: None,
                 at: at.clone(),
             });
             w(Record::PushFinished {
@@ -1120,6 +1145,7 @@ mod tests {
             task_name: None,
             targets: vec![],
             two_phase: true,
+            batch: None,
             at: now(),
         }
     }
@@ -1331,6 +1357,7 @@ mod tests {
                 job_instance_id: job,
                 job_status: RunStatus::from_code(job_status),
                 hosts,
+                batch: None,
                 at: now(),
             }
         };
@@ -1341,6 +1368,7 @@ mod tests {
                     push: push.into(),
                     attempt: 1,
                     job: job(id),
+                    batch: None,
                     at: now(),
                 })
                 .expect("write");

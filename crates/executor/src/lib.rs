@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod batches;
 mod converge;
 mod events;
 mod interrupt;
@@ -46,7 +47,7 @@ pub use refresh::{
     RefreshJob, RefreshSettings, RefreshedPush, refresh, refresh_task_name,
 };
 pub use report::{
-    Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,
+    Batch, BatchReport, Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,
 };
 pub use run::{InDoubtPush, Settings, StartError, apply};
 pub use run_tag::run_tag;

@@ -17,7 +17,9 @@ use crate::interrupt::Interrupt;
 use crate::journal::{Journal, JournalError, Record, now, sha256_hex};
 use crate::options::{JOB_DEFAULT_TIMEOUT_SECS, Pacer, PollPolicy};
 use crate::progress::Estimate;
-use crate::report::{Event, Hint, HostResult, PushReport, PushStatus, TerminateReason};
+use crate::report::{
+    Batch, BatchReport, Event, Hint, HostResult, PushReport, PushStatus, TerminateReason,
+};
 
 /// Shared by every push task of a run.
 pub(crate) struct Ctx<A> {
@@ -200,6 +202,9 @@ pub(crate) struct Task {
     /// Host results of an earlier segment this one continues (a re-attached job, a retry of
     /// the failed hosts), so the outcome covers every target host.
     pub(crate) known_hosts: Vec<HostResult>,
+    /// The batch (1-based) the job of `Start::Attach` belongs to, for a push the plan cuts
+    /// into batches.
+    pub(crate) attach_batch: Option<u32>,
 }
 
 /// How following a job ended.
@@ -269,6 +274,9 @@ struct PushRun<'a, A> {
     jobs: u32,
     /// Per host, the latest result over the attempts of this segment and those it continues.
     hosts: BTreeMap<String, HostResult>,
+    /// The batch being sent, for a push the plan cuts into batches (v2 `rolling`), and its
+    /// target hosts (`cloud:ip`): success, failure and retries look at those hosts only.
+    batch: Option<(Batch, std::collections::BTreeSet<String>)>,
 }
 
 /// What one attempt leaves to do.
@@ -299,13 +307,21 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 .iter()
                 .map(|h| (h.key(), h.clone()))
                 .collect(),
+            batch: None,
         }
     }
 
     /// Attempts until the push is decided: get a job (attach, or submit and start), follow
     /// it to its end, then succeed, fail, or retry the failed hosts.
     async fn attempts(&mut self) -> PushStatus {
-        let mut start = self.task.start.clone();
+        if let Some(batches) = crate::batches::of(&self.ctx.plan, self.push) {
+            return self.batched(batches).await;
+        }
+        self.attempts_from(self.task.start.clone()).await
+    }
+
+    /// [`PushRun::attempts`] from `start`: for the whole push, or for the current batch.
+    async fn attempts_from(&mut self, mut start: Start) -> PushStatus {
         loop {
             // The deadline counts from submission (or attachment), so time spent creating and
             // starting the job counts against it too.
@@ -323,6 +339,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 self.timeout,
                 submitted_at,
                 started_at,
+                self.current_batch(),
             )
             .await;
             match self.conclude(&job, followed).await {
@@ -378,6 +395,10 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             }
             _ => plan_graph::request_for(&ctx.plan, self.push),
         };
+        let request = match self.current_batch() {
+            Some(batch) => crate::batches::named(&request, batch),
+            None => request,
+        };
         let request = crate::run_tag::tagged(&request, &ctx.run_tag);
         let first = self.turn.answer;
         if let Some(ticket) = first {
@@ -394,7 +415,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 return Err(PushStatus::NotStarted);
             }
         }
-        let intent = write_intent(ctx, self.task, self.attempt, &request).await;
+        let intent = write_intent(ctx, self.task, self.attempt, &request, self.current_batch()).await;
         self.turn.release_intent();
         let intent = match intent {
             Ok(i) => i,
@@ -486,7 +507,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             return Next::Done(self.not_seen_finishing(job, followed));
         };
         self.record_attempt(job, snapshot).await;
-        let failed: Vec<&HostResult> = self.hosts.values().filter(|h| !h.is_success()).collect();
+        let failed = self.failed_hosts();
         if snapshot.status == RunStatus::Success && failed.is_empty() {
             return Next::Done(PushStatus::Succeeded);
         }
@@ -581,6 +602,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             job_instance_id: job.job_instance_id,
             job_status: snapshot.status,
             hosts: results.clone(),
+            batch: self.current_batch(),
             at: now(),
         }));
         for r in results {
@@ -593,8 +615,8 @@ impl<'a, A: JobApi> PushRun<'a, A> {
         if self.jobs > self.retries || self.ctx.interrupt.is_stopping() {
             return Next::Done(PushStatus::Failed);
         }
-        let failed: Vec<&HostResult> = self.hosts.values().filter(|h| !h.is_success()).collect();
-        let start = Start::retry(&failed).unwrap_or(Start::Fresh);
+        let failed = self.failed_hosts();
+        let start = Start::retry(&failed).unwrap_or_else(|| self.whole());
         let failed_names: Vec<String> = failed.iter().map(|h| h.host.clone()).collect();
         self.attempt += 1;
         self.ctx.emit(Event::PushRetrying {
@@ -661,6 +683,160 @@ impl<'a, A: JobApi> PushRun<'a, A> {
     }
 }
 
+/// A push the plan cuts into batches (v2 `rolling`): one job per batch, in order.
+impl<A: JobApi> PushRun<'_, A> {
+    /// The batch being sent, if the push is batched.
+    fn current_batch(&self) -> Option<Batch> {
+        self.batch.as_ref().map(|(batch, _)| *batch)
+    }
+
+    /// The failed hosts the current attempt answers for: the push's, or the current batch's.
+    fn failed_hosts(&self) -> Vec<&HostResult> {
+        self.hosts
+            .values()
+            .filter(|h| !h.is_success())
+            .filter(|h| self.batch.as_ref().is_none_or(|(_, hosts)| hosts.contains(&h.host)))
+            .collect()
+    }
+
+    /// A submission to every target the current attempt answers for.
+    fn whole(&self) -> Start {
+        match &self.batch {
+            Some((_, hosts)) => Start::Hosts(hosts.iter().filter_map(|h| parse_host(h)).collect()),
+            None => Start::Fresh,
+        }
+    }
+
+    /// Sends the batches in order, each with its own retries, and stops once the failures
+    /// pass `max_failed` (or, without it, as the rolling mode says). On a resumed run a
+    /// re-attached job's batch is followed first; a batch whose hosts all succeeded before
+    /// is not sent again, and one with failed hosts is sent again as a failed push is (its
+    /// failed hosts when the push has `retries`, else the whole batch).
+    async fn batched(&mut self, batches: Vec<Vec<HostAddr>>) -> PushStatus {
+        let count = u32::try_from(batches.len()).unwrap_or(u32::MAX);
+        let total: usize = batches.iter().map(Vec::len).sum();
+        let mut order: Vec<u32> = (1..=count).collect();
+        let attach = match &self.task.start {
+            Start::Attach(_) => self.task.attach_batch.filter(|b| (1..=count).contains(b)),
+            _ => None,
+        };
+        if let Some(first) = attach {
+            order.retain(|b| *b != first);
+            order.insert(0, first);
+        }
+        let mut reports: BTreeMap<u32, BatchReport> = BTreeMap::new();
+        let mut outcome = PushStatus::Succeeded;
+        let mut sent_before = false;
+        for (position, index) in order.iter().copied().enumerate() {
+            let batch = Batch { index, count };
+            let hosts = &batches[index as usize - 1];
+            let keys: std::collections::BTreeSet<String> =
+                hosts.iter().map(ToString::to_string).collect();
+            let start = if attach == Some(index) {
+                self.task.start.clone()
+            } else if keys.iter().all(|k| self.host_succeeded(k)) {
+                reports.insert(index, self.batch_report(batch, &keys, PushStatus::AlreadySucceeded));
+                continue;
+            } else {
+                self.batch = Some((batch, keys.clone()));
+                let failed = self.failed_hosts();
+                match Start::retry(&failed) {
+                    Some(retry) if self.retries > 0 => retry,
+                    _ => Start::Hosts(hosts.clone()),
+                }
+            };
+            // A job already in JOB is followed whatever happens; a new batch is not sent
+            // once the run stops.
+            let stopping = self.ctx.interrupt.is_stopping() || self.ctx.journal.broken().is_cancelled();
+            if attach != Some(index) && stopping {
+                self.report.error = Some(format!(
+                    "the run stopped before {batch} was sent{}",
+                    crate::batches::not_submitted(batch)
+                ));
+                outcome = PushStatus::Interrupted;
+                break;
+            }
+            if sent_before {
+                self.attempt += 1;
+            }
+            sent_before = true;
+            self.batch = Some((batch, keys.clone()));
+            self.jobs = 0;
+            let status = self.attempts_from(start).await;
+            let mut report = self.batch_report(batch, &keys, status);
+            report.job_instance_id = self.report.job_instance_id;
+            reports.insert(index, report);
+            match status {
+                PushStatus::Succeeded => {}
+                PushStatus::Failed => {
+                    outcome = PushStatus::Failed;
+                    let failed = self.hosts.values().filter(|h| !h.is_success()).count();
+                    let batch_failed = self.failed_hosts().len();
+                    let rolling = self.push.release.rolling.as_ref();
+                    let later = order[position + 1..].iter().any(|b| {
+                        !batches[*b as usize - 1]
+                            .iter()
+                            .all(|h| self.host_succeeded(&h.to_string()))
+                    });
+                    if let Some(reason) = rolling
+                        .filter(|_| later)
+                        .and_then(|r| crate::batches::stop_reason(r, failed, total, batch, batch_failed))
+                    {
+                        self.report.error = Some(format!("{reason}{}", crate::batches::not_submitted(batch)));
+                        break;
+                    }
+                }
+                other => {
+                    outcome = other;
+                    break;
+                }
+            }
+        }
+        self.batch = None;
+        for index in 1..=count {
+            let batch = Batch { index, count };
+            let keys = batches[index as usize - 1].iter().map(ToString::to_string).collect();
+            let report = reports
+                .remove(&index)
+                .unwrap_or_else(|| self.batch_report(batch, &keys, PushStatus::NotStarted));
+            self.report.batches.push(report);
+        }
+        if outcome == PushStatus::Failed && self.report.error.is_none() {
+            let failed = self.hosts.values().filter(|h| !h.is_success()).count();
+            self.report.error = Some(format!(
+                "{failed} of {total} target hosts failed; every batch was sent"
+            ));
+        }
+        outcome
+    }
+
+    fn host_succeeded(&self, host: &str) -> bool {
+        self.hosts.values().any(|h| h.host == host && h.is_success())
+    }
+
+    /// A batch's hosts as far as their results are known.
+    fn batch_report(
+        &self,
+        batch: Batch,
+        keys: &std::collections::BTreeSet<String>,
+        status: PushStatus,
+    ) -> BatchReport {
+        let results: Vec<&HostResult> = self.hosts.values().filter(|h| keys.contains(&h.host)).collect();
+        BatchReport {
+            index: batch.index,
+            status,
+            job_instance_id: None,
+            hosts_total: keys.len(),
+            hosts_ok: results.iter().filter(|h| h.is_success()).count(),
+            failed_hosts: results
+                .iter()
+                .filter(|h| !h.is_success())
+                .map(|h| h.host.clone())
+                .collect(),
+        }
+    }
+}
+
 /// The message of a push stopped by a failed journal write: the run's first failure.
 fn journal_failed<A>(ctx: &Ctx<A>, error: &JournalError) -> String {
     ctx.journal
@@ -687,6 +863,7 @@ struct Intent {
     request: JobRequest,
     two_phase: bool,
     targets: usize,
+    batch: Option<Batch>,
 }
 
 /// Journals the intent (durable before anything is sent). The body is `plan show`'s (v3:
@@ -697,6 +874,7 @@ async fn write_intent<A: JobApi>(
     task: &Task,
     attempt: u32,
     request: &JobRequest,
+    batch: Option<Batch>,
 ) -> Result<Intent, JournalError> {
     let two_phase = ctx.api.two_phase(request);
     let request = if two_phase {
@@ -714,6 +892,7 @@ async fn write_intent<A: JobApi>(
         task_name: request.task_name().map(str::to_owned),
         targets,
         two_phase: request.creates_unstarted(),
+        batch,
         at: now(),
     };
     // Nothing was sent: refusing to act without a record keeps the journal truthful.
@@ -722,6 +901,7 @@ async fn write_intent<A: JobApi>(
         request,
         two_phase,
         targets: count,
+        batch,
     })
 }
 
@@ -749,6 +929,7 @@ async fn send<A: JobApi>(
         stage: task.stage,
         attempt,
         hosts: intent.targets,
+        batch: intent.batch,
     });
     let answer = ctx
         .api
@@ -774,6 +955,7 @@ async fn send<A: JobApi>(
                     push: task.name.clone(),
                     attempt,
                     job,
+                    batch: intent.batch,
                     at: now(),
                 })
                 .await;
@@ -885,8 +1067,10 @@ async fn follow<A: JobApi>(
     timeout: u32,
     submitted_at: Instant,
     started_at: Option<Instant>,
+    batch: Option<Batch>,
 ) -> Followed {
     let mut follower = Follower::new(ctx, task, job, timeout, submitted_at, started_at);
+    follower.batch = batch;
     let mut wait = until_deadline(
         follower.pacer.first_wait(),
         Instant::now(),
@@ -958,6 +1142,8 @@ struct Follower<'a, A> {
     last_error: Option<ApiError>,
     /// The last progress shown (job status, hosts done, hosts).
     shown: Option<(RunStatus, usize, usize)>,
+    /// The batch the job is, when the plan cuts the push into batches.
+    batch: Option<Batch>,
 }
 
 impl<'a, A: JobApi> Follower<'a, A> {
@@ -985,6 +1171,7 @@ impl<'a, A: JobApi> Follower<'a, A> {
             last: None,
             last_error: None,
             shown: None,
+            batch: None,
         }
     }
 
@@ -1093,6 +1280,7 @@ impl<'a, A: JobApi> Follower<'a, A> {
             job_status: key.0,
             hosts_done: done,
             hosts_total: key.2,
+            batch: self.batch,
         });
     }
 

@@ -174,6 +174,46 @@ pub struct PushReport {
     /// `error` (it is not serialised: the caller's wording is).
     #[serde(skip)]
     pub hint: Option<Hint>,
+    /// Per batch, when the plan cuts the push's targets into batches (v2 `rolling`), in
+    /// batch order, those of earlier segments included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<BatchReport>,
+}
+
+/// Which batch of a push a job or a line is about: batch `index` of `count` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Batch {
+    /// 1-based.
+    pub index: u32,
+    /// How many batches the push has.
+    pub count: u32,
+}
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch {}/{}", self.index, self.count)
+    }
+}
+
+/// One batch of a push whose targets the plan cut into batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BatchReport {
+    /// 1-based.
+    pub index: u32,
+    /// `succeeded`, `already_succeeded` (in an earlier segment), `failed` (a host failed),
+    /// `not_started` (never submitted: an earlier batch stopped the push), or how its job
+    /// ended otherwise (`timed_out`, `rejected`...).
+    pub status: PushStatus,
+    /// The JOB instance of its last job, when one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_instance_id: Option<i64>,
+    /// Its target hosts.
+    pub hosts_total: usize,
+    /// Those that received the files.
+    pub hosts_ok: usize,
+    /// Those that did not (`host` of their result; the push's `failed_hosts` has the details).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_hosts: Vec<String>,
 }
 
 impl PushReport {
@@ -191,6 +231,7 @@ impl PushReport {
             error: None,
             error_code: None,
             hint: None,
+            batches: Vec::new(),
         }
     }
 }
@@ -276,6 +317,9 @@ pub enum Event {
         attempt: u32,
         /// Target hosts named statically in the request (dynamic groups resolve in JOB).
         hosts: usize,
+        /// The batch this job is, when the plan cuts the push into batches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<Batch>,
     },
     /// JOB accepted it.
     PushSubmitted {
@@ -312,6 +356,9 @@ pub enum Event {
         hosts_done: usize,
         /// Hosts JOB reports.
         hosts_total: usize,
+        /// The batch this job is, when the plan cuts the push into batches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<Batch>,
     },
     /// The job is being terminated.
     PushTerminating {

@@ -596,6 +596,8 @@ struct Coordinator<A> {
     /// Per push continued from an earlier segment, its hosts' results there: the report
     /// covers every target host, not only those a retry or a re-attached job reached.
     known_hosts: BTreeMap<String, Vec<HostResult>>,
+    /// Per push the plan cuts into batches whose job is re-attached, that job's batch.
+    attach_batches: BTreeMap<String, u32>,
     /// Ask JOB for other runs of the plan before each later stage (v3, not forced).
     watch_other_runs: bool,
     /// The latest stage JOB was asked about before its first submission (the first one by
@@ -629,6 +631,7 @@ impl<A: JobApi> Coordinator<A> {
         let mut already_done = Vec::new();
         let mut reattached = Vec::new();
         let mut known_hosts = BTreeMap::new();
+        let mut attach_batches = BTreeMap::new();
         for (name, stage) in &order {
             let past = history.and_then(|h| h.pushes.get(name));
             let retries = ctx.plan.push(name).map_or(0, |p| p.retries);
@@ -645,6 +648,9 @@ impl<A: JobApi> Coordinator<A> {
                 Some(p) if p.in_flight.is_some() => {
                     reattached.push(name.clone());
                     known_hosts.insert(name.clone(), p.last_hosts.clone());
+                    if let Some(batch) = p.in_flight_batch {
+                        attach_batches.insert(name.clone(), batch);
+                    }
                     let job = p.in_flight.unwrap_or_else(|| unreachable!());
                     State::Waiting(Start::Attach(job), p.last_attempt.max(1))
                 }
@@ -667,7 +673,12 @@ impl<A: JobApi> Coordinator<A> {
                         }
                         _ => Start::Fresh,
                     };
-                    if start.is_retry() {
+                    // A batched push skips its batches that succeeded, by their hosts.
+                    let batched = ctx
+                        .plan
+                        .push(name)
+                        .is_some_and(|push| crate::batches::of(&ctx.plan, push).is_some());
+                    if start.is_retry() || batched {
                         known_hosts.insert(name.clone(), p.last_hosts.clone());
                     }
                     State::Waiting(start, p.last_attempt + 1)
@@ -687,6 +698,7 @@ impl<A: JobApi> Coordinator<A> {
             already_done,
             reattached,
             known_hosts,
+            attach_batches,
             watch_other_runs: false,
             checked_stage: None,
             other_run_seen: false,
@@ -985,6 +997,7 @@ impl<A: JobApi> Coordinator<A> {
                 first_attempt,
                 ticket: flight.tickets,
                 known_hosts: self.known_hosts.remove(&name).unwrap_or_default(),
+                attach_batch: self.attach_batches.remove(&name),
             };
             flight.tickets += 1;
             let handle = flight.tasks.spawn(push::run(Arc::clone(&self.ctx), task));

@@ -80,8 +80,16 @@ impl View {
             Event::PushSubmitting {
                 push,
                 stage,
+                hosts,
+                batch: Some(batch),
+                ..
+            } => self.batch_submitting(push, *stage, *hosts, *batch),
+            Event::PushSubmitting {
+                push,
+                stage,
                 attempt,
                 hosts,
+                batch: None,
             } => self.push_submitting(push, *stage, *attempt, *hosts),
             Event::PushSubmitted {
                 push,
@@ -101,10 +109,13 @@ impl View {
                 job_status,
                 hosts_done,
                 hosts_total,
+                batch,
             } => {
                 let status = job_status.label();
-                let text =
-                    format!("JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}");
+                let batch = batch.map(|b| format!("{b}  ")).unwrap_or_default();
+                let text = format!(
+                    "{batch}JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}"
+                );
                 self.push_progress(push, *stage, text);
             }
             Event::PushTerminating {
@@ -161,6 +172,24 @@ impl View {
         } else {
             "submitting".to_owned()
         };
+        let on_line = format!("[stage {stage}] {push}: {what}");
+        self.push_state(push, stage, what, on_line);
+    }
+
+    /// A batch of a push the plan cuts into batches (v2 `rolling`): its first job, or a
+    /// retry of its failed hosts (announced by `push_retrying` before it).
+    fn batch_submitting(
+        &mut self,
+        push: &str,
+        stage: usize,
+        hosts: usize,
+        batch: plan_executor::Batch,
+    ) {
+        self.stages.insert(push.to_owned(), stage);
+        let what = format!(
+            "submitting {batch} ({hosts} host{})",
+            if hosts == 1 { "" } else { "s" }
+        );
         let on_line = format!("[stage {stage}] {push}: {what}");
         self.push_state(push, stage, what, on_line);
     }

@@ -4,7 +4,8 @@
 use plan_parser::{ApiVersion, Plan, RollingMode};
 
 /// Why the plan cannot be applied as written, and what to do, when one of its enabled pushes
-/// needs a gate, a verification, plan-made (v2) batches or JOB's manual confirmations.
+/// needs a gate, a verification, JOB's manual confirmations, or confirmations between
+/// plan-made (v2) batches.
 pub(super) fn not_yet_applied(plan: &Plan) -> Option<(String, &'static str)> {
     plan.pushes.iter().filter(|p| p.enabled).find_map(|push| {
         let release = &push.release;
@@ -12,8 +13,15 @@ pub(super) fn not_yet_applied(plan: &Plan) -> Option<(String, &'static str)> {
             "`gate = true`"
         } else if release.verify.is_some() {
             "`verify`"
-        } else if release.rolling.is_some() && plan.api == ApiVersion::V2 {
-            "`rolling` under v2 (batches made by the plan)"
+        } else if plan.api == ApiVersion::V2
+            && release
+                .rolling
+                .as_ref()
+                .is_some_and(|r| r.mode == RollingMode::Manual)
+        {
+            // Plan-made batches stop on failures (`max_failed`, or the mode); asking before
+            // each batch is JOB's manual mode, which v2 does not have.
+            "`rolling` with mode \"manual\" under v2 (batches made by the plan)"
         } else if release
             .rolling
             .as_ref()

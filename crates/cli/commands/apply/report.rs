@@ -208,6 +208,7 @@ impl Out {
                 hosts,
                 duration
             );
+            write_batches(&mut text, p, name_width);
         }
         let _ = write!(text, "{}", summary_line(report));
         self.stdout(&text);
@@ -230,6 +231,32 @@ impl Out {
         if !self.printer.quiet {
             self.stderr(&format!("journal: {}", report.journal));
         }
+    }
+}
+
+/// One row per batch under a push the plan cut into batches (v2 `rolling`), in the
+/// push's columns: which batch, how it ended, its job, its hosts ok/bad.
+fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
+    let count = p.batches.len();
+    for b in &p.batches {
+        let job = b
+            .job_instance_id
+            .map_or_else(|| "-".to_owned(), |id| id.to_string());
+        let hosts = if b.status == PushStatus::NotStarted {
+            format!("-/{}", b.hosts_total)
+        } else {
+            format!("{}/{}", b.hosts_ok, b.failed_hosts.len())
+        };
+        let name = format!("  batch {}/{count}", b.index);
+        let _ = writeln!(
+            text,
+            "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}",
+            "",
+            name,
+            b.status.label(),
+            job,
+            hosts
+        );
     }
 }
 

@@ -1,0 +1,229 @@
+//! `plan apply` following JOB's own rolling batches and gates (issue 16), against a `jobsim`
+//! the test starts on loopback (`--endpoint`), so a job left waiting in JOB is still there for
+//! the next `plan apply`: without a terminal nothing confirms, the run stops with exit 5 and
+//! names `plan apply PLAN --resume --confirm PUSH`, which continues the same job.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::apply::{Fixture, code, text};
+use crate::faults::CREDS;
+use crate::server::SimServer;
+
+const WORLD: &str = "[[business]]\nid = 2\n";
+
+fn plan(rolling: &str, extra: &str) -> String {
+    format!(
+        r#"[plan]
+name = "roll"
+bk_biz_id = 2
+account = "root"
+api = "v3"
+
+[[push]]
+name = "app"
+from = {{ hosts = "10.0.0.1", files = ["/data/app.tgz"] }}
+to = {{ hosts = "10.0.3.[1:20]", path = "/opt/app/" }}
+rolling = {rolling}
+{extra}"#
+    )
+}
+
+/// A fixture with twenty target hosts `10.0.3.1..20` and the source file.
+fn fixture(plan: &str, world: &str) -> Fixture {
+    let f = Fixture::new(plan, world);
+    for i in 1..=20 {
+        std::fs::create_dir_all(f.path(&format!("sandbox/hosts/0/10.0.3.{i}"))).expect("mkdir");
+    }
+    f.write("10.0.0.1", "/data/app.tgz", b"release 9");
+    f
+}
+
+fn apply(f: &Fixture, url: &str, args: &[&str]) -> Output {
+    let mut cmd = f.apply_endpoint(url);
+    cmd.args(args);
+    for (k, v) in CREDS {
+        cmd.env(k, v);
+    }
+    cmd.env("USER", "release-manager");
+    cmd.output().expect("run plan")
+}
+
+fn delivered(f: &Fixture) -> Vec<bool> {
+    (1..=20)
+        .map(|i| f.read(&format!("10.0.3.{i}"), "/opt/app/app.tgz").is_some())
+        .collect()
+}
+
+/// Every line of the plan's journal.
+fn journal(state: &Path) -> Vec<Value> {
+    let dir = state.join("runs/roll");
+    let path = std::fs::read_dir(&dir)
+        .expect("runs")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal");
+    std::fs::read_to_string(path)
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["type"] == kind).collect()
+}
+
+fn operations(sim: &SimServer) -> Vec<i64> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.api == "operate_step_instance")
+        .filter_map(|r| r.body["operation_code"].as_i64())
+        .collect()
+}
+
+/// "1 30% 100%" over 20 hosts is batches of 1, 6 and 13. A host of batch 2 fails once
+/// (its agent is abnormal for one execution): JOB pauses after batch 2, batch 3's hosts get
+/// nothing, and with no terminal to ask the run ends with exit 5 and the command that goes
+/// on. That command retries batch 2's failed host inside the same job (JOB's
+/// `RETRY_FAIL_IP`), then batch 3 runs.
+#[test]
+fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
+    let world = format!("{WORLD}\n[[host]]\nhost = \"0:10.0.3.4\"\nflaky_jobs = 1\n");
+    let f = fixture(
+        &plan(
+            r#"{ expression = "1 30% 100%", mode = "pause-on-failure" }"#,
+            "",
+        ),
+        &world,
+    );
+    let sim = SimServer::start(&f.path("sandbox"));
+    let out = apply(&f, &sim.url, &[]);
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(code(&out), 5, "{said}");
+    assert!(said.contains("waiting for confirmation"), "{said}");
+    assert!(said.contains("batch 2/3"), "{said}");
+    assert!(said.contains("--resume --confirm app"), "{said}");
+    let got = delivered(&f);
+    assert!(got[0], "batch 1");
+    assert_eq!(
+        got[1..7].iter().filter(|d| **d).count(),
+        5,
+        "batch 2 but its failed host"
+    );
+    assert!(!got[3], "the failed host");
+    assert!(
+        got[7..].iter().all(|d| !d),
+        "batch 3 receives nothing: {got:?}"
+    );
+    assert!(operations(&sim).is_empty(), "nothing confirmed");
+    let lines = journal(&f.path("state"));
+    let batches: Vec<(i64, &str, usize)> = of_type(&lines, "push_batch_finished")
+        .iter()
+        .map(|l| {
+            (
+                l["batch"].as_i64().unwrap_or(0),
+                l["status"].as_str().unwrap_or(""),
+                l["hosts"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(batches, vec![(1, "succeeded", 1), (2, "failed", 6)]);
+    let waits = of_type(&lines, "push_awaiting_confirmation");
+    assert_eq!(waits.len(), 1);
+    assert_eq!(waits[0]["push"], "app");
+    assert_eq!(waits[0]["point"]["kind"], "batch");
+    assert!(waits[0]["point"]["job_instance_id"].as_i64().is_some());
+
+    // Resuming without --confirm asks no one and sends nothing: exit 5 again.
+    let again = apply(&f, &sim.url, &["--resume"]);
+    assert_eq!(code(&again), 5, "{}", text(&again.stderr));
+    assert!(operations(&sim).is_empty());
+    assert!(delivered(&f)[7..].iter().all(|d| !d));
+
+    // --confirm without --resume is a usage error.
+    let usage = apply(&f, &sim.url, &["--confirm", "app"]);
+    assert_eq!(code(&usage), 2, "{}", text(&usage.stderr));
+
+    let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
+    let said = text(&done.stdout) + &text(&done.stderr);
+    assert_eq!(code(&done), 0, "{said}");
+    assert!(delivered(&f).iter().all(|d| *d), "{:?}", delivered(&f));
+    assert_eq!(
+        operations(&sim),
+        vec![2],
+        "the failed host again, in the same job"
+    );
+    assert_eq!(f_submissions(&sim), 1, "one job for the push");
+    let lines = journal(&f.path("state"));
+    let confirmed = of_type(&lines, "push_confirmed");
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0]["by"], "release-manager");
+    assert!(confirmed[0]["at"].as_str().is_some_and(|t| !t.is_empty()));
+    let last = of_type(&lines, "push_batch_finished");
+    assert_eq!(
+        last.last().map(|l| l["batch"].clone()),
+        Some(Value::from(3))
+    );
+}
+
+fn f_submissions(sim: &SimServer) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.api == "fast_transfer_file" && r.job_instance_id.is_some())
+        .count()
+}
+
+/// Manual mode: JOB waits for a user after every batch but the last; each `--confirm`
+/// continues one batch (`ROLLING_CONTINUE`).
+#[test]
+fn manual_mode_waits_after_each_batch_and_each_confirm_continues_one() {
+    let f = fixture(
+        &plan(r#"{ expression = "10", mode = "manual" }"#, ""),
+        WORLD,
+    );
+    let sim = SimServer::start(&f.path("sandbox"));
+    let out = apply(&f, &sim.url, &[]);
+    assert_eq!(code(&out), 5, "{}", text(&out.stderr));
+    assert_eq!(delivered(&f).iter().filter(|d| **d).count(), 10);
+    let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
+    let said = text(&done.stdout) + &text(&done.stderr);
+    assert_eq!(code(&done), 0, "{said}");
+    assert!(delivered(&f).iter().all(|d| *d));
+    assert_eq!(operations(&sim), vec![13]);
+}
+
+/// A gated push with no terminal stops at its gate (nothing sent for it, exit 5); under
+/// `--schedule eager` a push that does not depend on it runs; `--resume --confirm` sends it.
+#[test]
+fn a_gate_without_a_terminal_stops_the_push_before_anything_is_sent() {
+    let text_plan = plan(r#"{ expression = "100%" }"#, "gate = true\n")
+        + r#"
+[[push]]
+name = "free"
+from = { hosts = "10.0.0.1", files = ["/data/app.tgz"] }
+to = { hosts = "10.0.2.1", path = "/opt/free/" }
+"#;
+    let f = fixture(&text_plan, WORLD);
+    let sim = SimServer::start(&f.path("sandbox"));
+    let out = apply(&f, &sim.url, &["--schedule", "eager"]);
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(code(&out), 5, "{said}");
+    assert!(said.contains("waiting at gate"), "{said}");
+    assert!(said.contains("--resume --confirm app"), "{said}");
+    assert_eq!(f_submissions(&sim), 1, "only the free push");
+    assert!(f.read("10.0.2.1", "/opt/free/app.tgz").is_some());
+    assert!(delivered(&f).iter().all(|d| !d));
+
+    let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
+    assert_eq!(code(&done), 0, "{}", text(&done.stderr));
+    assert!(delivered(&f).iter().all(|d| *d));
+    let lines = journal(&f.path("state"));
+    let confirmed = of_type(&lines, "push_confirmed");
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0]["point"]["kind"], "gate");
+    assert_eq!(confirmed[0]["by"], "release-manager");
+}

@@ -1,0 +1,220 @@
+//! Batches the plan cuts under v2 (issue 16): a push with `rolling` sends its static targets
+//! one job per batch, in order, named `batch i/N`; `max_failed` stops the push once more
+//! hosts failed than it allows, and `--resume` sends only what did not succeed; `retries`
+//! stay inside their batch.
+
+use serde_json::Value;
+
+use crate::apply::{Fixture, code, task_base, text};
+
+/// Twenty targets `10.0.3.1`..`10.0.3.20`, in batches of five.
+fn plan(rolling: &str, extra: &str) -> String {
+    format!(
+        r#"[plan]
+name = "roll"
+bk_biz_id = 2
+account = "root"
+api = "v2"
+
+[[push]]
+name = "app"
+from = {{ hosts = "10.0.0.1", files = ["/data/app.tgz"] }}
+to = {{ hosts = "10.0.3.[1:20]", path = "/opt/app/" }}
+rolling = {rolling}
+{extra}"#
+    )
+}
+
+fn hosts() -> Vec<String> {
+    (1..=20).map(|i| format!("10.0.3.{i}")).collect()
+}
+
+fn fixture(rolling: &str, extra: &str, world: &str) -> Fixture {
+    let f = Fixture::new(&plan(rolling, extra), &format!("[[business]]\nid = 2\n{world}"));
+    for host in hosts() {
+        std::fs::create_dir_all(f.path("sandbox/hosts/0").join(host)).expect("mkdir");
+    }
+    f.write("10.0.0.1", "/data/app.tgz", b"release 4.0");
+    f
+}
+
+/// Accepted `fast_push_file` submissions, as (task name without the run tag, target hosts).
+fn submissions(f: &Fixture) -> Vec<(String, Vec<String>)> {
+    f.requests()
+        .iter()
+        .filter(|r| r["api"] == "fast_push_file" && !r["job_instance_id"].is_null())
+        .map(|r| {
+            let targets = r["body"]["target_server"]["ip_list"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|h| h["ip"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (task_base(&r["body"]["task_name"]).to_owned(), targets)
+        })
+        .collect()
+}
+
+fn names(subs: &[(String, Vec<String>)]) -> Vec<&str> {
+    subs.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+fn delivered(f: &Fixture) -> Vec<bool> {
+    hosts()
+        .iter()
+        .map(|h| f.read(h, "/opt/app/app.tgz").is_some())
+        .collect()
+}
+
+fn journal_lines(f: &Fixture) -> Vec<Value> {
+    let dir = f.path("state/runs/roll");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("runs dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let text = std::fs::read_to_string(files.last().expect("a journal")).expect("journal");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("journal line"))
+        .collect()
+}
+
+/// `(type, batch index)` of the journal's batch lines, in order.
+fn batch_lines(lines: &[Value]) -> Vec<(String, i64)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let index = l["batch"]["index"].as_i64()?;
+            assert_eq!(l["batch"]["count"], 4, "{l}");
+            Some((l["type"].as_str().unwrap_or_default().to_owned(), index))
+        })
+        .collect()
+}
+
+/// `max_failed = 1` and two hosts of batch 2 down: batch 2 passes the threshold, so batches
+/// 3 and 4 are never submitted and the push fails naming the threshold and the count. With
+/// the hosts back, `--resume` sends batch 2 again and then 3 and 4, never batch 1.
+#[test]
+fn the_threshold_stops_the_batches_and_resume_sends_only_what_did_not_succeed() {
+    let down = "[[host]]\nhost = \"0:10.0.3.7\"\nagent = \"down\"\n\
+                [[host]]\nhost = \"0:10.0.3.8\"\nagent = \"down\"\n";
+    let f = fixture(r#"{ expression = "5", max_failed = 1 }"#, "", down);
+
+    let out = f.apply_sandbox(&["--yes"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(code(&out), 3, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 of 20 target hosts failed after batch 2/4, more than `max_failed = 1` allows"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("batches 3 to 4 of 4 were not submitted"), "{stderr}");
+    assert!(stdout.contains("batch 3/4") && stdout.contains("not started"), "{stdout}");
+    assert_eq!(
+        names(&submissions(&f)),
+        ["roll/app batch 1/4", "roll/app batch 2/4"],
+        "batch 3 is never submitted"
+    );
+    let expected: Vec<bool> = (1..=20).map(|i| i <= 10 && i != 7 && i != 8).collect();
+    assert_eq!(delivered(&f), expected);
+
+    // The hosts are back: the resume sends batch 2 (whole: no `retries`), then 3 and 4.
+    std::fs::write(f.path("sandbox/jobsim.toml"), "[[business]]\nid = 2\n").expect("world");
+    let out = f.apply_sandbox(&["--yes", "--resume"]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let subs = submissions(&f);
+    assert_eq!(
+        names(&subs),
+        [
+            "roll/app batch 1/4",
+            "roll/app batch 2/4",
+            "roll/app batch 2/4",
+            "roll/app batch 3/4",
+            "roll/app batch 4/4"
+        ]
+    );
+    assert_eq!(subs[4].1.first().map(String::as_str), Some("10.0.3.16"));
+    assert_eq!(subs[4].1.len(), 5);
+    assert!(delivered(&f).iter().all(|d| *d), "every host has the file");
+    let out_text = text(&out.stdout);
+    assert!(out_text.contains("already done"), "{out_text}");
+
+    let lines = journal_lines(&f);
+    let submitting: Vec<i64> = batch_lines(&lines)
+        .into_iter()
+        .filter(|(kind, _)| kind == "push_submitting")
+        .map(|(_, index)| index)
+        .collect();
+    assert_eq!(submitting, [1, 2, 2, 3, 4]);
+    let finished: Vec<i64> = batch_lines(&lines)
+        .into_iter()
+        .filter(|(kind, _)| kind == "push_attempt_finished")
+        .map(|(_, index)| index)
+        .collect();
+    assert_eq!(finished, [1, 2, 2, 3, 4]);
+}
+
+/// `retries` run again only the failed hosts of their batch, before the next batch: a host
+/// whose agent fails its first job gets a second job of batch 2 of its own.
+#[test]
+fn retries_stay_inside_their_batch() {
+    let flaky = "[[host]]\nhost = \"0:10.0.3.7\"\nflaky_jobs = 1\n";
+    let f = fixture(r#"{ expression = "5" }"#, "retries = 1\n", flaky);
+    let out = f.apply_sandbox(&["--yes", "--format", "json"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    let subs = submissions(&f);
+    assert_eq!(
+        names(&subs),
+        [
+            "roll/app batch 1/4",
+            "roll/app batch 2/4",
+            "roll/app batch 2/4",
+            "roll/app batch 3/4",
+            "roll/app batch 4/4"
+        ]
+    );
+    assert_eq!(subs[2].1, ["10.0.3.7"], "the retry sends to the failed host only");
+    assert!(delivered(&f).iter().all(|d| *d));
+
+    // The push's report has a line per batch; progress events name the batch.
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let report = events
+        .iter()
+        .find(|e| e["event"] == "push_finished")
+        .map(|e| &e["report"])
+        .expect("push_finished");
+    let batches = report["batches"].as_array().expect("batches");
+    assert_eq!(batches.len(), 4, "{report}");
+    assert!(
+        batches
+            .iter()
+            .all(|b| b["status"] == "succeeded" && b["hosts_ok"] == 5),
+        "{report}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "push_submitting" && e["batch"]["index"] == 3),
+        "{stdout}"
+    );
+}
+
+/// Without `max_failed`, `"ignore-failure"` sends every batch as JOB's mode would; the push
+/// still fails, naming the hosts that did not get the files.
+#[test]
+fn ignore_failure_sends_every_batch_and_the_push_fails() {
+    let down = "[[host]]\nhost = \"0:10.0.3.2\"\nagent = \"down\"\n";
+    let f = fixture(r#"{ expression = "5", mode = "ignore-failure" }"#, "", down);
+    let out = f.apply_sandbox(&["--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{}{stderr}", text(&out.stdout));
+    assert_eq!(submissions(&f).len(), 4, "every batch is sent");
+    let expected: Vec<bool> = (1..=20).map(|i| i != 2).collect();
+    assert_eq!(delivered(&f), expected);
+    assert!(stderr.contains("1 of 20 target hosts failed; every batch was sent"), "{stderr}");
+}
