@@ -1359,3 +1359,41 @@ fn a_pattern_over_a_disabled_delivery_may_read_it() {
         vec!["push `b` may read what disabled push `a` delivers"]
     );
 }
+
+#[test]
+fn a_source_hosts_filesrcip_directory_is_cloud_underscore_address() {
+    let dir = |text: &str| {
+        let host: plan_parser::HostAddr = plan_parser::HostAddr {
+            cloud_id: text
+                .split_once(':')
+                .map_or(0, |(c, _)| c.parse().expect("cloud")),
+            ip: text
+                .split_once(':')
+                .map_or(text, |(_, ip)| ip)
+                .parse()
+                .expect("ip"),
+        };
+        let mut out = String::new();
+        push_host_dir(&mut out, &host);
+        out
+    };
+    assert_eq!(dir("0:10.0.0.1"), "0_10.0.0.1");
+    assert_eq!(
+        dir("18446744073709551615:255.255.255.0"),
+        "18446744073709551615_255.255.255.0"
+    );
+    assert_eq!(dir("2:fd00::1"), "2_fd00__1");
+    assert_eq!(
+        source_dirs(
+            "/a/[FILESRCIP]/b/[FILESRCIP]",
+            &HostSet {
+                ips: vec![plan_parser::HostAddr {
+                    cloud_id: 3,
+                    ip: "10.1.2.3".parse().expect("ip"),
+                }],
+                ..HostSet::default()
+            }
+        ),
+        ["/a/3_10.1.2.3/b/3_10.1.2.3"]
+    );
+}

@@ -23,7 +23,9 @@ use std::borrow::Cow;
 use std::hash::Hash;
 
 use plan_bkjob::paths::is_windows;
-use plan_parser::{HostSet, Plan, Push};
+use std::ops::Range;
+
+use plan_parser::{HostRef, HostSet, Plan, Push};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::hosts::{HostKey, keys};
@@ -184,7 +186,7 @@ pub(crate) fn infer<'a>(
     let mut source_keys = SourceKeys::default();
     for (b, push) in pushes.iter().enumerate() {
         for (si, source) in push.sources.iter().enumerate() {
-            source_keys.load(&source.hosts);
+            source_keys.load(&source.host_refs, &source.hosts);
             for (fi, entry) in entries[b][si].iter().enumerate() {
                 let mut query = Query {
                     index: &index,
@@ -244,66 +246,111 @@ impl<'a> Reads<'a> {
     }
 }
 
-/// One source's selectors, as written and sorted, in buffers reused from source to source.
+/// Host sets' selectors in two buffers, once as written and once sorted for overlap checks
+/// by binary search, each distinct set once where that is cheap to see: the hosts of pushes
+/// that name one group and nothing else are that group's, so a group named by many pushes is
+/// listed and sorted once (sorting every push's copy was a tenth of ordering a plan of large
+/// groups). The sets are still compared, as a narrowed copy of a plan (converge) keeps the
+/// group's name over fewer hosts.
 #[derive(Default)]
-struct SourceKeys<'a> {
+struct KeyTable<'a> {
     written: Vec<HostKey<'a>>,
     sorted: Vec<HostKey<'a>>,
+    /// A group's set (the first copy seen) and its slices.
+    by_group: FxHashMap<&'a str, (&'a HostSet, Range<usize>)>,
 }
 
-impl<'a> SourceKeys<'a> {
-    fn load(&mut self, hosts: &'a HostSet) {
-        self.written.clear();
+impl<'a> KeyTable<'a> {
+    /// The slices of `hosts` (reached through `refs`), added unless the set is a known group's;
+    /// `true` with them when they are kept for later sets.
+    fn add(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) -> (Range<usize>, bool) {
+        let group = match refs {
+            [HostRef::Group(group)] => Some(group.value.as_str()),
+            _ => None,
+        };
+        if let Some((known, range)) = group.and_then(|g| self.by_group.get(g))
+            && (std::ptr::eq(*known, hosts) || *known == hosts)
+        {
+            return (range.clone(), true);
+        }
+        let start = self.written.len();
         self.written.extend(keys(hosts));
-        self.sorted.clear();
-        self.sorted.extend_from_slice(&self.written);
-        self.sorted.sort_unstable();
+        self.sorted.extend_from_slice(&self.written[start..]);
+        self.sorted[start..].sort_unstable();
+        let range = start..self.written.len();
+        match group {
+            Some(group) if !self.by_group.contains_key(group) => {
+                self.by_group.insert(group, (hosts, range.clone()));
+                (range, true)
+            }
+            _ => (range, false),
+        }
+    }
+
+    /// Drops the slices from `start` on (they were not kept).
+    fn truncate(&mut self, start: usize) {
+        self.written.truncate(start);
+        self.sorted.truncate(start);
     }
 }
 
-/// Every target's selectors in one buffer (`range[a]` is push `a`'s slice), once as written
-/// and once sorted for overlap checks by binary search.
+/// One source's selectors, as written and sorted ([`KeyTable`]); a source that is not one
+/// group's hosts reuses the buffers' end.
+#[derive(Default)]
+struct SourceKeys<'a> {
+    table: KeyTable<'a>,
+    current: Range<usize>,
+    kept: bool,
+}
+
+impl<'a> SourceKeys<'a> {
+    fn load(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) {
+        if !self.kept {
+            self.table.truncate(self.current.start);
+        }
+        (self.current, self.kept) = self.table.add(refs, hosts);
+    }
+
+    fn written(&self) -> &[HostKey<'a>] {
+        &self.table.written[self.current.clone()]
+    }
+
+    fn sorted(&self) -> &[HostKey<'a>] {
+        &self.table.sorted[self.current.clone()]
+    }
+}
+
+/// Every target's selectors ([`KeyTable`]; `range[a]` is push `a`'s slices).
 struct TargetKeys<'a> {
-    written: Vec<HostKey<'a>>,
-    sorted: Vec<HostKey<'a>>,
-    range: Vec<std::ops::Range<usize>>,
+    table: KeyTable<'a>,
+    range: Vec<Range<usize>>,
 }
 
 impl<'a> TargetKeys<'a> {
     fn new(pushes: &'a [Push]) -> Self {
-        let mut written: Vec<HostKey<'a>> = Vec::new();
-        let mut sorted: Vec<HostKey<'a>> = Vec::new();
-        let mut range = Vec::with_capacity(pushes.len());
-        for push in pushes {
-            let start = written.len();
-            written.extend(keys(&push.target.hosts));
-            sorted.extend_from_slice(&written[start..]);
-            sorted[start..].sort_unstable();
-            range.push(start..written.len());
-        }
-        TargetKeys {
-            written,
-            sorted,
-            range,
-        }
+        let mut table = KeyTable::default();
+        let range = pushes
+            .iter()
+            .map(|push| table.add(&push.target.host_refs, &push.target.hosts).0)
+            .collect();
+        TargetKeys { table, range }
     }
 
     fn of(&self, a: usize) -> &[HostKey<'a>] {
-        &self.written[self.range[a].clone()]
+        &self.table.written[self.range[a].clone()]
     }
 
     /// A selector both push `a`'s target and the source have, searching the smaller in the
     /// larger.
     fn shared(&self, a: usize, source: &SourceKeys<'a>) -> Option<HostKey<'a>> {
         let target = self.of(a);
-        let shared = if target.len() < source.written.len() {
-            target
-                .iter()
-                .find(|k| source.sorted.binary_search(k).is_ok())
+        let shared = if target.len() < source.written().len() {
+            let sorted = source.sorted();
+            target.iter().find(|k| sorted.binary_search(k).is_ok())
         } else {
-            let sorted = &self.sorted[self.range[a].clone()];
+            let sorted = &self.table.sorted[self.range[a].clone()];
             source
-                .written
+                .written()
                 .iter()
                 .find(|k| sorted.binary_search(k).is_ok())
         };
@@ -383,7 +430,7 @@ impl<'a, K: Copy + Eq + Hash> Lists<'a, K> {
         let Some(&(head, len)) = self.heads.get(&key) else {
             return;
         };
-        if len < 2 || len <= source.written.len() {
+        if len < 2 || len <= source.written().len() {
             // Few deliveries: check each for a shared selector.
             for delivery in self.list(head) {
                 if let Some(selector) = targets.shared(delivery.0, source) {
@@ -392,7 +439,7 @@ impl<'a, K: Copy + Eq + Hash> Lists<'a, K> {
             }
         } else {
             // Many deliveries: look up each selector of the source.
-            for &selector in &source.written {
+            for &selector in source.written() {
                 if let Some(&head) = self.by_selector.get(&(key, selector)) {
                     for delivery in self.list(head) {
                         found(delivery, selector);
@@ -765,7 +812,7 @@ impl<'a> Query<'_, 'a> {
     /// directory on a shared selector also feeds this read.
     fn deliveries_below(&mut self, below: &str) {
         let by_key_dir = &self.index.by_key_dir;
-        for &key in &self.source.written {
+        for &key in self.source.written() {
             let start = by_key_dir.partition_point(|&(k, d, _)| (k, d) < (key, below));
             for &(_, _, a) in by_key_dir[start..]
                 .iter()
