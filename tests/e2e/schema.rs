@@ -8,7 +8,7 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn plan_stdout(args: &[&str]) -> String {
+pub(crate) fn plan_stdout(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_plan"))
         .args(args)
         .current_dir(root())
@@ -103,7 +103,7 @@ fn completions_know_the_review_commands() {
 /// The schema as the `jsonschema` crate compiles it (draft 2020-12, patterns with ECMA-262
 /// semantics), after checking the schema itself against the draft's meta-schema: an
 /// independent validator, so it does not share the schema generator's blind spots.
-fn validator(schema: &serde_json::Value) -> jsonschema::Validator {
+pub(crate) fn validator(schema: &serde_json::Value) -> jsonschema::Validator {
     if let Err(e) = jsonschema::meta::validate(schema) {
         panic!("not a valid JSON Schema: {e} at {}", e.instance_path());
     }
@@ -250,7 +250,7 @@ fn plans_under(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Each violation of `value`, as `path: problem`.
-fn violations(validator: &jsonschema::Validator, value: &serde_json::Value) -> Vec<String> {
+pub(crate) fn violations(validator: &jsonschema::Validator, value: &serde_json::Value) -> Vec<String> {
     validator
         .iter_errors(value)
         .map(|e| format!("{}: {e}", e.instance_path()))

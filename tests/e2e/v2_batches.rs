@@ -6,6 +6,18 @@
 use serde_json::Value;
 
 use crate::apply::{Fixture, code, task_base, text};
+use crate::schema::{plan_stdout, validator, violations};
+
+/// Every value validates against `plan schema --output KIND`.
+fn assert_valid(kind: &str, values: &[Value]) {
+    let schema = validator(
+        &serde_json::from_str(&plan_stdout(&["schema", "--output", kind])).expect("json"),
+    );
+    for value in values {
+        let problems = violations(&schema, value);
+        assert!(problems.is_empty(), "{value}: {problems:#?}");
+    }
+}
 
 /// Twenty targets `10.0.3.1`..`10.0.3.20`, in batches of five.
 fn plan(rolling: &str, extra: &str) -> String {
@@ -30,7 +42,10 @@ fn hosts() -> Vec<String> {
 }
 
 fn fixture(rolling: &str, extra: &str, world: &str) -> Fixture {
-    let f = Fixture::new(&plan(rolling, extra), &format!("[[business]]\nid = 2\n{world}"));
+    let f = Fixture::new(
+        &plan(rolling, extra),
+        &format!("[[business]]\nid = 2\n{world}"),
+    );
     for host in hosts() {
         std::fs::create_dir_all(f.path("sandbox/hosts/0").join(host)).expect("mkdir");
     }
@@ -106,11 +121,19 @@ fn the_threshold_stops_the_batches_and_resume_sends_only_what_did_not_succeed() 
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(code(&out), 3, "{stdout}{stderr}");
     assert!(
-        stderr.contains("2 of 20 target hosts failed after batch 2/4, more than `max_failed = 1` allows"),
+        stderr.contains(
+            "2 of 20 target hosts failed after batch 2/4, more than `max_failed = 1` allows"
+        ),
         "{stderr}"
     );
-    assert!(stderr.contains("batches 3 to 4 of 4 were not submitted"), "{stderr}");
-    assert!(stdout.contains("batch 3/4") && stdout.contains("not started"), "{stdout}");
+    assert!(
+        stderr.contains("batches 3 to 4 of 4 were not submitted"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("batch 3/4") && stdout.contains("not started"),
+        "{stdout}"
+    );
     assert_eq!(
         names(&submissions(&f)),
         ["roll/app batch 1/4", "roll/app batch 2/4"],
@@ -153,6 +176,7 @@ fn the_threshold_stops_the_batches_and_resume_sends_only_what_did_not_succeed() 
         .map(|(_, index)| index)
         .collect();
     assert_eq!(finished, [1, 2, 2, 3, 4]);
+    assert_valid("journal", &lines);
 }
 
 /// `retries` run again only the failed hosts of their batch, before the next batch: a host
@@ -175,7 +199,11 @@ fn retries_stay_inside_their_batch() {
             "roll/app batch 4/4"
         ]
     );
-    assert_eq!(subs[2].1, ["10.0.3.7"], "the retry sends to the failed host only");
+    assert_eq!(
+        subs[2].1,
+        ["10.0.3.7"],
+        "the retry sends to the failed host only"
+    );
     assert!(delivered(&f).iter().all(|d| *d));
 
     // The push's report has a line per batch; progress events name the batch.
@@ -202,6 +230,7 @@ fn retries_stay_inside_their_batch() {
             .any(|e| e["event"] == "push_submitting" && e["batch"]["index"] == 3),
         "{stdout}"
     );
+    assert_valid("events", &events);
 }
 
 /// Without `max_failed`, `"ignore-failure"` sends every batch as JOB's mode would; the push
@@ -216,5 +245,8 @@ fn ignore_failure_sends_every_batch_and_the_push_fails() {
     assert_eq!(submissions(&f).len(), 4, "every batch is sent");
     let expected: Vec<bool> = (1..=20).map(|i| i != 2).collect();
     assert_eq!(delivered(&f), expected);
-    assert!(stderr.contains("1 of 20 target hosts failed; every batch was sent"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 20 target hosts failed; every batch was sent"),
+        "{stderr}"
+    );
 }

@@ -648,6 +648,7 @@ mod tests {
             error: None,
             error_code: None,
             hint: None,
+            batches: Vec::new(),
         };
         report.pushes = vec![
             push(PushStatus::Succeeded),

@@ -175,7 +175,7 @@ impl Out {
         let name_width = report
             .pushes
             .iter()
-            .map(|p| p.name.chars().count())
+            .map(|p| p.name.chars().count().max(batch_label_width(p)))
             .max()
             .unwrap_or(4)
             .max(4);
@@ -234,6 +234,15 @@ impl Out {
     }
 }
 
+/// The width of a push's batch rows' labels (`  batch 12/12`), 0 without batches.
+fn batch_label_width(p: &PushReport) -> usize {
+    let count = p.batches.len();
+    if count == 0 {
+        return 0;
+    }
+    format!("  batch {count}/{count}").len()
+}
+
 /// One row per batch under a push the plan cut into batches (v2 `rolling`), in the
 /// push's columns: which batch, how it ended, its job, its hosts ok/bad.
 fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
@@ -243,7 +252,7 @@ fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
             .job_instance_id
             .map_or_else(|| "-".to_owned(), |id| id.to_string());
         let hosts = if b.status == PushStatus::NotStarted {
-            format!("-/{}", b.hosts_total)
+            "-".to_owned()
         } else {
             format!("{}/{}", b.hosts_ok, b.failed_hosts.len())
         };
@@ -676,6 +685,7 @@ mod tests {
             error: Some("JOB instance 7 was not seen finishing".into()),
             error_code: None,
             hint: Some(Hint::ResumeFollowsJob),
+            batches: Vec::new(),
         };
         assert_eq!(
             worded_error(&report).as_deref(),
