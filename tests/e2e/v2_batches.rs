@@ -250,3 +250,108 @@ fn ignore_failure_sends_every_batch_and_the_push_fails() {
         "{stderr}"
     );
 }
+
+/// Killed (`kill -9`) while batch 2's job runs in a simulator that outlives the process, as
+/// JOB does: `--resume` re-attaches to that job by its id (batch 2 is not submitted again,
+/// batch 1 not at all) and sends batch 3, so each batch's job exists exactly once.
+#[test]
+fn killed_during_a_batch_then_resumed_reattaches_its_job_and_sends_the_rest() {
+    let f = fixture(
+        r#"{ expression = "7" }"#,
+        "",
+        "[sim]\nstart_delay_ms = 1500\n",
+    );
+    let server = crate::server::SimServer::start(&f.path("sandbox"));
+    let apply = |extra: &[&str]| {
+        let mut cmd = f.plan();
+        cmd.args(["apply", "plan.toml", "--endpoint", &server.url, "--yes"])
+            .args(["--poll-interval", "100", "--format", "json"])
+            .args(extra)
+            .env("BK_APP_CODE", "app")
+            .env("BK_APP_SECRET", "e2e-secret-value")
+            .env("BK_USERNAME", "admin");
+        cmd
+    };
+    let mut child = apply(&[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn plan");
+    // The journal says batch 2's job exists before the process does anything else with it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !journal_lines_so_far(&f)
+        .iter()
+        .any(|l| l["type"] == "push_submitted" && l["batch"]["index"] == 2)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "batch 2 never submitted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let out = apply(&["--resume"]).output().expect("run plan");
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    let requests: Vec<Value> = server
+        .requests()
+        .into_iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect();
+    let submitted: Vec<&str> = requests
+        .iter()
+        .filter(|r| r["api"] == "fast_push_file" && !r["job_instance_id"].is_null())
+        .map(|r| task_base(&r["body"]["task_name"]))
+        .collect();
+    assert_eq!(
+        submitted,
+        [
+            "roll/app batch 1/3",
+            "roll/app batch 2/3",
+            "roll/app batch 3/3"
+        ],
+        "each batch's job exactly once"
+    );
+    assert!(delivered(&f).iter().all(|d| *d));
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["event"] == "push_reattached"),
+        "{stdout}"
+    );
+    let report = events
+        .iter()
+        .find(|e| e["event"] == "push_finished")
+        .map(|e| &e["report"])
+        .expect("push_finished");
+    let statuses: Vec<&str> = report["batches"]
+        .as_array()
+        .expect("batches")
+        .iter()
+        .map(|b| b["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["already_succeeded", "succeeded", "succeeded"],
+        "{report}"
+    );
+}
+
+/// The journal's lines as far as they are written (a torn last line is left out).
+fn journal_lines_so_far(f: &Fixture) -> Vec<Value> {
+    let Ok(dir) = std::fs::read_dir(f.path("state/runs/roll")) else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
