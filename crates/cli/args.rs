@@ -79,6 +79,10 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
     /// Print the JSON Schema of the plan format (for editors).
     Schema(SchemaArgs),
+    /// Turn BK-JOB job plans (执行方案) into a plan file: without --job-plan, list the
+    /// business's job plans.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
 }
 
 /// `--resolve` and where to resolve: the hosts behind dynamic groups and topology nodes,
@@ -474,6 +478,35 @@ pub(crate) enum OutputSchema {
     Journal,
     /// A saved plan (`plan show PLAN --save FILE`).
     Saved,
+}
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  plan import --bk-biz-id 2 --endpoint https://paas.example.com     # list the job plans
+  plan import --bk-biz-id 2 --job-plan 1001 -o plans/release.toml
+  plan import --bk-biz-id 2 --job-plan 1001 --job-plan 1002 --sandbox examples/quickstart/sandbox";
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The business whose job plans are read.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub(crate) bk_biz_id: i64,
+    /// A job plan to import, by id (repeatable: the plans go into one plan file, each keeping
+    /// its own step order). Without it, the business's job plans are listed.
+    #[arg(long = "job-plan", value_name = "ID", value_parser = clap::value_parser!(i64).range(1..))]
+    pub(crate) job_plans: Vec<i64>,
+    /// Write the plan file to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE", requires = "job_plans")]
+    pub(crate) output: Option<PathBuf>,
+    /// Read the job plans from the embedded simulator's world at DIR (its `jobsim.toml`).
+    #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
+    pub(crate) sandbox: Option<PathBuf>,
+    /// Base URL of ESB or the API gateway (credentials as for `plan apply`).
+    #[arg(long, value_name = "URL", env = "BK_JOB_ENDPOINT")]
+    pub(crate) endpoint: Option<String>,
+    /// Treat the endpoint as the API gateway; with `--sandbox`, use its gateway front door.
+    #[arg(long)]
+    pub(crate) gateway: bool,
 }
 
 #[cfg(test)]

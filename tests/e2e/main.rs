@@ -10,6 +10,7 @@ mod exit_codes;
 mod faults;
 mod fleets;
 mod host_ranges;
+mod import;
 mod inference;
 mod load;
 mod mutation;

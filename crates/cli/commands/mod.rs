@@ -9,5 +9,6 @@ pub(crate) mod completions;
 pub(crate) mod diff;
 pub(crate) mod drift;
 pub(crate) mod graph;
+pub(crate) mod import;
 pub(crate) mod schema;
 pub(crate) mod show;

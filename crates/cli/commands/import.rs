@@ -1,0 +1,301 @@
+//! `plan import`: BK-JOB job plans (`get_job_plan_detail`) turned into one plan file, or,
+//! without `--job-plan`, the business's job plans listed (`get_job_plan_list`).
+//!
+//! The conversion (`import/convert.rs`) is pure; this file reads JOB, keeps JOB's step order
+//! where the file flow does not already imply it, checks the result as `plan check` would,
+//! writes it and says on stderr what was and was not carried over.
+
+mod convert;
+mod write;
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use plan_bkjob::job_plan::{JobPlanDetail, plan_step_type};
+use plan_bkjob::{Client, code};
+use plan_graph::PlanGraph;
+use plan_parser::ParseOptions;
+
+use crate::args::{ImportArgs, ResolveArgs};
+use crate::diagnostics::print_problems;
+use crate::exit::ExitStatus;
+use crate::printer::{Printer, write_stdout};
+
+use convert::{Import, Item, Note};
+
+/// The name the imported text goes by in its own diagnostics before it is written.
+const CHECKED_AS: &str = "imported.toml";
+
+pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    anyhow::ensure!(
+        args.sandbox.is_some() || args.endpoint.is_some(),
+        "plan import reads JOB: pass `--sandbox DIR`, or `--endpoint URL` (or set BK_JOB_ENDPOINT)"
+    );
+    let target = ResolveArgs {
+        sandbox: args.sandbox.clone(),
+        endpoint: args.endpoint.clone(),
+        gateway: args.gateway,
+        ..ResolveArgs::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let read = runtime.block_on(async {
+        let (client, source, sim) = crate::resolve::connect(&target).await?;
+        let read = async {
+            client
+                .probe()
+                .await
+                .map_err(|e| anyhow::anyhow!("{source} is unreachable: {e}"))?;
+            if args.job_plans.is_empty() {
+                list(&client, args.bk_biz_id).await.map(Read::Listing)
+            } else {
+                details(&client, args.bk_biz_id, &args.job_plans)
+                    .await
+                    .map(Read::Plans)
+            }
+        }
+        .await;
+        if let Some(sim) = sim {
+            sim.shutdown().await;
+        }
+        read
+    })?;
+    match read {
+        Read::Listing(text) => {
+            write_stdout(&text)?;
+            Ok(ExitStatus::Success)
+        }
+        Read::Plans(plans) => import(args, &plans, printer),
+    }
+}
+
+enum Read {
+    Listing(String),
+    Plans(Vec<JobPlanDetail>),
+}
+
+/// The business's job plans as a table: id, name, steps (file steps), last change.
+async fn list(client: &Client, bk_biz_id: i64) -> anyhow::Result<String> {
+    let listing = client
+        .job_plans(bk_biz_id)
+        .await
+        .with_context(|| format!("cannot list the job plans of business {bk_biz_id}"))?;
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "NAME".to_owned(),
+        "STEPS".to_owned(),
+        "LAST MODIFIED".to_owned(),
+    ]];
+    for plan in &listing.plans {
+        let detail = client
+            .job_plan_detail(bk_biz_id, plan.id)
+            .await
+            .with_context(|| format!("cannot read job plan {}", plan.id))?;
+        let files = detail
+            .step_list
+            .iter()
+            .filter(|step| step.step_type == plan_step_type::FILE)
+            .count();
+        let modified = match (plan.last_modify_time, &plan.last_modify_user) {
+            (Some(at), Some(user)) => format!("{} by {}", time(at), convert::printable(user)),
+            (Some(at), None) => time(at),
+            (None, _) => "-".to_owned(),
+        };
+        rows.push([
+            plan.id.to_string(),
+            convert::printable(&plan.name),
+            format!("{} ({files} file)", detail.step_list.len()),
+            modified,
+        ]);
+    }
+    let mut text = table(&rows);
+    if listing.plans.is_empty() {
+        text = format!("business {bk_biz_id} has no job plans\n");
+    } else if (listing.plans.len() as i64) < listing.total {
+        text.push_str(&format!(
+            "({} of {} job plans listed: plan import reads at most {})\n",
+            listing.plans.len(),
+            listing.total,
+            plan_bkjob::JOB_PLANS_MAX
+        ));
+    }
+    Ok(text)
+}
+
+fn time(epoch_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(epoch_ms).map_or_else(
+        || epoch_ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+/// Columns padded to their widest cell (by characters).
+fn table(rows: &[[String; 4]]) -> String {
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Each asked plan's detail, once each; an unknown plan stops the import.
+async fn details(
+    client: &Client,
+    bk_biz_id: i64,
+    ids: &[i64],
+) -> anyhow::Result<Vec<JobPlanDetail>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut plans = Vec::new();
+    for &id in ids.iter().filter(|id| seen.insert(**id)) {
+        match client.job_plan_detail(bk_biz_id, id).await {
+            Ok(plan) => plans.push(plan),
+            Err(e) if e.code() == Some(code::TASK_PLAN_NOT_EXIST) => anyhow::bail!(
+                "job plan {id} does not exist in business {bk_biz_id} (JOB code {}); `plan import --bk-biz-id {bk_biz_id}` lists its job plans",
+                code::TASK_PLAN_NOT_EXIST
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!("cannot read job plan {id}")));
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// Converts, orders, checks and writes; the summary goes to stderr.
+fn import(
+    args: &ImportArgs,
+    plans: &[JobPlanDetail],
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let mut imported = convert::import(plans);
+    let (name, description) = naming(plans);
+    let header = write::Header {
+        name: &name,
+        description: &description,
+        bk_biz_id: args.bk_biz_id,
+    };
+    let unordered = write::plan_file(&header, &imported);
+    if let Ok(graph) = checked(&unordered) {
+        keep_jobs_order(&mut imported, &graph);
+    }
+    let text = write::plan_file(&header, &imported);
+    let verdict = checked(&text);
+    match &args.output {
+        Some(path) => {
+            fs_err::write(path, &text)?;
+        }
+        None => write_stdout(&text)?,
+    }
+    summary(&imported, args.output.as_deref())?;
+    match verdict {
+        Ok(_) => Ok(ExitStatus::Success),
+        Err(rejected) => {
+            print_problems(printer, &rejected.sources, &rejected.problems);
+            let mut stderr = std::io::stderr().lock();
+            writeln!(
+                stderr,
+                "plan import: the imported plan does not pass plan check (above); it was written as it is, to be fixed by hand"
+            )?;
+            Ok(ExitStatus::Invalid)
+        }
+    }
+}
+
+/// The plan's name and description: one job plan's own name, or every id.
+fn naming(plans: &[JobPlanDetail]) -> (String, String) {
+    let described: Vec<String> = plans
+        .iter()
+        .map(|p| format!("{} `{}`", p.summary.id, convert::printable(&p.summary.name)))
+        .collect();
+    let description = format!("Imported from BK-JOB job plan {}", described.join(", "));
+    let name = match plans {
+        [one] => convert::plan_slug(one),
+        many => {
+            let ids: Vec<String> = many.iter().map(|p| p.summary.id.to_string()).collect();
+            convert::slug(&format!("job-plans-{}", ids.join("-")))
+        }
+    };
+    (name, description)
+}
+
+/// The text as `plan check` reads it: the ordered graph, or every problem.
+fn checked(text: &str) -> Result<PlanGraph, crate::load::Rejected> {
+    let parsed =
+        plan_parser::parse_str(CHECKED_AS, text, &ParseOptions::default()).map_err(|errors| {
+            crate::load::Rejected {
+                sources: errors.sources().clone(),
+                problems: errors.problems().to_vec(),
+            }
+        })?;
+    plan_graph::build(&parsed.plan).map_err(|errors| crate::load::Rejected {
+        sources: errors.sources().clone(),
+        problems: errors.problems().to_vec(),
+    })
+}
+
+/// JOB runs a job plan's steps one after another. Each push waits for the push JOB runs
+/// before it: already so when the file flow orders them (the second reads what the first
+/// delivers), by an explicit `after` otherwise.
+fn keep_jobs_order(imported: &mut Import, graph: &PlanGraph) {
+    let mut notes = Vec::new();
+    for item in &mut imported.items {
+        let Item::Push(push) = item else { continue };
+        let Some(previous) = push.previous.clone() else {
+            continue;
+        };
+        if graph.has_path(&previous, &push.name) {
+            continue;
+        }
+        if graph.has_path(&push.name, &previous) {
+            notes.push(Note {
+                carried: false,
+                text: format!(
+                    "JOB runs push `{previous}` before `{}`, but `{previous}` reads what `{}` delivers, so plan runs `{}` first",
+                    push.name, push.name, push.name
+                ),
+            });
+            continue;
+        }
+        push.after = Some(previous);
+    }
+    imported.notes.extend(notes);
+}
+
+fn summary(imported: &Import, output: Option<&Path>) -> anyhow::Result<()> {
+    let pushes = imported
+        .items
+        .iter()
+        .filter(|item| matches!(item, Item::Push(_)))
+        .count();
+    let mut text = String::new();
+    for note in &imported.notes {
+        let mark = if note.carried {
+            "carried"
+        } else {
+            "NOT carried"
+        };
+        text.push_str(&format!("  {mark}: {}\n", note.text));
+    }
+    let left = imported.notes.iter().filter(|n| !n.carried).count();
+    let whither = output.map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    text.push_str(&format!(
+        "plan import: {pushes} push{} written to {whither}; {left} item{} not carried over (listed above{})\n",
+        if pushes == 1 { "" } else { "es" },
+        if left == 1 { "" } else { "s" },
+        if left == 0 { ": none" } else { ", and as comments in the file" },
+    ));
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_all(text.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The plan file's text: `[plan]`, `[vars]`, `[hosts.*]`, then the pushes and the comments
+//! standing for steps that are not pushes, in JOB's order. Every string goes through one
+//! TOML quoting function; comments are single lines of printable text.
+
+use std::fmt::Write as _;
+
+use super::convert::{Account, Group, Import, Item, Push, Source};
+
+/// What the `[plan]` table says.
+pub(crate) struct Header<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) bk_biz_id: i64,
+}
+
+/// The whole plan file.
+pub(crate) fn plan_file(header: &Header<'_>, import: &Import) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# Imported from BlueKing JOB by `plan import`. Steps plan cannot carry out are\n",
+    );
+    out.push_str(
+        "# kept as comments at their place; `plan import` printed what it did on stderr.\n",
+    );
+    out.push_str("version = 1\n\n[plan]\n");
+    line(&mut out, "name", &quote(header.name));
+    line(&mut out, "description", &quote(header.description));
+    line(&mut out, "bk_biz_id", &header.bk_biz_id.to_string());
+    // Job plans name hosts by id, third-party file sources and transfer modes: v3 only.
+    line(&mut out, "api", &quote("v3"));
+    if !import.vars.is_empty() {
+        out.push_str("\n[vars]\n");
+        for (name, var) in &import.vars {
+            if var.needs_value {
+                let _ = writeln!(out, "# JOB requires a value: pass --var {name}=VALUE");
+            }
+            line(&mut out, name, &quote(&var.value));
+        }
+    }
+    for (name, group) in &import.groups {
+        let _ = writeln!(out, "\n[hosts.{}]", key(name));
+        write_group(&mut out, group);
+    }
+    for item in &import.items {
+        match item {
+            Item::PlanHeader { id, name } => {
+                let _ = writeln!(out, "\n# JOB job plan {id} `{name}`, its steps in order.");
+            }
+            Item::Comment(lines) => {
+                out.push('\n');
+                for text in lines {
+                    let _ = writeln!(out, "# {text}");
+                }
+            }
+            Item::Push(push) => write_push(&mut out, push),
+        }
+    }
+    out
+}
+
+fn write_group(out: &mut String, group: &Group) {
+    if !group.ips.is_empty() {
+        line(out, "ips", &strings(&group.ips));
+    }
+    if !group.host_ids.is_empty() {
+        let ids: Vec<String> = group.host_ids.iter().map(i64::to_string).collect();
+        line(out, "host_ids", &format!("[{}]", ids.join(", ")));
+    }
+    if !group.dynamic_groups.is_empty() {
+        line(out, "dynamic_groups", &strings(&group.dynamic_groups));
+    }
+    if !group.topo_nodes.is_empty() {
+        line(out, "topo_nodes", &strings(&group.topo_nodes));
+    }
+}
+
+fn write_push(out: &mut String, push: &Push) {
+    out.push_str("\n[[push]]\n");
+    line(out, "name", &quote(&push.name));
+    if let Some(after) = &push.after {
+        line(out, "after", &strings(std::slice::from_ref(after)));
+    }
+    let sources: Vec<String> = push.sources.iter().map(source).collect();
+    match sources.as_slice() {
+        [one] => line(out, "from", one),
+        many => line(out, "from", &format!("[\n  {},\n]", many.join(",\n  "))),
+    }
+    let target = format!(
+        "{{ hosts = {}, path = {}, {} }}",
+        quote(&push.target_group),
+        quote(&push.target_path),
+        account(&push.target_account)
+    );
+    line(out, "to", &target);
+    let numbers = [
+        ("timeout", push.timeout),
+        ("upload_speed_limit", push.upload_speed_limit),
+        ("download_speed_limit", push.download_speed_limit),
+    ];
+    for (key, value) in numbers {
+        if let Some(value) = value {
+            line(out, key, &value.to_string());
+        }
+    }
+    if let Some(mode) = push.transfer_mode {
+        line(out, "transfer_mode", &quote(mode));
+    }
+}
+
+fn source(source: &Source) -> String {
+    match source {
+        Source::Hosts {
+            group,
+            files,
+            account: who,
+        } => format!(
+            "{{ hosts = {}, files = {}, {} }}",
+            quote(group),
+            strings(files),
+            account(who)
+        ),
+        Source::FileSource { id, files } => {
+            format!("{{ file_source_id = {id}, files = {} }}", strings(files))
+        }
+    }
+}
+
+fn account(account: &Account) -> String {
+    match account {
+        Account::Alias(alias) => format!("account = {}", quote(alias)),
+        Account::Id(id) => format!("account_id = {id}"),
+    }
+}
+
+/// A table key: bare when TOML allows it, quoted otherwise (a dot would nest tables).
+fn key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { name.to_owned() } else { quote(name) }
+}
+
+fn line(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "{key} = {value}");
+}
+
+fn strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A TOML basic string. JSON's escapes are TOML's, except that TOML also wants DEL escaped.
+pub(crate) fn quote(text: &str) -> String {
+    let json = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned());
+    json.replace('\u{7f}', "\\u007F")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_read_back_as_toml() {
+        for text in [
+            "plain",
+            "quote \" back\\slash",
+            "tab\tnew\nline",
+            "del\u{7f}",
+            "分发",
+        ] {
+            let doc = format!("x = {}", quote(text));
+            let value: toml::Value = toml::from_str(&doc).expect("valid TOML");
+            assert_eq!(value["x"].as_str(), Some(text), "{doc}");
+        }
+    }
+}
