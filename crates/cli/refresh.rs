@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::args::ResolveArgs;
 
-/// A refresh and where it was read.
-#[derive(Debug, Clone, Serialize)]
+/// A refresh and where it was read: the `refresh` object of `plan show --refresh` and `plan
+/// diff --refresh` JSON (`plan schema --output show|diff` describes it from this type).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub(crate) struct Refreshed {
     /// The endpoint's URL, or `sandbox DIR`.
     pub(crate) source: String,
@@ -55,7 +56,9 @@ pub(crate) fn refresh(args: &ResolveArgs, plan: &Plan) -> anyhow::Result<Refresh
 fn verdict_line(verdict: &PushRefresh) -> String {
     match verdict {
         PushRefresh::UpToDate { hosts } => format!("up to date ({hosts} {})", plural(*hosts)),
-        PushRefresh::Differs { hosts, differing } => {
+        PushRefresh::Differs {
+            hosts, differing, ..
+        } => {
             format!("{} of {hosts} {} differ", differing.len(), plural(*hosts))
         }
         PushRefresh::CannotTell { reason, .. } => {
@@ -183,18 +186,37 @@ pub(crate) fn convergence_lines(pushes: &[(String, Convergence)]) -> Vec<String>
         .iter()
         .map(|(name, c)| match c {
             Convergence::UpToDate => format!("{name}: up to date, not pushed"),
-            Convergence::Narrowed(hosts) => format!(
-                "{name}: {} {} differ{}, pushed to {} only",
+            Convergence::Narrowed { hosts, skipped } => format!(
+                "{name}: {} {} differ{}, pushed to {} only{}",
                 hosts.len(),
                 plural(hosts.len()),
                 if hosts.len() == 1 { "s" } else { "" },
-                if hosts.len() == 1 { "it" } else { "them" }
+                if hosts.len() == 1 { "it" } else { "them" },
+                skipped_part(skipped)
             ),
             Convergence::Whole(why) => {
                 format!("{name}: pushed to every target: {}", printable(why))
             }
         })
         .collect()
+}
+
+/// `; not pushed, up to date at the refresh: 0:10.0.2.1, 0:10.0.2.2`: the targets
+/// `--converge` leaves alone, even if one changed since the refresh read it.
+fn skipped_part(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let mut listed = skipped
+        .iter()
+        .take(LISTED_HOSTS)
+        .map(|h| printable(h))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if skipped.len() > LISTED_HOSTS {
+        listed.push_str(&format!(" and {} more", skipped.len() - LISTED_HOSTS));
+    }
+    format!("; not pushed, up to date at the refresh: {listed}")
 }
 
 /// The refresh the last unfinished `--converge` run of `plan` recorded in its journal (its

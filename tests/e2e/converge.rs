@@ -548,3 +548,265 @@ fn ndjson_reports_an_up_to_date_push_as_up_to_date() {
         text(&out.stdout)
     );
 }
+
+/// A refresh that holds every verdict: `app` differs (a host's agent down among them),
+/// `kept` is up to date, `logs` cannot tell (a wildcard).
+const EVERY_VERDICT: &str = r#"
+[[push]]
+name = "kept"
+from = { hosts = "src", files = ["/data/release/app.tar.gz"] }
+to = { hosts = ["10.0.2.1", "10.0.2.2"], path = "/srv/copy/" }
+
+[[push]]
+name = "logs"
+from = { hosts = "src", files = ["/data/release/*.tar.gz"] }
+to = { hosts = "web", path = "/srv/logs/" }
+"#;
+
+#[test]
+fn show_and_diff_refresh_json_validate_against_their_schemas() {
+    let world = World::new(
+        &format!("{PLAN}{EVERY_VERDICT}"),
+        "[[host]]\nhost = \"0:10.0.2.6\"\nagent = \"down\"\n",
+    );
+    for ip in &TARGETS[..2] {
+        world.write(ip, "srv/copy/app.tar.gz", &artifact());
+    }
+    std::fs::write(world.path("old.toml"), PLAN).expect("old plan");
+    for (output, args) in [
+        ("show", &["show", "plan.toml"][..]),
+        ("diff", &["diff", "old.toml", "plan.toml"][..]),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--refresh", "--sandbox", "sandbox", "--format", "json"]);
+        let out = world.plan(&args);
+        assert!(out.status.success(), "{output}: {}", text(&out.stderr));
+        let document: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let verdicts: Vec<&str> = document["refresh"]["pushes"]
+            .as_array()
+            .expect("refreshed pushes")
+            .iter()
+            .map(|p| p["verdict"].as_str().expect("verdict"))
+            .collect();
+        assert_eq!(
+            verdicts,
+            ["differs", "up_to_date", "cannot_tell"],
+            "{output}: {document}"
+        );
+        let schema = validator(&["schema", "--output", output]);
+        let problems: Vec<String> = schema
+            .iter_errors(&document)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{output}: {problems:#?}");
+        // The schema describes the object, it does not merely allow any: a count that is not
+        // a number and a host without its name are refused.
+        let mut wrong = document.clone();
+        wrong["refresh"]["pushes"][1]["hosts"] = "eight".into();
+        assert!(!schema.is_valid(&wrong), "{output}");
+        let mut wrong = document.clone();
+        wrong["refresh"]["pushes"][0]["differing"][0]
+            .as_object_mut()
+            .expect("a differing host")
+            .remove("host");
+        assert!(!schema.is_valid(&wrong), "{output}");
+    }
+}
+
+/// v3, hosts CMDB knows: `app` goes to a dynamic group (`.1` holds the file, `.5` a corrupted
+/// copy, `.6` nothing), `by-id` to two host ids (`.2` holds it, `.7` nothing).
+const CMDB_PLAN: &str = r#"
+[plan]
+name = "converge"
+bk_biz_id = 2
+account = "root"
+api = "v3"
+
+[hosts.src]
+ips = ["10.0.0.1"]
+[hosts.web]
+dynamic_groups = ["g-web"]
+[hosts.pinned]
+host_ids = [2002, 2007]
+
+[[push]]
+name = "app"
+from = { hosts = "src", files = ["/data/release/app.tar.gz"] }
+to = { hosts = "web", path = "/opt/app/" }
+
+[[push]]
+name = "by-id"
+from = { hosts = "src", files = ["/data/release/app.tar.gz"] }
+to = { hosts = "pinned", path = "/opt/app/" }
+"#;
+
+const CMDB_WORLD: &str = r#"
+[[business]]
+id = 2
+dynamic_groups = { g-web = ["0:10.0.2.1", "0:10.0.2.5", "0:10.0.2.6"] }
+
+[[host]]
+host = "0:10.0.2.1"
+host_id = 2001
+[[host]]
+host = "0:10.0.2.2"
+host_id = 2002
+[[host]]
+host = "0:10.0.2.5"
+host_id = 2005
+[[host]]
+host = "0:10.0.2.6"
+host_id = 2006
+[[host]]
+host = "0:10.0.2.7"
+host_id = 2007
+"#;
+
+/// The `host_id_list` of every accepted v3 transfer, per submission.
+fn transfers_by_id(world: &World) -> Vec<Vec<i64>> {
+    world
+        .requests()
+        .iter()
+        .filter(|r| r["api"] == "fast_transfer_file" && !r["job_instance_id"].is_null())
+        .map(|r| {
+            let server = &r["body"]["target_server"];
+            assert!(
+                server["ip_list"].as_array().is_none_or(Vec::is_empty),
+                "{server}"
+            );
+            server["host_id_list"]
+                .as_array()
+                .expect("host_id_list")
+                .iter()
+                .map(|id| id.as_i64().expect("host id"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn hosts_named_by_id_or_through_cmdb_are_refreshed_and_converged_by_id_over_v3() {
+    let world = World::new(CMDB_PLAN, CMDB_WORLD);
+    let refresh = refresh_json(&world);
+    let verdicts: Vec<(Value, Vec<(String, String)>)> = refresh["pushes"]
+        .as_array()
+        .expect("pushes")
+        .iter()
+        .map(|p| (p["verdict"].clone(), differing(p)))
+        .collect();
+    let host = |h: &str, found: &str| (h.to_owned(), found.to_owned());
+    assert_eq!(
+        verdicts,
+        vec![
+            (
+                Value::from("differs"),
+                vec![
+                    host("host_id:2005", "different content"),
+                    host("host_id:2006", "missing")
+                ]
+            ),
+            (Value::from("differs"), vec![host("host_id:2007", "missing")]),
+        ],
+        "{refresh}"
+    );
+    // The script jobs read the targets by id too.
+    let by_id = world
+        .requests()
+        .iter()
+        .filter(|r| r["api"] == "fast_execute_script" && !r["job_instance_id"].is_null())
+        .filter(|r| r["body"]["target_server"]["host_id_list"].is_array())
+        .count();
+    assert_eq!(by_id, 2, "the group's job and the pinned hosts' job");
+
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(transfers_by_id(&world), vec![vec![2005, 2006], vec![2007]]);
+    for ip in ["10.0.2.1", "10.0.2.2", "10.0.2.5", "10.0.2.6", "10.0.2.7"] {
+        assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
+    }
+    // Hosts the plan does not name are not touched.
+    assert_eq!(world.read("10.0.2.8", DELIVERED), None);
+
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(transfers_by_id(&world).len(), 2, "in place: nothing sent");
+    let out = world.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn a_group_cmdb_cannot_resolve_or_a_v2_group_cannot_tell_and_says_why() {
+    let world = World::new(&CMDB_PLAN.replace("g-web", "g-gone"), CMDB_WORLD);
+    let refresh = refresh_json(&world);
+    let app = &refresh["pushes"][0];
+    assert_eq!(app["verdict"], "cannot_tell", "{app}");
+    let reason = app["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("CMDB could not resolve its dynamic group g-gone"),
+        "{reason}"
+    );
+    assert_eq!(refresh["pushes"][1]["verdict"], "differs", "{refresh}");
+
+    let v2 = PLAN.replace(
+        "ips = [\"10.0.2.1\", \"10.0.2.2\", \"10.0.2.3\", \"10.0.2.4\", \"10.0.2.5\", \"10.0.2.6\", \"10.0.2.7\", \"10.0.2.8\"]",
+        "dynamic_groups = [\"g-web\"]",
+    );
+    assert_ne!(v2, PLAN);
+    let world = World::new(&v2, CMDB_WORLD);
+    let refresh = refresh_json(&world);
+    let reason = refresh["pushes"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("only v3"), "{refresh}");
+}
+
+/// `hotfix` writes another `app.tar.gz` on `.1`, and `app` runs after it: the refresh, done
+/// before the run, finds `.1` up to date for `app`; `hotfix` then changes that file.
+const HOTFIX: &str = r#"
+[[push]]
+name = "hotfix"
+from = { hosts = "src", files = ["/data/hotfix/app.tar.gz"] }
+to = { hosts = "10.0.2.1", path = "/opt/app/" }
+"#;
+
+#[test]
+fn a_target_changed_after_the_refresh_is_not_pushed_and_the_run_says_it_was_skipped() {
+    let plan = PLAN.replace(
+        "to = { hosts = \"web\", path = \"/opt/app/\" }",
+        "to = { hosts = \"web\", path = \"/opt/app/\" }\nafter = [\"hotfix\"]",
+    );
+    let world = World::new(&format!("{plan}{HOTFIX}"), "");
+    let mut hotfix = artifact();
+    hotfix[7] ^= 0xff;
+    world.write(SOURCE, "data/hotfix/app.tar.gz", &hotfix);
+
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // `hotfix` ran first, on `.1` only; `app` then went to the hosts that differed at the
+    // refresh, not to `.1`, which held its file then.
+    assert_eq!(
+        world.transfers(),
+        vec![
+            vec!["10.0.2.1"],
+            vec!["10.0.2.5", "10.0.2.6", "10.0.2.7", "10.0.2.8"]
+        ]
+    );
+    for ip in &TARGETS[1..] {
+        assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
+    }
+    assert_eq!(world.read(TARGETS[0], DELIVERED), Some(hotfix));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(
+            "app: 4 hosts differ, pushed to them only; not pushed, up to date at the refresh: \
+             0:10.0.2.1, 0:10.0.2.2, 0:10.0.2.3, 0:10.0.2.4"
+        ),
+        "{said}"
+    );
+    // What the run could not see, the next refresh does: drift names the changed host.
+    let out = world.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
+    assert_eq!(out.status.code(), Some(11), "{}", text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("0:10.0.2.1: different content /opt/app/app.tar.gz"),
+        "{report}"
+    );
+}

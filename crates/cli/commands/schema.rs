@@ -14,6 +14,7 @@
 use crate::args::{OutputSchema, SchemaArgs};
 use crate::exit::ExitStatus;
 use crate::printer::write_json;
+use crate::refresh::Refreshed;
 use crate::render::resolved::{ResolvedChanges, ResolvedDocument};
 
 pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitStatus> {
@@ -29,14 +30,18 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitStatus> {
 /// The schema of a machine output, from the type that writes it.
 pub(crate) fn output_schema(output: OutputSchema) -> serde_json::Value {
     let schema = match output {
-        OutputSchema::Show => with_property::<ResolvedDocument<'static>>(
-            plan_graph::schema::show_schema(),
-            "resolved",
+        OutputSchema::Show => with_property::<Refreshed>(
+            with_property::<ResolvedDocument<'static>>(
+                plan_graph::schema::show_schema(),
+                "resolved",
+            ),
+            "refresh",
         ),
         OutputSchema::Graph => plan_graph::schema::graph_schema(),
-        OutputSchema::Diff => {
-            with_property::<ResolvedChanges<'static>>(plan_graph::schema::diff_schema(), "resolved")
-        }
+        OutputSchema::Diff => with_property::<Refreshed>(
+            with_property::<ResolvedChanges<'static>>(plan_graph::schema::diff_schema(), "resolved"),
+            "refresh",
+        ),
         OutputSchema::Check => crate::commands::check::schema(),
         OutputSchema::Events => plan_executor::schema::events_schema(),
         OutputSchema::Journal => plan_executor::schema::journal_schema(),
@@ -46,7 +51,8 @@ pub(crate) fn output_schema(output: OutputSchema) -> serde_json::Value {
 }
 
 /// `schema` with the optional property `name` of type `T`: what the CLI adds to a graph
-/// crate's document (`--resolve`'s `resolved`), described by the type that writes it.
+/// crate's document (`--resolve`'s `resolved`, `--refresh`'s `refresh`), described by the
+/// type that writes it.
 fn with_property<T: schemars::JsonSchema>(
     mut schema: schemars::Schema,
     name: &str,

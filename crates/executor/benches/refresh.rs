@@ -53,10 +53,8 @@ fn main() {
         .block_on(plan_executor::refresh(
             &client,
             &parsed.plan,
-            RefreshSettings {
-                poll_interval: std::time::Duration::from_millis(100),
-                ..RefreshSettings::default()
-            },
+            // What `plan show --refresh`, `plan drift` and `--converge` use.
+            RefreshSettings::default(),
         ))
         .unwrap_or_else(|e| panic!("refresh: {e}"));
     let refresh_time = started.elapsed();

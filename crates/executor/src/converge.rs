@@ -18,8 +18,14 @@ use crate::refresh::{PushRefresh, Refresh};
 pub enum Convergence {
     /// Every target holds the files: not pushed.
     UpToDate,
-    /// Pushed to these targets only (`cloud:ip`).
-    Narrowed(Vec<String>),
+    /// Pushed to `hosts` only (`cloud:ip` or `host_id:N`); `skipped` held every file at
+    /// the refresh and are not pushed to, even if they changed since.
+    Narrowed {
+        /// The targets that differ.
+        hosts: Vec<String>,
+        /// The targets up to date at the refresh.
+        skipped: Vec<String>,
+    },
     /// Pushed to every target, and why.
     Whole(String),
 }
@@ -65,9 +71,17 @@ pub fn converge(plan: &Plan, graph: &PlanGraph, refresh: &Refresh) -> Converged 
                 "it reads what `{dep}` delivers, and `{dep}` changes something"
             )),
             (None, PushRefresh::UpToDate { .. }) => Convergence::UpToDate,
-            (None, PushRefresh::Differs { differing, .. }) => {
-                Convergence::Narrowed(differing.iter().map(|h| h.host.clone()).collect())
-            }
+            (
+                None,
+                PushRefresh::Differs {
+                    differing,
+                    up_to_date,
+                    ..
+                },
+            ) => Convergence::Narrowed {
+                hosts: differing.iter().map(|h| h.host.clone()).collect(),
+                skipped: up_to_date.clone(),
+            },
             (None, PushRefresh::CannotTell { reason, .. }) => Convergence::Whole(reason.clone()),
         };
         decided.insert(name.clone(), convergence);
@@ -76,11 +90,12 @@ pub fn converge(plan: &Plan, graph: &PlanGraph, refresh: &Refresh) -> Converged 
     for push in narrowed.pushes.iter_mut() {
         match decided.get(&push.name.value) {
             Some(Convergence::UpToDate) => push.enabled = false,
-            Some(Convergence::Narrowed(hosts)) => {
-                push.target
-                    .hosts
-                    .ips
-                    .retain(|ip| hosts.contains(&ip.to_string()));
+            Some(Convergence::Narrowed { hosts, .. }) => {
+                // The differing hosts as the refresh read them: addresses, or host ids (those
+                // of the push's dynamic groups and topology nodes, resolved when it read them).
+                if let Some(set) = crate::refresh::host_set_of(hosts) {
+                    push.target.hosts = set;
+                }
             }
             _ => {}
         }
@@ -152,6 +167,7 @@ to = { hosts = ["10.0.2.1", "10.0.2.2"], path = "/opt/" }
                 unreadable: None,
                 files: Vec::new(),
             }],
+            up_to_date: Vec::new(),
         }
     }
 

@@ -1426,6 +1426,7 @@ mod tests {
         assert_eq!(history.unreadable_lines, 1);
         assert_eq!(history.in_doubt(), vec!["a"]);
     }
+            up_to_date: vec!["0:10.0.0.1".into()],
 
     #[tokio::test]
     async fn an_intent_not_sent_leaves_the_push_neither_in_doubt_nor_attempted() {

@@ -6,15 +6,22 @@
 //! once per host, whatever the number of pushes naming it. A 5,000-host push is then two
 //! jobs (its sources and its targets), not 5,000.
 //!
-//! A push is refreshed when every source is a literal file on static hosts and its targets
-//! are static hosts; any other push "cannot tell" and is always pushed, with the reason.
+//! A push is refreshed when every source is a literal file and its hosts can be named: static
+//! addresses, or over v3 CMDB host ids (named in the plan, or the hosts CMDB resolves for a
+//! dynamic group or topology node: `hosts`); any other push "cannot tell" and is always
+//! pushed, with the reason.
+
+mod hosts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use plan_bkjob::script::{FileFacts, UnsafePath, Verdict, checksum_script};
 use plan_bkjob::{ApiError, Client, IpHost, JobKey, ScriptRequest};
-use plan_parser::{HostAddr, Plan, Push};
+use plan_parser::{Plan, Push};
+
+use hosts::{CmdbHosts, ReadHost};
+pub(crate) use hosts::host_set_of;
 use serde::{Deserialize, Serialize};
 
 /// How long a refresh waits, and how often it asks.
@@ -53,6 +60,10 @@ pub enum PushRefresh {
         hosts: usize,
         /// The targets that differ, each with its files.
         differing: Vec<HostDifference>,
+        /// The targets that hold every file (`--converge` does not push to them, and says
+        /// so). Absent in journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        up_to_date: Vec<String>,
     },
     /// The push cannot be refreshed: it is always pushed.
     CannotTell {
@@ -105,7 +116,7 @@ pub struct FileDifference {
 }
 
 /// One refresh job (what the refresh cost).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefreshJob {
     /// JOB's job instance id.
     pub job_instance_id: i64,
@@ -116,7 +127,7 @@ pub struct RefreshJob {
 }
 
 /// One push's refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefreshedPush {
     /// The push.
     pub push: String,
@@ -126,7 +137,7 @@ pub struct RefreshedPush {
 }
 
 /// A whole refresh.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Refresh {
     /// Per enabled push, in file order.
     pub pushes: Vec<RefreshedPush>,
@@ -176,9 +187,9 @@ pub enum RefreshError {
 /// A push that can be refreshed: where its files are read and where they land.
 struct Readable {
     /// Per source: account, hosts, literal paths.
-    sources: Vec<(String, Vec<HostAddr>, Vec<String>)>,
+    sources: Vec<(String, Vec<ReadHost>, Vec<String>)>,
     target_account: String,
-    targets: Vec<HostAddr>,
+    targets: Vec<ReadHost>,
     /// (source path, delivered path).
     deliveries: Vec<(String, String)>,
 }
@@ -192,13 +203,14 @@ pub async fn refresh(
     plan: &Plan,
     settings: RefreshSettings,
 ) -> Result<Refresh, RefreshError> {
+    let cmdb = hosts::ask_cmdb(client, plan).await;
     let pushes: Vec<(&Push, Result<Readable, String>)> = plan
         .pushes
         .iter()
         .filter(|p| p.enabled)
-        .map(|p| (p, readable(p)))
+        .map(|p| (p, readable(p, plan.api, &cmdb)))
         .collect();
-    let mut groups: BTreeMap<GroupKey, (Vec<HostAddr>, BTreeSet<String>)> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (Vec<ReadHost>, BTreeSet<String>)> = BTreeMap::new();
     for readable in pushes.iter().filter_map(|(_, r)| r.as_ref().ok()) {
         for (account, hosts, paths) in &readable.sources {
             add_to_group(&mut groups, account, hosts, paths.iter().cloned());
@@ -223,7 +235,7 @@ pub async fn refresh(
     for (account, (job, facts)) in futures::future::try_join_all(reads).await? {
         jobs.push(job);
         for (host, host_facts) in facts {
-            found.insert((account.clone(), host), host_facts);
+            merge_facts(&mut found, (account.clone(), host), host_facts);
         }
     }
     let pushes = pushes
@@ -245,30 +257,48 @@ pub async fn refresh(
     Ok(Refresh { pushes, jobs })
 }
 
-fn add_to_group(
-    groups: &mut BTreeMap<GroupKey, (Vec<HostAddr>, BTreeSet<String>)>,
-    account: &str,
-    hosts: &[HostAddr],
-    paths: impl Iterator<Item = String>,
+/// A host in two groups (two pushes naming overlapping host sets) is read by two jobs, each
+/// for its own paths: what both found is kept, and a job that could not read the host makes
+/// it unreadable (it then counts as differing, said why).
+fn merge_facts(
+    found: &mut BTreeMap<(String, String), HostFacts>,
+    key: (String, String),
+    facts: HostFacts,
 ) {
-    let mut names: Vec<String> = hosts.iter().map(ToString::to_string).collect();
-    names.sort();
-    names.dedup();
-    let entry = groups
-        .entry((account.to_owned(), names))
-        .or_insert_with(|| (hosts.to_vec(), BTreeSet::new()));
-    entry.1.extend(paths);
+    match (found.get_mut(&key), facts) {
+        (Some(Ok(known)), Ok(more)) => known.extend(more),
+        (Some(Err(_)), _) => {}
+        (_, facts) => {
+            found.insert(key, facts);
+        }
+    }
+}
+
+/// Adds the hosts to the job of their group; hosts read by address and hosts read by id are
+/// two jobs (JOB ignores `ip_list` when `host_id_list` is set).
+fn add_to_group(
+    groups: &mut BTreeMap<GroupKey, (Vec<ReadHost>, BTreeSet<String>)>,
+    account: &str,
+    hosts: &[ReadHost],
+    paths: impl Iterator<Item = String> + Clone,
+) {
+    let (by_id, by_address): (Vec<ReadHost>, Vec<ReadHost>) =
+        hosts.iter().cloned().partition(ReadHost::by_id);
+    for hosts in [by_address, by_id].into_iter().filter(|h| !h.is_empty()) {
+        let mut names: Vec<String> = hosts.iter().map(ReadHost::name).collect();
+        names.sort();
+        names.dedup();
+        let entry = groups
+            .entry((account.to_owned(), names))
+            .or_insert_with(|| (hosts, BTreeSet::new()));
+        entry.1.extend(paths.clone());
+    }
 }
 
 /// Whether a push can be refreshed, and what to read; `Err` is why not.
-fn readable(push: &Push) -> Result<Readable, String> {
+fn readable(push: &Push, api: plan_bkjob::ApiVersion, cmdb: &CmdbHosts) -> Result<Readable, String> {
     let target = &push.target;
-    if !target.hosts.host_ids.is_empty()
-        || !target.hosts.dynamic_groups.is_empty()
-        || !target.hosts.topo_nodes.is_empty()
-    {
-        return Err("its targets are resolved by CMDB (host ids, dynamic groups or topology nodes): only static addresses are refreshed".into());
-    }
+    let targets = hosts::hosts_of(&target.hosts, api, cmdb)?;
     if target.account_id.is_some() {
         return Err(
             "its target account is given by id: the refresh script runs under an account alias"
@@ -287,35 +317,26 @@ fn readable(push: &Push) -> Result<Readable, String> {
                     .into(),
             );
         }
-        let set = &source.hosts;
-        if !set.host_ids.is_empty() || !set.dynamic_groups.is_empty() || !set.topo_nodes.is_empty()
-        {
-            return Err(
-                "its sources are resolved by CMDB: only static addresses are refreshed".into(),
-            );
-        }
+        let source_hosts = hosts::hosts_of(&source.hosts, api, cmdb)
+            .map_err(|why| format!("its sources: {why}"))?;
         let mut paths = Vec::new();
         for file in &source.files {
             literal(&file.path)?;
-            let name = match &target.file_target_name {
-                Some(name) => name.value.clone(),
-                None => file_name(&file.path).to_owned(),
-            };
-            deliveries.push((file.path.clone(), join(&target.path.value, &name)));
+            deliveries.push((file.path.clone(), delivered_path(push, &file.path)));
             paths.push(file.path.clone());
         }
-        sources.push((source.account.value.clone(), set.ips.clone(), paths));
+        sources.push((source.account.value.clone(), source_hosts, paths));
     }
     Ok(Readable {
         sources,
         target_account: target.account.value.clone(),
-        targets: dedup(&target.hosts.ips),
+        targets,
         deliveries,
     })
 }
 
 /// A source entry the refresh can read: one absolute file, named literally.
-fn literal(path: &str) -> Result<(), String> {
+pub(crate) fn literal(path: &str) -> Result<(), String> {
     if path.starts_with("REGEX:") {
         return Err(format!(
             "`{path}` is a REGEX: source: which files it names is known only when JOB sends them"
@@ -339,6 +360,16 @@ fn literal(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where a push delivers the source file `path` on each target.
+pub(crate) fn delivered_path(push: &Push, path: &str) -> String {
+    let target = &push.target;
+    let name = match &target.file_target_name {
+        Some(name) => name.value.clone(),
+        None => file_name(path).to_owned(),
+    };
+    join(&target.path.value, &name)
+}
+
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -347,54 +378,42 @@ fn join(dir: &str, name: &str) -> String {
     format!("{}/{name}", dir.trim_end_matches('/'))
 }
 
-fn dedup(hosts: &[HostAddr]) -> Vec<HostAddr> {
-    let mut out: Vec<HostAddr> = Vec::with_capacity(hosts.len());
-    for h in hosts {
-        if !out.contains(h) {
-            out.push(*h);
-        }
-    }
-    out
-}
-
 /// One host's files, or why it could not be read.
-type HostFacts = Result<BTreeMap<String, FileFacts>, String>;
+pub(crate) type HostFacts = Result<BTreeMap<String, FileFacts>, String>;
 
 /// Runs the checksum script on a group of hosts and reads every host's answer.
 async fn read_group(
     client: &Client,
     plan: &Plan,
     account: &str,
-    hosts: &[HostAddr],
+    hosts: &[ReadHost],
     paths: &BTreeSet<String>,
     settings: RefreshSettings,
 ) -> Result<(RefreshJob, BTreeMap<String, HostFacts>), RefreshError> {
     let paths: Vec<&String> = paths.iter().collect();
-    let script = checksum_script(&paths)?;
-    let ip_hosts: Vec<IpHost> = hosts
-        .iter()
-        .map(|h| IpHost::new(cloud(h), h.ip.to_string()))
-        .collect();
+    let ip_hosts: Vec<IpHost> = hosts.iter().map(ReadHost::ip_host).collect();
+    // A group's hosts are all read by id or all by address: JOB's answer names them so.
+    let by_id = hosts.first().is_some_and(ReadHost::by_id);
     let task_name = refresh_task_name(plan);
-    let request = ScriptRequest {
+    let job = ChecksumJob {
         api: plan.api,
         bk_biz_id: plan.bk_biz_id.value,
         task_name: &task_name,
-        script: &script,
         account,
-        timeout_s: Some(u32::try_from(settings.timeout.as_secs()).unwrap_or(u32::MAX)),
         hosts: &ip_hosts,
     };
-    let key = client.execute_script(&request).await?;
-    wait(client, &key, settings).await?;
-    let results = client.script_results(&key).await?;
+    let (key, results) = run_checksums(client, &job, &paths, settings).await?;
     let mut facts: BTreeMap<String, HostFacts> = BTreeMap::new();
-    for result in results {
-        facts.insert(result.host.to_string(), result.checksum_facts());
+    for (host, host_facts) in results {
+        let name = match host.bk_host_id {
+            Some(id) if by_id => ReadHost::Id(id).name(),
+            _ => host.to_string(),
+        };
+        facts.insert(name, host_facts);
     }
     for host in hosts {
         facts
-            .entry(host.to_string())
+            .entry(host.name())
             .or_insert_with(|| Err("JOB reported nothing for this host".into()));
     }
     let job = RefreshJob {
@@ -405,8 +424,46 @@ async fn read_group(
     Ok((job, facts))
 }
 
-fn cloud(host: &HostAddr) -> i64 {
-    i64::try_from(host.cloud_id).unwrap_or(i64::MAX)
+/// Where and as whom one checksum script job runs.
+pub(crate) struct ChecksumJob<'a> {
+    pub(crate) api: plan_bkjob::ApiVersion,
+    pub(crate) bk_biz_id: i64,
+    pub(crate) task_name: &'a str,
+    /// Execution account alias on every host.
+    pub(crate) account: &'a str,
+    pub(crate) hosts: &'a [IpHost],
+}
+
+/// Runs the checksum script over `paths` on the job's hosts, waits for it to finish, and
+/// reads what each host holds (as JOB names the host in its results). The one way the
+/// executor reads files on hosts: refresh and delivery verification both come here.
+pub(crate) async fn run_checksums<S: AsRef<str>>(
+    client: &Client,
+    job: &ChecksumJob<'_>,
+    paths: &[S],
+    settings: RefreshSettings,
+) -> Result<(JobKey, Vec<(IpHost, HostFacts)>), RefreshError> {
+    let script = checksum_script(paths)?;
+    let request = ScriptRequest {
+        api: job.api,
+        bk_biz_id: job.bk_biz_id,
+        task_name: job.task_name,
+        script: &script,
+        account: job.account,
+        timeout_s: Some(u32::try_from(settings.timeout.as_secs()).unwrap_or(u32::MAX)),
+        hosts: job.hosts,
+    };
+    let key = client.execute_script(&request).await?;
+    wait(client, &key, settings).await?;
+    let results = client.script_results(&key).await?;
+    let facts = results
+        .into_iter()
+        .map(|result| {
+            let facts = result.checksum_facts();
+            (result.host, facts)
+        })
+        .collect();
+    Ok((key, facts))
 }
 
 /// `[task_prefix]<plan>:refresh`: not of the form `<plan>/<push>#<tag>`, so no apply takes a
@@ -469,26 +526,32 @@ fn judge(readable: &Readable, found: &BTreeMap<(String, String), HostFacts>) -> 
     }
     let account = &readable.target_account;
     let mut differing = Vec::new();
+    let mut up_to_date = Vec::new();
     for host in &readable.targets {
-        let name = host.to_string();
+        let name = host.name();
         let difference = match found.get(&(account.clone(), name.clone())) {
             Some(Ok(files)) => differences(&expected, files),
             Some(Err(why)) => Some((Some(why.clone()), Vec::new())),
             None => Some((Some("not read".into()), Vec::new())),
         };
-        if let Some((unreadable, files)) = difference {
-            differing.push(HostDifference {
+        match difference {
+            Some((unreadable, files)) => differing.push(HostDifference {
                 host: name,
                 unreadable,
                 files,
-            });
+            }),
+            None => up_to_date.push(name),
         }
     }
     let hosts = readable.targets.len();
     if differing.is_empty() {
         PushRefresh::UpToDate { hosts }
     } else {
-        PushRefresh::Differs { hosts, differing }
+        PushRefresh::Differs {
+            hosts,
+            differing,
+            up_to_date,
+        }
     }
 }
 
@@ -522,13 +585,13 @@ fn differences(
 /// What a source file is: the same size and digest on every source host, or why not.
 fn source_facts(
     account: &str,
-    hosts: &[HostAddr],
+    hosts: &[ReadHost],
     path: &str,
     found: &BTreeMap<(String, String), HostFacts>,
 ) -> Result<FileFacts, String> {
     let mut agreed: Option<FileFacts> = None;
     for host in hosts {
-        let name = host.to_string();
+        let name = host.name();
         let facts = match found.get(&(account.to_owned(), name.clone())) {
             Some(Ok(files)) => files.get(path).cloned().unwrap_or_default(),
             Some(Err(why)) => return Err(format!("source {name} could not be read: {why}")),
