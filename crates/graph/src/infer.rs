@@ -183,7 +183,7 @@ pub(crate) fn infer<'a>(
         seen: vec![(0, 0); pushes.len()],
     };
     let mut matchers = Matchers::default();
-    let mut source_keys = SourceKeys::default();
+    let mut source_keys = SourceKeys::new(&index.targets.table);
     for (b, push) in pushes.iter().enumerate() {
         for (si, source) in push.sources.iter().enumerate() {
             source_keys.load(&source.host_refs, &source.hosts);
@@ -264,15 +264,10 @@ impl<'a> KeyTable<'a> {
     /// The slices of `hosts` (reached through `refs`), added unless the set is a known group's;
     /// `true` with them when they are kept for later sets.
     fn add(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) -> (Range<usize>, bool) {
-        let group = match refs {
-            [HostRef::Group(group)] => Some(group.value.as_str()),
-            _ => None,
-        };
-        if let Some((known, range)) = group.and_then(|g| self.by_group.get(g))
-            && (std::ptr::eq(*known, hosts) || *known == hosts)
-        {
-            return (range.clone(), true);
+        if let Some(range) = self.known(refs, hosts) {
+            return (range, true);
         }
+        let group = only_group(refs);
         let start = self.written.len();
         self.written.extend(keys(hosts));
         self.sorted.extend_from_slice(&self.written[start..]);
@@ -287,6 +282,12 @@ impl<'a> KeyTable<'a> {
         }
     }
 
+    /// The slices of a set already added as its group's.
+    fn known(&self, refs: &[HostRef], hosts: &HostSet) -> Option<Range<usize>> {
+        let (known, range) = self.by_group.get(only_group(refs)?)?;
+        (std::ptr::eq(*known, hosts) || *known == hosts).then(|| range.clone())
+    }
+
     /// Drops the slices from `start` on (they were not kept).
     fn truncate(&mut self, start: usize) {
         self.written.truncate(start);
@@ -294,29 +295,59 @@ impl<'a> KeyTable<'a> {
     }
 }
 
-/// One source's selectors, as written and sorted ([`KeyTable`]); a source that is not one
-/// group's hosts reuses the buffers' end.
-#[derive(Default)]
-struct SourceKeys<'a> {
-    table: KeyTable<'a>,
+/// The group a `hosts` value names when it names one group and nothing else.
+fn only_group(refs: &[HostRef]) -> Option<&str> {
+    match refs {
+        [HostRef::Group(group)] => Some(group.value.as_str()),
+        _ => None,
+    }
+}
+
+/// One source's selectors, as written and sorted ([`KeyTable`]): a group's that a target
+/// names too are the targets' slices; others are added to the source's own table, whose end
+/// is reused by a source that is not one group's hosts.
+struct SourceKeys<'q, 'a> {
+    targets: &'q KeyTable<'a>,
+    own: KeyTable<'a>,
+    /// In `own` (else in `targets`), and where.
+    in_own: bool,
     current: Range<usize>,
     kept: bool,
 }
 
-impl<'a> SourceKeys<'a> {
-    fn load(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) {
-        if !self.kept {
-            self.table.truncate(self.current.start);
+impl<'q, 'a> SourceKeys<'q, 'a> {
+    fn new(targets: &'q KeyTable<'a>) -> Self {
+        SourceKeys {
+            targets,
+            own: KeyTable::default(),
+            in_own: true,
+            current: 0..0,
+            kept: true,
         }
-        (self.current, self.kept) = self.table.add(refs, hosts);
+    }
+
+    fn load(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) {
+        if self.in_own && !self.kept {
+            self.own.truncate(self.current.start);
+        }
+        if let Some(range) = self.targets.known(refs, hosts) {
+            (self.in_own, self.current, self.kept) = (false, range, true);
+            return;
+        }
+        self.in_own = true;
+        (self.current, self.kept) = self.own.add(refs, hosts);
+    }
+
+    fn table(&self) -> &KeyTable<'a> {
+        if self.in_own { &self.own } else { self.targets }
     }
 
     fn written(&self) -> &[HostKey<'a>] {
-        &self.table.written[self.current.clone()]
+        &self.table().written[self.current.clone()]
     }
 
     fn sorted(&self) -> &[HostKey<'a>] {
-        &self.table.sorted[self.current.clone()]
+        &self.table().sorted[self.current.clone()]
     }
 }
 
@@ -342,7 +373,7 @@ impl<'a> TargetKeys<'a> {
 
     /// A selector both push `a`'s target and the source have, searching the smaller in the
     /// larger.
-    fn shared(&self, a: usize, source: &SourceKeys<'a>) -> Option<HostKey<'a>> {
+    fn shared(&self, a: usize, source: &SourceKeys<'_, 'a>) -> Option<HostKey<'a>> {
         let target = self.of(a);
         let shared = if target.len() < source.written().len() {
             let sorted = source.sorted();
@@ -424,7 +455,7 @@ impl<'a, K: Copy + Eq + Hash> Lists<'a, K> {
         &self,
         key: K,
         targets: &TargetKeys<'a>,
-        source: &SourceKeys<'a>,
+        source: &SourceKeys<'_, 'a>,
         mut found: impl FnMut(Delivery, HostKey<'a>),
     ) {
         let Some(&(head, len)) = self.heads.get(&key) else {
@@ -631,7 +662,7 @@ impl<'a> DeliveryIndex<'a> {
 /// One read being looked up in the index.
 struct Query<'q, 'a> {
     index: &'q DeliveryIndex<'a>,
-    source: &'q SourceKeys<'a>,
+    source: &'q SourceKeys<'q, 'a>,
     at: ReadAt,
     reads: &'q mut Reads<'a>,
     matchers: &'q mut Matchers<'a>,

@@ -1192,7 +1192,10 @@ impl<'a> Builder<'a> {
     ) {
         let mut stack: Vec<&'a RawGroup> = Vec::new();
         let visit = |builder: &mut Self, name: &str, stack: &mut Vec<&'a RawGroup>| {
-            if builder.api_walked.insert(name.to_owned())
+            // Looked up before inserting: most names were walked already, and an owned copy
+            // of each was an allocation per push.
+            if !builder.api_walked.contains(name)
+                && builder.api_walked.insert(name.to_owned())
                 && let Some(raw) = builder.group_raw.get(name).copied()
             {
                 stack.push(raw);
