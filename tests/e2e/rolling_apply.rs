@@ -163,10 +163,24 @@ fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
     assert_eq!(confirmed.len(), 1);
     assert_eq!(confirmed[0]["by"], "release-manager");
     assert!(confirmed[0]["at"].as_str().is_some_and(|t| !t.is_empty()));
-    let last = of_type(&lines, "push_batch_finished");
+    // Each batch once per time it finished: batch 2 failed, then succeeded after the retry.
+    let batches: Vec<(i64, &str)> = of_type(&lines, "push_batch_finished")
+        .iter()
+        .map(|l| {
+            (
+                l["batch"].as_i64().unwrap_or(0),
+                l["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
     assert_eq!(
-        last.last().map(|l| l["batch"].clone()),
-        Some(Value::from(3))
+        batches,
+        vec![
+            (1, "succeeded"),
+            (2, "failed"),
+            (2, "succeeded"),
+            (3, "succeeded")
+        ]
     );
 }
 

@@ -79,7 +79,10 @@ impl WaitPoint {
 /// blocking thread (it may read a terminal); several pushes may ask at once, so an
 /// implementation that prompts serialises its prompts.
 #[derive(Clone)]
-pub struct Confirmer(Arc<dyn Fn(&str, &WaitPoint) -> bool + Send + Sync>);
+pub struct Confirmer(Arc<Answer>);
+
+/// A confirmer's function: the push's name and the point it waits at, to yes or no.
+type Answer = dyn Fn(&str, &WaitPoint) -> bool + Send + Sync;
 
 impl Confirmer {
     /// A confirmer from a function of the push's name and the point it waits at.

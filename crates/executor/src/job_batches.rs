@@ -17,7 +17,7 @@ use crate::api::{JobApi, JobRef};
 use crate::confirm::WaitPoint;
 use crate::journal::{JournalError, Record, now};
 use crate::lock::current_user;
-use crate::push::{Ctx, Task};
+use crate::push::{Ctx, Start, Task};
 use crate::report::{Batch, BatchReport, Event, HostResult, PushStatus};
 
 /// What the executor knows of a job's rolling batches between two polls.
@@ -42,6 +42,30 @@ impl JobBatches {
                 seen: Vec::new(),
             }),
             RollingOver::Sources { .. } => None,
+        }
+    }
+
+    /// For a job an earlier segment followed (`Start::Attach`), the batches it journaled
+    /// finished are not journaled again.
+    pub(crate) fn journaled_before(mut self, start: &Start, done: Option<(i64, u32)>) -> Self {
+        if let (Start::Attach(job), Some((journaled_job, batch))) = (start, done)
+            && job.job_instance_id == journaled_job
+        {
+            self.done = batch as usize;
+        }
+        self
+    }
+
+    /// A confirmed wait at a failed batch runs its failed hosts again: the batch counts as
+    /// not finished, so its new end is journaled whether or not a poll sees it running.
+    pub(crate) fn reopen(&mut self, point: &WaitPoint) {
+        if let WaitPoint::Batch {
+            batch,
+            failed: true,
+            ..
+        } = point
+        {
+            self.done = self.done.min((*batch as usize).saturating_sub(1));
         }
     }
 

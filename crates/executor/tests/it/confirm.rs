@@ -331,3 +331,68 @@ to = { hosts = "10.0.2.2", path = "/opt/free/" }
         .position(|r| matches!(r, Record::PushSubmitting { push, .. } if push == "gated"));
     assert!(confirmed.is_some() && confirmed < submitted, "{records:?}");
 }
+
+/// The lines and events of a run that stops at a batch and of the resume that confirms it
+/// validate against the published schemas (`plan schema --output journal` / `events`).
+#[tokio::test]
+async fn waiting_and_confirmed_lines_validate_against_the_schemas() {
+    let world = World::new("").await;
+    hosts(&world, 6);
+    world.write("10.0.0.1", "/data/app.tgz", b"release 8");
+    let text = rolling_plan(
+        6,
+        r#"{ expression = "3", mode = "manual" }"#,
+        "gate = true\n",
+    );
+    let (yes_once, _) = recording(true);
+    let gate_only = Confirmer::new(move |push, point| {
+        *point == WaitPoint::Gate && yes_once.answer(push, point)
+    });
+    let waiting = apply_with(&world, &text, fast_options(), false, gate_only).await;
+    assert_eq!(
+        waiting.push("app").status,
+        PushStatus::WaitingForConfirmation
+    );
+    let (yes, _) = recording(true);
+    let done = apply_with(&world, &text, fast_options(), true, yes).await;
+    assert_eq!(done.push("app").status, PushStatus::Succeeded);
+
+    let journal = validator(plan_executor::schema::journal_schema());
+    let events = validator(plan_executor::schema::events_schema());
+    let mut kinds = std::collections::BTreeSet::new();
+    for record in journal_values(&world) {
+        let problems: Vec<String> = journal
+            .iter_errors(&record)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{record}: {problems:?}");
+        kinds.insert(record["type"].as_str().unwrap_or("?").to_owned());
+    }
+    for event in waiting.events.iter().chain(&done.events) {
+        let value = plan_executor::LineStamp::now(Some("run"))
+            .stamp(event)
+            .expect("serialises");
+        let problems: Vec<String> = events.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{value}: {problems:?}");
+        kinds.insert(value["event"].as_str().unwrap_or("?").to_owned());
+    }
+    for kind in [
+        "push_batch_finished",
+        "push_awaiting_confirmation",
+        "push_confirmed",
+    ] {
+        assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+    }
+}
+
+fn validator(schema: schemars::Schema) -> jsonschema::Validator {
+    jsonschema::draft202012::new(&schema.to_value()).expect("the schema compiles")
+}
+
+fn journal_values(world: &World) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(journal_path(world))
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
