@@ -178,6 +178,56 @@ rolling = {rolling}
         assert_eq!(stop_reason(rolling, 5, 7, batch, 2), None);
     }
 
+    /// A batch before the last one that succeeded leaves the push undecided (a resume goes
+    /// on with the next batch, never counts the push done), a batch's job in flight names
+    /// its batch, and the last batch's success decides the push.
+    #[test]
+    fn the_journal_counts_a_batched_push_done_only_after_its_last_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r1.jsonl");
+        let at = "2026-12-06T12:00:00Z";
+        let batch = |index: u32| serde_json::json!({"index": index, "count": 2});
+        let host = |ip: &str| serde_json::json!({"host": ip, "status": 9, "label": "Success"});
+        let job = |id: i64| serde_json::json!({"api": "v2", "bk_biz_id": 2, "job_instance_id": id});
+        let mut lines = vec![
+            serde_json::json!({"type": "run_started", "format_version": crate::journal::JOURNAL_FORMAT_VERSION,
+                "run_id": "r1", "plan": "rel", "plan_file": "p.toml", "api": "v2", "user": "u",
+                "host": "h", "pid": 1, "at": at, "pushes": {"app": "x"}}),
+            serde_json::json!({"type": "push_submitted", "push": "app", "attempt": 1, "job": job(1),
+                "batch": batch(1), "at": at}),
+            serde_json::json!({"type": "push_attempt_finished", "push": "app", "attempt": 1,
+                "job_instance_id": 1, "job_status": 3, "hosts": [host("0:10.0.1.1")],
+                "batch": batch(1), "at": at}),
+        ];
+        let read = |lines: &[serde_json::Value]| {
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(&path, text).expect("write");
+            crate::journal::RunHistory::read(&path)
+                .expect("read")
+                .pushes["app"]
+                .clone()
+        };
+        let after_batch_1 = read(&lines);
+        assert!(!after_batch_1.succeeded(), "{after_batch_1:?}");
+        assert_eq!(after_batch_1.outcome(), None);
+        lines.push(
+            serde_json::json!({"type": "push_submitted", "push": "app", "attempt": 2,
+            "job": job(2), "batch": batch(2), "at": at}),
+        );
+        let flying = read(&lines);
+        assert_eq!(flying.in_flight.map(|j| j.job_instance_id), Some(2));
+        assert_eq!(flying.in_flight_batch, Some(2));
+        lines.push(
+            serde_json::json!({"type": "push_attempt_finished", "push": "app", "attempt": 2,
+            "job_instance_id": 2, "job_status": 3, "hosts": [host("0:10.0.1.2")],
+            "batch": batch(2), "at": at}),
+        );
+        let done = read(&lines);
+        assert!(done.succeeded(), "{done:?}");
+        assert_eq!(done.in_flight_batch, None);
+        assert_eq!(done.last_hosts.len(), 2, "both batches' hosts are known");
+    }
+
     #[test]
     fn a_batch_job_names_its_batch_before_the_run_tag() {
         let plan = v2_plan(r#"{ expression = "2" }"#);
