@@ -62,28 +62,76 @@ pub(crate) enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Parse, validate and order plans; print every problem found.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// The dry run a reviewer reads: stages, pushes, why each waits, resolved hosts, request bodies.
+    #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// The dependency graph, stages as clusters, inferred edges marked.
+    #[command(after_help = GRAPH_EXAMPLES)]
     Graph(GraphArgs),
     /// What a change to a plan changes: pushes added, removed, changed; stage moves; edges.
+    #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
     /// Run a plan: submit each push to BK-JOB, stage by stage, and follow every job to its end.
+    #[command(after_help = APPLY_EXAMPLES)]
     Apply(Box<ApplyArgs>),
     /// Whether every target holds what the plan delivers (read through JOB, nothing sent):
     /// exit 0 when in place, 11 when not, listing the hosts and files.
     #[command(after_help = DRIFT_EXAMPLES)]
     Drift(DriftArgs),
     /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
     /// Print the JSON Schema of the plan format (for editors).
+    #[command(after_help = SCHEMA_EXAMPLES)]
     Schema(SchemaArgs),
     /// Turn BK-JOB job plans (执行方案) into a plan file: without --job-plan, list the
     /// business's job plans.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
 }
+
+// Each command's help ends with real command lines (a test parses every one of them).
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  plan check plans/*.toml
+  plan check plan.toml --format github                # annotations in a GitHub Actions job
+  plan check plan.toml --format junit > check.xml";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  plan show plan.toml
+  plan show plan.toml --format markdown > dry-run.md  # a pull-request comment
+  plan show plan.toml --save reviewed.json            # then: plan apply reviewed.json";
+
+const GRAPH_EXAMPLES: &str = "\
+Examples:
+  plan graph plan.toml | dot -Tsvg > plan.svg
+  plan graph plan.toml --format mermaid";
+
+const DIFF_EXAMPLES: &str = "\
+Examples:
+  plan diff plan.toml --base origin/main              # against the plan in git
+  plan diff old.toml new.toml --format markdown
+  plan diff plan.toml --base HEAD~1 --exit-code       # exit 10 when the plan changes";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  plan apply examples/quickstart/plan.toml --sandbox examples/quickstart/sandbox
+  plan apply reviewed.json --endpoint https://paas.example.com   # a plan saved by show --save
+  plan apply plan.toml --sandbox sandbox/ --resume    # continue the last unfinished run";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  plan completions bash > ~/.local/share/bash-completion/completions/plan
+  plan completions zsh > ~/.zfunc/_plan";
+
+const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  plan schema > plan.schema.json                      # for editors (taplo, VS Code)
+  plan schema --output events                         # one line of apply --format json";
 
 /// `--resolve` and where to resolve: the hosts behind dynamic groups and topology nodes,
 /// asked of CMDB (`plan show`, `plan diff`); `--refresh`: what the targets hold, read with a
@@ -227,8 +275,8 @@ pub(crate) struct ShowArgs {
     /// Override `[plan] api`: which request bodies to print.
     #[arg(long, value_enum)]
     pub(crate) api: Option<ApiChoice>,
-    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
-    pub(crate) format: ShowFormat,
+    #[arg(long, value_enum, default_value_t = ShowOutput::Text)]
+    pub(crate) format: ShowOutput,
     /// Also write the resolved plan to FILE as a saved plan (JSON with its sources and its
     /// `sha256:` hash) that `plan apply FILE` applies exactly.
     #[arg(long, value_name = "FILE")]
@@ -245,6 +293,20 @@ pub(crate) enum ShowFormat {
     Json,
     /// A pull-request comment.
     Markdown,
+}
+
+/// `plan show --format`: the formats of `plan diff`, and JUnit XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShowOutput {
+    /// For a terminal.
+    Text,
+    /// The versioned JSON document.
+    Json,
+    /// A pull-request comment.
+    Markdown,
+    /// JUnit XML for CI systems: a test case per push (skipped when disabled), a failure
+    /// per error of an invalid plan.
+    Junit,
 }
 
 #[derive(Debug, Args)]
@@ -530,5 +592,51 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The command lines under a help's `Examples:` heading, up to a pipe, a redirection
+    /// or a comment.
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        let Some((_, section)) = help.split_once("Examples:") else {
+            return Vec::new();
+        };
+        section
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("plan "))
+            .map(|line| {
+                let line = line.split(" #").next().unwrap_or(line);
+                let words = shlex::split(line).unwrap_or_else(|| panic!("cannot split `{line}`"));
+                std::iter::once("plan".to_owned())
+                    .chain(words.into_iter().take_while(|w| w != "|" && w != ">"))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every command's `--help` ends with two or more examples, and each one parses.
+    #[test]
+    fn every_command_help_has_examples_that_parse() {
+        let mut cli = Cli::command();
+        cli.build();
+        let commands: Vec<clap::Command> = cli
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .cloned()
+            .collect();
+        assert!(commands.len() >= 8, "{} commands", commands.len());
+        for mut command in commands {
+            let name = command.get_name().to_owned();
+            let help = command.render_long_help().to_string();
+            let examples = examples(&help);
+            assert!(
+                examples.len() >= 2,
+                "`plan {name} --help` has no Examples section of two or more lines:\n{help}"
+            );
+            for example in examples {
+                if let Err(e) = Cli::command().try_get_matches_from(&example) {
+                    panic!("`{}` does not parse: {e}", example.join(" "));
+                }
+            }
+        }
     }
 }

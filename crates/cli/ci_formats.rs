@@ -122,16 +122,74 @@ pub(crate) fn junit(plans: &[CheckedPlan<'_>]) -> String {
 fn junit_cases(plan: &CheckedPlan<'_>) -> (String, usize, usize) {
     let class = xml_escape(plan.file);
     let mut cases = String::new();
-    let (mut tests, mut failures) = (0, 0);
     for push in &plan.pushes {
-        tests += 1;
         let _ = writeln!(
             cases,
             "    <testcase classname=\"{class}\" name=\"push {}\"/>",
             xml_escape(push)
         );
     }
-    for d in &plan.diagnostics {
+    let (mut tests, failures) = diagnostic_cases(&class, &plan.diagnostics, &mut cases);
+    tests += plan.pushes.len();
+    if tests == 0 {
+        tests = 1;
+        let _ = writeln!(
+            cases,
+            "    <testcase classname=\"{class}\" name=\"check\"/>"
+        );
+    }
+    (cases, tests, failures)
+}
+
+/// A push as `plan show --format junit` reports it.
+pub(crate) struct ShownPush {
+    pub(crate) name: String,
+    /// `stage 2, 4 hosts`.
+    pub(crate) summary: String,
+    /// `enabled = false` in the plan: the push is skipped.
+    pub(crate) enabled: bool,
+}
+
+/// `plan show --format junit`: one `<testsuite>` for the plan, a `<testcase>` per push
+/// (passing, its stage and hosts in `<system-out>`; `<skipped>` when disabled in the plan),
+/// then the diagnostics as `plan check --format junit` reports them: an invalid plan has no
+/// pushes, and a failure per error at its place in the file.
+pub(crate) fn show_junit(file: &str, pushes: &[ShownPush], diagnostics: &[JsonDiagnostic]) -> String {
+    let class = xml_escape(file);
+    let mut cases = String::new();
+    let mut skipped = 0;
+    for push in pushes {
+        let name = xml_escape(&format!("push {}", push.name));
+        let summary = xml_escape(&push.summary);
+        if push.enabled {
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"{class}\" name=\"{name}\">\n      <system-out>{summary}</system-out>\n    </testcase>"
+            );
+        } else {
+            skipped += 1;
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"{class}\" name=\"{name}\">\n      <skipped message=\"disabled in the plan\"/>\n      <system-out>{summary}</system-out>\n    </testcase>"
+            );
+        }
+    }
+    let (mut tests, failures) = diagnostic_cases(&class, diagnostics, &mut cases);
+    tests += pushes.len();
+    if tests == 0 {
+        tests = 1;
+        let _ = writeln!(cases, "    <testcase classname=\"{class}\" name=\"show\"/>");
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"plan show\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">\n  <testsuite name=\"{class}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n{cases}  </testsuite>\n</testsuites>\n"
+    )
+}
+
+/// One test case per diagnostic, appended to `cases`: errors are failures at their place,
+/// warnings pass with the warning in `<system-out>`. Returns (tests, failures).
+fn diagnostic_cases(class: &str, diagnostics: &[JsonDiagnostic], cases: &mut String) -> (usize, usize) {
+    let (mut tests, mut failures) = (0, 0);
+    for d in diagnostics {
         tests += 1;
         let place = match (d.line, d.column) {
             (Some(line), Some(column)) => format!("{}:{line}:{column}", d.file),
@@ -159,14 +217,7 @@ fn junit_cases(plan: &CheckedPlan<'_>) -> (String, usize, usize) {
             );
         }
     }
-    if tests == 0 {
-        tests = 1;
-        let _ = writeln!(
-            cases,
-            "    <testcase classname=\"{class}\" name=\"check\"/>"
-        );
-    }
-    (cases, tests, failures)
+    (tests, failures)
 }
 
 /// The JUnit XML report of an apply (`plan apply --junit FILE`): one `<testsuite>` for the

@@ -20,6 +20,8 @@ pub(crate) struct Printer {
     pub(crate) progress: bool,
     /// stdin and stderr are a terminal (prompts are allowed).
     pub(crate) interactive: bool,
+    /// `--color` as given: a command writing colours to stdout decides with it.
+    pub(crate) color: ColorChoice,
 }
 
 impl Printer {
@@ -39,6 +41,7 @@ impl Printer {
             fancy,
             progress: stderr_tty && !args.no_progress && !args.quiet && !progress_env_off,
             interactive: stderr_tty && std::io::stdin().is_terminal(),
+            color: args.color,
         }
     }
 }

@@ -22,6 +22,7 @@ mod schema;
 mod secrets;
 mod server;
 mod show;
+mod terminal;
 mod tls;
 mod v2_batches;
 mod version;

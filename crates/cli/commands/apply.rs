@@ -14,6 +14,7 @@ mod report;
 
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use plan_bkjob::{Client, ClientConfig, Credentials, Endpoint, Flavor, TlsConfig, UserAuth};
@@ -96,6 +97,7 @@ async fn apply(
         out: &out,
         endpoint: &endpoint,
         sandbox,
+        ctrl_c: Arc::new(AtomicBool::new(false)),
     };
     let status = on_target.apply(credentials, plan, graph, state_dir).await;
     shutdown(target).await;
@@ -194,6 +196,8 @@ struct OnTarget<'a> {
     out: &'a report::Out,
     endpoint: &'a Endpoint,
     sandbox: bool,
+    /// Set by the user's own Ctrl-C (not SIGTERM): the closing line then says how to go on.
+    ctrl_c: Arc<AtomicBool>,
 }
 
 impl OnTarget<'_> {
@@ -392,7 +396,10 @@ impl OnTarget<'_> {
     ) -> Result<RunReport, StartError> {
         let args = self.args;
         let interrupt = Interrupt::new();
-        let signals = tokio::spawn(listen_for_signals(interrupt.clone()));
+        let signals = tokio::spawn(listen_for_signals(
+            interrupt.clone(),
+            Arc::clone(&self.ctrl_c),
+        ));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
         let renderer = tokio::spawn(progress::render(rx, *self.out));
         let settings = Settings {
@@ -415,16 +422,21 @@ impl OnTarget<'_> {
     fn finish(&self, plan: &Plan, result: Result<RunReport, StartError>) -> ExitStatus {
         match result {
             Ok(report) => {
-                self.out.report(plan, &report);
+                let closing = report::Closing {
+                    resume: self.resume_command(),
+                    ctrl_c: self.ctrl_c.load(Ordering::SeqCst),
+                };
+                self.out.report(plan, &report, &closing);
                 if let Some(path) = &self.args.junit {
                     let written = fs_err::write(path, crate::ci_formats::apply_junit(&report));
                     if let Err(e) = written {
-                        self.out
-                            .cannot_start(&format!("cannot write the JUnit report: {e}"), None);
+                        let message = format!("cannot write the JUnit report: {e}");
+                        self.out.run_error(&message, None, Some(&report.run_id));
                     }
                 }
                 if let Some(error) = &report.journal_error {
-                    self.out.cannot_start(error, Some(JOURNAL_FAILED_HELP));
+                    let help = Some(JOURNAL_FAILED_HELP);
+                    self.out.run_error(error, help, Some(&report.run_id));
                 }
                 exit_status(&report)
             }
@@ -433,6 +445,36 @@ impl OnTarget<'_> {
                 ExitStatus::CannotStart
             }
         }
+    }
+}
+
+impl OnTarget<'_> {
+    /// The command that continues this run: the plan and the target as given, `--resume`.
+    fn resume_command(&self) -> String {
+        let args = self.args;
+        let mut command = format!("plan apply {}", quoted(&args.plan.display().to_string()));
+        if let Some(dir) = &args.sandbox {
+            command.push_str(&format!(" --sandbox {}", quoted(&dir.display().to_string())));
+        } else if let Some(url) = &args.endpoint {
+            command.push_str(&format!(" --endpoint {}", quoted(url)));
+        }
+        if args.gateway {
+            command.push_str(" --gateway");
+        }
+        command + " --resume"
+    }
+}
+
+/// A word as a POSIX shell reads it back: as is when plain, else in single quotes.
+fn quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -563,7 +605,7 @@ async fn shutdown(target: Target) {
 
 /// First Ctrl-C or SIGTERM: stop starting pushes. Second Ctrl-C: terminate running jobs.
 /// Third: exit at once.
-async fn listen_for_signals(interrupt: Interrupt) {
+async fn listen_for_signals(interrupt: Interrupt, ctrl_c: Arc<AtomicBool>) {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
@@ -583,6 +625,7 @@ async fn listen_for_signals(interrupt: Interrupt) {
                 if r.is_err() {
                     return;
                 }
+                ctrl_c.store(true, Ordering::SeqCst);
                 if interrupt.is_terminating() {
                     // A third Ctrl-C: leave now. The journal already holds every submitted
                     // job as in flight, so `--resume` follows them.
@@ -644,6 +687,8 @@ mod tests {
             hosts_total: 1,
             hosts_ok: 0,
             failed_hosts: vec![],
+            succeeded_hosts: vec![],
+            succeeded_hosts_unlisted: 0,
             duration: Duration::ZERO,
             error: None,
             error_code: None,

@@ -2,7 +2,8 @@
 
 use std::io::Write as _;
 
-use crate::args::{ShowArgs, ShowFormat};
+use crate::args::{ShowArgs, ShowOutput as ShowFormat};
+use crate::ci_formats::{ShownPush, show_junit};
 use crate::diagnostics::print_problems;
 use crate::exit::ExitStatus;
 use crate::load::{Loaded, load_or_print};
@@ -10,6 +11,9 @@ use crate::printer::{Printer, write_stdout};
 use crate::render;
 
 pub(crate) fn run(args: &ShowArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    if args.format == ShowFormat::Junit {
+        return junit(args);
+    }
     let Some(loaded) = load_or_print(&args.plan, &args.vars, args.api, printer) else {
         return Ok(ExitStatus::Invalid);
     };
@@ -135,6 +139,7 @@ fn render(
             };
         }
         (ShowFormat::Markdown, _) => render::markdown::render(plan, &graph, &parsed.warnings),
+        (ShowFormat::Junit, _) => unreachable!("written by `junit`"),
     };
     let output = match (args.format, resolution) {
         (ShowFormat::Text, Some(r)) => output + &render::resolved::text(r, plan),
@@ -149,4 +154,36 @@ fn render(
     print_problems(printer, &plan.sources, &warnings);
     write_stdout(&output)?;
     Ok(ExitStatus::Success)
+}
+
+/// `--format junit`: the plan's pushes as test cases, or an invalid plan's errors as failures
+/// at their place (exit 1, as for every format).
+fn junit(args: &ShowArgs) -> anyhow::Result<ExitStatus> {
+    let file = args.plan.display().to_string();
+    let options = crate::load::parse_options(&args.vars, args.api);
+    let (xml, status) = match crate::load::load(&args.plan, &options) {
+        Ok(loaded) => {
+            let plan = &loaded.parsed.plan;
+            let pushes: Vec<ShownPush> = loaded
+                .graph
+                .stages()
+                .iter()
+                .flat_map(|stage| stage.pushes.iter().map(move |name| (stage.number, name)))
+                .filter_map(|(stage, name)| plan.push(name).map(|push| (stage, push)))
+                .map(|(stage, push)| ShownPush {
+                    name: push.name.value.clone(),
+                    summary: format!("stage {stage}, {}", render::target_hosts(push)),
+                    enabled: push.enabled,
+                })
+                .collect();
+            let warnings = crate::diagnostics::to_json(&plan.sources, &loaded.warnings);
+            (show_junit(&file, &pushes, &warnings), ExitStatus::Success)
+        }
+        Err(rejected) => {
+            let problems = crate::diagnostics::to_json(&rejected.sources, &rejected.problems);
+            (show_junit(&file, &[], &problems), ExitStatus::Invalid)
+        }
+    };
+    write_stdout(&xml)?;
+    Ok(status)
 }

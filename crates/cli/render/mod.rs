@@ -75,6 +75,23 @@ pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     }
 }
 
+/// A push's targets counted: `4 hosts`, `2 hosts + 1 dynamic group + 1 topo node`.
+pub(crate) fn target_hosts(push: &plan_parser::Push) -> String {
+    let t = &push.target.hosts;
+    let mut parts = vec![count(t.ips.len(), "host", "hosts")];
+    if !t.dynamic_groups.is_empty() {
+        parts.push(count(
+            t.dynamic_groups.len(),
+            "dynamic group",
+            "dynamic groups",
+        ));
+    }
+    if !t.topo_nodes.is_empty() {
+        parts.push(count(t.topo_nodes.len(), "topo node", "topo nodes"));
+    }
+    parts.join(" + ")
+}
+
 /// The hosts as written: `relay, 0:10.0.9.9`.
 pub(crate) fn written(refs: &[HostRef]) -> String {
     plan_graph::written_hosts(refs).join(", ")

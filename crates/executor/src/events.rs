@@ -85,3 +85,54 @@ pub struct DryRunPush {
     /// The request body it would send (JOB's `fast_push_file` / `fast_transfer_file`).
     pub request: serde_json::Value,
 }
+
+/// What every NDJSON line carries besides its event: when it was written and the run it
+/// belongs to. Written by whoever writes the line ([`LineStamp::stamp`]), so a reader can
+/// order lines from several runs and tell them apart without the `run_started` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineStamp {
+    /// RFC 3339, UTC, milliseconds: `2026-12-06T12:00:00.123Z`.
+    pub ts: String,
+    /// The run's id, once the run has one (from `run_started` on).
+    pub run_id: Option<String>,
+}
+
+impl LineStamp {
+    /// A stamp for a line written now.
+    pub fn now(run_id: Option<&str>) -> Self {
+        LineStamp {
+            ts: crate::journal::now(),
+            run_id: run_id.map(str::to_owned),
+        }
+    }
+
+    /// The line as JSON with `ts` and `run_id` added after its own fields (a line that has
+    /// a `run_id` of its own, `run_started`, keeps it where it is).
+    pub fn stamp(&self, line: &impl Serialize) -> serde_json::Result<serde_json::Value> {
+        let mut value = serde_json::to_value(line)?;
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert("ts".into(), self.ts.clone().into());
+            if let Some(run_id) = &self.run_id {
+                fields.insert("run_id".into(), run_id.clone().into());
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// The schema's view of a stamped line: the line's own fields, then the stamp's. Never
+/// built: lines are stamped by [`LineStamp::stamp`], and only this type's schema is used.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub(crate) struct StampedSchema<T: JsonSchema> {
+    #[serde(flatten)]
+    _line: T,
+    /// When the line was written: RFC 3339, UTC, with milliseconds (`2026-12-06T12:00:00.123Z`).
+    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"))]
+    ts: String,
+    /// The run's id (the journal's file stem), on every line from `run_started` on; the lines
+    /// written before the run has one (`apply_started`, `dry_run`, an `error` before the
+    /// journal is open) have none.
+    #[serde(default)]
+    run_id: Option<String>,
+}

@@ -31,7 +31,7 @@ mod state_dir;
 
 pub use api::{BkJobApi, JobApi, JobRef, StartOutcome};
 pub use converge::{Converged, Convergence, converge};
-pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, Target};
+pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, LineStamp, Target};
 pub use interrupt::Interrupt;
 pub use journal::{
     JOURNAL_FORMAT_VERSION, Journal, JournalError, PushHistory, Record, RunHistory, RunOutcome,
@@ -47,7 +47,8 @@ pub use refresh::{
     RefreshJob, RefreshSettings, RefreshedPush, refresh, refresh_task_name,
 };
 pub use report::{
-    Batch, BatchReport, Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport, TerminateReason,
+    Batch, BatchReport, Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport,
+    SUCCEEDED_HOSTS_LISTED, TerminateReason,
 };
 pub use run::{InDoubtPush, Settings, StartError, apply};
 pub use run_tag::run_tag;

@@ -652,9 +652,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             // Held back before its first submission: it did not run (nothing to time).
             report.attempts = 0;
         }
-        report.hosts_total = hosts.len();
-        report.hosts_ok = hosts.values().filter(|h| h.is_success()).count();
-        report.failed_hosts = hosts.into_values().filter(|h| !h.is_success()).collect();
+        report.record_hosts(hosts.into_values());
         report.duration = if report.attempts == 0 {
             Duration::ZERO
         } else {

@@ -159,6 +159,13 @@ pub struct PushReport {
     pub hosts_ok: usize,
     /// Hosts that did not, with their JOB status and log excerpt.
     pub failed_hosts: Vec<HostResult>,
+    /// Hosts that received the files (`host` of their result), the first
+    /// [`SUCCEEDED_HOSTS_LISTED`] of them: a line stays readable for a fleet of 100,000.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub succeeded_hosts: Vec<String>,
+    /// Succeeded hosts past the first [`SUCCEEDED_HOSTS_LISTED`], counted but not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub succeeded_hosts_unlisted: usize,
     /// Wall time of the push in this segment.
     #[serde(rename = "duration_ms", with = "millis")]
     #[schemars(with = "u64")]
@@ -227,6 +234,8 @@ impl PushReport {
             hosts_total: 0,
             hosts_ok: 0,
             failed_hosts: Vec::new(),
+            succeeded_hosts: Vec::new(),
+            succeeded_hosts_unlisted: 0,
             duration: Duration::ZERO,
             error: None,
             error_code: None,
@@ -234,6 +243,29 @@ impl PushReport {
             batches: Vec::new(),
         }
     }
+
+    /// The push's per-host results: totals, the failed hosts whole, the succeeded ones
+    /// listed up to [`SUCCEEDED_HOSTS_LISTED`].
+    pub(crate) fn record_hosts(&mut self, hosts: impl IntoIterator<Item = HostResult>) {
+        let (ok, failed): (Vec<HostResult>, Vec<HostResult>) =
+            hosts.into_iter().partition(HostResult::is_success);
+        self.hosts_total = ok.len() + failed.len();
+        self.hosts_ok = ok.len();
+        self.failed_hosts = failed;
+        self.succeeded_hosts_unlisted = ok.len().saturating_sub(SUCCEEDED_HOSTS_LISTED);
+        self.succeeded_hosts = ok
+            .into_iter()
+            .take(SUCCEEDED_HOSTS_LISTED)
+            .map(|h| h.host)
+            .collect();
+    }
+}
+
+/// How many succeeded hosts a [`PushReport`] lists by name (the rest are counted).
+pub const SUCCEEDED_HOSTS_LISTED: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The whole run.
@@ -517,5 +549,46 @@ mod millis {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(n: usize, status: i32) -> HostResult {
+        HostResult {
+            host: format!("0:10.0.{}.{}", n / 256, n % 256),
+            host_id: None,
+            status: HostStatus::from_code(status),
+            label: String::new(),
+            error_code: None,
+            log_excerpt: None,
+        }
+    }
+
+    /// Succeeded hosts are listed up to the cap and counted past it; failed ones all kept.
+    #[test]
+    fn a_report_lists_succeeded_hosts_up_to_the_cap() {
+        let mut report = PushReport::idle("a", 1, PushStatus::Failed);
+        let extra = 5;
+        let hosts = (0..SUCCEEDED_HOSTS_LISTED + extra)
+            .map(|n| host(n, 9))
+            .chain([host(9999, 310)]);
+        report.record_hosts(hosts);
+        assert_eq!(report.hosts_total, SUCCEEDED_HOSTS_LISTED + extra + 1);
+        assert_eq!(report.hosts_ok, SUCCEEDED_HOSTS_LISTED + extra);
+        assert_eq!(report.succeeded_hosts.len(), SUCCEEDED_HOSTS_LISTED);
+        assert_eq!(report.succeeded_hosts[0], "0:10.0.0.0");
+        assert_eq!(report.succeeded_hosts_unlisted, extra);
+        assert_eq!(report.failed_hosts.len(), 1);
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["succeeded_hosts_unlisted"], extra);
+
+        let mut small = PushReport::idle("b", 1, PushStatus::Succeeded);
+        small.record_hosts([host(1, 9)]);
+        let json = serde_json::to_value(&small).expect("json");
+        assert_eq!(json["succeeded_hosts"], serde_json::json!(["0:10.0.0.1"]));
+        assert!(json.get("succeeded_hosts_unlisted").is_none(), "{json}");
     }
 }

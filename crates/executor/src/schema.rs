@@ -5,7 +5,7 @@
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 use serde::Serialize;
 
-use crate::events::ApplyEvent;
+use crate::events::{ApplyEvent, StampedSchema};
 use crate::journal::Record;
 use crate::report::Event;
 
@@ -30,7 +30,13 @@ pub fn journal_schema() -> Schema {
 
 /// The schema of one NDJSON line of `plan apply --format json` ([`EventLine`]).
 pub fn events_schema() -> Schema {
-    generator().into_root_schema_for::<EventLine>()
+    let mut schema = generator().into_root_schema_for::<StampedSchema<EventLine>>();
+    schema.insert("title".into(), "plan apply --format json: one NDJSON line".into());
+    schema.insert(
+        "description".into(),
+        "An event (a line the caller writes around the run, or one of the run's events), stamped with when it was written (`ts`) and the run's id (`run_id`, once the run has one).".into(),
+    );
+    schema
 }
 
 fn generator() -> schemars::SchemaGenerator {

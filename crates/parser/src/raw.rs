@@ -169,8 +169,9 @@ const SOURCE_KEYS: &[&str] = &[
 ];
 const TARGET_KEYS: &[&str] = &["hosts", "path", "account", "account_id", "file_target_name"];
 
-/// True for key names that are, or look like, credentials.
-pub(crate) fn looks_like_credential(key: &str) -> bool {
+/// True for key names that are, or look like, credentials (refused as keys and `[vars]`
+/// names).
+pub fn looks_like_credential(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     const EXACT: &[&str] = &[
         "bk_app_secret",

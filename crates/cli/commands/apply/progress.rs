@@ -12,8 +12,12 @@ use super::report::{Out, human_duration, worded};
 
 pub(super) async fn render(mut rx: UnboundedReceiver<Event>, out: Out) {
     if out.json {
+        let mut run_id: Option<String> = None;
         while let Some(event) = rx.recv().await {
-            out.json_line(&worded(event));
+            if let Event::RunStarted { run_id: id, .. } = &event {
+                run_id = Some(id.clone());
+            }
+            out.json_line_of_run(&worded(event), run_id.as_deref());
         }
         return;
     }
@@ -56,7 +60,13 @@ impl View {
     fn bar(&mut self, push: &str, stage: usize) -> Option<&ProgressBar> {
         let multi = self.multi.as_ref()?;
         if !self.bars.contains_key(push) {
-            let style = ProgressStyle::with_template("{spinner} {prefix} {wide_msg} {elapsed:>5}")
+            // Coloured like the diagnostics: only when they are.
+            let template = if self.out.stderr_paint.0 {
+                "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>5}"
+            } else {
+                "{spinner} {prefix} {wide_msg} {elapsed:>5}"
+            };
+            let style = ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
             let bar = multi.add(ProgressBar::new_spinner().with_style(style));
             bar.set_prefix(format!("stage {stage}  {push}"));
@@ -76,7 +86,10 @@ impl View {
                 reattached,
                 ..
             } => self.run_resumed(run_id, already_done, reattached),
-            Event::Warning { message, .. } => self.line(&format!("warning: {message}")),
+            Event::Warning { message, .. } => {
+                let warning = self.out.stderr_paint.notice("warning:");
+                self.line(&format!("{warning} {message}"));
+            }
             Event::PushSubmitting {
                 push,
                 stage,
@@ -278,11 +291,13 @@ impl View {
         } else {
             String::new()
         };
+        let status = self
+            .out
+            .stderr_paint
+            .status(report.status, report.status.label());
         self.line(&format!(
-            "[stage {}] {}: {}{job}{hosts}{duration}",
-            report.stage,
-            report.name,
-            report.status.label()
+            "[stage {}] {}: {status}{job}{hosts}{duration}",
+            report.stage, report.name
         ));
     }
 
@@ -292,7 +307,7 @@ impl View {
         } else {
             "interrupted again: terminating running jobs"
         };
-        self.line(text);
+        self.line(&self.out.stderr_paint.notice(text));
     }
 
     fn clear(&mut self) {

@@ -2,16 +2,19 @@
 //! summary, the final report and its diagnostics, start errors. NDJSON with `--format json`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use plan_executor::{
-    ApplyEvent, DryRunPush, DryRunStage, Event, Hint, PushReport, PushStatus, RunReport,
-    StartError, Target,
+    ApplyEvent, DryRunPush, DryRunStage, Event, Hint, LineStamp, PushReport, PushStatus,
+    RunReport, StartError, Target,
 };
 use plan_graph::PlanGraph;
 use plan_parser::{Plan, Problem, Push};
 
+use owo_colors::OwoColorize as _;
+
+use crate::args::ColorChoice;
 use crate::diagnostics::render_problems;
 use crate::printer::Printer;
 
@@ -22,11 +25,28 @@ use super::EVENTS_FORMAT_VERSION;
 pub(super) struct Out {
     pub(super) printer: Printer,
     pub(super) json: bool,
+    /// Colours in what goes to stdout (the report).
+    pub(super) stdout_paint: Paint,
+    /// Colours in what goes to stderr (progress, notices), as the diagnostics have them.
+    pub(super) stderr_paint: Paint,
 }
 
 impl Out {
     pub(super) fn new(printer: Printer, json: bool) -> Self {
-        Out { printer, json }
+        let stdout_colours = match printer.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Out {
+            printer,
+            json,
+            stdout_paint: Paint(stdout_colours && !json),
+            stderr_paint: Paint(printer.fancy),
+        }
     }
 
     /// A line on stdout (the report, NDJSON). A closed pipe is not an error.
@@ -45,20 +65,33 @@ impl Out {
         }
     }
 
+    /// An NDJSON line of no run yet (before the executor opened its journal).
     pub(super) fn json_line(&self, value: &impl serde::Serialize) {
-        match serde_json::to_string(value) {
+        self.json_line_of_run(value, None);
+    }
+
+    /// An NDJSON line, stamped with the time and, once there is one, the run id.
+    pub(super) fn json_line_of_run(&self, value: &impl serde::Serialize, run_id: Option<&str>) {
+        let stamped = LineStamp::now(run_id).stamp(value);
+        match stamped.and_then(|v| serde_json::to_string(&v)) {
             Ok(line) => self.stdout(&line),
             Err(e) => tracing::warn!("cannot serialise an event: {e}"),
         }
     }
 
     pub(super) fn cannot_start(&self, message: &str, help: Option<&str>) {
+        self.run_error(message, help, None);
+    }
+
+    /// An error of run `run_id` (or, without one, of an apply that has no run yet).
+    pub(super) fn run_error(&self, message: &str, help: Option<&str>, run_id: Option<&str>) {
         if self.json {
-            self.json_line(&ApplyEvent::Error {
+            let error = ApplyEvent::Error {
                 format_version: EVENTS_FORMAT_VERSION,
                 message: message.to_owned(),
                 help: help.map(str::to_owned),
-            });
+            };
+            self.json_line_of_run(&error, run_id);
         }
         let mut text = format!("error: {message}");
         if let Some(help) = help {
@@ -166,7 +199,7 @@ impl Out {
         self.stderr(&text);
     }
 
-    pub(super) fn report(&self, plan: &Plan, report: &RunReport) {
+    pub(super) fn report(&self, plan: &Plan, report: &RunReport, closing: &Closing) {
         if self.json {
             // The `run_finished` event already carried the whole report.
             return;
@@ -179,11 +212,12 @@ impl Out {
             .max()
             .unwrap_or(4)
             .max(4);
-        let _ = writeln!(
-            text,
+        let paint = self.stdout_paint;
+        let header = format!(
             "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}  {:>9}",
             "stage", "push", "status", "job", "hosts ok/bad", "duration"
         );
+        let _ = writeln!(text, "{}", paint.strong(&header));
         for p in &report.pushes {
             let job = p
                 .job_instance_id
@@ -198,19 +232,24 @@ impl Out {
             } else {
                 human_duration(p.duration)
             };
+            let status = paint.status(p.status, &format!("{:<15}", p.status.label()));
             let _ = writeln!(
                 text,
-                "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}  {:>9}",
-                p.stage,
-                p.name,
-                p.status.label(),
-                job,
-                hosts,
-                duration
+                "{:<5}  {:<name_width$}  {status}  {:>12}  {:>12}  {:>9}",
+                p.stage, p.name, job, hosts, duration
             );
             write_batches(&mut text, p, name_width);
         }
-        let _ = write!(text, "{}", summary_line(report));
+        let summary = summary_line(report, closing);
+        let (verdict, rest) = summary.split_once(':').unwrap_or((&summary, ""));
+        let verdict = if report.succeeded() {
+            paint.status(PushStatus::Succeeded, verdict)
+        } else if report.interrupted.is_interrupted() {
+            paint.notice(verdict)
+        } else {
+            paint.status(PushStatus::Failed, verdict)
+        };
+        let _ = write!(text, "{}:{rest}", paint.strong(&verdict));
         self.stdout(&text);
 
         // One diagnostic per push that ran and failed, labelled at the push in the plan.
@@ -269,7 +308,54 @@ fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
     }
 }
 
-fn summary_line(report: &RunReport) -> String {
+/// Colours for people: on a terminal without `NO_COLOR`, or with `--color always`; never in
+/// a pipe or a file otherwise. Text is padded before it is painted, so columns still line up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Paint(pub(super) bool);
+
+impl Paint {
+    /// A push status: green when done, red when it failed, yellow when it did not run.
+    pub(super) fn status(self, status: PushStatus, text: &str) -> String {
+        if !self.0 {
+            text.to_owned()
+        } else if status.is_ok() {
+            text.green().to_string()
+        } else if status.is_failure() {
+            text.red().to_string()
+        } else {
+            text.yellow().to_string()
+        }
+    }
+
+    /// Something to notice (a warning, an interrupt).
+    pub(super) fn notice(self, text: &str) -> String {
+        if self.0 {
+            text.yellow().to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A heading or a name that guides the eye.
+    pub(super) fn strong(self, text: &str) -> String {
+        if self.0 {
+            text.bold().to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// How the run ended from outside the executor: what the closing line can offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Closing {
+    /// The command that continues this run (`plan apply PLAN --sandbox DIR --resume`).
+    pub(super) resume: String,
+    /// The user pressed Ctrl-C (SIGINT), as opposed to a SIGTERM or no interrupt at all.
+    pub(super) ctrl_c: bool,
+}
+
+fn summary_line(report: &RunReport, closing: &Closing) -> String {
     let mut counts: Vec<(PushStatus, usize)> = Vec::new();
     for p in &report.pushes {
         match counts.iter_mut().find(|(s, _)| *s == p.status) {
@@ -304,7 +390,18 @@ fn summary_line(report: &RunReport) -> String {
         line.push_str(
             "\na submission's answer was lost: check JOB's job history for the task named above before anything else (`--resume` refuses this run; its diagnostic says how to go on)",
         );
-    } else if !report.succeeded() {
+    } else if report.interrupted.is_interrupted() {
+        // Nothing needs fixing after a stop someone asked for: the run just goes on.
+        let who = if closing.ctrl_c {
+            "you interrupted the run"
+        } else {
+            "the run was stopped (SIGTERM)"
+        };
+        line.push_str(&format!(
+            "\n{who}: `{}` continues it where it stopped (what succeeded is not sent again)",
+            closing.resume
+        ));
+    } else if !report.succeeded() && !report.awaits_confirmation() {
         line.push_str(
             "\nfix the cause and rerun with `--resume` to redo only what did not succeed",
         );
@@ -312,7 +409,7 @@ fn summary_line(report: &RunReport) -> String {
     line
 }
 
-/// Hosts that failed alike: status, label, error code, log (timestamps stripped), hosts.
+/// Hosts that failed alike: status, label, error code, the log's cause ([`cause`]), hosts.
 type FailureGroup<'a> = (
     plan_bkjob::HostStatus,
     &'a str,
@@ -320,6 +417,42 @@ type FailureGroup<'a> = (
     String,
     Vec<String>,
 );
+
+/// Hosts named in one failure block; the rest are counted.
+const HOSTS_NAMED_PER_CAUSE: usize = 20;
+
+/// What a failed host's log says went wrong, without what differs from host to host while
+/// meaning the same: timestamps, sizes, speeds and percentages. A file's progress lines
+/// count only by their last (the file's final state and JOB's detail); other lines count
+/// once each. Hosts whose causes are equal failed the same way.
+fn cause(log: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut files: Vec<&str> = Vec::new();
+    for raw in log.lines() {
+        let line = plan_bkjob::file_log::FileLogLine::parse(raw);
+        let text = match line.name {
+            Some(name) => {
+                let state = [line.status_desc, line.detail]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                let text = format!("{name}: {state}");
+                if let Some(i) = files.iter().position(|f| *f == name) {
+                    files.remove(i);
+                    lines.retain(|l| !l.starts_with(&format!("{name}: ")));
+                }
+                files.push(name);
+                text
+            }
+            None => plan_bkjob::file_log::without_time(raw).trim().to_owned(),
+        };
+        if !text.is_empty() && !lines.contains(&text) {
+            lines.push(text);
+        }
+    }
+    lines.join("\n")
+}
 
 fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     let job = r
@@ -347,11 +480,7 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     // limit): a thousand identical failures are one cause, not a thousand.
     let mut groups: Vec<FailureGroup<'_>> = Vec::new();
     for h in &r.failed_hosts {
-        let log = h
-            .log_excerpt
-            .as_deref()
-            .map(strip_timestamps)
-            .unwrap_or_default();
+        let log = h.log_excerpt.as_deref().map(cause).unwrap_or_default();
         match groups
             .iter_mut()
             .find(|g| g.0 == h.status && g.2 == h.error_code && g.3 == log)
@@ -361,15 +490,14 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
         }
     }
     for (status, label, error_code, log, hosts) in &groups {
-        const SHOWN: usize = 20;
         let mut names = hosts
             .iter()
-            .take(SHOWN)
+            .take(HOSTS_NAMED_PER_CAUSE)
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        if hosts.len() > SHOWN {
-            let _ = write!(names, " and {} more", hosts.len() - SHOWN);
+        if hosts.len() > HOSTS_NAMED_PER_CAUSE {
+            let _ = write!(names, " and {} more", hosts.len() - HOSTS_NAMED_PER_CAUSE);
         }
         let _ = write!(
             help,
@@ -556,15 +684,6 @@ fn in_doubt_help(pushes: &[plan_executor::InDoubtPush], journal: &std::path::Pat
     )
 }
 
-/// Log lines without JOB's `[yyyy-MM-dd HH:mm:ss] ` prefix (it differs per host and adds
-/// nothing to a failure report).
-fn strip_timestamps(log: &str) -> String {
-    log.lines()
-        .map(plan_bkjob::file_log::without_time)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn hosts_of(push: &Push) -> String {
     let t = &push.target.hosts;
     let mut parts = vec![count(t.ips.len(), "host", "hosts")];
@@ -599,12 +718,60 @@ pub(super) fn human_duration(d: Duration) -> String {
 mod tests {
     use super::*;
 
+    fn failed_host(host: &str, log: &str) -> plan_executor::HostResult {
+        plan_executor::HostResult {
+            host: host.into(),
+            host_id: None,
+            status: plan_bkjob::HostStatus::from_code(320),
+            label: "File pull failed".into(),
+            error_code: Some(104),
+            log_excerpt: Some(log.into()),
+        }
+    }
+
+    /// Two hosts whose logs differ only in times, speeds and percentages failed the same
+    /// way: one block; a third with another detail is a block of its own.
     #[test]
-    fn timestamps_are_stripped_from_log_lines() {
-        assert_eq!(
-            strip_timestamps("[2026-11-28 17:45:24] FileName: /a Status: 5\nplain"),
-            "FileName: /a Status: 5\nplain"
+    fn failed_hosts_are_grouped_by_cause_not_by_progress() {
+        let line = |time: &str, progress: &str, detail: &str| {
+            format!("[2026-11-28 17:45:{time}] FileName: /data/a.tgz FileSize: 4.0 MB Status: 5 StatusDesc: failed Speed: 1,024 KB/s Progress: {progress} Detail: {detail}")
+        };
+        let running = "[2026-11-28 17:45:20] FileName: /data/a.tgz FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 2,048 KB/s Progress: 10%";
+        let a = format!("{running}\n{}", line("24", "45%", "Transfer failed"));
+        let b = line("25", "80%", "Transfer failed");
+        let c = line("26", "45%", "No space left on device");
+        assert_eq!(cause(&a), "/data/a.tgz: failed: Transfer failed");
+        assert_eq!(cause(&a), cause(&b));
+        assert_eq!(cause("[2026-11-28 17:45:24] agent gone\nagent gone"), "agent gone");
+        let (plan, _) = crate::render::tests::load(
+            "[plan]\nname = \"p\"\nbk_biz_id = 1\naccount = \"root\"\n[[push]]\nname = \"a\"\nfrom = { hosts = \"10.0.0.1\", files = [\"/data/a.tgz\"] }\nto = { hosts = [\"10.0.1.1\", \"10.0.1.2\", \"10.0.1.3\"], path = \"/data/\" }\n",
         );
+        let plan = plan.plan;
+        // Read as a journal reader would: the fields this test needs, the rest defaulted.
+        let mut report: PushReport = serde_json::from_value(serde_json::json!({
+            "name": "a", "stage": 1, "status": "failed", "job_instance_id": 7, "attempts": 1,
+            "hosts_total": 3, "hosts_ok": 0, "failed_hosts": [], "duration_ms": 0,
+        }))
+        .expect("a push report");
+        report.failed_hosts = vec![
+            failed_host("0:10.0.1.1", &a),
+            failed_host("0:10.0.1.2", &b),
+            failed_host("0:10.0.1.3", &c),
+        ];
+        let help = |report: &PushReport| {
+            let push = plan.push("a").expect("push");
+            failure_problem(&plan, push, report).help().unwrap_or_default().to_owned()
+        };
+        assert_eq!(
+            help(&report),
+            "hosts 0:10.0.1.1, 0:10.0.1.2: status 320 File pull failed, error code 104\n  | /data/a.tgz: failed: Transfer failed\nhost 0:10.0.1.3: status 320 File pull failed, error code 104\n  | /data/a.tgz: failed: No space left on device"
+        );
+        report.failed_hosts = (0..25)
+            .map(|i| failed_host(&format!("0:10.0.2.{i}"), &b))
+            .collect();
+        let many = help(&report);
+        assert_eq!(many.lines().count(), 2, "{many}");
+        assert!(many.contains("0:10.0.2.19 and 5 more: status 320"), "{many}");
     }
 
     fn journal() -> std::path::PathBuf {
@@ -681,6 +848,8 @@ mod tests {
             hosts_total: 0,
             hosts_ok: 0,
             failed_hosts: vec![],
+            succeeded_hosts: vec![],
+            succeeded_hosts_unlisted: 0,
             duration: Duration::ZERO,
             error: Some("JOB instance 7 was not seen finishing".into()),
             error_code: None,

@@ -356,9 +356,19 @@ impl PlanImport<'_> {
             };
             let name = &after[..end];
             match self.var(name) {
-                Some(var) if var.var_type == global_var_type::STRING && is_var_name(name) => {
+                Some(var)
+                    if var.var_type == global_var_type::STRING
+                        && is_var_name(name)
+                        && !plan_parser::looks_like_credential(name) =>
+                {
                     uses.insert(name.to_owned());
                     out.push_str(&rest[at..at + 2 + end + 1]);
+                }
+                Some(var) if var.var_type == global_var_type::STRING => {
+                    return Err(format!(
+                        "{what} uses `${{{}}}`, a name plan refuses for a variable (it reads as a credential, and credentials stay out of plan files)",
+                        printable(name)
+                    ));
                 }
                 Some(var) => {
                     return Err(format!(
@@ -424,6 +434,14 @@ impl PlanImport<'_> {
             return name.clone();
         }
         let name = unique(&mut self.names.groups, wanted);
+        if !group.host_ids.is_empty() {
+            self.note(
+                true,
+                format!(
+                    "hosts JOB names by CMDB id -> [hosts.{name}] host_ids (v3's host_id_list; `plan show --resolve` names their addresses)"
+                ),
+            );
+        }
         self.import.groups.push((name.clone(), group));
         name
     }
@@ -795,7 +813,26 @@ mod tests {
             comments[2].contains("neither an IPv4 address nor a host id"),
             "{comments:?}"
         );
-        assert_eq!(import.notes.iter().filter(|n| !n.carried).count(), 3);
+        // The three steps and the ciphertext variable no push uses.
+        assert_eq!(import.notes.iter().filter(|n| !n.carried).count(), 4);
+    }
+
+    #[test]
+    fn a_variable_named_like_a_credential_is_not_written() {
+        let import = import(&[plan(serde_json::json!({
+            "id": 1, "bk_biz_id": 2, "name": "p",
+            "global_var_list": [{"type": 1, "name": "db_password", "value": "hunter2"}],
+            "step_list": [{"type": 2, "name": "push", "file_info": {
+                "file_source_list": [{"file_list": ["/data/${db_password}"],
+                    "account": {"alias": "root"}, "server": {"host_id_list": [1]}}],
+                "file_destination": {"path": "/opt/", "account": {"alias": "root"},
+                    "server": {"host_id_list": [2]}}}}]
+        }))]);
+        assert!(pushes(&import).is_empty());
+        assert!(import.vars.is_empty());
+        let text = format!("{:?}", import.items);
+        assert!(text.contains("reads as a credential"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

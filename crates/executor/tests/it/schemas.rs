@@ -9,7 +9,7 @@ use std::time::Duration;
 use plan_executor::schema::{events_schema, journal_schema};
 use plan_executor::{
     ApiVersion, ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, Event, Interrupt,
-    Options, PollPolicy, Target,
+    LineStamp, Options, PollPolicy, Target,
 };
 use serde_json::{Value, json};
 
@@ -66,7 +66,7 @@ impl Checked {
 
     fn events(&mut self, events: &[Event]) {
         for event in events {
-            let value = serde_json::to_value(event).expect("an event serialises");
+            let value = LineStamp::now(Some("run")).stamp(event).expect("an event serialises");
             assert_eq!(
                 errors(&self.events, &value),
                 Vec::<String>::new(),
@@ -230,12 +230,23 @@ fn the_lines_around_a_run_validate_too() {
         },
     ];
     for line in lines {
-        let value = serde_json::to_value(&line).expect("json");
+        let value = LineStamp::now(None).stamp(&line).expect("json");
         assert_eq!(errors(&events, &value), Vec::<String>::new(), "{value}");
     }
     let warning = serde_json::to_value(Event::warning("w")).expect("json");
     assert_eq!(warning, json!({"event": "warning", "message": "w"}));
-    assert!(errors(&events, &warning).is_empty());
+    let stamped = LineStamp::now(Some("r1")).stamp(&Event::warning("w")).expect("json");
+    let ts = stamped["ts"].as_str().expect("ts").to_owned();
+    assert_eq!(
+        stamped,
+        json!({"event": "warning", "message": "w", "ts": ts, "run_id": "r1"})
+    );
+    assert!(errors(&events, &stamped).is_empty());
+    // Unstamped, or stamped with something that is not a UTC time, a line is refused.
+    assert!(!errors(&events, &warning).is_empty());
+    let mut local = stamped.clone();
+    local["ts"] = json!("2026-12-06T12:00:00+08:00");
+    assert!(!errors(&events, &local).is_empty());
 }
 
 #[test]
@@ -251,7 +262,8 @@ fn the_schemas_refuse_what_the_types_cannot_be() {
             "target": "sandbox", "endpoint": "e", "dry_run": false, "pushes": 1, "stages": 1}),
         json!({"event": "nonsense"}),
     ];
-    for value in refused_events {
+    for mut value in refused_events {
+        value["ts"] = json!("2026-12-06T12:00:00.000Z");
         assert!(!errors(&events, &value).is_empty(), "accepted {value}");
     }
     let refused_lines = [
