@@ -459,3 +459,55 @@ fn job_body(world: &toml::Value, plan_id: i64, step_name: &str) -> Value {
     }
     body
 }
+
+const SECRET: &str = "CANARY-import-secret-5c1e";
+
+/// Through a real endpoint (a simulator the test starts on 127.0.0.1:0) with credentials from
+/// the environment: a 503 on a detail is retried, only the two read APIs are called, and the
+/// secret appears in no output.
+#[test]
+fn through_an_endpoint_reads_only_and_says_no_secret() {
+    let world = World::new();
+    let sandbox = world.path("sandbox");
+    let app = format!("[[app]]\ncode = \"plan-app\"\nsecret = \"{SECRET}\"\n\n");
+    std::fs::write(sandbox.join("jobsim.toml"), app + WORLD).expect("jobsim.toml");
+    let server = crate::server::SimServer::start(&sandbox);
+    server.inject("get_job_plan_detail", "http_503", 1);
+    let run = |url: &str, extra: &[&str]| {
+        let mut args = vec!["import", "--bk-biz-id", "2", "--endpoint", url];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_plan"))
+            .args(&args)
+            .current_dir(world.dir.path())
+            .env("BK_APP_CODE", "plan-app")
+            .env("BK_APP_SECRET", SECRET)
+            .env("BK_USERNAME", "admin")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run plan")
+    };
+    let esb = run(&server.url, &["--job-plan", "1001"]);
+    assert!(esb.status.success(), "{}", text(&esb.stderr));
+    let gateway = run(&server.gateway(), &["--job-plan", "1001"]);
+    assert_eq!(text(&esb.stdout), text(&gateway.stdout));
+    let listed = run(&server.url, &[]);
+    assert!(text(&listed.stdout).contains("release web"));
+    for out in [&esb, &gateway, &listed] {
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(!all.contains(SECRET), "{all}");
+    }
+    let apis: std::collections::BTreeSet<String> =
+        server.requests().iter().map(|r| r.api.clone()).collect();
+    assert_eq!(
+        apis.into_iter().collect::<Vec<_>>(),
+        ["get_job_plan_detail", "get_job_plan_list"],
+        "nothing but the two reads"
+    );
+    let details = server
+        .requests()
+        .iter()
+        .filter(|r| r.api == "get_job_plan_detail")
+        .count();
+    // ESB (the 503, then its retry), the gateway, and the listing's one detail per plan.
+    assert_eq!(details, 2 + 1 + 2);
+}

@@ -401,7 +401,7 @@ fn summary_line(report: &RunReport, closing: &Closing) -> String {
             "\n{who}: `{}` continues it where it stopped (what succeeded is not sent again)",
             closing.resume
         ));
-    } else if !report.succeeded() && !report.awaits_confirmation() {
+    } else if !report.succeeded() {
         line.push_str(
             "\nfix the cause and rerun with `--resume` to redo only what did not succeed",
         );
