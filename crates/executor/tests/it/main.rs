@@ -11,3 +11,4 @@ mod schedule;
 mod schemas;
 mod support;
 mod two_phase;
+mod v2_batches;
