@@ -241,3 +241,62 @@ to = { hosts = "10.0.2.1", path = "/opt/free/" }
     assert_eq!(confirmed[0]["point"]["kind"], "gate");
     assert_eq!(confirmed[0]["by"], "release-manager");
 }
+
+/// On a terminal `plan apply` asks; `y` goes on and `n` stops as without one (exit 5). The
+/// terminal is util-linux's `script`, which runs the command on a pseudo-terminal and passes
+/// it what the test writes to its stdin.
+#[test]
+fn on_a_terminal_the_gate_is_asked_and_the_answer_decides() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");
+        return;
+    }
+    for (answer, exit, delivered_all) in [("n", 5, false), ("y", 0, true)] {
+        let f = fixture(&plan(r#"{ expression = "100%" }"#, "gate = true\n"), WORLD);
+        let command = format!(
+            "{} apply plan.toml --sandbox sandbox --yes --poll-interval 100",
+            env!("CARGO_BIN_EXE_plan")
+        );
+        let mut child = on_a_terminal(&f, &command).spawn().expect("script");
+        {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin
+                .write_all(format!("{answer}\n").as_bytes())
+                .expect("answer");
+        }
+        let out = child.wait_with_output().expect("script");
+        let said = text(&out.stdout) + &text(&out.stderr);
+        assert!(
+            said.contains("push app is gated: start it? [y/N]"),
+            "{said}"
+        );
+        assert_eq!(code(&out), exit, "{answer}: {said}");
+        assert_eq!(delivered(&f).iter().all(|d| *d), delivered_all, "{answer}");
+        let confirmed = of_type(&journal(&f.path("state")), "push_confirmed").len();
+        assert_eq!(confirmed, usize::from(delivered_all), "{answer}");
+    }
+}
+
+/// `line` run on a pseudo-terminal (`script -qec LINE /dev/null`, which passes on its exit
+/// code), in the fixture's directory, with a clean environment.
+fn on_a_terminal(f: &Fixture, line: &str) -> std::process::Command {
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", line, "/dev/null"])
+        .current_dir(f.path("."))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PLAN_STATE_DIR", f.path("state"))
+        .env("NO_COLOR", "1")
+        .env("USER", "release-manager")
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    script
+}
