@@ -1,6 +1,6 @@
 //! Real fleets (issue 15) end to end, the built binary against the simulator: a run over a
 //! dynamic group with IPv6-only hosts reports each host by its `bk_host_id`, retries the
-//! failed one by host id, and asks for logs by host id; `plan show --resolve` lists the hosts
+//! failed one inside the same job, and asks for logs by host id; `plan show --resolve` lists the hosts
 //! CMDB puts in each group and node.
 
 use serde_json::{Value, json};
@@ -126,16 +126,26 @@ fn a_dynamic_group_of_ipv6_only_hosts_reports_each_host_by_id() {
         assert!(call["body"].get("ip_list").is_none(), "{call}");
         assert_eq!(call["code"], 0, "{call}");
     }
-    // The retry went to that host alone, by id.
+    // The retry ran that host again inside the same job (v3, `operate_step_instance` code
+    // 2): one job, and only the failed host ran again.
     let submissions: Vec<&Value> = requests
         .iter()
         .filter(|r| r["api"] == "fast_transfer_file")
         .collect();
-    assert_eq!(submissions.len(), 2);
-    assert_eq!(
-        submissions[1]["body"]["target_server"],
-        json!({"host_id_list": [3002]})
-    );
+    assert_eq!(submissions.len(), 1);
+    let retries: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["api"] == "operate_step_instance")
+        .collect();
+    assert_eq!(retries.len(), 1);
+    assert_eq!(retries[0]["body"]["operation_code"], 2);
+    let retried: Vec<&Value> = journal
+        .iter()
+        .filter(|l| l["type"] == "push_retry_requested")
+        .collect();
+    assert_eq!(retried.len(), 1, "{journal:?}");
+    assert_eq!(retried[0]["hosts"], json!(["0:[fd00::2]"]));
+    assert_eq!(attempts[1]["job_instance_id"], attempts[0]["job_instance_id"]);
 
     // The report: three hosts, all received the files in the end.
     let last: Value = text(&out.stdout)

@@ -25,4 +25,5 @@ mod show;
 mod terminal;
 mod tls;
 mod v2_batches;
+mod verify_apply;
 mod version;

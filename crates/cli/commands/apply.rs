@@ -8,6 +8,7 @@
 //! (progress bars, plain lines or NDJSON) and the final report, and maps the outcome to the
 //! exit codes of `design/cli.md`.
 
+mod confirm;
 mod progress;
 mod release;
 mod report;
@@ -75,6 +76,13 @@ async fn apply(
     graph: Arc<PlanGraph>,
 ) -> anyhow::Result<ExitStatus> {
     let out = report::Out::new(*printer, args.format == ApplyFormat::Json);
+    if let Some(unknown) = args.confirm.iter().find(|name| plan.push(name).is_none()) {
+        out.cannot_start(
+            &format!("`--confirm {unknown}`: plan `{}` has no push `{unknown}`", plan.name.value),
+            Some("name a push of the plan that waits at its gate or for a rolling batch's confirmation"),
+        );
+        return Ok(ExitStatus::Usage);
+    }
     if let Some((message, help)) = release::not_yet_applied(&plan) {
         out.cannot_start(&message, Some(help));
         return Ok(ExitStatus::CannotStart);
@@ -410,6 +418,7 @@ impl OnTarget<'_> {
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             force: args.force,
             refresh,
+            confirmer: confirm::confirmer(&args.confirm),
         };
         let result =
             plan_executor::apply(BkJobApi::new(client), plan, graph, settings, interrupt, tx).await;
@@ -570,6 +579,8 @@ fn exit_status(report: &RunReport) -> ExitStatus {
         ExitStatus::Interrupted
     } else if report.succeeded() {
         ExitStatus::Success
+    } else if report.awaits_confirmation() {
+        ExitStatus::AwaitingConfirmation
     } else {
         ExitStatus::PushFailed
     }
@@ -694,6 +705,9 @@ mod tests {
             error_code: None,
             hint: None,
             batches: Vec::new(),
+            waiting: None,
+            verification: None,
+            attempt_log: Vec::new(),
         };
         report.pushes = vec![
             push(PushStatus::Succeeded),

@@ -11,8 +11,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use plan_bkjob::script::FileFacts;
 use plan_bkjob::{
-    ApiError, ApiVersion, Client, HostLog, HostState, JobKey, ListedJob, Snapshot, StartAnswer,
+    ApiError, ApiVersion, Client, HostLog, HostState, IpHost, JobKey, ListedJob, RunStatus,
+    Snapshot, StartAnswer,
 };
 use plan_graph::JobRequest;
 
@@ -54,6 +56,36 @@ pub enum StartOutcome {
     /// `start_task=false`, and later submissions use one phase.
     StartedByServer,
 }
+
+/// A step's state as [`JobApi::step_execution`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepExecution {
+    /// The step's status.
+    pub status: RunStatus,
+    /// Its executions so far (0, plus one per retry).
+    pub execute_count: i32,
+}
+
+/// One checksum script job ([`JobApi::checksums`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ChecksumScript<'a> {
+    /// The API family and business of the plan.
+    pub api: ApiVersion,
+    /// Business.
+    pub bk_biz_id: i64,
+    /// The job's name in JOB's history.
+    pub task_name: &'a str,
+    /// Execution account alias on every host.
+    pub account: &'a str,
+    /// The hosts.
+    pub hosts: &'a [IpHost],
+    /// Absolute paths to read on each.
+    pub paths: &'a [String],
+}
+
+/// What a checksum script job read: its job id and, per host as JOB named it, the host's
+/// files or why it could not be read.
+pub type ChecksumRead = (i64, Vec<(IpHost, Result<BTreeMap<String, FileFacts>, String>)>);
 
 impl JobRef {
     /// The job as `plan_bkjob`'s version-neutral calls name it.
@@ -140,6 +172,29 @@ pub trait JobApi: Send + Sync + 'static {
         std::future::ready(Ok(StartOutcome::Started))
     }
 
+    /// `operate_step_instance` 13 (`ROLLING_CONTINUE`) on the job's file step: a rolling
+    /// job waiting for a user (7) starts its next batch. The default refuses: an
+    /// implementation that cannot operate steps never continues a batch.
+    fn continue_rolling(&self, job: &JobRef) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let _ = job;
+        std::future::ready(Err(ApiError::Decode {
+            api: "operate_step_instance".into(),
+            message: "this JobApi cannot continue a rolling batch".into(),
+        }))
+    }
+
+    /// The hosts of one rolling batch (1-based) of a v3 job, with their statuses (JOB's
+    /// `get_step_instance_status` with `batch`). `Ok(None)`: this implementation cannot
+    /// tell (the default); the executor then cuts the job's host list by the batch sizes.
+    fn batch_hosts(
+        &self,
+        job: &JobRef,
+        batch: u32,
+    ) -> impl Future<Output = Result<Option<Vec<HostState>>, ApiError>> + Send {
+        let _ = (job, batch);
+        std::future::ready(Ok(None))
+    }
+
     /// The jobs of business `bk_biz_id` whose task name contains `name`, created within
     /// JOB's widest window, newest first (`plan_bkjob::Client::find_jobs`). `Ok(None)`: JOB
     /// cannot list jobs in this API family (v2), or this implementation does not (the
@@ -152,6 +207,48 @@ pub trait JobApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Vec<ListedJob>>, ApiError>> + Send {
         let _ = (api, bk_biz_id, name);
         std::future::ready(Ok(None))
+    }
+
+    /// True when a failed job's failed hosts can run again inside the same job
+    /// (`operate_step_instance` code 2, `RETRY_FAIL_IP`, as JOB's UI does): a v3 job whose
+    /// file step is known. False (the default): a retry is a new job for the failed hosts.
+    fn retries_in_job(&self, job: &JobRef) -> bool {
+        let _ = job;
+        false
+    }
+
+    /// The file step's status and execution count (v3 `get_step_instance_status`): how a
+    /// retry inside the job is known to have happened (its count went up). `Ok(None)`: this
+    /// implementation cannot tell (the default).
+    fn step_execution(
+        &self,
+        job: &JobRef,
+    ) -> impl Future<Output = Result<Option<StepExecution>, ApiError>> + Send {
+        let _ = job;
+        std::future::ready(Ok(None))
+    }
+
+    /// `operate_step_instance` code 2 on the job's file step: its failed hosts run again
+    /// inside the job. Only called when [`JobApi::retries_in_job`] is true.
+    fn retry_failed_in_job(&self, job: &JobRef) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let _ = job;
+        std::future::ready(Err(ApiError::Decode {
+            api: "operate_step_instance".into(),
+            message: "this JobApi cannot retry inside a job".into(),
+        }))
+    }
+
+    /// Runs the checksum script (`plan_bkjob::script`) over `paths` on `hosts` under
+    /// `account` as one script job named `task_name`, waits for it, and reads what each host
+    /// holds: the script job's id and, per host as JOB named it, its files or why it could
+    /// not be read. `Err` when the job could not be run or read (the default: this
+    /// implementation runs no script).
+    fn checksums(
+        &self,
+        script: ChecksumScript<'_>,
+    ) -> impl Future<Output = Result<ChecksumRead, String>> + Send {
+        let _ = script;
+        std::future::ready(Err("this JobApi runs no script".to_owned()))
     }
 }
 
@@ -275,6 +372,58 @@ impl JobApi for BkJobApi {
         self.client.terminate(&job.key()).await
     }
 
+    async fn continue_rolling(&self, job: &JobRef) -> Result<(), ApiError> {
+        let scope = plan_bkjob::scope_for_biz(job.bk_biz_id);
+        let request = plan_bkjob::OperateStepInstanceRequest {
+            bk_biz_id: None,
+            bk_scope_type: Some(scope.as_str().to_owned()),
+            bk_scope_id: Some(job.bk_biz_id.to_string()),
+            job_instance_id: job.job_instance_id,
+            step_instance_id: job.step_instance_id.unwrap_or_default(),
+            operation_code: plan_bkjob::StepOperation::RollingContinue,
+        };
+        self.client.operate_step(job.api, &request).await.map(|_| ())
+    }
+
+    async fn batch_hosts(
+        &self,
+        job: &JobRef,
+        batch: u32,
+    ) -> Result<Option<Vec<HostState>>, ApiError> {
+        let (ApiVersion::V3, Some(step_instance_id)) = (job.api, job.step_instance_id) else {
+            return Ok(None);
+        };
+        let request = plan_bkjob::step_status::StepInstanceStatusRequest {
+            bk_scope_type: plan_bkjob::scope_for_biz(job.bk_biz_id).as_str().to_owned(),
+            bk_scope_id: job.bk_biz_id.to_string(),
+            job_instance_id: job.job_instance_id,
+            step_instance_id,
+            execute_count: None,
+            batch: Some(i32::try_from(batch).unwrap_or(i32::MAX)),
+            max_host_num_per_group: None,
+            status: None,
+        };
+        let groups = self.client.step_status_v3(&request).await?.step_result_group_list;
+        let listed = groups.iter().map(|g| g.host_result_list.len()).sum::<usize>();
+        let counted = groups.iter().filter_map(|g| g.host_size).sum::<i64>();
+        // A list JOB cut (more hosts counted than listed) does not name the whole batch.
+        if i64::try_from(listed).unwrap_or(i64::MAX) < counted {
+            return Ok(None);
+        }
+        let hosts = groups
+            .into_iter()
+            .flat_map(|g| g.host_result_list)
+            .map(|h| HostState {
+                bk_host_id: h.bk_host_id,
+                bk_cloud_id: h.bk_cloud_id.unwrap_or(0),
+                ip: h.ip.filter(|ip| !ip.is_empty()).or(h.ipv6).unwrap_or_default(),
+                status: h.status,
+                error_code: None,
+            })
+            .collect();
+        Ok(Some(hosts))
+    }
+
     async fn list_jobs(
         &self,
         api: ApiVersion,
@@ -282,5 +431,59 @@ impl JobApi for BkJobApi {
         name: &str,
     ) -> Result<Option<Vec<ListedJob>>, ApiError> {
         self.client.find_jobs(api, bk_biz_id, name).await
+    }
+
+    fn retries_in_job(&self, job: &JobRef) -> bool {
+        job.api == ApiVersion::V3 && job.step_instance_id.is_some()
+    }
+
+    async fn step_execution(&self, job: &JobRef) -> Result<Option<StepExecution>, ApiError> {
+        let Some(step_instance_id) = job.step_instance_id else {
+            return Ok(None);
+        };
+        let scope = plan_bkjob::scope_for_biz(job.bk_biz_id);
+        let request = plan_bkjob::step_status::StepInstanceStatusRequest {
+            bk_scope_type: scope.as_str().to_owned(),
+            bk_scope_id: job.bk_biz_id.to_string(),
+            job_instance_id: job.job_instance_id,
+            step_instance_id,
+            execute_count: None,
+            batch: None,
+            max_host_num_per_group: Some(1),
+            status: None,
+        };
+        let step = self.client.step_status_v3(&request).await?;
+        Ok(Some(StepExecution {
+            status: step.status,
+            execute_count: step.execute_count.unwrap_or(0),
+        }))
+    }
+
+    async fn retry_failed_in_job(&self, job: &JobRef) -> Result<(), ApiError> {
+        let scope = plan_bkjob::scope_for_biz(job.bk_biz_id);
+        let request = plan_bkjob::OperateStepInstanceRequest {
+            bk_biz_id: None,
+            bk_scope_type: Some(scope.as_str().to_owned()),
+            bk_scope_id: Some(job.bk_biz_id.to_string()),
+            job_instance_id: job.job_instance_id,
+            step_instance_id: job.step_instance_id.unwrap_or_default(),
+            operation_code: plan_bkjob::StepOperation::RetryFailIp,
+        };
+        self.client.operate_step(job.api, &request).await.map(|_| ())
+    }
+
+    async fn checksums(&self, script: ChecksumScript<'_>) -> Result<ChecksumRead, String> {
+        let job = crate::refresh::ChecksumJob {
+            api: script.api,
+            bk_biz_id: script.bk_biz_id,
+            task_name: script.task_name,
+            account: script.account,
+            hosts: script.hosts,
+        };
+        let settings = crate::refresh::RefreshSettings::default();
+        crate::refresh::run_checksums(&self.client, &job, script.paths, settings)
+            .await
+            .map(|(key, facts)| (key.job_instance_id, facts))
+            .map_err(|e| e.to_string())
     }
 }

@@ -231,6 +231,79 @@ pub enum Record {
         /// When.
         at: String,
     },
+    /// One of JOB's rolling batches of a v3 job was seen finished (a batch run again after
+    /// a confirmation is journaled again). Records what JOB did: queued without waiting.
+    PushBatchFinished {
+        /// Push.
+        push: String,
+        /// The job.
+        job_instance_id: i64,
+        /// The batch (1-based).
+        batch: u32,
+        /// JOB's batches of the job.
+        batches: u32,
+        /// `succeeded`, or `failed` when a host of the batch failed.
+        status: PushStatus,
+        /// Every host of the batch.
+        hosts: Vec<HostResult>,
+        /// When.
+        at: String,
+    },
+    /// The push stopped at a point that needs a person and no one confirmed: a gate (nothing
+    /// sent), or JOB's job waiting after a batch (the job stays in flight: a resume follows
+    /// it again and asks again).
+    PushAwaitingConfirmation {
+        /// Push.
+        push: String,
+        /// Where it waits.
+        point: crate::confirm::WaitPoint,
+        /// When.
+        at: String,
+    },
+    /// A person confirmed; written before the push goes on (before the submission after a
+    /// gate, before `operate_step_instance` for a batch). A confirmed gate is not asked
+    /// again by a resumed run.
+    PushConfirmed {
+        /// Push.
+        push: String,
+        /// What was confirmed.
+        point: crate::confirm::WaitPoint,
+        /// Who: the OS user (`$USER`, else the name of the process's uid).
+        by: String,
+        /// When.
+        at: String,
+    },
+    /// About to ask JOB to run a v3 job's failed hosts again inside the same job
+    /// (`operate_step_instance` code 2): written and fsync'd before the request is sent. A
+    /// resumed run that finds it without the attempt's `push_attempt_finished` reads the
+    /// step's execution count to know whether JOB took it, and asks only if it did not.
+    PushRetryRequested {
+        /// Push.
+        push: String,
+        /// The attempt the retry is (1-based, counted over the whole run).
+        attempt: u32,
+        /// The job, the same as the failed attempt's.
+        job: JobRef,
+        /// The failed hosts run again (`cloud:ip` or `host_id:N`).
+        hosts: Vec<String>,
+        /// The step's execution count before the retry (JOB adds one when it takes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execute_count: Option<i32>,
+        /// When.
+        at: String,
+    },
+    /// What a push's verification (`verify`) found, after JOB reported its job a success and
+    /// before its `push_finished`.
+    PushVerified {
+        /// Push.
+        push: String,
+        /// The transfer job verified.
+        job_instance_id: i64,
+        /// Hosts checked, those that differ, those that could not be checked.
+        verification: Box<crate::verify::Verification>,
+        /// When.
+        at: String,
+    },
     /// The push's outcome in this segment.
     PushFinished {
         /// Push.
@@ -259,6 +332,9 @@ pub enum RunOutcome {
     Failed,
     /// An interrupt stopped the run.
     Interrupted,
+    /// Nothing failed, but a push waits for a person (a gate, a rolling batch waiting for a
+    /// confirmation).
+    AwaitingConfirmation,
 }
 
 /// An open journal, appended to by the coordinator and the push tasks.
@@ -640,9 +716,33 @@ pub struct PushHistory {
     pub attempt_succeeded: Option<bool>,
     /// The batch of the job `in_flight`, when the plan cuts the push into batches.
     pub in_flight_batch: Option<u32>,
+    /// A retry inside the job was asked for (`push_retry_requested`) and its attempt is not
+    /// recorded finished: the attempt number and the step's execution count before it.
+    pub retry_pending: Option<(u32, Option<i32>)>,
+    /// Its verification's verdict (`push_verified`) since the last transfer: `None` when
+    /// the last transfer was not verified (yet).
+    pub verified: Option<bool>,
+    /// Its gate was confirmed (`push_confirmed`): a resumed run does not ask again.
+    pub gate_confirmed: bool,
+    /// Where it waits for a person, from its last `push_awaiting_confirmation` not
+    /// confirmed since.
+    pub waiting: Option<crate::confirm::WaitPoint>,
+    /// The last JOB rolling batch journaled finished (`push_batch_finished`): its job and
+    /// index. A resumed run following that job again does not journal those batches twice.
+    pub job_batches_done: Option<(i64, u32)>,
 }
 
 impl PushHistory {
+    /// Its last transfer succeeded in JOB but no verification of it is recorded (the
+    /// process ended in between): for a push with `verify`, what is left is the
+    /// verification alone.
+    pub fn awaits_verification(&self) -> bool {
+        self.status.is_none()
+            && self.in_flight.is_none()
+            && self.in_doubt.is_none()
+            && self.attempt_succeeded == Some(true)
+            && self.verified.is_none()
+    }
     /// Succeeded in an earlier segment: its `push_finished` says so, or (the process ended
     /// before that line was whole) its last attempt is recorded as JOB's success. Either way
     /// the files are where they should be, and submitting again would push them twice.
@@ -658,6 +758,9 @@ impl PushHistory {
     /// How the push ended as far as the journal knows: its `push_finished`, else what its
     /// last finished attempt says (`Succeeded` or `Failed`), else nothing.
     pub fn outcome(&self) -> Option<PushStatus> {
+        if self.status.is_none() && self.verified == Some(false) {
+            return Some(PushStatus::Failed);
+        }
         self.status.or(match self.attempt_succeeded {
             Some(true) => Some(PushStatus::Succeeded),
             Some(false) => Some(PushStatus::Failed),
@@ -798,6 +901,7 @@ impl RunHistory {
                 p.in_doubt_unstarted = two_phase;
                 p.status = None;
                 p.attempt_succeeded = None;
+                p.verified = None;
             }
             Record::PushSubmitted {
                 push, job, batch, ..
@@ -874,6 +978,7 @@ impl RunHistory {
             }
             Record::PushAttemptFinished {
                 push,
+                attempt,
                 hosts,
                 job_instance_id,
                 job_status,
@@ -882,6 +987,9 @@ impl RunHistory {
             } => {
                 let p = self.pushes.entry(push).or_default();
                 p.in_flight = None;
+                if p.retry_pending.is_some_and(|(pending, _)| attempt >= pending) {
+                    p.retry_pending = None;
+                }
                 p.in_flight_batch = None;
                 p.last_job = Some(job_instance_id);
                 // A retry reaches only the hosts that failed: keep each host's latest result
@@ -900,6 +1008,45 @@ impl RunHistory {
                 // A batch before the last one decides nothing yet: the push goes on.
                 if batch.is_some_and(|b| b.index < b.count) && p.attempt_succeeded == Some(true) {
                     p.attempt_succeeded = None;
+                }
+            }
+            Record::PushRetryRequested {
+                push,
+                attempt,
+                job,
+                execute_count,
+                ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                p.last_attempt = p.last_attempt.max(attempt);
+                p.in_flight = Some(job);
+                p.retry_pending = Some((attempt, execute_count));
+                p.status = None;
+                p.attempt_succeeded = None;
+                p.verified = None;
+            }
+            Record::PushVerified {
+                push, verification, ..
+            } => {
+                let p = self.pushes.entry(push).or_default();
+                p.verified = Some(verification.passed());
+            }
+            Record::PushBatchFinished {
+                push,
+                job_instance_id,
+                batch,
+                ..
+            } => {
+                self.pushes.entry(push).or_default().job_batches_done = Some((job_instance_id, batch));
+            }
+            Record::PushAwaitingConfirmation { push, point, .. } => {
+                self.pushes.entry(push).or_default().waiting = Some(point);
+            }
+            Record::PushConfirmed { push, point, .. } => {
+                let p = self.pushes.entry(push).or_default();
+                p.waiting = None;
+                if point == crate::confirm::WaitPoint::Gate {
+                    p.gate_confirmed = true;
                 }
             }
             Record::PushFinished { push, status, .. } => {
@@ -1279,6 +1426,7 @@ mod tests {
                 unreadable: Some("agent down".into()),
                 files: Vec::new(),
             }],
+            up_to_date: vec!["0:10.0.0.1".into()],
         };
         for (push, verdict) in [
             ("a", PushRefresh::UpToDate { hosts: 3 }),
@@ -1426,7 +1574,6 @@ mod tests {
         assert_eq!(history.unreadable_lines, 1);
         assert_eq!(history.in_doubt(), vec!["a"]);
     }
-            up_to_date: vec!["0:10.0.0.1".into()],
 
     #[tokio::test]
     async fn an_intent_not_sent_leaves_the_push_neither_in_doubt_nor_attempted() {

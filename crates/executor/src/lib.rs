@@ -12,6 +12,8 @@
 
 mod api;
 mod batches;
+mod confirm;
+mod job_batches;
 mod converge;
 mod events;
 mod interrupt;
@@ -28,8 +30,10 @@ mod run;
 mod run_tag;
 pub mod schema;
 mod state_dir;
+mod verify;
 
-pub use api::{BkJobApi, JobApi, JobRef, StartOutcome};
+pub use api::{BkJobApi, ChecksumRead, ChecksumScript, JobApi, JobRef, StartOutcome, StepExecution};
+pub use confirm::{Confirmer, WaitPoint};
 pub use converge::{Converged, Convergence, converge};
 pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, LineStamp, Target};
 pub use interrupt::Interrupt;
@@ -53,3 +57,4 @@ pub use report::{
 pub use run::{InDoubtPush, Settings, StartError, apply};
 pub use run_tag::run_tag;
 pub use state_dir::default_state_dir;
+pub use verify::{FileMismatch, HostMismatch, HostUnverified, Verification, VerifyMethod};

@@ -21,6 +21,8 @@ use crate::report::{
     Batch, BatchReport, Event, Hint, HostResult, PushReport, PushStatus, TerminateReason,
 };
 
+mod delivery;
+
 /// Shared by every push task of a run.
 pub(crate) struct Ctx<A> {
     pub(crate) api: Arc<A>,
@@ -42,6 +44,8 @@ pub(crate) struct Ctx<A> {
     /// A push of this run did not succeed (set before its turn is given back, so a push
     /// waiting behind a rejected submission sees it).
     pub(crate) failure_seen: std::sync::atomic::AtomicBool,
+    /// Answers at a gate or a rolling batch waiting for a user.
+    pub(crate) confirmer: crate::confirm::Confirmer,
 }
 
 /// Submission order. Each push task the coordinator starts gets the next ticket; its first
@@ -147,7 +151,7 @@ impl Drop for Turn<'_> {
 }
 
 impl<A> Ctx<A> {
-    fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         // A caller that stopped listening does not stop the run.
         let _ = self.events.send(event);
     }
@@ -165,6 +169,11 @@ pub(crate) enum Start {
     /// Submit only to the hosts with these CMDB ids (the failed ones of an earlier attempt,
     /// as JOB named them).
     HostIds(Vec<HostId>),
+    /// Run the failed hosts of a v3 job again inside it (`operate_step_instance` code 2).
+    InJob(delivery::InJobRetry),
+    /// The transfer succeeded in an earlier segment (this JOB instance, when known) and its
+    /// verification did not run: verify only.
+    Verify(Option<i64>),
 }
 
 impl Start {
@@ -205,6 +214,14 @@ pub(crate) struct Task {
     /// The batch (1-based) the job of `Start::Attach` belongs to, for a push the plan cuts
     /// into batches.
     pub(crate) attach_batch: Option<u32>,
+    /// The push's gate was confirmed in an earlier segment: not asked again.
+    pub(crate) gate_confirmed: bool,
+    /// The last JOB rolling batch an earlier segment journaled finished: its job and index.
+    pub(crate) job_batches_done: Option<(i64, u32)>,
+    /// `Start::Attach` continues a retry inside the job whose intent the journal holds
+    /// without its end: the step's execution count before it (whether JOB took it is read
+    /// from the step before anything is sent).
+    pub(crate) pending_retry: Option<Option<i32>>,
 }
 
 /// How following a job ended.
@@ -217,6 +234,8 @@ struct Followed {
     note: Option<Note>,
     /// Following stopped because the journal can no longer be written.
     journal_failed: bool,
+    /// JOB waits for a person after a rolling batch and no one confirmed (journaled).
+    awaiting: Option<Box<crate::confirm::WaitPoint>>,
 }
 
 /// Why following stopped early, and what continuing the run would do about it.
@@ -234,6 +253,7 @@ impl Followed {
             error: None,
             note: None,
             journal_failed: true,
+            awaiting: None,
         }
     }
 }
@@ -277,6 +297,10 @@ struct PushRun<'a, A> {
     /// The batch being sent, for a push the plan cuts into batches (v2 `rolling`), and its
     /// target hosts (`cloud:ip`): success, failure and retries look at those hosts only.
     batch: Option<(Batch, std::collections::BTreeSet<String>)>,
+    /// JOB's own rolling batches (a v3 push with `rolling`), followed across the attempts.
+    job_batches: Option<crate::job_batches::JobBatches>,
+    /// Per target (`host` of its result), the job that last reached it in this segment.
+    delivered_by: BTreeMap<String, JobRef>,
 }
 
 /// What one attempt leaves to do.
@@ -308,12 +332,28 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 .map(|h| (h.key(), h.clone()))
                 .collect(),
             batch: None,
+            job_batches: crate::job_batches::JobBatches::for_push(&ctx.plan, push)
+                .map(|b| b.journaled_before(&task.start, task.job_batches_done)),
+            delivered_by: BTreeMap::new(),
         }
     }
 
     /// Attempts until the push is decided: get a job (attach, or submit and start), follow
     /// it to its end, then succeed, fail, or retry the failed hosts.
     async fn attempts(&mut self) -> PushStatus {
+        if matches!(self.task.start, Start::Verify(_)) {
+            self.turn.release();
+            return self.verify_delivery(PushStatus::Succeeded).await;
+        }
+        let status = self.transfer().await;
+        self.verify_delivery(status).await
+    }
+
+    /// The transfer: past the gate, then in batches or as one job with its retries.
+    async fn transfer(&mut self) -> PushStatus {
+        if let Err(status) = self.pass_gate().await {
+            return status;
+        }
         if let Some(batches) = crate::batches::of(&self.ctx.plan, self.push) {
             return self.batched(batches).await;
         }
@@ -339,7 +379,10 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 self.timeout,
                 submitted_at,
                 started_at,
-                self.current_batch(),
+                Batches {
+                    plan: self.current_batch(),
+                    job: self.job_batches.as_mut(),
+                },
             )
             .await;
             match self.conclude(&job, followed).await {
@@ -353,6 +396,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
     /// after is started again); or how the push ended without one.
     async fn get_job(&mut self, start: Start) -> Result<(JobRef, Option<Instant>), PushStatus> {
         let (mut job, again) = match start {
+            Start::InJob(retry) => return Ok((self.send_in_job_retry(retry).await?, None)),
             Start::Attach(job) => {
                 // Nothing is submitted: later pushes need not wait for this one.
                 self.turn.release();
@@ -361,6 +405,9 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                     stage: self.task.stage,
                     job_instance_id: job.job_instance_id,
                 });
+                if let Some(count_before) = self.task.pending_retry.filter(|_| self.jobs == 0) {
+                    return Ok((self.resume_in_job_retry(job, count_before).await?, None));
+                }
                 (job, true)
             }
             other => (self.submit(&other).await?, false),
@@ -491,6 +538,9 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             self.report.hint = Some(Hint::ResumeFollowsJob);
             return Next::Done(PushStatus::JournalFailed);
         }
+        if let Some(point) = followed.awaiting {
+            return Next::Done(self.awaits(job, *point, followed.last).await);
+        }
         if let Some(error) = followed.error.as_ref().filter(|e| is_job_lost(e))
             && !followed.finished
         {
@@ -531,7 +581,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 snapshot.status
             ));
         }
-        self.retry_failed_hosts()
+        self.retry_failed_hosts(job)
     }
 
     /// A job not followed to its end: the journal keeps it in flight, so continuing the run
@@ -567,6 +617,56 @@ impl<'a, A: JobApi> PushRun<'a, A> {
         ));
         self.report.hint = Some(Hint::ResumeResubmitsLostJob);
         PushStatus::Failed
+    }
+
+    /// `gate = true`: before the push's first submission in the run the confirmer is asked
+    /// (not again once a segment confirmed it, and not for a job already in JOB or a retry
+    /// of failed hosts, which the gate let through before). No one confirmed: nothing is
+    /// sent, and the push waits at its gate.
+    async fn pass_gate(&mut self) -> Result<(), PushStatus> {
+        let first = !matches!(self.task.start, Start::Attach(_)) && !self.task.start.is_retry();
+        if self.push.release.gate.is_none() || self.task.gate_confirmed || !first {
+            return Ok(());
+        }
+        if stopping(self.ctx) {
+            return Err(PushStatus::NotStarted);
+        }
+        let point = crate::confirm::WaitPoint::Gate;
+        match crate::job_batches::ask(self.ctx, self.task, None, point.clone()).await {
+            crate::job_batches::Asked::GoOn | crate::job_batches::Asked::Refused(_) => Ok(()),
+            crate::job_batches::Asked::Waits => {
+                self.report.error = Some(point.describe());
+                self.report.waiting = Some(point);
+                Err(PushStatus::WaitingAtGate)
+            }
+            crate::job_batches::Asked::JournalFailed(error) => {
+                self.report.error = Some(format!(
+                    "not submitted: {}",
+                    journal_failed(self.ctx, &error)
+                ));
+                Err(PushStatus::JournalFailed)
+            }
+        }
+    }
+
+    /// JOB waits after a rolling batch and no one confirmed: the job stays waiting in JOB
+    /// (in flight in the journal, so a resume follows it and asks again). The report holds
+    /// the hosts of the batches that ran.
+    async fn awaits(
+        &mut self,
+        job: &JobRef,
+        point: crate::confirm::WaitPoint,
+        last: Option<Snapshot>,
+    ) -> PushStatus {
+        if let Some(mut snapshot) = last {
+            snapshot.hosts.retain(|h| h.status.is_finished());
+            for r in host_results(self.ctx, job, &snapshot).await {
+                self.hosts.insert(r.key(), r);
+            }
+        }
+        self.report.error = Some(point.describe());
+        self.report.waiting = Some(point);
+        PushStatus::WaitingForConfirmation
     }
 
     fn not_seen_finishing(&mut self, job: &JobRef, followed: Followed) -> PushStatus {
@@ -605,24 +705,31 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             batch: self.current_batch(),
             at: now(),
         }));
+        self.log_attempt(job, &results);
         for r in results {
             self.hosts.insert(r.key(), r);
         }
     }
 
     /// Retries the failed hosts, if the push allows it and the run is not stopping.
-    fn retry_failed_hosts(&mut self) -> Next {
+    fn retry_failed_hosts(&mut self, job: &JobRef) -> Next {
         if self.jobs > self.retries || self.ctx.interrupt.is_stopping() {
             return Next::Done(PushStatus::Failed);
         }
         let failed = self.failed_hosts();
-        let start = Start::retry(&failed).unwrap_or_else(|| self.whole());
         let failed_names: Vec<String> = failed.iter().map(|h| h.host.clone()).collect();
+        // v3: the failed hosts run again inside the same job, as JOB's UI retries them.
+        let in_job = self.retry_in_job(job, &failed_names);
+        let in_job_id = in_job.as_ref().map(|_| job.job_instance_id);
+        let start = in_job
+            .or_else(|| Start::retry(&self.failed_hosts()))
+            .unwrap_or_else(|| self.whole());
         self.attempt += 1;
         self.ctx.emit(Event::PushRetrying {
             push: self.task.name.clone(),
             attempt: self.attempt,
             hosts: failed_names,
+            in_job: in_job_id,
         });
         Next::Retry(start)
     }
@@ -638,17 +745,21 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             mut report,
             attempt,
             hosts,
+            job_batches: self_job_batches,
             ..
         } = self;
         // Whatever happened, later pushes no longer wait for this one's turn.
         turn.release();
-        if !status.is_ok() {
+        if let Some(job_batches) = self_job_batches {
+            report.batches.extend(job_batches.seen);
+        }
+        if !status.is_ok() && !status.is_waiting() {
             ctx.failure_seen
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         report.status = status;
         report.attempts = attempt - task.first_attempt + 1;
-        if status == PushStatus::NotStarted {
+        if matches!(status, PushStatus::NotStarted | PushStatus::WaitingAtGate) {
             // Held back before its first submission: it did not run (nothing to time).
             report.attempts = 0;
         }
@@ -744,9 +855,9 @@ impl<A: JobApi> PushRun<'_, A> {
                 }
             };
             // A job already in JOB is followed whatever happens; a new batch is not sent
-            // once the run stops.
+            // once the run stops (before the segment's first submission, its turn decides).
             let stopping = self.ctx.interrupt.is_stopping() || self.ctx.journal.broken().is_cancelled();
-            if attach != Some(index) && stopping {
+            if attach != Some(index) && sent_before && stopping {
                 self.report.error = Some(format!(
                     "the run stopped before {batch} was sent{}",
                     crate::batches::not_submitted(batch)
@@ -1065,10 +1176,11 @@ async fn follow<A: JobApi>(
     timeout: u32,
     submitted_at: Instant,
     started_at: Option<Instant>,
-    batch: Option<Batch>,
+    batches: Batches<'_>,
 ) -> Followed {
     let mut follower = Follower::new(ctx, task, job, timeout, submitted_at, started_at);
-    follower.batch = batch;
+    follower.batch = batches.plan;
+    follower.job_batches = batches.job;
     let mut wait = until_deadline(
         follower.pacer.first_wait(),
         Instant::now(),
@@ -1111,6 +1223,13 @@ async fn follow<A: JobApi>(
     }
 }
 
+/// The batches a followed job belongs to: the plan's batch (v2 `rolling`), or JOB's own
+/// rolling batches of the job (v3 `rolling`).
+struct Batches<'b> {
+    plan: Option<Batch>,
+    job: Option<&'b mut crate::job_batches::JobBatches>,
+}
+
 /// What one status poll left.
 enum Polled {
     /// Not finished; the logs' estimate when they were read.
@@ -1139,9 +1258,15 @@ struct Follower<'a, A> {
     last: Option<Snapshot>,
     last_error: Option<ApiError>,
     /// The last progress shown (job status, hosts done, hosts).
-    shown: Option<(RunStatus, usize, usize)>,
+    shown: Option<(RunStatus, usize, usize, Option<u64>)>,
+    /// Bytes a second a target receives, as the last log read said (shown with the progress).
+    throughput: Option<u64>,
     /// The batch the job is, when the plan cuts the push into batches.
     batch: Option<Batch>,
+    /// JOB's own rolling batches of the job (a v3 push with `rolling`).
+    job_batches: Option<&'a mut crate::job_batches::JobBatches>,
+    /// `timeout` + margin: the deadline's distance from the start of a job or of a batch.
+    allowance: Duration,
 }
 
 impl<'a, A: JobApi> Follower<'a, A> {
@@ -1169,7 +1294,10 @@ impl<'a, A: JobApi> Follower<'a, A> {
             last: None,
             last_error: None,
             shown: None,
+            throughput: None,
             batch: None,
+            job_batches: None,
+            allowance: Duration::from_secs(u64::from(timeout)) + poll.deadline_margin,
         }
     }
 
@@ -1241,6 +1369,16 @@ impl<'a, A: JobApi> Follower<'a, A> {
         if self.job.step_instance_id.is_none() {
             self.job.step_instance_id = snapshot.step_instance_id;
         }
+        if self.job_batches.is_some() {
+            match self.follow_batches(&snapshot, now_i).await {
+                Ok(true) => {
+                    self.last = Some(snapshot);
+                    return Polled::Running(None);
+                }
+                Ok(false) => {}
+                Err(followed) => return Polled::Ended(*followed),
+            }
+        }
         self.show_progress(&snapshot);
         let finished = snapshot.finished;
         let pending = !finished && snapshot.status == RunStatus::Blank;
@@ -1249,6 +1387,8 @@ impl<'a, A: JobApi> Follower<'a, A> {
         } else {
             self.estimate(&snapshot, now_i).await
         };
+        // A log read may have brought a throughput to show.
+        self.show_progress(&snapshot);
         self.last = Some(snapshot);
         if finished {
             return Polled::Ended(self.end(true, None, None));
@@ -1259,6 +1399,53 @@ impl<'a, A: JobApi> Follower<'a, A> {
         }
     }
 
+    /// JOB's rolling batches: records those that finished (each new batch has the job's
+    /// whole timeout, as in JOB), shows the batch under way, and at a batch waiting for a
+    /// person asks the confirmer. `Ok(true)`: confirmed, JOB goes on (poll again soon);
+    /// `Err`: following ends (no one confirmed, JOB refused, or the journal failed).
+    async fn follow_batches(
+        &mut self,
+        snapshot: &Snapshot,
+        now_i: Instant,
+    ) -> Result<bool, Box<Followed>> {
+        let Some(batches) = self.job_batches.as_deref_mut() else {
+            return Ok(false);
+        };
+        if batches.record(self.ctx, self.task, self.job, snapshot).await {
+            self.deadline = now_i + self.allowance;
+        }
+        self.batch = batches.position(snapshot);
+        let Some(point) = batches.waiting(self.job, snapshot) else {
+            return Ok(false);
+        };
+        self.show_progress(snapshot);
+        let asked = crate::job_batches::ask(self.ctx, self.task, Some(self.job), point.clone());
+        match asked.await {
+            crate::job_batches::Asked::GoOn => {
+                if let Some(batches) = self.job_batches.as_deref_mut() {
+                    batches.reopen(&point);
+                }
+                // Asking may have taken long: the next batch has its whole timeout.
+                self.deadline = Instant::now() + self.allowance;
+                self.pacer.reset();
+                Ok(true)
+            }
+            crate::job_batches::Asked::Waits => {
+                self.last = Some(snapshot.clone());
+                let mut followed = self.end(false, None, None);
+                followed.awaiting = Some(Box::new(point));
+                Err(Box::new(followed))
+            }
+            crate::job_batches::Asked::Refused(error) => {
+                self.last = Some(snapshot.clone());
+                Err(Box::new(self.end(false, Some(error), None)))
+            }
+            crate::job_batches::Asked::JournalFailed(_) => {
+                Err(Box::new(Followed::journal_failed(Some(snapshot.clone()))))
+            }
+        }
+    }
+
     /// A `push_progress` event when the job status or the hosts done changed.
     fn show_progress(&mut self, snapshot: &Snapshot) {
         let done = snapshot
@@ -1266,7 +1453,9 @@ impl<'a, A: JobApi> Follower<'a, A> {
             .iter()
             .filter(|h| h.status.is_finished())
             .count();
-        let key = (snapshot.status, done, snapshot.hosts.len());
+        // A finished job moves nothing: its last throughput is not shown as current.
+        let throughput = self.throughput.filter(|_| !snapshot.finished);
+        let key = (snapshot.status, done, snapshot.hosts.len(), throughput);
         if self.shown == Some(key) {
             return;
         }
@@ -1279,6 +1468,7 @@ impl<'a, A: JobApi> Follower<'a, A> {
             hosts_done: done,
             hosts_total: key.2,
             batch: self.batch,
+            bytes_per_second: throughput,
         });
     }
 
@@ -1298,7 +1488,12 @@ impl<'a, A: JobApi> Follower<'a, A> {
             return None;
         }
         match self.ctx.api.estimate(self.job, &transferring).await {
-            Ok(e) => e,
+            Ok(e) => {
+                if let Some(bytes) = e.and_then(|e| e.bytes_per_second) {
+                    self.throughput = Some(bytes);
+                }
+                e
+            }
             // A refusal (no permission for the log API, an old JOB without it) will not
             // change: this job is followed on the backoff alone.
             Err(e) if !e.is_retryable() => {
@@ -1388,6 +1583,7 @@ impl<'a, A: JobApi> Follower<'a, A> {
             error,
             note,
             journal_failed: false,
+            awaiting: None,
         }
     }
 
@@ -1400,6 +1596,7 @@ impl<'a, A: JobApi> Follower<'a, A> {
             error,
             note,
             journal_failed: false,
+            awaiting: None,
         }
     }
 }

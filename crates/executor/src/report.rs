@@ -34,6 +34,12 @@ pub enum PushStatus {
     Interrupted,
     /// `enabled = false` in the plan.
     Disabled,
+    /// `gate = true` and no one approved it (no terminal to ask, or the answer was no):
+    /// nothing was sent for it, and the run stopped there for this push.
+    WaitingAtGate,
+    /// JOB's rolling job waits for a confirmation after a batch (manual mode, or a pause
+    /// after a failed batch) and no one confirmed: the job waits in JOB.
+    WaitingForConfirmation,
     /// `--converge`: a refresh found every target holding the push's files, so no JOB job
     /// was submitted for it.
     UpToDate,
@@ -72,6 +78,15 @@ impl PushStatus {
         )
     }
 
+    /// Stopped at a point that needs a person (a gate, a rolling batch waiting for a
+    /// confirmation): neither done nor failed.
+    pub fn is_waiting(self) -> bool {
+        matches!(
+            self,
+            PushStatus::WaitingAtGate | PushStatus::WaitingForConfirmation
+        )
+    }
+
     /// A short word for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -83,6 +98,8 @@ impl PushStatus {
             PushStatus::TimedOut => "timed out",
             PushStatus::Interrupted => "interrupted",
             PushStatus::Disabled => "disabled",
+            PushStatus::WaitingAtGate => "waiting at gate",
+            PushStatus::WaitingForConfirmation => "waiting for confirmation",
             PushStatus::UpToDate => "up to date",
             PushStatus::Blocked => "blocked",
             PushStatus::NotStarted => "not started",
@@ -182,9 +199,39 @@ pub struct PushReport {
     #[serde(skip)]
     pub hint: Option<Hint>,
     /// Per batch, when the plan cuts the push's targets into batches (v2 `rolling`), in
-    /// batch order, those of earlier segments included.
+    /// batch order, those of earlier segments included; for JOB's own rolling (v3), each
+    /// batch as this segment saw it finish (a batch run again after a confirmation appears
+    /// again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchReport>,
+    /// Where the push waits for a person, when its status is `waiting_at_gate` or
+    /// `waiting_for_confirmation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<crate::confirm::WaitPoint>,
+    /// What the push's verification (`verify`) found, when it ran in this segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Box<crate::verify::Verification>>,
+    /// Each attempt of this segment that JOB ran to its end, in order: a retry inside the
+    /// same job (v3) shows the same job id again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_log: Vec<AttemptReport>,
+}
+
+/// One attempt of a push: a job, or a retry of a job's failed hosts inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AttemptReport {
+    /// 1-based, counted over the whole run.
+    pub attempt: u32,
+    /// The JOB instance.
+    pub job_instance_id: i64,
+    /// A retry of the failed hosts inside the same job (`operate_step_instance` code 2),
+    /// not a new job.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_same_job: bool,
+    /// Hosts JOB reported for the job when it finished.
+    pub hosts: usize,
+    /// Those that did not receive the files.
+    pub failed: usize,
 }
 
 /// Which batch of a push a job or a line is about: batch `index` of `count` (1-based).
@@ -241,6 +288,9 @@ impl PushReport {
             error_code: None,
             hint: None,
             batches: Vec::new(),
+            waiting: None,
+            verification: None,
+            attempt_log: Vec::new(),
         }
     }
 
@@ -299,6 +349,15 @@ impl RunReport {
         self.interrupted == Interruption::None
             && self.journal_error.is_none()
             && self.pushes.iter().all(|p| p.status.is_ok())
+    }
+
+    /// Nothing failed, the run was not interrupted, and at least one push waits for a person
+    /// (at its gate, or JOB's rolling batch waiting for a confirmation).
+    pub fn awaits_confirmation(&self) -> bool {
+        self.interrupted == Interruption::None
+            && self.journal_error.is_none()
+            && self.failures().next().is_none()
+            && self.pushes.iter().any(|p| p.status.is_waiting())
     }
 
     /// Pushes that ran and did not succeed.
@@ -391,6 +450,38 @@ pub enum Event {
         /// The batch this job is, when the plan cuts the push into batches.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch: Option<Batch>,
+        /// Bytes a second one target host receives, from JOB's file logs (the speeds of the
+        /// files it receives side by side, averaged over the hosts read), once a log was read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes_per_second: Option<u64>,
+    },
+    /// One of JOB's rolling batches of a v3 job finished (journaled as `push_batch_finished`,
+    /// with every host of the batch).
+    PushBatchFinished {
+        /// Push.
+        push: String,
+        /// Stage.
+        stage: usize,
+        /// JOB's batches of the job.
+        batches: u32,
+        /// The batch: its index, status (`succeeded` or `failed`) and hosts.
+        report: BatchReport,
+    },
+    /// A push stopped at a point that needs a person (journaled first).
+    PushAwaitingConfirmation {
+        /// Push.
+        push: String,
+        /// Where it waits.
+        point: crate::confirm::WaitPoint,
+    },
+    /// A person confirmed and the push goes on (journaled first).
+    PushConfirmed {
+        /// Push.
+        push: String,
+        /// What was confirmed.
+        point: crate::confirm::WaitPoint,
+        /// Who: the OS user of the process that asked.
+        by: String,
     },
     /// The job is being terminated.
     PushTerminating {
@@ -409,6 +500,20 @@ pub enum Event {
         attempt: u32,
         /// The failed hosts (`cloud:ip`).
         hosts: Vec<String>,
+        /// Set when the failed hosts run again inside this same job (v3,
+        /// `operate_step_instance` code 2) rather than in a new job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_job: Option<i64>,
+    },
+    /// A push's delivered files were checked (`verify`): `verified` of `hosts` hold what
+    /// the sources hold.
+    PushVerified {
+        /// Push.
+        push: String,
+        /// The transfer job verified.
+        job_instance_id: i64,
+        /// What the check found.
+        verification: Box<crate::verify::Verification>,
     },
     /// A push ended (or was settled without running).
     PushFinished {

@@ -43,6 +43,10 @@ pub struct Settings {
     /// its first submission; a push it found up to date (and left out of the plan) is
     /// reported `up to date`, not `disabled`.
     pub refresh: Option<crate::refresh::Refresh>,
+    /// Answers at a gate (`gate = true`) or a JOB rolling batch waiting for a user; the
+    /// default declines (no one to ask), so the push stops there and the run reports it
+    /// waiting.
+    pub confirmer: crate::confirm::Confirmer,
 }
 
 /// A push whose submission's outcome is unknown.
@@ -282,6 +286,7 @@ pub async fn apply<A: JobApi>(
         turns: push::Turns::new(),
         stop_new_on_failure: settings.options.continue_policy == ContinuePolicy::Never,
         failure_seen: std::sync::atomic::AtomicBool::new(false),
+        confirmer: settings.confirmer.clone(),
     });
     let mut coordinator = Coordinator::new(ctx, graph, settings.options, history.as_ref());
     coordinator.watch_other_runs = watch_other_runs;
@@ -534,6 +539,8 @@ async fn close_journal(journal: &Journal, report: &mut RunReport) {
         RunOutcome::Interrupted
     } else if report.succeeded() {
         RunOutcome::Succeeded
+    } else if report.awaits_confirmation() {
+        RunOutcome::AwaitingConfirmation
     } else {
         RunOutcome::Failed
     };
@@ -612,6 +619,14 @@ struct Coordinator<A> {
     /// `--converge`: pushes left out because a refresh found them in place; reported
     /// `up to date` rather than `disabled`.
     up_to_date: std::collections::BTreeSet<String>,
+    /// Pushes whose gate an earlier segment confirmed: not asked again.
+    gates_confirmed: BTreeSet<String>,
+    /// Per push, the last JOB rolling batch an earlier segment journaled finished (its job
+    /// and index).
+    job_batches_done: BTreeMap<String, (i64, u32)>,
+    /// Re-attached pushes whose retry inside the job was journaled without its end: the
+    /// step's execution count before it.
+    pending_retries: BTreeMap<String, Option<i32>>,
 }
 
 impl<A: JobApi> Coordinator<A> {
@@ -635,7 +650,13 @@ impl<A: JobApi> Coordinator<A> {
         for (name, stage) in &order {
             let past = history.and_then(|h| h.pushes.get(name));
             let retries = ctx.plan.push(name).map_or(0, |p| p.retries);
+            let verifies = ctx.plan.push(name).is_some_and(|p| p.release.verify.is_some());
             let state = match past {
+                // Transferred, not verified yet (the process ended in between): verify only.
+                Some(p) if verifies && p.awaits_verification() => {
+                    known_hosts.insert(name.clone(), p.last_hosts.clone());
+                    State::Waiting(Start::Verify(p.last_job), p.last_attempt.max(1))
+                }
                 Some(p) if p.succeeded() => {
                     already_done.push(name.clone());
                     let mut r = PushReport::idle(name, *stage, PushStatus::AlreadySucceeded);
@@ -704,6 +725,22 @@ impl<A: JobApi> Coordinator<A> {
             other_run_seen: false,
             started_ms: chrono::Utc::now().timestamp_millis(),
             up_to_date: std::collections::BTreeSet::new(),
+            gates_confirmed: history
+                .iter()
+                .flat_map(|h| &h.pushes)
+                .filter(|(_, p)| p.gate_confirmed)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            job_batches_done: history
+                .iter()
+                .flat_map(|h| &h.pushes)
+                .filter_map(|(name, p)| Some((name.clone(), p.job_batches_done?)))
+                .collect(),
+            pending_retries: history
+                .iter()
+                .flat_map(|h| &h.pushes)
+                .filter_map(|(name, p)| Some((name.clone(), p.retry_pending?.1)))
+                .collect(),
         }
     }
 
@@ -843,10 +880,13 @@ impl<A: JobApi> Coordinator<A> {
     fn ready(&self, failed: bool) -> Vec<(String, usize)> {
         let stop_new = failed && self.options.continue_policy == ContinuePolicy::Never;
         // The first stage with a push not done yet: in `stages` mode nothing later may start.
+        // A push waiting for a person holds its stage open: the stages after it wait too.
         let open_stage = self
             .order
             .iter()
-            .filter(|(n, _)| !matches!(self.states.get(n), Some(State::Done(_))))
+            .filter(|(n, _)| {
+                !matches!(self.states.get(n), Some(State::Done(s)) if !s.is_waiting())
+            })
             .map(|(_, stage)| *stage)
             .min()
             .unwrap_or(usize::MAX);
@@ -952,7 +992,9 @@ impl<A: JobApi> Coordinator<A> {
             tokio::select! {
                 joined = flight.tasks.join_next_with_id() => {
                     let Some(report) = flight.joined(joined) else { return };
-                    if !report.status.is_ok() {
+                    // A push waiting for a person is no failure: `--continue never` keeps
+                    // starting what does not depend on it.
+                    if !report.status.is_ok() && !report.status.is_waiting() {
                         failed = true;
                     }
                     self.finish(report);
@@ -998,6 +1040,9 @@ impl<A: JobApi> Coordinator<A> {
                 ticket: flight.tickets,
                 known_hosts: self.known_hosts.remove(&name).unwrap_or_default(),
                 attach_batch: self.attach_batches.remove(&name),
+                gate_confirmed: self.gates_confirmed.contains(&name),
+                job_batches_done: self.job_batches_done.get(&name).copied(),
+                pending_retry: self.pending_retries.remove(&name),
             };
             flight.tickets += 1;
             let handle = flight.tasks.spawn(push::run(Arc::clone(&self.ctx), task));

@@ -8,7 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use plan_executor::{Event, Interruption, PushReport, PushStatus, TerminateReason};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::report::{Out, human_duration, worded};
+use super::report::{Out, human_duration, human_rate, worded};
 
 pub(super) async fn render(mut rx: UnboundedReceiver<Event>, out: Out) {
     if out.json {
@@ -28,6 +28,22 @@ pub(super) async fn render(mut rx: UnboundedReceiver<Event>, out: Out) {
     view.clear();
 }
 
+/// The bars on screen, for a question asked on the terminal meanwhile.
+static BARS: std::sync::Mutex<Option<MultiProgress>> = std::sync::Mutex::new(None);
+
+/// Runs `ask` (a question on the terminal) with the bars cleared and held still, so neither
+/// overwrites the other; redrawn after.
+pub(super) fn with_bars_hidden<R>(ask: impl FnOnce() -> R) -> R {
+    let bars = BARS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match bars {
+        Some(multi) => multi.suspend(ask),
+        None => ask(),
+    }
+}
+
 struct View {
     out: Out,
     multi: Option<MultiProgress>,
@@ -38,8 +54,12 @@ struct View {
 
 impl View {
     fn new(out: Out) -> Self {
+        let multi = out.printer.progress.then(MultiProgress::new);
+        *BARS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = multi.clone();
         View {
-            multi: out.printer.progress.then(MultiProgress::new),
+            multi,
             out,
             bars: BTreeMap::new(),
             stages: BTreeMap::new(),
@@ -123,13 +143,17 @@ impl View {
                 hosts_done,
                 hosts_total,
                 batch,
+                bytes_per_second,
             } => {
                 let status = job_status.label();
                 let batch = batch.map(|b| format!("{b}  ")).unwrap_or_default();
-                let text = format!(
+                let mut text = format!(
                     "{batch}JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}"
                 );
-                self.push_progress(push, *stage, text);
+                if let Some(bytes) = bytes_per_second {
+                    text.push_str(&format!("  {} per host", human_rate(*bytes)));
+                }
+                self.push_progress(push, *stage, text, bytes_per_second.is_some());
             }
             Event::PushTerminating {
                 push,
@@ -140,7 +164,33 @@ impl View {
                 push,
                 attempt,
                 hosts,
-            } => self.push_retrying(push, *attempt, hosts),
+                in_job,
+            } => self.push_retrying(push, *attempt, hosts, *in_job),
+            Event::PushVerified {
+                push, verification, ..
+            } => self.push_verified(push, verification),
+            Event::PushBatchFinished {
+                push,
+                batches,
+                report,
+                ..
+            } => self.push_line(
+                push,
+                &format!(
+                    "batch {}/{batches} {} ({}/{} hosts)",
+                    report.index,
+                    if report.status.is_ok() { "done" } else { "failed" },
+                    report.hosts_ok,
+                    report.hosts_total
+                ),
+            ),
+            Event::PushAwaitingConfirmation { push, point } => {
+                self.push_line(push, &format!("{}, not confirmed", point.describe()));
+            }
+            Event::PushConfirmed { push, point, by } => self.push_line(
+                push,
+                &format!("confirmed by {by}: {}", point.question(push)),
+            ),
             Event::PushFinished { report } => self.push_finished(report),
             Event::Interrupted { level } => self.interrupted(*level),
             Event::RunStarted { .. } | Event::RunFinished { .. } => {}
@@ -229,10 +279,11 @@ impl View {
         );
     }
 
-    /// Polls are frequent: without bars they are lines only with `--verbose`.
-    fn push_progress(&mut self, push: &str, stage: usize, text: String) {
+    /// Polls are frequent: without bars they are lines only with `--verbose`, or when they
+    /// carry a throughput (read from JOB's logs at most a few times a job).
+    fn push_progress(&mut self, push: &str, stage: usize, text: String, throughput: bool) {
         let printer = &self.out.printer;
-        let as_line = !printer.quiet && printer.verbose > 0;
+        let as_line = !printer.quiet && (printer.verbose > 0 || throughput);
         if let Some(bar) = self.bar(push, stage) {
             bar.set_message(text);
         } else if as_line {
@@ -251,7 +302,7 @@ impl View {
         ));
     }
 
-    fn push_retrying(&self, push: &str, attempt: u32, hosts: &[String]) {
+    fn push_retrying(&self, push: &str, attempt: u32, hosts: &[String], in_job: Option<i64>) {
         if self.out.printer.quiet {
             return;
         }
@@ -260,11 +311,48 @@ impl View {
             .get(push)
             .map(|s| format!("[stage {s}] "))
             .unwrap_or_default();
+        let them = if hosts.len() == 1 { "it" } else { "them" };
+        let how = match in_job {
+            Some(job) => format!("runs {them} again inside JOB instance {job}"),
+            None => format!("pushes to {them} again"),
+        };
         self.line(&format!(
-            "{stage}{push}: failed on {}; attempt {attempt} pushes to {} again",
+            "{stage}{push}: failed on {}; attempt {attempt} {how}",
             hosts.join(", "),
-            if hosts.len() == 1 { "it" } else { "them" }
         ));
+    }
+
+    /// The verification's summary, and its per-host table when something differs.
+    fn push_verified(&self, push: &str, verification: &plan_executor::Verification) {
+        if self.out.printer.quiet && verification.passed() {
+            return;
+        }
+        let stage = self
+            .stages
+            .get(push)
+            .map(|s| format!("[stage {s}] "))
+            .unwrap_or_default();
+        let mut text = format!("{stage}{push}: {}", verification.summary());
+        if !verification.passed() && verification.error.is_none() {
+            for row in verification.table().lines() {
+                text.push_str("\n    ");
+                text.push_str(row);
+            }
+        }
+        self.line(&text);
+    }
+
+    /// A line about a push (its batches, its confirmations), unless quiet.
+    fn push_line(&self, push: &str, text: &str) {
+        if self.out.printer.quiet {
+            return;
+        }
+        let stage = self
+            .stages
+            .get(push)
+            .map(|s| format!("[stage {s}] "))
+            .unwrap_or_default();
+        self.line(&format!("{stage}{push}: {text}"));
     }
 
     /// The push's bar goes; a line stays, unless the push was settled by an earlier run.

@@ -4,16 +4,11 @@
 use plan_parser::{ApiVersion, Plan, RollingMode};
 
 /// Why the plan cannot be applied as written, and what to do, when one of its enabled pushes
-/// needs a gate, a verification, JOB's manual confirmations, or confirmations between
-/// plan-made (v2) batches.
+/// needs confirmations between plan-made (v2) batches.
 pub(super) fn not_yet_applied(plan: &Plan) -> Option<(String, &'static str)> {
     plan.pushes.iter().filter(|p| p.enabled).find_map(|push| {
         let release = &push.release;
-        let what = if release.gate.is_some() {
-            "`gate = true`"
-        } else if release.verify.is_some() {
-            "`verify`"
-        } else if plan.api == ApiVersion::V2
+        let what = if plan.api == ApiVersion::V2
             && release
                 .rolling
                 .as_ref()
@@ -22,12 +17,6 @@ pub(super) fn not_yet_applied(plan: &Plan) -> Option<(String, &'static str)> {
             // Plan-made batches stop on failures (`max_failed`, or the mode); asking before
             // each batch is JOB's manual mode, which v2 does not have.
             "`rolling` with mode \"manual\" under v2 (batches made by the plan)"
-        } else if release
-            .rolling
-            .as_ref()
-            .is_some_and(|r| r.mode == RollingMode::Manual)
-        {
-            "`rolling` with mode \"manual\""
         } else {
             return None;
         };

@@ -239,6 +239,7 @@ impl Out {
                 p.stage, p.name, job, hosts, duration
             );
             write_batches(&mut text, p, name_width);
+            write_attempts(&mut text, p, name_width);
         }
         let summary = summary_line(report, closing);
         let (verdict, rest) = summary.split_once(':').unwrap_or((&summary, ""));
@@ -308,6 +309,28 @@ fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
     }
 }
 
+/// Under a push retried in this segment, one row per attempt (`  attempt 2`, `in job` for a
+/// retry inside the same JOB instance), then the verification's summary when it ran.
+fn write_attempts(text: &mut String, p: &PushReport, name_width: usize) {
+    if p.attempt_log.len() > 1 {
+        for a in &p.attempt_log {
+            let how = if a.in_same_job { "retry in job" } else { "job" };
+            let _ = writeln!(
+                text,
+                "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}",
+                "",
+                format!("  attempt {}", a.attempt),
+                how,
+                a.job_instance_id,
+                format!("{}/{}", a.hosts - a.failed, a.failed)
+            );
+        }
+    }
+    if let Some(verification) = &p.verification {
+        let _ = writeln!(text, "{:<5}  {}", "", verification.summary());
+    }
+}
+
 /// Colours for people: on a terminal without `NO_COLOR`, or with `--color always`; never in
 /// a pipe or a file otherwise. Text is padded before it is painted, so columns still line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,6 +394,8 @@ fn summary_line(report: &RunReport, closing: &Closing) -> String {
         "interrupted"
     } else if report.succeeded() {
         "done"
+    } else if report.awaits_confirmation() {
+        "waiting"
     } else {
         "failed"
     };
@@ -401,11 +426,12 @@ fn summary_line(report: &RunReport, closing: &Closing) -> String {
             "\n{who}: `{}` continues it where it stopped (what succeeded is not sent again)",
             closing.resume
         ));
-    } else if !report.succeeded() {
+    } else if !report.succeeded() && !report.awaits_confirmation() {
         line.push_str(
             "\nfix the cause and rerun with `--resume` to redo only what did not succeed",
         );
     }
+    line.push_str(&super::confirm::waiting_lines(report, &closing.resume));
     line
 }
 
@@ -704,6 +730,22 @@ pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Bytes a second for people: `512 B/s`, `1.5 KB/s`, `12.0 MB/s` (powers of 1024, as JOB's
+/// logs count them).
+pub(super) fn human_rate(bytes_per_second: u64) -> String {
+    const UNITS: [&str; 4] = ["KB/s", "MB/s", "GB/s", "TB/s"];
+    if bytes_per_second < 1024 {
+        return format!("{bytes_per_second} B/s");
+    }
+    let mut value = bytes_per_second as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 pub(super) fn human_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 60.0 {
@@ -717,6 +759,14 @@ pub(super) fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_worded_in_powers_of_1024() {
+        assert_eq!(human_rate(512), "512 B/s");
+        assert_eq!(human_rate(1536), "1.5 KB/s");
+        assert_eq!(human_rate(12 * 1024 * 1024), "12.0 MB/s");
+        assert_eq!(human_rate(u64::MAX), "16777216.0 TB/s");
+    }
 
     fn failed_host(host: &str, log: &str) -> plan_executor::HostResult {
         plan_executor::HostResult {
@@ -855,6 +905,9 @@ mod tests {
             error_code: None,
             hint: Some(Hint::ResumeFollowsJob),
             batches: Vec::new(),
+            waiting: None,
+            verification: None,
+            attempt_log: Vec::new(),
         };
         assert_eq!(
             worded_error(&report).as_deref(),
