@@ -143,8 +143,15 @@ fn linux_fast_match(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
     };
-    rest.chars().next().is_some_and(|c| c != '.')
-        && !rest.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+    rest.chars().next().is_some_and(|c| c != '.') && !has_line_break(rest)
+}
+
+/// True when `text` holds a line break the regex engine's `.` does not match (`\n`, `\r`,
+/// U+0085, U+2028, U+2029). Bytes first: every path of a plan comes here, and none of these
+/// can be in a string without one of the bytes `\n`, `\r`, 0xC2 or 0xE2.
+fn has_line_break(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0xC2 | 0xE2))
+        && text.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
 }
 
 #[cfg(test)]

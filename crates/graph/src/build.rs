@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -615,7 +616,10 @@ fn find_conflicts(
     let pushes = &plan.pushes;
     // The directories each source's files land in, computed first so that the grouping keys
     // below borrow them: keys are then plain references, hashed and compared without copying.
-    let dirs: Vec<Vec<Vec<Cow<'_, str>>>> = pushes
+    // Every `[FILESRCIP]` directory is written into one arena: one allocation for all of them
+    // rather than one per source host of every such push.
+    let mut arena = String::new();
+    let layout: Vec<Vec<Vec<Option<Range<usize>>>>> = pushes
         .iter()
         .enumerate()
         .map(|(a, push)| {
@@ -624,7 +628,21 @@ fn find_conflicts(
             }
             push.sources
                 .iter()
-                .map(|source| source_dirs(&targets[a], &source.hosts))
+                .map(|source| source_dirs(&targets[a], &source.hosts, &mut arena))
+                .collect()
+        })
+        .collect();
+    let dirs: Vec<Vec<Vec<&str>>> = layout
+        .iter()
+        .enumerate()
+        .map(|(a, sources)| {
+            sources
+                .iter()
+                .map(|at| {
+                    at.iter()
+                        .map(|r| r.clone().map_or(targets[a].as_ref(), |r| &arena[r]))
+                        .collect()
+                })
                 .collect()
         })
         .collect();
@@ -675,7 +693,7 @@ fn find_conflicts(
 fn shared_deliveries<'d>(
     plan: &Plan,
     entries: &'d [Vec<Vec<NormEntry>>],
-    dirs: &'d [Vec<Vec<Cow<'_, str>>>],
+    dirs: &'d [Vec<Vec<&'d str>>],
     budget: &mut Budget,
 ) -> Option<Vec<(Landing<'d>, Vec<Writer>)>> {
     let enabled = || plan.pushes.iter().enumerate().filter(|(_, p)| p.enabled);
@@ -683,7 +701,13 @@ fn shared_deliveries<'d>(
     // and in most plans there are few.
     const SHARED: usize = usize::MAX;
     let mut writer_of: FxHashMap<Landing<'_>, usize> = FxHashMap::default();
-    writer_of.reserve(plan.pushes.len() * 2);
+    // Sized once for every (directory, name) (within the budget): growing the map re-hashes
+    // each key, and `[FILESRCIP]` targets make one directory per source host.
+    let landings: usize = enabled()
+        .flat_map(|(a, _)| entries[a].iter().zip(&dirs[a]))
+        .map(|(source_entries, source_dirs)| source_entries.len().saturating_mul(source_dirs.len()))
+        .fold(0, usize::saturating_add);
+    writer_of.reserve(landings.min(budget.left).max(plan.pushes.len() * 2));
     for (a, _) in enabled() {
         for (si, source_entries) in entries[a].iter().enumerate() {
             if !budget.spend(source_entries.len().saturating_mul(dirs[a][si].len())) {
@@ -691,7 +715,7 @@ fn shared_deliveries<'d>(
             }
             for entry in source_entries.iter().filter(|e| !e.name().is_empty()) {
                 for dir in &dirs[a][si] {
-                    let first = writer_of.entry((dir.as_ref(), entry.name())).or_insert(a);
+                    let first = writer_of.entry((dir, entry.name())).or_insert(a);
                     if *first != a {
                         *first = SHARED;
                     }
@@ -708,7 +732,7 @@ fn shared_deliveries<'d>(
                     continue;
                 }
                 for dir in &dirs[a][si] {
-                    let at = (dir.as_ref(), entry.name());
+                    let at = (*dir, entry.name());
                     if writer_of.get(&at) != Some(&SHARED) {
                         continue;
                     }
@@ -781,30 +805,31 @@ fn unchecked_conflicts(plan: &Plan) -> Problem {
 /// The directories a source's files land in. With `[FILESRCIP]` in the target path JOB writes
 /// each source host's copy under `<cloud>_<ip>` (`:` replaced by `_`), so two pushes reading
 /// different static hosts do not write the same file. Sources with dynamic groups or topo
-/// nodes may hold any host: their copies keep the literal directory.
-fn source_dirs<'t>(target: &'t str, sources: &HostSet) -> Vec<Cow<'t, str>> {
+/// nodes may hold any host: their copies keep the literal directory. Each directory is a
+/// range of `arena`, or `None` for the target directory itself.
+fn source_dirs(target: &str, sources: &HostSet, arena: &mut String) -> Vec<Option<Range<usize>>> {
     if !target.contains("[FILESRCIP]") {
-        return vec![Cow::Borrowed(target)];
+        return vec![None];
     }
     // The target split once at each macro; every host's directory is the pieces joined by its
-    // `<cloud>_<ip>`, written straight into one string.
+    // `<cloud>_<ip>`, written straight into the arena (`None`: the target itself).
     let pieces: Vec<&str> = target.split("[FILESRCIP]").collect();
-    let mut dirs: Vec<Cow<'t, str>> = Vec::with_capacity(sources.ips.len() + 1);
+    let mut dirs = Vec::with_capacity(sources.ips.len() + 1);
     let mut host_dir = String::new();
     for host in &sources.ips {
         host_dir.clear();
         push_host_dir(&mut host_dir, host);
-        let mut dir = String::with_capacity(target.len() + (pieces.len() - 1) * host_dir.len());
+        let start = arena.len();
         for (i, piece) in pieces.iter().enumerate() {
             if i > 0 {
-                dir.push_str(&host_dir);
+                arena.push_str(&host_dir);
             }
-            dir.push_str(piece);
+            arena.push_str(piece);
         }
-        dirs.push(Cow::Owned(dir));
+        dirs.push(Some(start..arena.len()));
     }
     if !sources.dynamic_groups.is_empty() || !sources.topo_nodes.is_empty() {
-        dirs.push(Cow::Borrowed(target));
+        dirs.push(None);
     }
     dirs
 }

@@ -1383,17 +1383,19 @@ fn a_source_hosts_filesrcip_directory_is_cloud_underscore_address() {
         "18446744073709551615_255.255.255.0"
     );
     assert_eq!(dir("2:fd00::1"), "2_fd00__1");
-    assert_eq!(
-        source_dirs(
-            "/a/[FILESRCIP]/b/[FILESRCIP]",
-            &HostSet {
-                ips: vec![plan_parser::HostAddr {
-                    cloud_id: 3,
-                    ip: "10.1.2.3".parse().expect("ip"),
-                }],
-                ..HostSet::default()
-            }
-        ),
-        ["/a/3_10.1.2.3/b/3_10.1.2.3"]
+    let mut arena = "before".to_owned();
+    let dirs = source_dirs(
+        "/a/[FILESRCIP]/b/[FILESRCIP]",
+        &HostSet {
+            ips: vec![plan_parser::HostAddr {
+                cloud_id: 3,
+                ip: "10.1.2.3".parse().expect("ip"),
+            }],
+            dynamic_groups: vec!["dg".to_owned()],
+            ..HostSet::default()
+        },
+        &mut arena,
     );
+    assert_eq!(dirs, [Some(6..arena.len()), None]);
+    assert_eq!(&arena[6..], "/a/3_10.1.2.3/b/3_10.1.2.3");
 }

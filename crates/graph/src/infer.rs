@@ -91,33 +91,60 @@ impl Why {
     /// reading entry as written, `via` the shared hosts, `who` names the dependency.
     pub(crate) fn sentence(&self, dependency: &Push, read: &str, via: &str, who: &str) -> String {
         let verb = if self.may { "may read" } else { "reads" };
-        let delivered = || delivered_path(dependency, self.delivered);
+        // Joined rather than `format!`ted: one sentence per inferred edge, and `fmt` was most
+        // of its cost.
+        let start = [verb, " ", read, " on ", via];
+        let with = |parts: &[&str]| {
+            let mut sentence =
+                String::with_capacity(start.iter().chain(parts).map(|p| p.len()).sum());
+            for part in start.iter().chain(parts) {
+                sentence.push_str(part);
+            }
+            sentence
+        };
         match self.relation {
-            Relation::Delivers => format!("{verb} {read} on {via}, which {who} delivers"),
-            Relation::Under => format!(
-                "{verb} {read} on {via}, under {} which {who} delivers",
-                delivered()
-            ),
-            Relation::Holds => format!(
-                "{verb} {read} on {via}, where {who} delivers {}",
-                delivered()
-            ),
-            Relation::CouldMatch => format!(
-                "{verb} {read} on {via}, which could match {} that {who} delivers",
-                delivered()
-            ),
-            Relation::OneOf => format!(
-                "{verb} {read} on {via}, which could be one of the {} that {who} delivers",
-                delivered()
-            ),
-            Relation::UnderOneOf => format!(
-                "{verb} {read} on {via}, which could be under one of the {} that {who} delivers",
-                delivered()
-            ),
-            Relation::UnderMacro => format!(
-                "{verb} {read} on {via}, under {} where {who} delivers",
-                target_as_written(dependency)
-            ),
+            Relation::Delivers => with(&[", which ", who, " delivers"]),
+            Relation::Under => with(&[
+                ", under ",
+                &delivered_path(dependency, self.delivered),
+                " which ",
+                who,
+                " delivers",
+            ]),
+            Relation::Holds => with(&[
+                ", where ",
+                who,
+                " delivers ",
+                &delivered_path(dependency, self.delivered),
+            ]),
+            Relation::CouldMatch => with(&[
+                ", which could match ",
+                &delivered_path(dependency, self.delivered),
+                " that ",
+                who,
+                " delivers",
+            ]),
+            Relation::OneOf => with(&[
+                ", which could be one of the ",
+                &delivered_path(dependency, self.delivered),
+                " that ",
+                who,
+                " delivers",
+            ]),
+            Relation::UnderOneOf => with(&[
+                ", which could be under one of the ",
+                &delivered_path(dependency, self.delivered),
+                " that ",
+                who,
+                " delivers",
+            ]),
+            Relation::UnderMacro => with(&[
+                ", under ",
+                &target_as_written(dependency),
+                " where ",
+                who,
+                " delivers",
+            ]),
         }
     }
 }

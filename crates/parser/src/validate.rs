@@ -458,6 +458,12 @@ impl HostSetBuilder {
         match entry {
             HostEntry::One(host) => (!self.ip(*host)).then(|| host.to_string()),
             HostEntry::Id(id) => (!self.host_id(*id)).then(|| id.to_string()),
+            HostEntry::Range(range) if !self.indexed && self.set.is_empty() => {
+                // A range's hosts are distinct: the first entry of a set needs no look-ups,
+                // and is indexed only if more comes (as a copied group is).
+                self.set.ips.extend(range.hosts());
+                None
+            }
             HostEntry::Range(range) => {
                 let mut repeated = None;
                 for host in range.hosts() {
@@ -2670,7 +2676,7 @@ fn delivered_name(path: &str) -> Option<String> {
     let trimmed = path.trim_end_matches(['/', '\\']);
     if trimmed.len() != path.len() {
         let (_, name) = split_file_name(trimmed);
-        return (!name.is_empty() && !is_windows_drive(trimmed)).then(|| format!("{name}/"));
+        return (!name.is_empty() && !is_windows_drive(trimmed)).then(|| [name, "/"].concat());
     }
     let (_, name) = split_file_name(path);
     (!name.is_empty()).then(|| name.to_owned())
