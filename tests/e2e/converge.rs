@@ -705,7 +705,10 @@ fn hosts_named_by_id_or_through_cmdb_are_refreshed_and_converged_by_id_over_v3()
                     host("host_id:2006", "missing")
                 ]
             ),
-            (Value::from("differs"), vec![host("host_id:2007", "missing")]),
+            (
+                Value::from("differs"),
+                vec![host("host_id:2007", "missing")]
+            ),
         ],
         "{refresh}"
     );
@@ -735,7 +738,7 @@ fn hosts_named_by_id_or_through_cmdb_are_refreshed_and_converged_by_id_over_v3()
 }
 
 #[test]
-fn a_group_cmdb_cannot_resolve_or_a_v2_group_cannot_tell_and_says_why() {
+fn a_group_cmdb_cannot_resolve_cannot_tell_and_says_why() {
     let world = World::new(&CMDB_PLAN.replace("g-web", "g-gone"), CMDB_WORLD);
     let refresh = refresh_json(&world);
     let app = &refresh["pushes"][0];
@@ -746,7 +749,10 @@ fn a_group_cmdb_cannot_resolve_or_a_v2_group_cannot_tell_and_says_why() {
         "{reason}"
     );
     assert_eq!(refresh["pushes"][1]["verdict"], "differs", "{refresh}");
+}
 
+#[test]
+fn a_v2_dynamic_group_is_refreshed_and_converged_by_address() {
     let v2 = PLAN.replace(
         "ips = [\"10.0.2.1\", \"10.0.2.2\", \"10.0.2.3\", \"10.0.2.4\", \"10.0.2.5\", \"10.0.2.6\", \"10.0.2.7\", \"10.0.2.8\"]",
         "dynamic_groups = [\"g-web\"]",
@@ -754,8 +760,20 @@ fn a_group_cmdb_cannot_resolve_or_a_v2_group_cannot_tell_and_says_why() {
     assert_ne!(v2, PLAN);
     let world = World::new(&v2, CMDB_WORLD);
     let refresh = refresh_json(&world);
-    let reason = refresh["pushes"][0]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("only v3"), "{refresh}");
+    assert_eq!(
+        differing(&refresh["pushes"][0]),
+        vec![
+            ("0:10.0.2.5".to_owned(), "different content".to_owned()),
+            ("0:10.0.2.6".to_owned(), "missing".to_owned()),
+        ],
+        "{refresh}"
+    );
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(world.transfers(), vec![vec!["10.0.2.5", "10.0.2.6"]]);
+    for ip in ["10.0.2.1", "10.0.2.5", "10.0.2.6"] {
+        assert_eq!(world.read(ip, DELIVERED), Some(artifact()), "{ip}");
+    }
 }
 
 /// `hotfix` writes another `app.tar.gz` on `.1`, and `app` runs after it: the refresh, done

@@ -3,8 +3,9 @@
 //! a topology node, asked once per selector, as `plan show --resolve` does).
 //!
 //! A host set's hosts are read in one way: by address when it names static addresses (a group
-//! or node's hosts then by their address too), else by host id. JOB ignores `ip_list` when
-//! `host_id_list` is set, so a narrowed `target_server` must name its hosts one way as well.
+//! or node's hosts then by their address too) or under v2 (which has no host ids), else by
+//! host id. JOB ignores `ip_list` when `host_id_list` is set, so a narrowed `target_server`
+//! must name its hosts one way as well.
 
 use std::collections::BTreeMap;
 
@@ -84,14 +85,10 @@ pub(super) struct CmdbHosts {
     nodes: BTreeMap<String, Result<Vec<CmdbHost>, String>>,
 }
 
-/// Asks CMDB once for every dynamic group and topology node the plan's enabled pushes name
-/// (v3 only: v2 reads no host ids). A selector CMDB refuses is remembered with the reason: the
-/// pushes naming it cannot tell.
+/// Asks CMDB once for every dynamic group and topology node the plan's enabled pushes name.
+/// A selector CMDB refuses is remembered with the reason: the pushes naming it cannot tell.
 pub(super) async fn ask_cmdb(client: &Client, plan: &Plan) -> CmdbHosts {
     let mut cmdb = CmdbHosts::default();
-    if plan.api != ApiVersion::V3 {
-        return cmdb;
-    }
     let biz = plan.bk_biz_id.value;
     let sets =
         plan.pushes.iter().filter(|p| p.enabled).flat_map(|p| {
@@ -124,12 +121,7 @@ pub(super) fn hosts_of(
     api: ApiVersion,
     cmdb: &CmdbHosts,
 ) -> Result<Vec<ReadHost>, String> {
-    let through_cmdb =
-        !set.host_ids.is_empty() || !set.dynamic_groups.is_empty() || !set.topo_nodes.is_empty();
-    if through_cmdb && api != ApiVersion::V3 {
-        return Err("it names hosts through CMDB (dynamic groups or topology nodes) under `api = \"v2\"`: the refresh reads such hosts by host id, which only v3 can".into());
-    }
-    let by_address = !set.ips.is_empty();
+    let by_address = !set.ips.is_empty() || api == ApiVersion::V2;
     let mut hosts: Vec<ReadHost> = Vec::new();
     let mut add = |host: ReadHost| {
         if !hosts.contains(&host) {
@@ -157,7 +149,7 @@ pub(super) fn hosts_of(
             if by_address {
                 let addr = parse_addr(&host.address()).ok_or_else(|| {
                     format!(
-                        "host_id:{} of its {selector} has no address, and the push names its other hosts by address",
+                        "host_id:{} of its {selector} has no address, and the push names its hosts by address (static addresses, or v2)",
                         host.bk_host_id
                     )
                 })?;
@@ -196,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn a_set_naming_addresses_reads_its_groups_by_address_and_v2_cannot_use_cmdb() {
+    fn a_set_naming_addresses_or_under_v2_reads_its_groups_by_address() {
         let mut cmdb = CmdbHosts::default();
         let host: CmdbHost = serde_json::from_value(serde_json::json!({
             "bk_host_id": 7, "bk_cloud_id": 0, "bk_host_innerip": "10.0.0.9"
@@ -219,7 +211,10 @@ mod tests {
             names(hosts_of(&set, ApiVersion::V3, &cmdb).expect("hosts")),
             ["host_id:7"]
         );
-        assert!(hosts_of(&set, ApiVersion::V2, &cmdb).is_err());
+        assert_eq!(
+            names(hosts_of(&set, ApiVersion::V2, &cmdb).expect("hosts")),
+            ["0:10.0.0.9"]
+        );
         set.topo_nodes.push(plan_parser::TopoNode {
             node_type: "module".into(),
             id: 1,
