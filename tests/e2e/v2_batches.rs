@@ -355,3 +355,18 @@ fn journal_lines_so_far(f: &Fixture) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Mode `"manual"` asks before every batch, which only JOB's own rolling (v3) does: under
+/// v2 `apply` refuses it before anything is sent, never runs the batches without asking.
+#[test]
+fn manual_mode_under_v2_is_refused_before_anything_is_sent() {
+    let f = fixture(r#"{ expression = "5", mode = "manual" }"#, "", "");
+    let out = f.apply_sandbox(&["--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 4, "{}{stderr}", text(&out.stdout));
+    assert!(
+        stderr.contains("push `app` asks for `rolling` with mode \"manual\" under v2"),
+        "{stderr}"
+    );
+    assert!(submissions(&f).is_empty(), "nothing is sent");
+}
