@@ -511,3 +511,14 @@ fn through_an_endpoint_reads_only_and_says_no_secret() {
     // ESB (the 503, then its retry), the gateway, and the listing's one detail per plan.
     assert_eq!(details, 2 + 1 + 2);
 }
+
+#[test]
+fn quiet_lists_only_what_was_not_carried() {
+    let world = World::new();
+    let out = world.import(&["--job-plan", "1001", "-q"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("  carried:"), "{stderr}");
+    assert!(stderr.contains("  NOT carried: job plan 1001"), "{stderr}");
+    assert!(stderr.contains("3 pushes written to stdout"), "{stderr}");
+}

@@ -197,7 +197,7 @@ fn import(
         }
         None => write_stdout(&text)?,
     }
-    summary(&imported, args.output.as_deref())?;
+    summary(&imported, args.output.as_deref(), printer.quiet)?;
     match verdict {
         Ok(_) => Ok(ExitStatus::Success),
         Err(rejected) => {
@@ -272,14 +272,16 @@ fn keep_jobs_order(imported: &mut Import, graph: &PlanGraph) {
     imported.notes.extend(notes);
 }
 
-fn summary(imported: &Import, output: Option<&Path>) -> anyhow::Result<()> {
+/// What was carried over and what was not (with `--quiet`, only what was not), then the
+/// count.
+fn summary(imported: &Import, output: Option<&Path>, quiet: bool) -> anyhow::Result<()> {
     let pushes = imported
         .items
         .iter()
         .filter(|item| matches!(item, Item::Push(_)))
         .count();
     let mut text = String::new();
-    for note in &imported.notes {
+    for note in imported.notes.iter().filter(|n| !(quiet && n.carried)) {
         let mark = if note.carried {
             "carried"
         } else {

@@ -160,6 +160,47 @@ pub(crate) fn quote(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Names, values and paths from JOB are data: whatever they hold, the file is TOML with
+    /// only the tables the writer means, and a step's name cannot end its comment.
+    #[test]
+    fn hostile_text_from_job_stays_inside_its_strings_and_comments() {
+        let evil = "x\n[plan]\nname = \"evil\" # \u{7f}\r\"\"\"";
+        let plan: plan_bkjob::job_plan::JobPlanDetail = serde_json::from_value(serde_json::json!({
+            "id": 1, "bk_biz_id": 2, "name": evil,
+            "global_var_list": [{"type": 1, "name": "v", "value": evil}],
+            "step_list": [
+                {"type": 1, "name": evil},
+                {"type": 2, "name": evil, "file_info": {
+                    "file_source_list": [{"file_list": [format!("/data/${{v}}/{evil}")],
+                        "account": {"alias": evil}, "server": {"variable": "v"}}],
+                    "file_destination": {"path": "/opt/", "account": {"alias": "root"},
+                        "server": {"host_id_list": [1]}}}},
+                {"type": 2, "name": "ok", "file_info": {
+                    "file_source_list": [{"file_list": [format!("/data/${{v}}/{evil}")],
+                        "account": {"alias": evil}, "server": {"host_id_list": [1]}}],
+                    "file_destination": {"path": "/opt/", "account": {"alias": "root"},
+                        "server": {"host_id_list": [2]}}}}
+            ]
+        }))
+        .expect("a job plan");
+        let import = super::super::convert::import(std::slice::from_ref(&plan));
+        let header = Header {
+            name: "p",
+            description: evil,
+            bk_biz_id: 2,
+        };
+        let text = plan_file(&header, &import);
+        let doc: toml::Table = toml::from_str(&text).expect("TOML");
+        let mut keys: Vec<&str> = doc.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["hosts", "plan", "push", "vars", "version"], "{text}");
+        assert_eq!(doc["plan"]["name"].as_str(), Some("p"));
+        assert_eq!(doc["vars"]["v"].as_str(), Some(evil));
+        assert_eq!(doc["push"].as_array().map(Vec::len), Some(1), "{text}");
+        let source = &doc["push"][0]["from"];
+        assert_eq!(source["account"].as_str(), Some(evil));
+    }
+
     #[test]
     fn quoted_strings_read_back_as_toml() {
         for text in [
