@@ -416,6 +416,10 @@ pub(crate) struct ApplyArgs {
     /// list its jobs (recorded in the journal).
     #[arg(long)]
     pub(crate) force: bool,
+    /// With `--resume`: approve PUSH where the run stopped for it (its gate, or JOB's rolling
+    /// batch waiting for a confirmation); repeatable. Recorded in the journal with the OS user.
+    #[arg(long, value_name = "PUSH", requires = "resume")]
+    pub(crate) confirm: Vec<String>,
     /// First polling interval in milliseconds (then adaptive backoff).
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub(crate) poll_interval: u64,

@@ -15,6 +15,9 @@ pub(crate) enum ExitStatus {
     PushFailed,
     /// 4: `apply` could not start.
     CannotStart,
+    /// 5: the run stopped at a point that needs a person (a gate, a JOB rolling batch
+    /// waiting for a confirmation); `--resume --confirm PUSH` continues.
+    AwaitingConfirmation,
     /// 10: `diff --exit-code` found changes: a code no other outcome of any command uses, so
     /// a script tells "changed" from "invalid" (1) and "usage" (2).
     Changed,
@@ -32,6 +35,7 @@ impl ExitStatus {
             ExitStatus::Usage => 2,
             ExitStatus::PushFailed => 3,
             ExitStatus::CannotStart => 4,
+            ExitStatus::AwaitingConfirmation => 5,
             ExitStatus::Changed => 10,
             ExitStatus::Drift => 11,
             ExitStatus::Interrupted => 130,
@@ -57,6 +61,7 @@ mod tests {
             (ExitStatus::Usage, 2),
             (ExitStatus::PushFailed, 3),
             (ExitStatus::CannotStart, 4),
+            (ExitStatus::AwaitingConfirmation, 5),
             (ExitStatus::Changed, 10),
             (ExitStatus::Drift, 11),
             (ExitStatus::Interrupted, 130),

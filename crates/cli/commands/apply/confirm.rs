@@ -32,7 +32,7 @@ fn confirmer_with(confirmed: &[String], ask: Option<fn(&str, &WaitPoint) -> bool
         let _one_at_a_time = terminal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ask(push, point)
+        super::progress::with_bars_hidden(|| ask(push, point))
     })
 }
 

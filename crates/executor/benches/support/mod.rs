@@ -295,6 +295,7 @@ pub fn run_with<A: JobApi>(
                 insecure_skip_tls_verify: false,
                 force: false,
                 refresh: None,
+                confirmer: plan_executor::Confirmer::default(),
             },
             Interrupt::new(),
             tx,

@@ -2,6 +2,7 @@
 //! directories): ordering, failures, retries, deadlines, interrupts, journal and resume.
 
 mod apply;
+mod confirm;
 mod defaults;
 mod exactly_once;
 mod polls;

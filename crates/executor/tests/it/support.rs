@@ -145,6 +145,7 @@ pub(crate) fn settings(state_dir: &Path, options: Options, resume: bool) -> Sett
         insecure_skip_tls_verify: false,
         force: false,
         refresh: None,
+        confirmer: plan_executor::Confirmer::default(),
     }
 }
 
