@@ -39,7 +39,9 @@ fn every_ndjson_line_carries_its_time_and_the_run_and_finished_pushes_name_their
     let run_id = lines[run_started]["run_id"].as_str().expect("run id");
     let mut last = chrono::DateTime::<chrono::Utc>::MIN_UTC;
     for (i, line) in lines.iter().enumerate() {
-        let ts = line["ts"].as_str().unwrap_or_else(|| panic!("no ts: {line}"));
+        let ts = line["ts"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no ts: {line}"));
         assert!(ts.ends_with('Z'), "not UTC: {ts}");
         let at = chrono::DateTime::parse_from_rfc3339(ts).expect("RFC 3339");
         assert!(at >= last, "lines out of order at {line}");
@@ -75,7 +77,14 @@ fn piped_output_has_no_colour_unless_forced() {
             cmd.env_remove("NO_COLOR");
         }
         let out = cmd
-            .args(["apply", "plan.toml", "--sandbox", "sandbox", "--poll-interval", "100"])
+            .args([
+                "apply",
+                "plan.toml",
+                "--sandbox",
+                "sandbox",
+                "--poll-interval",
+                "100",
+            ])
             .args(extra)
             .output()
             .expect("run plan");
@@ -83,15 +92,24 @@ fn piped_output_has_no_colour_unless_forced() {
         (text(&out.stdout), text(&out.stderr))
     };
     let (stdout, stderr) = apply(&[], false);
-    assert!(stdout.contains("to-web") && stderr.contains("0:10.0.2.2"), "{stdout}{stderr}");
-    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'), "{stdout:?}{stderr:?}");
+    assert!(
+        stdout.contains("to-web") && stderr.contains("0:10.0.2.2"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout:?}{stderr:?}"
+    );
     // `--color always` wins over a pipe, and over NO_COLOR.
     let (stdout, stderr) = apply(&["--color", "always", "--resume"], true);
     assert!(stdout.contains("\u{1b}[31mfailed"), "{stdout:?}");
     assert!(stdout.contains("\u{1b}[32malready done"), "{stdout:?}");
     assert!(stderr.contains('\u{1b}'), "{stderr:?}");
     let (stdout, stderr) = apply(&["--color", "never", "--resume"], false);
-    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'), "{stdout:?}{stderr:?}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout:?}{stderr:?}"
+    );
 }
 
 /// The user's Ctrl-C, sent once the first push is submitted (the line on stderr says so):
@@ -102,7 +120,14 @@ fn after_ctrl_c_the_closing_line_says_how_to_resume() {
     f.write("10.0.0.1", "/data/release/app.tar.gz", b"payload");
     let mut child = f
         .plan()
-        .args(["apply", "plan.toml", "--sandbox", "sandbox", "--poll-interval", "100"])
+        .args([
+            "apply",
+            "plan.toml",
+            "--sandbox",
+            "sandbox",
+            "--poll-interval",
+            "100",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -141,7 +166,10 @@ fn after_ctrl_c_the_closing_line_says_how_to_resume() {
         .output()
         .expect("resume");
     assert_eq!(code(&resumed), 0, "{}", text(&resumed.stderr));
-    assert_eq!(f.read("10.0.2.2", "/opt/app/app.tar.gz").as_deref(), Some(&b"payload"[..]));
+    assert_eq!(
+        f.read("10.0.2.2", "/opt/app/app.tar.gz").as_deref(),
+        Some(&b"payload"[..])
+    );
 }
 
 #[test]
@@ -167,7 +195,9 @@ fn show_junit_has_a_case_per_push_and_failures_at_the_errors() {
         "{xml}"
     );
     assert!(
-        xml.contains("<testsuite name=\"plan.toml\" tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"1\">"),
+        xml.contains(
+            "<testsuite name=\"plan.toml\" tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"1\">"
+        ),
         "{xml}"
     );
     assert!(
@@ -192,5 +222,41 @@ fn show_junit_has_a_case_per_push_and_failures_at_the_errors() {
         xml.contains("name=\"plan::parser::unknown_group at bad.toml:17:"),
         "{xml}"
     );
-    assert!(!xml.contains("name=\"push "), "an invalid plan has no push cases: {xml}");
+    assert!(
+        !xml.contains("name=\"push "),
+        "an invalid plan has no push cases: {xml}"
+    );
+}
+
+/// JOB paces the transfer at 1 MB/s (jobsim's `speed_mb`): the progress line read from
+/// JOB's file log says so, per host, without `--verbose`.
+#[test]
+fn progress_lines_show_the_throughput_jobs_logs_report() {
+    let f = Fixture::new(
+        r#"
+[plan]
+name = "paced"
+bk_biz_id = 2
+account = "root"
+
+[[push]]
+name = "big"
+from = { hosts = "10.0.0.1", files = ["/data/big.bin"] }
+to = { hosts = "10.0.1.1", path = "/data/" }
+"#,
+        "[sim]\nspeed_mb = 1\n",
+    );
+    f.write("10.0.0.1", "/data/big.bin", &vec![7u8; 2 << 20]);
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("per host"))
+        .unwrap_or_else(|| panic!("no throughput line: {stderr}"));
+    assert!(
+        line.starts_with("[stage 1] big: JOB ") && line.ends_with("  1.0 MB/s per host"),
+        "{line}"
+    );
+    assert!(line.contains("Running  hosts 0/1"), "{line}");
 }

@@ -237,6 +237,7 @@ mod tests {
             Some(Estimate {
                 remaining: Duration::from_secs_f64(self.secs * (100.0 - percent) / 100.0),
                 complete: true,
+                bytes_per_second: None,
             })
         }
     }
@@ -323,6 +324,7 @@ mod tests {
         let done = Estimate {
             remaining: Duration::ZERO,
             complete: true,
+            bytes_per_second: None,
         };
         assert!(pacer.wants_estimate(now));
         assert_eq!(pacer.after_poll(now, Some(done)), policy.first);
@@ -337,6 +339,7 @@ mod tests {
         let soon = Estimate {
             remaining: Duration::from_secs(2),
             complete: true,
+            bytes_per_second: None,
         };
         let wait = pacer.after_poll(now, Some(soon));
         assert!(wait > Duration::from_secs(2) && wait < Duration::from_millis(2020));

@@ -20,6 +20,10 @@ pub struct Estimate {
     /// False when some unfinished file could not be sized (not started, no speed yet): the
     /// end may then come later than `remaining`.
     pub complete: bool,
+    /// What one host receives per second, as JOB's logs last said: the speeds of a host's
+    /// files moving side by side added up, averaged over the hosts read (`None` when no
+    /// file is moving). Shown to people; the estimate does not use it.
+    pub bytes_per_second: Option<u64>,
 }
 
 /// One host's estimate: active files run side by side (the slowest decides), waiting ones
@@ -66,9 +70,9 @@ pub(crate) fn estimate<'a>(
 ) -> Option<Estimate> {
     let mut worst: Option<f64> = None;
     let mut complete = true;
-    let mut any = false;
-    for files in hosts {
-        any = true;
+    let hosts_read: Vec<&[FileProgress]> = hosts.into_iter().collect();
+    let any = !hosts_read.is_empty();
+    for &files in &hosts_read {
         let (secs, host_complete) = host_remaining(files);
         complete &= host_complete;
         if let Some(s) = secs {
@@ -87,7 +91,27 @@ pub(crate) fn estimate<'a>(
     Some(Estimate {
         remaining: Duration::from_secs_f64(secs.max(0.0)),
         complete,
+        bytes_per_second: throughput(&hosts_read),
     })
+}
+
+/// The per-host throughput of [`Estimate::bytes_per_second`].
+fn throughput(hosts: &[&[FileProgress]]) -> Option<u64> {
+    let per_host: Vec<f64> = hosts
+        .iter()
+        .map(|files| {
+            files
+                .iter()
+                .filter(|f| f.open && f.active)
+                .filter_map(|f| f.speed)
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .sum::<f64>()
+        })
+        .filter(|speed| *speed > 0.0)
+        .collect();
+    let mean = per_host.iter().sum::<f64>() / per_host.len().max(1) as f64;
+    // Whole bytes: a fraction is noise.
+    (!per_host.is_empty()).then(|| mean.round() as u64)
 }
 
 #[cfg(test)]
@@ -109,6 +133,32 @@ mod tests {
         let e = estimate([files.as_slice()]).expect("estimate");
         assert_eq!(e.remaining, Duration::from_secs(3));
         assert!(e.complete);
+        // Only the file still moving counts towards the throughput.
+        assert_eq!(e.bytes_per_second, Some(1024 * 1024));
+    }
+
+    #[test]
+    fn throughput_is_per_host_files_moving_side_by_side_added_up() {
+        let line = |name: &str, speed: &str| {
+            format!(
+                "[2026-01-01 12:00:01] FileName: {name} FileSize: 8.0 MB Status: 3 StatusDesc: downloading Speed: {speed} Progress: 10%\n"
+            )
+        };
+        let two_files =
+            FileProgress::from_log(&(line("/a", "1,024 KB/s") + &line("/b", "1,024 KB/s")));
+        let one_file = FileProgress::from_log(&line("/a", "2,048 KB/s"));
+        let waiting = FileProgress::from_log(
+            "[2026-01-01 12:00:00] FileName: /a FileSize: 8.0 MB Status: 1 StatusDesc: waiting Progress: 0%\n",
+        );
+        let e = estimate([
+            two_files.as_slice(),
+            one_file.as_slice(),
+            waiting.as_slice(),
+        ]);
+        let bytes = e.and_then(|e| e.bytes_per_second);
+        assert_eq!(bytes, Some(2 * 1024 * 1024));
+        let idle = estimate([waiting.as_slice()]).and_then(|e| e.bytes_per_second);
+        assert_eq!(idle, None);
     }
 
     #[test]
