@@ -1266,6 +1266,79 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_retry_intent_keeps_its_job_in_flight_and_a_failed_verification_fails_the_push() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "p", "r1").expect("create");
+        let w = |r: Record| journal.write(&r).expect("write");
+        let finished = |push: &str, attempt: u32, status: i32| Record::PushAttemptFinished {
+            push: push.into(),
+            attempt,
+            job_instance_id: 7,
+            job_status: RunStatus::from_code(status),
+            hosts: vec![],
+            batch: None,
+            at: now(),
+        };
+        w(started("r1"));
+        for (push, status) in [("retried", 4), ("unverified", 3), ("differs", 3)] {
+            w(submitting(push, 1));
+            w(Record::PushSubmitted {
+                push: push.into(),
+                attempt: 1,
+                job: job(7),
+                batch: None,
+                at: now(),
+            });
+            w(finished(push, 1, status));
+        }
+        w(Record::PushRetryRequested {
+            push: "retried".into(),
+            attempt: 2,
+            job: job(7),
+            hosts: vec!["0:10.0.0.1".into()],
+            execute_count: Some(0),
+            at: now(),
+        });
+        let differing = crate::verify::HostMismatch {
+            host: "0:10.0.0.1".into(),
+            host_id: None,
+            files: vec![],
+        };
+        w(Record::PushVerified {
+            push: "differs".into(),
+            job_instance_id: 7,
+            verification: Box::new(crate::verify::Verification {
+                method: crate::verify::VerifyMethod::Sha256,
+                hosts: 1,
+                verified: 0,
+                differing: vec![differing],
+                cannot_verify: vec![],
+                script_jobs: vec![8],
+                error: None,
+            }),
+            at: now(),
+        });
+        let read = || latest_run(dir.path(), "p").expect("read").expect("one run");
+        let history = read();
+        let retried = &history.pushes["retried"];
+        assert_eq!(retried.in_flight, Some(job(7)));
+        assert_eq!(retried.retry_pending, Some((2, Some(0))));
+        assert_eq!(retried.last_attempt, 2);
+        let unverified = &history.pushes["unverified"];
+        assert!(unverified.awaits_verification() && unverified.succeeded());
+        let differs = &history.pushes["differs"];
+        assert!(!differs.awaits_verification());
+        assert_eq!(differs.outcome(), Some(PushStatus::Failed));
+        assert!(!differs.succeeded());
+        // The retry's attempt recorded: nothing pending, nothing in flight.
+        w(finished("retried", 2, 3));
+        let history = read();
+        assert_eq!(history.pushes["retried"].retry_pending, None);
+        assert_eq!(history.pushes["retried"].in_flight, None);
+        assert!(history.pushes["retried"].succeeded());
+    }
+
     fn started(run_id: &str) -> Record {
         Record::RunStarted {
             format_version: JOURNAL_FORMAT_VERSION,
