@@ -29,6 +29,10 @@ use crate::report::HostResult;
 /// How many hex digits of a SHA-256 the report shows.
 const DIGEST_PREFIX: usize = 12;
 
+/// How many rows the per-host table shows: a fleet where every host differs stays a
+/// readable message (the `differing` list itself has every host).
+pub const TABLE_ROWS: usize = 50;
+
 /// How the delivered bytes were checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -154,7 +158,7 @@ impl Verification {
     }
 
     /// The per-host table: `host  file  expected  got`, one line per file, then the hosts
-    /// that could not be checked.
+    /// that could not be checked; at most [`TABLE_ROWS`] rows, then how many more.
     pub fn table(&self) -> String {
         let expected_title = match self.method {
             VerifyMethod::Size => "expected size",
@@ -188,10 +192,13 @@ impl Verification {
                 format!("cannot verify: {}", host.reason),
             ]);
         }
+        let more = rows.len().saturating_sub(TABLE_ROWS + 1);
+        rows.truncate(TABLE_ROWS + 1);
         let widths: Vec<usize> = (0..4)
             .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
-        rows.iter()
+        let mut lines: Vec<String> = rows
+            .iter()
             .map(|r| {
                 let cells: Vec<String> = r
                     .iter()
@@ -200,8 +207,11 @@ impl Verification {
                     .collect();
                 cells.join("  ").trim_end().to_owned()
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        if more > 0 {
+            lines.push(format!("... and {more} more rows"));
+        }
+        lines.join("\n")
     }
 
     fn failed(method: VerifyMethod, hosts: usize, error: String) -> Verification {
@@ -690,6 +700,20 @@ mod tests {
             table.contains("0:10.0.0.2  /opt/a  aaaaaaaaaaaa   bbbbbbbbbbbb"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_table_of_a_fleet_is_bounded() {
+        let expected = vec![("/opt/a".to_owned(), facts(3, "a"))];
+        let targets: Vec<HostResult> = (0..200)
+            .map(|i| host(&format!("0:10.0.{}.{}", i / 250, i % 250)))
+            .collect();
+        let found: Vec<HostFacts> = targets.iter().map(|_| Ok(BTreeMap::new())).collect();
+        let v = judge(VerifyMethod::Sha256, &targets, &expected, &found);
+        assert_eq!(v.differing.len(), 200);
+        let table = v.table();
+        assert_eq!(table.lines().count(), TABLE_ROWS + 2, "{table}");
+        assert!(table.ends_with("... and 150 more rows"), "{table}");
     }
 
     #[test]
