@@ -10,7 +10,6 @@
 
 mod confirm;
 mod progress;
-mod release;
 mod report;
 
 use std::io::{BufRead as _, Write as _};
@@ -82,10 +81,6 @@ async fn apply(
             Some("name a push of the plan that waits at its gate or for a rolling batch's confirmation"),
         );
         return Ok(ExitStatus::Usage);
-    }
-    if let Some((message, help)) = release::not_yet_applied(&plan) {
-        out.cannot_start(&message, Some(help));
-        return Ok(ExitStatus::CannotStart);
     }
     let Some(state_dir) = state_dir(args, &out) else {
         return Ok(ExitStatus::CannotStart);
