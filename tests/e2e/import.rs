@@ -522,3 +522,24 @@ fn quiet_lists_only_what_was_not_carried() {
     assert!(stderr.contains("  NOT carried: job plan 1001"), "{stderr}");
     assert!(stderr.contains("3 pushes written to stdout"), "{stderr}");
 }
+
+#[test]
+fn a_job_plan_past_the_step_bound_is_refused() {
+    let world = World::new();
+    let mut huge = String::from(WORLD);
+    huge.push_str("\n[[job_plan]]\nbk_biz_id = 2\nid = 1003\nname = \"huge\"\n");
+    for i in 0..1_001 {
+        huge.push_str(&format!(
+            "[[job_plan.step_list]]\ntype = 3\nname = \"s{i}\"\n"
+        ));
+    }
+    std::fs::write(world.path("sandbox/jobsim.toml"), huge).expect("jobsim.toml");
+    let out = world.import(&["--job-plan", "1003"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("job plan 1003 has 1001 steps; plan import converts at most 1000"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -27,6 +27,10 @@ use convert::{Import, Item, Note};
 /// The name the imported text goes by in its own diagnostics before it is written.
 const CHECKED_AS: &str = "imported.toml";
 
+/// The most steps of one job plan that are converted: JOB's own editor keeps plans far below
+/// it, and the ordering check's cost grows with the square of the pushes.
+const MAX_STEPS: usize = 1_000;
+
 pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     anyhow::ensure!(
         args.sandbox.is_some() || args.endpoint.is_some(),
@@ -159,6 +163,10 @@ async fn details(
     let mut plans = Vec::new();
     for &id in ids.iter().filter(|id| seen.insert(**id)) {
         match client.job_plan_detail(bk_biz_id, id).await {
+            Ok(plan) if plan.step_list.len() > MAX_STEPS => anyhow::bail!(
+                "job plan {id} has {} steps; plan import converts at most {MAX_STEPS} per job plan",
+                plan.step_list.len()
+            ),
             Ok(plan) => plans.push(plan),
             Err(e) if e.code() == Some(code::TASK_PLAN_NOT_EXIST) => anyhow::bail!(
                 "job plan {id} does not exist in business {bk_biz_id} (JOB code {}); `plan import --bk-biz-id {bk_biz_id}` lists its job plans",

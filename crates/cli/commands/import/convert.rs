@@ -2,7 +2,7 @@
 //! variables, and every step or variable that cannot be carried over with the reason why.
 //! Pure: no I/O, so every rule is unit-tested on hand-written job plans.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use plan_bkjob::job_plan::{
@@ -118,8 +118,13 @@ pub(crate) fn import(plans: &[JobPlanDetail]) -> Import {
             name: printable(&plan.summary.name),
         });
         let prefix = prefix_names.then(|| plan_slug(plan));
+        let mut vars = HashMap::new();
+        for var in &plan.global_var_list {
+            vars.entry(var.name.as_str()).or_insert(var);
+        }
         PlanImport {
             plan,
+            vars,
             import: &mut import,
             names: &mut names,
             prefix,
@@ -161,12 +166,14 @@ fn unique(taken: &mut HashSet<String>, wanted: &str) -> String {
 
 struct PlanImport<'a> {
     plan: &'a JobPlanDetail,
+    /// The plan's global variables by name (the first of a name, should JOB repeat one).
+    vars: HashMap<&'a str, &'a GlobalVar>,
     import: &'a mut Import,
     names: &'a mut Names,
     prefix: Option<String>,
 }
 
-impl PlanImport<'_> {
+impl<'a> PlanImport<'a> {
     fn run(mut self) {
         let mut previous: Option<String> = None;
         let mut used_vars: HashSet<String> = HashSet::new();
@@ -388,11 +395,8 @@ impl PlanImport<'_> {
         Ok(out)
     }
 
-    fn var(&self, name: &str) -> Option<&GlobalVar> {
-        self.plan
-            .global_var_list
-            .iter()
-            .find(|var| var.name == name)
+    fn var(&self, name: &str) -> Option<&'a GlobalVar> {
+        self.vars.get(name).copied()
     }
 
     /// A server as a group name: a host variable's hosts under the variable's name, others
