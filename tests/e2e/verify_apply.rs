@@ -421,3 +421,33 @@ fn a_resumed_retry_that_job_did_not_take_is_sent_once() {
         Some(&b"release 4.0, every byte of it"[..])
     );
 }
+
+/// A verification that cannot run (JOB refuses the script job) fails the push: a transfer
+/// nobody could check is not reported verified.
+#[test]
+fn a_verification_job_refuses_fails_the_push() {
+    let refusing = format!(
+        "{}\n[[fault]]\napi = \"fast_execute_script\"\nkind = \"job_error\"\ncode = 1244030\n",
+        world(&[])
+    );
+    let f = fixture("v3", "verify = \"sha256\"", &refusing);
+    let out = f.apply_sandbox(&["--yes", "--format", "json"]);
+    assert_eq!(code(&out), 3, "{}{}", text(&out.stdout), text(&out.stderr));
+    let events = events(&out.stdout);
+    let verification = &verified_event(&events)["verification"];
+    assert_eq!(verification["verified"], 0);
+    let error = verification["error"].as_str().unwrap_or_default();
+    assert!(error.contains("1244030"), "{error}");
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "push_finished")
+        .expect("push_finished");
+    assert_eq!(finished["report"]["status"], "failed");
+    assert!(
+        finished["report"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sha256 verification could not run"),
+        "{finished}"
+    );
+}

@@ -737,7 +737,8 @@ impl PushHistory {
     /// process ended in between): for a push with `verify`, what is left is the
     /// verification alone.
     pub fn awaits_verification(&self) -> bool {
-        self.status.is_none()
+        // An interrupt during the verification ends the push `interrupted` without a verdict.
+        matches!(self.status, None | Some(PushStatus::Interrupted))
             && self.in_flight.is_none()
             && self.in_doubt.is_none()
             && self.attempt_succeeded == Some(true)

@@ -31,7 +31,7 @@ const DIGEST_PREFIX: usize = 12;
 
 /// How many rows the per-host table shows: a fleet where every host differs stays a
 /// readable message (the `differing` list itself has every host).
-pub const TABLE_ROWS: usize = 50;
+pub(crate) const TABLE_ROWS: usize = 50;
 
 /// How the delivered bytes were checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

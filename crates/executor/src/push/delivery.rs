@@ -156,7 +156,8 @@ impl<A: JobApi> PushRun<'_, A> {
             return PushStatus::Failed;
         };
         let targets: Vec<crate::report::HostResult> = self.hosts.values().cloned().collect();
-        let verification = verify(
+        let hard = self.ctx.interrupt.hard().clone();
+        let verifying = verify(
             self.ctx.api.as_ref(),
             VerifyMethod::from(asked.value),
             VerifyJob {
@@ -167,8 +168,16 @@ impl<A: JobApi> PushRun<'_, A> {
                 delivered_by: &self.delivered_by,
                 targets: &targets,
             },
-        )
-        .await;
+        );
+        // A second interrupt does not wait for the script job (up to its timeout): the
+        // push ends interrupted without a verdict, and a resumed run verifies it.
+        let verification = tokio::select! {
+            v = verifying => v,
+            () = hard.cancelled() => {
+                self.report.error = Some("interrupted before its verification ended: continuing the run verifies it".into());
+                return PushStatus::Interrupted;
+            }
+        };
         self.record_verification(&job, verification).await
     }
 
