@@ -356,17 +356,52 @@ fn journal_lines_so_far(f: &Fixture) -> Vec<Value> {
         .collect()
 }
 
-/// Mode `"manual"` asks before every batch, which only JOB's own rolling (v3) does: under
-/// v2 `apply` refuses it before anything is sent, never runs the batches without asking.
+/// Mode `"manual"`: a person confirms before each batch after the first. Without a terminal
+/// no one is asked, so the run sends batch 1 and stops before batch 2 (exit 5, nothing of it
+/// sent) naming the command that approves; that command sends batch 2, and asks again before
+/// batch 3.
 #[test]
-fn manual_mode_under_v2_is_refused_before_anything_is_sent() {
-    let f = fixture(r#"{ expression = "5", mode = "manual" }"#, "", "");
+fn manual_mode_waits_before_each_batch_until_confirmed() {
+    let f = fixture(r#"{ expression = "10 5", mode = "manual" }"#, "", "");
     let out = f.apply_sandbox(&["--yes"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(code(&out), 4, "{}{stderr}", text(&out.stdout));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(code(&out), 5, "{stdout}{stderr}");
     assert!(
-        stderr.contains("push `app` asks for `rolling` with mode \"manual\" under v2"),
-        "{stderr}"
+        format!("{stdout}{stderr}").contains("--resume --confirm app"),
+        "{stdout}{stderr}"
     );
-    assert!(submissions(&f).is_empty(), "nothing is sent");
+    assert_eq!(names(&submissions(&f)), ["roll/app batch 1/3"]);
+    let expected: Vec<bool> = (1..=20).map(|i| i <= 10).collect();
+    assert_eq!(delivered(&f), expected);
+
+    let out = f.apply_sandbox(&["--yes", "--resume", "--confirm", "app"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(code(&out), 5, "{stdout}{stderr}");
+    assert_eq!(
+        names(&submissions(&f)),
+        ["roll/app batch 1/3", "roll/app batch 2/3"],
+        "one confirmation, one batch"
+    );
+    let out = f.apply_sandbox(&["--yes", "--resume", "--confirm", "app"]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(delivered(&f).iter().all(|d| *d));
+    let lines = journal_lines(&f);
+    let confirmed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "push_confirmed")
+        .map(|l| &l["point"])
+        .collect();
+    assert_eq!(
+        confirmed,
+        [
+            &serde_json::json!({"kind": "next_batch", "batch": 2, "batches": 3}),
+            &serde_json::json!({"kind": "next_batch", "batch": 3, "batches": 3})
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["type"] == "push_confirmed")
+            .all(|l| l["by"].as_str().is_some_and(|by| !by.is_empty()))
+    );
 }

@@ -34,6 +34,14 @@ pub enum WaitPoint {
         /// (13), which starts the next batch.
         failed: bool,
     },
+    /// Batches the plan cuts (v2 `rolling`, mode `"manual"`): before the next batch's job is
+    /// submitted; nothing of that batch was sent.
+    NextBatch {
+        /// The batch to send next (1-based).
+        batch: u32,
+        /// The push's batches.
+        batches: u32,
+    },
 }
 
 impl WaitPoint {
@@ -55,6 +63,9 @@ impl WaitPoint {
             } => format!(
                 "push {push}: batch {batch}/{batches} failed, retry its failed hosts and continue?"
             ),
+            WaitPoint::NextBatch { batch, batches } => {
+                format!("push {push}: send batch {batch}/{batches}?")
+            }
         }
     }
 
@@ -71,6 +82,9 @@ impl WaitPoint {
                 "JOB instance {job_instance_id} waits for a confirmation after batch {batch}/{batches}{}",
                 if *failed { " (failed)" } else { "" }
             ),
+            WaitPoint::NextBatch { batch, batches } => {
+                format!("waiting for a confirmation before batch {batch}/{batches} is sent")
+            }
         }
     }
 }

@@ -865,6 +865,12 @@ impl<A: JobApi> PushRun<'_, A> {
                 outcome = PushStatus::Interrupted;
                 break;
             }
+            if attach != Some(index)
+                && let Err(status) = self.confirm_batch(batch, &keys).await
+            {
+                outcome = status;
+                break;
+            }
             if sent_before {
                 self.attempt += 1;
             }
@@ -917,6 +923,46 @@ impl<A: JobApi> PushRun<'_, A> {
             ));
         }
         outcome
+    }
+
+    /// Mode `"manual"`: a person confirms before each batch after the first is submitted,
+    /// as JOB's manual rolling asks between batches. A batch with results already (a failed
+    /// one sent again on a resume) is not asked about: resuming was that decision. No one
+    /// confirmed: the push waits, nothing of the batch sent, and a resume asks again.
+    async fn confirm_batch(
+        &mut self,
+        batch: Batch,
+        hosts: &std::collections::BTreeSet<String>,
+    ) -> Result<(), PushStatus> {
+        let manual = self
+            .push
+            .release
+            .rolling
+            .as_ref()
+            .is_some_and(|r| r.mode == plan_parser::RollingMode::Manual);
+        let sent_before = self.hosts.values().any(|h| hosts.contains(&h.host));
+        if !manual || batch.index == 1 || sent_before {
+            return Ok(());
+        }
+        let point = crate::confirm::WaitPoint::NextBatch {
+            batch: batch.index,
+            batches: batch.count,
+        };
+        match crate::job_batches::ask(self.ctx, self.task, None, point.clone()).await {
+            crate::job_batches::Asked::GoOn | crate::job_batches::Asked::Refused(_) => Ok(()),
+            crate::job_batches::Asked::Waits => {
+                self.report.error = Some(point.describe());
+                self.report.waiting = Some(point);
+                Err(PushStatus::WaitingForConfirmation)
+            }
+            crate::job_batches::Asked::JournalFailed(error) => {
+                self.report.error = Some(format!(
+                    "{batch} not submitted: {}",
+                    journal_failed(self.ctx, &error)
+                ));
+                Err(PushStatus::JournalFailed)
+            }
+        }
     }
 
     fn host_succeeded(&self, host: &str) -> bool {

@@ -126,7 +126,7 @@ async fn manual_mode_asks_after_every_batch_but_the_last_and_goes_on_when_confir
                 assert_eq!(push, "app");
                 (*batch, *batches, *failed)
             }
-            WaitPoint::Gate => panic!("no gate"),
+            other => panic!("not a JOB batch: {other:?}"),
         })
         .collect();
     assert_eq!(questions, vec![(1, 3, false), (2, 3, false)]);
