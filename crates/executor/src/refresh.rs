@@ -609,3 +609,28 @@ fn source_facts(
     }
     agreed.ok_or_else(|| "no source host".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(paths: &[&str]) -> HostFacts {
+        Ok(paths
+            .iter()
+            .map(|p| ((*p).to_owned(), FileFacts::default()))
+            .collect())
+    }
+
+    #[test]
+    fn a_host_two_jobs_read_keeps_what_both_found_and_an_unread_one_stays_unread() {
+        let key = || ("root".to_owned(), "0:10.0.0.1".to_owned());
+        let mut found = BTreeMap::new();
+        merge_facts(&mut found, key(), facts(&["/a"]));
+        merge_facts(&mut found, key(), facts(&["/b"]));
+        let read = found[&key()].as_ref().expect("read");
+        assert_eq!(read.keys().collect::<Vec<_>>(), ["/a", "/b"]);
+        merge_facts(&mut found, key(), Err("agent down".into()));
+        merge_facts(&mut found, key(), facts(&["/c"]));
+        assert_eq!(found[&key()], Err("agent down".to_owned()));
+    }
+}
