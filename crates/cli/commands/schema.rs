@@ -39,7 +39,10 @@ pub(crate) fn output_schema(output: OutputSchema) -> serde_json::Value {
         ),
         OutputSchema::Graph => plan_graph::schema::graph_schema(),
         OutputSchema::Diff => with_property::<Refreshed>(
-            with_property::<ResolvedChanges<'static>>(plan_graph::schema::diff_schema(), "resolved"),
+            with_property::<ResolvedChanges<'static>>(
+                plan_graph::schema::diff_schema(),
+                "resolved",
+            ),
             "refresh",
         ),
         OutputSchema::Check => crate::commands::check::schema(),

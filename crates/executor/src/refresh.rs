@@ -20,8 +20,8 @@ use plan_bkjob::script::{FileFacts, UnsafePath, Verdict, checksum_script};
 use plan_bkjob::{ApiError, Client, IpHost, JobKey, ScriptRequest};
 use plan_parser::{Plan, Push};
 
-use hosts::{CmdbHosts, ReadHost};
 pub(crate) use hosts::host_set_of;
+use hosts::{CmdbHosts, ReadHost};
 use serde::{Deserialize, Serialize};
 
 /// How long a refresh waits, and how often it asks.
@@ -296,7 +296,11 @@ fn add_to_group(
 }
 
 /// Whether a push can be refreshed, and what to read; `Err` is why not.
-fn readable(push: &Push, api: plan_bkjob::ApiVersion, cmdb: &CmdbHosts) -> Result<Readable, String> {
+fn readable(
+    push: &Push,
+    api: plan_bkjob::ApiVersion,
+    cmdb: &CmdbHosts,
+) -> Result<Readable, String> {
     let target = &push.target;
     let targets = hosts::hosts_of(&target.hosts, api, cmdb)?;
     if target.account_id.is_some() {

@@ -490,9 +490,7 @@ fn rolling_progress(job: &Job, state: &SavedState) -> Option<RollingResume> {
     Some(match (state.status, state.step_status) {
         (RunStatus::WaitingUser, _) => RollingResume::Waiting,
         // The batch had passed: the next one was about to start.
-        (_, RunStatus::RollingWaiting | RunStatus::IgnoreError) => {
-            RollingResume::Batch(batch + 1)
-        }
+        (_, RunStatus::RollingWaiting | RunStatus::IgnoreError) => RollingResume::Batch(batch + 1),
         _ => RollingResume::Batch(batch),
     })
 }

@@ -769,7 +769,10 @@ fn a_waiting_rolling_job_waits_at_its_batch_after_a_restart() {
             .await;
         let (id, step_id) = (job_id(&submitted), step_id(&submitted));
         wait_for(&sim, id, 7).await;
-        stored(&sim, id, |s| s["status"] == json!(7) && s["rolling_batch"] == json!(1)).await;
+        stored(&sim, id, |s| {
+            s["status"] == json!(7) && s["rolling_batch"] == json!(1)
+        })
+        .await;
         let Sim { dir, state } = sim;
         drop(state);
         (dir, id, step_id)
@@ -785,10 +788,17 @@ fn a_waiting_rolling_job_waits_at_its_batch_after_a_restart() {
             (job_status(&waiting), step(&waiting)["status"].clone()),
             (7, json!(7))
         );
-        assert_eq!(host_statuses(&waiting)[0], (1, 9), "batch 1 keeps its result");
+        assert_eq!(
+            host_statuses(&waiting)[0],
+            (1, 9),
+            "batch 1 keeps its result"
+        );
         sleep(Duration::from_secs(3600)).await;
         assert_eq!(job_status(&sim.v3_status(id).await), 7);
-        assert!((1..=20).all(|h| !delivered(&sim, h)), "something ran while waiting");
+        assert!(
+            (1..=20).all(|h| !delivered(&sim, h)),
+            "something ran while waiting"
+        );
 
         assert_eq!(code(&operate_step(&sim, id, step_id, 13).await), 0);
         wait_for(&sim, id, 7).await;
