@@ -86,6 +86,10 @@ pub(crate) enum Command {
     /// Print the JSON Schema of the plan format (for editors).
     #[command(after_help = SCHEMA_EXAMPLES)]
     Schema(SchemaArgs),
+    /// A run from its journal: summary, timeline, per-host results and failed hosts' logs, as
+    /// text, Markdown or one self-contained HTML page.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
     /// Turn BK-JOB job plans (执行方案) into a plan file: without --job-plan, list the
     /// business's job plans.
     #[command(after_help = IMPORT_EXAMPLES)]
@@ -573,6 +577,43 @@ pub(crate) struct ImportArgs {
     /// Treat the endpoint as the API gateway; with `--sandbox`, use its gateway front door.
     #[arg(long)]
     pub(crate) gateway: bool,
+}
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  plan report plan.toml                                # the plan's last run, for a terminal
+  plan report plan.toml --format html -o report.html   # one page that opens from disk
+  plan report plan.toml --run 20260101T120000.000Z-1a2b3c4d --format markdown";
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The plan file, or one run's journal (`.plan/runs/<plan>/<run-id>.jsonl`) [default:
+    /// the one plan with runs in the state dir].
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: Option<PathBuf>,
+    /// The run to report, by id (its journal's name; `plan apply` prints it) [default: the
+    /// plan's last run].
+    #[arg(long, value_name = "ID")]
+    pub(crate) run: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Where the journals live [default: as for `plan apply`: `.plan/` at the root of the git
+    /// repository that holds the plan file, or beside it].
+    #[arg(long, value_name = "DIR", env = "PLAN_STATE_DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// For a terminal (colours on a terminal only).
+    Text,
+    /// Tables and a text timeline, for a merge-request note or a wiki.
+    Markdown,
+    /// One self-contained page: inline CSS and SVG, no script, nothing fetched.
+    Html,
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ fn run(command: &Command, printer: &Printer) -> ExitStatus {
         Command::Drift(args) => commands::drift::run(args, printer),
         Command::Completions(args) => commands::completions::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Report(args) => commands::report::run(args, printer),
         Command::Import(args) => commands::import::run(args, printer),
     };
     result.unwrap_or_else(|error| {

@@ -14,6 +14,7 @@ mod import;
 mod inference;
 mod load;
 mod mutation;
+mod report;
 mod rolling;
 mod run_visibility;
 mod sandbox_restart;

@@ -10,5 +10,6 @@ pub(crate) mod diff;
 pub(crate) mod drift;
 pub(crate) mod graph;
 pub(crate) mod import;
+pub(crate) mod report;
 pub(crate) mod schema;
 pub(crate) mod show;
