@@ -243,25 +243,19 @@ to = { hosts = "10.0.2.1", path = "/opt/free/" }
 }
 
 /// On a terminal `plan apply` asks; `y` goes on and `n` stops as without one (exit 5). The
-/// terminal is util-linux's `script`, which runs the command on a pseudo-terminal and passes
-/// it what the test writes to its stdin.
+/// terminal is util-linux's `script` (Debian's essential `bsdutils`), which runs the command
+/// on a pseudo-terminal and passes it what the test writes to its stdin.
 #[test]
 fn on_a_terminal_the_gate_is_asked_and_the_answer_decides() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");
-        return;
-    }
     for (answer, exit, delivered_all) in [("n", 5, false), ("y", 0, true)] {
         let f = fixture(&plan(r#"{ expression = "100%" }"#, "gate = true\n"), WORLD);
         let command = format!(
             "{} apply plan.toml --sandbox sandbox --yes --poll-interval 100",
             env!("CARGO_BIN_EXE_plan")
         );
-        let mut child = on_a_terminal(&f, &command).spawn().expect("script");
+        let mut child = on_a_terminal(&f, &command)
+            .spawn()
+            .expect("util-linux `script`, which gives the command a pseudo-terminal");
         {
             use std::io::Write as _;
             let mut stdin = child.stdin.take().expect("stdin");

@@ -40,7 +40,10 @@ rolling = {rolling}
 }
 
 /// A confirmer that answers `yes` and writes down every question.
-fn recording(yes: bool) -> (Confirmer, Arc<Mutex<Vec<(String, WaitPoint)>>>) {
+/// The questions a confirmer was asked: the push and where it waited.
+type Asked = Arc<Mutex<Vec<(String, WaitPoint)>>>;
+
+fn recording(yes: bool) -> (Confirmer, Asked) {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&asked);
     let confirmer = Confirmer::new(move |push, point| {
