@@ -6,8 +6,8 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use plan_executor::{
-    ApplyEvent, DryRunPush, DryRunStage, Event, Hint, LineStamp, PushReport, PushStatus,
-    RunReport, StartError, Target,
+    ApplyEvent, DryRunPush, DryRunStage, Event, Hint, LineStamp, PushReport, PushStatus, RunReport,
+    StartError, Target,
 };
 use plan_graph::PlanGraph;
 use plan_parser::{Plan, Problem, Push};
@@ -441,11 +441,81 @@ type FailureGroup<'a> = (
     &'a str,
     Option<i64>,
     String,
-    Vec<String>,
+    Vec<&'a plan_executor::HostResult>,
 );
 
 /// Hosts named in one failure block; the rest are counted.
 const HOSTS_NAMED_PER_CAUSE: usize = 20;
+
+/// The hosts of one failure block in few words: consecutive addresses under one
+/// `cloud:a.b.c.` as the plan writes a range, `cloud:a.b.c.[first:last]`; the first
+/// [`HOSTS_NAMED_PER_CAUSE`] of those words, then how many hosts are left. A lone host keeps
+/// its id beside it ([`plan_executor::HostResult::display`]).
+fn named_hosts(hosts: &[&plan_executor::HostResult]) -> String {
+    if let [one] = hosts {
+        return one.display();
+    }
+    // (the word's prefix, or the whole host when it is not IPv4; last octets; hosts)
+    let mut words: Vec<(String, Vec<u8>)> = Vec::new();
+    for h in hosts {
+        match ipv4_prefix(&h.host) {
+            Some((prefix, last)) => {
+                match words.iter_mut().find(|w| !w.1.is_empty() && w.0 == prefix) {
+                    Some(word) => word.1.push(last),
+                    None => words.push((prefix, vec![last])),
+                }
+            }
+            None => words.push((h.host.clone(), Vec::new())),
+        }
+    }
+    let mut named: Vec<(String, usize)> = Vec::new();
+    for (prefix, mut octets) in words {
+        if octets.is_empty() {
+            named.push((prefix, 1));
+            continue;
+        }
+        octets.sort_unstable();
+        octets.dedup();
+        let mut start = 0;
+        for i in 1..=octets.len() {
+            let run_ends = i == octets.len() || octets[i] != octets[i - 1].saturating_add(1);
+            if run_ends {
+                let (first, last) = (octets[start], octets[i - 1]);
+                let word = if first == last {
+                    format!("{prefix}{first}")
+                } else {
+                    format!("{prefix}[{first}:{last}]")
+                };
+                named.push((word, i - start));
+                start = i;
+            }
+        }
+    }
+    let shown: Vec<&str> = named
+        .iter()
+        .take(HOSTS_NAMED_PER_CAUSE)
+        .map(|(word, _)| word.as_str())
+        .collect();
+    let mut text = shown.join(", ");
+    let left: usize = named
+        .iter()
+        .skip(HOSTS_NAMED_PER_CAUSE)
+        .map(|(_, n)| n)
+        .sum();
+    if left > 0 {
+        let _ = write!(text, " and {}", count(left, "more host", "more hosts"));
+    }
+    text
+}
+
+/// `cloud:a.b.c.d` split into `cloud:a.b.c.` and `d`; `None` for any other form.
+fn ipv4_prefix(host: &str) -> Option<(String, u8)> {
+    let (cloud, address) = host.split_once(':')?;
+    cloud.parse::<u64>().ok()?;
+    let octets = address.parse::<std::net::Ipv4Addr>().ok()?.octets();
+    let [a, b, c, d] = octets;
+    Some((format!("{cloud}:{a}.{b}.{c}."), d))
+}
 
 /// What a failed host's log says went wrong, without what differs from host to host while
 /// meaning the same: timestamps, sizes, speeds and percentages. A file's progress lines
@@ -511,20 +581,12 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
             .iter_mut()
             .find(|g| g.0 == h.status && g.2 == h.error_code && g.3 == log)
         {
-            Some(g) => g.4.push(h.display()),
-            None => groups.push((h.status, &h.label, h.error_code, log, vec![h.display()])),
+            Some(g) => g.4.push(h),
+            None => groups.push((h.status, &h.label, h.error_code, log, vec![h])),
         }
     }
     for (status, label, error_code, log, hosts) in &groups {
-        let mut names = hosts
-            .iter()
-            .take(HOSTS_NAMED_PER_CAUSE)
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        if hosts.len() > HOSTS_NAMED_PER_CAUSE {
-            let _ = write!(names, " and {} more", hosts.len() - HOSTS_NAMED_PER_CAUSE);
-        }
+        let names = named_hosts(hosts);
         let _ = write!(
             help,
             "{} {names}: status {} {label}",
@@ -784,7 +846,9 @@ mod tests {
     #[test]
     fn failed_hosts_are_grouped_by_cause_not_by_progress() {
         let line = |time: &str, progress: &str, detail: &str| {
-            format!("[2026-11-28 17:45:{time}] FileName: /data/a.tgz FileSize: 4.0 MB Status: 5 StatusDesc: failed Speed: 1,024 KB/s Progress: {progress} Detail: {detail}")
+            format!(
+                "[2026-11-28 17:45:{time}] FileName: /data/a.tgz FileSize: 4.0 MB Status: 5 StatusDesc: failed Speed: 1,024 KB/s Progress: {progress} Detail: {detail}"
+            )
         };
         let running = "[2026-11-28 17:45:20] FileName: /data/a.tgz FileSize: 4.0 MB Status: 3 StatusDesc: downloading Speed: 2,048 KB/s Progress: 10%";
         let a = format!("{running}\n{}", line("24", "45%", "Transfer failed"));
@@ -792,7 +856,10 @@ mod tests {
         let c = line("26", "45%", "No space left on device");
         assert_eq!(cause(&a), "/data/a.tgz: failed: Transfer failed");
         assert_eq!(cause(&a), cause(&b));
-        assert_eq!(cause("[2026-11-28 17:45:24] agent gone\nagent gone"), "agent gone");
+        assert_eq!(
+            cause("[2026-11-28 17:45:24] agent gone\nagent gone"),
+            "agent gone"
+        );
         let (plan, _) = crate::render::tests::load(
             "[plan]\nname = \"p\"\nbk_biz_id = 1\naccount = \"root\"\n[[push]]\nname = \"a\"\nfrom = { hosts = \"10.0.0.1\", files = [\"/data/a.tgz\"] }\nto = { hosts = [\"10.0.1.1\", \"10.0.1.2\", \"10.0.1.3\"], path = \"/data/\" }\n",
         );
@@ -810,18 +877,42 @@ mod tests {
         ];
         let help = |report: &PushReport| {
             let push = plan.push("a").expect("push");
-            failure_problem(&plan, push, report).help().unwrap_or_default().to_owned()
+            failure_problem(&plan, push, report)
+                .help()
+                .unwrap_or_default()
+                .to_owned()
         };
         assert_eq!(
             help(&report),
-            "hosts 0:10.0.1.1, 0:10.0.1.2: status 320 File pull failed, error code 104\n  | /data/a.tgz: failed: Transfer failed\nhost 0:10.0.1.3: status 320 File pull failed, error code 104\n  | /data/a.tgz: failed: No space left on device"
+            "hosts 0:10.0.1.[1:2]: status 320 File pull failed, error code 104\n  | /data/a.tgz: failed: Transfer failed\nhost 0:10.0.1.3: status 320 File pull failed, error code 104\n  | /data/a.tgz: failed: No space left on device"
         );
-        report.failed_hosts = (0..25)
-            .map(|i| failed_host(&format!("0:10.0.2.{i}"), &b))
+        // 250 hosts alike: their ranges, the first 20 words, and what is left counted.
+        report.failed_hosts = (0..250)
+            .map(|i| failed_host(&format!("0:10.0.{}.{}", i % 25, i / 25 * 2), &b))
             .collect();
         let many = help(&report);
         assert_eq!(many.lines().count(), 2, "{many}");
-        assert!(many.contains("0:10.0.2.19 and 5 more: status 320"), "{many}");
+        assert!(many.starts_with("hosts 0:10.0.0.0, 0:10.0.0.2, "), "{many}");
+        assert!(many.contains(" and 230 more hosts: status 320"), "{many}");
+        let hosts: Vec<plan_executor::HostResult> = [
+            "0:10.0.2.3",
+            "0:10.0.2.1",
+            "0:10.0.2.2",
+            "0:10.0.2.9",
+            "0:[fd00::1]",
+            "host_id:7",
+            "2:10.0.2.4",
+            "0:10.0.2.255",
+            "0:10.0.2.254",
+        ]
+        .iter()
+        .map(|h| failed_host(h, &b))
+        .collect();
+        let refs: Vec<&plan_executor::HostResult> = hosts.iter().collect();
+        assert_eq!(
+            named_hosts(&refs),
+            "0:10.0.2.[1:3], 0:10.0.2.9, 0:10.0.2.[254:255], 0:[fd00::1], host_id:7, 2:10.0.2.4"
+        );
     }
 
     fn journal() -> std::path::PathBuf {
