@@ -1,7 +1,8 @@
 //! Every exit code of the table in cli.md (and the README), through the built binary, from
 //! each situation the table names: 0 success, 1 an invalid plan (nothing sent), 2 a usage
 //! error, 3 a push failed, 4 the run could not start (credentials missing, endpoint
-//! unreachable, lock held, journal mismatch on `--resume`), 130 interrupted. The waits here
+//! unreachable, lock held, journal mismatch on `--resume`), 5 a push waits for a
+//! confirmation, 130 interrupted. The waits here
 //! follow the run's own NDJSON events, never the clock.
 
 use std::io::{BufRead as _, BufReader, Lines};
@@ -75,6 +76,23 @@ fn exit_3_a_push_failed() {
         stdout.contains("failed") && stdout.contains("blocked"),
         "{stdout}"
     );
+}
+
+/// A gated push with no terminal to approve it: the run stops there, nothing is sent for it,
+/// and the closing line names the command that approves it.
+#[test]
+fn exit_5_a_push_waits_for_a_confirmation() {
+    let f = Fixture::new(
+        &TWO_STAGES.replace("name = \"to-web\"\n", "name = \"to-web\"\ngate = true\n"),
+        "",
+    );
+    f.write("10.0.0.1", "/data/release/app.tar.gz", b"exit codes");
+    let out = f.apply_sandbox(&[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 5, "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("waiting at gate"), "{stdout}");
+    assert!(stdout.contains("--resume --confirm to-web"), "{stdout}");
+    assert_eq!(f.read("10.0.2.1", "/opt/app/app.tar.gz"), None);
 }
 
 #[test]
