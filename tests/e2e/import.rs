@@ -278,6 +278,8 @@ fn imported_plans_check_and_send_what_job_would() {
         "# step 3 `confirm with ops`: not imported:",
         "# step 2 `upload from browser`: not imported:",
         "# step 3 `secret path`: not imported:",
+        "#   job plan 1001: ciphertext variable `db_pass`: not imported",
+        "#   job plan 1002: ciphertext variable `token_value`: not imported",
     ] {
         assert!(file.contains(comment), "`{comment}` missing from:\n{file}");
     }

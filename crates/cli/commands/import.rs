@@ -299,12 +299,19 @@ fn summary(imported: &Import, output: Option<&Path>, quiet: bool) -> anyhow::Res
     }
     let left = imported.notes.iter().filter(|n| !n.carried).count();
     let whither = output.map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
-    text.push_str(&format!(
-        "plan import: {pushes} push{} written to {whither}; {left} item{} not carried over (listed above{})\n",
-        if pushes == 1 { "" } else { "es" },
-        if left == 1 { "" } else { "s" },
-        if left == 0 { ": none" } else { ", and as comments in the file" },
-    ));
+    let pushes = format!(
+        "plan import: {pushes} push{} written to {whither}",
+        if pushes == 1 { "" } else { "es" }
+    );
+    text.push_str(&match left {
+        0 => format!("{pushes}; everything was carried over\n"),
+        1 => format!(
+            "{pushes}; 1 item not carried over (listed above, and as a comment in the file)\n"
+        ),
+        n => format!(
+            "{pushes}; {n} items not carried over (listed above, and as comments in the file)\n"
+        ),
+    });
     let mut stderr = std::io::stderr().lock();
     stderr.write_all(text.as_bytes())?;
     Ok(())

@@ -30,6 +30,8 @@ pub(crate) struct Import {
     pub(crate) items: Vec<Item>,
     /// What was and was not carried over, for the summary.
     pub(crate) notes: Vec<Note>,
+    /// The global variables not imported, with why: comments of the file.
+    pub(crate) dropped_vars: Vec<String>,
 }
 
 /// A `[vars]` value.
@@ -511,6 +513,9 @@ impl<'a> PlanImport<'a> {
                 ),
                 _ => format!("{kind} variable `{name}`: not imported: no imported push uses it"),
             };
+            self.import
+                .dropped_vars
+                .push(format!("job plan {}: {text}", self.plan.summary.id));
             self.note(false, text);
         }
     }

@@ -37,6 +37,12 @@ pub(crate) fn plan_file(header: &Header<'_>, import: &Import) -> String {
             line(&mut out, name, &quote(&var.value));
         }
     }
+    if !import.dropped_vars.is_empty() {
+        out.push_str("\n# JOB global variables not imported:\n");
+        for text in &import.dropped_vars {
+            let _ = writeln!(out, "#   {text}");
+        }
+    }
     for (name, group) in &import.groups {
         let _ = writeln!(out, "\n[hosts.{}]", key(name));
         write_group(&mut out, group);
