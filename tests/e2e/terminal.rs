@@ -66,6 +66,15 @@ fn every_ndjson_line_carries_its_time_and_the_run_and_finished_pushes_name_their
     assert_eq!(web["succeeded_hosts"], serde_json::json!(["0:10.0.2.1"]));
     assert_eq!(web["failed_hosts"][0]["host"], "0:10.0.2.2");
     assert!(web.get("succeeded_hosts_unlisted").is_none(), "{web}");
+
+    // Resumed, the push done in the first segment still names the hosts it reached.
+    let out = f.apply_sandbox(&["--format", "json", "--yes", "--resume"]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let lines = ndjson(&out.stdout);
+    let report = &lines.last().expect("run_finished")["report"];
+    let relays = &report["pushes"][0];
+    assert_eq!(relays["status"], "already_succeeded", "{report}");
+    assert_eq!(relays["succeeded_hosts"], serde_json::json!(["0:10.0.1.1"]));
 }
 
 #[test]

@@ -661,8 +661,7 @@ impl<A: JobApi> Coordinator<A> {
                     already_done.push(name.clone());
                     let mut r = PushReport::idle(name, *stage, PushStatus::AlreadySucceeded);
                     r.job_instance_id = p.last_job;
-                    r.hosts_total = p.last_hosts.len();
-                    r.hosts_ok = p.last_hosts.iter().filter(|h| h.is_success()).count();
+                    r.record_hosts(p.last_hosts.iter().cloned());
                     reports.insert(name.clone(), r);
                     State::Done(PushStatus::AlreadySucceeded)
                 }
