@@ -708,6 +708,9 @@ fn shared_deliveries<'d>(
         .map(|(source_entries, source_dirs)| source_entries.len().saturating_mul(source_dirs.len()))
         .fold(0, usize::saturating_add);
     writer_of.reserve(landings.min(budget.left).max(plan.pushes.len() * 2));
+    // The pushes that write a landing another push writes too: only their landings are
+    // looked up again below (in most plans, none).
+    let mut writes_shared = vec![false; plan.pushes.len()];
     for (a, _) in enabled() {
         for (si, source_entries) in entries[a].iter().enumerate() {
             if !budget.spend(source_entries.len().saturating_mul(dirs[a][si].len())) {
@@ -717,6 +720,10 @@ fn shared_deliveries<'d>(
                 for dir in &dirs[a][si] {
                     let first = writer_of.entry((dir, entry.name())).or_insert(a);
                     if *first != a {
+                        if *first != SHARED {
+                            writes_shared[*first] = true;
+                        }
+                        writes_shared[a] = true;
                         *first = SHARED;
                     }
                 }
@@ -725,7 +732,7 @@ fn shared_deliveries<'d>(
     }
     let mut slots: FxHashMap<Landing<'_>, usize> = FxHashMap::default();
     let mut shared: Vec<(Landing<'_>, Vec<Writer>)> = Vec::new();
-    for (a, _) in enabled() {
+    for (a, _) in enabled().filter(|&(a, _)| writes_shared[a]) {
         for (si, source_entries) in entries[a].iter().enumerate() {
             for (fi, entry) in source_entries.iter().enumerate() {
                 if entry.name().is_empty() {

@@ -5,18 +5,61 @@
 //! holds is only known to CMDB at run time (nor are a host id and an address, for the same
 //! reason).
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::net::IpAddr;
 
 use plan_parser::{HostAddr, HostId, HostRef, HostSet, Plan, TopoNode};
 
 /// One selector of a host set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum HostKey<'a> {
     Ip(HostAddr),
     HostId(HostId),
     Group(&'a str),
     Topo(&'a TopoNode),
+}
+
+/// The order a derived `Ord` would give (variants in declaration order, then their fields),
+/// with static hosts compared as plain integers: host sets are sorted for every distinct set
+/// a plan names, and the derived comparison (an enum inside an enum inside an enum) was most
+/// of that cost.
+impl Ord for HostKey<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (HostKey::Ip(a), HostKey::Ip(b)) => ip_order(a).cmp(&ip_order(b)),
+            (HostKey::HostId(a), HostKey::HostId(b)) => a.cmp(b),
+            (HostKey::Group(a), HostKey::Group(b)) => a.cmp(b),
+            (HostKey::Topo(a), HostKey::Topo(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl PartialOrd for HostKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl HostKey<'_> {
+    fn rank(&self) -> u8 {
+        match self {
+            HostKey::Ip(_) => 0,
+            HostKey::HostId(_) => 1,
+            HostKey::Group(_) => 2,
+            HostKey::Topo(_) => 3,
+        }
+    }
+}
+
+/// A static host as `HostAddr`'s derived order sees it: cloud id, then IPv4 before IPv6, then
+/// the address's bits.
+fn ip_order(host: &HostAddr) -> (u64, u8, u128) {
+    match host.ip {
+        IpAddr::V4(v4) => (host.cloud_id, 0, u128::from(v4.to_bits())),
+        IpAddr::V6(v6) => (host.cloud_id, 1, v6.to_bits()),
+    }
 }
 
 impl fmt::Display for HostKey<'_> {
@@ -152,6 +195,57 @@ mod tests {
             cloud_id,
             ip: ip.parse().expect("ip"),
         }
+    }
+
+    /// A selector as the derived order of its variant and fields would compare it.
+    fn derived(key: &HostKey<'_>) -> (u8, HostAddr, String, i64) {
+        let none = host(0, "0.0.0.0");
+        match *key {
+            HostKey::Ip(a) => (0, a, String::new(), 0),
+            HostKey::HostId(id) => (1, none, String::new(), id.0),
+            HostKey::Group(g) => (2, none, g.to_owned(), 0),
+            HostKey::Topo(t) => (3, none, t.node_type.clone(), t.id),
+        }
+    }
+
+    #[test]
+    fn host_keys_sort_as_the_derived_order_would() {
+        let addrs = [
+            host(0, "10.0.0.2"),
+            host(0, "10.0.0.1"),
+            host(1, "10.0.0.1"),
+            host(0, "::1"),
+            host(0, "fd00::1"),
+            host(2, "9.9.9.9"),
+            host(0, "255.0.0.0"),
+        ];
+        let node = |id| TopoNode {
+            node_type: "module".to_owned(),
+            id,
+        };
+        let nodes = [
+            node(3),
+            node(1),
+            TopoNode {
+                node_type: "set".to_owned(),
+                id: 0,
+            },
+        ];
+        let mut keys: Vec<HostKey<'_>> = addrs.iter().map(|&a| HostKey::Ip(a)).collect();
+        keys.extend([
+            HostKey::Topo(&nodes[0]),
+            HostKey::Group("dg2"),
+            HostKey::HostId(HostId(7)),
+            HostKey::Topo(&nodes[1]),
+            HostKey::Topo(&nodes[2]),
+            HostKey::Group("dg1"),
+            HostKey::HostId(HostId(2)),
+        ]);
+        keys.sort();
+        let got: Vec<_> = keys.iter().map(derived).collect();
+        let mut expected = got.clone();
+        expected.sort();
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -11,8 +11,9 @@ use crate::hosts::{HostEntry, HostError, check_host_id, looks_like_host, parse_h
 use crate::kind::ParseErrorKind;
 use crate::loader::{IncludeRefused, NotUtf8};
 use crate::model::{
-    ApiVersion, FileEntry, FileId, FileSourceRef, HostAddr, HostGroup, HostId, HostRef, HostSet,
-    Located, Origin, Plan, Push, ScopeType, Setting, Source, SourceFiles, Span, Target, TopoNode,
+    ApiVersion, FileEntry, FileId, FileSourceRef, HostAddr, HostGroup, HostId, HostRange, HostRef,
+    HostSet, Located, Origin, Plan, Push, ScopeType, Setting, Source, SourceFiles, Span, Target,
+    TopoNode,
 };
 use crate::paths::{
     PathError, dot_component, is_windows, regex_part, split_file_name, validate_job_path,
@@ -410,6 +411,10 @@ struct HostSetBuilder {
     /// `seen_` sets yet: most pushes name one group, and hashing each of its hosts again
     /// only to find no duplicate was most of the per-host cost of resolving `hosts`.
     indexed: bool,
+    /// While not `indexed`: the range `set.ips` starts with, when the set began with one;
+    /// the static hosts added after it are in `seen_ips`. A group of a CIDR block and a few
+    /// addresses then checks each address against the block instead of hashing the block.
+    first_range: Option<HostRange>,
 }
 
 impl HostSetBuilder {
@@ -419,6 +424,7 @@ impl HostSetBuilder {
             return;
         }
         self.indexed = true;
+        self.first_range = None;
         self.seen_ips.extend(self.set.ips.iter().copied());
         self.seen_host_ids.extend(self.set.host_ids.iter().copied());
         self.seen_dynamic_groups
@@ -429,7 +435,13 @@ impl HostSetBuilder {
 
     /// Adds a host; `false` when it was already there.
     fn ip(&mut self, ip: HostAddr) -> bool {
-        self.index();
+        if let Some(range) = self.first_range.filter(|_| !self.indexed) {
+            if range.contains(&ip) {
+                return false;
+            }
+        } else {
+            self.index();
+        }
         let new = self.seen_ips.insert(ip);
         if new {
             self.set.ips.push(ip);
@@ -460,8 +472,9 @@ impl HostSetBuilder {
             HostEntry::Id(id) => (!self.host_id(*id)).then(|| id.to_string()),
             HostEntry::Range(range) if !self.indexed && self.set.is_empty() => {
                 // A range's hosts are distinct: the first entry of a set needs no look-ups,
-                // and is indexed only if more comes (as a copied group is).
+                // and is indexed only if more than static hosts comes (see `first_range`).
                 self.set.ips.extend(range.hosts());
+                self.first_range = Some(*range);
                 None
             }
             HostEntry::Range(range) => {
@@ -1048,7 +1061,9 @@ impl<'a> Builder<'a> {
                 .is_some_and(|raw| raw.groups.is_empty())
             {
                 if let Some(state) = self.groups.get_mut(&root) {
-                    state.expanded = Some(state.own.clone());
+                    // Moved, not copied: nothing reads a group's own hosts once it is expanded
+                    // but the expansion of a group that includes others (not this one).
+                    state.expanded = Some(std::mem::take(&mut state.own));
                 }
                 continue;
             }

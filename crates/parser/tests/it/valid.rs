@@ -147,3 +147,58 @@ fn filesrcip_keeps_same_name_copies_from_different_hosts_apart() {
         .unwrap_or_else(|e| panic!("should be valid:\n{}", render(&e)));
     assert_eq!(parsed.plan.pushes[0].sources.len(), 2);
 }
+
+/// A set that starts with a range checks later hosts against the range (not by hashing it):
+/// the hosts, their order and the warnings are the same as for any other set.
+#[test]
+fn hosts_after_a_first_range_are_deduplicated_in_order() {
+    let text = r#"
+[plan]
+name = "p"
+bk_biz_id = 1
+account = "root"
+
+[hosts.web]
+ips = ["10.0.2.0/29", "10.0.2.3", "10.0.3.1", "1:10.0.2.4", "10.0.3.1", "10.0.2.[5:8]", "10.0.3.2"]
+
+[[push]]
+name = "a"
+from = { hosts = "10.0.0.1", files = ["/data/a.tgz"] }
+to = { hosts = ["10.0.2.[1:2]", "10.0.2.2", "10.0.9.9", "10.0.2.1", "web"], path = "/data/" }
+"#;
+    let parsed = plan_parser::parse_str("p.toml", text, &ParseOptions::default())
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    let shown = |hosts: &[plan_parser::HostAddr]| -> Vec<String> {
+        hosts.iter().map(ToString::to_string).collect()
+    };
+    let group = &parsed.plan.groups["web"].hosts.ips;
+    assert_eq!(
+        shown(group),
+        [
+            "0:10.0.2.1",
+            "0:10.0.2.2",
+            "0:10.0.2.3",
+            "0:10.0.2.4",
+            "0:10.0.2.5",
+            "0:10.0.2.6",
+            "0:10.0.3.1",
+            "1:10.0.2.4",
+            "0:10.0.2.7",
+            "0:10.0.2.8",
+            "0:10.0.3.2"
+        ]
+    );
+    let target = &parsed.plan.pushes[0].target.hosts.ips;
+    assert_eq!(
+        shown(&target[..3]),
+        ["0:10.0.2.1", "0:10.0.2.2", "0:10.0.9.9"]
+    );
+    assert_eq!(target.len(), 3 + group.len() - 2);
+    let repeated: Vec<&str> = parsed
+        .warnings
+        .iter()
+        .filter(|w| w.code() == "plan::parser::duplicate_host")
+        .map(|w| w.message())
+        .collect();
+    assert_eq!(repeated.len(), 5, "{repeated:#?}");
+}
