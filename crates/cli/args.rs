@@ -554,7 +554,7 @@ const IMPORT_EXAMPLES: &str = "\
 Examples:
   plan import --bk-biz-id 2 --endpoint https://paas.example.com     # list the job plans
   plan import --bk-biz-id 2 --job-plan 1001 -o plans/release.toml
-  plan import --bk-biz-id 2 --job-plan 1001 --job-plan 1002 --sandbox examples/quickstart/sandbox";
+  plan import --bk-biz-id 2 --job-plan 1001 --sandbox examples/import/sandbox";
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {

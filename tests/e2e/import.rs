@@ -545,3 +545,25 @@ fn a_job_plan_past_the_step_bound_is_refused() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// The example world of `plan import --help` and docs/import.md imports into a plan that
+/// checks (copied first: the simulator writes its state beside its world).
+#[test]
+fn the_example_job_plan_imports_into_a_valid_plan() {
+    let world = World::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/import/sandbox");
+    std::fs::copy(
+        example.join("jobsim.toml"),
+        world.path("sandbox/jobsim.toml"),
+    )
+    .expect("copy");
+    let out = world.import(&["--job-plan", "1001", "-o", "imported.toml"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 pushes written to imported.toml; 4 items not carried over"),
+        "{stderr}"
+    );
+    let check = world.plan(&["check", "imported.toml"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+}
