@@ -241,6 +241,23 @@ fn show_junit_has_a_case_per_push_and_failures_at_the_errors() {
 /// JOB's file log says so, per host, without `--verbose`.
 #[test]
 fn progress_lines_show_the_throughput_jobs_logs_report() {
+    let f = paced();
+    let out = f.apply_sandbox(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("per host"))
+        .unwrap_or_else(|| panic!("no throughput line: {stderr}"));
+    assert!(
+        line.starts_with("[stage 1] big: JOB ") && line.ends_with("  1.0 MB/s per host"),
+        "{line}"
+    );
+    assert!(line.contains("Running  hosts 0/1"), "{line}");
+}
+
+/// A plan whose one push JOB paces at 1 MB/s (2 MiB: about two seconds).
+fn paced() -> Fixture {
     let f = Fixture::new(
         r#"
 [plan]
@@ -256,16 +273,37 @@ to = { hosts = "10.0.1.1", path = "/data/" }
         "[sim]\nspeed_mb = 1\n",
     );
     f.write("10.0.0.1", "/data/big.bin", &vec![7u8; 2 << 20]);
-    let out = f.apply_sandbox(&[]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("per host"))
-        .unwrap_or_else(|| panic!("no throughput line: {stderr}"));
-    assert!(
-        line.starts_with("[stage 1] big: JOB ") && line.ends_with("  1.0 MB/s per host"),
-        "{line}"
-    );
-    assert!(line.contains("Running  hosts 0/1"), "{line}");
+    f
+}
+
+/// On a terminal (util-linux's `script` gives `plan` a pseudo-terminal): the progress bar
+/// carries the throughput, and the report is coloured unless `NO_COLOR` says not to.
+#[test]
+fn on_a_terminal_the_bar_shows_the_throughput_and_the_report_is_coloured() {
+    for no_color in [false, true] {
+        let f = paced();
+        let line = format!(
+            "{} apply plan.toml --sandbox sandbox --poll-interval 100",
+            env!("CARGO_BIN_EXE_plan")
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(f.path("."))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PLAN_STATE_DIR", f.path("state"))
+            .env("TERM", "xterm")
+            .stdin(Stdio::null());
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        let out = script
+            .output()
+            .expect("util-linux `script`, which gives the command a pseudo-terminal");
+        let said = text(&out.stdout);
+        assert_eq!(code(&out), 0, "{said}");
+        assert!(said.contains("1.0 MB/s per host"), "{said:?}");
+        assert_eq!(said.contains("\u{1b}[32msucceeded"), !no_color, "{said:?}");
+    }
 }
