@@ -547,9 +547,10 @@ fn a_job_plan_past_the_step_bound_is_refused() {
 }
 
 /// The example world of `plan import --help` and docs/import.md imports into a plan that
-/// checks (copied first: the simulator writes its state beside its world).
+/// checks and, applied to that world, delivers what the job plan's steps do (copied first:
+/// the simulator writes its state beside its world).
 #[test]
-fn the_example_job_plan_imports_into_a_valid_plan() {
+fn the_example_job_plan_imports_into_a_plan_that_checks_and_runs() {
     let world = World::new();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/import/sandbox");
     std::fs::copy(
@@ -566,4 +567,42 @@ fn the_example_job_plan_imports_into_a_valid_plan() {
     );
     let check = world.plan(&["check", "imported.toml"]);
     assert!(check.status.success(), "{}", text(&check.stderr));
+
+    // And it runs: applied to the same world, every target holds what JOB's steps deliver.
+    let host = |ip: &str| world.path("sandbox/hosts/0").join(ip);
+    for (path, body) in [
+        ("data/release/app-1.0.0.tar.gz", "app 1.0.0"),
+        ("data/release/app.conf", "conf"),
+    ] {
+        let file = host("10.0.0.1").join(path);
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+        std::fs::write(file, body).expect("write");
+    }
+    let targets = ["10.0.1.1", "10.0.1.2", "10.0.2.1", "10.0.2.2", "10.0.2.3"];
+    for ip in targets {
+        std::fs::create_dir_all(host(ip)).expect("host");
+    }
+    let sandbox = world.path("sandbox");
+    let apply = world.plan(&[
+        "apply",
+        "imported.toml",
+        "--sandbox",
+        sandbox.to_str().expect("utf-8"),
+        "--no-progress",
+    ]);
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    let read = |ip: &str, path: &str| std::fs::read_to_string(host(ip).join(path)).ok();
+    for ip in &targets[..2] {
+        assert_eq!(
+            read(ip, "data/stage/app-1.0.0.tar.gz").as_deref(),
+            Some("app 1.0.0")
+        );
+    }
+    for ip in &targets[2..] {
+        assert_eq!(read(ip, "opt/app/conf/app.conf").as_deref(), Some("conf"));
+        assert_eq!(
+            read(ip, "opt/app/releases/app-1.0.0.tar.gz").as_deref(),
+            Some("app 1.0.0")
+        );
+    }
 }
