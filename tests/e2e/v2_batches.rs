@@ -405,3 +405,17 @@ fn manual_mode_waits_before_each_batch_until_confirmed() {
             .all(|l| l["by"].as_str().is_some_and(|by| !by.is_empty()))
     );
 }
+
+/// A dry run says how the plan will send a batched push: its batches, one job each.
+#[test]
+fn a_dry_run_names_the_batches() {
+    let f = fixture(r#"{ expression = "1 30% 100%" }"#, "", "");
+    let out = f.apply_sandbox(&["--dry-run"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("in 3 batches (1, 6, 13), one job each, task `roll/app batch 1/3`"),
+        "{stdout}"
+    );
+    assert!(submissions(&f).is_empty());
+}

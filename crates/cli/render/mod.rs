@@ -216,7 +216,7 @@ fn rolling_summary(push: &Push, rolling: &plan_parser::Rolling) -> String {
 }
 
 /// `1, 6, 13`, or the first ten and how many more.
-fn batch_list(sizes: &[usize]) -> String {
+pub(crate) fn batch_list(sizes: &[usize]) -> String {
     const SHOWN: usize = 10;
     let mut text = sizes
         .iter()

@@ -31,6 +31,12 @@ pub(crate) fn of(plan: &Plan, push: &Push) -> Option<Vec<Vec<HostAddr>>> {
     Some(batches)
 }
 
+/// The sizes of the batches the plan sends `push` in (v2 `rolling`), in order; `None` for a
+/// push sent as one job.
+pub fn plan_batch_sizes(plan: &Plan, push: &Push) -> Option<Vec<usize>> {
+    of(plan, push).map(|batches| batches.iter().map(Vec::len).collect())
+}
+
 /// The body of one batch's job: the push's task name with `batch i/N` (the run tag is
 /// appended after it, as for any job).
 pub(crate) fn named(request: &JobRequest, batch: Batch) -> JobRequest {

@@ -34,6 +34,7 @@ mod verify;
 
 pub use api::{BkJobApi, ChecksumRead, ChecksumScript, JobApi, JobRef, StartOutcome, StepExecution};
 pub use confirm::{Confirmer, WaitPoint};
+pub use batches::plan_batch_sizes;
 pub use converge::{Converged, Convergence, converge};
 pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, LineStamp, Target};
 pub use interrupt::Interrupt;

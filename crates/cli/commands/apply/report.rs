@@ -175,6 +175,16 @@ impl Out {
                     hosts_of(push),
                     plan.task_name(push)
                 );
+                if let Some(sizes) = plan_executor::plan_batch_sizes(plan, push) {
+                    // Under v2 the plan cuts the batches: one job each, named by its batch.
+                    let _ = writeln!(
+                        text,
+                        "    in {} batches ({}), one job each, task `{}`...",
+                        sizes.len(),
+                        crate::render::batch_list(&sizes),
+                        plan_bkjob::task_name::with_batch(&plan.task_name(push), 1, sizes.len())
+                    );
+                }
             }
         }
         let _ = write!(text, "dry run: nothing was submitted");
