@@ -151,6 +151,9 @@ fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
     let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
     let said = text(&done.stdout) + &text(&done.stderr);
     assert_eq!(code(&done), 0, "{said}");
+    // The report lists each batch as it finished, batch 2 twice, each out of the job's 3.
+    assert!(said.contains("batch 3/3"), "{said}");
+    assert!(!said.contains("batch 2/4"), "{said}");
     assert!(delivered(&f).iter().all(|d| *d), "{:?}", delivered(&f));
     assert_eq!(
         operations(&sim),

@@ -150,6 +150,7 @@ impl JobBatches {
         };
         let report = BatchReport {
             index: to_u32(index),
+            count: to_u32(count),
             status,
             job_instance_id: Some(job.job_instance_id),
             hosts_total: hosts.len(),

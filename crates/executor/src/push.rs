@@ -979,6 +979,7 @@ impl<A: JobApi> PushRun<'_, A> {
         let results: Vec<&HostResult> = self.hosts.values().filter(|h| keys.contains(&h.host)).collect();
         BatchReport {
             index: batch.index,
+            count: batch.count,
             status,
             job_instance_id: None,
             hosts_total: keys.len(),

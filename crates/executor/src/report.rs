@@ -254,6 +254,9 @@ impl std::fmt::Display for Batch {
 pub struct BatchReport {
     /// 1-based.
     pub index: u32,
+    /// How many batches the push has (0 in a report written before it was recorded).
+    #[serde(default)]
+    pub count: u32,
     /// `succeeded`, `already_succeeded` (in an earlier segment), `failed` (a host failed),
     /// `not_started` (never submitted: an earlier batch stopped the push), or how its job
     /// ended otherwise (`timed_out`, `rejected`...).

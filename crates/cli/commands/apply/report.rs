@@ -296,8 +296,10 @@ fn batch_label_width(p: &PushReport) -> usize {
 /// One row per batch under a push the plan cut into batches (v2 `rolling`), in the
 /// push's columns: which batch, how it ended, its job, its hosts ok/bad.
 fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
-    let count = p.batches.len();
     for b in &p.batches {
+        // A JOB batch run again after a confirmation is listed again: the count is the
+        // push's batches, not the rows.
+        let count = if b.count == 0 { p.batches.len() } else { b.count as usize };
         let job = b
             .job_instance_id
             .map_or_else(|| "-".to_owned(), |id| id.to_string());
