@@ -8,7 +8,7 @@
 use std::process::Command;
 
 /// The checks `bk_client_check.py` makes (its `check(...)` calls as they run).
-const CHECKS: usize = 26;
+const CHECKS: usize = 29;
 
 #[test]
 #[allow(

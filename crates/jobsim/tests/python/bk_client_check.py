@@ -37,6 +37,32 @@ APP = dict(bk_app_code="plan", bk_app_secret="secret", bk_username="admin")
 RESULTS = {"passed": 0, "failed": 0}
 
 
+# Two saved job plans of business 2, as get_job_plan_detail returns them (`plan import`).
+JOB_PLANS = """
+[[job_plan]]
+bk_biz_id = 2
+id = 1001
+name = "release"
+[[job_plan.step_list]]
+type = 2
+name = "push"
+[job_plan.step_list.file_info]
+[[job_plan.step_list.file_info.file_source_list]]
+file_list = ["/data/pkg.tgz"]
+account = { alias = "root" }
+server = { ip_list = [{ bk_cloud_id = 0, ip = "10.0.0.1" }] }
+[job_plan.step_list.file_info.file_destination]
+path = "/opt/app/"
+account = { alias = "root" }
+server = { host_id_list = [7] }
+
+[[job_plan]]
+bk_biz_id = 2
+id = 1002
+name = "config"
+"""
+
+
 def check(name, cond, detail=""):
     if cond:
         RESULTS["passed"] += 1
@@ -97,6 +123,7 @@ def main():
         f.write(os.urandom(3 * 1024 * 1024 + 17))
     with open(os.path.join(root, "jobsim.toml"), "w") as f:
         f.write('[sim]\nstart_delay_ms = 50\nhost_wait_ms = 50\n\n[[app]]\ncode = "plan"\nsecret = "secret"\n')
+        f.write(JOB_PLANS)
 
     proc = subprocess.Popen([args.jobsim, "--root", root, "--listen", "127.0.0.1:0"],
                             stdout=subprocess.PIPE, text=True)
@@ -163,6 +190,16 @@ def run(base, root, src):
     r = anon.jobv3.fast_transfer_file(body)
     check("ESB missing credentials -> 1306000", r["code"] == 1306000 and r["data"] is None
           and r["message"] == "APP Code [bk_app_code] cannot be empty", r)
+
+    # --- job plans, as plan import reads them (GET with a query) -------------------------
+    r = esb.jobv3.get_job_plan_list(dict(scope, start=1, length=1))
+    check("job plan list pages", r["code"] == 0 and r["data"]["total"] == 2
+          and [p["id"] for p in r["data"]["data"]] == [1002], r)
+    r = esb.jobv3.get_job_plan_detail(dict(scope, job_plan_id=1001))
+    check("job plan detail", r["code"] == 0
+          and r["data"]["step_list"][0]["file_info"]["file_destination"]["path"] == "/opt/app/", r)
+    r = esb.jobv3.get_job_plan_detail(dict(scope, job_plan_id=99))
+    check("unknown job plan -> 1243009", r["code"] == 1243009 and r["result"] is False, r)
 
     # --- ESB v2 job/ ----------------------------------------------------------------
     v2 = V2Client(endpoint=base, bk_api_ver="v2")
