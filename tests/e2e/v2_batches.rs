@@ -419,3 +419,21 @@ fn a_dry_run_names_the_batches() {
     );
     assert!(submissions(&f).is_empty());
 }
+
+/// Without `max_failed`, the default mode `"pause-on-failure"` stops after the first batch
+/// with a failed host, as JOB's rolling would: nothing reaches the later batches.
+#[test]
+fn pause_on_failure_stops_after_the_failed_batch() {
+    let down = "[[host]]\nhost = \"0:10.0.3.3\"\nagent = \"down\"\n";
+    let f = fixture(r#"{ expression = "5" }"#, "", down);
+    let out = f.apply_sandbox(&["--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{}{stderr}", text(&out.stdout));
+    assert!(
+        stderr.contains("1 target host of batch 1/4 failed, and rolling mode \"pause-on-failure\" stops after a batch with a failure; batches 2 to 4 of 4 were not submitted"),
+        "{stderr}"
+    );
+    assert_eq!(names(&submissions(&f)), ["roll/app batch 1/4"]);
+    let expected: Vec<bool> = (1..=20).map(|i| i <= 5 && i != 3).collect();
+    assert_eq!(delivered(&f), expected);
+}
