@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::hash::Hash;
 
 use plan_bkjob::paths::is_windows;
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use plan_parser::{HostRef, HostSet, Plan, Push};
@@ -273,52 +274,70 @@ impl<'a> Reads<'a> {
     }
 }
 
-/// Host sets' selectors in two buffers, once as written and once sorted for overlap checks
-/// by binary search, each distinct set once where that is cheap to see: the hosts of pushes
-/// that name one group and nothing else are that group's, so a group named by many pushes is
-/// listed and sorted once (sorting every push's copy was a tenth of ordering a plan of large
-/// groups). The sets are still compared, as a narrowed copy of a plan (converge) keeps the
-/// group's name over fewer hosts.
+/// Host sets' selectors, as written and (when first needed) sorted for overlap checks by
+/// binary search, each distinct set once where that is cheap to see: the hosts of pushes that
+/// name one group and nothing else are that group's, so a group named by many pushes is listed
+/// once, and sorted at most once (sorting every push's copy was a tenth of ordering a plan of
+/// large groups; most sets are never searched, or only against themselves). The sets are
+/// still compared, as a narrowed copy of a plan (converge) keeps the group's name over fewer
+/// hosts.
 #[derive(Default)]
 struct KeyTable<'a> {
     written: Vec<HostKey<'a>>,
-    sorted: Vec<HostKey<'a>>,
-    /// A group's set (the first copy seen) and its slices.
-    by_group: FxHashMap<&'a str, (&'a HostSet, Range<usize>)>,
+    /// Set id -> its slice of `written`.
+    sets: Vec<Range<usize>>,
+    /// Set id -> its selectors sorted, made when first searched.
+    sorted: Vec<OnceCell<Box<[HostKey<'a>]>>>,
+    /// A group's set (the first copy seen) and its id.
+    by_group: FxHashMap<&'a str, (&'a HostSet, usize)>,
 }
 
 impl<'a> KeyTable<'a> {
-    /// The slices of `hosts` (reached through `refs`), added unless the set is a known group's;
-    /// `true` with them when they are kept for later sets.
-    fn add(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) -> (Range<usize>, bool) {
-        if let Some(range) = self.known(refs, hosts) {
-            return (range, true);
+    /// The id of `hosts` (reached through `refs`), added unless the set is a known group's;
+    /// `true` with it when it is kept for later sets.
+    fn add(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) -> (usize, bool) {
+        if let Some(id) = self.known(refs, hosts) {
+            return (id, true);
         }
-        let group = only_group(refs);
         let start = self.written.len();
         self.written.extend(keys(hosts));
-        self.sorted.extend_from_slice(&self.written[start..]);
-        self.sorted[start..].sort_unstable();
-        let range = start..self.written.len();
-        match group {
+        let id = self.sets.len();
+        self.sets.push(start..self.written.len());
+        self.sorted.push(OnceCell::new());
+        match only_group(refs) {
             Some(group) if !self.by_group.contains_key(group) => {
-                self.by_group.insert(group, (hosts, range.clone()));
-                (range, true)
+                self.by_group.insert(group, (hosts, id));
+                (id, true)
             }
-            _ => (range, false),
+            _ => (id, false),
         }
     }
 
-    /// The slices of a set already added as its group's.
-    fn known(&self, refs: &[HostRef], hosts: &HostSet) -> Option<Range<usize>> {
-        let (known, range) = self.by_group.get(only_group(refs)?)?;
-        (std::ptr::eq(*known, hosts) || *known == hosts).then(|| range.clone())
+    /// The id of a set already added as its group's.
+    fn known(&self, refs: &[HostRef], hosts: &HostSet) -> Option<usize> {
+        let &(known, id) = self.by_group.get(only_group(refs)?)?;
+        (std::ptr::eq(known, hosts) || known == hosts).then_some(id)
     }
 
-    /// Drops the slices from `start` on (they were not kept).
-    fn truncate(&mut self, start: usize) {
-        self.written.truncate(start);
-        self.sorted.truncate(start);
+    fn written(&self, id: usize) -> &[HostKey<'a>] {
+        &self.written[self.sets[id].clone()]
+    }
+
+    fn sorted(&self, id: usize) -> &[HostKey<'a>] {
+        self.sorted[id].get_or_init(|| {
+            let mut sorted: Box<[HostKey<'a>]> = self.written(id).into();
+            sorted.sort_unstable();
+            sorted
+        })
+    }
+
+    /// Drops set `id` and those after it (they were not kept).
+    fn truncate(&mut self, id: usize) {
+        if let Some(range) = self.sets.get(id) {
+            self.written.truncate(range.start);
+            self.sets.truncate(id);
+            self.sorted.truncate(id);
+        }
     }
 }
 
@@ -330,15 +349,15 @@ fn only_group(refs: &[HostRef]) -> Option<&str> {
     }
 }
 
-/// One source's selectors, as written and sorted ([`KeyTable`]): a group's that a target
-/// names too are the targets' slices; others are added to the source's own table, whose end
-/// is reused by a source that is not one group's hosts.
+/// One source's selectors ([`KeyTable`]): a group's that a target names too are the
+/// targets' set; others are added to the source's own table, whose last set is reused by a
+/// source that is not one group's hosts.
 struct SourceKeys<'q, 'a> {
     targets: &'q KeyTable<'a>,
     own: KeyTable<'a>,
-    /// In `own` (else in `targets`), and where.
+    /// In `own` (else in `targets`), and its id there.
     in_own: bool,
-    current: Range<usize>,
+    current: usize,
     kept: bool,
 }
 
@@ -348,17 +367,17 @@ impl<'q, 'a> SourceKeys<'q, 'a> {
             targets,
             own: KeyTable::default(),
             in_own: true,
-            current: 0..0,
+            current: 0,
             kept: true,
         }
     }
 
     fn load(&mut self, refs: &'a [HostRef], hosts: &'a HostSet) {
         if self.in_own && !self.kept {
-            self.own.truncate(self.current.start);
+            self.own.truncate(self.current);
         }
-        if let Some(range) = self.targets.known(refs, hosts) {
-            (self.in_own, self.current, self.kept) = (false, range, true);
+        if let Some(id) = self.targets.known(refs, hosts) {
+            (self.in_own, self.current, self.kept) = (false, id, true);
             return;
         }
         self.in_own = true;
@@ -370,43 +389,51 @@ impl<'q, 'a> SourceKeys<'q, 'a> {
     }
 
     fn written(&self) -> &[HostKey<'a>] {
-        &self.table().written[self.current.clone()]
+        self.table().written(self.current)
     }
 
     fn sorted(&self) -> &[HostKey<'a>] {
-        &self.table().sorted[self.current.clone()]
+        self.table().sorted(self.current)
+    }
+
+    /// True when the source's hosts are target set `id` itself.
+    fn is_target_set(&self, id: usize) -> bool {
+        !self.in_own && self.current == id
     }
 }
 
-/// Every target's selectors ([`KeyTable`]; `range[a]` is push `a`'s slices).
+/// Every target's selectors ([`KeyTable`]; `set[a]` is push `a`'s set).
 struct TargetKeys<'a> {
     table: KeyTable<'a>,
-    range: Vec<Range<usize>>,
+    set: Vec<usize>,
 }
 
 impl<'a> TargetKeys<'a> {
     fn new(pushes: &'a [Push]) -> Self {
         let mut table = KeyTable::default();
-        let range = pushes
+        let set = pushes
             .iter()
             .map(|push| table.add(&push.target.host_refs, &push.target.hosts).0)
             .collect();
-        TargetKeys { table, range }
+        TargetKeys { table, set }
     }
 
     fn of(&self, a: usize) -> &[HostKey<'a>] {
-        &self.table.written[self.range[a].clone()]
+        self.table.written(self.set[a])
     }
 
     /// A selector both push `a`'s target and the source have, searching the smaller in the
-    /// larger.
+    /// larger (the first of either when they are one set).
     fn shared(&self, a: usize, source: &SourceKeys<'_, 'a>) -> Option<HostKey<'a>> {
         let target = self.of(a);
+        if source.is_target_set(self.set[a]) {
+            return target.first().copied();
+        }
         let shared = if target.len() < source.written().len() {
             let sorted = source.sorted();
             target.iter().find(|k| sorted.binary_search(k).is_ok())
         } else {
-            let sorted = &self.table.sorted[self.range[a].clone()];
+            let sorted = self.table.sorted(self.set[a]);
             source
                 .written()
                 .iter()
