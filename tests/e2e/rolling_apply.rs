@@ -203,9 +203,28 @@ fn manual_mode_waits_after_each_batch_and_each_confirm_continues_one() {
         WORLD,
     );
     let sim = SimServer::start(&f.path("sandbox"));
-    let out = apply(&f, &sim.url, &[]);
+    let out = apply(&f, &sim.url, &["--format", "json"]);
     assert_eq!(code(&out), 5, "{}", text(&out.stderr));
     assert_eq!(delivered(&f).iter().filter(|d| **d).count(), 10);
+    // NDJSON: where the push waits, and what continues it.
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    let waiting = events
+        .iter()
+        .find(|e| e["event"] == "push_awaiting_confirmation")
+        .expect("push_awaiting_confirmation");
+    assert_eq!(waiting["point"]["batch"], 1);
+    assert_eq!(waiting["point"]["batches"], 2);
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "push_finished")
+        .expect("push_finished");
+    assert_eq!(finished["report"]["status"], "waiting_for_confirmation");
+    assert_eq!(finished["report"]["waiting"]["failed"], false);
+    let error = finished["report"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("--resume --confirm"), "{error}");
     let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
     let said = text(&done.stdout) + &text(&done.stderr);
     assert_eq!(code(&done), 0, "{said}");

@@ -636,6 +636,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             crate::job_batches::Asked::GoOn | crate::job_batches::Asked::Refused(_) => Ok(()),
             crate::job_batches::Asked::Waits => {
                 self.report.error = Some(point.describe());
+                self.report.hint = Some(Hint::ResumeConfirmsPush);
                 self.report.waiting = Some(point);
                 Err(PushStatus::WaitingAtGate)
             }
@@ -665,6 +666,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
             }
         }
         self.report.error = Some(point.describe());
+        self.report.hint = Some(Hint::ResumeConfirmsPush);
         self.report.waiting = Some(point);
         PushStatus::WaitingForConfirmation
     }

@@ -566,6 +566,9 @@ pub enum Hint {
     /// JOB no longer knows the push's job (`1244006`), and the journal records it lost:
     /// continuing the run submits the push again.
     ResumeResubmitsLostJob,
+    /// The push waits for a person (its gate, or JOB's rolling batch): continuing the run
+    /// with this push approved goes on.
+    ResumeConfirmsPush,
 }
 
 /// How far the caller's interrupts went. Ordered: each level includes the one before.

@@ -656,6 +656,9 @@ fn hint_words(hint: Hint) -> &'static str {
         Hint::ResumeStartsJob => ", and `--resume` starts it",
         Hint::ResumeLastRun => ". `plan apply --resume` continues the last run instead",
         Hint::ResumeResubmitsLostJob => "; `--resume` submits this push again",
+        Hint::ResumeConfirmsPush => {
+            "; `--resume --confirm` with this push's name approves it and goes on"
+        }
     }
 }
 
