@@ -153,7 +153,11 @@ fn plan_list(engine: &Engine, p: &Params) -> Check<Value> {
     let length = bad_t(p.i64("length"))?;
     let biz = business(engine, p)?;
     let page = JobPlans::new(&engine.world.config().job_plans).list(biz, &filter, start, length);
-    Ok(serde_json::to_value(page).unwrap_or(Value::Null))
+    let mut page = serde_json::to_value(page).unwrap_or(Value::Null);
+    if let Some(plans) = page.get_mut("data").and_then(Value::as_array_mut) {
+        plans.iter_mut().for_each(|plan| with_scope(plan, biz));
+    }
+    Ok(page)
 }
 
 /// v3 `get_job_plan_detail`.
@@ -176,7 +180,11 @@ fn plan_detail(engine: &Engine, p: &Params, front: Front, is_get: bool) -> Check
         .ok_or_else(|| missing_or_illegal("job_plan_id"))?;
     JobPlans::new(&engine.world.config().job_plans)
         .detail(biz, job_plan_id)
-        .map(|plan| serde_json::to_value(plan).unwrap_or(Value::Null))
+        .map(|plan| {
+            let mut plan = serde_json::to_value(plan).unwrap_or(Value::Null);
+            with_scope(&mut plan, biz);
+            plan
+        })
         .map_err(|refusal| JobReply::err(refusal.code, refusal.message))
 }
 
@@ -192,6 +200,14 @@ fn biz_of(scope: &Scope) -> Option<i64> {
     (scope.kind == "biz")
         .then(|| i64::try_from(scope.id).ok())
         .flatten()
+}
+
+/// JOB writes each plan's scope beside its `bk_biz_id` (`EsbPlanBasicInfoV3DTO`).
+fn with_scope(plan: &mut Value, bk_biz_id: i64) {
+    if let Some(plan) = plan.as_object_mut() {
+        plan.insert("bk_scope_type".into(), "biz".into());
+        plan.insert("bk_scope_id".into(), bk_biz_id.to_string().into());
+    }
 }
 
 fn non_blank(value: Option<String>) -> Option<String> {

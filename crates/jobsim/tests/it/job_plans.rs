@@ -97,6 +97,10 @@ async fn lists_one_business_in_pages_with_jobs_filters() {
     let summary = &all["data"]["data"][0];
     assert_eq!(summary["name"], "release web");
     assert_eq!(summary["last_modify_user"], "bob");
+    assert_eq!(
+        (&summary["bk_scope_type"], &summary["bk_scope_id"]),
+        (&json!("biz"), &json!("2"))
+    );
     assert!(
         summary.get("step_list").is_none(),
         "the list has no steps: {summary}"
