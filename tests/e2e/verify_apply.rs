@@ -451,3 +451,23 @@ fn a_verification_job_refuses_fails_the_push() {
         "{finished}"
     );
 }
+
+/// `verify` on a source the verification cannot read (here a wildcard under `"size"`, which
+/// `plan check` accepts) is refused before anything is sent, not failed after the transfer.
+#[test]
+fn a_verification_that_could_not_run_is_refused_before_anything_is_sent() {
+    let f = Fixture::new(
+        &plan("v3", "verify = \"size\"").replace("/data/app.tgz", "/data/*.tgz"),
+        &world(&[]),
+    );
+    f.write("10.0.0.1", "/data/app.tgz", b"release");
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 4, "{}{}", text(&out.stdout), text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("push `app` asks for `verify`, which cannot be carried out"),
+        "{said}"
+    );
+    assert!(said.contains("wildcard"), "{said}");
+    assert!(f.requests().is_empty(), "nothing sent");
+}

@@ -66,6 +66,20 @@ struct Opened {
     credentials: Credentials,
 }
 
+/// A push whose `verify` could not be carried out after its transfer (a `REGEX:`, wildcard
+/// or directory source, a file source, sources resolved by CMDB, an account given by id):
+/// refused before anything is sent rather than failed after the bytes moved.
+fn unverifiable(plan: &Plan) -> Option<String> {
+    plan.pushes.iter().filter(|p| p.enabled).find_map(|push| {
+        plan_executor::cannot_verify(push).map(|reason| {
+            format!(
+                "push `{}` asks for `verify`, which cannot be carried out: {reason}; nothing was sent",
+                push.name.value
+            )
+        })
+    })
+}
+
 /// The phases of an apply, in order. Each phase that refuses to go on says why and gives
 /// the exit status; the embedded simulator, once started, is shut down whatever happens.
 async fn apply(
@@ -81,6 +95,13 @@ async fn apply(
             Some("name a push of the plan that waits at its gate or for a rolling batch's confirmation"),
         );
         return Ok(ExitStatus::Usage);
+    }
+    if let Some(message) = unverifiable(&plan) {
+        out.cannot_start(
+            &message,
+            Some("`verify` reads literal files on named source hosts under an account alias: name the files, or remove `verify` from this push"),
+        );
+        return Ok(ExitStatus::CannotStart);
     }
     let Some(state_dir) = state_dir(args, &out) else {
         return Ok(ExitStatus::CannotStart);

@@ -58,4 +58,6 @@ pub use report::{
 pub use run::{InDoubtPush, Settings, StartError, apply};
 pub use run_tag::run_tag;
 pub use state_dir::default_state_dir;
-pub use verify::{FileMismatch, HostMismatch, HostUnverified, Verification, VerifyMethod};
+pub use verify::{
+    FileMismatch, HostMismatch, HostUnverified, Verification, VerifyMethod, cannot_verify,
+};

@@ -227,6 +227,20 @@ impl Verification {
     }
 }
 
+/// Why `push`'s `verify` cannot be carried out, before anything is sent: its sources are
+/// not literal files on named hosts under an account alias (and, for `"sha256"`, its
+/// target account is not an alias). `None` when it can be, or the push has no `verify`.
+pub fn cannot_verify(push: &Push) -> Option<String> {
+    let method = VerifyMethod::from(push.release.verify.as_ref()?.value);
+    if let Err(reason) = sources(push) {
+        return Some(reason);
+    }
+    (method == VerifyMethod::Sha256 && push.target.account_id.is_some()).then(|| {
+        "its target account is given by id: the checksum script runs under an account alias"
+            .to_owned()
+    })
+}
+
 /// What a verification needs of the run.
 pub(crate) struct VerifyJob<'a> {
     pub(crate) plan: &'a Plan,
