@@ -131,6 +131,10 @@ fn the_threshold_stops_the_batches_and_resume_sends_only_what_did_not_succeed() 
         "{stderr}"
     );
     assert!(
+        stderr.contains("failed on 2 of 10 hosts (10 more in batches not sent)"),
+        "{stderr}"
+    );
+    assert!(
         stdout.contains("batch 3/4") && stdout.contains("not started"),
         "{stdout}"
     );

@@ -562,6 +562,21 @@ fn cause(log: &str) -> String {
     lines.join("\n")
 }
 
+/// ` (10 more in batches not sent)` for a push whose later batches were never submitted: its
+/// host counts cover only the batches that ran.
+fn unsent_hosts(r: &PushReport) -> String {
+    let unsent: usize = r
+        .batches
+        .iter()
+        .filter(|b| b.status == PushStatus::NotStarted)
+        .map(|b| b.hosts_total)
+        .sum();
+    if unsent == 0 {
+        return String::new();
+    }
+    format!(" ({unsent} more in batches not sent)")
+}
+
 fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
     let job = r
         .job_instance_id
@@ -569,10 +584,11 @@ fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
         .unwrap_or_default();
     let message = match r.status {
         PushStatus::Failed if !r.failed_hosts.is_empty() => format!(
-            "push `{}` failed on {} of {} hosts{job}",
+            "push `{}` failed on {} of {} hosts{}{job}",
             r.name,
             r.failed_hosts.len(),
-            r.hosts_total
+            r.hosts_total,
+            unsent_hosts(r)
         ),
         PushStatus::Rejected => format!("push `{}` was refused by JOB{job}", r.name),
         PushStatus::OutcomeUnknown => format!(
