@@ -472,7 +472,18 @@ fn through_an_endpoint_reads_only_and_says_no_secret() {
     let world = World::new();
     let sandbox = world.path("sandbox");
     let app = format!("[[app]]\ncode = \"plan-app\"\nsecret = \"{SECRET}\"\n\n");
-    std::fs::write(sandbox.join("jobsim.toml"), app + WORLD).expect("jobsim.toml");
+    // A job plan whose name, variable and path echo the secret, as a hostile JOB could.
+    let echo = format!(
+        "[[job_plan]]\nbk_biz_id = 2\nid = 1009\nname = \"{SECRET}\"\n\
+         [[job_plan.global_var_list]]\ntype = 1\nname = \"v\"\nvalue = \"{SECRET}\"\n\
+         [[job_plan.step_list]]\ntype = 2\nname = \"{SECRET}\"\n\
+         [job_plan.step_list.file_info]\n\
+         [[job_plan.step_list.file_info.file_source_list]]\nfile_list = [\"/data/${{v}}/{SECRET}\"]\n\
+         account = {{ alias = \"root\" }}\nserver = {{ host_id_list = [1] }}\n\
+         [job_plan.step_list.file_info.file_destination]\npath = \"/opt/\"\n\
+         account = {{ alias = \"root\" }}\nserver = {{ host_id_list = [2] }}\n"
+    );
+    std::fs::write(sandbox.join("jobsim.toml"), app + WORLD + &echo).expect("jobsim.toml");
     let server = crate::server::SimServer::start(&sandbox);
     server.inject("get_job_plan_detail", "http_503", 1);
     let run = |url: &str, extra: &[&str]| {
@@ -494,7 +505,9 @@ fn through_an_endpoint_reads_only_and_says_no_secret() {
     assert_eq!(text(&esb.stdout), text(&gateway.stdout));
     let listed = run(&server.url, &[]);
     assert!(text(&listed.stdout).contains("release web"));
-    for out in [&esb, &gateway, &listed] {
+    let echoed = run(&server.url, &["--job-plan", "1009"]);
+    assert!(echoed.status.success(), "{}", text(&echoed.stderr));
+    for out in [&esb, &gateway, &listed, &echoed] {
         let all = text(&out.stdout) + &text(&out.stderr);
         assert!(!all.contains(SECRET), "{all}");
     }
@@ -510,8 +523,8 @@ fn through_an_endpoint_reads_only_and_says_no_secret() {
         .iter()
         .filter(|r| r.api == "get_job_plan_detail")
         .count();
-    // ESB (the 503, then its retry), the gateway, and the listing's one detail per plan.
-    assert_eq!(details, 2 + 1 + 2);
+    // ESB (the 503, then its retry), the gateway, the listing's one detail per plan, the echo.
+    assert_eq!(details, 2 + 1 + 3 + 1);
 }
 
 #[test]
