@@ -399,3 +399,48 @@ fn journal_values(world: &World) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect()
 }
+
+/// Under `stages` a push waiting at its gate holds its stage: a later stage does not start,
+/// even for a push that does not depend on the gated one; under `eager` it runs.
+#[tokio::test]
+async fn a_waiting_gate_holds_the_later_stages_under_stages_only() {
+    let text = r#"
+[plan]
+name = "roll"
+bk_biz_id = 2
+account = "root"
+api = "v3"
+
+[[push]]
+name = "gated"
+from = { hosts = "10.0.0.1", files = ["/data/app.tgz"] }
+to = { hosts = "10.0.1.1", path = "/opt/gated/" }
+gate = true
+
+[[push]]
+name = "first"
+from = { hosts = "10.0.0.1", files = ["/data/app.tgz"] }
+to = { hosts = "10.0.1.2", path = "/opt/first/" }
+
+[[push]]
+name = "second"
+from = { hosts = "10.0.1.2", files = ["/opt/first/app.tgz"] }
+to = { hosts = "10.0.2.1", path = "/opt/second/" }
+"#;
+    for (schedule, second) in [
+        (Schedule::Stages, PushStatus::NotStarted),
+        (Schedule::Eager, PushStatus::Succeeded),
+    ] {
+        let world = World::new("").await;
+        world.write("10.0.0.1", "/data/app.tgz", b"release 9");
+        let options = Options {
+            schedule,
+            ..fast_options()
+        };
+        let out = apply_with(&world, text, options, false, Confirmer::decline()).await;
+        assert_eq!(out.push("gated").status, PushStatus::WaitingAtGate);
+        assert_eq!(out.push("first").status, PushStatus::Succeeded);
+        assert_eq!(out.push("second").status, second, "{schedule:?}");
+        assert!(out.report().awaits_confirmation(), "{schedule:?}");
+    }
+}
