@@ -254,6 +254,13 @@ to = { hosts = "10.0.2.1", path = "/opt/free/" }
     assert!(f.read("10.0.2.1", "/opt/free/app.tgz").is_some());
     assert!(delivered(&f).iter().all(|d| !d));
 
+    // A name the plan does not have is a usage error, before anything is sent.
+    let calls = sim.requests().len();
+    let unknown = apply(&f, &sim.url, &["--resume", "--confirm", "nope"]);
+    assert_eq!(code(&unknown), 2, "{}", text(&unknown.stderr));
+    assert!(text(&unknown.stderr).contains("no push `nope`"));
+    assert_eq!(sim.requests().len(), calls);
+
     let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
     assert_eq!(code(&done), 0, "{}", text(&done.stderr));
     assert!(delivered(&f).iter().all(|d| *d));
