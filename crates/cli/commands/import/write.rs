@@ -207,6 +207,49 @@ mod tests {
         assert_eq!(source["account"].as_str(), Some(evil));
     }
 
+    /// Odd shapes JOB could send: nothing panics, every step is a push or a comment, and the
+    /// file is still TOML.
+    #[test]
+    fn odd_steps_become_comments_and_the_file_stays_toml() {
+        let odd = [
+            serde_json::json!({"type": 2, "name": "no file info"}),
+            serde_json::json!({"type": 2, "name": "empty", "file_info": {}}),
+            serde_json::json!({"type": 2, "name": "", "file_info": {
+                "file_source_list": [{"file_list": [], "server": {}}],
+                "file_destination": {"path": "", "server": {"host_id_list": [-1]}},
+                "timeout": -5, "source_speed_limit": i64::MAX, "transfer_mode": 9}}),
+            serde_json::json!({"type": 2, "name": "unknown var kind", "file_info": {
+                "file_source_list": [{"file_list": ["/a/${x"], "account": {"id": 0},
+                    "server": {"variable": "missing"}}],
+                "file_destination": {"path": "/b/${}", "account": {"alias": ""},
+                    "server": {"ip_list": [{"bk_cloud_id": -1, "ip": "10.0.0.1"}]}}}}),
+            serde_json::json!({"type": 7, "name": "future step"}),
+            serde_json::json!({"type": 2, "name": "third party", "file_info": {
+                "file_source_list": [{"file_list": ["a"], "file_type": 3}],
+                "file_destination": {"path": "/b/", "account": {"id": 1},
+                    "server": {"dynamic_group_list": [{"id": "g"}]}}}}),
+        ];
+        let plan: plan_bkjob::job_plan::JobPlanDetail = serde_json::from_value(serde_json::json!({
+            "id": 1, "name": "odd", "step_list": odd,
+            "global_var_list": [{"type": 99, "name": "x"}]
+        }))
+        .expect("a job plan");
+        let import = super::super::convert::import(std::slice::from_ref(&plan));
+        let comments = import
+            .items
+            .iter()
+            .filter(|item| matches!(item, Item::Comment(_)))
+            .count();
+        assert_eq!(comments, odd.len(), "{:?}", import.items);
+        let header = Header {
+            name: "odd",
+            description: "",
+            bk_biz_id: 2,
+        };
+        let text = plan_file(&header, &import);
+        toml::from_str::<toml::Table>(&text).expect("TOML");
+    }
+
     #[test]
     fn quoted_strings_read_back_as_toml() {
         for text in [
