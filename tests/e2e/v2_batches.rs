@@ -441,3 +441,40 @@ fn pause_on_failure_stops_after_the_failed_batch() {
     let expected: Vec<bool> = (1..=20).map(|i| i <= 5 && i != 3).collect();
     assert_eq!(delivered(&f), expected);
 }
+
+/// With `retries`, a failed batch's retries go to its failed host only, and so does the
+/// resume once the host is back: batch 2's other hosts never receive a second job.
+#[test]
+fn a_resumed_batch_with_retries_sends_only_its_failed_hosts() {
+    let down = "[[host]]\nhost = \"0:10.0.3.7\"\nagent = \"down\"\n";
+    let f = fixture(r#"{ expression = "5" }"#, "retries = 1\n", down);
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 3, "{}{}", text(&out.stdout), text(&out.stderr));
+    let subs = submissions(&f);
+    assert_eq!(
+        names(&subs),
+        [
+            "roll/app batch 1/4",
+            "roll/app batch 2/4",
+            "roll/app batch 2/4"
+        ]
+    );
+    assert_eq!(subs[2].1, ["10.0.3.7"]);
+
+    std::fs::write(f.path("sandbox/jobsim.toml"), "[[business]]\nid = 2\n").expect("world");
+    let out = f.apply_sandbox(&["--yes", "--resume"]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let subs = submissions(&f);
+    assert_eq!(subs.len(), 6, "{subs:?}");
+    assert_eq!(subs[3].0, "roll/app batch 2/4");
+    assert_eq!(
+        subs[3].1,
+        ["10.0.3.7"],
+        "the resume sends batch 2's failed host only"
+    );
+    assert_eq!(
+        names(&subs[4..]),
+        ["roll/app batch 3/4", "roll/app batch 4/4"]
+    );
+    assert!(delivered(&f).iter().all(|d| *d));
+}
