@@ -471,3 +471,33 @@ fn a_verification_that_could_not_run_is_refused_before_anything_is_sent() {
     assert!(said.contains("wildcard"), "{said}");
     assert!(f.requests().is_empty(), "nothing sent");
 }
+
+/// A verification that found one host differing: once the cause is fixed, `--resume` sends
+/// to that host alone (the others were checked) and verifies every target again.
+#[test]
+fn resume_after_a_failed_verification_sends_only_to_the_hosts_that_differed() {
+    let f = fixture("v3", "verify = \"sha256\"", &world(&["10.0.1.2"]));
+    let out = f.apply_sandbox(&["--yes"]);
+    assert_eq!(code(&out), 3, "{}{}", text(&out.stdout), text(&out.stderr));
+    std::fs::write(f.path("sandbox/jobsim.toml"), world(&[])).expect("world");
+    let out = f.apply_sandbox(&["--yes", "--resume", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let transfers: Vec<Value> = f
+        .requests()
+        .into_iter()
+        .filter(|r| r["api"] == "fast_transfer_file" && !r["job_instance_id"].is_null())
+        .collect();
+    assert_eq!(transfers.len(), 2);
+    let second = &transfers[1]["body"]["target_server"];
+    let named = second["host_id_list"].as_array().map_or(0, Vec::len)
+        + second["ip_list"].as_array().map_or(0, Vec::len);
+    assert_eq!(named, 1, "{second}");
+    assert_eq!(
+        f.read("10.0.1.2", "/opt/app/app.tgz").as_deref(),
+        Some(&b"release 4.0, every byte of it"[..])
+    );
+    let events = events(&out.stdout);
+    let verification = &verified_event(&events)["verification"];
+    assert_eq!(verification["hosts"], 4);
+    assert_eq!(verification["verified"], 4);
+}

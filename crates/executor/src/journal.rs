@@ -722,6 +722,9 @@ pub struct PushHistory {
     /// Its verification's verdict (`push_verified`) since the last transfer: `None` when
     /// the last transfer was not verified (yet).
     pub verified: Option<bool>,
+    /// The targets that verification found differing or could not read (their results in
+    /// `last_hosts`): what a resumed run sends to again.
+    pub unverified: Vec<HostResult>,
     /// Its gate was confirmed (`push_confirmed`): a resumed run does not ask again.
     pub gate_confirmed: bool,
     /// Where it waits for a person, from its last `push_awaiting_confirmation` not
@@ -903,6 +906,7 @@ impl RunHistory {
                 p.status = None;
                 p.attempt_succeeded = None;
                 p.verified = None;
+                p.unverified.clear();
             }
             Record::PushSubmitted {
                 push, job, batch, ..
@@ -1025,12 +1029,25 @@ impl RunHistory {
                 p.status = None;
                 p.attempt_succeeded = None;
                 p.verified = None;
+                p.unverified.clear();
             }
             Record::PushVerified {
                 push, verification, ..
             } => {
                 let p = self.pushes.entry(push).or_default();
                 p.verified = Some(verification.passed());
+                let named: Vec<&str> = verification
+                    .differing
+                    .iter()
+                    .map(|h| h.host.as_str())
+                    .chain(verification.cannot_verify.iter().map(|h| h.host.as_str()))
+                    .collect();
+                p.unverified = p
+                    .last_hosts
+                    .iter()
+                    .filter(|h| named.contains(&h.host.as_str()))
+                    .cloned()
+                    .collect();
             }
             Record::PushBatchFinished {
                 push,

@@ -674,6 +674,21 @@ impl<A: JobApi> Coordinator<A> {
                     let job = p.in_flight.unwrap_or_else(|| unreachable!());
                     State::Waiting(Start::Attach(job), p.last_attempt.max(1))
                 }
+                // Its verification found targets differing: the others hold what the sources
+                // hold (checked), so only those are sent to again (a push in batches goes
+                // whole, as its batches decide by JOB's results).
+                Some(p)
+                    if p.verified == Some(false)
+                        && ctx.plan.push(name).is_some_and(|push| {
+                            crate::batches::of(&ctx.plan, push).is_none()
+                        })
+                        && Start::retry(&p.unverified.iter().collect::<Vec<_>>()).is_some() =>
+                {
+                    let hosts: Vec<&HostResult> = p.unverified.iter().collect();
+                    known_hosts.insert(name.clone(), p.last_hosts.clone());
+                    let start = Start::retry(&hosts).unwrap_or(Start::Fresh);
+                    State::Waiting(start, p.last_attempt + 1)
+                }
                 Some(p) => {
                     let failed: Vec<&HostResult> =
                         p.last_hosts.iter().filter(|h| !h.is_success()).collect();
