@@ -92,16 +92,9 @@ async fn list(client: &Client, bk_biz_id: i64) -> anyhow::Result<String> {
         "STEPS".to_owned(),
         "LAST MODIFIED".to_owned(),
     ]];
-    for plan in &listing.plans {
-        let detail = client
-            .job_plan_detail(bk_biz_id, plan.id)
-            .await
-            .with_context(|| format!("cannot read job plan {}", plan.id))?;
-        let files = detail
-            .step_list
-            .iter()
-            .filter(|step| step.step_type == plan_step_type::FILE)
-            .count();
+    let ids: Vec<i64> = listing.plans.iter().map(|plan| plan.id).collect();
+    let steps = step_counts(client, bk_biz_id, &ids).await?;
+    for (plan, (all, files)) in listing.plans.iter().zip(steps) {
         let modified = match (plan.last_modify_time, &plan.last_modify_user) {
             (Some(at), Some(user)) => format!("{} by {}", time(at), convert::printable(user)),
             (Some(at), None) => time(at),
@@ -110,7 +103,7 @@ async fn list(client: &Client, bk_biz_id: i64) -> anyhow::Result<String> {
         rows.push([
             plan.id.to_string(),
             convert::printable(&plan.name),
-            format!("{} ({files} file)", detail.step_list.len()),
+            format!("{all} ({files} file)"),
             modified,
         ]);
     }
@@ -126,6 +119,39 @@ async fn list(client: &Client, bk_biz_id: i64) -> anyhow::Result<String> {
         ));
     }
     Ok(text)
+}
+
+/// How many job plans' details a listing reads at once: JOB answers each on its own, and a
+/// business with thousands of plans is listed in a fraction of the time one by one takes.
+const LIST_CONCURRENCY: usize = 8;
+
+/// Each plan's number of steps and of file steps, in `ids`' order.
+async fn step_counts(
+    client: &Client,
+    bk_biz_id: i64,
+    ids: &[i64],
+) -> anyhow::Result<Vec<(usize, usize)>> {
+    let mut counts = vec![(0, 0); ids.len()];
+    let mut reading = tokio::task::JoinSet::new();
+    let mut next = 0;
+    loop {
+        while reading.len() < LIST_CONCURRENCY && next < ids.len() {
+            let (client, id, index) = (client.clone(), ids[next], next);
+            reading.spawn(async move { (index, id, client.job_plan_detail(bk_biz_id, id).await) });
+            next += 1;
+        }
+        let Some(read) = reading.join_next().await else {
+            return Ok(counts);
+        };
+        let (index, id, detail) = read?;
+        let detail = detail.with_context(|| format!("cannot read job plan {id}"))?;
+        let files = detail
+            .step_list
+            .iter()
+            .filter(|step| step.step_type == plan_step_type::FILE)
+            .count();
+        counts[index] = (detail.step_list.len(), files);
+    }
 }
 
 fn time(epoch_ms: i64) -> String {
