@@ -69,14 +69,7 @@ pub(crate) fn summary_rows(run: &Run) -> Vec<(&'static str, String)> {
         format!("{} ({})", run.pushes.len(), counts.join(", ")),
     ));
     let hosts = run.hosts();
-    let failed = hosts
-        .iter()
-        .filter(|k| {
-            run.pushes
-                .iter()
-                .any(|p| p.host(k).is_some_and(|h| !h.is_success()))
-        })
-        .count();
+    let failed = run.failed_host_keys().len();
     rows.push((
         "hosts",
         format!(

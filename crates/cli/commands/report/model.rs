@@ -6,7 +6,7 @@
 //! string is made printable here (control characters replaced), so no renderer can be handed
 //! a terminal escape sequence; each renderer still escapes for its own format.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
@@ -44,6 +44,8 @@ pub(crate) struct Run {
     pub(crate) notes: Vec<String>,
     /// A `run_started` line was read.
     started: bool,
+    /// Where each push is in `pushes` while the journal is read.
+    index: HashMap<String, usize>,
 }
 
 /// One process's part of the run.
@@ -77,6 +79,8 @@ pub(crate) struct Push {
     pub(crate) marks: Vec<Mark>,
     /// Each target host's latest result over the run's attempts, in first-seen order.
     pub(crate) hosts: Vec<HostResult>,
+    /// Where each host (by [`HostResult::key`]) is in `hosts`.
+    host_index: HashMap<String, usize>,
 }
 
 /// One submission of a push and the job it became.
@@ -367,10 +371,7 @@ impl Run {
         let job = number_of(r, "job_instance_id");
         let push = self.push(r);
         for h in &hosts {
-            match push.hosts.iter_mut().find(|k| k.key() == h.key()) {
-                Some(known) => *known = h.clone(),
-                None => push.hosts.push(h.clone()),
-            }
+            push.record_host(h.clone());
         }
         if let Some(a) = self.attempt(r) {
             a.finished = at;
@@ -426,11 +427,8 @@ impl Run {
             hosts.len()
         );
         let push = self.push(r);
-        for h in &hosts {
-            match push.hosts.iter_mut().find(|k| k.key() == h.key()) {
-                Some(known) => *known = h.clone(),
-                None => push.hosts.push(h.clone()),
-            }
+        for h in hosts {
+            push.record_host(h);
         }
         self.mark(r, at, kind, text);
     }
@@ -442,13 +440,14 @@ impl Run {
     }
 
     fn push_named(&mut self, name: &str) -> &mut Push {
-        let index = match self.pushes.iter().position(|p| p.name == name) {
-            Some(i) => i,
+        let index = match self.index.get(name) {
+            Some(&i) => i,
             None => {
                 self.pushes.push(Push {
                     name: name.to_owned(),
                     ..Push::default()
                 });
+                self.index.insert(name.to_owned(), self.pushes.len() - 1);
                 self.pushes.len() - 1
             }
         };
@@ -543,18 +542,26 @@ impl Run {
         counts.into_iter().collect()
     }
 
-    /// Every host of the run once, in first-seen order, with its result per push.
+    /// Every host of the run once (by key), in first-seen order.
     pub(crate) fn hosts(&self) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
-        let mut known = std::collections::HashSet::new();
+        let mut known = HashSet::new();
         for p in &self.pushes {
-            for h in &p.hosts {
-                if known.insert(h.key()) {
-                    seen.push(h.key());
+            for key in p.host_keys() {
+                if known.insert(key) {
+                    seen.push(key.to_owned());
                 }
             }
         }
         seen
+    }
+
+    /// The hosts (by key) whose latest result in some push is not a success.
+    pub(crate) fn failed_host_keys(&self) -> HashSet<String> {
+        self.pushes
+            .iter()
+            .flat_map(|p| p.failed_hosts().map(HostResult::key))
+            .collect()
     }
 
     /// The started time of segment `i`'s start and its end (or last line).
@@ -601,7 +608,29 @@ impl Push {
 
     /// The push's result on one host (its latest attempt that reached it).
     pub(crate) fn host(&self, key: &str) -> Option<&HostResult> {
-        self.hosts.iter().find(|h| h.key() == key)
+        self.host_index.get(key).map(|&i| &self.hosts[i])
+    }
+
+    /// Its hosts' keys, in first-seen order.
+    fn host_keys(&self) -> impl Iterator<Item = &str> {
+        let mut keys: Vec<(&str, usize)> = self
+            .host_index
+            .iter()
+            .map(|(k, &i)| (k.as_str(), i))
+            .collect();
+        keys.sort_unstable_by_key(|(_, i)| *i);
+        keys.into_iter().map(|(k, _)| k)
+    }
+
+    /// A host's latest result replaces the one it had.
+    fn record_host(&mut self, host: HostResult) {
+        match self.host_index.get(&host.key()) {
+            Some(&i) => self.hosts[i] = host,
+            None => {
+                self.host_index.insert(host.key(), self.hosts.len());
+                self.hosts.push(host);
+            }
+        }
     }
 
     /// Hosts whose latest result is not a success.

@@ -346,21 +346,22 @@ fn matrix(out: &mut String, run: &Run, paint: Paint) {
 pub(crate) fn matrix_hosts(run: &Run) -> Vec<(String, String)> {
     let mut keys = run.hosts();
     if keys.len() > MAX_HOSTS {
-        let failed = |k: &String| {
-            run.pushes
-                .iter()
-                .any(|p| p.host(k).is_some_and(|h| !h.is_success()))
-        };
-        keys.sort_by_key(|k| !failed(k));
+        let failed = run.failed_host_keys();
+        keys.sort_by_key(|k| !failed.contains(k));
         keys.truncate(MAX_HOSTS);
+    }
+    let mut displays: std::collections::HashMap<String, String> =
+        keys.iter().map(|k| (k.clone(), String::new())).collect();
+    for host in run.pushes.iter().flat_map(|p| &p.hosts) {
+        if let Some(display) = displays.get_mut(&host.key())
+            && display.is_empty()
+        {
+            *display = host.display();
+        }
     }
     keys.into_iter()
         .map(|k| {
-            let display = run
-                .pushes
-                .iter()
-                .find_map(|p| p.host(&k))
-                .map_or_else(|| k.clone(), HostResult::display);
+            let display = displays.remove(&k).unwrap_or_default();
             (k, display)
         })
         .collect()
