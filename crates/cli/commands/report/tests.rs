@@ -241,7 +241,11 @@ fn batches_confirmations_retries_in_the_job_and_verifications_are_drawn() {
     ];
     let run = read(&lines, "");
     assert!(run.notes.is_empty(), "every kind is known: {:?}", run.notes);
-    let web = run.pushes.iter().find(|p| p.name == "to-web").expect("to-web");
+    let web = run
+        .pushes
+        .iter()
+        .find(|p| p.name == "to-web")
+        .expect("to-web");
     let marks: Vec<&str> = web.marks.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(
         marks,
@@ -255,9 +259,15 @@ fn batches_confirmations_retries_in_the_job_and_verifications_are_drawn() {
     assert_eq!(web.attempts.len(), 2);
     assert!(web.attempts[1].in_job && web.is_retry(1));
     assert_eq!(web.status_label(), "succeeded");
-    assert_eq!(run.segments[0].outcome.as_deref(), Some("awaiting confirmation"));
+    assert_eq!(
+        run.segments[0].outcome.as_deref(),
+        Some("awaiting confirmation")
+    );
     let page = html::render(&run);
-    assert!(page.contains("class=\"span running good retry\" data-attempt=\"2\""), "{page}");
+    assert!(
+        page.contains("class=\"span running good retry\" data-attempt=\"2\""),
+        "{page}"
+    );
     assert!(page.contains(">b1</text>"), "the batch's label: {page}");
     assert!(page.contains("data-kind=\"push_confirmed\""));
     let plain = text::render(&run, false);
