@@ -138,6 +138,43 @@ fn the_report_of_a_failed_retried_and_interrupted_run_shows_each_in_every_format
     assert!(!plain.contains('\u{1b}'), "no colour off a terminal");
     assert!(!plain.contains("report-secret-value"));
 
+    // Colours when asked for (a terminal, or --color always), never otherwise.
+    let out = report(&f, &["--color", "always"]);
+    assert!(
+        text(&out.stdout).contains("\u{1b}["),
+        "{}",
+        text(&out.stdout)
+    );
+    // Without PLAN: the only plan with runs in the state dir; a journal file as PLAN reads the
+    // plan file it names for the stages.
+    let out = f.plan().arg("report").output().expect("plan report");
+    assert_eq!(text(&out.stdout), plain);
+    let journal = f
+        .path("state/runs/quickstart")
+        .join(format!("{}.jsonl", run_ids(&f).pop().expect("a run")));
+    let out = f
+        .plan()
+        .args(["report", &journal.display().to_string(), "--format", "html"])
+        .output()
+        .expect("plan report");
+    assert!(
+        text(&out.stdout).contains("data-stage=\"2\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // No journal: the error names where it looked.
+    let out = f
+        .plan()
+        .args(["report", "plan.toml", "--state-dir", "elsewhere"])
+        .output()
+        .expect("plan report");
+    assert_eq!(code(&out), 4);
+    assert!(
+        text(&out.stderr).contains("has no run in `elsewhere/runs/quickstart`"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = report(&f, &["--format", "markdown"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let md = text(&out.stdout);
