@@ -501,3 +501,33 @@ fn resume_after_a_failed_verification_sends_only_to_the_hosts_that_differed() {
     assert_eq!(verification["hosts"], 4);
     assert_eq!(verification["verified"], 4);
 }
+
+/// A source host that is also a target is one host of the script job, read once for both.
+#[test]
+fn a_source_that_is_also_a_target_is_read_once() {
+    let f = Fixture::new(
+        &plan("v3", "verify = \"sha256\"").replace(
+            r#"hosts = ["10.0.1.1","#,
+            r#"hosts = ["10.0.0.1", "10.0.1.1","#,
+        ),
+        &world(&[]),
+    );
+    f.write(
+        "10.0.0.1",
+        "/data/app.tgz",
+        b"release 4.0, every byte of it",
+    );
+    let out = f.apply_sandbox(&["--yes", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let events = events(&out.stdout);
+    assert_eq!(verified_event(&events)["verification"]["verified"], 5);
+    let script = f
+        .requests()
+        .into_iter()
+        .find(|r| r["api"] == "fast_execute_script")
+        .expect("a script job");
+    let server = &script["body"]["target_server"];
+    let named = server["host_id_list"].as_array().map_or(0, Vec::len)
+        + server["ip_list"].as_array().map_or(0, Vec::len);
+    assert_eq!(named, 5, "{server}");
+}

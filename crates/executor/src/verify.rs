@@ -271,7 +271,7 @@ pub(crate) async fn verify<A: JobApi>(
     let mut groups: BTreeMap<&str, (Vec<IpHost>, Vec<String>)> = BTreeMap::new();
     for source in &sources {
         let group = groups.entry(source.account).or_default();
-        extend_unique(&mut group.0, source.hosts.iter().cloned());
+        add_hosts(&mut group.0, &source.hosts);
         extend_unique(&mut group.1, source.files.iter().map(|(s, _)| s.clone()));
     }
     if method == VerifyMethod::Sha256 {
@@ -289,7 +289,7 @@ pub(crate) async fn verify<A: JobApi>(
             );
         };
         let group = groups.entry(account).or_default();
-        extend_unique(&mut group.0, target_hosts.iter().cloned());
+        add_hosts(&mut group.0, &target_hosts);
         let delivered = sources
             .iter()
             .flat_map(|s| s.files.iter().map(|(_, d)| d.clone()));
@@ -412,6 +412,19 @@ fn same_host(a: &IpHost, b: &IpHost) -> bool {
     match (a.bk_host_id, b.bk_host_id) {
         (Some(x), Some(y)) => x == y,
         _ => a.bk_cloud_id == b.bk_cloud_id && !a.ip.is_empty() && a.ip == b.ip,
+    }
+}
+
+/// Hosts added once each: a source that is also a target (named by address in the plan, by
+/// id in JOB's results) is one host of the script job.
+fn add_hosts(list: &mut Vec<IpHost>, hosts: &[IpHost]) {
+    for host in hosts {
+        if !list
+            .iter()
+            .any(|known| known == host || same_host(known, host))
+        {
+            list.push(host.clone());
+        }
     }
 }
 
