@@ -261,8 +261,18 @@ to = { hosts = "10.0.2.1", path = "/opt/free/" }
     assert!(text(&unknown.stderr).contains("no push `nope`"));
     assert_eq!(sim.requests().len(), calls);
 
-    let done = apply(&f, &sim.url, &["--resume", "--confirm", "app"]);
+    // `free` waits for nothing: said, and nothing is approved for it.
+    let done = apply(
+        &f,
+        &sim.url,
+        &["--resume", "--confirm", "app", "--confirm", "free"],
+    );
     assert_eq!(code(&done), 0, "{}", text(&done.stderr));
+    assert!(
+        text(&done.stderr).contains("`--confirm free`: push `free` did not wait"),
+        "{}",
+        text(&done.stderr)
+    );
     assert!(delivered(&f).iter().all(|d| *d));
     let lines = journal(&f.path("state"));
     let confirmed = of_type(&lines, "push_confirmed");

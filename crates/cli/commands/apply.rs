@@ -426,6 +426,7 @@ impl OnTarget<'_> {
         ));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
         let renderer = tokio::spawn(progress::render(rx, *self.out));
+        let confirmations = confirm::Confirmations::new(&args.confirm);
         let settings = Settings {
             options: options(args),
             state_dir,
@@ -434,11 +435,18 @@ impl OnTarget<'_> {
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             force: args.force,
             refresh,
-            confirmer: confirm::confirmer(&args.confirm),
+            confirmer: confirmations.confirmer.clone(),
         };
         let result =
             plan_executor::apply(BkJobApi::new(client), plan, graph, settings, interrupt, tx).await;
         let _ = renderer.await;
+        if result.is_ok() {
+            for name in confirmations.unused() {
+                self.out.stderr(&format!(
+                    "warning: `--confirm {name}`: push `{name}` did not wait at its gate or for a rolling batch in this run, so nothing was approved for it"
+                ));
+            }
+        }
         signals.abort();
         result
     }

@@ -5,23 +5,46 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use plan_executor::{Confirmer, WaitPoint};
 
-/// The confirmer of one `apply`.
-pub(super) fn confirmer(confirmed: &[String]) -> Confirmer {
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    confirmer_with(confirmed, interactive.then_some(ask_on_terminal))
+/// The answers of one `apply`, and the `--confirm` names no question used.
+pub(super) struct Confirmations {
+    pub(super) confirmer: Confirmer,
+    unused: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Confirmations {
+    /// `--confirm` names first; then the terminal, when stdin and stderr are both one.
+    pub(super) fn new(confirmed: &[String]) -> Self {
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        confirmations_with(confirmed, interactive.then_some(ask_on_terminal))
+    }
+
+    /// The pushes named by `--confirm` that did not wait for anything in this run.
+    pub(super) fn unused(&self) -> Vec<String> {
+        self.unused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
 }
 
 /// `--confirm` names first; then `ask` (a terminal), if there is one.
-fn confirmer_with(confirmed: &[String], ask: Option<fn(&str, &WaitPoint) -> bool>) -> Confirmer {
-    let unused: Mutex<BTreeSet<String>> = Mutex::new(confirmed.iter().cloned().collect());
+fn confirmations_with(
+    confirmed: &[String],
+    ask: Option<fn(&str, &WaitPoint) -> bool>,
+) -> Confirmations {
+    let unused: Arc<Mutex<BTreeSet<String>>> =
+        Arc::new(Mutex::new(confirmed.iter().cloned().collect()));
+    let names = Arc::clone(&unused);
     // One question on the terminal at a time, whichever pushes ask.
     let terminal = Mutex::new(());
-    Confirmer::new(move |push, point| {
-        let named = unused
+    let confirmer = Confirmer::new(move |push, point| {
+        let named = names
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(push);
@@ -33,7 +56,8 @@ fn confirmer_with(confirmed: &[String], ask: Option<fn(&str, &WaitPoint) -> bool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         super::progress::with_bars_hidden(|| ask(push, point))
-    })
+    });
+    Confirmations { confirmer, unused }
 }
 
 /// `push X: batch 2/5 done, continue? [y/N]` on stderr, the answer from stdin; only `y` or
@@ -86,11 +110,13 @@ mod tests {
 
     #[test]
     fn a_confirmed_push_is_approved_once_and_nothing_else_without_a_terminal() {
-        let confirmer = confirmer_with(&["app".to_owned()], None);
+        let named = confirmations_with(&["app".to_owned(), "web".to_owned()], None);
+        let confirmer = &named.confirmer;
         assert!(confirmer.answer("app", &WaitPoint::Gate));
         assert!(!confirmer.answer("app", &WaitPoint::Gate), "used once");
         assert!(!confirmer.answer("db", &WaitPoint::Gate));
-        let asking = confirmer_with(&[], Some(|push, _| push == "db"));
+        assert_eq!(named.unused(), vec!["web".to_owned()]);
+        let asking = confirmations_with(&[], Some(|push, _| push == "db")).confirmer;
         assert!(asking.answer("db", &WaitPoint::Gate));
         assert!(!asking.answer("app", &WaitPoint::Gate));
     }
