@@ -226,8 +226,13 @@ fn import(
     let text = write::plan_file(&header, &imported);
     let verdict = checked(&text);
     match &args.output {
+        // Beside FILE, then renamed: a reader (or an interrupted import) never leaves half a
+        // plan in place of the one that was there.
         Some(path) => {
-            fs_err::write(path, &text)?;
+            let mut temporary = path.as_os_str().to_owned();
+            temporary.push(".tmp");
+            fs_err::write(&temporary, &text)?;
+            fs_err::rename(&temporary, path)?;
         }
         None => write_stdout(&text)?,
     }
