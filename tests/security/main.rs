@@ -8,6 +8,7 @@
 mod server;
 
 mod hostile_cmdb;
+mod hostile_journal;
 mod hostile_server;
 mod jobsim_escape;
 mod journal_cut;
