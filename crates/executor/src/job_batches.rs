@@ -305,3 +305,111 @@ pub(crate) async fn ask<A: JobApi>(
         Err(e) => Asked::Refused(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use plan_bkjob::ApiVersion;
+
+    use super::*;
+
+    fn snapshot(status: RunStatus, finished: bool, hosts: &[HostStatus]) -> Snapshot {
+        Snapshot {
+            finished,
+            status,
+            step_instance_id: Some(2),
+            hosts: hosts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| HostState {
+                    bk_host_id: None,
+                    bk_cloud_id: 0,
+                    ip: format!("10.0.0.{}", i + 1),
+                    status: *s,
+                    error_code: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn batches(expression: &str) -> JobBatches {
+        JobBatches {
+            expression: RollingExpr::parse(expression).expect("expression"),
+            done: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    const JOB: JobRef = JobRef {
+        api: ApiVersion::V3,
+        bk_biz_id: 2,
+        job_instance_id: 9,
+        step_instance_id: Some(2),
+        start_pending: false,
+    };
+
+    use HostStatus::{Failed, Running, Success, Waiting};
+
+    #[test]
+    fn the_batch_under_way_follows_the_hosts_with_a_final_status() {
+        let b = batches("1 +1");
+        // 1, 2, 3: batch 1 done, batch 2 running.
+        let s = snapshot(
+            RunStatus::Running,
+            false,
+            &[Success, Running, Success, Waiting, Waiting, Waiting],
+        );
+        assert_eq!(b.position(&s), Some(Batch { index: 2, count: 3 }));
+        assert_eq!(b.waiting(&JOB, &s), None);
+        let done = snapshot(RunStatus::Success, true, &[Success; 6]);
+        assert_eq!(b.position(&done), Some(Batch { index: 3, count: 3 }));
+        assert_eq!(b.position(&snapshot(RunStatus::Blank, false, &[])), None);
+    }
+
+    #[test]
+    fn job_waits_for_a_user_in_7_and_after_a_failed_batch_in_4_with_hosts_left() {
+        let b = batches("2");
+        let manual = snapshot(
+            RunStatus::WaitingUser,
+            false,
+            &[Success, Success, Waiting, Waiting],
+        );
+        assert_eq!(
+            b.waiting(&JOB, &manual),
+            Some(WaitPoint::Batch {
+                job_instance_id: 9,
+                batch: 1,
+                batches: 2,
+                failed: false
+            })
+        );
+        let paused = snapshot(RunStatus::Fail, true, &[Success, Failed, Waiting, Waiting]);
+        assert!(matches!(
+            b.waiting(&JOB, &paused),
+            Some(WaitPoint::Batch {
+                batch: 1,
+                failed: true,
+                ..
+            })
+        ));
+        // A failure in the last batch ends the job: nothing to continue.
+        let ended = snapshot(RunStatus::Fail, true, &[Success, Success, Success, Failed]);
+        assert_eq!(b.waiting(&JOB, &ended), None);
+    }
+
+    #[test]
+    fn a_confirmed_failed_batch_counts_as_not_finished_again() {
+        let mut b = batches("2");
+        b.done = 1;
+        b.reopen(&WaitPoint::Batch {
+            job_instance_id: 9,
+            batch: 1,
+            batches: 2,
+            failed: true,
+        });
+        assert_eq!(b.done, 0);
+        let mut b = batches("2");
+        b.done = 1;
+        b.reopen(&WaitPoint::Gate);
+        assert_eq!(b.done, 1);
+    }
+}
