@@ -619,6 +619,7 @@ fn find_conflicts(
     // Every `[FILESRCIP]` directory is written into one arena: one allocation for all of them
     // rather than one per source host of every such push.
     let mut arena = String::new();
+    let lone = lone_macro_pushes(plan, targets, entries);
     let layout: Vec<Vec<Vec<Option<Range<usize>>>>> = pushes
         .iter()
         .enumerate()
@@ -628,7 +629,12 @@ fn find_conflicts(
             }
             push.sources
                 .iter()
-                .map(|source| source_dirs(&targets[a], &source.hosts, &mut arena))
+                .map(|source| {
+                    if lone[a] {
+                        return Vec::new();
+                    }
+                    source_dirs(&targets[a], &source.hosts, &mut arena)
+                })
                 .collect()
         })
         .collect();
@@ -687,6 +693,88 @@ fn find_conflicts(
     }
     problems
 }
+
+/// The pushes with `[FILESRCIP]` in their target that no other push can write over: none
+/// delivers a name of theirs into a directory starting with the part of their target before
+/// the macro (every directory the macro makes starts with it), nor has a macro of its own
+/// after a part that starts with that one or begins it. Their directories, one per source
+/// host, need not be built. A name delivered by more than [`LONE_CHECKED`] pushes is not
+/// looked into (its pushes are not taken as alone), so this stays linear.
+fn lone_macro_pushes(
+    plan: &Plan,
+    targets: &[Cow<'_, str>],
+    entries: &[Vec<Vec<NormEntry>>],
+) -> Vec<bool> {
+    let mut lone = vec![false; plan.pushes.len()];
+    let prefixes: Vec<Option<&str>> = targets
+        .iter()
+        .map(|t| {
+            t.contains('[')
+                .then(|| t.split_once("[FILESRCIP]").map(|(before, _)| before))
+                .flatten()
+        })
+        .collect();
+    let names = |a: usize| {
+        entries[a]
+            .iter()
+            .flatten()
+            .map(NormEntry::name)
+            .filter(|name| !name.is_empty())
+    };
+    let enabled = || {
+        plan.pushes
+            .iter()
+            .enumerate()
+            .filter(|(_, push)| push.enabled)
+            .map(|(a, _)| a)
+    };
+    // Each name a macro push delivers -> the pushes delivering it (up to one past
+    // LONE_CHECKED), as linked lists through one vector: (head, length) and (push, next).
+    let mut heads: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
+    for a in enabled().filter(|&a| prefixes[a].is_some()) {
+        for name in names(a) {
+            heads.entry(name).or_insert((usize::MAX, 0));
+        }
+    }
+    if heads.is_empty() {
+        return lone;
+    }
+    let mut links: Vec<(usize, usize)> = Vec::new();
+    for a in enabled() {
+        for name in names(a) {
+            if let Some((head, len)) = heads.get_mut(name)
+                && *len <= LONE_CHECKED
+                && (*head == usize::MAX || links[*head].0 != a)
+            {
+                links.push((a, *head));
+                *head = links.len() - 1;
+                *len += 1;
+            }
+        }
+    }
+    let may_meet = |prefix: &str, b: usize| match prefixes[b] {
+        Some(other) => other.starts_with(prefix) || prefix.starts_with(other),
+        None => targets[b].starts_with(prefix),
+    };
+    for a in enabled() {
+        let Some(prefix) = prefixes[a] else {
+            continue;
+        };
+        lone[a] = names(a).all(|name| {
+            heads.get(name).is_some_and(|&(head, len)| {
+                len <= LONE_CHECKED
+                    && std::iter::successors(Some(head).filter(|&h| h != usize::MAX), |&at| {
+                        Some(links[at].1).filter(|&next| next != usize::MAX)
+                    })
+                    .all(|at| links[at].0 == a || !may_meet(prefix, links[at].0))
+            })
+        });
+    }
+    lone
+}
+
+/// How many pushes delivering one name [`lone_macro_pushes`] compares.
+const LONE_CHECKED: usize = 16;
 
 /// The writers of every (directory, name) that two or more pushes deliver, in file order, one
 /// writer per push; `None` when the budget runs out.

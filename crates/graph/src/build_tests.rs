@@ -1399,3 +1399,72 @@ fn a_source_hosts_filesrcip_directory_is_cloud_underscore_address() {
     assert_eq!(dirs, [Some(6..arena.len()), None]);
     assert_eq!(&arena[6..], "/a/3_10.1.2.3/b/3_10.1.2.3");
 }
+
+#[test]
+fn a_filesrcip_directory_meets_the_same_directory_written_out() {
+    let written_out = |dir: &str| {
+        plan()
+            .push(
+                "a",
+                &[(&["10.0.0.1", "10.0.0.2"], &["/x/app.log"])],
+                (&["10.0.0.8"], "/logs/[FILESRCIP]/"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&["10.0.0.3"], &["/y/app.log"])],
+                (&["10.0.0.8"], dir),
+                &[],
+            )
+            .build()
+    };
+    let err = build(&written_out("/logs/0_10.0.0.2/")).expect_err("the same directory");
+    assert_eq!(codes_of(&err), vec![GraphErrorKind::WriteConflict.code()]);
+    assert!(
+        err.problems()[0]
+            .message()
+            .contains("/logs/0_10.0.0.2/app.log"),
+        "{:?}",
+        err.problems()[0].message()
+    );
+    build(&written_out("/logs/0_10.0.0.9/")).expect("no source host 10.0.0.9");
+    build(&written_out("/other/0_10.0.0.2/")).expect("another directory");
+    // Which pushes' per-host directories are not built: those no other push can meet.
+    let lone = |b_dir: &str| {
+        let p = plan()
+            .push(
+                "a",
+                &[(&["10.0.0.1"], &["/x/app.log"])],
+                (&["10.0.0.8"], "/logs/[FILESRCIP]/"),
+                &[],
+            )
+            .push(
+                "b",
+                &[(&["10.0.0.3"], &["/y/app.log"])],
+                (&["10.0.0.8"], b_dir),
+                &[],
+            )
+            .build();
+        let targets: Vec<Cow<'_, str>> = p
+            .pushes
+            .iter()
+            .map(|p| target_dir(&p.target.path.value))
+            .collect();
+        let entries: Vec<Vec<Vec<NormEntry>>> = p
+            .pushes
+            .iter()
+            .map(|p| {
+                p.sources
+                    .iter()
+                    .map(|s| s.files.iter().map(|f| NormEntry::new(&f.path)).collect())
+                    .collect()
+            })
+            .collect();
+        lone_macro_pushes(&p, &targets, &entries)
+    };
+    assert_eq!(lone("/other/[FILESRCIP]/"), [true, true]);
+    assert_eq!(lone("/logs/0_10.0.0.1/[FILESRCIP]/"), [false, false]);
+    assert_eq!(lone("/[FILESRCIP]/"), [false, false]);
+    assert_eq!(lone("/logs/x/"), [false, false]);
+    assert_eq!(lone("/log/"), [true, false]);
+}
