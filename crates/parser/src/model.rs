@@ -231,7 +231,17 @@ impl fmt::Display for HostAddr {
     /// `cloud:ip`, with IPv6 in brackets (`0:[::1]`), the form plans use.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.ip {
-            IpAddr::V4(ip) => write!(f, "{}:{ip}", self.cloud_id),
+            IpAddr::V4(ip) => {
+                // Digit by digit rather than through nested `write!`s: hosts are printed for
+                // every edge and report line that names one.
+                let mut digits = itoa::Buffer::new();
+                f.write_str(digits.format(self.cloud_id))?;
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    f.write_str(if i == 0 { ":" } else { "." })?;
+                    f.write_str(digits.format(octet))?;
+                }
+                Ok(())
+            }
             IpAddr::V6(ip) => write!(f, "{}:[{ip}]", self.cloud_id),
         }
     }
