@@ -2,7 +2,7 @@
 //! variables, and every step or variable that cannot be carried over with the reason why.
 //! Pure: no I/O, so every rule is unit-tested on hand-written job plans.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use plan_bkjob::job_plan::{
@@ -242,7 +242,7 @@ impl<'a> PlanImport<'a> {
         used_vars: &mut HashSet<String>,
     ) -> Result<Push, Vec<String>> {
         let mut reasons = Vec::new();
-        let mut uses = HashSet::new();
+        let mut uses = BTreeSet::new();
         let name = self.push_name(index, step);
         let mut sources = Vec::new();
         if file.file_source_list.is_empty() {
@@ -284,8 +284,23 @@ impl<'a> PlanImport<'a> {
         if target_path.is_empty() {
             return Err(vec!["target: no target path".into()]);
         }
-        used_vars.extend(uses.iter().cloned());
-        self.carry_vars(&uses);
+        let mut vars = HashSet::new();
+        for reference in uses {
+            match reference {
+                Reference::Var(name) => {
+                    vars.insert(name);
+                }
+                Reference::Unknown(name) => self.note(
+                    true,
+                    format!(
+                        "{}: `${{{name}}}` names no variable of the job plan: written as `$${{{name}}}`, the text JOB sends",
+                        step_label(index, step)
+                    ),
+                ),
+            }
+        }
+        used_vars.extend(vars.iter().cloned());
+        self.carry_vars(&vars);
         Ok(Push {
             name: unique(&mut self.names.pushes, &name),
             previous: None,
@@ -319,7 +334,7 @@ impl<'a> PlanImport<'a> {
         &mut self,
         source: &PlanFileSource,
         group_name: &str,
-        uses: &mut HashSet<String>,
+        uses: &mut BTreeSet<Reference>,
     ) -> Result<Source, String> {
         if source.file_list.is_empty() {
             return Err("no files".into());
@@ -352,7 +367,12 @@ impl<'a> PlanImport<'a> {
     /// A step's text with JOB's `${name}`: a string variable stays a reference (and goes to
     /// `[vars]`); a reference to nothing JOB knows is kept literally (`$${`), as JOB leaves
     /// it; any other variable kind makes the step impossible to carry.
-    fn text(&self, text: &str, what: &str, uses: &mut HashSet<String>) -> Result<String, String> {
+    fn text(
+        &self,
+        text: &str,
+        what: &str,
+        uses: &mut BTreeSet<Reference>,
+    ) -> Result<String, String> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(at) = rest.find("${") {
@@ -370,7 +390,7 @@ impl<'a> PlanImport<'a> {
                         && is_var_name(name)
                         && !plan_parser::looks_like_credential(name) =>
                 {
-                    uses.insert(name.to_owned());
+                    uses.insert(Reference::Var(name.to_owned()));
                     out.push_str(&rest[at..at + 2 + end + 1]);
                 }
                 Some(var) if var.var_type == global_var_type::STRING => {
@@ -387,6 +407,7 @@ impl<'a> PlanImport<'a> {
                     ));
                 }
                 None => {
+                    uses.insert(Reference::Unknown(printable(name)));
                     out.push_str("$${");
                     out.push_str(&after[..=end]);
                 }
@@ -519,6 +540,15 @@ impl<'a> PlanImport<'a> {
             self.note(false, text);
         }
     }
+}
+
+/// A `${name}` in a step's text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Reference {
+    /// A string variable, kept as a reference.
+    Var(String),
+    /// A name the job plan has no variable for, kept as text.
+    Unknown(String),
 }
 
 /// Timeouts, speed limits and transfer mode, or why one cannot be carried.
@@ -788,6 +818,13 @@ mod tests {
         assert!(
             unused[0].text.contains("ciphertext variable `pw`"),
             "{unused:?}"
+        );
+        assert!(
+            import.notes.iter().any(|n| n.carried
+                && n.text
+                    .contains("`${nope}` names no variable of the job plan")),
+            "{:?}",
+            import.notes
         );
     }
 
