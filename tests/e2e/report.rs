@@ -136,6 +136,13 @@ fn the_report_of_a_failed_retried_and_interrupted_run_shows_each_in_every_format
         "{plain}"
     );
     assert!(!plain.contains('\u{1b}'), "no colour off a terminal");
+    // The hash the run journaled is the plan's, as `plan show` prints it.
+    let show = text(&f.plan().args(["show", "plan.toml"]).output().expect("show").stdout);
+    let hash = show
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("show prints the hash");
+    assert!(plain.contains(&format!("hash       {hash}\n")), "{plain}");
     assert!(!plain.contains("report-secret-value"));
 
     // Colours when asked for (a terminal, or --color always), never otherwise.

@@ -122,6 +122,7 @@ async fn apply(
         endpoint: &endpoint,
         sandbox,
         ctrl_c: Arc::new(AtomicBool::new(false)),
+        plan_hash: plan_graph::content_hash(&plan, &graph),
     };
     let status = on_target.apply(credentials, plan, graph, state_dir).await;
     shutdown(target).await;
@@ -222,6 +223,9 @@ struct OnTarget<'a> {
     sandbox: bool,
     /// Set by the user's own Ctrl-C (not SIGTERM): the closing line then says how to go on.
     ctrl_c: Arc<AtomicBool>,
+    /// The plan's content hash as loaded (before any `--converge` narrowing): what was
+    /// reviewed, journaled with the run.
+    plan_hash: String,
 }
 
 impl OnTarget<'_> {
@@ -436,6 +440,7 @@ impl OnTarget<'_> {
             force: args.force,
             refresh,
             confirmer: confirmations.confirmer.clone(),
+            plan_hash: Some(self.plan_hash.clone()),
         };
         let result =
             plan_executor::apply(BkJobApi::new(client), plan, graph, settings, interrupt, tx).await;

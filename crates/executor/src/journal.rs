@@ -72,6 +72,11 @@ pub enum Record {
         /// JOB had jobs of.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         rebuilt_from_job: bool,
+        /// The plan's content hash (`sha256:...`, as `plan show` prints it and `--expect`
+        /// checks), when the caller gave it: what was reviewed is what ran. Absent in
+        /// journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_hash: Option<String>,
     },
     /// What JOB listed of a push's jobs under the run's tag, when the journal was rebuilt
     /// from JOB (after a `run_started` with `rebuilt_from_job`).
@@ -1217,6 +1222,7 @@ mod tests {
             insecure_skip_tls_verify: false,
             force: false,
             rebuilt_from_job: false,
+            plan_hash: None,
         });
         let submitting = |push: &str| Record::PushSubmitting {
             push: push.into(),
@@ -1372,6 +1378,7 @@ mod tests {
             insecure_skip_tls_verify: false,
             force: false,
             rebuilt_from_job: false,
+            plan_hash: None,
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Settings {
     /// its first submission; a push it found up to date (and left out of the plan) is
     /// reported `up to date`, not `disabled`.
     pub refresh: Option<crate::refresh::Refresh>,
+    /// The plan's content hash (`sha256:...`), journaled with the run's start so a report
+    /// names what ran; `None` leaves it out.
+    pub plan_hash: Option<String>,
     /// Answers at a gate (`gate = true`) or a JOB rolling batch waiting for a user; the
     /// default declines (no one to ask), so the push stops there and the run reports it
     /// waiting.
@@ -507,6 +510,7 @@ pub(crate) async fn start_journal(
             insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
             force: settings.force,
             rebuilt_from_job,
+            plan_hash: settings.plan_hash.clone(),
         })
         .await?;
     Ok(journal)

@@ -296,6 +296,7 @@ pub fn run_with<A: JobApi>(
                 force: false,
                 refresh: None,
                 confirmer: plan_executor::Confirmer::default(),
+                plan_hash: None,
             },
             Interrupt::new(),
             tx,

@@ -146,6 +146,7 @@ pub(crate) fn settings(state_dir: &Path, options: Options, resume: bool) -> Sett
         force: false,
         refresh: None,
         confirmer: plan_executor::Confirmer::default(),
+        plan_hash: None,
     }
 }
 
