@@ -1,5 +1,6 @@
-//! What `plan check` costs on generated plans of 1k, 10k and 50k pushes, next to a bare parse
-//! of the same text by the `toml` crate, measured in the same run.
+//! What `plan check` costs on generated plans of 1k, 10k and 50k pushes (and 10k with large
+//! ranges, `check/10000-large-ranges`), next to a bare parse of the same text by the `toml`
+//! crate, measured in the same run.
 //!
 //! Run: `cargo bench -p plan-graph --bench check` (add `-- --quick` while iterating). The
 //! functions of each group:
@@ -22,6 +23,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use generate::Ranges;
 use plan_parser::{ParseOptions, Problem, Severity};
 
 /// `plan check` on one text, minus reading the file and printing (see `check_one` in the CLI).
@@ -41,8 +43,14 @@ fn check(text: &str) -> Vec<Problem> {
 }
 
 fn bench(c: &mut Criterion) {
-    for &size in &[1_000usize, 10_000, 50_000] {
-        let text = generate::generate(size, 1);
+    let plans = [
+        (1_000usize, Ranges::Small, ""),
+        (10_000, Ranges::Small, ""),
+        (10_000, Ranges::Large, "-large-ranges"),
+        (50_000, Ranges::Small, ""),
+    ];
+    for (size, ranges, suffix) in plans {
+        let text = generate::generate_with(size, 1, ranges);
         let problems = check(&text);
         assert!(
             problems.iter().all(|p| p.severity() != Severity::Error),
@@ -53,7 +61,7 @@ fn bench(c: &mut Criterion) {
         let graph = plan_graph::build(&parsed.plan).expect("the generated plan orders");
         assert!(graph.edges().len() > size / 2, "most pushes are ordered");
 
-        let mut group = c.benchmark_group(format!("check/{size}"));
+        let mut group = c.benchmark_group(format!("check/{size}{suffix}"));
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(match size {
             s if s > 10_000 => 30,

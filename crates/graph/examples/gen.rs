@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p plan-graph --example gen -- --pushes 10000 [--seed 1] > big.toml
+//! cargo run --release -p plan-graph --example gen -- --pushes 10000 --large-ranges > large.toml
 //! plan check big.toml
 //! ```
+//!
+//! `--large-ranges` makes each range five times as long (10 to 40 hosts) and each CIDR block a
+//! `/27` (30 hosts) instead of a `/29`; the plan is otherwise the same.
 
 #[path = "../benches/support/generate.rs"]
 mod generate;
@@ -11,11 +15,12 @@ mod generate;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gen --pushes N [--seed S]";
+const USAGE: &str = "usage: gen --pushes N [--seed S] [--large-ranges]";
 
-fn parse_args() -> Result<(usize, u64), String> {
+fn parse_args() -> Result<(usize, u64, generate::Ranges), String> {
     let mut pushes = None;
     let mut seed = 1;
+    let mut ranges = generate::Ranges::Small;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -35,12 +40,13 @@ fn parse_args() -> Result<(usize, u64), String> {
                     .parse()
                     .map_err(|e| format!("--seed: {e}"))?
             }
+            "--large-ranges" => ranges = generate::Ranges::Large,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
         }
     }
     let pushes = pushes.ok_or_else(|| USAGE.to_owned())?;
-    Ok((pushes, seed))
+    Ok((pushes, seed, ranges))
 }
 
 #[allow(
@@ -49,8 +55,8 @@ fn parse_args() -> Result<(usize, u64), String> {
 )]
 fn main() -> ExitCode {
     match parse_args() {
-        Ok((pushes, seed)) => {
-            let text = generate::generate(pushes, seed);
+        Ok((pushes, seed, ranges)) => {
+            let text = generate::generate_with(pushes, seed, ranges);
             match std::io::stdout().lock().write_all(text.as_bytes()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

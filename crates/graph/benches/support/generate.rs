@@ -77,8 +77,29 @@ fn ipv4(net: usize, index: usize) -> String {
     format!("10.{}.{}.{}", net, (index / 250) % 250, index % 250 + 1)
 }
 
+/// How many hosts the generated ranges and CIDR blocks select.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Ranges {
+    /// Ranges of 2 to 8 hosts and `/29` blocks (6 hosts): about a hand-written group's size.
+    Small,
+    /// Each range five times as long (10 to 40 hosts) and `/27` blocks (30 hosts): what
+    /// planning costs when ranges stand for many hosts.
+    Large,
+}
+
 /// A plan of exactly `pushes` pushes (at least 1), deterministic for a given `seed`.
+#[allow(dead_code, reason = "each user of this module calls one of the two")]
 pub(crate) fn generate(pushes: usize, seed: u64) -> String {
+    generate_with(pushes, seed, Ranges::Small)
+}
+
+/// [`generate`] with the ranges' size chosen: the same plan, but for the hosts each range and
+/// block selects.
+pub(crate) fn generate_with(pushes: usize, seed: u64, ranges: Ranges) -> String {
+    let (range_factor, cidr_prefix) = match ranges {
+        Ranges::Small => (1, 29),
+        Ranges::Large => (5, 27),
+    };
     let pushes = pushes.max(1);
     let mut rng = Rng(seed);
     let builds = (pushes / 2_000).max(1);
@@ -125,7 +146,7 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                     "ips = [\"10.{}.{}.[1:{}]\"]\n\n",
                     60 + t / 250,
                     t % 250,
-                    2 + rng.below(7)
+                    (2 + rng.below(7)) * range_factor
                 );
             }
             TierKind::HostIds => {
@@ -141,7 +162,12 @@ pub(crate) fn generate(pushes: usize, seed: u64) -> String {
                 let count = 2 + rng.below(5);
                 out.push_str("ips = [");
                 if t % 3 == 2 {
-                    let _ = write!(out, "\"10.{}.{}.0/29\", ", 120 + t / 250, t % 250);
+                    let _ = write!(
+                        out,
+                        "\"10.{}.{}.0/{cidr_prefix}\", ",
+                        120 + t / 250,
+                        t % 250
+                    );
                 }
                 for h in 0..count {
                     if h > 0 {

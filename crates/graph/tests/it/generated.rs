@@ -32,3 +32,24 @@ fn generated_plans_check_clean_and_are_mostly_ordered_by_file_flow() {
     }
     assert_eq!(generate::generate(300, 5), generate::generate(300, 5));
 }
+
+#[test]
+fn large_range_plans_are_the_same_plans_with_more_hosts() {
+    let hosts = |text: &str| -> usize {
+        let parsed = parse_str("gen.toml", text, &ParseOptions::default())
+            .unwrap_or_else(|e| panic!("{:?}", e.problems()));
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        plan_graph::build(&parsed.plan).unwrap_or_else(|e| panic!("{:?}", e.problems()));
+        parsed.plan.groups.values().map(|g| g.hosts.ips.len()).sum()
+    };
+    let small = generate::generate_with(2_003, 9, generate::Ranges::Small);
+    let large = generate::generate_with(2_003, 9, generate::Ranges::Large);
+    assert_eq!(small, generate::generate(2_003, 9));
+    assert_eq!(small.lines().count(), large.lines().count());
+    assert!(large.contains(".0/27\"") && !large.contains(".0/29\""));
+    let (small_hosts, large_hosts) = (hosts(&small), hosts(&large));
+    assert!(
+        large_hosts > 2 * small_hosts,
+        "{small_hosts} hosts, then {large_hosts}"
+    );
+}
