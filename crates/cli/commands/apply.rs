@@ -71,7 +71,7 @@ struct Opened {
 /// refused before anything is sent rather than failed after the bytes moved.
 fn unverifiable(plan: &Plan) -> Option<String> {
     plan.pushes.iter().filter(|p| p.enabled).find_map(|push| {
-        plan_executor::cannot_verify(push).map(|reason| {
+        plan_executor::cannot_verify(plan.api, push).map(|reason| {
             format!(
                 "push `{}` asks for `verify`, which cannot be carried out: {reason}; nothing was sent",
                 push.name.value

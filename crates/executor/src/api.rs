@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use plan_bkjob::script::FileFacts;
+use plan_bkjob::FileLogV3;
 use plan_bkjob::{
     ApiError, ApiVersion, Client, HostLog, HostState, IpHost, JobKey, ListedJob, RunStatus,
     Snapshot, StartAnswer,
@@ -236,6 +237,20 @@ pub trait JobApi: Send + Sync + 'static {
             api: "operate_step_instance".into(),
             message: "this JobApi cannot retry inside a job".into(),
         }))
+    }
+
+    /// The entries of the job's file log for each of `hosts` (by `HostState::key`): each
+    /// download with its source host, source path, destination and size, each upload with
+    /// its size (v3 `batch_get_job_instance_ip_log`). `Ok(None)`: this API family or
+    /// implementation has no such entries (v2, and the default).
+    fn file_log_entries(
+        &self,
+        job: &JobRef,
+        hosts: &[HostState],
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<FileLogV3>>>, ApiError>> + Send
+    {
+        let _ = (job, hosts);
+        std::future::ready(Ok(None))
     }
 
     /// Runs the checksum script (`plan_bkjob::script`) over `paths` on `hosts` under
@@ -470,6 +485,20 @@ impl JobApi for BkJobApi {
             operation_code: plan_bkjob::StepOperation::RetryFailIp,
         };
         self.client.operate_step(job.api, &request).await.map(|_| ())
+    }
+
+    async fn file_log_entries(
+        &self,
+        job: &JobRef,
+        hosts: &[HostState],
+    ) -> Result<Option<BTreeMap<String, Vec<FileLogV3>>>, ApiError> {
+        if job.api != ApiVersion::V3 {
+            return Ok(None);
+        }
+        self.client
+            .file_log_entries_v3(&job.key(), hosts)
+            .await
+            .map(Some)
     }
 
     async fn checksums(&self, script: ChecksumScript<'_>) -> Result<ChecksumRead, String> {

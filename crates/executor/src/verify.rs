@@ -14,9 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use plan_bkjob::IpHost;
 use plan_bkjob::file_log::{FileLogLine, display_size, parse_size};
 use plan_bkjob::script::{FileFacts, Verdict};
+use plan_bkjob::{FileLogV3, FileMode, HostState, IpHost};
 use plan_parser::{Plan, Push, Verify};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -229,9 +229,18 @@ impl Verification {
 
 /// Why `push`'s `verify` cannot be carried out, before anything is sent: its sources are
 /// not literal files on named hosts under an account alias (and, for `"sha256"`, its
-/// target account is not an alias). `None` when it can be, or the push has no `verify`.
-pub fn cannot_verify(push: &Push) -> Option<String> {
+/// target account is not an alias); under v3 `"size"` reads JOB's log alone and needs only
+/// sources on hosts. `None` when it can be, or the push has no `verify`.
+pub fn cannot_verify(api: plan_parser::ApiVersion, push: &Push) -> Option<String> {
     let method = VerifyMethod::from(push.release.verify.as_ref()?.value);
+    if method == VerifyMethod::Size && api == plan_parser::ApiVersion::V3 {
+        // JOB's own log names each download's source and size: no script reads anything.
+        return push
+            .sources
+            .iter()
+            .any(|s| s.file_source.is_some())
+            .then(|| "it reads from a third-party file source, whose uploads JOB's log does not show per source host".to_owned());
+    }
     if let Err(reason) = sources(push) {
         return Some(reason);
     }
@@ -262,6 +271,11 @@ pub(crate) async fn verify<A: JobApi>(
     job: VerifyJob<'_>,
 ) -> Verification {
     let hosts = job.targets.len();
+    if method == VerifyMethod::Size
+        && let Some(verification) = sizes_from_job_logs(api, &job).await
+    {
+        return verification;
+    }
     let sources = match sources(job.push) {
         Ok(s) => s,
         Err(reason) => return Verification::failed(method, hosts, reason),
@@ -336,6 +350,193 @@ pub(crate) async fn verify<A: JobApi>(
     let mut verification = judge(method, job.targets, &expected, &found);
     verification.script_jobs = reads.jobs;
     verification
+}
+
+/// `"size"` from JOB's own file log (v3): each target's downloads against the uploads of
+/// their sources (the same source host and path, as the download names them), so patterns
+/// and directories verify too and no script runs. `None` when JOB's log has no such
+/// entries (v2): the sources' sizes are then read by the checksum script.
+async fn sizes_from_job_logs<A: JobApi>(api: &A, job: &VerifyJob<'_>) -> Option<Verification> {
+    let mut by_job: BTreeMap<i64, (JobRef, Vec<&HostResult>)> = BTreeMap::new();
+    for target in job.targets {
+        let of = *job.delivered_by.get(&target.host).unwrap_or(job.job);
+        by_job
+            .entry(of.job_instance_id)
+            .or_insert_with(|| (of, Vec::new()))
+            .1
+            .push(target);
+    }
+    let mut judged = Verification {
+        method: VerifyMethod::Size,
+        hosts: job.targets.len(),
+        verified: 0,
+        differing: Vec::new(),
+        cannot_verify: Vec::new(),
+        script_jobs: Vec::new(),
+        error: None,
+    };
+    for (of, targets) in by_job.values() {
+        let states: Vec<HostState> = targets.iter().map(|t| host_state(t)).collect();
+        let read = match logged_entries(api, of, &states).await? {
+            Ok(read) => read,
+            Err(error) => {
+                return Some(Verification::failed(
+                    VerifyMethod::Size,
+                    judged.hosts,
+                    error,
+                ));
+            }
+        };
+        for (target, state) in targets.iter().zip(&states) {
+            let downloads: Vec<&FileLogV3> = read
+                .targets
+                .get(&state.key())
+                .into_iter()
+                .flatten()
+                .filter(|e| e.mode == FileMode::Download)
+                .collect();
+            if downloads.is_empty() {
+                judged.cannot_verify.push(HostUnverified {
+                    host: target.host.clone(),
+                    host_id: target.host_id,
+                    reason: "JOB's file log lists no download for this host".into(),
+                });
+                continue;
+            }
+            let files: Vec<FileMismatch> =
+                downloads.iter().filter_map(|d| read.compare(d)).collect();
+            if !files.is_empty() {
+                judged.differing.push(HostMismatch {
+                    host: target.host.clone(),
+                    host_id: target.host_id,
+                    files,
+                });
+            }
+        }
+    }
+    judged.verified = judged.hosts - judged.differing.len() - judged.cannot_verify.len();
+    Some(judged)
+}
+
+/// One job's file log as a size verification reads it.
+struct LoggedEntries {
+    /// Per target (`HostState::key`), its entries.
+    targets: BTreeMap<String, Vec<FileLogV3>>,
+    /// Per (source host key, source path), the size its upload logged.
+    uploads: BTreeMap<(String, String), String>,
+}
+
+impl LoggedEntries {
+    /// A download against its source's upload: `None` when the sizes match.
+    fn compare(&self, download: &FileLogV3) -> Option<FileMismatch> {
+        let path = download.dest_path.clone().unwrap_or_default();
+        let source = download
+            .src_ip
+            .as_ref()
+            .map(|h| ip_state(h).key())
+            .zip(download.src_path.clone());
+        let expected = source
+            .and_then(|k| self.uploads.get(&k))
+            .map(|s| in_display_units(s));
+        let got = entry_size(download).map(|s| in_display_units(&s));
+        match (expected, got) {
+            (Some(e), Some(g)) if e == g => None,
+            (e, g) => Some(FileMismatch {
+                path,
+                expected: e.unwrap_or_else(|| "unknown (no upload logged)".into()),
+                got: g.unwrap_or_else(|| "missing".into()),
+            }),
+        }
+    }
+}
+
+/// The targets' entries, then those of the source hosts their downloads name. The outer
+/// `None`: JOB's log has no entries (v2).
+async fn logged_entries<A: JobApi>(
+    api: &A,
+    job: &JobRef,
+    targets: &[HostState],
+) -> Option<Result<LoggedEntries, String>> {
+    let unreadable = |e: plan_bkjob::ApiError| format!("JOB's file log could not be read: {e}");
+    let found = match api.file_log_entries(job, targets).await {
+        Ok(found) => found?,
+        Err(e) => return Some(Err(unreadable(e))),
+    };
+    let mut sources: Vec<HostState> = Vec::new();
+    for download in found
+        .values()
+        .flatten()
+        .filter(|e| e.mode == FileMode::Download)
+    {
+        if let Some(src) = &download.src_ip {
+            let state = ip_state(src);
+            if !sources.iter().any(|known| known.key() == state.key()) {
+                sources.push(state);
+            }
+        }
+    }
+    let uploaded = match api.file_log_entries(job, &sources).await {
+        Ok(uploaded) => uploaded.unwrap_or_default(),
+        Err(e) => return Some(Err(unreadable(e))),
+    };
+    let mut uploads = BTreeMap::new();
+    for (host, entries) in &uploaded {
+        for upload in entries.iter().filter(|e| e.mode == FileMode::Upload) {
+            if let (Some(path), Some(size)) = (&upload.src_path, entry_size(upload)) {
+                uploads.insert((host.clone(), path.clone()), size);
+            }
+        }
+    }
+    Some(Ok(LoggedEntries {
+        targets: found,
+        uploads,
+    }))
+}
+
+/// An entry's size: its display field (batch API), else the last size its lines report.
+fn entry_size(entry: &FileLogV3) -> Option<String> {
+    let shown = entry
+        .size
+        .as_deref()
+        .filter(|s| parse_size(s).is_some())
+        .map(str::to_owned);
+    shown.or_else(|| {
+        entry
+            .log_content
+            .as_deref()?
+            .lines()
+            .filter_map(|l| FileLogLine::parse(l).size.map(str::to_owned))
+            .next_back()
+    })
+}
+
+/// A size as JOB displays it, whatever spacing or precision the log used.
+fn in_display_units(size: &str) -> String {
+    parse_size(size).map_or_else(
+        || size.to_owned(),
+        |bytes| display_size(bytes.round().max(0.0) as u64),
+    )
+}
+
+fn host_state(target: &HostResult) -> HostState {
+    let host = ip_host(target);
+    HostState {
+        bk_host_id: host.bk_host_id,
+        bk_cloud_id: host.bk_cloud_id,
+        ip: host.ip,
+        status: target.status,
+        error_code: target.error_code,
+    }
+}
+
+fn ip_state(host: &IpHost) -> HostState {
+    HostState {
+        bk_host_id: host.bk_host_id.filter(|id| *id > 0),
+        bk_cloud_id: host.bk_cloud_id,
+        ip: host.ip.clone(),
+        status: plan_bkjob::HostStatus::Success,
+        error_code: None,
+    }
 }
 
 /// One source of the push: its account, hosts and (source path, delivered path) pairs.
@@ -741,6 +942,44 @@ mod tests {
         let table = v.table();
         assert_eq!(table.lines().count(), TABLE_ROWS + 2, "{table}");
         assert!(table.ends_with("... and 150 more rows"), "{table}");
+    }
+
+    #[test]
+    fn a_download_is_compared_with_its_sources_upload() {
+        let entry = |json: serde_json::Value| -> FileLogV3 {
+            serde_json::from_value(json).expect("a file log entry")
+        };
+        let source = r#"{"bk_host_id": 1001, "bk_cloud_id": 0, "ip": "10.0.0.1"}"#;
+        let source: serde_json::Value = serde_json::from_str(source).expect("json");
+        let download = |size: &str| {
+            entry(
+                serde_json::json!({"mode": 1, "src_ip": source, "src_path": "/data/a.tgz",
+                "dest_path": "/opt/a.tgz", "size": size}),
+            )
+        };
+        let logged = LoggedEntries {
+            targets: BTreeMap::new(),
+            uploads: BTreeMap::from([(
+                ("host_id:1001".to_owned(), "/data/a.tgz".to_owned()),
+                "4.00MB".to_owned(),
+            )]),
+        };
+        assert_eq!(logged.compare(&download("4.0 MB")), None);
+        let smaller = logged.compare(&download("3.5 MB")).expect("differs");
+        assert_eq!(
+            (
+                smaller.path.as_str(),
+                smaller.expected.as_str(),
+                smaller.got.as_str()
+            ),
+            ("/opt/a.tgz", "4.0 MB", "3.5 MB")
+        );
+        let elsewhere = entry(serde_json::json!({"mode": 1, "src_path": "/data/b.tgz",
+            "dest_path": "/opt/b.tgz", "size": "1.0 KB"}));
+        assert_eq!(
+            logged.compare(&elsewhere).map(|m| m.expected),
+            Some("unknown (no upload logged)".to_owned())
+        );
     }
 
     #[test]

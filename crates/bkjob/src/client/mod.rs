@@ -34,6 +34,7 @@ mod answer;
 mod cmdb;
 mod credentials;
 mod error;
+mod file_entries;
 mod job_plan;
 mod list;
 mod neutral;

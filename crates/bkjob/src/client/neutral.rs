@@ -16,7 +16,7 @@ use crate::v2::{OperateJobInstanceRequest, OperationCode};
 use crate::v3::BatchIpLogRequest;
 
 /// How many hosts one `batch_get_job_instance_ip_log` call may name.
-const BATCH_LOG_HOSTS: usize = 500;
+pub(super) const BATCH_LOG_HOSTS: usize = 500;
 
 /// A job JOB created, as the neutral calls name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
