@@ -66,6 +66,8 @@ svg .break { fill: url(#hatch); } svg .break-label { fill: var(--muted); font-si
 svg .interruption { stroke: var(--warn); stroke-width: 2.5; } svg .interruption-label { fill: var(--warn); font-weight: 700; font-size: 11px; }
 svg .resume { stroke: var(--good); stroke-width: 2; stroke-dasharray: 2 3; } svg .resume-label { fill: var(--good); font-weight: 700; font-size: 11px; }
 svg .mark { fill: #3e4c59; }
+svg .batch-end { stroke-width: 2; } svg .batch-end.good { stroke: #1b5e20; } svg .batch-end.bad { stroke: #b71c1c; }
+svg .batch-label { font-size: 9px; font-weight: 700; }
 "#;
 
 pub(crate) fn render(run: &Run) -> String {
@@ -274,6 +276,22 @@ fn push_row(out: &mut String, push: &Push, row: usize, scale: &Scale) {
     for mark in &push.marks {
         let Some(at) = mark.at else { continue };
         let x = CHART_X + scale.x(at);
+        if let Some(batch) = &mark.batch {
+            // A batch's end: a tick across the bar, its number above.
+            let tone = if mark.failed { "bad" } else { "good" };
+            let _ = writeln!(
+                out,
+                "<g class=\"batch\" data-kind=\"{}\"><line class=\"batch-end {tone}\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\"><title>{}</title></line><text class=\"batch-label {tone}\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></g>",
+                attr(&mark.kind),
+                y + 4.0,
+                y + ROW - 4.0,
+                text(&mark.text),
+                x - 1.5,
+                y + 6.5,
+                text(batch)
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "<path class=\"mark\" data-kind=\"{}\" d=\"M{:.1} {:.1} h8 l-4 6 z\"><title>{}</title></path>",
@@ -327,10 +345,12 @@ fn attempt_spans(out: &mut String, a: &Attempt, retried: bool, y: f64, scale: &S
     }
     let Some(from) = running_from else { return };
     let to = a.finished.map_or(scale.end, |t| t.max(from));
-    let tone = match (a.finished, a.succeeded()) {
-        (None, _) => Tone::Warn,
-        (Some(_), true) => Tone::Good,
-        (Some(_), false) => Tone::Bad,
+    let tone = match (a.finished, a.job_status, a.succeeded()) {
+        (Some(_), None, _) if a.retried_in_job => Tone::Bad,
+        // Not followed to JOB's end of it.
+        (None, _, _) | (Some(_), None, _) => Tone::Warn,
+        (Some(_), Some(_), true) => Tone::Good,
+        (Some(_), Some(_), false) => Tone::Bad,
     };
     let width = (x(to) - x(from)).max(2.0);
     let _ = writeln!(
@@ -347,14 +367,17 @@ fn attempt_spans(out: &mut String, a: &Attempt, retried: bool, y: f64, scale: &S
         (false, None) => None,
     };
     if let Some(label) = label {
-        let (lx, class) = if width >= 24.0 {
-            (x(from) + 3.0, "attempt-label")
+        // Inside a bar wide enough, else after it, or before it near the chart's end.
+        let (lx, class, anchor) = if width >= 24.0 {
+            (x(from) + 3.0, "attempt-label", "start")
+        } else if x(from) + width + 24.0 < CHART_X + CHART_WIDTH {
+            (x(from) + width + 3.0, "attempt-label outside", "start")
         } else {
-            (x(from) + width + 3.0, "attempt-label outside")
+            (x(from) - 3.0, "attempt-label outside", "end")
         };
         let _ = writeln!(
             out,
-            "<text class=\"{class}\" x=\"{lx:.1}\" y=\"{:.1}\">{}</text>",
+            "<text class=\"{class}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
             top + h - 3.5,
             text(&label)
         );
@@ -402,6 +425,9 @@ fn attempt_title(a: &Attempt, retried: bool) -> String {
                 ", JOB status {status} ({})",
                 plan_bkjob::RunStatus::from_code(status as i32).label()
             );
+        }
+        (None, None) if a.retried_in_job => {
+            title.push_str(", stopped by JOB on a failure, its failed hosts retried in the job");
         }
         (None, None) => title.push_str(", not followed to its end"),
     }

@@ -102,6 +102,9 @@ pub(crate) struct Attempt {
     pub(crate) batch: Option<(u32, u32)>,
     /// A retry inside the same JOB job (`operate_step_instance`), not a new submission.
     pub(crate) in_job: bool,
+    /// JOB stopped this attempt on a failure, and its failed hosts were retried inside the
+    /// same job (the next attempt).
+    pub(crate) retried_in_job: bool,
     /// JOB refused the submission, or its answer was lost.
     pub(crate) submit_error: Option<String>,
     pub(crate) hosts: Vec<HostResult>,
@@ -137,6 +140,11 @@ pub(crate) struct Mark {
     pub(crate) kind: String,
     /// A short description for people.
     pub(crate) text: String,
+    /// The batch a line is about (`b2`), drawn on the timeline: a line with a numeric
+    /// `batch`, whatever its kind.
+    pub(crate) batch: Option<String>,
+    /// Its `status` says `failed`.
+    pub(crate) failed: bool,
 }
 
 impl Run {
@@ -260,6 +268,11 @@ impl Run {
                 let push = self.push(r);
                 push.status = text_of(r, "status");
                 push.finished = at;
+                // An attempt whose end JOB never reported (a refused retry, an interrupt)
+                // stops being followed here.
+                for a in push.attempts.iter_mut().filter(|a| a.finished.is_none()) {
+                    a.finished = at;
+                }
             }
             "push_retry_requested" => self.retry_requested(r, at),
             "push_batch_finished" => self.batch_finished(r, at, &kind),
@@ -407,6 +420,7 @@ impl Run {
             .find(|a| a.job == attempt.job && a.finished.is_none())
         {
             previous.finished = at;
+            previous.retried_in_job = true;
         }
         push.attempts.push(attempt);
     }
@@ -473,6 +487,8 @@ impl Run {
             at,
             kind: printable(kind),
             text,
+            batch: number_of(r, "batch").map(|n| format!("b{n}")),
+            failed: text_of(r, "status").as_deref() == Some("failed"),
         };
         if r.contains_key("push") {
             self.push(r).marks.push(mark);

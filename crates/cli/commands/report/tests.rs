@@ -270,6 +270,14 @@ fn batches_confirmations_retries_in_the_job_and_verifications_are_drawn() {
     );
     assert!(page.contains(">b1</text>"), "the batch's label: {page}");
     assert!(page.contains("data-kind=\"push_confirmed\""));
+    assert!(
+        page.contains("<text class=\"batch-label bad\""),
+        "batch 1 failed: {page}"
+    );
+    assert!(
+        page.contains("class=\"span running bad\" data-attempt=\"1\""),
+        "stopped by JOB on its failure: {page}"
+    );
     let plain = text::render(&run, false);
     assert!(plain.contains("confirmed by carol"), "{plain}");
 }
