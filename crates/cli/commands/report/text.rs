@@ -96,9 +96,13 @@ pub(crate) fn tone(word: &str) -> Tone {
         "failed" | "rejected" | "outcome unknown" | "timed out" | "journal write failed" => {
             Tone::Bad
         }
-        "interrupted" | "unfinished" | "blocked" | "not started" | "awaiting confirmation" => {
-            Tone::Warn
-        }
+        "interrupted"
+        | "unfinished"
+        | "blocked"
+        | "not started"
+        | "awaiting confirmation"
+        | "waiting at gate"
+        | "waiting for confirmation" => Tone::Warn,
         _ => Tone::Plain,
     }
 }
