@@ -137,7 +137,13 @@ fn the_report_of_a_failed_retried_and_interrupted_run_shows_each_in_every_format
     );
     assert!(!plain.contains('\u{1b}'), "no colour off a terminal");
     // The hash the run journaled is the plan's, as `plan show` prints it.
-    let show = text(&f.plan().args(["show", "plan.toml"]).output().expect("show").stdout);
+    let show = text(
+        &f.plan()
+            .args(["show", "plan.toml"])
+            .output()
+            .expect("show")
+            .stdout,
+    );
     let hash = show
         .split_whitespace()
         .find(|w| w.starts_with("sha256:"))
