@@ -258,8 +258,10 @@ fn first_line_plan(journal: &Path) -> Option<(String, String)> {
     use std::io::{BufRead as _, Read as _};
     let file = std::fs::File::open(journal).ok()?;
     let mut first = String::new();
+    // `run_started` lists every push's request hash (about 100 bytes a push): bounded well
+    // above any plan's, never the whole file.
     std::io::BufReader::new(file)
-        .take(1024 * 1024)
+        .take(64 * 1024 * 1024)
         .read_line(&mut first)
         .ok()?;
     let value: serde_json::Value = serde_json::from_str(&first).ok()?;
