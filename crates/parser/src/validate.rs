@@ -1828,7 +1828,7 @@ impl<'a> Builder<'a> {
                 .target
                 .as_ref()
                 .and_then(|t| t.path.as_ref())
-                .map_or(String::new(), |p| p.value.clone()),
+                .map_or("", |p| p.value.as_str()),
         };
         let several = raw.sources.as_ref().is_some_and(|s| s.len() > 1);
         for (source_index, s) in raw.sources.iter().flatten().enumerate() {
@@ -1883,7 +1883,7 @@ impl<'a> Builder<'a> {
         &mut self,
         s: &RawSource,
         source_index: usize,
-        deliveries: &mut Deliveries,
+        deliveries: &mut Deliveries<'_>,
         scope: &PushScope,
     ) -> Option<Source> {
         let key = s.file_source_key?;
@@ -1989,7 +1989,7 @@ impl<'a> Builder<'a> {
         &mut self,
         s: &RawSource,
         source_index: usize,
-        deliveries: &mut Deliveries,
+        deliveries: &mut Deliveries<'_>,
         push_name: &str,
     ) -> Vec<FileEntry> {
         let mut files = Vec::new();
@@ -2144,7 +2144,7 @@ impl<'a> Builder<'a> {
         s: &RawSource,
         source_index: usize,
         hosts: &HostSet,
-        deliveries: &mut Deliveries,
+        deliveries: &mut Deliveries<'_>,
         push_name: &str,
     ) -> Vec<FileEntry> {
         let mut files = Vec::with_capacity(s.files.as_ref().map_or(0, Vec::len));
@@ -2182,7 +2182,7 @@ impl<'a> Builder<'a> {
         &mut self,
         push_name: &str,
         name: &str,
-        deliveries: &Deliveries,
+        deliveries: &Deliveries<'_>,
         again: Span,
         first: Span,
     ) {
@@ -2648,7 +2648,7 @@ fn own_or_plan(
 }
 
 /// What one push's source entries deliver so far, to find two writing the same file.
-struct Deliveries {
+struct Deliveries<'r> {
     /// Delivered name -> (entry span, index of its source) of every entry delivering it.
     by_name: HashMap<String, Vec<(Span, usize)>>,
     /// Each source's hosts, kept only when the push has several sources.
@@ -2656,11 +2656,12 @@ struct Deliveries {
     /// With `[FILESRCIP]` in the target path each source host writes into its own
     /// directory, so sources on different hosts do not collide.
     per_source_host: bool,
-    /// The target path as written, for messages.
-    target_dir: String,
+    /// The target path as written, for messages (borrowed: one copy per push was an
+    /// allocation of every push's planning).
+    target_dir: &'r str,
 }
 
-impl Deliveries {
+impl Deliveries<'_> {
     /// The span of an earlier entry that delivers `name` to the same place as this source.
     fn clash(
         &self,
