@@ -16,6 +16,7 @@ mod load;
 mod mutation;
 mod report;
 mod rolling;
+mod rolling_apply;
 mod run_visibility;
 mod sandbox_restart;
 mod saved_plans;
