@@ -2192,7 +2192,7 @@ impl<'a> Builder<'a> {
                 format!(
                     "push `{push_name}` delivers `{}` into `{}` twice",
                     shown(name),
-                    shown(&deliveries.target_dir)
+                    shown(deliveries.target_dir)
                 ),
             )
             .with_label(again, "delivers it again")
