@@ -559,6 +559,52 @@ fn a_job_plan_past_the_step_bound_is_refused() {
     assert!(out.stdout.is_empty());
 }
 
+/// Two steps delivering the same file to the same host (a default, then its override) are
+/// ordered only by JOB's step order: the import writes that order as `after`, so the file
+/// checks instead of reporting the two writes as a conflict.
+#[test]
+fn steps_writing_the_same_file_keep_jobs_order() {
+    let world = World::new();
+    let mut plans = String::from(WORLD);
+    let step = |name: &str, file: &str| {
+        format!(
+            r#"
+[[job_plan.step_list]]
+type = 2
+name = "{name}"
+[job_plan.step_list.file_info]
+[[job_plan.step_list.file_info.file_source_list]]
+file_list = ["{file}"]
+account = {{ alias = "root" }}
+server = {{ ip_list = [{{ bk_cloud_id = 0, ip = "10.0.0.1" }}] }}
+[job_plan.step_list.file_info.file_destination]
+path = "/etc/app/"
+account = {{ alias = "root" }}
+server = {{ ip_list = [{{ bk_cloud_id = 0, ip = "10.0.0.2" }}] }}
+"#
+        )
+    };
+    plans.push_str("\n[[job_plan]]\nbk_biz_id = 2\nid = 1004\nname = \"layered\"\n");
+    plans.push_str(&step("defaults", "/build/defaults/app.conf"));
+    plans.push_str(&step("override", "/build/site/app.conf"));
+    plans.push_str(&step("again", "/build/site/app.conf"));
+    std::fs::write(world.path("sandbox/jobsim.toml"), plans).expect("jobsim.toml");
+
+    let out = world.import(&["--job-plan", "1004", "-o", "layered.toml"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let show = world.plan(&["show", "layered.toml", "--format", "json"]);
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    let shown: Value = serde_json::from_slice(&show.stdout).expect("json");
+    let after: Vec<Value> = shown["pushes"]
+        .as_array()
+        .expect("pushes")
+        .iter()
+        .map(|push| push["after"].clone())
+        .collect();
+    assert_eq!(after, [json!([]), json!(["defaults"]), json!(["override"])]);
+}
+
 /// The example world of `plan import --help` and docs/import.md imports into a plan that
 /// checks and, applied to that world, delivers what the job plan's steps do (copied first:
 /// the simulator writes its state beside its world).

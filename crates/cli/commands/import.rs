@@ -220,8 +220,11 @@ fn import(
         bk_biz_id: args.bk_biz_id,
     };
     let unordered = write::plan_file(&header, &imported);
-    if let Ok(graph) = checked(&unordered) {
-        keep_jobs_order(&mut imported, &graph);
+    match checked(&unordered) {
+        Ok(graph) => keep_jobs_order(&mut imported, &graph),
+        // Unordered, the pushes may not even pass (two steps writing the same file is what
+        // JOB's order settles): each then waits for the one JOB runs before it.
+        Err(_) => follow_jobs_order(&mut imported),
     }
     let text = write::plan_file(&header, &imported);
     let verdict = checked(&text);
@@ -309,6 +312,15 @@ fn keep_jobs_order(imported: &mut Import, graph: &PlanGraph) {
         push.after = Some(previous);
     }
     imported.notes.extend(notes);
+}
+
+/// Every push after the push JOB runs before it, for when the file flow cannot be read.
+fn follow_jobs_order(imported: &mut Import) {
+    for item in &mut imported.items {
+        if let Item::Push(push) = item {
+            push.after = push.previous.clone();
+        }
+    }
 }
 
 /// What was carried over and what was not (with `--quiet`, only what was not), then the
