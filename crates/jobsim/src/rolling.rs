@@ -255,7 +255,7 @@ pub(crate) async fn run_from(
     let batches = batches_of(&job);
     let mode = mode_of(&job);
     loop {
-        begin_batch(&job, batch);
+        begin_batch(&job, batch, &hosts);
         let batch_sources = sources_of_batch(&job, &sources, batch);
         let end = run_batch(&engine, &job, &batch_sources, &hosts).await;
         crate::job::close_open_files(&engine.clock, &job);
@@ -354,7 +354,7 @@ fn sources_of_batch(
 
 /// The job and step run `batch`. Rolling over source files, every batch goes to the same
 /// targets: those that ended a previous batch wait again (their logs kept).
-fn begin_batch(job: &Job, batch: usize) {
+fn begin_batch(job: &Job, batch: usize, hosts: &[usize]) {
     let rerun_targets = job
         .spec
         .rolling
@@ -362,8 +362,12 @@ fn begin_batch(job: &Job, batch: usize) {
         .is_some_and(|r| r.source_batches.is_some());
     job.with(|s| {
         if rerun_targets {
-            // Every target is in every batch of source files.
-            for h in &mut s.hosts {
+            // Every target is in every batch of source files; a retry runs only `hosts`
+            // again, and the batch's other targets keep their result.
+            for &i in hosts {
+                let Some(h) = s.hosts.get_mut(i) else {
+                    continue;
+                };
                 if h.status.is_finished() && h.status != HostStatus::AgentNotInstalled {
                     h.status = HostStatus::Waiting;
                     h.error_code = gse_code::RUNNING;

@@ -525,6 +525,37 @@ async fn rolling_over_source_files_sends_one_share_per_batch() {
     assert!(host_statuses(&done).iter().all(|(_, st)| *st == 9));
 }
 
+/// A retry of a failed batch of source files runs its failed targets again and leaves the
+/// others' success alone, then the batches go on to every target.
+#[tokio::test(start_paused = true)]
+async fn a_retry_of_a_batch_of_source_files_goes_on_to_the_next_batches() {
+    let sim = fleet("[[host]]\nhost = \"10.0.1.2\"\nflaky_jobs = 1\n", 3);
+    sim.write("10.0.0.1", "/data/b.bin", b"b");
+    sim.write("10.0.0.1", "/data/c.bin", b"c");
+    let mut body = rolling_body(3, "1", 1);
+    body["file_source_list"][0]["file_list"] = json!(["/data/a.bin", "/data/b.bin", "/data/c.bin"]);
+    body["rolling_config"] = json!({"type": 2, "mode": 1,
+        "file_source": {"max_execute_object_num_in_batch": 1, "max_file_num_of_single_execute_object": 1}});
+    let submitted = sim.esb("jobv3/fast_transfer_file", body).await;
+    let (id, step_id) = (job_id(&submitted), step_id(&submitted));
+    let paused = sim.wait(id).await;
+    assert_eq!(job_status(&paused), 4);
+    assert_eq!(host_statuses(&paused), vec![(1, 9), (2, 310), (3, 9)]);
+
+    assert_eq!(code(&operate_step(&sim, id, step_id, 2).await), 0);
+    let running = sim.v3_status(id).await;
+    assert_eq!(host_statuses(&running), vec![(1, 9), (2, 5), (3, 9)]);
+    let done = sim.wait(id).await;
+    assert_eq!(job_status(&done), 3, "{done}");
+    assert!(host_statuses(&done).iter().all(|(_, st)| *st == 9));
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        assert!((1..=3).all(|h| {
+            sim.read(&format!("10.0.1.{h}"), &format!("/tmp/out/{name}"))
+                .is_some()
+        }));
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn rolling_over_source_files_is_validated_as_job_does() {
     let sim = fleet("", 2);
