@@ -100,6 +100,23 @@ fn completions_know_the_review_commands() {
     }
 }
 
+/// A completion script piped into a reader that is already gone (`plan completions zsh |
+/// head`) ends quietly, as every command's output does, instead of panicking.
+#[test]
+fn completions_into_a_closed_pipe_do_not_panic() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+        .args(["completions", "zsh"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run plan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The schema as the `jsonschema` crate compiles it (draft 2020-12, patterns with ECMA-262
 /// semantics), after checking the schema itself against the draft's meta-schema: an
 /// independent validator, so it does not share the schema generator's blind spots.
