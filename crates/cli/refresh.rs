@@ -38,7 +38,10 @@ pub(crate) fn refresh(args: &ResolveArgs, plan: &Plan) -> anyhow::Result<Refresh
                 .probe()
                 .await
                 .map_err(|e| anyhow::anyhow!("{source} is unreachable: {e}"))?;
-            let refresh = plan_executor::refresh(&client, plan, RefreshSettings::default()).await?;
+            // The error's text already quotes its cause: as a chain, `{:#}` would say it twice.
+            let refresh = plan_executor::refresh(&client, plan, RefreshSettings::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(Refreshed {
                 source: source.clone(),
                 refresh,

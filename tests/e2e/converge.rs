@@ -403,6 +403,22 @@ fn a_refresh_job_refuses_stops_converge_unless_the_fallback_is_asked() {
 }
 
 #[test]
+fn drift_says_once_why_jobs_refused_the_refresh() {
+    let world = World::new(
+        PLAN,
+        "[[fault]]\napi = \"fast_execute_script\"\nkind = \"job_error\"\ncode = 1244010\n",
+    );
+    let out = world.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("cannot refresh what the targets hold: JOB refused the refresh script"),
+        "{said}"
+    );
+    assert_eq!(said.matches("1244010").count(), 1, "{said}");
+}
+
+#[test]
 fn drift_without_a_target_says_where_to_read() {
     let world = World::new(PLAN, "");
     let out = world.plan(&["drift", "plan.toml"]);
