@@ -527,6 +527,35 @@ fn through_an_endpoint_reads_only_and_says_no_secret() {
     assert_eq!(details, 2 + 1 + 3 + 1);
 }
 
+/// `--gateway` with the simulator's base URL, not the gateway's `/api/bk-job/<stage>`: JOB's
+/// APIs are not found there, and the error says to check the URL, as apply's does.
+#[test]
+fn a_gateway_url_without_its_stage_says_to_check_the_url() {
+    let world = World::new();
+    let server = crate::server::SimServer::start(&world.path("sandbox"));
+    for extra in [&["--job-plan", "1001"][..], &[]] {
+        let mut args = vec!["import", "--bk-biz-id", "2", "--endpoint", &server.url];
+        args.extend(["--gateway"].iter().chain(extra));
+        let out = Command::new(env!("CARGO_BIN_EXE_plan"))
+            .args(&args)
+            .env("BK_APP_CODE", "plan-app")
+            .env("BK_APP_SECRET", "app-secret")
+            .env("BK_USERNAME", "admin")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run plan");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        assert!(stderr.contains("HTTP 404"), "{stderr}");
+        assert!(
+            stderr.contains("help: the endpoint does not answer as BK-JOB's ESB or API gateway")
+                && stderr.contains("/api/bk-job/<stage>"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
 #[test]
 fn quiet_lists_only_what_was_not_carried() {
     let world = World::new();

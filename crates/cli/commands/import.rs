@@ -82,10 +82,12 @@ enum Read {
 
 /// The business's job plans as a table: id, name, steps (file steps), last change.
 async fn list(client: &Client, bk_biz_id: i64) -> anyhow::Result<String> {
-    let listing = client
-        .job_plans(bk_biz_id)
-        .await
-        .with_context(|| format!("cannot list the job plans of business {bk_biz_id}"))?;
+    let listing = client.job_plans(bk_biz_id).await.map_err(|e| {
+        read_error(
+            e,
+            format!("cannot list the job plans of business {bk_biz_id}"),
+        )
+    })?;
     let mut rows = vec![[
         "ID".to_owned(),
         "NAME".to_owned(),
@@ -179,6 +181,18 @@ fn table(rows: &[[String; 4]]) -> String {
     text
 }
 
+/// A failed read of JOB, with the fix when the endpoint is not JOB at all (most often a
+/// gateway URL without its `/api/bk-job/<stage>` path, which `--gateway` does not add).
+fn read_error(e: plan_bkjob::ApiError, what: String) -> anyhow::Error {
+    if e.is_not_bk_job() {
+        anyhow::anyhow!(
+            "{what}: {e}\n  help: the endpoint does not answer as BK-JOB's ESB or API gateway: check the URL: ESB's base URL (`https://paas.example.com`), or the gateway's ending in `/api/bk-job/<stage>` (`--gateway` alone does not add that path)"
+        )
+    } else {
+        anyhow::Error::from(e).context(what)
+    }
+}
+
 /// Each asked plan's detail, once each; an unknown plan stops the import.
 async fn details(
     client: &Client,
@@ -198,9 +212,7 @@ async fn details(
                 "job plan {id} does not exist in business {bk_biz_id} (JOB code {}); `plan import --bk-biz-id {bk_biz_id}` lists its job plans",
                 code::TASK_PLAN_NOT_EXIST
             ),
-            Err(e) => {
-                return Err(anyhow::Error::from(e).context(format!("cannot read job plan {id}")));
-            }
+            Err(e) => return Err(read_error(e, format!("cannot read job plan {id}"))),
         }
     }
     Ok(plans)
