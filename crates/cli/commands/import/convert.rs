@@ -401,9 +401,9 @@ impl<'a> PlanImport<'a> {
                 }
                 Some(var) => {
                     return Err(format!(
-                        "{what} uses `${{{}}}`, a {} variable, which plan has no form for",
+                        "{what} uses `${{{}}}`, {} variable, which plan has no form for",
                         printable(name),
-                        var_kind(var.var_type)
+                        a_var_kind(var.var_type)
                     ));
                 }
                 None => {
@@ -434,9 +434,9 @@ impl<'a> PlanImport<'a> {
             })?;
             if var.var_type != global_var_type::HOST_LIST {
                 return Err(format!(
-                    "`{}` names a {} variable where hosts go",
+                    "`{}` names {} variable where hosts go",
                     printable(variable),
-                    var_kind(var.var_type)
+                    a_var_kind(var.var_type)
                 ));
             }
             let hosts = var
@@ -686,6 +686,17 @@ fn script_kind(step: &JobPlanStep) -> &'static str {
     if language == Some(6) { "SQL" } else { "script" }
 }
 
+/// The kind with its article, as a sentence reads it: "an indexed array", "a string".
+fn a_var_kind(var_type: i32) -> String {
+    let kind = var_kind(var_type);
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
 fn var_kind(var_type: i32) -> &'static str {
     match var_type {
         global_var_type::STRING => "string",
@@ -760,6 +771,17 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn variable_kinds_read_with_their_article() {
+        assert_eq!(
+            a_var_kind(global_var_type::ASSOCIATIVE_ARRAY),
+            "an associative array"
+        );
+        assert_eq!(a_var_kind(global_var_type::INDEX_ARRAY), "an indexed array");
+        assert_eq!(a_var_kind(global_var_type::CIPHER), "a ciphertext");
+        assert_eq!(a_var_kind(99), "an unknown");
     }
 
     #[test]
