@@ -333,3 +333,25 @@ fn on_a_terminal(f: &Fixture, line: &str) -> std::process::Command {
         .stderr(std::process::Stdio::piped());
     script
 }
+
+/// Mode "ignore-failure": JOB runs every batch and ends the job a success with the failed
+/// host's step "ignore error", from which JOB retries nothing inside the job. `retries` then
+/// run the failed host again in a new job, instead of an operation JOB refuses.
+#[test]
+fn ignore_failure_retries_its_failed_hosts_in_a_new_job() {
+    let world = format!("{WORLD}\n[[host]]\nhost = \"0:10.0.3.4\"\nflaky_jobs = 1\n");
+    let f = fixture(
+        &plan(
+            r#"{ expression = "10%", mode = "ignore-failure" }"#,
+            "retries = 1\n",
+        ),
+        &world,
+    );
+    let sim = SimServer::start(&f.path("sandbox"));
+    let out = apply(&f, &sim.url, &[]);
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(code(&out), 0, "{said}");
+    assert!(delivered(&f).iter().all(|d| *d), "{:?}", delivered(&f));
+    assert!(operations(&sim).is_empty(), "no retry JOB refuses: {said}");
+    assert_eq!(f_submissions(&sim), 2, "the failed host in a new job");
+}

@@ -581,7 +581,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 snapshot.status
             ));
         }
-        self.retry_failed_hosts(job)
+        self.retry_failed_hosts(job, snapshot.status)
     }
 
     /// A job not followed to its end: the journal keeps it in flight, so continuing the run
@@ -714,14 +714,20 @@ impl<'a, A: JobApi> PushRun<'a, A> {
     }
 
     /// Retries the failed hosts, if the push allows it and the run is not stopping.
-    fn retry_failed_hosts(&mut self, job: &JobRef) -> Next {
+    /// `job_status` is how the job ended: JOB retries inside a job only from a failed or
+    /// stopped step, so a job that ended a success with failed hosts (rolling mode
+    /// "ignore-failure", its step "ignore error") has them retried in a new job.
+    fn retry_failed_hosts(&mut self, job: &JobRef, job_status: RunStatus) -> Next {
         if self.jobs > self.retries || self.ctx.interrupt.is_stopping() {
             return Next::Done(PushStatus::Failed);
         }
         let failed = self.failed_hosts();
         let failed_names: Vec<String> = failed.iter().map(|h| h.host.clone()).collect();
         // v3: the failed hosts run again inside the same job, as JOB's UI retries them.
-        let in_job = self.retry_in_job(job, &failed_names);
+        let in_job = plan_bkjob::StepOperation::RetryFailIp
+            .allowed_in(job_status)
+            .then(|| self.retry_in_job(job, &failed_names))
+            .flatten();
         let in_job_id = in_job.as_ref().map(|_| job.job_instance_id);
         let start = in_job
             .or_else(|| Start::retry(&self.failed_hosts()))
