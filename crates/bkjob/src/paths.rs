@@ -101,7 +101,9 @@ pub fn validate_job_path(path: &str) -> Result<(), PathError> {
     }
     // What the variable pattern needs at the least: spares the regex engine on the plain paths
     // that make up almost every plan.
-    if (path.contains('[') || path.contains("${")) && VARIABLE.is_match(path) {
+    if (path.contains('[') || (path.contains('$') && path.contains("${")))
+        && VARIABLE.is_match(path)
+    {
         return Ok(());
     }
     if path.starts_with('/') {
@@ -150,7 +152,8 @@ fn linux_fast_match(path: &str) -> bool {
 /// U+0085, U+2028, U+2029). Bytes first: every path of a plan comes here, and none of these
 /// can be in a string without one of the bytes `\n`, `\r`, 0xC2 or 0xE2.
 fn has_line_break(text: &str) -> bool {
-    text.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0xC2 | 0xE2))
+    text.bytes()
+        .any(|b| matches!(b, b'\n' | b'\r' | 0xC2 | 0xE2))
         && text.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
 }
 

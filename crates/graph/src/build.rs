@@ -903,7 +903,7 @@ fn unchecked_conflicts(plan: &Plan) -> Problem {
 /// nodes may hold any host: their copies keep the literal directory. Each directory is a
 /// range of `arena`, or `None` for the target directory itself.
 fn source_dirs(target: &str, sources: &HostSet, arena: &mut String) -> Vec<Option<Range<usize>>> {
-    if !target.contains("[FILESRCIP]") {
+    if !(target.contains('[') && target.contains("[FILESRCIP]")) {
         return vec![None];
     }
     // The target split once at each macro; every host's directory is the pieces joined by its
