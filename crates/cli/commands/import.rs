@@ -163,17 +163,19 @@ fn time(epoch_ms: i64) -> String {
     )
 }
 
-/// Columns padded to their widest cell (by characters).
+/// Columns padded to their widest cell.
 fn table(rows: &[[String; 4]]) -> String {
+    // Padded by terminal columns, not characters: a CJK character takes two.
+    let columns = |cell: &str| unicode_width::UnicodeWidthStr::width(cell);
     let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| rows.iter().map(|r| columns(&r[c])).max().unwrap_or(0))
         .collect();
     let mut text = String::new();
     for row in rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .map(|(cell, width)| format!("{cell}{}", " ".repeat(width - columns(cell))))
             .collect();
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
@@ -370,4 +372,31 @@ fn summary(imported: &Import, output: Option<&Path>, quiet: bool) -> anyhow::Res
     let mut stderr = std::io::stderr().lock();
     stderr.write_all(text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn listing_columns_line_up_under_cjk_names() {
+        let row = |id: &str, name: &str| {
+            [
+                id.to_owned(),
+                name.to_owned(),
+                "1 (1 file)".to_owned(),
+                "-".to_owned(),
+            ]
+        };
+        let text = table(&[row("ID", "NAME"), row("1", "发布文件"), row("2", "web")]);
+        let steps_at: Vec<usize> = text
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let before = &line[..line.find("1 (1 file)").expect("steps column")];
+                unicode_width::UnicodeWidthStr::width(before)
+            })
+            .collect();
+        assert_eq!(steps_at, [14, 14], "{text}");
+    }
 }
