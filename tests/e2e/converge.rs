@@ -338,6 +338,11 @@ fn a_converge_run_resumed_keeps_its_refresh_and_its_narrowed_targets() {
         "100",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the refresh recorded in the run's journal:"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         world.script_jobs(),
         2,

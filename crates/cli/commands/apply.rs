@@ -353,15 +353,20 @@ impl OnTarget<'_> {
         };
         let converged = plan_executor::converge(&plan, &graph, &refresh);
         if !self.printer.quiet {
-            self.out.stderr(&format!(
-                "refreshed in {} JOB script {}:",
-                refresh.jobs.len(),
-                if refresh.jobs.len() == 1 {
-                    "job"
-                } else {
-                    "jobs"
-                }
-            ));
+            // A resumed run reads nothing: its refresh is the one its journal recorded.
+            self.out.stderr(&if self.args.resume {
+                "the refresh recorded in the run's journal:".to_owned()
+            } else {
+                format!(
+                    "refreshed in {} JOB script {}:",
+                    refresh.jobs.len(),
+                    if refresh.jobs.len() == 1 {
+                        "job"
+                    } else {
+                        "jobs"
+                    }
+                )
+            });
             for line in crate::refresh::convergence_lines(&converged.pushes) {
                 self.out.stderr(&format!("  {line}"));
             }
