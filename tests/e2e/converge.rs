@@ -423,6 +423,30 @@ fn drift_says_once_why_jobs_refused_the_refresh() {
     assert_eq!(said.matches("1244010").count(), 1, "{said}");
 }
 
+/// A `REGEX:` source names its files only when JOB sends them, even a pattern without a
+/// wildcard character: listed as "cannot tell", it does not make `plan drift` exit 11.
+#[test]
+fn drift_lists_a_regex_source_without_counting_it() {
+    let plan = PLAN.replace(
+        "/data/release/app.tar.gz",
+        r"/data/release/REGEX:^app\\.tar\\.gz$",
+    );
+    let world = World::new(&plan, "");
+    let out = world.plan(&[
+        "apply",
+        "plan.toml",
+        "--sandbox",
+        "sandbox",
+        "--poll-interval",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = world.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(said.contains("is a REGEX: source"), "{said}");
+}
+
 #[test]
 fn drift_without_a_target_says_where_to_read() {
     let world = World::new(PLAN, "");

@@ -341,7 +341,9 @@ fn readable(
 
 /// A source entry the refresh can read: one absolute file, named literally.
 pub(crate) fn literal(path: &str) -> Result<(), String> {
-    if path.starts_with("REGEX:") {
+    // `REGEX:` starts the file-name part (`/data/REGEX:^app\.conf$`), so anywhere in the
+    // path it is a pattern, as the parser reads it, even without a wildcard character.
+    if path.contains("REGEX:") {
         return Err(format!(
             "`{path}` is a REGEX: source: which files it names is known only when JOB sends them"
         ));
@@ -623,6 +625,13 @@ mod tests {
             .iter()
             .map(|p| ((*p).to_owned(), FileFacts::default()))
             .collect())
+    }
+
+    #[test]
+    fn a_regex_file_name_is_a_pattern_even_without_a_wildcard_character() {
+        assert!(literal("/rel/REGEX:^app\\.conf$").is_err());
+        assert!(literal("/rel/REGEX:^app-.*$").is_err());
+        assert!(literal("/rel/app.conf").is_ok());
     }
 
     #[test]
