@@ -146,7 +146,11 @@ impl Verification {
             self.method.as_str()
         );
         if !self.differing.is_empty() {
-            text.push_str(&format!("; {} differ", self.differing.len()));
+            let n = self.differing.len();
+            text.push_str(&format!(
+                "; {n} {}",
+                if n == 1 { "differs" } else { "differ" }
+            ));
         }
         if !self.cannot_verify.is_empty() {
             text.push_str(&format!(
@@ -917,6 +921,9 @@ mod tests {
             v.summary(),
             "verified 1/4 hosts (sha256); 2 differ; 1 cannot be verified"
         );
+        let mut one = v.clone();
+        one.differing.truncate(1);
+        assert!(one.summary().contains("; 1 differs;"), "{}", one.summary());
         assert_eq!(v.differing[0].host, "0:10.0.0.2");
         assert_eq!(v.differing[0].files[0].expected, "aaaaaaaaaaaa");
         assert_eq!(v.differing[0].files[0].got, "bbbbbbbbbbbb");
