@@ -355,3 +355,16 @@ fn ignore_failure_retries_its_failed_hosts_in_a_new_job() {
     assert!(operations(&sim).is_empty(), "no retry JOB refuses: {said}");
     assert_eq!(f_submissions(&sim), 2, "the failed host in a new job");
 }
+
+/// A dry run says which push waits at a gate, and how it is approved.
+#[test]
+fn a_dry_run_names_the_gate() {
+    let f = fixture(&plan(r#"{ expression = "5" }"#, "gate = true\n"), WORLD);
+    let out = f.apply_sandbox(&["--dry-run"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("waits at its gate: asked on a terminal, else `--resume --confirm app`"),
+        "{stdout}"
+    );
+}

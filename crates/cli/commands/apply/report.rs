@@ -185,6 +185,13 @@ impl Out {
                         plan_bkjob::task_name::with_batch(&plan.task_name(push), 1, sizes.len())
                     );
                 }
+                if push.release.gate.is_some() {
+                    let _ = writeln!(
+                        text,
+                        "    waits at its gate: asked on a terminal, else `--resume --confirm {}`",
+                        push.name.value
+                    );
+                }
             }
         }
         let _ = write!(text, "dry run: nothing was submitted");
