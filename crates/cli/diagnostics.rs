@@ -10,15 +10,11 @@ use serde::Serialize;
 use crate::printer::Printer;
 
 /// Prints an error that stopped a command before or outside plan validation.
-#[allow(
-    clippy::print_stderr,
-    reason = "the CLI's one place that writes errors"
-)]
 pub(crate) fn print_error(_printer: &Printer, error: &anyhow::Error) {
     // Errors from the client are scrubbed already; this one also covers any other cause
     // that quotes something it read (a file, an answer).
     let text = plan_bkjob::Scrubber::from_env().scrub(&format!("{error:#}"));
-    eprintln!("error: {text}");
+    crate::printer::write_stderr(&format!("error: {text}\n"));
 }
 
 /// One problem in the shape of `check --format json` (and GitHub annotations).
@@ -184,10 +180,6 @@ fn render_plain(out: &mut String, sources: &SourceFiles, p: &Problem) {
 }
 
 /// Prints problems (errors and warnings) to stderr the way the printer wants them.
-#[allow(
-    clippy::print_stderr,
-    reason = "the CLI's one place that writes diagnostics"
-)]
 pub(crate) fn print_problems(printer: &Printer, sources: &SourceFiles, problems: &[Problem]) {
     let shown: Vec<Problem> = problems
         .iter()
@@ -197,7 +189,7 @@ pub(crate) fn print_problems(printer: &Printer, sources: &SourceFiles, problems:
     if shown.is_empty() {
         return;
     }
-    eprint!("{}", render_problems(sources, &shown, printer.fancy));
+    crate::printer::write_stderr(&render_problems(sources, &shown, printer.fancy));
 }
 
 /// `1 error`, `2 warnings`.

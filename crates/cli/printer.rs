@@ -106,6 +106,14 @@ pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes text to stderr. A closed stderr (`plan check 2>&1 | head`) is not an error either:
+/// the exit code still says how the command ended.
+pub(crate) fn write_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
+}
+
 /// Writes a machine document to stdout as pretty JSON and a newline.
 pub(crate) fn write_json(document: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(document)?;

@@ -51,6 +51,38 @@ fn exit_1_invalid_plan_and_nothing_sent() {
     assert!(f.requests().is_empty(), "nothing was sent");
 }
 
+/// `plan check plan.toml 2>&1 | head -3` on a long list of problems: the reader has gone
+/// before the diagnostics are written. The command still ends with its own exit code (1, the
+/// plan is invalid), never a panic (101). The pipe's read end is closed before the command
+/// starts, so every write fails, whatever the timing.
+#[test]
+fn a_closed_stdout_or_stderr_keeps_the_exit_code() {
+    let f = Fixture::new(INVALID, "");
+    for args in [&["check", "plan.toml"][..], &["show", "plan.toml"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let closed = writer.try_clone().expect("pipe");
+        let out = f
+            .plan()
+            .args(args)
+            .stdout(Stdio::from(closed))
+            .stderr(Stdio::from(writer))
+            .output()
+            .expect("run plan");
+        assert_eq!(code(&out), 1, "{args:?}");
+    }
+    let f = fixture();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = f
+        .plan()
+        .args(["show", "plan.toml"])
+        .stdout(Stdio::from(writer))
+        .output()
+        .expect("run plan");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+}
+
 #[test]
 fn exit_2_usage_error() {
     let f = fixture();

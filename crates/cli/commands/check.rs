@@ -69,10 +69,6 @@ fn check_one(path: &std::path::Path, options: &ParseOptions) -> Checked {
     }
 }
 
-#[allow(
-    clippy::print_stderr,
-    reason = "the summary line goes to stderr with the diagnostics"
-)]
 pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let options = parse_options(&args.vars, args.api);
     let results: Vec<Checked> = args
@@ -108,7 +104,7 @@ pub(crate) fn run(args: &CheckArgs, printer: &Printer) -> anyhow::Result<ExitSta
                     format!("`{}` is valid", result.name)
                 };
                 if !printer.quiet || errors > 0 {
-                    eprintln!("{summary}");
+                    crate::printer::write_stderr(&format!("{summary}\n"));
                 }
             }
         }

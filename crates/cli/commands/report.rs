@@ -61,13 +61,9 @@ pub(crate) fn run(args: &ReportArgs, printer: &Printer) -> anyhow::Result<ExitSt
 
 /// What reading did with lines it could not use, on stderr (the report repeats them at its
 /// end, so a page handed on says it too).
-#[allow(
-    clippy::print_stderr,
-    reason = "notes on the journal go to stderr, the report to stdout"
-)]
 fn print_notes(journal: &Path, notes: &[String]) {
     for note in notes {
-        eprintln!("note: {}: {note}", journal.display());
+        crate::printer::write_stderr(&format!("note: {}: {note}\n", journal.display()));
     }
 }
 

@@ -81,16 +81,12 @@ pub(crate) fn resolved(
 }
 
 /// One line on stderr, so stdout stays the plan in the asked format.
-#[allow(
-    clippy::print_stderr,
-    reason = "a status line beside the output, like the diagnostics"
-)]
 fn say_saved(path: &std::path::Path, hash: &str) {
-    eprintln!(
-        "saved {} ({hash}): `plan apply {}` applies exactly this",
+    crate::printer::write_stderr(&format!(
+        "saved {} ({hash}): `plan apply {}` applies exactly this\n",
         path.display(),
         path.display()
-    );
+    ));
 }
 
 /// Prints the plan in the asked format.
