@@ -247,6 +247,70 @@ fn converge_sends_only_to_the_hosts_that_differ_then_nothing() {
     );
 }
 
+/// A plan already in place still gives a run's outputs: the NDJSON lines of a run whose
+/// every push is `up to date`, and a JUnit file with each push a passed case, so a CI job
+/// reading either sees the apply.
+#[test]
+fn a_plan_in_place_still_reports_its_pushes_up_to_date_in_ndjson_and_junit() {
+    let world = World::new(PLAN, "");
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = world.plan(&[
+        "apply",
+        "plan.toml",
+        "--sandbox",
+        "sandbox",
+        "--converge",
+        "--format",
+        "json",
+        "--junit",
+        "again.xml",
+        "--poll-interval",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(world.transfers().len(), 1, "no transfer the second time");
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["apply_started", "run_started", "push_finished", "run_finished"],
+        "{}",
+        text(&out.stdout)
+    );
+    let schema = validator(&["schema", "--output", "events"]);
+    for event in &events {
+        let problems: Vec<String> = schema.iter_errors(event).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{event}: {problems:#?}");
+    }
+    let finished = &events[2]["report"];
+    assert_eq!(finished["name"], "app");
+    assert_eq!(finished["status"], "up_to_date");
+    assert_eq!(finished["hosts_total"], 8);
+    assert_eq!(finished["hosts_ok"], 8);
+    assert_eq!(events[3]["report"]["pushes"][0]["status"], "up_to_date");
+    let junit = std::fs::read_to_string(world.path("again.xml")).expect("again.xml written");
+    assert!(junit.contains("tests=\"1\" failures=\"0\" errors=\"0\""), "{junit}");
+    assert!(junit.contains("skipped=\"0\""), "{junit}");
+    assert!(junit.contains("name=\"app\""), "{junit}");
+
+    // The text report of the same run: the push's line, up to date.
+    let out = world.apply_converge();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("app") && l.contains("up to date")),
+        "{report}"
+    );
+    assert!(report.contains("1 up to date"), "{report}");
+    assert_eq!(world.transfers().len(), 1);
+}
+
 #[test]
 fn drift_follows_a_file_changed_by_hand_and_restored() {
     let world = World::new(PLAN, "");

@@ -309,8 +309,9 @@ impl OnTarget<'_> {
     }
 
     /// `--converge`: the plan narrowed to the targets a refresh found different (said, one
-    /// line per push, on stderr). `Err` is the exit status when nothing is to be run: 0 when
-    /// every push is up to date, 4 when the refresh failed without `--converge-fallback`.
+    /// line per push, on stderr). A push every target of which is up to date is left out of
+    /// the plan (reported `up to date` by the run). `Err` is the exit status when nothing is
+    /// to be run: 4 when the refresh failed without `--converge-fallback`.
     async fn converged(
         &self,
         client: &Client,
@@ -372,8 +373,9 @@ impl OnTarget<'_> {
             }
         }
         if converged.plan.pushes.iter().all(|p| !p.enabled) {
+            // The run still goes through the executor, journal and outputs included: a CI job
+            // reads its NDJSON lines and JUnit cases (every push `up to date`) as for any run.
             self.out.stderr("every push is up to date: nothing to send");
-            return Err(ExitStatus::Success);
         }
         match plan_graph::build(&converged.plan) {
             Ok(narrowed) => Ok((Arc::new(converged.plan), Arc::new(narrowed), Some(refresh))),
@@ -403,7 +405,10 @@ impl OnTarget<'_> {
 
     /// A real endpoint asks on a terminal unless `--yes`; false when not confirmed (said).
     fn confirmed(&self, plan: &Plan, graph: &PlanGraph) -> bool {
-        if self.sandbox || !self.printer.interactive || self.args.yes {
+        // A plan with nothing enabled (under `--converge`: every push up to date) sends
+        // nothing: there is nothing to confirm.
+        let sends_nothing = plan.pushes.iter().all(|p| !p.enabled);
+        if self.sandbox || !self.printer.interactive || self.args.yes || sends_nothing {
             return true;
         }
         let endpoint = self.endpoint.as_str();

@@ -297,8 +297,10 @@ pub async fn apply<A: JobApi>(
         .refresh
         .iter()
         .flat_map(|r| &r.pushes)
-        .filter(|r| r.verdict.is_up_to_date())
-        .map(|r| r.push.clone())
+        .filter_map(|r| match r.verdict {
+            crate::refresh::PushRefresh::UpToDate { hosts } => Some((r.push.clone(), hosts)),
+            _ => None,
+        })
         .collect();
     let mut report = coordinator.run().await;
     close_journal(&journal, &mut report).await;
@@ -621,8 +623,8 @@ struct Coordinator<A> {
     /// created since, and not by this process, was created by another one.
     started_ms: i64,
     /// `--converge`: pushes left out because a refresh found them in place; reported
-    /// `up to date` rather than `disabled`.
-    up_to_date: std::collections::BTreeSet<String>,
+    /// `up to date` rather than `disabled`, each with the targets the refresh read.
+    up_to_date: BTreeMap<String, usize>,
     /// Pushes whose gate an earlier segment confirmed: not asked again.
     gates_confirmed: BTreeSet<String>,
     /// Per push, the last JOB rolling batch an earlier segment journaled finished (its job
@@ -742,7 +744,7 @@ impl<A: JobApi> Coordinator<A> {
             checked_stage: None,
             other_run_seen: false,
             started_ms: chrono::Utc::now().timestamp_millis(),
-            up_to_date: std::collections::BTreeSet::new(),
+            up_to_date: BTreeMap::new(),
             gates_confirmed: history
                 .iter()
                 .flat_map(|h| &h.pushes)
@@ -867,7 +869,7 @@ impl<A: JobApi> Coordinator<A> {
                     .all(|d| self.status(d).is_some_and(PushStatus::is_ok));
                 let status = if blocked {
                     Some(PushStatus::Blocked)
-                } else if disabled && deps_ok && self.up_to_date.contains(&name) {
+                } else if disabled && deps_ok && self.up_to_date.contains_key(&name) {
                     Some(PushStatus::UpToDate)
                 } else if disabled && deps_ok {
                     Some(PushStatus::Disabled)
@@ -875,7 +877,12 @@ impl<A: JobApi> Coordinator<A> {
                     None
                 };
                 if let Some(status) = status {
-                    self.finish(PushReport::idle(&name, stage, status));
+                    let mut report = PushReport::idle(&name, stage, status);
+                    if let Some(&hosts) = self.up_to_date.get(&name) {
+                        // In place on every target the refresh read: each is ok, none was sent to.
+                        (report.hosts_total, report.hosts_ok) = (hosts, hosts);
+                    }
+                    self.finish(report);
                     changed = true;
                 }
             }
