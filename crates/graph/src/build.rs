@@ -739,7 +739,8 @@ fn lone_macro_pushes(
     if heads.is_empty() {
         return lone;
     }
-    let mut links: Vec<(usize, usize)> = Vec::new();
+    let mut links: Vec<(usize, usize)> = 
+        Vec::with_capacity(entries.iter().flatten().map(Vec::len).sum());
     for a in enabled() {
         for name in names(a) {
             if let Some((head, len)) = heads.get_mut(name)

@@ -411,6 +411,11 @@ struct TargetKeys<'a> {
 impl<'a> TargetKeys<'a> {
     fn new(pushes: &'a [Push]) -> Self {
         let mut table = KeyTable::default();
+        // Sized for one set per push: growing these for thousands of pushes copied them each
+        // time and freed blocks large enough to make the allocator consolidate.
+        table.sets.reserve(pushes.len());
+        table.sorted.reserve(pushes.len());
+        table.by_group.reserve(pushes.len());
         let set = pushes
             .iter()
             .map(|push| table.add(&push.target.host_refs, &push.target.hosts).0)
@@ -598,9 +603,14 @@ impl<'a> DeliveryIndex<'a> {
             by_key_dir: Vec::new(),
             delivered_into: FxHashMap::default(),
         };
+        let entry_count = entries.iter().flatten().map(Vec::len).sum();
         index.delivered_into.reserve(pushes.len());
-        index.files.heads.reserve(pushes.len());
+        index.files.heads.reserve(entry_count);
+        index.files.links.reserve(entry_count);
+        index.dirs.heads.reserve(entry_count);
+        index.dirs.links.reserve(entry_count);
         index.into_dir.heads.reserve(pushes.len());
+        index.into_dir.links.reserve(pushes.len());
         for (a, dir) in targets.iter().enumerate() {
             let first = first_entry(a);
             if let Some(prefix) = macro_prefix(dir) {

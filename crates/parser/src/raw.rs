@@ -672,7 +672,9 @@ impl Walker<'_> {
         let Some(table) = self.table(value, "hosts") else {
             return Vec::new();
         };
-        let mut groups = Vec::new();
+        // Sized once: growing a vector of thousands of groups (or pushes below) copies it
+        // each time and frees blocks large enough to make the allocator consolidate.
+        let mut groups = Vec::with_capacity(table.len());
         for (key, value) in table.iter() {
             let name = Located {
                 value: key.get_ref().to_string(),
@@ -837,7 +839,7 @@ impl Walker<'_> {
             );
             return Vec::new();
         }
-        let mut pushes = Vec::new();
+        let mut pushes = Vec::with_capacity(items.len());
         for item in items.iter() {
             let Some(table) = self.table(item, "push") else {
                 continue;

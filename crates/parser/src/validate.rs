@@ -1599,7 +1599,8 @@ impl<'a> Builder<'a> {
     // ---- pushes ---------------------------------------------------------------------------
 
     fn pushes(&mut self, raw: &[RawPush], settings: Option<&PlanSettings>) -> Vec<Push> {
-        let mut names: HashMap<String, Span> = HashMap::default();
+        let mut names: HashMap<String, Span> =
+            HashMap::with_capacity_and_hasher(raw.len(), Default::default());
         for push in raw {
             let Some(name) = &push.name else { continue };
             if !is_plan_name(&name.value) {
@@ -1619,10 +1620,14 @@ impl<'a> Builder<'a> {
                 names.insert(name.value.clone(), name.span);
             }
         }
-        raw.iter()
-            .enumerate()
-            .filter_map(|(index, push)| self.push(index, push, settings, &names))
-            .collect()
+        // Sized once (`filter_map` gives no lower bound): see `raw::Walker::pushes`.
+        let mut pushes = Vec::with_capacity(raw.len());
+        pushes.extend(
+            raw.iter()
+                .enumerate()
+                .filter_map(|(index, push)| self.push(index, push, settings, &names)),
+        );
+        pushes
     }
 
     /// One push: its settings, its target, then its sources (whose checks need the target's
@@ -1819,7 +1824,7 @@ impl<'a> Builder<'a> {
         target: Option<&Target>,
         scope: &mut PushScope,
     ) -> Vec<Source> {
-        let mut sources = Vec::new();
+        let mut sources = Vec::with_capacity(raw.sources.as_ref().map_or(0, Vec::len));
         let mut deliveries = Deliveries {
             by_name: HashMap::default(),
             source_hosts: Vec::new(),
@@ -2016,11 +2021,7 @@ impl<'a> Builder<'a> {
                     Some(first) => {
                         self.duplicate_delivery(push_name, &name, deliveries, entry.span, first);
                     }
-                    None => deliveries
-                        .by_name
-                        .entry(name)
-                        .or_default()
-                        .push((entry.span, source_index)),
+                    None => deliveries.add(name, entry.span, source_index),
                 }
             }
             files.push(FileEntry {
@@ -2165,11 +2166,7 @@ impl<'a> Builder<'a> {
                     Some(first) => {
                         self.duplicate_delivery(push_name, &name, deliveries, entry.span, first);
                     }
-                    None => deliveries
-                        .by_name
-                        .entry(name)
-                        .or_default()
-                        .push((entry.span, source_index)),
+                    None => deliveries.add(name, entry.span, source_index),
                 }
             }
             files.push(FileEntry {
@@ -2653,7 +2650,7 @@ fn own_or_plan(
 /// What one push's source entries deliver so far, to find two writing the same file.
 struct Deliveries<'r> {
     /// Delivered name -> (entry span, index of its source) of every entry delivering it.
-    by_name: HashMap<String, Vec<(Span, usize)>>,
+    by_name: HashMap<String, Delivering>,
     /// Each source's hosts, kept only when the push has several sources.
     source_hosts: Vec<HostSet>,
     /// With `[FILESRCIP]` in the target path each source host writes into its own
@@ -2664,7 +2661,29 @@ struct Deliveries<'r> {
     target_dir: &'r str,
 }
 
+/// The entries delivering one name, as (entry span, index of its source): the first kept
+/// inline, as most names are delivered once (a vector per name was an allocation per file).
+struct Delivering {
+    first: (Span, usize),
+    more: Vec<(Span, usize)>,
+}
+
 impl Deliveries<'_> {
+    /// Records that the entry at `span` of source `source_index` delivers `name`.
+    fn add(&mut self, name: String, span: Span, source_index: usize) {
+        match self.by_name.entry(name) {
+            std::collections::hash_map::Entry::Occupied(mut delivering) => {
+                delivering.get_mut().more.push((span, source_index));
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(Delivering {
+                    first: (span, source_index),
+                    more: Vec::new(),
+                });
+            }
+        }
+    }
+
     /// The span of an earlier entry that delivers `name` to the same place as this source.
     fn clash(
         &self,
@@ -2674,8 +2693,8 @@ impl Deliveries<'_> {
         distinct_sources: &mut HashMap<usize, bool>,
     ) -> Option<Span> {
         let earlier = self.by_name.get(name)?;
-        earlier
-            .iter()
+        std::iter::once(&earlier.first)
+            .chain(&earlier.more)
             .find(|(_, other)| {
                 !(self.per_source_host
                     && *other != source_index
