@@ -508,7 +508,7 @@ fn drift_lists_a_regex_source_without_counting_it() {
     let out = world.plan(&["drift", "plan.toml", "--sandbox", "sandbox"]);
     let said = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
-    assert!(said.contains("is a REGEX: source"), "{said}");
+    assert!(said.contains("is a REGEX: pattern"), "{said}");
 }
 
 #[test]

@@ -345,7 +345,7 @@ pub(crate) fn literal(path: &str) -> Result<(), String> {
     // path it is a pattern, as the parser reads it, even without a wildcard character.
     if path.contains("REGEX:") {
         return Err(format!(
-            "`{path}` is a REGEX: source: which files it names is known only when JOB sends them"
+            "`{path}` is a REGEX: pattern: which files it names is known only when JOB sends them"
         ));
     }
     if path.contains(['*', '?', '[']) {
@@ -630,8 +630,11 @@ mod tests {
     #[test]
     fn a_regex_file_name_is_a_pattern_even_without_a_wildcard_character() {
         assert!(literal("/rel/REGEX:^app\\.conf$").is_err());
-        assert!(literal("/rel/REGEX:^app-.*$").is_err());
         assert!(literal("/rel/app.conf").is_ok());
+        // With wildcard characters in it, it is still named for what it is.
+        let why = literal("/rel/REGEX:^app-[0-9]*\\.tgz$").expect_err("a pattern");
+        assert!(why.contains("is a REGEX: pattern:"), "{why}");
+        assert!(!why.contains("wildcard"), "{why}");
     }
 
     #[test]
