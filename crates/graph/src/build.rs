@@ -620,38 +620,7 @@ fn find_conflicts(
     // rather than one per source host of every such push.
     let mut arena = String::new();
     let lone = lone_macro_pushes(plan, targets, entries);
-    let layout: Vec<Vec<Vec<Option<Range<usize>>>>> = pushes
-        .iter()
-        .enumerate()
-        .map(|(a, push)| {
-            if !push.enabled {
-                return Vec::new();
-            }
-            push.sources
-                .iter()
-                .map(|source| {
-                    if lone[a] {
-                        return Vec::new();
-                    }
-                    source_dirs(&targets[a], &source.hosts, &mut arena)
-                })
-                .collect()
-        })
-        .collect();
-    let dirs: Vec<Vec<Vec<&str>>> = layout
-        .iter()
-        .enumerate()
-        .map(|(a, sources)| {
-            sources
-                .iter()
-                .map(|at| {
-                    at.iter()
-                        .map(|r| r.clone().map_or(targets[a].as_ref(), |r| &arena[r]))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
+    let dirs = SourceDirs::new(plan, targets, &lone, &mut arena);
     let mut budget = Budget::for_plan(plan);
     let Some(shared) = shared_deliveries(plan, entries, &dirs, &mut budget) else {
         return vec![unchecked_conflicts(plan)];
@@ -782,7 +751,7 @@ const LONE_CHECKED: usize = 16;
 fn shared_deliveries<'d>(
     plan: &Plan,
     entries: &'d [Vec<Vec<NormEntry>>],
-    dirs: &'d [Vec<Vec<&'d str>>],
+    dirs: &SourceDirs<'d>,
     budget: &mut Budget,
 ) -> Option<Vec<(Landing<'d>, Vec<Writer>)>> {
     let enabled = || plan.pushes.iter().enumerate().filter(|(_, p)| p.enabled);
@@ -793,8 +762,8 @@ fn shared_deliveries<'d>(
     // Sized once for every (directory, name) (within the budget): growing the map re-hashes
     // each key, and `[FILESRCIP]` targets make one directory per source host.
     let landings: usize = enabled()
-        .flat_map(|(a, _)| entries[a].iter().zip(&dirs[a]))
-        .map(|(source_entries, source_dirs)| source_entries.len().saturating_mul(source_dirs.len()))
+        .flat_map(|(a, _)| entries[a].iter().enumerate().map(move |(si, e)| (a, si, e)))
+        .map(|(a, si, source_entries)| source_entries.len().saturating_mul(dirs.of(a, si).len()))
         .fold(0, usize::saturating_add);
     writer_of.reserve(landings.min(budget.left).max(plan.pushes.len() * 2));
     // The pushes that write a landing another push writes too: only their landings are
@@ -802,11 +771,11 @@ fn shared_deliveries<'d>(
     let mut writes_shared = vec![false; plan.pushes.len()];
     for (a, _) in enabled() {
         for (si, source_entries) in entries[a].iter().enumerate() {
-            if !budget.spend(source_entries.len().saturating_mul(dirs[a][si].len())) {
+            if !budget.spend(source_entries.len().saturating_mul(dirs.of(a, si).len())) {
                 return None;
             }
             for entry in source_entries.iter().filter(|e| !e.name().is_empty()) {
-                for dir in &dirs[a][si] {
+                for dir in dirs.of(a, si) {
                     let first = writer_of.entry((dir, entry.name())).or_insert(a);
                     if *first != a {
                         if *first != SHARED {
@@ -827,7 +796,7 @@ fn shared_deliveries<'d>(
                 if entry.name().is_empty() {
                     continue;
                 }
-                for dir in &dirs[a][si] {
+                for dir in dirs.of(a, si) {
                     let at = (*dir, entry.name());
                     if writer_of.get(&at) != Some(&SHARED) {
                         continue;
@@ -903,14 +872,20 @@ fn unchecked_conflicts(plan: &Plan) -> Problem {
 /// different static hosts do not write the same file. Sources with dynamic groups or topo
 /// nodes may hold any host: their copies keep the literal directory. Each directory is a
 /// range of `arena`, or `None` for the target directory itself.
-fn source_dirs(target: &str, sources: &HostSet, arena: &mut String) -> Vec<Option<Range<usize>>> {
+fn source_dirs(
+    target: &str,
+    sources: &HostSet,
+    arena: &mut String,
+    dirs: &mut Vec<Option<Range<usize>>>,
+) {
     if !(target.contains('[') && target.contains("[FILESRCIP]")) {
-        return vec![None];
+        dirs.push(None);
+        return;
     }
     // The target split once at each macro; every host's directory is the pieces joined by its
     // `<cloud>_<ip>`, written straight into the arena (`None`: the target itself).
     let pieces: Vec<&str> = target.split("[FILESRCIP]").collect();
-    let mut dirs = Vec::with_capacity(sources.ips.len() + 1);
+    dirs.reserve(sources.ips.len() + 1);
     let mut host_dir = String::new();
     for host in &sources.ips {
         host_dir.clear();
@@ -927,7 +902,69 @@ fn source_dirs(target: &str, sources: &HostSet, arena: &mut String) -> Vec<Optio
     if !sources.dynamic_groups.is_empty() || !sources.topo_nodes.is_empty() {
         dirs.push(None);
     }
-    dirs
+}
+
+/// The directories each source's files land in ([`source_dirs`]), in one vector for the whole
+/// plan: nested vectors per push and per source were three allocations of every push.
+struct SourceDirs<'d> {
+    /// Every source's directories, one source after the other.
+    dirs: Vec<&'d str>,
+    /// Push -> the index in `sources` of its first source (disabled pushes have none).
+    first_source: Vec<usize>,
+    /// Source -> its range of `dirs`.
+    sources: Vec<Range<usize>>,
+}
+
+impl<'d> SourceDirs<'d> {
+    /// Every enabled push's sources' directories: the target directory, or with
+    /// `[FILESRCIP]` one per source host written into `arena` (none for a push no other push
+    /// can write over, see [`lone_macro_pushes`]).
+    fn new(
+        plan: &Plan,
+        targets: &'d [Cow<'d, str>],
+        lone: &[bool],
+        arena: &'d mut String,
+    ) -> Self {
+        let pushes = &plan.pushes;
+        let mut layout: Vec<Option<Range<usize>>> = Vec::with_capacity(pushes.len());
+        let mut first_source = Vec::with_capacity(pushes.len());
+        let mut sources = Vec::with_capacity(pushes.len());
+        for (a, push) in pushes.iter().enumerate() {
+            first_source.push(sources.len());
+            if !push.enabled {
+                continue;
+            }
+            for source in &push.sources {
+                let start = layout.len();
+                if !lone[a] {
+                    source_dirs(&targets[a], &source.hosts, arena, &mut layout);
+                }
+                sources.push(start..layout.len());
+            }
+        }
+        let arena: &'d str = arena;
+        let mut dirs = Vec::with_capacity(layout.len());
+        for (a, &first) in first_source.iter().enumerate() {
+            let end = first_source.get(a + 1).copied().unwrap_or(sources.len());
+            for range in &sources[first..end] {
+                dirs.extend(
+                    layout[range.clone()]
+                        .iter()
+                        .map(|r| r.clone().map_or(targets[a].as_ref(), |r| &arena[r])),
+                );
+            }
+        }
+        SourceDirs {
+            dirs,
+            first_source,
+            sources,
+        }
+    }
+
+    /// The directories source `si` of push `a` (enabled) delivers into.
+    fn of(&self, a: usize, si: usize) -> &[&'d str] {
+        &self.dirs[self.sources[self.first_source[a] + si].clone()]
+    }
 }
 
 /// Appends the directory name JOB gives a source host's copies under `[FILESRCIP]`:

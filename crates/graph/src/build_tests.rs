@@ -1384,7 +1384,8 @@ fn a_source_hosts_filesrcip_directory_is_cloud_underscore_address() {
     );
     assert_eq!(dir("2:fd00::1"), "2_fd00__1");
     let mut arena = "before".to_owned();
-    let dirs = source_dirs(
+    let mut dirs = vec![Some(0..1)];
+    source_dirs(
         "/a/[FILESRCIP]/b/[FILESRCIP]",
         &HostSet {
             ips: vec![plan_parser::HostAddr {
@@ -1395,8 +1396,9 @@ fn a_source_hosts_filesrcip_directory_is_cloud_underscore_address() {
             ..HostSet::default()
         },
         &mut arena,
+        &mut dirs,
     );
-    assert_eq!(dirs, [Some(6..arena.len()), None]);
+    assert_eq!(dirs, [Some(0..1), Some(6..arena.len()), None], "appended");
     assert_eq!(&arena[6..], "/a/3_10.1.2.3/b/3_10.1.2.3");
 }
 
