@@ -141,6 +141,10 @@ fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
     // Resuming without --confirm asks no one and sends nothing: exit 5 again.
     let again = apply(&f, &sim.url, &["--resume"]);
     assert_eq!(code(&again), 5, "{}", text(&again.stderr));
+    // The resumed report lists the batches the first segment saw, from the journal.
+    let table = text(&again.stdout);
+    assert!(batch_row(&table, "1/3").contains("already done"), "{table}");
+    assert!(batch_row(&table, "2/3").contains("failed"), "{table}");
     assert!(operations(&sim).is_empty());
     assert!(delivered(&f)[7..].iter().all(|d| !d));
 
@@ -154,6 +158,22 @@ fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
     // The report lists each batch as it finished, batch 2 twice, each out of the job's 3.
     assert!(said.contains("batch 3/3"), "{said}");
     assert!(!said.contains("batch 2/4"), "{said}");
+    // Batch 1 finished in the first segment: listed from the journal, `already done`.
+    let table = text(&done.stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("  batch ")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(
+        rows[0].contains("batch 1/3") && rows[0].contains("already done"),
+        "{table}"
+    );
+    assert!(
+        rows[1].contains("batch 2/3") && rows[1].contains("succeeded"),
+        "{table}"
+    );
+    assert!(
+        rows[2].contains("batch 3/3") && rows[2].contains("succeeded"),
+        "{table}"
+    );
     assert!(delivered(&f).iter().all(|d| *d), "{:?}", delivered(&f));
     assert_eq!(
         operations(&sim),
@@ -185,6 +205,14 @@ fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
             (3, "succeeded")
         ]
     );
+}
+
+/// The report's row of batch `of` (`2/3`).
+fn batch_row<'a>(table: &'a str, of: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.contains(&format!("  batch {of} ")))
+        .unwrap_or_else(|| panic!("no row for batch {of}: {table}"))
 }
 
 fn f_submissions(sim: &SimServer) -> usize {

@@ -26,7 +26,10 @@ pub(crate) struct JobBatches {
     /// Batches with every host final at the last poll (a batch run again lowers it).
     done: usize,
     /// Each batch seen finishing, in order.
-    pub(crate) seen: Vec<BatchReport>,
+    seen: Vec<BatchReport>,
+    /// The batches an earlier segment journaled finished for the job this one follows
+    /// again: reported for those this segment does not see finishing.
+    earlier: Vec<BatchReport>,
 }
 
 impl JobBatches {
@@ -40,20 +43,49 @@ impl JobBatches {
                 expression: parsed.clone(),
                 done: 0,
                 seen: Vec::new(),
+                earlier: Vec::new(),
             }),
             RollingOver::Sources { .. } => None,
         }
     }
 
     /// For a job an earlier segment followed (`Start::Attach`), the batches it journaled
-    /// finished are not journaled again.
-    pub(crate) fn journaled_before(mut self, start: &Start, done: Option<(i64, u32)>) -> Self {
+    /// finished (`earlier`, in index order) are not journaled again, and are reported.
+    pub(crate) fn journaled_before(
+        mut self,
+        start: &Start,
+        done: Option<(i64, u32)>,
+        earlier: &[BatchReport],
+    ) -> Self {
         if let (Start::Attach(job), Some((journaled_job, batch))) = (start, done)
             && job.job_instance_id == journaled_job
         {
             self.done = batch as usize;
+            self.earlier = earlier.to_vec();
         }
         self
+    }
+
+    /// Every batch for the push's report, in batch order: those seen finishing in this
+    /// segment (a batch run again after a confirmation twice, in the order seen), and
+    /// before them those only an earlier segment saw (`already done` when they succeeded).
+    pub(crate) fn into_reports(self) -> Vec<BatchReport> {
+        let seen = self.seen;
+        let seen_indexes: Vec<u32> = seen.iter().map(|b| b.index).collect();
+        let mut reports: Vec<BatchReport> = self
+            .earlier
+            .into_iter()
+            .filter(|b| !seen_indexes.contains(&b.index))
+            .map(|mut b| {
+                if b.status == PushStatus::Succeeded {
+                    b.status = PushStatus::AlreadySucceeded;
+                }
+                b
+            })
+            .chain(seen)
+            .collect();
+        reports.sort_by_key(|b| b.index);
+        reports
     }
 
     /// A confirmed wait at a failed batch runs its failed hosts again: the batch counts as
@@ -138,25 +170,18 @@ impl JobBatches {
         count: usize,
         hosts: Vec<HostResult>,
     ) {
-        let failed_hosts: Vec<String> = hosts
-            .iter()
-            .filter(|h| !h.is_success())
-            .map(|h| h.host.clone())
-            .collect();
-        let status = if failed_hosts.is_empty() {
+        let status = if hosts.iter().all(HostResult::is_success) {
             PushStatus::Succeeded
         } else {
             PushStatus::Failed
         };
-        let report = BatchReport {
-            index: to_u32(index),
-            count: to_u32(count),
+        let report = BatchReport::of_hosts(
+            to_u32(index),
+            to_u32(count),
             status,
-            job_instance_id: Some(job.job_instance_id),
-            hosts_total: hosts.len(),
-            hosts_ok: hosts.len() - failed_hosts.len(),
-            failed_hosts,
-        };
+            job.job_instance_id,
+            &hosts,
+        );
         // What JOB already did: queued without waiting, as `push_attempt_finished` is.
         drop(ctx.journal.enqueue(&Record::PushBatchFinished {
             push: task.name.clone(),
@@ -336,6 +361,7 @@ mod tests {
             expression: RollingExpr::parse(expression).expect("expression"),
             done: 0,
             seen: Vec::new(),
+            earlier: Vec::new(),
         }
     }
 
@@ -394,6 +420,41 @@ mod tests {
         // A failure in the last batch ends the job: nothing to continue.
         let ended = snapshot(RunStatus::Fail, true, &[Success, Success, Success, Failed]);
         assert_eq!(b.waiting(&JOB, &ended), None);
+    }
+
+    fn batch(index: u32, status: PushStatus) -> BatchReport {
+        BatchReport::of_hosts(index, 3, status, 9, &[])
+    }
+
+    #[test]
+    fn a_resumed_job_reports_the_batches_an_earlier_segment_saw_finish() {
+        let earlier = [
+            batch(1, PushStatus::Succeeded),
+            batch(2, PushStatus::Failed),
+        ];
+        let attach = Start::Attach(JOB);
+        let mut b = batches("1 30% 100%").journaled_before(&attach, Some((9, 2)), &earlier);
+        assert_eq!(b.done, 2);
+        b.seen = vec![
+            batch(2, PushStatus::Succeeded),
+            batch(3, PushStatus::Succeeded),
+        ];
+        let statuses: Vec<(u32, PushStatus)> = b
+            .into_reports()
+            .iter()
+            .map(|r| (r.index, r.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (1, PushStatus::AlreadySucceeded),
+                (2, PushStatus::Succeeded),
+                (3, PushStatus::Succeeded)
+            ]
+        );
+        // Another job: what the earlier one did is not this job's batches.
+        let other = batches("1 30% 100%").journaled_before(&attach, Some((8, 2)), &earlier);
+        assert!(other.into_reports().is_empty());
     }
 
     #[test]

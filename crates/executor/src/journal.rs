@@ -738,6 +738,10 @@ pub struct PushHistory {
     /// The last JOB rolling batch journaled finished (`push_batch_finished`): its job and
     /// index. A resumed run following that job again does not journal those batches twice.
     pub job_batches_done: Option<(i64, u32)>,
+    /// The JOB rolling batches journaled finished for the job of `job_batches_done`, the
+    /// latest of each index, in index order: what a resumed run's report lists for the
+    /// batches it does not see again.
+    pub job_batches: Vec<crate::report::BatchReport>,
 }
 
 impl PushHistory {
@@ -1058,9 +1062,25 @@ impl RunHistory {
                 push,
                 job_instance_id,
                 batch,
+                batches,
+                status,
+                hosts,
                 ..
             } => {
-                self.pushes.entry(push).or_default().job_batches_done = Some((job_instance_id, batch));
+                let p = self.pushes.entry(push).or_default();
+                if p.job_batches_done.is_some_and(|(job, _)| job != job_instance_id) {
+                    p.job_batches.clear();
+                }
+                p.job_batches_done = Some((job_instance_id, batch));
+                p.job_batches.retain(|b| b.index != batch);
+                p.job_batches.push(crate::report::BatchReport::of_hosts(
+                    batch,
+                    batches,
+                    status,
+                    job_instance_id,
+                    &hosts,
+                ));
+                p.job_batches.sort_by_key(|b| b.index);
             }
             Record::PushAwaitingConfirmation { push, point, .. } => {
                 self.pushes.entry(push).or_default().waiting = Some(point);

@@ -218,6 +218,8 @@ pub(crate) struct Task {
     pub(crate) gate_confirmed: bool,
     /// The last JOB rolling batch an earlier segment journaled finished: its job and index.
     pub(crate) job_batches_done: Option<(i64, u32)>,
+    /// The JOB rolling batches an earlier segment journaled finished for that job.
+    pub(crate) job_batches_before: Vec<BatchReport>,
     /// `Start::Attach` continues a retry inside the job whose intent the journal holds
     /// without its end: the step's execution count before it (whether JOB took it is read
     /// from the step before anything is sent).
@@ -333,7 +335,9 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 .collect(),
             batch: None,
             job_batches: crate::job_batches::JobBatches::for_push(&ctx.plan, push)
-                .map(|b| b.journaled_before(&task.start, task.job_batches_done)),
+                .map(|b| {
+                    b.journaled_before(&task.start, task.job_batches_done, &task.job_batches_before)
+                }),
             delivered_by: BTreeMap::new(),
         }
     }
@@ -759,7 +763,7 @@ impl<'a, A: JobApi> PushRun<'a, A> {
         // Whatever happened, later pushes no longer wait for this one's turn.
         turn.release();
         if let Some(job_batches) = self_job_batches {
-            report.batches.extend(job_batches.seen);
+            report.batches.extend(job_batches.into_reports());
         }
         if !status.is_ok() && !status.is_waiting() {
             ctx.failure_seen

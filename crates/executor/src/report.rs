@@ -201,7 +201,8 @@ pub struct PushReport {
     /// Per batch, when the plan cuts the push's targets into batches (v2 `rolling`), in
     /// batch order, those of earlier segments included; for JOB's own rolling (v3), each
     /// batch as this segment saw it finish (a batch run again after a confirmation appears
-    /// again).
+    /// again), with those only an earlier segment saw finish (from the journal) before
+    /// them, in batch order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchReport>,
     /// Where the push waits for a person, when its status is `waiting_at_gate` or
@@ -232,6 +233,32 @@ pub struct AttemptReport {
     pub hosts: usize,
     /// Those that did not receive the files.
     pub failed: usize,
+}
+
+impl BatchReport {
+    /// A JOB rolling batch that finished with `hosts`, as its `push_batch_finished` says.
+    pub(crate) fn of_hosts(
+        index: u32,
+        count: u32,
+        status: PushStatus,
+        job_instance_id: i64,
+        hosts: &[HostResult],
+    ) -> Self {
+        let failed_hosts: Vec<String> = hosts
+            .iter()
+            .filter(|h| !h.is_success())
+            .map(|h| h.host.clone())
+            .collect();
+        BatchReport {
+            index,
+            count,
+            status,
+            job_instance_id: Some(job_instance_id),
+            hosts_total: hosts.len(),
+            hosts_ok: hosts.len() - failed_hosts.len(),
+            failed_hosts,
+        }
+    }
 }
 
 /// Which batch of a push a job or a line is about: batch `index` of `count` (1-based).

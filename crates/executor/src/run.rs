@@ -630,6 +630,8 @@ struct Coordinator<A> {
     /// Per push, the last JOB rolling batch an earlier segment journaled finished (its job
     /// and index).
     job_batches_done: BTreeMap<String, (i64, u32)>,
+    /// Per push, the JOB rolling batches an earlier segment journaled finished.
+    job_batches_before: BTreeMap<String, Vec<crate::report::BatchReport>>,
     /// Re-attached pushes whose retry inside the job was journaled without its end: the
     /// step's execution count before it.
     pending_retries: BTreeMap<String, Option<i32>>,
@@ -755,6 +757,12 @@ impl<A: JobApi> Coordinator<A> {
                 .iter()
                 .flat_map(|h| &h.pushes)
                 .filter_map(|(name, p)| Some((name.clone(), p.job_batches_done?)))
+                .collect(),
+            job_batches_before: history
+                .iter()
+                .flat_map(|h| &h.pushes)
+                .filter(|(_, p)| !p.job_batches.is_empty())
+                .map(|(name, p)| (name.clone(), p.job_batches.clone()))
                 .collect(),
             pending_retries: history
                 .iter()
@@ -1067,6 +1075,7 @@ impl<A: JobApi> Coordinator<A> {
                 attach_batch: self.attach_batches.remove(&name),
                 gate_confirmed: self.gates_confirmed.contains(&name),
                 job_batches_done: self.job_batches_done.get(&name).copied(),
+                job_batches_before: self.job_batches_before.remove(&name).unwrap_or_default(),
                 pending_retry: self.pending_retries.remove(&name),
             };
             flight.tickets += 1;
