@@ -749,13 +749,13 @@ impl<'a> Builder<'a> {
         }
         // `None`: reported once where the budget ran out; the plan is already invalid.
         let left = self.expansion_left?;
-        let result = substitute(&s.value, &self.vars, left.min(MAX_EXPANDED));
-        self.expansion_left = Some(left - result.text.len().min(left));
-        for &name in &result.used {
-            if !self.used_vars.contains(name) {
-                self.used_vars.insert(name.to_owned());
+        let used_vars = &mut self.used_vars;
+        let result = substitute(&s.value, &self.vars, left.min(MAX_EXPANDED), |name| {
+            if !used_vars.contains(name) {
+                used_vars.insert(name.to_owned());
             }
-        }
+        });
+        self.expansion_left = Some(left - result.text.len().min(left));
         if result.issues.is_empty() {
             return Some(result.text);
         }

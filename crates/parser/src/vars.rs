@@ -24,11 +24,9 @@ pub(crate) const MAX_EXPANDED: usize = 1 << 20;
 
 /// The result of substituting one string.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Substituted<'a> {
+pub(crate) struct Substituted {
     /// The text with every reference replaced (valid only when `issues` is empty).
     pub(crate) text: String,
-    /// Names referenced (defined or not), in order.
-    pub(crate) used: Vec<&'a str>,
     /// Problems, each with its byte range in the input string (the whole `${...}`).
     pub(crate) issues: Vec<(Range<usize>, VarIssue)>,
 }
@@ -41,12 +39,14 @@ pub(crate) fn is_var_name(name: &str) -> bool {
 }
 
 /// Replaces every `${name}` in `input` with its value from `vars`, producing at most `limit`
-/// bytes (a [`VarIssue::TooLong`] stops it there).
+/// bytes (a [`VarIssue::TooLong`] stops it there). `used` is told each name referenced
+/// (defined or not), in order: a list of them was an allocation per substituted string.
 pub(crate) fn substitute<'a>(
     input: &'a str,
     vars: &BTreeMap<String, String>,
     limit: usize,
-) -> Substituted<'a> {
+    mut used: impl FnMut(&'a str),
+) -> Substituted {
     let mut out = Substituted {
         text: String::with_capacity(input.len()),
         ..Substituted::default()
@@ -69,7 +69,7 @@ pub(crate) fn substitute<'a>(
                     if !is_var_name(name) {
                         out.issues.push((range, VarIssue::BadName(name.to_owned())));
                     } else {
-                        out.used.push(name);
+                        used(name);
                         match vars.get(name) {
                             Some(value) if out.text.len() + value.len() > limit => {
                                 out.issues.push((range, VarIssue::TooLong(limit)));
@@ -115,27 +115,34 @@ mod tests {
 
     #[test]
     fn substitutes_and_escapes() {
+        let mut used = Vec::new();
         let s = substitute(
             "/a/app-${version}.tgz $$ $${x} ${version}",
             &vars(),
             MAX_EXPANDED,
+            |name| used.push(name),
         );
         assert!(s.issues.is_empty());
         assert_eq!(s.text, "/a/app-1.4.2.tgz $$ ${x} 1.4.2");
-        assert_eq!(s.used, ["version", "version"]);
+        assert_eq!(used, ["version", "version"]);
     }
 
     #[test]
     fn stops_at_the_expansion_limit() {
         let vars = [("v".to_owned(), "x".repeat(MAX_EXPANDED / 4 + 1))].into();
-        let s = substitute("/${v}${v}${v}${v}${v}", &vars, MAX_EXPANDED);
+        let s = substitute("/${v}${v}${v}${v}${v}", &vars, MAX_EXPANDED, |_| {});
         assert_eq!(s.issues, vec![(13..17, VarIssue::TooLong(MAX_EXPANDED))]);
         assert!(s.text.len() <= MAX_EXPANDED);
     }
 
     #[test]
     fn reports_each_issue_with_its_range() {
-        let s = substitute("/${nope}/${bad name}/${open", &vars(), MAX_EXPANDED);
+        let s = substitute(
+            "/${nope}/${bad name}/${open",
+            &vars(),
+            MAX_EXPANDED,
+            |_| {},
+        );
         assert_eq!(
             s.issues,
             vec![
