@@ -237,6 +237,59 @@ fn retries_stay_inside_their_batch() {
     assert_valid("events", &events);
 }
 
+/// The text report shows batches as batches and attempts only where a batch was retried:
+/// batch 2's two jobs are its attempts, the other batches' single jobs are not.
+#[test]
+fn the_report_lists_attempts_only_for_a_retried_batch() {
+    let flaky = "[[host]]\nhost = \"0:10.0.3.7\"\nflaky_jobs = 1\n";
+    let f = fixture(r#"{ expression = "5" }"#, "retries = 1\n", flaky);
+    let out = f.apply_sandbox(&["--yes"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    let attempts: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("  attempt "))
+        .collect();
+    assert_eq!(attempts.len(), 2, "{stdout}");
+    assert!(
+        attempts[0].contains("attempt 2") && attempts[0].contains("job, batch 2/4"),
+        "{stdout}"
+    );
+    assert!(
+        attempts[1].contains("attempt 3") && attempts[1].contains("job, batch 2/4"),
+        "{stdout}"
+    );
+    assert!(
+        attempts[1].contains("1/0"),
+        "the retry reached the failed host: {stdout}"
+    );
+    assert_eq!(stdout.matches("  batch ").count(), 4, "{stdout}");
+
+    // `plan report`: the push's batches and its one retry, a line per batch.
+    let out = f
+        .plan()
+        .args(["report", "plan.toml"])
+        .output()
+        .expect("plan report");
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(report.contains("(4 batches, 1 retry)"), "{report}");
+    assert!(!report.contains("attempts:"), "{report}");
+    for (batch, line) in [
+        ("1/4", "batch 1/4 succeeded: job "),
+        ("2/4", "5/0 hosts ok/failed, after 1 retry"),
+        ("3/4", "batch 3/4 succeeded: job "),
+        ("4/4", "batch 4/4 succeeded: job "),
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.contains(&format!("batch {batch} ")) && l.contains(line)),
+            "batch {batch}: {report}"
+        );
+    }
+}
+
 /// Without `max_failed`, `"ignore-failure"` sends every batch as JOB's mode would; the push
 /// still fails, naming the hosts that did not get the files.
 #[test]
@@ -247,6 +300,10 @@ fn ignore_failure_sends_every_batch_and_the_push_fails() {
     let stderr = text(&out.stderr);
     assert_eq!(code(&out), 3, "{}{stderr}", text(&out.stdout));
     assert_eq!(submissions(&f).len(), 4, "every batch is sent");
+    // A batch is not an attempt: four batch rows, no attempt rows.
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches("  batch ").count(), 4, "{stdout}");
+    assert!(!stdout.contains("attempt"), "{stdout}");
     let expected: Vec<bool> = (1..=20).map(|i| i != 2).collect();
     assert_eq!(delivered(&f), expected);
     assert!(

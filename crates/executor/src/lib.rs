@@ -13,10 +13,10 @@
 mod api;
 mod batches;
 mod confirm;
-mod job_batches;
 mod converge;
 mod events;
 mod interrupt;
+mod job_batches;
 mod journal;
 mod lock;
 mod options;
@@ -32,9 +32,11 @@ pub mod schema;
 mod state_dir;
 mod verify;
 
-pub use api::{BkJobApi, ChecksumRead, ChecksumScript, JobApi, JobRef, StartOutcome, StepExecution};
-pub use confirm::{Confirmer, WaitPoint};
+pub use api::{
+    BkJobApi, ChecksumRead, ChecksumScript, JobApi, JobRef, StartOutcome, StepExecution,
+};
 pub use batches::plan_batch_sizes;
+pub use confirm::{Confirmer, WaitPoint};
 pub use converge::{Converged, Convergence, converge};
 pub use events::{ApplyEvent, DryRunPush, DryRunStage, EVENTS_FORMAT_VERSION, LineStamp, Target};
 pub use interrupt::Interrupt;
@@ -52,8 +54,8 @@ pub use refresh::{
     RefreshJob, RefreshSettings, RefreshedPush, refresh, refresh_task_name,
 };
 pub use report::{
-    Batch, BatchReport, Event, Hint, HostResult, Interruption, PushReport, PushStatus, RunReport,
-    SUCCEEDED_HOSTS_LISTED, TerminateReason,
+    AttemptReport, Batch, BatchReport, Event, Hint, HostResult, Interruption, PushReport,
+    PushStatus, RunReport, SUCCEEDED_HOSTS_LISTED, TerminateReason,
 };
 pub use run::{InDoubtPush, Settings, StartError, apply};
 pub use run_tag::run_tag;

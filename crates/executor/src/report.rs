@@ -233,6 +233,10 @@ pub struct AttemptReport {
     pub hosts: usize,
     /// Those that did not receive the files.
     pub failed: usize,
+    /// The batch this job sent, when the plan cuts the push into batches (v2 `rolling`):
+    /// the next batch's job is not a retry, another job of the same batch is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
 }
 
 impl BatchReport {

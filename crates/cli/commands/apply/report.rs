@@ -306,7 +306,11 @@ fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
     for b in &p.batches {
         // A JOB batch run again after a confirmation is listed again: the count is the
         // push's batches, not the rows.
-        let count = if b.count == 0 { p.batches.len() } else { b.count as usize };
+        let count = if b.count == 0 {
+            p.batches.len()
+        } else {
+            b.count as usize
+        };
         let job = b
             .job_instance_id
             .map_or_else(|| "-".to_owned(), |id| id.to_string());
@@ -328,22 +332,35 @@ fn write_batches(text: &mut String, p: &PushReport, name_width: usize) {
     }
 }
 
-/// Under a push retried in this segment, one row per attempt (`  attempt 2`, `in job` for a
-/// retry inside the same JOB instance), then the verification's summary when it ran.
+/// Under a push (or a v2 batch) retried in this segment, one row per attempt of it
+/// (`  attempt 2`, `retry in job` for a retry inside the same JOB instance, `job, batch 2/4`
+/// for a batch's job), then the verification's summary when it ran.
 fn write_attempts(text: &mut String, p: &PushReport, name_width: usize) {
-    if p.attempt_log.len() > 1 {
-        for a in &p.attempt_log {
-            let how = if a.in_same_job { "retry in job" } else { "job" };
-            let _ = writeln!(
-                text,
-                "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}",
-                "",
-                format!("  attempt {}", a.attempt),
-                how,
-                a.job_instance_id,
-                format!("{}/{}", a.hosts - a.failed, a.failed)
-            );
-        }
+    // A batch is not a retry: only a push (or one of its batches) sent more than once has
+    // its attempts listed, each job of it.
+    let sent_more_than_once = |a: &plan_executor::AttemptReport| {
+        let batch = a.batch.map(|b| b.index);
+        p.attempt_log
+            .iter()
+            .filter(|other| other.batch.map(|b| b.index) == batch)
+            .count()
+            > 1
+    };
+    for a in p.attempt_log.iter().filter(|a| sent_more_than_once(a)) {
+        let how = match (a.in_same_job, a.batch) {
+            (true, _) => "retry in job".to_owned(),
+            (false, Some(batch)) => format!("job, {batch}"),
+            (false, None) => "job".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "{:<5}  {:<name_width$}  {:<15}  {:>12}  {:>12}",
+            "",
+            format!("  attempt {}", a.attempt),
+            how,
+            a.job_instance_id,
+            format!("{}/{}", a.hosts - a.failed, a.failed)
+        );
     }
     if let Some(verification) = &p.verification {
         let _ = writeln!(text, "{:<5}  {}", "", verification.summary());

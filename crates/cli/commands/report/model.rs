@@ -132,6 +132,16 @@ impl Attempt {
     }
 }
 
+/// One batch of a push the plan cut into batches, over its jobs.
+pub(crate) struct BatchSummary<'a> {
+    /// Its jobs: 1, plus one per retry.
+    pub(crate) jobs: usize,
+    /// Its last attempt.
+    pub(crate) last: &'a Attempt,
+    /// Per host reached (by [`HostResult::key`]), whether its latest result is a success.
+    pub(crate) hosts: std::collections::BTreeMap<String, bool>,
+}
+
 /// Something that happened at one time: a line worth showing on the timeline.
 #[derive(Debug, Clone)]
 pub(crate) struct Mark {
@@ -599,6 +609,30 @@ impl Push {
         self.attempts[..i.min(self.attempts.len())]
             .iter()
             .any(|a| Some(a.batch) == batch)
+    }
+
+    /// Per batch the plan cut the push into, in batch order (empty for a push not cut
+    /// into batches).
+    pub(crate) fn batches(&self) -> Vec<BatchSummary<'_>> {
+        let mut batches: std::collections::BTreeMap<u32, BatchSummary<'_>> =
+            std::collections::BTreeMap::new();
+        for a in &self.attempts {
+            let Some((index, _)) = a.batch else {
+                continue;
+            };
+            let batch = batches.entry(index).or_insert(BatchSummary {
+                jobs: 0,
+                last: a,
+                hosts: std::collections::BTreeMap::new(),
+            });
+            batch.jobs += 1;
+            batch.last = a;
+            // A retry reaches only the failed hosts: a host's latest result wins.
+            for h in &a.hosts {
+                batch.hosts.insert(h.key(), h.is_success());
+            }
+        }
+        batches.into_values().collect()
     }
 
     /// How many of its attempts are retries.

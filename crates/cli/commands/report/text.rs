@@ -195,6 +195,9 @@ fn timeline_body(run: &Run, paint: Paint) -> String {
             paint.status(&status),
             attempts_note(push)
         );
+        for line in batch_lines(push) {
+            let _ = writeln!(out, "  {:<width$}  {}", "", paint.dim(&line));
+        }
         for mark in &push.marks {
             let at = mark
                 .at
@@ -274,26 +277,57 @@ fn bar(push: &Push, scale: &Scale) -> String {
     cells.into_iter().collect()
 }
 
-/// ` (2 attempts: 1 retry)` when a push ran more than once.
+/// ` (2 attempts: 1 retry)` when a push ran more than once; ` (4 batches)` or ` (4 batches,
+/// 1 retry)` for a push the plan cut into batches, whose batches' jobs are not attempts.
 fn attempts_note(push: &Push) -> String {
     let batches = push
         .attempts
         .iter()
         .filter_map(|a| a.batch.map(|(_, n)| n))
         .max();
-    let mut parts = Vec::new();
-    if let Some(n) = batches {
-        parts.push(format!("{n} batches"));
+    let retries = match push.retries() {
+        0 => None,
+        1 => Some("1 retry".to_owned()),
+        n => Some(format!("{n} retries")),
+    };
+    match (batches, retries) {
+        (Some(n), None) => format!(" ({n} batches)"),
+        (Some(n), Some(retries)) => format!(" ({n} batches, {retries})"),
+        (None, Some(retries)) => format!(" ({} attempts: {retries})", push.attempts.len()),
+        (None, None) => String::new(),
     }
-    match push.retries() {
-        0 => {}
-        1 => parts.push("1 retry".to_owned()),
-        n => parts.push(format!("{n} retries")),
-    }
-    if parts.is_empty() || push.attempts.len() < 2 {
-        return String::new();
-    }
-    format!(" ({} attempts: {})", push.attempts.len(), parts.join(", "))
+}
+
+/// Under a push the plan cut into batches, one line per batch sent: how its last job
+/// ended, the job, its hosts ok/failed, and its retries.
+fn batch_lines(push: &Push) -> Vec<String> {
+    push.batches()
+        .into_iter()
+        .map(|batch| {
+            let last = batch.last;
+            let outcome = if last.finished.is_none() {
+                "unfinished"
+            } else if last.succeeded() {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            let failed = batch.hosts.values().filter(|ok| !**ok).count();
+            let job = last
+                .job
+                .map_or_else(|| "no job".to_owned(), |id| format!("job {id}"));
+            let retried = match batch.jobs {
+                1 => String::new(),
+                2 => ", after 1 retry".to_owned(),
+                n => format!(", after {} retries", n - 1),
+            };
+            format!(
+                "{} {outcome}: {job}, {}/{failed} hosts ok/failed{retried}",
+                last.batch_label().unwrap_or_default(),
+                batch.hosts.len() - failed
+            )
+        })
+        .collect()
 }
 
 fn matrix(out: &mut String, run: &Run, paint: Paint) {

@@ -135,6 +135,7 @@ impl<A: JobApi> PushRun<'_, A> {
             in_same_job,
             hosts: hosts.len(),
             failed: hosts.iter().filter(|h| !h.is_success()).count(),
+            batch: self.current_batch(),
         });
         for host in hosts {
             self.delivered_by.insert(host.host.clone(), *job);
