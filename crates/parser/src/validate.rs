@@ -1,6 +1,7 @@
 //! The second layer: raw structs of every file -> the validated [`Plan`], checking every rule
 //! of the format that does not need the dependency graph and collecting all problems.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -1818,9 +1819,9 @@ impl<'a> Builder<'a> {
 
     /// The push's `from` tables; those with a wrong account or no `files` are left out
     /// (reported).
-    fn push_sources(
+    fn push_sources<'r>(
         &mut self,
-        raw: &RawPush,
+        raw: &'r RawPush,
         target: Option<&Target>,
         scope: &mut PushScope,
     ) -> Vec<Source> {
@@ -1886,11 +1887,11 @@ impl<'a> Builder<'a> {
 
     /// A `from` naming a JOB file source (v3 `file_type = 3`): no hosts, no account, and
     /// paths inside the source rather than absolute paths.
-    fn file_source_entry(
+    fn file_source_entry<'r>(
         &mut self,
-        s: &RawSource,
+        s: &'r RawSource,
         source_index: usize,
-        deliveries: &mut Deliveries<'_>,
+        deliveries: &mut Deliveries<'r>,
         scope: &PushScope,
     ) -> Option<Source> {
         let key = s.file_source_key?;
@@ -1992,11 +1993,11 @@ impl<'a> Builder<'a> {
 
     /// The entries of a file source's `files`: paths inside the source (`bucket/path`), not
     /// absolute paths on a host, so only emptiness and NUL are checked.
-    fn file_source_files(
+    fn file_source_files<'r>(
         &mut self,
-        s: &RawSource,
+        s: &'r RawSource,
         source_index: usize,
-        deliveries: &mut Deliveries<'_>,
+        deliveries: &mut Deliveries<'r>,
         push_name: &str,
     ) -> Vec<FileEntry> {
         let mut files = Vec::new();
@@ -2016,7 +2017,7 @@ impl<'a> Builder<'a> {
                 );
                 continue;
             }
-            if let Some(name) = delivered_name(&path) {
+            if let Some(name) = delivered_name(&path, &entry.value) {
                 match deliveries.clash(&name, source_index, &HostSet::default(), &mut distinct) {
                     Some(first) => {
                         self.duplicate_delivery(push_name, &name, deliveries, entry.span, first);
@@ -2142,12 +2143,12 @@ impl<'a> Builder<'a> {
     }
 
     /// One source's valid file entries, each checked against what earlier entries deliver.
-    fn source_files(
+    fn source_files<'r>(
         &mut self,
-        s: &RawSource,
+        s: &'r RawSource,
         source_index: usize,
         hosts: &HostSet,
-        deliveries: &mut Deliveries<'_>,
+        deliveries: &mut Deliveries<'r>,
         push_name: &str,
     ) -> Vec<FileEntry> {
         let mut files = Vec::with_capacity(s.files.as_ref().map_or(0, Vec::len));
@@ -2161,7 +2162,7 @@ impl<'a> Builder<'a> {
             if !self.check_source_path(entry, &path) {
                 continue;
             }
-            if let Some(name) = delivered_name(&path) {
+            if let Some(name) = delivered_name(&path, &entry.value) {
                 match deliveries.clash(&name, source_index, hosts, &mut distinct_sources) {
                     Some(first) => {
                         self.duplicate_delivery(push_name, &name, deliveries, entry.span, first);
@@ -2650,7 +2651,7 @@ fn own_or_plan(
 /// What one push's source entries deliver so far, to find two writing the same file.
 struct Deliveries<'r> {
     /// Delivered name -> (entry span, index of its source) of every entry delivering it.
-    by_name: HashMap<String, Delivering>,
+    by_name: HashMap<Cow<'r, str>, Delivering>,
     /// Each source's hosts, kept only when the push has several sources.
     source_hosts: Vec<HostSet>,
     /// With `[FILESRCIP]` in the target path each source host writes into its own
@@ -2668,9 +2669,9 @@ struct Delivering {
     more: Vec<(Span, usize)>,
 }
 
-impl Deliveries<'_> {
+impl<'r> Deliveries<'r> {
     /// Records that the entry at `span` of source `source_index` delivers `name`.
-    fn add(&mut self, name: String, span: Span, source_index: usize) {
+    fn add(&mut self, name: Cow<'r, str>, span: Span, source_index: usize) {
         match self.by_name.entry(name) {
             std::collections::hash_map::Entry::Occupied(mut delivering) => {
                 delivering.get_mut().more.push((span, source_index));
@@ -2710,14 +2711,42 @@ impl Deliveries<'_> {
 
 /// What a source entry puts into the target directory: its file name (a pattern stands for
 /// itself), or `dirname/` for a directory. `None` for the root directory.
-fn delivered_name(path: &str) -> Option<String> {
+///
+/// Borrowed from `written` (the entry as the plan writes it, `path` before substitution)
+/// when it ends with the name, as it does unless a variable is in the name: recording the
+/// names of a push's entries then copies none.
+fn delivered_name<'w>(path: &str, written: &'w str) -> Option<Cow<'w, str>> {
     let trimmed = path.trim_end_matches(['/', '\\']);
     if trimmed.len() != path.len() {
         let (_, name) = split_file_name(trimmed);
-        return (!name.is_empty() && !is_windows_drive(trimmed)).then(|| [name, "/"].concat());
+        if name.is_empty() || is_windows_drive(trimmed) {
+            return None;
+        }
+        // `name/`, as written when the path ends with that one `/`.
+        let as_written = path.len() == trimmed.len() + 1
+            && path.ends_with('/')
+            && written.len() > name.len()
+            && written.ends_with(name_and_slash(path, name));
+        return Some(if as_written {
+            Cow::Borrowed(&written[written.len() - name.len() - 1..])
+        } else {
+            Cow::Owned([name, "/"].concat())
+        });
     }
     let (_, name) = split_file_name(path);
-    (!name.is_empty()).then(|| name.to_owned())
+    if name.is_empty() {
+        return None;
+    }
+    Some(if written.ends_with(name) {
+        Cow::Borrowed(&written[written.len() - name.len()..])
+    } else {
+        Cow::Owned(name.to_owned())
+    })
+}
+
+/// The last `name.len() + 1` bytes of `path`: its name and the one `/` after it.
+fn name_and_slash<'p>(path: &'p str, name: &str) -> &'p str {
+    &path[path.len() - name.len() - 1..]
 }
 
 /// True when both sets name only static hosts and share none: with `[FILESRCIP]` in the
