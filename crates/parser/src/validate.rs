@@ -1819,9 +1819,9 @@ impl<'a> Builder<'a> {
 
     /// The push's `from` tables; those with a wrong account or no `files` are left out
     /// (reported).
-    fn push_sources<'r>(
+    fn push_sources(
         &mut self,
-        raw: &'r RawPush,
+        raw: &RawPush,
         target: Option<&Target>,
         scope: &mut PushScope,
     ) -> Vec<Source> {
