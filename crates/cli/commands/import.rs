@@ -234,14 +234,14 @@ fn import(
         bk_biz_id: args.bk_biz_id,
     };
     let unordered = write::plan_file(&header, &imported);
-    match checked(&unordered) {
+    match checked(&unordered, &imported) {
         Ok(graph) => keep_jobs_order(&mut imported, &graph),
         // Unordered, the pushes may not even pass (two steps writing the same file is what
         // JOB's order settles): each then waits for the one JOB runs before it.
         Err(_) => follow_jobs_order(&mut imported),
     }
     let text = write::plan_file(&header, &imported);
-    let verdict = checked(&text);
+    let verdict = checked(&text, &imported);
     match &args.output {
         // Beside FILE, then renamed: a reader (or an interrupted import) never leaves half a
         // plan in place of the one that was there.
@@ -285,15 +285,25 @@ fn naming(plans: &[JobPlanDetail]) -> (String, String) {
     (name, description)
 }
 
-/// The text as `plan check` reads it: the ordered graph, or every problem.
-fn checked(text: &str) -> Result<PlanGraph, crate::load::Rejected> {
-    let parsed =
-        plan_parser::parse_str(CHECKED_AS, text, &ParseOptions::default()).map_err(|errors| {
-            crate::load::Rejected {
-                sources: errors.sources().clone(),
-                problems: errors.problems().to_vec(),
-            }
-        })?;
+/// The text as `plan check` reads it: the ordered graph, or every problem. A variable JOB
+/// requires and the job plan leaves empty is written undefined; it is checked as
+/// `--var NAME=` would give it, so what is checked is the rest of the plan.
+fn checked(text: &str, imported: &Import) -> Result<PlanGraph, crate::load::Rejected> {
+    let options = ParseOptions {
+        vars: imported
+            .vars
+            .iter()
+            .filter(|(_, var)| var.needs_value)
+            .map(|(name, _)| (name.clone(), String::new()))
+            .collect(),
+        api: None,
+    };
+    let parsed = plan_parser::parse_str(CHECKED_AS, text, &options).map_err(|errors| {
+        crate::load::Rejected {
+            sources: errors.sources().clone(),
+            problems: errors.problems().to_vec(),
+        }
+    })?;
     plan_graph::build(&parsed.plan).map_err(|errors| crate::load::Rejected {
         sources: errors.sources().clone(),
         problems: errors.problems().to_vec(),

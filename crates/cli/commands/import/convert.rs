@@ -492,7 +492,7 @@ impl<'a> PlanImport<'a> {
             let needs_value = value.is_empty() && var.required == Some(1);
             let text = if needs_value {
                 format!(
-                    "string variable `{name}` -> [vars], empty: JOB requires a value at run time; pass --var {name}=VALUE"
+                    "string variable `{name}` left undefined (commented out in [vars]): JOB requires a value at run time; pass --var {name}=VALUE to check, show and apply"
                 )
             } else {
                 format!("string variable `{name}` -> [vars]")

@@ -32,7 +32,12 @@ pub(crate) fn plan_file(header: &Header<'_>, import: &Import) -> String {
         out.push_str("\n[vars]\n");
         for (name, var) in &import.vars {
             if var.needs_value {
+                // Left undefined, not empty: an empty value would quietly turn
+                // `${dest}/cache/` into `/cache/`. JOB refuses to run without one; so does
+                // the plan, at each use (`undefined_var`), until `--var` gives it.
                 let _ = writeln!(out, "# JOB requires a value: pass --var {name}=VALUE");
+                let _ = writeln!(out, "# {} = {}", key(name), quote(&var.value));
+                continue;
             }
             line(&mut out, name, &quote(&var.value));
         }
@@ -164,6 +169,8 @@ pub(crate) fn quote(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use plan_parser::ParseOptions;
+
     use super::*;
 
     /// Names, values and paths from JOB are data: whatever they hold, the file is TOML with
@@ -205,6 +212,48 @@ mod tests {
         assert_eq!(doc["push"].as_array().map(Vec::len), Some(1), "{text}");
         let source = &doc["push"][0]["from"];
         assert_eq!(source["account"].as_str(), Some(evil));
+    }
+
+    /// A variable JOB requires and the job plan leaves empty is not written as `""`: the
+    /// plan would then deliver to `/cache/` instead of `${dest}/cache/`. It is left undefined,
+    /// so every use of it is an error until `--var dest=...` gives it.
+    #[test]
+    fn a_required_variable_without_a_value_is_left_undefined() {
+        let plan: plan_bkjob::job_plan::JobPlanDetail = serde_json::from_value(serde_json::json!({
+            "id": 1, "bk_biz_id": 2, "name": "p",
+            "global_var_list": [{"type": 1, "name": "dest", "value": "", "required": 1}],
+            "step_list": [
+                {"type": 2, "name": "s", "file_info": {
+                    "file_source_list": [{"file_list": ["/data/a.txt"],
+                        "account": {"alias": "root"}, "server": {"host_id_list": [1]}}],
+                    "file_destination": {"path": "${dest}/cache/", "account": {"alias": "root"},
+                        "server": {"host_id_list": [2]}}}}
+            ]
+        }))
+        .expect("a job plan");
+        let import = super::super::convert::import(std::slice::from_ref(&plan));
+        let header = Header {
+            name: "p",
+            description: "d",
+            bk_biz_id: 2,
+        };
+        let text = plan_file(&header, &import);
+        let doc: toml::Table = toml::from_str(&text).expect("TOML");
+        assert!(
+            doc.get("vars").and_then(|v| v.get("dest")).is_none(),
+            "{text}"
+        );
+        assert!(text.contains("pass --var dest=VALUE"), "{text}");
+        let unset = plan_parser::parse_str("p.toml", &text, &ParseOptions::default());
+        let problems = unset.expect_err("undefined without --var");
+        let codes: Vec<&str> = problems.problems().iter().map(|p| p.code()).collect();
+        assert!(codes.contains(&"plan::parser::undefined_var"), "{codes:?}");
+        let given = ParseOptions {
+            vars: vec![("dest".to_owned(), "/srv".to_owned())],
+            api: None,
+        };
+        let parsed = plan_parser::parse_str("p.toml", &text, &given).expect("valid with --var");
+        assert_eq!(parsed.plan.pushes[0].target.path.value, "/srv/cache/");
     }
 
     /// Odd shapes JOB could send: nothing panics, every step is a push or a comment, and the
