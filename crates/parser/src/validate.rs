@@ -418,7 +418,17 @@ struct HostSetBuilder {
     first_range: Option<HostRange>,
 }
 
+/// Below this many selectors a set being built is searched rather than hashed: most groups
+/// and pushes hold a handful, and building the hash sets cost more than the scans.
+const SCAN_BELOW: usize = 16;
+
 impl HostSetBuilder {
+    /// True while the set is small enough to be searched ([`SCAN_BELOW`]) and nothing is in
+    /// the `seen_` sets yet.
+    fn scanned(&self) -> bool {
+        !self.indexed && self.first_range.is_none() && selector_count(&self.set) < SCAN_BELOW
+    }
+
     /// Fills the `seen_` sets from `set` before anything is added to a copied set.
     fn index(&mut self) {
         if self.indexed {
@@ -436,6 +446,13 @@ impl HostSetBuilder {
 
     /// Adds a host; `false` when it was already there.
     fn ip(&mut self, ip: HostAddr) -> bool {
+        if self.scanned() {
+            let new = !self.set.ips.contains(&ip);
+            if new {
+                self.set.ips.push(ip);
+            }
+            return new;
+        }
         if let Some(range) = self.first_range.filter(|_| !self.indexed) {
             if range.contains(&ip) {
                 return false;
@@ -452,6 +469,13 @@ impl HostSetBuilder {
 
     /// Adds a host id; `false` when it was already there.
     fn host_id(&mut self, id: HostId) -> bool {
+        if self.scanned() {
+            let new = !self.set.host_ids.contains(&id);
+            if new {
+                self.set.host_ids.push(id);
+            }
+            return new;
+        }
         self.index();
         let new = self.seen_host_ids.insert(id);
         if new {
@@ -497,8 +521,14 @@ impl HostSetBuilder {
     }
 
     fn dynamic_groups(&mut self, ids: &[String]) {
-        self.index();
         for id in ids {
+            if self.scanned() {
+                if !self.set.dynamic_groups.contains(id) {
+                    self.set.dynamic_groups.push(id.clone());
+                }
+                continue;
+            }
+            self.index();
             if !self.seen_dynamic_groups.contains(id) {
                 self.seen_dynamic_groups.insert(id.clone());
                 self.set.dynamic_groups.push(id.clone());
@@ -507,8 +537,14 @@ impl HostSetBuilder {
     }
 
     fn topo_nodes(&mut self, nodes: &[TopoNode]) {
-        self.index();
         for node in nodes {
+            if self.scanned() {
+                if !self.set.topo_nodes.contains(node) {
+                    self.set.topo_nodes.push(node.clone());
+                }
+                continue;
+            }
+            self.index();
             if !self.seen_topo_nodes.contains(node) {
                 self.seen_topo_nodes.insert(node.clone());
                 self.set.topo_nodes.push(node.clone());
