@@ -127,6 +127,22 @@ fn exit_5_a_push_waits_for_a_confirmation() {
     assert_eq!(f.read("10.0.2.1", "/opt/app/app.tar.gz"), None);
 }
 
+/// `--junit` into a directory that does not exist: said before the run, not after it.
+#[test]
+fn exit_4_junit_report_that_could_not_be_written() {
+    let f = fixture();
+    let out = f.apply_sandbox(&["--junit", "no-such-dir/apply.xml"]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no-such-dir") && text(&out.stderr).contains("nothing was sent"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(f.requests().is_empty(), "nothing was sent");
+    let out = f.apply_sandbox(&["--junit", "apply.xml"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+}
+
 #[test]
 fn exit_4_credentials_missing_endpoint_unreachable_or_journal_mismatch() {
     let f = fixture();

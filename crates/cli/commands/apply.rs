@@ -80,6 +80,25 @@ fn unverifiable(plan: &Plan) -> Option<String> {
     })
 }
 
+/// Why `--junit FILE` could not be written when the run ends, told before anything is sent:
+/// a CI job must not learn after a whole run that its report went nowhere.
+fn junit_not_writable(path: &std::path::Path) -> Option<String> {
+    let parent = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    if path.is_dir() {
+        return Some(format!("`--junit {}` is a directory; nothing was sent", path.display()));
+    }
+    (!parent.is_dir()).then(|| {
+        format!(
+            "`--junit {}`: directory {} does not exist; nothing was sent",
+            path.display(),
+            parent.display()
+        )
+    })
+}
+
 /// The phases of an apply, in order. Each phase that refuses to go on says why and gives
 /// the exit status; the embedded simulator, once started, is shut down whatever happens.
 async fn apply(
@@ -95,6 +114,13 @@ async fn apply(
             Some("name a push of the plan that waits at its gate or for a rolling batch's confirmation"),
         );
         return Ok(ExitStatus::Usage);
+    }
+    if let Some(message) = args.junit.as_deref().and_then(junit_not_writable) {
+        out.cannot_start(
+            &message,
+            Some("name a file in an existing directory; the report is written when the run ends"),
+        );
+        return Ok(ExitStatus::CannotStart);
     }
     if let Some(message) = unverifiable(&plan) {
         out.cannot_start(
