@@ -48,6 +48,20 @@ fn exit_1_invalid_plan_and_nothing_sent() {
         assert_eq!(code(&out), 1, "{args:?}: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains("plan.toml:"), "{args:?}");
     }
+    // NDJSON readers get one `error` line saying why there is no run.
+    let out = f.apply_sandbox(&["--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", text(&out.stdout));
+    assert_eq!(lines[0]["event"], "error", "{}", lines[0]);
+    assert!(
+        lines[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a valid plan"))
+    );
     assert!(f.requests().is_empty(), "nothing was sent");
 }
 

@@ -41,7 +41,17 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitSta
         printer,
     ) {
         Ok(loaded) => loaded,
-        Err(status) => return Ok(status),
+        Err(status) => {
+            // A program reading the NDJSON learns why there is no run; the diagnostics
+            // themselves went to stderr, with their places in the plan.
+            if status == ExitStatus::Invalid && args.format == ApplyFormat::Json {
+                report::Out::new(*printer, true).cannot_start(
+                    &format!("`{}` is not a valid plan: nothing was sent", args.plan.display()),
+                    Some("the diagnostics on stderr point at each problem; `plan check --format json` lists them as data"),
+                );
+            }
+            return Ok(status);
+        }
     };
     print_problems(printer, &loaded.parsed.plan.sources, &loaded.warnings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
