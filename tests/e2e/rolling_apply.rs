@@ -101,11 +101,17 @@ fn a_failed_batch_pauses_the_job_until_resume_confirm_continues_it() {
         &world,
     );
     let sim = SimServer::start(&f.path("sandbox"));
-    let out = apply(&f, &sim.url, &[]);
+    // `-v`: the progress as lines, so the test reads it.
+    let out = apply(&f, &sim.url, &["-v"]);
     let said = text(&out.stdout) + &text(&out.stderr);
     assert_eq!(code(&out), 5, "{said}");
     assert!(said.contains("waiting for confirmation"), "{said}");
     assert!(said.contains("batch 2/3"), "{said}");
+    assert!(
+        said.contains("batch 2/3 failed, waiting for a confirmation"),
+        "the progress names the batch that ran: {said}"
+    );
+    assert!(!said.contains("batch 3/3"), "batch 3 never started: {said}");
     assert!(said.contains("--resume --confirm app"), "{said}");
     let got = delivered(&f);
     assert!(got[0], "batch 1");
@@ -250,6 +256,17 @@ fn manual_mode_waits_after_each_batch_and_each_confirm_continues_one() {
         .find(|e| e["event"] == "push_finished")
         .expect("push_finished");
     assert_eq!(finished["report"]["status"], "waiting_for_confirmation");
+    // Every target counts, those of the batch still to run included.
+    assert_eq!(finished["report"]["hosts_total"], 20, "{}", finished["report"]);
+    assert_eq!(finished["report"]["hosts_ok"], 10);
+    // The last progress says the batch that ran and that JOB waits, not the next batch.
+    let progress = events
+        .iter()
+        .rfind(|e| e["event"] == "push_progress")
+        .expect("push_progress");
+    assert_eq!(progress["batch"]["index"], 1, "{progress}");
+    assert_eq!(progress["batch"]["count"], 2, "{progress}");
+    assert_eq!(progress["waiting"], true, "{progress}");
     assert_eq!(finished["report"]["waiting"]["failed"], false);
     let error = finished["report"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("--resume --confirm"), "{error}");

@@ -131,7 +131,7 @@ fn the_threshold_stops_the_batches_and_resume_sends_only_what_did_not_succeed() 
         "{stderr}"
     );
     assert!(
-        stderr.contains("failed on 2 of 10 hosts (10 more in batches not sent)"),
+        stderr.contains("failed on 2 of 20 hosts (10 of them in batches not sent)"),
         "{stderr}"
     );
     assert!(

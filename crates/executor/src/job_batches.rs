@@ -107,14 +107,20 @@ impl JobBatches {
             .unwrap_or_default()
     }
 
-    /// The batch under way (the last one once every host is final).
+    /// The batch under way (the last one once every host is final); while JOB waits for a
+    /// confirmation after a batch, that batch (the next one has not started).
     pub(crate) fn position(&self, snapshot: &Snapshot) -> Option<Batch> {
         let sizes = self.sizes(snapshot);
         let count = sizes.len();
         if count == 0 {
             return None;
         }
-        let index = (batches_done(&sizes, snapshot) + 1).min(count);
+        let done = batches_done(&sizes, snapshot);
+        let index = if waits(snapshot) {
+            done.max(1)
+        } else {
+            (done + 1).min(count)
+        };
         Some(Batch {
             index: to_u32(index),
             count: to_u32(count),
@@ -124,21 +130,15 @@ impl JobBatches {
     /// Where JOB waits for a person after a batch: status 7 (manual mode), or a failed
     /// batch that paused the job (final status 4 with later batches' hosts still waiting).
     pub(crate) fn waiting(&self, job: &JobRef, snapshot: &Snapshot) -> Option<WaitPoint> {
+        if !waits(snapshot) {
+            return None;
+        }
         let sizes = self.sizes(snapshot);
-        let later_hosts_wait = snapshot
-            .hosts
-            .iter()
-            .any(|h| h.status == HostStatus::Waiting);
-        let failed = match snapshot.status {
-            RunStatus::WaitingUser if !snapshot.finished => false,
-            RunStatus::Fail if snapshot.finished && later_hosts_wait => true,
-            _ => return None,
-        };
         Some(WaitPoint::Batch {
             job_instance_id: job.job_instance_id,
             batch: to_u32(batches_done(&sizes, snapshot).max(1)),
             batches: to_u32(sizes.len()),
-            failed,
+            failed: snapshot.status == RunStatus::Fail,
         })
     }
 
@@ -199,6 +199,22 @@ impl JobBatches {
             report: report.clone(),
         });
         self.seen.push(report);
+    }
+}
+
+/// JOB waits for a person after a batch: status 7 (manual mode), or a failed batch that
+/// paused the job (final status 4 with later batches' hosts still waiting).
+fn waits(snapshot: &Snapshot) -> bool {
+    match snapshot.status {
+        RunStatus::WaitingUser => !snapshot.finished,
+        RunStatus::Fail => {
+            snapshot.finished
+                && snapshot
+                    .hosts
+                    .iter()
+                    .any(|h| h.status == HostStatus::Waiting)
+        }
+        _ => false,
     }
 }
 

@@ -334,10 +334,9 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 .map(|h| (h.key(), h.clone()))
                 .collect(),
             batch: None,
-            job_batches: crate::job_batches::JobBatches::for_push(&ctx.plan, push)
-                .map(|b| {
-                    b.journaled_before(&task.start, task.job_batches_done, &task.job_batches_before)
-                }),
+            job_batches: crate::job_batches::JobBatches::for_push(&ctx.plan, push).map(|b| {
+                b.journaled_before(&task.start, task.job_batches_done, &task.job_batches_before)
+            }),
             delivered_by: BTreeMap::new(),
         }
     }
@@ -466,7 +465,8 @@ impl<'a, A: JobApi> PushRun<'a, A> {
                 return Err(PushStatus::NotStarted);
             }
         }
-        let intent = write_intent(ctx, self.task, self.attempt, &request, self.current_batch()).await;
+        let intent =
+            write_intent(ctx, self.task, self.attempt, &request, self.current_batch()).await;
         self.turn.release_intent();
         let intent = match intent {
             Ok(i) => i,
@@ -664,6 +664,8 @@ impl<'a, A: JobApi> PushRun<'a, A> {
         last: Option<Snapshot>,
     ) -> PushStatus {
         if let Some(mut snapshot) = last {
+            // Every target counts, those of the batches still to run included.
+            self.report.hosts_total = snapshot.hosts.len();
             snapshot.hosts.retain(|h| h.status.is_finished());
             for r in host_results(self.ctx, job, &snapshot).await {
                 self.hosts.insert(r.key(), r);
@@ -816,7 +818,11 @@ impl<A: JobApi> PushRun<'_, A> {
         self.hosts
             .values()
             .filter(|h| !h.is_success())
-            .filter(|h| self.batch.as_ref().is_none_or(|(_, hosts)| hosts.contains(&h.host)))
+            .filter(|h| {
+                self.batch
+                    .as_ref()
+                    .is_none_or(|(_, hosts)| hosts.contains(&h.host))
+            })
             .collect()
     }
 
@@ -836,6 +842,8 @@ impl<A: JobApi> PushRun<'_, A> {
     async fn batched(&mut self, batches: Vec<Vec<HostAddr>>) -> PushStatus {
         let count = u32::try_from(batches.len()).unwrap_or(u32::MAX);
         let total: usize = batches.iter().map(Vec::len).sum();
+        // The report counts every target, those of batches never sent included.
+        self.report.hosts_total = total;
         let mut order: Vec<u32> = (1..=count).collect();
         let attach = match &self.task.start {
             Start::Attach(_) => self.task.attach_batch.filter(|b| (1..=count).contains(b)),
@@ -856,7 +864,10 @@ impl<A: JobApi> PushRun<'_, A> {
             let start = if attach == Some(index) {
                 self.task.start.clone()
             } else if keys.iter().all(|k| self.host_succeeded(k)) {
-                reports.insert(index, self.batch_report(batch, &keys, PushStatus::AlreadySucceeded));
+                reports.insert(
+                    index,
+                    self.batch_report(batch, &keys, PushStatus::AlreadySucceeded),
+                );
                 continue;
             } else {
                 self.batch = Some((batch, keys.clone()));
@@ -868,7 +879,8 @@ impl<A: JobApi> PushRun<'_, A> {
             };
             // A job already in JOB is followed whatever happens; a new batch is not sent
             // once the run stops (before the segment's first submission, its turn decides).
-            let stopping = self.ctx.interrupt.is_stopping() || self.ctx.journal.broken().is_cancelled();
+            let stopping =
+                self.ctx.interrupt.is_stopping() || self.ctx.journal.broken().is_cancelled();
             if attach != Some(index) && sent_before && stopping {
                 self.report.error = Some(format!(
                     "the run stopped before {batch} was sent{}",
@@ -905,11 +917,11 @@ impl<A: JobApi> PushRun<'_, A> {
                             .iter()
                             .all(|h| self.host_succeeded(&h.to_string()))
                     });
-                    if let Some(reason) = rolling
-                        .filter(|_| later)
-                        .and_then(|r| crate::batches::stop_reason(r, failed, total, batch, batch_failed))
-                    {
-                        self.report.error = Some(format!("{reason}{}", crate::batches::not_submitted(batch)));
+                    if let Some(reason) = rolling.filter(|_| later).and_then(|r| {
+                        crate::batches::stop_reason(r, failed, total, batch, batch_failed)
+                    }) {
+                        self.report.error =
+                            Some(format!("{reason}{}", crate::batches::not_submitted(batch)));
                         break;
                     }
                 }
@@ -922,7 +934,10 @@ impl<A: JobApi> PushRun<'_, A> {
         self.batch = None;
         for index in 1..=count {
             let batch = Batch { index, count };
-            let keys = batches[index as usize - 1].iter().map(ToString::to_string).collect();
+            let keys = batches[index as usize - 1]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             let report = reports
                 .remove(&index)
                 .unwrap_or_else(|| self.batch_report(batch, &keys, PushStatus::NotStarted));
@@ -978,7 +993,9 @@ impl<A: JobApi> PushRun<'_, A> {
     }
 
     fn host_succeeded(&self, host: &str) -> bool {
-        self.hosts.values().any(|h| h.host == host && h.is_success())
+        self.hosts
+            .values()
+            .any(|h| h.host == host && h.is_success())
     }
 
     /// A batch's hosts as far as their results are known.
@@ -988,7 +1005,11 @@ impl<A: JobApi> PushRun<'_, A> {
         keys: &std::collections::BTreeSet<String>,
         status: PushStatus,
     ) -> BatchReport {
-        let results: Vec<&HostResult> = self.hosts.values().filter(|h| keys.contains(&h.host)).collect();
+        let results: Vec<&HostResult> = self
+            .hosts
+            .values()
+            .filter(|h| keys.contains(&h.host))
+            .collect();
         BatchReport {
             index: batch.index,
             count: batch.count,
@@ -1470,7 +1491,10 @@ impl<'a, A: JobApi> Follower<'a, A> {
         let Some(batches) = self.job_batches.as_deref_mut() else {
             return Ok(false);
         };
-        if batches.record(self.ctx, self.task, self.job, snapshot).await {
+        if batches
+            .record(self.ctx, self.task, self.job, snapshot)
+            .await
+        {
             self.deadline = now_i + self.allowance;
         }
         self.batch = batches.position(snapshot);
@@ -1527,6 +1551,10 @@ impl<'a, A: JobApi> Follower<'a, A> {
             hosts_done: done,
             hosts_total: key.2,
             batch: self.batch,
+            waiting: self
+                .job_batches
+                .as_deref()
+                .is_some_and(|b| b.waiting(self.job, snapshot).is_some()),
             bytes_per_second: throughput,
         });
     }

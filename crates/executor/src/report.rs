@@ -333,7 +333,9 @@ impl PushReport {
     pub(crate) fn record_hosts(&mut self, hosts: impl IntoIterator<Item = HostResult>) {
         let (ok, failed): (Vec<HostResult>, Vec<HostResult>) =
             hosts.into_iter().partition(HostResult::is_success);
-        self.hosts_total = ok.len() + failed.len();
+        // A total set before (every target of a push whose later batches never ran, or
+        // whose job waits before them) stays: the report counts the push's targets.
+        self.hosts_total = self.hosts_total.max(ok.len() + failed.len());
         self.hosts_ok = ok.len();
         self.failed_hosts = failed;
         self.succeeded_hosts_unlisted = ok.len().saturating_sub(SUCCEEDED_HOSTS_LISTED);
@@ -481,9 +483,14 @@ pub enum Event {
         hosts_done: usize,
         /// Hosts JOB reports.
         hosts_total: usize,
-        /// The batch this job is, when the plan cuts the push into batches.
+        /// The batch this job is, when the plan cuts the push into batches; for JOB's own
+        /// rolling, the batch under way, or the one that ran when JOB waits after it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch: Option<Batch>,
+        /// JOB waits for a confirmation after `batch` (a manual-mode batch done, or a
+        /// failed batch that paused the job).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        waiting: bool,
         /// Bytes a second one target host receives, from JOB's file logs (the speeds of the
         /// files it receives side by side, averaged over the hosts read), once a log was read.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -143,10 +143,23 @@ impl View {
                 hosts_done,
                 hosts_total,
                 batch,
+                waiting,
                 bytes_per_second,
             } => {
                 let status = job_status.label();
-                let batch = batch.map(|b| format!("{b}  ")).unwrap_or_default();
+                let batch = match batch {
+                    Some(b) if *waiting => {
+                        // A failed batch paused the job (4); a manual-mode one is done (7).
+                        let ended = if matches!(job_status, plan_bkjob::RunStatus::Fail) {
+                            "failed"
+                        } else {
+                            "done"
+                        };
+                        format!("{b} {ended}, waiting for a confirmation  ")
+                    }
+                    Some(b) => format!("{b}  "),
+                    None => String::new(),
+                };
                 let mut text = format!(
                     "{batch}JOB {job_instance_id}  {status}  hosts {hosts_done}/{hosts_total}"
                 );

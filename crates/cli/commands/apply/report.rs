@@ -586,8 +586,8 @@ fn cause(log: &str) -> String {
     lines.join("\n")
 }
 
-/// ` (10 more in batches not sent)` for a push whose later batches were never submitted: its
-/// host counts cover only the batches that ran.
+/// ` (10 of them in batches not sent)` for a push whose later batches were never submitted:
+/// its hosts total counts them, its ok and failed hosts only the batches that ran.
 fn unsent_hosts(r: &PushReport) -> String {
     let unsent: usize = r
         .batches
@@ -598,7 +598,7 @@ fn unsent_hosts(r: &PushReport) -> String {
     if unsent == 0 {
         return String::new();
     }
-    format!(" ({unsent} more in batches not sent)")
+    format!(" ({unsent} of them in batches not sent)")
 }
 
 fn failure_problem(plan: &Plan, push: &Push, r: &PushReport) -> Problem {
