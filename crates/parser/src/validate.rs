@@ -570,6 +570,36 @@ impl HostSetBuilder {
     }
 }
 
+/// [`Builder::charge_hosts`] on the fields it changes, so that a caller holding a group
+/// borrowed from the builder can charge its selectors.
+fn charge_selectors(
+    hosts_left: &mut Option<usize>,
+    hosts_budget: usize,
+    problems: &mut Vec<Problem>,
+    count: usize,
+    span: Span,
+) -> bool {
+    let Some(left) = *hosts_left else {
+        return false;
+    };
+    if count <= left {
+        *hosts_left = Some(left - count);
+        return true;
+    }
+    *hosts_left = None;
+    problems.push(
+        Problem::error(
+            ParseErrorKind::HostExpansionLimit.code(),
+            format!("host groups expand this plan past {hosts_budget} host selectors in all"),
+        )
+        .with_label(span, "the budget runs out here")
+        .with_help(format!(
+            "every push and group copies the hosts of the groups it names; the plan may copy {HOSTS_BASE} selectors plus one per byte of its files in all: name a large group in fewer pushes (one push may carry many files)"
+        )),
+    );
+    false
+}
+
 /// A group after its own entries were checked, before nested `groups` are expanded.
 #[derive(Debug)]
 struct GroupState {
@@ -619,28 +649,13 @@ impl<'a> Builder<'a> {
     /// once the plan's budget ([`HOSTS_BASE`]) is spent, reported once at `span`: a group of
     /// 10,000 hosts named by a million pushes would otherwise copy ten billion selectors.
     fn charge_hosts(&mut self, count: usize, span: Span) -> bool {
-        let Some(left) = self.hosts_left else {
-            return false;
-        };
-        if count <= left {
-            self.hosts_left = Some(left - count);
-            return true;
-        }
-        self.hosts_left = None;
-        self.error(
-                Problem::error(
-                    ParseErrorKind::HostExpansionLimit.code(),
-                    format!(
-                        "host groups expand this plan past {} host selectors in all",
-                        self.hosts_budget
-                    ),
-                )
-                .with_label(span, "the budget runs out here")
-                .with_help(format!(
-                    "every push and group copies the hosts of the groups it names; the plan may copy {HOSTS_BASE} selectors plus one per byte of its files in all: name a large group in fewer pushes (one push may carry many files)"
-                )),
-        );
-        false
+        charge_selectors(
+            &mut self.hosts_left,
+            self.hosts_budget,
+            &mut self.problems,
+            count,
+            span,
+        )
     }
 
     /// Charges the `count` hosts a range or CIDR block expands to, like [`Self::charge_hosts`]:
@@ -1308,22 +1323,30 @@ impl<'a> Builder<'a> {
             if !self.used_groups.contains(&name.value) {
                 self.used_groups.insert(name.value.clone());
             }
-            let size = self
-                .groups
-                .get(&name.value)
-                .map_or(0, |g| selector_count(g.expanded.as_ref().unwrap_or(&g.own)));
-            if !self.charge_hosts(size, name.span) {
-                broken = true;
-                continue;
-            }
+            // One look-up of the group (a search among every group's name), its selectors
+            // charged to the budget through the fields the look-up does not borrow.
             match self.groups.get(&name.value) {
                 Some(group) => {
+                    let hosts = group.expanded.as_ref().unwrap_or(&group.own);
+                    if !charge_selectors(
+                        &mut self.hosts_left,
+                        self.hosts_budget,
+                        &mut self.problems,
+                        selector_count(hosts),
+                        name.span,
+                    ) {
+                        broken = true;
+                        continue;
+                    }
                     broken |= group.broken;
-                    set.extend(group.expanded.as_ref().unwrap_or(&group.own));
+                    set.extend(hosts);
                     refs.push(HostRef::Group(name.clone()));
                 }
                 None => {
                     broken = true;
+                    if !self.charge_hosts(0, name.span) {
+                        continue;
+                    }
                     let help = if name.value.contains("${") {
                         Some(
                             "`${...}` is not substituted in `hosts`: write the group name or the host itself"
