@@ -20,7 +20,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use plan_parser::{HostSet, Plan, PlanErrors, Problem, Push, Span};
 
 use crate::graph::{Edge, EdgeKind, FileFlow, Node, PlanGraph, Stage};
-use crate::hosts::{HostKey, keys, written_name};
+use crate::hosts::{HostKey, keys, written_name, written_name_in};
 use crate::infer::infer;
 use crate::kind::GraphErrorKind;
 use crate::path::{EntryKind, NormEntry, target_dir};
@@ -205,12 +205,23 @@ fn inferred_edges<'a>(
     problems: &mut Vec<Problem>,
 ) {
     let pushes = &plan.pushes;
+    // Every edge names the group it reads through: hashed once here, the plan's ordered map
+    // of groups was searched name by name for each edge.
+    let group_hosts: FxHashMap<&str, &HostSet> = plan
+        .groups
+        .iter()
+        .map(|(name, group)| (name.as_str(), &group.hosts))
+        .collect();
     for found in infer(plan, targets, entries) {
         let (a, b) = (found.dependency, found.dependent);
         let reader = &pushes[b];
         let source = &reader.sources[found.source];
         let file = &source.files[found.file];
-        let via = written_name(plan, &source.host_refs, found.key);
+        let via = written_name_in(
+            |name| group_hosts.get(name).copied(),
+            &source.host_refs,
+            found.key,
+        );
         if a == b {
             if !std::mem::replace(&mut self_dependent[b], true) {
                 let itself = format!("`{}` itself", reader.name.value);

@@ -95,14 +95,20 @@ fn contains(set: &HostSet, key: HostKey<'_>) -> bool {
 /// Names the selector as the push writes it: the first group (or host string) of `refs` that
 /// reaches `key`, falling back to the selector itself.
 pub(crate) fn written_name(plan: &Plan, refs: &[HostRef], key: HostKey<'_>) -> String {
+    written_name_in(|name| plan.groups.get(name).map(|g| &g.hosts), refs, key)
+}
+
+/// [`written_name`] with the groups' hosts found by `group_hosts` (a hashed index when
+/// naming many edges: the plan's map of groups is ordered, searched name by name).
+pub(crate) fn written_name_in<'p>(
+    group_hosts: impl Fn(&str) -> Option<&'p HostSet>,
+    refs: &[HostRef],
+    key: HostKey<'_>,
+) -> String {
     for host_ref in refs {
         match host_ref {
             HostRef::Group(group) => {
-                if plan
-                    .groups
-                    .get(&group.value)
-                    .is_some_and(|g| contains(&g.hosts, key))
-                {
+                if group_hosts(&group.value).is_some_and(|hosts| contains(hosts, key)) {
                     return group.value.clone();
                 }
             }
