@@ -154,7 +154,11 @@ pub(crate) struct ShownPush {
 /// (passing, its stage and hosts in `<system-out>`; `<skipped>` when disabled in the plan),
 /// then the diagnostics as `plan check --format junit` reports them: an invalid plan has no
 /// pushes, and a failure per error at its place in the file.
-pub(crate) fn show_junit(file: &str, pushes: &[ShownPush], diagnostics: &[JsonDiagnostic]) -> String {
+pub(crate) fn show_junit(
+    file: &str,
+    pushes: &[ShownPush],
+    diagnostics: &[JsonDiagnostic],
+) -> String {
     let class = xml_escape(file);
     let mut cases = String::new();
     let mut skipped = 0;
@@ -187,7 +191,11 @@ pub(crate) fn show_junit(file: &str, pushes: &[ShownPush], diagnostics: &[JsonDi
 
 /// One test case per diagnostic, appended to `cases`: errors are failures at their place,
 /// warnings pass with the warning in `<system-out>`. Returns (tests, failures).
-fn diagnostic_cases(class: &str, diagnostics: &[JsonDiagnostic], cases: &mut String) -> (usize, usize) {
+fn diagnostic_cases(
+    class: &str,
+    diagnostics: &[JsonDiagnostic],
+    cases: &mut String,
+) -> (usize, usize) {
     let (mut tests, mut failures) = (0, 0);
     for d in diagnostics {
         tests += 1;

@@ -277,7 +277,12 @@ fn a_plan_in_place_still_reports_its_pushes_up_to_date_in_ndjson_and_junit() {
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(
         kinds,
-        ["apply_started", "run_started", "push_finished", "run_finished"],
+        [
+            "apply_started",
+            "run_started",
+            "push_finished",
+            "run_finished"
+        ],
         "{}",
         text(&out.stdout)
     );
@@ -293,7 +298,10 @@ fn a_plan_in_place_still_reports_its_pushes_up_to_date_in_ndjson_and_junit() {
     assert_eq!(finished["hosts_ok"], 8);
     assert_eq!(events[3]["report"]["pushes"][0]["status"], "up_to_date");
     let junit = std::fs::read_to_string(world.path("again.xml")).expect("again.xml written");
-    assert!(junit.contains("tests=\"1\" failures=\"0\" errors=\"0\""), "{junit}");
+    assert!(
+        junit.contains("tests=\"1\" failures=\"0\" errors=\"0\""),
+        "{junit}"
+    );
     assert!(junit.contains("skipped=\"0\""), "{junit}");
     assert!(junit.contains("name=\"app\""), "{junit}");
 

@@ -145,7 +145,10 @@ fn a_dynamic_group_of_ipv6_only_hosts_reports_each_host_by_id() {
         .collect();
     assert_eq!(retried.len(), 1, "{journal:?}");
     assert_eq!(retried[0]["hosts"], json!(["0:[fd00::2]"]));
-    assert_eq!(attempts[1]["job_instance_id"], attempts[0]["job_instance_id"]);
+    assert_eq!(
+        attempts[1]["job_instance_id"],
+        attempts[0]["job_instance_id"]
+    );
 
     // The report: three hosts, all received the files in the end.
     let last: Value = text(&out.stdout)

@@ -257,7 +257,11 @@ fn manual_mode_waits_after_each_batch_and_each_confirm_continues_one() {
         .expect("push_finished");
     assert_eq!(finished["report"]["status"], "waiting_for_confirmation");
     // Every target counts, those of the batch still to run included.
-    assert_eq!(finished["report"]["hosts_total"], 20, "{}", finished["report"]);
+    assert_eq!(
+        finished["report"]["hosts_total"], 20,
+        "{}",
+        finished["report"]
+    );
     assert_eq!(finished["report"]["hosts_ok"], 10);
     // The last progress says the batch that ran and that JOB waits, not the next batch.
     let progress = events

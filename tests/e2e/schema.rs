@@ -267,7 +267,10 @@ fn plans_under(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Each violation of `value`, as `path: problem`.
-pub(crate) fn violations(validator: &jsonschema::Validator, value: &serde_json::Value) -> Vec<String> {
+pub(crate) fn violations(
+    validator: &jsonschema::Validator,
+    value: &serde_json::Value,
+) -> Vec<String> {
     validator
         .iter_errors(value)
         .map(|e| format!("{}: {e}", e.instance_path()))

@@ -36,8 +36,9 @@ mod version;
 pub use client::{
     ApiError, Client, ClientConfig, ConfigError, Credentials, ENV_ACCESS_TOKEN, ENV_APP_CODE,
     ENV_APP_SECRET, ENV_TOKEN, ENV_USERNAME, Endpoint, FIND_JOBS_MAX, FRAGMENT, Flavor, HostLog,
-    HostState, JOB_PLAN_PAGE_LENGTH, JOB_PLANS_MAX, JobKey, JobPlanListing, ListedJob, MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, ScriptRequest,
-    ScriptResult, Scrubber, Snapshot, StartAnswer, TlsConfig, TransportKind, UserAuth, WITHHELD,
+    HostState, JOB_PLAN_PAGE_LENGTH, JOB_PLANS_MAX, JobKey, JobPlanListing, ListedJob,
+    MAX_ANSWER_BYTES, MissingCredentials, RetryPolicy, ScriptRequest, ScriptResult, Scrubber,
+    Snapshot, StartAnswer, TlsConfig, TransportKind, UserAuth, WITHHELD,
 };
 pub use codes::{ErrorClass, classify_code, code, gse_code};
 pub use common::{DynamicGroup, IpHost, ScopeType, TopoNodeRef, scope_for_biz};

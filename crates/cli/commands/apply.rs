@@ -98,7 +98,10 @@ fn junit_not_writable(path: &std::path::Path) -> Option<String> {
         _ => std::path::Path::new("."),
     };
     if path.is_dir() {
-        return Some(format!("`--junit {}` is a directory; nothing was sent", path.display()));
+        return Some(format!(
+            "`--junit {}` is a directory; nothing was sent",
+            path.display()
+        ));
     }
     (!parent.is_dir()).then(|| {
         format!(
@@ -538,7 +541,10 @@ impl OnTarget<'_> {
         let args = self.args;
         let mut command = format!("plan apply {}", quoted(&args.plan.display().to_string()));
         if let Some(dir) = &args.sandbox {
-            command.push_str(&format!(" --sandbox {}", quoted(&dir.display().to_string())));
+            command.push_str(&format!(
+                " --sandbox {}",
+                quoted(&dir.display().to_string())
+            ));
         } else if let Some(url) = &args.endpoint {
             command.push_str(&format!(" --endpoint {}", quoted(url)));
         }

@@ -11,8 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use plan_bkjob::script::FileFacts;
 use plan_bkjob::FileLogV3;
+use plan_bkjob::script::FileFacts;
 use plan_bkjob::{
     ApiError, ApiVersion, Client, HostLog, HostState, IpHost, JobKey, ListedJob, RunStatus,
     Snapshot, StartAnswer,
@@ -86,7 +86,10 @@ pub struct ChecksumScript<'a> {
 
 /// What a checksum script job read: its job id and, per host as JOB named it, the host's
 /// files or why it could not be read.
-pub type ChecksumRead = (i64, Vec<(IpHost, Result<BTreeMap<String, FileFacts>, String>)>);
+pub type ChecksumRead = (
+    i64,
+    Vec<(IpHost, Result<BTreeMap<String, FileFacts>, String>)>,
+);
 
 impl JobRef {
     /// The job as `plan_bkjob`'s version-neutral calls name it.
@@ -231,7 +234,10 @@ pub trait JobApi: Send + Sync + 'static {
 
     /// `operate_step_instance` code 2 on the job's file step: its failed hosts run again
     /// inside the job. Only called when [`JobApi::retries_in_job`] is true.
-    fn retry_failed_in_job(&self, job: &JobRef) -> impl Future<Output = Result<(), ApiError>> + Send {
+    fn retry_failed_in_job(
+        &self,
+        job: &JobRef,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
         let _ = job;
         std::future::ready(Err(ApiError::Decode {
             api: "operate_step_instance".into(),
@@ -397,7 +403,10 @@ impl JobApi for BkJobApi {
             step_instance_id: job.step_instance_id.unwrap_or_default(),
             operation_code: plan_bkjob::StepOperation::RollingContinue,
         };
-        self.client.operate_step(job.api, &request).await.map(|_| ())
+        self.client
+            .operate_step(job.api, &request)
+            .await
+            .map(|_| ())
     }
 
     async fn batch_hosts(
@@ -418,8 +427,15 @@ impl JobApi for BkJobApi {
             max_host_num_per_group: None,
             status: None,
         };
-        let groups = self.client.step_status_v3(&request).await?.step_result_group_list;
-        let listed = groups.iter().map(|g| g.host_result_list.len()).sum::<usize>();
+        let groups = self
+            .client
+            .step_status_v3(&request)
+            .await?
+            .step_result_group_list;
+        let listed = groups
+            .iter()
+            .map(|g| g.host_result_list.len())
+            .sum::<usize>();
         let counted = groups.iter().filter_map(|g| g.host_size).sum::<i64>();
         // A list JOB cut (more hosts counted than listed) does not name the whole batch.
         if i64::try_from(listed).unwrap_or(i64::MAX) < counted {
@@ -431,7 +447,11 @@ impl JobApi for BkJobApi {
             .map(|h| HostState {
                 bk_host_id: h.bk_host_id,
                 bk_cloud_id: h.bk_cloud_id.unwrap_or(0),
-                ip: h.ip.filter(|ip| !ip.is_empty()).or(h.ipv6).unwrap_or_default(),
+                ip: h
+                    .ip
+                    .filter(|ip| !ip.is_empty())
+                    .or(h.ipv6)
+                    .unwrap_or_default(),
                 status: h.status,
                 error_code: None,
             })
@@ -484,7 +504,10 @@ impl JobApi for BkJobApi {
             step_instance_id: job.step_instance_id.unwrap_or_default(),
             operation_code: plan_bkjob::StepOperation::RetryFailIp,
         };
-        self.client.operate_step(job.api, &request).await.map(|_| ())
+        self.client
+            .operate_step(job.api, &request)
+            .await
+            .map(|_| ())
     }
 
     async fn file_log_entries(

@@ -1001,7 +1001,9 @@ impl RunHistory {
             } => {
                 let p = self.pushes.entry(push).or_default();
                 p.in_flight = None;
-                if p.retry_pending.is_some_and(|(pending, _)| attempt >= pending) {
+                if p.retry_pending
+                    .is_some_and(|(pending, _)| attempt >= pending)
+                {
                     p.retry_pending = None;
                 }
                 p.in_flight_batch = None;
@@ -1068,7 +1070,9 @@ impl RunHistory {
                 ..
             } => {
                 let p = self.pushes.entry(push).or_default();
-                if p.job_batches_done.is_some_and(|(job, _)| job != job_instance_id) {
+                if p.job_batches_done
+                    .is_some_and(|(job, _)| job != job_instance_id)
+                {
                     p.job_batches.clear();
                 }
                 p.job_batches_done = Some((job_instance_id, batch));

@@ -658,7 +658,10 @@ impl<A: JobApi> Coordinator<A> {
         for (name, stage) in &order {
             let past = history.and_then(|h| h.pushes.get(name));
             let retries = ctx.plan.push(name).map_or(0, |p| p.retries);
-            let verifies = ctx.plan.push(name).is_some_and(|p| p.release.verify.is_some());
+            let verifies = ctx
+                .plan
+                .push(name)
+                .is_some_and(|p| p.release.verify.is_some());
             let state = match past {
                 // Transferred, not verified yet (the process ended in between): verify only.
                 Some(p) if verifies && p.awaits_verification() => {
@@ -687,9 +690,10 @@ impl<A: JobApi> Coordinator<A> {
                 // whole, as its batches decide by JOB's results).
                 Some(p)
                     if p.verified == Some(false)
-                        && ctx.plan.push(name).is_some_and(|push| {
-                            crate::batches::of(&ctx.plan, push).is_none()
-                        })
+                        && ctx
+                            .plan
+                            .push(name)
+                            .is_some_and(|push| crate::batches::of(&ctx.plan, push).is_none())
                         && Start::retry(&p.unverified.iter().collect::<Vec<_>>()).is_some() =>
                 {
                     let hosts: Vec<&HostResult> = p.unverified.iter().collect();
@@ -917,9 +921,7 @@ impl<A: JobApi> Coordinator<A> {
         let open_stage = self
             .order
             .iter()
-            .filter(|(n, _)| {
-                !matches!(self.states.get(n), Some(State::Done(s)) if !s.is_waiting())
-            })
+            .filter(|(n, _)| !matches!(self.states.get(n), Some(State::Done(s)) if !s.is_waiting()))
             .map(|(_, stage)| *stage)
             .min()
             .unwrap_or(usize::MAX);

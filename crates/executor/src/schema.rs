@@ -31,7 +31,10 @@ pub fn journal_schema() -> Schema {
 /// The schema of one NDJSON line of `plan apply --format json` ([`EventLine`]).
 pub fn events_schema() -> Schema {
     let mut schema = generator().into_root_schema_for::<StampedSchema<EventLine>>();
-    schema.insert("title".into(), "plan apply --format json: one NDJSON line".into());
+    schema.insert(
+        "title".into(),
+        "plan apply --format json: one NDJSON line".into(),
+    );
     schema.insert(
         "description".into(),
         "An event (a line the caller writes around the run, or one of the run's events), stamped with when it was written (`ts`) and the run's id (`run_id`, once the run has one).".into(),

@@ -719,7 +719,7 @@ fn lone_macro_pushes(
     if heads.is_empty() {
         return lone;
     }
-    let mut links: Vec<(usize, usize)> = 
+    let mut links: Vec<(usize, usize)> =
         Vec::with_capacity(entries.iter().flatten().map(Vec::len).sum());
     for a in enabled() {
         for name in names(a) {
@@ -930,12 +930,7 @@ impl<'d> SourceDirs<'d> {
     /// Every enabled push's sources' directories: the target directory, or with
     /// `[FILESRCIP]` one per source host written into `arena` (none for a push no other push
     /// can write over, see [`lone_macro_pushes`]).
-    fn new(
-        plan: &Plan,
-        targets: &'d [Cow<'d, str>],
-        lone: &[bool],
-        arena: &'d mut String,
-    ) -> Self {
+    fn new(plan: &Plan, targets: &'d [Cow<'d, str>], lone: &[bool], arena: &'d mut String) -> Self {
         let pushes = &plan.pushes;
         let mut layout: Vec<Option<Range<usize>>> = Vec::with_capacity(pushes.len());
         let mut first_source = Vec::with_capacity(pushes.len());

@@ -39,8 +39,8 @@ pub use loader::{
 };
 pub use model::*;
 pub use paths::{PathError, validate_job_path};
-pub use raw::looks_like_credential;
 pub use problem::{AttachedProblem, PlanErrors, Problem, Severity, reports, sort_problems};
+pub use raw::looks_like_credential;
 pub use release::{MaxFailed, Release, Rolling, RollingMode, RollingOver, Verify, mode_name};
 #[cfg(feature = "schema")]
 pub use schema::{include_schema, plan_schema};

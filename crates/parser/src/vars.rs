@@ -137,12 +137,7 @@ mod tests {
 
     #[test]
     fn reports_each_issue_with_its_range() {
-        let s = substitute(
-            "/${nope}/${bad name}/${open",
-            &vars(),
-            MAX_EXPANDED,
-            |_| {},
-        );
+        let s = substitute("/${nope}/${bad name}/${open", &vars(), MAX_EXPANDED, |_| {});
         assert_eq!(
             s.issues,
             vec![

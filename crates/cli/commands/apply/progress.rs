@@ -192,7 +192,11 @@ impl View {
                 &format!(
                     "batch {}/{batches} {} ({}/{} hosts)",
                     report.index,
-                    if report.status.is_ok() { "done" } else { "failed" },
+                    if report.status.is_ok() {
+                        "done"
+                    } else {
+                        "failed"
+                    },
                     report.hosts_ok,
                     report.hosts_total
                 ),

@@ -66,7 +66,9 @@ impl Checked {
 
     fn events(&mut self, events: &[Event]) {
         for event in events {
-            let value = LineStamp::now(Some("run")).stamp(event).expect("an event serialises");
+            let value = LineStamp::now(Some("run"))
+                .stamp(event)
+                .expect("an event serialises");
             assert_eq!(
                 errors(&self.events, &value),
                 Vec::<String>::new(),
@@ -235,7 +237,9 @@ fn the_lines_around_a_run_validate_too() {
     }
     let warning = serde_json::to_value(Event::warning("w")).expect("json");
     assert_eq!(warning, json!({"event": "warning", "message": "w"}));
-    let stamped = LineStamp::now(Some("r1")).stamp(&Event::warning("w")).expect("json");
+    let stamped = LineStamp::now(Some("r1"))
+        .stamp(&Event::warning("w"))
+        .expect("json");
     let ts = stamped["ts"].as_str().expect("ts").to_owned();
     assert_eq!(
         stamped,

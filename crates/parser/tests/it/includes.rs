@@ -34,8 +34,13 @@ fn a_missing_include_is_one_error_at_its_entry_not_a_cascade_of_unknown_names() 
         "{}",
         problem.message()
     );
-    let span = problem.primary_span().expect("labelled at the include entry");
-    assert_eq!(&PLAN[span.start..span.start + span.len], "\"inventory/prod.toml\"");
+    let span = problem
+        .primary_span()
+        .expect("labelled at the include entry");
+    assert_eq!(
+        &PLAN[span.start..span.start + span.len],
+        "\"inventory/prod.toml\""
+    );
 }
 
 #[test]
