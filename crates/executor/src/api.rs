@@ -313,6 +313,27 @@ impl BkJobApi {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// `operate_step_instance` on the job's file step, in the job's business scope.
+    async fn operate_file_step(
+        &self,
+        job: &JobRef,
+        operation: plan_bkjob::StepOperation,
+    ) -> Result<(), ApiError> {
+        let scope = plan_bkjob::scope_for_biz(job.bk_biz_id);
+        let request = plan_bkjob::OperateStepInstanceRequest {
+            bk_biz_id: None,
+            bk_scope_type: Some(scope.as_str().to_owned()),
+            bk_scope_id: Some(job.bk_biz_id.to_string()),
+            job_instance_id: job.job_instance_id,
+            step_instance_id: job.step_instance_id.unwrap_or_default(),
+            operation_code: operation,
+        };
+        self.client
+            .operate_step(job.api, &request)
+            .await
+            .map(|_| ())
+    }
 }
 
 impl JobApi for BkJobApi {
@@ -394,19 +415,8 @@ impl JobApi for BkJobApi {
     }
 
     async fn continue_rolling(&self, job: &JobRef) -> Result<(), ApiError> {
-        let scope = plan_bkjob::scope_for_biz(job.bk_biz_id);
-        let request = plan_bkjob::OperateStepInstanceRequest {
-            bk_biz_id: None,
-            bk_scope_type: Some(scope.as_str().to_owned()),
-            bk_scope_id: Some(job.bk_biz_id.to_string()),
-            job_instance_id: job.job_instance_id,
-            step_instance_id: job.step_instance_id.unwrap_or_default(),
-            operation_code: plan_bkjob::StepOperation::RollingContinue,
-        };
-        self.client
-            .operate_step(job.api, &request)
+        self.operate_file_step(job, plan_bkjob::StepOperation::RollingContinue)
             .await
-            .map(|_| ())
     }
 
     async fn batch_hosts(
@@ -495,19 +505,8 @@ impl JobApi for BkJobApi {
     }
 
     async fn retry_failed_in_job(&self, job: &JobRef) -> Result<(), ApiError> {
-        let scope = plan_bkjob::scope_for_biz(job.bk_biz_id);
-        let request = plan_bkjob::OperateStepInstanceRequest {
-            bk_biz_id: None,
-            bk_scope_type: Some(scope.as_str().to_owned()),
-            bk_scope_id: Some(job.bk_biz_id.to_string()),
-            job_instance_id: job.job_instance_id,
-            step_instance_id: job.step_instance_id.unwrap_or_default(),
-            operation_code: plan_bkjob::StepOperation::RetryFailIp,
-        };
-        self.client
-            .operate_step(job.api, &request)
+        self.operate_file_step(job, plan_bkjob::StepOperation::RetryFailIp)
             .await
-            .map(|_| ())
     }
 
     async fn file_log_entries(
