@@ -55,15 +55,18 @@ fn recording(yes: bool) -> (Confirmer, Asked) {
     (confirmer, asked)
 }
 
-fn journal(world: &World) -> Vec<Record> {
+fn journal_path(world: &World) -> std::path::PathBuf {
     let dir = world.state_dir().join("runs/roll");
-    let path = std::fs::read_dir(&dir)
+    std::fs::read_dir(&dir)
         .expect("runs")
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .expect("a journal");
-    std::fs::read_to_string(path)
+        .expect("a journal")
+}
+
+fn journal(world: &World) -> Vec<Record> {
+    std::fs::read_to_string(journal_path(world))
         .expect("journal")
         .lines()
         .map(|l| serde_json::from_str(l).expect("a journal line"))
@@ -265,16 +268,6 @@ async fn without_a_confirmation_the_job_waits_in_job_and_a_resume_asks_again() {
             .all(|ip| world.read(ip, "/opt/app/app.tgz").is_some())
     );
     assert_eq!(world.submissions_of("roll/app"), 1);
-}
-
-fn journal_path(world: &World) -> std::path::PathBuf {
-    let dir = world.state_dir().join("runs/roll");
-    std::fs::read_dir(&dir)
-        .expect("runs")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .expect("a journal")
 }
 
 #[tokio::test]
