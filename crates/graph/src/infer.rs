@@ -118,27 +118,20 @@ impl Why {
                 " delivers ",
                 &delivered_path(dependency, self.delivered),
             ]),
-            Relation::CouldMatch => with(&[
-                ", which could match ",
-                &delivered_path(dependency, self.delivered),
-                " that ",
-                who,
-                " delivers",
-            ]),
-            Relation::OneOf => with(&[
-                ", which could be one of the ",
-                &delivered_path(dependency, self.delivered),
-                " that ",
-                who,
-                " delivers",
-            ]),
-            Relation::UnderOneOf => with(&[
-                ", which could be under one of the ",
-                &delivered_path(dependency, self.delivered),
-                " that ",
-                who,
-                " delivers",
-            ]),
+            Relation::CouldMatch | Relation::OneOf | Relation::UnderOneOf => {
+                let could = match self.relation {
+                    Relation::CouldMatch => ", which could match ",
+                    Relation::OneOf => ", which could be one of the ",
+                    _ => ", which could be under one of the ",
+                };
+                with(&[
+                    could,
+                    &delivered_path(dependency, self.delivered),
+                    " that ",
+                    who,
+                    " delivers",
+                ])
+            }
             Relation::UnderMacro => with(&[
                 ", under ",
                 &target_as_written(dependency),
