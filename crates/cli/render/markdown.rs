@@ -486,7 +486,8 @@ pub(crate) fn visible_breaks(s: &str) -> String {
     s.replace('\n', "\\n").replace('\r', "\\r")
 }
 
-fn longest_backtick_run(s: &str) -> usize {
+/// The longest run of backticks in `s`.
+pub(crate) fn longest_backtick_run(s: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
     for c in s.chars() {

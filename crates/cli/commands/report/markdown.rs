@@ -208,6 +208,5 @@ fn cell(text: &str) -> String {
 
 /// A code fence longer than any run of backticks in `text`, so the text cannot close it.
 fn fence(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat((longest + 1).max(3))
+    "`".repeat(crate::render::markdown::longest_backtick_run(text).max(2) + 1)
 }
