@@ -40,19 +40,9 @@ pub fn plan_batch_sizes(plan: &Plan, push: &Push) -> Option<Vec<usize>> {
 /// The body of one batch's job: the push's task name with `batch i/N` (the run tag is
 /// appended after it, as for any job).
 pub(crate) fn named(request: &JobRequest, batch: Batch) -> JobRequest {
-    let mut request = request.clone();
-    let name = match &mut request {
-        JobRequest::V2(r) => &mut r.task_name,
-        JobRequest::V3(r) => &mut r.task_name,
-    };
-    if let Some(base) = name.as_deref() {
-        *name = Some(plan_bkjob::task_name::with_batch(
-            base,
-            batch.index as usize,
-            batch.count as usize,
-        ));
-    }
-    request
+    crate::run_tag::renamed(request, |base| {
+        plan_bkjob::task_name::with_batch(base, batch.index as usize, batch.count as usize)
+    })
 }
 
 /// After a batch that ended with failed hosts: why no further batch is submitted, or `None`

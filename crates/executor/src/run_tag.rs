@@ -35,13 +35,18 @@ pub(crate) fn fresh_tag() -> String {
 /// The body as this run sends it: the plan's task name with the run's tag appended. The
 /// rest of the body is the plan's, byte for byte.
 pub(crate) fn tagged(request: &JobRequest, tag: &str) -> JobRequest {
+    renamed(request, |base| with_run_tag(base, tag))
+}
+
+/// A copy of the body with its task name (when it has one) passed through `name`.
+pub(crate) fn renamed(request: &JobRequest, name: impl FnOnce(&str) -> String) -> JobRequest {
     let mut request = request.clone();
-    let name = match &mut request {
+    let task_name = match &mut request {
         JobRequest::V2(r) => &mut r.task_name,
         JobRequest::V3(r) => &mut r.task_name,
     };
-    if let Some(base) = name.as_deref() {
-        *name = Some(with_run_tag(base, tag));
+    if let Some(base) = task_name.as_deref() {
+        *task_name = Some(name(base));
     }
     request
 }
