@@ -105,6 +105,12 @@ struct Scene {
 
 impl Scene {
     fn start(attack: Attack, plan: &str) -> Scene {
+        Scene::start_with(attack, plan, "")
+    }
+
+    /// `world`: more of `jobsim.toml` (job plans, say).
+    fn start_with(attack: Attack, plan: &str, world: &str) -> Scene {
+        let extra_world = world;
         let dir = tempfile::tempdir().expect("tempdir");
         for ip in ["10.0.0.1", "10.0.2.1"] {
             std::fs::create_dir_all(dir.path().join("sandbox/hosts/0").join(ip)).expect("mkdir");
@@ -112,7 +118,7 @@ impl Scene {
         let source = dir.path().join("sandbox/hosts/0/10.0.0.1/data/app.tar.gz");
         std::fs::create_dir_all(source.parent().expect("parent")).expect("mkdir");
         std::fs::write(&source, b"payload").expect("source");
-        let mut world = WORLD.to_owned();
+        let mut world = format!("{WORLD}\n{extra_world}\n");
         if attack == Attack::EchoInLogs {
             world.push_str("\n[[host]]\nhost = \"0:10.0.2.1\"\nagent = \"down\"\n");
         }
@@ -664,6 +670,148 @@ fn hostile_slow_answers_end_at_the_http_timeout() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// The same push, following JOB's batches (v3) or made into batches (v2), verified by a
+/// checksum script job: step statuses, script logs and file logs are read from the hostile
+/// server too. `plan report` then renders the run's journal in every format.
+const RELEASE_PLAN: &str = r#"
+[plan]
+name = "hostile"
+bk_biz_id = 2
+account = "root"
+
+[hosts.src]
+ips = ["10.0.0.1"]
+[hosts.web]
+ips = ["10.0.2.1"]
+
+[[push]]
+name = "to-web"
+from = { hosts = "src", files = ["/data/app.tar.gz"] }
+to = { hosts = "web", path = "/opt/app/" }
+retries = 1
+rolling = { expression = "1", mode = "pause-on-failure" }
+verify = "sha256"
+"#;
+
+/// `expected`: the exit code when the attack leaves JOB's answers readable; `None` when it
+/// garbles what a verification reads (the run may then fail, and must still leak nothing).
+fn release_attack(attack: Attack, expected: Option<i32>) {
+    for run in &RUNS {
+        let plan = if run.gateway {
+            v3(RELEASE_PLAN)
+        } else {
+            RELEASE_PLAN.to_owned()
+        };
+        let scene = Scene::start(attack, &plan);
+        let outcome = apply(&scene, run);
+        let name = format!("{attack:?} gateway={}", run.gateway);
+        if let Some(code) = expected {
+            assert_eq!(outcome.code, code, "{name}: {}", outcome.said);
+            // The batch was followed and the checksum job ran: there was something to read.
+            assert!(
+                outcome.said.contains("verified"),
+                "{name}: {}",
+                outcome.said
+            );
+            assert!(outcome.said.contains("batch"), "{name}: {}", outcome.said);
+        }
+        assert!(
+            scene.front.echoed.load(Ordering::SeqCst) > 0,
+            "{name}: no request carried the secret to echo"
+        );
+        for format in ["text", "markdown", "html"] {
+            let report = Command::new(env!("CARGO_BIN_EXE_plan"))
+                .current_dir(scene.dir.path())
+                .args(["report", "plan.toml", "--format", format])
+                .env("PLAN_STATE_DIR", scene.path("state"))
+                .env("NO_COLOR", "1")
+                .output()
+                .expect("plan report");
+            assert_eq!(report.status.code(), Some(0), "{name} {format}");
+            assert_clean(
+                &format!("{name}: plan report --format {format}"),
+                &format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&report.stdout),
+                    String::from_utf8_lossy(&report.stderr)
+                ),
+            );
+        }
+        drop(scene.sim);
+    }
+}
+
+#[test]
+fn hostile_echo_while_following_batches_and_verifying_leaks_nothing() {
+    release_attack(Attack::EchoAround, Some(0));
+    release_attack(Attack::EchoEverywhere, None);
+    release_attack(Attack::EchoInLogs, None);
+}
+
+/// `plan import` reads job plans from the hostile server: their names, variables, paths and
+/// hosts carry the echo. Neither the listing, the plan file, nor its summary may show it.
+#[test]
+fn hostile_job_plans_imported_leak_nothing() {
+    let world = include_str!("../../examples/import/sandbox/jobsim.toml");
+    for attack in [Attack::EchoAround, Attack::EchoEverywhere] {
+        for run in &RUNS {
+            let scene = Scene::start_with(attack, PLAN, world);
+            let base = if run.gateway {
+                format!("{}/api/bk-job/prod", scene.url)
+            } else {
+                scene.url.clone()
+            };
+            let name = format!("{attack:?} gateway={}", run.gateway);
+            for plans in [&[][..], &["--job-plan", "1001", "-o", "imported.toml"]] {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_plan"));
+                cmd.current_dir(scene.dir.path())
+                    .args(["import", "--bk-biz-id", "2", "--endpoint", &base])
+                    .args(plans)
+                    .args(
+                        run.args
+                            .iter()
+                            .filter(|a| **a != "--format" && **a != "json"),
+                    )
+                    .env("NO_COLOR", "1")
+                    .env("BK_APP_CODE", "plan-app")
+                    .env("BK_APP_SECRET", SECRET)
+                    .env("BK_TOKEN", TOKEN)
+                    .env_remove("BK_USERNAME")
+                    .env_remove("BK_ACCESS_TOKEN")
+                    .env_remove("BK_JOB_ENDPOINT");
+                if run.gateway {
+                    cmd.arg("--gateway");
+                }
+                match run.rust_log {
+                    Some(level) => cmd.env("RUST_LOG", level),
+                    None => cmd.env_remove("RUST_LOG"),
+                };
+                let out = cmd.output().expect("plan import");
+                let said = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{name} {plans:?}: {said}"
+                );
+                assert_clean(&format!("{name} {plans:?}"), &said);
+            }
+            assert!(
+                scene.path("imported.toml").exists(),
+                "{name}: nothing was imported"
+            );
+            assert!(
+                scene.front.echoed.load(Ordering::SeqCst) > 0,
+                "{name}: no request carried the secret to echo"
+            );
+            assert_files_clean(scene.dir.path());
+            drop(scene.sim);
+        }
+    }
 }
 
 #[allow(
