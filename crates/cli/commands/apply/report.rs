@@ -17,6 +17,7 @@ use owo_colors::OwoColorize as _;
 use crate::args::ColorChoice;
 use crate::diagnostics::render_problems;
 use crate::printer::Printer;
+use crate::render::count;
 
 use super::EVENTS_FORMAT_VERSION;
 
@@ -841,10 +842,6 @@ fn hosts_of(push: &Push) -> String {
         parts.push(count(t.topo_nodes.len(), "topo node", "topo nodes"));
     }
     parts.join(" + ")
-}
-
-pub(super) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Bytes a second for people: `512 B/s`, `1.5 KB/s`, `12.0 MB/s` (powers of 1024, as JOB's
