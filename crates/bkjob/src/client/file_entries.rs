@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::neutral::BATCH_LOG_HOSTS;
+use super::neutral::{asked_host, batch_log_requests, v3_address};
 use super::{ApiError, Client, JobKey};
 use crate::HostState;
-use crate::common::{IpHost, scope_for_biz};
-use crate::v3::{BatchIpLogRequest, FileLogV3};
+use crate::v3::FileLogV3;
 
 impl Client {
     /// v3: every file-log entry JOB holds for each of `hosts` in the job's file step, by
@@ -24,41 +23,10 @@ impl Client {
         let Some(step) = job.step_instance_id else {
             return Ok(out);
         };
-        let (by_id, by_ip): (Vec<&HostState>, Vec<&HostState>) =
-            hosts.iter().partition(|h| h.bk_host_id.is_some());
-        let by_ip: Vec<&HostState> = by_ip.into_iter().filter(|h| !h.ip.is_empty()).collect();
-        let scope = scope_for_biz(job.bk_biz_id);
-        let calls = by_id
-            .chunks(BATCH_LOG_HOSTS)
-            .map(|c| (c, true))
-            .chain(by_ip.chunks(BATCH_LOG_HOSTS).map(|c| (c, false)));
-        for (chunk, by_host_id) in calls {
-            let request = BatchIpLogRequest {
-                bk_scope_type: scope.as_str().to_owned(),
-                bk_scope_id: job.bk_biz_id.to_string(),
-                job_instance_id: job.job_instance_id,
-                step_instance_id: step,
-                host_id_list: by_host_id
-                    .then(|| chunk.iter().filter_map(|h| h.bk_host_id).collect()),
-                ip_list: (!by_host_id).then(|| {
-                    chunk
-                        .iter()
-                        .map(|h| IpHost::new(h.bk_cloud_id, h.ip.clone()))
-                        .collect()
-                }),
-            };
+        for (chunk, request) in batch_log_requests(job, step, hosts) {
             for answered in self.batch_ip_log_v3(&request).await?.file_task_logs {
-                let address = if answered.ip.is_empty() {
-                    &answered.ipv6
-                } else {
-                    &answered.ip
-                };
-                let asked = chunk
-                    .iter()
-                    .find(|h| match (h.bk_host_id, answered.bk_host_id) {
-                        (Some(asked), Some(got)) => asked == got,
-                        _ => h.bk_cloud_id == answered.bk_cloud_id && &h.ip == address,
-                    });
+                let address = v3_address(&answered.ip, &answered.ipv6);
+                let asked = asked_host(&chunk, answered.bk_host_id, answered.bk_cloud_id, &address);
                 if let Some(host) = asked {
                     out.entry(host.key())
                         .or_default()

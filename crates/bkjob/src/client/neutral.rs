@@ -82,8 +82,59 @@ fn host_id_key(id: i64) -> String {
 }
 
 /// JOB's v3 address fields as one: `ip`, else `ipv6` (an IPv6-only host).
-fn v3_address(ip: &str, ipv6: &str) -> String {
+pub(super) fn v3_address(ip: &str, ipv6: &str) -> String {
     if ip.is_empty() { ipv6 } else { ip }.to_owned()
+}
+
+/// The `batch_get_job_instance_ip_log` calls that ask about `hosts` in step `step`, each with
+/// the hosts it names. JOB names a host by `bk_host_id` where it gave one (`host_id_list` wins
+/// over `ip_list` in one call, so the two kinds go in separate calls); a host with neither an
+/// id nor an address cannot be asked about, and a blank IP would fail its batch.
+pub(super) fn batch_log_requests<'h>(
+    job: &JobKey,
+    step: i64,
+    hosts: &'h [HostState],
+) -> Vec<(Vec<&'h HostState>, BatchIpLogRequest)> {
+    let (by_id, by_ip): (Vec<&HostState>, Vec<&HostState>) =
+        hosts.iter().partition(|h| h.bk_host_id.is_some());
+    let by_ip: Vec<&HostState> = by_ip.into_iter().filter(|h| !h.ip.is_empty()).collect();
+    let scope = scope_for_biz(job.bk_biz_id);
+    let request = |chunk: &[&HostState], by_host_id: bool| BatchIpLogRequest {
+        bk_scope_type: scope.as_str().to_owned(),
+        bk_scope_id: job.bk_biz_id.to_string(),
+        job_instance_id: job.job_instance_id,
+        step_instance_id: step,
+        host_id_list: by_host_id.then(|| chunk.iter().filter_map(|h| h.bk_host_id).collect()),
+        ip_list: (!by_host_id).then(|| {
+            chunk
+                .iter()
+                .map(|h| IpHost::new(h.bk_cloud_id, h.ip.clone()))
+                .collect()
+        }),
+    };
+    by_id
+        .chunks(BATCH_LOG_HOSTS)
+        .map(|c| (c, true))
+        .chain(by_ip.chunks(BATCH_LOG_HOSTS).map(|c| (c, false)))
+        .map(|(chunk, by_host_id)| (chunk.to_vec(), request(chunk, by_host_id)))
+        .collect()
+}
+
+/// Which of the hosts a batch log call named JOB answered about: by id where both sides have
+/// one, else by BK-Net and address.
+pub(super) fn asked_host<'h>(
+    chunk: &[&'h HostState],
+    host_id: Option<i64>,
+    cloud: i64,
+    address: &str,
+) -> Option<&'h HostState> {
+    chunk
+        .iter()
+        .copied()
+        .find(|h| match (h.bk_host_id, host_id) {
+            (Some(asked), Some(got)) => asked == got,
+            _ => h.bk_cloud_id == cloud && h.ip == address,
+        })
 }
 
 /// A job's state at one poll.
@@ -233,32 +284,8 @@ impl Client {
         let Some(step) = job.step_instance_id else {
             return Ok(out);
         };
-        // JOB names a host by `bk_host_id` where it gave one (`host_id_list` wins over
-        // `ip_list` in one call, so the two kinds go in separate calls); a host with neither
-        // an id nor an address cannot be asked about, and a blank IP would fail its batch.
-        let (by_id, by_ip): (Vec<&HostState>, Vec<&HostState>) =
-            hosts.iter().partition(|h| h.bk_host_id.is_some());
-        let by_ip: Vec<&HostState> = by_ip.into_iter().filter(|h| !h.ip.is_empty()).collect();
-        let scope = scope_for_biz(job.bk_biz_id);
-        let request = |chunk: &[&HostState], by_host_id: bool| BatchIpLogRequest {
-            bk_scope_type: scope.as_str().to_owned(),
-            bk_scope_id: job.bk_biz_id.to_string(),
-            job_instance_id: job.job_instance_id,
-            step_instance_id: step,
-            host_id_list: by_host_id.then(|| chunk.iter().filter_map(|h| h.bk_host_id).collect()),
-            ip_list: (!by_host_id).then(|| {
-                chunk
-                    .iter()
-                    .map(|h| IpHost::new(h.bk_cloud_id, h.ip.clone()))
-                    .collect()
-            }),
-        };
-        let calls = by_id
-            .chunks(BATCH_LOG_HOSTS)
-            .map(|c| (c, true))
-            .chain(by_ip.chunks(BATCH_LOG_HOSTS).map(|c| (c, false)));
-        for (chunk, by_host_id) in calls {
-            let logs = self.batch_ip_log_v3(&request(chunk, by_host_id)).await?;
+        for (chunk, request) in batch_log_requests(job, step, hosts) {
+            let logs = self.batch_ip_log_v3(&request).await?;
             // A file step's hosts, each with its file-log lines; a script step's, each with
             // its output.
             let files = logs.file_task_logs.into_iter().map(|answered| {
@@ -276,11 +303,7 @@ impl Client {
                 (answered.bk_host_id, answered.bk_cloud_id, address, content)
             });
             for (host_id, cloud, address, content) in files.chain(scripts) {
-                let asked = chunk.iter().find(|h| match (h.bk_host_id, host_id) {
-                    (Some(asked), Some(got)) => asked == got,
-                    _ => h.bk_cloud_id == cloud && h.ip == address,
-                });
-                if let Some(host) = asked {
+                if let Some(host) = asked_host(&chunk, host_id, cloud, &address) {
                     out.insert(
                         host.key(),
                         HostLog {
