@@ -66,6 +66,14 @@ pub(crate) fn push_index(plan: &Plan) -> HashMap<&str, usize> {
     map
 }
 
+/// Text read from JOB, a host or a journal is data: control characters (terminal escapes, a
+/// newline that would end a TOML comment) become spaces.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// `1 push`, `2 pushes`.
 pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     if n == 1 {

@@ -10,6 +10,8 @@ use plan_bkjob::job_plan::{
     global_var_type, plan_step_type,
 };
 
+pub(crate) use crate::render::printable;
+
 /// The longest name plan accepts for a plan or a push.
 const MAX_NAME: usize = 64;
 
@@ -744,14 +746,6 @@ pub(crate) fn slug(name: &str) -> String {
     } else {
         trimmed
     }
-}
-
-/// JOB's text for a comment or a message: control characters (a newline would end a TOML
-/// comment) become spaces.
-pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

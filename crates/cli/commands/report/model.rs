@@ -13,6 +13,8 @@ use chrono::{DateTime, FixedOffset};
 use plan_executor::{HostResult, JOURNAL_FORMAT_VERSION, PushStatus};
 use serde_json::{Map, Value};
 
+use crate::render::printable;
+
 /// A point in time as the journal wrote it (RFC 3339).
 pub(crate) type Time = DateTime<FixedOffset>;
 
@@ -825,13 +827,6 @@ fn number_of(r: &Map<String, Value>, key: &str) -> Option<i64> {
 
 fn time_of(r: &Map<String, Value>, key: &str) -> Option<Time> {
     DateTime::parse_from_rfc3339(r.get(key)?.as_str()?).ok()
-}
-
-/// Control characters (terminal escapes, newlines) as spaces.
-pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 fn clip(text: &str) -> String {
