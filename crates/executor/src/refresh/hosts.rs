@@ -13,6 +13,8 @@ use plan_bkjob::cmdb::CmdbHost;
 use plan_bkjob::{ApiVersion, Client, IpHost};
 use plan_parser::{HostAddr, HostSet, Plan};
 
+use crate::push::parse_host;
+
 /// Prefix of a host read by id, as JOB's own messages print host ids.
 const HOST_ID: &str = "host_id:";
 
@@ -62,20 +64,10 @@ pub(crate) fn host_set_of(names: &[String]) -> Option<HostSet> {
     for name in names {
         match name.strip_prefix(HOST_ID) {
             Some(id) => set.host_ids.push(plan_parser::HostId(id.parse().ok()?)),
-            None => set.ips.push(parse_addr(name)?),
+            None => set.ips.push(parse_host(name)?),
         }
     }
     Some(set)
-}
-
-/// `cloud:ip` or `cloud:[v6]`.
-fn parse_addr(name: &str) -> Option<HostAddr> {
-    let (cloud, ip) = name.split_once(':')?;
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    Some(HostAddr {
-        cloud_id: cloud.parse().ok()?,
-        ip: ip.parse().ok()?,
-    })
 }
 
 /// CMDB's answers for the dynamic groups and topology nodes a plan names.
@@ -147,7 +139,7 @@ pub(super) fn hosts_of(
         };
         for host in listed {
             if by_address {
-                let addr = parse_addr(&host.address()).ok_or_else(|| {
+                let addr = parse_host(&host.address()).ok_or_else(|| {
                     format!(
                         "host_id:{} of its {selector} has no address, and the push names its hosts by address (static addresses, or v2)",
                         host.bk_host_id
@@ -197,7 +189,7 @@ mod tests {
         cmdb.groups.insert("g".into(), Ok(vec![host]));
         cmdb.nodes.insert("module:1".into(), Err("refused".into()));
         let mut set = HostSet {
-            ips: vec![parse_addr("0:10.0.0.1").expect("addr")],
+            ips: vec![parse_host("0:10.0.0.1").expect("addr")],
             dynamic_groups: vec!["g".into()],
             ..HostSet::default()
         };
