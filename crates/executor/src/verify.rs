@@ -268,6 +268,27 @@ pub(crate) struct VerifyJob<'a> {
     pub(crate) targets: &'a [HostResult],
 }
 
+impl<'a> VerifyJob<'a> {
+    /// The job that last delivered to `target`: its file log has the target's entries.
+    fn job_of(&self, target: &HostResult) -> JobRef {
+        *self.delivered_by.get(&target.host).unwrap_or(self.job)
+    }
+
+    /// The targets grouped by the job that last delivered to them, by job instance id.
+    fn targets_by_job(&self) -> BTreeMap<i64, (JobRef, Vec<&'a HostResult>)> {
+        let mut by_job: BTreeMap<i64, (JobRef, Vec<&'a HostResult>)> = BTreeMap::new();
+        for target in self.targets {
+            let of = self.job_of(target);
+            by_job
+                .entry(of.job_instance_id)
+                .or_insert_with(|| (of, Vec::new()))
+                .1
+                .push(target);
+        }
+        by_job
+    }
+}
+
 /// Checks what the push delivered, as its `verify` asks.
 pub(crate) async fn verify<A: JobApi>(
     api: &A,
@@ -361,15 +382,7 @@ pub(crate) async fn verify<A: JobApi>(
 /// and directories verify too and no script runs. `None` when JOB's log has no such
 /// entries (v2): the sources' sizes are then read by the checksum script.
 async fn sizes_from_job_logs<A: JobApi>(api: &A, job: &VerifyJob<'_>) -> Option<Verification> {
-    let mut by_job: BTreeMap<i64, (JobRef, Vec<&HostResult>)> = BTreeMap::new();
-    for target in job.targets {
-        let of = *job.delivered_by.get(&target.host).unwrap_or(job.job);
-        by_job
-            .entry(of.job_instance_id)
-            .or_insert_with(|| (of, Vec::new()))
-            .1
-            .push(target);
-    }
+    let by_job = job.targets_by_job();
     let mut judged = Verification {
         method: VerifyMethod::Size,
         hosts: job.targets.len(),
@@ -701,48 +714,28 @@ fn host_name(host: &IpHost) -> String {
 /// holding a size only), or why the log could not be read. Each target's log is read from
 /// the job that last delivered to it (one call per job).
 async fn logged_sizes<A: JobApi>(api: &A, job: &VerifyJob<'_>) -> Vec<HostFacts> {
-    let state = |t: &HostResult| {
-        let host = ip_host(t);
-        plan_bkjob::HostState {
-            bk_host_id: host.bk_host_id,
-            bk_cloud_id: host.bk_cloud_id,
-            ip: host.ip,
-            status: t.status,
-            error_code: t.error_code,
-        }
-    };
-    let job_of = |t: &HostResult| *job.delivered_by.get(&t.host).unwrap_or(job.job);
-    let mut by_job: BTreeMap<i64, (JobRef, Vec<plan_bkjob::HostState>)> = BTreeMap::new();
-    for target in job.targets {
-        let of = job_of(target);
-        by_job
-            .entry(of.job_instance_id)
-            .or_insert_with(|| (of, Vec::new()))
-            .1
-            .push(state(target));
-    }
     let mut logs: BTreeMap<i64, Result<BTreeMap<String, plan_bkjob::HostLog>, String>> =
         BTreeMap::new();
-    for (id, (of, states)) in &by_job {
+    for (id, (of, targets)) in &job.targets_by_job() {
+        let states: Vec<HostState> = targets.iter().map(|t| host_state(t)).collect();
         let read = api
-            .host_logs(of, states)
+            .host_logs(of, &states)
             .await
             .map_err(|e| format!("JOB's file log could not be read: {e}"));
         logs.insert(*id, read);
     }
     job.targets
         .iter()
-        .map(|target| {
-            let of = job_of(target);
-            match logs.get(&of.job_instance_id) {
+        .map(
+            |target| match logs.get(&job.job_of(target).job_instance_id) {
                 Some(Ok(found)) => found
-                    .get(&state(target).key())
+                    .get(&host_state(target).key())
                     .map(|log| reported_sizes(&log.content))
                     .ok_or_else(|| "JOB's file log has nothing for this host".to_owned()),
                 Some(Err(why)) => Err(why.clone()),
                 None => Err("JOB's file log was not read".to_owned()),
-            }
-        })
+            },
+        )
         .collect()
 }
 
