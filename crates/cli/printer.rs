@@ -44,6 +44,19 @@ impl Printer {
             color: args.color,
         }
     }
+
+    /// Colours in what a command writes to stdout: `--color`, else only on a terminal without
+    /// `NO_COLOR`.
+    pub(crate) fn stdout_colours(&self) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 /// Where log lines go: stderr, through the credential scrubber. The client already scrubs what

@@ -15,7 +15,6 @@ mod text;
 mod timeline;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -70,13 +69,8 @@ fn print_notes(journal: &Path, notes: &[String]) {
 /// Colours in the text report: `--color`, else only on a terminal without `NO_COLOR`.
 fn colour(args: &ReportArgs, printer: &Printer) -> bool {
     match printer.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            args.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        ColorChoice::Auto if args.output.is_some() => false,
+        _ => printer.stdout_colours(),
     }
 }
 

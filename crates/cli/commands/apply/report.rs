@@ -2,7 +2,7 @@
 //! summary, the final report and its diagnostics, start errors. NDJSON with `--format json`.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::time::Duration;
 
 use plan_executor::{
@@ -14,7 +14,6 @@ use plan_parser::{Plan, Problem, Push};
 
 use owo_colors::OwoColorize as _;
 
-use crate::args::ColorChoice;
 use crate::diagnostics::render_problems;
 use crate::printer::Printer;
 use crate::render::count;
@@ -34,14 +33,7 @@ pub(super) struct Out {
 
 impl Out {
     pub(super) fn new(printer: Printer, json: bool) -> Self {
-        let stdout_colours = match printer.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        };
+        let stdout_colours = printer.stdout_colours();
         Out {
             printer,
             json,
