@@ -7,6 +7,7 @@ use plan_parser::Plan;
 use serde::Serialize;
 
 use crate::args::ResolveArgs;
+use crate::render::printable;
 
 /// A refresh and where it was read: the `refresh` object of `plan show --refresh` and `plan
 /// diff --refresh` JSON (`plan schema --output show|diff` describes it from this type).
@@ -89,13 +90,6 @@ fn host_line(host: &plan_executor::HostDifference) -> String {
             .join("; "),
     };
     format!("{}: {what}", host.host)
-}
-
-/// What a host or JOB wrote is data: no control character reaches a terminal through it.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// Differing hosts listed per push, at most this many (the JSON lists every one).
